@@ -1,0 +1,92 @@
+"""Reads. Views, the API and the engine query through these, not ad hoc."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from uuid import UUID
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+
+from commerce_sync.core.keys import PREFIX_LENGTH, api_key_hash
+from commerce_sync.core.models import (
+    Connection,
+    Merchant,
+    Partner,
+    PartnerApiKey,
+    PushItem,
+    SyncConfiguration,
+    SyncRun,
+)
+
+
+def partner_get_by_api_key(*, plaintext: str) -> Partner | None:
+    """The partner owning this (unrevoked) key, or None."""
+    key = (
+        PartnerApiKey.objects.select_related("partner")
+        .filter(prefix=plaintext[:PREFIX_LENGTH], revoked_at__isnull=True)
+        .first()
+    )
+    if key is None or not hmac.compare_digest(key.hashed_key, api_key_hash(plaintext)):
+        return None
+    return key.partner
+
+
+def merchant_get(*, merchant_id: UUID | str, partner: Partner | None = None) -> Merchant | None:
+    """The merchant, or None; with `partner`, only one of that partner's merchants."""
+    merchants = Merchant.objects.select_related("partner")
+    if partner is not None:
+        merchants = merchants.filter(partner=partner)
+    try:
+        return merchants.get(pk=merchant_id)
+    except (Merchant.DoesNotExist, ValidationError):  # ValidationError: not a UUID
+        return None
+
+
+def merchant_list(*, partner: Partner) -> QuerySet[Merchant]:
+    return Merchant.objects.filter(partner=partner).order_by("created_at", "id")
+
+
+def connections_for_merchant(
+    *, merchant: Merchant, source_type: str | None = None
+) -> QuerySet[Connection]:
+    connections = Connection.objects.filter(merchant=merchant).order_by("created_at")
+    if source_type is not None:
+        connections = connections.filter(source_type=source_type)
+    return connections
+
+
+def connection_accounting_get(*, merchant: Merchant) -> Connection | None:
+    """The merchant's accounting connection that is not Unlinked (at most one exists)."""
+    return (
+        connections_for_merchant(merchant=merchant, source_type=Connection.SourceType.ACCOUNTING)
+        .exclude(status=Connection.Status.UNLINKED)
+        .first()
+    )
+
+
+def sync_configuration_get(*, merchant: Merchant) -> SyncConfiguration | None:
+    return SyncConfiguration.objects.filter(merchant=merchant).first()
+
+
+def sync_runs_for_merchant(
+    *,
+    merchant: Merchant,
+    status: str | None = None,
+    period_from: datetime | None = None,
+    period_to: datetime | None = None,
+) -> QuerySet[SyncRun]:
+    """Newest period first; `period_from`/`period_to` select runs overlapping that range."""
+    runs = SyncRun.objects.filter(merchant=merchant).order_by("-period_start", "-created_at")
+    if status is not None:
+        runs = runs.filter(status=status)
+    if period_from is not None:
+        runs = runs.filter(period_end__gt=period_from)
+    if period_to is not None:
+        runs = runs.filter(period_start__lt=period_to)
+    return runs
+
+
+def push_items_for_run(*, sync_run: SyncRun) -> QuerySet[PushItem]:
+    return PushItem.objects.filter(sync_run=sync_run).order_by("created_at", "id")

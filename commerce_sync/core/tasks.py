@@ -1,0 +1,26 @@
+"""django-q2 tasks: thin, idempotent callers of the services.
+
+Delivery is at least once; a task that runs twice finds the period already
+synced (nothing due) or the push items already pushed, and writes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from commerce_sync.core.models import Merchant
+from commerce_sync.core.services.syncs import sync_run_execute
+from commerce_sync.errors import DuplicateSync
+
+
+def sync_merchant(merchant_id: str, first: str | None = None, until: str | None = None) -> str:
+    merchant = Merchant.objects.select_related("sync_configuration").get(pk=merchant_id)
+    try:
+        run = sync_run_execute(
+            merchant=merchant,
+            first=date.fromisoformat(first) if first else None,
+            until=date.fromisoformat(until) if until else None,
+        )
+    except DuplicateSync as error:
+        return f"skipped: {error.message}"
+    return "nothing due" if run is None else f"{run.pk} {run.status_code}"

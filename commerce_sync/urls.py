@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from commerce_sync.views import healthz
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("portal/", include("portal.urls")),
+    path("setup/", include("setup_flow.urls")),
+    path("healthz", healthz, name="healthz"),
+]

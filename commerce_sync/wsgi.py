@@ -1,0 +1,9 @@
+"""WSGI entry point (gunicorn commerce_sync.wsgi)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "commerce_sync.settings")
+
+application = get_wsgi_application()

@@ -1,0 +1,2 @@
+"""The rules engine: canonical commerce records + configuration -> accounting
+documents. Pure Python: no ORM, no I/O."""

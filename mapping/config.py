@@ -1,0 +1,321 @@
+"""The merchant's configuration, read from a Codat `commerceConfiguration`.
+
+Account maps hold `{"selectedAccountId": ...}` per key (see the scenarios
+README for the keys). Lookups that fail are not raised at once: the engine
+collects every missing mapping of a day so the merchant fixes them together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from mapping.errors import Issue, MappingError
+
+JOURNAL = "JournalEntry"
+INVOICE = "Invoice"
+OUTPUT_FORMATS = (JOURNAL, INVOICE)
+
+
+def payment_account_key(payment_type: str) -> str:
+    """Config key of a Codat payment type: lower camel case; Prepaid is special
+    because `prepaid` already names the gift-card liability on the sales side."""
+    if payment_type == "Prepaid":
+        return "prepaidPayment"
+    return payment_type[:1].lower() + payment_type[1:]
+
+
+def _section(document: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = document.get(name) or {}
+    if not isinstance(value, Mapping):
+        raise MappingError(
+            [Issue("InvalidConfiguration", f"configuration.{name} must be an object")]
+        )
+    return value
+
+
+def _accounts(section: Mapping[str, Any], where: str, issues: list[Issue]) -> dict[str, str]:
+    raw = section.get("accounts") or {}
+    if not isinstance(raw, Mapping):
+        issues.append(Issue("InvalidConfiguration", f"{where}.accounts must be an object"))
+        return {}
+    accounts: dict[str, str] = {}
+    for key, value in raw.items():
+        selected = value.get("selectedAccountId") if isinstance(value, Mapping) else None
+        if selected in (None, ""):
+            continue  # an unselected dropdown: treated as not configured
+        if not isinstance(selected, (str, int)):
+            issues.append(
+                Issue(
+                    "InvalidConfiguration",
+                    f"{where}.accounts.{key}.selectedAccountId must be a string",
+                )
+            )
+            continue
+        accounts[str(key).lower()] = str(selected)
+    return accounts
+
+
+def _selected(section: Mapping[str, Any], outer: str, inner: str) -> str | None:
+    value = section.get(outer)
+    if isinstance(value, Mapping) and value.get(inner) not in (None, ""):
+        return str(value[inner])
+    return None
+
+
+def _flag(section: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = section.get(key)
+    return default if value is None else bool(value)
+
+
+@dataclass(slots=True)
+class MappingConfig:
+    output_format: str
+    sales: dict[str, str]
+    payments: dict[str, str]
+    fees: dict[str, str]
+    tax_rates: dict[Decimal, str]
+    default_zero_rate: str | None
+    invoice_status: str
+    sales_customer: str | None
+    fees_supplier: str | None
+    group_by_location: bool
+    sync_sales: bool = True
+    sync_payments: bool = True
+    sync_fees: bool = True
+    gross_discounts: bool = False
+    _missing: dict[str, Issue] = field(default_factory=dict)
+
+    # -- lookups: return None and remember the issue when not configured --
+
+    def _need(self, accounts: dict[str, str], key: str, code: str, message: str) -> str | None:
+        found = accounts.get(key.lower())
+        if found is None:
+            self._missing.setdefault(code + ":" + key, Issue(code, message))
+        return found
+
+    def sales_account(self, key: str, label: str) -> str | None:
+        return self._need(
+            self.sales,
+            key,
+            "MissingSalesAccount",
+            f"No {label} account has been configured (sales.accounts.{key})",
+        )
+
+    def revenue_account(self, category_id: str | None) -> str | None:
+        if category_id is not None:
+            found = self.sales.get(f"category-{category_id}".lower())
+            if found is not None:
+                return found
+        return self.sales_account("sales", "sales")
+
+    def refund_account(self) -> str | None:
+        return self.sales.get("refund") or self.sales_account("refund", "refund")
+
+    def service_charge_account(self) -> str | None:
+        return self.sales.get("servicecharge") or self.sales_account("sales", "sales")
+
+    def rounding_account(self) -> str | None:
+        return self.sales.get("rounding") or self.sales_account("sales", "sales")
+
+    def tax_account(self, component_id: str | None, label: str) -> str | None:
+        if component_id is not None:
+            found = self.sales.get(f"tax-{component_id}".lower())
+            if found is not None:
+                return found
+        found = self.sales.get("tax")
+        if found is None:
+            key = f"tax-{component_id}" if component_id else "tax"
+            self._missing.setdefault(
+                "MissingTaxAccount:" + key,
+                Issue(
+                    "MissingTaxAccount",
+                    f"No tax liability account has been configured for {label} (sales.accounts.{key})",
+                ),
+            )
+        return found
+
+    def tax_rate(self, percentage: Decimal | None, label: str) -> str | None:
+        if percentage is None or percentage.is_zero():
+            found = self.tax_rates.get(Decimal(0)) or self.default_zero_rate
+        else:
+            found = self.tax_rates.get(percentage.normalize())
+        if found is None:
+            shown = label if percentage is None else f"{format(percentage.normalize(), 'f')}%"
+            key = (
+                "newTaxRates.selectedDefaultZeroTaxRateId"
+                if percentage is None or percentage.is_zero()
+                else f"sales.taxRates.{shown[:-1]}"
+            )
+            self._missing.setdefault(
+                "MissingTaxRate:" + shown,
+                Issue("MissingTaxRateMapping", f"Tax rate {shown} has no mapped tax rate ({key})"),
+            )
+        return found
+
+    def zero_rate(self) -> str | None:
+        found = self.default_zero_rate or self.tax_rates.get(Decimal(0))
+        if found is None:
+            self._missing.setdefault(
+                "MissingZeroRate",
+                Issue(
+                    "MissingTaxRateMapping",
+                    "No default zero tax rate has been configured (sales.newTaxRates.selectedDefaultZeroTaxRateId)",
+                ),
+            )
+        return found
+
+    def clearing_account(self, payment_type: str) -> str | None:
+        key = payment_account_key(payment_type)
+        return self._need(
+            self.payments,
+            key,
+            "MissingPaymentAccount",
+            f"Payment type {payment_type} has no clearing account: map it in payments.accounts.{key}",
+        )
+
+    def payout_account(self) -> str | None:
+        return self._need(
+            self.payments,
+            "payout",
+            "MissingPayoutAccount",
+            "No payout (bank) account has been configured (payments.accounts.payout)",
+        )
+
+    def fee_account(self) -> str | None:
+        return self._need(
+            self.fees,
+            "paymentFee",
+            "MissingFeeAccount",
+            "No payment fee account has been configured (fees.accounts.paymentFee)",
+        )
+
+    def fee_refund_account(self) -> str | None:
+        return self.fees.get("paymentfeerefund") or self.fee_account()
+
+    def supplier(self) -> str | None:
+        if self.fees_supplier is None:
+            self._missing.setdefault(
+                "MissingFeesSupplier",
+                Issue(
+                    "MissingFeesSupplier",
+                    "No fees supplier has been configured (fees.feesSupplier)",
+                ),
+            )
+        return self.fees_supplier
+
+    def customer(self) -> str | None:
+        if self.sales_customer is None:
+            self._missing.setdefault(
+                "MissingSalesCustomer",
+                Issue(
+                    "MissingSalesCustomer",
+                    "No sales customer has been configured (sales.salesCustomer)",
+                ),
+            )
+        return self.sales_customer
+
+    def take_missing(self) -> list[Issue]:
+        issues = list(self._missing.values())
+        self._missing.clear()
+        return issues
+
+
+def parse_configuration(document: Any) -> MappingConfig:
+    """A MappingConfig, or a MappingError naming every structural problem."""
+    if not isinstance(document, Mapping):
+        raise MappingError([Issue("InvalidConfiguration", "configuration must be an object")])
+    issues: list[Issue] = []
+    sales = _section(document, "sales")
+    payments = _section(document, "payments")
+    fees = _section(document, "fees")
+    settings = _section(document, "mapSettings")
+    output = settings.get("outputFormat") or JOURNAL
+    if output not in OUTPUT_FORMATS:
+        issues.append(
+            Issue(
+                "InvalidOutputFormat",
+                f"mapSettings.outputFormat {output!r} must be JournalEntry or Invoice",
+            )
+        )
+    tax_rates: dict[Decimal, str] = {}
+    raw_rates = sales.get("taxRates") or {}
+    if not isinstance(raw_rates, Mapping):
+        issues.append(Issue("InvalidConfiguration", "sales.taxRates must be an object"))
+        raw_rates = {}
+    for key, value in raw_rates.items():
+        try:
+            rate = Decimal(str(key)).normalize()
+        except InvalidOperation:
+            issues.append(
+                Issue("InvalidConfiguration", f"sales.taxRates key {key!r} is not a percentage")
+            )
+            continue
+        selected = value.get("selectedTaxRateId") if isinstance(value, Mapping) else None
+        if selected not in (None, ""):
+            tax_rates[rate] = str(selected)
+    grouping = sales.get("grouping") or {}
+    levels = (
+        (
+            ((grouping.get("groupingLevels") or {}).get("invoiceLevel") or {}).get(
+                "selectedGroupByOptions"
+            )
+        )
+        if isinstance(grouping, Mapping)
+        else None
+    )
+    config = MappingConfig(
+        output_format=output,
+        sales=_accounts(sales, "sales", issues),
+        payments=_accounts(payments, "payments", issues),
+        fees=_accounts(fees, "fees", issues),
+        tax_rates=tax_rates,
+        default_zero_rate=_selected(sales, "newTaxRates", "selectedDefaultZeroTaxRateId"),
+        invoice_status=_selected(sales, "invoiceStatus", "selectedInvoiceStatus") or "Submitted",
+        sales_customer=_selected(sales, "salesCustomer", "selectedCustomerId"),
+        fees_supplier=_selected(fees, "feesSupplier", "selectedSupplierId"),
+        group_by_location="Location" in (levels or []),
+        sync_sales=_flag(sales, "syncSales", True),
+        sync_payments=_flag(payments, "syncPayments", True),
+        sync_fees=_flag(fees, "syncFees", True),
+        gross_discounts="discount" in {k.lower() for k in (sales.get("accounts") or {})}
+        and bool(((sales.get("accounts") or {}).get("discount") or {}).get("selectedAccountId")),
+    )
+    if config.invoice_status not in ("Draft", "Submitted"):
+        issues.append(
+            Issue(
+                "InvalidConfiguration",
+                f"sales.invoiceStatus {config.invoice_status!r} must be Draft or Submitted",
+            )
+        )
+    payout = config.payments.get("payout")
+    if payout is not None:
+        for key, account in sorted(config.payments.items()):
+            if key != "payout" and account == payout:
+                label = "Prepaid" if key == "prepaidpayment" else key
+                issues.append(
+                    Issue(
+                        "PayoutAccountConflict",
+                        f"The {label} account must not be the payout account ({account})",
+                    )
+                )
+    prepaid = config.sales.get("prepaid")
+    if payout is not None and prepaid == payout:
+        issues.append(
+            Issue(
+                "PayoutAccountConflict",
+                f"The prepaid (gift card) account must not be the payout account ({payout})",
+            )
+        )
+    if output == JOURNAL and not config.sync_payments and config.sync_sales:
+        issues.append(
+            Issue(
+                "InvalidConfiguration",
+                "Journal entries need payments to balance: turn payments.syncPayments on",
+            )
+        )
+    if issues:
+        raise MappingError(issues)
+    return config

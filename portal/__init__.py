@@ -1,0 +1,1 @@
+"""The partner-scoped health portal: a customised Django admin site."""

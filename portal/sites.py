@@ -1,0 +1,51 @@
+"""The health portal's admin site, mounted at /portal/.
+
+A separate `AdminSite` so support staff get their own views and, later,
+querysets scoped to their partner, without touching the operator's /admin/.
+"""
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from commerce_sync.core.models import PushItem, SyncRun
+
+
+class PortalSite(admin.AdminSite):
+    site_header = "Commerce Sync health portal"
+    site_title = "Health portal"
+    index_title = "Sync health"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Support staff look; changes go through admin actions that call services."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class SyncRunPortalAdmin(ReadOnlyAdmin):
+    list_display = ["id", "merchant", "kind", "period_start", "period_end", "status", "status_code"]
+    list_filter = ["status", "kind", "status_code"]
+    list_select_related = ["merchant"]
+    date_hierarchy = "period_start"
+    ordering = ["-period_start"]
+
+
+class PushItemPortalAdmin(ReadOnlyAdmin):
+    list_display = ["key", "kind", "merchant", "status", "attempts", "target_id", "updated_at"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["merchant"]
+    ordering = ["-created_at"]
+
+
+portal_site = PortalSite(name="portal")
+portal_site.register(SyncRun, SyncRunPortalAdmin)
+portal_site.register(PushItem, PushItemPortalAdmin)

@@ -1,0 +1,51 @@
+"""Shared fixtures. The environment itself is set in tests/env_defaults.py."""
+
+from collections.abc import Callable
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+from pytest_django.fixtures import Settings
+
+from commerce_sync.core.models import Merchant, Partner
+from tests.factories import MerchantFactory, PartnerFactory
+
+# Two Fernet keys for rotation tests: A is the run's default (CREDENTIALS_KEYS).
+KEY_A = "0KnjxD8m1X1togz4lnNioxhQaHqqQwO26p0sCb7oowk="
+KEY_B = "7_q8il_BkY6jsqfRSChQMJAk8j-suV4AvGFHB1vr9Ag="
+
+
+def pytest_report_header() -> str:
+    return f"database: {django_settings.DATABASES['default']['ENGINE']}"
+
+
+@pytest.fixture
+def use_keys(settings: Settings) -> Callable[..., None]:
+    """use_keys(KEY_B, KEY_A) makes those the configured CREDENTIALS_KEYS."""
+
+    def use(*keys: str) -> None:
+        settings.CREDENTIALS_KEYS = list(keys)
+
+    return use
+
+
+@pytest.fixture
+def raw_credentials() -> Callable[[object], str]:
+    """The credentials column exactly as stored, bypassing the field."""
+
+    def read(pk: object) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT credentials FROM core_connection WHERE id = %s", [pk])
+            return cursor.fetchone()[0]
+
+    return read
+
+
+@pytest.fixture
+def partner(db: None) -> Partner:
+    return PartnerFactory()
+
+
+@pytest.fixture
+def merchant(partner: Partner) -> Merchant:
+    return MerchantFactory(partner=partner)
