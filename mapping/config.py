@@ -223,6 +223,14 @@ class MappingConfig:
         return issues
 
 
+def _dig(value: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
 def parse_configuration(document: Any) -> MappingConfig:
     """A MappingConfig, or a MappingError naming every structural problem."""
     if not isinstance(document, Mapping):
@@ -256,19 +264,13 @@ def parse_configuration(document: Any) -> MappingConfig:
         selected = value.get("selectedTaxRateId") if isinstance(value, Mapping) else None
         if selected not in (None, ""):
             tax_rates[rate] = str(selected)
-    grouping = sales.get("grouping") or {}
-    levels = (
-        (
-            ((grouping.get("groupingLevels") or {}).get("invoiceLevel") or {}).get(
-                "selectedGroupByOptions"
-            )
-        )
-        if isinstance(grouping, Mapping)
-        else None
-    )
+    grouping = sales.get("grouping")
+    level = _dig(grouping, "groupingLevels", "invoiceLevel", "selectedGroupByOptions")
+    group_by = level if isinstance(level, list) else []
+    sales_accounts = _accounts(sales, "sales", issues)
     config = MappingConfig(
         output_format=output,
-        sales=_accounts(sales, "sales", issues),
+        sales=sales_accounts,
         payments=_accounts(payments, "payments", issues),
         fees=_accounts(fees, "fees", issues),
         tax_rates=tax_rates,
@@ -276,12 +278,12 @@ def parse_configuration(document: Any) -> MappingConfig:
         invoice_status=_selected(sales, "invoiceStatus", "selectedInvoiceStatus") or "Submitted",
         sales_customer=_selected(sales, "salesCustomer", "selectedCustomerId"),
         fees_supplier=_selected(fees, "feesSupplier", "selectedSupplierId"),
-        group_by_location="Location" in (levels or []),
+        group_by_location="Location" in group_by,
         sync_sales=_flag(sales, "syncSales", True),
         sync_payments=_flag(payments, "syncPayments", True),
         sync_fees=_flag(fees, "syncFees", True),
-        gross_discounts="discount" in {k.lower() for k in (sales.get("accounts") or {})}
-        and bool(((sales.get("accounts") or {}).get("discount") or {}).get("selectedAccountId")),
+        # Mapping a discount account is the choice to post discounts gross.
+        gross_discounts="discount" in sales_accounts,
     )
     if config.invoice_status not in ("Draft", "Submitted"):
         issues.append(

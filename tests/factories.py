@@ -71,11 +71,10 @@ class ConnectionFactory(DjangoModelFactory):
 
 
 def _document() -> dict[str, Any]:
-    return {
-        "sales": {"accounts": [{"id": "Income:Sales"}]},
-        "payments": {"accounts": [{"paymentMethodType": "Card", "id": "Assets:Clearing:Card"}]},
-        "fees": {"feesAccount": {"id": "Expenses:Fees"}},
-    }
+    # The demo café's mapping: a valid Codat-shaped configuration.
+    from commerce_sync.core.services.demo import demo_configuration
+
+    return demo_configuration()
 
 
 class SyncConfigurationFactory(DjangoModelFactory):

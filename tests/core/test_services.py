@@ -133,7 +133,7 @@ def test_connection_create_refuses_a_second_accounting_connection(merchant):
 
 def save_configuration(merchant, **overrides):
     values = {
-        "document": {"sales": {"accounts": [{"id": "4000"}]}},
+        "document": {"sales": {"accounts": {"sales": {"selectedAccountId": "4000"}}}},
         "start_date": date(2024, 3, 1),
         "sync_hour": 4,
         "time_zone": "Europe/London",
@@ -148,7 +148,9 @@ def test_configuration_versions(merchant):
     merchant.refresh_from_db()
     assert merchant.configured
 
-    second = save_configuration(merchant, sync_hour=6, document={"sales": {}})
+    second = save_configuration(
+        merchant, sync_hour=6, document={"mapSettings": {"outputFormat": "Invoice"}}
+    )
     assert second.pk == first.pk
     assert second.version == 2
 
@@ -157,7 +159,7 @@ def test_configuration_versions(merchant):
         (1, 4, ACTOR),
         (2, 6, ACTOR),
     ]
-    assert versions[0].document == {"sales": {"accounts": [{"id": "4000"}]}}
+    assert versions[0].document == {"sales": {"accounts": {"sales": {"selectedAccountId": "4000"}}}}
 
     rows = AuditLog.objects.filter(action="sync_configuration.save").order_by("id")
     assert [r.changes for r in rows][-1] == {"version": 2, "changed": ["document", "sync_hour"]}
@@ -165,7 +167,24 @@ def test_configuration_versions(merchant):
 
 
 @pytest.mark.parametrize(
-    "overrides", [{"sync_hour": 24}, {"sync_hour": -1}, {"time_zone": "Nowhere/Town"}]
+    "overrides",
+    [
+        {"sync_hour": 24},
+        {"sync_hour": -1},
+        {"time_zone": "Nowhere/Town"},
+        {"document": {"sales": {"accounts": ["4000"]}}},
+        {"document": {"mapSettings": {"outputFormat": "Spreadsheet"}}},
+        {
+            "document": {
+                "payments": {
+                    "accounts": {
+                        "card": {"selectedAccountId": "1100"},
+                        "payout": {"selectedAccountId": "1100"},
+                    }
+                }
+            }
+        },
+    ],
 )
 def test_invalid_configuration_is_refused_and_keeps_no_version(merchant, overrides):
     with pytest.raises(ValidationError):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from commerce_sync.core.models import (
@@ -14,6 +15,8 @@ from commerce_sync.core.models import (
     SyncConfigurationVersion,
 )
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
+from mapping.config import parse_configuration
+from mapping.errors import MappingError
 
 
 @transaction.atomic
@@ -107,6 +110,10 @@ def sync_configuration_save(
     Validating `document` against the accounting target is the caller's job;
     this checks the schedule fields and keeps the history.
     """
+    try:  # the structure and the rules that need no target (payout conflicts ...)
+        parse_configuration(document)
+    except MappingError as error:
+        raise ValidationError({"document": [issue.message for issue in error.issues]}) from None
     # The merchant row lock serialises concurrent saves, so versions never collide.
     Merchant.objects.select_for_update().filter(pk=merchant.pk).values_list("pk").get()
     config = SyncConfiguration.objects.filter(merchant=merchant).first()

@@ -1,0 +1,275 @@
+"""One whole sync on PostgreSQL: sandbox POS -> mapping -> Beancount ledger."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from beancount import loader
+from beancount.core import data as bean
+
+from commerce_sync.core.models import Connection, PushItem, SourceRecord, SyncRun
+from commerce_sync.core.services import syncs
+from commerce_sync.core.services.demo import demo_seed
+from commerce_sync.errors import DuplicateSync
+from connectors import registry
+from connectors.protocols import CommerceBatch
+from tests.mapping.books import movements
+
+TODAY = date(2026, 11, 10)
+NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def demo(db, settings, tmp_path: Path):
+    settings.LEDGER_DIR = str(tmp_path / "ledgers")
+    return demo_seed(days=3, orders_per_day=15, today=TODAY)
+
+
+def ledger_transactions(path: str) -> list[bean.Transaction]:
+    entries, errors, _ = loader.load_file(path)
+    assert errors == [], [e.message for e in errors]
+    return [e for e in entries if isinstance(e, bean.Transaction)]
+
+
+def ledger_balances(path: str) -> dict[str, Decimal]:
+    totals: dict[str, Decimal] = {}
+    for txn in ledger_transactions(path):
+        for posting in txn.postings:
+            totals[posting.account] = totals.get(posting.account, Decimal(0)) + posting.units.number
+    return {k: v for k, v in totals.items() if v}
+
+
+def test_a_sync_posts_every_day_once_and_the_ledger_agrees(demo):
+    run = syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+
+    assert run.status == SyncRun.Status.SUCCEEDED and run.status_code == 2000
+    assert run.data_pushed
+    assert (run.period_start, run.period_end) == (
+        datetime(2026, 11, 7, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 10, 0, 0, tzinfo=UTC),
+    )
+    items = list(run.push_items.order_by("created_at", "id"))
+    assert [i.payload["date"] for i in items] == ["2026-11-07", "2026-11-08", "2026-11-09"]
+    assert {i.status for i in items} == {PushItem.Status.PUSHED}
+    assert all(i.target_id == i.key for i in items)
+    # What the ledger holds is what the push items say, account by account.
+    expected = {k: v for k, v in movements([i.payload for i in items]).items() if v}
+    assert ledger_balances(demo.ledger_path) == expected
+    assert len(ledger_transactions(demo.ledger_path)) == 3
+    # Every order read was stored and marked as posted by this run.
+    orders = run.counters["records_read"]["orders"]
+    assert orders > 30
+    stored = SourceRecord.objects.filter(merchant=demo.merchant, kind="order")
+    assert stored.count() == orders
+    assert stored.filter(posted_run=run).count() == orders
+    assert set(run.timings) >= {"read", "store", "map", "validate", "push"}
+    assert run.counters["push_items"]["written"] == 3
+
+
+def test_running_again_writes_nothing(demo):
+    syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+    before = Path(demo.ledger_path).read_bytes()
+
+    assert syncs.sync_run_execute(merchant=demo.merchant, now=NOW) is None  # nothing due
+    with pytest.raises(DuplicateSync) as refused:
+        syncs.sync_run_execute(
+            merchant=demo.merchant, first=date(2026, 11, 8), until=date(2026, 11, 9)
+        )
+    assert refused.value.status_code == 5080
+    assert Path(demo.ledger_path).read_bytes() == before
+
+
+def test_a_failed_run_is_covered_again_without_double_posting(demo, monkeypatch):
+    """The run crashed after writing (the success was never recorded): the
+    next run re-reads the same period and writes nothing twice."""
+    run = syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+    SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.FAILED, status_code=5000)
+    before = Path(demo.ledger_path).read_bytes()
+
+    again = syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+
+    assert again.period_start == run.period_start
+    assert again.status_code == 2040  # success, nothing new to write
+    assert (
+        again.counters["records"]["unchanged"]
+        == run.counters["records_read"]["orders"] + run.counters["records_read"]["transactions"]
+    )
+    assert Path(demo.ledger_path).read_bytes() == before
+
+
+def test_a_crash_between_writing_and_recording_is_recovered(demo, monkeypatch):
+    """The target took the document but the process died before the push
+    item said so: the next run finds the key in the ledger instead of writing."""
+    real = syncs.push_item_transition
+    crashed = []
+
+    def crash_once(*, item, to, **fields):
+        if to == PushItem.Status.PUSHED and not crashed:
+            crashed.append(item.key)
+            raise SystemExit("killed")  # not an Exception: nothing handles it
+        return real(item=item, to=to, **fields)
+
+    monkeypatch.setattr(syncs, "push_item_transition", crash_once)
+    with pytest.raises(SystemExit):
+        syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+    monkeypatch.setattr(syncs, "push_item_transition", real)
+    stuck = PushItem.objects.get(key=crashed[0])
+    assert stuck.status == PushItem.Status.PUSHING
+
+    run = syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert SyncRun.objects.filter(status=SyncRun.Status.FAILED, status_code=5000).count() == 1
+    stuck.refresh_from_db()
+    assert stuck.status == PushItem.Status.PUSHED
+    assert run.counters["push_items"]["found_in_target"] == 1
+    keys = [t.meta["push-key"] for t in ledger_transactions(demo.ledger_path)]
+    assert sorted(keys) == sorted(set(keys)) and len(keys) == 3
+
+
+class EditableSource:
+    """A commerce source whose records a test can change between runs."""
+
+    platform_key = "editable"
+
+    def __init__(self, records: dict[str, list[dict]]) -> None:
+        self.records = records
+
+    def read_period(self, *, start: datetime, end: datetime) -> CommerceBatch:
+        def within(record: dict) -> bool:
+            created = datetime.fromisoformat(record["createdDate"])
+            return start <= created < end
+
+        return CommerceBatch(
+            orders=[copy.deepcopy(o) for o in self.records["orders"] if within(o)],
+            transactions=[],
+            api_calls=1,
+        )
+
+
+def order(oid: str, created: str, net: str, tax: str, payment: str = "Card") -> dict:
+    total = Decimal(net) + Decimal(tax)
+    return {
+        "id": oid,
+        "currency": "GBP",
+        "createdDate": created,
+        "modifiedDate": created,
+        "totalAmount": total,
+        "totalTaxAmount": Decimal(tax),
+        "orderLineItems": [
+            {
+                "id": "L1",
+                "productRef": {"id": "latte"},
+                "quantity": 1,
+                "taxPercentage": 20,
+                "totalTaxAmount": Decimal(tax),
+                "totalAmount": total,
+            }
+        ],
+        "payments": [
+            {
+                "id": f"{oid}-P1",
+                "type": payment,
+                "amount": total,
+                "currency": "GBP",
+                "status": "Paid",
+            }
+        ],
+    }
+
+
+@pytest.fixture
+def editable(demo, monkeypatch):
+    source = EditableSource({"orders": [order("E-1", "2026-11-07T10:00:00Z", "10.00", "2.00")]})
+    monkeypatch.setitem(registry.COMMERCE_SOURCES, "editable", lambda connection: source)
+    Connection.objects.filter(merchant=demo.merchant, source_type="commerce").update(
+        platform_key="editable"
+    )
+    return source
+
+
+def test_an_edited_order_posts_the_difference_and_a_late_one_is_flagged(demo, editable):
+    first = syncs.sync_run_execute(merchant=demo.merchant, now=datetime(2026, 11, 8, 9, tzinfo=UTC))
+    assert first.status_code == 2000
+    # The order is edited, and an order of the 7th reaches us only now.
+    editable.records["orders"][0] = order("E-1", "2026-11-07T10:00:00Z", "15.00", "3.00")
+    editable.records["orders"][0]["modifiedDate"] = "2026-11-08T12:00:00Z"
+    editable.records["orders"].append(order("E-0", "2026-11-07T11:00:00Z", "5.00", "1.00", "Cash"))
+    editable.records["orders"].append(order("E-2", "2026-11-08T10:00:00Z", "2.50", "0.50", "Cash"))
+
+    class Widened(EditableSource):  # a real connector asks by modifiedDate too
+        def read_period(self, *, start, end):
+            return super().read_period(start=datetime(2026, 11, 7, tzinfo=UTC), end=end)
+
+    registry.COMMERCE_SOURCES["editable"] = lambda connection: Widened(editable.records)
+    second = syncs.sync_run_execute(
+        merchant=demo.merchant, now=datetime(2026, 11, 9, 9, tzinfo=UTC)
+    )
+
+    assert second.status_code == 2000, second.messages
+    assert second.counters["records"] == {"new": 1, "late": 1, "edited": 1, "unchanged": 0}
+    docs = {i.payload["key"]: i.payload for i in second.push_items.all()}
+    adjustment = next(d for d in docs.values() if "adjustment" in d.get("flags", []))
+    assert movements([adjustment]) == {
+        "Assets:Clearing:Card": Decimal("6.00"),
+        "Income:Sales:Other": Decimal("-5.00"),
+        "Liabilities:VAT:Output": Decimal("-1.00"),
+    }
+    day = next(d for d in docs.values() if "late" in d.get("flags", []))
+    assert day["date"] == "2026-11-08"
+    assert movements([day])["Assets:Cash:Till"] == Decimal("9.00")  # E-0 (late) + E-2
+    codes = {m["code"] for m in second.messages}
+    assert {"LateRecord", "Adjustment"} <= codes
+    # The ledger now holds the edited order once, at its new amount.
+    assert ledger_balances(demo.ledger_path)["Income:Sales:Other"] == Decimal("-22.50")
+
+
+def test_an_unmapped_payment_type_refuses_the_day_and_writes_nothing(demo, editable):
+    editable.records["orders"].append(order("V-1", "2026-11-07T12:00:00Z", "4.00", "0.80", "Vipps"))
+
+    run = syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+
+    assert run.status == SyncRun.Status.FAILED and run.status_code == 4000
+    assert any(
+        "Vipps" in m["message"] and "payments.accounts.vipps" in m["message"] for m in run.messages
+    )
+    assert not PushItem.objects.exists()
+    assert ledger_transactions(demo.ledger_path) == []
+    assert not SourceRecord.objects.filter(posted_run__isnull=False).exists()
+
+
+def test_an_account_missing_from_the_target_is_caught_before_writing(demo):
+    configuration = demo.merchant.sync_configuration
+    configuration.document["payments"]["accounts"]["cash"] = {
+        "selectedAccountId": "Assets:Cash:Gone"
+    }
+    configuration.save(update_fields=["document"])
+
+    run = syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+
+    assert run.status_code == 4000
+    assert "Account Assets:Cash:Gone does not exist in beancount" in run.messages[-1]["message"]
+    assert ledger_transactions(demo.ledger_path) == []
+
+
+def test_the_query_count_does_not_grow_with_orders(demo, django_assert_max_num_queries):
+    """Queries depend on documents (3 days -> 3 journals), not on orders."""
+    connection = Connection.objects.get(merchant=demo.merchant, source_type="commerce")
+    connection.settings = {"orders_per_day": 150}
+    connection.save(update_fields=["settings"])
+    with django_assert_max_num_queries(45):
+        run = syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+    assert run.counters["records_read"]["orders"] > 300
+
+
+def test_the_task_runs_the_sync(demo):
+    from django_q.tasks import async_task, result
+
+    task_id = async_task("commerce_sync.core.tasks.sync_merchant", str(demo.merchant.pk), sync=True)
+    outcome = result(task_id)
+    run = SyncRun.objects.get(merchant=demo.merchant)
+    assert outcome == f"{run.pk} 2000"
