@@ -31,6 +31,7 @@ $(DEMO_ENV): | $(STAMP)
 demo: install $(DEMO_ENV)
 	ENV_FILE=$(DEMO_ENV) $(PY) manage.py migrate --no-input -v 0
 	ENV_FILE=$(DEMO_ENV) $(PY) manage.py seed_demo
+	ENV_FILE=$(DEMO_ENV) $(PY) manage.py setup_schedules
 	ENV_FILE=$(DEMO_ENV) $(PY) manage.py sync --merchant demo-cafe
 	ENV_FILE=$(DEMO_ENV) $(PY) scripts/check_demo_ledger.py
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -228,7 +228,8 @@ def parse_instant(value: Any, tz: ZoneInfo, name: str = "createdDate") -> dateti
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise _Bad(f"{name} is not an ISO 8601 date-time: {json_repr(value)}") from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
+    # In UTC, so that comparisons and differences are exact on DST days.
+    return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)).astimezone(UTC)
 
 
 def _optional_instant(record: Mapping[str, Any], key: str, tz: ZoneInfo) -> datetime | None:

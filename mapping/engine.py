@@ -137,23 +137,17 @@ class _Mapper:
         return found
 
     def index_payments(self, orders: Iterable[Order]) -> None:
-        for order in orders:
-            for payment in order.payments:
-                self.payment_index[payment.id] = (payment.type, order.location_id)
+        self.payment_index.update(payment_index(orders))
 
     def _line_target(
-        self, line: OrderLine, refund: bool, invoice: bool
+        self, line: OrderLine, refund: bool, invoice: bool, currency: str
     ) -> tuple[str, str, str | None, str] | None:
         """(kind, account, rate key, description) for a product line, cached
         because a day repeats few distinct combinations."""
-        cache_key = (
-            line.product_id,
-            refund,
-            line.tax_percentage,
-            bool(line.tax),
-            bool(line.taxes),
-            invoice,
-        )
+        percentage = line.tax_percentage
+        if percentage is None and line.tax:
+            percentage = self._percentage(line.tax, line.net, line.taxes, currency)
+        cache_key = (line.product_id, refund, percentage, invoice)
         if cache_key in self._line_targets:
             return self._line_targets[cache_key]
         product = self.data.products.get(line.product_id) if line.product_id else None
@@ -171,7 +165,7 @@ class _Mapper:
                 label = "Sales"
                 if category is not None and f"category-{category}".lower() in config.sales:
                     label = f"Sales {self.data.categories.get(category, category)}"
-            rate, shown = self._rate(line.tax_percentage, line.tax, line.net, line.taxes, invoice)
+            rate, shown = self._rate(percentage, invoice)
             label = f"{label} {shown}"
         target = (
             None if account is None or (invoice and rate is None) else (kind, account, rate, label)
@@ -179,16 +173,23 @@ class _Mapper:
         self._line_targets[cache_key] = target
         return target
 
-    def _rate(
-        self, percentage: Decimal | None, tax: Decimal, net: Decimal, taxes: tuple, invoice: bool
-    ) -> tuple[str | None, str]:
+    def _percentage(
+        self, tax: Decimal, net: Decimal, taxes: tuple, currency: str
+    ) -> Decimal | None:
+        """The rate of a taxed line that does not state it: from its tax
+        components, else the mapped rate that gives exactly its tax amount."""
+        known = [self.data.tax_components.get(p.component_id or "") for p in taxes]
+        if taxes and all(c is not None and c.rate is not None for c in known):
+            return sum((c.rate for c in known), ZERO)  # type: ignore[union-attr]
+        if not net:
+            return None
+        for rate in self.config.tax_rates:
+            if rate and quantize(net * rate / 100, currency) == quantize(tax, currency):
+                return rate
+        return (tax / net * 100).quantize(Decimal("0.001"))
+
+    def _rate(self, percentage: Decimal | None, invoice: bool) -> tuple[str | None, str]:
         """The rate key (tax rate id in invoice format) and its label."""
-        if percentage is None and tax:
-            known = [self.data.tax_components.get(p.component_id or "") for p in taxes]
-            if taxes and all(c is not None and c.rate is not None for c in known):
-                percentage = sum((c.rate for c in known), ZERO)  # type: ignore[union-attr]
-            elif net:
-                percentage = (tax / net * 100).quantize(Decimal("0.001"))
         shown = "untaxed" if percentage is None else f"{_pct(percentage)}%"
         if not invoice:
             return None, shown
@@ -202,7 +203,7 @@ class _Mapper:
         for line in order.lines:
             expected += line.total
             refund = line.total < 0
-            target = self._line_target(line, refund, invoice)
+            target = self._line_target(line, refund, invoice, order.currency)
             if target is None:
                 continue
             kind, account, rate, label = target
@@ -223,9 +224,10 @@ class _Mapper:
             expected += charge.total
             refund = charge.total < 0
             account = config.refund_account() if refund else config.service_charge_account()
-            rate, shown = self._rate(
-                charge.tax_percentage, charge.tax, charge.net, charge.taxes, invoice
-            )
+            percentage = charge.tax_percentage
+            if percentage is None and charge.tax:
+                percentage = self._percentage(charge.tax, charge.net, charge.taxes, order.currency)
+            rate, shown = self._rate(percentage, invoice)
             if account is None or (invoice and rate is None):
                 continue
             label = f"{'Refunded ' if refund else ''}{charge.description} {shown}"
@@ -539,6 +541,11 @@ class _Mapper:
                 BillPayment(header, supplier, clearing, paid.amount, [link], paid.refs)
             )
         return documents
+
+
+def payment_index(orders: Iterable[Order]) -> dict[str, tuple[str, str | None]]:
+    """payment id -> (payment type, order location), for fees that name a payment."""
+    return {p.id: (p.type, order.location_id) for order in orders for p in order.payments}
 
 
 def map_period(

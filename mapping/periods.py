@@ -23,11 +23,11 @@ def zone(name: str) -> ZoneInfo:
 
 
 def local_instant(day: date, hour: int, tz: ZoneInfo) -> datetime:
-    """The instant `day` at `hour`:00 local; a wall time skipped by DST maps
-    to the first instant after the gap."""
-    wall = datetime.combine(day, time(hour), tzinfo=tz)
-    # Round-trip through UTC normalises wall times that do not exist.
-    return wall.astimezone(UTC).astimezone(tz)
+    """The instant `day` at `hour`:00 local, in UTC; a wall time skipped by
+    DST maps to the first instant after the gap. UTC because Python compares
+    and subtracts two datetimes of the same zone by wall clock, which is
+    wrong on DST days."""
+    return datetime.combine(day, time(hour), tzinfo=tz).astimezone(UTC)
 
 
 def business_day(instant: datetime, hour: int, tz: ZoneInfo) -> date:

@@ -4,12 +4,12 @@ documents a sync would post out. Pure: the command only reads and prints."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from mapping.canonical import CommerceData, Order, Transaction, _Bad, parse_commerce
 from mapping.config import parse_configuration
-from mapping.engine import Edit, MappingResult, map_period
+from mapping.engine import Edit, MappingResult, map_period, payment_index
 from mapping.errors import Issue, MappingError, refuse
 from mapping.periods import Period, local_instant, zone
 
@@ -28,7 +28,9 @@ def _period(spec: Any, sync_hour: int, tz_name: str) -> Period:
                 bounds.append(local_instant(date.fromisoformat(value), sync_hour, tz))
             else:
                 parsed = datetime.fromisoformat(value)
-                bounds.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=tz))
+                bounds.append(
+                    (parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)).astimezone(UTC)
+                )
         except ValueError:
             raise refuse(
                 "InvalidPeriod", f"period.{name} {value!r} is not an ISO 8601 date or date-time"
@@ -85,8 +87,12 @@ def preview(scenario: Any) -> MappingResult:
         data = parse_commerce(scenario.get("commerce") or {}, tz)
         edits: list[Edit] = []
         warnings: list[Issue] = []
+        # Fees name their payment: know every payment, posted before or not.
+        payment_types = payment_index(data.orders)
         if scenario.get("previouslyPosted"):
-            edits, unchanged = _split_edits(data, parse_commerce(scenario["previouslyPosted"], tz))
+            previous = parse_commerce(scenario["previouslyPosted"], tz)
+            payment_types = payment_index(previous.orders) | payment_types
+            edits, unchanged = _split_edits(data, previous)
             if unchanged:
                 warnings.append(
                     Issue(
@@ -97,7 +103,15 @@ def preview(scenario: Any) -> MappingResult:
         late_data = parse_commerce(scenario.get("late") or {}, tz)
         late: list[Order | Transaction] = [*late_data.orders, *late_data.transactions]
         prefix = str(scenario.get("merchantId") or "preview")
-        result = map_period(data, config, period, key_prefix=prefix, late=late, edits=edits)
+        result = map_period(
+            data,
+            config,
+            period,
+            key_prefix=prefix,
+            late=late,
+            edits=edits,
+            payment_types=payment_types,
+        )
         result.warnings[:0] = warnings
         return result
     except MappingError as error:

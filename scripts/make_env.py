@@ -16,6 +16,7 @@ path.write_text(
     f"SECRET_KEY={secrets.token_urlsafe(50)}\n"
     f"CREDENTIALS_KEYS={Fernet.generate_key().decode()}\n"
     "ALLOWED_HOSTS=127.0.0.1,localhost\n"
+    "LOG_FORMAT=text\n"
 )
 path.chmod(0o600)
 print(f"Wrote {path}")

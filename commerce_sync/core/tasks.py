@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from datetime import date
 
+from django_q.tasks import async_task
+
 from commerce_sync.core.models import Merchant
+from commerce_sync.core.services.scheduling import long_runs_flag, merchants_due
 from commerce_sync.core.services.syncs import sync_run_execute
-from commerce_sync.errors import DuplicateSync
+from commerce_sync.errors import ApplicationError, DuplicateSync
+
+SYNC_TASK = "commerce_sync.core.tasks.sync_merchant"
 
 
 def sync_merchant(merchant_id: str, first: str | None = None, until: str | None = None) -> str:
@@ -23,4 +28,15 @@ def sync_merchant(merchant_id: str, first: str | None = None, until: str | None 
         )
     except DuplicateSync as error:
         return f"skipped: {error.message}"
+    except ApplicationError as error:  # disabled, no connection ...: nothing to retry
+        return f"refused ({error.status_code}): {error.message}"
     return "nothing due" if run is None else f"{run.pk} {run.status_code}"
+
+
+def dispatch_due_syncs() -> int:
+    """The scheduler's tick: flag long runs, enqueue one sync per due merchant."""
+    long_runs_flag()
+    due = merchants_due()
+    for merchant in due:
+        async_task(SYNC_TASK, str(merchant.pk), group="sync", task_name=f"sync {merchant.pk}")
+    return len(due)

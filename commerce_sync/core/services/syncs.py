@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from commerce_sync.core.models import Connection, Merchant, PushItem, SourceRecord, SyncRun
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
+from commerce_sync.core.services.scheduling import latest_due, merchant_disable_if_failing
 from commerce_sync.core.services.transitions import push_item_transition, sync_run_transition
 from commerce_sync.errors import (
     ApplicationError,
@@ -39,9 +40,9 @@ from connectors import registry
 from connectors.protocols import AccountingTarget, CommerceBatch
 from mapping.canonical import Order, Transaction, parse_record, parse_reference
 from mapping.config import parse_configuration
-from mapping.engine import Edit, MappingResult, map_period
+from mapping.engine import Edit, MappingResult, map_period, payment_index
 from mapping.errors import MappingError
-from mapping.periods import Period, business_day, local_instant, zone
+from mapping.periods import Period, local_instant, zone
 
 log = logging.getLogger(__name__)
 Status = SyncRun.Status
@@ -76,8 +77,8 @@ class RunTrace:
 def merchant_period_due(
     *, merchant: Merchant, now: datetime | None = None
 ) -> tuple[datetime, datetime] | None:
-    """From the end of the last successful period (or the start date) to the
-    latest due date; None when nothing is due yet."""
+    """From the end of the last successful period (or the start date, if it
+    was moved later) to the latest due date; None when nothing is due yet."""
     config = merchant.sync_configuration
     tz = zone(config.time_zone)
     last = (
@@ -87,9 +88,10 @@ def merchant_period_due(
         .values_list("period_end", flat=True)
         .first()
     )
-    start = last or local_instant(config.start_date, config.sync_hour, tz)
-    today = business_day(now or timezone.now(), config.sync_hour, tz)
-    end = local_instant(today, config.sync_hour, tz)
+    start = local_instant(config.start_date, config.sync_hour, tz)
+    if last is not None:
+        start = max(start, last)
+    end = latest_due(config, now or timezone.now())
     return (start, end) if end > start else None
 
 
@@ -187,6 +189,8 @@ def sync_run_execute(
         )
         sync_run_transition(run=run, to=Status.RUNNING, status_code=Code.IN_PROGRESS, actor=actor)
         _execute(run, merchant)
+        if kind != SyncRun.Kind.HISTORIC:
+            merchant_disable_if_failing(merchant=merchant, run=run)
         return run
 
 
@@ -314,6 +318,7 @@ def _work(run: SyncRun, merchant: Merchant, trace: RunTrace) -> int:
             key_prefix=str(merchant.pk),
             late=[r.parsed for r in late],
             edits=[Edit(_posted_version(r, tz), r.parsed) for r in edits],
+            payment_types=payment_index(r.parsed for r in incoming if r.kind == "order"),
         )
     for issue in result.warnings:
         trace.say("warning", issue.code, issue.message)

@@ -1,13 +1,19 @@
-"""`manage.py sync --merchant ID [--to DATE | --from DATE --to DATE]`."""
+"""`manage.py sync --merchant ID [--to DATE | --from DATE --to DATE]`.
+
+Prints one line per merchant (and per chunk of a long backfill); exits
+non-zero when any sync failed or was refused.
+"""
 
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import date, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
 from commerce_sync.core.management.commands._merchants import merchant_from_option
+from commerce_sync.core.management.progress import Progress
+from commerce_sync.core.models import Merchant, SyncRun
 from commerce_sync.core.services.audit import operator_actor
 from commerce_sync.core.services.syncs import sync_run_execute
 from commerce_sync.errors import ApplicationError
@@ -20,44 +26,91 @@ def _date(value: str) -> date:
         raise CommandError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
+def outcome_line(merchant: Merchant, run: SyncRun) -> str:
+    counters = run.counters
+    pushed = counters.get("push_items", {})
+    return (
+        f"{merchant.name}: {run.status} ({run.status_code}) "
+        f"{run.period_start:%Y-%m-%d %H:%M} to {run.period_end:%Y-%m-%d %H:%M} UTC, "
+        f"{sum(counters.get('records_read', {}).values())} records read, "
+        f"{counters.get('documents', 0)} documents, {pushed.get('written', 0)} written, "
+        f"{pushed.get('failed', 0)} failed"
+    )
+
+
 class Command(BaseCommand):
-    help = "Sync one merchant to the latest due date, or over an explicit range of business days."
+    help = "Sync merchants to the latest due date, or over an explicit range of business days."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--merchant", required=True, help="merchant UUID or the partner's id")
+        parser.add_argument(
+            "--merchant",
+            action="append",
+            default=[],
+            help="merchant UUID or the partner's id (repeatable)",
+        )
+        parser.add_argument("--all", action="store_true", help="every enabled, configured merchant")
         parser.add_argument("--from", dest="first", help="first business day of a historic range")
         parser.add_argument("--to", dest="until", help="end of the range (exclusive), YYYY-MM-DD")
+        parser.add_argument(
+            "--chunk-days",
+            type=int,
+            default=7,
+            help="a historic range is synced this many days per run",
+        )
 
     def handle(self, *args, **options) -> None:
-        merchant = merchant_from_option(options["merchant"])
+        if options["all"]:
+            merchants = list(
+                Merchant.objects.filter(enabled=True, configured=True).order_by("name")
+            )
+        else:
+            merchants = [merchant_from_option(value) for value in options["merchant"]]
+        if not merchants:
+            raise CommandError("Name a merchant with --merchant, or use --all")
         first = _date(options["first"]) if options["first"] else None
         until = _date(options["until"]) if options["until"] else None
         if first is not None and until is None:
             raise CommandError("--from needs --to")
+        ranges = self._chunks(first, until, max(options["chunk_days"], 1))
+        progress = Progress(len(merchants) * len(ranges), "sync")
+        failures = 0
+        for merchant in merchants:
+            for start, end in ranges:
+                failures += not self._sync_one(merchant, start, end)
+                progress.advance(merchant.name)
+        if failures:
+            sys.exit(1)
+
+    @staticmethod
+    def _chunks(
+        first: date | None, until: date | None, days: int
+    ) -> list[tuple[date | None, date | None]]:
+        if first is None:
+            return [(None, until)]
+        if until <= first:
+            raise CommandError(f"--to ({until}) must be after --from ({first})")
+        chunks, start = [], first
+        while start < until:
+            end = min(start + timedelta(days=days), until)
+            chunks.append((start, end))
+            start = end
+        return chunks
+
+    def _sync_one(self, merchant: Merchant, first: date | None, until: date | None) -> bool:
         try:
             run = sync_run_execute(
                 merchant=merchant, first=first, until=until, actor=operator_actor("cli")
             )
         except ApplicationError as error:
             self.stdout.write(f"{merchant.name}: refused ({error.status_code}) {error.message}")
-            sys.exit(1)
+            return False
         if run is None:
             self.stdout.write(
                 f"{merchant.name}: nothing due, already synced to the latest due date"
             )
-            return
-        counters = run.counters
-        pushed = counters.get("push_items", {})
-        line = (
-            f"{merchant.name}: {run.status} ({run.status_code}) "
-            f"{run.period_start:%Y-%m-%d %H:%M} to {run.period_end:%Y-%m-%d %H:%M} UTC, "
-            f"{sum(counters.get('records_read', {}).values())} records read, "
-            f"{counters.get('documents', 0)} documents, {pushed.get('written', 0)} written, "
-            f"{pushed.get('failed', 0)} failed"
-        )
-        self.stdout.write(line)
+            return True
+        self.stdout.write(outcome_line(merchant, run))
         for message in run.messages:
             if message["level"] == "error":
                 self.stdout.write(f"  error {message['code']}: {message['message']}")
-        if run.status != run.Status.SUCCEEDED:
-            sys.exit(1)
+        return run.status == SyncRun.Status.SUCCEEDED

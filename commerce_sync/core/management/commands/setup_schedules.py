@@ -1,0 +1,25 @@
+"""`manage.py setup_schedules`: declare the django-q2 schedules (idempotent)."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+from django_q.models import Schedule
+
+from commerce_sync.core.services.scheduling import DISPATCH_EVERY_MINUTES, DISPATCH_SCHEDULE_NAME
+
+
+class Command(BaseCommand):
+    help = "Create or update the schedule that dispatches due syncs every few minutes."
+
+    def handle(self, *args, **options) -> None:
+        schedule, created = Schedule.objects.update_or_create(
+            name=DISPATCH_SCHEDULE_NAME,
+            defaults={
+                "func": "commerce_sync.core.tasks.dispatch_due_syncs",
+                "schedule_type": Schedule.MINUTES,
+                "minutes": DISPATCH_EVERY_MINUTES,
+                "repeats": -1,
+            },
+        )
+        verb = "Created" if created else "Updated"
+        self.stdout.write(f"{verb} schedule {schedule.name!r}: every {schedule.minutes} minutes")

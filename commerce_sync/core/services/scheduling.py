@@ -1,0 +1,135 @@
+"""The schedule: which merchants are due, what to enqueue, when to give up.
+
+The dispatcher runs every few minutes on any worker. Everything it does is
+safe to do twice: a merchant enqueued twice syncs once (the lock) and the
+second task finds nothing due.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from commerce_sync.core.models import Connection, Merchant, SyncConfiguration, SyncRun
+from commerce_sync.core.services.audit import SYSTEM, audit_log_write
+from mapping.periods import business_day, local_instant, zone
+
+DISABLE_AFTER_DAYS = 31
+LONG_RUN = timedelta(minutes=10)
+DISPATCH_SCHEDULE_NAME = "dispatch-due-syncs"
+DISPATCH_EVERY_MINUTES = 5
+
+
+def latest_due(config: SyncConfiguration, now: datetime) -> datetime:
+    """The most recent sync hour that has passed, in the merchant's zone."""
+    tz = zone(config.time_zone)
+    return local_instant(business_day(now, config.sync_hour, tz), config.sync_hour, tz)
+
+
+def merchants_due(*, now: datetime | None = None) -> list[Merchant]:
+    """Enabled, configured merchants with both connections linked whose
+    last successful period ends before their latest due date."""
+    now = now or timezone.now()
+    linked = Connection.objects.filter(status=Connection.Status.LINKED)
+    candidates = (
+        Merchant.objects.filter(enabled=True, configured=True, sync_configuration__isnull=False)
+        .filter(connections__in=linked.filter(source_type=Connection.SourceType.COMMERCE))
+        .filter(connections__in=linked.filter(source_type=Connection.SourceType.ACCOUNTING))
+        .select_related("sync_configuration")
+        .distinct()
+    )
+    last_success = _last_success_ends()
+    running = set(
+        SyncRun.objects.filter(
+            status__in=[SyncRun.Status.RUNNING, SyncRun.Status.PENDING]
+        ).values_list("merchant_id", flat=True)
+    )
+    due = []
+    for merchant in candidates:
+        config = merchant.sync_configuration
+        tz = zone(config.time_zone)
+        start = local_instant(config.start_date, config.sync_hour, tz)
+        last = last_success.get(merchant.pk)
+        if last is not None:
+            start = max(start, last)
+        if latest_due(config, now) > start and merchant.pk not in running:
+            due.append(merchant)
+    return due
+
+
+def _last_success_ends() -> dict:
+    rows = (
+        SyncRun.objects.filter(status=SyncRun.Status.SUCCEEDED)
+        .exclude(kind=SyncRun.Kind.HISTORIC)
+        .values("merchant_id")
+        .annotate(last=Max("period_end"))
+    )
+    return {row["merchant_id"]: row["last"] for row in rows}
+
+
+def long_runs_flag(*, now: datetime | None = None) -> int:
+    """Runs in progress for over ten minutes show 1010 instead of 1000."""
+    now = now or timezone.now()
+    return SyncRun.objects.filter(
+        status=SyncRun.Status.RUNNING,
+        status_code=SyncRun.StatusCode.IN_PROGRESS,
+        started_at__lt=now - LONG_RUN,
+    ).update(status_code=SyncRun.StatusCode.IN_PROGRESS_LONG)
+
+
+def merchant_disable_if_failing(*, merchant: Merchant, run: SyncRun, actor: str = SYSTEM) -> bool:
+    """After a failed run: when nothing has succeeded for 31 days of
+    periods, stop syncing and say why (the partner and merchant are told)."""
+    if run.status != SyncRun.Status.FAILED:
+        return False
+    failing_since = run.period_start
+    if run.period_end - failing_since < timedelta(days=DISABLE_AFTER_DAYS):
+        return False
+    last_error = next(
+        (m["message"] for m in reversed(run.messages) if m.get("level") == "error"), ""
+    )
+    reason = (
+        f"Sync failed for {DISABLE_AFTER_DAYS} consecutive days (since {failing_since:%Y-%m-%d}); "
+        f"last error: {last_error or f'status {run.status_code}'}. Fix the cause, then re-enable."
+    )
+    with transaction.atomic():
+        merchant.enabled = False
+        merchant.disabled_reason = reason
+        merchant.save(update_fields=["enabled", "disabled_reason", "updated_at"])
+        audit_log_write(
+            actor=actor, action="merchant.sync_disabled", obj=merchant, changes={"reason": reason}
+        )
+    return True
+
+
+@transaction.atomic
+def merchant_sync_enable(*, merchant: Merchant, start_date=None, actor: str = SYSTEM) -> Merchant:
+    """Turn a disabled merchant back on; a new start date skips the days it
+    was off (the configuration keeps a version of the change)."""
+    from commerce_sync.core.services.merchants import sync_configuration_save
+
+    merchant.enabled = True
+    merchant.disabled_reason = ""
+    merchant.save(update_fields=["enabled", "disabled_reason", "updated_at"])
+    audit_log_write(
+        actor=actor,
+        action="merchant.sync_enabled",
+        obj=merchant,
+        changes={"start_date": start_date},
+    )
+    if start_date is not None:
+        config = merchant.sync_configuration
+        sync_configuration_save(
+            merchant=merchant,
+            document=config.document,
+            start_date=start_date,
+            sync_hour=config.sync_hour,
+            time_zone=config.time_zone,
+            frequency=config.frequency,
+            actor=actor,
+        )
+        merchant.refresh_from_db()
+    return merchant

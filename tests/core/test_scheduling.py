@@ -1,0 +1,141 @@
+"""The schedule: due merchants, catch-up, disabling, long runs, the CLI."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+from django_q.models import Schedule
+
+from commerce_sync.core.models import SyncRun
+from commerce_sync.core.services import scheduling, syncs
+from commerce_sync.core.services.demo import demo_seed
+from commerce_sync.core.tasks import dispatch_due_syncs
+from commerce_sync.errors import ConfigurationError
+from tests.factories import SyncRunFactory
+
+START = date(2026, 10, 1)
+
+
+@pytest.fixture
+def demo(db, settings, tmp_path):
+    settings.LEDGER_DIR = str(tmp_path / "ledgers")
+    seed = demo_seed(days=1, orders_per_day=5, today=START + timedelta(days=1))
+    return seed.merchant
+
+
+def at(day: date, hour: int = 9) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+def break_configuration(merchant) -> None:
+    config = merchant.sync_configuration
+    config.document["payments"]["accounts"].pop("cash")
+    config.save(update_fields=["document"])
+
+
+def mend_configuration(merchant) -> None:
+    config = merchant.sync_configuration
+    config.document["payments"]["accounts"]["cash"] = {"selectedAccountId": "Assets:Cash:Till"}
+    config.save(update_fields=["document"])
+
+
+def test_a_merchant_is_due_once_its_sync_hour_has_passed(demo):
+    # London sync hour 0: 1 Oct 00:00 BST is 30 Sep 23:00 UTC.
+    assert scheduling.merchants_due(now=at(START, 0)) == []
+    assert scheduling.merchants_due(now=at(START + timedelta(days=1), 0)) == [demo]
+    syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=1)))
+    assert scheduling.merchants_due(now=at(START + timedelta(days=1), 22)) == []
+    assert scheduling.merchants_due(now=at(START + timedelta(days=2), 0)) == [demo]
+
+
+def test_the_dispatcher_enqueues_due_merchants_and_is_idempotent(demo, settings, monkeypatch):
+    monkeypatch.setattr(scheduling.timezone, "now", lambda: at(START + timedelta(days=1)))
+    monkeypatch.setattr(syncs.timezone, "now", lambda: at(START + timedelta(days=1)))
+    assert dispatch_due_syncs() == 1  # Q_SYNC: the task ran inline
+    run = SyncRun.objects.get(merchant=demo)
+    assert run.status_code == 2000
+    assert dispatch_due_syncs() == 0
+
+
+def test_after_a_failed_day_the_next_run_covers_it_too(demo):
+    break_configuration(demo)
+    failed = syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=1)))
+    assert failed.status_code == 4000
+    assert "payments.accounts.cash" in failed.messages[-1]["message"]
+    mend_configuration(demo)
+
+    caught_up = syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=2)))
+
+    assert caught_up.status_code == 2000
+    assert caught_up.period_start == failed.period_start
+    assert caught_up.period_end - caught_up.period_start == timedelta(days=2)
+    dates = sorted(item.payload["date"] for item in caught_up.push_items.all())
+    assert dates == ["2026-10-01", "2026-10-02"]
+
+
+def test_thirty_one_failing_days_disable_the_merchant_until_re_enabled(demo):
+    break_configuration(demo)
+    early = syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=30)))
+    demo.refresh_from_db()
+    assert early.status == SyncRun.Status.FAILED and demo.enabled  # 30 days: not yet
+
+    late = syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=31)))
+
+    demo.refresh_from_db()
+    assert late.status_code == 4000
+    assert not demo.enabled
+    assert "31 consecutive days" in demo.disabled_reason and "cash" in demo.disabled_reason
+    assert scheduling.merchants_due(now=at(START + timedelta(days=32))) == []
+    with pytest.raises(ConfigurationError, match="disabled"):
+        syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=32)))
+
+    mend_configuration(demo)
+    scheduling.merchant_sync_enable(merchant=demo, start_date=date(2026, 11, 1))
+    run = syncs.sync_run_execute(merchant=demo, now=at(date(2026, 11, 3)))
+    assert run.status_code == 2000
+    assert run.period_start == datetime(2026, 11, 1, 0, tzinfo=UTC)  # GMT again in November
+    assert demo.sync_configuration_versions.count() == 2
+
+
+def test_runs_over_ten_minutes_show_1010(demo):
+    now = at(START + timedelta(days=1))
+    old = SyncRunFactory(merchant=demo, status="running", started_at=now - timedelta(minutes=11))
+    fresh = SyncRunFactory(merchant=demo, status="running", started_at=now - timedelta(minutes=2))
+    assert scheduling.long_runs_flag(now=now) == 1
+    old.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (old.status_code, fresh.status_code) == (1010, 1000)
+
+
+def test_setup_schedules_is_idempotent(db):
+    call_command("setup_schedules")
+    call_command("setup_schedules")
+    schedule = Schedule.objects.get()
+    assert schedule.func == "commerce_sync.core.tasks.dispatch_due_syncs"
+    assert schedule.schedule_type == Schedule.MINUTES
+
+
+def test_the_sync_command_backfills_in_chunks(demo, capsys):
+    call_command(
+        "sync",
+        "--merchant",
+        demo.external_id,
+        "--from",
+        "2026-10-01",
+        "--to",
+        "2026-10-11",
+        "--chunk-days",
+        "4",
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and all("succeeded (2000)" in line for line in lines)
+    runs = SyncRun.objects.filter(merchant=demo, kind="historic").order_by("period_start")
+    assert [r.period_end - r.period_start for r in runs] == [timedelta(days=d) for d in (4, 4, 2)]
+    with pytest.raises(SystemExit) as exited:
+        call_command(
+            "sync", "--merchant", demo.external_id, "--from", "2026-10-03", "--to", "2026-10-04"
+        )
+    assert exited.value.code == 1
+    assert "refused (5080)" in capsys.readouterr().out
