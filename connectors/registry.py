@@ -49,8 +49,19 @@ def _beancount(connection: Connection) -> AccountingTarget:
     )
 
 
+def _http_ledger(connection: Connection) -> AccountingTarget:
+    from connectors.http_ledger import HttpLedgerTarget
+
+    return HttpLedgerTarget(
+        base_url=connection.settings["base_url"], api_key=connection.credentials.get("api_key", "")
+    )
+
+
 COMMERCE_SOURCES: dict[str, Callable[[Connection], CommerceSource]] = {"sandbox": _sandbox}
-ACCOUNTING_TARGETS: dict[str, Callable[[Connection], AccountingTarget]] = {"beancount": _beancount}
+ACCOUNTING_TARGETS: dict[str, Callable[[Connection], AccountingTarget]] = {
+    "beancount": _beancount,
+    "http-ledger": _http_ledger,
+}
 
 
 def commerce_source(connection: Connection) -> CommerceSource:

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from mapping.errors import Issue, MappingError
+from mapping.errors import shown as json_repr
 
 ZERO = Decimal(0)
 PAYMENT_TYPES = frozenset(
@@ -176,11 +177,6 @@ def amount(value: Any, name: str) -> Decimal:
     return result
 
 
-def json_repr(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _opt_amount(record: Mapping[str, Any], key: str) -> Decimal:
     value = record.get(key)
     return ZERO if value is None else amount(value, key)
@@ -209,14 +205,14 @@ def _ref_id(record: Mapping[str, Any], key: str) -> str | None:
 def _enum(record: Mapping[str, Any], key: str, allowed: frozenset[str]) -> str:
     value = _text(record, key)
     if value not in allowed:
-        raise _Bad(f"{key} {value!r} is not one of {', '.join(sorted(allowed))}")
+        raise _Bad(f"{key} {json_repr(value)} is not one of {', '.join(sorted(allowed))}")
     return value
 
 
 def _currency(record: Mapping[str, Any], key: str = "currency") -> str:
     value = _text(record, key)
     if len(value) != 3 or not value.isalpha():
-        raise _Bad(f"{key} must be an ISO 4217 code such as GBP, got {value!r}")
+        raise _Bad(f"{key} must be an ISO 4217 code such as GBP, got {json_repr(value)}")
     return value.upper()
 
 
@@ -229,7 +225,10 @@ def parse_instant(value: Any, tz: ZoneInfo, name: str = "createdDate") -> dateti
     except ValueError:
         raise _Bad(f"{name} is not an ISO 8601 date-time: {json_repr(value)}") from None
     # In UTC, so that comparisons and differences are exact on DST days.
-    return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)).astimezone(UTC)
+    try:
+        return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)).astimezone(UTC)
+    except OverflowError:
+        raise _Bad(f"{name} {json_repr(value)} is out of range") from None
 
 
 def _optional_instant(record: Mapping[str, Any], key: str, tz: ZoneInfo) -> datetime | None:
@@ -302,8 +301,10 @@ def _service_charge(item: Any, index: int) -> ServiceCharge:
     try:
         percentage = item.get("taxPercentage")
         kind = item.get("type") or "Generic"
-        if kind not in SERVICE_CHARGE_TYPES:
-            raise _Bad(f"type {kind!r} is not one of {', '.join(sorted(SERVICE_CHARGE_TYPES))}")
+        if not isinstance(kind, str) or kind not in SERVICE_CHARGE_TYPES:
+            raise _Bad(
+                f"type {json_repr(kind)} is not one of {', '.join(sorted(SERVICE_CHARGE_TYPES))}"
+            )
         return ServiceCharge(
             description=str(item.get("description") or kind),
             type=kind,

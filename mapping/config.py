@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from mapping.errors import Issue, MappingError
+from mapping.errors import Issue, MappingError, shown
 
 JOURNAL = "JournalEntry"
 INVOICE = "Invoice"
@@ -245,7 +245,7 @@ def parse_configuration(document: Any) -> MappingConfig:
         issues.append(
             Issue(
                 "InvalidOutputFormat",
-                f"mapSettings.outputFormat {output!r} must be JournalEntry or Invoice",
+                f"mapSettings.outputFormat {shown(output)} must be JournalEntry or Invoice",
             )
         )
     tax_rates: dict[Decimal, str] = {}
@@ -258,7 +258,9 @@ def parse_configuration(document: Any) -> MappingConfig:
             rate = Decimal(str(key)).normalize()
         except InvalidOperation:
             issues.append(
-                Issue("InvalidConfiguration", f"sales.taxRates key {key!r} is not a percentage")
+                Issue(
+                    "InvalidConfiguration", f"sales.taxRates key {shown(key)} is not a percentage"
+                )
             )
             continue
         selected = value.get("selectedTaxRateId") if isinstance(value, Mapping) else None
@@ -289,7 +291,7 @@ def parse_configuration(document: Any) -> MappingConfig:
         issues.append(
             Issue(
                 "InvalidConfiguration",
-                f"sales.invoiceStatus {config.invoice_status!r} must be Draft or Submitted",
+                f"sales.invoiceStatus {shown(config.invoice_status)} must be Draft or Submitted",
             )
         )
     payout = config.payments.get("payout")

@@ -186,7 +186,10 @@ class _Mapper:
         for rate in self.config.tax_rates:
             if rate and quantize(net * rate / 100, currency) == quantize(tax, currency):
                 return rate
-        return (tax / net * 100).quantize(Decimal("0.001"))
+        try:
+            return (tax / net * 100).quantize(Decimal("0.001"))
+        except ArithmeticError:  # absurd amounts: no rate to name
+            return None
 
     def _rate(self, percentage: Decimal | None, invoice: bool) -> tuple[str | None, str]:
         """The rate key (tax rate id in invoice format) and its label."""

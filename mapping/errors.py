@@ -25,5 +25,11 @@ class MappingError(Exception):
         super().__init__("; ".join(issue.message for issue in issues))
 
 
+def shown(value: object) -> str:
+    """A value quoted in a message, cut short: bad input can be huge."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def refuse(code: str, message: str) -> MappingError:
     return MappingError([Issue(code, message)])

@@ -10,15 +10,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mapping.errors import refuse
+from mapping.errors import refuse, shown
 
 
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         raise refuse(
-            "InvalidTimeZone", f"Unknown time zone {name!r}: use an IANA name such as Europe/London"
+            "InvalidTimeZone",
+            f"Unknown time zone {shown(name)}: use an IANA name such as Europe/London",
         ) from None
 
 
@@ -27,7 +28,10 @@ def local_instant(day: date, hour: int, tz: ZoneInfo) -> datetime:
     DST maps to the first instant after the gap. UTC because Python compares
     and subtracts two datetimes of the same zone by wall clock, which is
     wrong on DST days."""
-    return datetime.combine(day, time(hour), tzinfo=tz).astimezone(UTC)
+    try:
+        return datetime.combine(day, time(hour), tzinfo=tz).astimezone(UTC)
+    except OverflowError:
+        raise refuse("InvalidPeriod", f"{day} is too close to either end of the calendar") from None
 
 
 def business_day(instant: datetime, hour: int, tz: ZoneInfo) -> date:

@@ -10,7 +10,7 @@ from typing import Any
 from mapping.canonical import CommerceData, Order, Transaction, _Bad, parse_commerce
 from mapping.config import parse_configuration
 from mapping.engine import Edit, MappingResult, map_period, payment_index
-from mapping.errors import Issue, MappingError, refuse
+from mapping.errors import Issue, MappingError, refuse, shown
 from mapping.periods import Period, local_instant, zone
 
 
@@ -31,9 +31,10 @@ def _period(spec: Any, sync_hour: int, tz_name: str) -> Period:
                 bounds.append(
                     (parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)).astimezone(UTC)
                 )
-        except ValueError:
+        except (ValueError, OverflowError):
             raise refuse(
-                "InvalidPeriod", f"period.{name} {value!r} is not an ISO 8601 date or date-time"
+                "InvalidPeriod",
+                f"period.{name} {shown(value)} is not an ISO 8601 date or date-time in range",
             ) from None
     if bounds[1] <= bounds[0]:
         raise refuse("InvalidPeriod", "period.end must be after period.start")
@@ -47,7 +48,7 @@ def _schedule(scenario: Mapping[str, Any]) -> tuple[int, str]:
     hour = schedule.get("syncHour", 0)
     if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
         raise refuse(
-            "InvalidSchedule", f"schedule.syncHour must be an hour from 0 to 23, got {hour!r}"
+            "InvalidSchedule", f"schedule.syncHour must be an hour from 0 to 23, got {shown(hour)}"
         )
     tz_name = scenario.get("timeZone") or schedule.get("timeZone")
     if not isinstance(tz_name, str):

@@ -112,10 +112,26 @@ def merchant_period_between(
 @contextmanager
 def merchant_lock(merchant: Merchant) -> Iterator[bool]:
     """One sync per merchant across processes and machines: a PostgreSQL
-    session advisory lock. SQLite (the single-process embedded default) has
-    one writer anyway."""
+    session advisory lock. With SQLite (the embedded default: a web process
+    and qcluster workers, all on this machine) an exclusive `flock` on a file
+    beside the database; like the session's lock, it dies with its process."""
     if db_connection.vendor != "postgresql":
-        yield True
+        import fcntl
+        from pathlib import Path
+
+        name = str(db_connection.settings_dict["NAME"])
+        if name == ":memory:" or "mode=memory" in name:  # in-memory: one process
+            yield True
+            return
+        locks = Path(name).with_name(Path(name).name + ".locks")
+        locks.mkdir(exist_ok=True)
+        with open(locks / f"sync-{merchant.pk}.lock", "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                acquired = True
+            except BlockingIOError:
+                acquired = False
+            yield acquired  # closing the file releases the lock
         return
     lock_id = int.from_bytes(
         hashlib.sha256(b"sync:" + merchant.pk.bytes).digest()[:8], "big", signed=True
@@ -552,14 +568,18 @@ def push_items_write(*, items: list[PushItem], target: AccountingTarget, trace: 
                     push_item_transition(
                         item=item, to=PushItem.Status.FAILED, last_error=error.message
                     )
+                    trace.say(
+                        "error",
+                        type(error).__name__,
+                        f"{item.kind} {item.key}: {error.message} (gave up after {PUSH_ATTEMPTS} attempts)",
+                    )
                     failed += 1
                     break
-                delay = (
-                    error.retry_after
-                    if getattr(error, "retry_after", None)
-                    else min(BACKOFF_CAP_SECONDS, 0.2 * 2**attempt)
-                )
-                time.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not security
+                jitter = random.random() / 2  # noqa: S311 - jitter, not security
+                if getattr(error, "retry_after", None):  # a minimum: never sooner than asked
+                    time.sleep(error.retry_after * (1 + jitter / 2))
+                else:
+                    time.sleep(min(BACKOFF_CAP_SECONDS, 0.2 * 2**attempt) * (0.5 + jitter))
             except (CredentialsRevoked, SubscriptionExpired) as error:
                 push_item_transition(item=item, to=PushItem.Status.FAILED, last_error=error.message)
                 raise
@@ -576,19 +596,28 @@ def push_items_write(*, items: list[PushItem], target: AccountingTarget, trace: 
 
 
 def push_items_retry_failed(*, run: SyncRun, actor: str = SYSTEM) -> SyncRun:
-    """Retry a failed run's failed items alone (portal button, API, CLI)."""
+    """Retry a failed run's unwritten items alone (portal button, API, CLI):
+    the failed ones, and those a refusal (4040, 4260) or a crash left behind."""
     merchant = run.merchant
     with merchant_lock(merchant) as acquired:
         if not acquired:
             raise DuplicateSync(f"A sync is already running for {merchant.name}")
-        items = list(run.push_items.filter(status=PushItem.Status.FAILED).order_by("id"))
+        _abandon_interrupted_runs(merchant)  # a run cut short by a crash is failed now
+        run.refresh_from_db()
+        items = list(run.push_items.exclude(status=PushItem.Status.PUSHED).order_by("id"))
         if not items:
             return run
         target = registry.accounting_target(_connection(merchant, Connection.SourceType.ACCOUNTING))
         sync_run_transition(run=run, to=Status.RUNNING, status_code=Code.IN_PROGRESS, actor=actor)
         trace = RunTrace(counters=dict(run.counters), messages=list(run.messages))
+        refused: ApplicationError | None = None
         with trace.phase("retry"):
-            failed = push_items_write(items=items, target=target, trace=trace)
+            try:
+                failed = push_items_write(items=items, target=target, trace=trace)
+            except ApplicationError as error:  # the target refused them all: end failed, say why
+                trace.say("error", type(error).__name__, error.message)
+                refused = error
+                failed = run.push_items.exclude(status=PushItem.Status.PUSHED).count()
         audit_log_write(
             actor=actor,
             action="sync_run.retry_failed",
@@ -599,7 +628,9 @@ def push_items_retry_failed(*, run: SyncRun, actor: str = SYSTEM) -> SyncRun:
         sync_run_transition(
             run=run,
             to=Status.FAILED if failed else Status.SUCCEEDED,
-            status_code=Code.DATA_WRITE_ERROR
+            status_code=refused.status_code
+            if refused
+            else Code.DATA_WRITE_ERROR
             if failed
             else (Code.SUCCESS if pushed_any else Code.SUCCESS_NO_DATA),
             counters=trace.counters,

@@ -38,6 +38,10 @@ class Command(BaseCommand):
             self._fail(
                 f"{source} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
             )
+        except (ValueError, RecursionError) as error:  # too many digits, nesting too deep
+            self._fail(
+                f"{source} cannot be read as JSON: {str(error)[:200] or type(error).__name__}"
+            )
         result = preview(scenario)
         self.stdout.write(
             json.dumps(result.as_json(), indent=options["indent"], ensure_ascii=False)
