@@ -7,13 +7,14 @@ refuses bad input with messages that name the record and the field.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from mapping.bulk import gc_paused
 from mapping.errors import Issue, MappingError
 from mapping.errors import shown as json_repr
 
@@ -51,7 +52,7 @@ SERVICE_CHARGE_TYPES = frozenset(["Generic", "Shipping", "Overpayment", "Unknown
 _MAX_AMOUNT = Decimal("1e15")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaxPart:
     """One tax component's amount on a line (Codat names the amount `rate`)."""
 
@@ -60,7 +61,7 @@ class TaxPart:
     amount: Decimal
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OrderLine:
     id: str
     product_id: str | None
@@ -76,7 +77,7 @@ class OrderLine:
         return self.total - self.tax
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ServiceCharge:
     description: str
     type: str
@@ -90,7 +91,7 @@ class ServiceCharge:
         return self.total - self.tax
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OrderPayment:
     id: str
     type: str
@@ -99,7 +100,7 @@ class OrderPayment:
     status: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Order:
     id: str
     currency: str
@@ -114,7 +115,7 @@ class Order:
     payments: tuple[OrderPayment, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Transaction:
     id: str
     type: str
@@ -126,7 +127,7 @@ class Transaction:
     source_type: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Product:
     id: str
     name: str
@@ -134,7 +135,7 @@ class Product:
     category_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaxComponent:
     id: str
     name: str
@@ -143,8 +144,11 @@ class TaxComponent:
 
 @dataclass(slots=True)
 class CommerceData:
-    orders: list[Order] = field(default_factory=list)
-    transactions: list[Transaction] = field(default_factory=list)
+    """A period's records. Orders and transactions may be lists or streams
+    (see `stream_commerce`); the engine reads each once, orders first."""
+
+    orders: Iterable[Order] = field(default_factory=list)
+    transactions: Iterable[Transaction] = field(default_factory=list)
     products: dict[str, Product] = field(default_factory=dict)
     tax_components: dict[str, TaxComponent] = field(default_factory=dict)
     locations: dict[str, str] = field(default_factory=dict)
@@ -333,7 +337,7 @@ def _payment(item: Any, index: int, order_currency: str) -> OrderPayment:
         raise _Bad(where + str(bad)) from None
 
 
-def parse_order(record: Any, tz: ZoneInfo) -> Order:
+def _parse_order_checked(record: Any, tz: ZoneInfo) -> Order:
     if not isinstance(record, Mapping):
         raise _Bad("must be an object")
     currency = _currency(record)
@@ -356,7 +360,7 @@ def parse_order(record: Any, tz: ZoneInfo) -> Order:
     )
 
 
-def parse_transaction(record: Any, tz: ZoneInfo) -> Transaction:
+def _parse_transaction_checked(record: Any, tz: ZoneInfo) -> Transaction:
     if not isinstance(record, Mapping):
         raise _Bad("must be an object")
     source = record.get("transactionSourceRef")
@@ -429,6 +433,11 @@ def _named(record: Any) -> tuple[str, str]:
 
 def parse_commerce(data: Any, tz: ZoneInfo) -> CommerceData:
     """Every record of a `commerce` object, or a MappingError naming each bad one."""
+    with gc_paused():
+        return _parse_commerce(data, tz)
+
+
+def _parse_commerce(data: Any, tz: ZoneInfo) -> CommerceData:
     if not isinstance(data, Mapping):
         raise MappingError([Issue("InvalidCommerceData", "commerce must be an object")])
     issues: list[Issue] = []
@@ -495,3 +504,221 @@ def parse_reference(data: Mapping[str, Any], tz: ZoneInfo) -> CommerceData:
     return parse_commerce(
         {k: v for k, v in data.items() if k not in ("orders", "transactions")}, tz
     )
+
+
+# -- the fast path ---------------------------------------------------------
+# A day can hold hundreds of thousands of records. Well-formed ones (the
+# overwhelming majority) are read by the lean functions below; anything they
+# do not expect makes them give up, and the checked functions above read the
+# record again and say precisely what is wrong. Both give equal results for
+# valid input (a test holds them to that).
+
+
+class _Unusual(Exception):
+    pass
+
+
+_SMALL_INTS = {i: Decimal(i) for i in range(-1000, 1001)}
+_STR, _DICT, _DEC, _INT = str, dict, Decimal, int
+
+
+def _num(value: Any) -> Decimal:
+    kind = type(value)
+    if kind is _DEC:
+        if value.is_finite() and value.adjusted() < 15:
+            return value
+    elif kind is _INT:
+        small = _SMALL_INTS.get(value)
+        if small is not None:
+            return small
+        if -(10**15) < value < 10**15:
+            return Decimal(value)
+    raise _Unusual
+
+
+def _instant(value: Any, tz: ZoneInfo) -> datetime:
+    if type(value) is not _STR:
+        raise _Unusual
+    parsed = datetime.fromisoformat(value)
+    zone_info = parsed.tzinfo
+    if zone_info is UTC:
+        return parsed
+    return (parsed if zone_info is not None else parsed.replace(tzinfo=tz)).astimezone(UTC)
+
+
+def _fast_taxes(items: Any) -> tuple[TaxPart, ...]:
+    parts = []
+    for item in items:
+        ref = item["taxComponentRef"]
+        component = ref["id"]
+        name = ref.get("name") or component
+        if type(component) is not _STR or type(name) is not _STR:
+            raise _Unusual
+        parts.append(TaxPart(component, name, _num(item["rate"])))
+    return tuple(parts)
+
+
+def _fast_line(item: Any) -> OrderLine:
+    if type(item) is not _DICT:
+        raise _Unusual
+    line_id = item["id"]
+    product = item.get("productRef")
+    product_id = None if product is None else product["id"]
+    if type(line_id) is not _STR or not line_id:
+        raise _Unusual
+    if product_id is not None and (type(product_id) is not _STR or not product_id):
+        raise _Unusual
+    discount = ZERO
+    allocations = item.get("discountAllocations")
+    if allocations:
+        for allocation in allocations:
+            discount += _num(allocation["totalAmount"])
+    percentage = item.get("taxPercentage")
+    tax = item.get("totalTaxAmount")
+    taxes = item.get("taxes")
+    quantity = item.get("quantity")
+    return OrderLine(
+        line_id,
+        product_id,
+        ZERO if quantity is None else _num(quantity),
+        None if percentage is None else _num(percentage),
+        _num(item["totalAmount"]),
+        ZERO if tax is None else _num(tax),
+        discount,
+        _fast_taxes(taxes) if taxes else (),
+    )
+
+
+def _fast_charge(item: Any) -> ServiceCharge:
+    if type(item) is not _DICT:
+        raise _Unusual
+    kind = item.get("type") or "Generic"
+    description = item.get("description") or kind
+    if type(kind) is not _STR or kind not in SERVICE_CHARGE_TYPES or type(description) is not _STR:
+        raise _Unusual
+    tax, percentage, taxes = item.get("taxAmount"), item.get("taxPercentage"), item.get("taxes")
+    return ServiceCharge(
+        description,
+        kind,
+        _num(item["totalAmount"]),
+        ZERO if tax is None else _num(tax),
+        None if percentage is None else _num(percentage),
+        _fast_taxes(taxes) if taxes else (),
+    )
+
+
+def _fast_payment(item: Any, currency: str) -> OrderPayment:
+    payment_id, kind, status = item["id"], item["type"], item.get("status") or "Paid"
+    paid_in = item.get("currency") or currency
+    if (
+        type(payment_id) is not _STR
+        or not payment_id
+        or kind not in PAYMENT_TYPES
+        or status not in PAYMENT_STATUSES
+        or paid_in != currency
+    ):
+        raise _Unusual  # including another currency: the checked path normalises it
+    return OrderPayment(payment_id, kind, _num(item["amount"]), currency, status)
+
+
+def _fast_order(record: Any, tz: ZoneInfo) -> Order:
+    if type(record) is not _DICT:
+        raise _Unusual
+    order_id, currency = record["id"], record["currency"]
+    if type(order_id) is not _STR or not order_id or type(currency) is not _STR:
+        raise _Unusual
+    if len(currency) != 3 or not currency.isalpha() or not currency.isupper():
+        raise _Unusual
+    modified = record.get("modifiedDate")
+    location = record.get("locationRef")
+    location_id = None if location is None else location["id"]
+    if location_id is not None and (type(location_id) is not _STR or not location_id):
+        raise _Unusual
+    tax, gratuity = record.get("totalTaxAmount"), record.get("totalGratuity")
+    charges = record.get("serviceCharges")
+    return Order(
+        order_id,
+        currency,
+        _instant(record["createdDate"], tz),
+        None if modified is None else _instant(modified, tz),
+        location_id,
+        _num(record["totalAmount"]),
+        ZERO if tax is None else _num(tax),
+        ZERO if gratuity is None else _num(gratuity),
+        tuple([_fast_line(item) for item in record.get("orderLineItems") or ()]),
+        tuple([_fast_charge(item) for item in charges]) if charges else (),
+        tuple([_fast_payment(item, currency) for item in record.get("payments") or ()]),
+    )
+
+
+def _fast_transaction(record: Any, tz: ZoneInfo) -> Transaction:
+    if type(record) is not _DICT:
+        raise _Unusual
+    tx_id, kind, currency = record["id"], record["type"], record["currency"]
+    if type(tx_id) is not _STR or not tx_id or kind not in TRANSACTION_TYPES:
+        raise _Unusual
+    if (
+        type(currency) is not _STR
+        or len(currency) != 3
+        or not currency.isalpha()
+        or not currency.isupper()
+    ):
+        raise _Unusual
+    source = record.get("transactionSourceRef")
+    source_id = source_type = None
+    if source is not None:
+        source_id, source_type = source.get("id"), source.get("type")
+        if source_id is not None and type(source_id) is not _STR:
+            raise _Unusual
+    modified = record.get("modifiedDate")
+    return Transaction(
+        tx_id,
+        kind,
+        currency,
+        _num(record["totalAmount"]),
+        _instant(record["createdDate"], tz),
+        None if modified is None else _instant(modified, tz),
+        source_id,
+        source_type,
+    )
+
+
+def parse_order(record: Any, tz: ZoneInfo) -> Order:
+    try:
+        return _fast_order(record, tz)
+    except Exception:  # anything unexpected: read it again, checking every field
+        return _parse_order_checked(record, tz)
+
+
+def parse_transaction(record: Any, tz: ZoneInfo) -> Transaction:
+    try:
+        return _fast_transaction(record, tz)
+    except Exception:  # anything unexpected: read it again, checking every field
+        return _parse_transaction_checked(record, tz)
+
+
+def stream_commerce(data: Any, tz: ZoneInfo) -> CommerceData:
+    """Like `parse_commerce`, but orders and transactions are parsed as the
+    engine reads them, so a huge day never holds its canonical records at
+    once. The first bad record stops the stream with a MappingError."""
+    if not isinstance(data, Mapping):
+        raise MappingError([Issue("InvalidCommerceData", "commerce must be an object")])
+    reference = parse_commerce(
+        {k: v for k, v in data.items() if k not in ("orders", "transactions")}, tz
+    )
+
+    def stream(kind: str, parse: Any) -> Iterator[Any]:
+        records = data.get(kind) or []
+        if not isinstance(records, list):
+            raise MappingError([Issue("InvalidCommerceData", f"commerce.{kind} must be a list")])
+        for index, record in enumerate(records):
+            try:
+                yield parse(record, tz)
+            except _Bad as bad:
+                raise MappingError(
+                    [Issue("InvalidCommerceData", f"{_record_label(kind, index, record)}: {bad}")]
+                ) from None
+
+    reference.orders = stream("orders", parse_order)
+    reference.transactions = stream("transactions", parse_transaction)
+    return reference

@@ -9,11 +9,13 @@ entries or as the invoice set (see PRODUCT.md section 5).
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
+from mapping.bulk import gc_paused
 from mapping.canonical import CommerceData, Order, OrderLine, Transaction
 from mapping.config import INVOICE, MappingConfig
 from mapping.documents import (
@@ -34,9 +36,10 @@ from mapping.documents import (
 )
 from mapping.errors import Issue
 from mapping.money import format_amount, quantize
-from mapping.periods import Period
+from mapping.periods import Period, local_instant
 
 ZERO = Decimal(0)
+_UNSET = object()
 SETTLED = frozenset({"Paid"})
 _MIRRORED = frozenset({"Payment", "Refund"})  # carried by order payments already
 _KEY_LIMIT = 120  # Xero caps idempotency keys at 128 characters
@@ -123,10 +126,17 @@ class _Mapper:
         self.errors: list[Issue] = []
         self.invoice = config.output_format == INVOICE
         self._line_targets: dict[tuple, tuple[str, str, str | None, str] | None] = {}
+        self._clearing: dict[str, str | None] = {}
+        self._tax_account: object = _UNSET
+        self._day_starts, self._days = _day_starts(period)
         # payment id -> (type, location): fees name the payment they belong to
         self.payment_index: dict[str, tuple[str, str | None]] = {}
 
     # -- reading records into books --
+
+    def day_of(self, instant) -> date:
+        """The business day of an instant inside the period."""
+        return self._days[bisect_right(self._day_starts, instant) - 1]
 
     def book(self, day: date, currency: str, location: str | None, section: str = "") -> Book:
         key = (day, currency, location if self.config.group_by_location else None, section)
@@ -199,30 +209,46 @@ class _Mapper:
         return self.config.tax_rate(percentage, shown), shown
 
     def post_order(self, order: Order, book: Book, sign: int) -> None:
+        # The hot loop of a large day: sums are updated in place, lookups cached.
         config = self.config
         oid = order.id
+        currency = order.currency
         invoice = not book.journal
+        sales = book.sales
+        gross = config.gross_discounts
         expected = order.gratuity
         for line in order.lines:
-            expected += line.total
-            refund = line.total < 0
-            target = self._line_target(line, refund, invoice, order.currency)
+            total, tax = line.total, line.tax
+            expected += total
+            refund = total < 0
+            target = self._line_target(line, refund, invoice, currency)
             if target is None:
                 continue
             kind, account, rate, label = target
-            net = line.total - line.tax
-            if config.gross_discounts and line.discount and kind != "prepaid":
-                off = abs(line.discount) * (-1 if refund else 1)
-                discount_account = config.sales["discount"]
-                _sum(book.sales, (refund, "discount", discount_account, rate, "Discounts")).add(
-                    -off * sign, ZERO, oid
+            net = total - tax
+            if sign != 1:
+                net, tax = -net, -tax
+            if gross and line.discount and kind != "prepaid":
+                off = abs(line.discount) if refund else -abs(line.discount)
+                off = off if sign == 1 else -off
+                _sum(sales, (refund, "discount", config.sales["discount"], rate, "Discounts")).add(
+                    off, ZERO, oid
                 )
-                net += off
-            _sum(book.sales, (refund, kind, account, rate, label)).add(
-                net * sign, line.tax * sign, oid
-            )
-            if book.journal and line.tax:
-                self._post_tax(book, line.taxes, line.tax, sign, oid, f"order {oid} line {line.id}")
+                net -= off
+            key = (refund, kind, account, rate, label)
+            bucket = sales.get(key)
+            if bucket is None:
+                bucket = sales[key] = Sum()
+            bucket.amount += net
+            bucket.tax += tax
+            bucket.refs.append(oid)
+            if tax and not invoice:
+                if line.taxes:
+                    self._post_tax(
+                        book, line.taxes, line.tax, sign, oid, f"order {oid} line {line.id}"
+                    )
+                else:
+                    self._post_plain_tax(book, tax, oid)
         for charge in order.service_charges:
             expected += charge.total
             refund = charge.total < 0
@@ -267,12 +293,18 @@ class _Mapper:
                     )
                 )
                 continue
-            settled += payment.amount
-            account = config.clearing_account(payment.type)
+            amount = payment.amount
+            settled += amount
+            account = self._clearing.get(payment.type)
+            if account is None:
+                account = self._clearing[payment.type] = config.clearing_account(payment.type)
             if account is not None and config.sync_payments:
-                _sum(book.payments, (payment.type, account, payment.amount < 0)).add(
-                    payment.amount * sign, ZERO, oid
-                )
+                key = (payment.type, account, amount < 0)
+                bucket = book.payments.get(key)
+                if bucket is None:
+                    bucket = book.payments[key] = Sum()
+                bucket.amount += amount if sign == 1 else -amount
+                bucket.refs.append(oid)
         if settled != expected:
             cur = order.currency
             self.errors.append(
@@ -283,6 +315,18 @@ class _Mapper:
                     "correct the order in the point of sale",
                 )
             )
+
+    def _post_plain_tax(self, book: Book, tax: Decimal, ref: str) -> None:
+        """Tax of a line without components, already signed, to the tax account."""
+        if self._tax_account is _UNSET:
+            self._tax_account = self.config.tax_account(None, "tax")
+        if self._tax_account is not None:
+            key = (self._tax_account, "Tax")
+            bucket = book.taxes.get(key)
+            if bucket is None:
+                bucket = book.taxes[key] = Sum()
+            bucket.amount += tax
+            bucket.refs.append(ref)
 
     def _post_tax(
         self, book: Book, parts: tuple, tax: Decimal, sign: int, ref: str, where: str
@@ -546,6 +590,14 @@ class _Mapper:
         return documents
 
 
+def _day_starts(period: Period) -> tuple[list, list[date]]:
+    """Where each business day of the period starts, for a bisect per record."""
+    days = [period.first_day]
+    while days[-1] < period.last_day:
+        days.append(days[-1] + timedelta(days=1))
+    return [local_instant(day, period.sync_hour, period.tz) for day in days], days
+
+
 def payment_index(orders: Iterable[Order]) -> dict[str, tuple[str, str | None]]:
     """payment id -> (payment type, order location), for fees that name a payment."""
     return {p.id: (p.type, order.location_id) for order in orders for p in order.payments}
@@ -566,28 +618,44 @@ def map_period(
     on the period's last day, flagged; `edits` post the difference between a
     record's posted and current versions. `payment_types` tells the payment
     type and location of payments from earlier periods (for their fees)."""
+    with gc_paused():
+        return _map_period(data, config, period, key_prefix, list(late), list(edits), payment_types)
+
+
+def _map_period(
+    data: CommerceData,
+    config: MappingConfig,
+    period: Period,
+    key_prefix: str,
+    late: list[Order | Transaction],
+    edits: list[Edit],
+    payment_types: dict[str, tuple[str, str | None]] | None,
+) -> MappingResult:
     mapper = _Mapper(data, config, period, key_prefix)
     if payment_types:
         mapper.payment_index.update(payment_types)
-    late = list(late)
-    edits = list(edits)
-    mapper.index_payments(data.orders)
     mapper.index_payments(r for r in late if isinstance(r, Order))
     mapper.index_payments(e.current for e in edits if isinstance(e.current, Order))
     last_day = period.last_day
     outside = 0
-    if config.sync_sales:
-        for order in data.orders:
-            if not period.contains(order.created):
-                outside += 1
-                continue
-            day = period.day_of(order.created)
-            mapper.post_order(order, mapper.book(day, order.currency, order.location_id), 1)
+    index = mapper.payment_index
+    # One pass: orders may be a stream. Their payments are indexed on the way,
+    # before the transactions (fees) that name them are read.
+    for order in data.orders:
+        for payment in order.payments:
+            index[payment.id] = (payment.type, order.location_id)
+        if not config.sync_sales:
+            continue
+        if not period.contains(order.created):
+            outside += 1
+            continue
+        day = mapper.day_of(order.created)
+        mapper.post_order(order, mapper.book(day, order.currency, order.location_id), 1)
     for tx in data.transactions:
         if not period.contains(tx.created):
             outside += 1
             continue
-        day = period.day_of(tx.created)
+        day = mapper.day_of(tx.created)
         mapper.post_transaction(tx, lambda loc, d=day, c=tx.currency: mapper.book(d, c, loc), 1)
     if outside:
         mapper.warnings.append(
