@@ -30,14 +30,17 @@ def at(day: date, hour: int = 9) -> datetime:
 
 
 def break_configuration(merchant) -> None:
+    """A mistake refused whatever the day holds: the bank is the card account."""
     config = merchant.sync_configuration
-    config.document["payments"]["accounts"].pop("cash")
+    config.document["payments"]["accounts"]["payout"] = {
+        "selectedAccountId": "Assets:Clearing:Card"
+    }
     config.save(update_fields=["document"])
 
 
 def mend_configuration(merchant) -> None:
     config = merchant.sync_configuration
-    config.document["payments"]["accounts"]["cash"] = {"selectedAccountId": "Assets:Cash:Till"}
+    config.document["payments"]["accounts"]["payout"] = {"selectedAccountId": "Assets:Bank:Current"}
     config.save(update_fields=["document"])
 
 
@@ -63,7 +66,7 @@ def test_after_a_failed_day_the_next_run_covers_it_too(demo):
     break_configuration(demo)
     failed = syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=1)))
     assert failed.status_code == 4000
-    assert "payments.accounts.cash" in failed.messages[-1]["message"]
+    assert "must not be the payout account" in failed.messages[-1]["message"]
     mend_configuration(demo)
 
     caught_up = syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=2)))
@@ -86,7 +89,8 @@ def test_thirty_one_failing_days_disable_the_merchant_until_re_enabled(demo):
     demo.refresh_from_db()
     assert late.status_code == 4000
     assert not demo.enabled
-    assert "31 consecutive days" in demo.disabled_reason and "cash" in demo.disabled_reason
+    assert "31 consecutive days" in demo.disabled_reason
+    assert "must not be the payout account" in demo.disabled_reason
     assert scheduling.merchants_due(now=at(START + timedelta(days=32))) == []
     with pytest.raises(ConfigurationError, match="disabled"):
         syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=32)))

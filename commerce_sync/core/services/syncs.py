@@ -544,6 +544,9 @@ def push_items_write(*, items: list[PushItem], target: AccountingTarget, trace: 
     written = found = failed = 0
     calls = 0
     for item in items:
+        # An item never sent before cannot be in the target: asking would only
+        # cost a call. Once sent (attempts > 0), every write is preceded by a look.
+        sent_before = item.attempts > 0
         if item.status == PushItem.Status.PUSHING:  # left mid-write by a crash
             item.attempts += 1
             item.save(update_fields=["attempts", "updated_at"])
@@ -551,8 +554,10 @@ def push_items_write(*, items: list[PushItem], target: AccountingTarget, trace: 
             push_item_transition(item=item, to=PushItem.Status.PUSHING, attempts=item.attempts + 1)
         for attempt in range(PUSH_ATTEMPTS):
             try:
-                calls += 1
-                target_id = target.find_document(key=item.key)
+                target_id = None
+                if sent_before or attempt > 0:
+                    calls += 1
+                    target_id = target.find_document(key=item.key)
                 if target_id is not None:
                     found += 1  # written before a crash lost the record of it
                 else:
@@ -576,7 +581,16 @@ def push_items_write(*, items: list[PushItem], target: AccountingTarget, trace: 
                     failed += 1
                     break
                 jitter = random.random() / 2  # noqa: S311 - jitter, not security
-                if getattr(error, "retry_after", None):  # a minimum: never sooner than asked
+                wait = getattr(error, "retry_after", None)
+                if wait and wait > BACKOFF_CAP_SECONDS:
+                    # Waiting that long would hold the merchant's lock: leave the
+                    # item for the next run (it carries unfinished items over).
+                    message = f"{error.message}; the target asked to wait {wait:.0f} s, so the next run retries it"
+                    push_item_transition(item=item, to=PushItem.Status.FAILED, last_error=message)
+                    trace.say("error", type(error).__name__, f"{item.kind} {item.key}: {message}")
+                    failed += 1
+                    break
+                if wait:  # a minimum: never sooner than asked
                     time.sleep(error.retry_after * (1 + jitter / 2))
                 else:
                     time.sleep(min(BACKOFF_CAP_SECONDS, 0.2 * 2**attempt) * (0.5 + jitter))
@@ -597,14 +611,21 @@ def push_items_write(*, items: list[PushItem], target: AccountingTarget, trace: 
 
 def push_items_retry_failed(*, run: SyncRun, actor: str = SYSTEM) -> SyncRun:
     """Retry a failed run's unwritten items alone (portal button, API, CLI):
-    the failed ones, and those a refusal (4040, 4260) or a crash left behind."""
+    the failed ones, those a refusal (4040, 4260) or a crash left behind, and
+    those of earlier runs it carried over and failed on too."""
     merchant = run.merchant
     with merchant_lock(merchant) as acquired:
         if not acquired:
             raise DuplicateSync(f"A sync is already running for {merchant.name}")
         _abandon_interrupted_runs(merchant)  # a run cut short by a crash is failed now
         run.refresh_from_db()
-        items = list(run.push_items.exclude(status=PushItem.Status.PUSHED).order_by("id"))
+        items = list(
+            PushItem.objects.filter(
+                merchant=merchant, created_at__lte=run.finished_at or timezone.now()
+            )
+            .exclude(status=PushItem.Status.PUSHED)
+            .order_by("created_at", "id")
+        )
         if not items:
             return run
         target = registry.accounting_target(_connection(merchant, Connection.SourceType.ACCOUNTING))
@@ -617,7 +638,11 @@ def push_items_retry_failed(*, run: SyncRun, actor: str = SYSTEM) -> SyncRun:
             except ApplicationError as error:  # the target refused them all: end failed, say why
                 trace.say("error", type(error).__name__, error.message)
                 refused = error
-                failed = run.push_items.exclude(status=PushItem.Status.PUSHED).count()
+                failed = (
+                    PushItem.objects.filter(pk__in=[i.pk for i in items])
+                    .exclude(status=PushItem.Status.PUSHED)
+                    .count()
+                )
         audit_log_write(
             actor=actor,
             action="sync_run.retry_failed",
