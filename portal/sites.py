@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from commerce_sync.core.admin_actions import retry_failed_items
 from commerce_sync.core.models import PushItem, SyncRun
 
 
@@ -37,10 +38,20 @@ class SyncRunPortalAdmin(ReadOnlyAdmin):
     list_select_related = ["merchant"]
     date_hierarchy = "period_start"
     ordering = ["-period_start"]
+    actions = [retry_failed_items]
 
 
 class PushItemPortalAdmin(ReadOnlyAdmin):
-    list_display = ["key", "kind", "merchant", "status", "attempts", "target_id", "updated_at"]
+    list_display = [
+        "key",
+        "kind",
+        "merchant",
+        "status",
+        "attempts",
+        "last_error",
+        "target_id",
+        "updated_at",
+    ]
     list_filter = ["status", "kind"]
     list_select_related = ["merchant"]
     ordering = ["-created_at"]

@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from commerce_sync.core import models
+from commerce_sync.core.admin_actions import retry_failed_items
 from commerce_sync.core.services.audit import operator_actor
 from commerce_sync.core.services.partners import partner_api_key_revoke
 
@@ -154,11 +155,21 @@ class SyncRunAdmin(ReadOnlyModelAdmin):
     date_hierarchy = "period_start"
     ordering = ["-period_start"]
     inlines = [PushItemInline]
+    actions = [retry_failed_items]
 
 
 @admin.register(models.PushItem)
 class PushItemAdmin(ReadOnlyModelAdmin):
-    list_display = ["key", "kind", "merchant", "status", "attempts", "target_id", "updated_at"]
+    list_display = [
+        "key",
+        "kind",
+        "merchant",
+        "status",
+        "attempts",
+        "last_error",
+        "target_id",
+        "updated_at",
+    ]
     list_filter = ["status", "kind", "merchant__partner"]
     search_fields = ["key", "target_id", "merchant__name", "sync_run__id"]
     list_select_related = ["merchant"]

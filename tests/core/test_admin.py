@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from commerce_sync.core.models import Connection, PushItem, SyncRun
@@ -70,3 +71,54 @@ def test_the_admin_lists_the_merchant_its_runs_and_push_items(synced, admin_clie
     )
     assert failed_filter.status_code == 200
     assert SyncRun.objects.filter(status="failed").count() == 0
+
+
+def test_support_retries_a_failed_run_from_the_portal(
+    synced, client, django_user_model, monkeypatch
+):
+    """A document the ledger refused: the agent sees which and why, fixes the
+    cause, and retries from the portal."""
+    from commerce_sync.errors import DocumentRejected
+    from connectors import registry
+
+    _merchant, run = synced
+    item = run.push_items.first()
+    SyncRun.objects.filter(pk=run.pk).update(status="failed", status_code=5130)
+    PushItem.objects.filter(pk=item.pk).update(
+        status="failed", last_error="Account Income:Sales:Other is archived"
+    )
+    staff = django_user_model.objects.create_user("agent", password="pw-agent-123", is_staff=True)
+    staff.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_syncrun", "view_pushitem"])
+    )
+    client.force_login(staff)
+
+    page = client.get(reverse("portal:core_pushitem_changelist") + "?status__exact=failed")
+    assert page.status_code == 200 and b"is archived" in page.content
+
+    class Refusing:
+        platform_key = "beancount"
+
+        def find_document(self, *, key):
+            return None
+
+        def write_document(self, *, key, document):
+            raise DocumentRejected("Account Income:Sales:Other is archived in beancount")
+
+    real = registry.ACCOUNTING_TARGETS["beancount"]
+    monkeypatch.setitem(registry.ACCOUNTING_TARGETS, "beancount", lambda connection: Refusing())
+    url = reverse("portal:core_syncrun_changelist")
+    response = client.post(
+        url, {"action": "retry_failed_items", "_selected_action": [str(run.pk)]}, follow=True
+    )
+    assert b"1 item(s) still failed" in response.content
+    item.refresh_from_db()
+    assert item.status == "failed" and "archived in beancount" in item.last_error
+
+    monkeypatch.setitem(registry.ACCOUNTING_TARGETS, "beancount", real)  # the cause is fixed
+    response = client.post(
+        url, {"action": "retry_failed_items", "_selected_action": [str(run.pk)]}, follow=True
+    )
+    assert b"succeeded (2000), 0 item(s) still failed" in response.content
+    item.refresh_from_db()
+    assert item.status == "pushed"

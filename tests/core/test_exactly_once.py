@@ -45,6 +45,7 @@ from commerce_sync.core.services.merchants import (
 )
 from commerce_sync.errors import (
     ApplicationError,
+    ConfigurationError,
     CredentialsRevoked,
     DocumentRejected,
     DuplicateSync,
@@ -474,19 +475,32 @@ def test_a_revoked_connection_or_an_expired_subscription_stops_the_push(
     assert second.last_error == message
     assert target.injected[f"write:{error.__name__}"] == 1  # stopped at once, not retried
     assert ledger_keys(merchant) == once([first.key])
+    accounting = merchant.connections.get(source_type="accounting")
+    if error is CredentialsRevoked:  # the merchant must reconnect: the portal shows it
+        assert accounting.status == Connection.Status.DEAUTHORIZED
+        assert accounting.last_error == message
+    else:
+        assert accounting.status == Connection.Status.LINKED
 
     if recovery == "retry":
-        # Retried while the cause is still there: the run says so (not "in progress").
-        syncs.push_items_retry_failed(run=run)
-        run.refresh_from_db()
-        assert run.status == Status.FAILED and run.status_code == code
-        assert run.messages[-1]["code"] == error.__name__
+        if error is CredentialsRevoked:
+            # Nothing to retry through until the merchant reconnects.
+            with pytest.raises(ConfigurationError, match="no linked accounting connection"):
+                syncs.push_items_retry_failed(run=run)
+        else:
+            # Retried while the cause is still there: the run says so (not "in progress").
+            syncs.push_items_retry_failed(run=run)
+            run.refresh_from_db()
+            assert run.status == Status.FAILED and run.status_code == code
+            assert run.messages[-1]["code"] == error.__name__
         cause["fixed"] = True
+        Connection.objects.filter(pk=accounting.pk).update(status=Connection.Status.LINKED)
         syncs.push_items_retry_failed(run=run)
         run.refresh_from_db()
         assert run.status == Status.SUCCEEDED and run.status_code == 2000
     else:
         cause["fixed"] = True
+        Connection.objects.filter(pk=accounting.pk).update(status=Connection.Status.LINKED)
         again = syncs.sync_run_execute(merchant=merchant, now=NOW)
         assert again.period_start == run.period_start  # the failed period is covered again
         assert again.status == Status.SUCCEEDED and again.status_code == 2000

@@ -150,6 +150,33 @@ def merchant_lock(merchant: Merchant) -> Iterator[bool]:
 # -- the run --
 
 
+@contextmanager
+def deauthorizes(connection: Connection) -> Iterator[None]:
+    """A grant revoked on the platform's side marks its connection
+    Deauthorized (the merchant must reconnect); the error goes on up."""
+    try:
+        yield
+    except CredentialsRevoked as error:
+        connection_mark_deauthorized(connection=connection, reason=error.message)
+        raise
+
+
+def connection_mark_deauthorized(
+    *, connection: Connection, reason: str, actor: str = SYSTEM
+) -> None:
+    with transaction.atomic():
+        before = connection.status
+        connection.status = Connection.Status.DEAUTHORIZED
+        connection.last_error = reason
+        connection.save(update_fields=["status", "last_error", "updated_at"])
+        audit_log_write(
+            actor=actor,
+            action="connection.deauthorized",
+            obj=connection,
+            changes={"from": before, "to": connection.status, "reason": reason},
+        )
+
+
 def _connection(merchant: Merchant, source_type: str) -> Connection:
     found = (
         merchant.connections.filter(source_type=source_type, status=Connection.Status.LINKED)
@@ -301,10 +328,12 @@ def _work(run: SyncRun, merchant: Merchant, trace: RunTrace) -> int:
         for issue in error.issues:
             trace.say("error", issue.code, issue.message)
         return Code.CONFIGURATION_ERROR
-    source = registry.commerce_source(_connection(merchant, Connection.SourceType.COMMERCE))
-    target = registry.accounting_target(_connection(merchant, Connection.SourceType.ACCOUNTING))
+    commerce = _connection(merchant, Connection.SourceType.COMMERCE)
+    accounting = _connection(merchant, Connection.SourceType.ACCOUNTING)
+    source = registry.commerce_source(commerce)
+    target = registry.accounting_target(accounting)
 
-    with trace.phase("read"):
+    with trace.phase("read"), deauthorizes(commerce):
         batch = source.read_period(start=run.period_start, end=run.period_end)
     trace.counters["records_read"] = {
         "orders": len(batch.orders),
@@ -352,12 +381,13 @@ def _work(run: SyncRun, merchant: Merchant, trace: RunTrace) -> int:
         return Code.DATA_PROCESSING_ERROR if is_data else Code.CONFIGURATION_ERROR
     trace.counters["documents"] = len(result.documents)
 
-    with trace.phase("validate"):
+    with trace.phase("validate"), deauthorizes(accounting):
         _validate_against_target(result, target, trace)
 
     with trace.phase("push"):
         items = _push_items(run, merchant, result, [*fresh, *late, *edits], trace)
-        failed = push_items_write(items=items, target=target, trace=trace)
+        with deauthorizes(accounting):
+            failed = push_items_write(items=items, target=target, trace=trace)
     run.data_pushed = trace.counters.get("push_items", {}).get("written", 0) > 0
     if failed:
         return Code.DATA_WRITE_ERROR

@@ -1,0 +1,35 @@
+"""Admin actions shared by the operator's admin and the support portal:
+thin callers of the services, reporting the outcome in plain words."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from commerce_sync.core.models import SyncRun
+from commerce_sync.core.services.audit import operator_actor
+from commerce_sync.core.services.syncs import push_items_retry_failed
+from commerce_sync.errors import ApplicationError
+
+
+@admin.action(description="Retry the failed push items of the selected runs", permissions=["view"])
+def retry_failed_items(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[SyncRun]
+) -> None:
+    actor = operator_actor(request.user.get_username())
+    for run in queryset.filter(status=SyncRun.Status.FAILED).select_related("merchant"):
+        try:
+            run = push_items_retry_failed(run=run, actor=actor)
+        except ApplicationError as error:
+            modeladmin.message_user(
+                request, f"{run.merchant.name}: {error.message}", messages.ERROR
+            )
+            continue
+        failed = run.push_items.filter(status="failed").count()
+        level = messages.SUCCESS if run.status == SyncRun.Status.SUCCEEDED else messages.WARNING
+        modeladmin.message_user(
+            request,
+            f"{run.merchant.name}, run {run.pk}: {run.status} ({run.status_code}), {failed} item(s) still failed",
+            level,
+        )
