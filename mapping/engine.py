@@ -157,7 +157,8 @@ class _Mapper:
         percentage = line.tax_percentage
         if percentage is None and line.tax:
             percentage = self._percentage(line.tax, line.net, line.taxes, currency)
-        cache_key = (line.product_id, refund, percentage, invoice)
+        components = tuple(p.component_id for p in line.taxes) if line.taxes else ()
+        cache_key = (line.product_id, refund, percentage, invoice, components)
         if cache_key in self._line_targets:
             return self._line_targets[cache_key]
         product = self.data.products.get(line.product_id) if line.product_id else None
@@ -175,7 +176,7 @@ class _Mapper:
                 label = "Sales"
                 if category is not None and f"category-{category}".lower() in config.sales:
                     label = f"Sales {self.data.categories.get(category, category)}"
-            rate, shown = self._rate(percentage, invoice)
+            rate, shown = self._line_rate(percentage, invoice, line.taxes, line.net, currency)
             label = f"{label} {shown}"
         target = (
             None if account is None or (invoice and rate is None) else (kind, account, rate, label)
@@ -200,6 +201,41 @@ class _Mapper:
             return (tax / net * 100).quantize(Decimal("0.001"))
         except ArithmeticError:  # absurd amounts: no rate to name
             return None
+
+    def _line_rate(
+        self, percentage: Decimal | None, invoice: bool, taxes: tuple, net: Decimal, currency: str
+    ) -> tuple[str | tuple[tuple[str, str], ...] | None, str]:
+        """As `_rate`; in invoice format, a line taxed by several components
+        whose combined rate is not mapped but each component's rate is, is
+        split: one line per component rate (the net on the first)."""
+        if invoice and taxes and percentage and percentage not in self.config.tax_rates:
+            split = self._component_rates(taxes, net, currency)
+            if split is not None:
+                return split, ""  # each component line is labelled with its own rate
+        return self._rate(percentage, invoice)
+
+    def _component_rates(
+        self, taxes: tuple, net: Decimal, currency: str
+    ) -> tuple[tuple[str, str], ...] | None:
+        """(tax rate id, label) per component, or None if one is not mapped."""
+        rates = []
+        for part in taxes:
+            component = self.data.tax_components.get(part.component_id or "")
+            percentage = component.rate if component is not None else None
+            if percentage is None and net:
+                percentage = next(
+                    (
+                        r
+                        for r in self.config.tax_rates
+                        if quantize(net * r / 100, currency) == quantize(part.amount, currency)
+                    ),
+                    None,
+                )
+            found = None if percentage is None else self.config.tax_rates.get(percentage)
+            if found is None:
+                return None
+            rates.append((found, f"{_pct(percentage)}%"))
+        return tuple(rates)
 
     def _rate(self, percentage: Decimal | None, invoice: bool) -> tuple[str | None, str]:
         """The rate key (tax rate id in invoice format) and its label."""
@@ -235,6 +271,11 @@ class _Mapper:
                     off, ZERO, oid
                 )
                 net -= off
+            if type(rate) is tuple:  # one invoice line per component rate
+                self._post_split(
+                    sales, (refund, kind, account, label), rate, line.taxes, net, sign, oid
+                )
+                continue
             key = (refund, kind, account, rate, label)
             bucket = sales.get(key)
             if bucket is None:
@@ -256,13 +297,19 @@ class _Mapper:
             percentage = charge.tax_percentage
             if percentage is None and charge.tax:
                 percentage = self._percentage(charge.tax, charge.net, charge.taxes, order.currency)
-            rate, shown = self._rate(percentage, invoice)
+            rate, shown = self._line_rate(
+                percentage, invoice, charge.taxes, charge.net, order.currency
+            )
             if account is None or (invoice and rate is None):
                 continue
             label = f"{'Refunded ' if refund else ''}{charge.description} {shown}"
-            _sum(book.sales, (refund, "service", account, rate, label)).add(
-                charge.net * sign, charge.tax * sign, oid
-            )
+            if type(rate) is tuple:
+                head = (refund, "service", account, label)
+                self._post_split(book.sales, head, rate, charge.taxes, charge.net * sign, sign, oid)
+            else:
+                _sum(book.sales, (refund, "service", account, rate, label)).add(
+                    charge.net * sign, charge.tax * sign, oid
+                )
             if book.journal and charge.tax:
                 self._post_tax(
                     book, charge.taxes, charge.tax, sign, oid, f"order {oid} service charge"
@@ -315,6 +362,21 @@ class _Mapper:
                     "correct the order in the point of sale",
                 )
             )
+
+    def _post_split(
+        self,
+        sales: dict,
+        head: tuple,
+        rates: tuple,
+        taxes: tuple,
+        net: Decimal,
+        sign: int,
+        ref: str,
+    ) -> None:
+        refund, kind, account, label = head
+        for index, (part, (rate, shown)) in enumerate(zip(taxes, rates, strict=True)):
+            bucket = _sum(sales, (refund, kind, account, rate, f"{label}{shown}"))
+            bucket.add(net if index == 0 else ZERO, part.amount if sign == 1 else -part.amount, ref)
 
     def _post_plain_tax(self, book: Book, tax: Decimal, ref: str) -> None:
         """Tax of a line without components, already signed, to the tax account."""
