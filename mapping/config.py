@@ -138,7 +138,9 @@ class MappingConfig:
         return found
 
     def tax_rate(self, percentage: Decimal | None, label: str) -> str | None:
-        if percentage is None or percentage.is_zero():
+        if percentage is None:  # untaxed: the default zero rate, else a mapped 0%
+            found = self.default_zero_rate or self.tax_rates.get(Decimal(0))
+        elif percentage.is_zero():  # zero-rated: a mapped 0%, else the default
             found = self.tax_rates.get(Decimal(0)) or self.default_zero_rate
         else:
             found = self.tax_rates.get(percentage.normalize())
