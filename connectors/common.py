@@ -1,0 +1,32 @@
+"""What connectors share: how they get a valid access token and how they stay
+under a platform's rate limits. Implementations live in `connectors.oauth`
+(tokens kept in the connection's encrypted credentials, refreshed once under
+a row lock) and `connectors.limits` (a limiter every worker shares)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class TokenSource(Protocol):
+    def access_token(self) -> str:
+        """A valid access token, refreshed first if it is about to expire."""
+        ...
+
+    def refresh_now(self, *, rejected: str) -> str:
+        """After the platform rejected `rejected` (401): refresh once. Lock
+        the connection, re-read it, and refresh only if another worker has
+        not already replaced that token; return the current one."""
+        ...
+
+
+class RateLimiter(Protocol):
+    def acquire(self, key: str) -> None:
+        """Wait until one more call to `key` (e.g. "xero:<tenant id>") fits
+        the platform's limits, across all workers; raise
+        `commerce_sync.errors.RateLimited` if that would take too long."""
+        ...
+
+    def release(self, key: str) -> None:
+        """The call to `key` finished (for concurrent-call limits)."""
+        ...
