@@ -106,7 +106,14 @@ class Invoice:
         data = h.as_json(self.type)
         data["customerRef"] = {"id": self.customer_id}
         data["status"] = self.status
-        data["lineItems"] = [
+        data.update(_itemised(h, self.lines))
+        return data
+
+
+def _itemised(h: Header, lines: list[InvoiceLine]) -> dict[str, Any]:
+    """Line items and their totals, as invoices, credit notes and bills show them."""
+    return {
+        "lineItems": [
             {
                 "accountRef": {"id": line.account_id},
                 "taxRateRef": _ref(line.tax_rate_id),
@@ -116,12 +123,12 @@ class Invoice:
                 "totalAmount": h.money(line.total),
                 "sourceRefs": line.source_refs,
             }
-            for line in self.lines
-        ]
-        data["subTotal"] = h.money(sum((x.sub_total for x in self.lines), Decimal(0)))
-        data["totalTaxAmount"] = h.money(sum((x.tax_amount for x in self.lines), Decimal(0)))
-        data["totalAmount"] = h.money(self.total)
-        return data
+            for line in lines
+        ],
+        "subTotal": h.money(sum((x.sub_total for x in lines), Decimal(0))),
+        "totalTaxAmount": h.money(sum((x.tax_amount for x in lines), Decimal(0))),
+        "totalAmount": h.money(sum((x.total for x in lines), Decimal(0))),
+    }
 
 
 @dataclass(slots=True)
@@ -160,45 +167,20 @@ class Payment:
 
 
 @dataclass(slots=True)
-class BillLine:
-    account_id: str
-    description: str
-    sub_total: Decimal
-    source_refs: list[str]
-    tax_rate_id: str | None = None
-    tax_amount: Decimal = Decimal(0)
-
-
-@dataclass(slots=True)
 class Bill:
     header: Header
     supplier_id: str
-    lines: list[BillLine]
+    lines: list[InvoiceLine]  # the same shape: account, tax rate, net, tax
     type: str = "bill"
 
     @property
     def total(self) -> Decimal:
-        return sum((line.sub_total + line.tax_amount for line in self.lines), Decimal(0))
+        return sum((line.total for line in self.lines), Decimal(0))
 
     def as_json(self) -> dict[str, Any]:
-        h = self.header
-        data = h.as_json(self.type)
+        data = self.header.as_json(self.type)
         data["supplierRef"] = {"id": self.supplier_id}
-        data["lineItems"] = [
-            {
-                "accountRef": {"id": line.account_id},
-                "taxRateRef": _ref(line.tax_rate_id),
-                "description": line.description,
-                "subTotal": h.money(line.sub_total),
-                "taxAmount": h.money(line.tax_amount),
-                "totalAmount": h.money(line.sub_total + line.tax_amount),
-                "sourceRefs": line.source_refs,
-            }
-            for line in self.lines
-        ]
-        data["subTotal"] = h.money(sum((x.sub_total for x in self.lines), Decimal(0)))
-        data["totalTaxAmount"] = h.money(sum((x.tax_amount for x in self.lines), Decimal(0)))
-        data["totalAmount"] = h.money(self.total)
+        data.update(_itemised(self.header, self.lines))
         return data
 
 

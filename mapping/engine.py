@@ -20,7 +20,6 @@ from mapping.canonical import CommerceData, Order, OrderLine, Transaction
 from mapping.config import INVOICE, MappingConfig
 from mapping.documents import (
     Bill,
-    BillLine,
     BillPayment,
     Deposit,
     DepositLine,
@@ -632,8 +631,13 @@ class _Mapper:
             if value:
                 refs = list(dict.fromkeys(s.refs))
                 lines.append(
-                    BillLine(
-                        fee_account, f"{ptype} payment fees", value, refs, config.default_zero_rate
+                    InvoiceLine(
+                        fee_account,
+                        config.default_zero_rate,
+                        f"{ptype} payment fees",
+                        value,
+                        ZERO,
+                        refs,
                     )
                 )
                 paid = _sum(paid_from, clearing)

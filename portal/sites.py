@@ -4,11 +4,9 @@ A separate `AdminSite` so support staff get their own views and, later,
 querysets scoped to their partner, without touching the operator's /admin/.
 """
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from commerce_sync.core.admin import ReadOnlyModelAdmin
 from commerce_sync.core.admin_actions import retry_failed_items
 from commerce_sync.core.models import PushItem, SyncRun
 
@@ -19,20 +17,7 @@ class PortalSite(admin.AdminSite):
     index_title = "Sync health"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Support staff look; changes go through admin actions that call services."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class SyncRunPortalAdmin(ReadOnlyAdmin):
+class SyncRunPortalAdmin(ReadOnlyModelAdmin):
     list_display = ["id", "merchant", "kind", "period_start", "period_end", "status", "status_code"]
     list_filter = ["status", "kind", "status_code"]
     list_select_related = ["merchant"]
@@ -41,7 +26,7 @@ class SyncRunPortalAdmin(ReadOnlyAdmin):
     actions = [retry_failed_items]
 
 
-class PushItemPortalAdmin(ReadOnlyAdmin):
+class PushItemPortalAdmin(ReadOnlyModelAdmin):
     list_display = [
         "key",
         "kind",
