@@ -1,0 +1,100 @@
+"""A support agent in a real browser (Debian's Chromium, driven by
+Playwright): signs in to the health portal, finds the failed run, reads why
+its document failed, retries it, and sees it succeed."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from commerce_sync.core.models import PushItem, SyncRun
+from commerce_sync.core.services import syncs
+from commerce_sync.core.services.demo import demo_seed
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+]
+
+if not CHROMIUM.exists():
+    # CI installs it (.ci/run); on a laptop without it the browser tests are skipped, loudly.
+    if os.environ.get("CI"):
+        raise RuntimeError(
+            "Chromium is missing at /usr/bin/chromium: .ci/run installs it (apt-get install chromium)"
+        )
+    pytest.skip(
+        "Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True
+    )
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture
+def failed_run(transactional_db, settings, tmp_path):
+    settings.LEDGER_DIR = str(tmp_path / "ledgers")
+    seed = demo_seed(days=1, orders_per_day=5, today=date(2026, 11, 10))
+    run = syncs.sync_run_execute(merchant=seed.merchant, now=datetime(2026, 11, 10, 9, tzinfo=UTC))
+    # As if the ledger had refused the day's journal and it was never written.
+    item = run.push_items.get()
+    Path(seed.ledger_path).write_text(
+        Path(seed.ledger_path).read_text().split("\n2026-11-09 *")[0] + "\n"
+    )
+    PushItem.objects.filter(pk=item.pk).update(
+        status="failed", target_id="", last_error="Account Income:Sales:Food is archived"
+    )
+    SyncRun.objects.filter(pk=run.pk).update(status="failed", status_code=5130)
+    return run
+
+
+@pytest.fixture
+def agent(transactional_db, django_user_model):
+    user = django_user_model.objects.create_user(
+        "support", password="a-long-pass-phrase", is_staff=True
+    )
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_syncrun", "view_pushitem"])
+    )
+    return user
+
+
+@pytest.fixture
+def page(tmp_path):
+    os.environ.setdefault(
+        "DJANGO_ALLOW_ASYNC_UNSAFE", "true"
+    )  # Playwright's loop shares the test thread
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=ARGS, headless=True
+        )
+        page = browser.new_page()
+        yield page
+        browser.close()
+
+
+def test_support_finds_a_failed_run_and_retries_it(live_server, failed_run, agent, page, tmp_path):
+    page.goto(f"{live_server.url}/portal/login/")
+    page.fill("#id_username", "support")
+    page.fill("#id_password", "a-long-pass-phrase")
+    page.click("input[type=submit]")
+
+    page.goto(f"{live_server.url}/portal/core/pushitem/?status__exact=failed")
+    assert "is archived" in page.inner_text("#result_list")
+
+    page.goto(f"{live_server.url}/portal/core/syncrun/?status__exact=failed")
+    page.check(f"input[name=_selected_action][value='{failed_run.pk}']")
+    page.select_option("select[name=action]", "retry_failed_items")
+    page.click("button[name=index]")
+    message = page.inner_text("ul.messagelist")
+    page.screenshot(
+        path=os.environ.get("PORTAL_SCREENSHOT", str(tmp_path / "portal-retry.png")), full_page=True
+    )
+
+    assert "succeeded (2000), 0 item(s) still failed" in message
+    assert PushItem.objects.get(sync_run=failed_run).status == "pushed"
