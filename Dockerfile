@@ -1,7 +1,9 @@
 # Commerce Sync: one image for the web app and the django-q2 workers.
 #   web:    docker run -p 8000:8000 --env-file prod.env IMAGE
 #   worker: docker run --env-file prod.env IMAGE python manage.py qcluster
-# Needs DATABASE_URL (PostgreSQL), SECRET_KEY, CREDENTIALS_KEYS, ALLOWED_HOSTS.
+# Needs DATABASE_URL (PostgreSQL), SECRET_KEY, CREDENTIALS_KEYS, ALLOWED_HOSTS
+# (include 127.0.0.1 there: the health check below calls the app from inside).
+# Behind a TLS-terminating proxy set TRUST_X_FORWARDED_PROTO=1.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
