@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django_q",
     "commerce_sync.core",
     "connectors",
+    "connectors.partner",
     "setup_flow",
     "portal",
 ]
@@ -211,3 +212,59 @@ LOGGING = {
         "django-q": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
     },
 }
+
+# Xero ---------------------------------------------------------------------------
+# The real hosts by default; tests point them at a local double. The tenant
+# list (/connections) lives on the API host, the token endpoints on identity.
+
+XERO_API_URL = env.str("XERO_API_URL", default="https://api.xero.com/api.xro/2.0")
+XERO_IDENTITY_URL = env.str("XERO_IDENTITY_URL", default="https://identity.xero.com")
+XERO_AUTHORIZE_URL = env.str(
+    "XERO_AUTHORIZE_URL", default="https://login.xero.com/identity/connect/authorize"
+)
+XERO_CLIENT_ID = env.str("XERO_CLIENT_ID", default="")
+XERO_CLIENT_SECRET = env.str("XERO_CLIENT_SECRET", default="")
+
+# QuickBooks Online ---------------------------------------------------------------
+# The vendor's real hosts by default; point them at a double or a sandbox here.
+
+QUICKBOOKS_API_URL = env.str("QUICKBOOKS_API_URL", default="https://quickbooks.api.intuit.com")
+QUICKBOOKS_AUTHORIZE_URL = env.str(
+    "QUICKBOOKS_AUTHORIZE_URL", default="https://appcenter.intuit.com/connect/oauth2"
+)
+QUICKBOOKS_TOKEN_URL = env.str(
+    "QUICKBOOKS_TOKEN_URL", default="https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
+)
+QUICKBOOKS_REVOKE_URL = env.str(
+    "QUICKBOOKS_REVOKE_URL", default="https://developer.api.intuit.com/v2/oauth2/tokens/revoke"
+)
+QUICKBOOKS_CLIENT_ID = env.str("QUICKBOOKS_CLIENT_ID", default="")
+QUICKBOOKS_CLIENT_SECRET = env.str("QUICKBOOKS_CLIENT_SECRET", default="")
+
+# Partner commerce ------------------------------------------------------------
+# Hosts (names, addresses or CIDR networks) that partner-configured URLs may
+# reach although they resolve to internal addresses; empty: none.
+PARTNER_ALLOWED_HOSTS = env.list("PARTNER_ALLOWED_HOSTS", default=[])
+
+# Zettle -----------------------------------------------------------------------
+# The vendor's real hosts by default; point them at a double here.
+ZETTLE_PURCHASE_API_URL = env.str("ZETTLE_PURCHASE_API_URL", default="https://purchase.izettle.com")
+ZETTLE_FINANCE_API_URL = env.str("ZETTLE_FINANCE_API_URL", default="https://finance.izettle.com")
+ZETTLE_OAUTH_URL = env.str("ZETTLE_OAUTH_URL", default="https://oauth.zettle.com")
+ZETTLE_CLIENT_ID = env.str("ZETTLE_CLIENT_ID", default="")
+ZETTLE_CLIENT_SECRET = env.str("ZETTLE_CLIENT_SECRET", default="")
+
+# Square ----------------------------------------------------------------------
+# The Connect API host (OAuth endpoints live on it too); point it at a double here.
+SQUARE_API_URL = env.str("SQUARE_API_URL", default="https://connect.squareup.com")
+SQUARE_CLIENT_ID = env.str("SQUARE_CLIENT_ID", default="")
+SQUARE_CLIENT_SECRET = env.str("SQUARE_CLIENT_SECRET", default="")
+
+# Shopify -----------------------------------------------------------------------
+# GraphQL Admin API endpoint per shop ({shop} is the myshopify.com domain);
+# tests point it at a local double.
+SHOPIFY_API_URL_TEMPLATE = env.str(
+    "SHOPIFY_API_URL_TEMPLATE", default="https://{shop}/admin/api/2025-01/graphql.json"
+)
+SHOPIFY_CLIENT_ID = env.str("SHOPIFY_CLIENT_ID", default="")
+SHOPIFY_CLIENT_SECRET = env.str("SHOPIFY_CLIENT_SECRET", default="")

@@ -8,4 +8,5 @@ urlpatterns = [
     path("portal/", include("portal.urls")),
     path("setup/", include("setup_flow.urls")),
     path("healthz", healthz, name="healthz"),
+    path("api/v1/", include("commerce_sync.api.urls")),
 ]

@@ -57,10 +57,59 @@ def _http_ledger(connection: Connection) -> AccountingTarget:
     )
 
 
-COMMERCE_SOURCES: dict[str, Callable[[Connection], CommerceSource]] = {"sandbox": _sandbox}
+def _partner(connection: Connection) -> CommerceSource:
+    from connectors.partner.adapter import partner_source_build
+
+    return partner_source_build(connection)
+
+
+def _partner_push(connection: Connection) -> CommerceSource:
+    from connectors.partner.push_source import PartnerPushSource
+
+    return PartnerPushSource(merchant=connection.merchant)
+
+
+def _zettle(connection: Connection) -> CommerceSource:
+    from connectors.zettle.adapter import zettle_source_build
+
+    return zettle_source_build(connection)
+
+
+def _square(connection: Connection) -> CommerceSource:
+    from connectors.square.adapter import square_source_build
+
+    return square_source_build(connection)
+
+
+def _shopify(connection: Connection) -> CommerceSource:
+    from connectors.shopify.adapter import shopify_source_build
+
+    return shopify_source_build(connection)
+
+
+def _xero(connection: Connection) -> AccountingTarget:
+    from connectors.xero.adapter import xero_target_build
+
+    return xero_target_build(connection)
+
+
+def _quickbooks(connection: Connection) -> AccountingTarget:
+    from connectors.quickbooks.adapter import quickbooks_target_build
+
+    return quickbooks_target_build(connection)
+
+
+COMMERCE_SOURCES: dict[str, Callable[[Connection], CommerceSource]] = {
+    "sandbox": _sandbox,
+    "partner": _partner,
+    "partner-push": _partner_push,
+    "zettle": _zettle,
+}
 ACCOUNTING_TARGETS: dict[str, Callable[[Connection], AccountingTarget]] = {
     "beancount": _beancount,
     "http-ledger": _http_ledger,
+    "xero": _xero,
+    "quickbooks": _quickbooks,
 }
 
 

@@ -1,0 +1,1 @@
+"""The partner API (REST, API-key auth), mounted at /api/v1/."""

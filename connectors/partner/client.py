@@ -1,0 +1,221 @@
+"""The HTTP layer for a partner's Codat-shaped commerce API.
+
+Auth is an API key header or an OAuth client-credentials token; every URL
+(token URL and redirects included) passes the SSRF check first; transient
+faults are retried here with backoff so one hiccup does not fail a day;
+what remains is raised in the product's error taxonomy.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit
+
+import requests
+
+from commerce_sync.errors import (
+    ConfigurationError,
+    CredentialsRevoked,
+    DataProcessingError,
+    PlatformUnavailable,
+    RateLimited,
+)
+from connectors.partner.ssrf import url_check
+
+MAX_REDIRECTS = 3
+# A Retry-After longer than this is not slept through inside a sync (it holds
+# the merchant's lock): the error goes up and the next run tries again.
+MAX_RETRY_AFTER = 30.0
+
+
+@dataclass(frozen=True)
+class PartnerAuth:
+    """How to authenticate; the secrets come from the connection's credentials."""
+
+    kind: str  # "api_key" | "client_credentials"
+    header: str = "Authorization"
+    api_key: str = ""
+    token_url: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    scope: str = ""
+
+    def __repr__(self) -> str:  # no secret in logs or tracebacks
+        return f"PartnerAuth({self.kind!r})"
+
+
+class PartnerClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        auth: PartnerAuth,
+        timeout: float = 15.0,
+        attempts: int = 4,
+        backoff: float = 0.5,
+        page_size: int = 500,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if auth.kind not in ("api_key", "client_credentials"):
+            raise ConfigurationError(f"Unknown partner API auth {auth.kind!r}")
+        self.base_url = base_url.rstrip("/") + "/"
+        self.auth = auth
+        self.timeout = timeout
+        self.attempts = attempts
+        self.backoff = backoff
+        self.page_size = page_size
+        self.session = session or requests.Session()
+        self.session.trust_env = False  # no proxy from the environment around the SSRF check
+        self.sleep = sleep
+        self.calls = 0
+        self._token: str | None = None
+        self._token_expires = 0.0
+
+    def __repr__(self) -> str:
+        return f"PartnerClient({self.base_url!r})"
+
+    # -- auth --
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self.auth.kind == "api_key":
+            value = self.auth.api_key
+            if self.auth.header.lower() == "authorization" and " " not in value:
+                value = f"Bearer {value}"
+            return {self.auth.header: value}
+        if self._token is None or time.monotonic() >= self._token_expires:
+            self._fetch_token()
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def _fetch_token(self) -> None:
+        form = {"grant_type": "client_credentials"}
+        if self.auth.scope:
+            form["scope"] = self.auth.scope
+        response = self._send(
+            "POST",
+            self.auth.token_url,
+            data=form,
+            auth=(self.auth.client_id, self.auth.client_secret),
+            headers={"Accept": "application/json"},
+        )
+        if response.status_code in (400, 401, 403):
+            # invalid_client / unauthorized_client: the grant is gone, not a blip.
+            raise CredentialsRevoked(
+                f"The partner's token endpoint refused our client credentials ({response.status_code})"
+            )
+        self._raise_for_status(response, "token endpoint")
+        try:
+            body = response.json()
+            self._token = str(body["access_token"])
+            lifetime = float(body.get("expires_in") or 3600)
+        except (ValueError, KeyError, TypeError):
+            raise DataProcessingError(
+                "The partner's token endpoint answered without a token"
+            ) from None
+        self._token_expires = time.monotonic() + max(lifetime - 60, lifetime / 2)
+
+    # -- requests --
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One request, following redirects by hand so each hop is checked."""
+        for _ in range(MAX_REDIRECTS + 1):
+            url_check(url)
+            self.calls += 1
+            try:
+                response = self.session.request(
+                    method, url, timeout=self.timeout, allow_redirects=False, **kwargs
+                )
+            except (requests.Timeout, requests.ConnectionError) as error:
+                raise PlatformUnavailable(
+                    f"The partner API at {urlsplit(url).netloc} did not answer ({type(error).__name__})"
+                ) from None
+            if not response.is_redirect:
+                return response
+            target = urljoin(url, response.headers["Location"])
+            if urlsplit(target)[:2] != urlsplit(url)[:2]:
+                # Never hand our credentials to another origin.
+                kwargs = {k: v for k, v in kwargs.items() if k not in ("headers", "auth")}
+            url = target
+        raise PlatformUnavailable(f"The partner API redirected more than {MAX_REDIRECTS} times")
+
+    def get(self, path: str, params: dict[str, Any]) -> Any:
+        """GET base_url + path, retrying transient faults; the body parsed with Decimal amounts."""
+        url = urljoin(self.base_url, path.lstrip("/")) + "?" + urlencode(params)
+        refreshed = False
+        attempt = 0
+        while True:
+            try:
+                headers = {"Accept": "application/json", **self._auth_headers()}
+                response = self._send("GET", url, headers=headers)
+                if (
+                    response.status_code == 401
+                    and self.auth.kind == "client_credentials"
+                    and not refreshed
+                ):
+                    refreshed = True  # the token may have been revoked early: one fresh try
+                    self._token = None
+                    continue
+                self._raise_for_status(response, path)
+                return json.loads(response.content, parse_float=Decimal)
+            except (RateLimited, PlatformUnavailable) as error:
+                attempt += 1
+                wait = getattr(error, "retry_after", None)
+                if attempt >= self.attempts or (wait is not None and wait > MAX_RETRY_AFTER):
+                    raise
+                jitter = 0.5 + random.random() / 2  # noqa: S311 - jitter, not security
+                self.sleep(wait if wait is not None else self.backoff * 2 ** (attempt - 1) * jitter)
+            except ValueError:
+                raise DataProcessingError(f"The partner API sent invalid JSON for {path}") from None
+
+    def _raise_for_status(self, response: requests.Response, what: str) -> None:
+        status = response.status_code
+        if status < 300:
+            return
+        if status == 429:
+            raise RateLimited(
+                f"The partner API is rate limiting ({what})",
+                retry_after=_seconds(response.headers.get("Retry-After")),
+            )
+        if status >= 500 or status == 408:
+            raise PlatformUnavailable(f"The partner API failed ({status}) on {what}")
+        if status in (401, 403):
+            raise CredentialsRevoked(f"The partner API refused our credentials ({status})")
+        raise DataProcessingError(f"The partner API refused the request for {what} ({status})")
+
+    def list_all(self, data_type: str, *, query: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every record of `data_type` (e.g. "commerce-orders"), page by page
+        until `totalResults` is reached (or a page comes back short)."""
+        page, seen = 1, 0
+        while True:
+            params: dict[str, Any] = {"page": page, "pageSize": self.page_size}
+            if query:
+                params["query"] = query
+            body = self.get(data_type, params)
+            results = body.get("results") if isinstance(body, dict) else None
+            if not isinstance(results, list):
+                raise DataProcessingError(
+                    f"The partner API's {data_type} page {page} has no results list"
+                )
+            yield from results
+            seen += len(results)
+            total = body.get("totalResults")
+            if (
+                not results
+                or (isinstance(total, int) and seen >= total)
+                or (not isinstance(total, int) and len(results) < self.page_size)
+            ):
+                return
+            page += 1
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff

@@ -1,0 +1,268 @@
+"""Our documents (the `preview_sync` JSON shape) as QuickBooks entities.
+
+Field names are the element names of `Finance.xsd`. Every entity carries the
+push key twice: a short digest in `DocNumber` (QuickBooks allows 21
+characters there and can filter on it) and the whole key in `PrivateNote`.
+
+Two QuickBooks rules shape the translation:
+* Sales lines cannot name an income account; they name an Item, whose
+  income account receives the amount. The adapter keeps one service item per
+  income account ("Commerce Sync <account id>").
+* A Payment cannot be negative. Money paid back against a credit note is
+  posted as a JournalEntry: debit Accounts Receivable for the customer
+  (which offsets the credit memo's credit), credit the clearing account. A
+  RefundReceipt was rejected: it carries its own sales lines, so it would
+  reverse the revenue a second time on top of the CreditMemo.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any, Protocol
+
+DOC_NUMBER_MAX = 21
+
+# Our document type -> the QuickBooks entity it becomes.
+ENTITY_OF = {
+    "journalEntry": "JournalEntry",
+    "invoice": "Invoice",
+    "creditNote": "CreditMemo",
+    "payment": "Payment",
+    "bill": "Bill",
+    "billPayment": "BillPayment",
+    "deposit": "Deposit",
+    "transfer": "Transfer",
+}
+
+
+class References(Protocol):
+    """What the translation needs to look up in the company."""
+
+    def linked_id(self, key: str) -> str: ...
+
+    def item_for(self, account_id: str) -> str: ...
+
+    def tax_rates_of(self, tax_code_id: str) -> list[tuple[str, Decimal]]: ...
+
+    def receivable_account(self) -> str: ...
+
+
+def doc_number(key: str) -> str:
+    """A deterministic 21-character stand-in for the key (~95 bits of a
+    SHA-256 digest: no two keys of one company will share it)."""
+    digest = base64.b32encode(hashlib.sha256(key.encode()).digest()).decode()
+    return ("CS" + digest)[:DOC_NUMBER_MAX]
+
+
+def entity_name(document: dict[str, Any]) -> str:
+    if document["type"] == "payment" and Decimal(document["totalAmount"]) < 0:
+        return "JournalEntry"
+    return ENTITY_OF[document["type"]]
+
+
+def _ref(value: str) -> dict[str, str]:
+    return {"value": value}
+
+
+def _header(key: str, document: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "DocNumber": doc_number(key),
+        "PrivateNote": key,
+        "TxnDate": document["date"],
+        "CurrencyRef": _ref(document["currency"]),
+    }
+
+
+def to_entity(key: str, document: dict[str, Any], refs: References) -> tuple[str, dict[str, Any]]:
+    """The entity name and body to create for one document."""
+    name = entity_name(document)
+    kind = document["type"]
+    body = _header(key, document)
+    if kind == "journalEntry":
+        body["Line"] = [
+            _journal_line(line["accountRef"]["id"], Decimal(line["netAmount"]), line["description"])
+            for line in document["journalLines"]
+        ]
+    elif kind in ("invoice", "creditNote"):
+        body.update(_sales(document, refs))
+    elif kind == "payment" and name == "JournalEntry":
+        body.update(_refund_journal(document, refs))
+    elif kind == "payment":
+        body.update(
+            CustomerRef=_ref(document["customerRef"]["id"]),
+            DepositToAccountRef=_ref(document["accountRef"]["id"]),
+            TotalAmt=Decimal(document["totalAmount"]),
+            Line=_links(document, refs, "Invoice"),
+        )
+    elif kind == "bill":
+        body.update(_bill(document, refs))
+    elif kind == "billPayment":
+        body.update(
+            VendorRef=_ref(document["supplierRef"]["id"]),
+            PayType="Check",
+            CheckPayment={"BankAccountRef": _ref(document["accountRef"]["id"])},
+            TotalAmt=Decimal(document["totalAmount"]),
+            Line=_links(document, refs, "Bill"),
+        )
+    elif kind == "deposit":
+        body["DepositToAccountRef"] = _ref(document["accountRef"]["id"])
+        body["Line"] = [
+            {
+                "Amount": Decimal(line["totalAmount"]),
+                "Description": line["description"],
+                "DetailType": "DepositLineDetail",
+                "DepositLineDetail": {"AccountRef": _ref(line["accountRef"]["id"])},
+            }
+            for line in document["lineItems"]
+        ]
+    elif kind == "transfer":
+        amount = Decimal(document["amount"])
+        source, target = document["fromAccountRef"]["id"], document["toAccountRef"]["id"]
+        if amount < 0:  # a transfer's amount must be positive: swap the direction
+            source, target, amount = target, source, -amount
+        body.update(FromAccountRef=_ref(source), ToAccountRef=_ref(target), Amount=amount)
+    return name, body
+
+
+def _journal_line(
+    account_id: str, net: Decimal, description: str, entity: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    detail: dict[str, Any] = {
+        "PostingType": "Debit" if net >= 0 else "Credit",
+        "AccountRef": _ref(account_id),
+    }
+    if entity is not None:
+        detail["Entity"] = entity
+    return {
+        "Amount": abs(net),
+        "Description": description,
+        "DetailType": "JournalEntryLineDetail",
+        "JournalEntryLineDetail": detail,
+    }
+
+
+def _refund_journal(document: dict[str, Any], refs: References) -> dict[str, Any]:
+    amount = -Decimal(document["totalAmount"])
+    customer = {"Type": "Customer", "EntityRef": _ref(document["customerRef"]["id"])}
+    return {
+        "Line": [
+            _journal_line(refs.receivable_account(), amount, document["description"], customer),
+            _journal_line(document["accountRef"]["id"], -amount, document["description"]),
+        ]
+    }
+
+
+def _links(document: dict[str, Any], refs: References, txn_type: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "Amount": Decimal(link["amount"]),
+            "LinkedTxn": [{"TxnId": refs.linked_id(link["id"]), "TxnType": txn_type}],
+        }
+        for link in document["links"]
+    ]
+
+
+def _tax_detail(
+    lines: list[dict[str, Any]], refs: References
+) -> tuple[dict[str, Any] | None, Decimal]:
+    """TxnTaxDetail from our lines' tax amounts (the source's figures, never
+    recomputed). A code with several rates (e.g. GST + QST) has its amount
+    shared by rate, the last rate taking the rounding remainder."""
+    taxable: dict[str, Decimal] = defaultdict(Decimal)
+    tax: dict[str, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        code = (line.get("taxRateRef") or {}).get("id")
+        if code and Decimal(line.get("taxAmount") or 0):
+            taxable[code] += Decimal(line["subTotal"])
+            tax[code] += Decimal(line["taxAmount"])
+    tax_lines: list[dict[str, Any]] = []
+    for code, amount in tax.items():
+        rates = refs.tax_rates_of(code)
+        total_percent = sum((percent for _, percent in rates), Decimal(0))
+        left = amount
+        for index, (rate_id, percent) in enumerate(rates):
+            share = (
+                left
+                if index == len(rates) - 1
+                else (amount * percent / total_percent).quantize(amount)
+            )
+            left -= share
+            tax_lines.append(
+                {
+                    "Amount": share,
+                    "DetailType": "TaxLineDetail",
+                    "TaxLineDetail": {
+                        "TaxRateRef": _ref(rate_id),
+                        "PercentBased": True,
+                        "TaxPercent": percent,
+                        "NetAmountTaxable": taxable[code],
+                    },
+                }
+            )
+    total = sum(tax.values(), Decimal(0))
+    if not tax_lines:
+        return None, total
+    return {"TotalTax": total, "TaxLine": tax_lines}, total
+
+
+def _sales(document: dict[str, Any], refs: References) -> dict[str, Any]:
+    lines = []
+    for line in document["lineItems"]:
+        amount = Decimal(line["subTotal"])
+        detail: dict[str, Any] = {
+            "ItemRef": _ref(refs.item_for(line["accountRef"]["id"])),
+            "Qty": Decimal(1),
+            "UnitPrice": amount,
+        }
+        if line.get("taxRateRef"):
+            detail["TaxCodeRef"] = _ref(line["taxRateRef"]["id"])
+        lines.append(
+            {
+                "Amount": amount,
+                "Description": line["description"],
+                "DetailType": "SalesItemLineDetail",
+                "SalesItemLineDetail": detail,
+            }
+        )
+    body: dict[str, Any] = {
+        "CustomerRef": _ref(document["customerRef"]["id"]),
+        "Line": lines,
+        "GlobalTaxCalculation": "TaxExcluded",
+    }
+    tax, _ = _tax_detail(document["lineItems"], refs)
+    if tax:
+        body["TxnTaxDetail"] = tax
+    return body
+
+
+def _bill(document: dict[str, Any], refs: References) -> dict[str, Any]:
+    lines = []
+    for line in document["lineItems"]:
+        detail: dict[str, Any] = {"AccountRef": _ref(line["accountRef"]["id"])}
+        if line.get("taxRateRef"):
+            detail["TaxCodeRef"] = _ref(line["taxRateRef"]["id"])
+        lines.append(
+            {
+                "Amount": Decimal(line["subTotal"]),
+                "Description": line["description"],
+                "DetailType": "AccountBasedExpenseLineDetail",
+                "AccountBasedExpenseLineDetail": detail,
+            }
+        )
+    body: dict[str, Any] = {
+        "VendorRef": _ref(document["supplierRef"]["id"]),
+        "Line": lines,
+        "GlobalTaxCalculation": "TaxExcluded",
+    }
+    tax, _ = _tax_detail(document["lineItems"], refs)
+    if tax:
+        body["TxnTaxDetail"] = tax
+    return body
+
+
+def links_of(document: dict[str, Any]) -> list[str]:
+    """Keys of the documents this one must follow (a payment's invoice)."""
+    return [link["id"] for link in document.get("links") or []]

@@ -1,0 +1,153 @@
+"""The database rate limiter: per-window, daily and concurrent limits, shared
+by every worker (threads here, each with its own database connection)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection as db_connection
+from django.utils import timezone
+
+from commerce_sync.errors import RateLimited
+from connectors.limits import XERO_LIMITS, DatabaseRateLimiter, RateLimits
+from connectors.models import RateLimitCall
+from connectors.xero.adapter import XeroTarget
+from connectors.xero.client import XeroClient
+from tests.connectors.test_xero import uk_books
+from tests.doubles.xero_double import XeroDouble
+
+# Threads sharing SQLite's in-memory test database get "table is locked"
+# instead of waiting, so the multi-worker tests need PostgreSQL.
+postgres_only = pytest.mark.skipif(
+    settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"),
+    reason="needs a database that makes concurrent writers wait",
+)
+
+
+class FixedTokens:
+    def access_token(self) -> str:
+        return "at-0"
+
+    def refresh_now(self, *, rejected: str) -> str:
+        return "at-0"
+
+
+def test_xero_limits() -> None:
+    assert (XERO_LIMITS.calls, XERO_LIMITS.window_seconds) == (60, 60)
+    assert (XERO_LIMITS.daily, XERO_LIMITS.concurrent) == (5000, 5)
+
+
+@pytest.mark.django_db
+def test_a_full_window_waits_then_gives_up_with_retry_after() -> None:
+    limiter = DatabaseRateLimiter(RateLimits(calls=3, window_seconds=60), max_wait=0.2)
+    for _ in range(3):
+        limiter.acquire("xero:t")
+        limiter.release("xero:t")
+    with pytest.raises(RateLimited) as limited:
+        limiter.acquire("xero:t")
+    assert 55 < limited.value.retry_after <= 60
+    limiter.acquire("xero:other")  # keys are limited separately
+
+
+@pytest.mark.django_db
+def test_the_daily_limit_counts_the_last_24_hours() -> None:
+    now = timezone.now()
+    RateLimitCall.objects.bulk_create(
+        [
+            RateLimitCall(key="xero:t", started_at=now - timedelta(hours=h), finished_at=now)
+            for h in (1, 2, 25)
+        ]
+    )
+    limiter = DatabaseRateLimiter(RateLimits(calls=100, daily=2), max_wait=0.1)
+    with pytest.raises(RateLimited) as limited:
+        limiter.acquire("xero:t")
+    assert limited.value.retry_after > 3600 * 21  # until the 2-hour-old call ages out
+
+
+@pytest.mark.django_db
+def test_concurrent_calls_free_their_slot_on_release_or_when_the_lease_ends() -> None:
+    limiter = DatabaseRateLimiter(
+        RateLimits(calls=100, concurrent=2, lease_seconds=0.3), max_wait=0.05
+    )
+    limiter.acquire("k")
+    limiter.acquire("k")
+    with pytest.raises(RateLimited):
+        limiter.acquire("k")
+    limiter.release("k")
+    limiter.acquire("k")  # the released slot
+    time.sleep(0.35)  # the holders "died": their leases run out
+    limiter.acquire("k")
+    limiter.acquire("k")
+
+
+def _in_threads(count: int, work: Callable[[int], None]) -> list[BaseException]:
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            work(index)
+        except BaseException as error:  # reported to the test
+            errors.append(error)
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_share_the_limits_at_the_double(settings: Any) -> None:
+    """A burst from two workers never exceeds the window or concurrency limit
+    as the double sees it (limits scaled down so the test takes seconds)."""
+    limits = RateLimits(calls=8, window_seconds=1.0, concurrent=2)
+    with XeroDouble(uk_books(), delay=0.03) as xero:
+
+        def worker(_: int) -> None:
+            client = XeroClient(
+                api_url=xero.api_url,
+                tenant_id=xero.tenant_id,
+                tokens=FixedTokens(),
+                limiter=DatabaseRateLimiter(limits, max_wait=10),
+            )
+            target = XeroTarget(client)
+            for _ in range(12):
+                target.list_tax_rates()
+
+        errors = _in_threads(2, worker)
+        assert errors == []
+        assert len(xero.spans) == 24
+        # Slack for the moment between the limiter's clock and the double's.
+        assert xero.max_calls_within(0.95) <= limits.calls
+        assert xero.max_concurrent() <= limits.concurrent
+        assert xero.violations == []
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_acquires_never_overshoot() -> None:
+    limiter_limits = RateLimits(calls=10, window_seconds=60)
+    granted: list[int] = []
+
+    def worker(_: int) -> None:
+        limiter = DatabaseRateLimiter(limiter_limits, max_wait=0.0)
+        for _ in range(10):
+            try:
+                limiter.acquire("burst")
+            except RateLimited:
+                return
+            granted.append(1)
+            limiter.release("burst")
+
+    assert _in_threads(4, worker) == []
+    assert len(granted) == 10 == RateLimitCall.objects.filter(key="burst").count()

@@ -1,0 +1,371 @@
+"""The QuickBooks Online connector against a local contract double whose
+entities are checked against Intuit's Finance.xsd."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from commerce_sync.errors import (
+    CredentialsRevoked,
+    DocumentRejected,
+    PlatformUnavailable,
+    RateLimited,
+    SubscriptionExpired,
+)
+from connectors.quickbooks import QuickBooksTarget, oauth
+from connectors.quickbooks.client import request_id_for
+from connectors.quickbooks.entities import doc_number
+from mapping.preview import preview
+from tests.doubles.quickbooks_double import QuickBooksDouble
+
+SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
+
+
+class FakeTokens:
+    def __init__(self, token: str = "good-token", refreshed: str = "good-token") -> None:  # noqa: S107
+        self.token = token
+        self.refreshed = refreshed
+        self.refreshes: list[str] = []
+
+    def access_token(self) -> str:
+        return self.token
+
+    def refresh_now(self, *, rejected: str) -> str:
+        self.refreshes.append(rejected)
+        self.token = self.refreshed
+        return self.token
+
+
+class FakeLimiter:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def acquire(self, key: str) -> None:
+        self.events.append(("acquire", key))
+
+    def release(self, key: str) -> None:
+        self.events.append(("release", key))
+
+
+def _scenario(name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    scenario = json.loads((SCENARIOS / name).read_text(), parse_float=Decimal)
+    result = preview(scenario)
+    assert not result.errors
+    return scenario, [json.loads(json.dumps(d.as_json())) for d in result.documents]
+
+
+@pytest.fixture
+def qbo() -> Iterator[QuickBooksDouble]:
+    with QuickBooksDouble() as double:
+        company = double.company
+        for account in ("1000", "1100", "1110", "1200"):
+            company.seed_account(account)
+        for account in ("2150", "2200", "2300"):
+            company.seed_account(account, kind="Liability")
+        company.seed_account("4000", "Sales", "Revenue")
+        company.seed_account("4010", "Delivery", "Revenue")
+        company.seed_account("6100", "Card fees", "Expense")
+        company.seed_account("4999", "Old sales", "Revenue", active=False)
+        company.add("Customer", {"DisplayName": "Point of sale"}, "CUST-POS")
+        company.add("Vendor", {"DisplayName": "Card processor"}, "SUPP-PROC")
+        company.add("Class", {"Name": "Shop"}, "C1")
+        company.add("Department", {"Name": "High Street"}, "D1")
+        company.seed_tax_code("OUTPUT2", "20")
+        company.seed_tax_code("ZERORATEDOUTPUT", "0")
+        company.seed_tax_code("NONE", None)
+        yield double
+        assert company.schema_problems == []  # every entity matched Finance.xsd
+
+
+@pytest.fixture
+def tokens() -> FakeTokens:
+    return FakeTokens()
+
+
+@pytest.fixture
+def limiter() -> FakeLimiter:
+    return FakeLimiter()
+
+
+@pytest.fixture
+def target(qbo: QuickBooksDouble, tokens: FakeTokens, limiter: FakeLimiter) -> QuickBooksTarget:
+    return QuickBooksTarget(realm_id=qbo.realm, tokens=tokens, limiter=limiter, base_url=qbo.url)
+
+
+def _writes(qbo: QuickBooksDouble) -> list[tuple[str, str, dict[str, str]]]:
+    return [r for r in qbo.requests if r[0] == "POST"]
+
+
+# -- reads --
+
+
+def test_setup_reads(target: QuickBooksTarget) -> None:
+    accounts = {a.id: a for a in target.list_accounts()}
+    assert accounts["4000"].type == "Income" and accounts["4000"].status == "Active"
+    assert accounts["4999"].status == "Archived"  # inactive accounts are listed too
+    assert accounts["6100"].type == "Expense"
+    rates = {r.id: r.rate for r in target.list_tax_rates()}
+    assert Decimal(rates["OUTPUT2"]) == 20 and Decimal(rates["NONE"]) == 0
+    assert target.list_customers() == [
+        {"id": "CUST-POS", "name": "Point of sale", "status": "Active"}
+    ]
+    assert [v["id"] for v in target.list_vendors()] == ["SUPP-PROC"]
+    assert [c["name"] for c in target.list_classes()] == ["Shop"]
+    assert [d["name"] for d in target.list_departments()] == ["High Street"]
+    assert target.home_currency() == "GBP"
+
+
+def test_queries_page_through_long_lists(target: QuickBooksTarget, qbo: QuickBooksDouble) -> None:
+    for n in range(1000):
+        qbo.company.add("Vendor", {"DisplayName": f"Vendor {n}"})
+    assert len(target.list_vendors()) == 1001
+    queries = [p["query"] for _, path, p in qbo.requests if path.endswith("/query")]
+    assert [q.split(" STARTPOSITION ")[1] for q in queries] == [
+        "1 MAXRESULTS 1000",
+        "1001 MAXRESULTS 1000",
+    ]
+
+
+def test_create_account(target: QuickBooksTarget, qbo: QuickBooksDouble) -> None:
+    created = target.create_account(account_id="4100", name="Online sales", account_type="Income")
+    stored = qbo.company.entities["Account"][created.id]
+    assert stored["AcctNum"] == "4100" and stored["AccountType"] == "Income"
+    assert created.name == "Online sales"
+
+
+# -- writes --
+
+
+def test_every_document_type_is_written_and_found_by_key(
+    target: QuickBooksTarget, qbo: QuickBooksDouble
+) -> None:
+    _, invoice_day = _scenario("uk-cafe-invoice.json")
+    _, journal_day = _scenario("uk-cafe-journal.json")
+    documents = invoice_day + journal_day
+    kinds = {d["type"] for d in documents}
+    assert kinds == {
+        "invoice", "creditNote", "payment", "bill", "billPayment", "deposit", "transfer", "journalEntry",
+    }  # fmt: skip
+    written = {d["key"]: target.write_document(key=d["key"], document=d) for d in documents}
+    fresh = QuickBooksTarget(
+        realm_id=qbo.realm, tokens=FakeTokens(), limiter=FakeLimiter(), base_url=qbo.url
+    )
+    for document in documents:
+        entity, _, entity_id = written[document["key"]].partition(":")
+        stored = qbo.company.entities[entity][entity_id]
+        assert stored["PrivateNote"] == document["key"]
+        assert stored["DocNumber"] == doc_number(document["key"])
+        assert fresh.find_document(key=document["key"]) == written[document["key"]]
+    refund = next(d for d in invoice_day if d["key"].endswith("payment:Card:refund"))
+    assert written[refund["key"]].startswith("JournalEntry:")  # see entities.py for why
+    invoice = qbo.company.entities["Invoice"][written[invoice_day[0]["key"]].split(":")[1]]
+    assert invoice["TotalAmt"] == Decimal("100.60")
+    assert fresh.find_document(key="no-such-key:invoice") is None
+
+
+def test_invoice_day_in_batches_matches_expected_balances(
+    target: QuickBooksTarget, qbo: QuickBooksDouble
+) -> None:
+    scenario, documents = _scenario("uk-cafe-invoice.json")
+    results = target.write_documents([(d["key"], d) for d in documents])
+    assert all(isinstance(v, str) for v in results.values()), results
+    expected = {k: Decimal(v) for k, v in scenario["expected"]["invoice"]["balances"].items()}
+    balances = qbo.company.balances()
+    assert balances.pop("AR", Decimal(0)) == 0 and balances.pop("AP", Decimal(0)) == 0
+    assert balances == expected
+    # Invoice and credit note first, then what links to them: two batches.
+    # Besides: 8 existence queries (one per entity type), 2 tax lookups, the
+    # A/R account, and 4 income items looked up and created once per company.
+    assert sum(1 for r in qbo.requests if r[1].endswith("/batch")) == 2
+    assert target.calls == 2 + 8 + 2 + 1 + 4 * 2
+    # Running the same day again finds everything and writes nothing.
+    again = target.write_documents([(d["key"], d) for d in documents])
+    assert again == results
+    assert sum(qbo.company.creates.values()) == len(documents) + 4  # + 4 income items
+
+
+def test_journal_day_matches_expected_balances(
+    target: QuickBooksTarget, qbo: QuickBooksDouble
+) -> None:
+    scenario, documents = _scenario("uk-cafe-journal.json")
+    for document in documents:
+        target.write_document(key=document["key"], document=document)
+    (group,) = scenario["expected"]["journal"]["groups"]
+    assert qbo.company.balances() == {k: Decimal(v) for k, v in group["balances"].items()}
+
+
+def _transfer(key: str, amount: str = "10.00") -> dict[str, Any]:
+    return {
+        "type": "transfer", "key": key, "currency": "GBP", "date": "2026-11-02",
+        "group": {"currency": "GBP", "locationId": None}, "description": "Payout",
+        "fromAccountRef": {"id": "1100"}, "toAccountRef": {"id": "1200"}, "amount": amount,
+        "sourceRefs": [],
+    }  # fmt: skip
+
+
+def test_batches_hold_thirty_operations(target: QuickBooksTarget, qbo: QuickBooksDouble) -> None:
+    items = [(f"m1:2026-11-02:transfer:T-{n}", _transfer(f"k{n}")) for n in range(31)]
+    results = target.write_documents(items)
+    assert len({*results.values()}) == 31
+    assert qbo.company.creates["Transfer"] == 31
+    assert sum(1 for r in qbo.requests if r[1].endswith("/batch")) == 2  # 30 + 1
+    assert qbo.company.balances()["1200"] == Decimal("310.00")
+
+
+# -- idempotency and recovery --
+
+
+def test_requestid_replay_returns_the_same_entity(
+    target: QuickBooksTarget, qbo: QuickBooksDouble
+) -> None:
+    key = "merchant-1:2026-11-02:GBP:-:day:transfer:T-6"
+    first = target.write_document(key=key, document=_transfer(key))
+    second = target.write_document(key=key, document=_transfer(key))
+    assert first == second and qbo.company.creates["Transfer"] == 1
+    assert _writes(qbo)[-1][2]["requestid"] == key
+    assert all(params["minorversion"] == "75" for _, _, params in qbo.requests)
+
+
+def test_lost_answer_is_found_by_key(target: QuickBooksTarget, qbo: QuickBooksDouble) -> None:
+    key = "merchant-1:2026-11-02:GBP:-:day:transfer:T-7"
+    qbo.lose_next_answer = True
+    with pytest.raises(PlatformUnavailable):
+        target.write_document(key=key, document=_transfer(key))
+    recovered = QuickBooksTarget(
+        realm_id=qbo.realm, tokens=FakeTokens(), limiter=FakeLimiter(), base_url=qbo.url
+    )
+    found = recovered.find_document(key=key)
+    assert found is not None and found.startswith("Transfer:")
+    assert recovered.write_document(key=key, document=_transfer(key)) == found  # requestid replay
+    assert qbo.company.creates["Transfer"] == 1
+
+
+def test_lost_payment_is_found_without_docnumber_filter(
+    target: QuickBooksTarget, qbo: QuickBooksDouble
+) -> None:
+    _, documents = _scenario("uk-cafe-invoice.json")
+    invoice, payment = documents[0], documents[2]
+    target.write_document(key=invoice["key"], document=invoice)
+    written = target.write_document(key=payment["key"], document=payment)
+    recovered = QuickBooksTarget(
+        realm_id=qbo.realm, tokens=FakeTokens(), limiter=FakeLimiter(), base_url=qbo.url
+    )
+    assert recovered.find_document(key=payment["key"]) == written
+    queries = [p["query"] for _, path, p in qbo.requests if path.endswith("/query")]
+    assert not any("from Payment where DocNumber" in q for q in queries)
+
+
+def test_long_keys_are_shortened_deterministically() -> None:
+    key = "7c9e6679-7425-40de-944b-e07fc1f90ae7:2026-11-02:GBP:location-42:day:payment:OnlineCard:sale"
+    assert len(request_id_for(key)) <= 50 and request_id_for(key) == request_id_for(key)
+    assert request_id_for(key) != request_id_for(key + "x")
+    assert len(doc_number(key)) == 21 and doc_number(key) == doc_number(key)
+
+
+# -- errors --
+
+
+def test_validation_fault_carries_quickbooks_words(target: QuickBooksTarget) -> None:
+    key = "m1:2026-11-02:transfer:T-9"
+    document = _transfer(key) | {"toAccountRef": {"id": "4999"}}
+    with pytest.raises(DocumentRejected, match=r"Account Old sales \(4999\) is inactive"):
+        target.write_document(key=key, document=document)
+
+
+def test_batch_fault_fails_only_its_item(target: QuickBooksTarget) -> None:
+    good, bad = _transfer("a"), _transfer("b") | {"toAccountRef": {"id": "nope"}}
+    results = target.write_documents([("k:good", good), ("k:bad", bad)])
+    assert isinstance(results["k:good"], str)
+    assert isinstance(results["k:bad"], DocumentRejected)
+    assert "Account nope does not exist" in results["k:bad"].message
+
+
+def test_rate_limit_and_outage(target: QuickBooksTarget, qbo: QuickBooksDouble) -> None:
+    qbo.fail_next(
+        429, {"Fault": {"Error": [{"Message": "ThrottleExceeded"}]}}, {"Retry-After": "7"}
+    )
+    with pytest.raises(RateLimited) as limited:
+        target.list_accounts()
+    assert limited.value.retry_after == 7.0 and limited.value.transient
+    qbo.fail_next(503, {"message": "down"})
+    with pytest.raises(PlatformUnavailable):
+        target.list_accounts()
+
+
+def test_expired_subscription(target: QuickBooksTarget, qbo: QuickBooksDouble) -> None:
+    fault = {
+        "Error": [{"Message": "ApplicationAuthorizationFailed", "code": "003100"}],
+        "type": "AuthorizationFault",
+    }
+    qbo.fail_next(403, {"Fault": fault})
+    with pytest.raises(SubscriptionExpired) as expired:
+        target.list_accounts()
+    assert expired.value.status_code == 4260
+
+
+def test_401_refreshes_once_then_succeeds(qbo: QuickBooksDouble, limiter: FakeLimiter) -> None:
+    qbo.token = "rotated-token"
+    tokens = FakeTokens(token="stale-token", refreshed="rotated-token")
+    target = QuickBooksTarget(realm_id=qbo.realm, tokens=tokens, limiter=limiter, base_url=qbo.url)
+    assert target.list_accounts()
+    assert tokens.refreshes == ["stale-token"]
+
+
+def test_revoked_grant(qbo: QuickBooksDouble, limiter: FakeLimiter) -> None:
+    tokens = FakeTokens(token="stale-token", refreshed="still-bad-token")
+    target = QuickBooksTarget(realm_id=qbo.realm, tokens=tokens, limiter=limiter, base_url=qbo.url)
+    with pytest.raises(CredentialsRevoked) as revoked:
+        target.list_accounts()
+    assert tokens.refreshes == ["stale-token"]  # one refresh, not a loop
+    assert revoked.value.status_code == 4040
+    assert "token" not in str(revoked.value).lower().replace("reconnect", "")
+    assert "still-bad-token" not in repr(target.client) + str(revoked.value.detail)
+
+
+def test_limiter_wraps_every_call(
+    target: QuickBooksTarget, limiter: FakeLimiter, qbo: QuickBooksDouble
+) -> None:
+    target.list_accounts()
+    target.write_document(key="k:1", document=_transfer("k:1"))
+    assert len(limiter.events) == 2 * len(qbo.requests)
+    assert limiter.events[0::2] == [("acquire", f"quickbooks:{qbo.realm}")] * len(qbo.requests)
+    assert limiter.events[1::2] == [("release", f"quickbooks:{qbo.realm}")] * len(qbo.requests)
+
+
+# -- OAuth parameters --
+
+
+def test_oauth_parameters(settings: Any) -> None:
+    settings.QUICKBOOKS_CLIENT_ID = "app-id"
+    url = oauth.authorize_url(redirect_uri="https://example.test/cb", state="s1")
+    assert url.startswith(settings.QUICKBOOKS_AUTHORIZE_URL + "?")
+    assert "scope=com.intuit.quickbooks.accounting" in url and "state=s1" in url
+    assert oauth.realm_from_callback({"realmId": "9130357", "code": "c"}) == "9130357"
+    with pytest.raises(Exception, match="realmId"):
+        oauth.realm_from_callback({"code": "c"})
+    assert oauth.refresh_form(refresh_token="r")["grant_type"] == "refresh_token"
+
+
+# -- the registry --
+
+
+@pytest.mark.django_db
+def test_registry_builds_the_target_for_a_connection() -> None:
+    from commerce_sync.errors import ConfigurationError
+    from connectors import registry
+    from tests.factories import ConnectionFactory
+
+    connection = ConnectionFactory(
+        accounting=True, platform_key="quickbooks", settings={"realm_id": "42"}
+    )
+    target = registry.accounting_target(connection)
+    assert isinstance(target, QuickBooksTarget) and target.client.limit_key == "quickbooks:42"
+    connection.settings = {}
+    with pytest.raises(ConfigurationError, match="realm"):
+        registry.accounting_target(connection)

@@ -1,0 +1,205 @@
+"""A local stand-in for a partner's Codat-shaped commerce API.
+
+Serves `<base>/commerce-*` list endpoints with page/pageSize paging and the
+`query` filters the connector sends (`field>=x&&field<y` on createdDate or
+modifiedDate), behind an API key header or an OAuth client-credentials
+token. Faults can be queued (429 with Retry-After, 503, a redirect) to test
+the client's handling. Binds to loopback only; every body served is kept in
+`responses` so the tests can check it against Codat's schema.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections import deque
+from datetime import UTC, datetime
+from decimal import Decimal
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+BASE = "/companies/c-1/connections/k-1/data"
+DATA_TYPES = {
+    "commerce-orders": "Orders",
+    "commerce-transactions": "Transactions",
+    "commerce-locations": "Locations",
+    "commerce-paymentMethods": "PaymentMethods",
+    "commerce-taxComponents": "TaxComponents",
+    "commerce-productCategories": "ProductCategories",
+    "commerce-products": "Products",
+}
+OPERATORS = (">=", "<=", ">", "<", "=")
+
+
+def _instant(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _matches(record: dict[str, Any], query: str) -> bool:
+    """The subset of Codat's query language the connector uses: `&&` of comparisons on dates."""
+    for clause in query.split("&&"):
+        for op in OPERATORS:
+            if op in clause:
+                field, value = clause.split(op, 1)
+                break
+        else:
+            raise ValueError(f"malformed query clause {clause!r}")
+        if record.get(field) is None:
+            return False
+        left, right = _instant(record[field]), _instant(value)
+        ok = {
+            ">=": left >= right,
+            "<=": left <= right,
+            ">": left > right,
+            "<": left < right,
+            "=": left == right,
+        }[op]
+        if not ok:
+            return False
+    return True
+
+
+def _dumps(body: Any) -> bytes:
+    def default(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return float(value)  # reaches the wire as a JSON number, like a real API
+        raise TypeError(type(value).__name__)
+
+    # Decimals as numbers with their exact digits: dump floats, then the client parses Decimal.
+    return json.dumps(body, default=default).encode()
+
+
+class PartnerDouble:
+    """`with PartnerDouble(data, api_key="k") as double:`; the API base is `double.base_url`."""
+
+    def __init__(
+        self,
+        data: dict[str, list[dict[str, Any]]],
+        *,
+        api_key: str = "partner-key",
+        key_header: str = "X-Api-Key",
+        client_id: str = "client",
+        client_secret: str = "secret",  # noqa: S107 - a test double's fixed secret
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.data = data  # data type ("commerce-orders") -> records
+        self.api_key, self.key_header = api_key, key_header
+        self.client_id, self.client_secret = client_id, client_secret
+        self.tokens: set[str] = set()
+        self.faults: deque[tuple[int, dict[str, str]]] = deque()
+        self.requests: list[tuple[str, dict[str, list[str]]]] = []
+        self.responses: list[tuple[str, Any]] = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer((host, 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def origin(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.origin + BASE
+
+    def fail_next(self, status: int, headers: dict[str, str] | None = None) -> None:
+        self.faults.append((status, headers or {}))
+
+    def __enter__(self) -> PartnerDouble:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def page(self, data_type: str, params: dict[str, list[str]]) -> dict[str, Any]:
+        records = self.data.get(data_type, [])
+        query = params.get("query", [""])[0]
+        if query:
+            records = [r for r in records if _matches(r, query)]
+        number = int(params.get("page", ["1"])[0])
+        size = int(params.get("pageSize", ["100"])[0])
+        chunk = records[(number - 1) * size : number * size]
+        path = f"{BASE}/{data_type}"
+        return {
+            "results": chunk,
+            "pageNumber": number,
+            "pageSize": size,
+            "totalResults": len(records),
+            "_links": {
+                "self": {"href": path},
+                "current": {"href": f"{path}?page={number}&pageSize={size}"},
+            },
+        }
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+                payload = _dumps(body)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                expected = base64.b64encode(
+                    f"{double.client_id}:{double.client_secret}".encode()
+                ).decode()
+                if urlsplit(self.path).path != "/oauth/token":
+                    self._reply(HTTPStatus.NOT_FOUND, {"message": "no such resource"})
+                elif self.headers.get("Authorization") != f"Basic {expected}" or form.get(
+                    "grant_type"
+                ) != ["client_credentials"]:
+                    self._reply(HTTPStatus.UNAUTHORIZED, {"error": "invalid_client"})
+                else:
+                    token = f"token-{len(double.tokens) + 1}"
+                    double.tokens.add(token)
+                    self._reply(
+                        HTTPStatus.OK,
+                        {"access_token": token, "token_type": "Bearer", "expires_in": 3600},
+                    )
+
+            def _authorised(self) -> bool:
+                bearer = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                if self.headers.get(double.key_header) == double.api_key or bearer in double.tokens:
+                    return True
+                self._reply(HTTPStatus.UNAUTHORIZED, {"message": "invalid credentials"})
+                return False
+
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                params = parse_qs(parts.query)
+                with double.lock:
+                    double.requests.append((parts.path, params))
+                    fault = double.faults.popleft() if double.faults else None
+                if fault is not None:
+                    self._reply(fault[0], {"message": "injected fault"}, fault[1])
+                    return
+                if not self._authorised():
+                    return
+                data_type = parts.path.removeprefix(BASE + "/")
+                if not parts.path.startswith(BASE + "/") or data_type not in DATA_TYPES:
+                    self._reply(HTTPStatus.NOT_FOUND, {"message": "no such resource"})
+                    return
+                body = double.page(data_type, params)
+                with double.lock:
+                    double.responses.append((data_type, json.loads(_dumps(body))))
+                self._reply(HTTPStatus.OK, body)
+
+        return Handler

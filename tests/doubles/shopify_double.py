@@ -1,0 +1,406 @@
+"""A local stand-in for the Shopify GraphQL Admin API (2025-01).
+
+Every request is checked against the published schema (the introspection JSON
+in ../shared/reference, read at test time): the document must validate and the
+variables must fit its declared types. Answers are recorded-style pages with
+`extensions.cost`, and the double can be told to throttle or refuse tokens.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from decimal import Decimal
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from graphql import (
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    build_client_schema,
+    parse,
+    validate,
+)
+from graphql.execution.values import get_variable_values
+
+SCHEMA_PATH = (
+    Path(__file__).resolve().parents[3] / "shared/reference/shopify/admin_schema_2025-01.json.gz"
+)
+SHOP = "demo-cafe.myshopify.com"
+TOKEN = "shpat_test_token"
+
+
+@cache
+def admin_schema() -> GraphQLSchema:
+    with gzip.open(SCHEMA_PATH, "rt", encoding="utf-8") as handle:
+        introspection = json.load(handle)
+    # The published schema trips graphql-core's strict schema checks (deprecated
+    # interface implementations); documents are still validated in full.
+    return build_client_schema(introspection.get("data", introspection), assume_valid=True)
+
+
+def check_request(document: str, variables: dict[str, Any]) -> list[str]:
+    """Schema errors of one request: the document, then its variables."""
+    schema = admin_schema()
+    try:
+        ast = parse(document)
+    except GraphQLError as exc:  # a syntax error is a finding here
+        return [str(exc)]
+    errors = [e.message for e in validate(schema, ast)]
+    if errors:
+        return errors
+    operation = next(d for d in ast.definitions if isinstance(d, OperationDefinitionNode))
+    coerced = get_variable_values(schema, operation.variable_definitions or [], variables)
+    return [e.message for e in coerced] if isinstance(coerced, list) else []
+
+
+# -- the recorded-style day ------------------------------------------------
+
+
+def _bag(amount: str, currency: str = "CAD") -> dict[str, Any]:
+    return {"shopMoney": {"amount": amount, "currencyCode": currency}}
+
+
+def _tax(title: str, rate: float, amount: str) -> dict[str, Any]:
+    return {"title": title, "ratePercentage": rate, "priceSet": _bag(amount)}
+
+
+def _gst_qst(gst: str, qst: str) -> list[dict[str, Any]]:
+    return [_tax("GST", 5.0, gst), _tax("QST", 9.975, qst)]
+
+
+def _txn(
+    number: int, kind: str, gateway: str, amount: str, at: str, status: str = "SUCCESS"
+) -> dict[str, Any]:
+    return {
+        "id": f"gid://shopify/OrderTransaction/{number}",
+        "kind": kind,
+        "status": status,
+        "gateway": gateway,
+        "createdAt": at,
+        "processedAt": at,
+        "amountSet": _bag(amount),
+    }
+
+
+def _item(
+    number: int,
+    title: str,
+    product: int,
+    quantity: int,
+    unit: str,
+    taxes: list[dict[str, Any]],
+    *,
+    gift: bool = False,
+    discounts: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": f"gid://shopify/LineItem/{number}",
+        "title": title,
+        "sku": None,
+        "quantity": quantity,
+        "isGiftCard": gift,
+        "product": {"id": f"gid://shopify/Product/{product}", "title": title},
+        "originalUnitPriceSet": _bag(unit),
+        "taxLines": taxes,
+        "discountAllocations": discounts or [],
+    }
+
+
+def _order(number: int, created: str, source: str, **fields: Any) -> dict[str, Any]:
+    order: dict[str, Any] = {
+        "id": f"gid://shopify/Order/{number}",
+        "name": f"#{number}",
+        "createdAt": created,
+        "updatedAt": created,
+        "currencyCode": "CAD",
+        "taxesIncluded": False,
+        "sourceName": source,
+        "test": False,
+        "retailLocation": None,
+        "totalTipReceivedSet": _bag("0.00"),
+        "shippingLines": {"pageInfo": {"hasNextPage": False}, "nodes": []},
+        "refunds": [],
+    }
+    order |= fields
+    order["lineItems"] = {"pageInfo": {"hasNextPage": False}, "nodes": order.pop("items")}
+    return order
+
+
+SHOP_FLOOR = {"id": "gid://shopify/Location/11", "name": "Rue Saint-Denis"}
+MUG_TAXES = _gst_qst("0.75", "1.50")
+
+
+def realistic_day() -> dict[str, list[dict[str, Any]]]:
+    """A Quebec shop (CAD, prices before tax, GST 5% + QST 9.975%) on
+    2026-11-02 in Toronto time: an online order with a discount code, taxed
+    shipping and a split card/gift card payment; a till sale with a tip and a
+    gift card sold; a cash sale with change; an older order refunded today;
+    fees, a fee returned on the refund, a paid and a failed payout."""
+    online = _order(
+        1001,
+        "2026-11-02T15:00:00Z",
+        "web",
+        items=[
+            _item(
+                1,
+                "Coffee beans 1kg",
+                501,
+                2,
+                "20.00",
+                _gst_qst("1.80", "3.59"),
+                discounts=[
+                    {
+                        "allocatedAmountSet": _bag("4.00"),
+                        "discountApplication": {
+                            "__typename": "DiscountCodeApplication",
+                            "code": "WELCOME10",
+                        },
+                    }
+                ],
+            ),
+            _item(2, "Mug", 502, 1, "15.00", MUG_TAXES),
+        ],
+        shippingLines={
+            "pageInfo": {"hasNextPage": False},
+            "nodes": [
+                {
+                    "id": "gid://shopify/ShippingLine/1",
+                    "title": "Standard",
+                    "originalPriceSet": _bag("10.00"),
+                    "discountedPriceSet": _bag("10.00"),
+                    "taxLines": _gst_qst("0.50", "1.00"),
+                }
+            ],
+        },
+        transactions=[
+            _txn(1000, "AUTHORIZATION", "shopify_payments", "50.14", "2026-11-02T15:00:00Z"),
+            _txn(1001, "CAPTURE", "shopify_payments", "50.14", "2026-11-02T15:00:30Z"),
+            _txn(1002, "SALE", "gift_card", "20.00", "2026-11-02T15:00:00Z"),
+        ],
+    )
+    till = _order(
+        1002,
+        "2026-11-02T18:30:00Z",
+        "pos",
+        retailLocation=SHOP_FLOOR,
+        totalTipReceivedSet=_bag("2.00"),
+        items=[
+            _item(3, "Latte", 503, 2, "5.00", _gst_qst("0.50", "1.00")),
+            _item(4, "Gift card $25", 504, 1, "25.00", [], gift=True),
+        ],
+        transactions=[_txn(1003, "SALE", "shopify_payments", "38.50", "2026-11-02T18:30:00Z")],
+    )
+    cash = _order(
+        1003,
+        "2026-11-02T20:00:00Z",
+        "pos",
+        retailLocation=SHOP_FLOOR,
+        items=[_item(5, "Croissant", 505, 1, "3.00", _gst_qst("0.15", "0.30"))],
+        transactions=[
+            _txn(1004, "SALE", "cash", "5.00", "2026-11-02T20:00:00Z"),
+            _txn(1005, "CHANGE", "cash", "1.55", "2026-11-02T20:00:00Z"),
+        ],
+    )
+    refunded = _order(
+        990,
+        "2026-10-30T14:00:00Z",
+        "web",
+        updatedAt="2026-11-02T21:00:00Z",
+        items=[_item(6, "Mug", 502, 1, "15.00", MUG_TAXES)],
+        transactions=[_txn(990, "SALE", "shopify_payments", "17.25", "2026-10-30T14:00:00Z")],
+        refunds=[
+            {
+                "id": "gid://shopify/Refund/77",
+                "createdAt": "2026-11-02T21:00:00Z",
+                "note": "Arrived broken",
+                "totalRefundedSet": _bag("17.25"),
+                "refundLineItems": {
+                    "pageInfo": {"hasNextPage": False},
+                    "nodes": [
+                        {
+                            "quantity": 1,
+                            "subtotalSet": _bag("15.00"),
+                            "totalTaxSet": _bag("2.25"),
+                            "lineItem": {
+                                "id": "gid://shopify/LineItem/6",
+                                "title": "Mug",
+                                "isGiftCard": False,
+                                "product": {"id": "gid://shopify/Product/502", "title": "Mug"},
+                                "taxLines": MUG_TAXES,
+                            },
+                        }
+                    ],
+                },
+                "refundShippingLines": {"pageInfo": {"hasNextPage": False}, "nodes": []},
+                "transactions": {
+                    "pageInfo": {"hasNextPage": False},
+                    "nodes": [
+                        _txn(1006, "REFUND", "shopify_payments", "17.25", "2026-11-02T21:00:00Z")
+                    ],
+                },
+            }
+        ],
+    )
+    return {
+        "orders": [online, till, cash, refunded],
+        "balanceTransactions": [
+            _balance(1, "CHARGE", 1001, "50.14", "1.75", "2026-11-02T15:01:00Z"),
+            _balance(2, "CHARGE", 1003, "38.50", "1.10", "2026-11-02T18:31:00Z"),
+            _balance(3, "REFUND", 1006, "-17.25", "-0.50", "2026-11-02T21:01:00Z"),
+            _balance(4, "TRANSFER", None, "-120.00", "0.00", "2026-11-02T12:00:00Z"),
+        ],
+        "payouts": [
+            _payout(31, "PAID", "120.00", "2026-11-02T12:00:00Z"),
+            _payout(32, "FAILED", "30.00", "2026-11-02T13:00:00Z"),
+        ],
+    }
+
+
+def _balance(
+    number: int, kind: str, source: int | None, amount: str, fee: str, at: str
+) -> dict[str, Any]:
+    net = str(Decimal(amount) - Decimal(fee))
+    return {
+        "id": f"gid://shopify/ShopifyPaymentsBalanceTransaction/{number}",
+        "type": kind,
+        "test": False,
+        "transactionDate": at,
+        "sourceType": kind if kind != "TRANSFER" else "TRANSFER",
+        "sourceOrderTransactionId": None if source is None else str(source),
+        "amount": {"amount": amount, "currencyCode": "CAD"},
+        "fee": {"amount": fee, "currencyCode": "CAD"},
+        "net": {"amount": net, "currencyCode": "CAD"},
+        "associatedOrder": None,
+    }
+
+
+def _payout(number: int, status: str, net: str, at: str) -> dict[str, Any]:
+    return {
+        "id": f"gid://shopify/ShopifyPaymentsPayout/{number}",
+        "issuedAt": at,
+        "status": status,
+        "transactionType": "DEPOSIT",
+        "net": {"amount": net, "currencyCode": "CAD"},
+    }
+
+
+# -- the server ----------------------------------------------------------------
+
+# Which list each operation pages through, and where it sits in `data`.
+_OPERATIONS = {
+    "ShopifyOrders": ("orders", ("orders",)),
+    "ShopifyBalanceTransactions": (
+        "balanceTransactions",
+        ("shopifyPaymentsAccount", "balanceTransactions"),
+    ),
+    "ShopifyPayouts": ("payouts", ("shopifyPaymentsAccount", "payouts")),
+}
+
+
+class ShopifyDouble:
+    """`with ShopifyDouble(realistic_day()) as double:`; GraphQL at `double.url`."""
+
+    def __init__(self, data: dict[str, list[dict[str, Any]]], *, page_size: int = 2) -> None:
+        self.data = data
+        self.page_size = page_size
+        self.tokens = {TOKEN}
+        self.throttle_next = 0  # answer this many requests with THROTTLED
+        self.available = 1000.0
+        self.requested_cost = 100.0
+        self.restore_rate = 50.0
+        self.requests: list[dict[str, Any]] = []
+        self.schema_errors: list[str] = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/{SHOP}/admin/api/2025-01/graphql.json"
+
+    @property
+    def url_template(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/{{shop}}/admin/api/2025-01/graphql.json"
+
+    def __enter__(self) -> ShopifyDouble:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def answer(self, token: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            if token not in self.tokens:
+                return 401, {"errors": "[API] Invalid API key or access token"}
+            document, variables = body.get("query", ""), body.get("variables") or {}
+            self.requests.append({"query": document, "variables": variables})
+            errors = check_request(document, variables)
+            if errors:
+                self.schema_errors += errors
+                return 200, {"errors": [{"message": m} for m in errors]}
+            if self.throttle_next:
+                self.throttle_next -= 1
+                return 200, {
+                    "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+                    "extensions": self._cost(),
+                }
+            self.available -= self.requested_cost
+            operation = parse(document).definitions[0].name.value  # type: ignore[attr-defined]
+            key, path = _OPERATIONS[operation]
+            start = int(variables.get("after") or 0)
+            size = min(int(variables["first"]), self.page_size)
+            nodes = self.data.get(key, [])[start : start + size]
+            more = start + size < len(self.data.get(key, []))
+            connection = {
+                "pageInfo": {"hasNextPage": more, "endCursor": str(start + size) if more else None},
+                "nodes": nodes,
+            }
+            data: dict[str, Any] = connection
+            for step in reversed(path):
+                data = {step: data}
+            return 200, {"data": data, "extensions": self._cost()}
+
+    def _cost(self) -> dict[str, Any]:
+        return {
+            "cost": {
+                "requestedQueryCost": self.requested_cost,
+                "actualQueryCost": self.requested_cost,
+                "throttleStatus": {
+                    "maximumAvailable": 1000.0,
+                    "currentlyAvailable": self.available,
+                    "restoreRate": self.restore_rate,
+                },
+            }
+        }
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                status, payload = double.answer(
+                    self.headers.get("X-Shopify-Access-Token", ""), body
+                )
+                raw = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler

@@ -1,0 +1,469 @@
+"""A local stand-in for Zettle's Purchase API v2 and Finance API v2.
+
+Serves one realistic London café day (card and cash, tips, a gift card sold
+and redeemed, a line discount and a cart discount, VAT at 20% and 5% and 0%,
+a refund, fees, a fee refund, a payout and a failed payout) over several
+pages: purchases by `lastPurchaseHash`, finance transactions by
+`limit`/`offset`. Every Finance API request and response is validated against
+the vendor's `finance-api-v2.yaml` (read from ../shared/reference at run
+time) with openapi-core; the purchase pages follow the Purchase API's
+documentation (no machine-readable description exists). Faults can be
+queued per API (status codes, with a Retry-After for 429). Loopback only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import warnings
+from collections import deque
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jsonschema
+import requests
+from openapi_core import OpenAPI
+from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+
+FINANCE_SPEC = Path(__file__).resolve().parents[3] / "shared/reference/zettle/finance-api-v2.yaml"
+# The description names the production server; requests are validated as if
+# they had been sent there, which is the only difference from the real thing.
+FINANCE_SERVER = "https://finance.izettle.com"
+TOKEN = "zettle-access-1"
+ORG = "0e4a7c2e-3b7f-11ef-9d2b-4f1c2e0a0001"
+DAY = "2026-11-02"
+
+
+# The purchase page as the Purchase API v2 documentation describes it (the
+# fields this double serves and the connector reads); amounts are integers.
+_MINOR = {"type": "integer"}
+PURCHASE_PAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["purchases"],
+    "properties": {
+        "purchases": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": [
+                    "purchaseUUID",
+                    "purchaseUUID1",
+                    "amount",
+                    "vatAmount",
+                    "currency",
+                    "timestamp",
+                    "products",
+                    "payments",
+                ],
+                "properties": {
+                    "purchaseUUID1": {"type": "string"},
+                    "amount": _MINOR,
+                    "vatAmount": _MINOR,
+                    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                    "timestamp": {"type": "string"},
+                    "refund": {"type": "boolean"},
+                    "refundsPurchaseUUID1": {"type": "string"},
+                    "products": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["quantity", "unitPrice", "vatPercentage", "name"],
+                            "properties": {
+                                "quantity": {"type": "string", "pattern": "^-?[0-9]+$"},
+                                "unitPrice": _MINOR,
+                                "vatPercentage": {"type": "number"},
+                                "rowTaxableAmount": _MINOR,
+                                "discount": {"type": "object"},
+                            },
+                        },
+                    },
+                    "discounts": {"type": "array", "items": {"type": "object"}},
+                    "payments": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["uuid", "amount", "type"],
+                            "properties": {
+                                "uuid": {"type": "string"},
+                                "amount": _MINOR,
+                                "type": {"type": "string"},
+                                "gratuityAmount": _MINOR,
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "firstPurchaseHash": {"type": ["string", "null"]},
+        "lastPurchaseHash": {"type": ["string", "null"]},
+    },
+}
+PURCHASE_PARAMS = {"startDate", "endDate", "limit", "lastPurchaseHash", "descending"}
+
+
+def _uuid(n: int) -> str:
+    return f"5e8673e4-a52f-11ec-b909-0242ac12{n:04d}"
+
+
+def _row(
+    n: int, name: str, qty: int, unit: int, vat: float, taxable: int, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "id": str(n),
+        "productUuid": _uuid(100 + n),
+        "variantUuid": _uuid(200 + n),
+        "name": name,
+        "variantName": "",
+        "quantity": str(qty),
+        "unitPrice": unit,
+        "vatPercentage": vat,
+        "rowTaxableAmount": taxable,
+        "type": "PRODUCT",
+        "libraryProduct": True,
+        "autoGenerated": False,
+        **extra,
+    }
+
+
+def _pay(n: int, kind: str, amount: int, at: str, gratuity: int = 0) -> dict[str, Any]:
+    payment: dict[str, Any] = {
+        "uuid": _uuid(300 + n),
+        "amount": amount,
+        "type": kind,
+        "createdAt": at,
+        "attributes": {},
+    }
+    if gratuity:
+        payment["gratuityAmount"] = gratuity
+    return payment
+
+
+def _purchase(
+    n: int, at: str, amount: int, vat: int, rows: list, payments: list, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "source": "POS",
+        "purchaseUUID": base64.urlsafe_b64encode(f"p{n}".encode()).decode(),
+        "purchaseUUID1": _uuid(n),
+        "amount": amount,
+        "vatAmount": vat,
+        "country": "GB",
+        "currency": "GBP",
+        "timestamp": f"{DAY}T{at}.000+0000",
+        "created": f"{DAY}T{at}.000+0000",
+        "purchaseNumber": n,
+        "globalPurchaseNumber": 4000 + n,
+        "organizationUuid": ORG,
+        "userDisplayName": "Sam",
+        "products": rows,
+        "payments": payments,
+        "refund": False,
+        "refunded": False,
+        "groupedVatAmounts": {},
+        **extra,
+    }
+
+
+def cafe_day() -> list[dict[str, Any]]:
+    """Seven purchases; amounts in pence, prices including VAT."""
+    p1 = _purchase(
+        1,
+        "09:15:00",
+        1000,
+        110,
+        [
+            _row(1, "Flat white", 2, 330, 20.0, 550),
+            _row(2, "Croissant (takeaway)", 1, 220, 0.0, 220),
+        ],
+        [_pay(1, "IZETTLE_CARD", 1000, f"{DAY}T09:15:00.000+0000", gratuity=120)],
+        refunded=True,
+        refundedByPurchaseUUIDs1=[_uuid(6)],
+    )
+    p2 = _purchase(
+        2,
+        "10:02:00",
+        960,
+        160,
+        [
+            _row(
+                3,
+                "Sandwich",
+                1,
+                720,
+                20.0,
+                500,
+                discount={"name": "Staff", "amount": 120, "quantity": "1"},
+            ),
+            _row(4, "Latte", 1, 360, 20.0, 300),
+        ],
+        [_pay(2, "IZETTLE_CASH", 960, f"{DAY}T10:02:00.000+0000")],
+    )
+    p3 = _purchase(
+        3,
+        "11:30:00",
+        2500,
+        0,
+        [_row(5, "Gift card", 1, 2500, 0.0, 2500, type="GIFTCARD", libraryProduct=False)],
+        [_pay(3, "IZETTLE_CARD", 2500, f"{DAY}T11:30:00.000+0000")],
+    )
+    p4 = _purchase(
+        4,
+        "13:45:00",
+        840,
+        140,
+        [_row(6, "Slice of cake", 2, 420, 20.0, 700)],
+        [_pay(4, "GIFTCARD", 840, f"{DAY}T13:45:00.000+0000")],
+    )
+    # 10% off the cart (2448 -> 245 off), spread 228 / 17 over the rows;
+    # tips of 200 on the card part of a split tender.
+    p5 = _purchase(
+        5,
+        "15:10:00",
+        2403,
+        349,
+        [
+            _row(7, "Lunch set", 2, 1140, 20.0, 1710),
+            _row(8, "Kids' juice", 1, 168, 5.0, 144),
+        ],
+        [
+            _pay(5, "IZETTLE_CARD", 1500, f"{DAY}T15:10:00.000+0000", gratuity=200),
+            _pay(6, "IZETTLE_CASH", 903, f"{DAY}T15:10:30.000+0000"),
+        ],
+        discounts=[{"name": "Happy hour", "percentage": 10, "quantity": 1}],
+    )
+    p6 = _purchase(
+        6,
+        "16:20:00",
+        -330,
+        -55,
+        [_row(1, "Flat white", -1, 330, 20.0, -275)],
+        [_pay(7, "IZETTLE_CARD", -330, f"{DAY}T16:20:00.000+0000")],
+        refund=True,
+        refundsPurchaseUUID1=_uuid(1),
+        refundsPurchaseUUID=base64.urlsafe_b64encode(b"p1").decode(),
+    )
+    p7 = _purchase(
+        7,
+        "17:00:00",
+        1080,
+        180,
+        [_row(9, "Reusable cup", 1, 1080, 20.0, 900)],
+        [_pay(8, "IZETTLE_CARD", 1080, f"{DAY}T17:00:00.000+0000")],
+    )
+    return [p1, p2, p3, p4, p5, p6, p7]
+
+
+def _tx(at: str, amount: int, kind: str, origin: str) -> dict[str, str]:
+    return {
+        "timestamp": f"{DAY}T{at}",
+        "amount": str(amount),
+        "originatorTransactionType": kind,
+        "originatorTransactionUuid": origin,
+    }
+
+
+def cafe_transactions() -> list[dict[str, str]]:
+    """The LIQUID account that day (UTC, no offset, as the API writes it)."""
+    return [
+        _tx("06:00:00", -3000, "PAYOUT", _uuid(900)),
+        _tx("09:15:40", 1000, "PAYMENT", _uuid(301)),  # filtered out by type
+        _tx("09:15:40", -17, "PAYMENT_FEE", _uuid(301)),
+        _tx("11:30:40", -44, "PAYMENT_FEE", _uuid(303)),
+        _tx("12:00:00", 1200, "FAILED_PAYOUT", _uuid(901)),
+        _tx("15:10:40", -26, "PAYMENT_FEE", _uuid(305)),
+        _tx("16:20:40", 6, "PAYMENT_FEE", _uuid(307)),
+        _tx("17:00:40", -19, "PAYMENT_FEE", _uuid(308)),
+    ]
+
+
+def _instant(text: str) -> datetime:
+    parsed = datetime.fromisoformat(text.replace("+0000", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class ZettleDouble:
+    """`with ZettleDouble() as z:`; point the client at `z.url` for both APIs."""
+
+    def __init__(
+        self,
+        purchases: list[dict[str, Any]] | None = None,
+        transactions: list[dict[str, str]] | None = None,
+        *,
+        token: str = TOKEN,
+    ) -> None:
+        self.purchases = cafe_day() if purchases is None else purchases
+        self.transactions = cafe_transactions() if transactions is None else transactions
+        self.token = token
+        self.faults: dict[str, deque[tuple[int, str | None]]] = {
+            "purchase": deque(),
+            "finance": deque(),
+        }
+        self.requests: list[tuple[str, dict[str, list[str]]]] = []
+        self.validated = 0
+        self.spec_errors: list[str] = []
+        self.lock = threading.Lock()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # openapi-core cannot check oauth2 itself
+            self.finance_api = OpenAPI.from_file_path(str(FINANCE_SPEC))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def fail(
+        self, api: str, status: int, *, retry_after: str | None = None, times: int = 1
+    ) -> None:
+        for _ in range(times):
+            self.faults[api].append((status, retry_after))
+
+    def __enter__(self) -> ZettleDouble:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- the two APIs --
+
+    def purchase_page(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        start = _instant(query["startDate"][0])
+        end = _instant(query["endDate"][0])
+        limit = int(query.get("limit", ["1000"])[0])
+        chosen = [p for p in self.purchases if start <= _instant(p["timestamp"]) < end]
+        after = query.get("lastPurchaseHash", [None])[0]
+        if after is not None:
+            hashes = [self._hash(p) for p in chosen]
+            chosen = chosen[hashes.index(after) + 1 :] if after in hashes else []
+        page = chosen[:limit]
+        return {
+            "purchases": page,
+            "firstPurchaseHash": self._hash(page[0]) if page else None,
+            "lastPurchaseHash": self._hash(page[-1]) if page else None,
+            "linkUrls": [],
+        }
+
+    @staticmethod
+    def _hash(purchase: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(purchase["purchaseUUID1"].encode()).decode()
+
+    def finance_page(self, query: dict[str, list[str]]) -> list[dict[str, str]]:
+        start, end = _instant(query["start"][0]), _instant(query["end"][0])
+        kinds = set(query.get("includeTransactionType", []))
+        chosen = [
+            t
+            for t in self.transactions
+            if start <= _instant(t["timestamp"]) < end
+            and (not kinds or t["originatorTransactionType"] in kinds)
+        ]
+        offset = int(query.get("offset", ["0"])[0])
+        limit = int(query.get("limit", ["10000"])[0])
+        return chosen[offset : offset + limit]
+
+    def check_finance(self, path: str, query: str, status: int, body: bytes) -> None:
+        """Validate one exchange against the vendor's description."""
+        request = requests.Request(
+            "GET",
+            f"{FINANCE_SERVER}{path}?{query}",
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
+        openapi_request = RequestsOpenAPIRequest(request)
+        response = requests.Response()
+        response.status_code = status
+        response._content = body
+        response.headers["Content-Type"] = "application/json"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                self.finance_api.validate_request(openapi_request)
+                if status == HTTPStatus.OK:
+                    self.finance_api.validate_response(
+                        openapi_request, RequestsOpenAPIResponse(response)
+                    )
+            except Exception as error:  # every kind of validation error is a failed contract
+                self.spec_errors.append(f"{path}?{query}: {error}")
+                raise
+        self.validated += 1
+
+    def check_purchases(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        """A purchase page, after checking the query and the page itself
+        against the documented shape (the connector's test data could
+        otherwise drift from what Zettle sends)."""
+        try:
+            unknown = set(query) - PURCHASE_PARAMS
+            if unknown or not {"startDate", "endDate"} <= set(query):
+                raise ValueError(f"unexpected purchase query {sorted(query)}")
+            page = self.purchase_page(query)
+            jsonschema.validate(page, PURCHASE_PAGE_SCHEMA)
+        except Exception as error:
+            self.spec_errors.append(f"/purchases/v2: {error}")
+            raise
+        self.validated += 1
+        return page
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _reply(
+                self, status: int, body: Any, headers: dict[str, str] | None = None
+            ) -> bytes:
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+                return payload
+
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                query = parse_qs(parts.query)
+                finance = parts.path.startswith("/v2/accounts/")
+                api = "finance" if finance else "purchase"
+                with double.lock:
+                    double.requests.append((parts.path, query))
+                    fault = double.faults[api].popleft() if double.faults[api] else None
+                if fault is not None:
+                    status, retry_after = fault
+                    headers = {"Retry-After": retry_after} if retry_after else {}
+                    self._reply(status, {"error": "fault"}, headers)
+                    return
+                if self.headers.get("Authorization") != f"Bearer {double.token}":
+                    self._reply(HTTPStatus.UNAUTHORIZED, {"error": "invalid_token"})
+                    return
+                if parts.path == "/purchases/v2":
+                    try:
+                        page = double.check_purchases(query)
+                    except Exception as error:
+                        self._reply(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+                        return
+                    self._reply(HTTPStatus.OK, page)
+                elif finance and parts.path.endswith("/transactions"):
+                    try:
+                        body = json.dumps(double.finance_page(query)).encode()
+                        double.check_finance(parts.path, parts.query, HTTPStatus.OK, body)
+                    except Exception as error:
+                        self._reply(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+                        return
+                    self._reply(HTTPStatus.OK, json.loads(body))
+                else:
+                    self._reply(HTTPStatus.NOT_FOUND, {"error": "no such resource"})
+
+        return Handler
