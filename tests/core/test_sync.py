@@ -273,3 +273,63 @@ def test_the_task_runs_the_sync(demo):
     outcome = result(task_id)
     run = SyncRun.objects.get(merchant=demo.merchant)
     assert outcome == f"{run.pk} 2000"
+
+
+class BatchingLedger:
+    """A target that writes several documents per call and, like a real API
+    at a bad moment, refuses one document, loses one answer and fails one
+    whole call."""
+
+    platform_key = "batching"
+
+    def __init__(self, accounts) -> None:
+        self.accounts = accounts
+        self.documents: dict[str, dict] = {}
+        self.writes: dict[str, int] = {}
+        self.calls = 0
+        self.script = ["outage", "lose-one", "ok"]
+
+    def list_accounts(self):
+        return self.accounts
+
+    def write_documents(self, items):
+        from commerce_sync.errors import DocumentRejected, PlatformUnavailable
+
+        self.calls += 1
+        step = self.script.pop(0) if self.script else "ok"
+        if step == "outage":
+            raise PlatformUnavailable("503 from the ledger")
+        results = {}
+        for index, (key, document) in enumerate(items):
+            if key in self.documents:  # looked up first: never written twice
+                results[key] = f"id-{key}"
+                continue
+            if document["date"] == "2026-11-08":
+                results[key] = DocumentRejected("Period 2026-11-08 is locked")
+                continue
+            self.documents[key] = document
+            self.writes[key] = self.writes.get(key, 0) + 1
+            if step == "lose-one" and index == 0:
+                results[key] = PlatformUnavailable("answer lost")  # written, but we never heard
+                continue
+            results[key] = f"id-{key}"
+        return results
+
+
+def test_a_batching_target_gets_the_day_in_a_few_calls_each_document_once(demo, monkeypatch):
+    from connectors.beancount import BeancountTarget
+
+    accounts = BeancountTarget(ledger_path=Path(demo.ledger_path)).list_accounts()
+    ledger = BatchingLedger(accounts)
+    monkeypatch.setitem(registry.ACCOUNTING_TARGETS, "beancount", lambda connection: ledger)
+    monkeypatch.setattr(syncs.time, "sleep", lambda seconds: None)
+
+    run = syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+
+    assert run.status_code == 5130  # the locked day failed alone
+    statuses = {i.payload["date"]: i.status for i in run.push_items.all()}
+    assert statuses == {"2026-11-07": "pushed", "2026-11-08": "failed", "2026-11-09": "pushed"}
+    failed = run.push_items.get(status="failed")
+    assert failed.last_error == "Period 2026-11-08 is locked"
+    assert ledger.calls == 3  # outage, one answer lost, then the retry of that one
+    assert set(ledger.writes.values()) == {1}

@@ -40,7 +40,7 @@ from connectors import registry
 from connectors.protocols import AccountingTarget, CommerceBatch
 from mapping.canonical import Order, Transaction, parse_record, parse_reference
 from mapping.config import parse_configuration
-from mapping.engine import Edit, MappingResult, map_period, payment_index
+from mapping.engine import Edit, map_period, payment_index
 from mapping.errors import MappingError
 from mapping.periods import Period, local_instant, zone
 
@@ -381,11 +381,12 @@ def _work(run: SyncRun, merchant: Merchant, trace: RunTrace) -> int:
         return Code.DATA_PROCESSING_ERROR if is_data else Code.CONFIGURATION_ERROR
     trace.counters["documents"] = len(result.documents)
 
+    documents = [doc.as_json() for doc in result.documents]
     with trace.phase("validate"), deauthorizes(accounting):
-        _validate_against_target(result, target, trace)
+        _validate_against_target(documents, target, trace)
 
     with trace.phase("push"):
-        items = _push_items(run, merchant, result, [*fresh, *late, *edits], trace)
+        items = _push_items(run, merchant, documents, [*fresh, *late, *edits], trace)
         with deauthorizes(accounting):
             failed = push_items_write(items=items, target=target, trace=trace)
     run.data_pushed = trace.counters.get("push_items", {}).get("written", 0) > 0
@@ -485,14 +486,14 @@ def _mark_posted(run: SyncRun, records: list[_Incoming]) -> None:
 
 
 def _validate_against_target(
-    result: MappingResult, target: AccountingTarget, trace: RunTrace
+    documents: list[dict[str, Any]], target: AccountingTarget, trace: RunTrace
 ) -> None:
-    """Accounts may have been archived or deleted since the setup: refuse
-    before writing anything rather than half-post a day."""
+    """Accounts, tax rates and contacts may have been archived or deleted
+    since the setup: refuse before writing anything rather than half-post a day."""
     accounts = {a.id: a for a in target.list_accounts()}
     used: set[str] = set()
-    for document in result.documents:
-        used.update(_account_ids(document.as_json()))
+    for document in documents:
+        used.update(_account_ids(document))
     problems = []
     for account_id in sorted(used):
         found = accounts.get(account_id)
@@ -501,6 +502,9 @@ def _validate_against_target(
         elif found.status != "Active":
             problems.append(f"Account {account_id} is archived in {target.platform_key}")
     trace.counters["api_calls"][target.platform_key] = 1
+    checker = getattr(target, "check_references", None)  # targets that know more
+    if checker is not None and not problems:
+        problems.extend(checker(documents))
     if problems:
         raise ConfigurationError("; ".join(problems))
 
@@ -516,14 +520,14 @@ def _account_ids(document: dict[str, Any]) -> Iterator[str]:
 def _push_items(
     run: SyncRun,
     merchant: Merchant,
-    result: MappingResult,
+    documents: list[dict[str, Any]],
     records: list[_Incoming],
     trace: RunTrace,
 ) -> list[PushItem]:
     """One push item per document, created in the same transaction that marks
     the records posted (an outbox: from here on the items carry the intent,
     and every later run finishes what an earlier one left unwritten)."""
-    payloads = {doc.header.key: (doc.type, doc.as_json()) for doc in result.documents}
+    payloads = {doc["key"]: (doc["type"], doc) for doc in documents}
     with transaction.atomic():
         existing = {
             i.key: i
@@ -566,22 +570,61 @@ def _push_items(
     return unfinished + items
 
 
+def _retry_pause(error: TransientError, attempt: int) -> float | None:
+    """How long to wait before trying again, or None when the target asked
+    for longer than a run should hold the merchant's lock: the item is left
+    for the next run (which carries unfinished items over)."""
+    jitter = random.random() / 2  # noqa: S311 - jitter, not security
+    wait = getattr(error, "retry_after", None)
+    if wait and wait > BACKOFF_CAP_SECONDS:
+        return None
+    if wait:  # a minimum: never sooner than asked
+        return wait * (1 + jitter / 2)
+    return min(BACKOFF_CAP_SECONDS, 0.2 * 2**attempt) * (0.5 + jitter)
+
+
+def _too_long(error: TransientError) -> str:
+    return f"{error.message}; the target asked to wait {error.retry_after:.0f} s, so the next run retries it"
+
+
+def _start_pushing(item: PushItem) -> None:
+    if item.status == PushItem.Status.PUSHING:  # left mid-write by a crash
+        item.attempts += 1
+        item.save(update_fields=["attempts", "updated_at"])
+    else:
+        push_item_transition(item=item, to=PushItem.Status.PUSHING, attempts=item.attempts + 1)
+
+
+def _fail(item: PushItem, message: str, trace: RunTrace, code: str) -> None:
+    push_item_transition(item=item, to=PushItem.Status.FAILED, last_error=message)
+    trace.say("error", code, f"{item.kind} {item.key}: {message}")
+
+
 def push_items_write(*, items: list[PushItem], target: AccountingTarget, trace: RunTrace) -> int:
     """Write each item exactly once; returns how many failed. Transient
     faults are retried with exponential backoff and jitter inside the run;
-    permanent ones fail the item with the target's message."""
+    permanent ones fail the item with the target's message. A target that
+    can write several documents per call gets them in batches."""
     counts = trace.counters.setdefault("push_items", {})
-    written = found = failed = 0
-    calls = 0
+    if getattr(target, "write_documents", None) is not None and len(items) > 1:
+        written, found, failed, calls = _write_batched(items, target, trace)
+    else:
+        written, found, failed, calls = _write_one_by_one(items, target, trace)
+    counts.update(written=written, found_in_target=found, failed=failed)
+    api_calls = trace.counters.setdefault("api_calls", {})
+    api_calls[target.platform_key] = api_calls.get(target.platform_key, 0) + calls
+    return failed
+
+
+def _write_one_by_one(
+    items: list[PushItem], target: AccountingTarget, trace: RunTrace
+) -> tuple[int, int, int, int]:
+    written = found = failed = calls = 0
     for item in items:
         # An item never sent before cannot be in the target: asking would only
         # cost a call. Once sent (attempts > 0), every write is preceded by a look.
         sent_before = item.attempts > 0
-        if item.status == PushItem.Status.PUSHING:  # left mid-write by a crash
-            item.attempts += 1
-            item.save(update_fields=["attempts", "updated_at"])
-        else:
-            push_item_transition(item=item, to=PushItem.Status.PUSHING, attempts=item.attempts + 1)
+        _start_pushing(item)
         for attempt in range(PUSH_ATTEMPTS):
             try:
                 target_id = None
@@ -599,44 +642,92 @@ def push_items_write(*, items: list[PushItem], target: AccountingTarget, trace: 
                 )
                 break
             except TransientError as error:
+                pause = _retry_pause(error, attempt)
+                if pause is None:
+                    _fail(item, _too_long(error), trace, type(error).__name__)
+                    failed += 1
+                    break
                 if attempt + 1 == PUSH_ATTEMPTS:
-                    push_item_transition(
-                        item=item, to=PushItem.Status.FAILED, last_error=error.message
-                    )
-                    trace.say(
-                        "error",
-                        type(error).__name__,
-                        f"{item.kind} {item.key}: {error.message} (gave up after {PUSH_ATTEMPTS} attempts)",
-                    )
+                    _fail(item, error.message, trace, type(error).__name__)
+                    trace.messages[-1]["message"] += f" (gave up after {PUSH_ATTEMPTS} attempts)"
                     failed += 1
                     break
-                jitter = random.random() / 2  # noqa: S311 - jitter, not security
-                wait = getattr(error, "retry_after", None)
-                if wait and wait > BACKOFF_CAP_SECONDS:
-                    # Waiting that long would hold the merchant's lock: leave the
-                    # item for the next run (it carries unfinished items over).
-                    message = f"{error.message}; the target asked to wait {wait:.0f} s, so the next run retries it"
-                    push_item_transition(item=item, to=PushItem.Status.FAILED, last_error=message)
-                    trace.say("error", type(error).__name__, f"{item.kind} {item.key}: {message}")
-                    failed += 1
-                    break
-                if wait:  # a minimum: never sooner than asked
-                    time.sleep(error.retry_after * (1 + jitter / 2))
-                else:
-                    time.sleep(min(BACKOFF_CAP_SECONDS, 0.2 * 2**attempt) * (0.5 + jitter))
+                time.sleep(pause)
             except (CredentialsRevoked, SubscriptionExpired) as error:
                 push_item_transition(item=item, to=PushItem.Status.FAILED, last_error=error.message)
                 raise
             except ApplicationError as error:
-                push_item_transition(item=item, to=PushItem.Status.FAILED, last_error=error.message)
-                trace.say("error", type(error).__name__, f"{item.kind} {item.key}: {error.message}")
+                _fail(item, error.message, trace, type(error).__name__)
                 failed += 1
                 break
-    counts.update(written=written, found_in_target=found, failed=failed)
-    trace.counters.setdefault("api_calls", {})[target.platform_key] = (
-        trace.counters.get("api_calls", {}).get(target.platform_key, 0) + calls
-    )
-    return failed
+    return written, found, failed, calls
+
+
+def _write_batched(
+    items: list[PushItem], target: AccountingTarget, trace: RunTrace
+) -> tuple[int, int, int, int]:
+    """Several documents per call. The target's `write_documents` looks up
+    the keys it already holds before writing, so a retried batch writes
+    nothing twice; each key comes back with its id or the error that refused
+    that document alone."""
+    written = failed = calls = 0
+    for item in items:
+        _start_pushing(item)
+    remaining = list(items)
+    last: dict[str, str] = {}
+    for attempt in range(PUSH_ATTEMPTS):
+        try:
+            calls += 1
+            results = target.write_documents([(i.key, i.payload) for i in remaining])
+        except TransientError as error:
+            pause = _retry_pause(error, attempt)
+            if pause is None or attempt + 1 == PUSH_ATTEMPTS:
+                message = (
+                    _too_long(error)
+                    if pause is None
+                    else f"{error.message} (gave up after {PUSH_ATTEMPTS} attempts)"
+                )
+                for item in remaining:
+                    _fail(item, message, trace, type(error).__name__)
+                return written, 0, failed + len(remaining), calls
+            time.sleep(pause)
+            continue
+        except (CredentialsRevoked, SubscriptionExpired) as error:
+            for item in remaining:
+                push_item_transition(item=item, to=PushItem.Status.FAILED, last_error=error.message)
+            raise
+        retry = []
+        for item in remaining:
+            outcome = results.get(item.key)
+            if isinstance(outcome, str):
+                push_item_transition(
+                    item=item, to=PushItem.Status.PUSHED, target_id=outcome, last_error=""
+                )
+                written += 1
+            elif isinstance(outcome, ApplicationError) and not outcome.transient:
+                _fail(item, outcome.message, trace, type(outcome).__name__)
+                failed += 1
+            else:  # transient for this document, or not answered: try it again
+                last[item.key] = (
+                    outcome.message
+                    if isinstance(outcome, ApplicationError)
+                    else "no answer for this document"
+                )
+                retry.append(item)
+        remaining = retry
+        if not remaining:
+            break
+        if attempt + 1 < PUSH_ATTEMPTS:
+            time.sleep(min(BACKOFF_CAP_SECONDS, 0.2 * 2**attempt))
+    for item in remaining:
+        _fail(
+            item,
+            f"{last.get(item.key, 'not written')} (gave up after {PUSH_ATTEMPTS} attempts)",
+            trace,
+            "TransientError",
+        )
+        failed += 1
+    return written, 0, failed, calls
 
 
 def push_items_retry_failed(*, run: SyncRun, actor: str = SYSTEM) -> SyncRun:
