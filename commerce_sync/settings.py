@@ -268,3 +268,11 @@ SHOPIFY_API_URL_TEMPLATE = env.str(
 )
 SHOPIFY_CLIENT_ID = env.str("SHOPIFY_CLIENT_ID", default="")
 SHOPIFY_CLIENT_SECRET = env.str("SHOPIFY_CLIENT_SECRET", default="")
+
+# Alerts ------------------------------------------------------------------------
+# Operators mailed when a merchant needs attention (revoked grant, sync disabled).
+ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="commerce-sync@localhost")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)

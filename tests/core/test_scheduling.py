@@ -78,19 +78,26 @@ def test_after_a_failed_day_the_next_run_covers_it_too(demo):
     assert dates == ["2026-10-01", "2026-10-02"]
 
 
-def test_thirty_one_failing_days_disable_the_merchant_until_re_enabled(demo):
+def test_thirty_one_failing_days_disable_the_merchant_until_re_enabled(
+    demo, settings, mailoutbox, django_capture_on_commit_callbacks
+):
+    settings.ALERT_EMAILS = ["support@partner.example"]
     break_configuration(demo)
     early = syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=30)))
     demo.refresh_from_db()
     assert early.status == SyncRun.Status.FAILED and demo.enabled  # 30 days: not yet
 
-    late = syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=31)))
+    with django_capture_on_commit_callbacks(execute=True):
+        late = syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=31)))
 
     demo.refresh_from_db()
     assert late.status_code == 4000
     assert not demo.enabled
     assert "31 consecutive days" in demo.disabled_reason
     assert "must not be the payout account" in demo.disabled_reason
+    (alert,) = mailoutbox  # support hears of it without looking
+    assert alert.to == ["support@partner.example"] and "sync_disabled" in alert.subject
+    assert demo.audit_logs.filter(action="alert.sync_disabled").exists()
     assert scheduling.merchants_due(now=at(START + timedelta(days=32))) == []
     with pytest.raises(ConfigurationError, match="disabled"):
         syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=32)))

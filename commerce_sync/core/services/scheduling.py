@@ -14,6 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from commerce_sync.core.models import Connection, Merchant, SyncConfiguration, SyncRun
+from commerce_sync.core.services.alerts import alert_raise
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
 from mapping.periods import business_day, local_instant, zone
 
@@ -102,6 +103,7 @@ def merchant_disable_if_failing(*, merchant: Merchant, run: SyncRun, actor: str 
         audit_log_write(
             actor=actor, action="merchant.sync_disabled", obj=merchant, changes={"reason": reason}
         )
+        alert_raise(merchant=merchant, code="sync_disabled", message=reason, actor=actor)
     return True
 
 

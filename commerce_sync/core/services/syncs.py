@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from commerce_sync.core.models import Connection, Merchant, PushItem, SourceRecord, SyncRun
+from commerce_sync.core.services.alerts import alert_raise
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
 from commerce_sync.core.services.scheduling import latest_due, merchant_disable_if_failing
 from commerce_sync.core.services.transitions import push_item_transition, sync_run_transition
@@ -174,6 +175,11 @@ def connection_mark_deauthorized(
             action="connection.deauthorized",
             obj=connection,
             changes={"from": before, "to": connection.status, "reason": reason},
+        )
+        alert_raise(
+            merchant=connection.merchant,
+            code="connection_deauthorized",
+            message=f"The {connection.platform_key} connection was deauthorised: {reason}. The merchant must reconnect it.",
         )
 
 
