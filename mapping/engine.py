@@ -665,8 +665,21 @@ def _day_starts(period: Period) -> tuple[list, list[date]]:
 
 
 def payment_index(orders: Iterable[Order]) -> dict[str, tuple[str, str | None]]:
-    """payment id -> (payment type, order location), for fees that name a payment."""
-    return {p.id: (p.type, order.location_id) for order in orders for p in order.payments}
+    """payment id -> (payment type, order location), for fees that name a
+    payment; an order's id names its first payment, for fees that name the order."""
+    index: dict[str, tuple[str, str | None]] = {}
+    for order in orders:
+        _index_order(index, order)
+    return index
+
+
+def _index_order(index: dict[str, tuple[str, str | None]], order: Order) -> None:
+    payments = order.payments
+    if payments:
+        location = order.location_id
+        for payment in payments:
+            index[payment.id] = (payment.type, location)
+        index.setdefault(order.id, (payments[0].type, location))
 
 
 def map_period(
@@ -708,8 +721,7 @@ def _map_period(
     # One pass: orders may be a stream. Their payments are indexed on the way,
     # before the transactions (fees) that name them are read.
     for order in data.orders:
-        for payment in order.payments:
-            index[payment.id] = (payment.type, order.location_id)
+        _index_order(index, order)
         if not config.sync_sales:
             continue
         if not period.contains(order.created):
