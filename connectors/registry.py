@@ -103,6 +103,8 @@ COMMERCE_SOURCES: dict[str, Callable[[Connection], CommerceSource]] = {
     "sandbox": _sandbox,
     "partner": _partner,
     "partner-push": _partner_push,
+    "square": _square,
+    "shopify": _shopify,
     "zettle": _zettle,
 }
 ACCOUNTING_TARGETS: dict[str, Callable[[Connection], AccountingTarget]] = {

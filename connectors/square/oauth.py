@@ -8,12 +8,15 @@ flow do not expire unless the merchant revokes the app.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
+import requests
 from django.conf import settings
 
-from connectors.oauth import OAuthClient, OAuthPlatform
+from commerce_sync.errors import CredentialsRevoked, PlatformUnavailable
+from connectors.oauth import OAuthClient, OAuthPlatform, TokenSet, _oauth_error
 
 AUTHORIZE_PATH = "/oauth2/authorize"
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path, not a secret
@@ -75,5 +78,43 @@ def square_platform() -> OAuthPlatform:
     )
 
 
+class SquareOAuthClient(OAuthClient):
+    """Square's ObtainToken takes a JSON body carrying the app's credentials
+    (not a form with HTTP Basic auth) and answers with `expires_at`, an
+    RFC 3339 instant, rather than `expires_in`."""
+
+    def _token_request(self, form: dict[str, str]) -> TokenSet:
+        data = self._post(self.platform.token_url, form)
+        try:
+            return TokenSet(
+                access_token=data["access_token"],
+                refresh_token=data["refresh_token"],
+                expires_at=datetime.fromisoformat(data["expires_at"].replace("Z", "+00:00")),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise PlatformUnavailable("Square answered the token request without tokens") from None
+
+    def _post(self, url: str, form: dict[str, str]) -> Any:
+        credentials = {"client_id": self.platform.client_id}
+        credentials["client_secret"] = self.platform.client_secret
+        body = credentials | form  # e.g. token_request()'s grant_type and refresh_token
+        try:
+            response = self.session.post(
+                url, json=body, headers={"Accept": "application/json"}, timeout=self.timeout
+            )
+        except (requests.Timeout, requests.ConnectionError) as error:
+            raise PlatformUnavailable(
+                f"Square's sign-in service did not answer ({type(error).__name__})"
+            ) from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise PlatformUnavailable(f"Square's sign-in service failed ({response.status_code})")
+        if response.status_code >= 400:
+            raise CredentialsRevoked(
+                f"Square no longer accepts this connection's authorisation "
+                f"({response.status_code} {_oauth_error(response)}); connect Square again."
+            )
+        return response.json() if response.content else {}
+
+
 def square_oauth_client() -> OAuthClient:
-    return OAuthClient(square_platform())
+    return SquareOAuthClient(square_platform())

@@ -436,6 +436,11 @@ class SquareDouble:
         self.catalog = day_catalog()
         self.faults: list[tuple[int, dict[str, str]]] = []
         self.requests: list[tuple[str, str]] = []
+        # ObtainToken (`POST /oauth2/token`, a JSON body with the app's
+        # credentials): a refresh grant issues a new access token.
+        self.client_id, self.client_secret = "square-app", "square-secret"
+        self.refresh_token = "square-refresh"
+        self.token_requests: list[dict[str, Any]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(
@@ -511,6 +516,26 @@ class SquareDouble:
             return 200, {"locations": copy.deepcopy(self.locations)}
         return 404, {"errors": [{"category": "INVALID_REQUEST_ERROR", "code": "NOT_FOUND"}]}
 
+    def obtain_token(self, content_type: str, req: dict) -> tuple[int, dict]:
+        self.token_requests.append(req)
+        expected = {
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "grant_type": "refresh_token",
+            "refresh_token": self.refresh_token,
+        }
+        if not content_type.startswith("application/json") or req != expected:
+            return 401, {"errors": [{"category": "AUTHENTICATION_ERROR", "code": "UNAUTHORIZED"}]}
+        token = f"square-access-{len(self.token_requests)}"
+        self.tokens.add(token)
+        return 200, {
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_at": "2099-01-01T00:00:00Z",
+            "merchant_id": "MERCHANT-1",
+            "refresh_token": self.refresh_token,  # code-flow refresh tokens do not rotate
+        }
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         double = self
 
@@ -535,6 +560,9 @@ class SquareDouble:
                 length = int(self.headers.get("Content-Length") or 0)
                 req = json.loads(self.rfile.read(length) or b"{}")
                 double.requests.append((method, parts.path))
+                if method == "POST" and parts.path == "/oauth2/token":
+                    self._reply(*double.obtain_token(self.headers.get("Content-Type") or "", req))
+                    return
                 if double.faults:
                     status, headers = double.faults.pop(0)
                     code = "RATE_LIMITED" if status == 429 else "INTERNAL_SERVER_ERROR"

@@ -35,6 +35,7 @@ FINANCE_SPEC = Path(__file__).resolve().parents[3] / "shared/reference/zettle/fi
 # they had been sent there, which is the only difference from the real thing.
 FINANCE_SERVER = "https://finance.izettle.com"
 TOKEN = "zettle-access-1"
+REFRESH_TOKEN = "zettle-refresh-1"
 ORG = "0e4a7c2e-3b7f-11ef-9d2b-4f1c2e0a0001"
 DAY = "2026-11-02"
 
@@ -295,10 +296,15 @@ class ZettleDouble:
         transactions: list[dict[str, str]] | None = None,
         *,
         token: str = TOKEN,
+        refresh_token: str = REFRESH_TOKEN,
     ) -> None:
         self.purchases = cafe_day() if purchases is None else purchases
         self.transactions = cafe_transactions() if transactions is None else transactions
         self.token = token
+        # The OAuth host's `POST /token` (refresh grant): each refresh issues a
+        # new access token and a new refresh token, and the old ones stop working.
+        self.refresh_token = refresh_token
+        self.token_requests: list[dict[str, list[str]]] = []
         self.faults: dict[str, deque[tuple[int, str | None]]] = {
             "purchase": deque(),
             "finance": deque(),
@@ -412,6 +418,24 @@ class ZettleDouble:
         self.validated += 1
         return page
 
+    def refresh(self, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        """The token endpoint: a refresh grant rotates both tokens."""
+        with self.lock:
+            self.token_requests.append(form)
+            if form.get("grant_type") != ["refresh_token"] or form.get("refresh_token") != [
+                self.refresh_token
+            ]:
+                return HTTPStatus.BAD_REQUEST, {"error": "invalid_grant"}
+            number = len(self.token_requests) + 1
+            self.token = f"zettle-access-{number}"
+            self.refresh_token = f"zettle-refresh-{number}"
+            return HTTPStatus.OK, {
+                "access_token": self.token,
+                "refresh_token": self.refresh_token,
+                "expires_in": 7200,
+                "token_type": "Bearer",
+            }
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         double = self
 
@@ -431,6 +455,14 @@ class ZettleDouble:
                 self.end_headers()
                 self.wfile.write(payload)
                 return payload
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                if urlsplit(self.path).path != "/token":
+                    self._reply(HTTPStatus.NOT_FOUND, {"error": "no such resource"})
+                    return
+                self._reply(*double.refresh(form))
 
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
