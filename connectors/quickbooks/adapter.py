@@ -20,6 +20,7 @@ from connectors.protocols import AccountOption, TaxRateOption
 from connectors.quickbooks.client import BATCH_MAX, QuickBooksClient, fault_error
 from connectors.quickbooks.entities import (
     ENTITY_OF,
+    Tracking,
     doc_number,
     entity_name,
     links_of,
@@ -40,6 +41,9 @@ ACCOUNT_TYPES = {
 # QuickBooks' Classification -> our account type.
 CLASSIFICATIONS = {"Revenue": "Income"}
 ITEM_PREFIX = "Commerce Sync "
+# Our contact kinds -> the QuickBooks entity.
+CONTACT_ENTITIES = {"customer": "Customer", "supplier": "Vendor"}
+TRACKING_KINDS = ("Department", "Class")
 
 
 def _quoted(value: str) -> str:
@@ -62,6 +66,8 @@ class QuickBooksTarget:
         timeout: float = 30.0,
         session: requests.Session | None = None,
         payment_lookback_days: int = 45,
+        locations: dict[str, Any] | None = None,
+        throttle_wait: float | None = None,
     ) -> None:
         self.client = QuickBooksClient(
             realm_id=realm_id,
@@ -70,7 +76,15 @@ class QuickBooksTarget:
             base_url=base_url,
             timeout=timeout,
             session=session,
+            **({} if throttle_wait is None else {"throttle_wait": throttle_wait}),
         )
+        # {"by": "Department" | "Class", "map": {locationId: QuickBooks Id}}
+        self.locations = locations or None
+        if self.locations is not None and self.locations.get("by") not in TRACKING_KINDS:
+            raise ConfigurationError(
+                "Locations can be tracked in QuickBooks by Department or Class, "
+                f"not {self.locations.get('by')!r}"
+            )
         # Payments cannot be filtered by DocNumber: recovery scans the ones
         # changed in this window (a crash is noticed by the next run).
         self.payment_lookback = timedelta(days=payment_lookback_days)
@@ -129,7 +143,9 @@ class QuickBooksTarget:
         )
 
     def _named(self, entity: str, label: str = "DisplayName") -> list[dict[str, str]]:
-        _, rows = self.client.query(f"select * from {entity}")  # noqa: S608 - our constant
+        # QuickBooks leaves inactive names out unless asked for them.
+        statement = f"select * from {entity} where Active in (true, false)"  # noqa: S608 - our constant
+        _, rows = self.client.query(statement)
         return [{"id": str(r["Id"]), "name": r.get(label, ""), "status": _status(r)} for r in rows]
 
     def list_customers(self) -> list[dict[str, str]]:
@@ -154,6 +170,113 @@ class QuickBooksTarget:
         prefs = rows[0].get("CurrencyPrefs") or {} if rows else {}
         return str((prefs.get("HomeCurrency") or {}).get("value", ""))
 
+    def create_contact(self, *, name: str, kind: str = "customer") -> str:
+        """The Id of the customer ("customer") or vendor ("supplier") called
+        `name`, created when the company has none (QuickBooks refuses a
+        second one with the same display name, active or not)."""
+        entity = CONTACT_ENTITIES.get(kind)
+        if entity is None:
+            raise ValueError(f"A contact is a customer or a supplier, not {kind!r}")
+        name = name.strip()
+        if not name:
+            raise DocumentRejected(f"A QuickBooks {entity.lower()} needs a name")
+        statement = f"select * from {entity} where DisplayName = {_quoted(name)} and Active in (true, false)"  # noqa: S608
+        _, rows = self.client.query(statement)
+        if rows:
+            return str(rows[0]["Id"])
+        created = self.client.create(entity, {"DisplayName": name}, key=f"{kind}:{name}")
+        return str(created["Id"])
+
+    # -- the check before a sync writes anything --
+
+    def check_references(self, documents: list[dict[str, Any]]) -> list[str]:
+        """What in the company would make these documents fail, in plain
+        words: inactive or missing accounts, customers, vendors and tax codes
+        (of lines that name one), unmapped or inactive locations. Empty when
+        all is well. A handful of queries, whatever the number of documents."""
+        wanted: dict[str, set[str]] = {
+            "Account": set(),
+            "TaxCode": set(),
+            "Customer": set(),
+            "Vendor": set(),
+        }
+        locations: set[str] = set()
+        for document in documents:
+            for ref in ("accountRef", "fromAccountRef", "toAccountRef"):
+                if document.get(ref):
+                    wanted["Account"].add(str(document[ref]["id"]))
+            for line in document.get("journalLines", []) + document.get("lineItems", []):
+                wanted["Account"].add(str(line["accountRef"]["id"]))
+                if (line.get("taxRateRef") or {}).get("id"):
+                    wanted["TaxCode"].add(str(line["taxRateRef"]["id"]))
+            if document.get("customerRef"):
+                wanted["Customer"].add(str(document["customerRef"]["id"]))
+            if document.get("supplierRef"):
+                wanted["Vendor"].add(str(document["supplierRef"]["id"]))
+            location = (document.get("group") or {}).get("locationId")
+            if location and self.locations is not None:
+                locations.add(str(location))
+        problems: list[str] = []
+        labels = {
+            "Account": "Account",
+            "TaxCode": "Tax code",
+            "Customer": "Customer",
+            "Vendor": "Vendor",
+        }
+        for entity, ids in wanted.items():
+            if ids:
+                problems += self._inactive(entity, labels[entity], ids)
+        if locations and self.locations is not None:
+            by = self.locations["by"]
+            mapped = {}
+            for location in sorted(locations):
+                try:
+                    mapped[location] = self._tracking_id(location)
+                except DocumentRejected as error:
+                    problems.append(error.message)
+            if mapped:
+                problems += self._inactive(by, by, set(mapped.values()))
+        return problems
+
+    def _inactive(self, entity: str, label: str, ids: set[str]) -> list[str]:
+        statement = f"select * from {entity} where Active in (true, false)"  # noqa: S608 - our constant
+        _, rows = self.client.query(statement)
+        found = {str(r["Id"]): r for r in rows}
+        problems = []
+        for entity_id in sorted(ids):
+            row = found.get(entity_id)
+            if row is None:
+                problems.append(f"{label} {entity_id} does not exist in QuickBooks")
+            elif not row.get("Active", True):
+                name = row.get("DisplayName") or row.get("Name") or ""
+                named = (
+                    f"{label} {name} ({entity_id})"
+                    if name and name != entity_id
+                    else f"{label} {entity_id}"
+                )
+                problems.append(f"{named} is inactive in QuickBooks")
+        return problems
+
+    # -- locations --
+
+    def _tracking_id(self, location: str) -> str:
+        locations = self.locations or {}
+        found = (locations.get("map") or {}).get(location)
+        if not found:
+            raise DocumentRejected(
+                f"Location {location} is not mapped to a QuickBooks "
+                f"{str(locations.get('by', 'Department')).lower()}; "
+                "map it in the connection's settings"
+            )
+        return str(found)
+
+    def tracking_for(self, document: dict[str, Any]) -> Tracking | None:
+        """Where the document's location goes, when locations are tracked."""
+        location = (document.get("group") or {}).get("locationId")
+        if not location or self.locations is None:
+            return None
+        return Tracking(self.locations["by"], self._tracking_id(str(location)))
+
     # -- idempotent writes --
 
     def find_document(self, *, key: str) -> str | None:
@@ -173,7 +296,7 @@ class QuickBooksTarget:
     def write_document(self, *, key: str, document: dict[str, Any]) -> str:
         """One create carrying `requestid`: QuickBooks answers a replay with
         the entity it created the first time."""
-        entity, body = to_entity(key, document, self)
+        entity, body = to_entity(key, document, self, self.tracking_for(document))
         created = self.client.create(entity, body, key=key)
         self._written[key] = (entity, str(created["Id"]))
         return f"{entity}:{created['Id']}"
@@ -215,7 +338,8 @@ class QuickBooksTarget:
         operations, entities = [], {}
         for index, key in enumerate(keys):
             try:
-                entity, body = to_entity(key, documents[key], self)
+                document = documents[key]
+                entity, body = to_entity(key, document, self, self.tracking_for(document))
             except DocumentRejected as error:
                 results[key] = error
                 continue
@@ -325,7 +449,7 @@ def quickbooks_target_build(connection: Connection) -> QuickBooksTarget:
     """The target for a linked QuickBooks connection: its company (realm),
     its stored tokens (refreshed under the connection's row lock) and a
     limiter shared by all workers (500 calls a minute, 10 at once)."""
-    from connectors.limits import DatabaseRateLimiter, RateLimits
+    from connectors.limits import DatabaseRateLimiter
     from connectors.oauth import ConnectionTokenSource
     from connectors.quickbooks.oauth import quickbooks_oauth_client
 
@@ -335,6 +459,18 @@ def quickbooks_target_build(connection: Connection) -> QuickBooksTarget:
     return QuickBooksTarget(
         realm_id=realm_id,
         tokens=ConnectionTokenSource(connection, quickbooks_oauth_client()),
-        limiter=DatabaseRateLimiter(RateLimits(calls=500, window_seconds=60, concurrent=10)),
+        limiter=DatabaseRateLimiter(quickbooks_limits()),
         base_url=settings.QUICKBOOKS_API_URL,
+        locations=connection.settings.get("locations"),
     )
+
+
+def quickbooks_limits() -> Any:
+    """The company's limits for `connectors.limits.DatabaseRateLimiter`
+    (imported here: the limiter's models need the app registry)."""
+    from connectors.limits import RateLimits
+
+    # 500 calls a minute and 10 at once per company. The window is counted a
+    # second longer than Intuit's: a call is recorded just before it leaves,
+    # and one that arrives late must not push the next window over.
+    return RateLimits(calls=500, window_seconds=61, concurrent=10)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +28,10 @@ MINOR_VERSION = "75"
 REQUEST_ID_MAX = 50  # Intuit keeps requestid values up to this length
 BATCH_MAX = 30
 PAGE_SIZE = 1000  # the most one query answer may hold
+# 429s are waited out here (as their Retry-After says) while the waits of one
+# call add up to at most this many seconds; past that the call goes up as
+# RateLimited for the sync engine to schedule.
+THROTTLE_WAIT_SECONDS = 5.0
 # Fault codes meaning the company's subscription lapsed or was cancelled.
 SUBSCRIPTION_CODES = {"3100", "003100", "6190"}
 
@@ -67,8 +72,11 @@ class QuickBooksClient:
         base_url: str | None = None,
         timeout: float = 30.0,
         session: requests.Session | None = None,
+        throttle_wait: float = THROTTLE_WAIT_SECONDS,
     ) -> None:
         self.realm_id = realm_id
+        self.throttle_wait = throttle_wait
+        self.throttled = 0  # 429s waited out
         self.tokens = tokens
         self.limiter = limiter
         self.base_url = (base_url or settings.QUICKBOOKS_API_URL).rstrip("/")
@@ -141,6 +149,17 @@ class QuickBooksClient:
         data = None if body is None else dumps(body)
         token = self.tokens.access_token()
         response = self._send(method, url, query, data, token)
+        waited = 0.0
+        while response.status_code == 429:
+            # A throttled call was not processed: sending it again (with the
+            # same requestid) cannot write twice.
+            wait = _retry_after(response)
+            if wait is None or waited + wait > self.throttle_wait:
+                break
+            self.throttled += 1
+            waited += max(wait, 0.1)  # a Retry-After of 0 must not loop for ever
+            time.sleep(wait)
+            response = self._send(method, url, query, data, token)
         if response.status_code == 401:
             token = self.tokens.refresh_now(rejected=token)
             response = self._send(method, url, query, data, token)
@@ -224,14 +243,18 @@ def fault_text(response: requests.Response) -> str:
     return fault_message(fault) if fault else str(answer)[:300]
 
 
+def _retry_after(response: requests.Response) -> float | None:
+    """Retry-After in seconds (a number; QuickBooks does not send dates)."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None
+
+
 def translate_failure(response: requests.Response) -> Exception:
     status = response.status_code
     if status == 429:
-        after = response.headers.get("Retry-After", "")
-        try:
-            retry_after: float | None = float(after)
-        except ValueError:
-            retry_after = None
+        retry_after = _retry_after(response)
         return RateLimited("QuickBooks is rate limiting this company", retry_after=retry_after)
     if status >= 500:
         return PlatformUnavailable(f"QuickBooks failed ({status}); will retry")

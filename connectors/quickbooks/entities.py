@@ -13,6 +13,13 @@ Two QuickBooks rules shape the translation:
   (which offsets the credit memo's credit), credit the clearing account. A
   RefundReceipt was rejected: it carries its own sales lines, so it would
   reverse the revenue a second time on top of the CreditMemo.
+
+Locations become QuickBooks departments or classes (the connection's
+`settings["locations"]`): a Department on the transaction (every entity we
+write allows `DepartmentRef`), a Class on each line whose detail allows
+`ClassRef` (sales, expense, deposit and journal lines) or on the transaction
+where only it does (Transfer). Finance.xsd gives Payment and BillPayment no
+class at all: they settle documents that carry it.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import base64
 import hashlib
 from collections import defaultdict
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 DOC_NUMBER_MAX = 21
 
@@ -36,6 +43,13 @@ ENTITY_OF = {
     "deposit": "Deposit",
     "transfer": "Transfer",
 }
+
+
+class Tracking(NamedTuple):
+    """Where a document's location goes: ("Department" | "Class", its Id)."""
+
+    by: str
+    id: str
 
 
 class References(Protocol):
@@ -76,8 +90,11 @@ def _header(key: str, document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def to_entity(key: str, document: dict[str, Any], refs: References) -> tuple[str, dict[str, Any]]:
-    """The entity name and body to create for one document."""
+def to_entity(
+    key: str, document: dict[str, Any], refs: References, tracking: Tracking | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The entity name and body to create for one document (its location
+    tracked as `tracking` says, when given)."""
     name = entity_name(document)
     kind = document["type"]
     body = _header(key, document)
@@ -124,7 +141,30 @@ def to_entity(key: str, document: dict[str, Any], refs: References) -> tuple[str
         if amount < 0:  # a transfer's amount must be positive: swap the direction
             source, target, amount = target, source, -amount
         body.update(FromAccountRef=_ref(source), ToAccountRef=_ref(target), Amount=amount)
+    if tracking is not None:
+        _track(name, body, tracking)
     return name, body
+
+
+# The line details that may carry a ClassRef (Finance.xsd).
+CLASS_DETAILS = (
+    "SalesItemLineDetail",
+    "JournalEntryLineDetail",
+    "AccountBasedExpenseLineDetail",
+    "DepositLineDetail",
+)
+
+
+def _track(entity: str, body: dict[str, Any], tracking: Tracking) -> None:
+    if tracking.by == "Department":
+        body["DepartmentRef"] = _ref(tracking.id)
+        return
+    if entity == "Transfer":
+        body["ClassRef"] = _ref(tracking.id)
+    for line in body.get("Line", []):
+        detail = line.get(line.get("DetailType", ""))
+        if line.get("DetailType") in CLASS_DETAILS and detail is not None:
+            detail["ClassRef"] = _ref(tracking.id)
 
 
 def _journal_line(

@@ -9,15 +9,17 @@ so that `find_document` can look it up after a crash lost our record of it.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from commerce_sync.errors import ConfigurationError, DocumentRejected
+from commerce_sync.errors import ApplicationError, ConfigurationError, DocumentRejected
 from connectors.protocols import AccountOption, TaxRateOption
-from connectors.xero.client import XeroClient
+from connectors.xero.client import XeroClient, dumps, validation_message
 
 if TYPE_CHECKING:
     from commerce_sync.core.models import Connection
@@ -93,10 +95,48 @@ _BUILDERS = {
     "transfer": "_transfer",
 }
 _LINKED = {"Invoice": INVOICES, "Bill": BILLS, "CreditNote": CREDIT_NOTES}
+# Xero advises at most 50 elements per PUT; each element is then answered on
+# its own (summarizeErrors=false). BankTransfers take no summarizeErrors, so a
+# transfer is written alone.
+BATCH_MAX = 50
+# How many keys one `where` filter names (the URL stays well under Xero's limit).
+FIND_MAX = 25
+_TRACKED = ("journalEntry", "invoice", "bill", "creditNote")
+CONTACT_KINDS = ("customer", "supplier")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
 def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _links(document: dict[str, Any]) -> list[str]:
+    return [str(link["id"]) for link in document.get("links") or []]
+
+
+def _clause(endpoint: _Endpoint, key: str) -> str:
+    if endpoint.key_field == "Narration":
+        return f"Narration.EndsWith({_quoted(f'[{key}]')})"
+    return f"{endpoint.key_field}=={_quoted(key)}"
+
+
+def _carries(endpoint: _Endpoint, row: dict[str, Any], key: str) -> bool:
+    if endpoint.key_field == "Narration":
+        return str(row.get("Narration") or "").endswith(f"[{key}]")
+    return row.get(endpoint.key_field) == key
+
+
+def _element_error(row: dict[str, Any]) -> DocumentRejected | None:
+    """The refusal of one element of a summarizeErrors=false answer."""
+    refused = (
+        row.get("ValidationErrors")
+        or row.get("HasErrors")
+        or row.get("HasValidationErrors")
+        or row.get("StatusAttributeString") == "ERROR"
+    )
+    if not refused:
+        return None
+    return DocumentRejected(validation_message({"Elements": [row]}))
 
 
 def _narration(document: dict[str, Any], key: str) -> str:
@@ -107,12 +147,23 @@ def _narration(document: dict[str, Any], key: str) -> str:
 class XeroTarget:
     platform_key = "xero"
 
-    def __init__(self, client: XeroClient, *, bank_contact_id: str | None = None) -> None:
+    def __init__(
+        self,
+        client: XeroClient,
+        *,
+        bank_contact_id: str | None = None,
+        tracking: dict[str, Any] | None = None,
+    ) -> None:
         self.client = client
         # Xero's bank transactions need a contact; deposits (fee refunds) carry
         # none of their own, so the connection names one (the fees supplier).
         self.bank_contact_id = bank_contact_id
+        # {"category": TrackingCategoryID or name, "options": {locationId: option name}}
+        self.tracking = tracking or None
+        if self.tracking is not None and not self.tracking.get("category"):
+            raise ConfigurationError("Xero location tracking needs a tracking category")
         self._ids: dict[str, str] = {}  # key -> Xero id, for linking payments
+        self._categories: list[dict[str, Any]] | None = None
 
     @property
     def calls(self) -> int:
@@ -201,17 +252,195 @@ class XeroTarget:
             type=_TYPES.get(created.get("Class", ""), account_type),
         )
 
-    def create_contact(self, *, name: str, supplier: bool = False) -> ContactOption:
+    def create_contact(self, *, name: str, kind: str = "customer") -> str:
+        """The ContactID of the contact called `name` (the sales customer or
+        the fees supplier), created when the organisation has none: Xero
+        refuses a second contact with the same name, archived or not. Xero
+        marks a contact customer or supplier itself once it has a sale or a
+        bill, so `kind` only names the idempotency key."""
+        if kind not in CONTACT_KINDS:
+            raise ValueError(f"A contact is a customer or a supplier, not {kind!r}")
+        name = name.strip()
+        if not name:
+            raise DocumentRejected(f"A Xero {kind} needs a name")
+        rows = self.client.request(
+            "GET",
+            "/Contacts",
+            params={"where": f"Name=={_quoted(name)}", "includeArchived": "true"},
+        )["Contacts"]
+        if rows:
+            return str(rows[0]["ContactID"])
         created = self.client.request(
-            "PUT", "/Contacts", body={"Contacts": [{"Name": name}]}, key=f"contact:{name}"
+            "PUT", "/Contacts", body={"Contacts": [{"Name": name}]}, key=f"{kind}:{name}"
         )["Contacts"][0]
-        return ContactOption(
-            id=created["ContactID"],
-            name=created.get("Name", name),
-            status="Active",
-            is_customer=not supplier,
-            is_supplier=supplier,
+        return str(created["ContactID"])
+
+    def _all_contacts(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            batch = self.client.request("GET", "/Contacts", params={"page": str(page)})["Contacts"]
+            rows += batch
+            if len(batch) < 100:  # Xero's page size for contacts
+                return rows
+            page += 1
+
+    def list_customers(self) -> list[dict[str, str]]:
+        """Contacts a sales customer can be chosen from: every active contact
+        but those Xero knows only as suppliers (a new contact is neither)."""
+        return [
+            {"id": c["ContactID"], "name": c.get("Name", ""), "status": "Active"}
+            for c in self._all_contacts()
+            if c.get("IsCustomer") or not c.get("IsSupplier")
+        ]
+
+    def list_suppliers(self) -> list[dict[str, str]]:
+        """Contacts a fees supplier can be chosen from (as `list_customers`)."""
+        return [
+            {"id": c["ContactID"], "name": c.get("Name", ""), "status": "Active"}
+            for c in self._all_contacts()
+            if c.get("IsSupplier") or not c.get("IsCustomer")
+        ]
+
+    list_vendors = list_suppliers  # the name the QuickBooks target uses
+
+    # -- locations (tracking) ------------------------------------------------------
+
+    def _tracking_categories(self) -> list[dict[str, Any]]:
+        if self._categories is None:
+            self._categories = self.client.request("GET", "/TrackingCategories")[
+                "TrackingCategories"
+            ]
+        return self._categories
+
+    def tracking_for(self, document: dict[str, Any]) -> list[dict[str, str]] | None:
+        """The Tracking a line of this document carries, when the connection
+        maps its location to an option of a tracking category."""
+        location = (document.get("group") or {}).get("locationId")
+        if not location or self.tracking is None:
+            return None
+        option = (self.tracking.get("options") or {}).get(str(location))
+        if not option:
+            raise DocumentRejected(
+                f"Location {location} is not mapped to a Xero tracking option; "
+                "map it in the connection's settings"
+            )
+        wanted = str(self.tracking["category"])
+        category = next(
+            (
+                c
+                for c in self._tracking_categories()
+                if wanted in (c.get("TrackingCategoryID"), c.get("Name"))
+                and c.get("Status", "ACTIVE") == "ACTIVE"
+            ),
+            None,
         )
+        if category is None:
+            raise DocumentRejected(f"Tracking category {wanted} does not exist in Xero")
+        found = next(
+            (
+                o
+                for o in category.get("Options") or []
+                if o.get("Name") == option and o.get("Status", "ACTIVE") == "ACTIVE"
+            ),
+            None,
+        )
+        if found is None:
+            raise DocumentRejected(
+                f"Tracking option {option} (location {location}) does not exist in "
+                f"Xero's {category['Name']} category"
+            )
+        return [
+            {
+                "TrackingCategoryID": category["TrackingCategoryID"],
+                "Name": category["Name"],
+                "Option": found["Name"],
+            }
+        ]
+
+    # -- the check before a sync writes anything -------------------------------------
+
+    def check_references(self, documents: list[dict[str, Any]]) -> list[str]:
+        """What in the organisation would make these documents fail, in plain
+        words: archived or missing accounts, deleted or archived tax rates
+        (of lines with tax), archived or missing contacts, unmapped
+        locations. Empty when all is well; a few calls whatever the number
+        of documents."""
+        accounts: set[str] = set()
+        tax_types: set[str] = set()
+        contacts: set[str] = set()
+        problems: list[str] = []
+        for document in documents:
+            for ref in ("accountRef", "fromAccountRef", "toAccountRef"):
+                if document.get(ref):
+                    accounts.add(str(document[ref]["id"]))
+            for line in document.get("journalLines", []) + document.get("lineItems", []):
+                accounts.add(str(line["accountRef"]["id"]))
+                if (line.get("taxRateRef") or {}).get("id"):
+                    tax_types.add(str(line["taxRateRef"]["id"]))
+            for ref in ("customerRef", "supplierRef"):
+                if (document.get(ref) or {}).get("id"):
+                    contacts.add(str(document[ref]["id"]))
+            deposit = document.get("type") == "deposit" and not document.get("supplierRef")
+            if deposit and self.bank_contact_id:
+                contacts.add(self.bank_contact_id)
+            if document.get("type") in _TRACKED:
+                try:
+                    self.tracking_for(document)
+                except DocumentRejected as error:
+                    if error.message not in problems:
+                        problems.append(error.message)
+        if accounts:
+            found = {a.get("Code"): a for a in self.client.request("GET", "/Accounts")["Accounts"]}
+            for code in sorted(accounts):
+                account = found.get(code)
+                if account is None or account.get("Status") == "DELETED":
+                    problems.append(f"Account {code} does not exist in Xero")
+                elif account.get("Status") == "ARCHIVED":
+                    problems.append(
+                        f"Account {_named(account.get('Name'), code)} is archived in Xero"
+                    )
+        if tax_types:
+            rates = {r["TaxType"]: r for r in self.client.request("GET", "/TaxRates")["TaxRates"]}
+            for tax_type in sorted(tax_types):
+                rate = rates.get(tax_type)
+                if rate is None:
+                    problems.append(f"Tax rate {tax_type} does not exist in Xero")
+                elif rate.get("Status", "ACTIVE") != "ACTIVE":
+                    status = str(rate["Status"]).lower()
+                    problems.append(
+                        f"Tax rate {_named(rate.get('Name'), tax_type)} is {status} in Xero"
+                    )
+        if contacts:
+            problems += self._contact_problems(contacts)
+        return problems
+
+    def _contact_problems(self, ids: set[str]) -> list[str]:
+        problems = [
+            f"Contact {i} does not exist in Xero" for i in sorted(ids) if not _UUID.match(i)
+        ]
+        wanted = sorted(i for i in ids if _UUID.match(i))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(wanted), FIND_MAX):
+            rows = self.client.request(
+                "GET",
+                "/Contacts",
+                params={
+                    "IDs": ",".join(wanted[start : start + FIND_MAX]),
+                    "includeArchived": "true",
+                },
+            )["Contacts"]
+            found |= {str(c["ContactID"]).lower(): c for c in rows}
+        for contact_id in wanted:
+            contact = found.get(contact_id.lower())
+            if contact is None:
+                problems.append(f"Contact {contact_id} does not exist in Xero")
+            elif contact.get("ContactStatus", "ACTIVE") != "ACTIVE":
+                status = str(contact["ContactStatus"]).lower()
+                problems.append(
+                    f"Contact {_named(contact.get('Name'), contact_id)} is {status} in Xero"
+                )
+        return problems
 
     # -- documents ---------------------------------------------------------------
 
@@ -228,16 +457,130 @@ class XeroTarget:
         return None
 
     def _find(self, endpoint: _Endpoint, key: str) -> str | None:
-        if endpoint.key_field == "Narration":
-            where = f"Narration.EndsWith({_quoted(f'[{key}]')})"
-        else:
-            where = f"{endpoint.key_field}=={_quoted(key)}"
-        rows = self.client.request("GET", endpoint.path, params={"where": where})
-        for row in rows.get(endpoint.collection) or []:
-            if row.get("Status") not in ("DELETED", "VOIDED"):
-                self._ids[key] = str(row[endpoint.id_field])
-                return self._ids[key]
-        return None
+        return self._find_in(endpoint.path, [(endpoint, key)]).get(key)
+
+    def _find_in(self, path: str, wanted: list[tuple[_Endpoint, str]]) -> dict[str, str]:
+        """Key -> id of the documents at one path carrying these keys: one
+        GET per FIND_MAX keys (their filters joined with OR)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), FIND_MAX):
+            chunk = wanted[start : start + FIND_MAX]
+            where = " OR ".join(_clause(endpoint, key) for endpoint, key in chunk)
+            collection = chunk[0][0].collection
+            rows = self.client.request("GET", path, params={"where": where}).get(collection) or []
+            for endpoint, key in chunk:
+                for row in rows:
+                    if row.get("Status") not in ("DELETED", "VOIDED") and _carries(
+                        endpoint, row, key
+                    ):
+                        found[key] = self._ids[key] = str(row[endpoint.id_field])
+                        break
+        return found
+
+    def write_documents(
+        self, items: list[tuple[str, dict[str, Any]]]
+    ) -> dict[str, str | ApplicationError]:
+        """Several documents in as few calls as Xero allows: one GET per
+        endpoint for the keys already there, then PUTs of up to BATCH_MAX
+        documents with summarizeErrors=false, in waves so a payment follows
+        the invoice, credit note or bill it settles. Each key maps to its
+        Xero id or to the error that refused that document alone; errors of
+        the whole call (auth, limits, outage) are raised."""
+        documents = dict(items)
+        results: dict[str, str | ApplicationError] = {}
+        by_path: dict[str, list[tuple[_Endpoint, str]]] = {}
+        for key, document in documents.items():
+            endpoint = _ENDPOINT_OF.get(document.get("type", ""))
+            if endpoint is None:
+                results[key] = DocumentRejected(
+                    f"Xero cannot take a document of type {document.get('type')!r}"
+                )
+            elif key in self._ids:
+                results[key] = self._ids[key]
+            else:
+                by_path.setdefault(endpoint.path, []).append((endpoint, key))
+        for path, wanted in by_path.items():
+            results.update(self._find_in(path, wanted))
+        pending = [k for k in documents if k not in results]
+        while pending:
+            waiting = set(pending)
+            ready = [k for k in pending if not waiting & set(_links(documents[k]))]
+            if not ready:  # links that can never resolve within this call
+                for key in pending:
+                    results[key] = DocumentRejected("The documents link to each other in a cycle")
+                break
+            results.update(self._write_wave(ready, documents, results))
+            pending = [k for k in pending if k not in results]
+        return results
+
+    def _write_wave(
+        self,
+        keys: list[str],
+        documents: dict[str, dict[str, Any]],
+        earlier: dict[str, str | ApplicationError],
+    ) -> dict[str, str | ApplicationError]:
+        results: dict[str, str | ApplicationError] = {}
+        batches: dict[_Endpoint, list[tuple[str, dict[str, Any]]]] = {}
+        for key in keys:
+            document = documents[key]
+            kind = document["type"]
+            endpoint = _ENDPOINT_OF[kind]
+            refused = [
+                link for link in _links(document) if isinstance(earlier.get(link), Exception)
+            ]
+            if refused:
+                results[key] = DocumentRejected(
+                    f"The document this payment settles ({refused[0]}) was refused by Xero"
+                )
+                continue
+            try:
+                elements = getattr(self, _BUILDERS[kind])(key, document)
+                if endpoint is TRANSFERS or len(elements) != 1:
+                    # No summarizeErrors there, or a payment of several
+                    # documents: written alone, all or nothing.
+                    results[key] = self.write_document(key=key, document=document)
+                    continue
+            except DocumentRejected as error:
+                results[key] = error
+                continue
+            # Bills and sales invoices share /Invoices: one batch for both.
+            shared = INVOICES if endpoint is BILLS else endpoint
+            batches.setdefault(shared, []).append((key, elements[0]))
+        for shared, batch in batches.items():
+            for start in range(0, len(batch), BATCH_MAX):
+                results.update(self._put_batch(shared, batch[start : start + BATCH_MAX]))
+        return results
+
+    def _put_batch(
+        self, endpoint: _Endpoint, batch: list[tuple[str, dict[str, Any]]]
+    ) -> dict[str, str | ApplicationError]:
+        body = {endpoint.collection: [element for _, element in batch]}
+        # The same documents always make the same key, so a replay after a
+        # lost answer is recognised; a corrected document makes a new one.
+        digest = hashlib.sha256((endpoint.path + dumps(body)).encode()).hexdigest()
+        try:
+            answer = self.client.request(
+                "PUT",
+                endpoint.path,
+                params={"summarizeErrors": "false"},
+                body=body,
+                key=f"batch:{digest}",
+            )
+        except DocumentRejected as error:  # the request as a whole was refused
+            return {key: error for key, _ in batch}
+        rows = (answer or {}).get(endpoint.collection) or []
+        results: dict[str, str | ApplicationError] = {}
+        for index, (key, _) in enumerate(batch):
+            if index >= len(rows):
+                results[key] = DocumentRejected("Xero did not answer for this document")
+                continue
+            row = rows[index]
+            error = _element_error(row)
+            if error is not None:
+                results[key] = error
+            else:
+                results[key] = self._ids[key] = str(row[endpoint.id_field])
+        return results
 
     def write_document(self, *, key: str, document: dict[str, Any]) -> str:
         kind = document.get("type", "")
@@ -261,12 +604,14 @@ class XeroTarget:
     # One builder per document type: our JSON shape -> Xero's.
 
     def _journal(self, key: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
+        tracking = self.tracking_for(doc)
         lines = [
             {
                 "LineAmount": Decimal(line["netAmount"]),  # debit +, credit -, as Xero
                 "AccountCode": line["accountRef"]["id"],
                 "Description": line.get("description") or "",
             }
+            | ({"Tracking": tracking} if tracking else {})
             for line in doc["journalLines"]
         ]
         return [
@@ -281,6 +626,7 @@ class XeroTarget:
 
     def _sales_document(self, key: str, doc: dict[str, Any], xero_type: str) -> dict[str, Any]:
         contact = (doc.get("customerRef") or doc.get("supplierRef"))["id"]
+        tracking = self.tracking_for(doc)
         return {
             "Type": xero_type,
             "Contact": {"ContactID": contact},
@@ -290,7 +636,10 @@ class XeroTarget:
             "CurrencyCode": doc["currency"],
             "Status": _INVOICE_STATUS.get(doc.get("status", "Submitted"), "AUTHORISED"),
             "LineAmountTypes": "Exclusive",
-            "LineItems": [_line_item(line) for line in doc["lineItems"]],
+            "LineItems": [
+                _line_item(line) | ({"Tracking": tracking} if tracking else {})
+                for line in doc["lineItems"]
+            ],
         }
 
     def _invoice(self, key: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -368,6 +717,10 @@ class XeroTarget:
         ]
 
 
+def _named(name: str | None, code: str) -> str:
+    return f"{name} ({code})" if name and name != code else code
+
+
 def _line_item(line: dict[str, Any]) -> dict[str, Any]:
     item: dict[str, Any] = {
         "Description": line.get("description") or "Sales",
@@ -398,4 +751,8 @@ def xero_target_build(connection: Connection) -> XeroTarget:
         tokens=ConnectionTokenSource(connection, xero_oauth_client()),
         limiter=DatabaseRateLimiter(XERO_LIMITS),
     )
-    return XeroTarget(client, bank_contact_id=connection.settings.get("bank_contact_id"))
+    return XeroTarget(
+        client,
+        bank_contact_id=connection.settings.get("bank_contact_id"),
+        tracking=connection.settings.get("tracking"),
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +28,12 @@ from commerce_sync.errors import (
 from connectors.common import RateLimiter, TokenSource
 
 MAX_IDEMPOTENCY_KEY = 128
+# A 429 whose Retry-After is at most this many seconds is waited out here (up
+# to THROTTLE_RETRIES times); a longer one goes up as RateLimited for the sync
+# engine to schedule. A throttled call was not processed, so sending it again
+# (with the same Idempotency-Key) cannot write twice.
+THROTTLE_WAIT_SECONDS = 5.0
+THROTTLE_RETRIES = 5
 
 
 def idempotency_key(key: str) -> str:
@@ -60,8 +67,11 @@ class XeroClient:
         limiter: RateLimiter | None = None,
         session: requests.Session | None = None,
         timeout: float = 30.0,
+        throttle_wait: float = THROTTLE_WAIT_SECONDS,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        self.throttle_wait = throttle_wait
+        self.throttled = 0  # 429s waited out
         self.tenant_id = tenant_id
         self.tokens = tokens
         self.limiter = limiter
@@ -87,6 +97,13 @@ class XeroClient:
     ) -> Any:
         token = self.tokens.access_token()
         response = self._send(method, path, params=params, body=body, key=key, token=token)
+        for _ in range(THROTTLE_RETRIES):
+            wait = _seconds(response.headers) if response.status_code == 429 else None
+            if wait is None or wait > self.throttle_wait:
+                break
+            self.throttled += 1
+            time.sleep(wait)
+            response = self._send(method, path, params=params, body=body, key=key, token=token)
         if response.status_code == 401:
             # Expired early or revoked: refresh once (under the connection lock)
             # and try again; a second refusal means the grant is gone.

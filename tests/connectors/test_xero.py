@@ -162,8 +162,8 @@ def test_setup_reads(target: XeroTarget, xero: XeroDouble) -> None:
     created = target.create_account(account_id="4090", name="Other sales", account_type="Income")
     assert created.id == "4090" and created.type == "Income"
     assert xero.books.accounts["4090"]["Type"] == "REVENUE"
-    supplier = target.create_contact(name="Fees Co", supplier=True)
-    assert supplier.id in xero.books.contacts
+    supplier = target.create_contact(name="Fees Co", kind="supplier")
+    assert xero.books.contacts[supplier]["Name"] == "Fees Co"
     # Every call carries the tenant and asks for JSON.
     assert {h["xero-tenant-id"] for _, _, h in xero.requests} == {xero.tenant_id}
     assert {h["Accept"] for _, _, h in xero.requests} == {"application/json"}
@@ -526,7 +526,9 @@ def test_a_sync_run_writes_the_day_once_even_when_a_response_is_lost(
     )
 
     assert run.status == SyncRun.Status.SUCCEEDED, run.messages
-    assert run.counters["push_items"]["found_in_target"] == 1
+    # The engine writes through `write_documents`; its retry looks the keys
+    # up first, finds the credit note and writes only what is missing.
+    assert run.counters["push_items"]["failed"] == 0
     assert len(xero.books.documents["CreditNotes"]) == 1
     assert_books_match(xero, scenario["expected"]["invoice"]["balances"])
     items = list(run.push_items.all())
@@ -548,3 +550,226 @@ def test_a_revoked_grant_deauthorises_the_connection_and_ends_the_sync_with_4040
     assert connection.status == Connection.Status.DEAUTHORIZED
     assert "connect Xero again" in connection.last_error
     assert xero.books.documents == {}
+
+
+# -- batch writes ------------------------------------------------------------------
+
+
+def _calls(xero: XeroDouble) -> list[tuple[str, str]]:
+    return [(method, path.removeprefix("/api.xro/2.0")) for method, path, _ in xero.requests]
+
+
+def test_a_scenario_day_is_written_in_a_handful_of_calls(
+    target: XeroTarget, xero: XeroDouble
+) -> None:
+    documents, expected = scenario_documents("uk-cafe-invoice.json")
+    results = target.write_documents([(d["key"], d) for d in documents])
+    assert all(isinstance(v, str) for v in results.values()), results
+    assert set(results) == {d["key"] for d in documents}
+    assert_books_match(xero, expected)
+    calls = _calls(xero)
+    # 13 documents: one look per endpoint (5), then one PUT per endpoint per
+    # wave (invoice + bill share /Invoices; the 7 payments follow in one).
+    assert sorted(c for c in calls if c[0] == "PUT") == [
+        ("PUT", "/BankTransactions"),
+        ("PUT", "/BankTransfers"),
+        ("PUT", "/CreditNotes"),
+        ("PUT", "/Invoices"),
+        ("PUT", "/Payments"),
+    ]
+    assert len(calls) == 10
+    # Each batch asks Xero to answer element by element.
+    assert len(xero.books.documents["Payments"]) == 7
+    # The same day again (a fresh adapter): everything is found, nothing written.
+    before = len(xero.requests)
+    again = XeroTarget(target.client).write_documents([(d["key"], d) for d in documents])
+    assert again == results
+    assert all(m == "GET" for m, _ in _calls(xero)[before:])
+    assert len(xero.requests) - before == 5
+
+
+def test_one_bad_document_fails_alone(target: XeroTarget, xero: XeroDouble) -> None:
+    documents, _ = scenario_documents("uk-cafe-invoice.json")
+    invoice = next(d for d in documents if d["type"] == "invoice")
+    credit = next(d for d in documents if d["type"] == "creditNote")
+    # The credit note's payment (the card refund) and the invoice's card payment.
+    refund = next(d for d in documents if d["key"].endswith("payment:Card:refund"))
+    card = next(d for d in documents if d["key"].endswith("payment:Card:sale"))
+    bad_credit = json.loads(json.dumps(credit))
+    bad_credit["lineItems"][0]["accountRef"]["id"] = "200"  # archived
+    good, bad = _journal("4000"), _journal("200")
+    results = target.write_documents(
+        [
+            (good["key"], good),
+            (bad["key"], bad),
+            (invoice["key"], invoice),
+            (credit["key"], bad_credit),
+            (card["key"], card),
+            (refund["key"], refund),
+        ]
+    )
+    assert isinstance(results[good["key"]], str)
+    assert isinstance(results[invoice["key"]], str)
+    assert isinstance(results[card["key"]], str)
+    refused = results[bad["key"]]
+    assert isinstance(refused, DocumentRejected)
+    assert refused.message == "Account 200 is archived in Xero"
+    assert isinstance(results[credit["key"]], DocumentRejected)
+    assert "Account 200 is archived in Xero" in results[credit["key"]].message
+    # The payment of the refused credit note is refused without a call.
+    assert isinstance(results[refund["key"]], DocumentRejected)
+    assert credit["key"] in results[refund["key"]].message
+    stored = xero.books.documents
+    assert len(stored["ManualJournals"]) == 1 and stored["CreditNotes"] == []
+    assert len(stored["Invoices"]) == len(stored["Payments"]) == 1
+    # Several documents went in one PUT each, answered element by element.
+    journal_puts = [r for r in xero.requests if r[0] == "PUT" and r[1].endswith("ManualJournals")]
+    assert len(journal_puts) == 1
+
+
+def test_a_batch_retried_after_a_lost_response_writes_nothing_twice(
+    target: XeroTarget, xero: XeroDouble
+) -> None:
+    documents, expected = scenario_documents("uk-cafe-invoice.json")
+    items = [(d["key"], d) for d in documents]
+    # Xero stores the invoices (sale and bill) but the answer never arrives.
+    xero.fail_next(504, path="/api.xro/2.0/Invoices", methods=("PUT",), after_write=True)
+    with pytest.raises(PlatformUnavailable):
+        target.write_documents(items)
+    assert len(xero.books.documents["Invoices"]) == 2
+    # The engine retries with a new adapter (a new run, after a crash).
+    results = XeroTarget(target.client, bank_contact_id=SUPPLIER).write_documents(items)
+    assert all(isinstance(v, str) for v in results.values()), results
+    stored = xero.books.documents
+    assert len(stored["Invoices"]) == 2 and len(stored["CreditNotes"]) == 1
+    assert len(stored["Payments"]) == 7
+    assert len(stored["BankTransactions"]) == len(stored["BankTransfers"]) == 1
+    assert_books_match(xero, expected)
+    ids = {row["InvoiceID"] for row in stored["Invoices"]}
+    assert {results[d["key"]] for d in documents if d["type"] in ("invoice", "bill")} == ids
+
+
+# -- tracking per location ------------------------------------------------------------
+
+
+def _at(document: dict[str, Any], location: str) -> dict[str, Any]:
+    return {**document, "group": {**document["group"], "locationId": location}}
+
+
+@pytest.fixture
+def tracked(target: XeroTarget, xero: XeroDouble) -> XeroTarget:
+    xero.books.tracking_categories = uk_books_tracking()
+    return XeroTarget(
+        target.client,
+        bank_contact_id=SUPPLIER,
+        tracking={"category": "Location", "options": {"loc-1": "Soho", "loc-2": "Closed shop"}},
+    )
+
+
+def uk_books_tracking() -> list[dict[str, Any]]:
+    return XeroBooks(
+        accounts=[], contacts=[], tax_rates=[], tracking_categories={"Location": ["Soho", "Leeds"]}
+    ).tracking_categories
+
+
+def test_locations_are_tracked_on_lines(tracked: XeroTarget, xero: XeroDouble) -> None:
+    documents, _ = scenario_documents("uk-cafe-invoice.json")
+    journals, _ = scenario_documents("uk-cafe-journal.json")
+    invoice = _at(next(d for d in documents if d["type"] == "invoice"), "loc-1")
+    bill = _at(next(d for d in documents if d["type"] == "bill"), "loc-1")
+    journal = _at(journals[0], "loc-1")
+    results = tracked.write_documents([(d["key"], d) for d in (invoice, bill, journal)])
+    assert all(isinstance(v, str) for v in results.values()), results
+    expected = {"Name": "Location", "Option": "Soho"}
+    stored = xero.books.documents
+    for document in stored["Invoices"]:
+        for line in document["LineItems"]:
+            assert {k: line["Tracking"][0][k] for k in expected} == expected
+    for line in stored["ManualJournals"][0]["JournalLines"]:
+        assert {k: line["Tracking"][0][k] for k in expected} == expected
+    # A location the settings do not map is refused, naming it; so is an
+    # option the category does not have.
+    credit = next(d for d in documents if d["type"] == "creditNote")
+    with pytest.raises(DocumentRejected, match="Location loc-9 is not mapped"):
+        tracked.write_document(key=credit["key"], document=_at(credit, "loc-9"))
+    refused = tracked.write_documents([(credit["key"], _at(credit, "loc-2"))])[credit["key"]]
+    assert isinstance(refused, DocumentRejected)
+    assert "Closed shop" in refused.message and "loc-2" in refused.message
+    # Without a location, nothing is tracked.
+    plain = XeroTarget(tracked.client).write_document(key=credit["key"], document=credit)
+    assert plain and "Tracking" not in stored["CreditNotes"][0]["LineItems"][0]
+
+
+def test_the_double_refuses_a_tracking_option_that_does_not_exist(
+    tracked: XeroTarget, xero: XeroDouble
+) -> None:
+    line = {"Description": "x", "AccountCode": "1000", "LineAmount": 1}
+    tracking = [{"Name": "Location", "Option": "Nowhere"}]
+    with pytest.raises(DocumentRejected, match="Nowhere does not exist in Location"):
+        tracked.client.request(
+            "PUT",
+            "/ManualJournals",
+            body={
+                "ManualJournals": [
+                    {
+                        "Narration": "t",
+                        "Date": "2026-11-02",
+                        "JournalLines": [
+                            line | {"Tracking": tracking},
+                            line | {"LineAmount": -1, "AccountCode": "4000"},
+                        ],
+                    }
+                ]
+            },
+            key="tracking-check",
+        )
+
+
+# -- contacts -----------------------------------------------------------------------
+
+
+def test_contacts_are_created_once_and_listed(target: XeroTarget, xero: XeroDouble) -> None:
+    customer = target.create_contact(name="Daily sales", kind="customer")
+    supplier = target.create_contact(name=" Card fees ", kind="supplier")
+    assert xero.books.contacts[customer]["Name"] == "Daily sales"
+    assert xero.books.contacts[supplier]["Name"] == "Card fees"
+    # The same name again finds the contact (Xero refuses duplicate names).
+    assert target.create_contact(name="Daily sales") == customer
+    assert len(xero.books.contacts) == 4
+    customers = {c["id"]: c["name"] for c in target.list_customers()}
+    suppliers = {c["id"]: c["name"] for c in target.list_suppliers()}
+    # New contacts are neither customers nor suppliers to Xero yet: both lists.
+    assert customers == {CUSTOMER: "POS sales", customer: "Daily sales", supplier: "Card fees"}
+    assert suppliers == {SUPPLIER: "Card processor", customer: "Daily sales", supplier: "Card fees"}
+    xero.books.contacts[CUSTOMER]["ContactStatus"] = "ARCHIVED"
+    assert CUSTOMER not in {c["id"] for c in target.list_customers()}
+    assert target.create_contact(name="POS sales") == CUSTOMER  # archived, still its name
+    with pytest.raises(ValueError, match="customer or a supplier"):
+        target.create_contact(name="x", kind="employee")
+
+
+# -- the check before a sync -------------------------------------------------------------
+
+
+def test_check_references_names_what_would_fail(target: XeroTarget, xero: XeroDouble) -> None:
+    documents, _ = scenario_documents("uk-cafe-invoice.json")
+    assert target.check_references(documents) == []
+    xero.books.tax_rates["OUTPUT2"]["Status"] = "DELETED"
+    xero.books.contacts[CUSTOMER]["ContactStatus"] = "ARCHIVED"
+    xero.books.accounts["1000"]["Status"] = "ARCHIVED"
+    before = len(xero.requests)
+    problems = target.check_references([*documents, _journal("200")])
+    assert problems == [
+        "Account Cash clearing (1000) is archived in Xero",
+        "Account Old sales (200) is archived in Xero",
+        "Tax rate 20% (VAT on Income) (OUTPUT2) is deleted in Xero",
+        "Contact POS sales (0f5a4a8e-1f40-4a6e-9d55-5b7f3c0c0001) is archived in Xero",
+    ]
+    assert len(xero.requests) - before == 3  # accounts, tax rates, contacts
+    # Locations: an unmapped one is named before anything is written.
+    tracked = XeroTarget(target.client, tracking={"category": "Location", "options": {}})
+    xero.books.tracking_categories = uk_books_tracking()
+    invoice = _at(next(d for d in documents if d["type"] == "invoice"), "loc-7")
+    assert "Location loc-7 is not mapped to a Xero tracking option" in "; ".join(
+        tracked.check_references([invoice])
+    )

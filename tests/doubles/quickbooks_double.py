@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -30,6 +32,8 @@ from connectors.quickbooks.client import dumps
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "quickbooks"
 XS = "{http://www.w3.org/2001/XMLSchema}"
 NOW = "2026-11-03T09:00:00-08:00"
+# Name lists: a query leaves their inactive rows out unless it asks for them.
+NAME_LISTS = ("Account", "Customer", "Vendor", "Item", "TaxCode", "Class", "Department")
 
 
 # -- the schema --
@@ -222,7 +226,7 @@ class Company:
             "SyncToken": "0",
             "MetaData": {"CreateTime": NOW, "LastUpdatedTime": NOW},
         }
-        if entity in ("Account", "Customer", "Vendor", "Item", "TaxCode", "Class", "Department"):
+        if entity in NAME_LISTS:
             stored.setdefault("Active", True)
         self.entities[entity][entity_id] = stored
         return stored
@@ -291,6 +295,16 @@ class Company:
     def _business_rules(self, entity: str, body: dict[str, Any]) -> str | None:
         if len(body.get("DocNumber", "")) > 21:
             return "DocNumber is longer than 21 characters"
+        if entity in ("Customer", "Vendor"):
+            name = body.get("DisplayName", "")
+            if any(r.get("DisplayName") == name for r in self.entities[entity].values()):
+                return f"Duplicate Name Exists Error: another {entity} is named {name}"
+        for kind, ref_id in _tracking_named(body):
+            found = self.entities[kind].get(ref_id)
+            if found is None:
+                return f"Invalid Reference Id: {kind} {ref_id} does not exist"
+            if not found.get("Active", True):
+                return f"{kind} {found.get('Name')} ({ref_id}) is inactive; it cannot be used"
         for account_id in _accounts_named(body):
             account = self.entities["Account"].get(account_id)
             if account is None:
@@ -313,8 +327,11 @@ class Company:
         for party in ("CustomerRef", "VendorRef"):
             if party in body:
                 kind = party.removesuffix("Ref")
-                if body[party]["value"] not in self.entities[kind]:
+                found = self.entities[kind].get(body[party]["value"])
+                if found is None:
                     return f"Invalid Reference Id: {kind} {body[party]['value']} does not exist"
+                if not found.get("Active", True):
+                    return f"{kind} {found.get('DisplayName')} is inactive; it cannot be used"
         return None
 
     def _with_totals(self, entity: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -338,7 +355,7 @@ class Company:
         entity, where, start, most = match.groups()
         rows = list(self.entities[entity].values())
         conditions = re.split(r"\s+and\s+", where, flags=re.IGNORECASE) if where else []
-        if entity in ("Account",) and not any("Active" in c for c in conditions):
+        if entity in NAME_LISTS and not any("Active" in c for c in conditions):
             rows = [r for r in rows if r.get("Active", True)]  # QuickBooks hides inactive rows
         for condition in conditions:
             rows = [r for r in rows if _matches(r, condition)]
@@ -351,8 +368,9 @@ class Company:
 
     # -- balances --
 
-    def balances(self) -> dict[str, Decimal]:
-        """Net movement per account (debit +, credit -); tax as TAX:<code>."""
+    def balances(self, where: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Decimal]:
+        """Net movement per account (debit +, credit -); tax as TAX:<code>;
+        of the entities `where` accepts when given."""
         moves: dict[str, Decimal] = defaultdict(Decimal)
         code_of_rate = {
             d["TaxRateRef"]["value"]: code_id
@@ -362,6 +380,8 @@ class Company:
         items = self.entities["Item"]
         for entity, rows in list(self.entities.items()):
             for row in rows.values():
+                if where is not None and not where(row):
+                    continue
                 for account, amount in _postings(entity, row, items, code_of_rate):
                     moves[account] += amount
         return {k: v for k, v in moves.items() if v}
@@ -434,6 +454,18 @@ def _accounts_named(body: dict[str, Any]) -> list[str]:
     return found
 
 
+def _tracking_named(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """("Department" | "Class", Id) of every tracking reference in an entity."""
+    found = [("Department", body["DepartmentRef"]["value"])] if "DepartmentRef" in body else []
+    if "ClassRef" in body:
+        found.append(("Class", body["ClassRef"]["value"]))
+    for line in body.get("Line", []):
+        detail = line.get(line.get("DetailType", "")) or {}
+        if "ClassRef" in detail:
+            found.append(("Class", detail["ClassRef"]["value"]))
+    return found
+
+
 def _field(row: dict[str, Any], dotted: str) -> Any:
     value: Any = row
     for part in dotted.split("."):
@@ -476,12 +508,27 @@ def _fault(
 class QuickBooksDouble:
     """`with QuickBooksDouble() as qbo:` serves one company at `qbo.url`
     for realm `qbo.realm`. `qbo.fail_next(status, body, headers)` queues a
-    scripted answer; `qbo.requests` records (method, path, params)."""
+    scripted answer; `qbo.requests` records (method, path, params).
+
+    `rate_limit=(calls, seconds)` makes it throttle as QuickBooks does (500
+    calls a minute per company): a call beyond `calls` in the last `seconds`
+    is answered 429 with Retry-After; `qbo.accepted` and `qbo.refused` hold
+    the arrival times (time.monotonic()) of the calls let through and
+    throttled."""
 
     realm = "9130357"
 
-    def __init__(self, *, token: str = "good-token") -> None:  # noqa: S107 - a fake
+    def __init__(
+        self,
+        *,
+        token: str = "good-token",  # noqa: S107 - a fake
+        rate_limit: tuple[int, float] | None = None,
+    ) -> None:
         self.company = Company()
+        self.rate_limit = rate_limit
+        self.accepted: list[float] = []
+        self.refused: list[float] = []
+        self._rate_lock = threading.Lock()
         self.token = token
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.scripted: list[tuple[int, Any, dict[str, str]]] = []
@@ -512,6 +559,9 @@ class QuickBooksDouble:
         self, method: str, path: str, params: dict[str, str], body: Any, auth: str
     ) -> tuple[int, Any, dict[str, str]]:
         self.requests.append((method, path, params))
+        throttled = self._throttle()
+        if throttled is not None:
+            return throttled
         if self.scripted:
             return self.scripted.pop(0)
         if auth != f"Bearer {self.token}":
@@ -555,6 +605,39 @@ class QuickBooksDouble:
                 answer = company.create(entity, body)
             company.replies[request_id] = answer
             return (*answer, {})
+
+    def _throttle(self) -> tuple[int, Any, dict[str, str]] | None:
+        """A 429 when this call would exceed the rate limit, else None."""
+        if self.rate_limit is None:
+            return None
+        calls, seconds = self.rate_limit
+        with self._rate_lock:
+            now = time.monotonic()
+            recent = [t for t in self.accepted if t > now - seconds]
+            if len(recent) < calls:
+                self.accepted.append(now)
+                return None
+            self.refused.append(now)
+            wait = recent[0] + seconds - now
+        error = {"Message": "ThrottleExceeded", "Detail": "Too many requests", "code": "003001"}
+        return (
+            HTTPStatus.TOO_MANY_REQUESTS,
+            {"Fault": {"Error": [error], "type": "ThrottleExceeded"}, "time": NOW},
+            {"Retry-After": f"{max(wait, 0.001):.3f}"},
+        )
+
+    def most_in_window(self) -> int:
+        """The most calls let through in any `rate_limit` window."""
+        if self.rate_limit is None:
+            return len(self.accepted)
+        seconds = self.rate_limit[1]
+        times = sorted(self.accepted)
+        most, first = 0, 0
+        for last, at in enumerate(times):
+            while times[first] <= at - seconds:
+                first += 1
+            most = max(most, last - first + 1)
+        return most
 
     def _batch(self, operations: list[dict[str, Any]]) -> tuple[int, Any]:
         if len(operations) > 30:

@@ -17,6 +17,7 @@ counted.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
@@ -97,6 +98,7 @@ class XeroBooks:
         contacts: list[dict[str, Any]],
         tax_rates: list[dict[str, Any]],
         base_currency: str = "GBP",
+        tracking_categories: dict[str, list[str]] | None = None,
     ) -> None:
         self.accounts = {}
         for account in accounts:
@@ -106,6 +108,19 @@ class XeroBooks:
         }
         self.tax_rates = {t["TaxType"]: {"Status": "ACTIVE", **t} for t in tax_rates}
         self.base_currency = base_currency
+        # {category name: [option names]}, each with generated ids.
+        self.tracking_categories = [
+            {
+                "TrackingCategoryID": str(uuid.uuid4()),
+                "Name": name,
+                "Status": "ACTIVE",
+                "Options": [
+                    {"TrackingOptionID": str(uuid.uuid4()), "Name": o, "Status": "ACTIVE"}
+                    for o in options
+                ],
+            }
+            for name, options in (tracking_categories or {}).items()
+        ]
         self.documents: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.balances: dict[str, Decimal] = defaultdict(Decimal)
 
@@ -138,6 +153,30 @@ class XeroBooks:
                 )
         return problems
 
+    def _tracking_problems(self, lines: list[dict[str, Any]]) -> list[str]:
+        problems = []
+        for line in lines:
+            for tracking in line.get("Tracking") or []:
+                category = next(
+                    (
+                        c
+                        for c in self.tracking_categories
+                        if c["Name"] == tracking.get("Name")
+                        or c["TrackingCategoryID"] == tracking.get("TrackingCategoryID")
+                    ),
+                    None,
+                )
+                if category is None or category["Status"] != "ACTIVE":
+                    problems.append(f"Tracking category {tracking.get('Name')} does not exist")
+                elif not any(
+                    o["Name"] == tracking.get("Option") and o["Status"] == "ACTIVE"
+                    for o in category["Options"]
+                ):
+                    problems.append(
+                        f"The tracking option {tracking.get('Option')} does not exist in {category['Name']}"
+                    )
+        return problems
+
     def _bank(self, ref: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
         account = self.accounts.get(ref.get("Code", ""))
         if account is None or account["Status"] != "ACTIVE":
@@ -154,19 +193,34 @@ class XeroBooks:
 
     # -- writes -------------------------------------------------------------------
 
-    def write(self, collection: str, items: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    def write(
+        self, collection: str, items: list[dict[str, Any]], *, summarize: bool = True
+    ) -> tuple[int, dict[str, Any]]:
+        """summarize (Xero's default): all or nothing, one 400 naming every
+        problem. summarizeErrors=false: each element is written or refused on
+        its own, and the answer (200) says which, element by element."""
         handler = getattr(self, f"_write_{collection.lower()}")
+        saved = copy.deepcopy((self.documents, self.balances))
         stored = []
         for item in items:
             status, result = handler(dict(item))
-            if status != HTTPStatus.OK:
+            if status == HTTPStatus.OK:
+                stored.append(result | {"StatusAttributeString": "OK"})
+            elif summarize:
+                self.documents, self.balances = saved
                 return status, result
-            stored.append(result)
+            else:
+                errors = [e for el in result["Elements"] for e in el["ValidationErrors"]]
+                flag = {"Invoices": "HasErrors", "CreditNotes": "HasErrors"}.get(collection)
+                flag = flag or ("HasValidationErrors" if collection == "Payments" else None)
+                refused = dict(item, StatusAttributeString="ERROR", ValidationErrors=errors)
+                stored.append(refused | ({flag: True} if flag else {}))
         return HTTPStatus.OK, {collection: stored}
 
     def _write_manualjournals(self, item: dict[str, Any]) -> tuple[int, Any]:
         lines = item.get("JournalLines") or []
-        if problems := self._account_problems([line["AccountCode"] for line in lines]):
+        problems = self._account_problems([line["AccountCode"] for line in lines])
+        if problems := problems + self._tracking_problems(lines):
             return _validation_error(*problems)
         total = sum((_money(line["LineAmount"]) for line in lines), Decimal(0))
         if total:
@@ -186,6 +240,7 @@ class XeroBooks:
             for line in lines
             if line.get("TaxType") not in self.tax_rates
         ]
+        problems += self._tracking_problems(lines)
         if problem := self._contact_problem(item):
             problems.append(problem)
         net = sum((_money(line["LineAmount"]) for line in lines), Decimal(0))
@@ -315,9 +370,15 @@ _WHERE = re.compile(r'^(\w+)(?:==|\.(EndsWith)\()(?:"((?:[^"\\]|\\.)*)"|(true|fa
 
 
 def _matches(where: str | None, row: dict[str, Any]) -> bool:
-    """The small part of Xero's `where` syntax the connector uses."""
+    """The small part of Xero's `where` syntax the connector uses: clauses
+    joined with OR."""
     if not where:
         return True
+    clauses = re.split(r'\s+OR\s+(?=(?:[^"]*"[^"]*")*[^"]*$)', where.strip())
+    return any(_matches_one(clause, row) for clause in clauses)
+
+
+def _matches_one(where: str, row: dict[str, Any]) -> bool:
     found = _WHERE.match(where.strip())
     if found is None:
         raise ValueError(f"unsupported where clause {where!r}")
@@ -342,6 +403,7 @@ class XeroDouble:
         refresh_token: str = "rt-0",  # noqa: S107
         delay: float = 0.0,
         token_delay: float = 0.0,
+        rate_limit: tuple[int, float] | None = None,
     ) -> None:
         self.books = books
         self.tenant_id = tenant_id or str(uuid.uuid4())
@@ -357,6 +419,11 @@ class XeroDouble:
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, headers
         self.spans: list[tuple[float, float]] = []  # start, end of each API call
         self.idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
+        # (calls, seconds): more than `calls` in any rolling `seconds` per
+        # tenant is answered 429 with Retry-After, as Xero's minute limit.
+        self.rate_limit = rate_limit
+        self.accepted: dict[str, list[float]] = defaultdict(list)  # per tenant
+        self.throttled = 0  # 429s the rate limit answered
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
         # A short poll interval keeps shutdown (once per test) quick.
@@ -455,6 +522,16 @@ class XeroDouble:
                 break
         if headers.get("xero-tenant-id") != self.tenant_id:
             return 403, {"Title": "Forbidden", "Detail": "AuthenticationUnsuccessful"}, {}
+        if self.rate_limit is not None:
+            calls, seconds = self.rate_limit
+            now = time.monotonic()
+            times = self.accepted[self.tenant_id]
+            recent = [t for t in times if now - t < seconds]
+            if len(recent) >= calls:
+                self.throttled += 1
+                wait = f"{recent[0] + seconds - now:.3f}"
+                return 429, {"Title": "Too many requests"}, {"Retry-After": wait}
+            times.append(now)
         key = headers.get("Idempotency-Key")
         if method in ("PUT", "POST") and key and key in self.idempotent:
             return *self.idempotent[key], {}
@@ -478,14 +555,28 @@ class XeroDouble:
                 }
             if resource == "Currencies":
                 return HTTPStatus.OK, {"Currencies": [{"Code": books.base_currency}]}
+            archived = (query.get("includeArchived") or ["false"])[0] == "true"
             if resource == "TrackingCategories":
-                return HTTPStatus.OK, {"TrackingCategories": []}
+                categories = [
+                    c
+                    | {"Options": [o for o in c["Options"] if archived or o["Status"] == "ACTIVE"]}
+                    for c in books.tracking_categories
+                    if archived or c["Status"] == "ACTIVE"
+                ]
+                return HTTPStatus.OK, {"TrackingCategories": categories}
             tables = {
                 "Accounts": list(books.accounts.values()),
                 "TaxRates": list(books.tax_rates.values()),
-                "Contacts": list(books.contacts.values()),
+                "Contacts": [
+                    c
+                    for c in books.contacts.values()
+                    if archived or c["ContactStatus"] != "ARCHIVED"
+                ],
             }
             rows = tables.get(resource, books.documents.get(resource, []))
+            if query.get("IDs"):
+                ids = {i.strip().lower() for i in query["IDs"][0].split(",")}
+                rows = [r for r in rows if str(r.get("ContactID", "")).lower() in ids]
             return HTTPStatus.OK, {resource: [r for r in rows if _matches(where, r)]}
         data = json.loads(body or b"{}", parse_float=Decimal)
         if resource == "Accounts":
@@ -495,11 +586,16 @@ class XeroDouble:
         if resource == "Contacts":
             created = []
             for contact in data["Contacts"]:
+                if any(c["Name"] == contact.get("Name") for c in books.contacts.values()):
+                    return _validation_error(
+                        f"The contact name {contact.get('Name')} is already assigned to another contact."
+                    )
                 contact = {"ContactID": str(uuid.uuid4()), "ContactStatus": "ACTIVE", **contact}
                 books.contacts[contact["ContactID"]] = contact
                 created.append(contact)
             return HTTPStatus.OK, {"Contacts": created}
-        return books.write(resource, data.get(resource) or [])
+        summarize = (query.get("summarizeErrors") or ["true"])[0] != "false"
+        return books.write(resource, data.get(resource) or [], summarize=summarize)
 
     def check(
         self,

@@ -3,6 +3,8 @@
 
     manage.py connect --merchant ID --platform xero \\
         --access-token ... --refresh-token ... --tenant-id ...
+    manage.py connect --merchant ID --platform quickbooks \\
+        --access-token ... --refresh-token ... --realm-id ...
 
 Each platform contributes a builder that turns the options into the
 connection's credentials and (non-secret) settings; add a platform by adding
@@ -45,8 +47,16 @@ def _xero(options: dict[str, Any]) -> tuple[Credentials, Settings]:
     return _tokens(options), {"tenant_id": options["tenant_id"]}
 
 
+def _quickbooks(options: dict[str, Any]) -> tuple[Credentials, Settings]:
+    realm_id = (options.get("realm_id") or "").strip()
+    if not realm_id.isdigit():
+        raise CommandError("QuickBooks needs --realm-id (the company id, digits only)")
+    return _tokens(options), {"realm_id": realm_id}
+
+
 PLATFORMS: dict[str, Callable[[dict[str, Any]], tuple[Credentials, Settings]]] = {
     "xero": _xero,
+    "quickbooks": _quickbooks,
 }
 
 
@@ -59,6 +69,7 @@ class Command(BaseCommand):
         parser.add_argument("--access-token", default="")
         parser.add_argument("--refresh-token", default="")
         parser.add_argument("--tenant-id", default="", help="Xero organisation id")
+        parser.add_argument("--realm-id", default="", help="QuickBooks company (realm) id")
 
     def handle(self, *args: Any, **options: Any) -> None:
         merchant = merchant_from_option(options["merchant"])
