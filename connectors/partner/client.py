@@ -9,7 +9,6 @@ what remains is raised in the product's error taxonomy.
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from commerce_sync.errors import (
     PlatformUnavailable,
     RateLimited,
 )
+from connectors.http import retry_after_seconds, with_retries
 from connectors.partner.ssrf import url_check
 
 MAX_REDIRECTS = 3
@@ -148,9 +148,10 @@ class PartnerClient:
         """GET base_url + path, retrying transient faults; the body parsed with Decimal amounts."""
         url = urljoin(self.base_url, path.lstrip("/")) + "?" + urlencode(params)
         refreshed = False
-        attempt = 0
-        while True:
-            try:
+
+        def once() -> Any:
+            nonlocal refreshed
+            while True:
                 headers = {"Accept": "application/json", **self._auth_headers()}
                 response = self._send("GET", url, headers=headers)
                 if (
@@ -163,15 +164,17 @@ class PartnerClient:
                     continue
                 self._raise_for_status(response, path)
                 return json.loads(response.content, parse_float=Decimal)
-            except (RateLimited, PlatformUnavailable) as error:
-                attempt += 1
-                wait = getattr(error, "retry_after", None)
-                if attempt >= self.attempts or (wait is not None and wait > MAX_RETRY_AFTER):
-                    raise
-                jitter = 0.5 + random.random() / 2  # noqa: S311 - jitter, not security
-                self.sleep(wait if wait is not None else self.backoff * 2 ** (attempt - 1) * jitter)
-            except ValueError:
-                raise DataProcessingError(f"The partner API sent invalid JSON for {path}") from None
+
+        try:
+            return with_retries(
+                once,
+                attempts=self.attempts,
+                backoff=self.backoff,
+                max_retry_after=MAX_RETRY_AFTER,
+                sleep=self.sleep,
+            )
+        except ValueError:
+            raise DataProcessingError(f"The partner API sent invalid JSON for {path}") from None
 
     def _raise_for_status(self, response: requests.Response, what: str) -> None:
         status = response.status_code
@@ -180,7 +183,7 @@ class PartnerClient:
         if status == 429:
             raise RateLimited(
                 f"The partner API is rate limiting ({what})",
-                retry_after=_seconds(response.headers.get("Retry-After")),
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         if status >= 500 or status == 408:
             raise PlatformUnavailable(f"The partner API failed ({status}) on {what}")
@@ -212,10 +215,3 @@ class PartnerClient:
             ):
                 return
             page += 1
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff

@@ -23,6 +23,7 @@ from commerce_sync.errors import (
     SubscriptionExpired,
 )
 from connectors.common import RateLimiter, TokenSource
+from connectors.http import retry_after_seconds
 
 MINOR_VERSION = "75"
 REQUEST_ID_MAX = 50  # Intuit keeps requestid values up to this length
@@ -245,10 +246,7 @@ def fault_text(response: requests.Response) -> str:
 
 def _retry_after(response: requests.Response) -> float | None:
     """Retry-After in seconds (a number; QuickBooks does not send dates)."""
-    try:
-        return max(0.0, float(response.headers.get("Retry-After", "")))
-    except ValueError:
-        return None
+    return retry_after_seconds(response.headers.get("Retry-After"))
 
 
 def translate_failure(response: requests.Response) -> Exception:

@@ -9,7 +9,6 @@ Tokens never reach a log line or an exception message.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,17 +23,11 @@ from commerce_sync.errors import (
     RateLimited,
 )
 from connectors.common import TokenSource
+from connectors.http import retry_after_seconds, with_retries
 
 SQUARE_VERSION = "2025-08-20"
 ORDERS_PAGE = 1000  # the most SearchOrders returns per page
 MAX_RETRY_AFTER = 30.0
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None  # an HTTP date: treat as unknown and back off normally
 
 
 class SquareClient:
@@ -83,9 +76,10 @@ class SquareClient:
         """One API call with refresh-once and retries; the parsed JSON body."""
         token = self.tokens.access_token()
         refreshed = False
-        attempt = 0
-        while True:
-            try:
+
+        def once() -> dict[str, Any]:
+            nonlocal token, refreshed
+            while True:
                 response = self._send(method, path, token, **kwargs)
                 if response.status_code == 401:
                     if refreshed:
@@ -97,15 +91,17 @@ class SquareClient:
                     continue
                 self._raise_for_status(response, path)
                 return response.json()
-            except (RateLimited, PlatformUnavailable) as error:
-                attempt += 1
-                wait = getattr(error, "retry_after", None)
-                if attempt >= self.attempts or (wait is not None and wait > MAX_RETRY_AFTER):
-                    raise
-                jitter = 0.5 + random.random() / 2  # noqa: S311 - jitter, not security
-                self.sleep(wait if wait is not None else self.backoff * 2 ** (attempt - 1) * jitter)
-            except ValueError:
-                raise DataProcessingError(f"Square sent invalid JSON for {path}") from None
+
+        try:
+            return with_retries(
+                once,
+                attempts=self.attempts,
+                backoff=self.backoff,
+                max_retry_after=MAX_RETRY_AFTER,
+                sleep=self.sleep,
+            )
+        except ValueError:
+            raise DataProcessingError(f"Square sent invalid JSON for {path}") from None
 
     @staticmethod
     def _raise_for_status(response: requests.Response, path: str) -> None:
@@ -115,7 +111,7 @@ class SquareClient:
         if status == 429:
             raise RateLimited(
                 f"Square is rate limiting ({path})",
-                retry_after=_seconds(response.headers.get("Retry-After")),
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         if status >= 500 or status == 408:
             raise PlatformUnavailable(f"Square failed ({status}) on {path}")

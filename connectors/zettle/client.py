@@ -24,6 +24,7 @@ from commerce_sync.errors import (
     RateLimited,
 )
 from connectors.common import RateLimiter, TokenSource
+from connectors.http import retry_after_seconds
 
 PURCHASE_PAGE = 1000  # the Purchase API's largest page
 FINANCE_PAGE = 1000
@@ -137,7 +138,10 @@ class ZettleClient:
                     "Zettle no longer accepts this connection's authorisation; the merchant needs to connect Zettle again."
                 )
         if response.status_code == 429:
-            raise RateLimited("Zettle's rate limit was reached", retry_after=_retry_after(response))
+            raise RateLimited(
+                "Zettle's rate limit was reached",
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            )
         if response.status_code == 403:
             raise CredentialsRevoked(
                 "Zettle refused access: the authorisation lacks READ:PURCHASE or READ:FINANCE; connect Zettle again."
@@ -174,11 +178,3 @@ class ZettleClient:
                 return response
             problem = f"failed to answer ({response.status_code})"
         raise PlatformUnavailable(f"Zettle {problem} after {RETRIES + 1} attempts")
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None

@@ -17,9 +17,10 @@ from collections import deque
 from datetime import UTC, datetime
 from decimal import Decimal
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.doubles.http import JsonHandler, LocalServer
 
 BASE = "/companies/c-1/connections/k-1/data"
 DATA_TYPES = {
@@ -73,7 +74,7 @@ def _dumps(body: Any) -> bytes:
     return json.dumps(body, default=default).encode()
 
 
-class PartnerDouble:
+class PartnerDouble(LocalServer):
     """`with PartnerDouble(data, api_key="k") as double:`; the API base is `double.base_url`."""
 
     def __init__(
@@ -94,14 +95,7 @@ class PartnerDouble:
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.responses: list[tuple[str, Any]] = []
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer((host, 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def origin(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(self._handler(), host=host)
 
     @property
     def base_url(self) -> str:
@@ -109,14 +103,6 @@ class PartnerDouble:
 
     def fail_next(self, status: int, headers: dict[str, str] | None = None) -> None:
         self.faults.append((status, headers or {}))
-
-    def __enter__(self) -> PartnerDouble:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     def page(self, data_type: str, params: dict[str, list[str]]) -> dict[str, Any]:
         records = self.data.get(data_type, [])
@@ -138,39 +124,28 @@ class PartnerDouble:
             },
         }
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         double = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-                payload = _dumps(body)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
+        class Handler(JsonHandler):
+            def encode(self, body: Any) -> bytes:
+                return _dumps(body)
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                form = parse_qs(self.rfile.read(length).decode())
+                form = parse_qs(self.read_body().decode())
                 expected = base64.b64encode(
                     f"{double.client_id}:{double.client_secret}".encode()
                 ).decode()
                 if urlsplit(self.path).path != "/oauth/token":
-                    self._reply(HTTPStatus.NOT_FOUND, {"message": "no such resource"})
+                    self.reply(HTTPStatus.NOT_FOUND, {"message": "no such resource"})
                 elif self.headers.get("Authorization") != f"Basic {expected}" or form.get(
                     "grant_type"
                 ) != ["client_credentials"]:
-                    self._reply(HTTPStatus.UNAUTHORIZED, {"error": "invalid_client"})
+                    self.reply(HTTPStatus.UNAUTHORIZED, {"error": "invalid_client"})
                 else:
                     token = f"token-{len(double.tokens) + 1}"
                     double.tokens.add(token)
-                    self._reply(
+                    self.reply(
                         HTTPStatus.OK,
                         {"access_token": token, "token_type": "Bearer", "expires_in": 3600},
                     )
@@ -179,7 +154,7 @@ class PartnerDouble:
                 bearer = self.headers.get("Authorization", "").removeprefix("Bearer ")
                 if self.headers.get(double.key_header) == double.api_key or bearer in double.tokens:
                     return True
-                self._reply(HTTPStatus.UNAUTHORIZED, {"message": "invalid credentials"})
+                self.reply(HTTPStatus.UNAUTHORIZED, {"message": "invalid credentials"})
                 return False
 
             def do_GET(self) -> None:
@@ -189,17 +164,17 @@ class PartnerDouble:
                     double.requests.append((parts.path, params))
                     fault = double.faults.popleft() if double.faults else None
                 if fault is not None:
-                    self._reply(fault[0], {"message": "injected fault"}, fault[1])
+                    self.reply(fault[0], {"message": "injected fault"}, fault[1])
                     return
                 if not self._authorised():
                     return
                 data_type = parts.path.removeprefix(BASE + "/")
                 if not parts.path.startswith(BASE + "/") or data_type not in DATA_TYPES:
-                    self._reply(HTTPStatus.NOT_FOUND, {"message": "no such resource"})
+                    self.reply(HTTPStatus.NOT_FOUND, {"message": "no such resource"})
                     return
                 body = double.page(data_type, params)
                 with double.lock:
                     double.responses.append((data_type, json.loads(_dumps(body))))
-                self._reply(HTTPStatus.OK, body)
+                self.reply(HTTPStatus.OK, body)
 
         return Handler

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from connectors.quickbooks.client import dumps
+from tests.doubles.http import JsonHandler, LocalServer
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "quickbooks"
 XS = "{http://www.w3.org/2001/XMLSchema}"
@@ -505,7 +505,7 @@ def _fault(
 # -- the server --
 
 
-class QuickBooksDouble:
+class QuickBooksDouble(LocalServer):
     """`with QuickBooksDouble() as qbo:` serves one company at `qbo.url`
     for realm `qbo.realm`. `qbo.fail_next(status, body, headers)` queues a
     scripted answer; `qbo.requests` records (method, path, params).
@@ -533,24 +533,7 @@ class QuickBooksDouble:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.scripted: list[tuple[int, Any, dict[str, str]]] = []
         self.lose_next_answer = False
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> QuickBooksDouble:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self._handler(), poll_interval=0.02)
 
     def fail_next(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self.scripted.append((status, body, headers or {}))
@@ -656,18 +639,17 @@ class QuickBooksDouble:
             )
         return HTTPStatus.OK, {"BatchItemResponse": answers, "time": NOW}
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         double = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
+        class Handler(JsonHandler):
+            def encode(self, body: Any) -> bytes:
+                return dumps(body).encode()
 
             def _serve(self, method: str) -> None:
                 parts = urlsplit(self.path)
                 params = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
+                raw = self.read_body()
                 body = json.loads(raw, parse_float=Decimal) if raw else None
                 status, answer, headers = double.handle(
                     method, parts.path, params, body, self.headers.get("Authorization", "")
@@ -675,14 +657,7 @@ class QuickBooksDouble:
                 if double.lose_next_answer and method == "POST":
                     double.lose_next_answer = False
                     return  # the write happened; the connection drops before the answer
-                payload = dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
+                self.reply(status, answer, headers)
 
             def do_GET(self) -> None:
                 self._serve("GET")

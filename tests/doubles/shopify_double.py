@@ -13,7 +13,6 @@ import json
 import threading
 from decimal import Decimal
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,8 @@ from graphql import (
     validate,
 )
 from graphql.execution.values import get_variable_values
+
+from tests.doubles.http import JsonHandler, LocalServer
 
 SCHEMA_PATH = (
     Path(__file__).resolve().parents[3] / "shared/reference/shopify/admin_schema_2025-01.json.gz"
@@ -302,7 +303,7 @@ _OPERATIONS = {
 }
 
 
-class ShopifyDouble:
+class ShopifyDouble(LocalServer):
     """`with ShopifyDouble(realistic_day()) as double:`; GraphQL at `double.url`."""
 
     def __init__(self, data: dict[str, list[dict[str, Any]]], *, page_size: int = 2) -> None:
@@ -316,27 +317,15 @@ class ShopifyDouble:
         self.requests: list[dict[str, Any]] = []
         self.schema_errors: list[str] = []
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(self._handler())
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/{SHOP}/admin/api/2025-01/graphql.json"
+        return f"{self.origin}/{SHOP}/admin/api/2025-01/graphql.json"
 
     @property
     def url_template(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/{{shop}}/admin/api/2025-01/graphql.json"
-
-    def __enter__(self) -> ShopifyDouble:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return f"{self.origin}/{{shop}}/admin/api/2025-01/graphql.json"
 
     def answer(self, token: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self.lock:
@@ -383,24 +372,15 @@ class ShopifyDouble:
             }
         }
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         double = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                body = self.read_json()
                 status, payload = double.answer(
                     self.headers.get("X-Shopify-Access-Token", ""), body
                 )
-                raw = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args: object) -> None:
-                pass
+                self.reply(status, payload)
 
         return Handler

@@ -14,11 +14,10 @@ answers. Binds to loopback only.
 from __future__ import annotations
 
 import copy
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.doubles.http import JsonHandler, LocalServer
 
 LOC = "LOC-1"
 
@@ -421,7 +420,7 @@ def _in_range(value: str | None, start: str | None, end: str | None) -> bool:
     return (start is None or value >= start) and (end is None or value < end)
 
 
-class SquareDouble:
+class SquareDouble(LocalServer):
     """`with SquareDouble() as sq:` then point the client at `sq.url`."""
 
     def __init__(self, *, page_size: int = 2, tokens: tuple[str, ...] = ("good-token",)) -> None:
@@ -441,24 +440,7 @@ class SquareDouble:
         self.client_id, self.client_secret = "square-app", "square-secret"
         self.refresh_token = "square-refresh"
         self.token_requests: list[dict[str, Any]] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> SquareDouble:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(self._handler(), poll_interval=0.05)
 
     # -- pages --
 
@@ -536,49 +518,33 @@ class SquareDouble:
             "refresh_token": self.refresh_token,  # code-flow refresh tokens do not rotate
         }
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         double = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _reply(
-                self, status: int, body: dict, headers: dict[str, str] | None = None
-            ) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _serve(self, method: str) -> None:
                 parts = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                req = json.loads(self.rfile.read(length) or b"{}")
+                req = self.read_json()
                 double.requests.append((method, parts.path))
                 if method == "POST" and parts.path == "/oauth2/token":
-                    self._reply(*double.obtain_token(self.headers.get("Content-Type") or "", req))
+                    self.reply(*double.obtain_token(self.headers.get("Content-Type") or "", req))
                     return
                 if double.faults:
                     status, headers = double.faults.pop(0)
                     code = "RATE_LIMITED" if status == 429 else "INTERNAL_SERVER_ERROR"
                     category = "RATE_LIMIT_ERROR" if status == 429 else "API_ERROR"
-                    self._reply(status, {"errors": [{"category": category, "code": code}]}, headers)
+                    self.reply(status, {"errors": [{"category": category, "code": code}]}, headers)
                     return
                 token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
                 if token not in double.tokens:
-                    self._reply(
+                    self.reply(
                         401,
                         {"errors": [{"category": "AUTHENTICATION_ERROR", "code": "UNAUTHORIZED"}]},
                     )
                     return
                 q = {k: v[0] for k, v in parse_qs(parts.query).items()}
                 status, body = double.answer(method, parts.path, q, req)
-                self._reply(status, body)
+                self.reply(status, body)
 
             def do_GET(self) -> None:
                 self._serve("GET")

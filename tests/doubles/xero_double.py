@@ -29,13 +29,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
+
+from tests.doubles.http import JsonHandler, LocalServer
 
 SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "reference" / "xero"
 API_PREFIX = "/api.xro/2.0"
@@ -390,7 +391,7 @@ def _matches_one(where: str, row: dict[str, Any]) -> bool:
     return str(value or "").endswith(text) if ends_with else value == text
 
 
-class XeroDouble:
+class XeroDouble(LocalServer):
     """`with XeroDouble(books) as xero:` serves at `xero.url`; point
     XERO_API_URL at `xero.api_url` and XERO_IDENTITY_URL at `xero.url`."""
 
@@ -424,30 +425,16 @@ class XeroDouble:
         self.rate_limit = rate_limit
         self.accepted: dict[str, list[float]] = defaultdict(list)  # per tenant
         self.throttled = 0  # 429s the rate limit answered
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.server.daemon_threads = True
         # A short poll interval keeps shutdown (once per test) quick.
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(_handler(self), poll_interval=0.02)
 
     @property
     def api_url(self) -> str:
         return self.url + API_PREFIX
 
-    def __enter__(self) -> XeroDouble:
+    def __enter__(self) -> Self:
         accounting_spec()  # load before serving, not during the first call
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return super().__enter__()
 
     def fail_next(self, status: int, *, path: str = "", times: int = 1, **kwargs: Any) -> None:
         self.faults.append(Fault(status, path=path, times=times, **kwargs))
@@ -645,37 +632,23 @@ def _encode(payload: Any) -> bytes:
     ).encode()
 
 
-def _handler(double: XeroDouble) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _reply(
-            self, status: int, payload: bytes, headers: dict[str, str] | None = None
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
+def _handler(double: XeroDouble) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         def _serve(self) -> None:
             parts = urlsplit(self.path)
             query = parse_qs(parts.query)
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = self.read_body()
             if parts.path == "/connect/token":
                 form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
                 status, payload = double.token(form)
-                self._reply(status, _encode(payload))
+                self.reply_raw(status, _encode(payload))
             elif parts.path == "/connect/revocation":
                 double.revoke_grant()
-                self._reply(HTTPStatus.OK, b"{}")
+                self.reply_raw(HTTPStatus.OK, b"{}")
             elif parts.path == "/connections":
                 token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
                 if token not in double.access_tokens:
-                    self._reply(HTTPStatus.UNAUTHORIZED, b"{}")
+                    self.reply_raw(HTTPStatus.UNAUTHORIZED, b"{}")
                     return
                 tenant = {
                     "id": str(uuid.uuid4()),
@@ -683,16 +656,16 @@ def _handler(double: XeroDouble) -> type[BaseHTTPRequestHandler]:
                     "tenantType": "ORGANISATION",
                     "tenantName": "Double Ltd",
                 }
-                self._reply(HTTPStatus.OK, _encode([tenant]))
+                self.reply_raw(HTTPStatus.OK, _encode([tenant]))
             elif parts.path.startswith(API_PREFIX):
                 status, payload, extra = double.api(
                     self.command, parts.path, query, self.headers, body
                 )
                 encoded = _encode(payload)
                 double.check(self.command, parts.path, query, self.headers, body, status, encoded)
-                self._reply(status, encoded, extra)
+                self.reply_raw(status, encoded, extra)
             else:
-                self._reply(HTTPStatus.NOT_FOUND, b'{"Message": "no such resource"}')
+                self.reply_raw(HTTPStatus.NOT_FOUND, b'{"Message": "no such resource"}')
 
         do_GET = do_PUT = do_POST = do_DELETE = _serve
 

@@ -20,7 +20,6 @@ import warnings
 from collections import deque
 from datetime import UTC, datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +28,8 @@ import jsonschema
 import requests
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+
+from tests.doubles.http import JsonHandler, LocalServer
 
 FINANCE_SPEC = Path(__file__).resolve().parents[3] / "shared/reference/zettle/finance-api-v2.yaml"
 # The description names the production server; requests are validated as if
@@ -287,7 +288,7 @@ def _instant(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-class ZettleDouble:
+class ZettleDouble(LocalServer):
     """`with ZettleDouble() as z:`; point the client at `z.url` for both APIs."""
 
     def __init__(
@@ -316,30 +317,13 @@ class ZettleDouble:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # openapi-core cannot check oauth2 itself
             self.finance_api = OpenAPI.from_file_path(str(FINANCE_SPEC))
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(self._handler(), poll_interval=0.05)
 
     def fail(
         self, api: str, status: int, *, retry_after: str | None = None, times: int = 1
     ) -> None:
         for _ in range(times):
             self.faults[api].append((status, retry_after))
-
-    def __enter__(self) -> ZettleDouble:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     # -- the two APIs --
 
@@ -436,33 +420,16 @@ class ZettleDouble:
                 "token_type": "Bearer",
             }
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
+    def _handler(self) -> type[JsonHandler]:
         double = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _reply(
-                self, status: int, body: Any, headers: dict[str, str] | None = None
-            ) -> bytes:
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(payload)
-                return payload
-
+        class Handler(JsonHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                form = parse_qs(self.rfile.read(length).decode())
+                form = parse_qs(self.read_body().decode())
                 if urlsplit(self.path).path != "/token":
-                    self._reply(HTTPStatus.NOT_FOUND, {"error": "no such resource"})
+                    self.reply(HTTPStatus.NOT_FOUND, {"error": "no such resource"})
                     return
-                self._reply(*double.refresh(form))
+                self.reply(*double.refresh(form))
 
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
@@ -475,27 +442,27 @@ class ZettleDouble:
                 if fault is not None:
                     status, retry_after = fault
                     headers = {"Retry-After": retry_after} if retry_after else {}
-                    self._reply(status, {"error": "fault"}, headers)
+                    self.reply(status, {"error": "fault"}, headers)
                     return
                 if self.headers.get("Authorization") != f"Bearer {double.token}":
-                    self._reply(HTTPStatus.UNAUTHORIZED, {"error": "invalid_token"})
+                    self.reply(HTTPStatus.UNAUTHORIZED, {"error": "invalid_token"})
                     return
                 if parts.path == "/purchases/v2":
                     try:
                         page = double.check_purchases(query)
                     except Exception as error:
-                        self._reply(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+                        self.reply(HTTPStatus.BAD_REQUEST, {"error": str(error)})
                         return
-                    self._reply(HTTPStatus.OK, page)
+                    self.reply(HTTPStatus.OK, page)
                 elif finance and parts.path.endswith("/transactions"):
                     try:
                         body = json.dumps(double.finance_page(query)).encode()
                         double.check_finance(parts.path, parts.query, HTTPStatus.OK, body)
                     except Exception as error:
-                        self._reply(HTTPStatus.BAD_REQUEST, {"error": str(error)})
+                        self.reply(HTTPStatus.BAD_REQUEST, {"error": str(error)})
                         return
-                    self._reply(HTTPStatus.OK, json.loads(body))
+                    self.reply(HTTPStatus.OK, json.loads(body))
                 else:
-                    self._reply(HTTPStatus.NOT_FOUND, {"error": "no such resource"})
+                    self.reply(HTTPStatus.NOT_FOUND, {"error": "no such resource"})
 
         return Handler
