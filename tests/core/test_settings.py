@@ -61,6 +61,25 @@ def test_production_refuses_to_start_without(missing):
     assert f"{missing} must be set" in result.stderr
 
 
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "CREDENTIALS_KEYS"])
+def test_the_web_server_refuses_to_start_without(missing):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
+    result = run(["-c", "import commerce_sync.wsgi"], env)
+    assert result.returncode != 0
+    assert f"{missing} must be set" in result.stderr
+
+
+def test_preview_sync_needs_no_secrets_and_no_database():
+    """The public dry run works on a bare checkout: DEBUG off, nothing set."""
+    scenario = settings.BASE_DIR.parent / "shared" / "scenarios" / "uk-cafe-journal.json"
+    result = run(
+        ["manage.py", "preview_sync", "--input", str(scenario)],
+        {"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["errors"] == []
+
+
 def test_debug_derives_a_development_key():
     keys = read_setting("CREDENTIALS_KEYS", {"DEBUG": "1"})
     assert len(keys) == 1

@@ -17,6 +17,8 @@ from mapping.preview import preview
 
 
 class Command(BaseCommand):
+    # Pure mapping: no database, no secrets. It runs anywhere the code is.
+    requires_system_checks: list[str] = []
     help = "Map a scenario file (commerce records + configuration) and print the documents as JSON."
 
     def add_arguments(self, parser) -> None:
