@@ -275,3 +275,10 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="commerce-sync@localh
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+
+# Shopify OAuth ------------------------------------------------------------------
+# Token endpoint per shop ({shop} is the myshopify.com domain); tests point it
+# at a local double so an expired token's refresh can run end to end.
+SHOPIFY_TOKEN_URL_TEMPLATE = env.str(
+    "SHOPIFY_TOKEN_URL_TEMPLATE", default="https://{shop}/admin/oauth/access_token"
+)

@@ -93,9 +93,9 @@ class ShopifySource:
 
 
 def shopify_source_build(connection: Connection) -> ShopifySource:
-    from connectors.oauth import ConnectionTokenSource, OAuthClient
-    from connectors.shopify.oauth import shopify_platform
+    from connectors.oauth import ConnectionTokenSource
+    from connectors.shopify.oauth import shopify_oauth_client
 
     shop = connection.settings["shop"]
-    tokens = ConnectionTokenSource(connection, OAuthClient(shopify_platform(shop)))
+    tokens = ConnectionTokenSource(connection, shopify_oauth_client(shop))
     return ShopifySource.for_shop(shop, tokens)

@@ -6,7 +6,10 @@ shop, and the shop domain a merchant types is checked against the
 
 Offline tokens are asked for as expiring (`expiring=1`): the access token
 lasts an hour and comes with a refresh token that rotates on every use, so the
-new refresh token from each refresh must replace the old one.
+new refresh token from each refresh must replace the old one. Shopify takes
+the app's credentials in the form itself, so `ShopifyOAuthClient` sends
+`refresh_form()` to the token endpoint (`SHOPIFY_TOKEN_URL_TEMPLATE`, the
+shop's `/admin/oauth/access_token` unless pointed at a double).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 
 from commerce_sync.errors import ConfigurationError
-from connectors.oauth import OAuthPlatform
+from connectors.oauth import OAuthClient, OAuthPlatform, TokenSet
 
 SCOPES = (
     "read_orders",
@@ -29,6 +32,7 @@ SCOPES = (
     "read_products",
 )
 ACCESS_TOKEN_LIFETIME_SECONDS = 3600
+DEFAULT_TOKEN_URL_TEMPLATE = "https://{shop}/admin/oauth/access_token"  # noqa: S105 - a URL
 _SHOP = re.compile(r"^[a-z0-9][a-z0-9-]{0,60}\.myshopify\.com$")
 
 
@@ -45,7 +49,8 @@ def authorize_url(shop: str) -> str:
 
 
 def token_url(shop: str) -> str:
-    return f"https://{shop_domain(shop)}/admin/oauth/access_token"
+    template = getattr(settings, "SHOPIFY_TOKEN_URL_TEMPLATE", "") or DEFAULT_TOKEN_URL_TEMPLATE
+    return template.format(shop=shop_domain(shop))
 
 
 def shopify_platform(shop: str) -> OAuthPlatform:
@@ -59,6 +64,24 @@ def shopify_platform(shop: str) -> OAuthPlatform:
         client_secret=getattr(settings, "SHOPIFY_CLIENT_SECRET", ""),
         scopes=SCOPES,
     )
+
+
+class ShopifyOAuthClient(OAuthClient):
+    """Refreshes with Shopify's form (app credentials, grant type and the
+    current refresh token); the answer's new refresh token replaces the old."""
+
+    def refresh(self, refresh_token: str) -> TokenSet:
+        return self._token_request(
+            refresh_form(
+                client_id=self.platform.client_id,
+                client_secret=self.platform.client_secret,
+                refresh_token=refresh_token,
+            )
+        )
+
+
+def shopify_oauth_client(shop: str) -> ShopifyOAuthClient:
+    return ShopifyOAuthClient(shopify_platform(shop))
 
 
 def authorization_link(shop: str, *, client_id: str, redirect_uri: str, state: str) -> str:

@@ -3,8 +3,9 @@
 Orders come from two searches: created in the period, and updated in it
 (an edit to an older order, which the sync turns into an adjustment).
 Payments (for fees), refunds, payouts are read per location by their
-creation time. Anything that does not fit the canonical model stops the
-read with a `DataProcessingError` naming every record concerned.
+creation time, and each payout's entries (for the fees no payment carries).
+Anything that does not fit the canonical model stops the read with a
+`DataProcessingError` naming every record concerned.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class SquareSource:
             payments += self.client.list_payments(location_id=location, start=begin, end=finish)
             refunds += self.client.list_refunds(location_id=location, start=begin, end=finish)
             payouts += self.client.list_payouts(location_id=location, start=begin, end=finish)
+        entries = {p["id"]: list(self.client.list_payout_entries(p["id"])) for p in payouts}
         older = [self.client.get_payment(pid) for pid in self._missing(orders, payments, refunds)]
         result = translate_period(
             orders=orders,
@@ -85,6 +87,7 @@ class SquareSource:
             older_payments=older,
             refunds=refunds,
             payouts=payouts,
+            payout_entries=entries,
             location_list=locations,
             catalog_objects=self.client.search_catalog(),
         )

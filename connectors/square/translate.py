@@ -17,6 +17,37 @@ Tender / payment type table (Square -> canonical `payments[].type`):
 | NO_SALE                                  | (skipped)  | a drawer opening, always zero         |
 | anything else                            | problem    | reported with the order's id          |
 
+Payout entry table (ListPayoutEntries `type` -> canonical transaction). An
+entry's money is its `net_amount_money` (`gross_amount_money` +
+`fee_amount_money` when net is absent), signed as it moves the Square
+balance; a fee entry's transaction type follows that sign (balance down:
+PaymentFee, up: PaymentFeeRefund). Fee entries name no payment, so they hit
+the card clearing account; their `transactionSourceRef` is the payout.
+
+| Square entry type                                  | canonical        | why                             |
+|----------------------------------------------------|------------------|---------------------------------|
+| DEPOSIT_FEE, FEE, TAX_ON_FEE, THIRD_PARTY_FEE,     | PaymentFee       | fees taken from the balance     |
+| PAID_SERVICE_FEE, SUBSCRIPTION_FEE,                |                  | that no payment or refund       |
+| GIFT_CARD_LOAD_FEE, UNDO_GIFT_CARD_LOAD_FEE_REFUND,|                  | carries                         |
+| LOCAL_OFFERS_FEE                                   |                  |                                 |
+| DEPOSIT_FEE_REVERSED, THIRD_PARTY_FEE_REFUND,      | PaymentFeeRefund | those fees given back, and      |
+| PAID_SERVICE_FEE_REFUND, SUBSCRIPTION_FEE_REFUND,  |                  | free processing credited        |
+| SUBSCRIPTION_FEE_PAID_REFUND,                      |                  |                                 |
+| GIFT_CARD_LOAD_FEE_REFUND, FREE_PROCESSING         |                  |                                 |
+| CHARGE, REFUND                                     | (skipped)        | the payment / refund (orders)   |
+|                                                    |                  | and its `processing_fee`: the   |
+|                                                    |                  | same money, already translated  |
+| PROCESSING_FEE, PROCESSING_FEE_REFUND,             | (skipped)        | gross settlement: the payment's |
+| UNDO_PROCESSING_FEE_REFUND                         |                  | or refund's `processing_fee`,   |
+|                                                    |                  | withdrawn separately            |
+| RETURNED_PAYOUT                                    | (skipped)        | the FailedPayout of that payout |
+| any type, net zero                                 | (skipped)        | no money moved                  |
+| anything else (disputes, reserves, savings,        | problem          | money with no canonical         |
+| capital, transfers, adjustments, ...)              |                  | transaction: named, not dropped |
+
+A payout's own `payout_fee[]` is not read: the same money is its
+DEPOSIT_FEE entries.
+
 Records that do not fit are never dropped silently: each problem names the
 record's id and lands in `Translation.problems`.
 """
@@ -48,6 +79,38 @@ TENDER_TYPES = {
 SKIPPED_TENDERS = frozenset(["NO_SALE"])
 GIFT_CARD_PRODUCT = {"id": "square-gift-card", "name": "Square gift card", "isGiftCard": True}
 GIFT_CARD_BRAND = "SQUARE_GIFT_CARD"
+
+# Payout entries: see the table above.
+ENTRY_FEES = frozenset(
+    [
+        "DEPOSIT_FEE",
+        "FEE",
+        "TAX_ON_FEE",
+        "THIRD_PARTY_FEE",
+        "PAID_SERVICE_FEE",
+        "SUBSCRIPTION_FEE",
+        "GIFT_CARD_LOAD_FEE",
+        "UNDO_GIFT_CARD_LOAD_FEE_REFUND",
+        "LOCAL_OFFERS_FEE",
+        "DEPOSIT_FEE_REVERSED",
+        "THIRD_PARTY_FEE_REFUND",
+        "PAID_SERVICE_FEE_REFUND",
+        "SUBSCRIPTION_FEE_REFUND",
+        "SUBSCRIPTION_FEE_PAID_REFUND",
+        "GIFT_CARD_LOAD_FEE_REFUND",
+        "FREE_PROCESSING",
+    ]
+)
+ENTRIES_CARRIED_ELSEWHERE = frozenset(
+    [
+        "CHARGE",
+        "REFUND",
+        "PROCESSING_FEE",
+        "PROCESSING_FEE_REFUND",
+        "UNDO_PROCESSING_FEE_REFUND",
+        "RETURNED_PAYOUT",
+    ]
+)
 
 
 class Unfit(Exception):
@@ -378,6 +441,40 @@ def payout_transactions(payout: Raw) -> list[Record]:
     return records
 
 
+def payout_entry_transactions(entry: Raw, payout: Raw) -> list[Record]:
+    """One payout entry: a fee transaction for money only the entry carries
+    (the table above), nothing for money the payments and refunds carry."""
+    kind = entry.get("type")
+    if kind in ENTRIES_CARRIED_ELSEWHERE:
+        return []
+    net = entry.get("net_amount_money")
+    if net:
+        moved, cur = money(net), net.get("currency")
+    else:
+        gross, fee = entry.get("gross_amount_money"), entry.get("fee_amount_money")
+        moved = money(gross) + money(fee)
+        cur = (gross or {}).get("currency") or (fee or {}).get("currency")
+    if not moved:
+        return []
+    if kind not in ENTRY_FEES:
+        raise Unfit(f"type {kind!r} moves money with no canonical transaction")
+    if not cur:
+        raise Unfit("has no currency")
+    # The payout's day, not the entry's effective date, so the fee lands in
+    # the period that read the payout (as the payout itself does).
+    return [
+        {
+            "id": entry["id"],
+            "type": "PaymentFee" if moved < 0 else "PaymentFeeRefund",
+            "currency": cur,
+            "totalAmount": moved,
+            "createdDate": payout.get("created_at"),
+            "modifiedDate": payout.get("created_at"),
+            "transactionSourceRef": {"id": payout["id"], "type": "Payout"},
+        }
+    ]
+
+
 # -- reference data ------------------------------------------------------------
 
 
@@ -456,12 +553,14 @@ def translate_period(
     older_payments: Iterable[Raw] = (),
     refunds: Iterable[Raw] = (),
     payouts: Iterable[Raw] = (),
+    payout_entries: Mapping[str, Iterable[Raw]] | None = None,
     location_list: Iterable[Raw] = (),
     catalog_objects: Iterable[Raw] = (),
 ) -> Translation:
     """Everything one period read from Square, as canonical records.
     `older_payments` are payments from earlier periods that refunds refer to:
-    read for their type only, their fees belong to their own period."""
+    read for their type only, their fees belong to their own period.
+    `payout_entries` are each payout's entries, by payout id."""
     orders, payments, refunds = list(orders), list(payments), list(refunds)
     out = Translation()
     kinds: dict[str, str] = {}
@@ -514,6 +613,14 @@ def translate_period(
         out.transactions += _guarded(
             out.problems, f"payout {payout.get('id')}", payout_transactions, payout
         )
+        for entry in (payout_entries or {}).get(payout.get("id"), ()):
+            out.transactions += _guarded(
+                out.problems,
+                f"payout entry {entry.get('id')}",
+                payout_entry_transactions,
+                entry,
+                payout,
+            )
     out.locations = locations(location_list)
     out.product_categories, out.products = catalog(catalog_objects)
     out.tax_components = tax_components(orders)

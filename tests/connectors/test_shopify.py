@@ -15,7 +15,12 @@ from commerce_sync.errors import CredentialsRevoked, DataProcessingError
 from connectors.shopify import queries
 from connectors.shopify.adapter import ShopifySource
 from connectors.shopify.client import ShopifyClient
-from connectors.shopify.oauth import callback_is_authentic, shop_domain
+from connectors.shopify.oauth import (
+    callback_is_authentic,
+    shop_domain,
+    shopify_oauth_client,
+    token_url,
+)
 from connectors.shopify.translate import translate
 from mapping.canonical import parse_commerce
 from mapping.preview import preview
@@ -327,3 +332,38 @@ def test_shop_domains_and_callback_signatures() -> None:
     signed = params | {"hmac": hmac.new(b"secret", message.encode(), hashlib.sha256).hexdigest()}
     assert callback_is_authentic(signed, "secret")
     assert not callback_is_authentic(signed | {"code": "other"}, "secret")
+
+
+def test_token_url_follows_the_setting(settings) -> None:
+    del settings.SHOPIFY_TOKEN_URL_TEMPLATE
+    assert token_url("Demo-Cafe.myshopify.com") == f"https://{SHOP}/admin/oauth/access_token"
+    settings.SHOPIFY_TOKEN_URL_TEMPLATE = "http://127.0.0.1:9/{shop}/token"
+    assert token_url(SHOP) == f"http://127.0.0.1:9/{SHOP}/token"
+    assert shopify_oauth_client(SHOP).platform.token_url == f"http://127.0.0.1:9/{SHOP}/token"
+    with pytest.raises(Exception, match="myshopify"):
+        token_url("evil.com")
+
+
+def test_refresh_rotates_both_tokens_and_a_spent_one_is_refused(settings) -> None:
+    with ShopifyDouble(realistic_day()) as double:
+        settings.SHOPIFY_TOKEN_URL_TEMPLATE = double.token_url_template
+        settings.SHOPIFY_CLIENT_ID = double.client_id
+        settings.SHOPIFY_CLIENT_SECRET = double.client_secret
+        oauth = shopify_oauth_client(SHOP)
+        first = double.refresh_token
+        tokens = oauth.refresh(first)
+        assert double.tokens == {tokens.access_token} and TOKEN not in double.tokens
+        assert tokens.refresh_token == double.refresh_token != first
+        (form,) = double.token_requests
+        assert form == {
+            "client_id": [double.client_id],
+            "client_secret": [double.client_secret],
+            "grant_type": ["refresh_token"],
+            "refresh_token": [first],
+        }
+        with pytest.raises(CredentialsRevoked, match="invalid_grant") as spent:
+            oauth.refresh(first)  # rotated away by the first refresh
+        assert first not in spent.value.message
+        settings.SHOPIFY_CLIENT_SECRET = "wrong"
+        with pytest.raises(CredentialsRevoked, match="invalid_client"):
+            shopify_oauth_client(SHOP).refresh(tokens.refresh_token)

@@ -177,10 +177,12 @@ SQUARE_EXPECTED = {
     "Liabilities:Tax:GST": D("-2.65"),  # 1.80 + 0.90 + 0.60 + 0.25 - 0.90
     "Liabilities:Tax:PST": D("-1.26"),  # 2.52 - 1.26
     "Assets:Cash:Till": D("24.22"),  # ORD-1's cash tender
-    # 40.00 + 50.00 + 7.85 - 20.16 refund - fees 2.84 + 0.58 back - payouts 120.00
-    "Assets:Clearing:Card": D("-44.57"),
-    "Expenses:PaymentFees": D("2.26"),  # 1.16 + 1.45 + 0.23 - 0.58
-    "Assets:Bank:Current": D("120.00"),  # PO-1; PO-2 failed and came back
+    # Assets:Clearing:Card nets to zero, so it is absent: 40.00 + 50.00 + 7.85
+    # - 20.16 refund - fees 2.84 + 0.58 back - PO-1's deposit fee 1.50 + an older
+    # one's 0.45 back = 74.38, swept out by PO-1 (the sum of its entries' nets).
+    # 1.16 + 1.45 + 0.23 - 0.58, plus PO-1's entries: deposit fee 1.50 - 0.45 back
+    "Expenses:PaymentFees": D("3.31"),
+    "Assets:Bank:Current": D("74.38"),  # PO-1; PO-2 failed and came back
 }
 
 
@@ -216,7 +218,7 @@ def test_square_day_syncs_into_the_ledger(settings, tmp_path):
             sales=SQUARE_SALES,
         )
         run = sync_and_check(seeded, SQUARE_EXPECTED)
-    assert run.counters["records_read"] == {"orders": 4, "transactions": 7}
+    assert run.counters["records_read"] == {"orders": 4, "transactions": 9}
     assert run.counters["api_calls"]["square"] > 10  # several cursors per list
 
 
@@ -270,6 +272,50 @@ def test_shopify_day_syncs_into_the_ledger(settings, tmp_path):
         run = sync_and_check(seeded, SHOPIFY_EXPECTED)
         assert double.schema_errors == []  # every document sent fits the 2025-01 schema
     # 4 orders (the refund of order 990 as its own record); 3 fees, 2 payouts, 1 failure
+    assert run.counters["records_read"] == {"orders": 4, "transactions": 6}
+
+
+def test_shopify_expired_token_is_refreshed_through_the_token_endpoint(settings, tmp_path):
+    with ShopifyDouble(realistic_day()) as double:
+        settings.SHOPIFY_API_URL_TEMPLATE = double.url_template
+        settings.SHOPIFY_TOKEN_URL_TEMPLATE = double.token_url_template
+        settings.SHOPIFY_CLIENT_ID = double.client_id
+        settings.SHOPIFY_CLIENT_SECRET = double.client_secret
+        first_refresh = double.refresh_token
+        seeded = seed(
+            settings,
+            tmp_path,
+            platform_key="shopify",
+            connection_settings={"shop": SHOP},
+            credentials={
+                "access_token": "shpat_expired",
+                "refresh_token": first_refresh,
+                "expires_at": LONG_AGO,
+            },
+            currency="CAD",
+            time_zone="America/Toronto",
+            country="CA",
+            accounts=SHOPIFY_ACCOUNTS,
+            sales=SHOPIFY_SALES,
+        )
+        run = syncs.sync_run_execute(merchant=seeded.merchant, now=seeded.now)
+        assert run.status_code == 2000, run.messages
+        assert ledger_balances(seeded.ledger_path) == SHOPIFY_EXPECTED
+        assert double.schema_errors == []
+        (form,) = double.token_requests  # refreshed once, before the first call
+        assert form["grant_type"] == ["refresh_token"]
+        assert form["refresh_token"] == [first_refresh]
+        assert form["client_id"] == [double.client_id]
+        (rotated,) = double.tokens
+    seeded.commerce.refresh_from_db()
+    stored = seeded.commerce.credentials
+    # The rotated pair replaced the old one in the connection's credentials.
+    assert stored["access_token"] == rotated != SHOPIFY_TOKEN
+    assert stored["refresh_token"] == double.refresh_token != first_refresh
+    expires_at = datetime.fromisoformat(stored["expires_at"])
+    assert datetime.now(UTC) + timedelta(minutes=50) < expires_at
+    assert expires_at < datetime.now(UTC) + timedelta(hours=1, minutes=1)  # expires_in 3600
+    assert seeded.commerce.status == Connection.Status.LINKED
     assert run.counters["records_read"] == {"orders": 4, "transactions": 6}
 
 

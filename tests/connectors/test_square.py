@@ -117,14 +117,15 @@ def test_a_day_read_to_the_end_and_every_exchange_matches_the_description(square
         batch = SquareSource(client, currency="CAD").read_period(start=START, end=END)
         entries = list(client.list_payout_entries("PO-1"))
     assert session.problems == []
-    assert session.exchanges == batch.api_calls + 2
+    # The read lists each payout's entries itself; the extra listing is 3 pages of 2.
+    assert session.exchanges == batch.api_calls + 3
     # 4 orders at 2 a page, searched by created_at and by updated_at: 2 pages each.
     assert double.requests.count(("POST", "/v2/orders/search")) == 4
     assert double.requests.count(("GET", "/v2/payments")) == 3  # 5 payments
     assert double.requests.count(("POST", "/v2/catalog/search")) == 3  # 5 objects
-    assert [e["id"] for e in entries] == ["PE-1", "PE-2", "PE-3"]
+    assert [e["id"] for e in entries] == [f"PE-{n}" for n in range(1, 7)]
     assert sorted(o["id"] for o in batch.orders) == ["ORD-1", "ORD-2", "ORD-3", "RET-1"]
-    assert len(batch.transactions) == 7
+    assert len(batch.transactions) == 9
     assert [x["id"] for x in batch.locations] == ["LOC-1"]  # the inactive kiosk left out
 
 
@@ -296,7 +297,11 @@ def test_fees_and_payouts_are_signed_as_they_move_the_balance(day):
         ("PaymentFee", D("-1.45"), "PAY-2"),
         ("PaymentFee", D("-0.23"), "PAY-3B"),
         ("PaymentFeeRefund", D("0.58"), "PAY-1A"),  # the fee Square gave back on RF-1
-        ("Payout", D("-120.00"), "PO-1"),
+        # PO-1's entries: its CHARGE and REFUND fees are the ones above, not
+        # counted again; the deposit fee and the older one given back are new.
+        ("PaymentFee", D("-1.50"), "PO-1"),
+        ("PaymentFeeRefund", D("0.45"), "PO-1"),
+        ("Payout", D("-74.38"), "PO-1"),
         ("Payout", D("-30.00"), "PO-2"),
         ("FailedPayout", D("30.00"), "PO-2"),
     }
@@ -380,10 +385,11 @@ def test_the_day_parses_and_maps_to_hand_worked_books(day):
         "2310": D("-2.65"),  # GST 1.80 + 0.90 + 0.60 + 0.25 - 0.90
         "2320": D("-1.26"),  # PST 2.52 - 1.26
         "1000": D("24.22"),  # cash tendered
-        # card: 40.00 + 50.00 + 7.85 - 20.16 - fees 2.84 + fee back 0.58 - payouts 120.00
-        "1100": D("-44.57"),
-        "6100": D("2.26"),
-        "1200": D("120.00"),  # the paid payout; the failed one came back
+        # card 1100 nets to zero, so it is not listed: 40.00 + 50.00 + 7.85 - 20.16
+        # - fees 2.84 + 0.58 back - deposit fee 1.50 + 0.45 back = 74.38, the
+        # paid payout PO-1 (the sum of its entries' nets) sweeps it all out.
+        "6100": D("3.31"),  # 1.16 + 1.45 + 0.23 - 0.58 + deposit fee 1.50 - 0.45
+        "1200": D("74.38"),  # the paid payout; the failed one came back
     }
     assert sum(moved.values()) == 0
 
@@ -431,6 +437,35 @@ def test_jpy_has_no_minor_digits_and_bhd_three():
     (record,) = translate_period(orders=[order]).orders
     assert record["currency"] == "JPY" and record["totalAmount"] == D(5000)
     assert record["payments"][0]["amount"] == D(5000)
+
+
+def test_payout_entries_add_only_the_fees_no_payment_carries():
+    payout = {"id": "PO-9", "created_at": "2026-11-02T23:00:00Z", "amount_money": m(0)}
+
+    def entry(kind: str, **money_fields) -> dict:
+        return {"id": f"PE-{kind}", "payout_id": "PO-9", "type": kind, **money_fields}
+
+    entries = [
+        entry("CHARGE", gross_amount_money=m(1000), fee_amount_money=m(-29)),
+        entry("PROCESSING_FEE", net_amount_money=m(-29)),  # gross settlement: same fee
+        entry("RETURNED_PAYOUT", net_amount_money=m(5000)),  # that payout's FailedPayout
+        entry("TAX_ON_FEE", gross_amount_money=m(-10), fee_amount_money=m(-3)),  # no net
+        entry("FREE_PROCESSING", net_amount_money=m(29)),
+        entry("HOLD_ADJUSTMENT", net_amount_money=m(0)),  # no money moved
+    ]
+    result = translate_period(payouts=[payout], payout_entries={"PO-9": entries})
+    assert result.problems == []
+    got = [(t["id"], t["type"], t["totalAmount"]) for t in result.transactions]
+    assert got == [
+        ("PO-9", "Payout", D("0.00")),
+        ("PE-TAX_ON_FEE", "PaymentFee", D("-0.13")),
+        ("PE-FREE_PROCESSING", "PaymentFeeRefund", D("0.29")),
+    ]
+    dispute = entry("DISPUTE", net_amount_money=m(-4000))
+    result = translate_period(payouts=[payout], payout_entries={"PO-9": [dispute]})
+    assert result.problems == [
+        "payout entry PE-DISPUTE: type 'DISPUTE' moves money with no canonical transaction"
+    ]
 
 
 def test_an_amount_only_refund_becomes_a_refund_order():

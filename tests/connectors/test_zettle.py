@@ -420,6 +420,60 @@ def test_oauth_parameters(settings: Any) -> None:
     assert "code_challenge_method=S256" in request.url
 
 
+def test_disconnect_deletes_the_application_connection(settings: Any, zettle: ZettleDouble):
+    from connectors.zettle.oauth import zettle_disconnect
+
+    settings.ZETTLE_OAUTH_URL = zettle.url + "/"
+    assert zettle_disconnect(TOKEN) is None  # 204
+    assert zettle.disconnect_requests == [f"Bearer {TOKEN}"]
+    assert zettle.disconnected and zettle.token_requests == []  # no form was posted
+    # Now Zettle answers 401: already disconnected is done as well.
+    zettle_disconnect(TOKEN)
+    assert len(zettle.disconnect_requests) == 2
+
+
+def test_disconnect_treats_401_as_already_disconnected(settings: Any, zettle: ZettleDouble):
+    from connectors.zettle.oauth import zettle_disconnect
+
+    settings.ZETTLE_OAUTH_URL = zettle.url
+    zettle_disconnect("an-unknown-token")
+    assert zettle.disconnect_requests == ["Bearer an-unknown-token"]
+    assert not zettle.disconnected
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_disconnect_failing_on_zettle_s_side_is_platform_unavailable(
+    settings: Any, zettle: ZettleDouble, status: int
+) -> None:
+    from connectors.zettle.oauth import zettle_disconnect
+
+    settings.ZETTLE_OAUTH_URL = zettle.url
+    zettle.fail("disconnect", status)
+    with pytest.raises(PlatformUnavailable, match=str(status)) as caught:
+        zettle_disconnect(TOKEN)
+    assert TOKEN not in str(caught.value)
+    assert not zettle.disconnected
+    zettle_disconnect(TOKEN)  # the retry goes through
+    assert zettle.disconnected
+
+
+def test_disconnect_without_an_answer_is_platform_unavailable(settings: Any) -> None:
+    from connectors.zettle.oauth import zettle_disconnect
+
+    settings.ZETTLE_OAUTH_URL = "http://127.0.0.1:9"
+    with pytest.raises(PlatformUnavailable, match="did not answer"):
+        zettle_disconnect(TOKEN, timeout=2)
+
+
+def test_the_shared_form_revocation_is_not_used(settings: Any, zettle: ZettleDouble) -> None:
+    from connectors.zettle.oauth import zettle_oauth_client
+
+    settings.ZETTLE_OAUTH_URL = zettle.url
+    with pytest.raises(NotImplementedError, match="zettle_disconnect"):
+        zettle_oauth_client().revoke("a-refresh-token")
+    assert zettle.disconnect_requests == [] and zettle.token_requests == []
+
+
 @pytest.mark.django_db
 def test_the_registry_builds_a_zettle_source(settings: Any) -> None:
     from connectors.registry import commerce_source

@@ -4,6 +4,9 @@ Every request is checked against the published schema (the introspection JSON
 in ../shared/reference, read at test time): the document must validate and the
 variables must fit its declared types. Answers are recorded-style pages with
 `extensions.cost`, and the double can be told to throttle or refuse tokens.
+Each shop's `POST /admin/oauth/access_token` answers a refresh of an expiring
+offline token: a new access token, its expiry and a new refresh token, after
+which the old pair no longer works.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from graphql import (
     GraphQLError,
@@ -33,6 +37,9 @@ SCHEMA_PATH = (
 )
 SHOP = "demo-cafe.myshopify.com"
 TOKEN = "shpat_test_token"
+REFRESH_TOKEN = "shprt_test_refresh"
+CLIENT_ID = "shopify-client"
+CLIENT_SECRET = "shopify-secret"
 
 
 @cache
@@ -310,6 +317,10 @@ class ShopifyDouble(LocalServer):
         self.data = data
         self.page_size = page_size
         self.tokens = {TOKEN}
+        # The token endpoint's state: each refresh replaces both tokens.
+        self.refresh_token = REFRESH_TOKEN
+        self.client_id, self.client_secret = CLIENT_ID, CLIENT_SECRET
+        self.token_requests: list[dict[str, list[str]]] = []
         self.throttle_next = 0  # answer this many requests with THROTTLED
         self.available = 1000.0
         self.requested_cost = 100.0
@@ -326,6 +337,35 @@ class ShopifyDouble(LocalServer):
     @property
     def url_template(self) -> str:
         return f"{self.origin}/{{shop}}/admin/api/2025-01/graphql.json"
+
+    @property
+    def token_url_template(self) -> str:
+        return f"{self.origin}/{{shop}}/admin/oauth/access_token"
+
+    def refresh(self, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        """A refresh of an expiring offline token: the app's credentials and
+        the current refresh token buy a new access token and refresh token."""
+        with self.lock:
+            self.token_requests.append(form)
+            if form.get("client_id") != [self.client_id] or form.get("client_secret") != [
+                self.client_secret
+            ]:
+                return 401, {"error": "invalid_client"}
+            if form.get("grant_type") != ["refresh_token"] or form.get("refresh_token") != [
+                self.refresh_token
+            ]:
+                return 400, {"error": "invalid_grant"}
+            number = len(self.token_requests)
+            access = f"shpat_rotated_{number}"
+            self.tokens = {access}
+            self.refresh_token = f"shprt_rotated_{number}"
+            return 200, {
+                "access_token": access,
+                "expires_in": 3600,
+                "refresh_token": self.refresh_token,
+                "refresh_token_expires_in": 7776000,
+                "scope": "read_orders,read_all_orders",
+            }
 
     def answer(self, token: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self.lock:
@@ -377,6 +417,10 @@ class ShopifyDouble(LocalServer):
 
         class Handler(JsonHandler):
             def do_POST(self) -> None:
+                if urlsplit(self.path).path == f"/{SHOP}/admin/oauth/access_token":
+                    form = parse_qs(self.read_body().decode())
+                    self.reply(*double.refresh(form))
+                    return
                 body = self.read_json()
                 status, payload = double.answer(
                     self.headers.get("X-Shopify-Access-Token", ""), body

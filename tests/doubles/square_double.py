@@ -5,7 +5,8 @@ The day: ORD-1 split card+cash with a tip, a discount and two-tax lines;
 ORD-2 a gift card sold; ORD-3 a gift card redeemed plus card, with a
 delivery charge; RET-1 returns one mug of ORD-1 to the card; processing
 fees on the card payments and the fee given back on the refund; a paid
-payout and a failed one. Small pages force several cursors per list.
+payout, whose entries add a deposit fee and an older one given back, and a
+failed payout. Small pages force several cursors per list.
 
 Faults can be queued (status, headers) and are served before normal
 answers. Binds to loopback only.
@@ -335,7 +336,7 @@ def day_payouts() -> list[dict[str, Any]]:
             "location_id": LOC,
             "created_at": "2026-11-02T23:00:00Z",
             "updated_at": "2026-11-03T01:00:00Z",
-            "amount_money": m(12000),
+            "amount_money": m(7438),  # the sum of its entries' nets
             "type": "BATCH",
             "arrival_date": "2026-11-03",
         },
@@ -352,17 +353,42 @@ def day_payouts() -> list[dict[str, Any]]:
 
 
 def day_payout_entries() -> list[dict[str, Any]]:
-    return [
-        {
+    """PO-1's entries; their nets sum to its amount (7438). The CHARGE and
+    REFUND entries are the card payments and RF-1 with their processing fees;
+    PE-5 is an earlier instant deposit's fee taken from today's balance, PE-6
+    an older deposit fee Square gave back."""
+
+    def entry(n: int, kind: str, gross: int, fee: int, **details: Any) -> dict[str, Any]:
+        return {
             "id": f"PE-{n}",
             "payout_id": "PO-1",
-            "effective_at": "2026-11-02T17:06:00Z",
-            "type": "CHARGE",
-            "gross_amount_money": m(4000),
-            "fee_amount_money": m(-116),
-            "net_amount_money": m(3884),
+            "effective_at": "2026-11-02T22:00:00Z",
+            "type": kind,
+            "gross_amount_money": m(gross),
+            "fee_amount_money": m(fee),
+            "net_amount_money": m(gross + fee),
+            **details,
         }
-        for n in range(1, 4)
+
+    return [
+        entry(1, "CHARGE", 4000, -116, type_charge_details={"payment_id": "PAY-1A"}),
+        entry(2, "CHARGE", 5000, -145, type_charge_details={"payment_id": "PAY-2"}),
+        entry(3, "CHARGE", 785, -23, type_charge_details={"payment_id": "PAY-3B"}),
+        entry(
+            4,
+            "REFUND",
+            -2016,
+            58,
+            type_refund_details={"payment_id": "PAY-1A", "refund_id": "RF-1"},
+        ),
+        entry(5, "DEPOSIT_FEE", -150, 0, type_deposit_fee_details={"payout_id": "PO-0"}),
+        entry(
+            6,
+            "DEPOSIT_FEE_REVERSED",
+            45,
+            0,
+            type_deposit_fee_reversed_details={"payout_id": "PO-0"},
+        ),
     ]
 
 

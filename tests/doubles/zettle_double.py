@@ -306,9 +306,14 @@ class ZettleDouble(LocalServer):
         # new access token and a new refresh token, and the old ones stop working.
         self.refresh_token = refresh_token
         self.token_requests: list[dict[str, list[str]]] = []
+        # `DELETE /application-connections/self`: the Authorization header of
+        # each call; a disconnect ends the grant, so the tokens stop working.
+        self.disconnect_requests: list[str] = []
+        self.disconnected = False
         self.faults: dict[str, deque[tuple[int, str | None]]] = {
             "purchase": deque(),
             "finance": deque(),
+            "disconnect": deque(),
         }
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.validated = 0
@@ -420,10 +425,34 @@ class ZettleDouble(LocalServer):
                 "token_type": "Bearer",
             }
 
+    def disconnect(self, authorization: str) -> int:
+        """The OAuth host's `DELETE /application-connections/self`."""
+        with self.lock:
+            self.disconnect_requests.append(authorization)
+            fault = self.faults["disconnect"].popleft() if self.faults["disconnect"] else None
+            if fault is not None:
+                return fault[0]
+            if self.disconnected or authorization != f"Bearer {self.token}":
+                return HTTPStatus.UNAUTHORIZED
+            self.disconnected = True
+            self.token, self.refresh_token = "", ""
+            return HTTPStatus.NO_CONTENT
+
     def _handler(self) -> type[JsonHandler]:
         double = self
 
         class Handler(JsonHandler):
+            def do_DELETE(self) -> None:
+                if urlsplit(self.path).path != "/application-connections/self":
+                    self.reply(HTTPStatus.NOT_FOUND, {"error": "no such resource"})
+                    return
+                status = double.disconnect(self.headers.get("Authorization", ""))
+                if status == HTTPStatus.NO_CONTENT:
+                    self.send_response(status)
+                    self.end_headers()
+                else:
+                    self.reply(status, {"error": "invalid_token" if status == 401 else "fault"})
+
             def do_POST(self) -> None:
                 form = parse_qs(self.read_body().decode())
                 if urlsplit(self.path).path != "/token":
