@@ -267,15 +267,7 @@ def _sales(document: dict[str, Any], refs: References) -> dict[str, Any]:
                 "SalesItemLineDetail": detail,
             }
         )
-    body: dict[str, Any] = {
-        "CustomerRef": _ref(document["customerRef"]["id"]),
-        "Line": lines,
-        "GlobalTaxCalculation": "TaxExcluded",
-    }
-    tax, _ = _tax_detail(document["lineItems"], refs)
-    if tax:
-        body["TxnTaxDetail"] = tax
-    return body
+    return _taxed_body({"CustomerRef": _ref(document["customerRef"]["id"])}, lines, document, refs)
 
 
 def _bill(document: dict[str, Any], refs: References) -> dict[str, Any]:
@@ -292,11 +284,15 @@ def _bill(document: dict[str, Any], refs: References) -> dict[str, Any]:
                 "AccountBasedExpenseLineDetail": detail,
             }
         )
-    body: dict[str, Any] = {
-        "VendorRef": _ref(document["supplierRef"]["id"]),
-        "Line": lines,
-        "GlobalTaxCalculation": "TaxExcluded",
-    }
+    return _taxed_body({"VendorRef": _ref(document["supplierRef"]["id"])}, lines, document, refs)
+
+
+def _taxed_body(
+    party: dict[str, Any], lines: list[dict[str, Any]], document: dict[str, Any], refs: References
+) -> dict[str, Any]:
+    """An itemised entity (invoice, credit memo, bill): its party, lines, and
+    the source's tax amounts by tax code (tax-exclusive, never recomputed)."""
+    body: dict[str, Any] = {**party, "Line": lines, "GlobalTaxCalculation": "TaxExcluded"}
     tax, _ = _tax_detail(document["lineItems"], refs)
     if tax:
         body["TxnTaxDetail"] = tax

@@ -37,11 +37,11 @@ from django.db import connection, connections
 
 from commerce_sync.core.models import Connection, Merchant, Partner, PushItem, SourceRecord, SyncRun
 from commerce_sync.core.services import syncs
-from commerce_sync.core.services.demo import DEMO_ACCOUNTS, demo_configuration
-from commerce_sync.core.services.merchants import (
-    connection_create,
-    merchant_create,
-    sync_configuration_save,
+from commerce_sync.core.services.demo import (
+    DEMO_ACCOUNTS,
+    cafe_create,
+    demo_configuration,
+    ledger_open_demo_accounts,
 )
 from commerce_sync.errors import (
     ApplicationError,
@@ -120,41 +120,17 @@ def merchant_seed(
 ) -> Merchant:
     """A café like the demo one, starting `days` before TODAY, selling
     through the sandbox into a Beancount ledger (created when `ledger`)."""
-    merchant = merchant_create(
-        partner=partner, name=name, country="GB", currency="GBP", time_zone="Europe/London"
-    )
-    connection_create(
-        merchant=merchant,
-        platform_key="sandbox",
-        source_type=Connection.SourceType.COMMERCE,
-        credentials={},
-        settings={"orders_per_day": orders_per_day},
-        status=Connection.Status.LINKED,
-    )
-    accounting = connection_create(
-        merchant=merchant,
-        platform_key="beancount",
-        source_type=Connection.SourceType.ACCOUNTING,
-        credentials={},
-        settings={},
-        status=Connection.Status.LINKED,
-    )
-    if ledger:
-        target = BEANCOUNT(accounting)
-        target.ensure_ledger()
-        for account_id, account_name, account_type, rate in DEMO_ACCOUNTS:
-            target.create_account(
-                account_id=account_id, name=account_name, account_type=account_type, tax_rate=rate
-            )
-    sync_configuration_save(
-        merchant=merchant,
-        document=invoice_configuration() if invoices else demo_configuration(),
+    merchant = cafe_create(
+        partner=partner,
+        name=name,
+        orders_per_day=orders_per_day,
         start_date=TODAY - timedelta(days=days),
-        sync_hour=0,
-        time_zone="Europe/London",
-        actor="system",
+        document=invoice_configuration() if invoices else demo_configuration(),
+        open_ledger=False,
     )
-    return Merchant.objects.select_related("sync_configuration").get(pk=merchant.pk)
+    if ledger:  # through the real builder, whatever a test swapped in
+        ledger_open_demo_accounts(BEANCOUNT(accounting_of(merchant)))
+    return merchant
 
 
 def accounting_of(merchant: Merchant) -> Connection:

@@ -19,6 +19,7 @@ from commerce_sync.core.services.merchants import (
 )
 from commerce_sync.core.services.partners import partner_create
 from connectors import registry
+from connectors.protocols import AccountingTarget
 
 DEMO_EXTERNAL_ID = "demo-cafe"
 
@@ -82,6 +83,65 @@ def demo_configuration() -> dict:
     }
 
 
+def ledger_open_demo_accounts(target: AccountingTarget) -> None:
+    """The café's chart of accounts, opened in a (Beancount) ledger."""
+    target.ensure_ledger()
+    for account_id, name, account_type, rate in DEMO_ACCOUNTS:
+        target.create_account(
+            account_id=account_id, name=name, account_type=account_type, tax_rate=rate
+        )
+
+
+@transaction.atomic
+def cafe_create(
+    *,
+    partner: Partner,
+    name: str,
+    orders_per_day: int,
+    start_date: date,
+    document: dict,
+    external_id: str = "",
+    open_ledger: bool = True,
+) -> Merchant:
+    """A café selling through the sandbox POS into its own Beancount ledger,
+    configured with `document` from `start_date`."""
+    merchant = merchant_create(
+        partner=partner,
+        name=name,
+        country="GB",
+        currency="GBP",
+        time_zone="Europe/London",
+        external_id=external_id,
+    )
+    connection_create(
+        merchant=merchant,
+        platform_key="sandbox",
+        source_type=Connection.SourceType.COMMERCE,
+        credentials={},
+        settings={"orders_per_day": orders_per_day},
+        status=Connection.Status.LINKED,
+    )
+    ledger = connection_create(
+        merchant=merchant,
+        platform_key="beancount",
+        source_type=Connection.SourceType.ACCOUNTING,
+        credentials={},
+        settings={},
+        status=Connection.Status.LINKED,
+    )
+    if open_ledger:
+        ledger_open_demo_accounts(registry.accounting_target(ledger))
+    sync_configuration_save(
+        merchant=merchant,
+        document=document,
+        start_date=start_date,
+        sync_hour=0,
+        time_zone="Europe/London",
+        actor="system",
+    )
+    return Merchant.objects.select_related("sync_configuration").get(pk=merchant.pk)
+
+
 @dataclass
 class DemoSeed:
     merchant: Merchant
@@ -103,44 +163,13 @@ def demo_seed(*, days: int = 7, orders_per_day: int = 40, today: date | None = N
         users.objects.create_superuser("admin", "admin@example.invalid", password)
     merchant = Merchant.objects.filter(partner=partner, external_id=DEMO_EXTERNAL_ID).first()
     if merchant is None:
-        merchant = merchant_create(
+        merchant = cafe_create(
             partner=partner,
             name="Demo Café",
-            country="GB",
-            currency="GBP",
-            time_zone="Europe/London",
             external_id=DEMO_EXTERNAL_ID,
-        )
-        connection_create(
-            merchant=merchant,
-            platform_key="sandbox",
-            source_type=Connection.SourceType.COMMERCE,
-            credentials={},
-            settings={"orders_per_day": orders_per_day},
-            status=Connection.Status.LINKED,
-        )
-        ledger = connection_create(
-            merchant=merchant,
-            platform_key="beancount",
-            source_type=Connection.SourceType.ACCOUNTING,
-            credentials={},
-            settings={},
-            status=Connection.Status.LINKED,
-        )
-        target = registry.accounting_target(ledger)
-        target.ensure_ledger()
-        for account_id, name, account_type, rate in DEMO_ACCOUNTS:
-            target.create_account(
-                account_id=account_id, name=name, account_type=account_type, tax_rate=rate
-            )
-        start = (today or timezone.localdate()) - timedelta(days=days)
-        sync_configuration_save(
-            merchant=merchant,
+            orders_per_day=orders_per_day,
+            start_date=(today or timezone.localdate()) - timedelta(days=days),
             document=demo_configuration(),
-            start_date=start,
-            sync_hour=0,
-            time_zone="Europe/London",
-            actor="system",
         )
     ledger_connection = merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
     return DemoSeed(merchant, "admin", password, str(registry.ledger_path(ledger_connection)))
