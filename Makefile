@@ -51,8 +51,8 @@ format: install
 	$(VENV)/bin/ruff format .
 
 lock: install
-	cd requirements && ../$(VENV)/bin/pip-compile -q --strip-extras --generate-hashes --no-emit-find-links --no-emit-index-url -o base.txt base.in
-	cd requirements && ../$(VENV)/bin/pip-compile -q --strip-extras --generate-hashes --no-emit-find-links --no-emit-index-url -o dev.txt dev.in
+	cd requirements && ../$(VENV)/bin/pip-compile -q --allow-unsafe --strip-extras --generate-hashes --no-emit-find-links --no-emit-index-url -o base.txt base.in
+	cd requirements && ../$(VENV)/bin/pip-compile -q --allow-unsafe --strip-extras --generate-hashes --no-emit-find-links --no-emit-index-url -o dev.txt dev.in
 
 clean:
 	rm -rf $(VENV) var
