@@ -14,6 +14,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from commerce_sync.core.validators import validate_time_zone
+from commerce_sync.errors import StatusCode
 from connectors.credentials import EncryptedJSONField
 
 
@@ -190,21 +191,8 @@ class SyncRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
 
-    class StatusCode(models.IntegerChoices):
-        """Codat-compatible sync status codes."""
-
-        IN_PROGRESS = 1000, "In progress"
-        IN_PROGRESS_LONG = 1010, "In progress for over ten minutes"
-        SUCCESS = 2000, "Success, data written"
-        SUCCESS_NO_DATA = 2040, "Success, nothing to write"
-        CONFIGURATION_ERROR = 4000, "Configuration error"
-        CONNECTION_DELETED = 4040, "Company or connection deleted"
-        CONNECTION_DEAUTHORIZED = 4220, "Connection deauthorised"
-        SUBSCRIPTION_EXPIRED = 4260, "Accounting subscription expired"
-        SERVER_ERROR = 5000, "Server error"
-        DUPLICATION_PROTECTION = 5080, "Duplication protection"
-        DATA_PROCESSING_ERROR = 5120, "Data processing error"
-        DATA_WRITE_ERROR = 5130, "Data write error"
+    # The taxonomy's enum, under the name callers have always used.
+    StatusCode = StatusCode
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="sync_runs")
@@ -213,7 +201,7 @@ class SyncRun(models.Model):
     period_end = models.DateTimeField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     status_code = models.PositiveSmallIntegerField(
-        choices=StatusCode.choices, default=StatusCode.IN_PROGRESS
+        choices=StatusCode.choices(), default=StatusCode.IN_PROGRESS.value
     )
     messages = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
     counters = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
