@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_q",
     "commerce_sync.core",
+    "commerce_sync.bench",
     "connectors",
     "connectors.partner",
     "setup_flow",

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from commerce_sync.core.benchmarks import merchant_day
+from commerce_sync.bench.mapping import merchant_day
 from connectors.sandbox.generator import Merchant, generate_day
 from mapping import canonical
 from mapping.config import parse_configuration

@@ -11,7 +11,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from commerce_sync.core.fleet import dumps, run_fleet
+from commerce_sync.bench.fleet import dumps, run_fleet
 
 
 class Command(BaseCommand):

@@ -21,7 +21,7 @@ import pstats
 
 from django.core.management.base import BaseCommand, CommandError
 
-from commerce_sync.core.benchmarks import run
+from commerce_sync.bench.mapping import run
 
 
 def _positive(value: str) -> int:
