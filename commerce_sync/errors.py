@@ -95,10 +95,12 @@ class CredentialsRevoked(ApplicationError):
     """The platform no longer honours the connection's grant.
 
     Raised by a connector's client or OAuth code when the platform answers
-    401 again after a token refresh, or refuses the refresh itself
-    (`invalid_grant`). The sync service marks the connection Deauthorized
-    (the merchant must connect again), the push item being written fails
-    and waits for a retry, and the run ends 4040.
+    401 again after a token refresh (or 403 for missing scopes), refuses
+    the refresh itself (`invalid_grant` ...) or no refresh token is stored;
+    also by an OAuth callback whose state we did not issue. The sync service
+    marks the connection Deauthorized (the merchant must connect again), the
+    push item being written fails and waits for a retry, and the run ends
+    4040.
     """
 
     status_code = StatusCode.CONNECTION_DELETED
