@@ -52,8 +52,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_q",
     "commerce_sync.core",
+    "commerce_sync.inbound",
     "connectors",
-    "connectors.partner",
+    "connectors.partner",  # keeps the migrations that created inbound's table
     "setup_flow",
     "portal",
 ]
