@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
 from commerce_sync.errors import ConfigurationError
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from connectors.oauth import OAuthClient
 
 Json = Mapping[str, Any]
+S = TypeVar("S")  # the platform's settings class
 
 
 @dataclass(frozen=True)
@@ -165,12 +166,13 @@ class QuickBooksSettings:
 
 
 @dataclass(frozen=True)
-class ConnectorContext:
+class ConnectorContext(Generic[S]):
     """One connection as a connector sees it.
 
     `merchant_id` is the merchant's UUID; `currency` an ISO 4217 code,
     `time_zone` an IANA name, `country` ISO 3166 alpha-2. `settings` is the
-    platform's settings object (e.g. `XeroSettings`). `credentials` holds the
+    platform's settings object (a builder takes e.g.
+    `ConnectorContext[XeroSettings]`). `credentials` holds the
     stored secrets (API keys, client secrets); it is never shown in a repr.
     `token_source(oauth)` returns the `TokenSource` that reads, refreshes and
     rotates this connection's OAuth tokens with that platform's client.
@@ -183,6 +185,6 @@ class ConnectorContext:
     currency: str
     time_zone: str
     country: str
-    settings: Any
+    settings: S
     credentials: Mapping[str, Any] = field(repr=False)
     token_source: Callable[[OAuthClient], TokenSource] = field(repr=False)

@@ -35,7 +35,7 @@ from connectors.protocols import AccountingTarget, CommerceSource
 SettingsParser = Callable[[Mapping[str, Any]], Any]
 
 
-def _sandbox(context: ConnectorContext) -> CommerceSource:
+def _sandbox(context: ConnectorContext[SandboxSettings]) -> CommerceSource:
     from connectors.sandbox import SandboxSource
 
     return SandboxSource(
@@ -47,7 +47,7 @@ def _sandbox(context: ConnectorContext) -> CommerceSource:
     )
 
 
-def ledger_path(context: ConnectorContext) -> Path:
+def ledger_path(context: ConnectorContext[BeancountSettings]) -> Path:
     """The Beancount file of a `beancount` connection: its `ledger_path`
     setting, else `<LEDGER_DIR>/<merchant id>.beancount`."""
     configured = context.settings.ledger_path
@@ -58,7 +58,7 @@ def ledger_path(context: ConnectorContext) -> Path:
     )
 
 
-def _beancount(context: ConnectorContext) -> AccountingTarget:
+def _beancount(context: ConnectorContext[BeancountSettings]) -> AccountingTarget:
     from connectors.beancount import BeancountTarget
 
     return BeancountTarget(
@@ -68,7 +68,7 @@ def _beancount(context: ConnectorContext) -> AccountingTarget:
     )
 
 
-def _http_ledger(context: ConnectorContext) -> AccountingTarget:
+def _http_ledger(context: ConnectorContext[HttpLedgerSettings]) -> AccountingTarget:
     from connectors.http_ledger import HttpLedgerTarget
 
     return HttpLedgerTarget(
@@ -76,50 +76,50 @@ def _http_ledger(context: ConnectorContext) -> AccountingTarget:
     )
 
 
-def _partner(context: ConnectorContext) -> CommerceSource:
+def _partner(context: ConnectorContext[Any]) -> CommerceSource:
     from connectors.partner.adapter import partner_source_build
 
     return partner_source_build(context)
 
 
-def _zettle(context: ConnectorContext) -> CommerceSource:
+def _zettle(context: ConnectorContext[Any]) -> CommerceSource:
     from connectors.zettle.adapter import zettle_source_build
 
     return zettle_source_build(context)
 
 
-def _square(context: ConnectorContext) -> CommerceSource:
+def _square(context: ConnectorContext[Any]) -> CommerceSource:
     from connectors.square.adapter import square_source_build
 
     return square_source_build(context)
 
 
-def _shopify(context: ConnectorContext) -> CommerceSource:
+def _shopify(context: ConnectorContext[Any]) -> CommerceSource:
     from connectors.shopify.adapter import shopify_source_build
 
     return shopify_source_build(context)
 
 
-def _xero(context: ConnectorContext) -> AccountingTarget:
+def _xero(context: ConnectorContext[Any]) -> AccountingTarget:
     from connectors.xero.adapter import xero_target_build
 
     return xero_target_build(context)
 
 
-def _quickbooks(context: ConnectorContext) -> AccountingTarget:
+def _quickbooks(context: ConnectorContext[Any]) -> AccountingTarget:
     from connectors.quickbooks.adapter import quickbooks_target_build
 
     return quickbooks_target_build(context)
 
 
-COMMERCE_SOURCES: dict[str, Callable[[ConnectorContext], CommerceSource]] = {
+COMMERCE_SOURCES: dict[str, Callable[[ConnectorContext[Any]], CommerceSource]] = {
     "sandbox": _sandbox,
     "partner": _partner,
     "square": _square,
     "shopify": _shopify,
     "zettle": _zettle,
 }
-ACCOUNTING_TARGETS: dict[str, Callable[[ConnectorContext], AccountingTarget]] = {
+ACCOUNTING_TARGETS: dict[str, Callable[[ConnectorContext[Any]], AccountingTarget]] = {
     "beancount": _beancount,
     "http-ledger": _http_ledger,
     "xero": _xero,
@@ -140,7 +140,7 @@ SETTINGS: dict[str, SettingsParser] = {
 
 def commerce_source_register(
     platform_key: str,
-    builder: Callable[[ConnectorContext], CommerceSource],
+    builder: Callable[[ConnectorContext[Any]], CommerceSource],
     *,
     settings_parser: SettingsParser = NoSettings.from_json,
 ) -> None:
@@ -156,7 +156,7 @@ def settings_parse(*, platform_key: str, raw: Mapping[str, Any]) -> Any:
     return SETTINGS.get(platform_key, NoSettings.from_json)(raw)
 
 
-def commerce_source(context: ConnectorContext) -> CommerceSource:
+def commerce_source(context: ConnectorContext[Any]) -> CommerceSource:
     """The commerce adapter for this context; `ConfigurationError` when no
     connector serves its platform key."""
     builder = COMMERCE_SOURCES.get(context.platform_key)
@@ -167,7 +167,7 @@ def commerce_source(context: ConnectorContext) -> CommerceSource:
     return builder(context)
 
 
-def accounting_target(context: ConnectorContext) -> AccountingTarget:
+def accounting_target(context: ConnectorContext[Any]) -> AccountingTarget:
     """The accounting adapter for this context; `ConfigurationError` when no
     connector serves its platform key."""
     builder = ACCOUNTING_TARGETS.get(context.platform_key)

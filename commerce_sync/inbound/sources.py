@@ -10,7 +10,7 @@ from uuid import UUID
 
 from commerce_sync.inbound.models import PushedRecord
 from commerce_sync.inbound.selectors import pushed_records_for_period, pushed_reference
-from connectors.context import ConnectorContext
+from connectors.context import ConnectorContext, NoSettings
 from connectors.protocols import CommerceBatch
 
 Kind = PushedRecord.Kind
@@ -48,6 +48,6 @@ class PartnerPushSource:
         return batch  # api_calls stays 0: nothing was called
 
 
-def push_source_build(context: ConnectorContext) -> PartnerPushSource:
+def push_source_build(context: ConnectorContext[NoSettings]) -> PartnerPushSource:
     """The `partner-push` source for a connection: its merchant's rows."""
     return PartnerPushSource(merchant_id=context.merchant_id)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.context import ConnectorContext
+from connectors.context import ConnectorContext, PartnerSettings
 from connectors.partner.client import PartnerClient
 from connectors.protocols import CommerceBatch, Record
 
@@ -84,7 +84,7 @@ def _chain(*parts: Iterable[Record]) -> Iterable[Record]:
         yield from part
 
 
-def partner_source_build(context: ConnectorContext) -> PartnerCommerceSource:
+def partner_source_build(context: ConnectorContext[PartnerSettings]) -> PartnerCommerceSource:
     """From a connection's context: `PartnerSettings` (base URL, auth kind,
     page size); the secrets in its credentials {"api_key"} | {"client_id",
     "client_secret"}."""

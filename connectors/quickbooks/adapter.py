@@ -16,7 +16,7 @@ from django.conf import settings
 
 from commerce_sync.errors import ApplicationError, ConfigurationError, DocumentRejected
 from connectors.common import RateLimiter, TokenSource
-from connectors.context import ConnectorContext
+from connectors.context import ConnectorContext, QuickBooksSettings
 from connectors.protocols import AccountOption, TaxRateOption
 from connectors.quickbooks.client import BATCH_MAX, QuickBooksClient, fault_error
 from connectors.quickbooks.entities import (
@@ -443,7 +443,7 @@ def _status(row: dict[str, Any]) -> str:
     return "Active" if row.get("Active", True) else "Archived"
 
 
-def quickbooks_target_build(context: ConnectorContext) -> QuickBooksTarget:
+def quickbooks_target_build(context: ConnectorContext[QuickBooksSettings]) -> QuickBooksTarget:
     """The target for a linked QuickBooks connection: its company (realm, from
     `QuickBooksSettings`), its stored tokens (refreshed under the connection's
     row lock by the context's token source) and a limiter shared by all

@@ -10,7 +10,7 @@ from django.conf import settings
 
 from commerce_sync.errors import DataProcessingError
 from connectors.common import TokenSource
-from connectors.context import ConnectorContext
+from connectors.context import ConnectorContext, ShopifySettings
 from connectors.protocols import CommerceBatch
 from connectors.shopify import queries
 from connectors.shopify.client import ShopifyClient
@@ -90,7 +90,7 @@ class ShopifySource:
         )
 
 
-def shopify_source_build(context: ConnectorContext) -> ShopifySource:
+def shopify_source_build(context: ConnectorContext[ShopifySettings]) -> ShopifySource:
     """The source for a linked Shopify connection: its shop (`ShopifySettings`)
     and its stored tokens."""
     from connectors.shopify.oauth import shopify_oauth_client

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from commerce_sync.errors import ConfigurationError, DataProcessingError
-from connectors.context import ConnectorContext
+from connectors.context import ConnectorContext, SquareSettings
 from connectors.protocols import CommerceBatch
 from connectors.square.client import SquareClient
 from connectors.square.translate import translate_period
@@ -119,7 +119,7 @@ class SquareSource:
         return sorted({w for w in wanted if w and w not in known})
 
 
-def square_source_build(context: ConnectorContext) -> SquareSource:
+def square_source_build(context: ConnectorContext[SquareSettings]) -> SquareSource:
     """The source for a linked Square connection: the chosen locations and
     currency (`SquareSettings`) and its stored tokens."""
     from connectors.square.oauth import square_oauth_client

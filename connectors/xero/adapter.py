@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 
 from commerce_sync.errors import ApplicationError, ConfigurationError, DocumentRejected
-from connectors.context import ConnectorContext
+from connectors.context import ConnectorContext, XeroSettings
 from connectors.protocols import AccountOption, TaxRateOption
 from connectors.xero.client import XeroClient, dumps, validation_message
 
@@ -733,7 +733,7 @@ def _line_item(line: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def xero_target_build(context: ConnectorContext) -> XeroTarget:
+def xero_target_build(context: ConnectorContext[XeroSettings]) -> XeroTarget:
     """The target for a linked Xero connection: its tenant (`XeroSettings`),
     its stored tokens (refreshed under the connection's row lock by the
     context's token source) and the shared limiter."""

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from commerce_sync.errors import DataProcessingError
-from connectors.context import ConnectorContext
+from connectors.context import ConnectorContext, ZettleSettings
 from connectors.protocols import CommerceBatch
 from connectors.zettle.client import ZettleClient
 from connectors.zettle.translate import translate, utc_text
@@ -83,7 +83,7 @@ def _inside(purchase: dict, start: datetime, end: datetime) -> bool:
     return start <= moment < end
 
 
-def zettle_source_build(context: ConnectorContext) -> ZettleSource:
+def zettle_source_build(context: ConnectorContext[ZettleSettings]) -> ZettleSource:
     """The source for a linked Zettle connection, with its stored tokens; its
     organisation (`ZettleSettings`, else the connection id) keys the limits."""
     from connectors.zettle.oauth import zettle_oauth_client

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from commerce_sync.core.models import Connection
 from commerce_sync.core.services.credentials import ConnectionTokenSource
@@ -17,7 +18,7 @@ from connectors.context import ConnectorContext
 from connectors.protocols import AccountingTarget, CommerceSource
 
 
-def connection_context(*, connection: Connection) -> ConnectorContext:
+def connection_context(*, connection: Connection) -> ConnectorContext[Any]:
     """What a connector is given: the merchant's facts, the settings parsed
     for the platform (e.g. `XeroSettings`), the stored credentials and a
     token source factory over this row. Raises `ConfigurationError` when a
