@@ -37,11 +37,7 @@ from django.db import connection, connections
 
 from commerce_sync.core.models import Connection, Merchant, Partner, PushItem, SourceRecord, SyncRun
 from commerce_sync.core.services import syncs
-from commerce_sync.core.services.connections import (
-    connection_context,
-    connection_ledger_path,
-    connection_source,
-)
+from commerce_sync.core.services.connections import connection_context, connection_source
 from commerce_sync.core.services.demo import (
     DEMO_ACCOUNTS,
     cafe_create,
@@ -57,6 +53,7 @@ from commerce_sync.errors import (
     SubscriptionExpired,
 )
 from connectors import registry
+from connectors.context import ConnectorContext
 from connectors.protocols import AccountOption
 from mapping.canonical import parse_commerce
 from mapping.config import parse_configuration
@@ -134,12 +131,15 @@ def merchant_seed(
         open_ledger=False,
     )
     if ledger:  # through the real builder, whatever a test swapped in
-        ledger_open_demo_accounts(BEANCOUNT(connection_context(connection=accounting_of(merchant))))
+        ledger_open_demo_accounts(BEANCOUNT(accounting_of(merchant)))
     return merchant
 
 
-def accounting_of(merchant: Merchant) -> Connection:
-    return merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
+def accounting_of(merchant: Merchant) -> ConnectorContext:
+    """The merchant's ledger connection, as the Beancount builder takes it."""
+    return connection_context(
+        connection=merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
+    )
 
 
 def as_stored(payload: dict[str, Any]) -> dict[str, Any]:
@@ -172,7 +172,7 @@ def expected_documents(merchant: Merchant, now: datetime) -> dict[str, dict[str,
 
 def ledger_keys(merchant: Merchant) -> Counter[str]:
     """How many transactions the merchant's Beancount ledger holds per push key."""
-    path = connection_ledger_path(connection=accounting_of(merchant))
+    path = registry.ledger_path(accounting_of(merchant))
     entries, errors, _ = loader.load_file(str(path))
     assert errors == [], [e.message for e in errors]
     return Counter(
@@ -291,11 +291,7 @@ def test_a_rate_limit_is_waited_out_for_at_least_the_time_the_target_asks(
 ):
     merchant = merchant_seed(partner, "Throttled", days=3, invoices=False)
     target = FaultyTarget(
-        BEANCOUNT(connection_context(connection=accounting_of(merchant))),
-        rate=0.5,
-        seed=3,
-        faults=["429"],
-        retry_after=2.5,
+        BEANCOUNT(accounting_of(merchant)), rate=0.5, seed=3, faults=["429"], retry_after=2.5
     )
     monkeypatch.setitem(registry.ACCOUNTING_TARGETS, "beancount", lambda connection: target)
 
@@ -311,9 +307,7 @@ def test_a_run_that_gives_up_on_transient_faults_says_which_documents_and_why(
     partner, ledgers, clock, monkeypatch
 ):
     merchant = merchant_seed(partner, "Unreachable", days=2, invoices=False)
-    target = FaultyTarget(
-        BEANCOUNT(connection_context(connection=accounting_of(merchant))), rate=1.0, faults=["500"]
-    )
+    target = FaultyTarget(BEANCOUNT(accounting_of(merchant)), rate=1.0, faults=["500"])
     monkeypatch.setitem(registry.ACCOUNTING_TARGETS, "beancount", lambda connection: target)
 
     run = syncs.sync_run_execute(merchant=merchant, now=NOW)
@@ -350,9 +344,7 @@ def test_a_rejected_document_fails_alone_and_is_pushed_by_a_retry_once_accepted(
     def refuse(key: str, document: dict[str, Any]) -> ApplicationError | None:
         return DocumentRejected(message) if document["date"] == "2026-11-08" else None
 
-    target = FaultyTarget(
-        BEANCOUNT(connection_context(connection=accounting_of(merchant))), refuse=refuse
-    )
+    target = FaultyTarget(BEANCOUNT(accounting_of(merchant)), refuse=refuse)
     monkeypatch.setitem(registry.ACCOUNTING_TARGETS, "beancount", lambda connection: target)
 
     run = syncs.sync_run_execute(merchant=merchant, now=NOW)
@@ -403,9 +395,7 @@ def test_retrying_the_latest_failed_run_retries_the_document_it_failed_on(
         locked = not cause["fixed"] and document["date"] == "2026-11-08"
         return DocumentRejected("The period is locked") if locked else None
 
-    target = FaultyTarget(
-        BEANCOUNT(connection_context(connection=accounting_of(merchant))), refuse=refuse
-    )
+    target = FaultyTarget(BEANCOUNT(accounting_of(merchant)), refuse=refuse)
     monkeypatch.setitem(registry.ACCOUNTING_TARGETS, "beancount", lambda connection: target)
     first = syncs.sync_run_execute(merchant=merchant, now=NOW - timedelta(days=1))
     latest = syncs.sync_run_execute(merchant=merchant, now=NOW)
@@ -424,10 +414,7 @@ def test_retrying_the_latest_failed_run_retries_the_document_it_failed_on(
 def test_no_backoff_sleep_is_longer_than_the_cap(partner, ledgers, clock, monkeypatch):
     merchant = merchant_seed(partner, "Throttled for an hour", days=1, invoices=False)
     target = FaultyTarget(
-        BEANCOUNT(connection_context(connection=accounting_of(merchant))),
-        rate=1.0,
-        faults=["429"],
-        retry_after=3600,
+        BEANCOUNT(accounting_of(merchant)), rate=1.0, faults=["429"], retry_after=3600
     )
     monkeypatch.setitem(registry.ACCOUNTING_TARGETS, "beancount", lambda connection: target)
 
@@ -457,9 +444,7 @@ def test_a_revoked_connection_or_an_expired_subscription_stops_the_push(
         blocked = not cause["fixed"] and document["date"] >= "2026-11-08"
         return error(message) if blocked else None
 
-    target = FaultyTarget(
-        BEANCOUNT(connection_context(connection=accounting_of(merchant))), refuse=refuse
-    )
+    target = FaultyTarget(BEANCOUNT(accounting_of(merchant)), refuse=refuse)
     monkeypatch.setitem(registry.ACCOUNTING_TARGETS, "beancount", lambda connection: target)
 
     run = syncs.sync_run_execute(merchant=merchant, now=NOW)
