@@ -52,9 +52,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_q",
     "commerce_sync.core",
+    "commerce_sync.inbound",
     "commerce_sync.bench",
     "connectors",
-    "connectors.partner",
+    "connectors.partner",  # keeps the migrations that created inbound's table
     "setup_flow",
     "portal",
 ]

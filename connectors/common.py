@@ -1,7 +1,9 @@
 """What connectors share: how they get a valid access token and how they stay
-under a platform's rate limits. Implementations live in `connectors.oauth`
-(tokens kept in the connection's encrypted credentials, refreshed once under
-a row lock) and `connectors.limits` (a limiter every worker shares)."""
+under a platform's rate limits. The token source is implemented by the core
+(`commerce_sync.core.services.credentials.ConnectionTokenSource`: tokens kept
+in the connection's encrypted credentials, refreshed once under a row lock)
+and reaches an adapter through `ConnectorContext.token_source`; the limiter
+is `connectors.limits` (one every worker shares)."""
 
 from __future__ import annotations
 

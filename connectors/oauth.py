@@ -1,15 +1,12 @@
-"""OAuth 2 for any platform, and the token source every connector shares.
+"""OAuth 2 for any platform.
 
 `OAuthClient` speaks the authorisation-code flow with PKCE (S256): it builds
 the authorisation URL, exchanges the code, refreshes and revokes. A platform
 is described by an `OAuthPlatform` (its endpoints and app credentials).
 
-`ConnectionTokenSource` keeps the tokens in the connection's encrypted
-credentials. Platforms such as Xero rotate the refresh token on every use, so
-two workers refreshing at once would each spend the same refresh token and
-one of them would store a token the platform has already replaced. Refreshing
-therefore happens under a row lock on the connection, after re-reading it:
-the first worker refreshes, the second finds the new token and uses it.
+Keeping the tokens (stored encrypted with the connection, refreshed once
+under a row lock) is the core's job: `ConnectorContext.token_source(client)`
+gives an adapter a `connectors.common.TokenSource` driven by this client.
 
 Tokens are secrets: they never appear in a repr, a log line or an exception
 message.
@@ -22,20 +19,13 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import requests
-from django.db import transaction
 from django.utils import timezone
 
 from commerce_sync.errors import CredentialsRevoked, PlatformUnavailable
-
-if TYPE_CHECKING:
-    from commerce_sync.core.models import Connection
-
-# Refresh this long before expiry, so a token never dies in the middle of a call.
-REFRESH_MARGIN = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -190,72 +180,3 @@ def _oauth_error(response: requests.Response) -> str:
     except (ValueError, AttributeError):
         return "unknown error"
     return error if isinstance(error, str) and error.isascii() and len(error) < 64 else "error"
-
-
-def _expires_at(credentials: dict[str, Any]) -> datetime | None:
-    raw = credentials.get("expires_at")
-    try:
-        return datetime.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
-
-
-def _fresh(credentials: dict[str, Any]) -> bool:
-    expires = _expires_at(credentials)
-    return (
-        bool(credentials.get("access_token"))
-        and expires is not None
-        and expires - timezone.now() > REFRESH_MARGIN
-    )
-
-
-class ConnectionTokenSource:
-    """`connectors.common.TokenSource` over a connection's stored credentials."""
-
-    def __init__(self, connection: Connection, oauth: OAuthClient) -> None:
-        self.connection = connection
-        self.oauth = oauth
-        self.refreshes = 0  # how many refreshes this source made (tests, counters)
-
-    def __repr__(self) -> str:
-        return f"ConnectionTokenSource(connection={self.connection.pk})"
-
-    def access_token(self) -> str:
-        credentials = self.connection.credentials or {}
-        if _fresh(credentials):
-            return credentials["access_token"]
-        return self._refresh(stale=credentials.get("access_token"), force=False)
-
-    def refresh_now(self, *, rejected: str) -> str:
-        return self._refresh(stale=rejected, force=True)
-
-    def _refresh(self, *, stale: str | None, force: bool) -> str:
-        from commerce_sync.core.models import Connection
-
-        with transaction.atomic():
-            # The lock serialises refreshes of this connection across workers;
-            # the re-read sees what a worker that held the lock before us stored.
-            row = (
-                Connection.objects.select_for_update()
-                .only("credentials")
-                .get(pk=self.connection.pk)
-            )
-            credentials = dict(row.credentials or {})
-            current = credentials.get("access_token")
-            replaced = current is not None and current != stale
-            if (replaced or not force) and _fresh(credentials):
-                self.connection.credentials = credentials
-                return current
-            refresh_token = credentials.get("refresh_token")
-            if not refresh_token:
-                raise CredentialsRevoked(
-                    f"This {self.oauth.platform.name} connection holds no refresh token; connect it again."
-                )
-            tokens = self.oauth.refresh(refresh_token)
-            credentials.update(tokens.as_credentials())
-            Connection.objects.filter(pk=row.pk).update(
-                credentials=credentials, updated_at=timezone.now()
-            )
-            self.refreshes += 1
-        self.connection.credentials = credentials
-        return tokens.access_token

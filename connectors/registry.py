@@ -1,133 +1,178 @@
 """Adapters by platform key: the one place that knows which class serves a
-connection. Builders take the connection and return a protocol object."""
+connection. Builders take a `ConnectorContext` (built by the core from the
+connection) and return a protocol object; `SETTINGS` names the settings class
+whose `from_json` reads each platform's connection settings.
+
+A source that lives above the connectors (the core's `partner-push`, which
+reads what partners pushed into our own tables) joins through
+`commerce_source_register`, called from its app's `ready()`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 from django.conf import settings
 
 from commerce_sync.errors import ConfigurationError
+from connectors.context import (
+    BeancountSettings,
+    ConnectorContext,
+    HttpLedgerSettings,
+    NoSettings,
+    PartnerSettings,
+    QuickBooksSettings,
+    SandboxSettings,
+    ShopifySettings,
+    SquareSettings,
+    XeroSettings,
+    ZettleSettings,
+)
 from connectors.protocols import AccountingTarget, CommerceSource
 
-if TYPE_CHECKING:
-    from commerce_sync.core.models import Connection
+SettingsParser = Callable[[Mapping[str, Any]], Any]
 
 
-def _sandbox(connection: Connection) -> CommerceSource:
+def _sandbox(context: ConnectorContext[SandboxSettings]) -> CommerceSource:
     from connectors.sandbox import SandboxSource
 
-    merchant = connection.merchant
     return SandboxSource(
-        merchant_seed=str(merchant.pk),
-        time_zone=merchant.time_zone,
-        currency=merchant.currency,
-        orders_per_day=int(connection.settings.get("orders_per_day", 40)),
-        country=merchant.country,
+        merchant_seed=str(context.merchant_id),
+        time_zone=context.time_zone,
+        currency=context.currency,
+        orders_per_day=context.settings.orders_per_day,
+        country=context.country,
     )
 
 
-def ledger_path(connection: Connection) -> Path:
-    configured = connection.settings.get("ledger_path")
+def ledger_path(context: ConnectorContext[BeancountSettings]) -> Path:
+    """The Beancount file of a `beancount` connection: its `ledger_path`
+    setting, else `<LEDGER_DIR>/<merchant id>.beancount`."""
+    configured = context.settings.ledger_path
     return (
         Path(configured)
         if configured
-        else Path(settings.LEDGER_DIR) / f"{connection.merchant_id}.beancount"
+        else Path(settings.LEDGER_DIR) / f"{context.merchant_id}.beancount"
     )
 
 
-def _beancount(connection: Connection) -> AccountingTarget:
+def _beancount(context: ConnectorContext[BeancountSettings]) -> AccountingTarget:
     from connectors.beancount import BeancountTarget
 
-    merchant = connection.merchant
     return BeancountTarget(
-        ledger_path=ledger_path(connection),
-        title=f"{merchant.name} (Commerce Sync)",
-        operating_currency=merchant.currency,
+        ledger_path=ledger_path(context),
+        title=f"{context.merchant_name} (Commerce Sync)",
+        operating_currency=context.currency,
     )
 
 
-def _http_ledger(connection: Connection) -> AccountingTarget:
+def _http_ledger(context: ConnectorContext[HttpLedgerSettings]) -> AccountingTarget:
     from connectors.http_ledger import HttpLedgerTarget
 
     return HttpLedgerTarget(
-        base_url=connection.settings["base_url"], api_key=connection.credentials.get("api_key", "")
+        base_url=context.settings.base_url, api_key=context.credentials.get("api_key", "")
     )
 
 
-def _partner(connection: Connection) -> CommerceSource:
+def _partner(context: ConnectorContext[Any]) -> CommerceSource:
     from connectors.partner.adapter import partner_source_build
 
-    return partner_source_build(connection)
+    return partner_source_build(context)
 
 
-def _partner_push(connection: Connection) -> CommerceSource:
-    from connectors.partner.push_source import PartnerPushSource
-
-    return PartnerPushSource(merchant=connection.merchant)
-
-
-def _zettle(connection: Connection) -> CommerceSource:
+def _zettle(context: ConnectorContext[Any]) -> CommerceSource:
     from connectors.zettle.adapter import zettle_source_build
 
-    return zettle_source_build(connection)
+    return zettle_source_build(context)
 
 
-def _square(connection: Connection) -> CommerceSource:
+def _square(context: ConnectorContext[Any]) -> CommerceSource:
     from connectors.square.adapter import square_source_build
 
-    return square_source_build(connection)
+    return square_source_build(context)
 
 
-def _shopify(connection: Connection) -> CommerceSource:
+def _shopify(context: ConnectorContext[Any]) -> CommerceSource:
     from connectors.shopify.adapter import shopify_source_build
 
-    return shopify_source_build(connection)
+    return shopify_source_build(context)
 
 
-def _xero(connection: Connection) -> AccountingTarget:
+def _xero(context: ConnectorContext[Any]) -> AccountingTarget:
     from connectors.xero.adapter import xero_target_build
 
-    return xero_target_build(connection)
+    return xero_target_build(context)
 
 
-def _quickbooks(connection: Connection) -> AccountingTarget:
+def _quickbooks(context: ConnectorContext[Any]) -> AccountingTarget:
     from connectors.quickbooks.adapter import quickbooks_target_build
 
-    return quickbooks_target_build(connection)
+    return quickbooks_target_build(context)
 
 
-COMMERCE_SOURCES: dict[str, Callable[[Connection], CommerceSource]] = {
+COMMERCE_SOURCES: dict[str, Callable[[ConnectorContext[Any]], CommerceSource]] = {
     "sandbox": _sandbox,
     "partner": _partner,
-    "partner-push": _partner_push,
     "square": _square,
     "shopify": _shopify,
     "zettle": _zettle,
 }
-ACCOUNTING_TARGETS: dict[str, Callable[[Connection], AccountingTarget]] = {
+ACCOUNTING_TARGETS: dict[str, Callable[[ConnectorContext[Any]], AccountingTarget]] = {
     "beancount": _beancount,
     "http-ledger": _http_ledger,
     "xero": _xero,
     "quickbooks": _quickbooks,
 }
+SETTINGS: dict[str, SettingsParser] = {
+    "sandbox": SandboxSettings.from_json,
+    "partner": PartnerSettings.from_json,
+    "square": SquareSettings.from_json,
+    "shopify": ShopifySettings.from_json,
+    "zettle": ZettleSettings.from_json,
+    "beancount": BeancountSettings.from_json,
+    "http-ledger": HttpLedgerSettings.from_json,
+    "xero": XeroSettings.from_json,
+    "quickbooks": QuickBooksSettings.from_json,
+}
 
 
-def commerce_source(connection: Connection) -> CommerceSource:
-    builder = COMMERCE_SOURCES.get(connection.platform_key)
+def commerce_source_register(
+    platform_key: str,
+    builder: Callable[[ConnectorContext[Any]], CommerceSource],
+    *,
+    settings_parser: SettingsParser = NoSettings.from_json,
+) -> None:
+    """Add a commerce source served from outside `connectors` (at start-up)."""
+    COMMERCE_SOURCES[platform_key] = builder
+    SETTINGS[platform_key] = settings_parser
+
+
+def settings_parse(*, platform_key: str, raw: Mapping[str, Any]) -> Any:
+    """The platform's settings object read from a connection's JSON settings
+    (`NoSettings` for a platform without a settings class). Raises
+    `ConfigurationError` when a required setting is missing."""
+    return SETTINGS.get(platform_key, NoSettings.from_json)(raw)
+
+
+def commerce_source(context: ConnectorContext[Any]) -> CommerceSource:
+    """The commerce adapter for this context; `ConfigurationError` when no
+    connector serves its platform key."""
+    builder = COMMERCE_SOURCES.get(context.platform_key)
     if builder is None:
         raise ConfigurationError(
-            f"No commerce connector is installed for platform {connection.platform_key!r}"
+            f"No commerce connector is installed for platform {context.platform_key!r}"
         )
-    return builder(connection)
+    return builder(context)
 
 
-def accounting_target(connection: Connection) -> AccountingTarget:
-    builder = ACCOUNTING_TARGETS.get(connection.platform_key)
+def accounting_target(context: ConnectorContext[Any]) -> AccountingTarget:
+    """The accounting adapter for this context; `ConfigurationError` when no
+    connector serves its platform key."""
+    builder = ACCOUNTING_TARGETS.get(context.platform_key)
     if builder is None:
         raise ConfigurationError(
-            f"No accounting connector is installed for platform {connection.platform_key!r}"
+            f"No accounting connector is installed for platform {context.platform_key!r}"
         )
-    return builder(connection)
+    return builder(context)

@@ -14,11 +14,13 @@ from beancount import loader  # noqa: E402
 from beancount.core import data  # noqa: E402
 
 from commerce_sync.core.models import Connection, Merchant, SyncRun  # noqa: E402
+from commerce_sync.core.services.connections import connection_ledger_path  # noqa: E402
 from commerce_sync.core.services.demo import DEMO_EXTERNAL_ID  # noqa: E402
-from connectors.registry import ledger_path  # noqa: E402
 
 merchant = Merchant.objects.get(external_id=DEMO_EXTERNAL_ID)
-ledger = ledger_path(merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING))
+ledger = connection_ledger_path(
+    connection=merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
+)
 entries, errors, _ = loader.load_file(str(ledger))
 transactions = [e for e in entries if isinstance(e, data.Transaction)]
 runs = SyncRun.objects.filter(merchant=merchant)

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from commerce_sync.api.authentication import PartnerApiKeyAuthentication
 from commerce_sync.core.selectors import merchant_get
 from commerce_sync.core.services.audit import partner_actor
-from connectors.partner.services import DATA_TYPES, MAX_RECORDS, pushed_records_store
+from commerce_sync.inbound.services import DATA_TYPES, MAX_RECORDS, pushed_records_store
 
 
 class DecimalJSONParser(parsers.JSONParser):

@@ -1,3 +1,3 @@
-"""Partner commerce: the partner's own data in the Codat Commerce shape,
-either pulled from its HTTP API (`PartnerCommerceSource`) or pushed to ours
-(`PushedRecord`, read back by `PartnerPushSource`)."""
+"""Partner commerce pulled from the partner's own HTTP API, in the Codat
+Commerce shape (`PartnerCommerceSource`). Records a partner pushes to us
+instead are the core's: `commerce_sync.inbound`."""

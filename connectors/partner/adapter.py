@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.context import ConnectorContext, PartnerSettings
 from connectors.partner.client import PartnerClient
 from connectors.protocols import CommerceBatch, Record
 
@@ -83,29 +84,22 @@ def _chain(*parts: Iterable[Record]) -> Iterable[Record]:
         yield from part
 
 
-def partner_source_build(connection: Any) -> PartnerCommerceSource:
-    """From a connection: settings {"base_url", "auth": {"type": "api_key",
-    "header"} | {"type": "client_credentials", "token_url", "scope"},
-    "page_size"}; secrets in credentials {"api_key"} | {"client_id", "client_secret"}."""
-    from commerce_sync.errors import ConfigurationError
+def partner_source_build(context: ConnectorContext[PartnerSettings]) -> PartnerCommerceSource:
+    """From a connection's context: `PartnerSettings` (base URL, auth kind,
+    page size); the secrets in its credentials {"api_key"} | {"client_id",
+    "client_secret"}."""
     from connectors.partner.client import PartnerAuth
 
-    settings, secrets = connection.settings, connection.credentials or {}
-    auth = settings.get("auth") or {}
-    kind = auth.get("type", "api_key")
-    if not settings.get("base_url"):
-        raise ConfigurationError("The partner API connection has no base_url")
-    if kind == "client_credentials" and not auth.get("token_url"):
-        raise ConfigurationError("Client-credentials auth needs a token_url")
+    partner, secrets = context.settings, context.credentials or {}
     return PartnerCommerceSource(
         PartnerClient(
-            base_url=settings["base_url"],
-            page_size=int(settings.get("page_size", 500)),
+            base_url=partner.base_url,
+            page_size=partner.page_size,
             auth=PartnerAuth(
-                kind=kind,
-                header=auth.get("header", "Authorization"),
-                token_url=auth.get("token_url", ""),
-                scope=auth.get("scope", ""),
+                kind=partner.auth_type,
+                header=partner.header,
+                token_url=partner.token_url,
+                scope=partner.scope,
                 api_key=secrets.get("api_key", ""),
                 client_id=secrets.get("client_id", ""),
                 client_secret=secrets.get("client_secret", ""),

@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 from django.conf import settings
 
 from commerce_sync.errors import ApplicationError, ConfigurationError, DocumentRejected
 from connectors.common import RateLimiter, TokenSource
+from connectors.context import ConnectorContext, QuickBooksSettings
 from connectors.protocols import AccountOption, TaxRateOption
 from connectors.quickbooks.client import BATCH_MAX, QuickBooksClient, fault_error
 from connectors.quickbooks.entities import (
@@ -26,9 +27,6 @@ from connectors.quickbooks.entities import (
     links_of,
     to_entity,
 )
-
-if TYPE_CHECKING:
-    from commerce_sync.core.models import Connection
 
 # Our account types -> the QuickBooks AccountType used when we create one.
 ACCOUNT_TYPES = {
@@ -445,23 +443,21 @@ def _status(row: dict[str, Any]) -> str:
     return "Active" if row.get("Active", True) else "Archived"
 
 
-def quickbooks_target_build(connection: Connection) -> QuickBooksTarget:
-    """The target for a linked QuickBooks connection: its company (realm),
-    its stored tokens (refreshed under the connection's row lock) and a
-    limiter shared by all workers (500 calls a minute, 10 at once)."""
+def quickbooks_target_build(context: ConnectorContext[QuickBooksSettings]) -> QuickBooksTarget:
+    """The target for a linked QuickBooks connection: its company (realm, from
+    `QuickBooksSettings`), its stored tokens (refreshed under the connection's
+    row lock by the context's token source) and a limiter shared by all
+    workers (500 calls a minute, 10 at once)."""
     from connectors.limits import DatabaseRateLimiter
-    from connectors.oauth import ConnectionTokenSource
     from connectors.quickbooks.oauth import quickbooks_oauth_client
 
-    realm_id = str(connection.settings.get("realm_id") or "")
-    if not realm_id:
-        raise ConfigurationError("This QuickBooks connection has no company (realm id)")
+    quickbooks = context.settings
     return QuickBooksTarget(
-        realm_id=realm_id,
-        tokens=ConnectionTokenSource(connection, quickbooks_oauth_client()),
+        realm_id=quickbooks.realm_id,
+        tokens=context.token_source(quickbooks_oauth_client()),
         limiter=DatabaseRateLimiter(quickbooks_limits()),
         base_url=settings.QUICKBOOKS_API_URL,
-        locations=connection.settings.get("locations"),
+        locations=quickbooks.locations,
     )
 
 

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 
 from commerce_sync.errors import DataProcessingError
 from connectors.common import TokenSource
+from connectors.context import ConnectorContext, ShopifySettings
 from connectors.protocols import CommerceBatch
 from connectors.shopify import queries
 from connectors.shopify.client import ShopifyClient
 from connectors.shopify.oauth import shop_domain
 from connectors.shopify.translate import translate
-
-if TYPE_CHECKING:
-    from commerce_sync.core.models import Connection
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +90,11 @@ class ShopifySource:
         )
 
 
-def shopify_source_build(connection: Connection) -> ShopifySource:
-    from connectors.oauth import ConnectionTokenSource
+def shopify_source_build(context: ConnectorContext[ShopifySettings]) -> ShopifySource:
+    """The source for a linked Shopify connection: its shop (`ShopifySettings`)
+    and its stored tokens."""
     from connectors.shopify.oauth import shopify_oauth_client
 
-    shop = connection.settings["shop"]
-    tokens = ConnectionTokenSource(connection, shopify_oauth_client(shop))
+    shop = context.settings.shop
+    tokens = context.token_source(shopify_oauth_client(shop))
     return ShopifySource.for_shop(shop, tokens)

@@ -11,15 +11,13 @@ Anything that does not fit the canonical model stops the read with a
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from commerce_sync.errors import ConfigurationError, DataProcessingError
+from connectors.context import ConnectorContext, SquareSettings
 from connectors.protocols import CommerceBatch
 from connectors.square.client import SquareClient
 from connectors.square.translate import translate_period
-
-if TYPE_CHECKING:
-    from commerce_sync.core.models import Connection
 
 MAX_PROBLEMS_SHOWN = 5
 
@@ -121,13 +119,14 @@ class SquareSource:
         return sorted({w for w in wanted if w and w not in known})
 
 
-def square_source_build(connection: Connection) -> SquareSource:
-    from connectors.oauth import ConnectionTokenSource
+def square_source_build(context: ConnectorContext[SquareSettings]) -> SquareSource:
+    """The source for a linked Square connection: the chosen locations and
+    currency (`SquareSettings`) and its stored tokens."""
     from connectors.square.oauth import square_oauth_client
 
-    client = SquareClient(tokens=ConnectionTokenSource(connection, square_oauth_client()))
+    client = SquareClient(tokens=context.token_source(square_oauth_client()))
     return SquareSource(
         client,
-        location_ids=connection.settings.get("location_ids") or [],
-        currency=connection.settings.get("currency") or connection.merchant.currency,
+        location_ids=list(context.settings.location_ids),
+        currency=context.settings.currency or context.currency,
     )

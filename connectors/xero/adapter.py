@@ -13,16 +13,14 @@ import hashlib
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 
 from commerce_sync.errors import ApplicationError, ConfigurationError, DocumentRejected
+from connectors.context import ConnectorContext, XeroSettings
 from connectors.protocols import AccountOption, TaxRateOption
 from connectors.xero.client import XeroClient, dumps, validation_message
-
-if TYPE_CHECKING:
-    from commerce_sync.core.models import Connection
 
 _TYPES = {"ASSET": "Asset", "LIABILITY": "Liability", "EQUITY": "Equity"}
 _TYPES |= {"REVENUE": "Income", "EXPENSE": "Expense"}
@@ -735,24 +733,22 @@ def _line_item(line: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def xero_target_build(connection: Connection) -> XeroTarget:
-    """The target for a linked Xero connection: its tenant, its stored tokens
-    (refreshed under the connection's row lock) and the shared limiter."""
+def xero_target_build(context: ConnectorContext[XeroSettings]) -> XeroTarget:
+    """The target for a linked Xero connection: its tenant (`XeroSettings`),
+    its stored tokens (refreshed under the connection's row lock by the
+    context's token source) and the shared limiter."""
     from connectors.limits import XERO_LIMITS, DatabaseRateLimiter
-    from connectors.oauth import ConnectionTokenSource
     from connectors.xero.oauth import xero_oauth_client
 
-    tenant_id = connection.settings.get("tenant_id")
-    if not tenant_id:
-        raise ConfigurationError("This Xero connection has no organisation (tenant) chosen")
+    xero = context.settings
     client = XeroClient(
         api_url=settings.XERO_API_URL,
-        tenant_id=tenant_id,
-        tokens=ConnectionTokenSource(connection, xero_oauth_client()),
+        tenant_id=xero.tenant_id,
+        tokens=context.token_source(xero_oauth_client()),
         limiter=DatabaseRateLimiter(XERO_LIMITS),
     )
     return XeroTarget(
         client,
-        bank_contact_id=connection.settings.get("bank_contact_id"),
-        tracking=connection.settings.get("tracking"),
+        bank_contact_id=xero.bank_contact_id,
+        tracking=xero.tracking,
     )

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
 from commerce_sync.errors import DataProcessingError
+from connectors.context import ConnectorContext, ZettleSettings
 from connectors.protocols import CommerceBatch
 from connectors.zettle.client import ZettleClient
 from connectors.zettle.translate import translate, utc_text
-
-if TYPE_CHECKING:
-    from commerce_sync.core.models import Connection
 
 log = logging.getLogger(__name__)
 LOCATION_ID = "zettle"  # a Zettle organisation sells from one place
@@ -86,16 +83,15 @@ def _inside(purchase: dict, start: datetime, end: datetime) -> bool:
     return start <= moment < end
 
 
-def zettle_source_build(connection: Connection) -> ZettleSource:
-    """The source for a linked Zettle connection, with its stored tokens."""
-    from connectors.oauth import ConnectionTokenSource
+def zettle_source_build(context: ConnectorContext[ZettleSettings]) -> ZettleSource:
+    """The source for a linked Zettle connection, with its stored tokens; its
+    organisation (`ZettleSettings`, else the connection id) keys the limits."""
     from connectors.zettle.oauth import zettle_oauth_client
 
-    merchant = connection.merchant
     client = ZettleClient(
         purchase_url=settings.ZETTLE_PURCHASE_API_URL,
         finance_url=settings.ZETTLE_FINANCE_API_URL,
-        tokens=ConnectionTokenSource(connection, zettle_oauth_client()),
-        organization=str(connection.settings.get("organization_uuid") or connection.pk),
+        tokens=context.token_source(zettle_oauth_client()),
+        organization=context.settings.organization_uuid or context.connection_id,
     )
-    return ZettleSource(client, currency=merchant.currency, time_zone=merchant.time_zone)
+    return ZettleSource(client, currency=context.currency, time_zone=context.time_zone)

@@ -2,7 +2,7 @@
 
 Zettle access tokens last two hours (`expires_in` 7200) and each refresh
 returns a new refresh token that replaces the old one, so refreshing must go
-through `connectors.oauth.ConnectionTokenSource` (one refresh under the
+through the token source the core passes down (one refresh under the
 connection's row lock). Disconnecting removes the app's connection to the
 organisation (`DELETE /application-connections/self` on the OAuth host, with
 the access token); there is no form-based revocation endpoint, so that is

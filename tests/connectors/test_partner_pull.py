@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+from commerce_sync.core.services.connections import connection_source
 from commerce_sync.errors import CredentialsRevoked, PlatformUnavailable, RateLimited
-from connectors import registry
 from connectors.partner.adapter import PartnerCommerceSource
 from connectors.partner.client import PartnerAuth, PartnerClient
 from connectors.partner.ssrf import UnsafeUrl, url_check
@@ -174,7 +174,7 @@ def test_the_registry_builds_the_source_from_the_connection(double, db):
         },
         credentials={"api_key": double.api_key},
     )
-    source = registry.commerce_source(connection)
+    source = connection_source(connection=connection)
     assert isinstance(source, PartnerCommerceSource)
     assert double.api_key not in repr(source.client) + repr(source.client.auth)
     assert source.read_period(start=START, end=END).orders

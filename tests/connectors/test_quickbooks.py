@@ -357,18 +357,18 @@ def test_oauth_parameters(settings: Any) -> None:
 
 @pytest.mark.django_db
 def test_registry_builds_the_target_for_a_connection() -> None:
+    from commerce_sync.core.services.connections import connection_target
     from commerce_sync.errors import ConfigurationError
-    from connectors import registry
     from tests.factories import ConnectionFactory
 
     connection = ConnectionFactory(
         accounting=True, platform_key="quickbooks", settings={"realm_id": "42"}
     )
-    target = registry.accounting_target(connection)
+    target = connection_target(connection=connection)
     assert isinstance(target, QuickBooksTarget) and target.client.limit_key == "quickbooks:42"
     connection.settings = {}
     with pytest.raises(ConfigurationError, match="realm"):
-        registry.accounting_target(connection)
+        connection_target(connection=connection)
 
 
 # -- the operator command --
@@ -381,7 +381,7 @@ def test_connect_command_links_quickbooks_without_printing_tokens(
     from django.core.management import call_command
 
     from commerce_sync.core.models import Connection
-    from connectors import registry
+    from commerce_sync.core.services.connections import connection_target
 
     call_command(
         "connect", "--merchant", str(merchant.pk), "--platform", "quickbooks",
@@ -397,7 +397,7 @@ def test_connect_command_links_quickbooks_without_printing_tokens(
     assert connection.credentials["refresh_token"] == "qb-secret-refresh"
     stored = raw_credentials(connection.pk)
     assert "qb-secret" not in stored  # encrypted at rest
-    target = registry.accounting_target(connection)
+    target = connection_target(connection=connection)
     assert isinstance(target, QuickBooksTarget)
     assert target.client.limit_key == "quickbooks:9130357"
 

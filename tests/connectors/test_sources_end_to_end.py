@@ -28,6 +28,7 @@ from beancount.core import data as bean
 
 from commerce_sync.core.models import Connection, Merchant, SyncRun
 from commerce_sync.core.services import syncs
+from commerce_sync.core.services.connections import connection_target
 from commerce_sync.core.services.demo import demo_configuration, demo_seed
 from commerce_sync.core.services.merchants import sync_configuration_save
 from commerce_sync.core.services.partners import partner_api_key_create
@@ -95,7 +96,7 @@ def seed(
     commerce.credentials = credentials
     commerce.save()
     ledger = merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
-    target = registry.accounting_target(ledger)
+    target = connection_target(connection=ledger)
     for account_id, name, account_type in accounts:
         target.create_account(account_id=account_id, name=name, account_type=account_type)
     document = demo_configuration()

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from commerce_sync.core.models import Connection, PushItem, SyncRun
 from commerce_sync.core.services import syncs
+from commerce_sync.core.services.connections import connection_target
 from commerce_sync.core.services.merchants import (
     connection_create,
     merchant_create,
@@ -112,7 +113,7 @@ def connection(merchant: Any, xero: XeroDouble) -> Connection:
 
 @pytest.fixture
 def target(connection: Connection) -> XeroTarget:
-    built = registry.accounting_target(connection)
+    built = connection_target(connection=connection)
     assert isinstance(built, XeroTarget)
     return built
 
@@ -220,7 +221,7 @@ def test_every_shared_scenario_lands_with_its_expected_balances(
     with XeroDouble(scenario_books(documents, scenario["configuration"])) as double:
         settings.XERO_API_URL = double.api_url
         settings.XERO_IDENTITY_URL = double.url
-        target = registry.accounting_target(xero_connection(merchant, double))
+        target = connection_target(connection=xero_connection(merchant, double))
         ids = {d["key"]: target.write_document(key=d["key"], document=d) for d in documents}
         assert_books_match(double, expected)
         # Each document can be found again by its key, by a fresh adapter too.
@@ -386,7 +387,7 @@ def test_a_revoked_grant_is_credentials_revoked_without_tokens_in_logs(
 
 def test_an_expiring_token_is_refreshed_before_the_call(merchant: Any, xero: XeroDouble) -> None:
     connection = xero_connection(merchant, xero, expires_in=60)  # under the 2-minute margin
-    target = registry.accounting_target(connection)
+    target = connection_target(connection=connection)
     assert target.list_accounts()
     assert xero.refreshes == 1
     authorizations = {h["Authorization"] for _, _, h in xero.requests}
@@ -418,7 +419,7 @@ def test_connect_command_links_xero_without_printing_tokens(
     assert connection.status == Connection.Status.LINKED
     assert connection.settings == {"tenant_id": xero.tenant_id}
     # The stored access token counts as expired: the first call refreshes it.
-    target = registry.accounting_target(connection)
+    target = connection_target(connection=connection)
     assert target.list_accounts()
     assert xero.refreshes == 1
 

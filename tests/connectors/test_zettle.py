@@ -476,12 +476,12 @@ def test_the_shared_form_revocation_is_not_used(settings: Any, zettle: ZettleDou
 
 @pytest.mark.django_db
 def test_the_registry_builds_a_zettle_source(settings: Any) -> None:
-    from connectors.registry import commerce_source
+    from commerce_sync.core.services.connections import connection_source
     from tests.factories import ConnectionFactory
 
     settings.ZETTLE_PURCHASE_API_URL = "http://127.0.0.1:9/purchase"
     connection = ConnectionFactory(platform_key="zettle", settings={})
-    built = commerce_source(connection)
+    built = connection_source(connection=connection)
     assert isinstance(built, ZettleSource) and built.platform_key == "zettle"
     assert built.currency == connection.merchant.currency
     assert built.time_zone == connection.merchant.time_zone

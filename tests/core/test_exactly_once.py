@@ -37,6 +37,7 @@ from django.db import connection, connections
 
 from commerce_sync.core.models import Connection, Merchant, Partner, PushItem, SourceRecord, SyncRun
 from commerce_sync.core.services import syncs
+from commerce_sync.core.services.connections import connection_context, connection_source
 from commerce_sync.core.services.demo import (
     DEMO_ACCOUNTS,
     cafe_create,
@@ -52,6 +53,7 @@ from commerce_sync.errors import (
     SubscriptionExpired,
 )
 from connectors import registry
+from connectors.context import ConnectorContext
 from connectors.protocols import AccountOption
 from mapping.canonical import parse_commerce
 from mapping.config import parse_configuration
@@ -133,8 +135,11 @@ def merchant_seed(
     return merchant
 
 
-def accounting_of(merchant: Merchant) -> Connection:
-    return merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
+def accounting_of(merchant: Merchant) -> ConnectorContext:
+    """The merchant's ledger connection, as the Beancount builder takes it."""
+    return connection_context(
+        connection=merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
+    )
 
 
 def as_stored(payload: dict[str, Any]) -> dict[str, Any]:
@@ -149,8 +154,8 @@ def expected_documents(merchant: Merchant, now: datetime) -> dict[str, dict[str,
     tz = zone(config.time_zone)
     start = local_instant(config.start_date, config.sync_hour, tz)
     end = local_instant(business_day(now, config.sync_hour, tz), config.sync_hour, tz)
-    source = registry.commerce_source(
-        merchant.connections.get(source_type=Connection.SourceType.COMMERCE)
+    source = connection_source(
+        connection=merchant.connections.get(source_type=Connection.SourceType.COMMERCE)
     )
     batch = source.read_period(start=start, end=end)
     result = map_period(

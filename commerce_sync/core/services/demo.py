@@ -12,13 +12,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from commerce_sync.core.models import Connection, Merchant, Partner
+from commerce_sync.core.services.connections import connection_ledger_path, connection_target
 from commerce_sync.core.services.merchants import (
     connection_create,
     merchant_create,
     sync_configuration_save,
 )
 from commerce_sync.core.services.partners import partner_create
-from connectors import registry
 from connectors.protocols import AccountingTarget
 
 DEMO_EXTERNAL_ID = "demo-cafe"
@@ -130,7 +130,7 @@ def cafe_create(
         status=Connection.Status.LINKED,
     )
     if open_ledger:
-        ledger_open_demo_accounts(registry.accounting_target(ledger))
+        ledger_open_demo_accounts(connection_target(connection=ledger))
     sync_configuration_save(
         merchant=merchant,
         document=document,
@@ -172,4 +172,6 @@ def demo_seed(*, days: int = 7, orders_per_day: int = 40, today: date | None = N
             document=demo_configuration(),
         )
     ledger_connection = merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
-    return DemoSeed(merchant, "admin", password, str(registry.ledger_path(ledger_connection)))
+    return DemoSeed(
+        merchant, "admin", password, str(connection_ledger_path(connection=ledger_connection))
+    )

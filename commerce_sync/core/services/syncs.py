@@ -26,6 +26,7 @@ from django.utils import timezone
 from commerce_sync.core.models import Connection, Merchant, PushItem, SourceRecord, SyncRun
 from commerce_sync.core.services.alerts import alert_raise
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
+from commerce_sync.core.services.connections import connection_source, connection_target
 from commerce_sync.core.services.scheduling import latest_due, merchant_disable_if_failing
 from commerce_sync.core.services.transitions import push_item_transition, sync_run_transition
 from commerce_sync.errors import (
@@ -37,7 +38,6 @@ from commerce_sync.errors import (
     SubscriptionExpired,
     TransientError,
 )
-from connectors import registry
 from connectors.protocols import AccountingTarget, CommerceBatch
 from mapping.canonical import Order, Transaction, parse_record, parse_reference
 from mapping.config import parse_configuration
@@ -336,8 +336,8 @@ def _work(run: SyncRun, merchant: Merchant, trace: RunTrace) -> int:
         return Code.CONFIGURATION_ERROR
     commerce = _connection(merchant, Connection.SourceType.COMMERCE)
     accounting = _connection(merchant, Connection.SourceType.ACCOUNTING)
-    source = registry.commerce_source(commerce)
-    target = registry.accounting_target(accounting)
+    source = connection_source(connection=commerce)
+    target = connection_target(connection=accounting)
 
     with trace.phase("read"), deauthorizes(commerce):
         batch = source.read_period(start=run.period_start, end=run.period_end)
@@ -755,7 +755,9 @@ def push_items_retry_failed(*, run: SyncRun, actor: str = SYSTEM) -> SyncRun:
         )
         if not items:
             return run
-        target = registry.accounting_target(_connection(merchant, Connection.SourceType.ACCOUNTING))
+        target = connection_target(
+            connection=_connection(merchant, Connection.SourceType.ACCOUNTING)
+        )
         sync_run_transition(run=run, to=Status.RUNNING, status_code=Code.IN_PROGRESS, actor=actor)
         trace = RunTrace(counters=dict(run.counters), messages=list(run.messages))
         refused: ApplicationError | None = None

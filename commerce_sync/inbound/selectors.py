@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import UUID
 
 from django.db.models import Q, QuerySet
 
-from commerce_sync.core.models import Merchant
-from connectors.partner.models import PushedRecord
+from commerce_sync.inbound.models import PushedRecord
 
 
 def pushed_records_for_period(
-    *, merchant: Merchant, kind: str, start: datetime, end: datetime
+    *, merchant_id: UUID, kind: str, start: datetime, end: datetime
 ) -> QuerySet[PushedRecord]:
     """Records created in [start, end), plus older ones received or edited
     since `start` (late arrivals and edits, which the sync classifies).
@@ -19,11 +19,12 @@ def pushed_records_for_period(
     in_period = Q(created_date__gte=start, created_date__lt=end)
     touched = Q(updated_at__gte=start, created_date__lt=end)
     return (
-        PushedRecord.objects.filter(merchant=merchant, kind=kind)
+        PushedRecord.objects.filter(merchant_id=merchant_id, kind=kind)
         .filter(in_period | touched)
         .order_by("created_date", "source_id")
     )
 
 
-def pushed_reference(*, merchant: Merchant, kind: str) -> QuerySet[PushedRecord]:
-    return PushedRecord.objects.filter(merchant=merchant, kind=kind).order_by("source_id")
+def pushed_reference(*, merchant_id: UUID, kind: str) -> QuerySet[PushedRecord]:
+    """Every pushed reference record of `kind` (locations, products ...)."""
+    return PushedRecord.objects.filter(merchant_id=merchant_id, kind=kind).order_by("source_id")

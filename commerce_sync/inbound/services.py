@@ -25,8 +25,8 @@ from django.utils import timezone
 
 from commerce_sync.core.models import Merchant
 from commerce_sync.core.services.audit import audit_log_write
-from connectors.partner.models import PushedRecord
-from connectors.partner.validation import record_problems
+from commerce_sync.inbound.models import PushedRecord
+from commerce_sync.inbound.validation import record_problems
 
 MAX_RECORDS = 5000
 # The push endpoint's data types, as in Codat's paths, and the kind each stores.

@@ -32,6 +32,9 @@ class PushedRecord(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # Created by `connectors.partner`'s first migration, where these rows
+        # lived before; the name stays so existing databases keep them.
+        db_table = "partner_pushedrecord"
         constraints = [
             models.UniqueConstraint(
                 fields=["merchant", "kind", "source_id"], name="partner_pushedrecord_unique"

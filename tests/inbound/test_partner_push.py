@@ -16,8 +16,8 @@ from commerce_sync.core.models import AuditLog, Connection, SourceRecord
 from commerce_sync.core.services import syncs
 from commerce_sync.core.services.demo import demo_seed
 from commerce_sync.core.services.partners import partner_api_key_create, partner_api_key_revoke
-from connectors.partner.models import PushedRecord
-from connectors.partner.push_source import PartnerPushSource
+from commerce_sync.inbound.models import PushedRecord
+from commerce_sync.inbound.sources import PartnerPushSource
 from connectors.sandbox import SandboxSource
 from tests.doubles import codat_schema
 from tests.factories import MerchantFactory, PartnerFactory
@@ -245,7 +245,7 @@ def test_the_push_source_reads_the_period_late_arrivals_and_reference_data(
     monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 11, 8, 12, tzinfo=UTC))
     api("commerce-orders", [order("LATE", "2026-11-06T10:00:00Z", "5", "1")])
 
-    batch = PartnerPushSource(merchant=merchant).read_period(start=start, end=end)
+    batch = PartnerPushSource(merchant_id=merchant.pk).read_period(start=start, end=end)
     expected = sandbox_day(merchant, start, end)
     assert {o["id"] for o in batch.orders} == {o["id"] for o in expected.orders} | {"LATE"}
     assert {t["id"] for t in batch.transactions} == {t["id"] for t in expected.transactions}

@@ -1,0 +1,57 @@
+"""Adapters for connections: the one way the core obtains a connector.
+
+The core turns a `Connection` row into the plain `ConnectorContext` that
+connectors are built from (they never see the ORM), then asks the registry
+for the adapter serving the connection's platform key.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from commerce_sync.core.models import Connection
+from commerce_sync.core.services.credentials import ConnectionTokenSource
+from connectors import registry
+from connectors.context import ConnectorContext
+from connectors.protocols import AccountingTarget, CommerceSource
+
+
+def connection_context(*, connection: Connection) -> ConnectorContext[Any]:
+    """What a connector is given: the merchant's facts, the settings parsed
+    for the platform (e.g. `XeroSettings`), the stored credentials and a
+    token source factory over this row. Raises `ConfigurationError` when a
+    required setting is missing (e.g. Xero's tenant)."""
+    merchant = connection.merchant
+    return ConnectorContext(
+        connection_id=str(connection.pk),
+        platform_key=connection.platform_key,
+        merchant_id=merchant.pk,
+        merchant_name=merchant.name,
+        currency=merchant.currency,
+        time_zone=merchant.time_zone,
+        country=merchant.country,
+        settings=registry.settings_parse(
+            platform_key=connection.platform_key, raw=connection.settings or {}
+        ),
+        credentials=connection.credentials or {},
+        token_source=partial(ConnectionTokenSource, connection),
+    )
+
+
+def connection_source(*, connection: Connection) -> CommerceSource:
+    """The commerce adapter reading this connection; `ConfigurationError`
+    for an unknown platform or missing settings."""
+    return registry.commerce_source(connection_context(connection=connection))
+
+
+def connection_target(*, connection: Connection) -> AccountingTarget:
+    """The accounting adapter writing into this connection; `ConfigurationError`
+    for an unknown platform or missing settings."""
+    return registry.accounting_target(connection_context(connection=connection))
+
+
+def connection_ledger_path(*, connection: Connection) -> Path:
+    """The Beancount file a `beancount` connection books into."""
+    return registry.ledger_path(connection_context(connection=connection))

@@ -1,0 +1,190 @@
+"""What the core hands a connector to build its adapter: a `ConnectorContext`.
+
+Connectors never read the core's models. The core turns a connection row into
+this plain, frozen context (`commerce_sync.core.services.connections`): the
+merchant facts a connector needs, the connection's non-secret settings parsed
+into the platform's own settings class below, its stored secrets, and a token
+source factory that keeps OAuth tokens fresh in the encrypted credentials.
+
+Each settings class reads the JSON object kept in `Connection.settings` with
+`from_json`, and raises `ConfigurationError` (a message the merchant or the
+operator can act on) when something required is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from uuid import UUID
+
+from commerce_sync.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from connectors.common import TokenSource
+    from connectors.oauth import OAuthClient
+
+Json = Mapping[str, Any]
+S = TypeVar("S")  # the platform's settings class
+
+
+@dataclass(frozen=True)
+class NoSettings:
+    """For platforms that read no settings (e.g. `partner-push`)."""
+
+    @classmethod
+    def from_json(cls, raw: Json) -> NoSettings:
+        return cls()
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    orders_per_day: int = 40  # orders the generated café takes on an average day
+
+    @classmethod
+    def from_json(cls, raw: Json) -> SandboxSettings:
+        return cls(orders_per_day=int(raw.get("orders_per_day", 40)))
+
+
+@dataclass(frozen=True)
+class BeancountSettings:
+    # The ledger file; empty means `<LEDGER_DIR>/<merchant id>.beancount`
+    # (see `connectors.registry.ledger_path`).
+    ledger_path: str = ""
+
+    @classmethod
+    def from_json(cls, raw: Json) -> BeancountSettings:
+        return cls(ledger_path=str(raw.get("ledger_path") or ""))
+
+
+@dataclass(frozen=True)
+class HttpLedgerSettings:
+    base_url: str  # the ledger's root URL; the API key is a credential
+
+    @classmethod
+    def from_json(cls, raw: Json) -> HttpLedgerSettings:
+        if not raw.get("base_url"):
+            raise ConfigurationError("The HTTP ledger connection has no base_url")
+        return cls(base_url=str(raw["base_url"]))
+
+
+@dataclass(frozen=True)
+class PartnerSettings:
+    """The partner's pulled commerce API. `auth_type` is "api_key" (sent in
+    the `header` named) or "client_credentials" (a token from `token_url`
+    for `scope`); the secrets themselves are credentials."""
+
+    base_url: str
+    auth_type: str = "api_key"
+    header: str = "Authorization"
+    token_url: str = ""
+    scope: str = ""
+    page_size: int = 500
+
+    @classmethod
+    def from_json(cls, raw: Json) -> PartnerSettings:
+        auth = raw.get("auth") or {}
+        kind = auth.get("type", "api_key")
+        if not raw.get("base_url"):
+            raise ConfigurationError("The partner API connection has no base_url")
+        if kind == "client_credentials" and not auth.get("token_url"):
+            raise ConfigurationError("Client-credentials auth needs a token_url")
+        return cls(
+            base_url=raw["base_url"],
+            auth_type=kind,
+            header=auth.get("header", "Authorization"),
+            token_url=auth.get("token_url", ""),
+            scope=auth.get("scope", ""),
+            page_size=int(raw.get("page_size", 500)),
+        )
+
+
+@dataclass(frozen=True)
+class SquareSettings:
+    location_ids: tuple[str, ...] = ()  # none chosen: every active location
+    currency: str = ""  # empty: the merchant's currency
+
+    @classmethod
+    def from_json(cls, raw: Json) -> SquareSettings:
+        return cls(
+            location_ids=tuple(raw.get("location_ids") or ()),
+            currency=raw.get("currency") or "",
+        )
+
+
+@dataclass(frozen=True)
+class ShopifySettings:
+    shop: str  # the shop's name or its myshopify.com domain
+
+    @classmethod
+    def from_json(cls, raw: Json) -> ShopifySettings:
+        if not raw.get("shop"):
+            raise ConfigurationError("This Shopify connection has no shop")
+        return cls(shop=raw["shop"])
+
+
+@dataclass(frozen=True)
+class ZettleSettings:
+    organization_uuid: str = ""  # empty: the connection's id keys the limits
+
+    @classmethod
+    def from_json(cls, raw: Json) -> ZettleSettings:
+        return cls(organization_uuid=str(raw.get("organization_uuid") or ""))
+
+
+@dataclass(frozen=True)
+class XeroSettings:
+    tenant_id: str  # the organisation booked into
+    bank_contact_id: str | None = None  # the contact on bank transactions (fees supplier)
+    # {"category": name, "options": {location id: option name}}
+    tracking: dict[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, raw: Json) -> XeroSettings:
+        tenant_id = raw.get("tenant_id")
+        if not tenant_id:
+            raise ConfigurationError("This Xero connection has no organisation (tenant) chosen")
+        return cls(
+            tenant_id=tenant_id,
+            bank_contact_id=raw.get("bank_contact_id"),
+            tracking=raw.get("tracking"),
+        )
+
+
+@dataclass(frozen=True)
+class QuickBooksSettings:
+    realm_id: str  # the company booked into, digits
+    # {"by": "Class" | "Department", "options": {location id: QuickBooks id}}
+    locations: dict[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, raw: Json) -> QuickBooksSettings:
+        realm_id = str(raw.get("realm_id") or "")
+        if not realm_id:
+            raise ConfigurationError("This QuickBooks connection has no company (realm id)")
+        return cls(realm_id=realm_id, locations=raw.get("locations"))
+
+
+@dataclass(frozen=True)
+class ConnectorContext(Generic[S]):
+    """One connection as a connector sees it.
+
+    `merchant_id` is the merchant's UUID; `currency` an ISO 4217 code,
+    `time_zone` an IANA name, `country` ISO 3166 alpha-2. `settings` is the
+    platform's settings object (a builder takes e.g.
+    `ConnectorContext[XeroSettings]`). `credentials` holds the
+    stored secrets (API keys, client secrets); it is never shown in a repr.
+    `token_source(oauth)` returns the `TokenSource` that reads, refreshes and
+    rotates this connection's OAuth tokens with that platform's client.
+    """
+
+    connection_id: str
+    platform_key: str
+    merchant_id: UUID
+    merchant_name: str
+    currency: str
+    time_zone: str
+    country: str
+    settings: S
+    credentials: Mapping[str, Any] = field(repr=False)
+    token_source: Callable[[OAuthClient], TokenSource] = field(repr=False)
