@@ -56,3 +56,10 @@ class RateLimited(TransientError):
 
 class PlatformUnavailable(TransientError):
     pass
+
+
+class IllegalTransition(ApplicationError):
+    """Raised by `commerce_sync.syncs.transitions` when a sync run or push
+    item is asked to move between two statuses its state machine does not
+    connect (a succeeded run back to running, a pushed item back to
+    pending). Nothing is saved; it means a bug, so it keeps the 5000 code."""
