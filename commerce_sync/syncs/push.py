@@ -14,6 +14,7 @@ Targets with `write_documents` get several documents per call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from commerce_sync.core.models import PushItem
@@ -96,6 +97,30 @@ def _fail(item: PushItem, message: str, trace: RunTrace, code: str) -> None:
     trace.say("error", code, f"{item.kind} {item.key}: {message}")
 
 
+def _one_try(item: PushItem, target: AccountingTarget, tally: _Tally) -> Callable[[], str]:
+    """One try at writing `item`, returning its id in the target. An item
+    never sent before cannot be in the target: asking would only cost a
+    call. Once sent (attempts > 0, or a failed try), the key is looked up
+    first. Build it before `_start_pushing` counts the attempt."""
+    look = item.attempts > 0
+
+    def attempt() -> str:
+        nonlocal look
+        if look:
+            tally.calls += 1
+            target_id = target.find_document(key=item.key)
+            if target_id is not None:
+                tally.found += 1  # written before a crash lost the record of it
+                return target_id
+        look = True  # from here on, a failed try may have reached the target
+        tally.calls += 1
+        target_id = target.write_document(key=item.key, document=item.payload)
+        tally.written += 1
+        return target_id
+
+    return attempt
+
+
 def _write_one_by_one(
     items: list[PushItem],
     target: AccountingTarget,
@@ -104,26 +129,8 @@ def _write_one_by_one(
     tally: _Tally,
 ) -> None:
     for item in items:
-        # An item never sent before cannot be in the target: asking would only
-        # cost a call. Once sent (attempts > 0), every write is preceded by a look.
-        sent_before = item.attempts > 0
+        attempt = _one_try(item, target, tally)
         _start_pushing(item)
-        tries = 0
-
-        def attempt(item: PushItem = item, sent_before: bool = sent_before) -> str:
-            nonlocal tries
-            tries += 1
-            if sent_before or tries > 1:
-                tally.calls += 1
-                target_id = target.find_document(key=item.key)
-                if target_id is not None:
-                    tally.found += 1
-                    return target_id
-            tally.calls += 1
-            target_id = target.write_document(key=item.key, document=item.payload)
-            tally.written += 1
-            return target_id
-
         try:
             target_id = retry.call(attempt)
         except TransientError as error:
