@@ -187,3 +187,10 @@ class PlatformUnavailable(TransientError):
     Raised by connector clients and OAuth code when the platform or its
     sign-in service answers 5xx, times out or cannot be reached.
     """
+
+
+class IllegalTransition(ApplicationError):
+    """Raised by `commerce_sync.syncs.transitions` when a sync run or push
+    item is asked to move between two statuses its state machine does not
+    connect (a succeeded run back to running, a pushed item back to
+    pending). Nothing is saved; it means a bug, so it keeps the 5000 code."""

@@ -26,8 +26,8 @@ from django_q.tasks import async_task
 from commerce_sync.bench.http_ledger_double import LedgerDouble
 from commerce_sync.core.models import Connection, Merchant, Partner, SyncConfiguration, SyncRun
 from commerce_sync.core.services.demo import DEMO_ACCOUNTS, demo_configuration
-from commerce_sync.core.services.syncs import sync_run_execute
 from commerce_sync.core.tasks import SYNC_TASK
+from commerce_sync.syncs.runs import sync_run_execute
 
 ROOT = Path(settings.BASE_DIR)
 

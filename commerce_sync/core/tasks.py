@@ -11,9 +11,9 @@ from datetime import date
 from django_q.tasks import async_task
 
 from commerce_sync.core.models import Merchant
-from commerce_sync.core.services.scheduling import long_runs_flag, merchants_due
-from commerce_sync.core.services.syncs import sync_run_execute
 from commerce_sync.errors import ApplicationError, DuplicateSync
+from commerce_sync.syncs.runs import sync_run_execute
+from commerce_sync.syncs.scheduling import long_runs_flag, merchants_due
 
 SYNC_TASK = "commerce_sync.core.tasks.sync_merchant"
 

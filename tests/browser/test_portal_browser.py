@@ -12,8 +12,8 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from commerce_sync.core.models import PushItem, SyncRun
-from commerce_sync.core.services import syncs
 from commerce_sync.core.services.demo import demo_seed
+from commerce_sync.syncs.runs import sync_run_execute
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -40,7 +40,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 def failed_run(transactional_db, settings, tmp_path):
     settings.LEDGER_DIR = str(tmp_path / "ledgers")
     seed = demo_seed(days=1, orders_per_day=5, today=date(2026, 11, 10))
-    run = syncs.sync_run_execute(merchant=seed.merchant, now=datetime(2026, 11, 10, 9, tzinfo=UTC))
+    run = sync_run_execute(merchant=seed.merchant, now=datetime(2026, 11, 10, 9, tzinfo=UTC))
     # As if the ledger had refused the day's journal and it was never written.
     item = run.push_items.get()
     Path(seed.ledger_path).write_text(

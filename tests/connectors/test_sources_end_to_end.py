@@ -27,11 +27,11 @@ from beancount import loader
 from beancount.core import data as bean
 
 from commerce_sync.core.models import Connection, Merchant, SyncRun
-from commerce_sync.core.services import syncs
 from commerce_sync.core.services.connections import connection_target
 from commerce_sync.core.services.demo import demo_configuration, demo_seed
 from commerce_sync.core.services.merchants import sync_configuration_save
 from commerce_sync.core.services.partners import partner_api_key_create
+from commerce_sync.syncs.runs import sync_run_execute
 from connectors import registry
 from tests.doubles import codat_schema
 from tests.doubles.partner_double import PartnerDouble
@@ -131,7 +131,7 @@ def sync_and_check(seeded: Seeded, expected: dict[str, Decimal]) -> SyncRun:
     """One sync of DAY, the ledger checked against `expected`, then two more
     syncs that must write nothing."""
     assert sum(expected.values()) == 0  # the hand-worked books balance
-    run = syncs.sync_run_execute(merchant=seeded.merchant, now=seeded.now)
+    run = sync_run_execute(merchant=seeded.merchant, now=seeded.now)
     assert run is not None
     assert run.status_code == 2000, run.messages
     assert run.status == SyncRun.Status.SUCCEEDED and run.data_pushed
@@ -140,11 +140,11 @@ def sync_and_check(seeded: Seeded, expected: dict[str, Decimal]) -> SyncRun:
     before = Path(seeded.ledger_path).read_bytes()
 
     # Nothing is due any more.
-    assert syncs.sync_run_execute(merchant=seeded.merchant, now=seeded.now) is None
+    assert sync_run_execute(merchant=seeded.merchant, now=seeded.now) is None
     # The same day read again from the platform (as after a run that crashed
     # once it had written): every record is found unchanged, nothing is written.
     SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.FAILED, status_code=5000)
-    again = syncs.sync_run_execute(merchant=seeded.merchant, now=seeded.now)
+    again = sync_run_execute(merchant=seeded.merchant, now=seeded.now)
     assert again is not None
     assert again.status_code == 2040, again.messages
     assert (again.period_start, again.period_end) == (run.period_start, run.period_end)
@@ -299,7 +299,7 @@ def test_shopify_expired_token_is_refreshed_through_the_token_endpoint(settings,
             accounts=SHOPIFY_ACCOUNTS,
             sales=SHOPIFY_SALES,
         )
-        run = syncs.sync_run_execute(merchant=seeded.merchant, now=seeded.now)
+        run = sync_run_execute(merchant=seeded.merchant, now=seeded.now)
         assert run.status_code == 2000, run.messages
         assert ledger_balances(seeded.ledger_path) == SHOPIFY_EXPECTED
         assert double.schema_errors == []
@@ -377,7 +377,7 @@ def test_zettle_expired_token_is_refreshed_through_the_token_endpoint(settings, 
             "expires_at": LONG_AGO,
         }
         seeded = zettle_seed(settings, tmp_path, double, credentials)
-        run = syncs.sync_run_execute(merchant=seeded.merchant, now=seeded.now)
+        run = sync_run_execute(merchant=seeded.merchant, now=seeded.now)
         assert run.status_code == 2000, run.messages
         assert ledger_balances(seeded.ledger_path) == ZETTLE_EXPECTED
         (form,) = double.token_requests  # refreshed once, before the first call
@@ -615,7 +615,7 @@ def test_square_expired_token_is_refreshed_through_the_token_endpoint(settings, 
             accounts=SQUARE_ACCOUNTS,
             sales=SQUARE_SALES,
         )
-        run = syncs.sync_run_execute(merchant=seeded.merchant, now=seeded.now)
+        run = sync_run_execute(merchant=seeded.merchant, now=seeded.now)
         assert run.status_code == 2000, run.messages
         assert ledger_balances(seeded.ledger_path) == SQUARE_EXPECTED
         assert len(double.token_requests) == 1  # once, before the first call

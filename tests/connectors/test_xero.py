@@ -18,7 +18,6 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from commerce_sync.core.models import Connection, PushItem, SyncRun
-from commerce_sync.core.services import syncs
 from commerce_sync.core.services.connections import connection_target
 from commerce_sync.core.services.merchants import (
     connection_create,
@@ -32,6 +31,7 @@ from commerce_sync.errors import (
     RateLimited,
     SubscriptionExpired,
 )
+from commerce_sync.syncs.runs import sync_run_execute
 from connectors import registry
 from connectors.protocols import CommerceBatch
 from connectors.xero.adapter import XeroTarget
@@ -522,7 +522,7 @@ def test_a_sync_run_writes_the_day_once_even_when_a_response_is_lost(
     # The credit note reaches Xero, but Xero's answer is lost on the way back.
     xero.fail_next(504, path="/api.xro/2.0/CreditNotes", methods=("PUT",), after_write=True)
 
-    run = syncs.sync_run_execute(
+    run = sync_run_execute(
         merchant=merchant, first=date(2026, 11, 2), until=date(2026, 11, 3), now=NOW
     )
 
@@ -542,7 +542,7 @@ def test_a_revoked_grant_deauthorises_the_connection_and_ends_the_sync_with_4040
     merchant, _ = uk_cafe_merchant(partner, xero, monkeypatch)
     xero.revoke_grant()
 
-    run = syncs.sync_run_execute(
+    run = sync_run_execute(
         merchant=merchant, first=date(2026, 11, 2), until=date(2026, 11, 3), now=NOW
     )
 

@@ -9,8 +9,8 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from commerce_sync.core.models import Connection, PushItem, SyncRun
-from commerce_sync.core.services import syncs
 from commerce_sync.core.services.demo import demo_seed
+from commerce_sync.syncs.runs import sync_run_execute
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def synced(db, settings, tmp_path, admin_client):
     Connection.objects.filter(merchant=seed.merchant, source_type="commerce").update(
         credentials={"access_token": "tok-visible-nowhere"}
     )
-    run = syncs.sync_run_execute(merchant=seed.merchant, now=datetime(2026, 11, 10, 9, tzinfo=UTC))
+    run = sync_run_execute(merchant=seed.merchant, now=datetime(2026, 11, 10, 9, tzinfo=UTC))
     return seed.merchant, run
 
 

@@ -36,7 +36,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, connections
 
 from commerce_sync.core.models import Connection, Merchant, Partner, PushItem, SourceRecord, SyncRun
-from commerce_sync.core.services import syncs
 from commerce_sync.core.services.connections import connection_context, connection_source
 from commerce_sync.core.services.demo import (
     DEMO_ACCOUNTS,
@@ -52,6 +51,10 @@ from commerce_sync.errors import (
     DuplicateSync,
     SubscriptionExpired,
 )
+from commerce_sync.syncs import locks, push
+from commerce_sync.syncs.periods import merchant_period_due
+from commerce_sync.syncs.retry import push_items_retry_failed
+from commerce_sync.syncs.runs import sync_run_execute
 from connectors import registry
 from connectors.context import ConnectorContext
 from connectors.protocols import AccountOption
@@ -72,8 +75,8 @@ Status = SyncRun.Status
 
 
 class Clock:
-    """Stands in for the `time` module inside the sync service: backoff
-    sleeps are recorded, not slept. Production timing is left as is."""
+    """The push loop's sleep: backoff sleeps are recorded, not slept.
+    Production timing is left as is."""
 
     def __init__(self) -> None:
         self.slept: list[float] = []
@@ -81,14 +84,12 @@ class Clock:
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Makes the push loop's default policy sleep through a Clock."""
     fake = Clock()
-    monkeypatch.setattr(syncs, "time", fake)
+    monkeypatch.setattr(push, "PUSH_RETRY", push.PUSH_RETRY.with_sleep(fake.sleep))
     return fake
 
 
@@ -197,7 +198,7 @@ def assert_synced_exactly_once(merchant: Merchant, expected: dict[str, dict[str,
     assert {k: as_stored(i.payload) for k, i in items.items()} == expected
     assert all(i.target_id for i in items.values())
     assert not SyncRun.objects.filter(merchant=merchant, status=Status.RUNNING).exists()
-    assert syncs.merchant_period_due(merchant=merchant, now=NOW) is None
+    assert merchant_period_due(merchant=merchant, now=NOW) is None
     assert not SourceRecord.objects.filter(merchant=merchant, posted_run__isnull=True).exists()
 
 
@@ -206,7 +207,7 @@ def rerun(merchant: Merchant, *, now: datetime = NOW, patience: float = 5.0) -> 
     deadline = time.monotonic() + patience
     while True:
         try:
-            return syncs.sync_run_execute(merchant=merchant, now=now)
+            return sync_run_execute(merchant=merchant, now=now)
         except DuplicateSync:
             if time.monotonic() > deadline:
                 raise
@@ -242,22 +243,22 @@ def test_under_transient_faults_every_document_is_written_exactly_once(
     for day in range(FAULT_DAYS, 0, -1):  # the scheduler, once a day
         now = NOW - timedelta(days=day - 1)
         for merchant in merchants:
-            run = syncs.sync_run_execute(merchant=merchant, now=now)
+            run = sync_run_execute(merchant=merchant, now=now)
             outcomes[f"run:{run.status_code}"] += 1
             if run.status == Status.FAILED and rng.random() < 0.5:
-                syncs.push_items_retry_failed(run=run)
+                push_items_retry_failed(run=run)
                 outcomes[f"retried at once:{run.status_code}"] += 1
 
     for _ in range(30):  # afterwards: operators retry, the schedule runs on
         unfinished = PushItem.objects.exclude(status=PushItem.Status.PUSHED).exists()
-        due = [m for m in merchants if syncs.merchant_period_due(merchant=m, now=NOW)]
+        due = [m for m in merchants if merchant_period_due(merchant=m, now=NOW)]
         if not unfinished and not due:
             break
         for run in SyncRun.objects.filter(status=Status.FAILED).order_by("created_at"):
-            syncs.push_items_retry_failed(run=run)
+            push_items_retry_failed(run=run)
             outcomes[f"retried later:{run.status_code}"] += 1
         for merchant in merchants:
-            run = syncs.sync_run_execute(merchant=merchant, now=NOW)
+            run = sync_run_execute(merchant=merchant, now=NOW)
             outcomes[f"catch-up:{run.status_code if run else 'nothing due'}"] += 1
 
     for merchant in merchants:
@@ -283,7 +284,7 @@ def test_under_transient_faults_every_document_is_written_exactly_once(
         for run in SyncRun.objects.all()
     )
     assert found > 0  # responses lost after the write were found, not written again
-    assert clock.slept and max(clock.slept) <= syncs.BACKOFF_CAP_SECONDS
+    assert clock.slept and max(clock.slept) <= push.PUSH_RETRY.cap
 
 
 def test_a_rate_limit_is_waited_out_for_at_least_the_time_the_target_asks(
@@ -295,7 +296,7 @@ def test_a_rate_limit_is_waited_out_for_at_least_the_time_the_target_asks(
     )
     monkeypatch.setitem(registry.ACCOUNTING_TARGETS, "beancount", lambda connection: target)
 
-    run = syncs.sync_run_execute(merchant=merchant, now=NOW)
+    run = sync_run_execute(merchant=merchant, now=NOW)
 
     assert 0 < len(clock.slept) <= target.injected["write:429"] + target.injected["find:429"]
     assert min(clock.slept) >= 2.5, clock.slept  # Retry-After is a minimum, not a hint
@@ -310,7 +311,7 @@ def test_a_run_that_gives_up_on_transient_faults_says_which_documents_and_why(
     target = FaultyTarget(BEANCOUNT(accounting_of(merchant)), rate=1.0, faults=["500"])
     monkeypatch.setitem(registry.ACCOUNTING_TARGETS, "beancount", lambda connection: target)
 
-    run = syncs.sync_run_execute(merchant=merchant, now=NOW)
+    run = sync_run_execute(merchant=merchant, now=NOW)
 
     assert run.status == Status.FAILED and run.status_code == 5130
     items = list(run.push_items.all())
@@ -318,7 +319,7 @@ def test_a_run_that_gives_up_on_transient_faults_says_which_documents_and_why(
     assert all(i.status == PushItem.Status.FAILED for i in items)
     assert all(i.attempts == 1 and "500 Internal Server Error" in i.last_error for i in items)
     # Never sent before: no look before the first write, one before each retry.
-    assert target.calls["find"] == 2 * (syncs.PUSH_ATTEMPTS - 1)
+    assert target.calls["find"] == 2 * (push.PUSH_RETRY.attempts - 1)
     for item in items:  # the run, not only the items, tells support what went wrong
         assert any(
             item.key in m["message"] and "500 Internal Server Error" in m["message"]
@@ -327,7 +328,7 @@ def test_a_run_that_gives_up_on_transient_faults_says_which_documents_and_why(
         ), run.messages
 
     target.rate = 0.0  # the platform is back
-    syncs.push_items_retry_failed(run=run)
+    push_items_retry_failed(run=run)
     assert run.status_code == 2000
     assert ledger_keys(merchant) == once(i.key for i in items)
 
@@ -347,7 +348,7 @@ def test_a_rejected_document_fails_alone_and_is_pushed_by_a_retry_once_accepted(
     target = FaultyTarget(BEANCOUNT(accounting_of(merchant)), refuse=refuse)
     monkeypatch.setitem(registry.ACCOUNTING_TARGETS, "beancount", lambda connection: target)
 
-    run = syncs.sync_run_execute(merchant=merchant, now=NOW)
+    run = sync_run_execute(merchant=merchant, now=NOW)
 
     assert run.status == Status.FAILED and run.status_code == 5130
     items = {i.payload["date"]: i for i in run.push_items.all()}
@@ -365,14 +366,14 @@ def test_a_rejected_document_fails_alone_and_is_pushed_by_a_retry_once_accepted(
     assert run.counters["push_items"]["written"] == 2
 
     # Retried while the target still refuses: the same failure, nothing else written.
-    syncs.push_items_retry_failed(run=run)
+    push_items_retry_failed(run=run)
     assert run.status == Status.FAILED and run.status_code == 5130
     rejected.refresh_from_db()
     assert rejected.status == PushItem.Status.FAILED and rejected.attempts == 2
 
     # The merchant reopened the period: the retry pushes it, once.
     target.refuse = None
-    syncs.push_items_retry_failed(run=run)
+    push_items_retry_failed(run=run)
 
     run.refresh_from_db()
     rejected.refresh_from_db()
@@ -382,7 +383,7 @@ def test_a_rejected_document_fails_alone_and_is_pushed_by_a_retry_once_accepted(
     expected = expected_documents(merchant, NOW)
     assert ledger_keys(merchant) == once(expected) == target.writes
     assert_synced_exactly_once(merchant, expected)
-    assert syncs.sync_run_execute(merchant=merchant, now=NOW) is None
+    assert sync_run_execute(merchant=merchant, now=NOW) is None
 
 
 def test_retrying_the_latest_failed_run_retries_the_document_it_failed_on(
@@ -397,14 +398,14 @@ def test_retrying_the_latest_failed_run_retries_the_document_it_failed_on(
 
     target = FaultyTarget(BEANCOUNT(accounting_of(merchant)), refuse=refuse)
     monkeypatch.setitem(registry.ACCOUNTING_TARGETS, "beancount", lambda connection: target)
-    first = syncs.sync_run_execute(merchant=merchant, now=NOW - timedelta(days=1))
-    latest = syncs.sync_run_execute(merchant=merchant, now=NOW)
+    first = sync_run_execute(merchant=merchant, now=NOW - timedelta(days=1))
+    latest = sync_run_execute(merchant=merchant, now=NOW)
     assert first.status_code == latest.status_code == 5130
     rejected = PushItem.objects.get(merchant=merchant, status=PushItem.Status.FAILED)
     assert any(rejected.key in m["message"] for m in latest.messages)  # it failed on it
 
     cause["fixed"] = True
-    syncs.push_items_retry_failed(run=latest)  # the button on the run the portal shows last
+    push_items_retry_failed(run=latest)  # the button on the run the portal shows last
 
     rejected.refresh_from_db()
     assert rejected.status == PushItem.Status.PUSHED
@@ -418,10 +419,10 @@ def test_no_backoff_sleep_is_longer_than_the_cap(partner, ledgers, clock, monkey
     )
     monkeypatch.setitem(registry.ACCOUNTING_TARGETS, "beancount", lambda connection: target)
 
-    run = syncs.sync_run_execute(merchant=merchant, now=NOW)
+    run = sync_run_execute(merchant=merchant, now=NOW)
 
     assert run.status_code == 5130
-    assert all(pause <= syncs.BACKOFF_CAP_SECONDS for pause in clock.slept), clock.slept
+    assert all(pause <= push.PUSH_RETRY.cap for pause in clock.slept), clock.slept
     item = PushItem.objects.get(merchant=merchant)
     assert item.status == PushItem.Status.FAILED
     assert "asked to wait 3600 s" in item.last_error
@@ -447,7 +448,7 @@ def test_a_revoked_connection_or_an_expired_subscription_stops_the_push(
     target = FaultyTarget(BEANCOUNT(accounting_of(merchant)), refuse=refuse)
     monkeypatch.setitem(registry.ACCOUNTING_TARGETS, "beancount", lambda connection: target)
 
-    run = syncs.sync_run_execute(merchant=merchant, now=NOW)
+    run = sync_run_execute(merchant=merchant, now=NOW)
 
     assert run.status == Status.FAILED and run.status_code == code
     assert any(m["code"] == error.__name__ and m["message"] == message for m in run.messages)
@@ -467,22 +468,22 @@ def test_a_revoked_connection_or_an_expired_subscription_stops_the_push(
         if error is CredentialsRevoked:
             # Nothing to retry through until the merchant reconnects.
             with pytest.raises(ConfigurationError, match="no linked accounting connection"):
-                syncs.push_items_retry_failed(run=run)
+                push_items_retry_failed(run=run)
         else:
             # Retried while the cause is still there: the run says so (not "in progress").
-            syncs.push_items_retry_failed(run=run)
+            push_items_retry_failed(run=run)
             run.refresh_from_db()
             assert run.status == Status.FAILED and run.status_code == code
             assert run.messages[-1]["code"] == error.__name__
         cause["fixed"] = True
         Connection.objects.filter(pk=accounting.pk).update(status=Connection.Status.LINKED)
-        syncs.push_items_retry_failed(run=run)
+        push_items_retry_failed(run=run)
         run.refresh_from_db()
         assert run.status == Status.SUCCEEDED and run.status_code == 2000
     else:
         cause["fixed"] = True
         Connection.objects.filter(pk=accounting.pk).update(status=Connection.Status.LINKED)
-        again = syncs.sync_run_execute(merchant=merchant, now=NOW)
+        again = sync_run_execute(merchant=merchant, now=NOW)
         assert again.period_start == run.period_start  # the failed period is covered again
         assert again.status == Status.SUCCEEDED and again.status_code == 2000
         assert again.counters["push_items"]["carried_over"] == 2
@@ -499,7 +500,7 @@ def test_a_run_cut_short_can_be_retried_alone(partner, ledgers, clock, monkeypat
     """The worker died mid-push (the run still says running, one item is left
     pushing, one pending). Retrying that run, as support would, finishes it."""
     merchant = merchant_seed(partner, "Cut short", days=3, invoices=False)
-    real = syncs.push_item_transition
+    real = push.push_item_transition
     pushed: list[str] = []
 
     def die_on_second(*, item, to, **fields):
@@ -509,10 +510,10 @@ def test_a_run_cut_short_can_be_retried_alone(partner, ledgers, clock, monkeypat
             pushed.append(item.key)
         return real(item=item, to=to, **fields)
 
-    monkeypatch.setattr(syncs, "push_item_transition", die_on_second)
+    monkeypatch.setattr(push, "push_item_transition", die_on_second)
     with pytest.raises(SystemExit):
-        syncs.sync_run_execute(merchant=merchant, now=NOW)
-    monkeypatch.setattr(syncs, "push_item_transition", real)
+        sync_run_execute(merchant=merchant, now=NOW)
+    monkeypatch.setattr(push, "push_item_transition", real)
     run = SyncRun.objects.get(merchant=merchant)
     assert run.status == Status.RUNNING
     assert sorted(run.push_items.values_list("status", flat=True)) == [
@@ -521,7 +522,7 @@ def test_a_run_cut_short_can_be_retried_alone(partner, ledgers, clock, monkeypat
         "pushing",
     ]
 
-    syncs.push_items_retry_failed(run=run)
+    push_items_retry_failed(run=run)
 
     run.refresh_from_db()
     assert run.status == Status.SUCCEEDED and run.status_code == 2000
@@ -547,7 +548,7 @@ def _sync_in_child(merchant_id: str, now: datetime, progress: Any) -> None:
         BEANCOUNT(connection), delay_before_write=0.002, delay_after_write=0.02, after_write=report
     )
     merchant = Merchant.objects.select_related("sync_configuration").get(pk=merchant_id)
-    syncs.sync_run_execute(merchant=merchant, now=now)
+    sync_run_execute(merchant=merchant, now=now)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -595,7 +596,7 @@ def test_a_sync_killed_at_any_moment_leaves_nothing_doubled_or_missing(partner, 
         if killed_run is not None and trial % 3 == 0:
             for _ in range(100):  # support retries the run (once the lock is free)
                 try:
-                    syncs.push_items_retry_failed(run=killed_run)
+                    push_items_retry_failed(run=killed_run)
                     break
                 except DuplicateSync:
                     time.sleep(0.05)
@@ -669,7 +670,7 @@ def test_workers_racing_for_a_merchant_run_one_sync_and_write_once(partner, ledg
         now = NOW - timedelta(days=day)
         outcomes = _race(
             WORKERS,
-            lambda now=now: syncs.sync_run_execute(
+            lambda now=now: sync_run_execute(
                 merchant=Merchant.objects.get(pk=merchant.pk), now=now
             ),
         )
@@ -687,7 +688,7 @@ def test_workers_racing_for_a_merchant_run_one_sync_and_write_once(partner, ledg
 
 
 def _hold_lock(merchant: Any, held: Any) -> None:
-    with syncs.merchant_lock(merchant) as acquired:
+    with locks.merchant_lock(merchant) as acquired:
         held.value = 1 if acquired else -1
         time.sleep(30)  # until killed
 
@@ -700,15 +701,15 @@ def test_on_sqlite_the_merchant_lock_excludes_other_workers_and_dies_with_its_ho
     database = SimpleNamespace(
         vendor="sqlite", settings_dict={"NAME": str(tmp_path / "db.sqlite3")}
     )
-    monkeypatch.setattr(syncs, "db_connection", database)
+    monkeypatch.setattr(locks, "db_connection", database)
     one, other = SimpleNamespace(pk=uuid4()), SimpleNamespace(pk=uuid4())
     with (
-        syncs.merchant_lock(one) as first,
-        syncs.merchant_lock(one) as second,
-        syncs.merchant_lock(other) as unrelated,
+        locks.merchant_lock(one) as first,
+        locks.merchant_lock(one) as second,
+        locks.merchant_lock(other) as unrelated,
     ):
         assert (first, second, unrelated) == (True, False, True)
-    with syncs.merchant_lock(one) as again:
+    with locks.merchant_lock(one) as again:
         assert again
 
     ctx = multiprocessing.get_context("fork")
@@ -720,9 +721,9 @@ def test_on_sqlite_the_merchant_lock_excludes_other_workers_and_dies_with_its_ho
         assert time.monotonic() < deadline
         time.sleep(0.005)
     assert held.value == 1
-    with syncs.merchant_lock(one) as while_held:
+    with locks.merchant_lock(one) as while_held:
         assert not while_held  # another process holds it
     os.kill(child.pid, signal.SIGKILL)
     child.join(5)
-    with syncs.merchant_lock(one) as after_kill:
+    with locks.merchant_lock(one) as after_kill:
         assert after_kill

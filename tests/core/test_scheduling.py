@@ -9,10 +9,11 @@ from django.core.management import call_command
 from django_q.models import Schedule
 
 from commerce_sync.core.models import SyncRun
-from commerce_sync.core.services import scheduling, syncs
 from commerce_sync.core.services.demo import demo_seed
 from commerce_sync.core.tasks import dispatch_due_syncs
 from commerce_sync.errors import ConfigurationError
+from commerce_sync.syncs import periods, scheduling
+from commerce_sync.syncs.runs import sync_run_execute
 from tests.factories import SyncRunFactory
 
 START = date(2026, 10, 1)
@@ -48,14 +49,14 @@ def test_a_merchant_is_due_once_its_sync_hour_has_passed(demo):
     # London sync hour 0: 1 Oct 00:00 BST is 30 Sep 23:00 UTC.
     assert scheduling.merchants_due(now=at(START, 0)) == []
     assert scheduling.merchants_due(now=at(START + timedelta(days=1), 0)) == [demo]
-    syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=1)))
+    sync_run_execute(merchant=demo, now=at(START + timedelta(days=1)))
     assert scheduling.merchants_due(now=at(START + timedelta(days=1), 22)) == []
     assert scheduling.merchants_due(now=at(START + timedelta(days=2), 0)) == [demo]
 
 
 def test_the_dispatcher_enqueues_due_merchants_and_is_idempotent(demo, settings, monkeypatch):
     monkeypatch.setattr(scheduling.timezone, "now", lambda: at(START + timedelta(days=1)))
-    monkeypatch.setattr(syncs.timezone, "now", lambda: at(START + timedelta(days=1)))
+    monkeypatch.setattr(periods.timezone, "now", lambda: at(START + timedelta(days=1)))
     assert dispatch_due_syncs() == 1  # Q_SYNC: the task ran inline
     run = SyncRun.objects.get(merchant=demo)
     assert run.status_code == 2000
@@ -64,12 +65,12 @@ def test_the_dispatcher_enqueues_due_merchants_and_is_idempotent(demo, settings,
 
 def test_after_a_failed_day_the_next_run_covers_it_too(demo):
     break_configuration(demo)
-    failed = syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=1)))
+    failed = sync_run_execute(merchant=demo, now=at(START + timedelta(days=1)))
     assert failed.status_code == 4000
     assert "must not be the payout account" in failed.messages[-1]["message"]
     mend_configuration(demo)
 
-    caught_up = syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=2)))
+    caught_up = sync_run_execute(merchant=demo, now=at(START + timedelta(days=2)))
 
     assert caught_up.status_code == 2000
     assert caught_up.period_start == failed.period_start
@@ -83,12 +84,12 @@ def test_thirty_one_failing_days_disable_the_merchant_until_re_enabled(
 ):
     settings.ALERT_EMAILS = ["support@partner.example"]
     break_configuration(demo)
-    early = syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=30)))
+    early = sync_run_execute(merchant=demo, now=at(START + timedelta(days=30)))
     demo.refresh_from_db()
     assert early.status == SyncRun.Status.FAILED and demo.enabled  # 30 days: not yet
 
     with django_capture_on_commit_callbacks(execute=True):
-        late = syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=31)))
+        late = sync_run_execute(merchant=demo, now=at(START + timedelta(days=31)))
 
     demo.refresh_from_db()
     assert late.status_code == 4000
@@ -100,11 +101,11 @@ def test_thirty_one_failing_days_disable_the_merchant_until_re_enabled(
     assert demo.audit_logs.filter(action="alert.sync_disabled").exists()
     assert scheduling.merchants_due(now=at(START + timedelta(days=32))) == []
     with pytest.raises(ConfigurationError, match="disabled"):
-        syncs.sync_run_execute(merchant=demo, now=at(START + timedelta(days=32)))
+        sync_run_execute(merchant=demo, now=at(START + timedelta(days=32)))
 
     mend_configuration(demo)
     scheduling.merchant_sync_enable(merchant=demo, start_date=date(2026, 11, 1))
-    run = syncs.sync_run_execute(merchant=demo, now=at(date(2026, 11, 3)))
+    run = sync_run_execute(merchant=demo, now=at(date(2026, 11, 3)))
     assert run.status_code == 2000
     assert run.period_start == datetime(2026, 11, 1, 0, tzinfo=UTC)  # GMT again in November
     assert demo.sync_configuration_versions.count() == 2

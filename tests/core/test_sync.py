@@ -12,9 +12,10 @@ from beancount import loader
 from beancount.core import data as bean
 
 from commerce_sync.core.models import Connection, PushItem, SourceRecord, SyncRun
-from commerce_sync.core.services import syncs
 from commerce_sync.core.services.demo import demo_seed
 from commerce_sync.errors import DuplicateSync
+from commerce_sync.syncs import push
+from commerce_sync.syncs.runs import sync_run_execute
 from connectors import registry
 from connectors.protocols import CommerceBatch
 from tests.mapping.books import movements
@@ -44,7 +45,7 @@ def ledger_balances(path: str) -> dict[str, Decimal]:
 
 
 def test_a_sync_posts_every_day_once_and_the_ledger_agrees(demo):
-    run = syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+    run = sync_run_execute(merchant=demo.merchant, now=NOW)
 
     assert run.status == SyncRun.Status.SUCCEEDED and run.status_code == 2000
     assert run.data_pushed
@@ -71,14 +72,12 @@ def test_a_sync_posts_every_day_once_and_the_ledger_agrees(demo):
 
 
 def test_running_again_writes_nothing(demo):
-    syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+    sync_run_execute(merchant=demo.merchant, now=NOW)
     before = Path(demo.ledger_path).read_bytes()
 
-    assert syncs.sync_run_execute(merchant=demo.merchant, now=NOW) is None  # nothing due
+    assert sync_run_execute(merchant=demo.merchant, now=NOW) is None  # nothing due
     with pytest.raises(DuplicateSync) as refused:
-        syncs.sync_run_execute(
-            merchant=demo.merchant, first=date(2026, 11, 8), until=date(2026, 11, 9)
-        )
+        sync_run_execute(merchant=demo.merchant, first=date(2026, 11, 8), until=date(2026, 11, 9))
     assert refused.value.status_code == 5080
     assert Path(demo.ledger_path).read_bytes() == before
 
@@ -86,11 +85,11 @@ def test_running_again_writes_nothing(demo):
 def test_a_failed_run_is_covered_again_without_double_posting(demo, monkeypatch):
     """The run crashed after writing (the success was never recorded): the
     next run re-reads the same period and writes nothing twice."""
-    run = syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+    run = sync_run_execute(merchant=demo.merchant, now=NOW)
     SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.FAILED, status_code=5000)
     before = Path(demo.ledger_path).read_bytes()
 
-    again = syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+    again = sync_run_execute(merchant=demo.merchant, now=NOW)
 
     assert again.period_start == run.period_start
     assert again.status_code == 2040  # success, nothing new to write
@@ -104,7 +103,7 @@ def test_a_failed_run_is_covered_again_without_double_posting(demo, monkeypatch)
 def test_a_crash_between_writing_and_recording_is_recovered(demo, monkeypatch):
     """The target took the document but the process died before the push
     item said so: the next run finds the key in the ledger instead of writing."""
-    real = syncs.push_item_transition
+    real = push.push_item_transition
     crashed = []
 
     def crash_once(*, item, to, **fields):
@@ -113,14 +112,14 @@ def test_a_crash_between_writing_and_recording_is_recovered(demo, monkeypatch):
             raise SystemExit("killed")  # not an Exception: nothing handles it
         return real(item=item, to=to, **fields)
 
-    monkeypatch.setattr(syncs, "push_item_transition", crash_once)
+    monkeypatch.setattr(push, "push_item_transition", crash_once)
     with pytest.raises(SystemExit):
-        syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
-    monkeypatch.setattr(syncs, "push_item_transition", real)
+        sync_run_execute(merchant=demo.merchant, now=NOW)
+    monkeypatch.setattr(push, "push_item_transition", real)
     stuck = PushItem.objects.get(key=crashed[0])
     assert stuck.status == PushItem.Status.PUSHING
 
-    run = syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+    run = sync_run_execute(merchant=demo.merchant, now=NOW)
 
     assert run.status == SyncRun.Status.SUCCEEDED
     assert SyncRun.objects.filter(status=SyncRun.Status.FAILED, status_code=5000).count() == 1
@@ -193,7 +192,7 @@ def editable(demo, monkeypatch):
 
 
 def test_an_edited_order_posts_the_difference_and_a_late_one_is_flagged(demo, editable):
-    first = syncs.sync_run_execute(merchant=demo.merchant, now=datetime(2026, 11, 8, 9, tzinfo=UTC))
+    first = sync_run_execute(merchant=demo.merchant, now=datetime(2026, 11, 8, 9, tzinfo=UTC))
     assert first.status_code == 2000
     # The order is edited, and an order of the 7th reaches us only now.
     editable.records["orders"][0] = order("E-1", "2026-11-07T10:00:00Z", "15.00", "3.00")
@@ -206,9 +205,7 @@ def test_an_edited_order_posts_the_difference_and_a_late_one_is_flagged(demo, ed
             return super().read_period(start=datetime(2026, 11, 7, tzinfo=UTC), end=end)
 
     registry.COMMERCE_SOURCES["editable"] = lambda connection: Widened(editable.records)
-    second = syncs.sync_run_execute(
-        merchant=demo.merchant, now=datetime(2026, 11, 9, 9, tzinfo=UTC)
-    )
+    second = sync_run_execute(merchant=demo.merchant, now=datetime(2026, 11, 9, 9, tzinfo=UTC))
 
     assert second.status_code == 2000, second.messages
     assert second.counters["records"] == {"new": 1, "late": 1, "edited": 1, "unchanged": 0}
@@ -231,7 +228,7 @@ def test_an_edited_order_posts_the_difference_and_a_late_one_is_flagged(demo, ed
 def test_an_unmapped_payment_type_refuses_the_day_and_writes_nothing(demo, editable):
     editable.records["orders"].append(order("V-1", "2026-11-07T12:00:00Z", "4.00", "0.80", "Vipps"))
 
-    run = syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+    run = sync_run_execute(merchant=demo.merchant, now=NOW)
 
     assert run.status == SyncRun.Status.FAILED and run.status_code == 4000
     assert any(
@@ -249,7 +246,7 @@ def test_an_account_missing_from_the_target_is_caught_before_writing(demo):
     }
     configuration.save(update_fields=["document"])
 
-    run = syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+    run = sync_run_execute(merchant=demo.merchant, now=NOW)
 
     assert run.status_code == 4000
     assert "Account Assets:Cash:Gone does not exist in beancount" in run.messages[-1]["message"]
@@ -262,8 +259,43 @@ def test_the_query_count_does_not_grow_with_orders(demo, django_assert_max_num_q
     connection.settings = {"orders_per_day": 150}
     connection.save(update_fields=["settings"])
     with django_assert_max_num_queries(45):
-        run = syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+        run = sync_run_execute(merchant=demo.merchant, now=NOW)
     assert run.counters["records_read"]["orders"] > 300
+
+
+@pytest.mark.parametrize(("orders_per_day", "chunks", "queries"), [(50, 1, 32), (130, 2, 34)])
+def test_one_sync_makes_an_exact_number_of_queries(
+    demo, django_assert_num_queries, orders_per_day, chunks, queries
+):
+    """Three days, three journals; the orders only count in chunks of 500
+    rows (one INSERT and one UPDATE of core_sourcerecord per chunk):
+
+    * the lock: pg_try_advisory_lock, and pg_advisory_unlock at the end (2)
+    * runs left running to abandon; the last success (the period) (2)
+    * the run: INSERT core_syncrun, then UPDATE to running + INSERT audit (3)
+    * the linked commerce and accounting connections (2)
+    * stored records: one SELECT for orders, one for transactions (2)
+    * INSERT core_sourcerecord per 500 new records (1 per chunk)
+    * the outbox, in a savepoint: SAVEPOINT, SELECT push items FOR UPDATE,
+      INSERT push items, UPDATE core_sourcerecord posted (1 per chunk),
+      SELECT unfinished items, RELEASE SAVEPOINT (5)
+    * per document: UPDATE to pushing + audit, UPDATE to pushed + audit
+      (4 x 3 = 12; the ledger needs no look-up for a key never sent)
+    * the run ends: UPDATE core_syncrun + INSERT audit (2)
+
+    That is 30 + 2 per chunk here, inside the test's transaction; outside
+    one, each transition and the outbox also log a BEGIN and a COMMIT."""
+    connection = Connection.objects.get(merchant=demo.merchant, source_type="commerce")
+    connection.settings = {"orders_per_day": orders_per_day}
+    connection.save(update_fields=["settings"])
+
+    with django_assert_num_queries(queries):
+        run = sync_run_execute(merchant=demo.merchant, now=NOW)
+
+    read = run.counters["records_read"]
+    assert -(-(read["orders"] + read["transactions"]) // 500) == chunks  # 230-310, 580-790
+    assert queries == 30 + 2 * chunks
+    assert run.counters["push_items"]["written"] == 3
 
 
 def test_the_task_runs_the_sync(demo):
@@ -322,9 +354,9 @@ def test_a_batching_target_gets_the_day_in_a_few_calls_each_document_once(demo, 
     accounts = BeancountTarget(ledger_path=Path(demo.ledger_path)).list_accounts()
     ledger = BatchingLedger(accounts)
     monkeypatch.setitem(registry.ACCOUNTING_TARGETS, "beancount", lambda connection: ledger)
-    monkeypatch.setattr(syncs.time, "sleep", lambda seconds: None)
+    no_sleep = push.PUSH_RETRY.with_sleep(lambda seconds: None)
 
-    run = syncs.sync_run_execute(merchant=demo.merchant, now=NOW)
+    run = sync_run_execute(merchant=demo.merchant, now=NOW, retry=no_sleep)
 
     assert run.status_code == 5130  # the locked day failed alone
     statuses = {i.payload["date"]: i.status for i in run.push_items.all()}

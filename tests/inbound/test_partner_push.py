@@ -13,11 +13,11 @@ import pytest
 from django.utils import timezone
 
 from commerce_sync.core.models import AuditLog, Connection, SourceRecord
-from commerce_sync.core.services import syncs
 from commerce_sync.core.services.demo import demo_seed
 from commerce_sync.core.services.partners import partner_api_key_create, partner_api_key_revoke
 from commerce_sync.inbound.models import PushedRecord
 from commerce_sync.inbound.sources import PartnerPushSource
+from commerce_sync.syncs.runs import sync_run_execute
 from connectors.sandbox import SandboxSource
 from tests.doubles import codat_schema
 from tests.factories import MerchantFactory, PartnerFactory
@@ -287,7 +287,7 @@ def test_pushed_orders_sync_and_an_edit_is_adjusted(
     push_batch(lambda data_type, records: _Resp(push(data_type, records)), pushed)
     push("commerce-orders", [order("E-1", "2026-11-08T10:00:00Z", "10.00", "2.00")])
 
-    first = syncs.sync_run_execute(merchant=merchant, now=datetime(2026, 11, 10, 9, tzinfo=UTC))
+    first = sync_run_execute(merchant=merchant, now=datetime(2026, 11, 10, 9, tzinfo=UTC))
     assert first.status_code == 2000, first.messages
     assert first.counters["records_read"]["orders"] == len(pushed.orders) + 1
     assert first.counters["push_items"]["written"] == 3
@@ -299,7 +299,7 @@ def test_pushed_orders_sync_and_an_edit_is_adjusted(
     monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 11, 10, 12, tzinfo=UTC))
     edited = order("E-1", "2026-11-08T10:00:00Z", "15.00", "3.00", modified="2026-11-10T11:00:00Z")
     assert push("commerce-orders", [edited])["updated"] == 1
-    second = syncs.sync_run_execute(merchant=merchant, now=datetime(2026, 11, 11, 9, tzinfo=UTC))
+    second = sync_run_execute(merchant=merchant, now=datetime(2026, 11, 11, 9, tzinfo=UTC))
     assert second.status_code == 2000, second.messages
     assert second.counters["records"]["edited"] == 1
     adjustment = next(

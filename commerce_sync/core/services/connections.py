@@ -1,4 +1,5 @@
-"""Adapters for connections: the one way the core obtains a connector.
+"""Connections: the one way the core obtains a connector, and the state
+changes a sync makes to a connection (a grant revoked on the platform).
 
 The core turns a `Connection` row into the plain `ConnectorContext` that
 connectors are built from (they never see the ORM), then asks the registry
@@ -7,12 +8,19 @@ for the adapter serving the connection's platform key.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from django.db import transaction
+
 from commerce_sync.core.models import Connection
+from commerce_sync.core.services.alerts import alert_raise
+from commerce_sync.core.services.audit import SYSTEM, audit_log_write
 from commerce_sync.core.services.credentials import ConnectionTokenSource
+from commerce_sync.errors import CredentialsRevoked
 from connectors import registry
 from connectors.context import ConnectorContext
 from connectors.protocols import AccountingTarget, CommerceSource
@@ -55,3 +63,38 @@ def connection_target(*, connection: Connection) -> AccountingTarget:
 def connection_ledger_path(*, connection: Connection) -> Path:
     """The Beancount file a `beancount` connection books into."""
     return registry.ledger_path(connection_context(connection=connection))
+
+
+def connection_mark_deauthorized(
+    *, connection: Connection, reason: str, actor: str = SYSTEM
+) -> None:
+    """Mark `connection` Deauthorized with `reason` as its last error, audit
+    the change and alert the merchant (who must reconnect), atomically."""
+    with transaction.atomic():
+        before = connection.status
+        connection.status = Connection.Status.DEAUTHORIZED
+        connection.last_error = reason
+        connection.save(update_fields=["status", "last_error", "updated_at"])
+        audit_log_write(
+            actor=actor,
+            action="connection.deauthorized",
+            obj=connection,
+            changes={"from": before, "to": connection.status, "reason": reason},
+        )
+        alert_raise(
+            merchant=connection.merchant,
+            code="connection_deauthorized",
+            message=f"The {connection.platform_key} connection was deauthorised: {reason}. The merchant must reconnect it.",
+        )
+
+
+@contextmanager
+def deauthorizes(connection: Connection) -> Iterator[None]:
+    """Around calls to a platform: a CredentialsRevoked raised inside marks
+    `connection` Deauthorized (see `connection_mark_deauthorized`); the
+    error goes on up."""
+    try:
+        yield
+    except CredentialsRevoked as error:
+        connection_mark_deauthorized(connection=connection, reason=error.message)
+        raise

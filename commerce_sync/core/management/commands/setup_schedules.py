@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django_q.models import Schedule
 
-from commerce_sync.core.services.scheduling import DISPATCH_EVERY_MINUTES, DISPATCH_SCHEDULE_NAME
+from commerce_sync.syncs.scheduling import DISPATCH_EVERY_MINUTES, DISPATCH_SCHEDULE_NAME
 
 
 class Command(BaseCommand):

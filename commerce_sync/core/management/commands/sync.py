@@ -15,8 +15,8 @@ from commerce_sync.core.management.commands._merchants import merchant_from_opti
 from commerce_sync.core.management.progress import Progress
 from commerce_sync.core.models import Merchant, SyncRun
 from commerce_sync.core.services.audit import operator_actor
-from commerce_sync.core.services.syncs import sync_run_execute
 from commerce_sync.errors import ApplicationError
+from commerce_sync.syncs.runs import sync_run_execute
 
 
 def _date(value: str) -> date:

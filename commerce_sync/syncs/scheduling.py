@@ -1,22 +1,24 @@
-"""The schedule: which merchants are due, what to enqueue, when to give up.
+"""The schedule: which merchants to enqueue, long runs, and the 31-day rule.
 
-The dispatcher runs every few minutes on any worker. Everything it does is
-safe to do twice: a merchant enqueued twice syncs once (the lock) and the
-second task finds nothing due.
+The dispatcher (`commerce_sync.core.tasks.dispatch_due_syncs`) runs every few
+minutes on any worker. Everything it does is safe to do twice: a merchant
+enqueued twice syncs once (the lock) and the second task finds nothing due.
+A merchant whose syncs fail for 31 days of periods is disabled here, and
+turned back on here.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
-from commerce_sync.core.models import Connection, Merchant, SyncConfiguration, SyncRun
+from commerce_sync.core.models import Connection, Merchant, SyncRun
 from commerce_sync.core.services.alerts import alert_raise
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
-from mapping.periods import business_day, local_instant, zone
+from commerce_sync.core.services.merchants import sync_configuration_save
+from commerce_sync.syncs.periods import last_success_ends, period_due
 
 DISABLE_AFTER_DAYS = 31
 LONG_RUN = timedelta(minutes=10)
@@ -24,15 +26,9 @@ DISPATCH_SCHEDULE_NAME = "dispatch-due-syncs"
 DISPATCH_EVERY_MINUTES = 5
 
 
-def latest_due(config: SyncConfiguration, now: datetime) -> datetime:
-    """The most recent sync hour that has passed, in the merchant's zone."""
-    tz = zone(config.time_zone)
-    return local_instant(business_day(now, config.sync_hour, tz), config.sync_hour, tz)
-
-
 def merchants_due(*, now: datetime | None = None) -> list[Merchant]:
-    """Enabled, configured merchants with both connections linked whose
-    last successful period ends before their latest due date."""
+    """Enabled, configured merchants with both connections linked, no run in
+    progress, and a period due at `now` (default: the current time)."""
     now = now or timezone.now()
     linked = Connection.objects.filter(status=Connection.Status.LINKED)
     candidates = (
@@ -42,37 +38,26 @@ def merchants_due(*, now: datetime | None = None) -> list[Merchant]:
         .select_related("sync_configuration")
         .distinct()
     )
-    last_success = _last_success_ends()
+    last_success = last_success_ends()
     running = set(
         SyncRun.objects.filter(
             status__in=[SyncRun.Status.RUNNING, SyncRun.Status.PENDING]
         ).values_list("merchant_id", flat=True)
     )
-    due = []
-    for merchant in candidates:
-        config = merchant.sync_configuration
-        tz = zone(config.time_zone)
-        start = local_instant(config.start_date, config.sync_hour, tz)
-        last = last_success.get(merchant.pk)
-        if last is not None:
-            start = max(start, last)
-        if latest_due(config, now) > start and merchant.pk not in running:
-            due.append(merchant)
-    return due
-
-
-def _last_success_ends() -> dict:
-    rows = (
-        SyncRun.objects.filter(status=SyncRun.Status.SUCCEEDED)
-        .exclude(kind=SyncRun.Kind.HISTORIC)
-        .values("merchant_id")
-        .annotate(last=Max("period_end"))
-    )
-    return {row["merchant_id"]: row["last"] for row in rows}
+    return [
+        merchant
+        for merchant in candidates
+        if period_due(
+            config=merchant.sync_configuration, last_success=last_success.get(merchant.pk), now=now
+        )
+        is not None
+        and merchant.pk not in running
+    ]
 
 
 def long_runs_flag(*, now: datetime | None = None) -> int:
-    """Runs in progress for over ten minutes show 1010 instead of 1000."""
+    """Runs in progress for over ten minutes show 1010 instead of 1000;
+    returns how many were flagged."""
     now = now or timezone.now()
     return SyncRun.objects.filter(
         status=SyncRun.Status.RUNNING,
@@ -83,7 +68,8 @@ def long_runs_flag(*, now: datetime | None = None) -> int:
 
 def merchant_disable_if_failing(*, merchant: Merchant, run: SyncRun, actor: str = SYSTEM) -> bool:
     """After a failed run: when nothing has succeeded for 31 days of
-    periods, stop syncing and say why (the partner and merchant are told)."""
+    periods, stop syncing and say why (audited; the partner and merchant
+    are alerted). Returns whether the merchant was disabled."""
     if run.status != SyncRun.Status.FAILED:
         return False
     failing_since = run.period_start
@@ -108,11 +94,11 @@ def merchant_disable_if_failing(*, merchant: Merchant, run: SyncRun, actor: str 
 
 
 @transaction.atomic
-def merchant_sync_enable(*, merchant: Merchant, start_date=None, actor: str = SYSTEM) -> Merchant:
+def merchant_sync_enable(
+    *, merchant: Merchant, start_date: date | None = None, actor: str = SYSTEM
+) -> Merchant:
     """Turn a disabled merchant back on; a new start date skips the days it
     was off (the configuration keeps a version of the change)."""
-    from commerce_sync.core.services.merchants import sync_configuration_save
-
     merchant.enabled = True
     merchant.disabled_reason = ""
     merchant.save(update_fields=["enabled", "disabled_reason", "updated_at"])

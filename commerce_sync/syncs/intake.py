@@ -1,0 +1,154 @@
+"""Intake of source records: hash, classify, store.
+
+Every record a connector reads is kept as read (`SourceRecord`), with a hash
+of its payload. Comparing with what a previous run posted tells the run
+which records are new, which arrived after their day was posted (late), and
+which changed since they were posted (edits, posted as a difference).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from commerce_sync.core.models import Merchant, SourceRecord, SyncRun
+from commerce_sync.errors import DataProcessingError
+from connectors.protocols import CommerceBatch
+from mapping.canonical import Order, Transaction, parse_record
+from mapping.errors import MappingError
+from mapping.periods import Period
+
+
+def record_hash(payload: dict[str, Any]) -> str:
+    """SHA-256 hex digest of the payload's canonical JSON (sorted keys, no
+    spaces, Decimals and dates as Django's encoder writes them)."""
+    text = json.dumps(payload, sort_keys=True, cls=DjangoJSONEncoder, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class IncomingRecord:
+    """One record read this run: `kind` ("order" or "transaction"), the raw
+    `payload`, its parsed form, the payload's hash, and the stored row from
+    an earlier read (None until it is stored)."""
+
+    kind: str
+    payload: dict[str, Any]
+    parsed: Order | Transaction
+    digest: str
+    existing: SourceRecord | None
+
+
+@dataclass
+class Classified:
+    """The run's records sorted by what the run must post for them."""
+
+    fresh: list[IncomingRecord] = field(default_factory=list)  # created within the period
+    late: list[IncomingRecord] = field(default_factory=list)  # day posted before they came
+    edits: list[IncomingRecord] = field(default_factory=list)  # changed since posted
+    unchanged: int = 0  # posted before with the same content: nothing to do
+
+
+def records_take_in(
+    *, merchant: Merchant, batch: CommerceBatch, tz: tzinfo
+) -> list[IncomingRecord]:
+    """Parse every order and transaction of `batch` and find its stored row
+    (one query per kind). Raises DataProcessingError naming up to 20 records
+    that do not parse."""
+    records: list[IncomingRecord] = []
+    problems: list[str] = []
+    for kind, payloads in (("order", batch.orders), ("transaction", batch.transactions)):
+        ids = [str(p.get("id")) for p in payloads]
+        existing = {
+            r.source_id: r
+            for r in SourceRecord.objects.filter(merchant=merchant, kind=kind, source_id__in=ids)
+        }
+        for payload in payloads:
+            try:
+                parsed = parse_record(kind, payload, tz)
+            except MappingError as error:
+                problems.extend(issue.message for issue in error.issues)
+                continue
+            records.append(
+                IncomingRecord(kind, payload, parsed, record_hash(payload), existing.get(parsed.id))
+            )
+    if problems:
+        raise DataProcessingError(
+            "; ".join(problems[:20])
+            + (f" (and {len(problems) - 20} more)" if len(problems) > 20 else "")
+        )
+    return records
+
+
+def records_classify(records: list[IncomingRecord], period: Period) -> Classified:
+    """Sort records into fresh, late and edited ones (pure: no queries)."""
+    out = Classified()
+    for record in records:
+        existing = record.existing
+        if existing is not None and existing.posted_run_id is not None:
+            # Compare with what was posted, not with the last read: a run that
+            # failed before posting must not hide an edit from the next one.
+            if record_hash(existing.posted_payload) == record.digest:
+                out.unchanged += 1
+            else:
+                out.edits.append(record)
+        elif period.contains(record.parsed.created):
+            out.fresh.append(record)
+        else:
+            out.late.append(record)  # its day was synced before it reached us
+    return out
+
+
+def source_records_store(*, merchant: Merchant, records: list[IncomingRecord]) -> None:
+    """Keep every record as read (the raw store later runs compare with):
+    new ones in bulk (500 a query), changed ones updated one by one. Fills
+    `existing` on the new records."""
+    new_rows = []
+    for record in records:
+        existing = record.existing
+        if existing is None:
+            new_rows.append(
+                SourceRecord(
+                    merchant=merchant,
+                    kind=record.kind,
+                    source_id=record.parsed.id,
+                    created_date=record.parsed.created,
+                    modified_date=record.parsed.modified,
+                    content_hash=record.digest,
+                    payload=record.payload,
+                )
+            )
+        elif existing.content_hash != record.digest:
+            existing.payload = record.payload
+            existing.content_hash = record.digest
+            existing.modified_date = record.parsed.modified
+            existing.save(update_fields=["payload", "content_hash", "modified_date", "updated_at"])
+    created = SourceRecord.objects.bulk_create(new_rows, batch_size=500)
+    by_key = {(row.kind, row.source_id): row for row in created}
+    for record in records:
+        if record.existing is None:
+            record.existing = by_key.get((record.kind, record.parsed.id))
+
+
+def record_posted_version(record: IncomingRecord, tz: tzinfo) -> Order | Transaction:
+    """The record as it was when posted (an edit posts the difference from it)."""
+    return parse_record(record.kind, record.existing.posted_payload, tz)
+
+
+def source_records_mark_posted(*, run: SyncRun, records: list[IncomingRecord]) -> None:
+    """Record that `run` posted these records, as read now (500 a query).
+    Called inside the outbox's transaction."""
+    rows = []
+    for record in records:
+        row = record.existing
+        if row is None or row.pk is None:
+            continue
+        row.posted_run = run
+        row.posted_payload = record.payload
+        rows.append(row)
+    SourceRecord.objects.bulk_update(rows, ["posted_run", "posted_payload"], batch_size=500)

@@ -1,0 +1,301 @@
+"""One sync of one merchant: lock, period, read, store, map, push, record.
+
+`sync_run_execute` is what the task, the CLI and the portal call. Read
+`_work` top to bottom for the data flow of ARCHITECTURE.md; each step is
+one module of this package:
+
+    locks.merchant_lock            one sync per merchant
+    periods.merchant_period_due    what is due (or an explicit range)
+    connector.read_period          commerce records           (connectors/)
+    intake.*                       hash, classify, store the records
+    mapping.engine.map_period      records -> documents       (mapping/)
+    outbox.push_items_create       one push item per document
+    push.push_items_write          write each item exactly once
+    transitions.*                  status moves, audited
+
+Exactly-once rests on three things: the per-merchant lock, deterministic
+push-item keys (unique per merchant in the database), and asking the target
+for a key before writing it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Any
+
+from commerce_sync.core.models import Connection, Merchant, SyncRun
+from commerce_sync.core.services.audit import SYSTEM
+from commerce_sync.core.services.connections import (
+    connection_source,
+    connection_target,
+    deauthorizes,
+)
+from commerce_sync.errors import ApplicationError, ConfigurationError, DuplicateSync
+from commerce_sync.syncs.intake import (
+    record_posted_version,
+    records_classify,
+    records_take_in,
+    source_records_store,
+)
+from commerce_sync.syncs.locks import merchant_lock
+from commerce_sync.syncs.outbox import push_items_create
+from commerce_sync.syncs.periods import merchant_period_between, merchant_period_due
+from commerce_sync.syncs.push import push_items_write
+from commerce_sync.syncs.scheduling import merchant_disable_if_failing
+from commerce_sync.syncs.trace import RunTrace
+from commerce_sync.syncs.transitions import sync_run_transition
+from connectors.protocols import AccountingTarget
+from connectors.retry import RetryPolicy
+from mapping.canonical import parse_reference
+from mapping.config import parse_configuration
+from mapping.engine import Edit, map_period, payment_index
+from mapping.errors import MappingError
+from mapping.periods import Period, zone
+
+log = logging.getLogger(__name__)
+Status = SyncRun.Status
+Code = SyncRun.StatusCode
+# Mapping issues that are the day's data at fault, not the configuration.
+DATA_ISSUES = frozenset(
+    {
+        "UnbalancedOrder",
+        "TaxComponentMismatch",
+        "CurrencyMismatch",
+        "InvalidCommerceData",
+        "DuplicateRecord",
+    }
+)
+
+
+def sync_run_execute(
+    *,
+    merchant: Merchant,
+    first: date | None = None,
+    until: date | None = None,
+    now: datetime | None = None,
+    actor: str = SYSTEM,
+    retry: RetryPolicy | None = None,
+) -> SyncRun | None:
+    """Sync `merchant` to the latest due date (cut at business day `until`
+    when given), or the explicit business days [first, until) as a historic
+    run. Returns the finished run, or None when nothing is due. `retry`
+    overrides the push loop's policy (`push.PUSH_RETRY`).
+
+    Raises ConfigurationError (merchant disabled, empty range) and
+    DuplicateSync (another sync holds the lock; a range overlapping a run
+    that posted). Failures during the run end it failed, with its code."""
+    if not merchant.enabled:
+        raise ConfigurationError(
+            f"Sync is disabled for {merchant.name}: {merchant.disabled_reason or 'no reason recorded'}"
+        )
+    with merchant_lock(merchant) as acquired:
+        if not acquired:
+            raise DuplicateSync(f"A sync is already running for {merchant.name}")
+        sync_runs_abandon_interrupted(merchant=merchant)
+        if first is not None and until is not None:
+            kind = SyncRun.Kind.HISTORIC
+            start, end = merchant_period_between(merchant=merchant, first=first, until=until)
+            _refuse_overlap(merchant, start, end)
+        else:
+            kind = SyncRun.Kind.LATEST if actor != SYSTEM else SyncRun.Kind.SCHEDULED
+            due = merchant_period_due(merchant=merchant, now=now, until=until)
+            if due is None:
+                return None
+            start, end = due
+        run = SyncRun.objects.create(
+            merchant=merchant, kind=kind, period_start=start, period_end=end
+        )
+        sync_run_transition(run=run, to=Status.RUNNING, status_code=Code.IN_PROGRESS, actor=actor)
+        _execute(run, merchant, retry)
+        if kind != SyncRun.Kind.HISTORIC:
+            merchant_disable_if_failing(merchant=merchant, run=run)
+        return run
+
+
+def sync_runs_abandon_interrupted(*, merchant: Merchant) -> None:
+    """Holding the lock, any run still marked running was cut short (a crash):
+    fail it (5000, "Interrupted") so its period is covered again."""
+    for run in SyncRun.objects.filter(
+        merchant=merchant, status__in=[Status.RUNNING, Status.PENDING]
+    ):
+        sync_run_transition(
+            run=run,
+            to=Status.FAILED,
+            status_code=Code.SERVER_ERROR,
+            messages=[
+                *run.messages,
+                {
+                    "level": "error",
+                    "code": "Interrupted",
+                    "message": "The sync was interrupted; the next run covers its period",
+                },
+            ],
+        )
+
+
+def connection_linked(*, merchant: Merchant, source_type: str) -> Connection:
+    """The merchant's oldest linked connection of `source_type` ("commerce"
+    or "accounting"); raises ConfigurationError when there is none."""
+    found = (
+        merchant.connections.filter(source_type=source_type, status=Connection.Status.LINKED)
+        .order_by("created_at")
+        .first()
+    )
+    if found is None:
+        raise ConfigurationError(f"The merchant has no linked {source_type} connection")
+    return found
+
+
+def _refuse_overlap(merchant: Merchant, start: datetime, end: datetime) -> None:
+    overlapping = SyncRun.objects.filter(
+        merchant=merchant,
+        period_start__lt=end,
+        period_end__gt=start,
+        status=Status.SUCCEEDED,
+        data_pushed=True,
+    ).first()
+    if overlapping is not None:
+        raise DuplicateSync(
+            f"The range overlaps sync {overlapping.pk} ({overlapping.period_start:%Y-%m-%d} to "
+            f"{overlapping.period_end:%Y-%m-%d}), which already posted; nothing was written"
+        )
+
+
+def _execute(run: SyncRun, merchant: Merchant, retry: RetryPolicy | None) -> None:
+    """Do the work and end the run succeeded or failed, whatever happens."""
+    trace = RunTrace()
+    try:
+        code = _work(run, merchant, trace, retry)
+    except ApplicationError as error:
+        log.warning(
+            "sync failed",
+            extra={"merchant": str(merchant.pk), "sync": str(run.pk), "code": error.status_code},
+        )
+        trace.say("error", type(error).__name__, error.message)
+        code = error.status_code
+    except Exception as error:  # anything unanticipated: keep the detail for support
+        log.exception("sync crashed", extra={"merchant": str(merchant.pk), "sync": str(run.pk)})
+        trace.say(
+            "error",
+            "ServerError",
+            f"Internal error ({type(error).__name__}); support has the details",
+        )
+        code = Code.SERVER_ERROR
+    succeeded = code in (Code.SUCCESS, Code.SUCCESS_NO_DATA)
+    sync_run_transition(
+        run=run,
+        to=Status.SUCCEEDED if succeeded else Status.FAILED,
+        status_code=code,
+        messages=trace.messages,
+        counters=trace.counters,
+        timings=trace.timings,
+        data_pushed=run.data_pushed,
+    )
+
+
+def _work(run: SyncRun, merchant: Merchant, trace: RunTrace, retry: RetryPolicy | None) -> int:
+    """The run's period, from the source to the target; returns the status code."""
+    config_row = merchant.sync_configuration
+    tz = zone(config_row.time_zone)
+    period = Period(run.period_start, run.period_end, config_row.sync_hour, tz)
+    try:
+        config = parse_configuration(config_row.document)
+    except MappingError as error:
+        for issue in error.issues:
+            trace.say("error", issue.code, issue.message)
+        return Code.CONFIGURATION_ERROR
+    commerce = connection_linked(merchant=merchant, source_type=Connection.SourceType.COMMERCE)
+    accounting = connection_linked(merchant=merchant, source_type=Connection.SourceType.ACCOUNTING)
+    source = connection_source(connection=commerce)
+    target = connection_target(connection=accounting)
+
+    with trace.phase("read"), deauthorizes(commerce):
+        batch = source.read_period(start=run.period_start, end=run.period_end)
+    trace.counters["records_read"] = {
+        "orders": len(batch.orders),
+        "transactions": len(batch.transactions),
+    }
+    trace.counters["api_calls"] = {source.platform_key: batch.api_calls}
+
+    with trace.phase("store"):
+        incoming = records_take_in(merchant=merchant, batch=batch, tz=tz)
+        records = records_classify(incoming, period)
+        source_records_store(merchant=merchant, records=incoming)
+    trace.counters["records"] = {
+        "new": len(records.fresh),
+        "late": len(records.late),
+        "edited": len(records.edits),
+        "unchanged": records.unchanged,
+    }
+
+    with trace.phase("map"):
+        reference = parse_reference(batch.as_commerce(), tz)
+        reference.orders = [r.parsed for r in records.fresh if r.kind == "order"]
+        reference.transactions = [r.parsed for r in records.fresh if r.kind == "transaction"]
+        result = map_period(
+            reference,
+            config,
+            period,
+            key_prefix=str(merchant.pk),
+            late=[r.parsed for r in records.late],
+            edits=[Edit(record_posted_version(r, tz), r.parsed) for r in records.edits],
+            payment_types=payment_index(r.parsed for r in incoming if r.kind == "order"),
+        )
+    for issue in result.warnings:
+        trace.say("warning", issue.code, issue.message)
+    if result.errors:
+        for issue in result.errors:
+            trace.say("error", issue.code, issue.message)
+        is_data = any(issue.code in DATA_ISSUES for issue in result.errors)
+        return Code.DATA_PROCESSING_ERROR if is_data else Code.CONFIGURATION_ERROR
+    trace.counters["documents"] = len(result.documents)
+
+    documents = [doc.as_json() for doc in result.documents]
+    with trace.phase("validate"), deauthorizes(accounting):
+        _validate_against_target(documents, target, trace)
+
+    with trace.phase("push"):
+        posted = [*records.fresh, *records.late, *records.edits]
+        items = push_items_create(
+            run=run, merchant=merchant, documents=documents, records=posted, trace=trace
+        )
+        with deauthorizes(accounting):
+            failed = push_items_write(items=items, target=target, trace=trace, retry=retry)
+    run.data_pushed = trace.counters.get("push_items", {}).get("written", 0) > 0
+    if failed:
+        return Code.DATA_WRITE_ERROR
+    return Code.SUCCESS if run.data_pushed else Code.SUCCESS_NO_DATA
+
+
+def _validate_against_target(
+    documents: list[dict[str, Any]], target: AccountingTarget, trace: RunTrace
+) -> None:
+    """Accounts, tax rates and contacts may have been archived or deleted
+    since the setup: refuse before writing anything rather than half-post a day."""
+    accounts = {a.id: a for a in target.list_accounts()}
+    used: set[str] = set()
+    for document in documents:
+        used.update(_account_ids(document))
+    problems = []
+    for account_id in sorted(used):
+        found = accounts.get(account_id)
+        if found is None:
+            problems.append(f"Account {account_id} does not exist in {target.platform_key}")
+        elif found.status != "Active":
+            problems.append(f"Account {account_id} is archived in {target.platform_key}")
+    trace.counters["api_calls"][target.platform_key] = 1
+    checker = getattr(target, "check_references", None)  # targets that know more
+    if checker is not None and not problems:
+        problems.extend(checker(documents))
+    if problems:
+        raise ConfigurationError("; ".join(problems))
+
+
+def _account_ids(document: dict[str, Any]) -> Iterator[str]:
+    for key in ("accountRef", "fromAccountRef", "toAccountRef"):
+        if document.get(key):
+            yield document[key]["id"]
+    for line in document.get("journalLines", []) + document.get("lineItems", []):
+        yield line["accountRef"]["id"]
