@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "commerce_sync.core",
     "commerce_sync.inbound",
@@ -164,6 +166,27 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     ],
+    # Every partner API error is Codat's ErrorMessage body (commerce_sync/api/errors.py).
+    "EXCEPTION_HANDLER": "commerce_sync.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The partner API's OpenAPI description (drf-spectacular) at /api/v1/schema/,
+# its reference page at /api/v1/docs/ with assets served locally (sidecar).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Commerce Sync partner API",
+    "DESCRIPTION": (
+        "Codat Sync for Commerce compatible: set your client's server URL to "
+        "https://<host>/api/v1 and send your API key as Authorization: Basic "
+        "<base64(key)> (or Bearer <key>)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # django-q2 -------------------------------------------------------------------

@@ -1,14 +1,29 @@
-"""`Authorization: Bearer <partner API key>` for the partner API."""
+"""Partner API authentication: the partner's API key, sent as Codat's clients
+send it or as a bearer token.
+
+* `Authorization: Basic <base64(API key)>`: what Codat's SDKs and examples
+  send (Codat's OpenAPI description, `securitySchemes.auth_header`). A value
+  that is not valid base64, or whose decoding is not a key, is refused.
+* `Authorization: Bearer <API key>`.
+
+Keys are per partner, several at once (rotation), stored hashed
+(`PartnerApiKey`), revocable; unknown and revoked keys are refused alike.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from commerce_sync.core.models import Partner
 from commerce_sync.core.selectors import partner_get_by_api_key
+
+SCHEMES = ("Basic", "Bearer")
 
 
 class PartnerPrincipal:
@@ -24,20 +39,56 @@ class PartnerPrincipal:
         return f"partner:{self.partner.slug}"
 
 
+def api_key_from_header(header: str) -> str:
+    """The API key in an `Authorization` header value (see the module
+    docstring). Raises `AuthenticationFailed` naming what to send when the
+    scheme is unknown or the value is empty or not base64 for Basic."""
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() not in {s.lower() for s in SCHEMES} or not value:
+        raise exceptions.AuthenticationFailed(
+            "Send Authorization: Basic <base64 of your API key> or Bearer <API key>."
+        )
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8").strip()
+        except (binascii.Error, UnicodeDecodeError):
+            raise exceptions.AuthenticationFailed(
+                "The Basic credentials are not base64: send Basic <base64 of your API key>."
+            ) from None
+        # Some clients send base64("key:") as for a user name and empty password.
+        return decoded[:-1] if decoded.endswith(":") else decoded
+    return value
+
+
 class PartnerApiKeyAuthentication(authentication.BaseAuthentication):
-    keyword = "Bearer"
+    """DRF authentication for every partner API view: `request.user` becomes
+    a `PartnerPrincipal`. No header: None (DRF answers 401)."""
 
     def authenticate(self, request: Request) -> tuple[PartnerPrincipal, Any] | None:
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
-            return None  # DRF answers 401 with our WWW-Authenticate
-        keyword, _, key = header.partition(" ")
-        if keyword != self.keyword or not key.strip():
-            raise exceptions.AuthenticationFailed("Send Authorization: Bearer <partner API key>.")
-        partner = partner_get_by_api_key(plaintext=key.strip())
+            return None
+        key = api_key_from_header(header)
+        partner = partner_get_by_api_key(plaintext=key)
         if partner is None:  # unknown and revoked keys look the same from outside
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         return PartnerPrincipal(partner), None
 
     def authenticate_header(self, request: Request) -> str:
-        return f'{self.keyword} realm="api"'
+        return 'Basic realm="api"'
+
+
+class PartnerApiKeyScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI description names the scheme: Codat's `auth_header`."""
+
+    target_class = "commerce_sync.api.authentication.PartnerApiKeyAuthentication"
+    name = "auth_header"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "Basic <base64 of your API key>, or Bearer <API key>.",
+        }

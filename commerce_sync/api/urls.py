@@ -1,10 +1,29 @@
+"""The partner API, mounted at /api/v1/ with Codat's Sync for Commerce paths
+below it (so a Codat client's server URL becomes https://<host>/api/v1).
+Each area has its own module of views and adds its routes here."""
+
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from rest_framework.permissions import AllowAny
 
 from commerce_sync.api.views import PushRecordsView
 
 app_name = "api"
 
 urlpatterns = [
+    # The description and its reference page are public, like Codat's.
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[AllowAny]),
+        name="schema",
+    ),
+    path(
+        "docs/",
+        SpectacularRedocView.as_view(
+            url_name="api:schema", authentication_classes=[], permission_classes=[AllowAny]
+        ),
+        name="docs",
+    ),
     path(
         "companies/<str:merchant_id>/push/<str:data_type>",
         PushRecordsView.as_view(),

@@ -126,7 +126,9 @@ def test_unknown_data_types_and_malformed_bodies(api, client, merchant):
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {api.key}",
     )
-    assert response.status_code == 400 and "records" in response.json()
+    body = response.json()  # Codat's ErrorMessage, the field named in its validation items
+    assert response.status_code == 400 and body["statusCode"] == 400
+    assert [item["itemId"] for item in body["validation"]["errors"]] == ["records"]
 
 
 # -- bulk, idempotency, versions --
