@@ -39,10 +39,11 @@ from commerce_sync.errors import (
 )
 from connectors import registry
 from connectors.protocols import AccountingTarget, CommerceBatch
-from mapping.canonical import Order, Transaction, parse_record, parse_reference
+from mapping.canonical import Order, Transaction
 from mapping.config import parse_configuration
 from mapping.engine import Edit, map_period, payment_index
 from mapping.errors import MappingError
+from mapping.parsing import parse_record, parse_reference
 from mapping.periods import Period, local_instant, zone
 
 log = logging.getLogger(__name__)
