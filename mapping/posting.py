@@ -76,10 +76,9 @@ class Posting:
         """(kind, account, rate key, description) for a product line, cached
         because a day repeats few distinct combinations; None when a mapping
         it needs is missing (noted once, when first looked up)."""
-        taxes = self.taxes
         percentage = line.tax_percentage
         if percentage is None and line.tax:
-            percentage = taxes.percentage(line.tax, line.net, line.taxes, currency)
+            percentage = self.taxes.percentage(line.tax, line.net, line.taxes, currency)
         components = tuple(p.component_id for p in line.taxes) if line.taxes else ()
         cache_key = (line.product_id, refund, percentage, invoice, components)
         if cache_key in self._line_targets:
@@ -110,7 +109,7 @@ class Posting:
                 label = "Sales"
                 if category is not None and f"category-{category}".lower() in config.sales:
                     label = f"Sales {self.data.categories.get(category, category)}"
-            rate, shown = taxes.line_rate(percentage, invoice, line.taxes, line.net, currency)
+            rate, shown = self.taxes.line_rate(percentage, invoice, line.taxes, line.net, currency)
             label = f"{label} {shown}"
         target = (
             None if account is None or (invoice and rate is None) else (kind, account, rate, label)
