@@ -107,6 +107,7 @@ class MappingConfig:
         return self.sales.get("sales")
 
     def refund_account(self) -> str | None:
+        """`refund`, with no fallback: a refund line needs its own account."""
         return self.sales.get("refund")
 
     def service_charge_account(self) -> str | None:
