@@ -1,14 +1,15 @@
 """The merchant's configuration, read from a Codat `commerceConfiguration`.
 
 Account maps hold `{"selectedAccountId": ...}` per key (see the scenarios
-README for the keys). Lookups that fail are not raised at once: the engine
-collects every missing mapping of a day so the merchant fixes them together.
+README for the keys). Lookups are pure and give None for what is not
+configured; the engine notes each in a `mapping.missing.MissingMappings` so
+that the merchant fixes every missing mapping of a day together.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -72,6 +73,10 @@ def _flag(section: Mapping[str, Any], key: str, default: bool) -> bool:
 
 @dataclass(slots=True)
 class MappingConfig:
+    """A merchant's parsed configuration. Account maps are keyed by the
+    lower-cased config key (`servicecharge`, `category-coffee`, `tax-gst`),
+    tax rates by normalised percentage (Decimal("20"), Decimal("9.975"))."""
+
     output_format: str
     sales: dict[str, str]
     payments: dict[str, str]
@@ -86,143 +91,70 @@ class MappingConfig:
     sync_payments: bool = True
     sync_fees: bool = True
     gross_discounts: bool = False
-    _missing: dict[str, Issue] = field(default_factory=dict)
 
-    # -- lookups: return None and remember the issue when not configured --
+    # -- lookups: pure; None when not configured (see mapping.missing) --
 
-    def _need(self, accounts: dict[str, str], key: str, code: str, message: str) -> str | None:
-        found = accounts.get(key.lower())
-        if found is None:
-            self._missing.setdefault(code + ":" + key, Issue(code, message))
-        return found
-
-    def sales_account(self, key: str, label: str) -> str | None:
-        return self._need(
-            self.sales,
-            key,
-            "MissingSalesAccount",
-            f"No {label} account has been configured (sales.accounts.{key})",
-        )
+    def sales_account(self, key: str) -> str | None:
+        """The account mapped to `sales.accounts.<key>`, or None."""
+        return self.sales.get(key.lower())
 
     def revenue_account(self, category_id: str | None) -> str | None:
+        """The category's own sales account, else `sales`."""
         if category_id is not None:
             found = self.sales.get(f"category-{category_id}".lower())
             if found is not None:
                 return found
-        return self.sales_account("sales", "sales")
+        return self.sales.get("sales")
 
     def refund_account(self) -> str | None:
-        return self.sales.get("refund") or self.sales_account("refund", "refund")
+        """`refund`, with no fallback: a refund line needs its own account."""
+        return self.sales.get("refund")
 
     def service_charge_account(self) -> str | None:
-        return self.sales.get("servicecharge") or self.sales_account("sales", "sales")
+        """`serviceCharge`, else `sales`."""
+        return self.sales.get("servicecharge") or self.sales.get("sales")
 
     def rounding_account(self) -> str | None:
-        return self.sales.get("rounding") or self.sales_account("sales", "sales")
+        """`rounding`, else `sales`."""
+        return self.sales.get("rounding") or self.sales.get("sales")
 
-    def tax_account(self, component_id: str | None, label: str) -> str | None:
+    def tax_account(self, component_id: str | None) -> str | None:
+        """The liability account of a tax component (`tax-<id>`), else `tax`."""
         if component_id is not None:
             found = self.sales.get(f"tax-{component_id}".lower())
             if found is not None:
                 return found
-        found = self.sales.get("tax")
-        if found is None:
-            key = f"tax-{component_id}" if component_id else "tax"
-            self._missing.setdefault(
-                "MissingTaxAccount:" + key,
-                Issue(
-                    "MissingTaxAccount",
-                    f"No tax liability account has been configured for {label} (sales.accounts.{key})",
-                ),
-            )
-        return found
+        return self.sales.get("tax")
 
-    def tax_rate(self, percentage: Decimal | None, label: str) -> str | None:
-        if percentage is None:  # untaxed: the default zero rate, else a mapped 0%
-            found = self.default_zero_rate or self.tax_rates.get(Decimal(0))
-        elif percentage.is_zero():  # zero-rated: a mapped 0%, else the default
-            found = self.tax_rates.get(Decimal(0)) or self.default_zero_rate
-        else:
-            found = self.tax_rates.get(percentage.normalize())
-        if found is None:
-            shown = label if percentage is None else f"{format(percentage.normalize(), 'f')}%"
-            key = (
-                "newTaxRates.selectedDefaultZeroTaxRateId"
-                if percentage is None or percentage.is_zero()
-                else f"sales.taxRates.{shown[:-1]}"
-            )
-            self._missing.setdefault(
-                "MissingTaxRate:" + shown,
-                Issue("MissingTaxRateMapping", f"Tax rate {shown} has no mapped tax rate ({key})"),
-            )
-        return found
+    def tax_rate(self, percentage: Decimal | None) -> str | None:
+        """The target's tax rate id for a line taxed at `percentage` (None:
+        untaxed). Untaxed takes the default zero rate, else a mapped 0%;
+        zero-rated takes a mapped 0%, else the default zero rate."""
+        if percentage is None:
+            return self.default_zero_rate or self.tax_rates.get(Decimal(0))
+        if percentage.is_zero():
+            return self.tax_rates.get(Decimal(0)) or self.default_zero_rate
+        return self.tax_rates.get(percentage.normalize())
 
     def zero_rate(self) -> str | None:
-        found = self.default_zero_rate or self.tax_rates.get(Decimal(0))
-        if found is None:
-            self._missing.setdefault(
-                "MissingZeroRate",
-                Issue(
-                    "MissingTaxRateMapping",
-                    "No default zero tax rate has been configured (sales.newTaxRates.selectedDefaultZeroTaxRateId)",
-                ),
-            )
-        return found
+        """The default zero rate, else a mapped 0%."""
+        return self.default_zero_rate or self.tax_rates.get(Decimal(0))
 
     def clearing_account(self, payment_type: str) -> str | None:
-        key = payment_account_key(payment_type)
-        return self._need(
-            self.payments,
-            key,
-            "MissingPaymentAccount",
-            f"Payment type {payment_type} has no clearing account: map it in payments.accounts.{key}",
-        )
+        """The clearing account of a Codat payment type (see payment_account_key)."""
+        return self.payments.get(payment_account_key(payment_type).lower())
 
     def payout_account(self) -> str | None:
-        return self._need(
-            self.payments,
-            "payout",
-            "MissingPayoutAccount",
-            "No payout (bank) account has been configured (payments.accounts.payout)",
-        )
+        """The bank account payouts go to (`payments.accounts.payout`)."""
+        return self.payments.get("payout")
 
     def fee_account(self) -> str | None:
-        return self._need(
-            self.fees,
-            "paymentFee",
-            "MissingFeeAccount",
-            "No payment fee account has been configured (fees.accounts.paymentFee)",
-        )
+        """The expense account of payment fees (`fees.accounts.paymentFee`)."""
+        return self.fees.get("paymentfee")
 
     def fee_refund_account(self) -> str | None:
-        return self.fees.get("paymentfeerefund") or self.fee_account()
-
-    def supplier(self) -> str | None:
-        if self.fees_supplier is None:
-            self._missing.setdefault(
-                "MissingFeesSupplier",
-                Issue(
-                    "MissingFeesSupplier",
-                    "No fees supplier has been configured (fees.feesSupplier)",
-                ),
-            )
-        return self.fees_supplier
-
-    def customer(self) -> str | None:
-        if self.sales_customer is None:
-            self._missing.setdefault(
-                "MissingSalesCustomer",
-                Issue(
-                    "MissingSalesCustomer",
-                    "No sales customer has been configured (sales.salesCustomer)",
-                ),
-            )
-        return self.sales_customer
-
-    def take_missing(self) -> list[Issue]:
-        issues = list(self._missing.values())
-        self._missing.clear()
-        return issues
+        """`paymentFeeRefund`, else the fee account."""
+        return self.fees.get("paymentfeerefund") or self.fees.get("paymentfee")
 
 
 def _dig(value: Any, *keys: str) -> Any:

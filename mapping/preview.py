@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from mapping.canonical import CommerceData, Order, Transaction, _Bad, parse_commerce
+from mapping.canonical import CommerceData, Order, Transaction
 from mapping.config import parse_configuration
 from mapping.engine import Edit, MappingResult, map_period, payment_index
 from mapping.errors import Issue, MappingError, refuse, shown
+from mapping.fields import BadField
+from mapping.parsing import parse_commerce
 from mapping.periods import Period, local_instant, zone
 
 
@@ -117,5 +119,5 @@ def preview(scenario: Any) -> MappingResult:
         return result
     except MappingError as error:
         return MappingResult([], [], error.issues)
-    except _Bad as bad:  # pragma: no cover - parse errors are wrapped by parse_commerce
+    except BadField as bad:  # pragma: no cover - parse errors are wrapped by parse_commerce
         return MappingResult([], [], [Issue("InvalidInput", str(bad))])

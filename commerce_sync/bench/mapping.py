@@ -23,9 +23,9 @@ from decimal import Decimal
 from typing import Any
 
 from mapping.bulk import gc_paused
-from mapping.canonical import stream_commerce
 from mapping.config import parse_configuration
 from mapping.engine import map_period
+from mapping.parsing import stream_commerce
 from mapping.periods import Period, zone
 
 Record = dict[str, Any]

@@ -19,8 +19,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from commerce_sync.core.models import Merchant, SourceRecord, SyncRun
 from commerce_sync.errors import DataProcessingError
 from connectors.protocols import CommerceBatch
-from mapping.canonical import Order, Transaction, parse_record
+from mapping.canonical import Order, Transaction
 from mapping.errors import MappingError
+from mapping.parsing import parse_record
 from mapping.periods import Period
 
 

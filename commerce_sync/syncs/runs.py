@@ -48,10 +48,10 @@ from commerce_sync.syncs.trace import RunTrace
 from commerce_sync.syncs.transitions import sync_run_transition
 from connectors.protocols import AccountingTarget
 from connectors.retry import RetryPolicy
-from mapping.canonical import parse_reference
 from mapping.config import parse_configuration
 from mapping.engine import Edit, map_period, payment_index
 from mapping.errors import MappingError
+from mapping.parsing import parse_reference
 from mapping.periods import Period, zone
 
 log = logging.getLogger(__name__)

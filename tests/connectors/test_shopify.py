@@ -22,7 +22,7 @@ from connectors.shopify.oauth import (
     token_url,
 )
 from connectors.shopify.translate import translate
-from mapping.canonical import parse_commerce
+from mapping.parsing import parse_commerce
 from mapping.preview import preview
 from tests.doubles.shopify_double import (
     SHOP,

@@ -24,7 +24,7 @@ from commerce_sync.errors import (
 from connectors.square import SquareSource
 from connectors.square.client import SQUARE_VERSION, SquareClient
 from connectors.square.translate import money, translate_period, unlinked_refund
-from mapping.canonical import parse_commerce
+from mapping.parsing import parse_commerce
 from mapping.preview import preview
 from tests.doubles.square_double import SquareDouble, day_orders, m
 from tests.mapping.books import movements

@@ -28,7 +28,7 @@ from commerce_sync.errors import (
 from connectors.zettle import ZettleSource
 from connectors.zettle.client import ZettleClient
 from connectors.zettle.translate import _spread, translate
-from mapping.canonical import parse_commerce
+from mapping.parsing import parse_commerce
 from mapping.preview import preview
 from tests.doubles.zettle_double import TOKEN, ZettleDouble, _uuid, cafe_day, cafe_transactions
 

@@ -58,9 +58,9 @@ from commerce_sync.syncs.runs import sync_run_execute
 from connectors import registry
 from connectors.context import ConnectorContext
 from connectors.protocols import AccountOption
-from mapping.canonical import parse_commerce
 from mapping.config import parse_configuration
 from mapping.engine import map_period
+from mapping.parsing import parse_commerce
 from mapping.periods import Period, business_day, local_instant, zone
 from tests.doubles.faulty_target import FAULTS, FaultyTarget, MemoryTarget
 

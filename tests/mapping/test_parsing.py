@@ -13,9 +13,10 @@ import pytest
 
 from commerce_sync.bench.mapping import merchant_day
 from connectors.sandbox.generator import Merchant, generate_day
-from mapping import canonical
+from mapping import fastpath, parsing
 from mapping.config import parse_configuration
 from mapping.engine import map_period
+from mapping.errors import MappingError
 from mapping.periods import Period
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "scenarios"
@@ -52,10 +53,10 @@ def test_fast_and_checked_parsers_agree():
     for tz_name, orders, transactions in days():
         tz = ZoneInfo(tz_name)
         for record in orders:
-            assert canonical.parse_order(record, tz) == canonical._parse_order_checked(record, tz)
+            assert parsing.parse_order(record, tz) == parsing.parse_order_checked(record, tz)
             seen += 1
         for record in transactions:
-            assert canonical.parse_transaction(record, tz) == canonical._parse_transaction_checked(
+            assert parsing.parse_transaction(record, tz) == parsing.parse_transaction_checked(
                 record, tz
             )
     assert seen > 700
@@ -67,9 +68,9 @@ def test_the_fast_path_takes_the_well_formed_records():
     orders, transactions = generate_day(merchant, date(2026, 11, 2))
     tz = ZoneInfo("Europe/London")
     for record in orders:
-        canonical._fast_order(record, tz)
+        fastpath.fast_order(record, tz)
     for record in transactions:
-        canonical._fast_transaction(record, tz)
+        fastpath.fast_transaction(record, tz)
 
 
 @pytest.mark.parametrize("output_format", ["JournalEntry", "Invoice"])
@@ -83,17 +84,15 @@ def test_a_streamed_day_maps_like_a_parsed_one(output_format):
         sync_hour=day["schedule"]["syncHour"],
         tz=tz,
     )
-    parsed = map_period(
-        canonical.parse_commerce(day["commerce"], tz), config, period, key_prefix="x"
-    )
+    parsed = map_period(parsing.parse_commerce(day["commerce"], tz), config, period, key_prefix="x")
     streamed = map_period(
-        canonical.stream_commerce(day["commerce"], tz), config, period, key_prefix="x"
+        parsing.stream_commerce(day["commerce"], tz), config, period, key_prefix="x"
     )
     assert parsed.errors == [] and parsed.as_json() == streamed.as_json()
 
 
 def test_a_bad_record_stops_the_stream_with_its_name():
     tz = ZoneInfo("Europe/London")
-    data = canonical.stream_commerce({"orders": [{"id": "X-1", "currency": "GBP"}]}, tz)
-    with pytest.raises(canonical.MappingError, match=r"orders\[0\] \(id X-1\)"):
+    data = parsing.stream_commerce({"orders": [{"id": "X-1", "currency": "GBP"}]}, tz)
+    with pytest.raises(MappingError, match=r"orders\[0\] \(id X-1\)"):
         list(data.orders)
