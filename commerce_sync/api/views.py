@@ -7,7 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import Http404
-from rest_framework import parsers, status
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import parsers, serializers, status
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -36,9 +37,43 @@ class PartnerApiView(APIView):
     parser_classes = [DecimalJSONParser]
 
 
+class PushRecordsSerializer(serializers.Serializer):
+    """The body of a push: Codat Commerce records of one data type."""
+
+    records = serializers.ListField(child=serializers.DictField(), max_length=MAX_RECORDS)
+
+
+class PushResultSerializer(serializers.Serializer):
+    """What a push stored: counts, and each refused record by index and id."""
+
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    stale = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    errors = serializers.ListField(child=serializers.DictField())
+    staleRecords = serializers.ListField(child=serializers.DictField())
+
+
 class PushRecordsView(PartnerApiView):
     """POST /companies/{merchant_id}/push/{data type}: {"records": [...]}, up to 5,000."""
 
+    @extend_schema(
+        operation_id="push-commerce-records",
+        tags=["Push"],
+        request=PushRecordsSerializer,
+        responses={200: PushResultSerializer},
+        parameters=[
+            OpenApiParameter("merchant_id", str, OpenApiParameter.PATH, description="Company id"),
+            OpenApiParameter(
+                "data_type",
+                str,
+                OpenApiParameter.PATH,
+                enum=sorted(DATA_TYPES),
+                description="The kind of record pushed",
+            ),
+        ],
+    )
     def post(self, request: Request, merchant_id: str, data_type: str) -> Response:
         kind = DATA_TYPES.get(data_type)
         if kind is None:
