@@ -6,6 +6,13 @@ exponential backoff with optional jitter between tries, never sooner than a
 handed back to the caller (the next run retries), and an optional budget of
 total seconds slept. The sleep is a field, so tests inject a recorder instead
 of patching `time.sleep`.
+
+A client that waits out a platform's 429 itself raises `TryAgain` with the
+answer inside its attempt: the policy waits the answer's `Retry-After` and,
+when it gives up, hands the answer back for the client to read as an error.
+`RefreshOnce` is the other half every OAuth client shares: after a 401 the
+token is refreshed once and the request sent again; a second 401 means the
+grant is gone.
 """
 
 from __future__ import annotations
@@ -14,9 +21,10 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from commerce_sync.errors import TransientError
+from connectors.common import TokenSource
 
 T = TypeVar("T")
 
@@ -29,6 +37,17 @@ def retry_after_seconds(value: str | None) -> float | None:
         return max(0.0, float(value)) if value else None
     except ValueError:
         return None
+
+
+class TryAgain(Exception):
+    """Raised by an attempt inside `RetryPolicy.call` whose `answer` (e.g. an
+    HTTP response) asks to be sent again after `retry_after` seconds; when
+    the policy gives up, `call` returns that answer instead of raising."""
+
+    def __init__(self, answer: Any, *, retry_after: float | None) -> None:
+        super().__init__("the platform asked to be called again later")
+        self.answer = answer
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -48,6 +67,8 @@ class RetryPolicy:
       (the error goes back to the caller at once).
     * `budget`: total seconds one `call` may sleep; a pause that would pass
       it gives up instead. None = no budget.
+    * `budget_floor`: each pause counts at least this against `budget`, so
+      that a run of zero-second `Retry-After`s cannot retry for ever.
     * `sleep`, `random`: injected for tests (`time.sleep`, `random.random`).
     """
 
@@ -58,6 +79,7 @@ class RetryPolicy:
     retry_after_jitter: tuple[float, float] = (1.0, 1.0)
     max_retry_after: float = 30.0
     budget: float | None = None
+    budget_floor: float = 0.0
     sleep: Callable[[float], None] = time.sleep
     random: Callable[[], float] = random.random
 
@@ -92,22 +114,61 @@ class RetryPolicy:
         on_retry: Callable[[BaseException, float], None] | None = None,
     ) -> T:
         """`fn()`, tried up to `attempts` times while it raises one of
-        `retry_on`; the last error (or one whose `retry_after` is too long,
-        or whose pause would pass the budget) is raised unchanged.
+        `retry_on` or `TryAgain`; the last error (or one whose `retry_after`
+        is too long, or whose pause would pass the budget) is raised
+        unchanged, or for `TryAgain` its answer is returned.
         `on_retry(error, pause)` is told of each retry before its sleep."""
         failures = 0
         slept = 0.0
         while True:
             try:
                 return fn()
-            except retry_on as error:
+            except (TryAgain, *retry_on) as error:
                 failures += 1
                 wait = self.pause(
                     failures=failures, retry_after=getattr(error, "retry_after", None)
                 )
                 if wait is None or (self.budget is not None and slept + wait > self.budget):
+                    if isinstance(error, TryAgain):
+                        return error.answer  # type: ignore[no-any-return]
                     raise
                 if on_retry is not None:
                     on_retry(error, wait)
                 self.sleep(wait)
-                slept += wait
+                slept += max(wait, self.budget_floor)
+
+
+class Answer(Protocol):
+    status_code: int
+
+
+A = TypeVar("A", bound=Answer)
+
+
+class RefreshOnce:
+    """The bearer token of one logical call, refreshed at most once.
+
+    `send(request, revoked)` calls `request(token)`; when the platform answers
+    401 (the token expired early or was revoked) it asks the `TokenSource`
+    for a fresh one (`refresh_now`, which serialises refreshes across
+    workers) and calls again. A 401 after the refresh, in this send or any
+    later one through the same object (e.g. a retried try), raises
+    `revoked(answer)`, typically `CredentialsRevoked`."""
+
+    def __init__(self, tokens: TokenSource) -> None:
+        self.tokens = tokens
+        self.token = tokens.access_token()
+        self.refreshed = False
+
+    def send(self, request: Callable[[str], A], revoked: Callable[[A], Exception]) -> A:
+        answer = request(self.token)
+        if answer.status_code != 401:
+            return answer
+        if self.refreshed:
+            raise revoked(answer)
+        self.token = self.tokens.refresh_now(rejected=self.token)
+        self.refreshed = True
+        answer = request(self.token)
+        if answer.status_code == 401:
+            raise revoked(answer)
+        return answer

@@ -19,6 +19,7 @@ from typing import Any
 from beancount.core import account as bc_account
 
 from commerce_sync.errors import DocumentRejected
+from connectors.batching import SingleWrites
 from connectors.beancount import ledger
 from connectors.beancount.ledger import LedgerState
 from connectors.protocols import AccountOption, TaxRateOption
@@ -38,7 +39,10 @@ _TYPES = {
 Fingerprint = tuple[tuple[Any, ...], ...]
 
 
-class BeancountTarget:
+class BeancountTarget(SingleWrites):
+    """One document per append (`write_documents` loops `write_document`);
+    nothing to check before writing beyond the accounts the sync checks."""
+
     platform_key = "beancount"
 
     def __init__(

@@ -8,7 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +25,7 @@ from commerce_sync.errors import (
     SubscriptionExpired,
 )
 from connectors.common import RateLimiter, TokenSource
-from connectors.http import retry_after_seconds
+from connectors.retry import RefreshOnce, RetryPolicy, TryAgain, retry_after_seconds
 
 MINOR_VERSION = "75"
 REQUEST_ID_MAX = 50  # Intuit keeps requestid values up to this length
@@ -74,9 +76,22 @@ class QuickBooksClient:
         timeout: float = 30.0,
         session: requests.Session | None = None,
         throttle_wait: float = THROTTLE_WAIT_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.realm_id = realm_id
         self.throttle_wait = throttle_wait
+        # A 429 is waited out exactly as its Retry-After says, for as many
+        # tries as fit the budget (each counted as at least 0.1 s, so that a
+        # Retry-After of 0 cannot loop for ever).
+        self.throttle = RetryPolicy(
+            attempts=sys.maxsize,
+            backoff=0.0,
+            jitter=(1.0, 1.0),
+            max_retry_after=throttle_wait,
+            budget=throttle_wait,
+            budget_floor=0.1,
+            sleep=sleep,
+        )
         self.throttled = 0  # 429s waited out
         self.tokens = tokens
         self.limiter = limiter
@@ -148,27 +163,25 @@ class QuickBooksClient:
         url = f"{self.base_url}/v3/company/{self.realm_id}/{path}"
         query = {**(params or {}), "minorversion": MINOR_VERSION}
         data = None if body is None else dumps(body)
-        token = self.tokens.access_token()
-        response = self._send(method, url, query, data, token)
-        waited = 0.0
-        while response.status_code == 429:
+
+        def attempt(token: str) -> requests.Response:
+            response = self._send(method, url, query, data, token)
             # A throttled call was not processed: sending it again (with the
             # same requestid) cannot write twice.
-            wait = _retry_after(response)
-            if wait is None or waited + wait > self.throttle_wait:
-                break
-            self.throttled += 1
-            waited += max(wait, 0.1)  # a Retry-After of 0 must not loop for ever
-            time.sleep(wait)
-            response = self._send(method, url, query, data, token)
-        if response.status_code == 401:
-            token = self.tokens.refresh_now(rejected=token)
-            response = self._send(method, url, query, data, token)
-            if response.status_code == 401:
-                raise CredentialsRevoked(
-                    "QuickBooks no longer accepts this connection; reconnect QuickBooks",
-                    detail=fault_text(response),
-                )
+            wait = _retry_after(response) if response.status_code == 429 else None
+            if wait is not None:
+                raise TryAgain(response, retry_after=wait)
+            return response
+
+        response = RefreshOnce(self.tokens).send(
+            lambda token: self.throttle.call(
+                lambda: attempt(token), retry_on=(), on_retry=self._count_throttle
+            ),
+            lambda refused: CredentialsRevoked(
+                "QuickBooks no longer accepts this connection; reconnect QuickBooks",
+                detail=fault_text(refused),
+            ),
+        )
         if response.status_code >= 400:
             raise translate_failure(response)
         answer = response.json(parse_float=Decimal)
@@ -176,6 +189,9 @@ class QuickBooksClient:
         if fault:  # some faults come back with 200
             raise fault_error(fault)
         return answer
+
+    def _count_throttle(self, error: BaseException, pause: float) -> None:
+        self.throttled += 1
 
     def _send(
         self, method: str, url: str, query: dict[str, str], data: str | None, token: str

@@ -9,6 +9,7 @@ Tokens never reach a log line or an exception message.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,7 +24,7 @@ from commerce_sync.errors import (
     RateLimited,
 )
 from connectors.common import TokenSource
-from connectors.http import retry_after_seconds, with_retries
+from connectors.retry import RefreshOnce, RetryPolicy, retry_after_seconds
 
 SQUARE_VERSION = "2025-08-20"
 ORDERS_PAGE = 1000  # the most SearchOrders returns per page
@@ -45,10 +46,16 @@ class SquareClient:
         self.base_url = (base_url or settings.SQUARE_API_URL).rstrip("/")
         self.tokens = tokens
         self.timeout = timeout
-        self.attempts = attempts
-        self.backoff = backoff
+        # 429 (as long as Retry-After says, unless that is too long for a
+        # sync), 5xx and timeouts: `backoff` doubled per try, with jitter.
+        self.retries = RetryPolicy(
+            attempts=attempts,
+            backoff=backoff,
+            cap=math.inf,
+            max_retry_after=MAX_RETRY_AFTER,
+            sleep=sleep,
+        )
         self.session = session or requests.Session()
-        self.sleep = sleep
         self.calls = 0
 
     def __repr__(self) -> str:
@@ -74,32 +81,20 @@ class SquareClient:
 
     def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """One API call with refresh-once and retries; the parsed JSON body."""
-        token = self.tokens.access_token()
-        refreshed = False
+        token = RefreshOnce(self.tokens)
 
         def once() -> dict[str, Any]:
-            nonlocal token, refreshed
-            while True:
-                response = self._send(method, path, token, **kwargs)
-                if response.status_code == 401:
-                    if refreshed:
-                        raise CredentialsRevoked(
-                            "Square refused the refreshed access token: reconnect Square"
-                        )
-                    refreshed = True
-                    token = self.tokens.refresh_now(rejected=token)
-                    continue
-                self._raise_for_status(response, path)
-                return response.json()
+            response = token.send(
+                lambda value: self._send(method, path, value, **kwargs),
+                lambda _: CredentialsRevoked(
+                    "Square refused the refreshed access token: reconnect Square"
+                ),
+            )
+            self._raise_for_status(response, path)
+            return response.json()
 
         try:
-            return with_retries(
-                once,
-                attempts=self.attempts,
-                backoff=self.backoff,
-                max_retry_after=MAX_RETRY_AFTER,
-                sleep=self.sleep,
-            )
+            return self.retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
         except ValueError:
             raise DataProcessingError(f"Square sent invalid JSON for {path}") from None
 

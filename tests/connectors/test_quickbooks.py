@@ -20,7 +20,7 @@ from commerce_sync.errors import (
 )
 from connectors.quickbooks import QuickBooksTarget, oauth
 from connectors.quickbooks.client import request_id_for
-from connectors.quickbooks.entities import doc_number
+from connectors.quickbooks.translate import doc_number
 from mapping.preview import preview
 from tests.doubles.quickbooks_double import QuickBooksDouble
 

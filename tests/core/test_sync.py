@@ -16,6 +16,7 @@ from commerce_sync.core.services import syncs
 from commerce_sync.core.services.demo import demo_seed
 from commerce_sync.errors import DuplicateSync
 from connectors import registry
+from connectors.batching import SingleWrites
 from connectors.protocols import CommerceBatch
 from tests.mapping.books import movements
 
@@ -275,12 +276,13 @@ def test_the_task_runs_the_sync(demo):
     assert outcome == f"{run.pk} 2000"
 
 
-class BatchingLedger:
+class BatchingLedger(SingleWrites):
     """A target that writes several documents per call and, like a real API
     at a bad moment, refuses one document, loses one answer and fails one
     whole call."""
 
     platform_key = "batching"
+    writes_in_batches = True
 
     def __init__(self, accounts) -> None:
         self.accounts = accounts

@@ -508,9 +508,8 @@ def _validate_against_target(
         elif found.status != "Active":
             problems.append(f"Account {account_id} is archived in {target.platform_key}")
     trace.counters["api_calls"][target.platform_key] = 1
-    checker = getattr(target, "check_references", None)  # targets that know more
-    if checker is not None and not problems:
-        problems.extend(checker(documents))
+    if not problems:  # what else the target can tell ([] where it cannot)
+        problems.extend(target.check_references(documents))
     if problems:
         raise ConfigurationError("; ".join(problems))
 
@@ -612,7 +611,7 @@ def push_items_write(*, items: list[PushItem], target: AccountingTarget, trace: 
     permanent ones fail the item with the target's message. A target that
     can write several documents per call gets them in batches."""
     counts = trace.counters.setdefault("push_items", {})
-    if getattr(target, "write_documents", None) is not None and len(items) > 1:
+    if target.writes_in_batches and len(items) > 1:
         written, found, failed, calls = _write_batched(items, target, trace)
     else:
         written, found, failed, calls = _write_one_by_one(items, target, trace)
