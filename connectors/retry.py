@@ -17,6 +17,7 @@ grant is gone.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -82,6 +83,49 @@ class RetryPolicy:
     budget_floor: float = 0.0
     sleep: Callable[[float], None] = time.sleep
     random: Callable[[], float] = random.random
+
+    @classmethod
+    def transient(
+        cls,
+        *,
+        attempts: int,
+        backoff: float,
+        sleep: Callable[[float], None],
+        max_retry_after: float = 30.0,
+    ) -> RetryPolicy:
+        """The clients' policy for 429s and outages: `backoff` doubled per try
+        without a cap, jittered by (0.5, 1.0); a `Retry-After` is slept as
+        sent unless it is above `max_retry_after`."""
+        return cls(
+            attempts=attempts,
+            backoff=backoff,
+            cap=math.inf,
+            max_retry_after=max_retry_after,
+            sleep=sleep,
+        )
+
+    @classmethod
+    def throttle(
+        cls,
+        *,
+        wait: float,
+        attempts: int,
+        sleep: Callable[[float], None],
+        budget: float | None = None,
+        budget_floor: float = 0.0,
+    ) -> RetryPolicy:
+        """A policy for `TryAgain` answers only: each waited out exactly as
+        its `Retry-After` says (0 is no wait; no backoff, no jitter) while
+        that is at most `wait` seconds."""
+        return cls(
+            attempts=attempts,
+            backoff=0.0,
+            jitter=(1.0, 1.0),
+            max_retry_after=wait,
+            budget=budget,
+            budget_floor=budget_floor,
+            sleep=sleep,
+        )
 
     def with_sleep(self, sleep: Callable[[float], None]) -> RetryPolicy:
         """The same policy sleeping through `sleep`."""
@@ -172,3 +216,31 @@ class RefreshOnce:
         if answer.status_code == 401:
             raise revoked(answer)
         return answer
+
+
+def bearer_send(
+    request: Callable[[str], A],
+    *,
+    tokens: TokenSource,
+    throttle: RetryPolicy,
+    retry_after: Callable[[A], float | None],
+    revoked: Callable[[A], Exception],
+    on_throttle: Callable[[BaseException, float], None] | None = None,
+) -> A:
+    """`request(token)` with the connection's bearer token: a 429 answer with
+    a `retry_after(answer)` that `throttle` accepts is waited out and sent
+    again (`on_throttle` told of each wait); a 401 refreshes the token once
+    (`RefreshOnce`, `revoked(answer)` raised on a second 401). Returns the
+    last answer, which may still be a 429 for the caller to raise."""
+
+    def attempt(token: str) -> A:
+        answer = request(token)
+        wait = retry_after(answer) if answer.status_code == 429 else None
+        if wait is not None:
+            raise TryAgain(answer, retry_after=wait)
+        return answer
+
+    return RefreshOnce(tokens).send(
+        lambda token: throttle.call(lambda: attempt(token), retry_on=(), on_retry=on_throttle),
+        revoked,
+    )

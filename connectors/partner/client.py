@@ -9,7 +9,6 @@ what remains is raised in the product's error taxonomy.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -71,12 +70,8 @@ class PartnerClient:
         self.timeout = timeout
         # 429 (as long as Retry-After says, unless that is too long for a
         # sync), 5xx and timeouts: `backoff` doubled per try, with jitter.
-        self.retries = RetryPolicy(
-            attempts=attempts,
-            backoff=backoff,
-            cap=math.inf,
-            max_retry_after=MAX_RETRY_AFTER,
-            sleep=sleep,
+        self.retries = RetryPolicy.transient(
+            attempts=attempts, backoff=backoff, max_retry_after=MAX_RETRY_AFTER, sleep=sleep
         )
         self.page_size = page_size
         self.session = session or requests.Session()

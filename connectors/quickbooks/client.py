@@ -25,7 +25,7 @@ from commerce_sync.errors import (
     SubscriptionExpired,
 )
 from connectors.common import RateLimiter, TokenSource
-from connectors.retry import RefreshOnce, RetryPolicy, TryAgain, retry_after_seconds
+from connectors.retry import RetryPolicy, bearer_send, retry_after_seconds
 
 MINOR_VERSION = "75"
 REQUEST_ID_MAX = 50  # Intuit keeps requestid values up to this length
@@ -83,11 +83,9 @@ class QuickBooksClient:
         # A 429 is waited out exactly as its Retry-After says, for as many
         # tries as fit the budget (each counted as at least 0.1 s, so that a
         # Retry-After of 0 cannot loop for ever).
-        self.throttle = RetryPolicy(
+        self.throttle = RetryPolicy.throttle(
+            wait=throttle_wait,
             attempts=sys.maxsize,
-            backoff=0.0,
-            jitter=(1.0, 1.0),
-            max_retry_after=throttle_wait,
             budget=throttle_wait,
             budget_floor=0.1,
             sleep=sleep,
@@ -164,23 +162,18 @@ class QuickBooksClient:
         query = {**(params or {}), "minorversion": MINOR_VERSION}
         data = None if body is None else dumps(body)
 
-        def attempt(token: str) -> requests.Response:
-            response = self._send(method, url, query, data, token)
-            # A throttled call was not processed: sending it again (with the
-            # same requestid) cannot write twice.
-            wait = _retry_after(response) if response.status_code == 429 else None
-            if wait is not None:
-                raise TryAgain(response, retry_after=wait)
-            return response
-
-        response = RefreshOnce(self.tokens).send(
-            lambda token: self.throttle.call(
-                lambda: attempt(token), retry_on=(), on_retry=self._count_throttle
-            ),
-            lambda refused: CredentialsRevoked(
+        # A throttled call was not processed: sending it again (with the same
+        # requestid) cannot write twice.
+        response = bearer_send(
+            lambda token: self._send(method, url, query, data, token),
+            tokens=self.tokens,
+            throttle=self.throttle,
+            retry_after=_retry_after,
+            revoked=lambda refused: CredentialsRevoked(
                 "QuickBooks no longer accepts this connection; reconnect QuickBooks",
                 detail=fault_text(refused),
             ),
+            on_throttle=self._count_throttle,
         )
         if response.status_code >= 400:
             raise translate_failure(response)

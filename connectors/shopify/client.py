@@ -76,12 +76,8 @@ class ShopifyClient:
             sleep=sleep,
         )
         # 429: as long as its Retry-After says (at most MAX_WAIT_SECONDS).
-        self.limited = RetryPolicy(
-            attempts=MAX_THROTTLE_RETRIES + 1,
-            backoff=0.0,
-            jitter=(1.0, 1.0),
-            max_retry_after=MAX_WAIT_SECONDS,
-            sleep=self._nap,
+        self.limited = RetryPolicy.throttle(
+            wait=MAX_WAIT_SECONDS, attempts=MAX_THROTTLE_RETRIES + 1, sleep=self._nap
         )
         self.clock = clock
         self.calls = 0

@@ -9,7 +9,6 @@ Tokens never reach a log line or an exception message.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -48,12 +47,8 @@ class SquareClient:
         self.timeout = timeout
         # 429 (as long as Retry-After says, unless that is too long for a
         # sync), 5xx and timeouts: `backoff` doubled per try, with jitter.
-        self.retries = RetryPolicy(
-            attempts=attempts,
-            backoff=backoff,
-            cap=math.inf,
-            max_retry_after=MAX_RETRY_AFTER,
-            sleep=sleep,
+        self.retries = RetryPolicy.transient(
+            attempts=attempts, backoff=backoff, max_retry_after=MAX_RETRY_AFTER, sleep=sleep
         )
         self.session = session or requests.Session()
         self.calls = 0

@@ -27,7 +27,7 @@ from commerce_sync.errors import (
     SubscriptionExpired,
 )
 from connectors.common import RateLimiter, TokenSource
-from connectors.retry import RefreshOnce, RetryPolicy, TryAgain, retry_after_seconds
+from connectors.retry import RetryPolicy, bearer_send, retry_after_seconds
 
 MAX_IDEMPOTENCY_KEY = 128
 # A 429 whose Retry-After is at most this many seconds is waited out here (up
@@ -77,12 +77,8 @@ class XeroClient:
         self.throttle_wait = throttle_wait
         # A 429 is waited out exactly as its Retry-After says (no backoff of
         # our own), while that is at most `throttle_wait`.
-        self.throttle = RetryPolicy(
-            attempts=THROTTLE_RETRIES + 1,
-            backoff=0.0,
-            jitter=(1.0, 1.0),
-            max_retry_after=throttle_wait,
-            sleep=sleep,
+        self.throttle = RetryPolicy.throttle(
+            wait=throttle_wait, attempts=THROTTLE_RETRIES + 1, sleep=sleep
         )
         self.throttled = 0  # 429s waited out
         self.tenant_id = tenant_id
@@ -108,22 +104,17 @@ class XeroClient:
         body: Any = None,
         key: str | None = None,
     ) -> Any:
-        def attempt(token: str) -> requests.Response:
-            response = self._send(method, path, params=params, body=body, key=key, token=token)
-            wait = _seconds(response.headers) if response.status_code == 429 else None
-            if wait is not None:
-                raise TryAgain(response, retry_after=wait)
-            return response
-
         # Expired early or revoked: one refresh (under the connection lock) and
         # one more try; a second refusal means the grant is gone.
-        response = RefreshOnce(self.tokens).send(
-            lambda token: self.throttle.call(
-                lambda: attempt(token), retry_on=(), on_retry=self._count_throttle
-            ),
-            lambda _: CredentialsRevoked(
+        response = bearer_send(
+            lambda token: self._send(method, path, params=params, body=body, key=key, token=token),
+            tokens=self.tokens,
+            throttle=self.throttle,
+            retry_after=lambda answer: _seconds(answer.headers),
+            revoked=lambda _: CredentialsRevoked(
                 "Xero no longer accepts this connection's authorisation; the merchant needs to connect Xero again."
             ),
+            on_throttle=self._count_throttle,
         )
         return self._result(response)
 
