@@ -19,7 +19,12 @@ from connectors.batching import chunked, waves_write
 from connectors.common import RateLimiter, TokenSource
 from connectors.protocols import AccountOption, TaxRateOption
 from connectors.quickbooks import translate
-from connectors.quickbooks.client import BATCH_MAX, QuickBooksClient, fault_error
+from connectors.quickbooks.client import (
+    BATCH_MAX,
+    THROTTLE_WAIT_SECONDS,
+    QuickBooksClient,
+    fault_error,
+)
 from connectors.quickbooks.translate import ENTITY_OF, Tracking, doc_number, quoted
 from mapping.documents import document_account_refs, document_tax_rate_refs
 
@@ -54,7 +59,7 @@ class QuickBooksTarget:
             base_url=base_url,
             timeout=timeout,
             session=session,
-            **({} if throttle_wait is None else {"throttle_wait": throttle_wait}),
+            throttle_wait=THROTTLE_WAIT_SECONDS if throttle_wait is None else throttle_wait,
         )
         # {"by": "Department" | "Class", "map": {locationId: QuickBooks Id}}
         self.locations = locations or None

@@ -359,9 +359,9 @@ class XeroTarget:
             if index >= len(rows):
                 results[key] = DocumentRejected("Xero did not answer for this document")
                 continue
-            error = translate.element_error(rows[index])
-            if error is not None:
-                results[key] = error
+            refusal = translate.element_error(rows[index])
+            if refusal is not None:
+                results[key] = refusal
             else:
                 results[key] = self._ids[key] = str(rows[index][endpoint.id_field])
         return results
