@@ -68,6 +68,8 @@ class RetryPolicy:
       (the error goes back to the caller at once).
     * `budget`: total seconds one `call` may sleep; a pause that would pass
       it gives up instead. None = no budget.
+    * `zero_retry_after`: a `Retry-After` of 0 means "again at once"; when
+      False it counts as no `Retry-After` and the backoff applies.
     * `budget_floor`: each pause counts at least this against `budget`, so
       that a run of zero-second `Retry-After`s cannot retry for ever.
     * `sleep`, `random`: injected for tests (`time.sleep`, `random.random`).
@@ -81,6 +83,7 @@ class RetryPolicy:
     max_retry_after: float = 30.0
     budget: float | None = None
     budget_floor: float = 0.0
+    zero_retry_after: bool = False
     sleep: Callable[[float], None] = time.sleep
     random: Callable[[], float] = random.random
 
@@ -94,13 +97,14 @@ class RetryPolicy:
         max_retry_after: float = 30.0,
     ) -> RetryPolicy:
         """The clients' policy for 429s and outages: `backoff` doubled per try
-        without a cap, jittered by (0.5, 1.0); a `Retry-After` is slept as
-        sent unless it is above `max_retry_after`."""
+        without a cap, jittered by (0.5, 1.0); a `Retry-After` (0 included)
+        is slept as sent unless it is above `max_retry_after`."""
         return cls(
             attempts=attempts,
             backoff=backoff,
             cap=math.inf,
             max_retry_after=max_retry_after,
+            zero_retry_after=True,
             sleep=sleep,
         )
 
@@ -139,7 +143,7 @@ class RetryPolicy:
             return None
         if retry_after is not None and retry_after > self.max_retry_after:
             return None
-        if retry_after:
+        if retry_after or (retry_after == 0 and self.zero_retry_after):
             low, high = self.retry_after_jitter
             return retry_after * (low + (high - low) * self.random())
         low, high = self.jitter

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from commerce_sync.errors import CredentialsRevoked, PlatformUnavailable
+from commerce_sync.errors import CredentialsRevoked, PlatformUnavailable, RateLimited
 from connectors.retry import RefreshOnce, RetryPolicy, TryAgain, bearer_send
 
 
@@ -98,6 +98,21 @@ def test_transient_policy_backs_off_without_a_cap() -> None:
 
     assert policy.call(flaky) == "up"
     assert sleeps == [10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0]
+
+
+def test_a_zero_retry_after_is_again_at_once_for_the_clients_only() -> None:
+    sleeps: list[float] = []
+
+    def limited() -> str:
+        if len(sleeps) < 1:
+            raise RateLimited("429", retry_after=0.0)
+        return "ok"
+
+    client = RetryPolicy.transient(attempts=2, backoff=1.0, sleep=sleeps.append)
+    assert client.call(limited) == "ok" and sleeps == [0.0]
+    sleeps.clear()
+    push = RetryPolicy(attempts=2, backoff=1.0, jitter=(1.0, 1.0), sleep=sleeps.append)
+    assert push.call(limited) == "ok" and sleeps == [1.0]  # no hint: its own backoff
 
 
 def test_a_401_refreshes_once_and_sends_again() -> None:
