@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
-from commerce_sync.errors import TransientError
+from commerce_sync.errors import PlatformUnavailable, RateLimited, TransientError
 from connectors.common import TokenSource
 
 T = TypeVar("T")
@@ -38,6 +38,22 @@ def retry_after_seconds(value: str | None) -> float | None:
         return max(0.0, float(value)) if value else None
     except ValueError:
         return None
+
+
+def transient_error(
+    status: int, retry_after: str | None, *, platform: str, what: str
+) -> TransientError | None:
+    """The error a retry policy retries for an HTTP answer, or None when the
+    answer is not transient: 429 -> `RateLimited` (with its `Retry-After`
+    header, in seconds), 408 and 5xx -> `PlatformUnavailable`. `platform`
+    starts the message ("Square"), `what` names the call."""
+    if status == 429:
+        return RateLimited(
+            f"{platform} is rate limiting ({what})", retry_after=retry_after_seconds(retry_after)
+        )
+    if status >= 500 or status == 408:
+        return PlatformUnavailable(f"{platform} failed ({status}) on {what}")
+    return None
 
 
 class TryAgain(Exception):

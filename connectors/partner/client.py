@@ -26,7 +26,7 @@ from commerce_sync.errors import (
     RateLimited,
 )
 from connectors.partner.ssrf import url_check
-from connectors.retry import RefreshOnce, RetryPolicy, retry_after_seconds
+from connectors.retry import RefreshOnce, RetryPolicy, transient_error
 
 MAX_REDIRECTS = 3
 # A Retry-After longer than this is not slept through inside a sync (it holds
@@ -182,13 +182,11 @@ class PartnerClient:
         status = response.status_code
         if status < 300:
             return
-        if status == 429:
-            raise RateLimited(
-                f"The partner API is rate limiting ({what})",
-                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
-            )
-        if status >= 500 or status == 408:
-            raise PlatformUnavailable(f"The partner API failed ({status}) on {what}")
+        transient = transient_error(
+            status, response.headers.get("Retry-After"), platform="The partner API", what=what
+        )
+        if transient is not None:
+            raise transient
         if status in (401, 403):
             raise CredentialsRevoked(f"The partner API refused our credentials ({status})")
         raise DataProcessingError(f"The partner API refused the request for {what} ({status})")

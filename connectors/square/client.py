@@ -23,7 +23,7 @@ from commerce_sync.errors import (
     RateLimited,
 )
 from connectors.common import TokenSource
-from connectors.retry import RefreshOnce, RetryPolicy, retry_after_seconds
+from connectors.retry import RefreshOnce, RetryPolicy, transient_error
 
 SQUARE_VERSION = "2025-08-20"
 ORDERS_PAGE = 1000  # the most SearchOrders returns per page
@@ -98,13 +98,11 @@ class SquareClient:
         status = response.status_code
         if status < 300:
             return
-        if status == 429:
-            raise RateLimited(
-                f"Square is rate limiting ({path})",
-                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
-            )
-        if status >= 500 or status == 408:
-            raise PlatformUnavailable(f"Square failed ({status}) on {path}")
+        transient = transient_error(
+            status, response.headers.get("Retry-After"), platform="Square", what=path
+        )
+        if transient is not None:
+            raise transient
         if status == 403:
             raise CredentialsRevoked(f"Square refused access to {path} (403): check the scopes")
         raise DataProcessingError(f"Square refused the request for {path} ({status})")

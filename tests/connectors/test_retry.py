@@ -154,3 +154,17 @@ def test_bearer_send_waits_out_429s_then_refreshes_on_401() -> None:
     assert last == Answer(429, 9.0)  # too long to wait: the caller raises it
     assert sleeps == waited == [0.2]
     assert sent == ["stale", "stale", "fresh"] and tokens.refreshed == ["stale"]
+
+
+def test_which_answers_are_transient() -> None:
+    from connectors.retry import transient_error
+
+    limited = transient_error(429, "3", platform="Square", what="/v2/locations")
+    assert isinstance(limited, RateLimited) and limited.retry_after == 3.0
+    assert limited.message == "Square is rate limiting (/v2/locations)"
+    for status in (408, 500, 503):
+        down = transient_error(status, None, platform="Square", what="/v2/payments")
+        assert isinstance(down, PlatformUnavailable)
+        assert down.message == f"Square failed ({status}) on /v2/payments"
+    assert transient_error(400, None, platform="Square", what="x") is None
+    assert transient_error(401, None, platform="Square", what="x") is None
