@@ -182,12 +182,13 @@ class RetryPolicy:
         is too long, or whose pause would pass the budget) is raised
         unchanged, or for `TryAgain` its answer is returned.
         `on_retry(error, pause)` is told of each retry before its sleep."""
+        retryable: tuple[type[BaseException], ...] = (TryAgain, *retry_on)
         failures = 0
         slept = 0.0
         while True:
             try:
                 return fn()
-            except (TryAgain, *retry_on) as error:
+            except retryable as error:
                 failures += 1
                 wait = self.pause(
                     failures=failures, retry_after=getattr(error, "retry_after", None)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from commerce_sync.errors import DocumentRejected
 from connectors.protocols import AccountOption, TaxRateOption
@@ -307,7 +307,8 @@ def _journal(key: str, doc: dict[str, Any], refs: References) -> list[dict[str, 
 def _sales_document(
     key: str, doc: dict[str, Any], refs: References, xero_type: str
 ) -> dict[str, Any]:
-    contact = (doc.get("customerRef") or doc.get("supplierRef"))["id"]
+    party = cast(dict[str, Any], doc.get("customerRef") or doc.get("supplierRef"))
+    contact = party["id"]
     tracking = refs.tracking_for(doc)
     return {
         "Type": xero_type,
