@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from commerce_sync.errors import ApplicationError
+
 Record = dict[str, Any]
 
 
@@ -72,7 +74,14 @@ class TaxRateOption:
 
 
 class AccountingTarget(Protocol):
+    """Where documents are written. Targets that take one document per call
+    get the batch methods from `connectors.batching.SingleWrites`."""
+
     platform_key: str
+    # True when `write_documents` writes several documents per call (Xero,
+    # QuickBooks): the sync then hands it whole batches. False: the sync
+    # writes item by item through `find_document` and `write_document`.
+    writes_in_batches: bool
 
     def list_accounts(self) -> list[AccountOption]: ...
 
@@ -88,5 +97,26 @@ class AccountingTarget(Protocol):
     def write_document(self, *, key: str, document: dict[str, Any]) -> str:
         """Write one document carrying `key`; return the target's id.
         Writing a key that is already present returns the existing id and
-        writes nothing."""
+        writes nothing. Raises `DocumentRejected` (this document refused),
+        `CredentialsRevoked` / `SubscriptionExpired` (the connection), or a
+        `TransientError` (`RateLimited`, `PlatformUnavailable`: try again)."""
+        ...
+
+    def write_documents(
+        self, items: list[tuple[str, dict[str, Any]]]
+    ) -> dict[str, str | ApplicationError]:
+        """Write several (key, document) pairs, each exactly once: keys the
+        target already holds are looked up, not written again. Returns, per
+        key, the target's id or the `ApplicationError` that refused (or, if
+        transient, failed) that document alone; a key missing from the answer
+        was not answered and may be tried again. Errors of the whole call
+        (credentials, subscription, rate limit, outage) are raised."""
+        ...
+
+    def check_references(self, documents: list[dict[str, Any]]) -> list[str]:
+        """What in the target would make these documents fail, in plain words
+        (archived or missing accounts, tax rates, contacts, unmapped
+        locations), checked before a sync writes anything; [] when all is
+        well or when the target cannot tell. Raises only errors of the call
+        (credentials, subscription, transient faults)."""
         ...

@@ -6,17 +6,26 @@ exponential backoff with optional jitter between tries, never sooner than a
 handed back to the caller (the next run retries), and an optional budget of
 total seconds slept. The sleep is a field, so tests inject a recorder instead
 of patching `time.sleep`.
+
+A client that waits out a platform's 429 itself raises `TryAgain` with the
+answer inside its attempt: the policy waits the answer's `Retry-After` and,
+when it gives up, hands the answer back for the client to read as an error.
+`RefreshOnce` is the other half every OAuth client shares: after a 401 the
+token is refreshed once and the request sent again; a second 401 means the
+grant is gone.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
-from commerce_sync.errors import TransientError
+from commerce_sync.errors import PlatformUnavailable, RateLimited, TransientError
+from connectors.common import TokenSource
 
 T = TypeVar("T")
 
@@ -29,6 +38,33 @@ def retry_after_seconds(value: str | None) -> float | None:
         return max(0.0, float(value)) if value else None
     except ValueError:
         return None
+
+
+def transient_error(
+    status: int, retry_after: str | None, *, platform: str, what: str
+) -> TransientError | None:
+    """The error a retry policy retries for an HTTP answer, or None when the
+    answer is not transient: 429 -> `RateLimited` (with its `Retry-After`
+    header, in seconds), 408 and 5xx -> `PlatformUnavailable`. `platform`
+    starts the message ("Square"), `what` names the call."""
+    if status == 429:
+        return RateLimited(
+            f"{platform} is rate limiting ({what})", retry_after=retry_after_seconds(retry_after)
+        )
+    if status >= 500 or status == 408:
+        return PlatformUnavailable(f"{platform} failed ({status}) on {what}")
+    return None
+
+
+class TryAgain(Exception):
+    """Raised by an attempt inside `RetryPolicy.call` whose `answer` (e.g. an
+    HTTP response) asks to be sent again after `retry_after` seconds; when
+    the policy gives up, `call` returns that answer instead of raising."""
+
+    def __init__(self, answer: Any, *, retry_after: float | None) -> None:
+        super().__init__("the platform asked to be called again later")
+        self.answer = answer
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -48,6 +84,10 @@ class RetryPolicy:
       (the error goes back to the caller at once).
     * `budget`: total seconds one `call` may sleep; a pause that would pass
       it gives up instead. None = no budget.
+    * `zero_retry_after`: a `Retry-After` of 0 means "again at once"; when
+      False it counts as no `Retry-After` and the backoff applies.
+    * `budget_floor`: each pause counts at least this against `budget`, so
+      that a run of zero-second `Retry-After`s cannot retry for ever.
     * `sleep`, `random`: injected for tests (`time.sleep`, `random.random`).
     """
 
@@ -58,8 +98,54 @@ class RetryPolicy:
     retry_after_jitter: tuple[float, float] = (1.0, 1.0)
     max_retry_after: float = 30.0
     budget: float | None = None
+    budget_floor: float = 0.0
+    zero_retry_after: bool = False
     sleep: Callable[[float], None] = time.sleep
     random: Callable[[], float] = random.random
+
+    @classmethod
+    def transient(
+        cls,
+        *,
+        attempts: int,
+        backoff: float,
+        sleep: Callable[[float], None],
+        max_retry_after: float = 30.0,
+    ) -> RetryPolicy:
+        """The clients' policy for 429s and outages: `backoff` doubled per try
+        without a cap, jittered by (0.5, 1.0); a `Retry-After` (0 included)
+        is slept as sent unless it is above `max_retry_after`."""
+        return cls(
+            attempts=attempts,
+            backoff=backoff,
+            cap=math.inf,
+            max_retry_after=max_retry_after,
+            zero_retry_after=True,
+            sleep=sleep,
+        )
+
+    @classmethod
+    def throttle(
+        cls,
+        *,
+        wait: float,
+        attempts: int,
+        sleep: Callable[[float], None],
+        budget: float | None = None,
+        budget_floor: float = 0.0,
+    ) -> RetryPolicy:
+        """A policy for `TryAgain` answers only: each waited out exactly as
+        its `Retry-After` says (0 is no wait; no backoff, no jitter) while
+        that is at most `wait` seconds."""
+        return cls(
+            attempts=attempts,
+            backoff=0.0,
+            jitter=(1.0, 1.0),
+            max_retry_after=wait,
+            budget=budget,
+            budget_floor=budget_floor,
+            sleep=sleep,
+        )
 
     def with_sleep(self, sleep: Callable[[float], None]) -> RetryPolicy:
         """The same policy sleeping through `sleep`."""
@@ -73,7 +159,7 @@ class RetryPolicy:
             return None
         if retry_after is not None and retry_after > self.max_retry_after:
             return None
-        if retry_after:
+        if retry_after or (retry_after == 0 and self.zero_retry_after):
             low, high = self.retry_after_jitter
             return retry_after * (low + (high - low) * self.random())
         low, high = self.jitter
@@ -92,22 +178,90 @@ class RetryPolicy:
         on_retry: Callable[[BaseException, float], None] | None = None,
     ) -> T:
         """`fn()`, tried up to `attempts` times while it raises one of
-        `retry_on`; the last error (or one whose `retry_after` is too long,
-        or whose pause would pass the budget) is raised unchanged.
+        `retry_on` or `TryAgain`; the last error (or one whose `retry_after`
+        is too long, or whose pause would pass the budget) is raised
+        unchanged, or for `TryAgain` its answer is returned.
         `on_retry(error, pause)` is told of each retry before its sleep."""
+        retryable: tuple[type[BaseException], ...] = (TryAgain, *retry_on)
         failures = 0
         slept = 0.0
         while True:
             try:
                 return fn()
-            except retry_on as error:
+            except retryable as error:
                 failures += 1
                 wait = self.pause(
                     failures=failures, retry_after=getattr(error, "retry_after", None)
                 )
                 if wait is None or (self.budget is not None and slept + wait > self.budget):
+                    if isinstance(error, TryAgain):
+                        return error.answer  # type: ignore[no-any-return]
                     raise
                 if on_retry is not None:
                     on_retry(error, wait)
                 self.sleep(wait)
-                slept += wait
+                slept += max(wait, self.budget_floor)
+
+
+class Answer(Protocol):
+    status_code: int
+
+
+A = TypeVar("A", bound=Answer)
+
+
+class RefreshOnce:
+    """The bearer token of one logical call, refreshed at most once.
+
+    `send(request, revoked)` calls `request(token)`; when the platform answers
+    401 (the token expired early or was revoked) it asks the `TokenSource`
+    for a fresh one (`refresh_now`, which serialises refreshes across
+    workers) and calls again. A 401 after the refresh, in this send or any
+    later one through the same object (e.g. a retried try), raises
+    `revoked(answer)`, typically `CredentialsRevoked`."""
+
+    def __init__(self, tokens: TokenSource) -> None:
+        self.tokens = tokens
+        self.token = tokens.access_token()
+        self.refreshed = False
+
+    def send(self, request: Callable[[str], A], revoked: Callable[[A], Exception]) -> A:
+        answer = request(self.token)
+        if answer.status_code != 401:
+            return answer
+        if self.refreshed:
+            raise revoked(answer)
+        self.token = self.tokens.refresh_now(rejected=self.token)
+        self.refreshed = True
+        answer = request(self.token)
+        if answer.status_code == 401:
+            raise revoked(answer)
+        return answer
+
+
+def bearer_send(
+    request: Callable[[str], A],
+    *,
+    tokens: TokenSource,
+    throttle: RetryPolicy,
+    retry_after: Callable[[A], float | None],
+    revoked: Callable[[A], Exception],
+    on_throttle: Callable[[BaseException, float], None] | None = None,
+) -> A:
+    """`request(token)` with the connection's bearer token: a 429 answer with
+    a `retry_after(answer)` that `throttle` accepts is waited out and sent
+    again (`on_throttle` told of each wait); a 401 refreshes the token once
+    (`RefreshOnce`, `revoked(answer)` raised on a second 401). Returns the
+    last answer, which may still be a 429 for the caller to raise."""
+
+    def attempt(token: str) -> A:
+        answer = request(token)
+        wait = retry_after(answer) if answer.status_code == 429 else None
+        if wait is not None:
+            raise TryAgain(answer, retry_after=wait)
+        return answer
+
+    return RefreshOnce(tokens).send(
+        lambda token: throttle.call(lambda: attempt(token), retry_on=(), on_retry=on_throttle),
+        revoked,
+    )

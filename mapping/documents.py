@@ -261,3 +261,34 @@ class Transfer:
 
 
 Document = JournalEntry | Invoice | Payment | Bill | BillPayment | Deposit | Transfer
+
+
+# -- what a document refers to (in its `as_json()` shape) ---------------------------
+
+
+def _lines(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(document.get("journalLines") or []) + list(document.get("lineItems") or [])
+
+
+def document_account_refs(document: dict[str, Any]) -> set[str]:
+    """The ids of the accounts a document (as `as_json()` gives it) posts to:
+    its own `accountRef` (payments, bill payments, deposits), a transfer's
+    `fromAccountRef` and `toAccountRef`, and the `accountRef` of each journal
+    line and line item. Targets check these before writing anything."""
+    found = {
+        str(document[ref]["id"])
+        for ref in ("accountRef", "fromAccountRef", "toAccountRef")
+        if document.get(ref)
+    }
+    found.update(str(line["accountRef"]["id"]) for line in _lines(document))
+    return found
+
+
+def document_tax_rate_refs(document: dict[str, Any]) -> set[str]:
+    """The ids of the tax rates a document's lines name (`taxRateRef.id`);
+    lines without tax name none."""
+    return {
+        str(line["taxRateRef"]["id"])
+        for line in _lines(document)
+        if (line.get("taxRateRef") or {}).get("id")
+    }

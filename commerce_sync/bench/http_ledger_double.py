@@ -14,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
+from mapping.documents import document_account_refs
+
 
 class LedgerBook:
     def __init__(self, accounts: list[dict[str, str]]) -> None:
@@ -26,7 +28,7 @@ class LedgerBook:
         with self.lock:
             if key in self.documents:
                 return HTTPStatus.OK, {"id": self.documents[key]["id"]}
-            for account in _accounts_of(document):
+            for account in document_account_refs(document):
                 if account not in self.accounts:
                     return HTTPStatus.BAD_REQUEST, {"message": f"Account {account} does not exist"}
             if document.get("type") == "journalEntry":
@@ -38,17 +40,6 @@ class LedgerBook:
             self.writes[key] += 1
             self.documents[key] = {"id": f"doc-{len(self.documents) + 1}", "document": document}
             return HTTPStatus.CREATED, {"id": self.documents[key]["id"]}
-
-
-def _accounts_of(document: dict[str, Any]) -> set[str]:
-    found = {
-        document[k]["id"]
-        for k in ("accountRef", "fromAccountRef", "toAccountRef")
-        if document.get(k)
-    }
-    for line in document.get("journalLines", []) + document.get("lineItems", []):
-        found.add(line["accountRef"]["id"])
-    return found
 
 
 class LedgerDouble:

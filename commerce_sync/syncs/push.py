@@ -9,7 +9,7 @@ the next run (which carries unfinished items over). Permanent refusals fail
 the item with the target's message; a revoked grant or an expired
 subscription fails it and stops the run.
 
-Targets with `write_documents` get several documents per call.
+Targets that write in batches (`writes_in_batches`) get several documents per call.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def push_items_write(
     the target refuses access altogether."""
     retry = retry or PUSH_RETRY
     tally = _Tally()
-    if getattr(target, "write_documents", None) is not None and len(items) > 1:
+    if target.writes_in_batches and len(items) > 1:
         _write_batched(items, target, trace, retry, tally)
     else:
         _write_one_by_one(items, target, trace, retry, tally)

@@ -21,7 +21,6 @@ for a key before writing it again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -49,6 +48,7 @@ from commerce_sync.syncs.transitions import sync_run_transition
 from connectors.protocols import AccountingTarget
 from connectors.retry import RetryPolicy
 from mapping.config import parse_configuration
+from mapping.documents import document_account_refs
 from mapping.engine import Edit, map_period, payment_index
 from mapping.errors import MappingError
 from mapping.parsing import parse_reference
@@ -277,7 +277,7 @@ def _validate_against_target(
     accounts = {a.id: a for a in target.list_accounts()}
     used: set[str] = set()
     for document in documents:
-        used.update(_account_ids(document))
+        used.update(document_account_refs(document))
     problems = []
     for account_id in sorted(used):
         found = accounts.get(account_id)
@@ -286,16 +286,7 @@ def _validate_against_target(
         elif found.status != "Active":
             problems.append(f"Account {account_id} is archived in {target.platform_key}")
     trace.counters["api_calls"][target.platform_key] = 1
-    checker = getattr(target, "check_references", None)  # targets that know more
-    if checker is not None and not problems:
-        problems.extend(checker(documents))
+    if not problems:  # what else the target can tell ([] where it cannot)
+        problems.extend(target.check_references(documents))
     if problems:
         raise ConfigurationError("; ".join(problems))
-
-
-def _account_ids(document: dict[str, Any]) -> Iterator[str]:
-    for key in ("accountRef", "fromAccountRef", "toAccountRef"):
-        if document.get(key):
-            yield document[key]["id"]
-    for line in document.get("journalLines", []) + document.get("lineItems", []):
-        yield line["accountRef"]["id"]

@@ -19,7 +19,8 @@ from typing import Any
 from beancount.core import account as bc_account
 
 from commerce_sync.errors import DocumentRejected
-from connectors.beancount import ledger
+from connectors.batching import SingleWrites
+from connectors.beancount import ledger, translate
 from connectors.beancount.ledger import LedgerState
 from connectors.protocols import AccountOption, TaxRateOption
 
@@ -38,7 +39,10 @@ _TYPES = {
 Fingerprint = tuple[tuple[Any, ...], ...]
 
 
-class BeancountTarget:
+class BeancountTarget(SingleWrites):
+    """One document per append (`write_documents` loops `write_document`);
+    nothing to check before writing beyond the accounts the sync checks."""
+
     platform_key = "beancount"
 
     def __init__(
@@ -70,7 +74,7 @@ class BeancountTarget:
             return []
         rates = []
         for name, opened in sorted(state.opens.items()):
-            rate = opened.meta.get(ledger.TAX_RATE_META)
+            rate = opened.meta.get(translate.TAX_RATE_META)
             if rate is None or name in state.closes:
                 continue
             if state.account_type(name) == "Liability":
@@ -91,7 +95,7 @@ class BeancountTarget:
             raise DocumentRejected(f"Unknown account type {account_type!r}")
         meta = {"name": name} if name and name != account_id else {}
         if tax_rate is not None:
-            meta[ledger.TAX_RATE_META] = _check_rate(tax_rate, wanted)
+            meta[translate.TAX_RATE_META] = _check_rate(tax_rate, wanted)
         with self._locked(exclusive=True):
             state = self._ensure()
             actual = state.account_type(account_id)
@@ -102,7 +106,7 @@ class BeancountTarget:
                     f"Account {account_id} cannot be of type {wanted}: its root makes it {actual}"
                 )
             if account_id not in state.opens:  # opening twice is a no-op
-                state = self._append(ledger.render_open(account_id, meta), state)
+                state = self._append(translate.render_open(account_id, meta), state)
             option = self._option(state, account_id)
         if option is None:  # unreachable: the account was just opened and has a known root
             raise DocumentRejected(f"Account {account_id} could not be opened")
@@ -124,9 +128,9 @@ class BeancountTarget:
                     "The ledger has errors to fix before it can take documents: "
                     + ledger.describe_errors(state.errors)
                 )
-            entry = ledger.build_entry(document)
+            entry = translate.build_entry(document)
             opens = _opens_needed(state, entry)
-            state = self._append("".join(opens) + ledger.render_transaction(entry, key), state)
+            state = self._append("".join(opens) + translate.render_transaction(entry, key), state)
             return state.keys[key]
 
     # -- helpers for the demo and the tests ---------------------------------
@@ -160,7 +164,7 @@ class BeancountTarget:
     def _ensure(self) -> LedgerState:
         """The ledger's state, creating the file first if missing (lock held)."""
         if not self.ledger_path.exists():
-            header = ledger.render_header(self.title, self.operating_currency)
+            header = translate.render_header(self.title, self.operating_currency)
             with open(self.ledger_path, "x", encoding="utf-8") as fh:
                 fh.write(header)
         return self._state()
@@ -242,14 +246,14 @@ def _check_rate(tax_rate: str, account_type: str) -> str:
     return str(tax_rate).strip()
 
 
-def _opens_needed(state: LedgerState, entry: ledger.Entry) -> list[str]:
+def _opens_needed(state: LedgerState, entry: translate.Entry) -> list[str]:
     """Open directives for control accounts used for the first time; every
     other account must already be open on the entry's date."""
     opens: dict[str, str] = {}
     for posting in entry.postings:
         account = posting.account
         if account in entry.controls and account not in state.opens:
-            opens.setdefault(account, ledger.render_open(account, entry.controls[account]))
+            opens.setdefault(account, translate.render_open(account, entry.controls[account]))
             continue
         reason = state.inactive_reason(account, entry.date)
         if reason is not None:

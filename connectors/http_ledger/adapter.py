@@ -10,11 +10,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from connectors.batching import SingleWrites
 from connectors.http_ledger.client import LedgerClient
 from connectors.protocols import AccountOption, TaxRateOption
 
 
-class HttpLedgerTarget:
+class HttpLedgerTarget(SingleWrites):
+    """One document per PUT (`write_documents` loops `write_document`); the
+    API has nothing to check before writing beyond the accounts."""
+
     platform_key = "http-ledger"
 
     def __init__(self, *, base_url: str, api_key: str, timeout: float = 10.0) -> None:

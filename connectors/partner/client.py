@@ -25,8 +25,8 @@ from commerce_sync.errors import (
     PlatformUnavailable,
     RateLimited,
 )
-from connectors.http import retry_after_seconds, with_retries
 from connectors.partner.ssrf import url_check
+from connectors.retry import RefreshOnce, RetryPolicy, transient_error
 
 MAX_REDIRECTS = 3
 # A Retry-After longer than this is not slept through inside a sync (it holds
@@ -68,12 +68,14 @@ class PartnerClient:
         self.base_url = base_url.rstrip("/") + "/"
         self.auth = auth
         self.timeout = timeout
-        self.attempts = attempts
-        self.backoff = backoff
+        # 429 (as long as Retry-After says, unless that is too long for a
+        # sync), 5xx and timeouts: `backoff` doubled per try, with jitter.
+        self.retries = RetryPolicy.transient(
+            attempts=attempts, backoff=backoff, max_retry_after=MAX_RETRY_AFTER, sleep=sleep
+        )
         self.page_size = page_size
         self.session = session or requests.Session()
         self.session.trust_env = False  # no proxy from the environment around the SSRF check
-        self.sleep = sleep
         self.calls = 0
         self._token: str | None = None
         self._token_expires = 0.0
@@ -83,15 +85,17 @@ class PartnerClient:
 
     # -- auth --
 
-    def _auth_headers(self) -> dict[str, str]:
-        if self.auth.kind == "api_key":
-            value = self.auth.api_key
-            if self.auth.header.lower() == "authorization" and " " not in value:
-                value = f"Bearer {value}"
-            return {self.auth.header: value}
+    def access_token(self) -> str:
+        """The client-credentials token (`TokenSource`), fetched when missing
+        or about to expire."""
         if self._token is None or time.monotonic() >= self._token_expires:
             self._fetch_token()
-        return {"Authorization": f"Bearer {self._token}"}
+        return str(self._token)
+
+    def refresh_now(self, *, rejected: str) -> str:
+        """After a 401: the token may have been revoked early, fetch a new one."""
+        self._token = None
+        return self.access_token()
 
     def _fetch_token(self) -> None:
         form = {"grant_type": "client_credentials"}
@@ -147,32 +151,30 @@ class PartnerClient:
     def get(self, path: str, params: dict[str, Any]) -> Any:
         """GET base_url + path, retrying transient faults; the body parsed with Decimal amounts."""
         url = urljoin(self.base_url, path.lstrip("/")) + "?" + urlencode(params)
-        refreshed = False
+        bearer: RefreshOnce | None = None
 
         def once() -> Any:
-            nonlocal refreshed
-            while True:
-                headers = {"Accept": "application/json", **self._auth_headers()}
-                response = self._send("GET", url, headers=headers)
-                if (
-                    response.status_code == 401
-                    and self.auth.kind == "client_credentials"
-                    and not refreshed
-                ):
-                    refreshed = True  # the token may have been revoked early: one fresh try
-                    self._token = None
-                    continue
-                self._raise_for_status(response, path)
-                return json.loads(response.content, parse_float=Decimal)
+            nonlocal bearer
+            if self.auth.kind == "api_key":
+                value = self.auth.api_key
+                if self.auth.header.lower() == "authorization" and " " not in value:
+                    value = f"Bearer {value}"
+                response = self._send("GET", url, headers=_accept(self.auth.header, value))
+            else:
+                bearer = bearer or RefreshOnce(self)  # the token is fetched inside the retries
+                response = bearer.send(
+                    lambda token: self._send(
+                        "GET", url, headers=_accept("Authorization", f"Bearer {token}")
+                    ),
+                    lambda refused: CredentialsRevoked(
+                        f"The partner API refused our credentials ({refused.status_code})"
+                    ),
+                )
+            self._raise_for_status(response, path)
+            return json.loads(response.content, parse_float=Decimal)
 
         try:
-            return with_retries(
-                once,
-                attempts=self.attempts,
-                backoff=self.backoff,
-                max_retry_after=MAX_RETRY_AFTER,
-                sleep=self.sleep,
-            )
+            return self.retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
         except ValueError:
             raise DataProcessingError(f"The partner API sent invalid JSON for {path}") from None
 
@@ -180,13 +182,11 @@ class PartnerClient:
         status = response.status_code
         if status < 300:
             return
-        if status == 429:
-            raise RateLimited(
-                f"The partner API is rate limiting ({what})",
-                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
-            )
-        if status >= 500 or status == 408:
-            raise PlatformUnavailable(f"The partner API failed ({status}) on {what}")
+        transient = transient_error(
+            status, response.headers.get("Retry-After"), platform="The partner API", what=what
+        )
+        if transient is not None:
+            raise transient
         if status in (401, 403):
             raise CredentialsRevoked(f"The partner API refused our credentials ({status})")
         raise DataProcessingError(f"The partner API refused the request for {what} ({status})")
@@ -215,3 +215,7 @@ class PartnerClient:
             ):
                 return
             page += 1
+
+
+def _accept(header: str, value: str) -> dict[str, str]:
+    return {"Accept": "application/json", header: value}

@@ -15,44 +15,27 @@ import requests
 from django.conf import settings
 
 from commerce_sync.errors import ApplicationError, ConfigurationError, DocumentRejected
+from connectors.batching import chunked, waves_write
 from connectors.common import RateLimiter, TokenSource
 from connectors.context import ConnectorContext, QuickBooksSettings
 from connectors.protocols import AccountOption, TaxRateOption
-from connectors.quickbooks.client import BATCH_MAX, QuickBooksClient, fault_error
-from connectors.quickbooks.entities import (
-    ENTITY_OF,
-    Tracking,
-    doc_number,
-    entity_name,
-    links_of,
-    to_entity,
+from connectors.quickbooks import translate
+from connectors.quickbooks.client import (
+    BATCH_MAX,
+    THROTTLE_WAIT_SECONDS,
+    QuickBooksClient,
+    fault_error,
 )
+from connectors.quickbooks.translate import ENTITY_OF, Tracking, doc_number, quoted
+from mapping.documents import document_account_refs, document_tax_rate_refs
 
-# Our account types -> the QuickBooks AccountType used when we create one.
-ACCOUNT_TYPES = {
-    "Asset": "Other Current Asset",
-    "Liability": "Other Current Liability",
-    "Equity": "Equity",
-    "Income": "Income",
-    "Expense": "Expense",
-}
-# QuickBooks' Classification -> our account type.
-CLASSIFICATIONS = {"Revenue": "Income"}
 ITEM_PREFIX = "Commerce Sync "
-# Our contact kinds -> the QuickBooks entity.
-CONTACT_ENTITIES = {"customer": "Customer", "supplier": "Vendor"}
-TRACKING_KINDS = ("Department", "Class")
-
-
-def _quoted(value: str) -> str:
-    """A string literal for QuickBooks' query language (not SQL: it reads one
-    company's entities; every value we put in a statement passes through here,
-    which is why the S608 warnings below are silenced)."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+Outcome = str | ApplicationError
 
 
 class QuickBooksTarget:
     platform_key = "quickbooks"
+    writes_in_batches = True
 
     def __init__(
         self,
@@ -74,11 +57,11 @@ class QuickBooksTarget:
             base_url=base_url,
             timeout=timeout,
             session=session,
-            **({} if throttle_wait is None else {"throttle_wait": throttle_wait}),
+            throttle_wait=THROTTLE_WAIT_SECONDS if throttle_wait is None else throttle_wait,
         )
         # {"by": "Department" | "Class", "map": {locationId: QuickBooks Id}}
         self.locations = locations or None
-        if self.locations is not None and self.locations.get("by") not in TRACKING_KINDS:
+        if self.locations is not None and self.locations.get("by") not in translate.TRACKING_KINDS:
             raise ConfigurationError(
                 "Locations can be tracked in QuickBooks by Department or Class, "
                 f"not {self.locations.get('by')!r}"
@@ -99,27 +82,14 @@ class QuickBooksTarget:
 
     def list_accounts(self) -> list[AccountOption]:
         _, rows = self.client.query("select * from Account where Active in (true, false)")
-        return [
-            AccountOption(
-                id=str(row["Id"]),
-                name=row.get("Name", ""),
-                type=CLASSIFICATIONS.get(row.get("Classification", ""), row.get("Classification"))
-                or row.get("AccountType", ""),
-                status="Active" if row.get("Active", True) else "Archived",
-            )
-            for row in rows
-        ]
+        return [translate.account_option(row) for row in rows]
 
     def list_tax_rates(self) -> list[TaxRateOption]:
         """Tax codes (what a line names), each with its sales rates' total."""
         rates = self._rates_by_code()
         _, codes = self.client.query("select * from TaxCode")
         return [
-            TaxRateOption(
-                id=str(code["Id"]),
-                name=code.get("Name", str(code["Id"])),
-                rate=str(sum((p for _, p in rates.get(str(code["Id"]), [])), Decimal(0))),
-            )
+            translate.tax_rate_option(code, rates.get(str(code["Id"]), []))
             for code in codes
             if code.get("Active", True)
         ]
@@ -132,7 +102,7 @@ class QuickBooksTarget:
             {
                 "Name": name,
                 "AcctNum": account_id,
-                "AccountType": ACCOUNT_TYPES.get(account_type, account_type),
+                "AccountType": translate.ACCOUNT_TYPES.get(account_type, account_type),
             },
             key=f"account:{account_id}",
         )
@@ -144,7 +114,10 @@ class QuickBooksTarget:
         # QuickBooks leaves inactive names out unless asked for them.
         statement = f"select * from {entity} where Active in (true, false)"  # noqa: S608 - our constant
         _, rows = self.client.query(statement)
-        return [{"id": str(r["Id"]), "name": r.get(label, ""), "status": _status(r)} for r in rows]
+        return [
+            {"id": str(r["Id"]), "name": r.get(label, ""), "status": translate.status_of(r)}
+            for r in rows
+        ]
 
     def list_customers(self) -> list[dict[str, str]]:
         return self._named("Customer")
@@ -172,13 +145,15 @@ class QuickBooksTarget:
         """The Id of the customer ("customer") or vendor ("supplier") called
         `name`, created when the company has none (QuickBooks refuses a
         second one with the same display name, active or not)."""
-        entity = CONTACT_ENTITIES.get(kind)
+        entity = translate.CONTACT_ENTITIES.get(kind)
         if entity is None:
             raise ValueError(f"A contact is a customer or a supplier, not {kind!r}")
         name = name.strip()
         if not name:
             raise DocumentRejected(f"A QuickBooks {entity.lower()} needs a name")
-        statement = f"select * from {entity} where DisplayName = {_quoted(name)} and Active in (true, false)"  # noqa: S608
+        statement = (
+            f"select * from {entity} where DisplayName = {quoted(name)} and Active in (true, false)"  # noqa: S608
+        )
         _, rows = self.client.query(statement)
         if rows:
             return str(rows[0]["Id"])
@@ -192,21 +167,11 @@ class QuickBooksTarget:
         words: inactive or missing accounts, customers, vendors and tax codes
         (of lines that name one), unmapped or inactive locations. Empty when
         all is well. A handful of queries, whatever the number of documents."""
-        wanted: dict[str, set[str]] = {
-            "Account": set(),
-            "TaxCode": set(),
-            "Customer": set(),
-            "Vendor": set(),
-        }
+        wanted: dict[str, set[str]] = {entity: set() for entity in translate.LABELS}
         locations: set[str] = set()
         for document in documents:
-            for ref in ("accountRef", "fromAccountRef", "toAccountRef"):
-                if document.get(ref):
-                    wanted["Account"].add(str(document[ref]["id"]))
-            for line in document.get("journalLines", []) + document.get("lineItems", []):
-                wanted["Account"].add(str(line["accountRef"]["id"]))
-                if (line.get("taxRateRef") or {}).get("id"):
-                    wanted["TaxCode"].add(str(line["taxRateRef"]["id"]))
+            wanted["Account"] |= document_account_refs(document)
+            wanted["TaxCode"] |= document_tax_rate_refs(document)
             if document.get("customerRef"):
                 wanted["Customer"].add(str(document["customerRef"]["id"]))
             if document.get("supplierRef"):
@@ -215,15 +180,9 @@ class QuickBooksTarget:
             if location and self.locations is not None:
                 locations.add(str(location))
         problems: list[str] = []
-        labels = {
-            "Account": "Account",
-            "TaxCode": "Tax code",
-            "Customer": "Customer",
-            "Vendor": "Vendor",
-        }
         for entity, ids in wanted.items():
             if ids:
-                problems += self._inactive(entity, labels[entity], ids)
+                problems += self._inactive(entity, translate.LABELS[entity], ids)
         if locations and self.locations is not None:
             by = self.locations["by"]
             mapped = {}
@@ -239,21 +198,7 @@ class QuickBooksTarget:
     def _inactive(self, entity: str, label: str, ids: set[str]) -> list[str]:
         statement = f"select * from {entity} where Active in (true, false)"  # noqa: S608 - our constant
         _, rows = self.client.query(statement)
-        found = {str(r["Id"]): r for r in rows}
-        problems = []
-        for entity_id in sorted(ids):
-            row = found.get(entity_id)
-            if row is None:
-                problems.append(f"{label} {entity_id} does not exist in QuickBooks")
-            elif not row.get("Active", True):
-                name = row.get("DisplayName") or row.get("Name") or ""
-                named = (
-                    f"{label} {name} ({entity_id})"
-                    if name and name != entity_id
-                    else f"{label} {entity_id}"
-                )
-                problems.append(f"{named} is inactive in QuickBooks")
-        return problems
+        return translate.inactive_problems(label, ids, rows)
 
     # -- locations --
 
@@ -294,50 +239,41 @@ class QuickBooksTarget:
     def write_document(self, *, key: str, document: dict[str, Any]) -> str:
         """One create carrying `requestid`: QuickBooks answers a replay with
         the entity it created the first time."""
-        entity, body = to_entity(key, document, self, self.tracking_for(document))
+        entity, body = translate.to_entity(key, document, self, self.tracking_for(document))
         created = self.client.create(entity, body, key=key)
         self._written[key] = (entity, str(created["Id"]))
         return f"{entity}:{created['Id']}"
 
-    def write_documents(
-        self, items: list[tuple[str, dict[str, Any]]]
-    ) -> dict[str, str | ApplicationError]:
+    def write_documents(self, items: list[tuple[str, dict[str, Any]]]) -> dict[str, Outcome]:
         """Several documents in as few calls as QuickBooks allows: one query
         per entity type for what already exists, then batches of ≤ 30, in
         waves so a payment follows the invoice it settles. Each key maps to
         its document id or to the error that refused it alone; errors of the
         whole call (auth, limits, outage) are raised."""
         documents = dict(items)
-        results: dict[str, str | ApplicationError] = {}
+        results: dict[str, Outcome] = {}
         by_entity: dict[str, list[str]] = {}
         for key, document in documents.items():
-            by_entity.setdefault(entity_name(document), []).append(key)
+            by_entity.setdefault(translate.entity_name(document), []).append(key)
         for entity, keys in by_entity.items():
             for key, found_id in self._find_in(entity, keys).items():
                 self._written[key] = (entity, found_id)
                 results[key] = f"{entity}:{found_id}"
-        pending = [k for k in documents if k not in results]
-        while pending:
-            waiting = set(pending)
-            ready = [k for k in pending if not waiting & set(links_of(documents[k]))]
-            if not ready:  # links that can never resolve within this call
-                for key in pending:
-                    results[key] = DocumentRejected("The documents link to each other in a cycle")
-                break
-            for start in range(0, len(ready), BATCH_MAX):
-                results.update(self._batch(ready[start : start + BATCH_MAX], documents))
-            pending = [k for k in pending if k not in results]
+        return waves_write(documents, results, lambda ready: self._wave(ready, documents))
+
+    def _wave(self, keys: list[str], documents: dict[str, dict[str, Any]]) -> dict[str, Outcome]:
+        results: dict[str, Outcome] = {}
+        for chunk in chunked(keys, BATCH_MAX):
+            results.update(self._batch(list(chunk), documents))
         return results
 
-    def _batch(
-        self, keys: list[str], documents: dict[str, dict[str, Any]]
-    ) -> dict[str, str | ApplicationError]:
-        results: dict[str, str | ApplicationError] = {}
+    def _batch(self, keys: list[str], documents: dict[str, dict[str, Any]]) -> dict[str, Outcome]:
+        results: dict[str, Outcome] = {}
         operations, entities = [], {}
         for index, key in enumerate(keys):
             try:
                 document = documents[key]
-                entity, body = to_entity(key, document, self, self.tracking_for(document))
+                entity, body = translate.to_entity(key, document, self, self.tracking_for(document))
             except DocumentRejected as error:
                 results[key] = error
                 continue
@@ -362,9 +298,9 @@ class QuickBooksTarget:
         """Key -> Id of the entities of one type that carry these keys."""
         if entity == "Payment":
             since = (datetime.now(UTC) - self.payment_lookback).strftime("%Y-%m-%dT%H:%M:%SZ")
-            statement = f"select * from Payment where MetaData.LastUpdatedTime >= {_quoted(since)}"  # noqa: S608
+            statement = f"select * from Payment where MetaData.LastUpdatedTime >= {quoted(since)}"  # noqa: S608
         else:
-            numbers = ", ".join(_quoted(doc_number(k)) for k in keys)
+            numbers = ", ".join(quoted(doc_number(k)) for k in keys)
             statement = f"select * from {entity} where DocNumber in ({numbers})"  # noqa: S608
         _, rows = self.client.query(statement)
         wanted = {doc_number(k): k for k in keys}
@@ -375,7 +311,7 @@ class QuickBooksTarget:
                 found[key] = str(row["Id"])
         return found
 
-    # -- what the translation looks up (entities.References) --
+    # -- what the translation looks up (translate.References) --
 
     def linked_id(self, key: str) -> str:
         if key not in self._written:
@@ -393,7 +329,7 @@ class QuickBooksTarget:
         first time it is needed."""
         if account_id not in self._items:
             name = f"{ITEM_PREFIX}{account_id}"
-            _, rows = self.client.query(f"select * from Item where Name = {_quoted(name)}")  # noqa: S608
+            _, rows = self.client.query(f"select * from Item where Name = {quoted(name)}")  # noqa: S608
             if rows:
                 self._items[account_id] = str(rows[0]["Id"])
             else:
@@ -424,23 +360,9 @@ class QuickBooksTarget:
     def _rates_by_code(self) -> dict[str, list[tuple[str, Decimal]]]:
         if self._tax_rates is None:
             _, rates = self.client.query("select * from TaxRate")
-            percent = {str(r["Id"]): Decimal(str(r.get("RateValue", 0))) for r in rates}
             _, codes = self.client.query("select * from TaxCode")
-            self._tax_rates = {
-                str(code["Id"]): [
-                    (
-                        str(d["TaxRateRef"]["value"]),
-                        percent.get(str(d["TaxRateRef"]["value"]), Decimal(0)),
-                    )
-                    for d in (code.get("SalesTaxRateList") or {}).get("TaxRateDetail", [])
-                ]
-                for code in codes
-            }
+            self._tax_rates = translate.rates_by_code(rates, codes)
         return self._tax_rates
-
-
-def _status(row: dict[str, Any]) -> str:
-    return "Active" if row.get("Active", True) else "Archived"
 
 
 def quickbooks_target_build(context: ConnectorContext[QuickBooksSettings]) -> QuickBooksTarget:

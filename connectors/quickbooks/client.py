@@ -8,7 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +25,7 @@ from commerce_sync.errors import (
     SubscriptionExpired,
 )
 from connectors.common import RateLimiter, TokenSource
-from connectors.http import retry_after_seconds
+from connectors.retry import RetryPolicy, bearer_send, retry_after_seconds
 
 MINOR_VERSION = "75"
 REQUEST_ID_MAX = 50  # Intuit keeps requestid values up to this length
@@ -74,9 +76,20 @@ class QuickBooksClient:
         timeout: float = 30.0,
         session: requests.Session | None = None,
         throttle_wait: float = THROTTLE_WAIT_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.realm_id = realm_id
         self.throttle_wait = throttle_wait
+        # A 429 is waited out exactly as its Retry-After says, for as many
+        # tries as fit the budget (each counted as at least 0.1 s, so that a
+        # Retry-After of 0 cannot loop for ever).
+        self.throttle = RetryPolicy.throttle(
+            wait=throttle_wait,
+            attempts=sys.maxsize,
+            budget=throttle_wait,
+            budget_floor=0.1,
+            sleep=sleep,
+        )
         self.throttled = 0  # 429s waited out
         self.tokens = tokens
         self.limiter = limiter
@@ -148,27 +161,20 @@ class QuickBooksClient:
         url = f"{self.base_url}/v3/company/{self.realm_id}/{path}"
         query = {**(params or {}), "minorversion": MINOR_VERSION}
         data = None if body is None else dumps(body)
-        token = self.tokens.access_token()
-        response = self._send(method, url, query, data, token)
-        waited = 0.0
-        while response.status_code == 429:
-            # A throttled call was not processed: sending it again (with the
-            # same requestid) cannot write twice.
-            wait = _retry_after(response)
-            if wait is None or waited + wait > self.throttle_wait:
-                break
-            self.throttled += 1
-            waited += max(wait, 0.1)  # a Retry-After of 0 must not loop for ever
-            time.sleep(wait)
-            response = self._send(method, url, query, data, token)
-        if response.status_code == 401:
-            token = self.tokens.refresh_now(rejected=token)
-            response = self._send(method, url, query, data, token)
-            if response.status_code == 401:
-                raise CredentialsRevoked(
-                    "QuickBooks no longer accepts this connection; reconnect QuickBooks",
-                    detail=fault_text(response),
-                )
+
+        # A throttled call was not processed: sending it again (with the same
+        # requestid) cannot write twice.
+        response = bearer_send(
+            lambda token: self._send(method, url, query, data, token),
+            tokens=self.tokens,
+            throttle=self.throttle,
+            retry_after=_retry_after,
+            revoked=lambda refused: CredentialsRevoked(
+                "QuickBooks no longer accepts this connection; reconnect QuickBooks",
+                detail=fault_text(refused),
+            ),
+            on_throttle=self._count_throttle,
+        )
         if response.status_code >= 400:
             raise translate_failure(response)
         answer = response.json(parse_float=Decimal)
@@ -176,6 +182,9 @@ class QuickBooksClient:
         if fault:  # some faults come back with 200
             raise fault_error(fault)
         return answer
+
+    def _count_throttle(self, error: BaseException, pause: float) -> None:
+        self.throttled += 1
 
     def _send(
         self, method: str, url: str, query: dict[str, str], data: str | None, token: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from commerce_sync.errors import (
     RateLimited,
 )
 from connectors.common import TokenSource
+from connectors.retry import RefreshOnce, RetryPolicy, TryAgain
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,18 @@ class ShopifyClient:
         self.timeout = timeout
         self.session = session or requests.Session()
         self.sleep = sleep
+        # Unreachable or 5xx: 1, 2, 4 s between tries, then PlatformUnavailable.
+        self.transient = RetryPolicy(
+            attempts=MAX_TRANSIENT_RETRIES + 1,
+            backoff=1.0,
+            cap=math.inf,
+            jitter=(1.0, 1.0),
+            sleep=sleep,
+        )
+        # 429: as long as its Retry-After says (at most MAX_WAIT_SECONDS).
+        self.limited = RetryPolicy.throttle(
+            wait=MAX_WAIT_SECONDS, attempts=MAX_THROTTLE_RETRIES + 1, sleep=self._nap
+        )
         self.clock = clock
         self.calls = 0
         self._bucket: _Bucket | None = None
@@ -121,58 +135,61 @@ class ShopifyClient:
     # -- HTTP -----------------------------------------------------------------
 
     def _post(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
-        token = self.tokens.access_token()
-        refreshed = False
-        transient = limited = 0
-        while True:
-            try:
-                self.calls += 1
-                response = self.session.post(
-                    self.api_url,
-                    json={"query": document, "variables": variables},
-                    headers={"X-Shopify-Access-Token": token, "Accept": "application/json"},
-                    timeout=self.timeout,
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                transient = self._backoff(
-                    transient, f"Shopify is unreachable: {type(exc).__name__}"
-                )
-                continue
-            status = response.status_code
-            if status == 401 and not refreshed:
-                # One refresh: the token may have expired early or been rotated.
-                token, refreshed = self.tokens.refresh_now(rejected=token), True
-                continue
-            if status == 401:
-                raise CredentialsRevoked("Shopify no longer accepts this connection's grant")
-            if status == 402:
-                raise ConfigurationError("The Shopify store is frozen or unpaid")
-            if status in (403, 404):
-                raise ConfigurationError(f"Shopify refused access to the store (HTTP {status})")
-            if status == 429:
-                limited += 1
-                if limited > MAX_THROTTLE_RETRIES:
-                    raise RateLimited(
-                        "Shopify kept answering 429", retry_after=_retry_after(response)
-                    )
-                self._wait(_retry_after(response))
-                continue
-            if status >= 500:
-                transient = self._backoff(transient, f"Shopify answered HTTP {status}")
-                continue
-            if status != 200:
-                raise DataProcessingError(f"Shopify answered HTTP {status}")
-            try:
-                # Decimal for floats: tax rates must not pass through binary floats.
-                return json.loads(response.text, parse_float=Decimal)
-            except ValueError:
-                raise DataProcessingError("Shopify answered with invalid JSON") from None
+        token = RefreshOnce(self.tokens)  # one refresh: it may have expired early or rotated
+        waits: list[float] = []
 
-    def _backoff(self, attempt: int, message: str) -> int:
-        if attempt >= MAX_TRANSIENT_RETRIES:
-            raise PlatformUnavailable(message)
-        self.sleep(2.0**attempt)
-        return attempt + 1
+        def attempt() -> requests.Response:
+            response = token.send(
+                lambda value: self.transient.call(
+                    lambda: self._send(document, variables, value),
+                    retry_on=(PlatformUnavailable,),
+                ),
+                lambda _: CredentialsRevoked("Shopify no longer accepts this connection's grant"),
+            )
+            if response.status_code == 429:
+                raise TryAgain(response, retry_after=_retry_after(response))
+            return response
+
+        response = self.limited.call(
+            attempt, retry_on=(), on_retry=lambda error, pause: waits.append(pause)
+        )
+        status = response.status_code
+        if status == 402:
+            raise ConfigurationError("The Shopify store is frozen or unpaid")
+        if status in (403, 404):
+            raise ConfigurationError(f"Shopify refused access to the store (HTTP {status})")
+        if status == 429:
+            wait = _retry_after(response)
+            if wait > MAX_WAIT_SECONDS and len(waits) < MAX_THROTTLE_RETRIES:
+                raise RateLimited("Shopify's query budget is exhausted", retry_after=wait)
+            raise RateLimited("Shopify kept answering 429", retry_after=wait)
+        if status != 200:
+            raise DataProcessingError(f"Shopify answered HTTP {status}")
+        try:
+            # Decimal for floats: tax rates must not pass through binary floats.
+            return json.loads(response.text, parse_float=Decimal)
+        except ValueError:
+            raise DataProcessingError("Shopify answered with invalid JSON") from None
+
+    def _send(self, document: str, variables: dict[str, Any], token: str) -> requests.Response:
+        """One POST; unreachable or 5xx raise `PlatformUnavailable`."""
+        try:
+            self.calls += 1
+            response = self.session.post(
+                self.api_url,
+                json={"query": document, "variables": variables},
+                headers={"X-Shopify-Access-Token": token, "Accept": "application/json"},
+                timeout=self.timeout,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise PlatformUnavailable(f"Shopify is unreachable: {type(exc).__name__}") from None
+        if response.status_code >= 500:
+            raise PlatformUnavailable(f"Shopify answered HTTP {response.status_code}")
+        return response
+
+    def _nap(self, seconds: float) -> None:
+        if seconds > 0:
+            self.sleep(seconds)
 
     # -- cost budget --------------------------------------------------------
 

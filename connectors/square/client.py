@@ -23,7 +23,7 @@ from commerce_sync.errors import (
     RateLimited,
 )
 from connectors.common import TokenSource
-from connectors.http import retry_after_seconds, with_retries
+from connectors.retry import RefreshOnce, RetryPolicy, transient_error
 
 SQUARE_VERSION = "2025-08-20"
 ORDERS_PAGE = 1000  # the most SearchOrders returns per page
@@ -45,10 +45,12 @@ class SquareClient:
         self.base_url = (base_url or settings.SQUARE_API_URL).rstrip("/")
         self.tokens = tokens
         self.timeout = timeout
-        self.attempts = attempts
-        self.backoff = backoff
+        # 429 (as long as Retry-After says, unless that is too long for a
+        # sync), 5xx and timeouts: `backoff` doubled per try, with jitter.
+        self.retries = RetryPolicy.transient(
+            attempts=attempts, backoff=backoff, max_retry_after=MAX_RETRY_AFTER, sleep=sleep
+        )
         self.session = session or requests.Session()
-        self.sleep = sleep
         self.calls = 0
 
     def __repr__(self) -> str:
@@ -74,32 +76,20 @@ class SquareClient:
 
     def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """One API call with refresh-once and retries; the parsed JSON body."""
-        token = self.tokens.access_token()
-        refreshed = False
+        token = RefreshOnce(self.tokens)
 
         def once() -> dict[str, Any]:
-            nonlocal token, refreshed
-            while True:
-                response = self._send(method, path, token, **kwargs)
-                if response.status_code == 401:
-                    if refreshed:
-                        raise CredentialsRevoked(
-                            "Square refused the refreshed access token: reconnect Square"
-                        )
-                    refreshed = True
-                    token = self.tokens.refresh_now(rejected=token)
-                    continue
-                self._raise_for_status(response, path)
-                return response.json()
+            response = token.send(
+                lambda value: self._send(method, path, value, **kwargs),
+                lambda _: CredentialsRevoked(
+                    "Square refused the refreshed access token: reconnect Square"
+                ),
+            )
+            self._raise_for_status(response, path)
+            return response.json()
 
         try:
-            return with_retries(
-                once,
-                attempts=self.attempts,
-                backoff=self.backoff,
-                max_retry_after=MAX_RETRY_AFTER,
-                sleep=self.sleep,
-            )
+            return self.retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
         except ValueError:
             raise DataProcessingError(f"Square sent invalid JSON for {path}") from None
 
@@ -108,13 +98,11 @@ class SquareClient:
         status = response.status_code
         if status < 300:
             return
-        if status == 429:
-            raise RateLimited(
-                f"Square is rate limiting ({path})",
-                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
-            )
-        if status >= 500 or status == 408:
-            raise PlatformUnavailable(f"Square failed ({status}) on {path}")
+        transient = transient_error(
+            status, response.headers.get("Retry-After"), platform="Square", what=path
+        )
+        if transient is not None:
+            raise transient
         if status == 403:
             raise CredentialsRevoked(f"Square refused access to {path} (403): check the scopes")
         raise DataProcessingError(f"Square refused the request for {path} ({status})")

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +27,7 @@ from commerce_sync.errors import (
     SubscriptionExpired,
 )
 from connectors.common import RateLimiter, TokenSource
+from connectors.retry import RetryPolicy, bearer_send, retry_after_seconds
 
 MAX_IDEMPOTENCY_KEY = 128
 # A 429 whose Retry-After is at most this many seconds is waited out here (up
@@ -34,6 +36,7 @@ MAX_IDEMPOTENCY_KEY = 128
 # (with the same Idempotency-Key) cannot write twice.
 THROTTLE_WAIT_SECONDS = 5.0
 THROTTLE_RETRIES = 5
+CONTACTS_PAGE = 100  # Xero's page size for contacts
 
 
 def idempotency_key(key: str) -> str:
@@ -68,9 +71,15 @@ class XeroClient:
         session: requests.Session | None = None,
         timeout: float = 30.0,
         throttle_wait: float = THROTTLE_WAIT_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.throttle_wait = throttle_wait
+        # A 429 is waited out exactly as its Retry-After says (no backoff of
+        # our own), while that is at most `throttle_wait`.
+        self.throttle = RetryPolicy.throttle(
+            wait=throttle_wait, attempts=THROTTLE_RETRIES + 1, sleep=sleep
+        )
         self.throttled = 0  # 429s waited out
         self.tenant_id = tenant_id
         self.tokens = tokens
@@ -95,25 +104,34 @@ class XeroClient:
         body: Any = None,
         key: str | None = None,
     ) -> Any:
-        token = self.tokens.access_token()
-        response = self._send(method, path, params=params, body=body, key=key, token=token)
-        for _ in range(THROTTLE_RETRIES):
-            wait = _seconds(response.headers) if response.status_code == 429 else None
-            if wait is None or wait > self.throttle_wait:
-                break
-            self.throttled += 1
-            time.sleep(wait)
-            response = self._send(method, path, params=params, body=body, key=key, token=token)
-        if response.status_code == 401:
-            # Expired early or revoked: refresh once (under the connection lock)
-            # and try again; a second refusal means the grant is gone.
-            token = self.tokens.refresh_now(rejected=token)
-            response = self._send(method, path, params=params, body=body, key=key, token=token)
-            if response.status_code == 401:
-                raise CredentialsRevoked(
-                    "Xero no longer accepts this connection's authorisation; the merchant needs to connect Xero again."
-                )
+        # Expired early or revoked: one refresh (under the connection lock) and
+        # one more try; a second refusal means the grant is gone.
+        response = bearer_send(
+            lambda token: self._send(method, path, params=params, body=body, key=key, token=token),
+            tokens=self.tokens,
+            throttle=self.throttle,
+            retry_after=lambda answer: _seconds(answer.headers),
+            revoked=lambda _: CredentialsRevoked(
+                "Xero no longer accepts this connection's authorisation; the merchant needs to connect Xero again."
+            ),
+            on_throttle=self._count_throttle,
+        )
         return self._result(response)
+
+    def pages(self, path: str, collection: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Every row of a paged GET (contacts), page after page until one
+        comes back shorter than Xero's page of `CONTACTS_PAGE`."""
+        rows: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            batch = self.request("GET", path, params={**params, "page": str(page)})[collection]
+            rows += batch
+            if len(batch) < CONTACTS_PAGE:
+                return rows
+            page += 1
+
+    def _count_throttle(self, error: BaseException, pause: float) -> None:
+        self.throttled += 1
 
     def _send(
         self,
@@ -180,11 +198,7 @@ class XeroClient:
 
 
 def _seconds(headers: Any) -> float | None:
-    value = headers.get("Retry-After")
-    try:
-        return max(float(value), 0.0) if value is not None else None
-    except ValueError:
-        return None
+    return retry_after_seconds(headers.get("Retry-After"))
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

@@ -10,6 +10,7 @@ surface as `PlatformUnavailable`. Tokens never reach a log line or message.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from commerce_sync.errors import (
     RateLimited,
 )
 from connectors.common import RateLimiter, TokenSource
-from connectors.http import retry_after_seconds
+from connectors.retry import RefreshOnce, RetryPolicy, retry_after_seconds
 
 PURCHASE_PAGE = 1000  # the Purchase API's largest page
 FINANCE_PAGE = 1000
@@ -64,7 +65,11 @@ class ZettleClient:
         self.limiter = limiter
         self.session = session or requests.Session()
         self.timeout = timeout
-        self.sleep = sleep
+        # 5xx answers and network faults: RETRIES more tries, BACKOFF doubled
+        # each time, no jitter.
+        self.retries = RetryPolicy(
+            attempts=RETRIES + 1, backoff=BACKOFF, cap=math.inf, jitter=(1.0, 1.0), sleep=sleep
+        )
         self.purchase_page = purchase_page
         self.finance_page = finance_page
         self.calls = 0
@@ -126,17 +131,14 @@ class ZettleClient:
     # -- one call --
 
     def get(self, url: str, params: dict[str, Any]) -> Any:
-        token = self.tokens.access_token()
-        response = self._send(url, params, token)
-        if response.status_code == 401:
-            # Expired early or revoked: refresh once and try again; a second
-            # refusal means the merchant has withdrawn the grant.
-            token = self.tokens.refresh_now(rejected=token)
-            response = self._send(url, params, token)
-            if response.status_code == 401:
-                raise CredentialsRevoked(
-                    "Zettle no longer accepts this connection's authorisation; the merchant needs to connect Zettle again."
-                )
+        # Expired early or revoked: refresh once and try again; a second
+        # refusal means the merchant has withdrawn the grant.
+        response = RefreshOnce(self.tokens).send(
+            lambda token: self._send(url, params, token),
+            lambda _: CredentialsRevoked(
+                "Zettle no longer accepts this connection's authorisation; the merchant needs to connect Zettle again."
+            ),
+        )
         if response.status_code == 429:
             raise RateLimited(
                 "Zettle's rate limit was reached",
@@ -157,10 +159,8 @@ class ZettleClient:
     def _send(self, url: str, params: dict[str, Any], token: str) -> requests.Response:
         """One request, retried on 5xx and network faults with backoff."""
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        problem = ""
-        for attempt in range(RETRIES + 1):
-            if attempt:
-                self.sleep(BACKOFF * 2 ** (attempt - 1))
+
+        def attempt() -> requests.Response:
             if self.limiter is not None:
                 self.limiter.acquire(self.limit_key)
             self.calls += 1
@@ -169,12 +169,19 @@ class ZettleClient:
                     url, params=params, headers=headers, timeout=self.timeout
                 )
             except (requests.Timeout, requests.ConnectionError) as error:
-                problem = f"did not answer ({type(error).__name__})"
-                continue
+                raise PlatformUnavailable(
+                    f"Zettle did not answer ({type(error).__name__})"
+                ) from None
             finally:
                 if self.limiter is not None:
                     self.limiter.release(self.limit_key)
-            if response.status_code < 500:
-                return response
-            problem = f"failed to answer ({response.status_code})"
-        raise PlatformUnavailable(f"Zettle {problem} after {RETRIES + 1} attempts")
+            if response.status_code >= 500:
+                raise PlatformUnavailable(f"Zettle failed to answer ({response.status_code})")
+            return response
+
+        try:
+            return self.retries.call(attempt, retry_on=(PlatformUnavailable,))
+        except PlatformUnavailable as error:
+            raise PlatformUnavailable(
+                f"{error.message} after {self.retries.attempts} attempts"
+            ) from None

@@ -20,7 +20,7 @@ from commerce_sync.errors import (
 )
 from connectors.quickbooks import QuickBooksTarget, oauth
 from connectors.quickbooks.client import request_id_for
-from connectors.quickbooks.entities import doc_number
+from connectors.quickbooks.translate import doc_number
 from mapping.preview import preview
 from tests.doubles.quickbooks_double import QuickBooksDouble
 
@@ -163,7 +163,7 @@ def test_every_document_type_is_written_and_found_by_key(
         assert stored["DocNumber"] == doc_number(document["key"])
         assert fresh.find_document(key=document["key"]) == written[document["key"]]
     refund = next(d for d in invoice_day if d["key"].endswith("payment:Card:refund"))
-    assert written[refund["key"]].startswith("JournalEntry:")  # see entities.py for why
+    assert written[refund["key"]].startswith("JournalEntry:")  # see translate.py for why
     invoice = qbo.company.entities["Invoice"][written[invoice_day[0]["key"]].split(":")[1]]
     assert invoice["TotalAmt"] == Decimal("100.60")
     assert fresh.find_document(key="no-such-key:invoice") is None

@@ -34,6 +34,7 @@ from commerce_sync.errors import (
 from commerce_sync.syncs.runs import sync_run_execute
 from connectors import registry
 from connectors.protocols import CommerceBatch
+from connectors.xero import translate
 from connectors.xero.adapter import XeroTarget
 from connectors.xero.client import idempotency_key
 from connectors.xero.oauth import xero_tenant_select, xero_tenants
@@ -298,7 +299,7 @@ def test_a_lost_response_is_recovered_by_find_document(
     documents, _ = scenario_documents("uk-cafe-invoice.json")
     invoice = next(d for d in documents if d["type"] == "invoice")
     # Xero stored the invoice but its answer never reached us.
-    xero.books.write("Invoices", [target._sales_document(invoice["key"], invoice, "ACCREC")])
+    xero.books.write("Invoices", translate.to_elements(invoice["key"], invoice, target))
     found = XeroTarget(target.client).find_document(key=invoice["key"])
     assert found == xero.books.documents["Invoices"][0]["InvoiceID"]
 

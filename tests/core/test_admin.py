@@ -80,6 +80,7 @@ def test_support_retries_a_failed_run_from_the_portal(
     cause, and retries from the portal."""
     from commerce_sync.errors import DocumentRejected
     from connectors import registry
+    from connectors.batching import SingleWrites
 
     _merchant, run = synced
     item = run.push_items.first()
@@ -96,7 +97,7 @@ def test_support_retries_a_failed_run_from_the_portal(
     page = client.get(reverse("portal:core_pushitem_changelist") + "?status__exact=failed")
     assert page.status_code == 200 and b"is archived" in page.content
 
-    class Refusing:
+    class Refusing(SingleWrites):
         platform_key = "beancount"
 
         def find_document(self, *, key):

@@ -17,6 +17,7 @@ from commerce_sync.errors import DuplicateSync
 from commerce_sync.syncs import push
 from commerce_sync.syncs.runs import sync_run_execute
 from connectors import registry
+from connectors.batching import SingleWrites
 from connectors.protocols import CommerceBatch
 from tests.mapping.books import movements
 
@@ -307,12 +308,13 @@ def test_the_task_runs_the_sync(demo):
     assert outcome == f"{run.pk} 2000"
 
 
-class BatchingLedger:
+class BatchingLedger(SingleWrites):
     """A target that writes several documents per call and, like a real API
     at a bad moment, refuses one document, loses one answer and fails one
     whole call."""
 
     platform_key = "batching"
+    writes_in_batches = True
 
     def __init__(self, accounts) -> None:
         self.accounts = accounts

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from commerce_sync.errors import ApplicationError, PlatformUnavailable, RateLimited
+from connectors.batching import SingleWrites
 from connectors.protocols import AccountingTarget, AccountOption, TaxRateOption
 
 FAULTS = ("timeout", "500", "429", "lost")
@@ -41,7 +42,7 @@ FAULTS = ("timeout", "500", "429", "lost")
 _sleep = time.sleep
 
 
-class MemoryTarget:
+class MemoryTarget(SingleWrites):
     """A ledger in a list. Not idempotent on purpose (see the module doc)."""
 
     platform_key = "memory"
@@ -80,7 +81,7 @@ class MemoryTarget:
         return {k: doc for _, k, doc in self.documents}
 
 
-class FaultyTarget:
+class FaultyTarget(SingleWrites):
     """Fails a `rate` share of find/write calls with a fault drawn from `faults`."""
 
     def __init__(

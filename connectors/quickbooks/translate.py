@@ -1,4 +1,6 @@
-"""Our documents (the `preview_sync` JSON shape) as QuickBooks entities.
+"""Our documents (the `preview_sync` JSON shape) as QuickBooks entities, and
+QuickBooks' rows as our options and plain-words problems. Pure: no HTTP; what
+has to be looked up in the company comes in through `References`.
 
 Field names are the element names of `Finance.xsd`. Every entity carries the
 push key twice: a short digest in `DocNumber` (QuickBooks allows 21
@@ -30,7 +32,24 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 
+from connectors.protocols import AccountOption, TaxRateOption
+
 DOC_NUMBER_MAX = 21
+# Our account types -> the QuickBooks AccountType used when we create one.
+ACCOUNT_TYPES = {
+    "Asset": "Other Current Asset",
+    "Liability": "Other Current Liability",
+    "Equity": "Equity",
+    "Income": "Income",
+    "Expense": "Expense",
+}
+# QuickBooks' Classification -> our account type.
+CLASSIFICATIONS = {"Revenue": "Income"}
+# Our contact kinds -> the QuickBooks entity.
+CONTACT_ENTITIES = {"customer": "Customer", "supplier": "Vendor"}
+TRACKING_KINDS = ("Department", "Class")
+# What check_references calls each entity in its messages.
+LABELS = {"Account": "Account", "TaxCode": "Tax code", "Customer": "Customer", "Vendor": "Vendor"}
 
 # Our document type -> the QuickBooks entity it becomes.
 ENTITY_OF = {
@@ -62,6 +81,74 @@ class References(Protocol):
     def tax_rates_of(self, tax_code_id: str) -> list[tuple[str, Decimal]]: ...
 
     def receivable_account(self) -> str: ...
+
+
+def quoted(value: str) -> str:
+    """A string literal for QuickBooks' query language (not SQL: it reads one
+    company's entities; every value we put in a statement passes through here,
+    which is why the S608 warnings at the statements are silenced)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def status_of(row: dict[str, Any]) -> str:
+    return "Active" if row.get("Active", True) else "Archived"
+
+
+def account_option(row: dict[str, Any]) -> AccountOption:
+    """An Account row, identified by QuickBooks' Id."""
+    return AccountOption(
+        id=str(row["Id"]),
+        name=row.get("Name", ""),
+        type=CLASSIFICATIONS.get(row.get("Classification", ""), row.get("Classification"))
+        or row.get("AccountType", ""),
+        status=status_of(row),
+    )
+
+
+def tax_rate_option(code: dict[str, Any], rates: list[tuple[str, Decimal]]) -> TaxRateOption:
+    """A TaxCode row with its sales rates' total percentage."""
+    return TaxRateOption(
+        id=str(code["Id"]),
+        name=code.get("Name", str(code["Id"])),
+        rate=str(sum((p for _, p in rates), Decimal(0))),
+    )
+
+
+def rates_by_code(
+    rates: list[dict[str, Any]], codes: list[dict[str, Any]]
+) -> dict[str, list[tuple[str, Decimal]]]:
+    """TaxCode Id -> its sales rates as (TaxRate Id, percentage), from the
+    TaxRate and TaxCode rows."""
+    percent = {str(r["Id"]): Decimal(str(r.get("RateValue", 0))) for r in rates}
+    return {
+        str(code["Id"]): [
+            (
+                str(d["TaxRateRef"]["value"]),
+                percent.get(str(d["TaxRateRef"]["value"]), Decimal(0)),
+            )
+            for d in (code.get("SalesTaxRateList") or {}).get("TaxRateDetail", [])
+        ]
+        for code in codes
+    }
+
+
+def inactive_problems(label: str, ids: set[str], rows: list[dict[str, Any]]) -> list[str]:
+    """Plain words for the ids missing or inactive among one entity's rows."""
+    found = {str(r["Id"]): r for r in rows}
+    problems = []
+    for entity_id in sorted(ids):
+        row = found.get(entity_id)
+        if row is None:
+            problems.append(f"{label} {entity_id} does not exist in QuickBooks")
+        elif not row.get("Active", True):
+            name = row.get("DisplayName") or row.get("Name") or ""
+            named = (
+                f"{label} {name} ({entity_id})"
+                if name and name != entity_id
+                else f"{label} {entity_id}"
+            )
+            problems.append(f"{named} is inactive in QuickBooks")
+    return problems
 
 
 def doc_number(key: str) -> str:
@@ -297,8 +384,3 @@ def _taxed_body(
     if tax:
         body["TxnTaxDetail"] = tax
     return body
-
-
-def links_of(document: dict[str, Any]) -> list[str]:
-    """Keys of the documents this one must follow (a payment's invoice)."""
-    return [link["id"] for link in document.get("links") or []]
