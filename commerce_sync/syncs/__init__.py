@@ -3,7 +3,8 @@
 Follow one sync from `commerce_sync.core.tasks.sync_merchant` into
 `runs.sync_run_execute`, whose `_work` reads like the data flow; then
 `periods` (what is due), `intake` (records hashed, classified, stored),
-`outbox` (push items), `push` (the write loop). Around them: `locks`,
+`mapping.engine` (records to documents, pure), `push` (the outbox of push
+items and the write loop): six files in all. Around them: `locks`,
 `transitions` (the audited state machines), `trace` (counters, timings,
 messages), `retry` (retrying a failed run's items) and `scheduling` (the
 dispatcher's choices, long runs, the 31-day rule).

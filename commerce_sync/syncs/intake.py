@@ -143,7 +143,7 @@ def record_posted_version(record: IncomingRecord, tz: tzinfo) -> Order | Transac
 
 def source_records_mark_posted(*, run: SyncRun, records: list[IncomingRecord]) -> None:
     """Record that `run` posted these records, as read now (500 a query).
-    Called inside the outbox's transaction."""
+    Called inside the outbox's transaction (`push.push_items_create`)."""
     rows = []
     for record in records:
         row = record.existing

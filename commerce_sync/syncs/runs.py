@@ -9,7 +9,7 @@ one module of this package:
     connector.read_period          commerce records           (connectors/)
     intake.*                       hash, classify, store the records
     mapping.engine.map_period      records -> documents       (mapping/)
-    outbox.push_items_create       one push item per document
+    push.push_items_create         one push item per document (the outbox)
     push.push_items_write          write each item exactly once
     transitions.*                  status moves, audited
 
@@ -39,9 +39,8 @@ from commerce_sync.syncs.intake import (
     source_records_store,
 )
 from commerce_sync.syncs.locks import merchant_lock
-from commerce_sync.syncs.outbox import push_items_create
 from commerce_sync.syncs.periods import merchant_period_between, merchant_period_due
-from commerce_sync.syncs.push import push_items_write
+from commerce_sync.syncs.push import push_items_create, push_items_write
 from commerce_sync.syncs.scheduling import merchant_disable_if_failing
 from commerce_sync.syncs.trace import RunTrace
 from commerce_sync.syncs.transitions import sync_run_transition

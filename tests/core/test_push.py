@@ -29,6 +29,8 @@ class BatchedMemoryTarget(MemoryTarget):
     """A MemoryTarget that also takes several documents per call, looking up
     the keys it holds first (as the protocol asks of `write_documents`)."""
 
+    writes_in_batches = True
+
     def __init__(self) -> None:
         super().__init__()
         self.batches = 0
