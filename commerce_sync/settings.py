@@ -172,7 +172,7 @@ REST_FRAMEWORK = {
 }
 
 # The partner API's OpenAPI description (drf-spectacular) at /api/v1/schema/,
-# its reference page at /api/v1/docs/ with assets served locally (sidecar).
+# its reference page (Swagger UI) at /api/v1/docs/ with assets served locally (sidecar).
 SPECTACULAR_SETTINGS = {
     "TITLE": "Commerce Sync partner API",
     "DESCRIPTION": (
@@ -188,7 +188,6 @@ SPECTACULAR_SETTINGS = {
     "SERVERS": [{"url": "/api/v1"}],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
 

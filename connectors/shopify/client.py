@@ -29,7 +29,7 @@ from commerce_sync.errors import (
     RateLimited,
 )
 from connectors.common import TokenSource
-from connectors.retry import RefreshOnce, RetryPolicy, TryAgain
+from connectors.retry import RefreshOnce, RetryPolicy, TryAgain, retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,6 @@ def _code(error: Any) -> str | None:
 
 
 def _retry_after(response: requests.Response) -> float:
-    try:
-        return max(float(response.headers.get("Retry-After", "2")), 0.0)
-    except ValueError:
-        return 2.0
+    """The answer's `Retry-After` in seconds; 2 s when it sends none we can read."""
+    seconds = retry_after_seconds(response.headers.get("Retry-After"))
+    return 2.0 if seconds is None else seconds

@@ -53,7 +53,7 @@ from commerce_sync.errors import (
 )
 from commerce_sync.syncs import locks, push
 from commerce_sync.syncs.periods import merchant_period_due
-from commerce_sync.syncs.retry import push_items_retry_failed
+from commerce_sync.syncs.recovery import push_items_retry_failed
 from commerce_sync.syncs.runs import sync_run_execute
 from connectors import registry
 from connectors.context import ConnectorContext

@@ -12,6 +12,7 @@ import sys
 from django.core.management.base import BaseCommand
 
 from commerce_sync.bench.fleet import dumps, run_fleet
+from commerce_sync.bench.output import logs_to_stderr
 
 
 class Command(BaseCommand):
@@ -32,6 +33,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        logs_to_stderr()
         result = run_fleet(
             merchants=options["merchants"],
             orders_per_day=options["orders_per_day"],

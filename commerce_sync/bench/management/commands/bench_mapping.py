@@ -22,6 +22,7 @@ import pstats
 from django.core.management.base import BaseCommand, CommandError
 
 from commerce_sync.bench.mapping import run
+from commerce_sync.bench.output import logs_to_stderr
 
 
 def _positive(value: str) -> int:
@@ -60,6 +61,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        logs_to_stderr()
         profiler = cProfile.Profile() if options["profile"] else None
         figures, result = run(
             options["orders"],

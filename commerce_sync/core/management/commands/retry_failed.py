@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from commerce_sync.core.models import SyncRun
 from commerce_sync.core.services.audit import operator_actor
 from commerce_sync.errors import ApplicationError
-from commerce_sync.syncs.retry import push_items_retry_failed
+from commerce_sync.syncs.recovery import push_items_retry_failed
 
 
 class Command(BaseCommand):
