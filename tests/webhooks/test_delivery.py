@@ -331,7 +331,7 @@ def test_after_rotation_both_secrets_verify_for_a_day(
 
 def test_a_delivery_is_redelivered_by_hand(db, receiver, django_capture_on_commit_callbacks):
     partner = PartnerFactory()
-    endpoint, secret = subscribe(partner, receiver.url)
+    _, secret = subscribe(partner, receiver.url)
     event = emit(django_capture_on_commit_callbacks, partner)
     first = WebhookDelivery.objects.get()
 
@@ -348,7 +348,7 @@ def test_the_ssrf_guard_refuses_private_urls_unless_allowed(
     db, settings, receiver, django_capture_on_commit_callbacks
 ):
     partner = PartnerFactory()
-    endpoint, _ = subscribe(partner, receiver.url)  # allowed: the tests' setting
+    subscribe(partner, receiver.url)  # allowed: the tests' setting
     settings.WEBHOOK_ALLOW_PRIVATE = False  # production
 
     from django.core.exceptions import ValidationError
