@@ -138,7 +138,11 @@ PAGE_PARAMETERS = [
         "pageSize", int, description=f"Items per page, 1 to {MAX_PAGE_SIZE}.", default=100
     ),
 ]
+# Errors are Codat's ErrorMessage body (commerce_sync/api/errors.py).
 NOT_FOUND = OpenApiResponse(description="No such webhook (or delivery) for this API key.")
+BAD_REQUEST = OpenApiResponse(description="Invalid input; `validation.errors` names each field.")
+UNAUTHORIZED = OpenApiResponse(description="Missing, unknown or revoked API key.")
+ERRORS = {400: BAD_REQUEST, 401: UNAUTHORIZED}
 
 
 def _body(request: Request, serializer_class: type[serializers.Serializer]) -> dict[str, Any]:
@@ -168,7 +172,8 @@ def _page(request: Request, queryset: QuerySet, serializer_class: type) -> dict[
         values[name] = number
     page, size = values["page"], values["pageSize"]
     total = queryset.count()
-    rows = list(queryset[(page - 1) * size : page * size])
+    offset = (page - 1) * size
+    rows = list(queryset[offset : offset + size]) if offset < total else []
     return {
         "results": serializer_class(rows, many=True).data,
         "pageNumber": page,
@@ -197,7 +202,7 @@ class WebhookListView(PartnerApiView):
         summary="List webhook endpoints",
         tags=TAGS,
         parameters=PAGE_PARAMETERS,
-        responses={200: WebhookEndpointPageSerializer},
+        responses={200: WebhookEndpointPageSerializer, **ERRORS},
     )
     def get(self, request: Request) -> Response:
         queryset = webhook_endpoints_list(partner=request.user.partner)
@@ -216,7 +221,7 @@ class WebhookListView(PartnerApiView):
         ),
         tags=TAGS,
         request=WebhookEndpointCreateSerializer,
-        responses={200: WebhookEndpointWithSecretSerializer},
+        responses={200: WebhookEndpointWithSecretSerializer, **ERRORS},
     )
     def post(self, request: Request) -> Response:
         data = _body(request, WebhookEndpointCreateSerializer)
@@ -239,7 +244,7 @@ class WebhookDetailView(PartnerApiView):
         operation_id="getWebhook",
         summary="Get a webhook endpoint",
         tags=TAGS,
-        responses={200: WebhookEndpointSerializer, 404: NOT_FOUND},
+        responses={200: WebhookEndpointSerializer, 404: NOT_FOUND, **ERRORS},
     )
     def get(self, request: Request, webhook_id: str) -> Response:
         return Response(WebhookEndpointSerializer(_endpoint(request, webhook_id)).data)
@@ -249,7 +254,7 @@ class WebhookDetailView(PartnerApiView):
         summary="Change a webhook endpoint (URL, description, event types, enabled)",
         tags=TAGS,
         request=WebhookEndpointUpdateSerializer,
-        responses={200: WebhookEndpointSerializer, 404: NOT_FOUND},
+        responses={200: WebhookEndpointSerializer, 404: NOT_FOUND, **ERRORS},
     )
     def patch(self, request: Request, webhook_id: str) -> Response:
         endpoint = _endpoint(request, webhook_id)
@@ -271,7 +276,7 @@ class WebhookDetailView(PartnerApiView):
         operation_id="deleteWebhook",
         summary="Delete a webhook endpoint and its delivery log",
         tags=TAGS,
-        responses={204: OpenApiResponse(description="Deleted."), 404: NOT_FOUND},
+        responses={204: OpenApiResponse(description="Deleted."), 404: NOT_FOUND, **ERRORS},
     )
     def delete(self, request: Request, webhook_id: str) -> Response:
         webhook_endpoint_delete(
@@ -292,7 +297,7 @@ class WebhookRotateSecretView(PartnerApiView):
         ),
         tags=TAGS,
         request=None,
-        responses={200: WebhookEndpointWithSecretSerializer, 404: NOT_FOUND},
+        responses={200: WebhookEndpointWithSecretSerializer, 404: NOT_FOUND, **ERRORS},
     )
     def post(self, request: Request, webhook_id: str) -> Response:
         endpoint = _endpoint(request, webhook_id)
@@ -308,7 +313,7 @@ class WebhookDeliveriesView(PartnerApiView):
         summary="The delivery log of a webhook endpoint (every attempt, newest first)",
         tags=TAGS,
         parameters=PAGE_PARAMETERS,
-        responses={200: WebhookDeliveryPageSerializer, 404: NOT_FOUND},
+        responses={200: WebhookDeliveryPageSerializer, 404: NOT_FOUND, **ERRORS},
     )
     def get(self, request: Request, webhook_id: str) -> Response:
         queryset = webhook_deliveries_list(endpoint=_endpoint(request, webhook_id))
@@ -325,7 +330,7 @@ class WebhookRedeliverView(PartnerApiView):
         ),
         tags=TAGS,
         request=None,
-        responses={200: WebhookDeliverySerializer, 404: NOT_FOUND},
+        responses={200: WebhookDeliverySerializer, 404: NOT_FOUND, **ERRORS},
     )
     def post(self, request: Request, webhook_id: str, delivery_id: str) -> Response:
         endpoint = _endpoint(request, webhook_id)

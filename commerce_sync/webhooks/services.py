@@ -341,16 +341,16 @@ def webhook_delivery_redeliver(
             "The endpoint is disabled; enable it before redelivering "
             f"({endpoint.disabled_reason or 'disabled by the partner'})"
         )
-    pairs = WebhookDelivery.objects.select_for_update().filter(
-        endpoint=endpoint, event_id=delivery.event_id
-    )
+    # The endpoint's row lock serialises redeliveries, so attempt numbers never collide.
+    WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).values_list("pk").get()
+    pairs = WebhookDelivery.objects.filter(endpoint=endpoint, event_id=delivery.event_id)
     pending = pairs.filter(status=Status.PENDING).first()
     if pending is not None:
         pending.next_attempt_at = now
         pending.save(update_fields=["next_attempt_at"])
         again = pending
     else:
-        last = pairs.aggregate(last=Max("attempt"))["last"] or 0
+        last = pairs.aggregate(last=Max("attempt"))["last"] or 0  # (no FOR UPDATE here)
         again = WebhookDelivery.objects.create(
             endpoint=endpoint,
             event_id=delivery.event_id,
@@ -385,6 +385,8 @@ def _validated(url: str | None, event_types: list[str] | None) -> None:
             problems["url"] = ["Enter an absolute http(s) URL, e.g. https://example.com/hooks."]
         except UnsafeUrl as error:
             problems["url"] = [error.message]
+        except ValueError:  # what urlsplit refuses (a malformed IPv6 host ...)
+            problems["url"] = ["The URL cannot be parsed; send an absolute http(s) URL."]
     if event_types is not None:
         unknown = sorted({t for t in event_types if t not in EVENT_TYPES})
         if unknown:

@@ -77,6 +77,8 @@ def test_bad_input_is_a_400_naming_the_field(api, receiver, settings):
     cases = [
         ({"url": "not a url"}, "url"),
         ({"url": "ftp://example.com/x"}, "url"),
+        ({"url": "http://[::1/x"}, "url"),
+        ({"url": "https://example.com/x", "eventTypes": "sync.failed"}, "eventTypes"),
         ({"url": receiver.url, "eventTypes": ["sync.exploded"]}, "eventTypes.0"),
         ({"url": receiver.url, "colour": "red"}, "colour"),
         ({}, "url"),
@@ -100,6 +102,8 @@ def test_list_is_paged(api, receiver):
     assert [e["id"] for e in page["results"]] == ids[2:]
     assert api.get(BASE, {"pageSize": 0}).status_code == 400
     assert api.get(BASE, {"page": "x"}).status_code == 400
+    far = api.get(BASE, {"page": 10**15, "pageSize": 5000})
+    assert far.status_code == 200 and far.json()["results"] == []
 
 
 def test_update_and_delete(api, receiver):
