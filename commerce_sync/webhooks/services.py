@@ -350,7 +350,7 @@ def webhook_delivery_redeliver(
         pending.save(update_fields=["next_attempt_at"])
         again = pending
     else:
-        last = pairs.aggregate(last=Max("attempt"))["last"] or 0  # (no FOR UPDATE here)
+        last = pairs.aggregate(last=Max("attempt"))["last"] or 0
         again = WebhookDelivery.objects.create(
             endpoint=endpoint,
             event_id=delivery.event_id,
