@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django_q",
     "commerce_sync.core",
     "commerce_sync.inbound",
+    "commerce_sync.webhooks",
     "commerce_sync.bench",
     "connectors",
     "connectors.partner",  # keeps the migrations that created inbound's table
@@ -271,6 +272,13 @@ QUICKBOOKS_CLIENT_SECRET = env.str("QUICKBOOKS_CLIENT_SECRET", default="")
 # Hosts (names, addresses or CIDR networks) that partner-configured URLs may
 # reach although they resolve to internal addresses; empty: none.
 PARTNER_ALLOWED_HOSTS = env.list("PARTNER_ALLOWED_HOSTS", default=[])
+
+# Partner webhooks ------------------------------------------------------------
+# Webhook URLs get the same guard (PARTNER_ALLOWED_HOSTS lets internal hosts
+# through). WEBHOOK_ALLOW_PRIVATE=1 turns the guard off, so receivers on
+# loopback or a private network can be used: tests and local development
+# only, never in production.
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
 
 # Zettle -----------------------------------------------------------------------
 # The vendor's real hosts by default; point them at a double here.

@@ -7,6 +7,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from commerce_sync.api.views import PushRecordsView
+from commerce_sync.api.webhooks import (
+    WebhookDeliveriesView,
+    WebhookDetailView,
+    WebhookListView,
+    WebhookRedeliverView,
+    WebhookRotateSecretView,
+)
 
 app_name = "api"
 
@@ -30,5 +37,22 @@ urlpatterns = [
         "companies/<str:merchant_id>/push/<str:data_type>",
         PushRecordsView.as_view(),
         name="push-records",
+    ),
+    path("webhooks", WebhookListView.as_view(), name="webhooks"),
+    path("webhooks/<str:webhook_id>", WebhookDetailView.as_view(), name="webhook"),
+    path(
+        "webhooks/<str:webhook_id>/rotate-secret",
+        WebhookRotateSecretView.as_view(),
+        name="webhook-rotate-secret",
+    ),
+    path(
+        "webhooks/<str:webhook_id>/deliveries",
+        WebhookDeliveriesView.as_view(),
+        name="webhook-deliveries",
+    ),
+    path(
+        "webhooks/<str:webhook_id>/deliveries/<str:delivery_id>/redeliver",
+        WebhookRedeliverView.as_view(),
+        name="webhook-redeliver",
     ),
 ]

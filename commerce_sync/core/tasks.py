@@ -14,6 +14,7 @@ from commerce_sync.core.models import Merchant
 from commerce_sync.errors import ApplicationError, DuplicateSync
 from commerce_sync.syncs.runs import sync_run_execute
 from commerce_sync.syncs.scheduling import long_runs_flag, merchants_due
+from commerce_sync.webhooks.services import webhook_deliveries_dispatch
 
 SYNC_TASK = "commerce_sync.core.tasks.sync_merchant"
 
@@ -34,9 +35,11 @@ def sync_merchant(merchant_id: str, first: str | None = None, until: str | None 
 
 
 def dispatch_due_syncs() -> int:
-    """The scheduler's tick: flag long runs, enqueue one sync per due merchant."""
+    """The scheduler's tick: flag long runs, enqueue one sync per due merchant,
+    enqueue the webhook deliveries due."""
     long_runs_flag()
     due = merchants_due()
     for merchant in due:
         async_task(SYNC_TASK, str(merchant.pk), group="sync", task_name=f"sync {merchant.pk}")
+    webhook_deliveries_dispatch()  # webhook retries now due (never raises)
     return len(due)

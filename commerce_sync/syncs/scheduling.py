@@ -19,6 +19,7 @@ from commerce_sync.core.services.alerts import alert_raise
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
 from commerce_sync.core.services.merchants import sync_configuration_save
 from commerce_sync.syncs.periods import last_success_ends, period_due
+from commerce_sync.webhooks.events import webhook_sync_disabled
 
 DISABLE_AFTER_DAYS = 31
 LONG_RUN = timedelta(minutes=10)
@@ -90,6 +91,7 @@ def merchant_disable_if_failing(*, merchant: Merchant, run: SyncRun, actor: str 
             actor=actor, action="merchant.sync_disabled", obj=merchant, changes={"reason": reason}
         )
         alert_raise(merchant=merchant, code="sync_disabled", message=reason, actor=actor)
+        webhook_sync_disabled(merchant=merchant, reason=reason)
     return True
 
 

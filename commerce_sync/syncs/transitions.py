@@ -21,6 +21,7 @@ from django.utils import timezone
 from commerce_sync.core.models import PushItem, SyncRun
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
 from commerce_sync.errors import IllegalTransition
+from commerce_sync.webhooks.events import webhook_sync_run_finished
 
 _RUN_MOVES: dict[str, frozenset[str]] = {
     SyncRun.Status.PENDING: frozenset({SyncRun.Status.RUNNING, SyncRun.Status.FAILED}),
@@ -91,6 +92,7 @@ def sync_run_transition(
             "status_code": values.get("status_code", run.status_code),
         },
     )
+    webhook_sync_run_finished(run=run)  # sync.completed / sync.failed when it ended
 
 
 def push_item_transition(*, item: PushItem, to: str, actor: str = SYSTEM, **fields: Any) -> None:

@@ -21,6 +21,7 @@ from commerce_sync.core.services.alerts import alert_raise
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
 from commerce_sync.core.services.credentials import ConnectionTokenSource
 from commerce_sync.errors import CredentialsRevoked
+from commerce_sync.webhooks.events import webhook_connection_changed
 from connectors import registry
 from connectors.context import ConnectorContext
 from connectors.protocols import AccountingTarget, CommerceSource
@@ -86,6 +87,7 @@ def connection_mark_deauthorized(
             code="connection_deauthorized",
             message=f"The {connection.platform_key} connection was deauthorised: {reason}. The merchant must reconnect it.",
         )
+        webhook_connection_changed(connection=connection, type="connection.deauthorized")
 
 
 @contextmanager

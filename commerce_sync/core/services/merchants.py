@@ -15,6 +15,7 @@ from commerce_sync.core.models import (
     SyncConfigurationVersion,
 )
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
+from commerce_sync.webhooks.events import webhook_configuration_updated, webhook_connection_changed
 from mapping.config import parse_configuration
 from mapping.errors import MappingError
 
@@ -88,6 +89,7 @@ def connection_create(
             "settings": settings,
         },
     )
+    webhook_connection_changed(connection=connection, type="connection.created")
     return connection
 
 
@@ -147,4 +149,5 @@ def sync_configuration_save(
         obj=config,
         changes={"version": config.version, "changed": changed},
     )
+    webhook_configuration_updated(merchant=merchant, config=config, changed=changed)
     return config

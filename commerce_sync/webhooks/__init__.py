@@ -1,0 +1,1 @@
+"""Partner webhooks: endpoints, events, signed deliveries and their log."""
