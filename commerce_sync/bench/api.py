@@ -32,6 +32,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -52,7 +53,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
-from commerce_sync.bench.fleet import _database_url
+from commerce_sync.bench.fleet import _database_url, _descendants
 from commerce_sync.core.models import Connection, Merchant, Partner, SyncConfiguration, SyncRun
 from commerce_sync.core.services.connections import connection_target
 from commerce_sync.core.services.demo import demo_configuration, ledger_open_demo_accounts
@@ -259,9 +260,10 @@ CROSS JOIN LATERAL (SELECT (m.rn * 7919 + g.n * 104729) %% 100 < 4 AS failed,
 
 
 def _runs_insert(merchant_ids: list, days: int) -> None:
-    """`days` daily runs per merchant, ending yesterday: about 4 in 100
-    failed (with a status code and message), the rest succeeded."""
-    end = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    """`days` daily runs per merchant, the last one for the day before
+    yesterday (so a sync request has a day to cover): about 4 in 100 failed
+    (with a status code and message), the rest succeeded."""
+    end = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
     with connection.cursor() as cursor:
         cursor.execute(
             _RUNS_SQL.format(table=SyncRun._meta.db_table),
@@ -405,8 +407,8 @@ def server_environment() -> dict[str, str]:
 @contextmanager
 def gunicorn_server(
     *, workers: int, worker_class: str, threads: int, log_path: Path, boot_timeout: float = 60.0
-) -> Iterator[str]:
-    """Yields `http://127.0.0.1:<port>` once /healthz answers; the server is
+) -> Iterator[tuple[str, int]]:
+    """Yields `("http://127.0.0.1:<port>", gunicorn's pid)` once /healthz answers; the server is
     stopped (SIGTERM, then SIGKILL) on the way out, error or not. Raises
     RuntimeError with the log's tail if it does not come up."""
     port = _free_port()
@@ -446,9 +448,23 @@ def gunicorn_server(
                     f"gunicorn did not answer /healthz in {boot_timeout:.0f} s: {_tail(log_path)}"
                 )
             time.sleep(0.2)
-        yield base
+        yield base, process.pid
     finally:
         _stop(process)
+
+
+def process_tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of `pid` and its descendants (gunicorn's
+    master and workers), from /proc; 0 where unreadable."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for member in [pid, *_descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / ticks
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -648,17 +664,31 @@ def run_bench(
     constant = all(
         len({v for k, v in row.items() if k.startswith("runs_")}) == 1 for row in queries.values()
     )
-    log_path = Path(settings.LEDGER_DIR).resolve().parent / "bench-api-gunicorn.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path = Path(tempfile.gettempdir()) / f"bench-api-gunicorn-{os.getpid()}.log"
     log(
         f"starting gunicorn: {workers} {worker_class} worker(s) x {threads} thread(s); log {log_path}"
     )
     with gunicorn_server(
         workers=workers, worker_class=worker_class, threads=threads, log_path=log_path
-    ) as base_url:
+    ) as (base_url, server_pid):
         log(f"driving {rate:g} requests/s for {seconds:g} s at {base_url}")
         load_during = os.getloadavg()
         result = LoadResult()  # nothing routed: the server is still started and stopped
+        reads = {t: w for t, w in mix.items() if REQUEST_TYPES[t][0] == "GET"}
+        warmup = max(20, workers * threads * len(reads) * 3) if reads else 0
+        if warmup:
+            # Every worker imports and connects on its first requests: not measured.
+            load_drive(
+                base_url=base_url,
+                api_key=api_key,
+                merchant_ids=data.merchant_ids,
+                mix=reads,
+                rate=50,
+                seconds=warmup / 50,
+                seed=2,
+            )
+        server_cpu = process_tree_cpu_seconds(server_pid)
+        own_cpu = sum(os.times()[:2])
         if mix:
             result = load_drive(
                 base_url=base_url,
@@ -668,7 +698,10 @@ def run_bench(
                 rate=rate,
                 seconds=seconds,
             )
+        server_cpu = process_tree_cpu_seconds(server_pid) - server_cpu
+        own_cpu = sum(os.times()[:2]) - own_cpu
     summary = load_summary(result)
+    per_request = max(1, summary["answered"])
     return {
         "merchants": merchants,
         "days": days,
@@ -682,12 +715,19 @@ def run_bench(
             "debug": False,
             "throttle": "on, raised to 1000000/s",
         },
+        "warmup_requests": warmup,
         "rate_asked": rate,
         "seconds": seconds,
         "mix_asked": asked,
         "mix": mix,
         "unavailable": unavailable,
         **summary,
+        # CPU spent per answered request: the server's (all gunicorn
+        # processes) and the load generator's, whatever else the machine runs.
+        "cpu_ms_per_request": {
+            "server": round(server_cpu * 1000 / per_request, 2),
+            "load_generator": round(own_cpu * 1000 / per_request, 2),
+        },
         "queries": queries,
         "queries_constant": constant,
         "cpus": os.cpu_count(),
