@@ -382,10 +382,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_environment() -> dict[str, str]:
+def server_environment(*, conn_max_age: int = 60) -> dict[str, str]:
     """Production settings for gunicorn on the bench's database, with the
     bench process's own secrets (the connections' credentials were encrypted
-    with its CREDENTIALS_KEYS) and the partner throttles raised out of the way."""
+    with its CREDENTIALS_KEYS), the partner throttles raised out of the way
+    and persistent database connections kept `conn_max_age` seconds (0: a new
+    PostgreSQL connection per request, the settings' default)."""
     return {
         **os.environ,
         "DATABASE_URL": _database_url(),
@@ -401,12 +403,19 @@ def server_environment() -> dict[str, str]:
         "LEDGER_DIR": str(Path(settings.LEDGER_DIR).resolve()),
         "Q_SYNC": "0",  # sync requests are enqueued; no cluster runs them
         "LOG_LEVEL": "WARNING",
+        "CONN_MAX_AGE": str(conn_max_age),
     }
 
 
 @contextmanager
 def gunicorn_server(
-    *, workers: int, worker_class: str, threads: int, log_path: Path, boot_timeout: float = 60.0
+    *,
+    workers: int,
+    worker_class: str,
+    threads: int,
+    log_path: Path,
+    conn_max_age: int = 60,
+    boot_timeout: float = 60.0,
 ) -> Iterator[tuple[str, int]]:
     """Yields `("http://127.0.0.1:<port>", gunicorn's pid)` once /healthz answers; the server is
     stopped (SIGTERM, then SIGKILL) on the way out, error or not. Raises
@@ -425,7 +434,7 @@ def gunicorn_server(
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             command,
             cwd=ROOT,
-            env=server_environment(),
+            env=server_environment(conn_max_age=conn_max_age),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -646,6 +655,7 @@ def run_bench(
     workers: int,
     worker_class: str,
     threads: int,
+    conn_max_age: int = 60,
     reset: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict:
@@ -669,7 +679,11 @@ def run_bench(
         f"starting gunicorn: {workers} {worker_class} worker(s) x {threads} thread(s); log {log_path}"
     )
     with gunicorn_server(
-        workers=workers, worker_class=worker_class, threads=threads, log_path=log_path
+        workers=workers,
+        worker_class=worker_class,
+        threads=threads,
+        log_path=log_path,
+        conn_max_age=conn_max_age,
     ) as (base_url, server_pid):
         log(f"driving {rate:g} requests/s for {seconds:g} s at {base_url}")
         load_during = os.getloadavg()
@@ -717,6 +731,7 @@ def run_bench(
             "worker_class": worker_class,
             "threads": threads,
             "debug": False,
+            "conn_max_age": conn_max_age,
             "throttle": "on, raised to 1000000/s",
         },
         "warmup_requests": warmup,

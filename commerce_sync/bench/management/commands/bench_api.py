@@ -39,6 +39,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
         parser.add_argument(
+            "--conn-max-age",
+            type=int,
+            default=60,
+            help="the server's CONN_MAX_AGE: seconds a database connection is kept (0: one per request)",
+        )
+        parser.add_argument(
             "--reset", action="store_true", help="rebuild the data even if already loaded"
         )
 
@@ -51,6 +57,8 @@ class Command(BaseCommand):
         for name in ("merchants", "days", "rate", "seconds", "workers", "threads"):
             if options[name] <= 0:
                 raise CommandError(f"--{name.replace('_', '-')} must be more than 0")
+        if options["conn_max_age"] < 0:
+            raise CommandError("--conn-max-age must be 0 or more")
         if not 1 <= options["workers"] <= 8:
             raise CommandError("--workers must be between 1 and 8")
         try:
@@ -63,6 +71,7 @@ class Command(BaseCommand):
                 workers=options["workers"],
                 worker_class=options["worker_class"],
                 threads=options["threads"],
+                conn_max_age=options["conn_max_age"],
                 reset=options["reset"],
                 log=lambda text: self.stderr.write(text),
             )
