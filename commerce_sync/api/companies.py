@@ -10,7 +10,7 @@ A Codat company is our `Merchant`:
 | `redirect` | the setup flow, `<site>/setup/` (merchants enter it through the sync-flow start URL) |
 | `created` | `created_at` |
 | `lastSync` | the end of the merchant's latest finished sync run (absent before the first) |
-| `createdByUserName` | null (companies are created with an API key, not by a user) |
+| `createdByUserName` | absent (companies are created with an API key, not by a user) |
 | `dataConnections` | its connections (see `commerce_sync.api.connections`) |
 
 Beyond Codat, a company also carries what a merchant needs to sync:
@@ -69,7 +69,6 @@ class CompanySerializer(serializers.Serializer):
     redirect = serializers.CharField()
     lastSync = serializers.CharField(required=False)
     created = serializers.CharField()
-    createdByUserName = serializers.CharField(allow_null=True)
     tags = serializers.DictField(child=serializers.CharField())
     dataConnections = ConnectionSerializer(many=True)
     merchantIdentifier = serializers.CharField()
@@ -118,7 +117,6 @@ def company_json(merchant: Merchant, *, base: str) -> dict[str, Any]:
         "description": merchant.description,
         "redirect": f"{base}/setup/",
         "created": codat_datetime(merchant.created_at),
-        "createdByUserName": None,
         "tags": merchant.tags or {},
         "dataConnections": [
             connection_json(connection, base=base) for connection in merchant.connections.all()

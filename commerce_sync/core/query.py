@@ -8,8 +8,8 @@ Codat lets a client filter a list with a small expression language
   `>`, `<`, `>=`, `<=` (the last four on dates only);
 * `&&` and `||`, `&&` binding tighter than `||`, and grouping with `{ }` or
   `( )`;
-* values bare (up to the next `&&`, `||` or closing bracket, trimmed) or in
-  double quotes (`name="a && b"`, `\\"` for a quote inside).
+* values bare (up to the next `&&`, `||`, `}` or `)`, trimmed) or in double
+  quotes for values holding those (`name="a && b"`, `\\"` for a quote inside).
 
 Strings compare case-insensitively. A date value is ISO 8601: a bare date
 (`2024-03-01`) means that whole UTC day for `=`/`!=` and its midnight UTC
@@ -170,7 +170,7 @@ class _Parser:
                 self.pos += 1
             raise self.error("unterminated quoted value")
         start = self.pos
-        stops = ["&&", "||"] + ([closing] if closing else [])
+        stops = ["&&", "||", "}", ")"]
         while self.pos < len(self.text) and not any(
             self.text.startswith(stop, self.pos) for stop in stops
         ):
