@@ -151,3 +151,45 @@ def paged_serializer(name: str, item: type[serializers.Serializer]) -> type[seri
         "_links": LinksSerializer(),
     }
     return type(name, (serializers.Serializer,), fields)
+
+
+class ErrorValidationItemSerializer(serializers.Serializer):
+    itemId = serializers.CharField(allow_null=True)
+    message = serializers.CharField(allow_null=True)
+    validatorName = serializers.CharField(allow_null=True)
+
+
+class ErrorValidationSerializer(serializers.Serializer):
+    errors = ErrorValidationItemSerializer(many=True, allow_null=True)
+    warnings = ErrorValidationItemSerializer(many=True, allow_null=True)
+
+
+class ErrorMessageSerializer(serializers.Serializer):
+    """Codat's `ErrorMessage` (schema only; `commerce_sync.api.errors` builds it)."""
+
+    statusCode = serializers.IntegerField()
+    service = serializers.CharField()
+    error = serializers.CharField()
+    correlationId = serializers.CharField()
+    validation = ErrorValidationSerializer(required=False, allow_null=True)
+    canBeRetried = serializers.CharField()
+    detailedErrorCode = serializers.IntegerField()
+
+
+_ERROR_TEXT = {
+    400: "The request is not valid (the validation items name the fields).",
+    401: "No API key, or an unknown or revoked one.",
+    404: "No such resource for this API key.",
+    409: "The request conflicts with the resource's state.",
+}
+
+
+def responses(ok: Any, *errors: int, status_code: int = 200) -> dict[int, Any]:
+    """`extend_schema(responses=...)`: `ok` for `status_code`, Codat's
+    ErrorMessage for 401 and each of `errors`."""
+    from drf_spectacular.utils import OpenApiResponse
+
+    documented: dict[int, Any] = {status_code: ok}
+    for code in sorted({401, *errors}):
+        documented[code] = OpenApiResponse(ErrorMessageSerializer, description=_ERROR_TEXT[code])
+    return documented

@@ -40,6 +40,7 @@ from commerce_sync.api.common import (
     malformed_query,
     paged,
     paged_serializer,
+    responses,
     site_url,
     strict_body,
 )
@@ -88,13 +89,21 @@ class CreateCompanySerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True, max_length=4000)
     tags = serializers.DictField(child=serializers.CharField(max_length=100), required=False)
     merchantIdentifier = serializers.CharField(required=False, max_length=200, allow_blank=True)
-    country = serializers.CharField(required=False)
-    currency = serializers.CharField(required=False)
-    timeZone = serializers.CharField(required=False)
+    country = serializers.RegexField(r"^[A-Z]{2}$", required=False, help_text="ISO 3166 alpha-2")
+    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text="ISO 4217")
+    timeZone = serializers.CharField(required=False, help_text="IANA, e.g. Europe/London")
 
 
-class UpdateCompanySerializer(CreateCompanySerializer):
-    """PUT: `name` required; the other fields change only when sent."""
+class UpdateCompanySerializer(serializers.Serializer):
+    """PUT: `name` required; the other fields change only when sent (the
+    partner's id of a company, `merchantIdentifier`, never changes)."""
+
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+    tags = serializers.DictField(child=serializers.CharField(max_length=100), required=False)
+    country = serializers.RegexField(r"^[A-Z]{2}$", required=False, help_text="ISO 3166 alpha-2")
+    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text="ISO 4217")
+    timeZone = serializers.CharField(required=False, help_text="IANA, e.g. Europe/London")
 
 
 _FIELDS = {
@@ -167,7 +176,7 @@ class CompaniesView(PartnerApiView):
         tags=[TAG],
         summary="List companies",
         parameters=LIST_PARAMETERS,
-        responses={200: CompaniesSerializer},
+        responses=responses(CompaniesSerializer, 400),
         description="The partner's companies, paged. `query` fields: id, name, description, "
         "createdDate; `orderBy` the same (e.g. `-createdDate`).",
     )
@@ -195,7 +204,7 @@ class CompaniesView(PartnerApiView):
         tags=[TAG],
         summary="Create company",
         request=CreateCompanySerializer,
-        responses={200: CompanySerializer},
+        responses=responses(CompanySerializer, 400),
         description="A new company (merchant). country, currency and timeZone default to the "
         "partner's defaults; merchantIdentifier is the partner's own id, unique per partner.",
     )
@@ -217,7 +226,7 @@ class CompanyView(PartnerApiView):
         operation_id="get-company",
         tags=[TAG],
         summary="Get company",
-        responses={200: CompanySerializer},
+        responses=responses(CompanySerializer, 404),
     )
     def get(self, request: Request, company_id: str) -> Response:
         return Response(company_json(_company(request, company_id), base=site_url(request)))
@@ -227,16 +236,12 @@ class CompanyView(PartnerApiView):
         tags=[TAG],
         summary="Update company",
         request=UpdateCompanySerializer,
-        responses={200: CompanySerializer},
+        responses=responses(CompanySerializer, 400, 404),
         description="`name` is required; the other fields change only when sent.",
     )
     def put(self, request: Request, company_id: str) -> Response:
         merchant = _company(request, company_id)
         values = _validated(request, UpdateCompanySerializer)
-        if "external_id" in values:
-            raise ValidationError(
-                {"merchantIdentifier": "The partner's id of a company cannot be changed."}
-            )
         try:
             merchant_update(
                 merchant=merchant, actor=partner_actor(request.user.partner.slug), **values
@@ -249,7 +254,7 @@ class CompanyView(PartnerApiView):
         operation_id="delete-company",
         tags=[TAG],
         summary="Delete company",
-        responses={204: None},
+        responses=responses(None, 404, 409, status_code=204),
         description="Deletes a company that never synced (with its connections and "
         "configuration). A company with sync history is refused with 409: its history is kept.",
     )

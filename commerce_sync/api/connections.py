@@ -18,8 +18,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -30,12 +29,13 @@ from commerce_sync.api.common import (
     malformed_query,
     paged,
     paged_serializer,
+    responses,
     site_url,
     strict_body,
 )
 from commerce_sync.api.views import PartnerApiView
 from commerce_sync.core.models import Connection, Merchant
-from commerce_sync.core.platforms import Platform, platform_get
+from commerce_sync.core.platforms import Platform, platform_get, platforms_all
 from commerce_sync.core.query import QueryError
 from commerce_sync.core.selectors import connection_get, connections_for_company, merchant_get
 from commerce_sync.core.services.audit import partner_actor
@@ -128,19 +128,24 @@ def _connection(request: Request, company_id: str, connection_id: str) -> Connec
     return connection
 
 
-LIST_PARAMETERS = [
-    OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1.", default=1),
-    OpenApiParameter(
-        "pageSize", OpenApiTypes.INT, description="Results per page, 1 to 5000.", default=100
-    ),
-    OpenApiParameter(
-        "query",
-        OpenApiTypes.STR,
-        description="Codat query: field=value, !=, ~ (contains), > < >= <= on dates, && and || "
-        "(&& first), { } or ( ) to group.",
-    ),
-    OpenApiParameter("orderBy", OpenApiTypes.STR, description="A field, '-' first for descending."),
-]
+class ListParametersSerializer(serializers.Serializer):
+    """Codat's list parameters (`components.parameters` page, pageSize, query, orderBy)."""
+
+    page = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, default=1, help_text="Page number, from 1."
+    )
+    pageSize = serializers.IntegerField(
+        min_value=1, max_value=5000, default=100, help_text="Results per page, 1 to 5000."
+    )
+    query = serializers.CharField(
+        required=False,
+        help_text="Codat query: field=value, !=, ~ (contains), > < >= <= on dates, && and || "
+        "(&& first), { } or ( ) to group; quote values holding those.",
+    )
+    orderBy = serializers.CharField(required=False, help_text="A field, '-' first for descending.")
+
+
+LIST_PARAMETERS = [ListParametersSerializer]
 
 
 class ConnectionsView(PartnerApiView):
@@ -151,7 +156,7 @@ class ConnectionsView(PartnerApiView):
         tags=[TAG],
         summary="List connections",
         parameters=LIST_PARAMETERS,
-        responses={200: ConnectionsSerializer},
+        responses=responses(ConnectionsSerializer, 400, 404),
         description="The company's connections, paged; `query` fields: id, integrationKey "
         "(or platformKey), sourceType, status, created.",
     )
@@ -179,8 +184,11 @@ class ConnectionsView(PartnerApiView):
         operation_id="create-connection",
         tags=[TAG],
         summary="Create connection",
-        request=inline_serializer("CreateConnection", {"platformKey": serializers.CharField()}),
-        responses={200: ConnectionSerializer},
+        request=inline_serializer(
+            "CreateConnection",
+            {"platformKey": serializers.ChoiceField(choices=[p.key for p in platforms_all()])},
+        ),
+        responses=responses(ConnectionSerializer, 400, 404),
         description="A new PendingAuth connection to `platformKey` (a key from list-integrations). "
         "A company has at most one accounting connection that is not Unlinked.",
     )
@@ -218,7 +226,7 @@ class ConnectionView(PartnerApiView):
             "UpdateConnection",
             {"status": serializers.ChoiceField(choices=STATUSES, allow_null=True, required=False)},
         ),
-        responses={200: ConnectionSerializer},
+        responses=responses(ConnectionSerializer, 400, 404),
         description="Only `Unlinked` may be set (null or absent changes nothing). Unlinking an "
         "accounting connection also revokes its grant on the platform where it can.",
     )
@@ -249,7 +257,7 @@ class ConnectionAuthorizationView(PartnerApiView):
         request={
             "application/json": {"type": "object", "additionalProperties": {"type": "string"}}
         },
-        responses={200: ConnectionSerializer},
+        responses=responses(ConnectionSerializer, 400, 404),
         description="The platform's credentials as a flat object of strings; stored encrypted, "
         "never returned. A PendingAuth or Deauthorized connection becomes Linked.",
     )

@@ -21,7 +21,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from commerce_sync.api.common import malformed_query, paged, paged_serializer, site_url
+from commerce_sync.api.common import malformed_query, paged, paged_serializer, responses, site_url
 from commerce_sync.api.connections import LIST_PARAMETERS
 from commerce_sync.api.views import PartnerApiView
 from commerce_sync.core.platforms import Platform, platform_get, platforms_all
@@ -107,7 +107,7 @@ class IntegrationsView(PartnerApiView):
         tags=[TAG],
         summary="List integrations",
         parameters=LIST_PARAMETERS,
-        responses={200: IntegrationsSerializer},
+        responses=responses(IntegrationsSerializer, 400),
         description="Our platforms, paged; `query` fields: key, name, sourceType, enabled "
         "(e.g. `sourceType=Accounting`).",
     )
@@ -134,7 +134,7 @@ class IntegrationBrandingView(PartnerApiView):
         operation_id="get-integration-branding",
         tags=[TAG],
         summary="Get branding for an integration",
-        responses={200: BrandingSerializer},
+        responses=responses(BrandingSerializer, 404),
     )
     def get(self, request: Request, platform_key: str) -> Response:
         platform = platform_get(platform_key)

@@ -27,13 +27,14 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from commerce_sync.api.common import Conflict, site_url, strict_body
+from commerce_sync.api.common import Conflict, responses, site_url, strict_body
 from commerce_sync.api.views import PartnerApiView
 from commerce_sync.core.platforms import ACCOUNTING, platform_get
 from commerce_sync.core.services.audit import partner_actor
 from commerce_sync.core.services.setup_links import SyncFlowConflict, sync_flow_start
 from commerce_sync.core.services.sync_flow import (
     LOCALES,
+    TEXTS,
     sync_flow_texts,
     sync_flow_texts_update,
     visible_accounts_get,
@@ -44,15 +45,17 @@ SyncFlowUrlSerializer = inline_serializer("SyncFlowUrl", {"url": serializers.Cha
 
 
 # Codat's `LocalizationInfo`: {text key: Localization {text, required}}.
+_LOCALIZATION = {
+    "type": "object",
+    "properties": {
+        "text": {"type": "string", "nullable": True},
+        "required": {"type": "boolean"},
+    },
+}
 LocalizationInfoSerializer = {
     "type": "object",
-    "additionalProperties": {
-        "type": "object",
-        "properties": {
-            "text": {"type": "string", "nullable": True},
-            "required": {"type": "boolean"},
-        },
-    },
+    "properties": {key: _LOCALIZATION for key in TEXTS},
+    "additionalProperties": False,
 }
 VisibleAccountsSerializer = inline_serializer(
     "VisibleAccounts",
@@ -75,17 +78,23 @@ class SyncFlowStartView(PartnerApiView):
         tags=["Connections"],
         summary="Start new sync flow",
         parameters=[
-            OpenApiParameter(
-                "merchantIdentifier",
-                OpenApiTypes.STR,
-                required=True,
-                description="The company's id, or your own id for the merchant (a new company "
-                "is created for an id never seen).",
-            ),
-            OpenApiParameter("redirectUrl", OpenApiTypes.URI, description="Where the flow ends."),
-            OpenApiParameter("locale", OpenApiTypes.STR, enum=list(LOCALES)),
+            inline_serializer(
+                "SyncFlowStartParameters",
+                {
+                    "merchantIdentifier": serializers.RegexField(
+                        r"\S",
+                        max_length=200,
+                        help_text="The company's id, or your own id for the merchant (a new "
+                        "company is created for an id never seen).",
+                    ),
+                    "redirectUrl": serializers.URLField(
+                        required=False, help_text="Where the flow ends (http or https)."
+                    ),
+                    "locale": serializers.ChoiceField(choices=list(LOCALES), required=False),
+                },
+            )
         ],
-        responses={200: SyncFlowUrlSerializer},
+        responses=responses(SyncFlowUrlSerializer, 400, 404, 409),
         description="Creates the company and its two connections if needed and returns a URL "
         "holding a single-use code valid SETUP_LINK_TTL seconds (30 by default).",
     )
@@ -95,8 +104,8 @@ class SyncFlowStartView(PartnerApiView):
             raise ValidationError(
                 {"merchantIdentifier": "Send the company id or your own id for the merchant."}
             )
-        if len(identifier) > 200:
-            raise ValidationError({"merchantIdentifier": "At most 200 characters."})
+        if len(identifier) > 200 or "\x00" in identifier:
+            raise ValidationError({"merchantIdentifier": "At most 200 characters, no NUL."})
         partner = request.user.partner
         try:
             _, issued = sync_flow_start(
@@ -131,7 +140,7 @@ class SyncFlowTextView(PartnerApiView):
         tags=["Sync flow settings"],
         summary="Get preferences for text fields",
         parameters=[LOCALE],
-        responses={200: OpenApiResponse(response=LocalizationInfoSerializer)},
+        responses=responses(OpenApiResponse(response=LocalizationInfoSerializer), 400),
     )
     def get(self, request: Request) -> Response:
         return Response(sync_flow_texts(partner=request.user.partner, locale=self._locale(request)))
@@ -142,7 +151,7 @@ class SyncFlowTextView(PartnerApiView):
         summary="Update preferences for text fields",
         parameters=[LOCALE],
         request={"application/json": LocalizationInfoSerializer},
-        responses={200: OpenApiResponse(response=LocalizationInfoSerializer)},
+        responses=responses(OpenApiResponse(response=LocalizationInfoSerializer), 400),
         description='Per key, {"text": "..."} sets it, "" hides it, null restores the default.',
     )
     def patch(self, request: Request) -> Response:
@@ -176,7 +185,7 @@ class VisibleAccountsView(PartnerApiView):
         operation_id="get-visible-accounts",
         tags=["Sync flow settings"],
         summary="List visible accounts",
-        responses={200: VisibleAccountsSerializer},
+        responses=responses(VisibleAccountsSerializer, 404),
         description="clientId is your partner slug.",
     )
     def get(self, request: Request, client_id: str, platform_key: str) -> Response:
@@ -197,7 +206,7 @@ class VisibleAccountsUpdateView(PartnerApiView):
         tags=["Sync flow settings"],
         summary="Update visible accounts",
         request=VisibleAccountsSerializer,
-        responses={200: VisibleAccountsSerializer},
+        responses=responses(VisibleAccountsSerializer, 400, 404),
         description="{} or null resets to every account; a list shows those plus the required.",
     )
     def post(self, request: Request, platform_key: str) -> Response:

@@ -187,6 +187,8 @@ def query_parse(text: str, fields: Mapping[str, Field]) -> Node | None:
         return None
     if len(text) > 2000:
         raise QueryError("Malformed query: longer than 2000 characters.")
+    if "\x00" in text:
+        raise QueryError("Malformed query: it contains a NUL character.")
     return _Parser(text, fields).parse()
 
 

@@ -323,3 +323,27 @@ def test_a_malformed_query_is_a_400_naming_the_problem(api, shops, text, words):
     body = assert_error(api("get", f"/companies?query={quote(text)}"), 400, field="query")
     assert words in body["error"], body["error"]
     assert "Malformed query" in body["error"]
+
+
+def test_nul_characters_are_refused_not_a_500(api):
+    # PostgreSQL cannot store or compare NUL: refused up front with a 400.
+    assert_error(api("get", "/companies?query=name%3Da%00b"), 400, field="query")
+    assert_error(
+        api("post", "/companies", {"name": "A", "tags": {"a\x00": "b"}}), 400, field="tags"
+    )
+    assert_error(api("post", "/companies", {"name": "A\x00"}), 400, field="name")
+    assert_error(
+        api("get", "/config/sync/commerce/sandbox/beancount/start?merchantIdentifier=a%00"),
+        400,
+        field="merchantIdentifier",
+    )
+    assert_error(
+        api(
+            "patch",
+            "/sync/commerce/config/ui/text?locale=en-us",
+            {"configure-misc-nextButton": {"text": "a\x00"}},
+        ),
+        400,
+        field="configure-misc-nextButton",
+    )
+    assert not Merchant.objects.exists()

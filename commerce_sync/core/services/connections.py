@@ -271,7 +271,7 @@ def connection_authorization_update(
     if len(credentials) > MAX_CREDENTIAL_KEYS:
         raise ValidationError({"credentials": f"At most {MAX_CREDENTIAL_KEYS} keys."})
     for key, value in credentials.items():
-        if not isinstance(key, str) or not key.strip() or len(key) > 100:
+        if not isinstance(key, str) or not key.strip() or len(key) > 100 or "\x00" in key:
             raise ValidationError(
                 {"credentials": "Each key is a non-empty name of at most 100 characters."}
             )

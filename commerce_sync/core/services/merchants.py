@@ -148,9 +148,9 @@ def tags_validate(tags: Any) -> dict[str, str]:
     if len(tags) > MAX_TAGS:
         raise ValidationError({"tags": f"At most {MAX_TAGS} tags."})
     for key, value in tags.items():
-        if not isinstance(key, str) or not 1 <= len(key) <= 27:
+        if not isinstance(key, str) or not 1 <= len(key) <= 27 or "\x00" in key:
             raise ValidationError({"tags": f"Tag name {key!r} must have 1 to 27 characters."})
-        if not isinstance(value, str) or len(value) > 100:
+        if not isinstance(value, str) or len(value) > 100 or "\x00" in value:
             raise ValidationError({"tags": f"Tag {key!r} must be text of at most 100 characters."})
     return dict(tags)
 

@@ -65,6 +65,8 @@ def setup_link_issue(
         locale=locale,
         created_at=now,
     )
+    if "\x00" in redirect_url:
+        raise ValidationError({"redirect_url": "Enter a valid URL."})
     if locale and locale not in LOCALES:
         raise ValidationError({"locale": f"Use one of {', '.join(LOCALES)}."})
     link.full_clean()

@@ -230,8 +230,8 @@ def sync_flow_texts_update(
         text = value.get("text") if isinstance(value, dict) else value
         if isinstance(value, dict) and set(value) - {"text", "required"}:
             problems[key] = "Only text (and required, ignored) may be sent."
-        elif text is not None and (not isinstance(text, str) or len(text) > 2000):
-            problems[key] = "text is a string of at most 2000 characters, or null."
+        elif text is not None and (not isinstance(text, str) or len(text) > 2000 or "\x00" in text):
+            problems[key] = "text is a string of at most 2000 characters (no NUL), or null."
         else:
             parsed[key] = text
     if problems:
