@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import Http404
+from drf_spectacular.utils import extend_schema
 from rest_framework import parsers, status
 from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.permissions import IsAuthenticated
@@ -39,6 +40,19 @@ class PartnerApiView(APIView):
 class PushRecordsView(PartnerApiView):
     """POST /companies/{merchant_id}/push/{data type}: {"records": [...]}, up to 5,000."""
 
+    @extend_schema(
+        operation_id="push-records",
+        tags=["Push"],
+        summary="Push commerce records",
+        request={
+            "application/json": {
+                "type": "object",
+                "properties": {"records": {"type": "array", "items": {"type": "object"}}},
+                "required": ["records"],
+            }
+        },
+        responses={200: {"type": "object"}},
+    )
     def post(self, request: Request, merchant_id: str, data_type: str) -> Response:
         kind = DATA_TYPES.get(data_type)
         if kind is None:
