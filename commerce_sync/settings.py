@@ -317,3 +317,15 @@ EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 SHOPIFY_TOKEN_URL_TEMPLATE = env.str(
     "SHOPIFY_TOKEN_URL_TEMPLATE", default="https://{shop}/admin/oauth/access_token"
 )
+
+# Partner API ---------------------------------------------------------------------
+# SITE_URL: the public base URL (https://host) put in links the API hands out
+# (the sync-flow start URL); empty: the host the request came to.
+SITE_URL = env.str("SITE_URL", default="").rstrip("/")
+# How long a sync-flow start URL's single-use code is valid, in seconds.
+SETUP_LINK_TTL = env.int("SETUP_LINK_TTL", default=30)
+# Merchants created through the API without country/currency/timeZone get the
+# partner's defaults (PartnerSyncFlowSettings.merchant_defaults), else these.
+MERCHANT_DEFAULT_COUNTRY = env.str("MERCHANT_DEFAULT_COUNTRY", default="GB")
+MERCHANT_DEFAULT_CURRENCY = env.str("MERCHANT_DEFAULT_CURRENCY", default="GBP")
+MERCHANT_DEFAULT_TIME_ZONE = env.str("MERCHANT_DEFAULT_TIME_ZONE", default="Europe/London")

@@ -6,6 +6,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from commerce_sync.api import companies, connections, integrations, sync_flow
 from commerce_sync.api.views import PushRecordsView
 from commerce_sync.api.webhooks import (
     WebhookDeliveriesView,
@@ -54,5 +55,47 @@ urlpatterns = [
         "webhooks/<str:webhook_id>/deliveries/<str:delivery_id>/redeliver",
         WebhookRedeliverView.as_view(),
         name="webhook-redeliver",
+    ),
+    # Companies, connections, integrations and the sync flow (api-companies).
+    path("companies", companies.CompaniesView.as_view(), name="companies"),
+    path("companies/<str:company_id>", companies.CompanyView.as_view(), name="company"),
+    path(
+        "companies/<str:company_id>/connections",
+        connections.ConnectionsView.as_view(),
+        name="connections",
+    ),
+    path(
+        "companies/<str:company_id>/connections/<str:connection_id>",
+        connections.ConnectionView.as_view(),
+        name="connection",
+    ),
+    path(
+        "companies/<str:company_id>/connections/<str:connection_id>/authorization",
+        connections.ConnectionAuthorizationView.as_view(),
+        name="connection-authorization",
+    ),
+    path("config/integrations", integrations.IntegrationsView.as_view(), name="integrations"),
+    path(
+        "config/integrations/<str:platform_key>/branding",
+        integrations.IntegrationBrandingView.as_view(),
+        name="integration-branding",
+    ),
+    path(
+        "config/sync/commerce/<str:commerce_key>/<str:accounting_key>/start",
+        sync_flow.SyncFlowStartView.as_view(),
+        name="sync-flow-start",
+    ),
+    path(
+        "sync/commerce/config/ui/text", sync_flow.SyncFlowTextView.as_view(), name="sync-flow-text"
+    ),
+    path(
+        "clients/<str:client_id>/config/ui/accounts/platform/<str:platform_key>",
+        sync_flow.VisibleAccountsView.as_view(),
+        name="visible-accounts",
+    ),
+    path(
+        "sync/commerce/config/ui/accounts/platform/<str:platform_key>",
+        sync_flow.VisibleAccountsUpdateView.as_view(),
+        name="visible-accounts-update",
     ),
 ]
