@@ -11,9 +11,7 @@ from typing import Any
 
 import yaml
 
-CODAT_SYNC = (
-    Path(__file__).resolve().parents[3] / "shared/reference/codat/Codat-Sync-Commerce.yaml"
-)
+CODAT_SYNC = Path(__file__).resolve().parents[3] / "shared/reference/codat/Codat-Sync-Commerce.yaml"
 
 
 @cache

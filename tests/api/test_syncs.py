@@ -171,7 +171,10 @@ def test_historic_range_runs_and_an_overlap_with_a_posted_sync_is_5080(
     assert run.kind == SyncRun.Kind.HISTORIC and run.status == SyncRun.Status.SUCCEEDED
     assert len(ledger_transactions(demo.ledger_path)) == 2
 
-    overlapping = {"start": str(today - timedelta(days=9)), "finish": str(today - timedelta(days=7))}
+    overlapping = {
+        "start": str(today - timedelta(days=9)),
+        "finish": str(today - timedelta(days=7)),
+    }
     body = assert_error(api.post(historic, {"dateRange": overlapping}), 400, detailed=5080)
     assert str(run.pk) in body["error"]
     assert SyncRun.objects.count() == 1
@@ -259,9 +262,7 @@ def _runs(merchant, count: int) -> SyncRun:
 
 
 @pytest.mark.parametrize("path", READS)
-def test_reads_take_the_same_queries_for_3_runs_or_300(
-    path, client, db, django_assert_num_queries
-):
+def test_reads_take_the_same_queries_for_3_runs_or_300(path, client, db, django_assert_num_queries):
     partner = PartnerFactory()
     _, key = partner_api_key_create(partner=partner, name="k")
     api = Api(client, key)

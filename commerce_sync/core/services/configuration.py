@@ -257,7 +257,8 @@ def _selections(document: Mapping[str, Any]) -> Iterator[tuple[str, str, str]]:
     """(item id, kind, selected id) of every choice naming something in the
     accounting software; kind is account, taxRate, customer or supplier."""
     for section in ("sales", "payments", "fees"):
-        accounts = (document.get(section) or {}).get("accounts") or {}
+        part = document.get(section)
+        accounts = part.get("accounts") if isinstance(part, Mapping) else None
         if isinstance(accounts, Mapping):
             for key, value in accounts.items():
                 if isinstance(value, Mapping) and value.get("selectedAccountId") not in (None, ""):
@@ -336,63 +337,95 @@ def _target_problems(
     return problems
 
 
+def _mapped(document: Mapping[str, Any], section: str) -> set[str]:
+    """The account keys of `section` that have a selection (lower case, as
+    the mapping engine looks them up)."""
+    part = document.get(section)
+    accounts = part.get("accounts") if isinstance(part, Mapping) else None
+    if not isinstance(accounts, Mapping):
+        return set()
+    return {
+        str(key).lower()
+        for key, value in accounts.items()
+        if isinstance(value, Mapping) and value.get("selectedAccountId") not in (None, "")
+    }
+
+
+def _on(document: Mapping[str, Any], section: str, flag: str) -> bool:
+    part = document.get(section)
+    value = part.get(flag) if isinstance(part, Mapping) else None
+    return True if value is None else bool(value)
+
+
 def _rule_problems(document: Mapping[str, Any], merchant: Merchant) -> list[Problem]:
-    """The rules the sync would refuse a day for, checked up front: parse
-    errors (payout conflicts, formats ...), required accounts, payment types
+    """The rules the sync would refuse a day for, checked up front, all of
+    them whatever fails first: the mapping's own (`parse_configuration`:
+    payout conflicts, formats ...), required accounts, and payment types
     seen in the merchant's data without a clearing account."""
+    problems: list[Problem] = []
     try:
-        config = parse_configuration(document)
+        parse_configuration(document)
     except MappingError as error:
-        return [Problem("configuration", issue.message, issue.code) for issue in error.issues]
-    problems = []
+        problems.extend(Problem("configuration", i.message, i.code) for i in error.issues)
 
     def need(present: bool, where: str, message: str, code: str) -> None:
         if not present:
             problems.append(Problem(f"configuration.{where}", message, code))
 
-    if config.sync_sales:
-        need("sales" in config.sales, "sales.accounts.sales", "Map a sales account", "Required")
-        need("refund" in config.sales, "sales.accounts.refund", "Map a refund account", "Required")
-    if config.sync_payments:
+    sales, payments, fees = (_mapped(document, s) for s in ("sales", "payments", "fees"))
+    settings = document.get("mapSettings")
+    invoice = isinstance(settings, Mapping) and settings.get("outputFormat") == INVOICE
+    if _on(document, "sales", "syncSales"):
+        for key in ("sales", "refund"):
+            need(
+                key in sales,
+                f"sales.accounts.{key}.selectedAccountId",
+                f"Map a {key} account",
+                "Required",
+            )
+        if invoice:
+            need(
+                _selections_of(document, "customer"),
+                "sales.salesCustomer.selectedCustomerId",
+                "Invoices need a sales customer",
+                "MissingSalesCustomer",
+            )
+    if _on(document, "payments", "syncPayments"):
         seen = payment_types_seen(merchant=merchant, since=timezone.now() - PAYMENT_TYPES_WINDOW)
         for payment_type in sorted(seen or {"Card"}):
             key = payment_account_key(payment_type)
             need(
-                key.lower() in config.payments,
+                key.lower() in payments,
                 f"payments.accounts.{key}.selectedAccountId",
                 f"Payment type {payment_type} is in the merchant's data: map its clearing "
                 f"account (payments.accounts.{key})",
                 "MissingPaymentAccount",
             )
         need(
-            "payout" in config.payments,
+            "payout" in payments,
             "payments.accounts.payout.selectedAccountId",
             "Map the payout (bank) account",
             "Required",
         )
-    if config.sync_fees:
+    if _on(document, "fees", "syncFees"):
         need(
-            "paymentfee" in config.fees,
+            "paymentfee" in fees,
             "fees.accounts.paymentFee.selectedAccountId",
             "Map a payment fee account",
             "Required",
         )
-    if config.output_format == INVOICE:
-        if config.sync_fees:
+        if invoice:
             need(
-                config.fees_supplier is not None,
+                _selections_of(document, "supplier"),
                 "fees.feesSupplier.selectedSupplierId",
                 "Invoices need a fees supplier for the daily fee bill",
                 "MissingFeesSupplier",
             )
-        if config.sync_sales:
-            need(
-                config.sales_customer is not None,
-                "sales.salesCustomer.selectedCustomerId",
-                "Invoices need a sales customer",
-                "MissingSalesCustomer",
-            )
     return problems
+
+
+def _selections_of(document: Mapping[str, Any], kind: str) -> bool:
+    return any(found == kind for _, found, _ in _selections(document))
 
 
 @dataclass
