@@ -26,7 +26,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from commerce_sync.core.models import Connection, Merchant, SyncRun
@@ -110,7 +109,6 @@ def sync_run_execute(
     with merchant_lock(merchant) as acquired:
         if not acquired:
             raise DuplicateSync(f"A sync is already running for {merchant.name}")
-        sync_runs_abandon_interrupted(merchant=merchant)
         _refuse_queued(merchant)
         kind, period = _decide(merchant, first, until, now, actor)
         if period is None:
@@ -134,13 +132,10 @@ def _refuse_disabled(merchant: Merchant) -> None:
 
 
 def _refuse_queued(merchant: Merchant) -> None:
-    """Holding the lock: a requested run still waiting for its worker counts
-    as a sync in progress (DuplicateSync), until it is `QUEUED_EXPIRY` old."""
-    queued = SyncRun.objects.filter(
-        merchant=merchant,
-        status=Status.PENDING,
-        created_at__gte=timezone.now() - QUEUED_EXPIRY,
-    ).first()
+    """Holding the lock: runs cut short are failed, and a requested run still
+    waiting for its worker counts as a sync in progress (DuplicateSync),
+    until it is `QUEUED_EXPIRY` old."""
+    queued = sync_runs_abandon_interrupted(merchant=merchant)
     if queued is not None:
         raise DuplicateSync(
             f"Sync {queued.pk} is already queued for {merchant.name}; wait for it to finish"
@@ -240,18 +235,23 @@ def _execute_requested(
         return run
 
 
-def sync_runs_abandon_interrupted(*, merchant: Merchant, keep: SyncRun | None = None) -> None:
+def sync_runs_abandon_interrupted(
+    *, merchant: Merchant, keep: SyncRun | None = None
+) -> SyncRun | None:
     """Holding the lock, any run still marked running was cut short (a crash):
     fail it (5000, "Interrupted") so its period is covered again. So is a
-    requested run left pending for `QUEUED_EXPIRY` (its task was lost);
-    younger pending runs and `keep` are left alone."""
-    stale = Q(status=Status.RUNNING) | Q(
-        status=Status.PENDING, created_at__lt=timezone.now() - QUEUED_EXPIRY
-    )
-    runs = SyncRun.objects.filter(stale, merchant=merchant)
+    requested run left pending for `QUEUED_EXPIRY` (its task was lost).
+    Returns a younger pending run (other than `keep`), left alone: a
+    requested sync waiting for its worker. One query to find them."""
+    expired = timezone.now() - QUEUED_EXPIRY
+    runs = SyncRun.objects.filter(merchant=merchant, status__in=[Status.RUNNING, Status.PENDING])
     if keep is not None:
         runs = runs.exclude(pk=keep.pk)
+    queued = None
     for run in runs:
+        if run.status == Status.PENDING and run.created_at >= expired:
+            queued = run
+            continue
         sync_run_transition(
             run=run,
             to=Status.FAILED,
@@ -265,6 +265,7 @@ def sync_runs_abandon_interrupted(*, merchant: Merchant, keep: SyncRun | None = 
                 },
             ],
         )
+    return queued
 
 
 def connection_linked(*, merchant: Merchant, source_type: str) -> Connection:

@@ -167,3 +167,67 @@ def test_sync_requests_have_a_stricter_rate(
     assert (
         api.get(f"/companies/{demo.merchant.pk}/sync/commerce/syncs/list/status").status_code == 200
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_requests_with_one_key_execute_once(monkeypatch):
+    """Two threads, two database connections: the second arrives while the
+    first is inside its handler; it is refused and the work is done once."""
+    import threading
+
+    from django.db import connections
+    from django.test import Client
+
+    from commerce_sync.api import configuration as configuration_api
+
+    cache.clear()
+    merchant = MerchantFactory()
+    _, key = partner_api_key_create(partner=merchant.partner, name="k")
+    inside, release = threading.Event(), threading.Event()
+    calls = []
+    real = configuration_api.sync_configuration_set
+
+    def slow(**kwargs):
+        calls.append(1)
+        inside.set()
+        assert release.wait(10)
+        return real(**kwargs)
+
+    monkeypatch.setattr(configuration_api, "sync_configuration_set", slow)
+    body = {
+        "configuration": {
+            "sales": {
+                "accounts": {
+                    "sales": {"selectedAccountId": "4000"},
+                    "refund": {"selectedAccountId": "4000"},
+                }
+            },
+            "payments": {
+                "accounts": {
+                    "card": {"selectedAccountId": "1100"},
+                    "payout": {"selectedAccountId": "1200"},
+                }
+            },
+            "fees": {"accounts": {"paymentFee": {"selectedAccountId": "6100"}}},
+        }
+    }
+    answers: dict[str, int] = {}
+
+    def call(name: str) -> None:
+        try:
+            response = Api(Client(), key).post(
+                config_path(merchant), body, headers={"Idempotency-Key": "same"}
+            )
+            answers[name] = response.status_code
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=call, args=("first",))
+    first.start()
+    assert inside.wait(10)
+    call("second")  # while the first is still being handled
+    release.set()
+    first.join(10)
+    assert answers == {"first": 200, "second": 409}
+    assert len(calls) == 1
+    assert merchant.sync_configuration_versions.count() == 1

@@ -302,3 +302,20 @@ def test_another_partner_gets_404_everywhere_and_changes_nothing(api, other_api,
     assert_error(other_api.get(f"/companies/{theirs.pk}/sync/commerce/syncs/{run.pk}/status"), 404)
     assert SyncRun.objects.count() == runs_before
     assert not AuditLog.objects.filter(action="sync_run.request").exists()
+
+
+def test_a_disabled_company_is_refused_and_a_run_queued_before_is_failed(
+    api, demo, django_capture_on_commit_callbacks
+):
+    merchant = demo.merchant
+    with django_capture_on_commit_callbacks(execute=False):
+        queued = api.post(company_path(merchant) + "/latest", {}).json()
+    merchant.enabled, merchant.disabled_reason = False, "Failing for 31 days"
+    merchant.save()
+    body = assert_error(api.post(company_path(merchant) + "/latest", {}), 400, detailed=4000)
+    assert "Failing for 31 days" in body["error"]
+    run = SyncRun.objects.get(pk=queued["commerceSyncId"])
+    sync_run_execute(merchant=merchant, run=run)
+    status = api.get(f"{company_path(merchant)}/syncs/{run.pk}/status").json()
+    assert (status["syncStatusCode"], status["syncStatus"]) == (4000, "ValidateError")
+    assert "Failing for 31 days" in status["errorMessage"]
