@@ -34,9 +34,8 @@ from rest_framework.response import Response
 from commerce_sync.api.errors import error_response
 from commerce_sync.api.throttling import PartnerRateThrottle, PartnerSyncRateThrottle
 from commerce_sync.api.views import PartnerApiView
-from commerce_sync.core.models import Connection, Merchant, SyncRun
+from commerce_sync.core.models import Merchant, SyncRun
 from commerce_sync.core.selectors import (
-    connections_for_merchant,
     merchant_get,
     sync_run_get,
     sync_run_last_successful,
@@ -102,25 +101,6 @@ def company_sync_status(run: SyncRun) -> dict[str, Any]:
     }
 
 
-def data_connection(connection: Connection) -> dict[str, Any]:
-    """A connection in Codat's `Connection` shape (the fields this service
-    knows; no secrets)."""
-    errors = (
-        [{"statusCode": "401", "errorMessage": connection.last_error, "status": "Active"}]
-        if connection.last_error and connection.status == Connection.Status.DEAUTHORIZED
-        else []
-    )
-    return {
-        "id": str(connection.pk),
-        "integrationKey": connection.platform_key,
-        "sourceType": connection.get_source_type_display(),
-        "platformName": connection.platform_key.replace("-", " ").title(),
-        "status": connection.status,
-        "created": _iso(connection.created_at),
-        "dataConnectionErrors": errors,
-    }
-
-
 def _merchant(request: Request, company_id: str) -> Merchant:
     merchant = merchant_get(merchant_id=company_id, partner=request.user.partner)
     if merchant is None:  # another partner's company is indistinguishable from none
@@ -147,22 +127,11 @@ class CompanySyncStatusSerializer(serializers.Serializer):
         ref_name = "CompanySyncStatus"
 
 
-class DataConnectionSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    integrationKey = serializers.CharField()
-    sourceType = serializers.CharField()
-    platformName = serializers.CharField()
-    status = serializers.CharField()
-    created = serializers.CharField()
-    dataConnectionErrors = serializers.ListField(child=serializers.DictField())
-
-    class Meta:
-        ref_name = "SyncDataConnection"
-
-
 class SyncStatusSerializer(CompanySyncStatusSerializer):
     commerceSyncId = serializers.CharField(allow_null=True)
-    dataConnections = DataConnectionSerializer(many=True, allow_null=True)
+    dataConnections = serializers.ListField(
+        child=serializers.DictField(), allow_null=True, help_text="Always null here."
+    )
 
     class Meta:
         ref_name = "SyncStatus"
@@ -180,7 +149,9 @@ class SyncSummarySerializer(serializers.Serializer):
     errorMessage = serializers.CharField(allow_null=True)
     syncExceptionMessage = serializers.CharField(allow_null=True)
     syncUtc = serializers.CharField(allow_null=True)
-    dataConnections = DataConnectionSerializer(many=True, allow_null=True)
+    dataConnections = serializers.ListField(
+        child=serializers.DictField(), allow_null=True, help_text="Always null here."
+    )
     dataPushed = serializers.BooleanField()
 
     class Meta:
@@ -224,7 +195,11 @@ def _instant(text: str, merchant: Merchant, field: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=tz)
 
 
-def _summary(run: SyncRun, connections: list[Connection]) -> dict[str, Any]:
+def _summary(run: SyncRun) -> dict[str, Any]:
+    """Codat's `SyncSummary` of a requested run. `dataConnections` is null
+    (the description allows it): Codat's clients require every field of a
+    `Connection` there (integrationId, sourceId, linkUrl ...), which the
+    connections endpoints own."""
     status = company_sync_status(run)
     return {
         "syncDateRangeUtc": {"start": _iso(run.period_start), "finish": _iso(run.period_end)},
@@ -235,7 +210,7 @@ def _summary(run: SyncRun, connections: list[Connection]) -> dict[str, Any]:
         "errorMessage": status["errorMessage"],
         "syncExceptionMessage": status["syncExceptionMessage"],
         "syncUtc": status["syncUtc"],
-        "dataConnections": [data_connection(c) for c in connections],
+        "dataConnections": None,
         "dataPushed": status["dataPushed"],
     }
 
@@ -290,8 +265,7 @@ class RequestSyncView(PartnerApiView):
             )
         except (DuplicateSync, NothingDue) as error:
             return _refused(request, error)
-        connections = list(connections_for_merchant(merchant=merchant))
-        return Response(_summary(run, connections))
+        return Response(_summary(run))
 
 
 class RequestSyncForDateRangeView(PartnerApiView):
@@ -340,8 +314,7 @@ class RequestSyncForDateRangeView(PartnerApiView):
             )
         except (DuplicateSync, NothingDue) as error:
             return _refused(request, error)
-        connections = list(connections_for_merchant(merchant=merchant))
-        return Response(_summary(run, connections))
+        return Response(_summary(run))
 
 
 class SyncStatusView(PartnerApiView):
@@ -360,9 +333,7 @@ class SyncStatusView(PartnerApiView):
             raise Http404
         body = company_sync_status(run)
         body["commerceSyncId"] = body["syncId"]
-        body["dataConnections"] = [
-            data_connection(c) for c in connections_for_merchant(merchant=merchant)
-        ]
+        body["dataConnections"] = None  # as in `_summary`
         return Response(body)
 
 

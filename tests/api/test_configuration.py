@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from codat_sync_for_commerce.models import shared as sdk
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -44,6 +45,7 @@ def test_get_configuration_with_live_options(api, demo):
     body = response.json()
     assert set(body) - {"warnings"} == codat_properties("Configuration")
     assert body["warnings"] == []
+    sdk.Configuration.model_validate(body)  # Codat's client reads it
     assert body["companyId"] == str(demo.merchant.pk)
     assert body["configured"] is True and body["enable"] is True
     schedule = body["schedule"]
@@ -220,6 +222,7 @@ def test_without_accounting_software_the_default_is_offered_and_saved_with_a_war
         "accountOptions": None,
     }
     assert [w["validatorName"] for w in body["warnings"]] == ["NoOptions"]
+    sdk.Configuration.model_validate(body)
     accounts = body["configuration"]
     for section, key_, account in (
         ("sales", "sales", "4000"),
