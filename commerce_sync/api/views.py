@@ -9,6 +9,8 @@ from typing import Any
 
 from django.http import Http404
 from django.http.request import RawPostDataException
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import parsers, status
 from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.permissions import IsAuthenticated
@@ -130,6 +132,7 @@ class PartnerApiView(APIView):
 class PushRecordsView(PartnerApiView):
     """POST /companies/{merchant_id}/push/{data type}: {"records": [...]}, up to 5,000."""
 
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
     def post(self, request: Request, merchant_id: str, data_type: str) -> Response:
         kind = DATA_TYPES.get(data_type)
         if kind is None:
