@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
@@ -51,7 +51,7 @@ from commerce_sync.syncs.locks import merchant_lock
 from commerce_sync.syncs.outbox import push_items_create
 from commerce_sync.syncs.periods import merchant_period_between, merchant_period_due
 from commerce_sync.syncs.push import push_items_write
-from commerce_sync.syncs.scheduling import merchant_disable_if_failing
+from commerce_sync.syncs.scheduling import QUEUED_EXPIRY, merchant_disable_if_failing
 from commerce_sync.syncs.trace import RunTrace
 from commerce_sync.syncs.transitions import sync_run_transition
 from connectors.protocols import AccountingTarget
@@ -63,9 +63,9 @@ from mapping.errors import MappingError
 from mapping.periods import Period, zone
 
 log = logging.getLogger(__name__)
-# A requested run waits this long for its worker before it counts as lost.
-QUEUED_EXPIRY = timedelta(minutes=30)
 Status = SyncRun.Status
+# The message code that marks a run made by `sync_run_request` (queued for a worker).
+REQUESTED = "Requested"
 Code = SyncRun.StatusCode
 # Mapping issues that are the day's data at fault, not the configuration.
 DATA_ISSUES = frozenset(
@@ -191,7 +191,11 @@ def sync_run_request(
         start, end = period
         with transaction.atomic():
             run = SyncRun.objects.create(
-                merchant=merchant, kind=kind, period_start=start, period_end=end
+                merchant=merchant,
+                kind=kind,
+                period_start=start,
+                period_end=end,
+                messages=[{"level": "info", "code": REQUESTED, "message": f"Requested by {actor}"}],
             )
             audit_log_write(
                 actor=actor,
@@ -242,14 +246,16 @@ def sync_runs_abandon_interrupted(
     fail it (5000, "Interrupted") so its period is covered again. So is a
     requested run left pending for `QUEUED_EXPIRY` (its task was lost).
     Returns a younger pending run (other than `keep`), left alone: a
-    requested sync waiting for its worker. One query to find them."""
+    requested sync waiting for its worker (a run the engine left pending
+    when it was killed is failed). One query to find them."""
     expired = timezone.now() - QUEUED_EXPIRY
     runs = SyncRun.objects.filter(merchant=merchant, status__in=[Status.RUNNING, Status.PENDING])
     if keep is not None:
         runs = runs.exclude(pk=keep.pk)
     queued = None
     for run in runs:
-        if run.status == Status.PENDING and run.created_at >= expired:
+        requested = any(m.get("code") == REQUESTED for m in run.messages)
+        if run.status == Status.PENDING and requested and run.created_at >= expired:
             queued = run
             continue
         sync_run_transition(

@@ -321,3 +321,22 @@ def test_a_disabled_company_is_refused_and_a_run_queued_before_is_failed(
     status = api.get(f"{company_path(merchant)}/syncs/{run.pk}/status").json()
     assert (status["syncStatusCode"], status["syncStatus"]) == (4000, "ValidateError")
     assert "Failing for 31 days" in status["errorMessage"]
+
+
+def test_a_requested_run_whose_task_was_lost_stops_blocking_after_30_minutes(
+    api, demo, django_capture_on_commit_callbacks
+):
+    from commerce_sync.syncs.scheduling import merchants_due
+
+    merchant = demo.merchant
+    with django_capture_on_commit_callbacks(execute=False):  # the task never runs
+        lost = api.post(company_path(merchant) + "/latest", {}).json()["commerceSyncId"]
+    assert merchant not in merchants_due()
+    SyncRun.objects.filter(pk=lost).update(created_at=timezone.now() - timedelta(minutes=31))
+    assert merchant in merchants_due()
+    with django_capture_on_commit_callbacks(execute=True):
+        again = api.post(company_path(merchant) + "/latest", {})
+    assert again.status_code == 200, again.content
+    lost_run = SyncRun.objects.get(pk=lost)
+    assert (lost_run.status, lost_run.status_code) == (SyncRun.Status.FAILED, 5000)
+    assert SyncRun.objects.get(pk=again.json()["commerceSyncId"]).status_code == 2000
