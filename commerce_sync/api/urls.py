@@ -6,7 +6,8 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from commerce_sync.api import companies, connections, integrations, sync_flow
+from commerce_sync.api import companies, connections, integrations, sync_flow, syncs
+from commerce_sync.api.configuration import ConfigurationView
 from commerce_sync.api.views import PushRecordsView
 from commerce_sync.api.webhooks import (
     WebhookDeliveriesView,
@@ -97,5 +98,49 @@ urlpatterns = [
         "sync/commerce/config/ui/accounts/platform/<str:platform_key>",
         sync_flow.VisibleAccountsUpdateView.as_view(),
         name="visible-accounts-update",
+    ),
+]
+
+# Configuration and syncs (commerce_sync/api/configuration.py, commerce_sync/api/syncs.py).
+urlpatterns += [
+    path(
+        "config/companies/<str:companyId>/sync/commerce",
+        ConfigurationView.as_view(),
+        name="configuration",
+    ),
+    path(
+        "companies/<str:companyId>/sync/commerce/latest",
+        syncs.RequestSyncView.as_view(),
+        name="request-sync",
+    ),
+    path(
+        "meta/companies/<str:companyId>/sync/commerce/historic",
+        syncs.RequestSyncForDateRangeView.as_view(),
+        name="request-sync-for-date-range",
+    ),
+    path(
+        "meta/companies/<str:companyId>/sync/commerce/status",
+        syncs.SyncStatusView.as_view(),
+        name="sync-status",
+    ),
+    path(
+        "companies/<str:companyId>/sync/commerce/syncs/lastSuccessful/status",
+        syncs.LastSuccessfulSyncView.as_view(),
+        name="last-successful-sync",
+    ),
+    path(
+        "companies/<str:companyId>/sync/commerce/syncs/latest/status",
+        syncs.LatestSyncView.as_view(),
+        name="latest-sync",
+    ),
+    path(
+        "companies/<str:companyId>/sync/commerce/syncs/list/status",
+        syncs.ListSyncsView.as_view(),
+        name="list-syncs",
+    ),
+    path(
+        "companies/<str:companyId>/sync/commerce/syncs/<str:syncId>/status",
+        syncs.SyncByIdView.as_view(),
+        name="sync-by-id",
     ),
 ]

@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
+from django.db import connection as db_connection
 from django.db.models import Max, Prefetch, QuerySet
 
 from commerce_sync.core.keys import PREFIX_LENGTH, api_key_hash
@@ -16,6 +17,7 @@ from commerce_sync.core.models import (
     Partner,
     PartnerApiKey,
     PushItem,
+    SourceRecord,
     SyncConfiguration,
     SyncRun,
 )
@@ -169,3 +171,60 @@ def connection_get(*, merchant: Merchant, connection_id: UUID | str) -> Connecti
         return Connection.objects.filter(merchant=merchant, pk=connection_id).first()
     except (ValidationError, ValueError):
         return None
+
+
+def sync_run_get(*, merchant: Merchant, sync_id: UUID | str) -> SyncRun | None:
+    """One run of `merchant` (already scoped to its partner), or None (also
+    for an id that is not a UUID)."""
+    try:
+        return SyncRun.objects.filter(merchant=merchant).get(pk=sync_id)
+    except (SyncRun.DoesNotExist, ValidationError):
+        return None
+
+
+def sync_run_latest(*, merchant: Merchant) -> SyncRun | None:
+    """The run requested or started last, whatever its status."""
+    return SyncRun.objects.filter(merchant=merchant).order_by("-created_at", "-pk").first()
+
+
+def sync_run_last_successful(*, merchant: Merchant) -> SyncRun | None:
+    """The last run that ended succeeded (2000 or 2040), by end time."""
+    return (
+        SyncRun.objects.filter(merchant=merchant, status=SyncRun.Status.SUCCEEDED)
+        .order_by("-finished_at", "-created_at")
+        .first()
+    )
+
+
+def sync_runs_history(*, merchant: Merchant) -> QuerySet[SyncRun]:
+    """Every run of `merchant`, newest request first, without the bulky
+    counters and timings (one query however long the history)."""
+    return (
+        SyncRun.objects.filter(merchant=merchant)
+        .defer("counters", "timings")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def payment_types_seen(*, merchant: Merchant, since: datetime) -> set[str]:
+    """The payment types (`payments[].type`) of the merchant's commerce
+    orders created since `since`, as read by its syncs; one query."""
+    table = SourceRecord._meta.db_table
+    if db_connection.vendor == "postgresql":
+        sql = (
+            f"SELECT DISTINCT p.value->>'type' FROM {table} r, "  # noqa: S608 - our table name
+            "jsonb_array_elements(CASE WHEN jsonb_typeof(r.payload->'payments') = 'array' "
+            "THEN r.payload->'payments' ELSE '[]'::jsonb END) p "
+            "WHERE r.merchant_id = %s AND r.kind = %s AND r.created_date >= %s"
+        )
+        params: list[object] = [merchant.pk, SourceRecord.Kind.ORDER, since]
+    else:  # SQLite, the embedded default
+        sql = (
+            f"SELECT DISTINCT json_extract(p.value, '$.type') FROM {table} r, "  # noqa: S608
+            "json_each(r.payload, '$.payments') p "
+            "WHERE r.merchant_id = %s AND r.kind = %s AND r.created_date >= %s"
+        )
+        params = [merchant.pk.hex, SourceRecord.Kind.ORDER, since]
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {str(row[0]) for row in cursor.fetchall() if row[0]}
