@@ -155,6 +155,16 @@ class DuplicateSync(ApplicationError):
     status_code = StatusCode.DUPLICATION_PROTECTION
 
 
+class NothingDue(ApplicationError):
+    """A sync to the latest date was requested but nothing is due: the
+    merchant is already synced to the latest sync hour passed (or to the
+    `syncTo` asked for). Raised by `sync_run_request` before any run is
+    created; nothing is written. Its code is 2040, success with no data.
+    """
+
+    status_code = StatusCode.SUCCESS_NO_DATA
+
+
 class TransientError(ApplicationError):
     """A fault that may pass if the call is tried again (base class).
 

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "commerce_sync.core",
     "commerce_sync.inbound",
     "commerce_sync.webhooks",
+    "commerce_sync.idempotency",
     "commerce_sync.bench",
     "connectors",
     "connectors.partner",  # keeps the migrations that created inbound's table
@@ -190,6 +191,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two choice sets share the field name "status": name each after its object.
+    "ENUM_NAME_OVERRIDES": {
+        "ConnectionStatusEnum": "commerce_sync.api.connections.STATUSES",
+        "WebhookDeliveryStatusEnum": "commerce_sync.webhooks.models.WebhookDelivery.Status",
+    },
 }
 
 # django-q2 -------------------------------------------------------------------
@@ -211,6 +217,26 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     del Q_CLUSTER["orm"]
     Q_CLUSTER["redis"] = REDIS_URL
+
+# The cache every process shares: the partner API's rate limits and the
+# accounting options shown with a configuration. Redis when REDIS_URL is set,
+# else a table in the database (`manage.py createcachetable`, run by make).
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    )
+}
+
+# Partner API limits, per partner: every request, and sync requests on top.
+PARTNER_API_RATE = env.str("PARTNER_API_RATE", default="600/min")
+PARTNER_API_SYNC_RATE = env.str("PARTNER_API_SYNC_RATE", default="60/min")
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 
 # Logging -----------------------------------------------------------------------
 # One JSON object per line on stdout; LOG_FORMAT=text for a readable console.
@@ -317,3 +343,15 @@ EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 SHOPIFY_TOKEN_URL_TEMPLATE = env.str(
     "SHOPIFY_TOKEN_URL_TEMPLATE", default="https://{shop}/admin/oauth/access_token"
 )
+
+# Partner API ---------------------------------------------------------------------
+# SITE_URL: the public base URL (https://host) put in links the API hands out
+# (the sync-flow start URL); empty: the host the request came to.
+SITE_URL = env.str("SITE_URL", default="").rstrip("/")
+# How long a sync-flow start URL's single-use code is valid, in seconds.
+SETUP_LINK_TTL = env.int("SETUP_LINK_TTL", default=30)
+# Merchants created through the API without country/currency/timeZone get the
+# partner's defaults (PartnerSyncFlowSettings.merchant_defaults), else these.
+MERCHANT_DEFAULT_COUNTRY = env.str("MERCHANT_DEFAULT_COUNTRY", default="GB")
+MERCHANT_DEFAULT_CURRENCY = env.str("MERCHANT_DEFAULT_CURRENCY", default="GBP")
+MERCHANT_DEFAULT_TIME_ZONE = env.str("MERCHANT_DEFAULT_TIME_ZONE", default="Europe/London")

@@ -3,14 +3,14 @@ editing them by hand would bypass the services' state checks and audit."""
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from commerce_sync.core import models
 from commerce_sync.core.admin_actions import retry_failed_items
 from commerce_sync.core.services.audit import operator_actor
-from commerce_sync.core.services.partners import partner_api_key_revoke
+from commerce_sync.core.services.partners import partner_api_key_create, partner_api_key_revoke
 
 
 class ReadOnlyModelAdmin(admin.ModelAdmin):
@@ -46,20 +46,64 @@ class PartnerAdmin(admin.ModelAdmin):
 
 @admin.register(models.PartnerApiKey)
 class PartnerApiKeyAdmin(admin.ModelAdmin):
+    """Keys are issued by `partner_api_key_create` (the add form asks for the
+    partner and a name; the key is shown once, in a message) and revoked by
+    the "Revoke" action; the hash and prefix are never editable."""
+
     list_display = ["prefix", "name", "partner", "created_at", "revoked_at"]
     list_filter = ["partner"]
     search_fields = ["prefix", "name"]
-    readonly_fields = ["partner", "prefix", "hashed_key", "created_at", "revoked_at"]
     actions = ["revoke"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return ["partner", "name"]
+        return ["partner", "name", "prefix", "hashed_key", "created_at", "revoked_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return []
+        return ["partner", "prefix", "hashed_key", "created_at", "revoked_at"]
+
+    def save_model(
+        self, request: HttpRequest, obj: models.PartnerApiKey, form: Any, change: bool
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        key, plaintext = partner_api_key_create(
+            partner=obj.partner,
+            name=obj.name,
+            actor=operator_actor(request.user.get_username()),
+        )
+        for name in ("id", "prefix", "hashed_key", "created_at"):
+            setattr(obj, name, getattr(key, name))
+        messages.warning(
+            request,
+            f"The new API key for {obj.partner} is {plaintext} - copy it now: it is not "
+            "shown again. Partners send it as Authorization: Basic <base64 of the key> "
+            "or Bearer <key>.",
+        )
 
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[models.PartnerApiKey]) -> None:
         actor = operator_actor(request.user.get_username())
         for key in queryset.filter(revoked_at__isnull=True):
             partner_api_key_revoke(key=key, actor=actor)
+
+
+@admin.register(models.PartnerSyncFlowSettings)
+class PartnerSyncFlowSettingsAdmin(admin.ModelAdmin):
+    list_display = ["partner", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+
+@admin.register(models.SetupLink)
+class SetupLinkAdmin(ReadOnlyModelAdmin):
+    # Only the code's hash is stored; it is not shown.
+    list_display = ["merchant", "created_at", "expires_at", "used_at", "locale"]
+    exclude = ["hashed_code"]
+    list_select_related = ["merchant"]
 
 
 class ConnectionInline(admin.TabularInline):

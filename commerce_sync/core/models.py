@@ -49,6 +49,9 @@ class Merchant(models.Model):
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="merchants")
     external_id = models.CharField(max_length=200, blank=True)  # the partner's own id
     name = models.CharField(max_length=200)
+    # Codat's Company `description` and `tags` (free text, {key: value} strings).
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=dict, blank=True)
     country = models.CharField(
         max_length=2, validators=[RegexValidator(r"^[A-Z]{2}$", "ISO 3166 alpha-2 code.")]
     )
@@ -77,6 +80,50 @@ class Merchant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SetupLink(models.Model):
+    """A single-use code that lets a merchant into the setup flow (the sync-flow
+    start URL of the partner API). Only the code's sha256 is stored."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="setup_links")
+    hashed_code = models.CharField(max_length=64, unique=True)  # sha256 hex
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    redirect_url = models.URLField(max_length=2000, blank=True)
+    locale = models.CharField(max_length=10, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"{self.merchant} until {self.expires_at:%Y-%m-%d %H:%M:%S}"
+
+
+class PartnerSyncFlowSettings(models.Model):
+    """A partner's customisation of the setup flow and its defaults for new
+    merchants: at most one row per partner, created on first write.
+
+    * `texts`: {locale: {text key: text}}, overrides of the default texts
+      (an empty string hides a text; a missing key shows the default).
+    * `visible_accounts`: {platform key: [account keys]}; a missing platform
+      shows every account.
+    * `merchant_defaults`: {"country", "currency", "timeZone"} for merchants
+      the API creates without them (else the MERCHANT_DEFAULT_* settings).
+    """
+
+    partner = models.OneToOneField(
+        Partner, on_delete=models.CASCADE, related_name="sync_flow_settings"
+    )
+    texts = models.JSONField(default=dict, blank=True)
+    visible_accounts = models.JSONField(default=dict, blank=True)
+    merchant_defaults = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "partner sync-flow settings"
+        verbose_name_plural = "partner sync-flow settings"
+
+    def __str__(self) -> str:
+        return f"{self.partner} sync-flow settings"
 
 
 class Connection(models.Model):

@@ -10,7 +10,7 @@ from datetime import date
 
 from django_q.tasks import async_task
 
-from commerce_sync.core.models import Merchant
+from commerce_sync.core.models import Merchant, SyncRun
 from commerce_sync.errors import ApplicationError, DuplicateSync
 from commerce_sync.syncs.runs import sync_run_execute
 from commerce_sync.syncs.scheduling import long_runs_flag, merchants_due
@@ -19,15 +19,30 @@ from commerce_sync.webhooks.services import webhook_deliveries_dispatch
 SYNC_TASK = "commerce_sync.core.tasks.sync_merchant"
 
 
-def sync_merchant(merchant_id: str, first: str | None = None, until: str | None = None) -> str:
+def sync_merchant(
+    merchant_id: str,
+    first: str | None = None,
+    until: str | None = None,
+    run_id: str | None = None,
+    actor: str | None = None,
+) -> str:
+    """Sync one merchant: what is due, the range [first, until), or the
+    pending run `run_id` made by a partner's request (`sync_request`). A
+    requested run that finds the lock taken raises, so django-q2 tries it
+    again later (Q_CLUSTER retry)."""
     merchant = Merchant.objects.select_related("sync_configuration").get(pk=merchant_id)
+    run = SyncRun.objects.get(pk=run_id, merchant=merchant) if run_id else None
     try:
         run = sync_run_execute(
             merchant=merchant,
             first=date.fromisoformat(first) if first else None,
             until=date.fromisoformat(until) if until else None,
+            run=run,
+            **({"actor": actor} if actor else {}),
         )
     except DuplicateSync as error:
+        if run_id:
+            raise
         return f"skipped: {error.message}"
     except ApplicationError as error:  # disabled, no connection ...: nothing to retry
         return f"refused ({error.status_code}): {error.message}"

@@ -24,14 +24,22 @@ import logging
 from datetime import date, datetime
 from typing import Any
 
+from django.db import transaction
+from django.utils import timezone
+
 from commerce_sync.core.models import Connection, Merchant, SyncRun
-from commerce_sync.core.services.audit import SYSTEM
+from commerce_sync.core.services.audit import SYSTEM, audit_log_write
 from commerce_sync.core.services.connections import (
     connection_source,
     connection_target,
     deauthorizes,
 )
-from commerce_sync.errors import ApplicationError, ConfigurationError, DuplicateSync
+from commerce_sync.errors import (
+    ApplicationError,
+    ConfigurationError,
+    DuplicateSync,
+    NothingDue,
+)
 from commerce_sync.syncs.intake import (
     record_posted_version,
     records_classify,
@@ -41,7 +49,7 @@ from commerce_sync.syncs.intake import (
 from commerce_sync.syncs.locks import merchant_lock
 from commerce_sync.syncs.periods import merchant_period_between, merchant_period_due
 from commerce_sync.syncs.push import push_items_create, push_items_write
-from commerce_sync.syncs.scheduling import merchant_disable_if_failing
+from commerce_sync.syncs.scheduling import QUEUED_EXPIRY, merchant_disable_if_failing
 from commerce_sync.syncs.trace import RunTrace
 from commerce_sync.syncs.transitions import sync_run_transition
 from connectors.protocols import AccountingTarget
@@ -55,6 +63,8 @@ from mapping.periods import Period, zone
 
 log = logging.getLogger(__name__)
 Status = SyncRun.Status
+# The message code that marks a run made by `sync_run_request` (queued for a worker).
+REQUESTED = "Requested"
 Code = SyncRun.StatusCode
 # Mapping issues that are the day's data at fault, not the configuration.
 DATA_ISSUES = frozenset(
@@ -76,33 +86,33 @@ def sync_run_execute(
     now: datetime | None = None,
     actor: str = SYSTEM,
     retry: RetryPolicy | None = None,
+    run: SyncRun | None = None,
 ) -> SyncRun | None:
     """Sync `merchant` to the latest due date (cut at business day `until`
     when given), or the explicit business days [first, until) as a historic
     run. Returns the finished run, or None when nothing is due. `retry`
     overrides the push loop's policy (`push.PUSH_RETRY`).
 
+    `run`: a pending run made by `sync_run_request` (the partner API), whose
+    kind and period were decided then; it is executed as it stands. A run
+    that is no longer pending (a second delivery of its task) is returned
+    untouched; a merchant disabled since the request fails it (4000).
+
     Raises ConfigurationError (merchant disabled, empty range) and
-    DuplicateSync (another sync holds the lock; a range overlapping a run
-    that posted). Failures during the run end it failed, with its code."""
-    if not merchant.enabled:
-        raise ConfigurationError(
-            f"Sync is disabled for {merchant.name}: {merchant.disabled_reason or 'no reason recorded'}"
-        )
+    DuplicateSync (another sync holds the lock or a requested one is queued;
+    a range overlapping a run that posted). Failures during the run end it
+    failed, with its code."""
+    if run is not None:
+        return _execute_requested(run, merchant, actor, retry)
+    _refuse_disabled(merchant)
     with merchant_lock(merchant) as acquired:
         if not acquired:
             raise DuplicateSync(f"A sync is already running for {merchant.name}")
-        sync_runs_abandon_interrupted(merchant=merchant)
-        if first is not None and until is not None:
-            kind = SyncRun.Kind.HISTORIC
-            start, end = merchant_period_between(merchant=merchant, first=first, until=until)
-            _refuse_overlap(merchant, start, end)
-        else:
-            kind = SyncRun.Kind.LATEST if actor != SYSTEM else SyncRun.Kind.SCHEDULED
-            due = merchant_period_due(merchant=merchant, now=now, until=until)
-            if due is None:
-                return None
-            start, end = due
+        _refuse_queued(merchant)
+        kind, period = _decide(merchant, first, until, now, actor)
+        if period is None:
+            return None
+        start, end = period
         run = SyncRun.objects.create(
             merchant=merchant, kind=kind, period_start=start, period_end=end
         )
@@ -113,12 +123,140 @@ def sync_run_execute(
         return run
 
 
-def sync_runs_abandon_interrupted(*, merchant: Merchant) -> None:
+def _refuse_disabled(merchant: Merchant) -> None:
+    if not merchant.enabled:
+        raise ConfigurationError(
+            f"Sync is disabled for {merchant.name}: {merchant.disabled_reason or 'no reason recorded'}"
+        )
+
+
+def _refuse_queued(merchant: Merchant) -> None:
+    """Holding the lock: runs cut short are failed, and a requested run still
+    waiting for its worker counts as a sync in progress (DuplicateSync),
+    until it is `QUEUED_EXPIRY` old."""
+    queued = sync_runs_abandon_interrupted(merchant=merchant)
+    if queued is not None:
+        raise DuplicateSync(
+            f"Sync {queued.pk} is already queued for {merchant.name}; wait for it to finish"
+        )
+
+
+def _decide(
+    merchant: Merchant,
+    first: date | None,
+    until: date | None,
+    now: datetime | None,
+    actor: str,
+) -> tuple[str, tuple[datetime, datetime] | None]:
+    """The kind of run and its period (None: nothing due). Holding the lock;
+    raises ConfigurationError (empty range) and DuplicateSync (overlap)."""
+    if first is not None and until is not None:
+        start, end = merchant_period_between(merchant=merchant, first=first, until=until)
+        _refuse_overlap(merchant, start, end)
+        return SyncRun.Kind.HISTORIC, (start, end)
+    kind = SyncRun.Kind.LATEST if actor != SYSTEM else SyncRun.Kind.SCHEDULED
+    return kind, merchant_period_due(merchant=merchant, now=now, until=until)
+
+
+def sync_run_request(
+    *,
+    merchant: Merchant,
+    first: date | None = None,
+    until: date | None = None,
+    now: datetime | None = None,
+    actor: str,
+) -> SyncRun:
+    """Decide a sync now and leave it pending for a worker: the same checks
+    and period as `sync_run_execute` (to the latest sync hour passed at `now`,
+    or the business days [first, until) as a historic run), under the same
+    lock, so a caller gets the run's id at once. Execute it with
+    `sync_run_execute(merchant=..., run=...)`.
+
+    Raises ConfigurationError (disabled, not configured, empty range),
+    DuplicateSync (a sync running or queued; a range overlapping a run that
+    posted) and NothingDue (already synced to the latest sync hour)."""
+    _refuse_disabled(merchant)
+    if not merchant.configured or not hasattr(merchant, "sync_configuration"):
+        raise ConfigurationError(f"{merchant.name} is not configured yet: set its configuration")
+    with merchant_lock(merchant) as acquired:
+        if not acquired:
+            raise DuplicateSync(f"A sync is already running for {merchant.name}")
+        _refuse_queued(merchant)
+        kind, period = _decide(merchant, first, until, now, actor)
+        if period is None:
+            raise NothingDue(
+                f"Nothing is due: {merchant.name} is synced to the latest sync hour passed"
+            )
+        start, end = period
+        with transaction.atomic():
+            run = SyncRun.objects.create(
+                merchant=merchant,
+                kind=kind,
+                period_start=start,
+                period_end=end,
+                messages=[{"level": "info", "code": REQUESTED, "message": f"Requested by {actor}"}],
+            )
+            audit_log_write(
+                actor=actor,
+                action="sync_run.request",
+                obj=run,
+                changes={"kind": kind, "period_start": start, "period_end": end},
+            )
+        return run
+
+
+def _execute_requested(
+    run: SyncRun, merchant: Merchant, actor: str, retry: RetryPolicy | None
+) -> SyncRun:
+    with merchant_lock(merchant) as acquired:
+        if not acquired:
+            raise DuplicateSync(f"A sync is already running for {merchant.name}")
+        run.refresh_from_db()
+        if run.status != Status.PENDING:  # delivered twice, or abandoned meanwhile
+            return run
+        if not merchant.enabled:
+            sync_run_transition(
+                run=run,
+                to=Status.FAILED,
+                status_code=Code.CONFIGURATION_ERROR,
+                actor=actor,
+                messages=[
+                    {
+                        "level": "error",
+                        "code": "ConfigurationError",
+                        "message": f"Sync is disabled for {merchant.name}: "
+                        f"{merchant.disabled_reason or 'no reason recorded'}",
+                    }
+                ],
+            )
+            return run
+        sync_runs_abandon_interrupted(merchant=merchant, keep=run)
+        sync_run_transition(run=run, to=Status.RUNNING, status_code=Code.IN_PROGRESS, actor=actor)
+        _execute(run, merchant, retry)
+        if run.kind != SyncRun.Kind.HISTORIC:
+            merchant_disable_if_failing(merchant=merchant, run=run)
+        return run
+
+
+def sync_runs_abandon_interrupted(
+    *, merchant: Merchant, keep: SyncRun | None = None
+) -> SyncRun | None:
     """Holding the lock, any run still marked running was cut short (a crash):
-    fail it (5000, "Interrupted") so its period is covered again."""
-    for run in SyncRun.objects.filter(
-        merchant=merchant, status__in=[Status.RUNNING, Status.PENDING]
-    ):
+    fail it (5000, "Interrupted") so its period is covered again. So is a
+    requested run left pending for `QUEUED_EXPIRY` (its task was lost).
+    Returns a younger pending run (other than `keep`), left alone: a
+    requested sync waiting for its worker (a run the engine left pending
+    when it was killed is failed). One query to find them."""
+    expired = timezone.now() - QUEUED_EXPIRY
+    runs = SyncRun.objects.filter(merchant=merchant, status__in=[Status.RUNNING, Status.PENDING])
+    if keep is not None:
+        runs = runs.exclude(pk=keep.pk)
+    queued = None
+    for run in runs:
+        requested = any(m.get("code") == REQUESTED for m in run.messages)
+        if run.status == Status.PENDING and requested and run.created_at >= expired:
+            queued = run
+            continue
         sync_run_transition(
             run=run,
             to=Status.FAILED,
@@ -132,6 +270,7 @@ def sync_runs_abandon_interrupted(*, merchant: Merchant) -> None:
                 },
             ],
         )
+    return queued
 
 
 def connection_linked(*, merchant: Merchant, source_type: str) -> Connection:

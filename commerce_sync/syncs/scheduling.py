@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from commerce_sync.core.models import Connection, Merchant, SyncRun
@@ -23,13 +24,17 @@ from commerce_sync.webhooks.events import webhook_sync_disabled
 
 DISABLE_AFTER_DAYS = 31
 LONG_RUN = timedelta(minutes=10)
+# A run requested through the API waits this long for its worker; older, its
+# task is taken as lost: the next sync of the merchant fails it and goes on.
+QUEUED_EXPIRY = timedelta(minutes=30)
 DISPATCH_SCHEDULE_NAME = "dispatch-due-syncs"
 DISPATCH_EVERY_MINUTES = 5
 
 
 def merchants_due(*, now: datetime | None = None) -> list[Merchant]:
     """Enabled, configured merchants with both connections linked, no run in
-    progress, and a period due at `now` (default: the current time)."""
+    progress or queued (a requested run younger than `QUEUED_EXPIRY`), and a
+    period due at `now` (default: the current time)."""
     now = now or timezone.now()
     linked = Connection.objects.filter(status=Connection.Status.LINKED)
     candidates = (
@@ -42,7 +47,8 @@ def merchants_due(*, now: datetime | None = None) -> list[Merchant]:
     last_success = last_success_ends()
     running = set(
         SyncRun.objects.filter(
-            status__in=[SyncRun.Status.RUNNING, SyncRun.Status.PENDING]
+            Q(status=SyncRun.Status.RUNNING)
+            | Q(status=SyncRun.Status.PENDING, created_at__gte=now - QUEUED_EXPIRY)
         ).values_list("merchant_id", flat=True)
     )
     return [

@@ -14,8 +14,8 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from commerce_sync.core.models import Connection
+from commerce_sync.core.services.connections import connection_create
 from commerce_sync.core.services.credentials import ConnectionTokenSource
-from commerce_sync.core.services.merchants import connection_create
 from commerce_sync.errors import CredentialsRevoked
 from connectors.oauth import OAuthClient, TokenSet, pkce_challenge
 from connectors.xero.oauth import xero_oauth_client

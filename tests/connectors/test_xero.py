@@ -18,9 +18,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from commerce_sync.core.models import Connection, PushItem, SyncRun
-from commerce_sync.core.services.connections import connection_target
+from commerce_sync.core.services.connections import connection_create, connection_target
 from commerce_sync.core.services.merchants import (
-    connection_create,
     merchant_create,
     sync_configuration_save,
 )

@@ -124,9 +124,11 @@ def test_runs_over_ten_minutes_show_1010(demo):
 def test_setup_schedules_is_idempotent(db):
     call_command("setup_schedules")
     call_command("setup_schedules")
-    schedule = Schedule.objects.get()
-    assert schedule.func == "commerce_sync.core.tasks.dispatch_due_syncs"
+    schedule = Schedule.objects.get(func="commerce_sync.core.tasks.dispatch_due_syncs")
     assert schedule.schedule_type == Schedule.MINUTES
+    purge = Schedule.objects.get(func="commerce_sync.idempotency.tasks.purge_idempotency_keys")
+    assert purge.schedule_type == Schedule.HOURLY
+    assert Schedule.objects.count() == 2
 
 
 def test_the_sync_command_backfills_in_chunks(demo, capsys):

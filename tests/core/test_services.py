@@ -7,8 +7,8 @@ from commerce_sync.core import selectors
 from commerce_sync.core.keys import api_key_hash
 from commerce_sync.core.models import AuditLog, Connection, SyncConfigurationVersion
 from commerce_sync.core.services.audit import audit_log_write, partner_actor
+from commerce_sync.core.services.connections import connection_create
 from commerce_sync.core.services.merchants import (
-    connection_create,
     merchant_create,
     sync_configuration_save,
 )

@@ -17,9 +17,9 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from commerce_sync.core.models import Connection, SyncRun
-from commerce_sync.core.services.connections import connection_mark_deauthorized
+from commerce_sync.core.services.connections import connection_create, connection_mark_deauthorized
 from commerce_sync.core.services.demo import demo_seed
-from commerce_sync.core.services.merchants import connection_create, sync_configuration_save
+from commerce_sync.core.services.merchants import sync_configuration_save
 from commerce_sync.core.tasks import dispatch_due_syncs
 from commerce_sync.syncs.runs import sync_run_execute
 from commerce_sync.syncs.scheduling import merchant_disable_if_failing

@@ -8,15 +8,17 @@ for the adapter serving the connection's platform key.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from commerce_sync.core.models import Connection
+from commerce_sync.core.models import AuditLog, Connection, Merchant
 from commerce_sync.core.services.alerts import alert_raise
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
 from commerce_sync.core.services.credentials import ConnectionTokenSource
@@ -25,6 +27,8 @@ from commerce_sync.webhooks.events import webhook_connection_changed
 from connectors import registry
 from connectors.context import ConnectorContext
 from connectors.protocols import AccountingTarget, CommerceSource
+
+log = logging.getLogger(__name__)
 
 
 def connection_context(*, connection: Connection) -> ConnectorContext[Any]:
@@ -100,3 +104,197 @@ def deauthorizes(connection: Connection) -> Iterator[None]:
     except CredentialsRevoked as error:
         connection_mark_deauthorized(connection=connection, reason=error.message)
         raise
+
+
+# --- Creating, unlinking and authorising connections (the partner API) ------------
+
+
+@transaction.atomic
+def connection_create(
+    *,
+    merchant: Merchant,
+    platform_key: str,
+    source_type: str,
+    credentials: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+    status: str = Connection.Status.PENDING_AUTH,
+    actor: str = SYSTEM,
+) -> Connection:
+    """Create a connection of `merchant` to `platform_key` and audit it as
+    `connection.create` (credentials stay out of the trail).
+
+    `source_type` is `Connection.SourceType` ("commerce"/"accounting"). Raises
+    Django's `ValidationError` when the row is invalid, including when the
+    merchant already has an accounting connection that is not Unlinked.
+    This is the one place connections are created (the API, the `connect`
+    command, the setup flow), so events about a new connection belong here.
+    """
+    credentials = credentials or {}
+    settings = settings or {}
+    connection = Connection(
+        merchant=merchant,
+        platform_key=platform_key,
+        source_type=source_type,
+        credentials=credentials,
+        settings=settings,
+        status=status,
+    )
+    connection.full_clean()  # includes "one active accounting connection"
+    connection.save()
+    audit_log_write(
+        actor=actor,
+        action="connection.create",
+        obj=connection,
+        # Credentials stay out of the trail; the settings are not secret.
+        changes={
+            "platform_key": platform_key,
+            "source_type": source_type,
+            "status": status,
+            "settings": settings,
+        },
+    )
+    webhook_connection_changed(connection=connection, type="connection.created")
+    return connection
+
+
+def _oauth_revoke(client_factory: Callable[[], Any]) -> Callable[[dict[str, Any]], None]:
+    def revoke(credentials: dict[str, Any]) -> None:
+        token = credentials.get("refresh_token")
+        if token:
+            client_factory().revoke(token)
+
+    return revoke
+
+
+def _xero_client() -> Any:
+    from connectors.xero.oauth import xero_oauth_client
+
+    return xero_oauth_client()
+
+
+def _quickbooks_client() -> Any:
+    from connectors.quickbooks.oauth import quickbooks_oauth_client
+
+    return quickbooks_oauth_client()
+
+
+# Platforms whose grant we can revoke when a connection is unlinked: a function
+# of the stored credentials that asks the platform to forget the grant.
+REVOKERS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "xero": _oauth_revoke(_xero_client),
+    "quickbooks": _oauth_revoke(_quickbooks_client),
+}
+
+
+def _revoke_after_unlink(
+    *,
+    connection_id: Any,
+    merchant_id: Any,
+    platform_key: str,
+    credentials: dict[str, Any],
+    actor: str,
+) -> None:
+    """Best effort, after the unlink committed: ask the platform to revoke the
+    grant and audit the outcome (`connection.revoke`, `ok` or the error
+    class). A failure never undoes the unlink."""
+    revoker = REVOKERS.get(platform_key)
+    if revoker is None or not credentials:
+        return
+    outcome = "ok"
+    try:
+        revoker(credentials)
+    except Exception as error:
+        outcome = type(error).__name__
+        log.warning(
+            "revoking a grant on unlink failed",
+            extra={"connection": str(connection_id), "platform": platform_key, "error": outcome},
+        )
+    AuditLog.objects.create(
+        actor=actor,
+        action="connection.revoke",
+        merchant_id=merchant_id,
+        object_type=Connection._meta.label_lower,
+        object_id=str(connection_id),
+        changes={"platform_key": platform_key, "outcome": outcome},
+    )
+
+
+@transaction.atomic
+def connection_unlink(*, connection: Connection, actor: str) -> Connection:
+    """Set `connection` Unlinked (Codat's way to disconnect), forget its
+    credentials and audit it as `connection.unlink`; idempotent.
+
+    Once committed, an accounting connection whose platform supports it
+    (`REVOKERS`: Xero, QuickBooks) has its grant revoked on the platform,
+    best effort (see `_revoke_after_unlink`). An Unlinked connection is
+    history: the merchant may then create a new one of its kind.
+    """
+    row = Connection.objects.select_for_update().get(pk=connection.pk)
+    if row.status == Connection.Status.UNLINKED:
+        return row
+    before = row.status
+    credentials = dict(row.credentials or {})
+    row.status = Connection.Status.UNLINKED
+    row.credentials = {}
+    row.save(update_fields=["status", "credentials", "updated_at"])
+    audit_log_write(
+        actor=actor, action="connection.unlink", obj=row, changes={"from": before, "to": row.status}
+    )
+    if row.source_type == Connection.SourceType.ACCOUNTING:
+        transaction.on_commit(
+            partial(
+                _revoke_after_unlink,
+                connection_id=row.pk,
+                merchant_id=row.merchant_id,
+                platform_key=row.platform_key,
+                credentials=credentials,
+                actor=actor,
+            )
+        )
+    return row
+
+
+MAX_CREDENTIAL_KEYS = 50
+
+
+@transaction.atomic
+def connection_authorization_update(
+    *, connection: Connection, credentials: dict[str, str], actor: str
+) -> Connection:
+    """Replace `connection`'s credentials with `credentials` (stored encrypted,
+    never returned or audited: the trail names the keys only). A connection
+    waiting for authorisation or deauthorised becomes Linked.
+
+    Raises Django's `ValidationError` naming the problem when `credentials`
+    is empty, is not a flat {string: string} object (at most 50 keys), or the
+    connection is Unlinked (create a new connection instead).
+    """
+    if not isinstance(credentials, dict) or not credentials:
+        raise ValidationError({"credentials": "Send a JSON object of the platform's credentials."})
+    if len(credentials) > MAX_CREDENTIAL_KEYS:
+        raise ValidationError({"credentials": f"At most {MAX_CREDENTIAL_KEYS} keys."})
+    for key, value in credentials.items():
+        if not isinstance(key, str) or not key.strip() or len(key) > 100 or "\x00" in key:
+            raise ValidationError(
+                {"credentials": "Each key is a non-empty name of at most 100 characters."}
+            )
+        if not isinstance(value, str):
+            raise ValidationError({key: "Each credential is a string."})
+    row = Connection.objects.select_for_update().get(pk=connection.pk)
+    if row.status == Connection.Status.UNLINKED:
+        raise ValidationError(
+            {"status": "This connection is Unlinked; create a new connection to authorise."}
+        )
+    before = row.status
+    row.credentials = dict(credentials)
+    if row.status in (Connection.Status.PENDING_AUTH, Connection.Status.DEAUTHORIZED):
+        row.status = Connection.Status.LINKED
+        row.last_error = ""
+    row.save(update_fields=["credentials", "status", "last_error", "updated_at"])
+    audit_log_write(
+        actor=actor,
+        action="connection.authorization_update",
+        obj=row,
+        changes={"keys": sorted(credentials), "from": before, "to": row.status},
+    )
+    return row

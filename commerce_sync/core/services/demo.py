@@ -12,9 +12,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from commerce_sync.core.models import Connection, Merchant, Partner
-from commerce_sync.core.services.connections import connection_ledger_path, connection_target
-from commerce_sync.core.services.merchants import (
+from commerce_sync.core.services.connections import (
     connection_create,
+    connection_ledger_path,
+    connection_target,
+)
+from commerce_sync.core.services.merchants import (
     merchant_create,
     sync_configuration_save,
 )

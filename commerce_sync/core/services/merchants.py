@@ -3,19 +3,22 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from commerce_sync.core.models import (
-    Connection,
     Frequency,
     Merchant,
     Partner,
+    PartnerSyncFlowSettings,
+    PushItem,
     SyncConfiguration,
     SyncConfigurationVersion,
+    SyncRun,
 )
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
-from commerce_sync.webhooks.events import webhook_configuration_updated, webhook_connection_changed
+from commerce_sync.webhooks.events import webhook_configuration_updated
 from mapping.config import parse_configuration
 from mapping.errors import MappingError
 
@@ -29,8 +32,20 @@ def merchant_create(
     currency: str,
     time_zone: str,
     external_id: str = "",
+    description: str = "",
+    tags: dict[str, str] | None = None,
     actor: str = SYSTEM,
 ) -> Merchant:
+    """Create a merchant of `partner` and audit it (`merchant.create`).
+
+    Raises Django's `ValidationError` naming the field for a bad country
+    (ISO 3166 alpha-2), currency (ISO 4217), time zone (IANA), tags (see
+    `tags_validate`) or an `external_id` the partner already uses.
+    """
+    if external_id and Merchant.objects.filter(partner=partner, external_id=external_id).exists():
+        raise ValidationError(
+            {"external_id": f"Another merchant already has the partner id {external_id!r}."}
+        )
     merchant = Merchant(
         partner=partner,
         name=name,
@@ -38,6 +53,8 @@ def merchant_create(
         currency=currency,
         time_zone=time_zone,
         external_id=external_id,
+        description=description,
+        tags=tags_validate(tags or {}),
     )
     merchant.full_clean()
     merchant.save()
@@ -54,43 +71,6 @@ def merchant_create(
         },
     )
     return merchant
-
-
-@transaction.atomic
-def connection_create(
-    *,
-    merchant: Merchant,
-    platform_key: str,
-    source_type: str,
-    credentials: dict[str, Any],
-    settings: dict[str, Any],
-    status: str,
-    actor: str = SYSTEM,
-) -> Connection:
-    connection = Connection(
-        merchant=merchant,
-        platform_key=platform_key,
-        source_type=source_type,
-        credentials=credentials,
-        settings=settings,
-        status=status,
-    )
-    connection.full_clean()  # includes "one active accounting connection"
-    connection.save()
-    audit_log_write(
-        actor=actor,
-        action="connection.create",
-        obj=connection,
-        # Credentials stay out of the trail; the settings are not secret.
-        changes={
-            "platform_key": platform_key,
-            "source_type": source_type,
-            "status": status,
-            "settings": settings,
-        },
-    )
-    webhook_connection_changed(connection=connection, type="connection.created")
-    return connection
 
 
 _CONFIG_FIELDS = ("document", "frequency", "start_date", "sync_hour", "time_zone")
@@ -151,3 +131,100 @@ def sync_configuration_save(
     )
     webhook_configuration_updated(merchant=merchant, config=config, changed=changed)
     return config
+
+
+# --- Companies (the partner API) ---------------------------------------------------
+
+MAX_TAGS = 10
+
+
+def tags_validate(tags: Any) -> dict[str, str]:
+    """Codat's company `tags` rules (`Company.companyDetails.tags` in the yaml):
+    at most 10, names of 1 to 27 characters, string values of at most 100.
+    Returns the tags; raises `ValidationError` on `tags` naming the problem."""
+    if not isinstance(tags, dict):
+        raise ValidationError({"tags": "Send tags as an object of name: text."})
+    if len(tags) > MAX_TAGS:
+        raise ValidationError({"tags": f"At most {MAX_TAGS} tags."})
+    for key, value in tags.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= 27 or "\x00" in key:
+            raise ValidationError({"tags": f"Tag name {key!r} must have 1 to 27 characters."})
+        if not isinstance(value, str) or len(value) > 100 or "\x00" in value:
+            raise ValidationError({"tags": f"Tag {key!r} must be text of at most 100 characters."})
+    return dict(tags)
+
+
+def merchant_defaults(*, partner: Partner) -> dict[str, str]:
+    """{"country", "currency", "time_zone"} for a merchant the API creates
+    without them: the partner's `PartnerSyncFlowSettings.merchant_defaults`
+    (keys `country`, `currency`, `timeZone`), else the MERCHANT_DEFAULT_*
+    settings."""
+    chosen = {}
+    row = PartnerSyncFlowSettings.objects.filter(partner=partner).first()
+    if row is not None:
+        chosen = row.merchant_defaults or {}
+    return {
+        "country": chosen.get("country") or settings.MERCHANT_DEFAULT_COUNTRY,
+        "currency": chosen.get("currency") or settings.MERCHANT_DEFAULT_CURRENCY,
+        "time_zone": chosen.get("timeZone") or settings.MERCHANT_DEFAULT_TIME_ZONE,
+    }
+
+
+_UPDATABLE = ("name", "description", "tags", "country", "currency", "time_zone")
+
+
+@transaction.atomic
+def merchant_update(*, merchant: Merchant, actor: str, **values: Any) -> Merchant:
+    """Change the given fields of `merchant` (any of name, description, tags,
+    country, currency, time_zone; others raise `TypeError`) and audit the
+    changed names with their old and new values. `ValidationError` names a
+    bad field."""
+    unknown = set(values) - set(_UPDATABLE)
+    if unknown:
+        raise TypeError(f"merchant_update cannot change {sorted(unknown)}")
+    if "tags" in values:
+        values["tags"] = tags_validate(values["tags"])
+    row = Merchant.objects.select_for_update().get(pk=merchant.pk)
+    changes = {
+        name: {"from": getattr(row, name), "to": value}
+        for name, value in values.items()
+        if getattr(row, name) != value
+    }
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.full_clean()
+    if changes:
+        row.save(update_fields=[*changes, "updated_at"])
+        audit_log_write(actor=actor, action="merchant.update", obj=row, changes=changes)
+    return row
+
+
+class MerchantHasHistory(Exception):
+    """Raised by `merchant_delete` for a merchant with sync runs or push items:
+    its history (what was posted, under which keys) must be kept."""
+
+
+@transaction.atomic
+def merchant_delete(*, merchant: Merchant, actor: str) -> None:
+    """Delete a merchant that never synced, with its connections, configuration
+    and setup links; the audit row (`merchant.delete`) keeps its id and name.
+
+    Raises `MerchantHasHistory` when the merchant has sync runs or push items:
+    deleting would lose what was posted to its books and the keys that keep
+    writes exactly-once; such a merchant is disabled instead (not here).
+    """
+    row = Merchant.objects.select_for_update().get(pk=merchant.pk)
+    if (
+        SyncRun.objects.filter(merchant=row).exists()
+        or PushItem.objects.filter(merchant=row).exists()
+    ):
+        raise MerchantHasHistory(
+            "This company has sync history, which is kept; it cannot be deleted."
+        )
+    audit_log_write(
+        actor=actor,
+        action="merchant.delete",
+        obj=row,
+        changes={"name": row.name, "external_id": row.external_id},
+    )
+    row.delete()

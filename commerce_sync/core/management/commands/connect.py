@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from commerce_sync.core.management.commands._merchants import merchant_from_option
 from commerce_sync.core.models import Connection
-from commerce_sync.core.services.merchants import connection_create
+from commerce_sync.core.services.connections import connection_create
 
 Credentials = dict[str, Any]
 Settings = dict[str, Any]

@@ -5,7 +5,10 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django_q.models import Schedule
 
+from commerce_sync.idempotency.tasks import PURGE_TASK
 from commerce_sync.syncs.scheduling import DISPATCH_EVERY_MINUTES, DISPATCH_SCHEDULE_NAME
+
+PURGE_SCHEDULE_NAME = "purge idempotency keys"
 
 
 class Command(BaseCommand):
@@ -23,3 +26,9 @@ class Command(BaseCommand):
         )
         verb = "Created" if created else "Updated"
         self.stdout.write(f"{verb} schedule {schedule.name!r}: every {schedule.minutes} minutes")
+        purge, created = Schedule.objects.update_or_create(
+            name=PURGE_SCHEDULE_NAME,
+            defaults={"func": PURGE_TASK, "schedule_type": Schedule.HOURLY, "repeats": -1},
+        )
+        verb = "Created" if created else "Updated"
+        self.stdout.write(f"{verb} schedule {purge.name!r}: hourly")
