@@ -99,7 +99,9 @@ def test_query_count_is_the_same_for_1_run_and_365() -> None:
         pytest.skip("no sync or configuration endpoint is routed in this build yet")
     data = dataset_ensure(merchants=1, days=2, log=lambda text: None)
     _key, api_key = partner_api_key_create(partner=data.partner, name="bench test")
-    counts = query_counts(api_key=api_key, probes=data.probes, types=routed)
+    counts = query_counts(
+        api_key=api_key, probes=data.probes, types=routed, warm_merchant=data.merchant_ids[0]
+    )
     assert set(counts) == set(routed)
     for request_type, row in counts.items():
         assert row["runs_1"] == row["runs_365"], (request_type, row)
