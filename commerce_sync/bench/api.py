@@ -9,12 +9,18 @@ Three parts, each usable alone:
   partner `bench-api`. The partner's name is the marker: it names N and the
   days only once the load has finished, so a rerun with the same sizes reuses
   the data and an interrupted or different load is wiped and rebuilt.
+  Two probe merchants (1 run and 365 runs) come with it: `runs` in the
+  report counts theirs too.
+* `query_counts`: queries per request type on the two probes, in-process.
 * `gunicorn_server`: gunicorn on 127.0.0.1 as a subprocess with production
-  settings (DEBUG off), stopped on the way out whatever happens.
+  settings (DEBUG off, persistent database connections, throttles raised),
+  stopped on the way out whatever happens.
 * `load_drive`: an open-loop generator. Request i is due at start + i/rate
   whatever happened to the ones before it, a pool of threads sends them with
   `http.client`, and a request's latency is measured from the moment it was
   due (so time spent queued in the client counts: no coordinated omission).
+  The server's CPU per request (all gunicorn processes, from /proc) is
+  reported too: on a shared machine it is steadier than the latencies.
 
 Setup writes rows without the services and audit trail (a benchmark's own
 fixtures); the traffic goes through the real API.
