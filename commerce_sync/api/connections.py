@@ -189,7 +189,9 @@ class ConnectionsView(PartnerApiView):
             {"platformKey": serializers.ChoiceField(choices=[p.key for p in platforms_all()])},
         ),
         responses=responses(ConnectionSerializer, 400, 404),
-        description="A new PendingAuth connection to `platformKey` (a key from list-integrations). "
+        description="A new connection to `platformKey` (a key from list-integrations): PendingAuth "
+        "until authorised, or Linked at once for platforms with nothing to authorise "
+        "(sandbox, beancount, partner-push). "
         "A company has at most one accounting connection that is not Unlinked.",
     )
     def post(self, request: Request, company_id: str) -> Response:

@@ -30,6 +30,11 @@ NAMES = {
     "quickbooks": "QuickBooks Online",
 }
 
+# Platforms a merchant never has to authorise: the sandbox POS, the local
+# Beancount ledger and records the partner pushes. Their connections are
+# Linked as soon as they are made; every other starts PendingAuth.
+NO_AUTHORIZATION = frozenset({"sandbox", "beancount", "partner-push"})
+
 COMMERCE = "Commerce"
 ACCOUNTING = "Accounting"
 
@@ -47,6 +52,11 @@ class Platform:
     @property
     def source_id(self) -> uuid.UUID:
         return uuid.uuid5(_NAMESPACE, f"source:{self.key}")
+
+    @property
+    def needs_authorization(self) -> bool:
+        """Whether a new connection waits for credentials (PendingAuth)."""
+        return self.key not in NO_AUTHORIZATION
 
     @property
     def connection_source_type(self) -> str:

@@ -37,7 +37,7 @@ def test_the_sdk_drives_companies_connections_integrations_and_the_start_url(liv
     assert [c.name for c in found.results] == ["Bank of Dave"] and found.total_results == 1
 
     connection = client.connections.create(
-        request={"company_id": company.id, "request_body": {"platform_key": "sandbox"}}
+        request={"company_id": company.id, "request_body": {"platform_key": "square"}}
     )
     assert connection.status == shared.DataConnectionStatus.PENDING_AUTH
     authorised = client.connections.update_authorization(

@@ -47,8 +47,8 @@ def test_start_creates_the_merchant_and_its_connections_and_a_single_use_code(ap
     merchant = Merchant.objects.get(partner=partner, external_id="shop-42")
     assert merchant.name == "shop-42" and merchant.currency == "GBP"
     assert sorted(merchant.connections.values_list("platform_key", "source_type", "status")) == [
-        ("beancount", "accounting", "PendingAuth"),
-        ("sandbox", "commerce", "PendingAuth"),
+        ("beancount", "accounting", "Linked"),  # nothing for the merchant to authorise
+        ("sandbox", "commerce", "Linked"),
     ]
     link = SetupLink.objects.get(merchant=merchant)
     assert link.hashed_code == setup_code_hash(code) and code not in link.hashed_code

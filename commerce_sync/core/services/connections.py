@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from commerce_sync.core.models import AuditLog, Connection, Merchant
+from commerce_sync.core.platforms import NO_AUTHORIZATION
 from commerce_sync.core.services.alerts import alert_raise
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
 from commerce_sync.core.services.credentials import ConnectionTokenSource
@@ -117,11 +118,15 @@ def connection_create(
     source_type: str,
     credentials: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
-    status: str = Connection.Status.PENDING_AUTH,
+    status: str | None = None,
     actor: str = SYSTEM,
 ) -> Connection:
     """Create a connection of `merchant` to `platform_key` and audit it as
     `connection.create` (credentials stay out of the trail).
+
+    `status` defaults to Linked for a platform the merchant never authorises
+    (`platforms.NO_AUTHORIZATION`: sandbox, beancount, partner-push) and to
+    PendingAuth for every other.
 
     `source_type` is `Connection.SourceType` ("commerce"/"accounting"). Raises
     Django's `ValidationError` when the row is invalid, including when the
@@ -131,6 +136,12 @@ def connection_create(
     """
     credentials = credentials or {}
     settings = settings or {}
+    if status is None:
+        status = (
+            Connection.Status.LINKED
+            if platform_key in NO_AUTHORIZATION
+            else Connection.Status.PENDING_AUTH
+        )
     connection = Connection(
         merchant=merchant,
         platform_key=platform_key,
