@@ -100,7 +100,9 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 _db = DATABASES["default"]
-_db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# Persistent connections (checked before reuse): a new PostgreSQL connection per
+# request costs more than the request itself (bench_api).
+_db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 _db["CONN_HEALTH_CHECKS"] = True
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     Path(_db["NAME"]).parent.mkdir(parents=True, exist_ok=True)

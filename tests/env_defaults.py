@@ -17,6 +17,7 @@ TEST_ENV = {
     "SECURE_SSL_REDIRECT": "0",  # the test client speaks plain HTTP
     "Q_SYNC": "1",  # django-q2 tasks run inline
     "LOG_LEVEL": "WARNING",
+    "CONN_MAX_AGE": "0",  # the test database is dropped at the end: no lingering sessions
 }
 
 for _name, _value in TEST_ENV.items():
