@@ -18,6 +18,9 @@ from commerce_sync.core.models import (
     SyncRun,
 )
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
+
+# Moved to services/connections.py; kept importable from here for callers.
+from commerce_sync.core.services.connections import connection_create  # noqa: F401
 from commerce_sync.webhooks.events import webhook_configuration_updated
 from mapping.config import parse_configuration
 from mapping.errors import MappingError
