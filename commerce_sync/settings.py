@@ -193,6 +193,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Codat's ErrorMessage documented once for every operation's errors (and
+    # drf-spectacular's own enum hook, which a custom list replaces).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "commerce_sync.api.common.error_responses_postprocess",
+    ],
     # Two choice sets share the field name "status": name each after its object.
     "ENUM_NAME_OVERRIDES": {
         "ConnectionStatusEnum": "commerce_sync.api.connections.STATUSES",

@@ -181,6 +181,7 @@ _ERROR_TEXT = {
     401: "No API key, or an unknown or revoked one.",
     404: "No such resource for this API key.",
     409: "The request conflicts with the resource's state.",
+    429: "Too many requests for this API key; retry after the Retry-After header's seconds.",
 }
 
 
@@ -193,3 +194,39 @@ def responses(ok: Any, *errors: int, status_code: int = 200) -> dict[int, Any]:
     for code in sorted({401, *errors}):
         documented[code] = OpenApiResponse(ErrorMessageSerializer, description=_ERROR_TEXT[code])
     return documented
+
+
+ERROR_MESSAGE_REF = {"$ref": "#/components/schemas/ErrorMessage"}
+
+
+def error_responses_postprocess(
+    result: dict[str, Any], generator: Any, request: Any, public: bool
+) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS
+    `POSTPROCESSING_HOOKS`): documents, once for every operation, the errors
+    any of them can answer as Codat's `ErrorMessage` (the yaml lists such
+    responses on each operation): 400 (bad parameters or body), 401 (key),
+    429 (throttling), 404 when the path names an object, 409 on POST (an
+    `Idempotency-Key` reused with another body). An error an operation
+    documents itself keeps its description, and gets the ErrorMessage body
+    if it was documented without one."""
+    schemas = result.get("components", {}).get("schemas", {})
+    if "ErrorMessage" not in schemas:
+        raise ValueError("The ErrorMessage component is missing (ErrorMessageSerializer unused?)")
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            codes = [400, 401, 429]
+            if "{" in path:
+                codes.append(404)
+            if method == "post":
+                codes.append(409)
+            documented = operation.setdefault("responses", {})
+            for code in codes:
+                documented.setdefault(str(code), {"description": _ERROR_TEXT[code]})
+            for code, response in documented.items():
+                if code.startswith("4"):
+                    response.setdefault(
+                        "content", {"application/json": {"schema": ERROR_MESSAGE_REF}}
+                    )
+            operation["responses"] = dict(sorted(documented.items()))
+    return result
