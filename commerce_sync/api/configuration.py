@@ -27,6 +27,7 @@ from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from commerce_sync.api.common import strict_body
 from commerce_sync.api.views import PartnerApiView
 from commerce_sync.core.models import Frequency, Merchant, SyncConfiguration
 from commerce_sync.core.selectors import merchant_get, sync_configuration_get
@@ -65,6 +66,17 @@ class WarningSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "ConfigurationWarning"
+
+
+CONFIGURATION_FIELDS = (
+    "companyId",
+    "accountingSoftwareCompanyName",
+    "enable",
+    "configured",
+    "schedule",
+    "configuration",
+    "warnings",
+)
 
 
 class ConfigurationSerializer(serializers.Serializer):
@@ -178,8 +190,11 @@ class ConfigurationView(PartnerApiView):
     def post(self, request: Request, companyId: str) -> Response:
         """set-configuration: validate, save a new version, answer as get-configuration."""
         merchant = _merchant(request, companyId)
-        body = request.data
-        if not isinstance(body, dict) or "configuration" not in body:
+        # What get-configuration answers may be sent back as it is; the
+        # read-only fields (configured, accountingSoftwareCompanyName,
+        # warnings) are not changed by it. Anything else is refused by name.
+        body = strict_body(request, CONFIGURATION_FIELDS)
+        if "configuration" not in body:
             raise ValidationError(
                 {
                     "configuration": "Send Codat's Configuration JSON with its configuration "

@@ -31,6 +31,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from commerce_sync.api.common import strict_body
 from commerce_sync.api.errors import error_response
 from commerce_sync.api.throttling import PartnerRateThrottle, PartnerSyncRateThrottle
 from commerce_sync.api.views import PartnerApiView
@@ -252,8 +253,7 @@ class RequestSyncView(PartnerApiView):
     def post(self, request: Request, companyId: str) -> Response:
         merchant = _merchant(request, companyId)
         _configured(merchant)
-        body = request.data if isinstance(request.data, dict) else {}
-        args = SyncToLatestArgsSerializer(data=body)
+        args = SyncToLatestArgsSerializer(data=strict_body(request, ["syncTo"]))
         args.is_valid(raise_exception=True)
         now = timezone.now()
         sync_to = args.validated_data.get("syncTo")
@@ -286,7 +286,7 @@ class RequestSyncForDateRangeView(PartnerApiView):
     def post(self, request: Request, companyId: str) -> Response:
         merchant = _merchant(request, companyId)
         _configured(merchant)
-        args = SyncRangeSerializer(data=request.data if isinstance(request.data, dict) else {})
+        args = SyncRangeSerializer(data=strict_body(request, ["dateRange"]))
         args.is_valid(raise_exception=True)
         config = merchant.sync_configuration
         tz = zone(config.time_zone)

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from commerce_sync.api.authentication import PartnerApiKeyAuthentication
+from commerce_sync.api.common import strict_body
 from commerce_sync.api.throttling import PartnerRateThrottle
 from commerce_sync.core.selectors import merchant_get
 from commerce_sync.core.services.audit import partner_actor
@@ -173,8 +174,7 @@ class PushRecordsView(PartnerApiView):
         merchant = merchant_get(merchant_id=merchant_id, partner=partner)
         if merchant is None:  # another partner's merchant is indistinguishable from none
             raise Http404
-        body = request.data
-        records = body.get("records") if isinstance(body, dict) else None
+        records = strict_body(request, ["records"]).get("records")
         if not isinstance(records, list):
             raise ValidationError({"records": "Send a JSON object with a records array."})
         if len(records) > MAX_RECORDS:

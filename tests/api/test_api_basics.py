@@ -108,3 +108,60 @@ def test_the_reference_page_loads_nothing_from_outside(client):
     assert assets, "the page names its scripts and styles"
     for asset in assets:
         assert finders.find(asset.removeprefix("/static/")), f"{asset} is not served by us"
+
+
+@pytest.fixture
+def demo_key(settings, tmp_path):
+    from django.utils import timezone
+
+    from commerce_sync.core.services.demo import demo_seed
+
+    settings.LEDGER_DIR = str(tmp_path / "ledgers")
+    demo = demo_seed(days=2, orders_per_day=3, today=timezone.localdate())
+    _, key = partner_api_key_create(partner=demo.merchant.partner, name="test")
+    return demo.merchant, key
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/companies/{id}/push/commerce-orders", {"records": [], "order": []}, "order"),
+        ("/companies/{id}/sync/commerce/latest", {"syncTo": None, "synkTo": "x"}, "synkTo"),
+        ("/meta/companies/{id}/sync/commerce/historic", {"daterange": {}}, "daterange"),
+        ("/config/companies/{id}/sync/commerce", {"configuration": {}, "colour": 1}, "colour"),
+    ],
+)
+def test_unknown_fields_are_refused_by_name_and_nothing_changes(
+    client, demo_key, path, body, field
+):
+    import json
+
+    from commerce_sync.core.models import SyncConfiguration, SyncRun
+
+    merchant, key = demo_key
+    before = (SyncRun.objects.count(), SyncConfiguration.objects.get(merchant=merchant).version)
+    response = client.post(
+        "/api/v1" + path.format(id=merchant.pk),
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=basic(key),
+    )
+    body = response.json()
+    assert response.status_code == 400, body
+    assert [item["itemId"] for item in body["validation"]["errors"]] == [field]
+    assert "Unknown field" in body["validation"]["errors"][0]["message"]
+    assert (
+        SyncRun.objects.count(),
+        SyncConfiguration.objects.get(merchant=merchant).version,
+    ) == before
+
+
+def test_a_body_that_is_not_an_object_is_refused(client, demo_key):
+    merchant, key = demo_key
+    response = client.post(
+        f"/api/v1/companies/{merchant.pk}/sync/commerce/latest",
+        data="[1, 2]",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=basic(key),
+    )
+    assert response.status_code == 400 and "JSON object" in response.json()["error"]

@@ -114,7 +114,9 @@ def test_a_partner_journey_with_codats_sdk(live_server, transactional_db, settin
         connection = codat.connections.create(
             request={"company_id": company.id, "request_body": {"platform_key": platform}}
         )
-        assert connection.status == shared.DataConnectionStatus.PENDING_AUTH
+        # Nothing for the merchant to authorise on these two: Linked at once;
+        # credentials sent anyway are stored (encrypted) and it stays Linked.
+        assert connection.status == shared.DataConnectionStatus.LINKED
         linked = codat.connections.update_authorization(
             request={
                 "company_id": company.id,

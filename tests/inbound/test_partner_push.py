@@ -128,7 +128,8 @@ def test_unknown_data_types_and_malformed_bodies(api, client, merchant):
     )
     body = response.json()  # Codat's ErrorMessage, the field named in its validation items
     assert response.status_code == 400 and body["statusCode"] == 400
-    assert [item["itemId"] for item in body["validation"]["errors"]] == ["records"]
+    assert [item["itemId"] for item in body["validation"]["errors"]] == ["orders"]
+    assert "send only records" in body["validation"]["errors"][0]["message"]
 
 
 # -- bulk, idempotency, versions --
