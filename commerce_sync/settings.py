@@ -100,6 +100,9 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 _db = DATABASES["default"]
+# The largest request body read: a push of 5,000 records fits; larger is a 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=20_000_000)
+
 # Persistent connections (checked before reuse): a new PostgreSQL connection per
 # request costs more than the request itself (bench_api).
 _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
@@ -181,8 +184,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Commerce Sync partner API",
     "DESCRIPTION": (
         "Codat Sync for Commerce compatible: set your client's server URL to "
-        "https://<host>/api/v1 and send your API key as Authorization: Basic "
-        "<base64(key)> (or Bearer <key>)."
+        "https://{host}/api/v1 and send your API key as Authorization: Basic "
+        "{base64 of the key} (or Bearer {key})."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

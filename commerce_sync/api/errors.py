@@ -17,8 +17,9 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -131,6 +132,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         )
     if isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // 1_000_000
+        return error_response(
+            http_status=413,
+            error=f"The request body is larger than {limit} MB: send fewer records per request.",
+            request=request,
+        )
     if isinstance(exc, exceptions.ValidationError):
         items = validation_items(exc.detail)
         first = items[0]["message"] if items else "Invalid request."
@@ -186,3 +194,16 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         can_be_retried=True,
         detailed_error_code=int(StatusCode.SERVER_ERROR),
     )
+
+
+def api_not_found(request: Any, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any path under /api/v1/ that names no operation: Codat's ErrorMessage
+    404, never Django's HTML page."""
+    body = error_body(
+        http_status=404,
+        error=f"No operation at {request.path}: see /api/v1/docs/ for the paths.",
+        request=request,
+    )
+    response = JsonResponse(body, status=404)
+    response[CORRELATION_HEADER] = body["correlationId"]
+    return response

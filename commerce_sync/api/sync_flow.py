@@ -73,6 +73,9 @@ def _errors(error: DjangoValidationError) -> ValidationError:
 class SyncFlowStartView(PartnerApiView):
     """GET /config/sync/commerce/{commerceKey}/{accountingKey}/start."""
 
+    # Codat's GET creates the company when new: a HEAD must not.
+    http_method_names = ["get", "options"]
+
     @extend_schema(
         operation_id="get-sync-flow-url",
         tags=["Connections"],

@@ -183,6 +183,15 @@ class SyncRangeSerializer(serializers.Serializer):
         ref_name = "SyncRange"
 
 
+# Dates a sync may name: far enough from datetime's limits that converting
+# between time zones never overflows, wide enough for any merchant's books.
+EARLIEST = date(1970, 1, 1)
+LATEST = date(2200, 1, 1)
+# The longest range one historic request may cover; longer backfills are
+# several requests (each is one run, read and written in one go).
+MAX_HISTORIC_DAYS = 366
+
+
 def _instant(text: str, merchant: Merchant, field: str) -> datetime:
     """An ISO 8601 date or date-time as an aware instant (naive: the
     company's local time, as Codat reads it); ValidationError naming `field`."""
@@ -193,6 +202,12 @@ def _instant(text: str, merchant: Merchant, field: str) -> datetime:
         raise ValidationError(
             {field: f"{text!r} is not an ISO 8601 date or date-time (e.g. 2024-03-01T00:00:00Z)"}
         ) from None
+    if not EARLIEST.year <= value.year < LATEST.year:
+        raise ValidationError(
+            {
+                field: f"{text!r} is out of range: send a date from {EARLIEST:%Y} to {LATEST.year - 1}"
+            }
+        )
     return value if value.tzinfo is not None else value.replace(tzinfo=tz)
 
 
@@ -304,6 +319,13 @@ class RequestSyncForDateRangeView(PartnerApiView):
         if local_instant(until, config.sync_hour, tz) > timezone.now():
             raise ValidationError(
                 {"dateRange.finish": "finish must not be after the latest sync hour passed"}
+            )
+        if (until - first).days > MAX_HISTORIC_DAYS:
+            raise ValidationError(
+                {
+                    "dateRange": f"A historic sync covers at most {MAX_HISTORIC_DAYS} days; "
+                    "split a longer backfill into several requests"
+                }
             )
         try:
             run = sync_request(

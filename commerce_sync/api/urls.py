@@ -2,12 +2,13 @@
 below it (so a Codat client's server URL becomes https://<host>/api/v1).
 Each area has its own module of views and adds its routes here."""
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from commerce_sync.api import companies, connections, integrations, sync_flow, syncs
 from commerce_sync.api.configuration import ConfigurationView
+from commerce_sync.api.errors import api_not_found
 from commerce_sync.api.views import PushRecordsView
 from commerce_sync.api.webhooks import (
     WebhookDeliveriesView,
@@ -143,4 +144,6 @@ urlpatterns += [
         syncs.SyncByIdView.as_view(),
         name="sync-by-id",
     ),
+    # Last: anything else under /api/v1/ is a JSON 404, not an HTML page.
+    re_path(r"^.*$", api_not_found),
 ]

@@ -39,6 +39,8 @@ class DecimalJSONParser(parsers.JSONParser):
             return json.loads(stream.read(), parse_float=Decimal)
         except ValueError as error:
             raise ParseError(f"JSON parse error - {error}") from None
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply") from None
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"

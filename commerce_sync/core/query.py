@@ -197,12 +197,18 @@ def _parse_datetime(value: str, name: str) -> tuple[datetime, bool]:
     try:
         if len(value) == 10:
             day = date.fromisoformat(value)
+            if not 1 < day.year < 9999:
+                raise ValueError(value)
             return datetime(day.year, day.month, day.day, tzinfo=UTC), True
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise QueryError(
             f"Malformed query: {value!r} is not a date for {name!r} (use 2024-03-01 or 2024-03-01T12:00:00Z)."
         ) from None
+    if not 1 < moment.year < 9999:  # + a day, or to UTC, must not overflow
+        raise QueryError(
+            f"Malformed query: {value!r} is out of range for {name!r} (years 2 to 9998)."
+        )
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)), False
 
 

@@ -1,8 +1,8 @@
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
 from commerce_sync.core.models import Partner
+from connectors.credentials import EncryptedJSONField
 
 
 class IdempotencyKey(models.Model):
@@ -14,7 +14,9 @@ class IdempotencyKey(models.Model):
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)  # sha256 hex of method, path and body
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    # Encrypted like connection credentials: an answer may hold a secret shown
+    # once (a webhook's signing secret), replayed to the same key only.
+    response_body = EncryptedJSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True)
 

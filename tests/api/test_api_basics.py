@@ -165,3 +165,103 @@ def test_a_body_that_is_not_an_object_is_refused(client, demo_key):
         HTTP_AUTHORIZATION=basic(key),
     )
     assert response.status_code == 400 and "JSON object" in response.json()["error"]
+
+
+def post_json(client, key, path, body, **headers):
+    import json
+
+    return client.post(
+        "/api/v1" + path,
+        data=body if isinstance(body, str) else json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=basic(key),
+        **headers,
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            "/meta/companies/{id}/sync/commerce/historic",
+            {"dateRange": {"start": "0001-01-01T00:00:00Z", "finish": "2026-01-02T00:00:00Z"}},
+            "dateRange.start",
+        ),
+        (
+            "/meta/companies/{id}/sync/commerce/historic",
+            {"dateRange": {"start": "2020-01-01T00:00:00Z", "finish": "9999-12-31T23:00:00-05:00"}},
+            "dateRange.finish",
+        ),
+        ("/companies/{id}/sync/commerce/latest", {"syncTo": "0001-01-01T00:00:00Z"}, "syncTo"),
+        (
+            "/meta/companies/{id}/sync/commerce/historic",
+            {"dateRange": {"start": "2020-01-01T00:00:00Z", "finish": "2022-01-01T00:00:00Z"}},
+            "dateRange",
+        ),
+    ],
+)
+def test_dates_out_of_range_and_overlong_ranges_are_400s(client, demo_key, path, body, field):
+    from commerce_sync.core.models import SyncRun
+
+    merchant, key = demo_key
+    runs = SyncRun.objects.count()
+    response = post_json(client, key, path.format(id=merchant.pk), body)
+    answer = response.json()
+    assert response.status_code == 400, answer
+    assert [item["itemId"] for item in answer["validation"]["errors"]] == [field]
+    assert SyncRun.objects.count() == runs
+
+
+def test_a_far_date_in_a_query_is_a_400(client, partner_key):
+    _, key = partner_key
+    response = client.get(
+        "/api/v1/companies",
+        {"query": "createdDate>9999-12-31T23:00:00-05:00"},
+        HTTP_AUTHORIZATION=basic(key),
+    )
+    assert response.status_code == 400 and "out of range" in response.json()["error"]
+
+
+def test_deep_and_oversized_bodies_are_4xx_error_messages(client, partner_key, settings):
+    _, key = partner_key
+    deep = post_json(client, key, "/companies", "[" * 100_000 + "]" * 100_000)
+    assert deep.status_code == 400 and "nested too deeply" in deep.json()["error"]
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000_000
+    big = post_json(client, key, "/companies", {"name": "x" * 1_200_000})
+    assert big.status_code == 413 and big.json()["statusCode"] == 413
+
+
+@pytest.mark.parametrize("path", ["/api/v1/", "/api/v1/nowhere", "/api/v1/companies/"])
+def test_unknown_api_paths_are_json_404s(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["statusCode"] == 404
+
+
+def test_head_on_the_start_url_creates_nothing(client, partner_key):
+    from commerce_sync.core.models import Merchant
+
+    _, key = partner_key
+    response = client.head(
+        "/api/v1/config/sync/commerce/sandbox/beancount/start",
+        {"merchantIdentifier": "head-made"},
+        HTTP_AUTHORIZATION=basic(key),
+    )
+    assert response.status_code == 405
+    assert not Merchant.objects.filter(external_id="head-made").exists()
+
+
+def test_stored_idempotent_answers_are_encrypted_at_rest(client, partner_key):
+    from django.db import connection
+
+    _, key = partner_key
+    marker = "Marker Bakery 7f3a"
+    first = post_json(client, key, "/companies", {"name": marker}, HTTP_IDEMPOTENCY_KEY="k-1")
+    again = post_json(client, key, "/companies", {"name": marker}, HTTP_IDEMPOTENCY_KEY="k-1")
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT response_body FROM idempotency_idempotencykey")
+        (raw,) = cursor.fetchone()
+    assert marker not in raw
