@@ -47,7 +47,7 @@ MAX_PAGE_SIZE = 5000
 
 
 class WebhookEndpointSerializer(serializers.Serializer):
-    """An endpoint as the partner sees it (never its secret)."""
+    """An endpoint as the partner sees it: every read but create and rotate, so no secret."""
 
     id = serializers.UUIDField(read_only=True)
     url = serializers.CharField(read_only=True)
@@ -64,6 +64,8 @@ class WebhookEndpointSerializer(serializers.Serializer):
 
 
 class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
+    """An endpoint with its signing secret: the answer to create and rotate only."""
+
     secret = serializers.CharField(
         read_only=True,
         help_text="The signing secret (whsec_...), shown this once: store it to verify signatures.",
