@@ -265,3 +265,20 @@ def test_stored_idempotent_answers_are_encrypted_at_rest(client, partner_key):
         cursor.execute("SELECT response_body FROM idempotency_idempotencykey")
         (raw,) = cursor.fetchone()
     assert marker not in raw
+
+
+@pytest.mark.parametrize("start", ["0001-01-01T00:00:00", "9999-12-31T00:00:00"])
+def test_a_schedule_starting_at_a_far_date_is_refused(client, demo_key, start):
+    from commerce_sync.core.models import SyncConfiguration
+
+    merchant, key = demo_key
+    current = client.get(
+        f"/api/v1/config/companies/{merchant.pk}/sync/commerce", HTTP_AUTHORIZATION=basic(key)
+    ).json()
+    version = SyncConfiguration.objects.get(merchant=merchant).version
+    body = {"configuration": current["configuration"], "schedule": {"startDate": start}}
+    response = post_json(client, key, f"/config/companies/{merchant.pk}/sync/commerce", body)
+    answer = response.json()
+    assert response.status_code == 400, answer
+    assert "schedule.startDate" in [item["itemId"] for item in answer["validation"]["errors"]]
+    assert SyncConfiguration.objects.get(merchant=merchant).version == version

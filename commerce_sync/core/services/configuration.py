@@ -73,6 +73,10 @@ ACCOUNT_SLOTS: tuple[tuple[str, str, str, bool], ...] = (
     ("fees", "paymentFeeRefund", "Payment fee refunds", False),
 )
 
+# The years a schedule may start in (period arithmetic stays far from
+# datetime's limits in every time zone).
+START_DATE_YEARS = (1970, 2200)
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -234,6 +238,17 @@ def _schedule(
                     "invalid",
                 )
             )
+        elif not START_DATE_YEARS[0] <= start_date.year < START_DATE_YEARS[1]:
+            # Far dates overflow the period arithmetic (and the dispatcher with it).
+            problems.append(
+                Problem(
+                    "schedule.startDate",
+                    f"startDate {start!r} is out of range: send a date from "
+                    f"{START_DATE_YEARS[0]} to {START_DATE_YEARS[1] - 1}",
+                    "invalid",
+                )
+            )
+            start_date = None
     if len(problems) > before or start_date is None:
         return None
     return Schedule(start_date, int(hour), str(zone_name), str(frequency))
