@@ -21,6 +21,7 @@ from django.db.models import QuerySet
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from commerce_sync.core.query import QueryError
 
@@ -139,6 +140,25 @@ class LinksSerializer(serializers.Serializer):
     current = HalRefSerializer()
     next = HalRefSerializer(required=False)
     previous = HalRefSerializer(required=False)
+
+
+def queried_page(
+    request: Request,
+    *,
+    path: str,
+    select: Callable[[str, str], QuerySet[Any]],
+    serialize: Callable[[Any], dict[str, Any]],
+) -> Response:
+    """A Codat list answer: `select(query, orderBy)` with the request's
+    parameters, then `paged`. A malformed `query` or `orderBy` is the 400
+    `malformed_query` gives."""
+    try:
+        items = select(
+            request.query_params.get("query", ""), request.query_params.get("orderBy", "")
+        )
+    except QueryError as error:
+        raise malformed_query(error) from None
+    return Response(paged(request, path=path, items=items, serialize=serialize))
 
 
 def paged_serializer(name: str, item: type[serializers.Serializer]) -> type[serializers.Serializer]:

@@ -37,9 +37,8 @@ from rest_framework.response import Response
 from commerce_sync.api.common import (
     Conflict,
     codat_datetime,
-    malformed_query,
-    paged,
     paged_serializer,
+    queried_page,
     responses,
     site_url,
     strict_body,
@@ -47,7 +46,6 @@ from commerce_sync.api.common import (
 from commerce_sync.api.connections import LIST_PARAMETERS, ConnectionSerializer, connection_json
 from commerce_sync.api.views import PartnerApiView
 from commerce_sync.core.models import Merchant
-from commerce_sync.core.query import QueryError
 from commerce_sync.core.selectors import companies_for_partner, company_get
 from commerce_sync.core.services.audit import partner_actor
 from commerce_sync.core.services.merchants import (
@@ -181,22 +179,14 @@ class CompaniesView(PartnerApiView):
         "createdDate; `orderBy` the same (e.g. `-createdDate`).",
     )
     def get(self, request: Request) -> Response:
-        try:
-            merchants = companies_for_partner(
-                partner=request.user.partner,
-                query=request.query_params.get("query", ""),
-                order_by=request.query_params.get("orderBy", ""),
-            )
-        except QueryError as error:
-            raise malformed_query(error) from None
         base = site_url(request)
-        return Response(
-            paged(
-                request,
-                path="/companies",
-                items=merchants,
-                serialize=lambda merchant: company_json(merchant, base=base),
-            )
+        return queried_page(
+            request,
+            path="/companies",
+            select=lambda query, order_by: companies_for_partner(
+                partner=request.user.partner, query=query, order_by=order_by
+            ),
+            serialize=lambda merchant: company_json(merchant, base=base),
         )
 
     @extend_schema(

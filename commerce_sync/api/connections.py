@@ -26,9 +26,8 @@ from rest_framework.response import Response
 
 from commerce_sync.api.common import (
     codat_datetime,
-    malformed_query,
-    paged,
     paged_serializer,
+    queried_page,
     responses,
     site_url,
     strict_body,
@@ -36,7 +35,6 @@ from commerce_sync.api.common import (
 from commerce_sync.api.views import PartnerApiView
 from commerce_sync.core.models import Connection, Merchant
 from commerce_sync.core.platforms import Platform, platform_get, platforms_all
-from commerce_sync.core.query import QueryError
 from commerce_sync.core.selectors import connection_get, connections_for_company, merchant_get
 from commerce_sync.core.services.audit import partner_actor
 from commerce_sync.core.services.connections import (
@@ -162,22 +160,14 @@ class ConnectionsView(PartnerApiView):
     )
     def get(self, request: Request, company_id: str) -> Response:
         merchant = _merchant(request, company_id)
-        try:
-            connections = connections_for_company(
-                merchant=merchant,
-                query=request.query_params.get("query", ""),
-                order_by=request.query_params.get("orderBy", ""),
-            )
-        except QueryError as error:
-            raise malformed_query(error) from None
         base = site_url(request)
-        return Response(
-            paged(
-                request,
-                path=f"/companies/{merchant.pk}/connections",
-                items=connections,
-                serialize=lambda c: connection_json(c, base=base),
-            )
+        return queried_page(
+            request,
+            path=f"/companies/{merchant.pk}/connections",
+            select=lambda query, order_by: connections_for_company(
+                merchant=merchant, query=query, order_by=order_by
+            ),
+            serialize=lambda c: connection_json(c, base=base),
         )
 
     @extend_schema(
