@@ -130,9 +130,17 @@ class Product:
 
 @dataclass(slots=True)
 class TaxComponent:
+    """A Codat tax component. `rate` is a fraction of the net price, as
+    Codat's Commerce model defines it (0.05 for 5 % GST, 0.09975 for QST)."""
+
     id: str
     name: str
     rate: Decimal | None
+
+    @property
+    def percentage(self) -> Decimal | None:
+        """The rate as a percentage (Decimal("9.975") for 0.09975), or None."""
+        return None if self.rate is None else (self.rate * 100).normalize()
 
 
 @dataclass(slots=True)

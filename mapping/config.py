@@ -118,6 +118,12 @@ class MappingConfig:
         """`rounding`, else `sales`."""
         return self.sales.get("rounding") or self.sales.get("sales")
 
+    def cash_rounding_account(self) -> str | None:
+        """Where cash rounding goes (an order paid in cash rounded to the
+        currency's cash unit, e.g. CAD 0.05): `cashRounding`, else
+        `rounding`, else `sales`."""
+        return self.sales.get("cashrounding") or self.rounding_account()
+
     def tax_account(self, component_id: str | None) -> str | None:
         """The liability account of a tax component (`tax-<id>`), else `tax`."""
         if component_id is not None:

@@ -15,7 +15,7 @@ The entry point of the mapping package. `map_period` runs the phases:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
 from typing import Any
@@ -35,11 +35,16 @@ from mapping.posting import PaymentIndex, Posting
 
 @dataclass(slots=True)
 class MappingResult:
-    """The documents of a period, or (when `errors` is not empty) none."""
+    """The documents of a period, or (when `errors` is not empty) none.
+
+    `waiting` holds the ids of the orders left for a later period because a
+    payment is not settled yet (each named in a warning too): a sync must
+    not count them as posted."""
 
     documents: list[Document]
     warnings: list[Issue]
     errors: list[Issue]
+    waiting: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, list[dict[str, Any]]]:
         return {
@@ -122,6 +127,8 @@ def _map_period(
         if not period.contains(order.created):
             outside += 1
             continue
+        if posting.waits(order):
+            continue
         day = posting.day_of(order.created)
         posting.post_order(order, posting.book(day, order.currency, order.location_id), 1)
     for tx in data.transactions:
@@ -138,6 +145,8 @@ def _map_period(
             )
         )
     for record in late:
+        if isinstance(record, Order) and config.sync_sales and posting.waits(record):
+            continue
         posting.post_flagged(record, last_day, "", "late", 1)
         posting.warnings.append(
             Issue(
@@ -151,6 +160,9 @@ def _map_period(
                 Issue("InvalidEdit", f"An edit pairs {edit.previous.id} with {edit.current.id}")
             )
             continue
+        current = edit.current
+        if isinstance(current, Order) and config.sync_sales and posting.waits(current):
+            continue  # the whole edit waits with it
         posting.post_flagged(edit.previous, last_day, "adjustment", "adjustment", -1)
         posting.post_flagged(edit.current, last_day, "adjustment", "adjustment", 1)
         posting.warnings.append(
@@ -167,6 +179,14 @@ def _finish(
 ) -> MappingResult:
     """Write every book out, in group order; refuse the period if posting
     found errors or any phase needed a mapping that is missing."""
+    for payment_type, count in sorted(posting.zero_tenders.items()):
+        posting.warnings.append(
+            Issue(
+                "ZeroPayment",
+                f"{count} {payment_type} payment(s) of 0.00 (a comp or an empty voucher): "
+                "no money moved, nothing is posted for them",
+            )
+        )
     documents: list[Document] = []
     for group in sorted(posting.books, key=_group_order):
         book = posting.books[group]
@@ -180,8 +200,8 @@ def _finish(
                 documents.append(entry)
     errors = posting.errors + missing.issues()
     if errors:
-        return MappingResult([], posting.warnings, _dedupe(errors))
-    return MappingResult(documents, posting.warnings, [])
+        return MappingResult([], posting.warnings, _dedupe(errors), posting.waiting)
+    return MappingResult(documents, posting.warnings, [], posting.waiting)
 
 
 def _group_order(group: GroupKey) -> tuple[date, str, str, str]:

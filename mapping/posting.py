@@ -19,11 +19,14 @@ from mapping.canonical import CommerceData, Order, OrderLine, Transaction
 from mapping.config import INVOICE, MappingConfig
 from mapping.errors import Issue
 from mapping.missing import MissingMappings
-from mapping.money import format_amount
+from mapping.money import explained_by_cash_rounding, format_amount, quantize
 from mapping.periods import Period, local_instant
 from mapping.taxes import Rate, TaxRules
 
 SETTLED = frozenset({"Paid"})
+# Payments not settled yet (a card authorised, waiting for its tip): their
+# order waits for them. Failed and Cancelled payments moved no money.
+OPEN = frozenset({"Pending", "Authorized", "Unknown"})
 _MIRRORED = frozenset({"Payment", "Refund"})  # carried by order payments already
 
 # (kind, account, rate, description) of a product line
@@ -55,6 +58,8 @@ class Posting:
         self.payment_index: PaymentIndex = {}
         self._line_targets: dict[_LineCacheKey, LineTarget | None] = {}
         self._clearing: dict[str, str | None] = {}  # payment type -> account
+        self.zero_tenders: dict[str, int] = {}  # payment type -> 0.00 payments seen
+        self.waiting: list[str] = []  # ids of orders whose payments are not settled yet
         self._day_starts, self._days = _day_starts(period)
 
     def day_of(self, instant: datetime) -> date:
@@ -117,6 +122,25 @@ class Posting:
         self._line_targets[cache_key] = target
         return target
 
+    def waits(self, order: Order) -> bool:
+        """Whether `order` has a payment not settled yet (Pending, Authorized,
+        Unknown): if so it waits, whole, for a later period (noted in
+        `waiting`, with a warning naming it and the payment)."""
+        for payment in order.payments:
+            if payment.status in OPEN:
+                self.waiting.append(order.id)
+                self.warnings.append(
+                    Issue(
+                        "OrderWaiting",
+                        f"Order {order.id} waits: payment {payment.id} ({payment.type}, "
+                        f"{format_amount(payment.amount, payment.currency)}) is {payment.status}, "
+                        "not settled yet. The rest of the period is posted; this order is "
+                        "posted, flagged late, in the period its payments settle in",
+                    )
+                )
+                return True
+        return False
+
     def post_order(self, order: Order, book: Book, sign: int) -> None:
         """An order's lines, service charges, gratuity and settled payments
         into `book`; `sign` -1 reverses them (the old side of an edit)."""
@@ -144,16 +168,16 @@ class Posting:
             if gross and line.discount and kind != "prepaid":
                 off = abs(line.discount) if refund else -abs(line.discount)
                 off = off if sign == 1 else -off
-                # Known issue, kept while behaviour is frozen (issue 9): on a line
-                # split by component rates, `rate` is the tuple of (id, label)
-                # pairs, and the discount line carries it as its tax rate id.
+                # A line split by component rates carries its net on the first
+                # component's line (`TaxRules.post_split`): so does its discount.
+                discount_rate = rate[0][0] if isinstance(rate, tuple) else rate
                 discount_key: SalesKey = (
                     refund,
                     "discount",
                     config.sales["discount"],
-                    rate,
+                    discount_rate,
                     "Discounts",
-                )  # type: ignore[assignment]
+                )
                 sum_for(sales, discount_key).add(off, ZERO, oid)
                 net -= off
             if isinstance(rate, tuple):  # one invoice line per component rate
@@ -223,12 +247,16 @@ class Posting:
                     book.sales, (refund, "gratuity", gratuity_account, gratuity_rate, "Gratuity")
                 ).add(order.gratuity * sign, ZERO, oid)
         settled = ZERO
+        cash = ZERO
+        refused = False  # one cause, one error: no balance check after a refusal
         for payment in order.payments:
-            if payment.status not in SETTLED:
+            amount = payment.amount
+            if payment.status not in SETTLED:  # Failed or Cancelled (open ones wait)
                 self.warnings.append(
                     Issue(
                         "PaymentNotSettled",
-                        f"Order {oid}: payment {payment.id} is {payment.status}; it is not posted",
+                        f"Order {oid}: payment {payment.id} ({payment.type}) is "
+                        f"{payment.status}; no money moved, it is not posted",
                     )
                 )
                 continue
@@ -239,9 +267,14 @@ class Posting:
                         f"Order {oid}: payment {payment.id} is in {payment.currency}, the order in {currency}",
                     )
                 )
+                refused = True
                 continue
-            amount = payment.amount
+            if not amount:  # a comp or a 0.00 voucher: no money moves
+                self.zero_tenders[payment.type] = self.zero_tenders.get(payment.type, 0) + 1
+                continue
             settled += amount
+            if payment.type == "Cash":
+                cash += amount
             clearing = self._clearing.get(payment.type)
             if clearing is None:
                 clearing = self._clearing[payment.type] = config.clearing_account(payment.type)
@@ -254,15 +287,49 @@ class Posting:
                     paid = book.payments[payment_key] = Sum()
                 paid.amount += amount if sign == 1 else -amount
                 paid.refs.append(oid)
-        if settled != expected:
-            self.errors.append(
-                Issue(
-                    "UnbalancedOrder",
-                    f"Order {oid}: settled payments total {format_amount(settled, currency)} but its lines, "
-                    f"service charges and gratuity total {format_amount(expected, currency)}; "
-                    "correct the order in the point of sale",
+        if settled != expected and not refused:
+            difference = settled - expected
+            if not quantize(difference, currency):
+                # Amounts finer than the minor unit (10.0049 paid 10.00): what the
+                # point of sale rounded away goes to the rounding account.
+                self._post_rounding(book, difference * sign, expected < 0, oid, "Rounding")
+            elif explained_by_cash_rounding(quantize(difference, currency), cash, currency):
+                self._post_rounding(book, difference * sign, expected < 0, oid, "Cash rounding")
+            else:
+                self.errors.append(
+                    Issue(
+                        "UnbalancedOrder",
+                        f"Order {oid}: settled payments total {format_amount(settled, currency)} but its lines, "
+                        f"service charges and gratuity total {format_amount(expected, currency)}; "
+                        "correct the order in the point of sale",
+                    )
                 )
-            )
+
+    def _post_rounding(
+        self, book: Book, difference: Decimal, refund: bool, ref: str, label: str
+    ) -> None:
+        """What payments differ from an order by rounding (paid - due,
+        signed): "Cash rounding" (to the currency's cash unit, e.g. CAD 0.05)
+        to `sales.accounts.cashRounding`, else `rounding`, else `sales`;
+        "Rounding" (amounts finer than the minor unit) to `rounding`, else
+        `sales`. A credit when the customer paid more; in invoice format a
+        line at the zero rate on the invoice (or, `refund`, the credit note)."""
+        config = self.config
+        if label == "Rounding":
+            account = config.rounding_account()
+        else:
+            account = config.cash_rounding_account()
+        if account is None:
+            self.missing.sales_account("sales", "sales")
+            return
+        rate = None
+        if not book.journal:
+            rate = config.zero_rate()
+            if rate is None:
+                self.missing.zero_rate()
+                return
+        kind = "rounding" if label == "Rounding" else "cashRounding"
+        sum_for(book.sales, (refund, kind, account, rate, label)).add(difference, ZERO, ref)
 
     def post_transaction(
         self, tx: Transaction, book_for: Callable[[str | None], Book], sign: int

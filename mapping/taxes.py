@@ -56,15 +56,15 @@ class TaxRules:
         self, tax: Decimal, net: Decimal, taxes: tuple[TaxPart, ...], currency: str
     ) -> Decimal | None:
         """The rate (percent) of a taxed line that does not state it: the sum
-        of its tax components' rates, else the mapped rate that gives exactly
+        of its tax components' rates (Codat gives them as fractions: 0.05 is 5 %), else the mapped rate that gives exactly
         its tax amount, else tax / net to 0.001 %; None for a zero net or
         absurd amounts."""
         rates: list[Decimal] = []
         for part in taxes:
             component = self.components.get(part.component_id or "")
-            if component is None or component.rate is None:
+            if component is None or component.percentage is None:
                 break
-            rates.append(component.rate)
+            rates.append(component.percentage)
         else:
             if taxes:
                 return sum(rates, ZERO)
@@ -102,7 +102,7 @@ class TaxRules:
         rates = []
         for part in taxes:
             component = self.components.get(part.component_id or "")
-            percentage = component.rate if component is not None else None
+            percentage = component.percentage if component is not None else None
             if percentage is None and net:
                 percentage = next(
                     (

@@ -151,7 +151,8 @@ def reference_data(m: Merchant) -> dict[str, list[Record]]:
     if itemised(m.country):
         for parts in TAX_TABLE[m.country.upper()].values():
             for cid, name, percent in parts:
-                components[cid] = {"id": cid, "name": name, "rate": Decimal(percent)}
+                # Codat gives a component's rate as a fraction (0.05 for 5 %).
+                components[cid] = {"id": cid, "name": name, "rate": Decimal(percent) / 100}
                 components[cid] |= {"isCompound": False, **stamp}
     methods = ("Card", "Cash", "OnlineCard", "Prepaid")
     return {

@@ -119,7 +119,9 @@ class _Translator:
             percent = _percent_text(line.get("ratePercentage") or 0)
             cid = f"{title.lower().replace(' ', '-')}-{percent}"
             self.out.tax_components.setdefault(
-                cid, {"id": cid, "name": f"{title} {percent}%", "rate": Decimal(percent)}
+                # Codat gives a component's rate as a fraction (0.05 for 5 %).
+                cid,
+                {"id": cid, "name": f"{title} {percent}%", "rate": Decimal(percent) / 100},
             )
             amount = _money(line.get("priceSet"), "taxLines.priceSet") * scale
             entries.append({"taxComponentRef": {"id": cid, "name": title}, "rate": amount})

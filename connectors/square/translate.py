@@ -524,7 +524,8 @@ def tax_components(orders: Iterable[Raw]) -> list[Record]:
                 {
                     "id": key,
                     "name": tax.get("name") or key,
-                    "rate": None if rate is None else Decimal(rate),
+                    # Square's percentage ("7.25") as Codat's fraction (0.0725).
+                    "rate": None if rate is None else Decimal(rate) / 100,
                 },
             )
     return list(found.values())

@@ -157,10 +157,10 @@ def check_order(order: dict, currency: str, components: dict[str, Decimal]) -> N
             # Each component is rounded on its own; the line's tax is their sum.
             for part in line["taxes"]:
                 rate = components[part["taxComponentRef"]["id"]]
-                assert part["rate"] == quantize(net * rate / 100, currency)
+                assert part["rate"] == quantize(net * rate, currency)  # rate: a fraction
             assert sum(t["rate"] for t in line["taxes"]) == tax
             assert (
-                sum(components[t["taxComponentRef"]["id"]] for t in line["taxes"])
+                sum(components[t["taxComponentRef"]["id"]] for t in line["taxes"]) * 100
                 == (line["taxPercentage"])
             )
         else:

@@ -319,7 +319,10 @@ def test_reference_data(day):
         "isGiftCard": False,
         "productCategoryRef": {"id": "CAT-MERCH"},
     }
-    assert {t["id"]: t["rate"] for t in day.tax_components} == {"TAX-GST": D(5), "TAX-PST": D(7)}
+    assert {t["id"]: t["rate"] for t in day.tax_components} == {
+        "TAX-GST": D("0.05"),
+        "TAX-PST": D("0.07"),
+    }
     assert day.locations == [{"id": "LOC-1", "name": "Granville Street"}]
 
 

@@ -58,10 +58,11 @@ REFERENCE: dict[str, list[dict[str, Any]]] = {
     "productCategories": [{"id": "coffee", "name": "Coffee"}, {"id": "food", "name": "Food"}],
     "locations": [{"id": "L1", "name": "High street"}, {"id": "L2", "name": "Station"}],
     "taxComponents": [
-        {"id": "VAT", "name": "VAT 20%", "rate": Decimal(20)},
-        {"id": "VAT5", "name": "VAT 5%", "rate": Decimal(5)},
-        {"id": "GST", "name": "GST", "rate": Decimal(5)},
-        {"id": "QST", "name": "QST", "rate": Decimal("9.975")},
+        # Codat gives a component's rate as a fraction of the net price.
+        {"id": "VAT", "name": "VAT 20%", "rate": Decimal("0.2")},
+        {"id": "VAT5", "name": "VAT 5%", "rate": Decimal("0.05")},
+        {"id": "GST", "name": "GST", "rate": Decimal("0.05")},
+        {"id": "QST", "name": "QST", "rate": Decimal("0.09975")},
     ],
     "paymentMethods": [{"id": t, "name": t, "status": "Active"} for t in TENDERS],
 }
