@@ -50,9 +50,8 @@ class Book:
     payments: dict[PaymentKey, Sum] = field(default_factory=dict)
     fees: dict[PairKey, Sum] = field(default_factory=dict)
     fee_refunds: dict[PairKey, Sum] = field(default_factory=dict)
-    payouts: list[tuple[str, str, Decimal]] = field(
-        default_factory=list
-    )  # (tx id, clearing, +to bank)
+    # (tx id, clearing, +to bank, description: "Payout", "Failed payout", ...)
+    payouts: list[tuple[str, str, Decimal, str]] = field(default_factory=list)
     flags: set[str] = field(default_factory=set)
     journal: bool = True  # taxes to liability accounts; else through tax rates
 

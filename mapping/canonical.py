@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from mapping.errors import Issue
+
 ZERO = Decimal(0)
 PAYMENT_TYPES = frozenset(
     [
@@ -154,3 +156,4 @@ class CommerceData:
     tax_components: dict[str, TaxComponent] = field(default_factory=dict)
     locations: dict[str, str] = field(default_factory=dict)
     categories: dict[str, str] = field(default_factory=dict)
+    notes: list[Issue] = field(default_factory=list)  # what reading found worth a warning

@@ -74,6 +74,13 @@ class JournalEntry:
 
 
 @dataclass(slots=True)
+class Link:
+    type: str  # Invoice, CreditNote, Bill
+    key: str
+    amount: Decimal
+
+
+@dataclass(slots=True)
 class InvoiceLine:
     account_id: str
     tax_rate_id: str | None
@@ -96,6 +103,9 @@ class Invoice:
     status: str
     lines: list[InvoiceLine]
     type: str = "invoice"
+    # A credit note's allocations to invoices (an exchange offsets the day's
+    # invoice); payments carry their own links.
+    links: list[Link] = field(default_factory=list)
 
     @property
     def total(self) -> Decimal:
@@ -107,6 +117,10 @@ class Invoice:
         data["customerRef"] = {"id": self.customer_id}
         data["status"] = self.status
         data.update(_itemised(h, self.lines))
+        if self.type == "creditNote":
+            data["links"] = [
+                {"type": x.type, "id": x.key, "amount": h.money(x.amount)} for x in self.links
+            ]
         return data
 
 
@@ -129,13 +143,6 @@ def _itemised(h: Header, lines: list[InvoiceLine]) -> dict[str, Any]:
         "totalTaxAmount": h.money(sum((x.tax_amount for x in lines), Decimal(0))),
         "totalAmount": h.money(sum((x.total for x in lines), Decimal(0))),
     }
-
-
-@dataclass(slots=True)
-class Link:
-    type: str  # Invoice, CreditNote, Bill
-    key: str
-    amount: Decimal
 
 
 @dataclass(slots=True)

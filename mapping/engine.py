@@ -111,6 +111,7 @@ def _map_period(
 ) -> MappingResult:
     missing = MissingMappings()
     posting = Posting(data, config, period, missing)
+    posting.warnings.extend(data.notes)
     index = posting.payment_index
     if payment_types:
         index.update(payment_types)

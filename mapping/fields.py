@@ -119,14 +119,26 @@ def optional_instant(record: Mapping[str, Any], key: str, tz: ZoneInfo) -> datet
     return None if value is None else parse_instant(value, tz, key)
 
 
-def tax_parts(items: Any, where: str) -> tuple[TaxPart, ...]:
-    """A line's Codat `taxes` list (component reference and amount each)."""
+def tax_parts(items: Any, where: str, line_tax: Any = None) -> tuple[TaxPart, ...]:
+    """A line's Codat `taxes` list (component reference and amount each).
+
+    An entry whose amount (`rate`) is null takes the line's tax amount
+    (`line_tax`) when it is the line's only component; with several, the
+    share of each cannot be known and the line is refused (BadField)."""
     if not items:
         return ()
     if not isinstance(items, list):
         raise BadField(f"{where}taxes must be a list")
     parts = []
     for index, item in enumerate(items):
+        if isinstance(item, Mapping) and item.get("rate") is None:
+            if len(items) > 1:
+                raise BadField(
+                    f"{where}taxes[{index}].rate (the component's tax amount) is null and the "
+                    f"line has {len(items)} tax components: which share is whose cannot be "
+                    "told; send each component's amount"
+                )
+            item = {**item, "rate": ZERO if line_tax is None else line_tax}
         if not isinstance(item, Mapping):
             raise BadField(f"{where}taxes[{index}] must be an object")
         ref = item.get("taxComponentRef") or {}

@@ -49,6 +49,7 @@ def invoice_set_write(
         customer = config.sales_customer
         if customer is None:
             missing.sales_customer()
+    issued: dict[bool, Invoice] = {}
     for refund, kind in ((False, "invoice"), (True, "creditNote")):
         lines = _invoice_lines(book, currency, refund, config=config, missing=missing)
         if lines and customer is not None:
@@ -61,7 +62,10 @@ def invoice_set_write(
                 kind,
             )
             targets[refund] = doc.header.key
+            issued[refund] = doc
             documents.append(doc)
+    if False in issued and True in issued:
+        _allocate_credit_note(issued[False], issued[True], book, currency)
     for (ptype, account, refund), s in book.payments.items():
         value = quantize(s.amount, currency)
         if not value or customer is None:
@@ -111,15 +115,32 @@ def invoice_set_write(
         bank = config.payout_account()
         if bank is None:
             missing.payout_account()
-        for tx_id, clearing, to_bank in book.payouts:
+        for tx_id, clearing, to_bank, what in book.payouts:
             value = quantize(to_bank, currency)
             if not value or bank is None:
                 continue
             source, dest = (clearing, bank) if value > 0 else (bank, clearing)
-            what = "Payout" if value > 0 else "Failed payout"
             header = document_header(prefix, group, "transfer", f"{what} {tx_id}", book, tx_id)
             documents.append(Transfer(header, source, dest, abs(value), [tx_id]))
     return documents
+
+
+def _allocate_credit_note(
+    invoice: Invoice, credit_note: Invoice, book: Book, currency: str
+) -> None:
+    """Allocate the day's credit note to its invoice for what payments leave
+    open on both (an exchange: goods returned against goods bought), so that
+    a fully paid day leaves neither open in receivables. The allocation is a
+    link on the credit note: `{"type": "Invoice", "id": <invoice key>,
+    "amount": ...}`."""
+    paid = {False: ZERO, True: ZERO}
+    for (_ptype, _account, refund), s in book.payments.items():
+        paid[refund] += abs(quantize(s.amount, currency))
+    open_invoice = invoice.total - paid[False]
+    open_credit = credit_note.total - paid[True]
+    amount = min(open_invoice, open_credit)
+    if amount > 0:
+        credit_note.links.append(Link("Invoice", invoice.header.key, amount))
 
 
 def _invoice_lines(

@@ -61,8 +61,8 @@ def journal_write(
         bank = config.payout_account()
         if bank is None:
             missing.payout_account()
-        for tx_id, clearing, to_bank in book.payouts:
-            label = f"{'Payout' if to_bank > 0 else 'Failed payout'} {tx_id}"
+        for tx_id, clearing, to_bank, what in book.payouts:
+            label = f"{what} {tx_id}"
             add(bank, to_bank, label, [tx_id])
             add(clearing, -to_bank, label, [tx_id])
     for line in lines:

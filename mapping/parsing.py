@@ -9,8 +9,8 @@ checked readers here when it gives up.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from mapping.bulk import gc_paused
@@ -67,7 +67,7 @@ def _line(item: Any, index: int) -> OrderLine:
             total=amount(item.get("totalAmount"), "totalAmount"),
             tax=optional_amount(item, "totalTaxAmount"),
             discount=discounts,
-            taxes=tax_parts(item.get("taxes"), ""),
+            taxes=tax_parts(item.get("taxes"), "", item.get("totalTaxAmount")),
         )
     except BadField as bad:
         raise BadField(where + str(bad)) from None
@@ -90,7 +90,7 @@ def _service_charge(item: Any, index: int) -> ServiceCharge:
             total=amount(item.get("totalAmount"), "totalAmount"),
             tax=optional_amount(item, "taxAmount"),
             tax_percentage=None if percentage is None else amount(percentage, "taxPercentage"),
-            taxes=tax_parts(item.get("taxes"), ""),
+            taxes=tax_parts(item.get("taxes"), "", item.get("taxAmount")),
         )
     except BadField as bad:
         raise BadField(where + str(bad)) from None
@@ -253,17 +253,61 @@ def _parse_commerce(data: Any, tz: ZoneInfo) -> CommerceData:
 
 
 def _check_unique(data: CommerceData, issues: list[Issue]) -> None:
-    for kind, records in (("orders", data.orders), ("transactions", data.transactions)):
-        seen: set[str] = set()
-        for record in records:
-            if record.id in seen:
-                issues.append(
-                    Issue(
-                        "DuplicateRecord",
-                        f"{kind}: id {record.id} appears twice; each record must be sent once",
-                    )
+    """The same record twice in one feed: see `one_copy_each`."""
+    for kind in ("orders", "transactions"):
+        kept, notes, refused = one_copy_each(kind, getattr(data, kind), lambda r: r)
+        setattr(data, kind, kept)
+        data.notes.extend(notes)
+        issues.extend(refused)
+
+
+X = TypeVar("X")
+
+
+def one_copy_each(
+    kind: str, items: Iterable[X], record_of: Callable[[X], Order | Transaction]
+) -> tuple[list[X], list[Issue], list[Issue]]:
+    """One item per record id, in first-seen order: `(kept, warnings, errors)`.
+
+    A source may send a record twice in one feed (pages overlapping while it
+    changes). Identical copies are one record (a DuplicateRecord warning);
+    copies that differ keep the one with the newest `modifiedDate` (a
+    warning); copies that differ with the same `modifiedDate` (or none)
+    cannot be told apart, and are refused (a DuplicateRecord error naming
+    the id). `kind` ("orders") names them in messages; `record_of` gives an
+    item's parsed record."""
+    kept: dict[str, X] = {}
+    copies: dict[str, int] = {}
+    errors: list[Issue] = []
+    for item in items:
+        record = record_of(item)
+        seen = kept.get(record.id)
+        if seen is None:
+            kept[record.id] = item
+            continue
+        copies[record.id] = copies.get(record.id, 1) + 1
+        other = record_of(seen)
+        if other == record:
+            continue
+        new, old = record.modified, other.modified
+        if new is not None and (old is None or new > old):
+            kept[record.id] = item
+        elif new is None or old is None or new == old:
+            errors.append(
+                Issue(
+                    "DuplicateRecord",
+                    f"{kind}: id {record.id} appears twice with different content and the same "
+                    "modifiedDate, so which copy is current cannot be told; correct it at the source",
                 )
-            seen.add(record.id)
+            )
+    warnings = [
+        Issue(
+            "DuplicateRecord",
+            f"{kind}: id {rid} was sent {count} times; the newest copy is posted, once",
+        )
+        for rid, count in copies.items()
+    ]
+    return list(kept.values()), warnings, errors
 
 
 def parse_record(kind: str, record: Any, tz: ZoneInfo) -> Order | Transaction:

@@ -28,6 +28,10 @@ SETTLED = frozenset({"Paid"})
 # order waits for them. Failed and Cancelled payments moved no money.
 OPEN = frozenset({"Pending", "Authorized", "Unknown"})
 _MIRRORED = frozenset({"Payment", "Refund"})  # carried by order payments already
+_PAYOUTS = frozenset({"Payout", "FailedPayout"})
+# A payout's source reference is resolved when it names a sale's payment or
+# order; other references (the payout's own id) leave it on `card`.
+_NAMES_A_SALE = frozenset({"Payment", "Order"})
 
 # (kind, account, rate, description) of a product line
 LineTarget = tuple[str, str, Rate, str]
@@ -348,8 +352,22 @@ class Posting:
                 )
             )
             return
-        indexed = self.payment_index.get(tx.source_id) if tx.source_id else None
-        payment_type, location = indexed if indexed else ("Card", None)
+        payment_type, location = "Card", None  # a fee or payout that names no payment
+        if tx.source_id and (tx.type not in _PAYOUTS or tx.source_type in _NAMES_A_SALE):
+            indexed = self.payment_index.get(tx.source_id)
+            if indexed is None:
+                # Never a guess: the wrong clearing account is a wrong balance.
+                self.errors.append(
+                    Issue(
+                        "UnresolvedReference",
+                        f"{tx.type} {tx.id} names {tx.source_type or 'record'} {tx.source_id}, "
+                        "which is neither in this period nor among the earlier records stored; "
+                        "its clearing account cannot be known. Sync the period that holds "
+                        f"{tx.source_id} first (a preview gives it under `history`)",
+                    )
+                )
+                return
+            payment_type, location = indexed
         book = book_for(location)
         if tx.type in ("PaymentFee", "PaymentFeeRefund"):
             if not config.sync_fees:
@@ -372,14 +390,22 @@ class Posting:
             if clearing is not None:
                 sum_for(table, (payment_type, clearing)).add(value * sign, ZERO, tx.id)
             return
-        # Payout (money leaves for the bank, negative) or FailedPayout (comes back).
-        clearing = config.clearing_account("Card")
+        # Payout (money leaves for the bank, negative; positive when the
+        # provider takes money back from the bank) or FailedPayout (comes back).
+        clearing = config.clearing_account(payment_type)
         if clearing is None:
-            missing.clearing_account("Card")
+            missing.clearing_account(payment_type)
         if config.payout_account() is None:  # the writers need it: say so now
             missing.payout_account()
         if clearing is not None:
-            book.payouts.append((tx.id, clearing, -tx.total * sign))
+            to_bank = -tx.total * sign
+            if tx.type == "FailedPayout":
+                label = "Failed payout"
+            elif to_bank >= 0:
+                label = "Payout"
+            else:
+                label = "Payout taken back from the bank"
+            book.payouts.append((tx.id, clearing, to_bank, label))
 
     def post_flagged(
         self, record: Order | Transaction, day: date, section: str, flag: str, sign: int

@@ -1,5 +1,18 @@
 """The dry run behind `manage.py preview_sync`: a scenario document in, the
-documents a sync would post out. Pure: the command only reads and prints."""
+documents a sync would post out. Pure: the command only reads and prints.
+
+Beyond the shared scenario format, the input may carry what a real sync
+knows from earlier runs, each a `commerce`-shaped object:
+
+* `previouslyPosted`: records posted by an earlier run; those sent again
+  unchanged post nothing, changed ones post the difference (adjustments);
+* `late`: records whose day was posted before they arrived; posted on the
+  period's last day, flagged `late` (an order whose payments settled after
+  it waited comes back this way);
+* `history`: records of earlier periods, stored but not posted again; fees,
+  fee refunds and payouts of this period that name their payments or orders
+  are resolved against them.
+"""
 
 from __future__ import annotations
 
@@ -103,6 +116,11 @@ def preview(scenario: Any) -> MappingResult:
                         f"{unchanged} record(s) were posted before and are unchanged",
                     )
                 )
+        if scenario.get("history"):
+            # Records of earlier periods, as a sync keeps them: they are not
+            # posted, but a fee or payout of this period may name them.
+            history = parse_commerce(scenario["history"], tz)
+            payment_types = payment_index(history.orders) | payment_types
         late_data = parse_commerce(scenario.get("late") or {}, tz)
         late: list[Order | Transaction] = [*late_data.orders, *late_data.transactions]
         prefix = str(scenario.get("merchantId") or "preview")

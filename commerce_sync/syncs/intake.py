@@ -11,18 +11,25 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Min, Q
 
 from commerce_sync.core.models import Merchant, SourceRecord, SyncRun
 from commerce_sync.errors import DataProcessingError
 from connectors.protocols import CommerceBatch
 from mapping.canonical import Order, Transaction
-from mapping.errors import MappingError
-from mapping.parsing import parse_record
+from mapping.engine import payment_index
+from mapping.errors import Issue, MappingError
+from mapping.parsing import one_copy_each, parse_record
 from mapping.periods import Period
+from mapping.posting import PaymentIndex
+
+# How far back a run re-reads the source for orders that waited for their
+# payments to settle (a card authorisation lapses well within a month).
+WAITING_LOOKBACK = timedelta(days=31)
 
 
 def record_hash(payload: dict[str, Any]) -> str:
@@ -56,11 +63,17 @@ class Classified:
 
 
 def records_take_in(
-    *, merchant: Merchant, batch: CommerceBatch, tz: tzinfo
+    *,
+    merchant: Merchant,
+    batch: CommerceBatch,
+    tz: tzinfo,
+    notes: list[Issue] | None = None,
 ) -> list[IncomingRecord]:
     """Parse every order and transaction of `batch` and find its stored row
-    (one query per kind). Raises DataProcessingError naming up to 20 records
-    that do not parse."""
+    (one query per kind). A record sent twice is kept once (the newest copy;
+    see `mapping.parsing.one_copy_each`), with a warning appended to `notes`.
+    Raises DataProcessingError naming up to 20 records that do not parse or
+    whose copies cannot be told apart."""
     records: list[IncomingRecord] = []
     problems: list[str] = []
     for kind, payloads in (("order", batch.orders), ("transaction", batch.transactions)):
@@ -69,12 +82,17 @@ def records_take_in(
             r.source_id: r
             for r in SourceRecord.objects.filter(merchant=merchant, kind=kind, source_id__in=ids)
         }
+        parsed_kind: list[tuple[dict[str, Any], Order | Transaction]] = []
         for payload in payloads:
             try:
-                parsed = parse_record(kind, payload, tz)
+                parsed_kind.append((payload, parse_record(kind, payload, tz)))
             except MappingError as error:
                 problems.extend(issue.message for issue in error.issues)
-                continue
+        kept, warnings, refused = one_copy_each(f"{kind}s", parsed_kind, lambda pair: pair[1])
+        problems.extend(issue.message for issue in refused)
+        if notes is not None:
+            notes.extend(warnings)
+        for payload, parsed in kept:
             records.append(
                 IncomingRecord(kind, payload, parsed, record_hash(payload), existing.get(parsed.id))
             )
@@ -153,3 +171,47 @@ def source_records_mark_posted(*, run: SyncRun, records: list[IncomingRecord]) -
         row.posted_payload = record.payload
         rows.append(row)
     SourceRecord.objects.bulk_update(rows, ["posted_run", "posted_payload"], batch_size=500)
+
+
+def waiting_orders_since(*, merchant: Merchant, start: datetime) -> datetime | None:
+    """When the oldest order still waiting began: stored, never posted, and
+    created before `start` (an earlier period posted without it because a
+    payment was not settled), at most WAITING_LOOKBACK before `start`. A run
+    reads the source from there so the order is posted, flagged late, once
+    its payments settle. None when no order waits."""
+    found = SourceRecord.objects.filter(
+        merchant=merchant,
+        kind=SourceRecord.Kind.ORDER,
+        posted_run__isnull=True,
+        created_date__lt=start,
+        created_date__gte=start - WAITING_LOOKBACK,
+    ).aggregate(oldest=Min("created_date"))["oldest"]
+    return found
+
+
+def payment_types_stored(*, merchant: Merchant, wanted: set[str], tz: tzinfo) -> PaymentIndex:
+    """payment id (or order id) -> (payment type, order location) for the ids
+    in `wanted`, from the orders stored for `merchant` by earlier runs: a fee,
+    fee refund or payout may name a payment of an earlier period. Ids not
+    found are absent (the engine then refuses the record naming the id).
+    One query for order ids, one per 200 payment ids."""
+    if not wanted:
+        return {}
+    orders = SourceRecord.objects.filter(merchant=merchant, kind=SourceRecord.Kind.ORDER)
+    payloads = list(orders.filter(source_id__in=wanted).values_list("payload", flat=True))
+    remaining = sorted(wanted - {str(p.get("id")) for p in payloads if isinstance(p, dict)})
+    for offset in range(0, len(remaining), 200):
+        query = Q()
+        for payment_id in remaining[offset : offset + 200]:
+            query |= Q(payload__payments__contains=[{"id": payment_id}])
+        payloads.extend(orders.filter(query).values_list("payload", flat=True))
+    parsed: list[Order] = []
+    for payload in payloads:
+        try:
+            record = parse_record("order", payload, tz)  # type: ignore[arg-type]
+        except MappingError:
+            continue  # a stored record that no longer parses names nothing
+        if isinstance(record, Order):
+            parsed.append(record)
+    index = payment_index(parsed)
+    return {key: value for key, value in index.items() if key in wanted}

@@ -41,10 +41,12 @@ from commerce_sync.errors import (
     NothingDue,
 )
 from commerce_sync.syncs.intake import (
+    payment_types_stored,
     record_posted_version,
     records_classify,
     records_take_in,
     source_records_store,
+    waiting_orders_since,
 )
 from commerce_sync.syncs.locks import merchant_lock
 from commerce_sync.syncs.periods import merchant_period_between, merchant_period_due
@@ -54,10 +56,11 @@ from commerce_sync.syncs.trace import RunTrace
 from commerce_sync.syncs.transitions import sync_run_transition
 from connectors.protocols import AccountingTarget
 from connectors.retry import RetryPolicy
+from mapping.canonical import Transaction
 from mapping.config import parse_configuration
 from mapping.documents import document_account_refs
 from mapping.engine import Edit, map_period, payment_index
-from mapping.errors import MappingError
+from mapping.errors import Issue, MappingError
 from mapping.parsing import parse_reference
 from mapping.periods import Period, zone
 
@@ -74,6 +77,7 @@ DATA_ISSUES = frozenset(
         "CurrencyMismatch",
         "InvalidCommerceData",
         "DuplicateRecord",
+        "UnresolvedReference",
     }
 )
 
@@ -349,8 +353,12 @@ def _work(run: SyncRun, merchant: Merchant, trace: RunTrace, retry: RetryPolicy 
     source = connection_source(connection=commerce)
     target = connection_target(connection=accounting)
 
+    # Orders that waited for their payments in an earlier period are read
+    # again with this one: once settled they post here, flagged late.
+    waiting_since = waiting_orders_since(merchant=merchant, start=run.period_start)
+    read_start = min(run.period_start, waiting_since) if waiting_since else run.period_start
     with trace.phase("read"), deauthorizes(commerce):
-        batch = source.read_period(start=run.period_start, end=run.period_end)
+        batch = source.read_period(start=read_start, end=run.period_end)
     trace.counters["records_read"] = {
         "orders": len(batch.orders),
         "transactions": len(batch.transactions),
@@ -358,7 +366,10 @@ def _work(run: SyncRun, merchant: Merchant, trace: RunTrace, retry: RetryPolicy 
     trace.counters["api_calls"] = {source.platform_key: batch.api_calls}
 
     with trace.phase("store"):
-        incoming = records_take_in(merchant=merchant, batch=batch, tz=tz)
+        notes: list[Issue] = []
+        incoming = records_take_in(merchant=merchant, batch=batch, tz=tz, notes=notes)
+        for note in notes:
+            trace.say("warning", note.code, note.message)
         records = records_classify(incoming, period)
         source_records_store(merchant=merchant, records=incoming)
     trace.counters["records"] = {
@@ -369,6 +380,13 @@ def _work(run: SyncRun, merchant: Merchant, trace: RunTrace, retry: RetryPolicy 
     }
 
     with trace.phase("map"):
+        known = payment_index(r.parsed for r in incoming if r.kind == "order")
+        named = {
+            r.parsed.source_id
+            for r in incoming
+            if isinstance(r.parsed, Transaction) and r.parsed.source_id
+        }
+        stored = payment_types_stored(merchant=merchant, wanted=named - known.keys(), tz=tz)
         reference = parse_reference(batch.as_commerce(), tz)
         reference.orders = [r.parsed for r in records.fresh if r.kind == "order"]
         reference.transactions = [r.parsed for r in records.fresh if r.kind == "transaction"]
@@ -379,7 +397,7 @@ def _work(run: SyncRun, merchant: Merchant, trace: RunTrace, retry: RetryPolicy 
             key_prefix=str(merchant.pk),
             late=[r.parsed for r in records.late],
             edits=[Edit(record_posted_version(r, tz), r.parsed) for r in records.edits],
-            payment_types=payment_index(r.parsed for r in incoming if r.kind == "order"),
+            payment_types=stored | known,
         )
     for issue in result.warnings:
         trace.say("warning", issue.code, issue.message)
@@ -395,7 +413,13 @@ def _work(run: SyncRun, merchant: Merchant, trace: RunTrace, retry: RetryPolicy 
         _validate_against_target(documents, target, trace)
 
     with trace.phase("push"):
-        posted = [*records.fresh, *records.late, *records.edits]
+        # Orders waiting for their payments are not posted: a later run posts them.
+        waiting = set(result.waiting)
+        posted = [
+            r
+            for r in (*records.fresh, *records.late, *records.edits)
+            if not (r.kind == "order" and r.parsed.id in waiting)
+        ]
         items = push_items_create(
             run=run, merchant=merchant, documents=documents, records=posted, trace=trace
         )
