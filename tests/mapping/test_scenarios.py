@@ -53,15 +53,47 @@ def test_the_published_scenarios_are_there():
 def test_scenario(path: Path):
     scenario = json.loads(path.read_text(), parse_float=Decimal)
     status, output = preview(path)
+    expected = scenario["expected"]
+    if "errors" in expected:  # a refusal: exactly these errors, nothing posted
+        assert status == 1, output
+        assert [e["code"] for e in output["errors"]] == [x["code"] for x in expected["errors"]]
+        for got, want in zip(output["errors"], expected["errors"], strict=True):
+            for fragment in want.get("contains", []):
+                assert fragment in got["message"], (fragment, got["message"])
+        assert output["documents"] == []
+        return
     assert status == 0, output.get("errors")
     assert output["errors"] == []
+    for want in expected.get("warnings", []):
+        assert any(
+            w["code"] == want["code"] and all(f in w["message"] for f in want.get("contains", []))
+            for w in output["warnings"]
+        ), (want, output["warnings"])
     documents = output["documents"]
+    if "creditNoteLinks" in expected:
+        got_links = [
+            (link["type"], link["amount"])
+            for doc in documents
+            if doc["type"] == "creditNote"
+            for link in doc["links"]
+        ]
+        assert got_links == [tuple(x) for x in expected["creditNoteLinks"]]
+        invoices = {d["key"] for d in documents if d["type"] == "invoice"}
+        for doc in documents:
+            if doc["type"] == "creditNote":
+                assert {link["id"] for link in doc["links"]} <= invoices
+    if "descriptions" in expected:
+        described = {
+            line["description"]
+            for doc in documents
+            for line in doc.get("journalLines", []) + doc.get("lineItems", [])
+        } | {doc["description"] for doc in documents}
+        assert set(expected["descriptions"]) <= described, described
     assert len({d["key"] for d in documents}) == len(documents), "keys must be unique"
     for doc in documents:
         if doc["type"] == "journalEntry":
             total = sum(Decimal(line["netAmount"]) for line in doc["journalLines"])
             assert total == 0, f"{doc['key']} does not balance"
-    expected = scenario["expected"]
     if "journal" in expected:
         check_journal_groups(documents, expected["journal"]["groups"])
     if "invoice" in expected:
