@@ -30,7 +30,7 @@ from mapping.invoices import invoice_set_write
 from mapping.journal import journal_write
 from mapping.missing import MissingMappings
 from mapping.periods import Period
-from mapping.posting import PaymentIndex, Posting
+from mapping.posting import PaymentIndex, Posting, has_open_payment
 
 
 @dataclass(slots=True)
@@ -164,7 +164,9 @@ def _map_period(
         current = edit.current
         if isinstance(current, Order) and config.sync_sales and posting.waits(current):
             continue  # the whole edit waits with it
-        posting.post_flagged(edit.previous, last_day, "adjustment", "adjustment", -1)
+        if not (isinstance(edit.previous, Order) and has_open_payment(edit.previous)):
+            # (a version that waited was never posted: nothing to reverse)
+            posting.post_flagged(edit.previous, last_day, "adjustment", "adjustment", -1)
         posting.post_flagged(edit.current, last_day, "adjustment", "adjustment", 1)
         posting.warnings.append(
             Issue(

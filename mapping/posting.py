@@ -19,7 +19,7 @@ from mapping.canonical import CommerceData, Order, OrderLine, Transaction
 from mapping.config import INVOICE, MappingConfig
 from mapping.errors import Issue
 from mapping.missing import MissingMappings
-from mapping.money import explained_by_cash_rounding, format_amount, quantize
+from mapping.money import explained_by_cash_rounding, format_amount, quantize, quantum
 from mapping.periods import Period, local_instant
 from mapping.taxes import Rate, TaxRules
 
@@ -293,7 +293,7 @@ class Posting:
                 paid.refs.append(oid)
         if settled != expected and not refused:
             difference = settled - expected
-            if not quantize(difference, currency):
+            if abs(difference) * 2 <= quantum(currency):
                 # Amounts finer than the minor unit (10.0049 paid 10.00): what the
                 # point of sale rounded away goes to the rounding account.
                 self._post_rounding(book, difference * sign, expected < 0, oid, "Rounding")
@@ -426,6 +426,11 @@ class Posting:
                 return found
 
             self.post_transaction(record, book_for, sign)
+
+
+def has_open_payment(order: Order) -> bool:
+    """Whether a payment of `order` is not settled yet (see `Posting.waits`)."""
+    return any(payment.status in OPEN for payment in order.payments)
 
 
 def _day_starts(period: Period) -> tuple[list[datetime], list[date]]:

@@ -4,10 +4,12 @@ must hold for every merchant-day, not only for the worked scenarios.
 Hypothesis builds Codat-shaped merchant-days (orders with several tax rates,
 tax components, discounts, gratuity, service charges, gift cards sold and
 redeemed, split tenders, refunds; fees, fee refunds, payouts and failed
-payouts) in GBP, JPY and BHD, every amount in the currency's minor unit and
-every order paid in full, as a point of sale sends them. The expected figures
-are computed here from the input records and the README's "effect on the
-books" table, never from the engine.
+payouts) in GBP, JPY, BHD and CHF, every order paid in full, as a point of
+sale sends them: some line amounts finer than the currency's minor unit (the
+payments then settle the total rounded to it), CHF cash rounded to 0.05, now
+and then an order waiting for a payment not settled yet (Authorized). The
+expected figures are computed here from the input records and the README's
+"effect on the books" table, never from the engine.
 """
 
 from __future__ import annotations
@@ -33,8 +35,15 @@ TIME_ZONE = "Europe/London"
 TZ = ZoneInfo(TIME_ZONE)
 PERIOD_DAYS = 2
 FIRST_DAY = date(2026, 11, 2)  # after the October DST change: London is on UTC
-EXPONENT = {"GBP": 2, "JPY": 0, "BHD": 3}
-UNIT_PRICE = {"GBP": (50, 2500), "JPY": (100, 4000), "BHD": (100, 12000)}  # minor units
+EXPONENT = {"GBP": 2, "JPY": 0, "BHD": 3, "CHF": 2}
+UNIT_PRICE = {
+    "GBP": (50, 2500),
+    "JPY": (100, 4000),
+    "BHD": (100, 12000),
+    "CHF": (50, 2500),
+}  # minor units
+CASH_UNIT = {"CHF": 5}  # cash rounded to 0.05 (minor units)
+OPEN = ("Pending", "Authorized")
 TENDERS = ("Card", "Cash", "OnlineCard", "Prepaid")
 REFUND_TENDERS = ("Card", "Cash", "OnlineCard")
 CARD_LIKE = ("Card", "OnlineCard")
@@ -220,11 +229,17 @@ def line_items(draw: st.DrawFn, currency: str, sign: int, number: int) -> dict[s
     rate = "0" if gift else draw(st.sampled_from(sorted(RATES)))
     discount = 0 if gift else draw(st.sampled_from((0, 0, 0, 1, quantity * unit // 10)))
     net = money(quantity * unit - discount, currency)
+    if not gift and draw(st.integers(0, 3)) == 0:
+        # A price finer than the minor unit (12.3456): the line's net and total
+        # carry the extra digits; the point of sale rounds the tax.
+        net += money(draw(st.integers(1, 99)), currency) / 100
     tax, parts = taxed(net, rate, currency, sign)
     line: dict[str, Any] = {
         "id": f"L{number}",
         "quantity": sign * quantity,
-        "unitPrice": money(unit, currency),
+        "unitPrice": money(unit, currency)
+        if net == money(quantity * unit - discount, currency)
+        else net / quantity,
         "taxPercentage": Decimal(rate),
         "totalTaxAmount": tax,
         "totalAmount": sign * net + tax,
@@ -319,15 +334,26 @@ def orders(
         gratuity = money(draw(st.integers(1, UNIT_PRICE[currency][1] // 4)), currency)
     elif kind == "refund" and draw(st.integers(0, 5)) == 0:
         gratuity = -money(draw(st.integers(1, UNIT_PRICE[currency][0])), currency)
-    due = int((total + gratuity).scaleb(EXPONENT[currency]))
+    due = int(round_money(total + gratuity, currency).scaleb(EXPONENT[currency]))
     if like is None:
         tender_pool = TENDERS if due > 0 else REFUND_TENDERS
         tenders = draw(st.lists(st.sampled_from(tender_pool), min_size=1, max_size=3))
         pids = [f"{oid}-P{n}" for n in range(1, len(tenders) + 1)]
     else:
-        settled = [p for p in like["payments"] if p["status"] == "Paid"]
+        # A payment that was open has settled by now.
+        settled = [p for p in like["payments"] if p["status"] in ("Paid", *OPEN)]
         tenders, pids = [p["type"] for p in settled], [p["id"] for p in settled]
     shares = draw(splits(due, len(tenders))) if due else []
+    rounding = ZERO  # settled - due, by cash rounding
+    unit = CASH_UNIT.get(currency)
+    used = tenders[: len(shares)]
+    if unit and like is None and used and used[-1] == "Cash" and used.count("Cash") == 1:
+        # Cash in CHF is rounded to 0.05: the last (cash) share is paid rounded.
+        last = shares[-1]
+        rounded = (abs(last) + unit // 2) // unit * unit * (1 if last > 0 else -1)
+        if rounded:
+            rounding = money(rounded - last, currency)
+            shares[-1] = rounded
     payments = [
         {
             "id": pid,
@@ -348,9 +374,12 @@ def orders(
                 "type": "Card",
                 "amount": money(draw(st.integers(1, 10**4)), currency),
                 "currency": currency,
-                "status": draw(st.sampled_from(("Failed", "Pending", "Cancelled"))),
+                "status": draw(st.sampled_from(("Failed", "Cancelled"))),
             },
         )
+    if like is None and payments and draw(st.integers(0, 9)) == 0:
+        # A card waiting for its tip adjustment: the whole order waits.
+        payments[-1] = payments[-1] | {"status": draw(st.sampled_from(OPEN))}
     order: dict[str, Any] = {
         "id": oid,
         "orderNumber": oid,
@@ -367,7 +396,8 @@ def orders(
         "orderLineItems": lines,
         "serviceCharges": charges,
         "payments": payments,
-        "_kind": kind,  # the generator's note; unknown keys are ignored by the engine
+        "_kind": kind,  # the generator's notes; unknown keys are ignored by the engine
+        "_rounding": rounding,
     }
     if location is not None:
         order["locationRef"] = {"id": location}
@@ -561,13 +591,19 @@ def expected_flows(scenario: dict[str, Any]) -> dict[Group, dict[str, Decimal]]:
     paid_by: dict[str, tuple[str, str | None]] = {}
     for order in scenario["commerce"]["orders"]:
         location = (order.get("locationRef") or {}).get("id") if by_location else None
+        for payment in order["payments"]:
+            paid_by[payment["id"]] = (payment["type"], location)
+        if any(p["status"] in OPEN for p in order["payments"]):
+            continue  # it waits for a later period, whole
         flow = flows[(business_day(order["createdDate"], hour), order["currency"], location)]
-        flow["<sales>"] += order["totalAmount"] + order["totalGratuity"]
+        # What the payments settle: the total rounded to the minor unit, and
+        # cash rounding on top.
+        due = round_money(order["totalAmount"] + order["totalGratuity"], order["currency"])
+        flow["<sales>"] += due + order.get("_rounding", ZERO)
         for line in order["orderLineItems"]:
             if (line.get("productRef") or {}).get("id") in GIFT_CARDS:
                 flow["<gift cards sold>"] += line["totalAmount"]
         for payment in order["payments"]:
-            paid_by[payment["id"]] = (payment["type"], location)
             if payment["status"] == "Paid":
                 flow[clearing[payment["type"]]] += payment["amount"]
                 if payment["type"] == "Prepaid":
@@ -688,6 +724,26 @@ def test_clearing_accounts_move_by_payments_less_fees_and_payouts(
             if account_id in sales_side:  # the shared gift card liability
                 expected -= flow.get("<gift cards sold>", ZERO)
             assert book.get(account_id, ZERO) == expected, (group, account_id)
+
+
+@SETTINGS
+@given(merchant_days())
+def test_a_fully_paid_day_leaves_no_invoice_or_credit_note_open(scenario: dict[str, Any]) -> None:
+    """Invoice format (issue 13, exchanges): each invoice's total is what the
+    payments and credit notes linked to it settle; each credit note's total is
+    its allocations to invoices plus the refund payments against it."""
+    documents = mapped(with_format(scenario, "Invoice"))
+    settled: dict[str, Decimal] = defaultdict(Decimal)
+    for doc in documents:
+        if doc["type"] in ("payment", "creditNote"):
+            for link in doc["links"]:
+                assert Decimal(link["amount"]) > 0, link
+                settled[link["id"]] += Decimal(link["amount"])
+                if doc["type"] == "creditNote":
+                    settled[doc["key"]] += Decimal(link["amount"])
+    for doc in documents:
+        if doc["type"] in ("invoice", "creditNote"):
+            assert settled[doc["key"]] == Decimal(doc["totalAmount"]), doc["key"]
 
 
 def canonical(documents: list[dict[str, Any]]) -> dict[str, str]:
