@@ -146,7 +146,9 @@ class EditableSource:
 
         return CommerceBatch(
             orders=[copy.deepcopy(o) for o in self.records["orders"] if within(o)],
-            transactions=[],
+            transactions=[
+                copy.deepcopy(t) for t in self.records.get("transactions", []) if within(t)
+            ],
             api_calls=1,
         )
 
@@ -226,6 +228,90 @@ def test_an_edited_order_posts_the_difference_and_a_late_one_is_flagged(demo, ed
     assert ledger_balances(demo.ledger_path)["Income:Sales:Other"] == Decimal("-22.50")
 
 
+def test_an_order_waiting_for_its_card_posts_late_once_it_settles(demo, editable):
+    """Issue 13: an Authorized card (a tip to come) holds back its order, not
+    the day; the next run reads that day again and posts it, flagged late."""
+    waiting = order("W-1", "2026-11-07T20:00:00Z", "20.00", "4.00")
+    waiting["payments"][0]["status"] = "Authorized"
+    editable.records["orders"].append(waiting)
+
+    first = sync_run_execute(merchant=demo.merchant, now=datetime(2026, 11, 8, 9, tzinfo=UTC))
+
+    assert first.status_code == 2000, first.messages
+    assert any(
+        m["code"] == "OrderWaiting" and "W-1" in m["message"] and "Authorized" in m["message"]
+        for m in first.messages
+    )
+    stored = SourceRecord.objects.get(merchant=demo.merchant, source_id="W-1")
+    assert stored.posted_run is None  # not posted: a later run must take it
+    assert SourceRecord.objects.get(source_id="E-1").posted_run == first
+    assert ledger_balances(demo.ledger_path)["Assets:Clearing:Card"] == Decimal("12.00")
+
+    settled = order("W-1", "2026-11-07T20:00:00Z", "20.00", "4.00")
+    settled["payments"][0]["amount"] = Decimal("27.00")
+    settled["totalGratuity"] = Decimal("3.00")
+    settled["modifiedDate"] = "2026-11-08T10:00:00Z"
+    editable.records["orders"][1] = settled
+    second = sync_run_execute(merchant=demo.merchant, now=datetime(2026, 11, 9, 9, tzinfo=UTC))
+
+    assert second.status_code == 2000, second.messages
+    assert second.counters["records"]["late"] == 1
+    stored.refresh_from_db()
+    assert stored.posted_run == second
+    (day,) = [i.payload for i in second.push_items.all()]
+    assert day["date"] == "2026-11-08" and day["flags"] == ["late"]
+    assert movements([day])["Assets:Clearing:Card"] == Decimal("27.00")
+    assert ledger_balances(demo.ledger_path)["Assets:Clearing:Card"] == Decimal("39.00")
+
+
+def test_a_fee_naming_an_earlier_days_payment_takes_its_clearing_account(demo, editable):
+    """Issue 13: the fee of an online payment of the 7th, charged on the 8th,
+    is resolved against the stored order (not the `card` account); a fee
+    naming a payment never seen refuses the day, naming it."""
+    editable.records["orders"][0] = order(
+        "E-1", "2026-11-07T10:00:00Z", "10.00", "2.00", "OnlineCard"
+    )
+    first = sync_run_execute(merchant=demo.merchant, now=datetime(2026, 11, 8, 9, tzinfo=UTC))
+    assert first.status_code == 2000, first.messages
+    fee = {
+        "id": "F-1",
+        "type": "PaymentFee",
+        "currency": "GBP",
+        "createdDate": "2026-11-08T08:00:00Z",
+        "totalAmount": Decimal("-0.30"),
+        "transactionSourceRef": {"id": "E-1-P1", "type": "Payment"},
+    }
+    stray = fee | {"id": "F-2", "transactionSourceRef": {"id": "GONE-P1", "type": "Payment"}}
+    editable.records["transactions"] = [fee, stray]
+
+    refused = sync_run_execute(merchant=demo.merchant, now=datetime(2026, 11, 9, 9, tzinfo=UTC))
+
+    assert refused.status == SyncRun.Status.FAILED and refused.status_code == 5120
+    (error,) = [m for m in refused.messages if m["level"] == "error"]
+    assert error["code"] == "UnresolvedReference"
+    assert "F-2" in error["message"] and "GONE-P1" in error["message"]
+
+    editable.records["transactions"] = [fee]
+    second = sync_run_execute(merchant=demo.merchant, now=datetime(2026, 11, 9, 9, tzinfo=UTC))
+
+    assert second.status_code == 2000, second.messages
+    (day,) = [i.payload for i in second.push_items.all()]
+    moved = movements([day])
+    assert moved["Assets:Clearing:OnlineCard"] == Decimal("-0.30")
+    assert "Assets:Clearing:Card" not in moved
+
+
+def test_a_record_sent_twice_in_one_read_is_stored_and_posted_once(demo, editable):
+    editable.records["orders"].append(copy.deepcopy(editable.records["orders"][0]))
+
+    run = sync_run_execute(merchant=demo.merchant, now=datetime(2026, 11, 8, 9, tzinfo=UTC))
+
+    assert run.status_code == 2000, run.messages
+    assert any(m["code"] == "DuplicateRecord" and "E-1" in m["message"] for m in run.messages)
+    assert SourceRecord.objects.filter(merchant=demo.merchant, source_id="E-1").count() == 1
+    assert ledger_balances(demo.ledger_path)["Assets:Clearing:Card"] == Decimal("12.00")
+
+
 def test_an_unmapped_payment_type_refuses_the_day_and_writes_nothing(demo, editable):
     editable.records["orders"].append(order("V-1", "2026-11-07T12:00:00Z", "4.00", "0.80", "Vipps"))
 
@@ -264,7 +350,7 @@ def test_the_query_count_does_not_grow_with_orders(demo, django_assert_max_num_q
     assert run.counters["records_read"]["orders"] > 300
 
 
-@pytest.mark.parametrize(("orders_per_day", "chunks", "queries"), [(50, 1, 35), (130, 2, 37)])
+@pytest.mark.parametrize(("orders_per_day", "chunks", "queries"), [(50, 1, 36), (130, 2, 38)])
 def test_one_sync_makes_an_exact_number_of_queries(
     demo, django_assert_num_queries, orders_per_day, chunks, queries
 ):
@@ -275,6 +361,7 @@ def test_one_sync_makes_an_exact_number_of_queries(
     * runs left running to abandon; the last success (the period) (2)
     * the run: INSERT core_syncrun, then UPDATE to running + INSERT audit (3)
     * the linked commerce and accounting connections (2)
+    * orders that waited for their payments in earlier periods (1)
     * stored records: one SELECT for orders, one for transactions (2)
     * INSERT core_sourcerecord per 500 new records (1 per chunk)
     * the outbox, in a savepoint: SAVEPOINT, SELECT push items FOR UPDATE,
@@ -286,7 +373,7 @@ def test_one_sync_makes_an_exact_number_of_queries(
     * its webhook event, in a savepoint: SAVEPOINT, SELECT the partner's
       endpoints (none here, so nothing is written), RELEASE SAVEPOINT (3)
 
-    That is 33 + 2 per chunk here, inside the test's transaction; outside
+    That is 34 + 2 per chunk here, inside the test's transaction; outside
     one, each transition and the outbox also log a BEGIN and a COMMIT."""
     connection = Connection.objects.get(merchant=demo.merchant, source_type="commerce")
     connection.settings = {"orders_per_day": orders_per_day}
@@ -297,7 +384,7 @@ def test_one_sync_makes_an_exact_number_of_queries(
 
     read = run.counters["records_read"]
     assert -(-(read["orders"] + read["transactions"]) // 500) == chunks  # 230-310, 580-790
-    assert queries == 33 + 2 * chunks
+    assert queries == 34 + 2 * chunks
     assert run.counters["push_items"]["written"] == 3
 
 
