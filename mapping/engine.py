@@ -3,7 +3,8 @@
 The entry point of the mapping package. `map_period` runs the phases:
 
 1. posting (`mapping.posting`, with `mapping.taxes`): records are streamed
-   once into per-group books of sums (`mapping.books`);
+   once into per-group books of sums (`mapping.books`); orders with a
+   payment not settled yet wait (`MappingResult.waiting`);
 2. writing: each book becomes a journal entry (`mapping.journal`) or the
    invoice set (`mapping.invoices`), keyed by `mapping.keys`
    (see PRODUCT.md section 5);

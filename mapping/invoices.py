@@ -5,6 +5,8 @@ note) to the configured sales customer, settled by one payment per payment
 type; fees become a bill from the fees supplier paid from each clearing
 account; fee refunds a deposit into clearing; payouts transfers from
 clearing to the bank. Amounts are positive; line taxes go through tax rates.
+A credit note that offsets the day's invoice (an exchange) is allocated to
+it for what the payments leave open on both (`links` on the credit note).
 """
 
 from __future__ import annotations
