@@ -42,6 +42,8 @@ def days():
             yield tz, orders, transactions
     for path in [*SHARED.glob("*.json"), *OURS.glob("*.json")]:
         scenario = json.loads(path.read_text(), parse_float=Decimal)
+        if "errors" in scenario.get("expected", {}):
+            continue  # a refused day may hold records no parser takes
         commerce = scenario["commerce"]
         yield scenario["timeZone"], commerce.get("orders", []), commerce.get("transactions", [])
     bench = merchant_day(300, 1, "JournalEntry")
