@@ -9,11 +9,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Permission
 
-from commerce_sync.core.models import PushItem, SyncRun
+from commerce_sync.core.models import Partner, PushItem, SyncRun
 from commerce_sync.core.services.demo import demo_seed
 from commerce_sync.syncs.runs import sync_run_execute
+from portal.models import PartnerMembership
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -54,13 +54,11 @@ def failed_run(transactional_db, settings, tmp_path):
 
 
 @pytest.fixture
-def agent(transactional_db, django_user_model):
+def agent(transactional_db, django_user_model, failed_run):
     user = django_user_model.objects.create_user(
         "support", password="a-long-pass-phrase", is_staff=True
     )
-    user.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_syncrun", "view_pushitem"])
-    )
+    PartnerMembership.objects.create(user=user, partner=Partner.objects.get(slug="demo"))
     return user
 
 
