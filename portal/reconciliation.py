@@ -1,13 +1,16 @@
 """The payout reconciliation report of a run (a read: no writes).
 
-From the merchant's stored transactions (`SourceRecord` kind "transaction",
-parsed by the mapping engine's `parse_record`), in the order they happened:
-every Payment (+), Refund (-), PaymentFee (-) and PaymentFeeRefund (+)
-moves money into or out of the clearing account (Codat's signs: money in is
-positive); a Payout (negative: to the bank) settles what gathered there
-since the previous payout; a FailedPayout (positive) brings it back. The
-mapping engine posts every payout against the Card clearing account
-(`mapping.posting.post_transaction`), so that is the account reported.
+From the merchant's stored records (`SourceRecord`, parsed by the mapping
+engine's `parse_record`), in the order they happened, as the engine posts
+them (`mapping.posting`): an order's settled payments
+into the Card clearing account (status Paid) are payments (+) or refunds (-); PaymentFee
+(-) and PaymentFeeRefund (+) transactions move fees; a Payout (negative:
+to the bank) settles what gathered there since the previous payout; a
+FailedPayout (positive) brings it back. Payment and Refund transactions are
+not counted: their orders carry them (the engine's rule). The engine posts
+every payout against the Card clearing account, so that is the account
+reported; the opening balance is what came in after the last payout before
+the period.
 
 For each payout in the run's period: the payments, refunds and fees it
 settles (those since the previous payout, or since the opening balance),
@@ -19,19 +22,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import DecimalField, Sum
+from django.db.models import Max
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
 
 from commerce_sync.core.models import SourceRecord, SyncRun
+from mapping.canonical import Order
 from mapping.config import parse_configuration
 from mapping.errors import MappingError
 from mapping.parsing import parse_record
+from mapping.posting import SETTLED
 
 ZERO = Decimal(0)
-SETTLED_TYPES = ("Payment", "Refund", "PaymentFee", "PaymentFeeRefund")
+FEE_TYPES = ("PaymentFee", "PaymentFeeRefund")
+SETTLED_PAYMENTS = SETTLED  # the payment statuses the engine posts
 PAYOUT_TYPES = ("Payout", "FailedPayout")
 
 
@@ -83,10 +89,11 @@ class Reconciliation:
     problems: list[str] = field(default_factory=list)
 
 
-def payout_reconciliation(*, run: SyncRun, limit: int = 5000) -> Reconciliation:
-    """The report for `run`'s period: two queries (the opening balance summed
-    in the database over every earlier transaction, then the period's
-    transactions, at most `limit`; more is reported as a problem)."""
+def payout_reconciliation(*, run: SyncRun, limit: int = 20000) -> Reconciliation:
+    """The report for `run`'s period. Three queries: the last payout before
+    the period, the records since it up to the period (the opening balance),
+    the period's records (at most `limit` in all; more is reported as a
+    problem and left out)."""
     merchant = run.merchant
     tz = ZoneInfo(merchant.time_zone)
     clearing = None
@@ -97,48 +104,72 @@ def payout_reconciliation(*, run: SyncRun, limit: int = 5000) -> Reconciliation:
         except MappingError:
             clearing = None
     report = Reconciliation(clearing_account=clearing, currency=merchant.currency)
-    transactions = SourceRecord.objects.filter(merchant=merchant, kind="transaction")
-    # The opening balance: every earlier movement's total, summed in the database.
-    opening = (
-        transactions.filter(created_date__lt=run.period_start)
-        .annotate(
-            total=Cast(
-                KeyTextTransform("totalAmount", "payload"),
-                DecimalField(max_digits=20, decimal_places=4),
-            ),
-            currency=KeyTextTransform("currency", "payload"),
-            tx_type=KeyTextTransform("type", "payload"),
-        )
-        .filter(currency=merchant.currency, tx_type__in=SETTLED_TYPES + PAYOUT_TYPES)
-        .aggregate(sum=Sum("total"))["sum"]
+    if config is not None:
+        try:
+            mapping_config = parse_configuration(config.document)
+        except MappingError:
+            mapping_config = None
+    else:
+        mapping_config = None
+
+    def into_clearing(payment_type: str) -> bool:
+        if mapping_config is None or clearing is None:
+            return payment_type == "Card"
+        return mapping_config.clearing_account(payment_type) == clearing
+
+    records = SourceRecord.objects.filter(merchant=merchant)
+    last_payout = (
+        records.filter(kind="transaction", created_date__lt=run.period_start)
+        .annotate(tx_type=KeyTextTransform("type", "payload"))
+        .filter(tx_type__in=PAYOUT_TYPES)
+        .aggregate(at=Max("created_date"))["at"]
     )
-    balance = Decimal(opening or 0)
-    report.opening_balance = balance
-    current: list[SettledLine] = []
-    rows = list(
-        transactions.filter(created_date__gte=run.period_start, created_date__lt=run.period_end)
+    earlier = records.filter(created_date__lt=run.period_start)
+    if last_payout is not None:
+        earlier = earlier.filter(created_date__gt=last_payout)
+    rows = list(earlier.order_by("created_date", "id").values_list("kind", "payload")[: limit + 1])
+    opening = len(rows)
+    rows += list(
+        records.filter(created_date__gte=run.period_start, created_date__lt=run.period_end)
         .order_by("created_date", "id")
-        .values_list("payload", flat=True)[: limit + 1]
+        .values_list("kind", "payload")[: limit + 1 - len(rows)]
     )
     if len(rows) > limit:
-        report.problems.append(f"Only the first {limit} transactions of the period are reported")
+        report.problems.append(f"Only the first {limit} records are reported")
         rows = rows[:limit]
-    for payload in rows:
-        tx = _parse(payload, tz, report)
-        if tx is None:
+    balance = ZERO
+    current: list[SettledLine] = []
+    for index, (kind, payload) in enumerate(rows):
+        if index == opening:
+            report.opening_balance = balance
+            current = []
+        record = _parse(kind, payload, tz, report)
+        if record is None:
             continue
-        if tx.currency != merchant.currency:
+        if record.currency != merchant.currency:
             report.problems.append(
-                f"Transaction {tx.id} is in {tx.currency}, the merchant books {merchant.currency}"
+                f"{kind.title()} {record.id} is in {record.currency}, "
+                f"the merchant books {merchant.currency}"
             )
             continue
-        if tx.type in SETTLED_TYPES:
-            balance += tx.total
-            current.append(SettledLine(tx.id, tx.type, tx.total))
-        elif tx.type in PAYOUT_TYPES:
-            balance += tx.total
+        if isinstance(record, Order):
+            for payment in record.payments:
+                if payment.status in SETTLED_PAYMENTS and into_clearing(payment.type):
+                    balance += payment.amount
+                    kind_name = "Refund" if payment.amount < 0 else "Payment"
+                    current.append(
+                        SettledLine(f"{record.id}/{payment.id}", kind_name, payment.amount)
+                    )
+        elif record.type in FEE_TYPES:
+            balance += record.total
+            current.append(SettledLine(record.id, record.type, record.total))
+        elif record.type in PAYOUT_TYPES and index >= opening:
+            balance += record.total
             line = PayoutLine(
-                id=tx.id, created=tx.created.isoformat(), amount=tx.total, settles=current
+                id=record.id,
+                created=record.created.isoformat(),
+                amount=record.total,
+                settles=current,
             )
             for settled in current:
                 if settled.type == "Payment":
@@ -150,13 +181,15 @@ def payout_reconciliation(*, run: SyncRun, limit: int = 5000) -> Reconciliation:
             line.balance_after = balance
             report.payouts.append(line)
             current = []
+    if opening == len(rows):
+        report.opening_balance = balance
     report.unsettled = balance if current else ZERO
     return report
 
 
-def _parse(payload: object, tz: ZoneInfo, report: Reconciliation):
+def _parse(kind: str, payload: object, tz: ZoneInfo, report: Reconciliation) -> Any:
     try:
-        return parse_record("transaction", payload, tz)
+        return parse_record(kind, payload, tz)
     except MappingError as error:
         report.problems.extend(issue.message for issue in error.issues)
         return None

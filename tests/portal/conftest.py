@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -126,28 +127,47 @@ def build_world(prefix: str, now: datetime) -> World:
     )
     world.long_run = run(healthy, 0, "running", 1010)
     # A payout the latest failed run's period reconciles (see test_reconciliation).
-    day = world.failed_runs[-1].period_start
-    for source_id, tx_type, total, hours in [
-        ("pay-1", "Payment", "100.00", 1),
-        ("pay-2", "Payment", "50.00", 2),
-        ("ref-1", "Refund", "-20.00", 3),
-        ("fee-1", "PaymentFee", "-3.00", 4),
-        ("po-1", "Payout", "-127.00", 5),
-    ]:
-        SourceRecordFactory(
-            merchant=failing,
-            kind="transaction",
-            source_id=f"{prefix.lower()}-{source_id}",
-            created_date=day + timedelta(hours=hours),
-            payload={
-                "id": f"{prefix.lower()}-{source_id}",
-                "type": tx_type,
-                "currency": "GBP",
-                "totalAmount": total,
-                "createdDate": (day + timedelta(hours=hours)).isoformat(),
-            },
-        )
+    add_records(
+        failing,
+        world.failed_runs[-1].period_start,
+        f"{prefix.lower()}-",
+        [
+            ("order", "ord-1", [("Card", "100.00"), ("Cash", "30.00")], 1),
+            ("order", "ord-2", [("Card", "50.00")], 2),
+            ("order", "ord-3", [("Card", "-20.00")], 3),
+            ("transaction", "fee-1", ("PaymentFee", "-3.00"), 4),
+            ("transaction", "pay-1", ("Payment", "100.00"), 4),  # carried by its order
+            ("transaction", "po-1", ("Payout", "-127.00"), 5),
+        ],
+    )
     return world
+
+
+def add_records(merchant: Merchant, day: datetime, prefix: str, rows: list) -> None:
+    """Stored source records at `day` + hours: ("order", id, [(payment type,
+    amount)], hours) or ("transaction", id, (type, total), hours)."""
+    for kind, source_id, what, hours in rows:
+        created = day + timedelta(hours=hours)
+        payload: dict[str, Any] = {
+            "id": f"{prefix}{source_id}",
+            "currency": "GBP",
+            "createdDate": created.isoformat(),
+        }
+        if kind == "order":
+            payload["payments"] = [
+                {"id": f"p{i}", "type": t, "amount": a, "status": "Paid"}
+                for i, (t, a) in enumerate(what)
+            ]
+            payload["totalAmount"] = str(sum(Decimal(a) for _t, a in what))
+        else:
+            payload["type"], payload["totalAmount"] = what
+        SourceRecordFactory(
+            merchant=merchant,
+            kind=kind,
+            source_id=f"{prefix}{source_id}",
+            created_date=created,
+            payload=payload,
+        )
 
 
 @pytest.fixture

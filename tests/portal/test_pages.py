@@ -20,7 +20,7 @@ from commerce_sync.core.services.demo import demo_seed
 from commerce_sync.syncs.runs import sync_run_execute
 from portal.models import PartnerMembership
 from portal.reconciliation import payout_reconciliation
-from tests.factories import SourceRecordFactory
+from tests.portal.conftest import add_records
 
 
 def test_the_merchant_list_shows_health_last_success_and_next_due(worlds, support_a, client):
@@ -79,7 +79,7 @@ def test_the_sync_page_explains_and_a_retry_that_fails_says_so(worlds, support_a
     assert "push_items &gt; failed" in text and "1.25" in text  # counters and timings
     assert "Retry the failed items" in text and "Re-sync this range" in text
     assert "v2" in text  # the configuration version the run used
-    assert "Payout alpha-po-1" in text
+    assert "Payout alpha-po-1" in text and "Residual" in text
     filtered = client.get(url + "?items=pushed").content.decode()
     assert "Alpha account archived" not in filtered
     # The fixture's ledger cannot take the document: the run stays failed, and says so.
@@ -136,49 +136,44 @@ def test_retry_from_the_sync_page_writes_the_failed_item(db, settings, tmp_path,
 
 
 def test_reconciliation_by_hand(worlds):
-    """Alpha's period: +100 +50 -20 -3, then a payout of -127: settled to zero.
-    Add a second day: +40, -1.50 fee, payout -40: 1.50 over-paid, flagged."""
+    """Alpha's period: card payments 100 and 50, a card refund of 20 (cash
+    30 goes to another clearing account; the Payment transaction is carried
+    by its order), a fee of 3, then a payout of 127: settled to zero.
+    Then: a card sale of 40, a fee of 1.50 and a payout of 40 (1.50 too
+    much paid out: flagged), a sale of 7 waiting; and 5 taken after the
+    last payout before the period: the opening balance."""
     a, _b = worlds
     run = a.failed_runs[-1]
     report = payout_reconciliation(run=run)
-    assert report.opening_balance == Decimal(0) and report.problems == []
+    assert report.clearing_account and report.problems == []
+    assert report.opening_balance == Decimal(0)
     (payout,) = report.payouts
-    assert (payout.payments, payout.refunds, payout.fees) == (
+    assert (payout.payments, payout.refunds, payout.fees, payout.amount) == (
         Decimal("150.00"),
         Decimal("-20.00"),
         Decimal("-3.00"),
+        Decimal("-127.00"),
     )
-    assert payout.amount == Decimal("-127.00")
     assert payout.balance_after == 0 and not payout.flagged
     assert [s.id for s in payout.settles] == [
-        "alpha-pay-1",
-        "alpha-pay-2",
-        "alpha-ref-1",
+        "alpha-ord-1/p0",
+        "alpha-ord-2/p0",
+        "alpha-ord-3/p0",
         "alpha-fee-1",
     ]
-    day = run.period_start
-    from datetime import timedelta
-
-    for source_id, tx_type, total, hours in [
-        ("pay-3", "Payment", "40.00", 10),
-        ("fee-2", "PaymentFee", "-1.50", 11),
-        ("po-2", "Payout", "-40.00", 12),
-        ("pay-4", "Payment", "7.00", 13),
-        ("early", "Payment", "5.00", -30),  # before the period: the opening balance
-    ]:
-        SourceRecordFactory(
-            merchant=a.failing,
-            kind="transaction",
-            source_id=source_id,
-            created_date=day + timedelta(hours=hours),
-            payload={
-                "id": source_id,
-                "type": tx_type,
-                "currency": "GBP",
-                "totalAmount": total,
-                "createdDate": (day + timedelta(hours=hours)).isoformat(),
-            },
-        )
+    add_records(
+        a.failing,
+        run.period_start,
+        "more-",
+        [
+            ("transaction", "old-po", ("Payout", "-99.00"), -40),  # before: settles older days
+            ("order", "early", [("Card", "5.00")], -30),
+            ("order", "ord-4", [("Card", "40.00")], 10),
+            ("transaction", "fee-2", ("PaymentFee", "-1.50"), 11),
+            ("transaction", "po-2", ("Payout", "-40.00"), 12),
+            ("order", "ord-5", [("Card", "7.00")], 13),
+        ],
+    )
     report = payout_reconciliation(run=run)
     assert report.opening_balance == Decimal("5.00")
     first, second = report.payouts
