@@ -21,6 +21,8 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse_lazy
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from commerce_sync.core.admin import ReadOnlyModelAdmin
 from commerce_sync.core.admin_actions import retry_failed_items
@@ -126,6 +128,18 @@ class PartnerScopedAdmin(ReadOnlyModelAdmin):
     operator_only_filters: list[Any] = []
     actions = [export_csv]
     show_full_result_count = False  # one count less per page on large tables
+    list_per_page = 50
+
+    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
+    def action_checkbox(self, obj: Any) -> str:
+        """The row's checkbox as Django renders it, without a widget
+        template per row (a third of a 100-row page's time)."""
+        return format_html(
+            '<input type="checkbox" name="_selected_action" value="{}" class="action-select"'
+            ' aria-label="Select this object for an action - {}">',
+            obj.pk,
+            obj,
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return scope_to_user(
