@@ -359,6 +359,31 @@ class SyncRunPortalAdmin(PartnerScopedAdmin):
         )
 
 
+DOCUMENT_KINDS = [
+    "journalEntry",
+    "invoice",
+    "payment",
+    "bill",
+    "billPayment",
+    "deposit",
+    "transfer",
+]
+
+
+class DocumentKindFilter(admin.SimpleListFilter):
+    """The mapping engine's document types (`mapping.documents`), listed
+    without a DISTINCT over millions of push items."""
+
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(kind, kind) for kind in DOCUMENT_KINDS]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
 class PushItemPortalAdmin(PartnerScopedAdmin):
     list_display = [
         "key",
@@ -370,7 +395,7 @@ class PushItemPortalAdmin(PartnerScopedAdmin):
         "target_id",
         "updated_at",
     ]
-    list_filter = ["status", "kind"]
+    list_filter = ["status", DocumentKindFilter]
     operator_only_filters = ["merchant__partner"]
     list_select_related = ["merchant"]
     search_fields = ["key"]

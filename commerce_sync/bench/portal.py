@@ -13,7 +13,8 @@ sizes.
 
 Probes (`portal_probe`): the dashboard (30 days), the run list filtered by
 status and a 7-day date range, a merchant's page plus its run list (its
-history), and a failed run's page, each requested `repeat` times through
+history), a failed run's page, the merchant list with health and next due,
+and the failed push items, each requested `repeat` times through
 Django's test client (the whole request: middleware, session, admin,
 templates), as a support user of the first partner and as an operator;
 p50/p95/max in milliseconds and the queries per request on two different
@@ -284,6 +285,9 @@ def portal_probe(*, dataset: PortalDataset, repeat: int) -> dict[str, Any]:
                 f"/portal/core/syncrun/?q={merchant}",
             ],
             "sync_detail": [f"/portal/core/syncrun/{run_id}/change/"],
+            # Beyond the four asked for: the health list and the failed items the dashboard links.
+            "merchant_list_health": ["/portal/core/merchant/"],
+            "failed_push_items": ["/portal/core/pushitem/?status__exact=failed"],
         }
 
     out: dict[str, Any] = {}

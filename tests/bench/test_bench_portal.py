@@ -33,6 +33,8 @@ def test_a_tiny_bench_prints_the_figures_and_reuses_its_data() -> None:
             "sync_list_failed_7_days",
             "merchant_history",
             "sync_detail",
+            "merchant_list_health",
+            "failed_push_items",
         }
         for page in figures["latency_ms"].values():
             assert page["count"] == 2 and 0 < page["p50"] <= page["max"]
