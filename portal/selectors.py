@@ -195,7 +195,7 @@ def dashboard_figures(
     for row in (
         in_range.annotate(day=TruncDate("created_at"))
         .values("day", "status")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))  # not Count("id"): the covering indexes answer alone
         .order_by()
     ):
         counts.setdefault(row["day"], {})[row["status"]] = row["n"]
@@ -230,17 +230,21 @@ def failing_merchant_ids(*, user: Any, end: datetime, days: int) -> QuerySet:
     merchants failing `days` days in a row up to `end`: runs failed on at
     least `days` distinct UTC days among the `days` days before `end`'s day
     and `end`'s day itself (today's run may not have run yet), and none
-    succeeded in that time. One aggregate query on (created_at)."""
+    succeeded in that time. One aggregate query: the failed runs of the
+    window (index on status, created_at), each merchant's successes checked
+    on (merchant, created_at)."""
     runs = scope_to_user(SyncRun.objects.all(), user=user, merchant_path="merchant")
     first_day = datetime.combine((end - timedelta(days=days)).date(), datetime.min.time(), UTC)
+    window = {"created_at__gte": first_day, "created_at__lt": end}
+    succeeded = SyncRun.objects.filter(
+        merchant_id=OuterRef("merchant_id"), status="succeeded", **window
+    )
     return (
-        runs.filter(created_at__gte=first_day, created_at__lt=end)
+        runs.filter(status="failed", **window)
+        .filter(~Exists(succeeded))
         .values("merchant_id")
-        .annotate(
-            fail_days=Count(TruncDate("created_at"), filter=Q(status="failed"), distinct=True),
-            successes=Count("id", filter=Q(status="succeeded")),
-        )
-        .filter(fail_days__gte=days, successes=0)
+        .annotate(fail_days=Count(TruncDate("created_at"), distinct=True))
+        .filter(fail_days__gte=days)
         .order_by()
         .values_list("merchant_id", flat=True)
     )
