@@ -4,30 +4,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0002_partner_api_setup_links'),
+        ("core", "0002_partner_api_setup_links"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='pushitem',
-            index=models.Index(condition=models.Q(('status', 'failed')), fields=['created_at'], name='core_pushitem_failed_created'),
+            model_name="pushitem",
+            index=models.Index(
+                condition=models.Q(("status", "failed")),
+                fields=["created_at"],
+                name="core_pushitem_failed_created",
+            ),
         ),
         migrations.AddIndex(
-            model_name='syncrun',
-            index=models.Index(fields=['created_at'], include=('status', 'merchant'), name='core_syncrun_created_cover'),
+            model_name="syncrun",
+            index=models.Index(
+                fields=["created_at"],
+                include=("status", "merchant"),
+                name="core_syncrun_created_cover",
+            ),
         ),
         migrations.AddIndex(
-            model_name='syncrun',
-            index=models.Index(fields=['merchant', 'created_at'], include=('status',), name='core_syncrun_merchant_created'),
+            model_name="syncrun",
+            index=models.Index(
+                fields=["merchant", "created_at"],
+                include=("status",),
+                name="core_syncrun_merchant_created",
+            ),
         ),
         migrations.AddIndex(
-            model_name='syncrun',
-            index=models.Index(fields=['status', 'created_at'], name='core_syncrun_status_created'),
+            model_name="syncrun",
+            index=models.Index(fields=["status", "created_at"], name="core_syncrun_status_created"),
         ),
         migrations.AddIndex(
-            model_name='syncrun',
-            index=models.Index(condition=models.Q(('status_code', 1010)), fields=['created_at'], name='core_syncrun_long_running'),
+            model_name="syncrun",
+            index=models.Index(
+                condition=models.Q(("status_code", 1010)),
+                fields=["created_at"],
+                name="core_syncrun_long_running",
+            ),
         ),
     ]
