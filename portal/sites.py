@@ -1,32 +1,390 @@
 """The health portal's admin site, mounted at /portal/.
 
-A separate `AdminSite` so support staff get their own views and, later,
-querysets scoped to their partner, without touching the operator's /admin/.
+A separate `AdminSite` from the operator's /admin/: operators (superusers)
+see every partner; a support user (`PartnerMembership`) sees only their
+partner's merchants and what hangs off them. Every ModelAdmin here inherits
+`PartnerScopedAdmin`, whose querysets go through one selector
+(`portal.selectors.scope_to_user` / `merchants_visible_to`), so lists,
+filters, searches, details, actions and exports are all cut the same way;
+another partner's object is a 404.
 """
 
-from django.contrib import admin
+from __future__ import annotations
+
+import csv
+from typing import Any
+from uuid import UUID
+
+from django.contrib import admin, messages
+from django.contrib.auth import views as auth_views
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse_lazy
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from commerce_sync.core.admin import ReadOnlyModelAdmin
 from commerce_sync.core.admin_actions import retry_failed_items
-from commerce_sync.core.models import PushItem, SyncRun
+from commerce_sync.core.models import (
+    AuditLog,
+    Connection,
+    Merchant,
+    PushItem,
+    SyncConfiguration,
+    SyncConfigurationVersion,
+    SyncRun,
+)
+from portal import views
+from portal.selectors import (
+    HEALTH_FILTERS,
+    failing_merchant_ids,
+    is_operator,
+    membership_of,
+    merchant_health,
+    merchants_with_health,
+    next_due_words,
+    scope_to_user,
+)
+
+
+def portal_access(user: Any) -> bool:
+    """Operators and active partner members may use the portal."""
+    if not getattr(user, "is_active", False):
+        return False
+    return is_operator(user) or membership_of(user) is not None
 
 
 class PortalSite(admin.AdminSite):
     site_header = "Commerce Sync health portal"
     site_title = "Health portal"
     index_title = "Sync health"
+    index_template = "portal/dashboard.html"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        return portal_access(request.user)
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "set-password/<uidb64>/<token>/",
+                self._set_password_view,
+                name="set_password",
+            ),
+            path("invite/", self.admin_view(self._invite_view), name="invite"),
+            *super().get_urls(),
+        ]
+
+    def _set_password_view(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
+        return auth_views.PasswordResetConfirmView.as_view(
+            template_name="registration/password_reset_confirm.html",
+            success_url=reverse_lazy("portal:login"),
+            extra_context={**self.each_context(request), "title": "Set your password"},
+        )(request, **kwargs)
+
+    def _invite_view(self, request: HttpRequest) -> HttpResponse:
+        return views.invite(request, context=self.each_context(request))
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        """The dashboard: figures for ?from=YYYY-MM-DD&to=YYYY-MM-DD (default:
+        the last 30 days, to now) and ?failing_days=N (default 3)."""
+        context = views.dashboard_context(request)
+        return super().index(request, extra_context={**context, **(extra_context or {})})
 
 
-class SyncRunPortalAdmin(ReadOnlyModelAdmin):
-    list_display = ["id", "merchant", "kind", "period_start", "period_end", "status", "status_code"]
-    list_filter = ["status", "kind", "status_code"]
+portal_site = PortalSite(name="portal")
+
+
+def actor_for(request: HttpRequest) -> str:
+    """The audit actor of a portal user: operator:<username> or support:<partner>:<username>."""
+    membership = membership_of(request.user)
+    if membership is None:
+        return f"operator:{request.user.get_username()}"
+    return f"support:{membership.partner.slug}:{request.user.get_username()}"
+
+
+@admin.action(description="Export the selected rows as CSV", permissions=["view"])
+def export_csv(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+    """The selected rows (already scoped by the admin's queryset) as CSV,
+    with the admin's `export_fields`."""
+    fields: list[str] = modeladmin.export_fields
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    name = modeladmin.model._meta.model_name
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(fields)
+    for row in queryset.values_list(*fields):
+        writer.writerow(row)
+    return response
+
+
+class PartnerScopedAdmin(ReadOnlyModelAdmin):
+    """Read-only and scoped: rows reach a user only through
+    `scope_to_user(queryset, user, merchant_path)`. Members see no partner
+    filter or column; another partner's object is a 404."""
+
+    merchant_path = "merchant"
+    export_fields: list[str] = ["pk"]
+    operator_only_filters: list[Any] = []
+    actions = [export_csv]
+    show_full_result_count = False  # one count less per page on large tables
+    list_per_page = 50
+
+    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
+    def action_checkbox(self, obj: Any) -> str:
+        """The row's checkbox as Django renders it, without a widget
+        template per row (a third of a 100-row page's time)."""
+        return format_html(
+            '<input type="checkbox" name="_selected_action" value="{}" class="action-select"'
+            ' aria-label="Select this object for an action - {}">',
+            obj.pk,
+            obj,
+        )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return scope_to_user(
+            super().get_queryset(request), user=request.user, merchant_path=self.merchant_path
+        )
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return portal_access(request.user)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return portal_access(request.user)
+
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
+        base = list(super().get_list_filter(request))
+        return base + (self.operator_only_filters if is_operator(request.user) else [])
+
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str):
+        raise Http404("No such object")
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        try:
+            return super().get_object(request, object_id, from_field)
+        except (ValueError, TypeError):
+            return None
+
+
+def _uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text.strip())
+    except ValueError:
+        return None
+
+
+# --- Merchants ---------------------------------------------------------------------------
+
+
+class HealthFilter(admin.SimpleListFilter):
+    title = "health"
+    parameter_name = "health"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("healthy", "Healthy"),
+            ("failing", "Failing"),
+            ("disabled", "Disabled"),
+            ("not_configured", "Not configured"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        return queryset.filter(HEALTH_FILTERS[value]) if value in HEALTH_FILTERS else queryset
+
+
+class FailingDaysFilter(admin.SimpleListFilter):
+    title = "failing for"
+    parameter_name = "failing_days"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(n), f"{n}+ days in a row") for n in (1, 2, 3, 7, 14)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value is None:
+            return queryset
+        if not value.isdigit() or not 1 <= int(value) <= 366:
+            messages.error(request, "failing_days must be a number of days from 1 to 366")
+            return queryset.none()
+        ids = failing_merchant_ids(user=request.user, end=timezone.now(), days=int(value))
+        return queryset.filter(pk__in=ids)
+
+
+class MerchantPortalAdmin(PartnerScopedAdmin):
+    merchant_path = "pk"
+    list_display = ["name", "external_id", "id", "health", "last_success_at", "next_due"]
+    list_filter = [HealthFilter, FailingDaysFilter, "enabled", "configured"]
+    operator_only_filters = ["partner"]
+    export_fields = ["id", "external_id", "name", "partner__slug", "enabled", "configured"]
+    search_help_text = "Name, the partner's id for the merchant, or the merchant id"
+    search_fields = ["name"]  # shows the box; the search itself is get_search_results
+    ordering = ["name"]
+    change_form_template = "portal/merchant_detail.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return merchants_with_health(
+            super().get_queryset(request).select_related("partner", "sync_configuration")
+        )
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        shown = list(super().get_list_display(request))
+        return [*shown[:2], "partner", *shown[2:]] if is_operator(request.user) else shown
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        uid = _uuid(term)
+        if uid is not None:
+            return queryset.filter(pk=uid), False
+        return queryset.filter(Q(name__icontains=term) | Q(external_id=term)), False
+
+    @admin.display(description="health")
+    def health(self, obj: Merchant) -> str:
+        return merchant_health(obj)[1]
+
+    @admin.display(description="last success (period end)", ordering="last_success")
+    def last_success_at(self, obj: Merchant) -> Any:
+        return obj.last_success or "never"
+
+    @admin.display(description="next due")
+    def next_due(self, obj: Merchant) -> str:
+        return next_due_words(obj)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        merchant = self.get_object(request, object_id)
+        if merchant is None:
+            raise Http404("No such merchant")
+        return views.merchant_detail(
+            request, merchant=merchant, context=self.admin_site.each_context(request)
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        def wrap(view: Any) -> Any:
+            def scoped(request: HttpRequest, object_id: str) -> HttpResponse:
+                merchant = self.get_object(request, object_id)
+                if merchant is None:
+                    raise Http404("No such merchant")
+                return view(
+                    request, merchant=merchant, context=self.admin_site.each_context(request)
+                )
+
+            return self.admin_site.admin_view(scoped)
+
+        return [
+            path(
+                "<path:object_id>/configuration.json",
+                wrap(views.configuration_download),
+                name="core_merchant_configuration_json",
+            ),
+            path(
+                "<path:object_id>/configuration-diff/",
+                wrap(views.configuration_diff),
+                name="core_merchant_configuration_diff",
+            ),
+            *super().get_urls(),
+        ]
+
+
+# --- Runs, push items and the rest --------------------------------------------------------
+
+
+class SyncRunPortalAdmin(PartnerScopedAdmin):
+    list_display = [
+        "id",
+        "merchant",
+        "kind",
+        "period_start",
+        "period_end",
+        "status",
+        "status_code",
+        "created_at",
+    ]
+    list_filter = ["status", "status_code", "kind", ("created_at", admin.DateFieldListFilter)]
+    operator_only_filters = ["merchant__partner"]
     list_select_related = ["merchant"]
-    date_hierarchy = "period_start"
-    ordering = ["-period_start"]
-    actions = [retry_failed_items]
+    search_fields = ["id"]
+    search_help_text = "A sync id, a merchant id, or the partner's id for the merchant"
+    ordering = ["-created_at"]
+    actions = [retry_failed_items, export_csv]
+    export_fields = [
+        "id",
+        "merchant_id",
+        "merchant__external_id",
+        "kind",
+        "period_start",
+        "period_end",
+        "status",
+        "status_code",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    change_form_template = "portal/syncrun_detail.html"
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        uid = _uuid(term)
+        if uid is not None:
+            return queryset.filter(Q(pk=uid) | Q(merchant_id=uid)), False
+        return queryset.filter(merchant__external_id=term), False
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        run = self.get_object(request, object_id)
+        if run is None:
+            raise Http404("No such sync")
+        if request.method == "POST":
+            return views.sync_run_act(request, run=run, actor=actor_for(request))
+        return views.sync_run_detail(
+            request, run=run, context=self.admin_site.each_context(request)
+        )
 
 
-class PushItemPortalAdmin(ReadOnlyModelAdmin):
+DOCUMENT_KINDS = [
+    "journalEntry",
+    "invoice",
+    "payment",
+    "bill",
+    "billPayment",
+    "deposit",
+    "transfer",
+]
+
+
+class DocumentKindFilter(admin.SimpleListFilter):
+    """The mapping engine's document types (`mapping.documents`), listed
+    without a DISTINCT over millions of push items."""
+
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(kind, kind) for kind in DOCUMENT_KINDS]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
+class PushItemPortalAdmin(PartnerScopedAdmin):
     list_display = [
         "key",
         "kind",
@@ -37,11 +395,77 @@ class PushItemPortalAdmin(ReadOnlyModelAdmin):
         "target_id",
         "updated_at",
     ]
-    list_filter = ["status", "kind"]
+    list_filter = ["status", DocumentKindFilter]
+    operator_only_filters = ["merchant__partner"]
     list_select_related = ["merchant"]
+    search_fields = ["key"]
+    search_help_text = "A key, a target id, or a sync id"
     ordering = ["-created_at"]
+    exclude = ["payload"]
+    export_fields = [
+        "id",
+        "merchant_id",
+        "sync_run_id",
+        "kind",
+        "key",
+        "status",
+        "attempts",
+        "target_id",
+        "last_error",
+    ]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        uid = _uuid(term)
+        if uid is not None:
+            return queryset.filter(sync_run_id=uid), False
+        return queryset.filter(Q(key=term) | Q(target_id=term)), False
 
 
-portal_site = PortalSite(name="portal")
+class ConnectionPortalAdmin(PartnerScopedAdmin):
+    list_display = ["merchant", "platform_key", "source_type", "status", "last_error", "updated_at"]
+    list_filter = ["source_type", "status", "platform_key"]
+    list_select_related = ["merchant"]
+    search_fields = ["merchant__name", "platform_key"]
+    fields = ["merchant", "platform_key", "source_type", "status", "last_error", "settings"]
+    export_fields = ["id", "merchant_id", "platform_key", "source_type", "status", "last_error"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).defer("credentials")  # never decrypted here
+
+
+class SyncConfigurationPortalAdmin(PartnerScopedAdmin):
+    list_display = ["merchant", "version", "frequency", "sync_hour", "time_zone", "updated_at"]
+    list_select_related = ["merchant"]
+    search_fields = ["merchant__name"]
+    export_fields = ["merchant_id", "version", "frequency", "sync_hour", "time_zone", "start_date"]
+
+
+class SyncConfigurationVersionPortalAdmin(PartnerScopedAdmin):
+    list_display = ["merchant", "version", "created_by", "created_at"]
+    list_select_related = ["merchant"]
+    search_fields = ["merchant__name"]
+    ordering = ["merchant", "-version"]
+    export_fields = ["merchant_id", "version", "created_by", "created_at"]
+
+
+class AuditLogPortalAdmin(PartnerScopedAdmin):
+    list_display = ["at", "actor", "action", "object_type", "object_id", "merchant"]
+    list_filter = ["action", "object_type"]
+    list_select_related = ["merchant"]
+    search_fields = ["actor", "object_id"]
+    ordering = ["-at"]
+    export_fields = ["at", "actor", "action", "object_type", "object_id", "merchant_id"]
+
+
+portal_site.register(Merchant, MerchantPortalAdmin)
 portal_site.register(SyncRun, SyncRunPortalAdmin)
 portal_site.register(PushItem, PushItemPortalAdmin)
+portal_site.register(Connection, ConnectionPortalAdmin)
+portal_site.register(SyncConfiguration, SyncConfigurationPortalAdmin)
+portal_site.register(SyncConfigurationVersion, SyncConfigurationVersionPortalAdmin)
+portal_site.register(AuditLog, AuditLogPortalAdmin)

@@ -265,7 +265,27 @@ class SyncRun(models.Model):
                 name="core_syncrun_period_end_after_start",
             ),
         ]
-        indexes = [models.Index(fields=["merchant", "period_start"])]
+        indexes = [
+            models.Index(fields=["merchant", "period_start"]),
+            # The portal: newest-first lists, date ranges, a merchant's history, 1010s.
+            # Covering (index-only scans): the dashboard's counts per day and status.
+            models.Index(
+                fields=["created_at"],
+                include=["status", "merchant"],
+                name="core_syncrun_created_cover",
+            ),
+            models.Index(
+                fields=["merchant", "created_at"],
+                include=["status"],
+                name="core_syncrun_merchant_created",
+            ),
+            models.Index(fields=["status", "created_at"], name="core_syncrun_status_created"),
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status_code=1010),
+                name="core_syncrun_long_running",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.period_start:%Y-%m-%d %H:%M} ({self.status})"
@@ -296,7 +316,15 @@ class PushItem(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["merchant", "key"], name="core_pushitem_unique_key"),
         ]
-        indexes = [models.Index(fields=["merchant", "status"])]
+        indexes = [
+            models.Index(fields=["merchant", "status"]),
+            # The portal's failed-items figure and list, operators included.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status="failed"),
+                name="core_pushitem_failed_created",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key} ({self.status})"

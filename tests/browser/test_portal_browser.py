@@ -9,11 +9,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Permission
 
-from commerce_sync.core.models import PushItem, SyncRun
+from commerce_sync.core.models import Partner, PushItem, SyncRun
 from commerce_sync.core.services.demo import demo_seed
 from commerce_sync.syncs.runs import sync_run_execute
+from portal.models import PartnerMembership
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -54,13 +54,11 @@ def failed_run(transactional_db, settings, tmp_path):
 
 
 @pytest.fixture
-def agent(transactional_db, django_user_model):
+def agent(transactional_db, django_user_model, failed_run):
     user = django_user_model.objects.create_user(
         "support", password="a-long-pass-phrase", is_staff=True
     )
-    user.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_syncrun", "view_pushitem"])
-    )
+    PartnerMembership.objects.create(user=user, partner=Partner.objects.get(slug="demo"))
     return user
 
 
@@ -97,4 +95,45 @@ def test_support_finds_a_failed_run_and_retries_it(live_server, failed_run, agen
     )
 
     assert "succeeded (2000), 0 item(s) still failed" in message
+    assert PushItem.objects.get(sync_run=failed_run).status == "pushed"
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+
+
+def test_support_reads_the_dashboard_merchant_and_sync_then_retries_and_resyncs(
+    live_server, failed_run, agent, page
+):
+    """Dashboard -> failed push items figure -> the merchant -> its failed
+    sync, explained -> retry (succeeds) -> re-sync the range (refused with
+    5080: the range is posted now). Screenshots in var/screenshots/."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(f"{live_server.url}/portal/login/")
+    page.fill("#id_username", "support")
+    page.fill("#id_password", "a-long-pass-phrase")
+    page.click("input[type=submit]")
+
+    assert page.inner_text("#fig-failed-items .n") == "1"
+    assert page.locator("#chart svg rect").count() >= 1
+    page.screenshot(path=str(SCREENSHOTS / "portal-dashboard.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/portal/core/merchant/")
+    page.click(f"text={failed_run.merchant.name}")
+    assert "Linked" in page.inner_text("#connections")
+    assert "v1" in page.inner_text("#versions")
+    page.screenshot(path=str(SCREENSHOTS / "portal-merchant.png"), full_page=True)
+
+    page.click(f"a[href*='{failed_run.pk}']")
+    assert "refused some documents" in page.inner_text("#run-happened")
+    assert "is archived" in page.inner_text("#run-items")
+    page.screenshot(path=str(SCREENSHOTS / "portal-sync.png"), full_page=True)
+
+    page.click("#retry-form input[type=submit]")
+    assert "0 item(s) still failed" in page.inner_text("ul.messagelist")
+    assert page.locator("#retry-form").count() == 0  # nothing failed any more
+    page.screenshot(path=str(SCREENSHOTS / "portal-retried.png"), full_page=True)
+
+    page.click("#resync-form input[type=submit]")
+    assert "Refused (5080)" in page.inner_text("ul.messagelist")
+    page.screenshot(path=str(SCREENSHOTS / "portal-resync-refused.png"), full_page=True)
     assert PushItem.objects.get(sync_run=failed_run).status == "pushed"

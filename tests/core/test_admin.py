@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from commerce_sync.core.models import Connection, PushItem, SyncRun
 from commerce_sync.core.services.demo import demo_seed
 from commerce_sync.syncs.runs import sync_run_execute
+from portal.models import PartnerMembership
 
 
 @pytest.fixture
@@ -89,9 +89,7 @@ def test_support_retries_a_failed_run_from_the_portal(
         status="failed", last_error="Account Income:Sales:Other is archived"
     )
     staff = django_user_model.objects.create_user("agent", password="pw-agent-123", is_staff=True)
-    staff.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_syncrun", "view_pushitem"])
-    )
+    PartnerMembership.objects.create(user=staff, partner=_merchant.partner)
     client.force_login(staff)
 
     page = client.get(reverse("portal:core_pushitem_changelist") + "?status__exact=failed")

@@ -1,0 +1,72 @@
+"""Writes of the health portal: support users and their invitations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from commerce_sync.core.models import Partner
+from commerce_sync.core.services.audit import audit_log_write
+from portal.models import PartnerMembership
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A new support user and the one-time link that sets their password
+    (`url` is absolute: SITE_URL, else http://127.0.0.1:8000; it stops working
+    once the password is set or after PASSWORD_RESET_TIMEOUT seconds)."""
+
+    membership: PartnerMembership
+    url: str
+
+
+def set_password_url(*, user: object) -> str:
+    """The one-time set-password link of `user` (Django's password reset
+    token: it dies when the password or last login changes)."""
+    uid = urlsafe_base64_encode(force_bytes(user.pk))  # type: ignore[attr-defined]
+    token = default_token_generator.make_token(user)  # type: ignore[arg-type]
+    path = reverse("portal:set_password", kwargs={"uidb64": uid, "token": token})
+    return f"{settings.SITE_URL or 'http://127.0.0.1:8000'}{path}"
+
+
+def support_user_create(
+    *,
+    partner: Partner,
+    username: str,
+    email: str,
+    actor: str,
+    role: str = PartnerMembership.Role.SUPPORT,
+) -> Invitation:
+    """Create a staff user without a usable password, a member of `partner`
+    with `role`, and return the link that lets them set one.
+
+    Raises ValidationError naming the field when the username is taken or
+    invalid, the email malformed, or the role unknown."""
+    user_model = get_user_model()
+    if role not in PartnerMembership.Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}: use support or admin."})
+    if user_model.objects.filter(username=username).exists():
+        raise ValidationError({"username": f"The username {username!r} is taken."})
+    user = user_model(username=username, email=email, is_staff=True, is_active=True)
+    user.set_unusable_password()
+    user.full_clean(exclude=["password"])
+    with transaction.atomic():
+        user.save()
+        membership = PartnerMembership.objects.create(
+            user=user, partner=partner, role=role, created_by=actor
+        )
+        audit_log_write(
+            actor=actor,
+            action="support_user.create",
+            obj=membership,
+            changes={"partner": partner.slug, "username": username, "role": role},
+        )
+    return Invitation(membership=membership, url=set_password_url(user=user))

@@ -1,0 +1,440 @@
+"""The portal's own pages (dashboard, merchant and sync detail, invitations).
+
+Thin: they read through `portal.selectors`, act through the core services,
+and are reached only through `portal.sites`, which scopes the object first.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from commerce_sync.core.models import (
+    Connection,
+    Merchant,
+    PushItem,
+    SyncConfigurationVersion,
+    SyncRun,
+)
+from commerce_sync.core.services.syncs import sync_request
+from commerce_sync.errors import ApplicationError
+from commerce_sync.syncs.recovery import push_items_retry_failed
+from portal.explain import message_advice, status_words
+from portal.models import PartnerMembership
+from portal.reconciliation import payout_reconciliation
+from portal.selectors import (
+    Dashboard,
+    dashboard_figures,
+    is_operator,
+    membership_of,
+    merchant_health,
+    next_due_words,
+)
+from portal.services import support_user_create
+
+# --- The dashboard ---------------------------------------------------------------------------
+
+COLOURS = {"succeeded": "#2e7d32", "failed": "#c62828", "running": "#1565c0", "pending": "#9e9e9e"}
+
+
+def _date_param(request: HttpRequest, name: str) -> date | None:
+    text = request.GET.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        messages.error(request, f"{name}={text!r} is not a date (YYYY-MM-DD): ignored")
+        return None
+
+
+def _runs_url(**params: str) -> str:
+    return reverse("portal:core_syncrun_changelist") + "?" + urlencode(params)
+
+
+def _day_bounds(day: date) -> tuple[str, str]:
+    start = datetime.combine(day, time(), tzinfo=UTC)
+    return start.isoformat(), (start + timedelta(days=1)).isoformat()
+
+
+def dashboard_context(request: HttpRequest) -> dict[str, Any]:
+    """The dashboard's context: ?from, ?to (dates, UTC days, `to` inclusive;
+    default the last 30 days to now) and ?failing_days (default 3)."""
+    now = timezone.now()
+    first = _date_param(request, "from")
+    last = _date_param(request, "to")
+    end = datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC) if last else now
+    start = (
+        datetime.combine(first, time(), tzinfo=UTC)
+        if first
+        else datetime.combine((end - timedelta(days=30)).date(), time(), tzinfo=UTC)
+        + timedelta(days=1)
+    )
+    if start >= end:
+        messages.error(request, "The range ends before it starts: showing the last 30 days")
+        end, start = now, datetime.combine((now - timedelta(days=29)).date(), time(), tzinfo=UTC)
+    failing_text = request.GET.get("failing_days", "3")
+    failing_days = (
+        int(failing_text) if failing_text.isdigit() and 0 < int(failing_text) < 367 else 3
+    )
+    figures = dashboard_figures(user=request.user, start=start, end=end, failing_days=failing_days)
+    range_params = {"created_at__gte": start.isoformat(), "created_at__lt": end.isoformat()}
+    merchants = reverse("portal:core_merchant_changelist")
+    links = {
+        "success_rate": _runs_url(**range_params),
+        "succeeded": _runs_url(status__exact="succeeded", **range_params),
+        "failed": _runs_url(status__exact="failed", **range_params),
+        "failing_merchants": f"{merchants}?failing_days={failing_days}",
+        "long_running": _runs_url(status_code__exact="1010"),
+        "failed_push_items": reverse("portal:core_pushitem_changelist") + "?status__exact=failed",
+        "disabled": f"{merchants}?enabled__exact=0",
+        "not_configured": f"{merchants}?configured__exact=0",
+    }
+    return {
+        "dashboard": figures,
+        "chart": chart_svg(figures),
+        "links": links,
+        "range_from": start.date().isoformat(),
+        "range_to": (end - timedelta(microseconds=1)).date().isoformat(),
+        "colours": COLOURS,
+        "membership": membership_of(request.user),
+        "is_operator": is_operator(request.user),
+    }
+
+
+def chart_svg(figures: Dashboard, height: int = 160) -> SafeString:
+    """Runs per status per day as an inline SVG stacked bar chart (no script,
+    no external asset); each bar segment links to that day's runs of that
+    status and carries a <title> with the figure."""
+    days = figures.per_day
+    width_per_day = 22
+    top = max([sum(c.values()) for _, c in days] + [1])
+    bars = []
+    for index, (day, counts) in enumerate(days):
+        x = 30 + index * width_per_day
+        y = height
+        gte, lt = _day_bounds(day)
+        for status in ("succeeded", "failed", "running", "pending"):
+            n = counts.get(status, 0)
+            if not n:
+                continue
+            h = max(1, round((height - 10) * n / top))
+            y -= h
+            bars.append(
+                format_html(
+                    '<a href="{}"><rect x="{}" y="{}" width="{}" height="{}" fill="{}">'
+                    "<title>{} {}: {}</title></rect></a>",
+                    _runs_url(status__exact=status, created_at__gte=gte, created_at__lt=lt),
+                    x,
+                    y,
+                    width_per_day - 4,
+                    h,
+                    COLOURS[status],
+                    day.isoformat(),
+                    status,
+                    n,
+                )
+            )
+        if index % 7 == 0:
+            bars.append(
+                format_html(
+                    '<text x="{}" y="{}" font-size="10">{}</text>',
+                    x,
+                    height + 14,
+                    day.strftime("%m-%d"),
+                )
+            )
+    width = 40 + len(days) * width_per_day
+    return format_html(
+        '<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Syncs per status per day"'
+        ' width="{}" height="{}" viewBox="0 0 {} {}">'
+        '<text x="0" y="10" font-size="10">{}</text><line x1="28" y1="{}" x2="{}" y2="{}"'
+        ' stroke="#666"/>{}</svg>',
+        width,
+        height + 20,
+        width,
+        height + 20,
+        top,
+        height,
+        width,
+        height,
+        format_html_join("", "{}", ((bar,) for bar in bars)),
+    )
+
+
+# --- Merchants -------------------------------------------------------------------------------
+
+
+def _version_document(version: SyncConfigurationVersion) -> dict[str, Any]:
+    return {
+        "version": version.version,
+        "frequency": version.frequency,
+        "startDate": version.start_date.isoformat(),
+        "syncHour": version.sync_hour,
+        "timeZone": version.time_zone,
+        "createdBy": version.created_by,
+        "createdAt": version.created_at.isoformat(),
+        "configuration": version.document,
+    }
+
+
+def merchant_detail(request: HttpRequest, *, merchant: Merchant, context: dict[str, Any]) -> Any:
+    """A merchant's page: health, connections, configuration versions, runs."""
+    versions = list(SyncConfigurationVersion.objects.filter(merchant=merchant).order_by("-version"))
+    current = getattr(merchant, "sync_configuration", None)
+    runs = list(SyncRun.objects.filter(merchant=merchant).order_by("-created_at")[:25])
+    return TemplateResponse(
+        request,
+        "portal/merchant_detail.html",
+        {
+            **context,
+            "title": merchant.name,
+            "merchant": merchant,
+            "health": merchant_health(merchant),
+            "next_due": next_due_words(merchant),
+            "connections": Connection.objects.filter(merchant=merchant)
+            .defer("credentials")
+            .order_by("source_type", "created_at"),
+            "configuration": current,
+            "configuration_json": json.dumps(
+                current.document, indent=2, sort_keys=True, cls=DjangoJSONEncoder
+            )
+            if current
+            else "",
+            "versions": versions,
+            "runs": runs,
+            "history_url": reverse("portal:core_syncrun_changelist") + f"?q={merchant.pk}",
+            "is_operator": is_operator(request.user),
+        },
+    )
+
+
+def configuration_download(
+    request: HttpRequest, *, merchant: Merchant, context: dict[str, Any]
+) -> HttpResponse:
+    """?version=N (default: the newest) as a JSON attachment."""
+    versions = SyncConfigurationVersion.objects.filter(merchant=merchant)
+    wanted = request.GET.get("version", "")
+    if wanted:
+        if not wanted.isdigit():
+            return JsonResponse({"error": "version must be a whole number"}, status=400)
+        version = versions.filter(version=int(wanted)).first()
+    else:
+        version = versions.order_by("-version").first()
+    if version is None:
+        return JsonResponse({"error": "no such configuration version"}, status=404)
+    response = JsonResponse(
+        _version_document(version), encoder=DjangoJSONEncoder, json_dumps_params={"indent": 2}
+    )
+    response["Content-Disposition"] = (
+        f'attachment; filename="configuration-{merchant.pk}-v{version.version}.json"'
+    )
+    return response
+
+
+def configuration_diff(
+    request: HttpRequest, *, merchant: Merchant, context: dict[str, Any]
+) -> HttpResponse:
+    """?a=N&b=M: a unified diff between two versions' JSON."""
+    versions = {
+        v.version: v
+        for v in SyncConfigurationVersion.objects.filter(merchant=merchant).order_by("version")
+    }
+    a, b = request.GET.get("a", ""), request.GET.get("b", "")
+    if not (a.isdigit() and b.isdigit() and int(a) in versions and int(b) in versions):
+        messages.error(request, "Choose two existing versions to compare")
+        return HttpResponseRedirect(reverse("portal:core_merchant_change", args=[merchant.pk]))
+    left, right = versions[int(a)], versions[int(b)]
+
+    def lines(version: SyncConfigurationVersion) -> list[str]:
+        document = _version_document(version)
+        document.pop("createdAt")
+        document.pop("createdBy")
+        return json.dumps(document, indent=2, sort_keys=True, cls=DjangoJSONEncoder).splitlines()
+
+    diff = list(difflib.unified_diff(lines(left), lines(right), f"v{a}", f"v{b}", lineterm="", n=3))
+    return TemplateResponse(
+        request,
+        "portal/configuration_diff.html",
+        {
+            **context,
+            "title": f"{merchant.name}: configuration v{a} → v{b}",
+            "merchant": merchant,
+            "diff": diff,
+            "a": a,
+            "b": b,
+        },
+    )
+
+
+# --- Sync runs -------------------------------------------------------------------------------
+
+
+def _flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        rows: list[tuple[str, Any]] = []
+        for key in sorted(value):
+            rows.extend(_flatten(f"{prefix} > {key}" if prefix else str(key), value[key]))
+        return rows
+    return [(prefix, value)]
+
+
+def sync_run_detail(request: HttpRequest, *, run: SyncRun, context: dict[str, Any]) -> Any:
+    """A run's page: period, times, connections, counters, timings, messages
+    in plain words, push items (?items=<status> filters them; 200 shown),
+    the configuration version used, actions and the payout reconciliation."""
+    merchant = run.merchant
+    item_counts = dict(
+        PushItem.objects.filter(sync_run=run)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    items = PushItem.objects.filter(sync_run=run).defer("payload").order_by("created_at", "id")
+    item_filter = request.GET.get("items", "")
+    if item_filter in PushItem.Status.values:
+        items = items.filter(status=item_filter)
+    config_version = (
+        SyncConfigurationVersion.objects.filter(merchant=merchant, created_at__lte=run.created_at)
+        .order_by("-version")
+        .first()
+    )
+    happened, to_do = status_words(run.status_code)
+    duration = (
+        (run.finished_at - run.started_at).total_seconds()
+        if run.finished_at and run.started_at
+        else None
+    )
+    return TemplateResponse(
+        request,
+        "portal/syncrun_detail.html",
+        {
+            **context,
+            "title": f"Sync {run.pk}",
+            "run": run,
+            "merchant": merchant,
+            "local_start": timezone.localtime(run.period_start, _zone(merchant)),
+            "local_end": timezone.localtime(run.period_end, _zone(merchant)),
+            "duration": duration,
+            "status_label": SyncRun.StatusCode(run.status_code).label
+            if run.status_code in SyncRun.StatusCode._value2member_map_
+            else str(run.status_code),
+            "happened": happened,
+            "to_do": to_do,
+            "connections": Connection.objects.filter(merchant=merchant)
+            .exclude(status=Connection.Status.UNLINKED)
+            .defer("credentials")
+            .order_by("source_type"),
+            "counters": _flatten("", run.counters or {}),
+            "timings": sorted((run.timings or {}).items()),
+            "run_messages": [
+                {**m, "advice": message_advice(str(m.get("code", "")))} for m in run.messages or []
+            ],
+            "item_counts": item_counts,
+            "item_statuses": [(s, item_counts.get(s, 0)) for s in PushItem.Status.values],
+            "item_filter": item_filter,
+            "items": items[:200],
+            "can_retry": item_counts.get("failed", 0) > 0,
+            "config_version": config_version,
+            "reconciliation": payout_reconciliation(run=run),
+        },
+    )
+
+
+def _zone(merchant: Merchant) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(merchant.time_zone)
+
+
+def sync_run_act(request: HttpRequest, *, run: SyncRun, actor: str) -> HttpResponse:
+    """POST action=retry (the failed items) or action=resync (this range,
+    historic); the outcome, or the refusal with its code, as a message."""
+    detail = reverse("portal:core_syncrun_change", args=[run.pk])
+    action = request.POST.get("action")
+    if action == "retry":
+        if not PushItem.objects.filter(sync_run=run, status=PushItem.Status.FAILED).exists():
+            messages.warning(request, "This sync has no failed items to retry")
+            return HttpResponseRedirect(detail)
+        try:
+            run = push_items_retry_failed(run=run, actor=actor)
+        except ApplicationError as error:
+            messages.error(request, f"Refused ({error.status_code.value}): {error.message}")
+            return HttpResponseRedirect(detail)
+        failed = PushItem.objects.filter(sync_run=run, status=PushItem.Status.FAILED).count()
+        level = messages.SUCCESS if run.status == SyncRun.Status.SUCCEEDED else messages.WARNING
+        messages.add_message(
+            request,
+            level,
+            f"Retried: the sync is {run.status} ({run.status_code}), {failed} item(s) still failed",
+        )
+        return HttpResponseRedirect(detail)
+    if action == "resync":
+        zone = _zone(run.merchant)
+        first = timezone.localtime(run.period_start, zone).date()
+        until = timezone.localtime(run.period_end, zone).date()
+        try:
+            new = sync_request(merchant=run.merchant, first=first, until=until, actor=actor)
+        except ApplicationError as error:
+            messages.error(request, f"Refused ({error.status_code.value}): {error.message}")
+            return HttpResponseRedirect(detail)
+        messages.success(request, f"Re-sync of {first} to {until} queued as sync {new.pk}")
+        return HttpResponseRedirect(reverse("portal:core_syncrun_change", args=[new.pk]))
+    messages.error(request, f"Unknown action {action!r}: use retry or resync")
+    return HttpResponseRedirect(detail)
+
+
+# --- Invitations -------------------------------------------------------------------------------
+
+
+class InviteForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField()
+    role = forms.ChoiceField(choices=PartnerMembership.Role.choices)
+
+
+def invite(request: HttpRequest, *, context: dict[str, Any]) -> Any:
+    """A partner admin invites a support user of their own partner; the
+    one-time set-password link is shown once, to pass on."""
+    membership = membership_of(request.user)
+    if membership is None or membership.role != PartnerMembership.Role.ADMIN:
+        raise PermissionDenied("Only a partner's admins invite support users")
+    form = InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            invitation = support_user_create(
+                partner=membership.partner,
+                actor=f"support:{membership.partner.slug}:{request.user.get_username()}",
+                **form.cleaned_data,
+            )
+        except ValidationError as error:
+            for field, errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(
+                request,
+                f"Invited {form.cleaned_data['username']}. Send them this one-time link to "
+                f"set their password (it is not shown again): {invitation.url}",
+            )
+            return HttpResponseRedirect(reverse("portal:invite"))
+    members = PartnerMembership.objects.filter(partner=membership.partner).select_related("user")
+    return TemplateResponse(
+        request,
+        "portal/invite.html",
+        {**context, "title": "Support users", "form": form, "members": members},
+    )
