@@ -28,7 +28,7 @@ from commerce_sync.core.services.audit import audit_log_write
 from commerce_sync.core.services.connections import connection_create
 from commerce_sync.core.services.merchants import merchant_create, merchant_defaults
 
-LOCALES = ("en-us", "fr-fr")
+LOCALES = ("en-us", "fr-fr", "fr-ca")
 
 
 def setup_code_hash(code: str) -> str:
