@@ -44,7 +44,7 @@ from commerce_sync.errors import ApplicationError
 from mapping.config import payment_account_key
 from mapping.engine import MappingResult, map_period, payment_index
 from mapping.errors import Issue, MappingError
-from mapping.parsing import parse_reference
+from mapping.parsing import parse_commerce
 from mapping.periods import Period, local_instant, zone
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def payment_types_recent(*, merchant: Merchant, today: date | None = None) -> li
                 batch = connection_source(connection=commerce).read_period(
                     start=start, end=local_instant(today, 0, tz)
                 )
-                orders = parse_reference(batch.as_commerce(), tz).orders
+                orders = parse_commerce(batch.as_commerce(), tz).orders
                 seen = {p.type for order in orders for p in order.payments}
             except (ApplicationError, MappingError) as error:
                 log.warning(
@@ -342,7 +342,7 @@ def setup_preview(
     try:
         config = parse_configuration(document)
         batch = connection_source(connection=commerce).read_period(start=start, end=end)
-        data = parse_reference(batch.as_commerce(), tz)
+        data = parse_commerce(batch.as_commerce(), tz)
         result = map_period(
             data,
             config,
