@@ -44,7 +44,7 @@ from commerce_sync.core.services.configuration import (
 from commerce_sync.core.services.connections import connection_unlink
 from commerce_sync.core.services.setup_links import SetupLinkRefusal, setup_link_consume
 from commerce_sync.core.services.sync_flow import sync_flow_texts
-from commerce_sync.errors import ApplicationError
+from commerce_sync.errors import ApplicationError, CredentialsRevoked
 from commerce_sync.syncs.recovery import push_items_retry_failed
 from commerce_sync.syncs.scheduling import merchant_sync_enable
 from setup_flow import drafts, session
@@ -1021,13 +1021,30 @@ def oauth_callback(request: HttpRequest, merchant: Merchant) -> HttpResponse:
             _context(request, merchant, side, {"detail": message}),
             status=400,
         )
-    done_ = setup.oauth_finish(
-        connection=connection,
-        params=request.GET.dict(),
-        expected_state=pending["state"],
-        code_verifier=pending["verifier"],
-        redirect_uri=_callback_uri(request),
-    )
+    try:
+        done_ = setup.oauth_finish(
+            connection=connection,
+            params=request.GET.dict(),
+            expected_state=pending["state"],
+            code_verifier=pending["verifier"],
+            redirect_uri=_callback_uri(request),
+        )
+    except CredentialsRevoked:  # a forged or stale answer, or a refused code
+        return render(
+            request,
+            "setup_flow/problem.html",
+            _context(
+                request,
+                merchant,
+                side,
+                {
+                    "detail": _(
+                        "This answer does not belong to a connection started here; connect again."
+                    )
+                },
+            ),
+            status=400,
+        )
     if done_.organisations:
         session.put(request, "organisation_connection", str(connection.pk))
         return render(
