@@ -284,6 +284,7 @@ def _labels(
             "schedule.startDate": _("Start date"),
             "schedule.syncHour": _("Sync hour"),
             "schedule.timeZone": _("Time zone"),
+            "sales.newTaxRates": _("Tax rate for untaxed lines"),
         }
     )
     for pct in setup.TAX_PERCENTAGES:
@@ -509,6 +510,13 @@ def _stage_sales(request: HttpRequest, merchant: Merchant, name: str) -> HttpRes
                 rates[pct] = {"selectedTaxRateId": value}
             else:
                 rates.pop(pct, None)
+        drafts.nested_set(
+            document,
+            request.POST.get("sales.newTaxRates.defaultZero", ""),
+            "sales",
+            "newTaxRates",
+            "selectedDefaultZeroTaxRateId",
+        )
         status = request.POST.get("sales.invoiceStatus", "Submitted")
         drafts.nested_set(
             document,
@@ -584,6 +592,10 @@ def _stage_sales(request: HttpRequest, merchant: Merchant, name: str) -> HttpRes
                     }
                     for pct in setup.TAX_PERCENTAGES
                 ],
+                "default_zero": drafts.nested(
+                    document, "sales", "newTaxRates", "selectedDefaultZeroTaxRateId"
+                )
+                or "",
                 "invoice_status": drafts.nested(
                     document, "sales", "invoiceStatus", "selectedInvoiceStatus"
                 )
@@ -791,6 +803,17 @@ def suggest(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                 drafts.account_set(
                     draft["document"], proposal.section, proposal.key, proposal.account_id
                 )
+        document = draft["document"]
+        for pct, rate_id in setup.standard_tax_rates(options=options).items():
+            if pct == "zero":
+                if not drafts.nested(
+                    document, "sales", "newTaxRates", "selectedDefaultZeroTaxRateId"
+                ):
+                    drafts.nested_set(
+                        document, rate_id, "sales", "newTaxRates", "selectedDefaultZeroTaxRateId"
+                    )
+            elif not drafts.nested(document, "sales", "taxRates", pct, "selectedTaxRateId"):
+                drafts.nested_set(document, rate_id, "sales", "taxRates", pct, "selectedTaxRateId")
         _save_draft(request, draft)
         return redirect("setup_flow:stage", back)
     rows = [

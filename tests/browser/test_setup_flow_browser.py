@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 
 from commerce_sync.core.models import Connection, PushItem, SyncConfigurationVersion, SyncRun
+from commerce_sync.core.services.connections import connection_create
+from commerce_sync.core.services.merchants import merchant_create
 from commerce_sync.core.services.setup_links import setup_link_issue
+from tests.connectors.test_xero import uk_books
+from tests.doubles.xero_double import XeroDouble
 from tests.factories import PartnerFactory
 from tests.setup_flow.helpers import new_merchant
 
@@ -169,4 +173,83 @@ def test_the_settings_page_pauses_edits_and_revokes(live_server, page):
     assert "The connection was removed." in page.inner_text("main")
     check("settings-revoked")
     assert merchant.connections.filter(status=Connection.Status.UNLINKED).count() == 1
+    assert not check.found, check.found
+
+
+@pytest.fixture
+def xero(settings):
+    books = uk_books()
+    books.tax_rates["REDUCED"] = {
+        "TaxType": "REDUCED",
+        "Name": "5% (VAT on Income)",
+        "EffectiveRate": 5,
+        "Status": "ACTIVE",
+    }
+    with XeroDouble(books) as double:
+        settings.XERO_API_URL = double.api_url
+        settings.XERO_IDENTITY_URL = double.url
+        settings.XERO_AUTHORIZE_URL = double.authorize_url
+        settings.XERO_CLIENT_ID = "client-id"
+        settings.XERO_CLIENT_SECRET = "client-secret"
+        yield double
+
+
+def option_value(page, select: str, text: str) -> str:
+    return page.locator(f"{select} option", has_text=text).first.get_attribute("value")
+
+
+def test_an_invoice_merchant_connects_xero_in_french(live_server, page, xero):
+    merchant = merchant_create(
+        partner=PartnerFactory(),
+        name="Boulangerie",
+        country="GB",
+        currency="GBP",
+        time_zone="Europe/London",
+    )
+    connection_create(
+        merchant=merchant,
+        platform_key="sandbox",
+        source_type="commerce",
+        settings={"orders_per_day": 6},
+    )
+    connection_create(merchant=merchant, platform_key="xero", source_type="accounting")
+    check = Checker(page, "journey-xero-fr-fr")
+    code = setup_link_issue(merchant=merchant, actor="partner:test", locale="fr-fr").code
+    page.goto(f"{live_server.url}/setup/start/{code}")
+    page.click("main button[type=submit]")
+    check("accounting")
+    page.click("a[href^='/setup/connect/']")  # Xero's consent screen (the double) and back
+    assert "Connecté" in page.inner_text("main")
+    check("accounting-connected")
+    page.click("main button[type=submit]")
+    page.click("a[href^='/setup/suggest']")
+    check("suggest")
+    page.click("main button[type=submit]")
+    page.check("#fmt-invoice")
+    page.select_option(
+        "#f-sales-accounts-refund", option_value(page, "#f-sales-accounts-refund", "Sales")
+    )
+    page.select_option("#f-sales-salesCustomer", label="POS sales")
+    check("sales")
+    page.click("main .nav-buttons button[type=submit]")
+    page.select_option("#f-fees-feesSupplier", label="Card processor")
+    check("fees")
+    page.click("main .nav-buttons button[type=submit]")
+    check("payments")
+    page.click("main .nav-buttons button[type=submit]")
+    page.click("main .nav-buttons button[type=submit]")
+    page.click("a[href^='/setup/preview']")
+    check("preview")
+    assert page.locator("table.preview").count() >= 1, page.inner_text("main")
+    page.click("main form button[type=submit]")
+    check("done")
+    assert "Votre synchronisation est configurée" in page.inner_text("main")
+    version = SyncConfigurationVersion.objects.get(merchant=merchant)
+    assert version.created_by == "merchant"
+    assert version.document["mapSettings"]["outputFormat"] == "Invoice"
+    run = SyncRun.objects.get(merchant=merchant)
+    assert run.status == SyncRun.Status.SUCCEEDED and run.data_pushed, run.messages
+    assert xero.books.documents["Invoices"]
+    ledger = merchant.connections.get(source_type="accounting")
+    assert ledger.settings["tenant_id"] == xero.tenant_id
     assert not check.found, check.found

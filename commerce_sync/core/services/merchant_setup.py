@@ -271,6 +271,37 @@ def standard_set(*, options: FlowOptions) -> list[ProposedAccount]:
     return proposals
 
 
+def standard_tax_rates(*, options: FlowOptions) -> dict[str, str]:
+    """Proposed tax rates: {percentage (a key of TAX_PERCENTAGES, or "zero"
+    for untaxed lines): tax rate id}, the target's rate of exactly that
+    percentage (the first by name; for 0 %, one named for income/sales/zero
+    first)."""
+    from decimal import Decimal, InvalidOperation
+
+    def percent(rate: dict[str, str]) -> Decimal | None:
+        try:
+            return Decimal(str(rate.get("rate", ""))).normalize()
+        except InvalidOperation:
+            return None
+
+    rates = sorted(options.tax_rates, key=lambda r: str(r.get("name", "")).lower())
+    found: dict[str, str] = {}
+    for pct in TAX_PERCENTAGES:
+        matching = [r for r in rates if percent(r) == Decimal(pct).normalize()]
+        if pct == "0":
+            preferred = [
+                r
+                for r in matching
+                if any(w in str(r.get("name", "")).lower() for w in ("income", "sales", "zero"))
+            ]
+            matching = preferred or matching
+        if matching:
+            found[pct] = matching[0]["id"]
+    if "0" in found:
+        found["zero"] = found["0"]
+    return found
+
+
 def standard_accounts_create(
     *, merchant: Merchant, proposals: list[ProposedAccount], actor: str = MERCHANT
 ) -> list[str]:
