@@ -11,6 +11,7 @@ urlpatterns = [
     path("brand.css", views.brand_css, name="brand_css"),
     path("stage/<str:name>", views.stage, name="stage"),
     path("suggest", views.suggest, name="suggest"),
+    path("accounts/new", views.account_new, name="account_new"),
     path("review", views.review, name="review"),
     path("preview", views.preview, name="preview"),
     path("finish", views.finish, name="finish"),

@@ -44,7 +44,7 @@ from commerce_sync.core.services.configuration import (
 from commerce_sync.core.services.connections import connection_unlink
 from commerce_sync.core.services.setup_links import SetupLinkRefusal, setup_link_consume
 from commerce_sync.core.services.sync_flow import sync_flow_texts
-from commerce_sync.errors import ApplicationError, CredentialsRevoked
+from commerce_sync.errors import ApplicationError, CredentialsRevoked, DocumentRejected
 from commerce_sync.syncs.recovery import push_items_retry_failed
 from commerce_sync.syncs.scheduling import merchant_sync_enable
 from setup_flow import drafts, session
@@ -250,6 +250,8 @@ def _context(
         "required_label": texts.get("configure-required-indicator") or _("Required"),
         "configured": merchant.configured,
         "err": {k.replace(".", "_"): v for k, v in (extra.get("errors") or {}).items()},
+        "flash": session.pop(request, "flash") or "",
+        "notice": session.pop(request, "notice") or "",
         **extra,
     }
 
@@ -837,6 +839,36 @@ def suggest(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     )
 
 
+@require_POST
+@merchant_required
+def account_new(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    """Create an account inline (where the software allows), then back to the page."""
+    back = request.POST.get("back", "sales")
+    if back not in STAGE_NAMES:
+        back = "sales"
+    account_id = request.POST.get("account_id", "").strip()
+    account_type = request.POST.get("account_type", "")
+    if not account_id or account_type not in ("Asset", "Liability", "Income", "Expense"):
+        session.put(request, "flash", _("New account: give its name and choose its type."))
+        return redirect("setup_flow:stage", back)
+    try:
+        setup.account_create(
+            merchant=merchant,
+            account_id=account_id,
+            name=request.POST.get("name", ""),
+            account_type=account_type,
+        )
+    except PermissionError:
+        raise Http404 from None
+    except DocumentRejected as error:
+        session.put(request, "flash", _("New account: %(detail)s") % {"detail": error.message})
+        return redirect("setup_flow:stage", back)
+    session.put(
+        request, "notice", _("Account %(id)s created: choose it below.") % {"id": account_id}
+    )
+    return redirect("setup_flow:stage", back)
+
+
 # --- Review, preview, finish ----------------------------------------------------------------
 
 
@@ -1204,7 +1236,6 @@ def settings_page(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                 "last": last,
                 "next_sync": next_sync,
                 "connections": connections,
-                "notice": session.pop(request, "notice") or "",
                 "redirect_url": session.get(request, "redirect") or "",
                 "zone": zoneinfo.ZoneInfo(config.time_zone) if config else None,
             },

@@ -265,3 +265,51 @@ def test_settings_pause_resume_and_revoke(client, partner):
     client.post("/setup/settings", {"action": "revoke", "connection": str(ledger.pk)})
     ledger.refresh_from_db()
     assert ledger.status == Connection.Status.UNLINKED
+
+
+def test_an_account_is_created_inline_in_the_ledger(client, partner):
+    merchant = new_merchant(partner)
+    enter(client, merchant)
+    through_connections(client)
+    bad = client.post(
+        "/setup/accounts/new",
+        {"back": "sales", "account_id": "cakes", "account_type": "Income"},
+        follow=True,
+    )
+    assert "not a valid Beancount account name" in bad.content.decode()
+    client.post(
+        "/setup/accounts/new",
+        {
+            "back": "sales",
+            "account_id": "Income:Sales:Cakes",
+            "name": "Cakes",
+            "account_type": "Income",
+        },
+    )
+    page = client.get("/setup/stage/sales")
+    options = [a["id"] for a in page.context["slots"][0]["options"]]
+    assert "Income:Sales:Cakes" in options
+    assert AuditLog.objects.filter(actor="merchant", action="setup_flow.accounts_create").exists()
+
+
+def test_a_failed_sync_is_retried_from_the_settings_page(client, partner, settings):
+    from datetime import UTC, date, datetime
+    from pathlib import Path
+
+    from commerce_sync.core.services.demo import demo_seed
+    from commerce_sync.syncs.runs import sync_run_execute
+
+    seed = demo_seed(days=1, orders_per_day=5, today=date(2026, 11, 10))
+    run = sync_run_execute(merchant=seed.merchant, now=datetime(2026, 11, 10, 9, tzinfo=UTC))
+    item = run.push_items.get()
+    ledger = Path(seed.ledger_path)
+    ledger.write_text(ledger.read_text().split("\n2026-11-09 *")[0] + "\n")
+    PushItem.objects.filter(pk=item.pk).update(status="failed", target_id="", last_error="refused")
+    SyncRun.objects.filter(pk=run.pk).update(status="failed", status_code=5130)
+    enter(client, seed.merchant)
+    page = client.get("/setup/settings").content.decode()
+    assert "Some documents could not be written" in page and 'value="retry"' in page
+    client.post("/setup/settings", {"action": "retry", "run": str(run.pk)})
+    item.refresh_from_db()
+    assert item.status == "pushed"
+    assert "The failed sync was retried." in client.get("/setup/settings").content.decode()

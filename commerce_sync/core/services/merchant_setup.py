@@ -338,6 +338,18 @@ def standard_accounts_create(
     return created
 
 
+def account_create(
+    *, merchant: Merchant, account_id: str, name: str, account_type: str, actor: str = MERCHANT
+) -> str:
+    """Create one account inline from the flow where the target allows it
+    (`CREATES_ACCOUNTS`); returns its id. Raises PermissionError elsewhere and
+    what the connector raises for a bad name or type (DocumentRejected,
+    whose message says what a valid one looks like)."""
+    proposal = ProposedAccount("", "", account_id.strip(), name.strip(), account_type, False)
+    standard_accounts_create(merchant=merchant, proposals=[proposal], actor=actor)
+    return proposal.account_id
+
+
 # --- Preview and finish -------------------------------------------------------------------
 
 
