@@ -182,6 +182,8 @@ CONTENT_SECURITY_POLICY = {
 }
 # How long a merchant's setup-flow session lasts after its start URL was opened.
 SETUP_SESSION_SECONDS = env.int("SETUP_SESSION_SECONDS", default=7200)
+# How long an invitation to complete one stage of the flow stays valid (once).
+SETUP_INVITE_TTL = env.int("SETUP_INVITE_TTL", default=3 * 24 * 3600)
 X_FRAME_OPTIONS = "DENY"
 
 # Django REST framework -------------------------------------------------------

@@ -8,7 +8,7 @@ merchant. The session expires `SETUP_SESSION_SECONDS` after it starts.
 
 Keys (all under "setup."): merchant (its UUID as text), expires (epoch
 seconds), locale, redirect, draft (the configuration being built:
-{"document", "schedule"}), oauth (state, PKCE verifier and connection id
+{"document", "schedule"}), stage (an invitee's only stage), oauth (state, PKCE verifier and connection id
 between the redirect and the callback).
 """
 
@@ -40,6 +40,8 @@ def flow_begin(request: HttpRequest, *, merchant: Merchant, link: SetupLink | No
     locale = link.locale if link is not None and link.locale else ""
     request.session[KEY + "locale"] = locale if locale in LOCALES else locale_default(request)
     request.session[KEY + "redirect"] = link.redirect_url if link is not None else ""
+    # An invitation: this session sees that one stage and nothing else.
+    request.session[KEY + "stage"] = link.stage if link is not None else ""
 
 
 def locale_default(request: HttpRequest) -> str:

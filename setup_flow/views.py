@@ -17,6 +17,7 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -116,6 +117,19 @@ def merchant_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
         merchant = session.flow_merchant(request)
         if merchant is None:
             return _refused(request, None)
+        only = session.get(request, "stage") or ""
+        if only and not _invitee_may(request, only):
+            return render(
+                request,
+                "setup_flow/problem.html",
+                _context(
+                    request,
+                    merchant,
+                    only,
+                    {"detail": _("This invitation is for one step of the setup only.")},
+                ),
+                status=403,
+            )
         try:
             return view(request, merchant, *args, **kwargs)
         except ApplicationError as error:
@@ -128,6 +142,21 @@ def merchant_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
             )
 
     return wrapped
+
+
+def _invitee_may(request: HttpRequest, only: str) -> bool:
+    """What an invitee's session may open: its stage, what that stage
+    uses (OAuth for the connect stages, the standard set and new accounts
+    for the mapping ones) and the thank-you page."""
+    match = request.resolver_match
+    name = match.url_name if match is not None else ""
+    if name == "stage":
+        return match is not None and match.kwargs.get("name") == only
+    if name in ("oauth_start", "oauth_callback", "organisation"):
+        return only in ("commerce", "accounting")
+    if name in ("suggest", "account_new"):
+        return only in ("sales", "fees", "payments")
+    return name == "invited_done"
 
 
 def _refused(request: HttpRequest, refusal: SetupLinkRefusal | None) -> HttpResponse:
@@ -182,6 +211,20 @@ def _draft(request: HttpRequest, merchant: Merchant) -> dict[str, Any]:
             else None,
         )
         session.put(request, "draft", draft)
+    shared = setup.shared_draft_get(merchant=merchant)
+    if (
+        shared
+        and shared.get("at", 0) > draft.get("shared_at", 0)
+        and not session.get(request, "stage")
+    ):
+        for key, value in shared.items():
+            if key == "schedule":
+                draft["schedule"] = value
+            elif key in ("sales", "fees", "payments", "mapSettings"):
+                draft["document"][key] = value
+        draft["done"] = sorted(set(draft.get("done") or []) | set(shared.get("stages") or []))
+        draft["shared_at"] = shared["at"]
+        session.put(request, "draft", draft)
     return draft
 
 
@@ -226,7 +269,10 @@ def _context(
                 "done": name in done,
             }
         )
-    position = STAGE_NAMES.index(current) if current in STAGE_NAMES else None
+    only = session.get(request, "stage") or ""
+    if only:
+        stages = [s for s in stages if s["name"] == only]
+    position = STAGE_NAMES.index(current) if current in STAGE_NAMES and not only else None
     return {
         "merchant": merchant,
         "brand": _brand(merchant),
@@ -248,12 +294,32 @@ def _context(
         "next_label": texts.get("configure-misc-nextButton") or _("Next"),
         "previous_label": texts.get("configure-misc-previousButton") or _("Previous"),
         "required_label": texts.get("configure-required-indicator") or _("Required"),
-        "configured": merchant.configured,
+        "configured": merchant.configured and not only,
+        "invited": bool(only),
         "err": {k.replace(".", "_"): v for k, v in (extra.get("errors") or {}).items()},
         "flash": session.pop(request, "flash") or "",
         "notice": session.pop(request, "notice") or "",
         **extra,
     }
+
+
+def _advance(request: HttpRequest, merchant: Merchant, name: str) -> HttpResponseRedirect:
+    """After a stage is complete: the next one; for an invitee, its work is
+    handed to the merchant's session (mapping stages) and it is thanked."""
+    if session.get(request, "stage"):
+        draft = _draft(request, merchant)
+        sections: dict[str, Any] = {"stages": [name]}
+        if name == "schedule":
+            sections["schedule"] = draft.get("schedule") or {}
+        elif name in ("sales", "fees", "payments"):
+            sections[name] = draft["document"].get(name) or {}
+            if name == "sales":
+                sections["mapSettings"] = draft["document"].get("mapSettings") or {}
+        setup.shared_draft_put(merchant=merchant, sections=sections)
+        return redirect("setup_flow:invited_done")
+    if name == "schedule":
+        return redirect("setup_flow:review")
+    return _next_after(name)
 
 
 def _next_after(stage: str) -> HttpResponseRedirect:
@@ -352,6 +418,8 @@ def start(request: HttpRequest, code: str) -> HttpResponse:
         request.LANGUAGE_CODE = translation.get_language()
         return _refused(request, consumed.refusal)
     session.flow_begin(request, merchant=consumed.merchant, link=consumed.link)
+    if consumed.link is not None and consumed.link.stage:
+        return redirect("setup_flow:stage", consumed.link.stage)
     if consumed.merchant.configured:
         return redirect("setup_flow:settings")
     return redirect("setup_flow:stage", "commerce")
@@ -446,7 +514,7 @@ def _stage_connect(request: HttpRequest, merchant: Merchant, name: str) -> HttpR
             if name not in draft["done"]:
                 draft["done"].append(name)
             _save_draft(request, draft)
-            return _next_after(name)
+            return _advance(request, merchant, name)
         error = _("Connect it first: use the Connect button, then come back here.")
     else:
         error = ""
@@ -554,7 +622,7 @@ def _stage_sales(request: HttpRequest, merchant: Merchant, name: str) -> HttpRes
         problems += [p for p in everything if not drafts.field_of(p) and p.message not in before]
         if not problems and not extra_errors:
             _mark_done(request, draft, name)
-            return _next_after(name)
+            return _advance(request, merchant, name)
     by_field, summary = _errors(problems, labels, options.platform_key)
     for field, text in extra_errors.items():
         by_field[field] = text
@@ -666,7 +734,7 @@ def _stage_accounts(
         problems += [p for p in everything if not drafts.field_of(p) and p.message not in before]
         if not problems:
             _mark_done(request, draft, name)
-            return _next_after(name)
+            return _advance(request, merchant, name)
     by_field, summary = _errors(problems, labels, options.platform_key)
     slots = [
         s
@@ -748,7 +816,7 @@ def _stage_schedule(request: HttpRequest, merchant: Merchant, name: str) -> Http
         problems = drafts.for_stage(_check(merchant, draft), "schedule")
         if not problems:
             _mark_done(request, draft, name)
-            return redirect("setup_flow:review")
+            return _advance(request, merchant, name)
     options = setup.FlowOptions(payment_types=[])
     labels = _labels(merchant, options, {})
     by_field, summary = _errors(problems, labels, "")
@@ -867,6 +935,50 @@ def account_new(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         request, "notice", _("Account %(id)s created: choose it below.") % {"id": account_id}
     )
     return redirect("setup_flow:stage", back)
+
+
+@require_POST
+@merchant_required
+def invite(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    """Email someone a single-use link to complete this stage alone."""
+    stage_name = request.POST.get("stage", "")
+    if stage_name not in STAGE_NAMES:
+        raise Http404
+    email = request.POST.get("email", "").strip()
+    base = getattr(settings, "SITE_URL", "") or f"{request.scheme}://{request.get_host()}"
+    try:
+        setup.stage_invite_send(
+            merchant=merchant,
+            stage=stage_name,
+            email=email,
+            base_url=base,
+            locale=request.LANGUAGE_CODE,
+        )
+    except ValidationError:
+        session.put(
+            request,
+            "flash",
+            _("Invite: %(email)s is not an email address; check it and send again.")
+            % {"email": email or "—"},
+        )
+        return redirect("setup_flow:stage", stage_name)
+    session.put(
+        request,
+        "notice",
+        _("We emailed %(email)s a link to complete this step; it works once, for 3 days.")
+        % {"email": email},
+    )
+    return redirect("setup_flow:stage", stage_name)
+
+
+@require_GET
+@merchant_required
+def invited_done(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    return render(
+        request,
+        "setup_flow/invited_done.html",
+        _context(request, merchant, session.get(request, "stage") or "", {}),
+    )
 
 
 # --- Review, preview, finish ----------------------------------------------------------------

@@ -313,3 +313,44 @@ def test_a_failed_sync_is_retried_from_the_settings_page(client, partner, settin
     item.refresh_from_db()
     assert item.status == "pushed"
     assert "The failed sync was retried." in client.get("/setup/settings").content.decode()
+
+
+def test_an_accountant_invited_to_one_stage_sees_only_that_stage(client, partner, mailoutbox):
+    import re
+
+    from django.test import Client
+
+    merchant = new_merchant(partner)
+    enter(client, merchant)
+    through_connections(client)
+    refused = client.post(
+        "/setup/invite", {"stage": "fees", "email": "not-an-address"}, follow=True
+    )
+    assert "is not an email address" in refused.content.decode()
+    client.post("/setup/invite", {"stage": "fees", "email": "books@accountant.example"})
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == ["books@accountant.example"]
+    path = re.search(r"http://testserver(/setup/start/\S+)", mailoutbox[0].body).group(1)
+    assert AuditLog.objects.filter(action="setup_flow.invite", changes__stage="fees").exists()
+    accountant = Client()
+    assert accountant.get(path)["Location"] == "/setup/stage/fees"
+    assert accountant.get("/setup/stage/fees").status_code == 200
+    for elsewhere in (
+        "/setup/stage/sales",
+        "/setup/review",
+        "/setup/settings",
+        "/setup/stage/commerce",
+    ):
+        assert accountant.get(elsewhere).status_code == 403, elsewhere
+    assert accountant.post("/setup/finish").status_code == 403
+    page = accountant.get("/setup/stage/fees")
+    assert [s["name"] for s in page.context["stages"]] == ["fees"]
+    standard_set(accountant, back="fees")
+    done = accountant.post(
+        "/setup/stage/fees", {"fees.accounts.paymentFee": "Expenses:PaymentFees"}
+    )
+    assert done["Location"] == "/setup/invited/done"
+    assert accountant.get(path).status_code == 401  # the invitation worked once
+    # The merchant's own session picks up what the accountant chose.
+    fees = client.get("/setup/stage/fees")
+    assert fees.context["slots"][0]["value"] == "Expenses:PaymentFees"
+    assert next(s for s in fees.context["stages"] if s["name"] == "fees")["done"]

@@ -610,3 +610,81 @@ def oauth_organisation_choose(*, connection: Connection, organisation_id: str) -
         settings={"tenant_id": tenant.tenant_id},
         linked=True,
     )
+
+
+# --- Someone else's stage ----------------------------------------------------------------
+
+INVITE_STAGES = ("commerce", "accounting", "sales", "fees", "payments", "schedule")
+
+
+def stage_invite_send(
+    *,
+    merchant: Merchant,
+    stage: str,
+    email: str,
+    base_url: str,
+    locale: str = "",
+    actor: str = MERCHANT,
+) -> None:
+    """Invite `email` (the merchant's accountant, the account owner) to
+    complete `stage` of the flow: a single-use link of its own, valid
+    SETUP_INVITE_TTL seconds, whose session sees that stage only; sent by
+    email (the link is in the email only: never stored, logged or shown).
+    Audited `setup_flow.invite` with the stage and the address. Raises
+    ValidationError for a bad address or stage."""
+    from django.conf import settings
+    from django.core.exceptions import ValidationError
+    from django.core.mail import send_mail
+    from django.core.validators import validate_email
+
+    from commerce_sync.core.services.setup_links import setup_link_issue
+
+    if stage not in INVITE_STAGES:
+        raise ValidationError({"stage": f"Invite to one of {', '.join(INVITE_STAGES)}."})
+    validate_email(email)
+    with transaction.atomic():
+        issued = setup_link_issue(
+            merchant=merchant,
+            actor=actor,
+            locale=locale,
+            stage=stage,
+            ttl_seconds=settings.SETUP_INVITE_TTL,
+        )
+        audit_log_write(
+            actor=actor,
+            action="setup_flow.invite",
+            obj=issued.link,
+            merchant=merchant,
+            changes={"stage": stage, "email": email},
+        )
+    hours = settings.SETUP_INVITE_TTL // 3600
+    url = f"{base_url.rstrip('/')}/setup/start/{issued.code}"
+    send_mail(
+        subject=f"{merchant.name}: please complete a step of the accounting sync setup",
+        message=(
+            f"{merchant.name} asks you to complete one step of setting up the sync of its "
+            f"sales into its accounting software.\n\nOpen this link (it works once, for "
+            f"{hours} hours):\n{url}\n\nIf you were not expecting this, ignore this email.\n"
+        ),
+        from_email=None,
+        recipient_list=[email],
+    )
+
+
+SHARED_DRAFT_SECONDS = 30 * 24 * 3600
+
+
+def shared_draft_put(*, merchant: Merchant, sections: Mapping[str, Any]) -> None:
+    """What an invitee completed (document sections, or "schedule"), kept
+    for the merchant's own session to pick up (Django's shared cache)."""
+    import time
+
+    key = f"setup-flow:shared:{merchant.pk}"
+    shared = dict(cache.get(key) or {})
+    shared.update(sections)
+    shared["at"] = time.time()
+    cache.set(key, shared, SHARED_DRAFT_SECONDS)
+
+
+def shared_draft_get(*, merchant: Merchant) -> dict[str, Any]:
+    return dict(cache.get(f"setup-flow:shared:{merchant.pk}") or {})
