@@ -354,3 +354,35 @@ def test_an_accountant_invited_to_one_stage_sees_only_that_stage(client, partner
     fees = client.get("/setup/stage/fees")
     assert fees.context["slots"][0]["value"] == "Expenses:PaymentFees"
     assert next(s for s in fees.context["stages"] if s["name"] == "fees")["done"]
+
+
+def test_the_code_expires_after_its_ttl_with_the_clock_frozen(client, partner, settings):
+    from datetime import UTC, datetime
+    from unittest import mock
+
+    from commerce_sync.core.services.setup_links import setup_link_issue
+
+    settings.SETUP_LINK_TTL = 30
+    merchant = new_merchant(partner)
+    issued_at = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    fresh = setup_link_issue(merchant=merchant, actor="t", now=issued_at).code
+    stale = setup_link_issue(merchant=merchant, actor="t", now=issued_at).code
+    clock = "commerce_sync.core.services.setup_links.timezone.now"
+    with mock.patch(clock, return_value=issued_at + timedelta(seconds=29)):
+        assert client.get(f"/setup/start/{fresh}").status_code == 302
+    with mock.patch(clock, return_value=issued_at + timedelta(seconds=30)):
+        response = client.get(f"/setup/start/{stale}")
+    assert response.status_code == 401 and "This link has expired." in response.content.decode()
+
+
+def test_the_session_expires(client, partner, settings):
+    import time
+    from unittest import mock
+
+    enter(client, new_merchant(partner))
+    assert client.get("/setup/stage/commerce").status_code == 200
+    later = time.time() + settings.SETUP_SESSION_SECONDS + 1
+    with mock.patch("setup_flow.session.time.time", return_value=later):
+        response = client.get("/setup/stage/commerce")
+    assert response.status_code == 401
+    assert "Your session has ended." in response.content.decode()
