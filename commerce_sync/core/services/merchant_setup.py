@@ -403,7 +403,8 @@ def setup_finish(
 ) -> tuple[SetOutcome, SyncRun | None]:
     """Save the flow's configuration as a new version (actor `merchant`,
     every rule of `sync_configuration_set`; ConfigurationRefused names the
-    problems, nothing saved), then request the first sync (enqueued; None
+    problems, nothing saved; a Xero connection's bank contact follows the
+    fees supplier), then request the first sync (enqueued; None
     when nothing is due yet or one is already queued)."""
     from commerce_sync.core.services.syncs import sync_request
 
@@ -411,6 +412,7 @@ def setup_finish(
         outcome = sync_configuration_set(
             merchant=merchant, document=document, schedule=schedule, actor=MERCHANT
         )
+        _bank_contact_align(merchant=merchant, document=outcome.config.document)
     merchant.refresh_from_db()
     if not merchant.enabled:
         return outcome, None
@@ -420,6 +422,29 @@ def setup_finish(
     except ApplicationError:  # nothing due yet (2040), another queued (5080)
         return outcome, None
     return outcome, run
+
+
+def _bank_contact_align(*, merchant: Merchant, document: Mapping[str, Any]) -> None:
+    """Xero books bank transactions (the deposit of payment-fee refunds) to a
+    contact: its connection's `bank_contact_id` setting follows the fees
+    supplier the merchant chose (XeroSettings). Audited when it changes."""
+    connection = accounting_connection(merchant=merchant)
+    fees = document.get("fees") if isinstance(document, Mapping) else None
+    supplier = (fees or {}).get("feesSupplier") or {}
+    chosen = str(supplier.get("selectedSupplierId") or "")
+    if connection is None or connection.platform_key != "xero" or not chosen:
+        return
+    if (connection.settings or {}).get("bank_contact_id") == chosen:
+        return
+    row = Connection.objects.select_for_update().get(pk=connection.pk)
+    row.settings = {**(row.settings or {}), "bank_contact_id": chosen}
+    row.save(update_fields=["settings", "updated_at"])
+    audit_log_write(
+        actor=MERCHANT,
+        action="connection.settings_update",
+        obj=row,
+        changes={"bank_contact_id": chosen},
+    )
 
 
 @transaction.atomic
