@@ -573,6 +573,11 @@ def _stage_sales(request: HttpRequest, merchant: Merchant, name: str) -> HttpRes
                 drafts.account_set(
                     document, "sales", key, request.POST.get(f"sales.accounts.{key}", "")
                 )
+        for category in setup.product_categories_recent(merchant=merchant):
+            key = f"category-{category['id']}"
+            drafts.account_set(
+                document, "sales", key, request.POST.get(f"sales.accounts.{key}", "")
+            )
         for pct in setup.TAX_PERCENTAGES:
             value = request.POST.get(f"sales.taxRates.{pct}", "")
             rates = document.setdefault("sales", {}).setdefault("taxRates", {})
@@ -648,6 +653,17 @@ def _stage_sales(request: HttpRequest, merchant: Merchant, name: str) -> HttpRes
                 "locked": locked,
                 "locked_label": _format_label(locked) if locked else "",
                 "invoice": invoice,
+                "categories": [
+                    {
+                        "name": f"sales.accounts.category-{c['id']}",
+                        "id": f"f-sales-accounts-category-{c['id']}",
+                        "label": c["name"],
+                        "value": drafts.account(document, "sales", f"category-{c['id']}"),
+                        "error": by_field.get(f"sales.accounts.category-{c['id']}", ""),
+                    }
+                    for c in setup.product_categories_recent(merchant=merchant)
+                ],
+                "income_accounts": options.accounts_for("sales", "sales"),
                 "tax_rates": options.tax_rates,
                 "tax_rows": [
                     {

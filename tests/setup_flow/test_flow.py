@@ -386,3 +386,20 @@ def test_the_session_expires(client, partner, settings):
         response = client.get("/setup/stage/commerce")
     assert response.status_code == 401
     assert "Your session has ended." in response.content.decode()
+
+
+def test_product_categories_seen_get_accounts_of_their_own(client, partner):
+    merchant = new_merchant(partner)
+    enter(client, merchant)
+    through_connections(client)
+    standard_set(client)
+    client.post(
+        "/setup/accounts/new",
+        {"back": "sales", "account_id": "Income:Sales:Coffee", "account_type": "Income"},
+    )
+    categories = client.get("/setup/stage/sales").context["categories"]
+    assert categories, "the sandbox describes its product categories"
+    first = categories[0]
+    assert post_sales(client, **{first["name"]: "Income:Sales:Coffee"}).status_code == 302
+    again = client.get("/setup/stage/sales").context["categories"]
+    assert again[0]["value"] == "Income:Sales:Coffee"

@@ -155,6 +155,40 @@ def payment_types_recent(*, merchant: Merchant, today: date | None = None) -> li
     return found
 
 
+def product_categories_recent(*, merchant: Merchant) -> list[dict[str, str]]:
+    """The product categories ({id, name}) the merchant's linked commerce
+    connection describes (its reference data, read for yesterday; nothing
+    stored), cached for the flow; [] when it has none or cannot be read."""
+    key = f"setup-flow:categories:{merchant.pk}"
+    cached = cache.get(key)
+    if cached is not None:
+        return list(cached)
+    found: list[dict[str, str]] = []
+    commerce = merchant.connections.filter(
+        source_type=Connection.SourceType.COMMERCE, status=Connection.Status.LINKED
+    ).first()
+    if commerce is not None:
+        tz = zone(merchant.time_zone)
+        today = timezone.localdate(timezone=tz)
+        try:
+            batch = connection_source(connection=commerce).read_period(
+                start=local_instant(today - timedelta(days=1), 0, tz),
+                end=local_instant(today, 0, tz),
+            )
+            found = [
+                {"id": str(c["id"]), "name": str(c.get("name") or c["id"])}
+                for c in batch.product_categories
+                if isinstance(c, Mapping) and c.get("id")
+            ]
+        except ApplicationError as error:
+            log.warning(
+                "product categories could not be read",
+                extra={"merchant": str(merchant.pk), "error": type(error).__name__},
+            )
+    cache.set(key, found, FLOW_CACHE_SECONDS)
+    return found
+
+
 def flow_options(*, merchant: Merchant) -> FlowOptions:
     """The options of the merchant's linked accounting software (live, cached
     `OPTIONS_CACHE_SECONDS` by `accounting_options_get`) and the payment
