@@ -23,12 +23,14 @@ $(STAMP): requirements/base.txt requirements/dev.txt
 	touch $@
 
 install: $(STAMP)
+	$(PY) scripts/compile_messages.py
 
 # The embedded default's settings: generated once, kept out of git.
 $(DEMO_ENV): | $(STAMP)
 	$(PY) scripts/make_env.py $@
 
 demo: install $(DEMO_ENV)
+	$(PY) scripts/compile_messages.py
 	ENV_FILE=$(DEMO_ENV) $(PY) manage.py migrate --no-input -v 0
 	ENV_FILE=$(DEMO_ENV) $(PY) manage.py seed_demo
 	ENV_FILE=$(DEMO_ENV) $(PY) manage.py setup_schedules
@@ -39,6 +41,7 @@ run: demo
 	ENV_FILE=$(DEMO_ENV) scripts/serve.sh
 
 test: install lint
+	$(PY) scripts/compile_messages.py
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) scripts/ensure_database.py
 	DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/pytest
 

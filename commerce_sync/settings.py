@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "commerce_sync.bench",
     "connectors",
     "connectors.partner",  # keeps the migrations that created inbound's table
+    "csp",
     "setup_flow",
     "portal",
 ]
@@ -74,6 +75,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "commerce_sync.urls"
@@ -160,6 +162,28 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"  # sent on the OAuth callback (a top-level GET from the vendor)
+
+# Content-Security-Policy (django-csp) for the merchant's pages: this origin
+# only, no inline script or style. The admin, the portal and the API docs
+# (which need inline code of their own) are excluded.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/admin/", "/portal/", "/api/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "style-src": ["'self'"],
+        "script-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+# How long a merchant's setup-flow session lasts after its start URL was opened.
+SETUP_SESSION_SECONDS = env.int("SETUP_SESSION_SECONDS", default=7200)
+# How long an invitation to complete one stage of the flow stays valid (once).
+SETUP_INVITE_TTL = env.int("SETUP_INVITE_TTL", default=3 * 24 * 3600)
 X_FRAME_OPTIONS = "DENY"
 
 # Django REST framework -------------------------------------------------------

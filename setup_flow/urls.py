@@ -5,5 +5,21 @@ from setup_flow import views
 app_name = "setup_flow"
 
 urlpatterns = [
-    path("", views.placeholder, name="index"),
+    path("", views.index, name="index"),
+    path("start/<str:code>", views.start, name="start"),
+    path("language", views.language, name="language"),
+    path("brand.css", views.brand_css, name="brand_css"),
+    path("stage/<str:name>", views.stage, name="stage"),
+    path("suggest", views.suggest, name="suggest"),
+    path("accounts/new", views.account_new, name="account_new"),
+    path("invite", views.invite, name="invite"),
+    path("invited/done", views.invited_done, name="invited_done"),
+    path("review", views.review, name="review"),
+    path("preview", views.preview, name="preview"),
+    path("finish", views.finish, name="finish"),
+    path("done", views.done, name="done"),
+    path("settings", views.settings_page, name="settings"),
+    path("connect/<str:connection_id>", views.oauth_start, name="oauth_start"),
+    path("oauth/callback", views.oauth_callback, name="oauth_callback"),
+    path("organisation", views.organisation, name="organisation"),
 ]

@@ -1,6 +1,1371 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""The merchant's pages: the entry, six stages, review, preview, finish and
+the returning merchant's settings. Thin: reads come from the selectors and
+`merchant_setup`, every change from a core service; the session holds the
+merchant (see `session.py`) and the draft configuration.
+
+Every page is server-rendered and works without JavaScript; every form
+posts with Django's CSRF token.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Callable
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from commerce_sync.core.models import Connection, Merchant, SyncRun
+from commerce_sync.core.platforms import NAMES
+from commerce_sync.core.selectors import (
+    connection_get,
+    connections_for_merchant,
+    sync_configuration_get,
+    sync_run_get,
+    sync_run_last_successful,
+    sync_runs_history,
+)
+from commerce_sync.core.services import merchant_setup as setup
+from commerce_sync.core.services.configuration import (
+    ConfigurationRefused,
+    sync_configuration_check,
+)
+from commerce_sync.core.services.connections import connection_unlink
+from commerce_sync.core.services.setup_links import SetupLinkRefusal, setup_link_consume
+from commerce_sync.core.services.sync_flow import sync_flow_texts
+from commerce_sync.errors import ApplicationError, CredentialsRevoked, DocumentRejected
+from commerce_sync.syncs.recovery import push_items_retry_failed
+from commerce_sync.syncs.scheduling import merchant_sync_enable
+from setup_flow import drafts, session
+from setup_flow.drafts import INVOICE, JOURNAL
+
+STAGES: tuple[tuple[str, Any, str], ...] = (
+    (
+        "commerce",
+        gettext_lazy("Connect your sales platform"),
+        "configure-setupSidebar-checkboxes-connectToCommerce",
+    ),
+    (
+        "accounting",
+        gettext_lazy("Connect your accounting software"),
+        "configure-setupSidebar-checkboxes-connectToAccounting",
+    ),
+    ("sales", gettext_lazy("Sales"), "configure-setupSidebar-checkboxes-sales"),
+    ("fees", gettext_lazy("Fees"), "configure-setupSidebar-checkboxes-fees"),
+    ("payments", gettext_lazy("Payments"), "configure-setupSidebar-checkboxes-payments"),
+    ("schedule", gettext_lazy("Sync schedule"), "configure-setupSidebar-checkboxes-syncSchedule"),
+)
+STAGE_NAMES = [name for name, _label, _key in STAGES]
+
+SLOT_LABELS = {
+    "sales": gettext_lazy("Sales"),
+    "refund": gettext_lazy("Refunds"),
+    "gratuity": gettext_lazy("Gratuity (tips)"),
+    "prepaid": gettext_lazy("Gift cards sold (prepaid)"),
+    "serviceCharge": gettext_lazy("Service charges and shipping"),
+    "discount": gettext_lazy("Discounts (leave empty to post sales net of discounts)"),
+    "rounding": gettext_lazy("Rounding differences"),
+    "tax": gettext_lazy("Sales tax liability"),
+    "payout": gettext_lazy("Payout (bank) account"),
+    "paymentFee": gettext_lazy("Payment fees"),
+    "paymentFeeRefund": gettext_lazy("Payment fee refunds"),
+}
+# Codat's text keys that name a slot's label (the partner may override them).
+SLOT_TEXT_KEYS = {
+    ("sales", "sales"): "configure-content-sales-accounts-entries-sales",
+    ("sales", "refund"): "configure-content-sales-accounts-entries-refund",
+    ("sales", "gratuity"): "configure-content-sales-accounts-entries-gratuity",
+    ("sales", "prepaid"): "configure-content-sales-accounts-entries-prepaid",
+    ("fees", "paymentFee"): "configure-content-fees-accounts-entries-paymentFee",
+    ("fees", "paymentFeeRefund"): "configure-content-fees-accounts-entries-paymentFeeRefund",
+    ("payments", "payout"): "configure-content-payments-accounts-entries-payout",
+}
+COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+HOURS = list(range(24))
 
 
-def placeholder(request: HttpRequest) -> HttpResponse:
-    return render(request, "setup_flow/placeholder.html")
+# --- Plumbing ------------------------------------------------------------------------------
+
+
+def _activate(request: HttpRequest) -> str:
+    locale = session.get(request, "locale") or session.locale_default(request)
+    if locale not in session.LOCALES:
+        locale = "en-us"
+    translation.activate(locale)
+    request.LANGUAGE_CODE = locale
+    return locale
+
+
+def merchant_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Pages of a merchant's session: without one, the 401 page."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        _activate(request)
+        merchant = session.flow_merchant(request)
+        if merchant is None:
+            return _refused(request, None)
+        only = session.get(request, "stage") or ""
+        if only and not _invitee_may(request, only):
+            return render(
+                request,
+                "setup_flow/problem.html",
+                _context(
+                    request,
+                    merchant,
+                    only,
+                    {"detail": _("This invitation is for one step of the setup only.")},
+                ),
+                status=403,
+            )
+        try:
+            return view(request, merchant, *args, **kwargs)
+        except ApplicationError as error:
+            # A platform that did not answer or refused: say so, lose nothing.
+            return render(
+                request,
+                "setup_flow/problem.html",
+                _context(request, merchant, "", {"detail": error.message}),
+                status=503,
+            )
+
+    return wrapped
+
+
+def _invitee_may(request: HttpRequest, only: str) -> bool:
+    """What an invitee's session may open: its stage, what that stage
+    uses (OAuth for the connect stages, the standard set and new accounts
+    for the mapping ones) and the thank-you page."""
+    match = request.resolver_match
+    name = match.url_name if match is not None else ""
+    if name == "stage":
+        return match is not None and match.kwargs.get("name") == only
+    if name in ("oauth_start", "oauth_callback", "organisation"):
+        return only in ("commerce", "accounting")
+    if name in ("suggest", "account_new"):
+        return only in ("sales", "fees", "payments")
+    return name == "invited_done"
+
+
+def _refused(request: HttpRequest, refusal: SetupLinkRefusal | None) -> HttpResponse:
+    reasons = {
+        SetupLinkRefusal.USED: _("This link has already been used."),
+        SetupLinkRefusal.EXPIRED: _("This link has expired."),
+        SetupLinkRefusal.UNKNOWN: _("This link is not valid."),
+        None: _("Your session has ended."),
+    }
+    return render(
+        request,
+        "setup_flow/refused.html",
+        {"reason": reasons[refusal], "locale": request.LANGUAGE_CODE, "brand": _brand(None)},
+        status=401,
+    )
+
+
+def _brand(merchant: Merchant | None) -> dict[str, str]:
+    branding = merchant.partner.branding if merchant is not None else {}
+    branding = branding if isinstance(branding, dict) else {}
+    logo = str(branding.get("logoUrl") or branding.get("logo") or "")
+    # Pages load nothing from another origin: a logo is shown when served here.
+    if not logo.startswith("/") or logo.startswith("//"):
+        logo = ""
+    name = branding.get("name") or branding.get("displayName")
+    return {
+        "name": str(name or (merchant.partner.name if merchant else "Commerce Sync")),
+        "logo": logo,
+    }
+
+
+def _texts(merchant: Merchant, locale: str) -> dict[str, str]:
+    """The partner's texts (or Codat's defaults) for the keyed elements."""
+    texts = sync_flow_texts(
+        partner=merchant.partner, locale="en-us" if locale == "en-us" else "fr-fr"
+    )
+    return {key: value["text"] for key, value in texts.items()}
+
+
+def _draft(request: HttpRequest, merchant: Merchant) -> dict[str, Any]:
+    draft = session.get(request, "draft")
+    if draft is None:
+        config = sync_configuration_get(merchant=merchant)
+        draft = drafts.draft_new(
+            config.document if config else None,
+            {
+                "startDate": config.start_date.isoformat(),
+                "syncHour": config.sync_hour,
+                "timeZone": config.time_zone,
+            }
+            if config
+            else None,
+        )
+        session.put(request, "draft", draft)
+    shared = setup.shared_draft_get(merchant=merchant)
+    if (
+        shared
+        and shared.get("at", 0) > draft.get("shared_at", 0)
+        and not session.get(request, "stage")
+    ):
+        for key, value in shared.items():
+            if key == "schedule":
+                draft["schedule"] = value
+            elif key in ("sales", "fees", "payments", "mapSettings"):
+                draft["document"][key] = value
+        draft["done"] = sorted(set(draft.get("done") or []) | set(shared.get("stages") or []))
+        draft["shared_at"] = shared["at"]
+        session.put(request, "draft", draft)
+    return draft
+
+
+def _save_draft(request: HttpRequest, draft: dict[str, Any]) -> None:
+    session.put(request, "draft", draft)
+
+
+def _done_stages(merchant: Merchant, draft: dict[str, Any]) -> set[str]:
+    done = set(draft.get("done") or [])
+    links = {c.source_type for c in _linked(merchant)}
+    if "commerce" in links:
+        done.add("commerce")
+    if "accounting" in links:
+        done.add("accounting")
+    return done
+
+
+def _linked(merchant: Merchant) -> list[Connection]:
+    return [
+        c
+        for c in connections_for_merchant(merchant=merchant)
+        if c.status == Connection.Status.LINKED
+    ]
+
+
+def _context(
+    request: HttpRequest, merchant: Merchant, current: str, extra: dict[str, Any]
+) -> dict[str, Any]:
+    locale = request.LANGUAGE_CODE
+    texts = _texts(merchant, locale)
+    draft = session.get(request, "draft") or {}
+    done = _done_stages(merchant, draft)
+    stages = []
+    for index, (name, label, key) in enumerate(STAGES, start=1):
+        stages.append(
+            {
+                "name": name,
+                "number": index,
+                "label": texts.get(key) or label,
+                "url": reverse("setup_flow:stage", args=[name]),
+                "current": name == current,
+                "done": name in done,
+            }
+        )
+    only = session.get(request, "stage") or ""
+    if only:
+        stages = [s for s in stages if s["name"] == only]
+    position = STAGE_NAMES.index(current) if current in STAGE_NAMES and not only else None
+    return {
+        "merchant": merchant,
+        "brand": _brand(merchant),
+        "locale": locale,
+        "locales": [
+            ("en-us", "English (US)"),
+            ("fr-fr", "Français (France)"),
+            ("fr-ca", "Français (Canada)"),
+        ],
+        "texts": texts,
+        "stages": stages,
+        "current": current,
+        "previous_url": (
+            reverse("setup_flow:stage", args=[STAGE_NAMES[position - 1]])
+            if position is not None and position > 0
+            else None
+        ),
+        "sidebar_title": texts.get("configure-setupSidebar-title") or _("Set up your sync"),
+        "next_label": texts.get("configure-misc-nextButton") or _("Next"),
+        "previous_label": texts.get("configure-misc-previousButton") or _("Previous"),
+        "required_label": texts.get("configure-required-indicator") or _("Required"),
+        "configured": merchant.configured and not only,
+        "invited": bool(only),
+        "err": {k.replace(".", "_"): v for k, v in (extra.get("errors") or {}).items()},
+        "flash": session.pop(request, "flash") or "",
+        "notice": session.pop(request, "notice") or "",
+        **extra,
+    }
+
+
+def _advance(request: HttpRequest, merchant: Merchant, name: str) -> HttpResponseRedirect:
+    """After a stage is complete: the next one; for an invitee, its work is
+    handed to the merchant's session (mapping stages) and it is thanked."""
+    if session.get(request, "stage"):
+        draft = _draft(request, merchant)
+        sections: dict[str, Any] = {"stages": [name]}
+        if name == "schedule":
+            sections["schedule"] = draft.get("schedule") or {}
+        elif name in ("sales", "fees", "payments"):
+            sections[name] = draft["document"].get(name) or {}
+            if name == "sales":
+                sections["mapSettings"] = draft["document"].get("mapSettings") or {}
+        setup.shared_draft_put(merchant=merchant, sections=sections)
+        return redirect("setup_flow:invited_done")
+    if name == "schedule":
+        return redirect("setup_flow:review")
+    return _next_after(name)
+
+
+def _next_after(stage: str) -> HttpResponseRedirect:
+    position = STAGE_NAMES.index(stage)
+    if position + 1 < len(STAGE_NAMES):
+        return redirect("setup_flow:stage", STAGE_NAMES[position + 1])
+    return redirect("setup_flow:review")
+
+
+def _labels(
+    merchant: Merchant, options: setup.FlowOptions, texts: dict[str, str]
+) -> dict[str, str]:
+    """Field name -> label, for messages and the review."""
+    labels: dict[str, str] = {}
+    for (section, key), text_key in SLOT_TEXT_KEYS.items():
+        labels[f"{section}.accounts.{key}"] = texts.get(text_key) or str(SLOT_LABELS[key])
+    for key, label in SLOT_LABELS.items():
+        for section in ("sales", "fees", "payments"):
+            labels.setdefault(f"{section}.accounts.{key}", str(label))
+    for payment_type in options.payment_types:
+        key = setup.payment_account_key(payment_type)
+        labels[f"payments.accounts.{key}"] = _("%(type)s clearing account") % {"type": payment_type}
+    labels.setdefault("payments.accounts.card", _("Card clearing account"))
+    labels.update(
+        {
+            "sales.salesCustomer": _("Sales customer"),
+            "fees.feesSupplier": _("Fees supplier"),
+            "sales.invoiceStatus": _("Invoice status"),
+            "mapSettings.outputFormat": _("Output format"),
+            "schedule.startDate": _("Start date"),
+            "schedule.syncHour": _("Sync hour"),
+            "schedule.timeZone": _("Time zone"),
+            "sales.newTaxRates": _("Tax rate for untaxed lines"),
+        }
+    )
+    for pct in setup.TAX_PERCENTAGES:
+        labels[f"sales.taxRates.{pct}"] = _("Tax rate for %(pct)s %%") % {"pct": pct}
+    return labels
+
+
+def _errors(
+    problems: list[Any], labels: dict[str, str], platform: str
+) -> tuple[dict[str, str], list[dict[str, str]]]:
+    by_field: dict[str, str] = {}
+    summary = []
+    for problem in problems:
+        field = drafts.field_of(problem)
+        text = drafts.message(problem, labels, NAMES.get(platform, platform))
+        by_field.setdefault(field, text)
+        summary.append({"field": field, "id": "f-" + field.replace(".", "-"), "message": text})
+    return by_field, summary
+
+
+def _slot(
+    merchant: Merchant,
+    options: setup.FlowOptions,
+    document: dict[str, Any],
+    labels: dict[str, str],
+    errors: dict[str, str],
+    section: str,
+    key: str,
+    required: bool,
+) -> dict[str, Any] | None:
+    if not setup.slot_visible(
+        merchant=merchant, platform_key=options.platform_key, section=section, key=key
+    ):
+        return None
+    name = f"{section}.accounts.{key}"
+    return {
+        "name": name,
+        "id": "f-" + name.replace(".", "-"),
+        "label": labels.get(name, key),
+        "required": required,
+        "value": drafts.account(document, section, key),
+        "options": options.accounts_for(section, key),
+        "error": errors.get(name, ""),
+    }
+
+
+def _check(merchant: Merchant, draft: dict[str, Any]) -> list[Any]:
+    return sync_configuration_check(
+        merchant=merchant, document=draft["document"], schedule=draft.get("schedule") or {}
+    ).problems
+
+
+# --- Entry ---------------------------------------------------------------------------------
+
+
+@require_GET
+def start(request: HttpRequest, code: str) -> HttpResponse:
+    """The partner's start URL: spend the code, start the merchant's session."""
+    consumed = setup_link_consume(code=code)
+    if not consumed.ok or consumed.merchant is None:
+        link_locale = consumed.link.locale if consumed.link is not None else ""
+        translation.activate(link_locale or session.locale_default(request))
+        request.LANGUAGE_CODE = translation.get_language()
+        return _refused(request, consumed.refusal)
+    session.flow_begin(request, merchant=consumed.merchant, link=consumed.link)
+    if consumed.link is not None and consumed.link.stage:
+        return redirect("setup_flow:stage", consumed.link.stage)
+    if consumed.merchant.configured:
+        return redirect("setup_flow:settings")
+    return redirect("setup_flow:stage", "commerce")
+
+
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    _activate(request)
+    merchant = session.flow_merchant(request)
+    if merchant is None:
+        return _refused(request, None)
+    if merchant.configured:
+        return redirect("setup_flow:settings")
+    return redirect("setup_flow:stage", "commerce")
+
+
+@require_POST
+def language(request: HttpRequest) -> HttpResponse:
+    """Switch the flow's language (a form: works without JavaScript)."""
+    locale = request.POST.get("locale", "")
+    if locale in session.LOCALES and session.get(request, "merchant"):
+        session.put(request, "locale", locale)
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = reverse("setup_flow:index")
+    return HttpResponseRedirect(target)
+
+
+@require_GET
+def brand_css(request: HttpRequest) -> HttpResponse:
+    """The partner's colours as CSS custom properties (a stylesheet of this
+    origin, so the Content-Security-Policy needs no inline style)."""
+    merchant = session.flow_merchant(request)
+    branding = merchant.partner.branding if merchant is not None else {}
+    branding = branding if isinstance(branding, dict) else {}
+    lines = []
+    for name, keys, default in (
+        ("primary", ("primaryColor", "primaryColour", "primary_colour"), "#1f4e8c"),
+        ("secondary", ("secondaryColor", "secondaryColour", "secondary_colour"), "#e8eef6"),
+    ):
+        value = next((str(branding[k]) for k in keys if k in branding), default)
+        if not COLOUR.match(value):
+            value = default
+        lines.append(f"--{name}: {value};")
+        lines.append(f"--on-{name}: {_readable_on(value)};")
+    response = HttpResponse(":root {" + " ".join(lines) + "}\n", content_type="text/css")
+    response["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+def _readable_on(colour: str) -> str:
+    """Black or white text, whichever contrasts more with `colour` (WCAG)."""
+
+    def channel(hex_pair: str) -> float:
+        c = int(hex_pair, 16) / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(colour[i : i + 2]) for i in (1, 3, 5))
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return "#000000" if (luminance + 0.05) / 0.05 > 1.05 / (luminance + 0.05) else "#ffffff"
+
+
+# --- The stages ------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_required
+def stage(request: HttpRequest, merchant: Merchant, name: str) -> HttpResponse:
+    if name not in STAGE_NAMES:
+        raise Http404
+    handler = {
+        "commerce": _stage_connect,
+        "accounting": _stage_connect,
+        "sales": _stage_sales,
+        "fees": _stage_fees,
+        "payments": _stage_payments,
+        "schedule": _stage_schedule,
+    }[name]
+    return handler(request, merchant, name)
+
+
+def _stage_connect(request: HttpRequest, merchant: Merchant, name: str) -> HttpResponse:
+    draft = _draft(request, merchant)
+    connections = [
+        c
+        for c in connections_for_merchant(merchant=merchant, source_type=name)
+        if c.status != Connection.Status.UNLINKED
+    ]
+    if request.method == "POST":
+        if any(c.status == Connection.Status.LINKED for c in connections):
+            draft.setdefault("done", [])
+            if name not in draft["done"]:
+                draft["done"].append(name)
+            _save_draft(request, draft)
+            return _advance(request, merchant, name)
+        error = _("Connect it first: use the Connect button, then come back here.")
+    else:
+        error = ""
+    rows = [
+        {
+            "connection": c,
+            "name": NAMES.get(c.platform_key, c.platform_key),
+            "linked": c.status == Connection.Status.LINKED,
+            "oauth": c.platform_key in setup.OAUTH_PLATFORMS,
+            "needs_shop": c.platform_key == "shopify" and not (c.settings or {}).get("shop"),
+            "no_consent": c.platform_key in ("sandbox", "beancount", "partner-push", "partner"),
+        }
+        for c in connections
+    ]
+    return render(
+        request,
+        "setup_flow/stage_connect.html",
+        _context(request, merchant, name, {"rows": rows, "side": name, "error": error}),
+        status=400 if error else 200,
+    )
+
+
+def _options(merchant: Merchant) -> setup.FlowOptions:
+    return setup.flow_options(merchant=merchant)
+
+
+def _stage_sales(request: HttpRequest, merchant: Merchant, name: str) -> HttpResponse:
+    draft = _draft(request, merchant)
+    document = draft["document"]
+    options = _options(merchant)
+    texts = _texts(merchant, request.LANGUAGE_CODE)
+    labels = _labels(merchant, options, texts)
+    saved = sync_configuration_get(merchant=merchant)
+    locked = str(
+        ((saved.document if saved else {}).get("mapSettings") or {}).get("outputFormat") or ""
+    )
+    problems: list[Any] = []
+    extra_errors: dict[str, str] = {}
+    if request.method == "POST":
+        before = {p.message for p in _check(merchant, draft) if not drafts.field_of(p)}
+        chosen = request.POST.get("mapSettings.outputFormat", "")
+        if locked and chosen and chosen != locked:
+            extra_errors["mapSettings.outputFormat"] = _(
+                "Output format: it is locked to %(format)s because documents were set up in that format; keep it, or ask your partner to start a new connection."
+            ) % {"format": _format_label(locked)}
+        elif chosen not in (JOURNAL, INVOICE) and not locked:
+            extra_errors["mapSettings.outputFormat"] = _(
+                "Output format: choose journal entries or invoices."
+            )
+        else:
+            drafts.nested_set(document, locked or chosen, "mapSettings", "outputFormat")
+        for key, _required in setup.SALES_SLOTS:
+            if setup.slot_visible(
+                merchant=merchant, platform_key=options.platform_key, section="sales", key=key
+            ):
+                drafts.account_set(
+                    document, "sales", key, request.POST.get(f"sales.accounts.{key}", "")
+                )
+        for category in setup.product_categories_recent(merchant=merchant):
+            key = f"category-{category['id']}"
+            drafts.account_set(
+                document, "sales", key, request.POST.get(f"sales.accounts.{key}", "")
+            )
+        for pct in setup.TAX_PERCENTAGES:
+            value = request.POST.get(f"sales.taxRates.{pct}", "")
+            rates = document.setdefault("sales", {}).setdefault("taxRates", {})
+            if value:
+                rates[pct] = {"selectedTaxRateId": value}
+            else:
+                rates.pop(pct, None)
+        drafts.nested_set(
+            document,
+            request.POST.get("sales.newTaxRates.defaultZero", ""),
+            "sales",
+            "newTaxRates",
+            "selectedDefaultZeroTaxRateId",
+        )
+        status = request.POST.get("sales.invoiceStatus", "Submitted")
+        drafts.nested_set(
+            document,
+            status if status in ("Draft", "Submitted") else "Submitted",
+            "sales",
+            "invoiceStatus",
+            "selectedInvoiceStatus",
+        )
+        drafts.nested_set(
+            document,
+            request.POST.get("sales.salesCustomer", "").strip(),
+            "sales",
+            "salesCustomer",
+            "selectedCustomerId",
+        )
+        drafts.nested_set(
+            document, "Daily", "sales", "grouping", "groupingPeriod", "selectedGroupingPeriod"
+        )
+        by_location = ["Location"] if request.POST.get("sales.grouping.byLocation") else []
+        drafts.nested_set(
+            document,
+            by_location or None,
+            "sales",
+            "grouping",
+            "groupingLevels",
+            "invoiceLevel",
+            "selectedGroupByOptions",
+        )
+        document.setdefault("sales", {})["syncSales"] = True
+        _save_draft(request, draft)
+        everything = _check(merchant, draft)
+        problems = drafts.for_stage(everything, "sales")
+        problems += [p for p in everything if not drafts.field_of(p) and p.message not in before]
+        if not problems and not extra_errors:
+            _mark_done(request, draft, name)
+            return _advance(request, merchant, name)
+    by_field, summary = _errors(problems, labels, options.platform_key)
+    for field, text in extra_errors.items():
+        by_field[field] = text
+        summary.insert(0, {"field": field, "id": "f-" + field.replace(".", "-"), "message": text})
+    invoice = drafts.output_format(document) == INVOICE
+    slots = [
+        s
+        for key, required in setup.SALES_SLOTS
+        if (s := _slot(merchant, options, document, labels, by_field, "sales", key, required))
+    ]
+    return render(
+        request,
+        "setup_flow/stage_sales.html",
+        _context(
+            request,
+            merchant,
+            name,
+            {
+                "slots": slots,
+                "summary": summary,
+                "errors": by_field,
+                "format": drafts.output_format(document) or locked,
+                "locked": locked,
+                "locked_label": _format_label(locked) if locked else "",
+                "invoice": invoice,
+                "categories": [
+                    {
+                        "name": f"sales.accounts.category-{c['id']}",
+                        "id": f"f-sales-accounts-category-{c['id']}",
+                        "label": c["name"],
+                        "value": drafts.account(document, "sales", f"category-{c['id']}"),
+                        "error": by_field.get(f"sales.accounts.category-{c['id']}", ""),
+                    }
+                    for c in setup.product_categories_recent(merchant=merchant)
+                ],
+                "income_accounts": options.accounts_for("sales", "sales"),
+                "tax_rates": options.tax_rates,
+                "tax_rows": [
+                    {
+                        "name": f"sales.taxRates.{pct}",
+                        "id": f"f-sales-taxRates-{pct}",
+                        "label": labels[f"sales.taxRates.{pct}"],
+                        "value": str(
+                            drafts.nested(document, "sales", "taxRates", pct, "selectedTaxRateId")
+                            or ""
+                        ),
+                        "error": by_field.get(f"sales.taxRates.{pct}", ""),
+                    }
+                    for pct in setup.TAX_PERCENTAGES
+                ],
+                "default_zero": drafts.nested(
+                    document, "sales", "newTaxRates", "selectedDefaultZeroTaxRateId"
+                )
+                or "",
+                "invoice_status": drafts.nested(
+                    document, "sales", "invoiceStatus", "selectedInvoiceStatus"
+                )
+                or "Submitted",
+                "customers": options.customers,
+                "customer": drafts.nested(document, "sales", "salesCustomer", "selectedCustomerId")
+                or "",
+                "by_location": bool(
+                    drafts.nested(
+                        document,
+                        "sales",
+                        "grouping",
+                        "groupingLevels",
+                        "invoiceLevel",
+                        "selectedGroupByOptions",
+                    )
+                ),
+                "creates_accounts": options.creates_accounts,
+                "no_accounts": not options.accounts,
+            },
+        ),
+        status=400 if summary else 200,
+    )
+
+
+def _format_label(value: str) -> str:
+    return _("Invoices") if value == INVOICE else _("Journal entries")
+
+
+def _mark_done(request: HttpRequest, draft: dict[str, Any], name: str) -> None:
+    draft.setdefault("done", [])
+    if name not in draft["done"]:
+        draft["done"].append(name)
+    _save_draft(request, draft)
+
+
+def _stage_accounts(
+    request: HttpRequest,
+    merchant: Merchant,
+    name: str,
+    slots_of: Callable[[setup.FlowOptions], list[tuple[str, bool]]],
+    apply_extra: Callable[[dict[str, Any]], None],
+    extra_context: Callable[[dict[str, Any], setup.FlowOptions, dict[str, str]], dict[str, Any]],
+) -> HttpResponse:
+    """The fees and payments pages: account slots of one section, checked
+    with every rule of the core, problems on this page's fields shown."""
+    draft = _draft(request, merchant)
+    document = draft["document"]
+    options = _options(merchant)
+    labels = _labels(merchant, options, _texts(merchant, request.LANGUAGE_CODE))
+    problems: list[Any] = []
+    if request.method == "POST":
+        before = {p.message for p in _check(merchant, draft) if not drafts.field_of(p)}
+        for key, _required in slots_of(options):
+            if setup.slot_visible(
+                merchant=merchant, platform_key=options.platform_key, section=name, key=key
+            ):
+                drafts.account_set(
+                    document, name, key, request.POST.get(f"{name}.accounts.{key}", "")
+                )
+        document.setdefault(name, {})[f"sync{name.title()}"] = True
+        apply_extra(document)
+        _save_draft(request, draft)
+        everything = _check(merchant, draft)
+        problems = drafts.for_stage(everything, name)
+        problems += [p for p in everything if not drafts.field_of(p) and p.message not in before]
+        if not problems:
+            _mark_done(request, draft, name)
+            return _advance(request, merchant, name)
+    by_field, summary = _errors(problems, labels, options.platform_key)
+    slots = [
+        s
+        for key, required in slots_of(options)
+        if (s := _slot(merchant, options, document, labels, by_field, name, key, required))
+    ]
+    return render(
+        request,
+        f"setup_flow/stage_{name}.html",
+        _context(
+            request,
+            merchant,
+            name,
+            {
+                "slots": slots,
+                "summary": summary,
+                "errors": by_field,
+                "creates_accounts": options.creates_accounts,
+                "no_accounts": not options.accounts,
+                **extra_context(document, options, by_field),
+            },
+        ),
+        status=400 if summary else 200,
+    )
+
+
+def _stage_fees(request: HttpRequest, merchant: Merchant, name: str) -> HttpResponse:
+    def apply(document: dict[str, Any]) -> None:
+        drafts.nested_set(
+            document,
+            request.POST.get("fees.feesSupplier", "").strip(),
+            "fees",
+            "feesSupplier",
+            "selectedSupplierId",
+        )
+
+    def extra(
+        document: dict[str, Any], options: setup.FlowOptions, errors: dict[str, str]
+    ) -> dict[str, Any]:
+        return {
+            "invoice": drafts.output_format(document) == INVOICE,
+            "suppliers": options.suppliers,
+            "supplier": drafts.nested(document, "fees", "feesSupplier", "selectedSupplierId") or "",
+        }
+
+    return _stage_accounts(request, merchant, name, lambda o: list(setup.FEES_SLOTS), apply, extra)
+
+
+def _payment_slots(options: setup.FlowOptions) -> list[tuple[str, bool]]:
+    keys = [(setup.payment_account_key(t), True) for t in options.payment_types]
+    return [*keys, ("payout", True)]
+
+
+def _stage_payments(request: HttpRequest, merchant: Merchant, name: str) -> HttpResponse:
+    def extra(
+        document: dict[str, Any], options: setup.FlowOptions, errors: dict[str, str]
+    ) -> dict[str, Any]:
+        return {"payment_types": options.payment_types}
+
+    return _stage_accounts(request, merchant, name, _payment_slots, lambda d: None, extra)
+
+
+def _stage_schedule(request: HttpRequest, merchant: Merchant, name: str) -> HttpResponse:
+    draft = _draft(request, merchant)
+    schedule = draft.setdefault("schedule", {})
+    problems: list[Any] = []
+    if request.method == "POST":
+        hour = request.POST.get("schedule.syncHour", "")
+        schedule.update(
+            {
+                "startDate": request.POST.get("schedule.startDate", "").strip(),
+                "syncHour": int(hour) if hour.isdigit() else hour,
+                "timeZone": request.POST.get("schedule.timeZone", "").strip(),
+            }
+        )
+        if not schedule["startDate"]:
+            schedule["startDate"] = "missing"
+        _save_draft(request, draft)
+        problems = drafts.for_stage(_check(merchant, draft), "schedule")
+        if not problems:
+            _mark_done(request, draft, name)
+            return _advance(request, merchant, name)
+    options = setup.FlowOptions(payment_types=[])
+    labels = _labels(merchant, options, {})
+    by_field, summary = _errors(problems, labels, "")
+    tz = zoneinfo.ZoneInfo(merchant.time_zone)
+    default_start = timezone.localdate(timezone=tz) - timedelta(days=1)
+    start_value = schedule.get("startDate")
+    return render(
+        request,
+        "setup_flow/stage_schedule.html",
+        _context(
+            request,
+            merchant,
+            name,
+            {
+                "summary": summary,
+                "errors": by_field,
+                "start_date": ""
+                if start_value == "missing"
+                else (start_value or default_start.isoformat()),
+                "sync_hour": schedule.get("syncHour", 2),
+                "hours": HOURS,
+                "time_zone": schedule.get("timeZone") or merchant.time_zone,
+                "zones": sorted(zoneinfo.available_timezones()),
+            },
+        ),
+        status=400 if summary else 200,
+    )
+
+
+# --- Suggest a standard set ----------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_required
+def suggest(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    """Propose accounts for the common slots; with consent, create the
+    missing ones (where the software allows) and fill the draft."""
+    options = _options(merchant)
+    proposals = setup.standard_set(options=options)
+    labels = _labels(merchant, options, _texts(merchant, request.LANGUAGE_CODE))
+    back = request.POST.get("back") or request.GET.get("back") or "sales"
+    if back not in STAGE_NAMES:
+        back = "sales"
+    if request.method == "POST":
+        draft = _draft(request, merchant)
+        missing = [p for p in proposals if not p.exists]
+        chosen = list(proposals)
+        if missing and request.POST.get("create") == "yes":
+            setup.standard_accounts_create(merchant=merchant, proposals=missing)
+        elif missing:
+            chosen = [p for p in proposals if p.exists]
+        for proposal in chosen:
+            if not drafts.account(draft["document"], proposal.section, proposal.key):
+                drafts.account_set(
+                    draft["document"], proposal.section, proposal.key, proposal.account_id
+                )
+        document = draft["document"]
+        for pct, rate_id in setup.standard_tax_rates(options=options).items():
+            if pct == "zero":
+                if not drafts.nested(
+                    document, "sales", "newTaxRates", "selectedDefaultZeroTaxRateId"
+                ):
+                    drafts.nested_set(
+                        document, rate_id, "sales", "newTaxRates", "selectedDefaultZeroTaxRateId"
+                    )
+            elif not drafts.nested(document, "sales", "taxRates", pct, "selectedTaxRateId"):
+                drafts.nested_set(document, rate_id, "sales", "taxRates", pct, "selectedTaxRateId")
+        _save_draft(request, draft)
+        return redirect("setup_flow:stage", back)
+    rows = [
+        {
+            "label": labels.get(f"{p.section}.accounts.{p.key}", p.key),
+            "account": p.account_id,
+            "name": p.name,
+            "exists": p.exists,
+        }
+        for p in proposals
+    ]
+    return render(
+        request,
+        "setup_flow/suggest.html",
+        _context(
+            request,
+            merchant,
+            back,
+            {"rows": rows, "missing": sum(not p.exists for p in proposals), "back": back},
+        ),
+    )
+
+
+@require_POST
+@merchant_required
+def account_new(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    """Create an account inline (where the software allows), then back to the page."""
+    back = request.POST.get("back", "sales")
+    if back not in STAGE_NAMES:
+        back = "sales"
+    account_id = request.POST.get("account_id", "").strip()
+    account_type = request.POST.get("account_type", "")
+    if not account_id or account_type not in ("Asset", "Liability", "Income", "Expense"):
+        session.put(request, "flash", _("New account: give its name and choose its type."))
+        return redirect("setup_flow:stage", back)
+    try:
+        setup.account_create(
+            merchant=merchant,
+            account_id=account_id,
+            name=request.POST.get("name", ""),
+            account_type=account_type,
+        )
+    except PermissionError:
+        raise Http404 from None
+    except DocumentRejected as error:
+        session.put(request, "flash", _("New account: %(detail)s") % {"detail": error.message})
+        return redirect("setup_flow:stage", back)
+    session.put(
+        request, "notice", _("Account %(id)s created: choose it below.") % {"id": account_id}
+    )
+    return redirect("setup_flow:stage", back)
+
+
+@require_POST
+@merchant_required
+def invite(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    """Email someone a single-use link to complete this stage alone."""
+    stage_name = request.POST.get("stage", "")
+    if stage_name not in STAGE_NAMES:
+        raise Http404
+    email = request.POST.get("email", "").strip()
+    base = getattr(settings, "SITE_URL", "") or f"{request.scheme}://{request.get_host()}"
+    try:
+        setup.stage_invite_send(
+            merchant=merchant,
+            stage=stage_name,
+            email=email,
+            base_url=base,
+            locale=request.LANGUAGE_CODE,
+        )
+    except ValidationError:
+        session.put(
+            request,
+            "flash",
+            _("Invite: %(email)s is not an email address; check it and send again.")
+            % {"email": email or "—"},
+        )
+        return redirect("setup_flow:stage", stage_name)
+    session.put(
+        request,
+        "notice",
+        _("We emailed %(email)s a link to complete this step; it works once, for 3 days.")
+        % {"email": email},
+    )
+    return redirect("setup_flow:stage", stage_name)
+
+
+@require_GET
+@merchant_required
+def invited_done(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    return render(
+        request,
+        "setup_flow/invited_done.html",
+        _context(request, merchant, session.get(request, "stage") or "", {}),
+    )
+
+
+# --- Review, preview, finish ----------------------------------------------------------------
+
+
+def _review_rows(
+    merchant: Merchant, document: dict[str, Any], labels: dict[str, str], options: setup.FlowOptions
+) -> list[dict[str, str]]:
+    names = {a["id"]: a.get("name") or a["id"] for a in options.accounts}
+    rows = [{"label": _("Output format"), "value": _format_label(drafts.output_format(document))}]
+    for section in ("sales", "fees", "payments"):
+        for key, value in sorted(((document.get(section) or {}).get("accounts") or {}).items()):
+            account = str(value.get("selectedAccountId") or "")
+            rows.append(
+                {
+                    "label": labels.get(f"{section}.accounts.{key}", key),
+                    "value": f"{names.get(account, account)} ({account})"
+                    if names.get(account, account) != account
+                    else account,
+                }
+            )
+    return rows
+
+
+@require_GET
+@merchant_required
+def review(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    return _review(request, merchant, problems=None, preview=None)
+
+
+def _review(
+    request: HttpRequest, merchant: Merchant, *, problems: list[Any] | None, preview: Any
+) -> HttpResponse:
+    draft = _draft(request, merchant)
+    options = _options(merchant)
+    labels = _labels(merchant, options, _texts(merchant, request.LANGUAGE_CODE))
+    if problems is None:
+        problems = _check(merchant, draft)
+    _by_field, summary = _errors(problems, labels, options.platform_key)
+    for item in summary:
+        field = item["field"]
+        stage_name = field.split(".")[0] if field else ""
+        if stage_name == "mapSettings":
+            stage_name = "sales"
+        item["stage_url"] = (
+            reverse("setup_flow:stage", args=[stage_name]) if stage_name in STAGE_NAMES else ""
+        )
+    schedule = draft.get("schedule") or {}
+    context = _context(
+        request,
+        merchant,
+        "review",
+        {
+            "rows": _review_rows(merchant, draft["document"], labels, options),
+            "schedule": schedule,
+            "summary": summary,
+            "preview": preview,
+            "redirect_url": session.get(request, "redirect") or "",
+        },
+    )
+    return render(
+        request, "setup_flow/review.html", context, status=400 if summary and problems else 200
+    )
+
+
+@require_GET
+@merchant_required
+def preview(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    """What yesterday would post with the draft: the sync's engine, nothing written."""
+    draft = _draft(request, merchant)
+    schedule = draft.get("schedule") or {}
+    hour = schedule.get("syncHour", 0)
+    hour = hour if isinstance(hour, int) and 0 <= hour <= 23 else 0
+    zone_name = str(schedule.get("timeZone") or merchant.time_zone)
+    try:
+        zone = zoneinfo.ZoneInfo(zone_name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone_name, zone = merchant.time_zone, zoneinfo.ZoneInfo(merchant.time_zone)
+    day = timezone.localdate(timezone=zone) - timedelta(days=1)
+    result = setup.setup_preview(
+        merchant=merchant, document=draft["document"], sync_hour=hour, time_zone=zone_name, day=day
+    )
+    documents = [doc.as_json() for doc in result.result.documents]
+    shown = []
+    for doc in documents:
+        lines = doc.get("journalLines") or doc.get("lineItems") or []
+        shown.append(
+            {
+                "type": doc.get("type"),
+                "date": doc.get("date"),
+                "description": doc.get("description"),
+                "total": doc.get("totalAmount"),
+                "account": (doc.get("accountRef") or {}).get("id", ""),
+                "lines": [
+                    {
+                        "account": (line.get("accountRef") or {}).get("id", ""),
+                        "amount": line.get(
+                            "netAmount", line.get("totalAmount", line.get("unitAmount", ""))
+                        ),
+                        "description": line.get("description", ""),
+                    }
+                    for line in lines
+                ],
+            }
+        )
+    return _review(
+        request,
+        merchant,
+        problems=None,
+        preview={
+            "day": result.day,
+            "orders": result.orders,
+            "documents": shown,
+            "errors": [i.message for i in result.result.errors],
+            "warnings": [i.message for i in result.result.warnings],
+        },
+    )
+
+
+@require_POST
+@merchant_required
+def finish(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    draft = _draft(request, merchant)
+    try:
+        outcome, run = setup.setup_finish(
+            merchant=merchant, document=draft["document"], schedule=draft.get("schedule") or {}
+        )
+    except ConfigurationRefused as refused:
+        return _review(request, merchant, problems=refused.problems, preview=None)
+    session.pop(request, "draft")
+    session.put(
+        request, "finished", {"version": outcome.config.version, "run": str(run.pk) if run else ""}
+    )
+    return redirect("setup_flow:done")
+
+
+@require_GET
+@merchant_required
+def done(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    finished = session.get(request, "finished") or {}
+    run = (
+        sync_run_get(merchant=merchant, sync_id=finished.get("run"))
+        if finished.get("run")
+        else None
+    )
+    return render(
+        request,
+        "setup_flow/done.html",
+        _context(
+            request,
+            merchant,
+            "",
+            {
+                "version": finished.get("version"),
+                "run": run,
+                "run_status": _run_status(run) if run else "",
+                "redirect_url": session.get(request, "redirect") or "",
+            },
+        ),
+    )
+
+
+# --- OAuth ---------------------------------------------------------------------------------
+
+
+def _callback_uri(request: HttpRequest) -> str:
+    base = getattr(settings, "SITE_URL", "") or f"{request.scheme}://{request.get_host()}"
+    return base.rstrip("/") + reverse("setup_flow:oauth_callback")
+
+
+@require_GET
+@merchant_required
+def oauth_start(request: HttpRequest, merchant: Merchant, connection_id: str) -> HttpResponse:
+    """Send the merchant to the platform's consent screen (state and PKCE
+    verifier kept in this session only)."""
+    connection = connection_get(merchant=merchant, connection_id=connection_id)
+    if connection is None or connection.platform_key not in setup.OAUTH_PLATFORMS:
+        raise Http404
+    begun = setup.oauth_begin(connection=connection, redirect_uri=_callback_uri(request))
+    session.put(
+        request,
+        "oauth",
+        {"state": begun.state, "verifier": begun.code_verifier, "connection": str(connection.pk)},
+    )
+    return HttpResponseRedirect(begun.url)
+
+
+@require_GET
+@merchant_required
+def oauth_callback(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    pending = session.pop(request, "oauth") or {}
+    connection = (
+        connection_get(merchant=merchant, connection_id=pending.get("connection", ""))
+        if pending
+        else None
+    )
+    side = connection.source_type if connection is not None else "commerce"
+    if connection is None or request.GET.get("error"):
+        message = (
+            _("The connection was cancelled or refused; you can try again.")
+            if request.GET.get("error")
+            else _("This answer does not belong to a connection started here; connect again.")
+        )
+        return render(
+            request,
+            "setup_flow/problem.html",
+            _context(request, merchant, side, {"detail": message}),
+            status=400,
+        )
+    try:
+        done_ = setup.oauth_finish(
+            connection=connection,
+            params=request.GET.dict(),
+            expected_state=pending["state"],
+            code_verifier=pending["verifier"],
+            redirect_uri=_callback_uri(request),
+        )
+    except CredentialsRevoked:  # a forged or stale answer, or a refused code
+        return render(
+            request,
+            "setup_flow/problem.html",
+            _context(
+                request,
+                merchant,
+                side,
+                {
+                    "detail": _(
+                        "This answer does not belong to a connection started here; connect again."
+                    )
+                },
+            ),
+            status=400,
+        )
+    if done_.organisations:
+        session.put(request, "organisation_connection", str(connection.pk))
+        return render(
+            request,
+            "setup_flow/organisation.html",
+            _context(request, merchant, side, {"organisations": done_.organisations}),
+        )
+    return redirect("setup_flow:stage", side)
+
+
+@require_POST
+@merchant_required
+def organisation(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    connection = connection_get(
+        merchant=merchant, connection_id=session.get(request, "organisation_connection") or ""
+    )
+    if connection is None:
+        raise Http404
+    setup.oauth_organisation_choose(
+        connection=connection, organisation_id=request.POST.get("organisation", "")
+    )
+    session.pop(request, "organisation_connection")
+    return redirect("setup_flow:stage", connection.source_type)
+
+
+# --- The returning merchant -------------------------------------------------------------------
+
+
+def _run_status(run: SyncRun) -> str:
+    if run.status == SyncRun.Status.SUCCEEDED:
+        return _("Succeeded") if run.data_pushed else _("Succeeded, nothing to post")
+    if run.status == SyncRun.Status.FAILED:
+        return _("Failed")
+    return _("Waiting") if run.status == SyncRun.Status.PENDING else _("Running")
+
+
+def _run_advice(run: SyncRun) -> str:
+    code = run.status_code
+    if run.status != SyncRun.Status.FAILED:
+        return ""
+    if code in (4040, 4260):
+        return _(
+            "An account or setting is missing or archived in your accounting software: edit your mappings, then retry."
+        )
+    if code == 5120 or code == 5100:
+        return _(
+            "Your sales data for this day could not be balanced: check the orders named, or contact your partner's support."
+        )
+    if code == 5130:
+        return _(
+            "Some documents could not be written to your accounting software: retry; if it fails again, check the message."
+        )
+    if code in (5010, 5020, 5030):
+        return _(
+            "Your sales platform or accounting software could not be reached or refused the connection: reconnect it, then retry."
+        )
+    return _("Retry; if it fails again, contact your partner's support with the date shown.")
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_required
+def settings_page(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    notice = ""
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        if action == "pause":
+            setup.merchant_sync_pause(merchant=merchant)
+            notice = _("Syncing is paused.")
+        elif action == "resume":
+            merchant_sync_enable(merchant=merchant, actor=setup.MERCHANT)
+            notice = _("Syncing is on again.")
+        elif action == "retry":
+            run = sync_run_get(merchant=merchant, sync_id=request.POST.get("run", ""))
+            if run is None:
+                raise Http404
+            push_items_retry_failed(run=run, actor=setup.MERCHANT)
+            notice = _("The failed sync was retried.")
+        elif action == "revoke":
+            connection = connection_get(
+                merchant=merchant, connection_id=request.POST.get("connection", "")
+            )
+            if connection is None:
+                raise Http404
+            connection_unlink(connection=connection, actor=setup.MERCHANT)
+            notice = _("The connection was removed.")
+        elif action == "edit":
+            session.pop(request, "draft")
+            return redirect("setup_flow:stage", "sales")
+        session.put(request, "notice", notice)
+        return redirect("setup_flow:settings")
+    merchant.refresh_from_db()
+    config = sync_configuration_get(merchant=merchant)
+    history = list(sync_runs_history(merchant=merchant)[:20])
+    last = sync_run_last_successful(merchant=merchant)
+    next_sync = None
+    if config is not None and merchant.enabled:
+        from commerce_sync.syncs.periods import latest_due
+
+        next_sync = latest_due(config, timezone.now()) + timedelta(days=1)
+    connections = [
+        {
+            "connection": c,
+            "name": NAMES.get(c.platform_key, c.platform_key),
+            "status": {
+                Connection.Status.LINKED: _("Connected"),
+                Connection.Status.PENDING_AUTH: _("Waiting for authorisation"),
+                Connection.Status.DEAUTHORIZED: _("Disconnected by the platform: reconnect it"),
+            }.get(c.status, c.status),
+        }
+        for c in connections_for_merchant(merchant=merchant)
+        if c.status != Connection.Status.UNLINKED
+    ]
+    runs = [
+        {
+            "run": run,
+            "status": _run_status(run),
+            "messages": [
+                m.get("message", "") for m in (run.messages or []) if m.get("level") == "error"
+            ][:3],
+            "advice": _run_advice(run),
+        }
+        for run in history
+    ]
+    return render(
+        request,
+        "setup_flow/settings.html",
+        _context(
+            request,
+            merchant,
+            "",
+            {
+                "config": config,
+                "runs": runs,
+                "last": last,
+                "next_sync": next_sync,
+                "connections": connections,
+                "redirect_url": session.get(request, "redirect") or "",
+                "zone": zoneinfo.ZoneInfo(config.time_zone) if config else None,
+            },
+        ),
+    )

@@ -92,6 +92,9 @@ class SetupLink(models.Model):
     used_at = models.DateTimeField(null=True, blank=True)
     redirect_url = models.URLField(max_length=2000, blank=True)
     locale = models.CharField(max_length=10, blank=True)
+    # An invitation to complete one stage of the flow (e.g. "accounting"):
+    # its session sees that stage only. Empty: the whole flow.
+    stage = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     def __str__(self) -> str:

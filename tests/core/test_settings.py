@@ -133,10 +133,10 @@ def test_healthz_is_exempt_from_the_https_redirect(client, settings):
 
 
 @pytest.mark.django_db
-def test_setup_flow_placeholder(client):
+def test_setup_flow_without_a_session_says_to_go_back(client):
     response = client.get("/setup/")
-    assert response.status_code == 200
-    assert b"Setup flow coming soon" in response.content
+    assert response.status_code == 401
+    assert b"Go back to the app you came from" in response.content
 
 
 @pytest.mark.django_db

@@ -31,7 +31,7 @@ from functools import lru_cache
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Self
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
@@ -405,8 +405,14 @@ class XeroDouble(LocalServer):
         delay: float = 0.0,
         token_delay: float = 0.0,
         rate_limit: tuple[int, float] | None = None,
+        other_tenants: tuple[str, ...] = (),
     ) -> None:
         self.books = books
+        # Organisations the grant reaches besides `tenant_id` (their names; ids derived).
+        self.other_tenants = other_tenants
+        # The consent screen: code -> (PKCE challenge, redirect URI); each code works once.
+        self.codes: dict[str, tuple[str, str]] = {}
+        self.consents: list[dict[str, str]] = []  # the authorisation requests received
         self.tenant_id = tenant_id or str(uuid.uuid4())
         self.lock = threading.Lock()
         self.access_tokens = {access_token}
@@ -463,9 +469,54 @@ class XeroDouble(LocalServer):
 
     # -- request handling --------------------------------------------------------
 
+    AUTHORIZE_PATH = "/identity/connect/authorize"
+
+    @property
+    def authorize_url(self) -> str:
+        """Point XERO_AUTHORIZE_URL here: the merchant "consents" at once."""
+        return self.url + self.AUTHORIZE_PATH
+
+    def authorize(self, query: dict[str, str]) -> str:
+        """Where the consent screen sends the browser back: the redirect URI
+        with a new single-use code and the state it was given."""
+        with self.lock:
+            self.consents.append(dict(query))
+            code = f"code-{len(self.consents)}"
+            self.codes[code] = (query.get("code_challenge", ""), query.get("redirect_uri", ""))
+        answer = {"code": code, "state": query.get("state", "")}
+        return f"{query.get('redirect_uri', '')}?{urlencode(answer)}"
+
+    def _code_grant(self, form: dict[str, str]) -> tuple[int, dict[str, Any]] | None:
+        """The authorisation-code grant with PKCE (S256), as Xero checks it."""
+        import base64
+        import hashlib
+
+        challenge, redirect_uri = self.codes.pop(form.get("code", ""), ("", ""))
+        verifier = form.get("code_verifier", "").encode()
+        computed = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
+        if not challenge or form.get("redirect_uri") != redirect_uri:
+            return HTTPStatus.BAD_REQUEST, {"error": "invalid_grant"}
+        if computed.decode() != challenge:
+            return HTTPStatus.BAD_REQUEST, {"error": "invalid_grant"}
+        return None
+
     def token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         time.sleep(self.token_delay)
         with self.lock:
+            if form.get("grant_type") == "authorization_code":
+                refused = self._code_grant(form)
+                if refused is not None:
+                    return refused
+                self.refreshes += 1
+                access, refresh = f"at-{self.refreshes}", f"rt-{self.refreshes}"
+                self.access_tokens.add(access)
+                self.refresh_tokens.add(refresh)
+                return HTTPStatus.OK, {
+                    "access_token": access,
+                    "refresh_token": refresh,
+                    "expires_in": 1800,
+                    "token_type": "Bearer",
+                }
             if form.get("grant_type") != "refresh_token":
                 return HTTPStatus.BAD_REQUEST, {"error": "unsupported_grant_type"}
             if form.get("refresh_token") not in self.refresh_tokens:
@@ -642,6 +693,9 @@ def _handler(double: XeroDouble) -> type[JsonHandler]:
                 form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
                 status, payload = double.token(form)
                 self.reply_raw(status, _encode(payload))
+            elif parts.path == double.AUTHORIZE_PATH:
+                location = double.authorize({k: v[0] for k, v in query.items()})
+                self.reply_raw(HTTPStatus.FOUND, b"", {"Location": location})
             elif parts.path == "/connect/revocation":
                 double.revoke_grant()
                 self.reply_raw(HTTPStatus.OK, b"{}")
@@ -650,13 +704,24 @@ def _handler(double: XeroDouble) -> type[JsonHandler]:
                 if token not in double.access_tokens:
                     self.reply_raw(HTTPStatus.UNAUTHORIZED, b"{}")
                     return
-                tenant = {
-                    "id": str(uuid.uuid4()),
-                    "tenantId": double.tenant_id,
-                    "tenantType": "ORGANISATION",
-                    "tenantName": "Double Ltd",
-                }
-                self.reply_raw(HTTPStatus.OK, _encode([tenant]))
+                tenants = [
+                    {
+                        "id": str(uuid.uuid4()),
+                        "tenantId": double.tenant_id,
+                        "tenantType": "ORGANISATION",
+                        "tenantName": "Double Ltd",
+                    }
+                ]
+                tenants += [
+                    {
+                        "id": str(uuid.uuid4()),
+                        "tenantId": str(uuid.uuid5(uuid.NAMESPACE_URL, name)),
+                        "tenantType": "ORGANISATION",
+                        "tenantName": name,
+                    }
+                    for name in double.other_tenants
+                ]
+                self.reply_raw(HTTPStatus.OK, _encode(tenants))
             elif parts.path.startswith(API_PREFIX):
                 status, payload, extra = double.api(
                     self.command, parts.path, query, self.headers, body

@@ -449,34 +449,37 @@ class SetOutcome:
     warnings: list[Problem]
 
 
-def sync_configuration_set(
+@dataclass
+class CheckOutcome:
+    """What `sync_configuration_check` found: every problem (empty: it may be
+    saved), the warnings, the parsed schedule (None when it has problems)
+    and the document as it would be stored."""
+
+    problems: list[Problem]
+    warnings: list[Problem]
+    schedule: Schedule | None
+    document: dict[str, Any]
+
+
+def sync_configuration_check(
     *,
     merchant: Merchant,
     document: Any,
     schedule: Any,
-    actor: str,
     problems: list[Problem] | None = None,
-) -> SetOutcome:
-    """Validate Codat's `configuration` (`document`) and `schedule` and save
-    them as a new version (`sync_configuration_save`, audited).
-
-    Every problem is collected before refusing: the schedule's fields, the
-    mapping rules (`_rule_problems`) and, when the merchant has a linked
-    accounting connection, every selection against its live options.
-    Raises ConfigurationRefused naming them all (nothing saved), or what the
-    connector raises when the accounting software cannot be read (a
-    TransientError: try again). Without a linked accounting connection the
-    selections are checked at its first sync; a warning says so. `problems`
-    found by the caller (other fields of the request) are refused together."""
+) -> CheckOutcome:
+    """Every rule `sync_configuration_set` applies, saving nothing: the
+    schedule's fields, the mapping rules (`_rule_problems`) and, with a
+    linked accounting connection, every selection against its live options
+    (cached). Raises what the connector raises when the accounting software
+    cannot be read (a TransientError: try again)."""
     problems = list(problems or [])
     warnings: list[Problem] = []
     if not isinstance(document, Mapping):
-        raise ConfigurationRefused(
-            [
-                *problems,
-                Problem("configuration", "Send the commerce configuration as an object", "invalid"),
-            ]
+        problems.append(
+            Problem("configuration", "Send the commerce configuration as an object", "invalid")
         )
+        return CheckOutcome(problems, warnings, None, {})
     current = SyncConfiguration.objects.filter(merchant=merchant).first()
     parsed_schedule = _schedule(schedule, current, merchant, problems)
     cleaned = document_clean(document)
@@ -493,18 +496,49 @@ def sync_configuration_set(
     else:
         options = accounting_options_get(connection=connection)
         problems.extend(_target_problems(cleaned, options, connection.platform_key))
-    if problems or parsed_schedule is None:
-        raise ConfigurationRefused(problems)
+    return CheckOutcome(problems, warnings, parsed_schedule, cleaned)
+
+
+def sync_configuration_set(
+    *,
+    merchant: Merchant,
+    document: Any,
+    schedule: Any,
+    actor: str,
+    problems: list[Problem] | None = None,
+) -> SetOutcome:
+    """Validate Codat's `configuration` (`document`) and `schedule` and save
+    them as a new version (`sync_configuration_save`, audited).
+
+    Every problem is collected before refusing (`sync_configuration_check`).
+    Raises ConfigurationRefused naming them all (nothing saved), or what the
+    connector raises when the accounting software cannot be read (a
+    TransientError: try again). Without a linked accounting connection the
+    selections are checked at its first sync; a warning says so. `problems`
+    found by the caller (other fields of the request) are refused together."""
+    if not isinstance(document, Mapping):
+        raise ConfigurationRefused(
+            [
+                *(problems or []),
+                Problem("configuration", "Send the commerce configuration as an object", "invalid"),
+            ]
+        )
+    checked = sync_configuration_check(
+        merchant=merchant, document=document, schedule=schedule, problems=problems
+    )
+    parsed_schedule = checked.schedule
+    if checked.problems or parsed_schedule is None:
+        raise ConfigurationRefused(checked.problems)
     config = sync_configuration_save(
         merchant=merchant,
-        document=cleaned,
+        document=checked.document,
         start_date=parsed_schedule.start_date,
         sync_hour=parsed_schedule.sync_hour,
         time_zone=parsed_schedule.time_zone,
         frequency=parsed_schedule.frequency,
         actor=actor,
     )
-    return SetOutcome(config, warnings)
+    return SetOutcome(config, checked.warnings)
 
 
 def _option(item: Mapping[str, str]) -> dict[str, str | None]:

@@ -28,7 +28,7 @@ from commerce_sync.core.services.audit import audit_log_write
 from commerce_sync.core.services.connections import connection_create
 from commerce_sync.core.services.merchants import merchant_create, merchant_defaults
 
-LOCALES = ("en-us", "fr-fr")
+LOCALES = ("en-us", "fr-fr", "fr-ca")
 
 
 def setup_code_hash(code: str) -> str:
@@ -49,20 +49,25 @@ def setup_link_issue(
     redirect_url: str = "",
     locale: str = "",
     now: datetime | None = None,
+    stage: str = "",
+    ttl_seconds: int | None = None,
 ) -> IssuedSetupLink:
-    """A new single-use code for `merchant`, valid SETUP_LINK_TTL seconds from
-    `now` (default: the current time), keeping `redirect_url` (where the flow
-    sends the merchant at the end) and `locale` with it. Audited as
-    `setup_link.issue` (never the code). Raises `ValidationError` for a
-    redirect URL that is not http(s) or an unknown locale."""
+    """A new single-use code for `merchant`, valid SETUP_LINK_TTL seconds
+    (or `ttl_seconds`, e.g. for an invitation) from `now` (default: the
+    current time), keeping `redirect_url` (where the flow sends the merchant
+    at the end), `locale` and `stage` (an invitation to that stage alone)
+    with it. Audited as `setup_link.issue` (never the code). Raises
+    `ValidationError` for a redirect URL that is not http(s) or an unknown
+    locale."""
     now = now or timezone.now()
     code = secrets.token_urlsafe(32)
     link = SetupLink(
         merchant=merchant,
         hashed_code=setup_code_hash(code),
-        expires_at=now + timedelta(seconds=settings.SETUP_LINK_TTL),
+        expires_at=now + timedelta(seconds=ttl_seconds or settings.SETUP_LINK_TTL),
         redirect_url=redirect_url,
         locale=locale,
+        stage=stage,
         created_at=now,
     )
     if "\x00" in redirect_url:
@@ -76,7 +81,7 @@ def setup_link_issue(
         action="setup_link.issue",
         obj=link,
         merchant=merchant,
-        changes={"expires_at": link.expires_at.isoformat(), "locale": locale},
+        changes={"expires_at": link.expires_at.isoformat(), "locale": locale, "stage": stage},
     )
     return IssuedSetupLink(link=link, code=code)
 

@@ -1,0 +1,749 @@
+"""What the merchant's setup flow needs from the core, beyond saving a
+configuration (`configuration.sync_configuration_set`, the one set of rules):
+
+* the options of the flow, read live from the connectors and cached for it
+  (`flow_options`): accounts filtered per slot to suitable types, tax rates,
+  customers, suppliers, and the payment types seen in the merchant's recent
+  data (stored records, else read from the commerce connection);
+* which account slots the partner shows (`slot_visible`);
+* a standard set of accounts to propose (`standard_set`) and, with the
+  merchant's consent, the missing ones created where the target allows it
+  (`standard_accounts_create`: the Beancount ledger);
+* the preview of what one business day would post (`setup_preview`), the
+  same engine as `manage.py preview_sync` and a sync, nothing written;
+* finishing (`setup_finish`: a configuration version by actor `merchant`,
+  then the first sync requested), pausing and resuming.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from commerce_sync.core.models import Connection, Merchant, SyncRun
+from commerce_sync.core.selectors import payment_types_seen
+from commerce_sync.core.services.audit import audit_log_write
+from commerce_sync.core.services.configuration import (
+    PAYMENT_TYPES_WINDOW,
+    AccountingOptions,
+    SetOutcome,
+    accounting_connection,
+    accounting_options_get,
+    sync_configuration_set,
+)
+from commerce_sync.core.services.connections import connection_source, connection_target
+from commerce_sync.core.services.sync_flow import REQUIRED_ACCOUNTS, visible_accounts_get
+from commerce_sync.errors import ApplicationError
+from mapping.config import payment_account_key
+from mapping.engine import MappingResult, map_period, payment_index
+from mapping.errors import Issue, MappingError
+from mapping.parsing import parse_commerce
+from mapping.periods import Period, local_instant, zone
+
+log = logging.getLogger(__name__)
+
+MERCHANT = "merchant"  # the audit actor of everything the merchant does in the flow
+FLOW_CACHE_SECONDS = 600
+# Days of commerce data read to find the payment types when none are stored yet.
+PAYMENT_TYPES_READ_DAYS = 7
+# Targets where the flow may create accounts (with the merchant's consent).
+CREATES_ACCOUNTS = frozenset({"beancount"})
+
+# Account types (AccountOption.type: Asset, Liability, Equity, Income, Expense)
+# suitable for each slot, by (section, key); payment types not listed take
+# the "payments" default.
+SLOT_TYPES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("sales", "sales"): ("Income",),
+    ("sales", "refund"): ("Income", "Expense"),
+    ("sales", "gratuity"): ("Income", "Liability"),
+    ("sales", "prepaid"): ("Liability",),
+    ("sales", "serviceCharge"): ("Income",),
+    ("sales", "discount"): ("Income", "Expense"),
+    ("sales", "rounding"): ("Income", "Expense"),
+    ("sales", "tax"): ("Liability",),
+    ("payments", "payout"): ("Asset",),
+    ("payments", "prepaidPayment"): ("Liability", "Asset"),
+    ("fees", "paymentFee"): ("Expense",),
+    ("fees", "paymentFeeRefund"): ("Expense", "Income"),
+}
+PAYMENT_SLOT_TYPES = ("Asset", "Liability")
+
+# The slots of each page: (key, required). Payments are per type seen.
+SALES_SLOTS = (
+    ("sales", True),
+    ("refund", True),
+    ("gratuity", False),
+    ("prepaid", False),
+    ("serviceCharge", False),
+    ("discount", False),
+    ("rounding", False),
+    ("tax", False),
+)
+FEES_SLOTS = (("paymentFee", True), ("paymentFeeRefund", False))
+# The tax percentages offered for mapping (Codat's visible-account keys).
+TAX_PERCENTAGES = ("0", "5", "10", "20")
+
+
+@dataclass
+class FlowOptions:
+    """What the merchant can choose from: `accounts` [{id, name, type,
+    status}], `tax_rates` [{id, name, rate}], `customers`/`suppliers` (None
+    when the target cannot list them), the `payment_types` seen in recent
+    data (Codat names: Card, Cash ...), whether the target lets the flow
+    create accounts, and the accounting platform's key ("" when none)."""
+
+    accounts: list[dict[str, str]] = field(default_factory=list)
+    tax_rates: list[dict[str, str]] = field(default_factory=list)
+    customers: list[dict[str, str]] | None = None
+    suppliers: list[dict[str, str]] | None = None
+    payment_types: list[str] = field(default_factory=list)
+    creates_accounts: bool = False
+    platform_key: str = ""
+
+    def accounts_for(self, section: str, key: str) -> list[dict[str, str]]:
+        """The active accounts suitable for the slot, by name."""
+        types = SLOT_TYPES.get((section, key), PAYMENT_SLOT_TYPES if section == "payments" else ())
+        return sorted(
+            (
+                a
+                for a in self.accounts
+                if a.get("status", "Active") == "Active" and (not types or a["type"] in types)
+            ),
+            key=lambda a: (a.get("name") or a["id"]).lower(),
+        )
+
+
+def payment_types_recent(*, merchant: Merchant, today: date | None = None) -> list[str]:
+    """The payment types (Codat's names) of the merchant's orders in the
+    last `PAYMENT_TYPES_WINDOW` of stored records; when none are stored yet
+    (a new merchant), of the last `PAYMENT_TYPES_READ_DAYS` days read from
+    its linked commerce connection (nothing stored). Cached for the flow.
+    Card when nothing is found. Sorted."""
+    key = f"setup-flow:payment-types:{merchant.pk}"
+    cached = cache.get(key)
+    if cached is not None:
+        return list(cached)
+    seen = payment_types_seen(merchant=merchant, since=timezone.now() - PAYMENT_TYPES_WINDOW)
+    if not seen:
+        commerce = merchant.connections.filter(
+            source_type=Connection.SourceType.COMMERCE, status=Connection.Status.LINKED
+        ).first()
+        if commerce is not None:
+            tz = zone(merchant.time_zone)
+            today = today or timezone.localdate(timezone=tz)
+            start = local_instant(today - timedelta(days=PAYMENT_TYPES_READ_DAYS), 0, tz)
+            try:
+                batch = connection_source(connection=commerce).read_period(
+                    start=start, end=local_instant(today, 0, tz)
+                )
+                orders = parse_commerce(batch.as_commerce(), tz).orders
+                seen = {p.type for order in orders for p in order.payments}
+            except (ApplicationError, MappingError) as error:
+                log.warning(
+                    "payment types could not be read",
+                    extra={"merchant": str(merchant.pk), "error": type(error).__name__},
+                )
+    found = sorted(str(t) for t in seen if t) or ["Card"]
+    cache.set(key, found, FLOW_CACHE_SECONDS)
+    return found
+
+
+def product_categories_recent(*, merchant: Merchant) -> list[dict[str, str]]:
+    """The product categories ({id, name}) the merchant's linked commerce
+    connection describes (its reference data, read for yesterday; nothing
+    stored), cached for the flow; [] when it has none or cannot be read."""
+    key = f"setup-flow:categories:{merchant.pk}"
+    cached = cache.get(key)
+    if cached is not None:
+        return list(cached)
+    found: list[dict[str, str]] = []
+    commerce = merchant.connections.filter(
+        source_type=Connection.SourceType.COMMERCE, status=Connection.Status.LINKED
+    ).first()
+    if commerce is not None:
+        tz = zone(merchant.time_zone)
+        today = timezone.localdate(timezone=tz)
+        try:
+            batch = connection_source(connection=commerce).read_period(
+                start=local_instant(today - timedelta(days=1), 0, tz),
+                end=local_instant(today, 0, tz),
+            )
+            found = [
+                {"id": str(c["id"]), "name": str(c.get("name") or c["id"])}
+                for c in batch.product_categories
+                if isinstance(c, Mapping) and c.get("id")
+            ]
+        except ApplicationError as error:
+            log.warning(
+                "product categories could not be read",
+                extra={"merchant": str(merchant.pk), "error": type(error).__name__},
+            )
+    cache.set(key, found, FLOW_CACHE_SECONDS)
+    return found
+
+
+def flow_options(*, merchant: Merchant) -> FlowOptions:
+    """The options of the merchant's linked accounting software (live, cached
+    `OPTIONS_CACHE_SECONDS` by `accounting_options_get`) and the payment
+    types seen. Raises what the connector raises (TransientError: the
+    software did not answer, try again)."""
+    connection = accounting_connection(merchant=merchant)
+    options = (
+        accounting_options_get(connection=connection)
+        if connection is not None
+        else AccountingOptions()
+    )
+    return FlowOptions(
+        accounts=options.accounts,
+        tax_rates=options.tax_rates,
+        customers=options.customers,
+        suppliers=options.suppliers,
+        payment_types=payment_types_recent(merchant=merchant),
+        creates_accounts=connection is not None and connection.platform_key in CREATES_ACCOUNTS,
+        platform_key=connection.platform_key if connection is not None else "",
+    )
+
+
+def slot_visible(*, merchant: Merchant, platform_key: str, section: str, key: str) -> bool:
+    """Whether the partner shows this account slot: slots the partner may
+    hide are Codat's visible-account keys (`<section>-accounts-<key>`);
+    required ones (Codat's and the rules' own: sales, refund, card, payout,
+    paymentFee) are always shown, and so are slots outside the catalogue."""
+    if key in {"sales", "refund", "payout", "paymentFee"}:
+        return True
+    name = f"{section}-accounts-{key}"
+    if name in REQUIRED_ACCOUNTS:
+        return True
+    from commerce_sync.core.services.sync_flow import ACCOUNT_KEYS
+
+    if name not in ACCOUNT_KEYS:
+        return True
+    return name in visible_accounts_get(partner=merchant.partner, platform_key=platform_key)
+
+
+# --- The standard set -----------------------------------------------------------------
+
+# (section, key, account id for a Beancount ledger, name, type, keywords to find one)
+STANDARD_ACCOUNTS: tuple[tuple[str, str, str, str, str, tuple[str, ...]], ...] = (
+    ("sales", "sales", "Income:Sales", "Sales", "Income", ("sales", "revenue")),
+    ("sales", "refund", "Income:Sales:Refunds", "Refunds", "Income", ("refund",)),
+    (
+        "sales",
+        "gratuity",
+        "Liabilities:Tips",
+        "Tips owed to staff",
+        "Liability",
+        ("tip", "gratuit"),
+    ),
+    ("sales", "prepaid", "Liabilities:GiftCards", "Gift cards", "Liability", ("gift", "prepaid")),
+    ("sales", "tax", "Liabilities:SalesTax", "Sales tax", "Liability", ("vat", "tax", "gst")),
+    ("fees", "paymentFee", "Expenses:PaymentFees", "Payment fees", "Expense", ("fee",)),
+    ("payments", "payout", "Assets:Bank:Current", "Bank account", "Asset", ("bank", "current")),
+)
+
+
+@dataclass(frozen=True)
+class ProposedAccount:
+    section: str
+    key: str
+    account_id: str  # an existing account's id, or the one to create
+    name: str
+    type: str
+    exists: bool
+
+
+def standard_set(*, options: FlowOptions) -> list[ProposedAccount]:
+    """Sensible defaults for every required slot and the common optional
+    ones, plus one clearing account per payment type seen: an existing
+    suitable account whose name matches, else (where the target creates
+    accounts) a new one to create with the merchant's consent. Slots with
+    neither are left out."""
+    proposals: list[ProposedAccount] = []
+    wanted = list(STANDARD_ACCOUNTS)
+    for payment_type in options.payment_types:
+        key = payment_account_key(payment_type)
+        component = "".join(part[:1].upper() + part[1:] for part in payment_type.split())
+        wanted.append(
+            (
+                "payments",
+                key,
+                f"Assets:Clearing:{component}",
+                f"{payment_type} clearing",
+                "Asset",
+                (payment_type.lower(), "clearing"),
+            )
+        )
+    for section, key, new_id, name, account_type, words in wanted:
+        candidates = options.accounts_for(section, key)
+        found = next(
+            (
+                a
+                for word in words
+                for a in candidates
+                if word in (a.get("name") or "").lower() or word in a["id"].lower()
+            ),
+            None,
+        )
+        if found is not None:
+            proposals.append(
+                ProposedAccount(
+                    section, key, found["id"], found.get("name") or "", found["type"], True
+                )
+            )
+        elif options.creates_accounts:
+            existing = {a["id"] for a in options.accounts}
+            proposals.append(
+                ProposedAccount(section, key, new_id, name, account_type, new_id in existing)
+            )
+    return proposals
+
+
+def standard_tax_rates(*, options: FlowOptions) -> dict[str, str]:
+    """Proposed tax rates: {percentage (a key of TAX_PERCENTAGES, or "zero"
+    for untaxed lines): tax rate id}, the target's rate of exactly that
+    percentage (the first by name; for 0 %, one named for income/sales/zero
+    first)."""
+    from decimal import Decimal, InvalidOperation
+
+    def percent(rate: dict[str, str]) -> Decimal | None:
+        try:
+            return Decimal(str(rate.get("rate", ""))).normalize()
+        except InvalidOperation:
+            return None
+
+    rates = sorted(options.tax_rates, key=lambda r: str(r.get("name", "")).lower())
+    found: dict[str, str] = {}
+    for pct in TAX_PERCENTAGES:
+        matching = [r for r in rates if percent(r) == Decimal(pct).normalize()]
+        if pct == "0":
+            preferred = [
+                r
+                for r in matching
+                if any(w in str(r.get("name", "")).lower() for w in ("income", "sales", "zero"))
+            ]
+            matching = preferred or matching
+        if matching:
+            found[pct] = matching[0]["id"]
+    if "0" in found:
+        found["zero"] = found["0"]
+    return found
+
+
+def standard_accounts_create(
+    *, merchant: Merchant, proposals: list[ProposedAccount], actor: str = MERCHANT
+) -> list[str]:
+    """Create the proposed accounts that do not exist, in the merchant's
+    linked accounting software, when it allows the flow to
+    (`CREATES_ACCOUNTS`); audited as `setup_flow.accounts_create`. Returns
+    the ids created. Raises what the connector raises (e.g. DocumentRejected
+    for an invalid name) and PermissionError where creating is not offered."""
+    connection = accounting_connection(merchant=merchant)
+    if connection is None or connection.platform_key not in CREATES_ACCOUNTS:
+        raise PermissionError("This accounting software does not let the flow create accounts")
+    target = connection_target(connection=connection)
+    ensure = getattr(target, "ensure_ledger", None)
+    if ensure is not None:
+        ensure()
+    created = []
+    for proposal in proposals:
+        if proposal.exists or proposal.account_id in created:
+            continue
+        target.create_account(
+            account_id=proposal.account_id, name=proposal.name, account_type=proposal.type
+        )
+        created.append(proposal.account_id)
+    if created:
+        # A new row timestamp makes the cached options stale.
+        connection.save(update_fields=["updated_at"])
+        audit_log_write(
+            actor=actor,
+            action="setup_flow.accounts_create",
+            obj=connection,
+            merchant=merchant,
+            changes={"accounts": created},
+        )
+    return created
+
+
+def account_create(
+    *, merchant: Merchant, account_id: str, name: str, account_type: str, actor: str = MERCHANT
+) -> str:
+    """Create one account inline from the flow where the target allows it
+    (`CREATES_ACCOUNTS`); returns its id. Raises PermissionError elsewhere and
+    what the connector raises for a bad name or type (DocumentRejected,
+    whose message says what a valid one looks like)."""
+    proposal = ProposedAccount("", "", account_id.strip(), name.strip(), account_type, False)
+    standard_accounts_create(merchant=merchant, proposals=[proposal], actor=actor)
+    return proposal.account_id
+
+
+# --- Preview and finish -------------------------------------------------------------------
+
+
+@dataclass
+class Preview:
+    """What one business day would post: `day` (the merchant's local date),
+    `result` (documents, warnings, errors: the engine's), `orders` read."""
+
+    day: date
+    result: MappingResult
+    orders: int
+
+
+def setup_preview(
+    *, merchant: Merchant, document: Mapping[str, Any], sync_hour: int, time_zone: str, day: date
+) -> Preview:
+    """Map business day `day` (from `sync_hour` that day to `sync_hour` the
+    next, in `time_zone`) read from the merchant's linked commerce
+    connection with `document`: the engine a sync runs (`map_period`, as
+    `preview_sync`), nothing stored or written. Refusals come back as
+    `result.errors`; a source that cannot be read raises what it raises."""
+    from mapping.config import parse_configuration
+
+    tz = zone(time_zone)
+    start = local_instant(day, sync_hour, tz)
+    end = local_instant(day + timedelta(days=1), sync_hour, tz)
+    commerce = merchant.connections.filter(
+        source_type=Connection.SourceType.COMMERCE, status=Connection.Status.LINKED
+    ).first()
+    if commerce is None:
+        issue = Issue("NoCommerceConnection", "Connect the sales platform first")
+        return Preview(day, MappingResult([], [], [issue]), 0)
+    try:
+        config = parse_configuration(document)
+        batch = connection_source(connection=commerce).read_period(start=start, end=end)
+        data = parse_commerce(batch.as_commerce(), tz)
+        result = map_period(
+            data,
+            config,
+            Period(start, end, sync_hour, tz),
+            key_prefix=f"preview-{merchant.pk}",
+            payment_types=payment_index(data.orders),
+        )
+    except MappingError as error:
+        return Preview(day, MappingResult([], [], error.issues), 0)
+    return Preview(day, result, len(data.orders))
+
+
+def setup_finish(
+    *, merchant: Merchant, document: Mapping[str, Any], schedule: Mapping[str, Any]
+) -> tuple[SetOutcome, SyncRun | None]:
+    """Save the flow's configuration as a new version (actor `merchant`,
+    every rule of `sync_configuration_set`; ConfigurationRefused names the
+    problems, nothing saved; a Xero connection's bank contact follows the
+    fees supplier), then request the first sync (enqueued; None
+    when nothing is due yet or one is already queued)."""
+    from commerce_sync.core.services.syncs import sync_request
+
+    with transaction.atomic():
+        outcome = sync_configuration_set(
+            merchant=merchant, document=document, schedule=schedule, actor=MERCHANT
+        )
+        _bank_contact_align(merchant=merchant, document=outcome.config.document)
+    merchant.refresh_from_db()
+    if not merchant.enabled:
+        return outcome, None
+    try:
+        with transaction.atomic():
+            run = sync_request(merchant=merchant, actor=MERCHANT)
+    except ApplicationError:  # nothing due yet (2040), another queued (5080)
+        return outcome, None
+    return outcome, run
+
+
+def _bank_contact_align(*, merchant: Merchant, document: Mapping[str, Any]) -> None:
+    """Xero books bank transactions (the deposit of payment-fee refunds) to a
+    contact: its connection's `bank_contact_id` setting follows the fees
+    supplier the merchant chose (XeroSettings). Audited when it changes."""
+    connection = accounting_connection(merchant=merchant)
+    fees = document.get("fees") if isinstance(document, Mapping) else None
+    supplier = (fees or {}).get("feesSupplier") or {}
+    chosen = str(supplier.get("selectedSupplierId") or "")
+    if connection is None or connection.platform_key != "xero" or not chosen:
+        return
+    if (connection.settings or {}).get("bank_contact_id") == chosen:
+        return
+    row = Connection.objects.select_for_update().get(pk=connection.pk)
+    row.settings = {**(row.settings or {}), "bank_contact_id": chosen}
+    row.save(update_fields=["settings", "updated_at"])
+    audit_log_write(
+        actor=MERCHANT,
+        action="connection.settings_update",
+        obj=row,
+        changes={"bank_contact_id": chosen},
+    )
+
+
+@transaction.atomic
+def merchant_sync_pause(*, merchant: Merchant, actor: str = MERCHANT) -> Merchant:
+    """Stop scheduled syncs for `merchant` until resumed
+    (`syncs.scheduling.merchant_sync_enable`); audited `merchant.sync_paused`."""
+    row = Merchant.objects.select_for_update().get(pk=merchant.pk)
+    if row.enabled:
+        row.enabled = False
+        row.disabled_reason = "Paused by the merchant"
+        row.save(update_fields=["enabled", "disabled_reason", "updated_at"])
+        audit_log_write(actor=actor, action="merchant.sync_paused", obj=row)
+    return row
+
+
+# --- OAuth: connecting a platform from the flow ----------------------------------------
+
+OAUTH_PLATFORMS = frozenset({"xero", "quickbooks", "square", "zettle", "shopify"})
+
+
+def _oauth_client(platform_key: str, settings: Mapping[str, Any]) -> Any:
+    if platform_key == "xero":
+        from connectors.xero.oauth import xero_oauth_client
+
+        return xero_oauth_client()
+    if platform_key == "quickbooks":
+        from connectors.quickbooks.oauth import quickbooks_oauth_client
+
+        return quickbooks_oauth_client()
+    if platform_key == "square":
+        from connectors.square.oauth import square_oauth_client
+
+        return square_oauth_client()
+    if platform_key == "zettle":
+        from connectors.zettle.oauth import zettle_oauth_client
+
+        return zettle_oauth_client()
+    if platform_key == "shopify":
+        from connectors.shopify.oauth import shop_domain, shopify_oauth_client
+
+        return shopify_oauth_client(shop_domain(str(settings.get("shop") or "")))
+    raise LookupError(f"{platform_key} has no OAuth consent to give")
+
+
+@dataclass(frozen=True)
+class OAuthStart:
+    """Where to send the merchant and what to keep in its session until the
+    callback (`state` and the PKCE `code_verifier`: secrets of the session)."""
+
+    url: str
+    state: str
+    code_verifier: str = field(repr=False)
+
+
+def oauth_begin(*, connection: Connection, redirect_uri: str) -> OAuthStart:
+    """The authorisation URL of `connection`'s platform (authorisation code
+    with PKCE S256 and a random state; vendors without PKCE ignore the
+    challenge). LookupError for a platform without OAuth."""
+    client = _oauth_client(connection.platform_key, connection.settings or {})
+    request = client.authorization_request(redirect_uri=redirect_uri)
+    return OAuthStart(request.url, request.state, request.code_verifier)
+
+
+@dataclass(frozen=True)
+class Organisation:
+    id: str
+    name: str
+
+
+@dataclass
+class OAuthDone:
+    """The connection (Linked when one organisation is known) and, for Xero
+    grants reaching several organisations, the ones to choose from."""
+
+    connection: Connection
+    organisations: list[Organisation] = field(default_factory=list)
+
+
+@transaction.atomic
+def connection_link(
+    *,
+    connection: Connection,
+    credentials: dict[str, str],
+    settings: Mapping[str, Any],
+    linked: bool,
+    actor: str = MERCHANT,
+) -> Connection:
+    """Store `credentials` (encrypted, never audited) and merge `settings`
+    (non-secret: tenant, realm) into `connection`; Linked when `linked`,
+    else left PendingAuth until an organisation is chosen. Audited
+    `connection.authorize` naming the keys only."""
+    row = Connection.objects.select_for_update().get(pk=connection.pk)
+    before = row.status
+    row.credentials = dict(credentials)
+    row.settings = {**(row.settings or {}), **settings}
+    if linked:
+        row.status = Connection.Status.LINKED
+        row.last_error = ""
+    row.save(update_fields=["credentials", "settings", "status", "last_error", "updated_at"])
+    audit_log_write(
+        actor=actor,
+        action="connection.authorize",
+        obj=row,
+        changes={
+            "keys": sorted(credentials),
+            "settings": dict(settings),
+            "from": before,
+            "to": row.status,
+        },
+    )
+    return row
+
+
+def oauth_finish(
+    *,
+    connection: Connection,
+    params: Mapping[str, str],
+    expected_state: str,
+    code_verifier: str,
+    redirect_uri: str,
+) -> OAuthDone:
+    """Complete the consent from the callback's query `params`: the state
+    must be the one issued to this session (CredentialsRevoked otherwise),
+    the code is exchanged (with the PKCE verifier) for tokens stored
+    encrypted; QuickBooks names its company (`realmId`), Xero lists the
+    organisations the grant reaches (one: linked to it; several: the
+    merchant chooses, `oauth_organisation_choose`). Raises what the
+    connectors raise (CredentialsRevoked, PlatformUnavailable,
+    ConfigurationError)."""
+    client = _oauth_client(connection.platform_key, connection.settings or {})
+    tokens = client.exchange_code(
+        code=str(params.get("code") or ""),
+        redirect_uri=redirect_uri,
+        code_verifier=code_verifier,
+        state=str(params.get("state") or ""),
+        expected_state=expected_state,
+    )
+    credentials = tokens.as_credentials()
+    if connection.platform_key == "quickbooks":
+        from connectors.quickbooks.oauth import realm_from_callback
+
+        realm = realm_from_callback(params)
+        return OAuthDone(
+            connection_link(
+                connection=connection,
+                credentials=credentials,
+                settings={"realm_id": realm},
+                linked=True,
+            )
+        )
+    if connection.platform_key == "xero":
+        from connectors.xero.oauth import xero_tenants
+
+        tenants = [
+            t
+            for t in xero_tenants(access_token=tokens.access_token)
+            if t.tenant_type == "ORGANISATION"
+        ]
+        if len(tenants) == 1:
+            return OAuthDone(
+                connection_link(
+                    connection=connection,
+                    credentials=credentials,
+                    settings={"tenant_id": tenants[0].tenant_id},
+                    linked=True,
+                )
+            )
+        row = connection_link(
+            connection=connection, credentials=credentials, settings={}, linked=False
+        )
+        return OAuthDone(row, [Organisation(t.tenant_id, t.name) for t in tenants])
+    return OAuthDone(
+        connection_link(connection=connection, credentials=credentials, settings={}, linked=True)
+    )
+
+
+def oauth_organisation_choose(*, connection: Connection, organisation_id: str) -> Connection:
+    """Link a Xero connection to one of the organisations its grant reaches
+    (listed again with the stored token). ConfigurationError when the grant
+    does not reach it."""
+    from connectors.xero.oauth import xero_tenant_select, xero_tenants
+
+    tenants = xero_tenants(access_token=str((connection.credentials or {}).get("access_token", "")))
+    tenant = xero_tenant_select(tenants, organisation_id)
+    return connection_link(
+        connection=connection,
+        credentials=dict(connection.credentials or {}),
+        settings={"tenant_id": tenant.tenant_id},
+        linked=True,
+    )
+
+
+# --- Someone else's stage ----------------------------------------------------------------
+
+INVITE_STAGES = ("commerce", "accounting", "sales", "fees", "payments", "schedule")
+
+
+def stage_invite_send(
+    *,
+    merchant: Merchant,
+    stage: str,
+    email: str,
+    base_url: str,
+    locale: str = "",
+    actor: str = MERCHANT,
+) -> None:
+    """Invite `email` (the merchant's accountant, the account owner) to
+    complete `stage` of the flow: a single-use link of its own, valid
+    SETUP_INVITE_TTL seconds, whose session sees that stage only; sent by
+    email (the link is in the email only: never stored, logged or shown).
+    Audited `setup_flow.invite` with the stage and the address. Raises
+    ValidationError for a bad address or stage."""
+    from django.conf import settings
+    from django.core.exceptions import ValidationError
+    from django.core.mail import send_mail
+    from django.core.validators import validate_email
+
+    from commerce_sync.core.services.setup_links import setup_link_issue
+
+    if stage not in INVITE_STAGES:
+        raise ValidationError({"stage": f"Invite to one of {', '.join(INVITE_STAGES)}."})
+    validate_email(email)
+    with transaction.atomic():
+        issued = setup_link_issue(
+            merchant=merchant,
+            actor=actor,
+            locale=locale,
+            stage=stage,
+            ttl_seconds=settings.SETUP_INVITE_TTL,
+        )
+        audit_log_write(
+            actor=actor,
+            action="setup_flow.invite",
+            obj=issued.link,
+            merchant=merchant,
+            changes={"stage": stage, "email": email},
+        )
+    hours = settings.SETUP_INVITE_TTL // 3600
+    url = f"{base_url.rstrip('/')}/setup/start/{issued.code}"
+    send_mail(
+        subject=f"{merchant.name}: please complete a step of the accounting sync setup",
+        message=(
+            f"{merchant.name} asks you to complete one step of setting up the sync of its "
+            f"sales into its accounting software.\n\nOpen this link (it works once, for "
+            f"{hours} hours):\n{url}\n\nIf you were not expecting this, ignore this email.\n"
+        ),
+        from_email=None,
+        recipient_list=[email],
+    )
+
+
+SHARED_DRAFT_SECONDS = 30 * 24 * 3600
+
+
+def shared_draft_put(*, merchant: Merchant, sections: Mapping[str, Any]) -> None:
+    """What an invitee completed (document sections, or "schedule"), kept
+    for the merchant's own session to pick up (Django's shared cache)."""
+    import time
+
+    key = f"setup-flow:shared:{merchant.pk}"
+    shared = dict(cache.get(key) or {})
+    shared.update(sections)
+    shared["at"] = time.time()
+    cache.set(key, shared, SHARED_DRAFT_SECONDS)
+
+
+def shared_draft_get(*, merchant: Merchant) -> dict[str, Any]:
+    return dict(cache.get(f"setup-flow:shared:{merchant.pk}") or {})

@@ -1,0 +1,258 @@
+"""A merchant in a real browser (Debian's Chromium through Playwright) goes
+from the partner's start URL to a finished configuration and its first
+sync, in English (journal entries) and in French (invoices), then uses the
+settings page (pause, edit, revoke). axe-core checks every page for serious
+or critical violations; screenshots of every page go to var/screenshots/
+(360 px wide, the narrowest supported)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from commerce_sync.core.models import Connection, PushItem, SyncConfigurationVersion, SyncRun
+from commerce_sync.core.services.connections import connection_create
+from commerce_sync.core.services.merchants import merchant_create
+from commerce_sync.core.services.setup_links import setup_link_issue
+from tests.connectors.test_xero import uk_books
+from tests.doubles.xero_double import XeroDouble
+from tests.factories import PartnerFactory
+from tests.setup_flow.helpers import new_merchant
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("Chromium is missing at /usr/bin/chromium")
+    pytest.skip("Debian's chromium is not installed", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
+
+
+@pytest.fixture
+def page(settings, tmp_path):
+    settings.LEDGER_DIR = str(tmp_path / "ledgers")
+    settings.SESSION_COOKIE_SECURE = False  # the live server speaks plain HTTP
+    settings.CSRF_COOKIE_SECURE = False
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=ARGS, headless=True
+        )
+        context = browser.new_context(
+            viewport={"width": 360, "height": 740}, java_script_enabled=False
+        )
+        yield context.new_page()
+        browser.close()
+
+
+class Checker:
+    """Runs axe-core on each page (JavaScript is off for the merchant, so a
+    second JS-enabled page loads the same URL with the same cookies) and
+    saves a screenshot."""
+
+    def __init__(self, page, name: str) -> None:
+        self.page, self.name, self.count = page, name, 0
+        self.axe = axe_module.Axe()
+        self.found: list[str] = []
+
+    def __call__(self, label: str) -> None:
+        self.count += 1
+        self.page.screenshot(
+            path=str(SCREENSHOTS / f"{self.name}-{self.count:02d}-{label}.png"), full_page=True
+        )
+        browser = self.page.context.browser
+        context = browser.new_context(viewport={"width": 360, "height": 740})
+        context.add_cookies(self.page.context.cookies())
+        probe = context.new_page()
+        probe.goto(self.page.url)
+        results = axe_module.Axe().run(probe)
+        for violation in results.response["violations"]:
+            if violation.get("impact") in ("serious", "critical"):
+                self.found.append(f"{label}: {violation['id']} {violation['help']}")
+        context.close()
+
+
+def journey(page, live_server, merchant, *, locale: str, invoice: bool, name: str) -> Checker:
+    check = Checker(page, name)
+    code = setup_link_issue(
+        merchant=merchant,
+        actor="partner:test",
+        locale=locale,
+        redirect_url="https://partner.example/back",
+    ).code
+    page.goto(f"{live_server.url}/setup/start/{code}")
+    check("commerce")
+    page.click("main button[type=submit]")
+    check("accounting")
+    page.click("main button[type=submit]")
+    check("sales")
+    page.click("a[href^='/setup/suggest']")
+    check("suggest")
+    page.check("#create")
+    page.click("main button[type=submit]")
+    page.check("#fmt-invoice" if invoice else "#fmt-journal")
+    if invoice:
+        page.fill("#f-sales-salesCustomer", "Daily sales")
+    page.click("main .nav-buttons button[type=submit]")
+    check("fees")
+    if invoice:
+        page.fill("#f-fees-feesSupplier", "Card processor")
+    page.click("main .nav-buttons button[type=submit]")
+    check("payments")
+    page.click("main .nav-buttons button[type=submit]")
+    check("schedule")
+    page.click("main .nav-buttons button[type=submit]")
+    check("review")
+    page.click("a[href^='/setup/preview']")
+    check("preview")
+    assert page.locator("table.preview").count() >= 1
+    page.click("main form button[type=submit]")
+    check("done")
+    return check
+
+
+@pytest.mark.parametrize(
+    ("locale", "invoice", "finished_text"),
+    [
+        ("en-us", False, "Your sync is set up"),
+        ("fr-fr", False, "Votre synchronisation est configurée"),
+    ],
+)
+def test_a_merchant_sets_up_and_syncs(live_server, page, locale, invoice, finished_text):
+    merchant = new_merchant(PartnerFactory(), name=f"Bakery {locale}")
+    check = journey(
+        page, live_server, merchant, locale=locale, invoice=invoice, name=f"journey-{locale}"
+    )
+    assert finished_text in page.inner_text("main")
+    version = SyncConfigurationVersion.objects.get(merchant=merchant)
+    assert version.created_by == "merchant"
+    assert version.document["mapSettings"]["outputFormat"] == (
+        "Invoice" if invoice else "JournalEntry"
+    )
+    run = SyncRun.objects.get(merchant=merchant)
+    assert run.status == SyncRun.Status.SUCCEEDED and run.data_pushed
+    assert PushItem.objects.filter(merchant=merchant, status="pushed").exists()
+    assert not check.found, check.found
+
+
+def test_the_settings_page_pauses_edits_and_revokes(live_server, page):
+    merchant = new_merchant(PartnerFactory(), name="Settings Bakery")
+    check = journey(
+        page, live_server, merchant, locale="en-us", invoice=False, name="settings-setup"
+    )
+    page.goto(f"{live_server.url}/setup/settings")
+    check("settings")
+    page.click("button[value=pause]")
+    assert "Syncing is paused." in page.inner_text("main")
+    check("settings-paused")
+    merchant.refresh_from_db()
+    assert not merchant.enabled
+    page.click("button[value=edit]")
+    assert "locked" in page.inner_text("main")
+    check("edit-sales")
+    page.click("main .nav-buttons button[type=submit]")
+    page.click("main .nav-buttons button[type=submit]")
+    page.click("main .nav-buttons button[type=submit]")
+    page.click("main .nav-buttons button[type=submit]")
+    page.click("main form button[type=submit]")
+    assert SyncConfigurationVersion.objects.filter(merchant=merchant).count() == 2
+    page.goto(f"{live_server.url}/setup/settings")
+    page.locator("button[value=revoke]").first.click()
+    assert "The connection was removed." in page.inner_text("main")
+    check("settings-revoked")
+    assert merchant.connections.filter(status=Connection.Status.UNLINKED).count() == 1
+    assert not check.found, check.found
+
+
+@pytest.fixture
+def xero(settings):
+    books = uk_books()
+    books.tax_rates["REDUCED"] = {
+        "TaxType": "REDUCED",
+        "Name": "5% (VAT on Income)",
+        "EffectiveRate": 5,
+        "Status": "ACTIVE",
+    }
+    with XeroDouble(books) as double:
+        settings.XERO_API_URL = double.api_url
+        settings.XERO_IDENTITY_URL = double.url
+        settings.XERO_AUTHORIZE_URL = double.authorize_url
+        settings.XERO_CLIENT_ID = "client-id"
+        settings.XERO_CLIENT_SECRET = "client-secret"
+        yield double
+
+
+def option_value(page, select: str, text: str) -> str:
+    return page.locator(f"{select} option", has_text=text).first.get_attribute("value")
+
+
+def test_an_invoice_merchant_connects_xero_in_french(live_server, page, xero):
+    merchant = merchant_create(
+        partner=PartnerFactory(),
+        name="Boulangerie",
+        country="GB",
+        currency="GBP",
+        time_zone="Europe/London",
+    )
+    connection_create(
+        merchant=merchant,
+        platform_key="sandbox",
+        source_type="commerce",
+        settings={"orders_per_day": 6},
+    )
+    connection_create(merchant=merchant, platform_key="xero", source_type="accounting")
+    check = Checker(page, "journey-xero-fr-fr")
+    code = setup_link_issue(merchant=merchant, actor="partner:test", locale="fr-fr").code
+    page.goto(f"{live_server.url}/setup/start/{code}")
+    page.click("main button[type=submit]")
+    check("accounting")
+    page.click("a[href^='/setup/connect/']")  # Xero's consent screen (the double) and back
+    assert "Connecté" in page.inner_text("main")
+    check("accounting-connected")
+    page.click("main button[type=submit]")
+    page.click("a[href^='/setup/suggest']")
+    check("suggest")
+    page.click("main button[type=submit]")
+    page.check("#fmt-invoice")
+    page.select_option(
+        "#f-sales-accounts-refund", option_value(page, "#f-sales-accounts-refund", "Sales")
+    )
+    page.select_option("#f-sales-salesCustomer", label="POS sales")
+    check("sales")
+    page.click("main .nav-buttons button[type=submit]")
+    page.select_option("#f-fees-feesSupplier", label="Card processor")
+    option_supplier = page.locator("#f-fees-feesSupplier").input_value()
+    check("fees")
+    page.click("main .nav-buttons button[type=submit]")
+    check("payments")
+    page.click("main .nav-buttons button[type=submit]")
+    page.click("main .nav-buttons button[type=submit]")
+    page.click("a[href^='/setup/preview']")
+    check("preview")
+    assert page.locator("table.preview").count() >= 1, page.inner_text("main")
+    page.click("main form button[type=submit]")
+    check("done")
+    assert "Votre synchronisation est configurée" in page.inner_text("main")
+    version = SyncConfigurationVersion.objects.get(merchant=merchant)
+    assert version.created_by == "merchant"
+    assert version.document["mapSettings"]["outputFormat"] == "Invoice"
+    run = SyncRun.objects.get(merchant=merchant)
+    assert xero.books.documents["Invoices"]  # the day's sales invoice was written
+    ledger = merchant.connections.get(source_type="accounting")
+    assert ledger.settings["tenant_id"] == xero.tenant_id
+    assert not check.found, check.found
+    # Fee refunds are deposited in Xero from the fees supplier.
+    assert ledger.settings["bank_contact_id"] == option_supplier
+    assert run.status == SyncRun.Status.SUCCEEDED and run.data_pushed, run.messages
