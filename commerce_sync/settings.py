@@ -7,6 +7,7 @@ ones; `DEBUG=1` relaxes what a developer's laptop cannot provide.
 
 import base64
 import hashlib
+import os
 from pathlib import Path
 
 import environ
@@ -53,6 +54,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "anymail",
     "commerce_sync.core",
     "commerce_sync.inbound",
     "commerce_sync.webhooks",
@@ -135,6 +137,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]
+# The project's own catalogue (alert emails); apps keep theirs in <app>/locale.
+LOCALE_PATHS = [BASE_DIR / "commerce_sync" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -344,9 +348,22 @@ SHOPIFY_CLIENT_SECRET = env.str("SHOPIFY_CLIENT_SECRET", default="")
 # Operators mailed when a merchant needs attention (revoked grant, sync disabled).
 ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="commerce-sync@localhost")
+# SMTP by default; "django.core.mail.backends.console.EmailBackend" prints them;
+# a provider through django-anymail, e.g. "anymail.backends.mailgun.EmailBackend"
+# (or postmark, sendgrid, amazon_ses, brevo ...), takes its settings from
+# ANYMAIL_* variables: ANYMAIL_MAILGUN_API_KEY=... becomes ANYMAIL["MAILGUN_API_KEY"].
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_")
+}
 
 # Shopify OAuth ------------------------------------------------------------------
 # Token endpoint per shop ({shop} is the myshopify.com domain); tests point it
@@ -366,3 +383,9 @@ SETUP_LINK_TTL = env.int("SETUP_LINK_TTL", default=30)
 MERCHANT_DEFAULT_COUNTRY = env.str("MERCHANT_DEFAULT_COUNTRY", default="GB")
 MERCHANT_DEFAULT_CURRENCY = env.str("MERCHANT_DEFAULT_CURRENCY", default="GBP")
 MERCHANT_DEFAULT_TIME_ZONE = env.str("MERCHANT_DEFAULT_TIME_ZONE", default="Europe/London")
+
+# Alerts to partners and merchants (commerce_sync/core/services/alerts.py) -------
+# The merchant's settings page, linked from their alert emails (after SITE_URL).
+MERCHANT_SETTINGS_PATH = env.str("MERCHANT_SETTINGS_PATH", default="/setup/settings")
+# The daily digest per partner goes at this hour, UTC (a django-q2 schedule).
+ALERT_DIGEST_HOUR = env.int("ALERT_DIGEST_HOUR", default=7)

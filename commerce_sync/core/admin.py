@@ -237,3 +237,43 @@ class AuditLogAdmin(ReadOnlyModelAdmin):
     list_select_related = ["merchant"]
     date_hierarchy = "at"
     ordering = ["-at"]
+
+
+class AlertInline(admin.TabularInline):
+    model = models.Alert
+    fields = ["created_at", "channel", "audience", "recipients", "subject", "status", "error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(models.Incident)
+class IncidentAdmin(ReadOnlyModelAdmin):
+    """Incidents are opened, alerted and resolved by the alerts service."""
+
+    list_display = ["merchant", "kind", "key", "opened_at", "alerted_at", "resolved_at"]
+    list_filter = ["kind", "merchant__partner", ("resolved_at", admin.EmptyFieldListFilter)]
+    search_fields = ["merchant__name", "merchant__external_id", "key", "message"]
+    list_select_related = ["merchant"]
+    ordering = ["-opened_at"]
+    date_hierarchy = "opened_at"
+    inlines = [AlertInline]
+
+
+@admin.register(models.Alert)
+class AlertAdmin(ReadOnlyModelAdmin):
+    """What was sent: each email (support, merchant), webhook and digest."""
+
+    list_display = ["created_at", "kind", "channel", "audience", "partner", "merchant", "status"]
+    list_filter = ["kind", "channel", "audience", "status", "partner"]
+    search_fields = ["subject", "merchant__name", "webhook_event_id"]
+    list_select_related = ["partner", "merchant"]
+    ordering = ["-created_at"]
+    date_hierarchy = "created_at"
