@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "anymail",
+    "django_prometheus",
     "commerce_sync.core",
     "commerce_sync.inbound",
     "commerce_sync.webhooks",
@@ -67,6 +68,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request counts and latencies for /metrics (first and last: they time everything between).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's static files from STATIC_ROOT (collectstatic) when DEBUG is off.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -76,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "commerce_sync.urls"
@@ -121,6 +125,14 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 
+# METRICS_DB=1 counts queries and errors per database in /metrics through
+# django-prometheus's engine wrappers (PostgreSQL and SQLite); off by default.
+if env.bool("METRICS_DB", default=False):
+    _db["ENGINE"] = {
+        "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+        "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+    }.get(_db["ENGINE"], _db["ENGINE"])
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -153,7 +165,7 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missi
 
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Load balancers probe over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
@@ -389,3 +401,24 @@ MERCHANT_DEFAULT_TIME_ZONE = env.str("MERCHANT_DEFAULT_TIME_ZONE", default="Euro
 MERCHANT_SETTINGS_PATH = env.str("MERCHANT_SETTINGS_PATH", default="/setup/settings")
 # The daily digest per partner goes at this hour, UTC (a django-q2 schedule).
 ALERT_DIGEST_HOUR = env.int("ALERT_DIGEST_HOUR", default=7)
+
+# Operations -------------------------------------------------------------------
+# /metrics (Prometheus) is a 404 until one of these is set; each one set must
+# pass: a bearer token, and/or the client address (REMOTE_ADDR: behind a proxy,
+# the proxy's) inside one of the listed addresses or networks (CIDR).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+
+# Errors to Sentry when SENTRY_DSN is set (sentry-sdk): no personal data, no
+# local variables, secrets' names scrubbed (commerce_sync/observability.py).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+if SENTRY_DSN:
+    from commerce_sync.observability import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+    )

@@ -471,8 +471,11 @@ def alerts_after_run(*, run: SyncRun) -> None:
     incident per payout, a payout that now reconciles resolves its own."""
     if run.status not in (SyncRun.Status.SUCCEEDED, SyncRun.Status.FAILED):
         return
-    merchant = Merchant.objects.select_related("partner", "sync_configuration").get(
-        pk=run.merchant_id
+    merchant = run.merchant  # the engine's own object: its configuration is loaded
+    open_ = set(
+        Incident.objects.filter(merchant=merchant, resolved_at__isnull=True).values_list(
+            "kind", "key"
+        )
     )
     if run.kind != SyncRun.Kind.HISTORIC:
         if run.status == SyncRun.Status.FAILED:
@@ -490,16 +493,24 @@ def alerts_after_run(*, run: SyncRun) -> None:
                 },
                 alert=days >= merchant.partner.alert_after_failing_days,
             )
-        else:
+        elif (Kind.SYNC_FAILED, "") in open_:
             incident_resolve(merchant=merchant, kind=Kind.SYNC_FAILED)
     if run.counters.get("records_read"):
-        payouts_check(merchant=merchant, start=run.period_start, end=run.period_end)
+        payouts_check(
+            merchant=merchant,
+            start=run.period_start,
+            end=run.period_end,
+            open_keys={key for kind, key in open_ if kind == Kind.PAYOUT_RESIDUAL},
+        )
 
 
-def payouts_check(*, merchant: Merchant, start: datetime, end: datetime) -> int:
+def payouts_check(
+    *, merchant: Merchant, start: datetime, end: datetime, open_keys: set[str] | None = None
+) -> int:
     """Reconcile `merchant`'s payouts created in [start, end): an incident
-    per payout with a residual, resolving those that now match. Returns how
-    many payouts have a residual."""
+    per payout with a residual, resolving those that now match (`open_keys`:
+    the payout ids with an open incident, when the caller knows them; else
+    each matching payout is looked up). Returns how many have a residual."""
     flagged = 0
     for result in payout_residuals(merchant=merchant, start=start, end=end):
         if result.residual is None:
@@ -524,7 +535,7 @@ def payouts_check(*, merchant: Merchant, start: datetime, end: datetime) -> int:
                     "fees": str(result.fees + result.fee_refunds),
                 },
             )
-        else:
+        elif open_keys is None or result.payout_id in open_keys:
             incident_resolve(merchant=merchant, kind=Kind.PAYOUT_RESIDUAL, key=result.payout_id)
     return flagged
 
