@@ -101,7 +101,7 @@ def merchant_disable_if_failing(*, merchant: Merchant, run: SyncRun, actor: str 
             code=Incident.Kind.SYNC_DISABLED,
             message=reason,
             actor=actor,
-            detail={"failing_since": failing_since.date().isoformat()},
+            detail={"failing_since": f"{failing_since:%Y-%m-%d}"},
         )
         webhook_sync_disabled(merchant=merchant, reason=reason)
     return True

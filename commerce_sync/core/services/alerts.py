@@ -42,6 +42,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import partial, wraps
 from typing import Any, ParamSpec
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -456,6 +457,13 @@ def alert_raise(
 # Hooks called by the sync engine ------------------------------------------------------
 
 
+def _local_day(merchant: Merchant, moment: datetime) -> str:
+    """The merchant's business day (ISO date) of `moment`, in its time zone."""
+    config = getattr(merchant, "sync_configuration", None)
+    zone = ZoneInfo(config.time_zone if config is not None else merchant.time_zone)
+    return moment.astimezone(zone).date().isoformat()
+
+
 def failing_days(run: SyncRun) -> int:
     """Days a failed scheduled/latest run has been failing: its period runs
     from the end of the last success, so its length in days (at least 1)."""
@@ -487,7 +495,7 @@ def alerts_after_run(*, run: SyncRun) -> None:
                 message=str(errors[-1]) if errors else f"Status {run.status_code}",
                 detail={
                     "failing_days": days,
-                    "failing_since": run.period_start.date().isoformat(),
+                    "failing_since": _local_day(merchant, run.period_start),
                     "sync_id": str(run.pk),
                     "status_code": int(run.status_code),
                 },
