@@ -479,6 +479,12 @@ def alerts_after_run(*, run: SyncRun) -> None:
     incident per payout, a payout that now reconciles resolves its own."""
     if run.status not in (SyncRun.Status.SUCCEEDED, SyncRun.Status.FAILED):
         return
+    # A savepoint: an error here leaves the caller's transaction usable.
+    with transaction.atomic():
+        _after_run(run)
+
+
+def _after_run(run: SyncRun) -> None:
     merchant = run.merchant  # the engine's own object: its configuration is loaded
     open_ = set(
         Incident.objects.filter(merchant=merchant, resolved_at__isnull=True).values_list(
