@@ -7,6 +7,7 @@ ones; `DEBUG=1` relaxes what a developer's laptop cannot provide.
 
 import base64
 import hashlib
+import os
 from pathlib import Path
 
 import environ
@@ -53,6 +54,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "anymail",
+    "django_prometheus",
     "commerce_sync.core",
     "commerce_sync.inbound",
     "commerce_sync.webhooks",
@@ -66,6 +69,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request counts and latencies for /metrics (first and last: they time everything between).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's static files from STATIC_ROOT (collectstatic) when DEBUG is off.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -76,6 +81,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "commerce_sync.urls"
@@ -121,6 +127,14 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 
+# METRICS_DB=1 counts queries and errors per database in /metrics through
+# django-prometheus's engine wrappers (PostgreSQL and SQLite); off by default.
+if env.bool("METRICS_DB", default=False):
+    _db["ENGINE"] = {
+        "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+        "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+    }.get(_db["ENGINE"], _db["ENGINE"])
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -137,6 +151,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]
+# The project's own catalogue (alert emails); apps keep theirs in <app>/locale.
+LOCALE_PATHS = [BASE_DIR / "commerce_sync" / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -151,7 +167,7 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missi
 
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Load balancers probe over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
@@ -368,9 +384,22 @@ SHOPIFY_CLIENT_SECRET = env.str("SHOPIFY_CLIENT_SECRET", default="")
 # Operators mailed when a merchant needs attention (revoked grant, sync disabled).
 ALERT_EMAILS = env.list("ALERT_EMAILS", default=[])
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="commerce-sync@localhost")
+# SMTP by default; "django.core.mail.backends.console.EmailBackend" prints them;
+# a provider through django-anymail, e.g. "anymail.backends.mailgun.EmailBackend"
+# (or postmark, sendgrid, amazon_ses, brevo ...), takes its settings from
+# ANYMAIL_* variables: ANYMAIL_MAILGUN_API_KEY=... becomes ANYMAIL["MAILGUN_API_KEY"].
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_")
+}
 
 # Shopify OAuth ------------------------------------------------------------------
 # Token endpoint per shop ({shop} is the myshopify.com domain); tests point it
@@ -390,3 +419,30 @@ SETUP_LINK_TTL = env.int("SETUP_LINK_TTL", default=30)
 MERCHANT_DEFAULT_COUNTRY = env.str("MERCHANT_DEFAULT_COUNTRY", default="GB")
 MERCHANT_DEFAULT_CURRENCY = env.str("MERCHANT_DEFAULT_CURRENCY", default="GBP")
 MERCHANT_DEFAULT_TIME_ZONE = env.str("MERCHANT_DEFAULT_TIME_ZONE", default="Europe/London")
+
+# Alerts to partners and merchants (commerce_sync/core/services/alerts.py) -------
+# The merchant's settings page, linked from their alert emails (after SITE_URL).
+MERCHANT_SETTINGS_PATH = env.str("MERCHANT_SETTINGS_PATH", default="/setup/settings")
+# The daily digest per partner goes at this hour, UTC (a django-q2 schedule).
+ALERT_DIGEST_HOUR = env.int("ALERT_DIGEST_HOUR", default=7)
+
+# Operations -------------------------------------------------------------------
+# /metrics (Prometheus) is a 404 until one of these is set; each one set must
+# pass: a bearer token, and/or the client address (REMOTE_ADDR: behind a proxy,
+# the proxy's) inside one of the listed addresses or networks (CIDR).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+
+# Errors to Sentry when SENTRY_DSN is set (sentry-sdk): no personal data, no
+# local variables, secrets' names scrubbed (commerce_sync/observability.py).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+if SENTRY_DSN:
+    from commerce_sync.observability import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+    )

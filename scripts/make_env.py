@@ -17,6 +17,9 @@ path.write_text(
     f"CREDENTIALS_KEYS={Fernet.generate_key().decode()}\n"
     "ALLOWED_HOSTS=127.0.0.1,localhost\n"
     "LOG_FORMAT=text\n"
+    "# Alert emails are printed on the console; /metrics answers this machine only.\n"
+    "EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend\n"
+    "METRICS_ALLOWED_IPS=127.0.0.1,::1\n"
 )
 path.chmod(0o600)
 print(f"Wrote {path}")

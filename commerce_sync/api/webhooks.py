@@ -215,7 +215,7 @@ class WebhookListView(PartnerApiView):
         summary="Register a webhook endpoint",
         description=(
             "Events (sync.completed, sync.failed, sync.disabled, connection.created, "
-            "connection.deauthorized, configuration.updated) are POSTed as JSON "
+            "connection.deauthorized, configuration.updated, alert.raised, alert.resolved) are POSTed as JSON "
             '{"type", "timestamp", "data"}, signed per Standard Webhooks (headers '
             "webhook-id, webhook-timestamp, webhook-signature). The answer holds the signing "
             "secret, shown this once. Failed deliveries are retried with backoff for about "

@@ -3,14 +3,25 @@ editing them by hand would bypass the services' state checks and audit."""
 
 from typing import Any
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from commerce_sync.core import models
 from commerce_sync.core.admin_actions import retry_failed_items
+from commerce_sync.core.platforms import platform_get, platforms_all
 from commerce_sync.core.services.audit import operator_actor
-from commerce_sync.core.services.partners import partner_api_key_create, partner_api_key_revoke
+from commerce_sync.core.services.connections import connection_create
+from commerce_sync.core.services.merchants import merchant_create
+from commerce_sync.core.services.partners import (
+    partner_api_key_create,
+    partner_api_key_revoke,
+    partner_create,
+)
 
 
 class ReadOnlyModelAdmin(admin.ModelAdmin):
@@ -36,12 +47,68 @@ class PartnerApiKeyInline(admin.TabularInline):
         return False  # keys are issued by a service, which returns the plaintext once
 
 
+class EmailListField(forms.CharField):
+    """A list of email addresses typed one per line or separated by commas."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return "\n".join(value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value) or ""
+        addresses = [part.strip() for part in text.replace(",", "\n").splitlines()]
+        addresses = [address for address in addresses if address]
+        for address in addresses:
+            try:
+                validate_email(address)
+            except ValidationError:
+                raise ValidationError(
+                    "%(value)s is not an email address (one address per line).",
+                    code="invalid",
+                    params={"value": address},
+                ) from None
+        return addresses
+
+
+class PartnerForm(forms.ModelForm):
+    alert_emails = EmailListField(
+        required=False,
+        help_text="Support team addresses for alerts and the daily digest, one per line.",
+    )
+
+    class Meta:
+        model = models.Partner
+        fields = ["name", "slug", "branding", "alert_emails", "alert_after_failing_days"]
+
+
 @admin.register(models.Partner)
 class PartnerAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created_at"]
+    """A new partner is made by `partner_create` (audited), as by `manage.py
+    partner_create`; its keys are issued under "Partner API keys"."""
+
+    form = PartnerForm
+    list_display = ["name", "slug", "alert_after_failing_days", "created_at"]
     search_fields = ["name", "slug"]
     readonly_fields = ["created_at"]
     inlines = [PartnerApiKeyInline]
+
+    def save_model(
+        self, request: HttpRequest, obj: models.Partner, form: Any, change: bool
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = partner_create(
+            name=obj.name,
+            slug=obj.slug,
+            branding=obj.branding,
+            actor=operator_actor(request.user.get_username()),
+        )
+        obj.pk, obj.created_at = created.pk, created.created_at
+        obj.save(update_fields=["alert_emails", "alert_after_failing_days"])
 
 
 @admin.register(models.PartnerApiKey)
@@ -137,6 +204,97 @@ class MerchantAdmin(admin.ModelAdmin):
     readonly_fields = ["id", "configured", "created_at", "updated_at"]
     list_select_related = ["partner"]
     inlines = [ConnectionInline]
+    ADD_FIELDS = [
+        "partner",
+        "name",
+        "external_id",
+        "description",
+        "tags",
+        "country",
+        "currency",
+        "time_zone",
+        "alert_email",
+        "alerts_opt_out",
+        "language",
+    ]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:  # a new merchant: made by `merchant_create`, enabled, unconfigured
+            return self.ADD_FIELDS
+        return super().get_fields(request, obj)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        return {
+            "country": settings.MERCHANT_DEFAULT_COUNTRY,
+            "currency": settings.MERCHANT_DEFAULT_CURRENCY,
+            "time_zone": settings.MERCHANT_DEFAULT_TIME_ZONE,
+            **super().get_changeform_initial_data(request),
+        }
+
+    def save_model(
+        self, request: HttpRequest, obj: models.Merchant, form: Any, change: bool
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = merchant_create(
+            partner=obj.partner,
+            name=obj.name,
+            country=obj.country,
+            currency=obj.currency,
+            time_zone=obj.time_zone,
+            external_id=obj.external_id,
+            description=obj.description,
+            tags=obj.tags,
+            actor=operator_actor(request.user.get_username()),
+        )
+        obj.pk, obj.created_at = created.pk, created.created_at
+        obj._state.adding = False
+        obj.save(update_fields=["alert_email", "alerts_opt_out", "language", "updated_at"])
+
+
+def _platform_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for platform in platforms_all():
+        groups.setdefault(platform.source_type, []).append((platform.key, platform.name))
+    return list(groups.items())
+
+
+class ConnectionAddForm(forms.ModelForm):
+    """A new connection: its merchant, its side and the platform on that
+    side. No credentials here: platforms that need them are authorised
+    through the partner API (`PUT .../authorization`), the setup flow or
+    `manage.py connect`."""
+
+    platform_key = forms.ChoiceField(label="Platform", choices=_platform_choices)
+
+    class Meta:
+        model = models.Connection
+        fields = ["merchant", "source_type", "platform_key", "settings"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        key, side = data.get("platform_key"), data.get("source_type")
+        if key and side and platform_get(key, source_type=side.capitalize()) is None:
+            others = ", ".join(p.key for p in platforms_all() if p.connection_source_type == side)
+            self.add_error(
+                "platform_key",
+                f"{key} is not a {side} platform; choose one of {others}.",
+            )
+        merchant = data.get("merchant")
+        if (
+            merchant is not None
+            and side == models.Connection.SourceType.ACCOUNTING
+            and merchant.connections.filter(source_type=side)
+            .exclude(status=models.Connection.Status.UNLINKED)
+            .exists()
+        ):
+            self.add_error(
+                None,
+                "This merchant already has an accounting connection; unlink it first "
+                "(a merchant books into one ledger).",
+            )
+        return data
 
 
 @admin.register(models.Connection)
@@ -147,6 +305,38 @@ class ConnectionAdmin(admin.ModelAdmin):
     search_fields = ["merchant__name", "platform_key", "id"]
     readonly_fields = ["id", "merchant", "source_type", "created_at", "updated_at"]
     list_select_related = ["merchant"]
+    autocomplete_fields = ["merchant"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [] if obj is None else self.readonly_fields
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["merchant", "source_type", "platform_key", "settings"]
+        return super().get_fields(request, obj)
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = ConnectionAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def save_model(
+        self, request: HttpRequest, obj: models.Connection, form: Any, change: bool
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = connection_create(
+            merchant=obj.merchant,
+            platform_key=obj.platform_key,
+            source_type=obj.source_type,
+            settings=obj.settings or {},
+            actor=operator_actor(request.user.get_username()),
+        )
+        obj.pk, obj.status, obj.created_at = created.pk, created.status, created.created_at
+        obj._state.adding = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[models.Connection]:
         # Deferred, so a list never decrypts, and a save never rewrites, the secret.
@@ -237,3 +427,43 @@ class AuditLogAdmin(ReadOnlyModelAdmin):
     list_select_related = ["merchant"]
     date_hierarchy = "at"
     ordering = ["-at"]
+
+
+class AlertInline(admin.TabularInline):
+    model = models.Alert
+    fields = ["created_at", "channel", "audience", "recipients", "subject", "status", "error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(models.Incident)
+class IncidentAdmin(ReadOnlyModelAdmin):
+    """Incidents are opened, alerted and resolved by the alerts service."""
+
+    list_display = ["merchant", "kind", "key", "opened_at", "alerted_at", "resolved_at"]
+    list_filter = ["kind", "merchant__partner", ("resolved_at", admin.EmptyFieldListFilter)]
+    search_fields = ["merchant__name", "merchant__external_id", "key", "message"]
+    list_select_related = ["merchant"]
+    ordering = ["-opened_at"]
+    date_hierarchy = "opened_at"
+    inlines = [AlertInline]
+
+
+@admin.register(models.Alert)
+class AlertAdmin(ReadOnlyModelAdmin):
+    """What was sent: each email (support, merchant), webhook and digest."""
+
+    list_display = ["created_at", "kind", "channel", "audience", "partner", "merchant", "status"]
+    list_filter = ["kind", "channel", "audience", "status", "partner"]
+    search_fields = ["subject", "merchant__name", "webhook_event_id"]
+    list_select_related = ["partner", "merchant"]
+    ordering = ["-created_at"]
+    date_hierarchy = "created_at"

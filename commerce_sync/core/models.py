@@ -7,13 +7,14 @@ reads in `selectors.py`. Services that `save(update_fields=...)` must list
 
 import uuid
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.core.validators import MaxValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from commerce_sync.core.validators import validate_time_zone
+from commerce_sync.core.validators import validate_email_list, validate_time_zone
 from commerce_sync.errors import StatusCode
 from connectors.credentials import EncryptedJSONField
 
@@ -23,6 +24,19 @@ class Partner(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     # display name, logo URL, colours for the setup flow
     branding = models.JSONField(default=dict, blank=True)
+    # Where the partner's support team hears of incidents (with ALERT_EMAILS),
+    # a list of addresses; and after how many failing days a failing sync alerts.
+    alert_emails = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_email_list],
+        help_text="Support team addresses that receive alerts and the daily digest.",
+    )
+    alert_after_failing_days = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(31)],
+        help_text="Alert on a failing sync once it has failed this many days in a row (1-31).",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     def __str__(self) -> str:
@@ -62,6 +76,12 @@ class Merchant(models.Model):
     enabled = models.BooleanField(default=True)
     configured = models.BooleanField(default=False)
     disabled_reason = models.TextField(blank=True)
+    # The merchant's own alerts: where, whether, and in which language.
+    alert_email = models.EmailField(blank=True)
+    alerts_opt_out = models.BooleanField(
+        default=False, help_text="The merchant asked not to receive alert emails."
+    )
+    language = models.CharField(max_length=10, choices=settings.LANGUAGES, default="en")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -288,6 +308,8 @@ class SyncRun(models.Model):
                 condition=Q(status_code=1010),
                 name="core_syncrun_long_running",
             ),
+            # /metrics counts the runs finished lately by status code.
+            models.Index(fields=["finished_at"], name="core_syncrun_finished_at"),
         ]
 
     def __str__(self) -> str:
@@ -388,3 +410,97 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action}"
+
+
+class Incident(models.Model):
+    """Something about a merchant that support (and the merchant) must hear
+    of: open from the first time it is seen until it is resolved. At most one
+    open incident per merchant, kind and key, so an alert goes out once per
+    incident however often the cause repeats; a new incident after recovery
+    alerts again. Opened, alerted and resolved by `core/services/alerts.py`."""
+
+    class Kind(models.TextChoices):
+        SYNC_FAILED = "sync_failed", "Sync failing"
+        SYNC_DISABLED = "sync_disabled", "Merchant disabled"
+        CONNECTION_DEAUTHORIZED = "connection_deauthorized", "Connection deauthorised"
+        PAYOUT_RESIDUAL = "payout_residual", "Payout residual"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="incidents")
+    kind = models.CharField(max_length=40, choices=Kind.choices)
+    # What the incident is about within its kind: a connection id, a payout id; "" for one per merchant.
+    key = models.CharField(max_length=200, blank=True)
+    message = models.TextField(blank=True)
+    # Kind-specific facts: failing days and the last run, the payout's figures ...
+    detail = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    opened_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    alerted_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "kind", "key"],
+                condition=Q(resolved_at__isnull=True),
+                name="core_incident_one_open",
+            ),
+        ]
+        indexes = [models.Index(fields=["resolved_at", "opened_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.key} ({'open' if self.resolved_at is None else 'resolved'})"
+
+
+class Alert(models.Model):
+    """One message sent (or refused) about an incident, or a partner's daily
+    digest: the channel, the audience, the recipients and the text, as sent."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook"
+
+    class Audience(models.TextChoices):
+        SUPPORT = "support", "Partner support"
+        MERCHANT = "merchant", "Merchant"
+        PARTNER_API = "partner_api", "Partner webhooks"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="alerts")
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts"
+    )
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts"
+    )
+    # An incident's kind, "resolved" for its end, or "digest".
+    kind = models.CharField(max_length=40)
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    audience = models.CharField(max_length=20, choices=Audience.choices)
+    recipients = models.JSONField(default=list, blank=True)
+    language = models.CharField(max_length=10, blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    body = models.TextField(blank=True)
+    webhook_event_id = models.CharField(max_length=64, blank=True)
+    # The digest's day (partner's digests are sent once per day).
+    digest_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "digest_date", "channel", "audience"],
+                condition=Q(kind="digest"),
+                name="core_alert_one_digest_a_day",
+            ),
+        ]
+        indexes = [models.Index(fields=["partner", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.channel} to {self.audience} ({self.status})"

@@ -11,6 +11,7 @@ from datetime import date
 from django_q.tasks import async_task
 
 from commerce_sync.core.models import Merchant, SyncRun
+from commerce_sync.core.services import alerts
 from commerce_sync.errors import ApplicationError, DuplicateSync
 from commerce_sync.syncs.runs import sync_run_execute
 from commerce_sync.syncs.scheduling import long_runs_flag, merchants_due
@@ -58,3 +59,8 @@ def dispatch_due_syncs() -> int:
         async_task(SYNC_TASK, str(merchant.pk), group="sync", task_name=f"sync {merchant.pk}")
     webhook_deliveries_dispatch()  # webhook retries now due (never raises)
     return len(due)
+
+
+def alerts_digests_send() -> int:
+    """The daily digest of every partner (sent at most once a day each)."""
+    return alerts.alerts_digests_send()

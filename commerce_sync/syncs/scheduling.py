@@ -15,8 +15,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from commerce_sync.core.models import Connection, Merchant, SyncRun
-from commerce_sync.core.services.alerts import alert_raise
+from commerce_sync.core.models import Connection, Incident, Merchant, SyncRun
+from commerce_sync.core.services.alerts import alert_raise, incident_resolve
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
 from commerce_sync.core.services.merchants import sync_configuration_save
 from commerce_sync.syncs.periods import last_success_ends, period_due
@@ -96,7 +96,13 @@ def merchant_disable_if_failing(*, merchant: Merchant, run: SyncRun, actor: str 
         audit_log_write(
             actor=actor, action="merchant.sync_disabled", obj=merchant, changes={"reason": reason}
         )
-        alert_raise(merchant=merchant, code="sync_disabled", message=reason, actor=actor)
+        alert_raise(
+            merchant=merchant,
+            code=Incident.Kind.SYNC_DISABLED,
+            message=reason,
+            actor=actor,
+            detail={"failing_since": f"{failing_since:%Y-%m-%d}"},
+        )
         webhook_sync_disabled(merchant=merchant, reason=reason)
     return True
 
@@ -116,6 +122,7 @@ def merchant_sync_enable(
         obj=merchant,
         changes={"start_date": start_date},
     )
+    incident_resolve(merchant=merchant, kind=Incident.Kind.SYNC_DISABLED, actor=actor)
     if start_date is not None:
         config = merchant.sync_configuration
         sync_configuration_save(

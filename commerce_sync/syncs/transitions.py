@@ -19,6 +19,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from commerce_sync.core.models import PushItem, SyncRun
+from commerce_sync.core.services.alerts import alerts_after_run
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
 from commerce_sync.errors import IllegalTransition
 from commerce_sync.webhooks.events import webhook_sync_run_finished
@@ -93,6 +94,7 @@ def sync_run_transition(
         },
     )
     webhook_sync_run_finished(run=run)  # sync.completed / sync.failed when it ended
+    alerts_after_run(run=run)  # incidents opened, alerted once, resolved (never raises)
 
 
 def push_item_transition(*, item: PushItem, to: str, actor: str = SYSTEM, **fields: Any) -> None:

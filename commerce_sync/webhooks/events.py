@@ -13,6 +13,11 @@ never credentials or connection settings. The body sent is
 * connection.created / connection.deauthorized: companyId, connectionId,
   platformKey, sourceType, status, reason (deauthorized only)
 * configuration.updated: companyId, version, changed (field names), updatedDate
+* alert.raised / alert.resolved (sent by `core/services/alerts.py`, once per
+  incident): companyId, incidentId, kind (sync_failed, sync_disabled,
+  connection_deauthorized, payout_residual), key (a connection or payout id,
+  or ""), message, openedAt, resolvedAt (null while open), detail (the
+  kind's facts: failing_days, payout figures ...), settingsUrl
 """
 
 from __future__ import annotations

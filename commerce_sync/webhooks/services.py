@@ -65,6 +65,8 @@ EVENT_TYPES = (
     "connection.created",
     "connection.deauthorized",
     "configuration.updated",
+    "alert.raised",
+    "alert.resolved",
 )
 # After attempt n fails, attempt n + 1 is due RETRY_DELAYS[n - 1] later.
 RETRY_DELAYS = (

@@ -128,7 +128,7 @@ def test_setup_schedules_is_idempotent(db):
     assert schedule.schedule_type == Schedule.MINUTES
     purge = Schedule.objects.get(func="commerce_sync.idempotency.tasks.purge_idempotency_keys")
     assert purge.schedule_type == Schedule.HOURLY
-    assert Schedule.objects.count() == 2
+    assert Schedule.objects.count() == 3  # and the daily alert digest (tests/alerts)
 
 
 def test_the_sync_command_backfills_in_chunks(demo, capsys):

@@ -106,7 +106,7 @@ def test_a_failing_sync_sends_sync_failed_with_its_error(
         run = sync_run_execute(merchant=demo.merchant, now=NOW)
 
     assert run.status == SyncRun.Status.FAILED and run.status_code == 4000
-    assert receiver.types() == ["sync.failed"]
+    assert receiver.types() == ["sync.failed", "alert.raised"]  # the alert: the first failing day
     data = verified(secret, receiver.received[0])["data"]
     assert data["statusCode"] == 4000 and data["statusText"] == "Configuration error"
     assert "Assets:Cash:Gone does not exist" in data["errorMessage"]
@@ -425,11 +425,13 @@ def test_the_core_emits_each_event_where_it_happens(
 
     assert receiver.types() == [
         "connection.created",
+        "alert.raised",  # connection_deauthorized (raised before the event, same transaction)
         "connection.deauthorized",
         "configuration.updated",
+        "alert.raised",  # sync_disabled
         "sync.disabled",
     ]
-    created, deauthorized, updated, disabled = (r.json["data"] for r in receiver.received)
+    created, _, deauthorized, updated, _, disabled = (r.json["data"] for r in receiver.received)
     assert created["connectionId"] == str(connection.pk) and created["status"] == "Linked"
     assert deauthorized["reason"] == "Grant revoked"
     assert updated["changed"] == ["sync_hour"] and updated["version"] == 2

@@ -20,7 +20,7 @@ from django.db import transaction
 
 from commerce_sync.core.models import AuditLog, Connection, Merchant
 from commerce_sync.core.platforms import NO_AUTHORIZATION
-from commerce_sync.core.services.alerts import alert_raise
+from commerce_sync.core.services.alerts import alert_raise, alerts_after_connection_linked
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
 from commerce_sync.core.services.credentials import ConnectionTokenSource
 from commerce_sync.errors import CredentialsRevoked
@@ -91,6 +91,8 @@ def connection_mark_deauthorized(
             merchant=connection.merchant,
             code="connection_deauthorized",
             message=f"The {connection.platform_key} connection was deauthorised: {reason}. The merchant must reconnect it.",
+            key=str(connection.pk),
+            detail={"platform": connection.platform_key, "connection_id": str(connection.pk)},
         )
         webhook_connection_changed(connection=connection, type="connection.deauthorized")
 
@@ -308,4 +310,6 @@ def connection_authorization_update(
         obj=row,
         changes={"keys": sorted(credentials), "from": before, "to": row.status},
     )
+    if before == Connection.Status.DEAUTHORIZED:
+        alerts_after_connection_linked(connection=row)
     return row

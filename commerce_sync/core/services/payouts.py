@@ -1,0 +1,283 @@
+"""Payout reconciliation: does each payout equal what it settles?
+
+A payout (a Codat commerce transaction of type `Payout`, negative: money
+leaving the processor for the bank) empties the clearing account that card
+payments fill. Between two payouts that account receives the settled
+payments (positive), refunds (negative payments), payment fees (negative)
+and fee refunds (positive) of every payment type cleared through it, and a
+`FailedPayout` puts money back. A payout should take exactly that balance
+out; whatever it leaves (or overdraws) is its **residual**, which support
+must see (a missing fee, a refund the point of sale never sent, a processor
+hold).
+
+The figures come from the stored source records (`SourceRecord`, the
+records as read by the syncs), parsed by the mapping engine's own readers,
+so they agree with what was posted:
+
+* the payout's clearing account is the merchant's configured `Card`
+  clearing account (as the engine posts payouts); a payment counts when its
+  type's clearing account is the same one (without a configuration: `Card`
+  payments only); only settled payments count (`Paid`, as the engine);
+* a fee belongs to the payment (or order) its `transactionSourceRef` names,
+  `Card` when that is unknown, as the engine does;
+* a payout settles what was created after the previous payout, up to and
+  including its own instant. The first payout ever read has no known start,
+  so it is reported with `residual=None` (nothing to compare).
+
+Amounts are `Decimal` in the payout's currency; records in another currency
+are left out and counted in `other_currency`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from commerce_sync.core.models import Merchant, SourceRecord
+from mapping.canonical import Order, Transaction
+from mapping.config import MappingConfig, parse_configuration
+from mapping.errors import MappingError
+from mapping.parsing import parse_record
+from mapping.posting import SETTLED
+
+ZERO = Decimal(0)
+PAYOUT = "Payout"
+
+
+@dataclass
+class PayoutReconciliation:
+    """One payout and what it settles.
+
+    * `payout_id`, `created` (UTC), `currency`, `amount` (the payout's
+      signed total, negative for money sent to the bank);
+    * `clearing_account`: the account id it empties (None without a configuration);
+    * `opening`: True for the first payout read (its start is unknown);
+    * `payments`, `refunds`, `fees`, `fee_refunds`, `failed_payouts`: the
+      signed sums settled, with the ids of the records in `payment_ids`,
+      `refund_ids`, `fee_ids` (payment ids are `order:payment`);
+    * `residual`: payments + refunds + fees + fee refunds + failed payouts +
+      amount, zero when the payout matches; None for the opening payout;
+    * `balance_after`: the clearing account's balance right after the
+      payout, counted from the first payout read (the running residual);
+    * `other_currency`: records left out for being in another currency;
+      `unreadable`: records that no longer parse (their syncs failed).
+    """
+
+    payout_id: str
+    created: datetime
+    currency: str
+    amount: Decimal
+    clearing_account: str | None
+    opening: bool = False
+    payments: Decimal = ZERO
+    refunds: Decimal = ZERO
+    fees: Decimal = ZERO
+    fee_refunds: Decimal = ZERO
+    failed_payouts: Decimal = ZERO
+    payment_ids: list[str] = field(default_factory=list)
+    refund_ids: list[str] = field(default_factory=list)
+    fee_ids: list[str] = field(default_factory=list)
+    residual: Decimal | None = None
+    balance_after: Decimal | None = None
+    other_currency: int = 0
+    unreadable: list[str] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> bool:
+        """Whether the payout leaves a residual (not for the opening payout)."""
+        return self.residual is not None and self.residual != ZERO
+
+    def as_json(self) -> dict[str, Any]:
+        """The figures as JSON-ready strings and lists (amounts as decimal strings)."""
+
+        def text(value: Decimal | None) -> str | None:
+            return None if value is None else str(value)
+
+        return {
+            "payoutId": self.payout_id,
+            "created": self.created.isoformat(),
+            "currency": self.currency,
+            "amount": text(self.amount),
+            "clearingAccount": self.clearing_account,
+            "opening": self.opening,
+            "payments": text(self.payments),
+            "refunds": text(self.refunds),
+            "fees": text(self.fees),
+            "feeRefunds": text(self.fee_refunds),
+            "failedPayouts": text(self.failed_payouts),
+            "residual": text(self.residual),
+            "balanceAfter": text(self.balance_after),
+            "paymentIds": list(self.payment_ids),
+            "refundIds": list(self.refund_ids),
+            "feeIds": list(self.fee_ids),
+        }
+
+
+def _config(merchant: Merchant) -> MappingConfig | None:
+    row = getattr(merchant, "sync_configuration", None)
+    if row is None:
+        return None
+    try:
+        return parse_configuration(row.document)
+    except MappingError:
+        return None
+
+
+def _zone(merchant: Merchant) -> ZoneInfo:
+    row = getattr(merchant, "sync_configuration", None)
+    return ZoneInfo(row.time_zone if row is not None else merchant.time_zone)
+
+
+def payout_residuals(
+    *, merchant: Merchant, start: datetime, end: datetime
+) -> list[PayoutReconciliation]:
+    """Every payout of `merchant` created in [start, end) (aware datetimes),
+    oldest first, with what it settles and its residual (see the module
+    docstring for the rules). Reads the stored source records: two small
+    queries to find the payouts and the one before them, then the records
+    between the first boundary and the last payout (a day or so each).
+    Raises nothing for bad data: unreadable records are listed."""
+    transactions = SourceRecord.objects.filter(
+        merchant=merchant, kind=SourceRecord.Kind.TRANSACTION, payload__type=PAYOUT
+    )
+    payouts = list(
+        transactions.filter(created_date__gte=start, created_date__lt=end).order_by(
+            "created_date", "source_id"
+        )
+    )
+    if not payouts:
+        return []
+    before = (
+        transactions.filter(created_date__lt=payouts[0].created_date)
+        .order_by("-created_date", "-source_id")
+        .values_list("created_date", flat=True)
+        .first()
+    )
+    first_start = before
+    window_end = payouts[-1].created_date
+    rows = SourceRecord.objects.filter(merchant=merchant, created_date__lte=window_end)
+    if first_start is not None:
+        rows = rows.filter(created_date__gt=first_start)
+    tz = _zone(merchant)
+    config = _config(merchant)
+    return _reconcile(
+        payouts=[(p.source_id, p.payload) for p in payouts],
+        records=((r.kind, r.source_id, r.created_date, r.payload) for r in rows.iterator()),
+        opening_known=first_start is not None,
+        config=config,
+        tz=tz,
+    )
+
+
+def _clearing(config: MappingConfig | None, payment_type: str) -> str | None:
+    if config is None:
+        return "Card" if payment_type == "Card" else None
+    return config.clearing_account(payment_type)
+
+
+def _reconcile(
+    *,
+    payouts: list[tuple[str, dict[str, Any]]],
+    records: Iterable[tuple[str, str, datetime, dict[str, Any]]],
+    opening_known: bool,
+    config: MappingConfig | None,
+    tz: ZoneInfo,
+) -> list[PayoutReconciliation]:
+    """Split the records between the payouts (pure but for parsing)."""
+    parsed_payouts: list[Transaction] = []
+    for _source_id, payload in payouts:
+        tx = parse_record("transaction", payload, tz)
+        assert isinstance(tx, Transaction)  # noqa: S101 - kind "transaction" parses to one
+        parsed_payouts.append(tx)
+    clearing = _clearing(config, "Card")
+    results = [
+        PayoutReconciliation(
+            payout_id=tx.id,
+            created=tx.created,
+            currency=tx.currency,
+            amount=tx.total,
+            clearing_account=clearing if config is not None else None,
+            opening=index == 0 and not opening_known,
+        )
+        for index, tx in enumerate(parsed_payouts)
+    ]
+    boundaries = [tx.created for tx in parsed_payouts]
+    payout_ids = {tx.id for tx in parsed_payouts}
+
+    def slot(moment: datetime) -> int:
+        for index, boundary in enumerate(boundaries):
+            if moment <= boundary:
+                return index
+        return len(boundaries) - 1
+
+    orders: list[tuple[int, Order]] = []
+    fees: list[tuple[int, Transaction]] = []
+    payment_types: dict[str, str] = {}
+    for kind, source_id, created, payload in records:
+        if kind == SourceRecord.Kind.TRANSACTION and source_id in payout_ids:
+            continue
+        index = slot(created)
+        try:
+            record = parse_record(kind, payload, tz)
+        except MappingError:
+            results[index].unreadable.append(f"{kind}:{source_id}")
+            continue
+        if isinstance(record, Order):
+            orders.append((index, record))
+            for payment in record.payments:
+                payment_types[payment.id] = payment.type
+            if record.payments:
+                payment_types.setdefault(record.id, record.payments[0].type)
+        elif record.type in ("PaymentFee", "PaymentFeeRefund", "FailedPayout"):
+            fees.append((index, record))
+
+    for index, order in orders:
+        result = results[index]
+        for payment in order.payments:
+            if payment.status not in SETTLED or _clearing(config, payment.type) != clearing:
+                continue
+            if payment.currency != result.currency:
+                result.other_currency += 1
+                continue
+            if payment.amount >= 0:
+                result.payments += payment.amount
+                result.payment_ids.append(f"{order.id}:{payment.id}")
+            else:
+                result.refunds += payment.amount
+                result.refund_ids.append(f"{order.id}:{payment.id}")
+    for index, tx in fees:
+        result = results[index]
+        if tx.type != "FailedPayout":
+            payment_type = payment_types.get(tx.source_id or "", "Card")
+            if _clearing(config, payment_type) != clearing:
+                continue
+        if tx.currency != result.currency:
+            result.other_currency += 1
+            continue
+        if tx.type == "PaymentFee":
+            result.fees += tx.total
+        elif tx.type == "PaymentFeeRefund":
+            result.fee_refunds += tx.total
+        else:
+            result.failed_payouts += tx.total
+        result.fee_ids.append(tx.id)
+
+    balance = ZERO
+    for result in results:
+        if result.opening:
+            continue
+        result.residual = (
+            result.payments
+            + result.refunds
+            + result.fees
+            + result.fee_refunds
+            + result.failed_payouts
+            + result.amount
+        )
+        balance += result.residual
+        result.balance_after = balance
+    return results

@@ -1,0 +1,74 @@
+"""payout_residuals on real synced sandbox days: every payout after the
+first settles the previous day's card takings exactly; an edited or missing
+fee leaves a residual the function names."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from commerce_sync.core.models import SourceRecord
+from commerce_sync.core.services.demo import demo_seed
+from commerce_sync.core.services.payouts import payout_residuals
+from commerce_sync.syncs.runs import sync_run_execute
+
+TODAY = date(2026, 11, 10)
+NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def synced(db, settings, tmp_path):
+    settings.LEDGER_DIR = str(tmp_path / "ledgers")
+    merchant = demo_seed(days=3, orders_per_day=12, today=TODAY).merchant
+    run = sync_run_execute(merchant=merchant, now=NOW)
+    assert run.status_code == 2000
+    return merchant, run
+
+
+def test_each_sandbox_payout_settles_the_previous_days_card_takings(synced):
+    merchant, run = synced
+    results = payout_residuals(merchant=merchant, start=run.period_start, end=run.period_end)
+
+    assert len(results) == 3  # one payout a day at 06:00
+    opening, *rest = results
+    assert opening.opening and opening.residual is None and not opening.flagged
+    for result in rest:
+        assert result.residual == Decimal(0), result.as_json()
+        assert result.balance_after == Decimal(0)
+        assert result.payments > 0 and result.fees < 0 and result.payment_ids and result.fee_ids
+        assert result.clearing_account == "Assets:Clearing:Card"
+        # the payout takes out exactly what the card payments less net fees put in
+        assert result.payments + result.refunds + result.fees + result.fee_refunds == -result.amount
+
+
+def test_a_payout_short_of_its_settlements_shows_the_residual(synced):
+    merchant, run = synced
+    last = (
+        SourceRecord.objects.filter(merchant=merchant, kind="transaction", payload__type="Payout")
+        .order_by("-created_date")
+        .first()
+    )
+    last.payload = {
+        **last.payload,
+        "totalAmount": str(Decimal(last.payload["totalAmount"]) + Decimal("1.25")),
+    }
+    last.save(update_fields=["payload"])
+
+    results = payout_residuals(merchant=merchant, start=run.period_start, end=run.period_end)
+
+    assert [r.flagged for r in results] == [False, False, True]
+    assert results[-1].residual == Decimal("1.25")  # 1.25 left in the clearing account
+    assert results[-1].balance_after == Decimal("1.25")
+    assert results[-1].as_json()["residual"] == "1.25"
+
+
+def test_no_payouts_in_the_range_is_an_empty_answer(synced):
+    merchant, run = synced
+    assert (
+        payout_residuals(
+            merchant=merchant, start=run.period_end, end=run.period_end + timedelta(days=1)
+        )
+        == []
+    )
