@@ -4,12 +4,10 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0003_alerts_incidents_metrics'),
-        ('core', '0003_portal_indexes'),
-        ('core', '0003_setuplink_stage'),
+        ("core", "0003_alerts_incidents_metrics"),
+        ("core", "0003_portal_indexes"),
+        ("core", "0003_setuplink_stage"),
     ]
 
-    operations = [
-    ]
+    operations = []
