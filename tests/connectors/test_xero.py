@@ -441,19 +441,59 @@ def test_connect_command_refuses_missing_tenant(merchant: Any) -> None:
         )
 
 
-def test_the_double_reports_what_breaks_the_description(
+def test_the_double_refuses_what_breaks_the_description_before_handling_it(
     target: XeroTarget, xero: XeroDouble
 ) -> None:
-    # A request Xero's description does not allow: a line amount type that
-    # does not exist. The double must notice (then we clear the finding).
-    target.client.request(
-        "PUT",
-        "/ManualJournals",
-        body={"ManualJournals": [{"Narration": "x", "LineAmountTypes": "Gross"}]},
-        key="bad-shape",
-    )
-    assert any("ManualJournals request" in v for v in xero.violations)
-    xero.violations.clear()
+    # A line amount type that does not exist, and neither lines nor a date:
+    # refused with Xero's 400 before the double's books see it.
+    with pytest.raises(DocumentRejected, match="Gross"):
+        target.client.request(
+            "PUT",
+            "/ManualJournals",
+            body={"ManualJournals": [{"Narration": "x", "LineAmountTypes": "Gross"}]},
+            key="bad-shape",
+        )
+    found = xero.harness.take()
+    assert any("LineAmountTypes" in v or "Gross" in v for v in found), found
+    assert any("ManualJournals[0].Date is required" in v for v in found), found
+    assert any("ManualJournals[0].JournalLines is required" in v for v in found), found
+    assert xero.books.documents["ManualJournals"] == []
+
+
+def test_a_field_or_query_parameter_xero_does_not_define_is_a_violation(
+    target: XeroTarget, xero: XeroDouble
+) -> None:
+    journal = {
+        "Narration": "x",
+        "Date": "2026-11-02",
+        "JournalLines": [],
+        "Memo": "not a Xero field",
+    }
+    with pytest.raises(DocumentRejected):
+        target.client.request(
+            "PUT", "/ManualJournals", body={"ManualJournals": [journal]}, key="k1"
+        )
+    with pytest.raises(DocumentRejected):
+        target.client.request("GET", "/Invoices", params={"filter": 'Status=="PAID"'})
+    found = xero.harness.take()
+    assert any("ManualJournals[0].Memo: not a field" in v for v in found), found
+    assert any("query parameter 'filter'" in v for v in found), found
+
+
+def test_a_malformed_body_is_a_violation_not_a_crash_of_the_double(
+    target: XeroTarget, xero: XeroDouble
+) -> None:
+    # No "JournalLines" key at all and a line without AccountCode would make
+    # the double's own bookkeeping fail; the harness refuses it first.
+    body = {"ManualJournals": [{"Narration": "x", "Date": "2026-11-02", "JournalLines": [{}]}]}
+    with pytest.raises(DocumentRejected):
+        target.client.request("PUT", "/ManualJournals", body=body, key="k2")
+    assert xero.harness.take()
+
+
+def test_without_a_fault_every_exchange_of_a_test_holds(xero: XeroDouble) -> None:
+    # The autouse fixture would fail this test on any left-over violation.
+    assert xero.harness.violations == []
 
 
 # -- a whole sync through the engine --------------------------------------------
