@@ -673,6 +673,9 @@ def test_a_batch_retried_after_a_lost_response_writes_nothing_twice(
 ) -> None:
     documents, expected = scenario_documents("uk-cafe-invoice.json")
     items = [(d["key"], d) for d in documents]
+    # Keys that have expired at Xero (or a retry after its window): only the
+    # sync's own look-up can keep the retry from writing twice.
+    xero.idempotency_window = 0
     # Xero stores the invoices (sale and bill) but the answer never arrives.
     xero.fail_next(504, path="/api.xro/2.0/Invoices", methods=("PUT",), after_write=True)
     with pytest.raises(PlatformUnavailable):
@@ -688,6 +691,22 @@ def test_a_batch_retried_after_a_lost_response_writes_nothing_twice(
     assert_books_match(xero, expected)
     ids = {row["InvoiceID"] for row in stored["Invoices"]}
     assert {results[d["key"]] for d in documents if d["type"] in ("invoice", "bill")} == ids
+    assert xero.replays == 0
+
+
+def test_a_repeated_idempotency_key_is_replayed_only_within_the_window(
+    target: XeroTarget, xero: XeroDouble
+) -> None:
+    now = [1000.0]
+    xero.clock = lambda: now[0]
+    account = {"Code": "901", "Name": "Float", "Type": "CURRENT"}
+    first = target.client.request("PUT", "/Accounts", body=account, key="acct-901")
+    again = target.client.request("PUT", "/Accounts", body=account, key="acct-901")
+    assert again == first and xero.replays == 1
+    now[0] += xero.idempotency_window  # the key has expired: handled afresh
+    with pytest.raises(DocumentRejected, match="unique Code"):
+        target.client.request("PUT", "/Accounts", body=account, key="acct-901")
+    assert xero.replays == 1
 
 
 # -- tracking per location ------------------------------------------------------------

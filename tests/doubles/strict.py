@@ -183,6 +183,13 @@ class Harness:
         return status, payload, headers
 
 
+def _short(detail: object) -> str:
+    """A schema error's message and where, without the whole instance."""
+    message = getattr(detail, "message", None) or str(detail)
+    where = "/".join(map(str, getattr(detail, "absolute_path", []) or []))
+    return f"{where or '-'}: {message[:300]}"
+
+
 # -- OpenAPI descriptions -------------------------------------------------------
 
 
@@ -373,5 +380,6 @@ class OpenApiContract(Contract):
         except Exception as error:  # every kind is a finding
             cause = getattr(error, "__cause__", None)
             details = getattr(cause, "schema_errors", None) or [cause or error]
-            return [f"{error}: {'; '.join(str(d)[:300] for d in details)}"]
+            shown = "; ".join(_short(d) for d in details)
+            return [f"{type(error).__name__}: {shown}"]
         return []

@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http import HTTPStatus
@@ -36,6 +37,13 @@ from tests.doubles.strict import Harness, OpenApiContract, Request, Required
 API_PREFIX = "/api.xro/2.0"
 SPEC_HOST = "https://api.xero.com"  # the server the description declares
 RECEIVABLE, PAYABLE = "RECEIVABLE", "PAYABLE"
+# How long Xero answers a repeated Idempotency-Key with the first answer.
+# Xero's guide (developer.xero.com/documentation/guides/idempotent-requests)
+# describes keys as a retry aid kept for a limited time, not a lasting record;
+# we take 24 hours, the usual window of such APIs (not verifiable offline:
+# no copy of the guide is kept under ../shared/reference). Tests that prove
+# the sync looks a document up before writing pass a window of 0.
+IDEMPOTENCY_WINDOW = 24 * 3600.0
 CLASSES = {
     "BANK": "ASSET",
     "CURRENT": "ASSET",
@@ -429,6 +437,8 @@ class XeroDouble(LocalServer):
         delay: float = 0.0,
         token_delay: float = 0.0,
         rate_limit: tuple[int, float] | None = None,
+        idempotency_window: float = IDEMPOTENCY_WINDOW,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.books = books
         self.tenant_id = tenant_id or str(uuid.uuid4())
@@ -442,7 +452,14 @@ class XeroDouble(LocalServer):
         self.harness = Harness(XeroContract())
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, headers
         self.spans: list[tuple[float, float]] = []  # start, end of each API call
-        self.idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
+        # Idempotency-Key -> (first seen, status, answer). A repeated key is
+        # answered from here only within `idempotency_window` seconds of the
+        # first (0: never, as if every key had expired): a sync that relies on
+        # the key alone, without looking the document up, then duplicates.
+        self.idempotent: dict[str, tuple[float, int, dict[str, Any]]] = {}
+        self.idempotency_window = idempotency_window
+        self.clock = clock
+        self.replays = 0
         # (calls, seconds): more than `calls` in any rolling `seconds` per
         # tenant is answered 429 with Retry-After, as Xero's minute limit.
         self.rate_limit = rate_limit
@@ -552,10 +569,13 @@ class XeroDouble(LocalServer):
             times.append(now)
         key = headers.get("Idempotency-Key")
         if method in ("PUT", "POST") and key and key in self.idempotent:
-            return *self.idempotent[key], {}
+            first, status, payload = self.idempotent[key]
+            if self.clock() - first < self.idempotency_window:
+                self.replays += 1
+                return status, payload, {}
         status, payload = self._resource(method, path, query, body)
         if method in ("PUT", "POST") and key:
-            self.idempotent[key] = (status, payload)
+            self.idempotent[key] = (self.clock(), status, payload)
         if lost is not None:
             return lost.status, lost.body, lost.headers
         return status, payload, {}
