@@ -163,7 +163,8 @@ class Harness:
     def take(self) -> list[str]:
         """The violations so far, emptied: for tests that provoke them on purpose."""
         with self.lock:
-            found, self.violations = self.violations, []
+            found = list(self.violations)
+            self.violations.clear()  # in place: doubles may hand the list out
         return found
 
     def exchange(
