@@ -8,6 +8,7 @@ from django.db import connection
 from pytest_django.fixtures import Settings
 
 from commerce_sync.core.models import Merchant, Partner
+from tests import secrets_guard
 from tests.doubles import strict
 from tests.factories import MerchantFactory, PartnerFactory
 
@@ -30,6 +31,18 @@ def strict_doubles() -> Iterator[None]:
     if found:
         shown = "\n".join(f"  {v}" for v in found[:25])
         pytest.fail(f"{len(found)} vendor contract violation(s):\n{shown}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def secrets_guarded() -> Iterator[None]:
+    """Fails a test in which a known secret (tests/secrets_guard.py) appears
+    in any log record or HTTP response body the app produced."""
+    with secrets_guard.guarded() as capture:
+        yield
+    leaks = capture.leaks()
+    if leaks:
+        shown = "\n".join(f"  {leak}" for leak in sorted(set(leaks))[:25])
+        pytest.fail(f"secrets leaked:\n{shown}", pytrace=False)
 
 
 @pytest.fixture

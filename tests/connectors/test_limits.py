@@ -32,10 +32,10 @@ postgres_only = pytest.mark.skipif(
 
 class FixedTokens:
     def access_token(self) -> str:
-        return "at-0"
+        return "xero-access-0"
 
     def refresh_now(self, *, rejected: str) -> str:
-        return "at-0"
+        return "xero-access-0"
 
 
 def test_xero_limits() -> None:

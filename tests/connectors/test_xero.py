@@ -97,8 +97,8 @@ def xero_connection(merchant: Any, xero: XeroDouble, *, expires_in: int = 1800) 
         platform_key="xero",
         source_type=Connection.SourceType.ACCOUNTING,
         credentials={
-            "access_token": "at-0",
-            "refresh_token": "rt-0",
+            "access_token": "xero-access-0",
+            "refresh_token": "xero-refresh-0",
             "expires_at": (timezone.now() + timedelta(seconds=expires_in)).isoformat(),
         },
         settings={"tenant_id": xero.tenant_id, "bank_contact_id": SUPPLIER},
@@ -171,7 +171,7 @@ def test_setup_reads(target: XeroTarget, xero: XeroDouble) -> None:
 
 
 def test_tenant_selection(xero: XeroDouble) -> None:
-    tenants = xero_tenants(access_token="at-0")
+    tenants = xero_tenants(access_token="xero-access-0")
     assert xero_tenant_select(tenants).tenant_id == xero.tenant_id
     with pytest.raises(CredentialsRevoked):
         xero_tenants(access_token="wrong")
@@ -368,8 +368,8 @@ def test_401_refreshes_once_then_retries(
     assert target.list_accounts()
     assert xero.refreshes == 1
     connection.refresh_from_db()
-    assert connection.credentials["access_token"] == "at-1"
-    assert connection.credentials["refresh_token"] == "rt-1"  # rotated and kept
+    assert connection.credentials["access_token"] == "xero-access-1"
+    assert connection.credentials["refresh_token"] == "xero-refresh-1"  # rotated and kept
 
 
 def test_a_revoked_grant_is_credentials_revoked_without_tokens_in_logs(
@@ -382,7 +382,7 @@ def test_a_revoked_grant_is_credentials_revoked_without_tokens_in_logs(
     assert revoked.value.status_code == 4040
     assert "connect Xero again" in revoked.value.message
     everything = caplog.text + str(revoked.value) + repr(target.client) + repr(target.client.tokens)
-    assert "at-0" not in everything and "rt-0" not in everything
+    assert "xero-access-0" not in everything and "xero-refresh-0" not in everything
 
 
 def test_an_expiring_token_is_refreshed_before_the_call(merchant: Any, xero: XeroDouble) -> None:
@@ -391,7 +391,7 @@ def test_an_expiring_token_is_refreshed_before_the_call(merchant: Any, xero: Xer
     assert target.list_accounts()
     assert xero.refreshes == 1
     authorizations = {h["Authorization"] for _, _, h in xero.requests}
-    assert authorizations == {"Bearer at-1"}
+    assert authorizations == {"Bearer xero-access-1"}
 
 
 # -- the operator command -----------------------------------------------------------
@@ -409,12 +409,12 @@ def test_connect_command_links_xero_without_printing_tokens(
         "--access-token",
         "secret-access",
         "--refresh-token",
-        "rt-0",
+        "xero-refresh-0",
         "--tenant-id",
         xero.tenant_id,
     )
     out = capsys.readouterr().out
-    assert "secret-access" not in out and "rt-0" not in out
+    assert "secret-access" not in out and "xero-refresh-0" not in out
     connection = Connection.objects.get(merchant=merchant, platform_key="xero")
     assert connection.status == Connection.Status.LINKED
     assert connection.settings == {"tenant_id": xero.tenant_id}

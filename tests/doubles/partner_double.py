@@ -22,6 +22,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests import secrets_guard
 from tests.doubles.http import JsonHandler, LocalServer
 from tests.doubles.strict import Harness, OpenApiContract, Request
 
@@ -121,6 +122,7 @@ class PartnerDouble(LocalServer):
     ) -> None:
         self.data = data  # data type ("commerce-orders") -> records
         self.api_key, self.key_header = api_key, key_header
+        secrets_guard.register(api_key, client_secret)
         self.client_id, self.client_secret = client_id, client_secret
         self.tokens: set[str] = set()
         self.faults: deque[tuple[int, dict[str, str]]] = deque()

@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 import xmlschema
 
 from connectors.quickbooks.client import dumps
+from tests import secrets_guard
 from tests.doubles.http import JsonHandler, LocalServer
 from tests.doubles.strict import Contract, Harness, Request
 
@@ -578,6 +579,7 @@ class QuickBooksDouble(LocalServer):
         self.refused: list[float] = []
         self._rate_lock = threading.Lock()
         self.token = token
+        secrets_guard.register(token)
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.scripted: list[tuple[int, Any, dict[str, str]]] = []
         self.lose_next_answer = False

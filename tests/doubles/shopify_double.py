@@ -30,6 +30,7 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 
+from tests import secrets_guard
 from tests.doubles.http import JsonHandler, LocalServer
 from tests.doubles.strict import Contract, Harness, Request
 
@@ -365,6 +366,7 @@ class ShopifyDouble(LocalServer):
         # The token endpoint's state: each refresh replaces both tokens.
         self.refresh_token = REFRESH_TOKEN
         self.client_id, self.client_secret = CLIENT_ID, CLIENT_SECRET
+        secrets_guard.register(TOKEN, REFRESH_TOKEN, CLIENT_SECRET)
         self.token_requests: list[dict[str, list[str]]] = []
         self.throttle_next = 0  # answer this many requests with THROTTLED
         self.available = 1000.0
@@ -405,6 +407,7 @@ class ShopifyDouble(LocalServer):
             access = f"shpat_rotated_{number}"
             self.tokens = {access}
             self.refresh_token = f"shprt_rotated_{number}"
+            secrets_guard.register(access, self.refresh_token)
             return 200, {
                 "access_token": access,
                 "expires_in": 3600,

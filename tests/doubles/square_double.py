@@ -25,6 +25,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests import secrets_guard
 from tests.doubles.http import JsonHandler, LocalServer
 from tests.doubles.strict import Harness, OpenApiContract, Request
 
@@ -488,6 +489,7 @@ class SquareDouble(LocalServer):
         self.client_id, self.client_secret = "square-app", "square-secret"
         self.refresh_token = "square-refresh"
         self.token_requests: list[dict[str, Any]] = []
+        secrets_guard.register(*tokens, self.client_secret, self.refresh_token)
         self.harness = Harness(SquareContract())
         super().__init__(self._handler(), poll_interval=0.05)
 
@@ -559,6 +561,7 @@ class SquareDouble(LocalServer):
             return 401, {"errors": [{"category": "AUTHENTICATION_ERROR", "code": "UNAUTHORIZED"}]}
         token = f"square-access-{len(self.token_requests)}"
         self.tokens.add(token)
+        secrets_guard.register(token)
         return 200, {
             "access_token": token,
             "token_type": "bearer",

@@ -31,6 +31,7 @@ from http import HTTPStatus
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+from tests import secrets_guard
 from tests.doubles.http import JsonHandler, LocalServer
 from tests.doubles.strict import Harness, OpenApiContract, Request, Required
 
@@ -432,8 +433,8 @@ class XeroDouble(LocalServer):
         books: XeroBooks,
         *,
         tenant_id: str | None = None,
-        access_token: str = "at-0",  # noqa: S107 - the double's own fake token
-        refresh_token: str = "rt-0",  # noqa: S107
+        access_token: str = "xero-access-0",  # noqa: S107 - the double's own fake token
+        refresh_token: str = "xero-refresh-0",  # noqa: S107
         delay: float = 0.0,
         token_delay: float = 0.0,
         rate_limit: tuple[int, float] | None = None,
@@ -444,6 +445,7 @@ class XeroDouble(LocalServer):
         self.tenant_id = tenant_id or str(uuid.uuid4())
         self.lock = threading.Lock()
         self.access_tokens = {access_token}
+        secrets_guard.register(access_token, refresh_token)
         self.refresh_tokens = {refresh_token}
         self.refreshes = 0
         self.delay = delay
@@ -520,8 +522,9 @@ class XeroDouble(LocalServer):
                 return HTTPStatus.BAD_REQUEST, {"error": "invalid_grant"}
             self.refresh_tokens.discard(form["refresh_token"])  # rotation: single use
             self.refreshes += 1
-            access, refresh = f"at-{self.refreshes}", f"rt-{self.refreshes}"
+            access, refresh = f"xero-access-{self.refreshes}", f"xero-refresh-{self.refreshes}"
             self.access_tokens.add(access)
+            secrets_guard.register(access, refresh)
             self.refresh_tokens.add(refresh)
         return HTTPStatus.OK, {
             "access_token": access,

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
 
+from tests import secrets_guard
 from tests.doubles.http import JsonHandler, LocalServer
 from tests.doubles.strict import Contract, Harness, OpenApiContract, Request
 
@@ -342,6 +343,7 @@ class ZettleDouble(LocalServer):
         self.purchases = cafe_day() if purchases is None else purchases
         self.transactions = cafe_transactions() if transactions is None else transactions
         self.token = token
+        secrets_guard.register(token, refresh_token)
         # The OAuth host's `POST /token` (refresh grant): each refresh issues a
         # new access token and a new refresh token, and the old ones stop working.
         self.refresh_token = refresh_token
@@ -422,6 +424,7 @@ class ZettleDouble(LocalServer):
             number = len(self.token_requests) + 1
             self.token = f"zettle-access-{number}"
             self.refresh_token = f"zettle-refresh-{number}"
+            secrets_guard.register(self.token, self.refresh_token)
             return HTTPStatus.OK, {
                 "access_token": self.token,
                 "refresh_token": self.refresh_token,
