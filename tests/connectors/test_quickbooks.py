@@ -23,6 +23,7 @@ from connectors.quickbooks.client import request_id_for
 from connectors.quickbooks.translate import doc_number
 from mapping.preview import preview
 from tests.doubles.quickbooks_double import QuickBooksDouble
+from tests.recorded_dates import business_days, quickbooks_dates
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
 
@@ -621,6 +622,10 @@ def test_every_shared_scenario_gives_its_expected_balances(path: Path) -> None:
             results = target.write_documents([(d["key"], d) for d in documents])
             assert all(isinstance(v, str) for v in results.values()), results
             assert qbo.company.schema_problems == []
+            # Every entity QuickBooks recorded carries the period's business day.
+            recorded = quickbooks_dates(qbo.company.entities)
+            assert len(recorded) == len(documents), recorded
+            assert set(recorded.values()) <= business_days(scenario["period"]), recorded
             groups = expected.get("groups") or [{"balances": expected["balances"]}]
             for group in groups:
                 keys = {

@@ -39,6 +39,7 @@ from connectors.xero.client import idempotency_key
 from connectors.xero.oauth import xero_tenant_select, xero_tenants
 from mapping.preview import preview
 from tests.doubles.xero_double import PAYABLE, RECEIVABLE, XeroBooks, XeroDouble
+from tests.recorded_dates import business_days, xero_dates
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
 CUSTOMER = "0f5a4a8e-1f40-4a6e-9d55-5b7f3c0c0001"
@@ -228,6 +229,10 @@ def test_every_shared_scenario_lands_with_its_expected_balances(
         fresh = XeroTarget(target.client)
         assert {key: fresh.find_document(key=key) for key in ids} == ids
     assert double.violations == []
+    # Every document Xero recorded carries the period's business day.
+    recorded = xero_dates(double.books.documents)
+    assert len(recorded) == len(documents)
+    assert set(recorded.values()) <= business_days(scenario["period"]), recorded
 
 
 def test_every_document_type_is_written_and_read_back(target: XeroTarget, xero: XeroDouble) -> None:
@@ -572,6 +577,8 @@ def test_a_sync_run_writes_the_day_once_even_when_a_response_is_lost(
     assert run.counters["push_items"]["failed"] == 0
     assert len(xero.books.documents["CreditNotes"]) == 1
     assert_books_match(xero, scenario["expected"]["invoice"]["balances"])
+    recorded = xero_dates(xero.books.documents)
+    assert recorded and set(recorded.values()) == {"2026-11-02"}, recorded  # the period's day
     items = list(run.push_items.all())
     assert all(i.status == PushItem.Status.PUSHED and i.target_id for i in items)
 
