@@ -33,7 +33,10 @@ class RateLimits:
     lease_seconds: float = 120.0  # a call not released by then is presumed dead
 
 
-XERO_LIMITS = RateLimits(calls=60, window_seconds=60, daily=5000, concurrent=5)
+# Xero: 60 calls a minute per organisation (counted as they arrive), 5,000 a
+# day, 5 at once. The window is a second longer than Xero's: a call granted at
+# the end of one window can arrive in the next, and Xero would count it there.
+XERO_LIMITS = RateLimits(calls=60, window_seconds=61, daily=5000, concurrent=5)
 
 
 class DatabaseRateLimiter:

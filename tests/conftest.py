@@ -1,6 +1,6 @@
 """Shared fixtures. The environment itself is set in tests/env_defaults.py."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.conf import settings as django_settings
@@ -8,6 +8,8 @@ from django.db import connection
 from pytest_django.fixtures import Settings
 
 from commerce_sync.core.models import Merchant, Partner
+from tests import secrets_guard
+from tests.doubles import strict
 from tests.factories import MerchantFactory, PartnerFactory
 
 # Two Fernet keys for rotation tests: A is the run's default (CREDENTIALS_KEYS).
@@ -17,6 +19,30 @@ KEY_B = "7_q8il_BkY6jsqfRSChQMJAk8j-suV4AvGFHB1vr9Ag="
 
 def pytest_report_header() -> str:
     return f"database: {django_settings.DATABASES['default']['ENGINE']}"
+
+
+@pytest.fixture(autouse=True)
+def strict_doubles() -> Iterator[None]:
+    """Fails a test any of whose vendor doubles saw a contract violation
+    (tests/doubles/strict.py) that the test did not take itself."""
+    strict.take_all()  # nothing left over from an earlier test is blamed on this one
+    yield
+    found = strict.take_all()
+    if found:
+        shown = "\n".join(f"  {v}" for v in found[:25])
+        pytest.fail(f"{len(found)} vendor contract violation(s):\n{shown}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def secrets_guarded() -> Iterator[None]:
+    """Fails a test in which a known secret (tests/secrets_guard.py) appears
+    in any log record or HTTP response body the app produced."""
+    with secrets_guard.guarded() as capture:
+        yield
+    leaks = capture.leaks()
+    if leaks:
+        shown = "\n".join(f"  {leak}" for leak in sorted(set(leaks))[:25])
+        pytest.fail(f"secrets leaked:\n{shown}", pytrace=False)
 
 
 @pytest.fixture

@@ -32,14 +32,15 @@ postgres_only = pytest.mark.skipif(
 
 class FixedTokens:
     def access_token(self) -> str:
-        return "at-0"
+        return "xero-access-0"
 
     def refresh_now(self, *, rejected: str) -> str:
-        return "at-0"
+        return "xero-access-0"
 
 
 def test_xero_limits() -> None:
-    assert (XERO_LIMITS.calls, XERO_LIMITS.window_seconds) == (60, 60)
+    # Xero's 60 a minute, with a second's margin for calls that arrive late.
+    assert (XERO_LIMITS.calls, XERO_LIMITS.window_seconds) == (60, 61)
     assert (XERO_LIMITS.daily, XERO_LIMITS.concurrent) == (5000, 5)
 
 
@@ -109,8 +110,12 @@ def _in_threads(count: int, work: Callable[[int], None]) -> list[BaseException]:
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_share_the_limits_at_the_double(settings: Any) -> None:
     """A burst from two workers never exceeds the window or concurrency limit
-    as the double sees it (limits scaled down so the test takes seconds)."""
-    limits = RateLimits(calls=8, window_seconds=1.0, concurrent=2)
+    as the double sees it (limits scaled down so the test takes seconds).
+    The double counts arrivals in its 1-second window, as Xero does; the
+    limiter's window is a quarter longer, the margin for a call granted in
+    one window that reaches the double in the next (on a loaded machine it
+    did: 9 arrivals within 0.95 s against a limiter window of exactly 1 s)."""
+    limits = RateLimits(calls=8, window_seconds=1.25, concurrent=2)
     with XeroDouble(uk_books(), delay=0.03) as xero:
 
         def worker(_: int) -> None:
@@ -127,8 +132,7 @@ def test_two_workers_share_the_limits_at_the_double(settings: Any) -> None:
         errors = _in_threads(2, worker)
         assert errors == []
         assert len(xero.spans) == 24
-        # Slack for the moment between the limiter's clock and the double's.
-        assert xero.max_calls_within(0.95) <= limits.calls
+        assert xero.max_calls_within(1.0) <= limits.calls
         assert xero.max_concurrent() <= limits.concurrent
         assert xero.violations == []
 

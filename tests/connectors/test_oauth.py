@@ -40,8 +40,8 @@ def _connection(merchant: Any, *, expires_in: int) -> Connection:
         platform_key="xero",
         source_type=Connection.SourceType.ACCOUNTING,
         credentials={
-            "access_token": "at-0",
-            "refresh_token": "rt-0",
+            "access_token": "xero-access-0",
+            "refresh_token": "xero-refresh-0",
             "expires_at": (timezone.now() + timedelta(seconds=expires_in)).isoformat(),
         },
         settings={"tenant_id": "t"},
@@ -77,21 +77,23 @@ def test_a_callback_with_another_state_is_refused(settings: Any) -> None:
 
 def test_refresh_rotates_and_a_spent_token_is_revoked(identity: XeroDouble) -> None:
     client = xero_oauth_client()
-    tokens = client.refresh("rt-0")
-    assert (tokens.access_token, tokens.refresh_token) == ("at-1", "rt-1")
-    assert "at-1" not in repr(tokens) and "rt-1" not in repr(tokens)
+    tokens = client.refresh("xero-refresh-0")
+    assert (tokens.access_token, tokens.refresh_token) == ("xero-access-1", "xero-refresh-1")
+    assert "xero-access-1" not in repr(tokens) and "xero-refresh-1" not in repr(tokens)
     with pytest.raises(CredentialsRevoked) as revoked:
-        client.refresh("rt-0")  # already used: Xero answers invalid_grant
-    assert "invalid_grant" in revoked.value.message and "rt-0" not in revoked.value.message
-    client.revoke("rt-1")
+        client.refresh("xero-refresh-0")  # already used: Xero answers invalid_grant
+    assert (
+        "invalid_grant" in revoked.value.message and "xero-refresh-0" not in revoked.value.message
+    )
+    client.revoke("xero-refresh-1")
     assert identity.refresh_tokens == set()
 
 
 def test_a_fresh_token_is_used_as_is(merchant: Any, identity: XeroDouble) -> None:
     source = ConnectionTokenSource(_connection(merchant, expires_in=1800), xero_oauth_client())
-    assert source.access_token() == "at-0"
+    assert source.access_token() == "xero-access-0"
     assert identity.refreshes == 0
-    assert "at-0" not in repr(source)
+    assert "xero-access-0" not in repr(source)
 
 
 def test_refresh_now_after_another_worker_refreshed_uses_its_token(
@@ -100,9 +102,9 @@ def test_refresh_now_after_another_worker_refreshed_uses_its_token(
     connection = _connection(merchant, expires_in=1800)
     first = ConnectionTokenSource(connection, xero_oauth_client())
     stale = ConnectionTokenSource(Connection.objects.get(pk=connection.pk), xero_oauth_client())
-    assert first.refresh_now(rejected="at-0") == "at-1"
-    # The second worker still holds at-0; it finds at-1 stored instead of refreshing.
-    assert stale.refresh_now(rejected="at-0") == "at-1"
+    assert first.refresh_now(rejected="xero-access-0") == "xero-access-1"
+    # The second worker still holds xero-access-0; it finds xero-access-1 stored instead of refreshing.
+    assert stale.refresh_now(rejected="xero-access-0") == "xero-access-1"
     assert identity.refreshes == 1
 
 
@@ -133,11 +135,13 @@ def test_two_workers_refreshing_at_once_refresh_once(identity: XeroDouble) -> No
         thread.join()
 
     assert errors == []
-    assert results == ["at-1", "at-1"]
+    assert results == ["xero-access-1", "xero-access-1"]
     assert identity.refreshes == 1
     stored = Connection.objects.get(pk=connection.pk).credentials
     # The rotated refresh token was kept: it is the one Xero will accept next.
-    assert stored["refresh_token"] == "rt-1" and identity.refresh_tokens == {"rt-1"}
+    assert stored["refresh_token"] == "xero-refresh-1" and identity.refresh_tokens == {
+        "xero-refresh-1"
+    }
 
 
 def test_token_set_keeps_secrets_out_of_repr() -> None:

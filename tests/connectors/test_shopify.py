@@ -367,3 +367,24 @@ def test_refresh_rotates_both_tokens_and_a_spent_one_is_refused(settings) -> Non
         settings.SHOPIFY_CLIENT_SECRET = "wrong"
         with pytest.raises(CredentialsRevoked, match="invalid_client"):
             shopify_oauth_client(SHOP).refresh(tokens.refresh_token)
+
+
+def test_an_undeclared_variable_or_body_field_is_refused_before_the_double_answers() -> None:
+    import requests
+
+    from tests.doubles.shopify_double import TOKEN
+
+    with ShopifyDouble(realistic_day()) as double:
+        body = {
+            "query": queries.PAYOUTS,
+            "variables": {"first": 10, "query": "x", "sortKey": "ID"},
+            "operation": "ShopifyPayouts",
+        }
+        answer = requests.post(
+            double.url, json=body, headers={"X-Shopify-Access-Token": TOKEN}, timeout=30
+        ).json()
+        found = double.harness.take()
+    assert "data" not in answer and answer["errors"]
+    assert double.requests == []  # refused before the double's own code ran
+    assert any("variables.sortKey: not declared" in v for v in found), found
+    assert any("body.operation: not a field" in v for v in found), found

@@ -137,6 +137,10 @@ def sync_and_check(seeded: Seeded, expected: dict[str, Decimal]) -> SyncRun:
     assert run.status == SyncRun.Status.SUCCEEDED and run.data_pushed
     assert run.period_end - run.period_start == timedelta(days=1)
     assert ledger_balances(seeded.ledger_path) == expected
+    # Every transaction the ledger recorded is dated the period's business day.
+    entries, _, _ = loader.load_file(seeded.ledger_path)
+    dates = {e.date for e in entries if isinstance(e, bean.Transaction)}
+    assert dates == {DAY}, dates
     before = Path(seeded.ledger_path).read_bytes()
 
     # Nothing is due any more.

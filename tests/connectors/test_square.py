@@ -415,6 +415,8 @@ def test_adapter_refuses_the_period_naming_the_misfit():
         with pytest.raises(DataProcessingError) as caught:
             SquareSource(client).read_period(start=START, end=END)
     assert "ORD-1" in caught.value.message and "SEASHELLS" in caught.value.message
+    # A tender type Square does not define is outside its description too.
+    assert any("SEASHELLS" in v for v in double.harness.take())
 
 
 def test_an_order_without_currency_is_reported():
@@ -483,3 +485,37 @@ def test_an_amount_only_refund_becomes_a_refund_order():
     record = unlinked_refund(refund, "Card")
     assert record["id"] == "refund-RF-9" and record["totalAmount"] == D("-10.00")
     assert record["payments"][0]["amount"] == D("-10.00")
+
+
+# -- the strict harness ----------------------------------------------------------
+
+
+def test_a_query_field_square_does_not_have_is_refused_and_reported():
+    headers = {"Authorization": "Bearer good-token", "Square-Version": SQUARE_VERSION}
+    with SquareDouble() as double:
+        wrong = requests.get(
+            f"{double.url}/v2/payments",
+            params={"location_id": "LOC-1", "start_time": "2026-11-02T08:00:00Z"},
+            headers=headers,
+            timeout=5,
+        )
+        body = {
+            "location_ids": ["LOC-1"],
+            "query": {"filter": {"states_filter": {"states": ["COMPLETED"]}}},
+        }
+        misspelt = requests.post(
+            f"{double.url}/v2/orders/search", json=body, headers=headers, timeout=5
+        )
+        found = double.harness.take()
+    assert wrong.status_code == misspelt.status_code == 400
+    assert wrong.json()["errors"][0]["category"] == "INVALID_REQUEST_ERROR"
+    assert any("query parameter 'start_time'" in v for v in found), found
+    assert any("filter.states_filter: not a field" in v for v in found), found
+
+
+def test_every_exchange_of_a_day_read_goes_through_the_harness():
+    with SquareDouble(page_size=2) as double:
+        client, _ = client_for(double)
+        SquareSource(client, currency="CAD").read_period(start=START, end=END)
+    assert double.harness.checked == len(double.requests) > 5
+    assert double.harness.violations == []

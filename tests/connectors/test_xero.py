@@ -39,6 +39,7 @@ from connectors.xero.client import idempotency_key
 from connectors.xero.oauth import xero_tenant_select, xero_tenants
 from mapping.preview import preview
 from tests.doubles.xero_double import PAYABLE, RECEIVABLE, XeroBooks, XeroDouble
+from tests.recorded_dates import business_days, xero_dates
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
 CUSTOMER = "0f5a4a8e-1f40-4a6e-9d55-5b7f3c0c0001"
@@ -97,8 +98,8 @@ def xero_connection(merchant: Any, xero: XeroDouble, *, expires_in: int = 1800) 
         platform_key="xero",
         source_type=Connection.SourceType.ACCOUNTING,
         credentials={
-            "access_token": "at-0",
-            "refresh_token": "rt-0",
+            "access_token": "xero-access-0",
+            "refresh_token": "xero-refresh-0",
             "expires_at": (timezone.now() + timedelta(seconds=expires_in)).isoformat(),
         },
         settings={"tenant_id": xero.tenant_id, "bank_contact_id": SUPPLIER},
@@ -171,7 +172,7 @@ def test_setup_reads(target: XeroTarget, xero: XeroDouble) -> None:
 
 
 def test_tenant_selection(xero: XeroDouble) -> None:
-    tenants = xero_tenants(access_token="at-0")
+    tenants = xero_tenants(access_token="xero-access-0")
     assert xero_tenant_select(tenants).tenant_id == xero.tenant_id
     with pytest.raises(CredentialsRevoked):
         xero_tenants(access_token="wrong")
@@ -228,6 +229,10 @@ def test_every_shared_scenario_lands_with_its_expected_balances(
         fresh = XeroTarget(target.client)
         assert {key: fresh.find_document(key=key) for key in ids} == ids
     assert double.violations == []
+    # Every document Xero recorded carries the period's business day.
+    recorded = xero_dates(double.books.documents)
+    assert len(recorded) == len(documents)
+    assert set(recorded.values()) <= business_days(scenario["period"]), recorded
 
 
 def test_every_document_type_is_written_and_read_back(target: XeroTarget, xero: XeroDouble) -> None:
@@ -368,8 +373,8 @@ def test_401_refreshes_once_then_retries(
     assert target.list_accounts()
     assert xero.refreshes == 1
     connection.refresh_from_db()
-    assert connection.credentials["access_token"] == "at-1"
-    assert connection.credentials["refresh_token"] == "rt-1"  # rotated and kept
+    assert connection.credentials["access_token"] == "xero-access-1"
+    assert connection.credentials["refresh_token"] == "xero-refresh-1"  # rotated and kept
 
 
 def test_a_revoked_grant_is_credentials_revoked_without_tokens_in_logs(
@@ -382,7 +387,7 @@ def test_a_revoked_grant_is_credentials_revoked_without_tokens_in_logs(
     assert revoked.value.status_code == 4040
     assert "connect Xero again" in revoked.value.message
     everything = caplog.text + str(revoked.value) + repr(target.client) + repr(target.client.tokens)
-    assert "at-0" not in everything and "rt-0" not in everything
+    assert "xero-access-0" not in everything and "xero-refresh-0" not in everything
 
 
 def test_an_expiring_token_is_refreshed_before_the_call(merchant: Any, xero: XeroDouble) -> None:
@@ -391,7 +396,7 @@ def test_an_expiring_token_is_refreshed_before_the_call(merchant: Any, xero: Xer
     assert target.list_accounts()
     assert xero.refreshes == 1
     authorizations = {h["Authorization"] for _, _, h in xero.requests}
-    assert authorizations == {"Bearer at-1"}
+    assert authorizations == {"Bearer xero-access-1"}
 
 
 # -- the operator command -----------------------------------------------------------
@@ -409,12 +414,12 @@ def test_connect_command_links_xero_without_printing_tokens(
         "--access-token",
         "secret-access",
         "--refresh-token",
-        "rt-0",
+        "xero-refresh-0",
         "--tenant-id",
         xero.tenant_id,
     )
     out = capsys.readouterr().out
-    assert "secret-access" not in out and "rt-0" not in out
+    assert "secret-access" not in out and "xero-refresh-0" not in out
     connection = Connection.objects.get(merchant=merchant, platform_key="xero")
     assert connection.status == Connection.Status.LINKED
     assert connection.settings == {"tenant_id": xero.tenant_id}
@@ -441,19 +446,59 @@ def test_connect_command_refuses_missing_tenant(merchant: Any) -> None:
         )
 
 
-def test_the_double_reports_what_breaks_the_description(
+def test_the_double_refuses_what_breaks_the_description_before_handling_it(
     target: XeroTarget, xero: XeroDouble
 ) -> None:
-    # A request Xero's description does not allow: a line amount type that
-    # does not exist. The double must notice (then we clear the finding).
-    target.client.request(
-        "PUT",
-        "/ManualJournals",
-        body={"ManualJournals": [{"Narration": "x", "LineAmountTypes": "Gross"}]},
-        key="bad-shape",
-    )
-    assert any("ManualJournals request" in v for v in xero.violations)
-    xero.violations.clear()
+    # A line amount type that does not exist, and neither lines nor a date:
+    # refused with Xero's 400 before the double's books see it.
+    with pytest.raises(DocumentRejected, match="Gross"):
+        target.client.request(
+            "PUT",
+            "/ManualJournals",
+            body={"ManualJournals": [{"Narration": "x", "LineAmountTypes": "Gross"}]},
+            key="bad-shape",
+        )
+    found = xero.harness.take()
+    assert any("LineAmountTypes" in v or "Gross" in v for v in found), found
+    assert any("ManualJournals[0].Date is required" in v for v in found), found
+    assert any("ManualJournals[0].JournalLines is required" in v for v in found), found
+    assert xero.books.documents["ManualJournals"] == []
+
+
+def test_a_field_or_query_parameter_xero_does_not_define_is_a_violation(
+    target: XeroTarget, xero: XeroDouble
+) -> None:
+    journal = {
+        "Narration": "x",
+        "Date": "2026-11-02",
+        "JournalLines": [],
+        "Memo": "not a Xero field",
+    }
+    with pytest.raises(DocumentRejected):
+        target.client.request(
+            "PUT", "/ManualJournals", body={"ManualJournals": [journal]}, key="k1"
+        )
+    with pytest.raises(DocumentRejected):
+        target.client.request("GET", "/Invoices", params={"filter": 'Status=="PAID"'})
+    found = xero.harness.take()
+    assert any("ManualJournals[0].Memo: not a field" in v for v in found), found
+    assert any("query parameter 'filter'" in v for v in found), found
+
+
+def test_a_malformed_body_is_a_violation_not_a_crash_of_the_double(
+    target: XeroTarget, xero: XeroDouble
+) -> None:
+    # No "JournalLines" key at all and a line without AccountCode would make
+    # the double's own bookkeeping fail; the harness refuses it first.
+    body = {"ManualJournals": [{"Narration": "x", "Date": "2026-11-02", "JournalLines": [{}]}]}
+    with pytest.raises(DocumentRejected):
+        target.client.request("PUT", "/ManualJournals", body=body, key="k2")
+    assert xero.harness.take()
+
+
+def test_without_a_fault_every_exchange_of_a_test_holds(xero: XeroDouble) -> None:
+    # The autouse fixture would fail this test on any left-over violation.
+    assert xero.harness.violations == []
 
 
 # -- a whole sync through the engine --------------------------------------------
@@ -532,6 +577,8 @@ def test_a_sync_run_writes_the_day_once_even_when_a_response_is_lost(
     assert run.counters["push_items"]["failed"] == 0
     assert len(xero.books.documents["CreditNotes"]) == 1
     assert_books_match(xero, scenario["expected"]["invoice"]["balances"])
+    recorded = xero_dates(xero.books.documents)
+    assert recorded and set(recorded.values()) == {"2026-11-02"}, recorded  # the period's day
     items = list(run.push_items.all())
     assert all(i.status == PushItem.Status.PUSHED and i.target_id for i in items)
 
@@ -633,6 +680,9 @@ def test_a_batch_retried_after_a_lost_response_writes_nothing_twice(
 ) -> None:
     documents, expected = scenario_documents("uk-cafe-invoice.json")
     items = [(d["key"], d) for d in documents]
+    # Keys that have expired at Xero (or a retry after its window): only the
+    # sync's own look-up can keep the retry from writing twice.
+    xero.idempotency_window = 0
     # Xero stores the invoices (sale and bill) but the answer never arrives.
     xero.fail_next(504, path="/api.xro/2.0/Invoices", methods=("PUT",), after_write=True)
     with pytest.raises(PlatformUnavailable):
@@ -648,6 +698,22 @@ def test_a_batch_retried_after_a_lost_response_writes_nothing_twice(
     assert_books_match(xero, expected)
     ids = {row["InvoiceID"] for row in stored["Invoices"]}
     assert {results[d["key"]] for d in documents if d["type"] in ("invoice", "bill")} == ids
+    assert xero.replays == 0
+
+
+def test_a_repeated_idempotency_key_is_replayed_only_within_the_window(
+    target: XeroTarget, xero: XeroDouble
+) -> None:
+    now = [1000.0]
+    xero.clock = lambda: now[0]
+    account = {"Code": "901", "Name": "Float", "Type": "CURRENT"}
+    first = target.client.request("PUT", "/Accounts", body=account, key="acct-901")
+    again = target.client.request("PUT", "/Accounts", body=account, key="acct-901")
+    assert again == first and xero.replays == 1
+    now[0] += xero.idempotency_window  # the key has expired: handled afresh
+    with pytest.raises(DocumentRejected, match="unique Code"):
+        target.client.request("PUT", "/Accounts", body=account, key="acct-901")
+    assert xero.replays == 1
 
 
 # -- tracking per location ------------------------------------------------------------

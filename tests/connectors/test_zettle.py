@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -498,3 +499,32 @@ def test_a_cart_discount_is_spread_exactly(total: int, weights: list[int]) -> No
     assert sum(shares) == total
     for share, weight in zip(shares, weights, strict=True):
         assert abs(share * sum(weights) - total * weight) <= sum(weights)
+
+
+def test_a_query_parameter_zettle_does_not_document_is_refused_before_it_is_read(zettle):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    purchases = requests.get(
+        f"{zettle.url}/purchases/v2",
+        params={
+            "startDate": "2026-11-02T00:00:00Z",
+            "endDate": "2026-11-03T00:00:00Z",
+            "from": "x",
+        },
+        headers=auth,
+        timeout=5,
+    )
+    # No endDate: the double would fail reading it; the harness refuses first.
+    finance = requests.get(
+        f"{zettle.url}/v2/accounts/liquid/transactions",
+        params={"start": "2026-11-02T00:00:00Z", "end": "2026-11-03T00:00:00Z", "page": "2"},
+        headers=auth,
+        timeout=5,
+    )
+    unread = requests.get(
+        f"{zettle.url}/purchases/v2", params={"startDate": "2026-11-02"}, headers=auth, timeout=5
+    )
+    found = zettle.harness.take()
+    assert purchases.status_code == finance.status_code == unread.status_code == 400
+    assert any("'from' is not one the Purchase API documents" in v for v in found), found
+    assert any("query parameter 'page'" in v for v in found), found
+    assert any("'endDate' is required" in v for v in found), found

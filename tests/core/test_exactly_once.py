@@ -62,7 +62,7 @@ from mapping.config import parse_configuration
 from mapping.engine import map_period
 from mapping.parsing import parse_commerce
 from mapping.periods import Period, business_day, local_instant, zone
-from tests.doubles.faulty_target import FAULTS, FaultyTarget, MemoryTarget
+from tests.doubles.faulty_target import FAULTS, DuplicateReporter, FaultyTarget, MemoryTarget
 
 TODAY = date(2026, 11, 10)
 NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
@@ -535,7 +535,7 @@ def test_a_run_cut_short_can_be_retried_alone(partner, ledgers, clock, monkeypat
 CRASH_TRIALS = 20
 
 
-def _sync_in_child(merchant_id: str, now: datetime, progress: Any) -> None:
+def _sync_in_child(merchant_id: str, now: datetime, progress: Any, journal: str) -> None:
     """The child's body (forked): sync with a slow ledger that reports each
     document written. The delay after the write is the window in which the
     document is in the ledger but the push item does not say so yet."""
@@ -544,19 +544,32 @@ def _sync_in_child(merchant_id: str, now: datetime, progress: Any) -> None:
         with progress.get_lock():
             progress.value += 1
 
-    registry.ACCOUNTING_TARGETS["beancount"] = lambda connection: FaultyTarget(
-        BEANCOUNT(connection), delay_before_write=0.002, delay_after_write=0.02, after_write=report
+    registry.ACCOUNTING_TARGETS["beancount"] = lambda connection: DuplicateReporter(
+        FaultyTarget(
+            BEANCOUNT(connection),
+            delay_before_write=0.002,
+            delay_after_write=0.02,
+            after_write=report,
+        ),
+        journal,
     )
     merchant = Merchant.objects.select_related("sync_configuration").get(pk=merchant_id)
     sync_run_execute(merchant=merchant, now=now)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_sync_killed_at_any_moment_leaves_nothing_doubled_or_missing(partner, ledgers):
+def test_a_sync_killed_at_any_moment_leaves_nothing_doubled_or_missing(
+    partner, ledgers, tmp_path, monkeypatch
+):
     """SIGKILL lands at a random moment: before the first write (reading,
     storing, mapping), between writes, or right after a write and before it
     is recorded. Running the sync again (sometimes after retrying the killed
-    run, as support would) completes the ledger, each document once."""
+    run, as support would) completes the ledger, each document once.
+
+    Exactly-once is measured on the sync, not on the ledger: the target
+    reports every write of a key it already holds (which Beancount would
+    quietly refuse), and every document written but not recorded when the
+    worker died must have been looked up by key (find_document) afterwards."""
     ctx = multiprocessing.get_context("fork")
     rng = random.Random(11)  # noqa: S311
     stats: Counter[str] = Counter()
@@ -564,8 +577,14 @@ def test_a_sync_killed_at_any_moment_leaves_nothing_doubled_or_missing(partner, 
         merchant = merchant_seed(partner, f"Crash {trial}", days=2)
         expected = expected_documents(merchant, NOW)
         progress = ctx.Value("i", 0)
+        journal = str(tmp_path / f"trial-{trial}.log")
+        monkeypatch.setitem(
+            registry.ACCOUNTING_TARGETS,
+            "beancount",
+            lambda connection, journal=journal: DuplicateReporter(BEANCOUNT(connection), journal),
+        )
         connections.close_all()  # the child must open its own session
-        child = ctx.Process(target=_sync_in_child, args=(str(merchant.pk), NOW, progress))
+        child = ctx.Process(target=_sync_in_child, args=(str(merchant.pk), NOW, progress, journal))
         child.start()
         kill_after = 0 if trial % 4 == 1 else rng.randint(1, len(expected))
         if kill_after == 0:  # the first write comes some 45 ms after the start
@@ -590,8 +609,10 @@ def test_a_sync_killed_at_any_moment_leaves_nothing_doubled_or_missing(partner, 
             stats["killed with the items stored, none written"] += 1
         if in_ledger:
             stats["killed after writing"] += 1
-        if {k for k in in_ledger if items[k] != PushItem.Status.PUSHED}:
+        unrecorded = {k for k in in_ledger if items[k] != PushItem.Status.PUSHED}
+        if unrecorded:
             stats["written but not recorded"] += 1
+        before = len(DuplicateReporter.events(journal))
         killed_run = SyncRun.objects.filter(merchant=merchant, status=Status.RUNNING).first()
         if killed_run is not None and trial % 3 == 0:
             for _ in range(100):  # support retries the run (once the lock is free)
@@ -603,12 +624,19 @@ def test_a_sync_killed_at_any_moment_leaves_nothing_doubled_or_missing(partner, 
             stats["retried alone"] += 1
         rerun(merchant)
 
+        events = DuplicateReporter.events(journal)
+        duplicates = [key for event, key in events if event == "duplicate"]
+        assert duplicates == [], f"trial {trial}: the sync wrote keys the target held"
+        looked_up = {key for event, key in events[before:] if event == "find"}
+        assert unrecorded <= looked_up, f"trial {trial}: written, unrecorded, never looked up"
+        stats["looked up after the kill"] += len(unrecorded)
         assert ledger_keys(merchant) == once(expected), f"trial {trial}"
         assert_synced_exactly_once(merchant, expected)
 
     assert stats["killed"] >= CRASH_TRIALS - 3, stats
     assert stats["killed"] - stats["killed after writing"] >= 2, stats  # some before any write
     assert stats["written but not recorded"] >= 3, stats
+    assert stats["looked up after the kill"] >= 3, stats
 
 
 # -- concurrency --------------------------------------------------------------

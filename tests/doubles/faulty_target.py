@@ -182,3 +182,54 @@ class FaultyTarget(SingleWrites):
         if fault == "lost":
             self._raise(fault, key)
         return target_id
+
+
+class DuplicateReporter(SingleWrites):
+    """Wraps a target that refuses a repeated key itself (Beancount) and
+    reports, instead of hiding, each write of a key the target already holds:
+    a sync that writes without looking the key up first shows here, whatever
+    the inner target then does with it. Also records each look-up.
+
+    Works across processes (a forked worker, then its successor): every
+    event is appended as one line, "find <key>" or "duplicate <key>", to
+    `journal` (a file path). `events(journal)` reads them back."""
+
+    def __init__(self, inner: AccountingTarget, journal: str) -> None:
+        self.inner = inner
+        self.platform_key = inner.platform_key
+        self.journal = journal
+
+    def _note(self, event: str, key: str) -> None:
+        with open(self.journal, "a", encoding="utf-8") as handle:
+            handle.write(f"{event} {key}\n")
+
+    def list_accounts(self) -> list[AccountOption]:
+        return self.inner.list_accounts()
+
+    def list_tax_rates(self) -> list[TaxRateOption]:
+        return self.inner.list_tax_rates()
+
+    def create_account(self, **kwargs: Any) -> AccountOption:
+        return self.inner.create_account(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def find_document(self, *, key: str) -> str | None:
+        self._note("find", key)
+        return self.inner.find_document(key=key)
+
+    def write_document(self, *, key: str, document: dict[str, Any]) -> str:
+        if self.inner.find_document(key=key) is not None:  # asked directly, not by the sync
+            self._note("duplicate", key)
+        return self.inner.write_document(key=key, document=document)
+
+    @staticmethod
+    def events(journal: str) -> list[tuple[str, str]]:
+        try:
+            with open(journal, encoding="utf-8") as handle:
+                return [tuple(line.split(" ", 1)) for line in handle.read().splitlines()]  # type: ignore[misc]
+        except FileNotFoundError:
+            return []

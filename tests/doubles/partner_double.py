@@ -4,8 +4,10 @@ Serves `<base>/commerce-*` list endpoints with page/pageSize paging and the
 `query` filters the connector sends (`field>=x&&field<y` on createdDate or
 modifiedDate), behind an API key header or an OAuth client-credentials
 token. Faults can be queued (429 with Retry-After, 503, a redirect) to test
-the client's handling. Binds to loopback only; every body served is kept in
-`responses` so the tests can check it against Codat's schema.
+the client's handling. Binds to loopback only; every request goes through the
+strict harness (tests/doubles/strict.py) against Codat's Commerce
+description before the double reads it, and every page after; every body
+served is also kept in `responses`.
 """
 
 from __future__ import annotations
@@ -20,9 +22,14 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests import secrets_guard
 from tests.doubles.http import JsonHandler, LocalServer
+from tests.doubles.strict import Harness, OpenApiContract, Request
 
-BASE = "/companies/c-1/connections/k-1/data"
+BASE = (  # Codat names companies and connections by UUID
+    "/companies/8a210b68-6988-11ed-a1eb-0242ac120002"
+    "/connections/2e9d2c44-f675-40ba-8049-353bfcb5e171/data"
+)
 DATA_TYPES = {
     "commerce-orders": "Orders",
     "commerce-transactions": "Transactions",
@@ -74,6 +81,32 @@ def _dumps(body: Any) -> bytes:
     return json.dumps(body, default=default).encode()
 
 
+class PartnerContract(OpenApiContract):
+    """Codat's Commerce data API (codat/Codat-Commerce.yaml), whose shapes
+    partners serve: list endpoints, their query parameters and page shapes.
+    A partner authenticates its own way (an API key header or an OAuth
+    client-credentials token), not with Codat's `Authorization` key, so the
+    description's security requirement is not held against it."""
+
+    def __init__(self) -> None:
+        super().__init__("partner", "codat/Codat-Commerce.yaml")
+
+    def query_names(self, item: dict[str, Any], operation: dict[str, Any]) -> set[str]:
+        names = super().query_names(item, operation)
+        if operation.get("operationId") == "list-locations" or not names:
+            # Codat's description answers commerce-locations with a paged
+            # `Locations` (results, pageNumber, pageSize, totalResults) yet
+            # declares no paging parameters there; partners page it like
+            # every other list, so page and pageSize are taken as defined.
+            names |= {"page", "pageSize"}
+        return names
+
+    def _mock(self, request: Request) -> Any:
+        mock = super()._mock(request)
+        mock.parameters.header = {"Authorization": "partner's own", **dict(mock.parameters.header)}
+        return mock
+
+
 class PartnerDouble(LocalServer):
     """`with PartnerDouble(data, api_key="k") as double:`; the API base is `double.base_url`."""
 
@@ -89,12 +122,14 @@ class PartnerDouble(LocalServer):
     ) -> None:
         self.data = data  # data type ("commerce-orders") -> records
         self.api_key, self.key_header = api_key, key_header
+        secrets_guard.register(api_key, client_secret)
         self.client_id, self.client_secret = client_id, client_secret
         self.tokens: set[str] = set()
         self.faults: deque[tuple[int, dict[str, str]]] = deque()
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.responses: list[tuple[str, Any]] = []
         self.lock = threading.Lock()
+        self.harness = Harness(PartnerContract())
         super().__init__(self._handler(), host=host)
 
     @property
@@ -159,7 +194,27 @@ class PartnerDouble(LocalServer):
 
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
-                params = parse_qs(parts.query)
+                request = Request("GET", parts.path, parse_qs(parts.query), self.headers)
+                self.reply_raw(*double.harness.exchange(request, lambda: self._answer(request)))
+
+            def reply(self, status: int, body: Any, headers: dict[str, str] | None = None) -> bytes:
+                if not self.capturing:
+                    return super().reply(status, body, headers)
+                self.answer = (status, self.encode(body), headers or {})
+                return self.answer[1]
+
+            capturing = False
+
+            def _answer(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
+                """The double's own handling; its reply is held for the harness."""
+                self.capturing = True
+                try:
+                    self._get(urlsplit(self.path), dict(request.query))
+                finally:
+                    self.capturing = False
+                return self.answer
+
+            def _get(self, parts: Any, params: dict[str, list[str]]) -> None:
                 with double.lock:
                     double.requests.append((parts.path, params))
                     fault = double.faults.popleft() if double.faults else None

@@ -2,11 +2,13 @@
 
 A real HTTP server on loopback holding accounts, customers, vendors, tax
 codes, items and the entities written, able to report each account's
-balance. Every entity the connector sends and every entity the double
-answers with is checked against its complexType in Intuit's `Finance.xsd`
-(read at test time from ../shared/reference/quickbooks/): element names,
-simple types, repetition and required elements. Problems are refused with a
-ValidationFault and kept in `double.schema_problems` for the tests to assert.
+balance. Every request goes through the strict harness
+(tests/doubles/strict.py, `QuickBooksContract`) before the double handles
+it: each entity sent, alone or in a batch, is validated by xmlschema against
+Intuit's XSD (read at test time from ../shared/reference/quickbooks/) and
+against QBO_REQUIRED (TxnDate, Line with its detail, ...); every entity
+answered is validated after. Problems are refused with a ValidationFault and
+fail the test (the autouse fixture `strict_doubles`).
 """
 
 from __future__ import annotations
@@ -15,22 +17,24 @@ import json
 import re
 import threading
 import time
-import xml.etree.ElementTree as ET
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
+import xmlschema
+
 from connectors.quickbooks.client import dumps
+from tests import secrets_guard
 from tests.doubles.http import JsonHandler, LocalServer
+from tests.doubles.strict import Contract, Harness, Request
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "quickbooks"
-XS = "{http://www.w3.org/2001/XMLSchema}"
 NOW = "2026-11-03T09:00:00-08:00"
 # Name lists: a query leaves their inactive rows out unless it asks for them.
 NAME_LISTS = ("Account", "Customer", "Vendor", "Item", "TaxCode", "Class", "Department")
@@ -38,142 +42,124 @@ NAME_LISTS = ("Account", "Customer", "Vendor", "Item", "TaxCode", "Class", "Depa
 
 # -- the schema --
 
-
-@dataclass(frozen=True)
-class Field:
-    type: str
-    required: bool
-    repeated: bool
+NAMESPACE = "http://schema.intuit.com/finance/v3"
+DOCS = "https://developer.intuit.com/app/developer/qbo/docs/api/accounting/all-entities"
+# What Intuit's entity pages require beyond the XSD (which marks almost
+# every element minOccurs="0"). TxnDate: "if not supplied, the current date
+# on the server is used" -- a sync posting a past business day must send it.
+QBO_REQUIRED: dict[str, tuple[str, ...]] = {
+    "Invoice": ("Line", "CustomerRef", "TxnDate"),
+    "CreditMemo": ("Line", "CustomerRef", "TxnDate"),
+    "SalesReceipt": ("Line", "TxnDate"),
+    "RefundReceipt": ("Line", "DepositToAccountRef", "TxnDate"),
+    "JournalEntry": ("Line", "TxnDate"),
+    "Payment": ("TotalAmt", "CustomerRef", "TxnDate"),
+    "Deposit": ("DepositToAccountRef", "Line", "TxnDate"),
+    "Bill": ("VendorRef", "Line", "TxnDate"),
+    "BillPayment": ("VendorRef", "PayType", "TotalAmt", "Line", "TxnDate"),
+    "Transfer": ("FromAccountRef", "ToAccountRef", "Amount", "TxnDate"),
+}
 
 
 class Schema:
-    """The complex and simple types of Intuit's XSD files."""
+    """Intuit's published XSD (IntuitRestServiceDef.xsd and the Finance,
+    base and names types it includes), loaded with xmlschema. A JSON entity
+    is encoded to XML against its global element; every error the validator
+    reports while encoding is a problem (unknown elements, wrong simple
+    types, enumerations, repetition). The JSON convention maps to XML as
+    QuickBooks' own does: `{"value": ..}` is an element's text, attribute
+    names (`name`, `type`) are attributes; element order is the schema's."""
 
     def __init__(self, folder: Path = REFERENCE) -> None:
-        self.complex: dict[str, ET.Element] = {}
-        self.simple: dict[str, ET.Element] = {}
-        for name in ("IntuitBaseTypes.xsd", "IntuitNamesTypes.xsd", "Finance.xsd"):
-            # Intuit's published schema, read-only reference data, not user input.
-            for node in ET.parse(folder / name).getroot():  # noqa: S314
-                if node.tag == XS + "complexType":
-                    self.complex[node.get("name", "")] = node
-                elif node.tag == XS + "simpleType":
-                    self.simple[node.get("name", "")] = node
-        self._fields: dict[str, dict[str, Field]] = {}
+        with warnings.catch_warnings():
+            # The service definition includes Report.xsd, which Intuit's SDK
+            # does not publish beside it; report types are not used here.
+            warnings.simplefilter("ignore")
+            self.xsd = xmlschema.XMLSchema(
+                str(folder / "IntuitRestServiceDef.xsd"), validation="lax"
+            )
 
-    def fields(self, type_name: str) -> dict[str, Field]:
-        if type_name not in self._fields:
-            found: dict[str, Field] = {}
-            self._collect(self.complex[type_name], found, optional=False)
-            self._fields[type_name] = found
-        return self._fields[type_name]
-
-    def _collect(self, node: ET.Element, found: dict[str, Field], *, optional: bool) -> None:
-        for child in node:
-            tag = child.tag.removeprefix(XS)
-            if tag in ("sequence", "choice", "all"):
-                inner = optional or tag == "choice" or child.get("minOccurs") == "0"
-                self._collect(child, found, optional=inner)
-            elif tag in ("complexContent", "simpleContent"):
-                self._collect(child, found, optional=optional)
-            elif tag == "extension":
-                base = _local(child.get("base", ""))
-                if base in self.complex:
-                    found.update(self.fields(base))
-                self._collect(child, found, optional=optional)
-            elif tag == "element":
-                kind = _local(child.get("type", "xs:anyType"))
-                # `...Ex` elements of IntuitAnyType are Intuit's internal
-                # extension slots: the XSD omits minOccurs on some, but the
-                # API never requires them.
-                found[child.get("name", "")] = Field(
-                    type=kind,
-                    required=not optional
-                    and child.get("minOccurs", "1") != "0"
-                    and kind != "IntuitAnyType",
-                    repeated=child.get("maxOccurs", "1") not in ("0", "1"),
-                )
-            elif tag == "attribute":
-                found[child.get("name", "")] = Field(
-                    type=_local(child.get("type", "xs:string")),
-                    required=child.get("use") == "required",
-                    repeated=False,
-                )
-
-    def is_simple_content(self, type_name: str) -> bool:
-        node = self.complex.get(type_name)
-        return node is not None and node.find(XS + "simpleContent") is not None
-
-    def check(self, type_name: str, value: Any, path: str = "") -> list[str]:
-        """Everything in `value` that the type does not allow."""
+    def check(
+        self, type_name: str, value: Any, path: str = "", *, required: bool = True
+    ) -> list[str]:
+        """Everything in `value` (a JSON entity) that element `type_name`
+        does not allow; with `required`, also what QBO_REQUIRED names."""
         where = path or type_name
-        if type_name in self.complex:
-            if not isinstance(value, dict):
-                return [f"{where}: expected an object for {type_name}"]
-            fields = self.fields(type_name)
-            problems = []
-            for name, field in fields.items():
-                if field.required and name not in value:
-                    problems.append(f"{where}.{name}: required by {type_name}")
-            for name, item in value.items():
-                if name == "value" and self.is_simple_content(type_name):
-                    continue
-                field = fields.get(name)
-                if field is None:
-                    problems.append(f"{where}.{name}: no such element in {type_name}")
-                    continue
-                if field.repeated:
-                    if not isinstance(item, list):
-                        problems.append(f"{where}.{name}: must be a list (maxOccurs > 1)")
-                        continue
-                    for index, each in enumerate(item):
-                        problems += self.check(field.type, each, f"{where}.{name}[{index}]")
-                elif isinstance(item, list):
-                    problems.append(f"{where}.{name}: occurs at most once")
-                else:
-                    problems += self.check(field.type, item, f"{where}.{name}")
+        element = self.xsd.elements.get(type_name)
+        if element is None:
+            return [f"{where}: no element {type_name} in Intuit's schema"]
+        data = self._as_xml_data(element, value)
+        _, errors = element.encode(
+            data,
+            validation="lax",
+            converter=xmlschema.UnorderedConverter,
+            namespaces={"": NAMESPACE},
+        )
+        problems = [f"{where}: {_xsd_error(e)}" for e in errors]
+        if not required or not isinstance(value, dict):
             return problems
-        return self._check_simple(type_name, value, where)
+        for name in QBO_REQUIRED.get(type_name, ()):
+            if value.get(name) in (None, "", []):
+                problems.append(f"{where}.{name}: required ({DOCS}/{type_name.lower()})")
+        for index, line in enumerate(value.get("Line") or []):
+            if not isinstance(line, dict):
+                continue
+            if type_name in ("Payment", "BillPayment"):  # lines link the documents paid
+                needed = [n for n in ("Amount", "LinkedTxn") if not line.get(n)]
+            else:
+                kind = line.get("DetailType")
+                needed = [] if kind and kind in line else ["DetailType and its detail element"]
+            problems += [
+                f"{where}.Line[{index}].{n}: required ({DOCS}/{type_name.lower()})" for n in needed
+            ]
+        return problems
 
-    def _check_simple(self, type_name: str, value: Any, where: str) -> list[str]:
-        node = self.simple.get(type_name)
-        if node is not None:
-            restriction = node.find(XS + "restriction")
-            if restriction is None:  # unions and lists: accept text
-                return [] if isinstance(value, str) else [f"{where}: expected text"]
-            allowed = [e.get("value") for e in restriction.findall(XS + "enumeration")]
-            if allowed and value not in allowed:
-                return [f"{where}: {value!r} is not one of {type_name}"]
-            return self._check_simple(_local(restriction.get("base", "")), value, where)
-        if type_name in ("decimal", "double", "float"):
-            ok = isinstance(value, (Decimal, int)) and not isinstance(value, bool)
-            return [] if ok else [f"{where}: expected a number, got {value!r}"]
-        if type_name in (
-            "int",
-            "integer",
-            "long",
-            "short",
-            "positiveInteger",
-            "nonNegativeInteger",
+    def _as_xml_data(self, element: Any, value: Any) -> Any:
+        """xmlschema's dict convention ('@' attributes, '$' text) from QuickBooks JSON."""
+        if isinstance(value, list):
+            return [self._as_xml_data(element, each) for each in value]
+        if not isinstance(value, dict):
+            return value
+        kind = element.type
+        children = {}
+        if (
+            kind.is_complex()
+            and kind.content is not None
+            and hasattr(kind.content, "iter_elements")
         ):
-            ok = isinstance(value, int) and not isinstance(value, bool)
-            ok = ok or (isinstance(value, Decimal) and value == value.to_integral_value())
-            return [] if ok else [f"{where}: expected an integer, got {value!r}"]
-        if type_name == "boolean":
-            return [] if isinstance(value, bool) else [f"{where}: expected true/false"]
-        if type_name == "date":
-            ok = isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)
-            return [] if ok else [f"{where}: expected a date, got {value!r}"]
-        if type_name == "dateTime":
-            ok = isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", value)
-            return [] if ok else [f"{where}: expected a date-time, got {value!r}"]
-        if type_name in ("string", "normalizedString", "token", "anyURI", "ID", "id"):
-            return [] if isinstance(value, str) else [f"{where}: expected text, got {value!r}"]
-        return []  # anyType and friends
+            children = {child.local_name: child for child in kind.content.iter_elements()}
+        attributes = kind.attributes if kind.is_complex() else {}
+        converted: dict[str, Any] = {}
+        for name, each in value.items():
+            if name == "value" and kind.has_simple_content():
+                converted["$"] = each
+            elif name in attributes:
+                converted["@" + name] = each
+            elif name in children:
+                converted[name] = self._as_xml_data(children[name], each)
+            else:
+                converted[name] = each  # the validator reports it
+        # `...Ex` elements of IntuitAnyType are Intuit's internal extension
+        # slots: the XSD omits minOccurs on some (Transfer's TransferEx), yet
+        # the API never asks for them. An empty one stands in, so the
+        # validator goes on to check the rest of the sequence.
+        for name, child in children.items():
+            if name not in converted and child.min_occurs and _local_type(child) == "IntuitAnyType":
+                converted[name] = {}
+        return converted
 
 
-def _local(name: str) -> str:
-    return name.split(":", 1)[-1]
+def _local_type(element: Any) -> str:
+    return (element.type.name or "").rsplit("}", 1)[-1]
+
+
+def _xsd_error(error: Any) -> str:
+    where = getattr(error, "path", None) or ""
+    reason = getattr(error, "reason", None) or str(error)
+    value = getattr(error, "obj", None)
+    if isinstance(value, (str, int, Decimal)):
+        reason += f" (got {value!r})"
+    return f"{where} {reason}".replace("{" + NAMESPACE + "}", "").strip()[:300]
 
 
 @cache
@@ -193,7 +179,7 @@ class Company:
         self.next_id = 100
         self.replies: dict[str, tuple[int, Any]] = {}  # requestid -> first answer
         self.creates: Counter[str] = Counter()  # entities really created, by type
-        self.schema_problems: list[str] = []
+        self.schema_problems: list[str] = []  # the double's harness's violations (same list)
         self.add(
             "Account",
             {
@@ -275,21 +261,12 @@ class Company:
     # -- writing --
 
     def create(self, entity: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        problems = schema().check(entity, body)
-        if problems:
-            self.schema_problems += problems
-            return _fault(
-                "ValidationFault",
-                "Request has invalid or unsupported property",
-                "; ".join(problems),
-            )
+        """Store an entity the strict harness has let through."""
         refused = self._business_rules(entity, body)
         if refused:
             return _fault("ValidationFault", "Business Validation Error", refused, code="6000")
         stored = self.add(entity, self._with_totals(entity, body))
         self.creates[entity] += 1
-        answer_problems = schema().check(entity, stored)
-        self.schema_problems += [f"answer: {p}" for p in answer_problems]
         return HTTPStatus.OK, {entity: stored, "time": NOW}
 
     def _business_rules(self, entity: str, body: dict[str, Any]) -> str | None:
@@ -505,6 +482,76 @@ def _fault(
 # -- the server --
 
 
+class QuickBooksContract(Contract):
+    """QuickBooks Online v3 as its XSD and entity pages describe it: the
+    query parameters it takes (minorversion, requestid, query), each entity
+    written (alone or in a batch) held against its element and QBO_REQUIRED,
+    and each entity answered against its element."""
+
+    vendor = "quickbooks"
+    PARAMS = frozenset({"minorversion", "requestid", "query"})
+
+    def __init__(self, realm: str) -> None:
+        self.prefix = f"/v3/company/{realm}/"
+
+    def request_problems(self, request: Request) -> list[str]:
+        problems = [
+            f"query parameter {name!r} is not one QuickBooks takes"
+            for name in sorted(set(request.query) - self.PARAMS)
+        ]
+        if request.method != "POST" or not request.body:
+            return problems
+        try:
+            body = request.json()
+        except ValueError as error:
+            return [*problems, f"body is not JSON: {error}"]
+        resource = request.path.removeprefix(self.prefix)
+        if resource == "batch":
+            for index, operation in enumerate(body.get("BatchItemRequest") or []):
+                for entity in set(operation) - {"bId", "operation"}:
+                    where = f"BatchItemRequest[{index}].{entity}"
+                    problems += schema().check(entity, operation[entity], where)
+            return problems
+        entity = next((n for n in _WRITABLE if n.lower() == resource), None)
+        if entity is None:
+            return [*problems, f"no entity {resource!r} to write"]
+        return problems + schema().check(entity, body)
+
+    def describes(self, request: Request, status: int) -> bool:
+        return status in (HTTPStatus.OK, HTTPStatus.BAD_REQUEST)
+
+    def response_problems(self, request: Request, status: int, payload: bytes) -> list[str]:
+        if status != HTTPStatus.OK:
+            return []
+        answer = json.loads(payload, parse_float=Decimal)
+        entities: list[tuple[str, Any]] = []
+        for name, value in answer.items():
+            if name == "QueryResponse":
+                entities += [
+                    (kind, row)
+                    for kind, rows in value.items()
+                    if isinstance(rows, list)
+                    for row in rows
+                ]
+            elif name == "BatchItemResponse":
+                entities += [
+                    (kind, item[kind]) for item in value for kind in set(item) - {"bId", "Fault"}
+                ]
+            elif name not in ("time", "Fault"):
+                entities.append((name, value))
+        return [
+            problem
+            for kind, entity in entities
+            for problem in schema().check(kind, entity, f"answer {kind}", required=False)
+        ]
+
+    def refusal(self, problems: list[str]) -> tuple[int, bytes, dict[str, str]]:
+        status, body = _fault(
+            "ValidationFault", "Request has invalid or unsupported property", "; ".join(problems)
+        )
+        return status, dumps(body).encode(), {}
+
+
 class QuickBooksDouble(LocalServer):
     """`with QuickBooksDouble() as qbo:` serves one company at `qbo.url`
     for realm `qbo.realm`. `qbo.fail_next(status, body, headers)` queues a
@@ -525,15 +572,22 @@ class QuickBooksDouble(LocalServer):
         rate_limit: tuple[int, float] | None = None,
     ) -> None:
         self.company = Company()
+        self.harness = Harness(QuickBooksContract(self.realm))
+        self.company.schema_problems = self.harness.violations
         self.rate_limit = rate_limit
         self.accepted: list[float] = []
         self.refused: list[float] = []
         self._rate_lock = threading.Lock()
         self.token = token
+        secrets_guard.register(token)
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.scripted: list[tuple[int, Any, dict[str, str]]] = []
         self.lose_next_answer = False
         super().__init__(self._handler(), poll_interval=0.02)
+
+    def __enter__(self) -> Self:
+        schema()  # load Intuit's XSD (seconds) before serving, not during the first call
+        return super().__enter__()
 
     def fail_next(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self.scripted.append((status, body, headers or {}))
@@ -648,16 +702,25 @@ class QuickBooksDouble(LocalServer):
 
             def _serve(self, method: str) -> None:
                 parts = urlsplit(self.path)
-                params = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                raw = self.read_body()
-                body = json.loads(raw, parse_float=Decimal) if raw else None
-                status, answer, headers = double.handle(
-                    method, parts.path, params, body, self.headers.get("Authorization", "")
-                )
-                if double.lose_next_answer and method == "POST":
-                    double.lose_next_answer = False
+                query = parse_qs(parts.query)
+                request = Request(method, parts.path, query, self.headers, self.read_body())
+                lost = []
+
+                def handle() -> tuple[int, bytes, dict[str, str]]:
+                    params = {k: v[0] for k, v in query.items()}
+                    body = request.json() if request.body else None
+                    status, answer, headers = double.handle(
+                        method, parts.path, params, body, self.headers.get("Authorization", "")
+                    )
+                    if double.lose_next_answer and method == "POST":
+                        double.lose_next_answer = False
+                        lost.append(True)
+                    return status, self.encode(answer), headers
+
+                status, payload, headers = double.harness.exchange(request, handle)
+                if lost:
                     return  # the write happened; the connection drops before the answer
-                self.reply(status, answer, headers)
+                self.reply_raw(status, payload, headers)
 
             def do_GET(self) -> None:
                 self._serve("GET")

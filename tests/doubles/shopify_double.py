@@ -30,7 +30,9 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 
+from tests import secrets_guard
 from tests.doubles.http import JsonHandler, LocalServer
+from tests.doubles.strict import Contract, Harness, Request
 
 SCHEMA_PATH = (
     Path(__file__).resolve().parents[3] / "shared/reference/shopify/admin_schema_2025-01.json.gz"
@@ -64,6 +66,50 @@ def check_request(document: str, variables: dict[str, Any]) -> list[str]:
     operation = next(d for d in ast.definitions if isinstance(d, OperationDefinitionNode))
     coerced = get_variable_values(schema, operation.variable_definitions or [], variables)
     return [e.message for e in coerced] if isinstance(coerced, list) else []
+
+
+class ShopifyContract(Contract):
+    """The Admin GraphQL API 2025-01 as its published schema describes it:
+    a JSON body of `query`, `variables` and `operationName` only, no query
+    string, a document valid against the schema, variables that coerce to
+    the operation's declared types and none it does not declare."""
+
+    vendor = "shopify"
+    BODY = frozenset({"query", "variables", "operationName"})
+
+    def request_problems(self, request: Request) -> list[str]:
+        problems = [f"query parameter {name!r} is not taken here" for name in request.query]
+        try:
+            body = request.json()
+        except ValueError as error:
+            return [*problems, f"body is not JSON: {error}"]
+        if not isinstance(body, dict):
+            return [*problems, "body is not a JSON object"]
+        problems += [f"body.{k}: not a field of a GraphQL request" for k in set(body) - self.BODY]
+        document, variables = body.get("query") or "", body.get("variables") or {}
+        errors = check_request(document, variables)
+        if errors:
+            return problems + errors
+        operation = next(
+            d for d in parse(document).definitions if isinstance(d, OperationDefinitionNode)
+        )
+        declared = {v.variable.name.value for v in operation.variable_definitions or []}
+        return problems + [
+            f"variables.{name}: not declared by the operation" for name in set(variables) - declared
+        ]
+
+    def describes(self, request: Request, status: int) -> bool:
+        return status == 200
+
+    def response_problems(self, request: Request, status: int, payload: bytes) -> list[str]:
+        answer = json.loads(payload)
+        if not isinstance(answer, dict) or not ({"data", "errors"} & set(answer)):
+            return ["a GraphQL answer carries data or errors"]
+        return []
+
+    def refusal(self, problems: list[str]) -> tuple[int, bytes, dict[str, str]]:
+        # GraphQL validation errors come back as 200 with `errors`, as Shopify answers them.
+        return 200, json.dumps({"errors": [{"message": p} for p in problems]}).encode(), {}
 
 
 # -- the recorded-style day ------------------------------------------------
@@ -320,13 +366,15 @@ class ShopifyDouble(LocalServer):
         # The token endpoint's state: each refresh replaces both tokens.
         self.refresh_token = REFRESH_TOKEN
         self.client_id, self.client_secret = CLIENT_ID, CLIENT_SECRET
+        secrets_guard.register(TOKEN, REFRESH_TOKEN, CLIENT_SECRET)
         self.token_requests: list[dict[str, list[str]]] = []
         self.throttle_next = 0  # answer this many requests with THROTTLED
         self.available = 1000.0
         self.requested_cost = 100.0
         self.restore_rate = 50.0
         self.requests: list[dict[str, Any]] = []
-        self.schema_errors: list[str] = []
+        self.harness = Harness(ShopifyContract())
+        self.schema_errors = self.harness.violations  # the same list
         self.lock = threading.Lock()
         super().__init__(self._handler())
 
@@ -359,6 +407,7 @@ class ShopifyDouble(LocalServer):
             access = f"shpat_rotated_{number}"
             self.tokens = {access}
             self.refresh_token = f"shprt_rotated_{number}"
+            secrets_guard.register(access, self.refresh_token)
             return 200, {
                 "access_token": access,
                 "expires_in": 3600,
@@ -373,10 +422,6 @@ class ShopifyDouble(LocalServer):
                 return 401, {"errors": "[API] Invalid API key or access token"}
             document, variables = body.get("query", ""), body.get("variables") or {}
             self.requests.append({"query": document, "variables": variables})
-            errors = check_request(document, variables)
-            if errors:
-                self.schema_errors += errors
-                return 200, {"errors": [{"message": m} for m in errors]}
             if self.throttle_next:
                 self.throttle_next -= 1
                 return 200, {
@@ -421,10 +466,16 @@ class ShopifyDouble(LocalServer):
                     form = parse_qs(self.read_body().decode())
                     self.reply(*double.refresh(form))
                     return
-                body = self.read_json()
-                status, payload = double.answer(
-                    self.headers.get("X-Shopify-Access-Token", ""), body
+                parts = urlsplit(self.path)
+                request = Request(
+                    "POST", parts.path, parse_qs(parts.query), self.headers, self.read_body()
                 )
-                self.reply(status, payload)
+
+                def handle() -> tuple[int, bytes, dict[str, str]]:
+                    token = self.headers.get("X-Shopify-Access-Token", "")
+                    status, payload = double.answer(token, request.json())
+                    return status, self.encode(payload), {}
+
+                self.reply_raw(*double.harness.exchange(request, handle))
 
         return Handler

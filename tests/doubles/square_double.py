@@ -10,15 +10,24 @@ failed payout. Small pages force several cursors per list.
 
 Faults can be queued (status, headers) and are served before normal
 answers. Binds to loopback only.
+
+Every request goes through the strict harness (tests/doubles/strict.py)
+against Square's published OpenAPI description (square/api.json) before the
+double reads it, and every answer after; an unknown query parameter or body
+field (`start_time` for `begin_time`, `states_filter` for `state_filter`) is
+refused with Square's 400 and fails the test.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests import secrets_guard
 from tests.doubles.http import JsonHandler, LocalServer
+from tests.doubles.strict import Harness, OpenApiContract, Request
 
 LOC = "LOC-1"
 
@@ -439,6 +448,20 @@ def day_catalog() -> list[dict[str, Any]]:
     ]
 
 
+class SquareContract(OpenApiContract):
+    """Square Connect's description; a refused request gets Square's error list."""
+
+    def __init__(self) -> None:
+        super().__init__("square", "square/api.json")
+
+    def refusal(self, problems: list[str]) -> tuple[int, bytes, dict[str, str]]:
+        errors = [
+            {"category": "INVALID_REQUEST_ERROR", "code": "BAD_REQUEST", "detail": p}
+            for p in problems
+        ]
+        return 400, json.dumps({"errors": errors}).encode(), {}
+
+
 def _in_range(value: str | None, start: str | None, end: str | None) -> bool:
     if value is None:
         return False
@@ -466,6 +489,8 @@ class SquareDouble(LocalServer):
         self.client_id, self.client_secret = "square-app", "square-secret"
         self.refresh_token = "square-refresh"
         self.token_requests: list[dict[str, Any]] = []
+        secrets_guard.register(*tokens, self.client_secret, self.refresh_token)
+        self.harness = Harness(SquareContract())
         super().__init__(self._handler(), poll_interval=0.05)
 
     # -- pages --
@@ -536,6 +561,7 @@ class SquareDouble(LocalServer):
             return 401, {"errors": [{"category": "AUTHENTICATION_ERROR", "code": "UNAUTHORIZED"}]}
         token = f"square-access-{len(self.token_requests)}"
         self.tokens.add(token)
+        secrets_guard.register(token)
         return 200, {
             "access_token": token,
             "token_type": "bearer",
@@ -550,27 +576,33 @@ class SquareDouble(LocalServer):
         class Handler(JsonHandler):
             def _serve(self, method: str) -> None:
                 parts = urlsplit(self.path)
-                req = self.read_json()
+                raw = self.read_body()
+                query = parse_qs(parts.query)
+                request = Request(method, parts.path, query, self.headers, raw)
                 double.requests.append((method, parts.path))
-                if method == "POST" and parts.path == "/oauth2/token":
-                    self.reply(*double.obtain_token(self.headers.get("Content-Type") or "", req))
-                    return
+                self.reply_raw(*double.harness.exchange(request, lambda: self._answer(request)))
+
+            def _answer(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
+                method, path = request.method, request.path
+                req = json.loads(request.body or b"{}")
+                if method == "POST" and path == "/oauth2/token":
+                    status, body = double.obtain_token(request.content_type, req)
+                    return status, self.encode(body), {}
                 if double.faults:
                     status, headers = double.faults.pop(0)
                     code = "RATE_LIMITED" if status == 429 else "INTERNAL_SERVER_ERROR"
                     category = "RATE_LIMIT_ERROR" if status == 429 else "API_ERROR"
-                    self.reply(status, {"errors": [{"category": category, "code": code}]}, headers)
-                    return
+                    error = {"errors": [{"category": category, "code": code}]}
+                    return status, self.encode(error), headers
                 token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
                 if token not in double.tokens:
-                    self.reply(
-                        401,
-                        {"errors": [{"category": "AUTHENTICATION_ERROR", "code": "UNAUTHORIZED"}]},
-                    )
-                    return
-                q = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                status, body = double.answer(method, parts.path, q, req)
-                self.reply(status, body)
+                    error = {
+                        "errors": [{"category": "AUTHENTICATION_ERROR", "code": "UNAUTHORIZED"}]
+                    }
+                    return 401, self.encode(error), {}
+                q = {k: v[0] for k, v in request.query.items()}
+                status, body = double.answer(method, path, q, req)
+                return status, self.encode(body), {}
 
             def do_GET(self) -> None:
                 self._serve("GET")

@@ -4,10 +4,12 @@ Serves one realistic London café day (card and cash, tips, a gift card sold
 and redeemed, a line discount and a cart discount, VAT at 20% and 5% and 0%,
 a refund, fees, a fee refund, a payout and a failed payout) over several
 pages: purchases by `lastPurchaseHash`, finance transactions by
-`limit`/`offset`. Every Finance API request and response is validated against
-the vendor's `finance-api-v2.yaml` (read from ../shared/reference at run
-time) with openapi-core; the purchase pages follow the Purchase API's
-documentation (no machine-readable description exists). Faults can be
+`limit`/`offset`. Every request to either API goes through the strict
+harness (tests/doubles/strict.py, `ZettleContract`) before the double reads
+it: the Finance API against the vendor's `finance-api-v2.yaml` (read from
+../shared/reference at run time), the Purchase API against its documented
+parameters and page shape (no machine-readable description exists); unknown
+query parameters are refused and fail the test. Faults can be
 queued per API (status codes, with a Retry-After for 429). Loopback only.
 """
 
@@ -16,25 +18,18 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import warnings
 from collections import deque
 from datetime import UTC, datetime
 from http import HTTPStatus
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
-import requests
-from openapi_core import OpenAPI
-from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
+from tests import secrets_guard
 from tests.doubles.http import JsonHandler, LocalServer
+from tests.doubles.strict import Contract, Harness, OpenApiContract, Request
 
-FINANCE_SPEC = Path(__file__).resolve().parents[3] / "shared/reference/zettle/finance-api-v2.yaml"
-# The description names the production server; requests are validated as if
-# they had been sent there, which is the only difference from the real thing.
-FINANCE_SERVER = "https://finance.izettle.com"
 TOKEN = "zettle-access-1"
 REFRESH_TOKEN = "zettle-refresh-1"
 ORG = "0e4a7c2e-3b7f-11ef-9d2b-4f1c2e0a0001"
@@ -288,6 +283,52 @@ def _instant(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+class ZettleContract(Contract):
+    """Zettle's two data APIs. Finance: its OpenAPI description
+    (zettle/finance-api-v2.yaml). Purchases: no machine-readable description
+    exists, so the documented query parameters (PURCHASE_PARAMS; startDate
+    and endDate required) and page shape (PURCHASE_PAGE_SCHEMA), from
+    github.com/iZettle/api-documentation purchase.adoc."""
+
+    vendor = "zettle"
+
+    def __init__(self) -> None:
+        self.finance = OpenApiContract("zettle", "zettle/finance-api-v2.yaml")
+
+    def request_problems(self, request: Request) -> list[str]:
+        if request.path.startswith("/v2/"):
+            return self.finance.request_problems(request)
+        if request.path == "/purchases/v2":
+            problems = [
+                f"query parameter {name!r} is not one the Purchase API documents"
+                for name in sorted(set(request.query) - PURCHASE_PARAMS)
+            ]
+            return problems + [
+                f"query parameter {name!r} is required"
+                for name in ("startDate", "endDate")
+                if name not in request.query
+            ]
+        return [f"no operation GET {request.path} at Zettle"]
+
+    def describes(self, request: Request, status: int) -> bool:
+        if request.path.startswith("/v2/"):
+            return self.finance.describes(request, status)
+        return status == HTTPStatus.OK
+
+    def response_problems(self, request: Request, status: int, payload: bytes) -> list[str]:
+        if request.path.startswith("/v2/"):
+            return self.finance.response_problems(request, status, payload)
+        page = json.loads(payload)
+        return [
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in jsonschema.Draft202012Validator(PURCHASE_PAGE_SCHEMA).iter_errors(page)
+        ]
+
+    def refusal(self, problems: list[str]) -> tuple[int, bytes, dict[str, str]]:
+        body = {"error": "invalid_request", "errorDescription": "; ".join(problems)}
+        return HTTPStatus.BAD_REQUEST, json.dumps(body).encode(), {}
+
+
 class ZettleDouble(LocalServer):
     """`with ZettleDouble() as z:`; point the client at `z.url` for both APIs."""
 
@@ -302,6 +343,7 @@ class ZettleDouble(LocalServer):
         self.purchases = cafe_day() if purchases is None else purchases
         self.transactions = cafe_transactions() if transactions is None else transactions
         self.token = token
+        secrets_guard.register(token, refresh_token)
         # The OAuth host's `POST /token` (refresh grant): each refresh issues a
         # new access token and a new refresh token, and the old ones stop working.
         self.refresh_token = refresh_token
@@ -316,13 +358,18 @@ class ZettleDouble(LocalServer):
             "disconnect": deque(),
         }
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
-        self.validated = 0
-        self.spec_errors: list[str] = []
         self.lock = threading.Lock()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # openapi-core cannot check oauth2 itself
-            self.finance_api = OpenAPI.from_file_path(str(FINANCE_SPEC))
+        self.harness = Harness(ZettleContract())
         super().__init__(self._handler(), poll_interval=0.05)
+
+    @property
+    def spec_errors(self) -> list[str]:
+        return self.harness.violations
+
+    @property
+    def validated(self) -> int:
+        """Exchanges with the data APIs the harness checked."""
+        return self.harness.checked
 
     def fail(
         self, api: str, status: int, *, retry_after: str | None = None, times: int = 1
@@ -366,47 +413,6 @@ class ZettleDouble(LocalServer):
         limit = int(query.get("limit", ["10000"])[0])
         return chosen[offset : offset + limit]
 
-    def check_finance(self, path: str, query: str, status: int, body: bytes) -> None:
-        """Validate one exchange against the vendor's description."""
-        request = requests.Request(
-            "GET",
-            f"{FINANCE_SERVER}{path}?{query}",
-            headers={"Authorization": f"Bearer {self.token}"},
-        )
-        openapi_request = RequestsOpenAPIRequest(request)
-        response = requests.Response()
-        response.status_code = status
-        response._content = body
-        response.headers["Content-Type"] = "application/json"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                self.finance_api.validate_request(openapi_request)
-                if status == HTTPStatus.OK:
-                    self.finance_api.validate_response(
-                        openapi_request, RequestsOpenAPIResponse(response)
-                    )
-            except Exception as error:  # every kind of validation error is a failed contract
-                self.spec_errors.append(f"{path}?{query}: {error}")
-                raise
-        self.validated += 1
-
-    def check_purchases(self, query: dict[str, list[str]]) -> dict[str, Any]:
-        """A purchase page, after checking the query and the page itself
-        against the documented shape (the connector's test data could
-        otherwise drift from what Zettle sends)."""
-        try:
-            unknown = set(query) - PURCHASE_PARAMS
-            if unknown or not {"startDate", "endDate"} <= set(query):
-                raise ValueError(f"unexpected purchase query {sorted(query)}")
-            page = self.purchase_page(query)
-            jsonschema.validate(page, PURCHASE_PAGE_SCHEMA)
-        except Exception as error:
-            self.spec_errors.append(f"/purchases/v2: {error}")
-            raise
-        self.validated += 1
-        return page
-
     def refresh(self, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         """The token endpoint: a refresh grant rotates both tokens."""
         with self.lock:
@@ -418,6 +424,7 @@ class ZettleDouble(LocalServer):
             number = len(self.token_requests) + 1
             self.token = f"zettle-access-{number}"
             self.refresh_token = f"zettle-refresh-{number}"
+            secrets_guard.register(self.token, self.refresh_token)
             return HTTPStatus.OK, {
                 "access_token": self.token,
                 "refresh_token": self.refresh_token,
@@ -463,35 +470,27 @@ class ZettleDouble(LocalServer):
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query)
-                finance = parts.path.startswith("/v2/accounts/")
-                api = "finance" if finance else "purchase"
+                request = Request("GET", parts.path, query, self.headers)
                 with double.lock:
                     double.requests.append((parts.path, query))
+                self.reply_raw(*double.harness.exchange(request, lambda: self._answer(request)))
+
+            def _answer(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
+                finance = request.path.startswith("/v2/accounts/")
+                api = "finance" if finance else "purchase"
+                with double.lock:
                     fault = double.faults[api].popleft() if double.faults[api] else None
                 if fault is not None:
                     status, retry_after = fault
                     headers = {"Retry-After": retry_after} if retry_after else {}
-                    self.reply(status, {"error": "fault"}, headers)
-                    return
+                    return status, self.encode({"error": "fault"}), headers
                 if self.headers.get("Authorization") != f"Bearer {double.token}":
-                    self.reply(HTTPStatus.UNAUTHORIZED, {"error": "invalid_token"})
-                    return
-                if parts.path == "/purchases/v2":
-                    try:
-                        page = double.check_purchases(query)
-                    except Exception as error:
-                        self.reply(HTTPStatus.BAD_REQUEST, {"error": str(error)})
-                        return
-                    self.reply(HTTPStatus.OK, page)
-                elif finance and parts.path.endswith("/transactions"):
-                    try:
-                        body = json.dumps(double.finance_page(query)).encode()
-                        double.check_finance(parts.path, parts.query, HTTPStatus.OK, body)
-                    except Exception as error:
-                        self.reply(HTTPStatus.BAD_REQUEST, {"error": str(error)})
-                        return
-                    self.reply(HTTPStatus.OK, json.loads(body))
-                else:
-                    self.reply(HTTPStatus.NOT_FOUND, {"error": "no such resource"})
+                    return HTTPStatus.UNAUTHORIZED, self.encode({"error": "invalid_token"}), {}
+                query = dict(request.query)
+                if request.path == "/purchases/v2":
+                    return HTTPStatus.OK, self.encode(double.purchase_page(query)), {}
+                if finance and request.path.endswith("/transactions"):
+                    return HTTPStatus.OK, self.encode(double.finance_page(query)), {}
+                return HTTPStatus.NOT_FOUND, self.encode({"error": "no such resource"}), {}
 
         return Handler
