@@ -265,7 +265,18 @@ class SyncRun(models.Model):
                 name="core_syncrun_period_end_after_start",
             ),
         ]
-        indexes = [models.Index(fields=["merchant", "period_start"])]
+        indexes = [
+            models.Index(fields=["merchant", "period_start"]),
+            # The partner API's reads (selectors.sync_run_latest, sync_runs_history,
+            # sync_run_last_successful) touch only the rows they answer with,
+            # however long the merchant's history.
+            models.Index(fields=["merchant", "-created_at", "-id"], name="core_syncrun_latest"),
+            models.Index(
+                fields=["merchant", "-finished_at", "-created_at"],
+                condition=Q(status="succeeded"),
+                name="core_syncrun_last_successful",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.period_start:%Y-%m-%d %H:%M} ({self.status})"
@@ -357,3 +368,16 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action}"
+
+
+class RateLimitBucket(models.Model):
+    """One rate limit's state when counted in the database
+    (services/rate_limits.py, without RATE_LIMIT_REDIS_URL): the GCRA's
+    theoretical arrival time, in seconds since the epoch. One row per
+    partner and limit, updated in place; never needs purging."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    tat = models.FloatField()
+
+    def __str__(self) -> str:
+        return self.key
