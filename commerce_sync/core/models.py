@@ -8,12 +8,16 @@ reads in `selectors.py`. Services that `save(update_fields=...)` must list
 import uuid
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.core.validators import MaxValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from commerce_sync.core.validators import validate_time_zone
+from commerce_sync.core.validators import (
+    validate_country_code,
+    validate_currency_code,
+    validate_time_zone,
+)
 from commerce_sync.errors import StatusCode
 from connectors.credentials import EncryptedJSONField
 
@@ -52,12 +56,8 @@ class Merchant(models.Model):
     # Codat's Company `description` and `tags` (free text, {key: value} strings).
     description = models.TextField(blank=True)
     tags = models.JSONField(default=dict, blank=True)
-    country = models.CharField(
-        max_length=2, validators=[RegexValidator(r"^[A-Z]{2}$", "ISO 3166 alpha-2 code.")]
-    )
-    currency = models.CharField(
-        max_length=3, validators=[RegexValidator(r"^[A-Z]{3}$", "ISO 4217 code.")]
-    )
+    country = models.CharField(max_length=2, validators=[validate_country_code])  # ISO 3166
+    currency = models.CharField(max_length=3, validators=[validate_currency_code])  # ISO 4217
     time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
     enabled = models.BooleanField(default=True)
     configured = models.BooleanField(default=False)
