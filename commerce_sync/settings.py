@@ -284,9 +284,18 @@ CACHES = {
     )
 }
 
-# Partner API limits, per partner: every request, and sync requests on top.
+# Partner API limits, per partner: every request, and sync requests on top
+# ("N/s", "N/min", "N/hour", "N/day"; commerce_sync/core/services/rate_limits.py).
 PARTNER_API_RATE = env.str("PARTNER_API_RATE", default="600/min")
 PARTNER_API_SYNC_RATE = env.str("PARTNER_API_SYNC_RATE", default="60/min")
+# Where the limits are counted, shared by every process: a Redis URL (one
+# round trip per request), else the database (one upsert per request).
+# Defaults to REDIS_URL.
+RATE_LIMIT_REDIS_URL = env.str("RATE_LIMIT_REDIS_URL", default=REDIS_URL)
+# How long a process remembers an accepted API key (no query for it): a
+# key revoked in another process is refused at most this many seconds later.
+# 0: every request looks its key up.
+PARTNER_API_KEY_CACHE_SECONDS = env.int("PARTNER_API_KEY_CACHE_SECONDS", default=10)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 
 # Logging -----------------------------------------------------------------------

@@ -1136,7 +1136,7 @@ def finish(request: HttpRequest, merchant: Merchant) -> HttpResponse:
 def done(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     finished = session.get(request, "finished") or {}
     run = (
-        sync_run_get(merchant=merchant, sync_id=finished.get("run"))
+        sync_run_get(partner=merchant.partner, merchant_id=merchant.pk, sync_id=finished.get("run"))
         if finished.get("run")
         else None
     )
@@ -1300,7 +1300,11 @@ def settings_page(request: HttpRequest, merchant: Merchant) -> HttpResponse:
             merchant_sync_enable(merchant=merchant, actor=setup.MERCHANT)
             notice = _("Syncing is on again.")
         elif action == "retry":
-            run = sync_run_get(merchant=merchant, sync_id=request.POST.get("run", ""))
+            run = sync_run_get(
+                partner=merchant.partner,
+                merchant_id=merchant.pk,
+                sync_id=request.POST.get("run", ""),
+            )
             if run is None:
                 raise Http404
             push_items_retry_failed(run=run, actor=setup.MERCHANT)
@@ -1321,7 +1325,7 @@ def settings_page(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     merchant.refresh_from_db()
     config = sync_configuration_get(merchant=merchant)
     history = list(sync_runs_history(merchant=merchant)[:20])
-    last = sync_run_last_successful(merchant=merchant)
+    last = sync_run_last_successful(partner=merchant.partner, merchant_id=merchant.pk)
     next_sync = None
     if config is not None and merchant.enabled:
         from commerce_sync.syncs.periods import latest_due

@@ -7,7 +7,10 @@ send it or as a bearer token.
 * `Authorization: Bearer <API key>`.
 
 Keys are per partner, several at once (rotation), stored hashed
-(`PartnerApiKey`), revocable; unknown and revoked keys are refused alike.
+(`PartnerApiKey`), revocable; unknown and revoked keys are refused alike. An accepted key is
+remembered by the process for `PARTNER_API_KEY_CACHE_SECONDS` (default 10):
+a key revoked elsewhere is refused at most that long after its revocation
+(at once in the process that revoked it).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from commerce_sync.core.models import Partner
-from commerce_sync.core.selectors import partner_get_by_api_key
+from commerce_sync.core.selectors import partner_get_by_api_key_cached
 
 SCHEMES = ("Basic", "Bearer")
 
@@ -70,7 +73,7 @@ class PartnerApiKeyAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         key = api_key_from_header(header)
-        partner = partner_get_by_api_key(plaintext=key)
+        partner = partner_get_by_api_key_cached(plaintext=key)
         if partner is None:  # unknown and revoked keys look the same from outside
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         return PartnerPrincipal(partner), None

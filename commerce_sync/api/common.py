@@ -72,7 +72,9 @@ def strict_body(request: Request, allowed: Iterable[str]) -> dict[str, Any]:
     return dict(data)
 
 
-def _int_parameter(request: Request, name: str, default: int, low: int, high: int) -> int:
+def int_parameter(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """The whole-number query parameter `name` (absent or empty: `default`);
+    400 naming it when not a whole number from `low` to `high`."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -87,8 +89,8 @@ def _int_parameter(request: Request, name: str, default: int, low: int, high: in
 
 def paging_parameters(request: Request) -> tuple[int, int]:
     """(page, pageSize) from the query string; 400 naming the bad one."""
-    page = _int_parameter(request, "page", 1, 1, 2**31 - 1)
-    size = _int_parameter(request, "pageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    page = int_parameter(request, "page", 1, 1, 2**31 - 1)
+    size = int_parameter(request, "pageSize", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
     return page, size
 
 

@@ -15,7 +15,9 @@ A Codat company is our `Merchant`:
 
 Beyond Codat, a company also carries what a merchant needs to sync:
 `merchantIdentifier` (the partner's own id, `Merchant.external_id`, unique
-per partner), `country` (ISO 3166 alpha-2), `currency` (ISO 4217),
+per partner; an opaque string as Codat treats it, so compared exactly, case
+included), `country` (an assigned ISO 3166-1 alpha-2 code), `currency` (an
+active ISO 4217 code; both checked against pycountry's tables),
 `timeZone` (IANA) and `enabled`. On create they are optional:
 `merchantIdentifier` defaults to none, the other three to the partner's
 defaults (`PartnerSyncFlowSettings.merchant_defaults`, else the
@@ -55,6 +57,7 @@ from commerce_sync.core.services.merchants import (
     merchant_delete,
     merchant_update,
 )
+from commerce_sync.core.validators import validate_country_code, validate_currency_code
 
 TAG = "Advanced controls"
 
@@ -86,9 +89,25 @@ class CreateCompanySerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, max_length=4000)
     tags = serializers.DictField(child=serializers.CharField(max_length=100), required=False)
-    merchantIdentifier = serializers.CharField(required=False, max_length=200, allow_blank=True)
-    country = serializers.RegexField(r"^[A-Z]{2}$", required=False, help_text="ISO 3166 alpha-2")
-    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text="ISO 4217")
+    merchantIdentifier = serializers.CharField(
+        required=False,
+        max_length=200,
+        allow_blank=True,
+        help_text="Your own id for the merchant, unique among your companies: an opaque string "
+        "compared exactly, case and all (shop-1 and SHOP-1 are two merchants).",
+    )
+    country = serializers.RegexField(
+        r"^[A-Z]{2}$",
+        required=False,
+        validators=[validate_country_code],
+        help_text="An assigned ISO 3166-1 alpha-2 code, e.g. GB.",
+    )
+    currency = serializers.RegexField(
+        r"^[A-Z]{3}$",
+        required=False,
+        validators=[validate_currency_code],
+        help_text="An active ISO 4217 code, e.g. GBP.",
+    )
     timeZone = serializers.CharField(required=False, help_text="IANA, e.g. Europe/London")
 
 
@@ -99,8 +118,18 @@ class UpdateCompanySerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, max_length=4000)
     tags = serializers.DictField(child=serializers.CharField(max_length=100), required=False)
-    country = serializers.RegexField(r"^[A-Z]{2}$", required=False, help_text="ISO 3166 alpha-2")
-    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text="ISO 4217")
+    country = serializers.RegexField(
+        r"^[A-Z]{2}$",
+        required=False,
+        validators=[validate_country_code],
+        help_text="An assigned ISO 3166-1 alpha-2 code, e.g. GB.",
+    )
+    currency = serializers.RegexField(
+        r"^[A-Z]{3}$",
+        required=False,
+        validators=[validate_currency_code],
+        help_text="An active ISO 4217 code, e.g. GBP.",
+    )
     timeZone = serializers.CharField(required=False, help_text="IANA, e.g. Europe/London")
 
 

@@ -30,7 +30,7 @@ from rest_framework.response import Response
 from commerce_sync.api.common import strict_body
 from commerce_sync.api.views import PartnerApiView
 from commerce_sync.core.models import Frequency, Merchant, SyncConfiguration
-from commerce_sync.core.selectors import merchant_get, sync_configuration_get
+from commerce_sync.core.selectors import merchant_get, merchant_with_configuration_get
 from commerce_sync.core.services.audit import partner_actor
 from commerce_sync.core.services.configuration import (
     AccountingOptions,
@@ -175,8 +175,12 @@ class ConfigurationView(PartnerApiView):
     )
     def get(self, request: Request, companyId: str) -> Response:
         """get-configuration: the stored configuration with live options."""
-        merchant = _merchant(request, companyId)
-        config = sync_configuration_get(merchant=merchant)
+        merchant = merchant_with_configuration_get(
+            partner=request.user.partner, merchant_id=companyId
+        )
+        if merchant is None:  # another partner's company is indistinguishable from none
+            raise Http404
+        config = getattr(merchant, "sync_configuration", None)  # loaded with the merchant
         options, warnings = _live_options(merchant)
         return Response(configuration_body(merchant, config, options, warnings))
 

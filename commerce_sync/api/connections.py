@@ -251,7 +251,11 @@ class ConnectionAuthorizationView(PartnerApiView):
         },
         responses=responses(ConnectionSerializer, 400, 404),
         description="The platform's credentials as a flat object of strings; stored encrypted, "
-        "never returned. A PendingAuth or Deauthorized connection becomes Linked.",
+        "never returned. A PendingAuth or Deauthorized connection becomes Linked. Each "
+        "platform takes its own keys (anything else is a 400 naming the key): xero, "
+        "quickbooks, shopify, square, zettle: access_token, refresh_token (optional "
+        "expires_at, ISO 8601 with offset); http-ledger: api_key; partner: api_key, or "
+        "client_id and client_secret; sandbox, beancount, partner-push need none: send {}.",
     )
     def put(self, request: Request, company_id: str, connection_id: str) -> Response:
         connection = _connection(request, company_id, connection_id)

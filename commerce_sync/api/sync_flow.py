@@ -88,7 +88,9 @@ class SyncFlowStartView(PartnerApiView):
                         r"\S",
                         max_length=200,
                         help_text="The company's id, or your own id for the merchant (a new "
-                        "company is created for an id never seen).",
+                        "company is created for an id never seen). Your own id is an opaque "
+                        "string, as Codat treats it: compared exactly, case and all "
+                        "(shop-1 and SHOP-1 are two merchants).",
                     ),
                     "redirectUrl": serializers.URLField(
                         required=False, help_text="Where the flow ends (http or https)."

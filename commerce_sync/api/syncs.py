@@ -14,14 +14,16 @@ description). A requested sync is created pending and answered at once
 the engine decides (a sync running or queued, a range overlapping one that
 posted: 5080; nothing due: 2040) are 400 `ErrorMessage`s with the code in
 `detailedErrorCode`, 400 being the refusal status the description declares
-for these operations. Each read is a fixed number of queries whatever the
-history: key, company, runs (and connections for the status).
+for these operations. Each read is one query whatever the history (the
+company's scope is in it; the partner's key is remembered by the process,
+the rate limit counted in Redis or by one upsert): list-syncs is paged.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django.http import Http404
 from django.utils import timezone
@@ -31,7 +33,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from commerce_sync.api.common import strict_body
+from commerce_sync.api.common import int_parameter, strict_body
 from commerce_sync.api.errors import error_response
 from commerce_sync.api.throttling import PartnerRateThrottle, PartnerSyncRateThrottle
 from commerce_sync.api.views import PartnerApiView
@@ -41,7 +43,7 @@ from commerce_sync.core.selectors import (
     sync_run_get,
     sync_run_last_successful,
     sync_run_latest,
-    sync_runs_history,
+    sync_runs_page,
 )
 from commerce_sync.core.services.audit import partner_actor
 from commerce_sync.core.services.syncs import sync_request
@@ -349,9 +351,8 @@ class SyncStatusView(PartnerApiView):
         responses={200: SyncStatusSerializer},
     )
     def get(self, request: Request, companyId: str) -> Response:
-        merchant = _merchant(request, companyId)
-        run = sync_run_latest(merchant=merchant)
-        if run is None:
+        run = sync_run_latest(partner=request.user.partner, merchant_id=companyId)
+        if run is None:  # no such company for this key, or no sync yet
             raise Http404
         body = company_sync_status(run)
         body["commerceSyncId"] = body["syncId"]
@@ -368,7 +369,7 @@ class LastSuccessfulSyncView(PartnerApiView):
     )
     def get(self, request: Request, companyId: str) -> Response:
         """get-last-successful-sync: the last sync that ended 2000 or 2040 (404: none)."""
-        run = sync_run_last_successful(merchant=_merchant(request, companyId))
+        run = sync_run_last_successful(partner=request.user.partner, merchant_id=companyId)
         if run is None:
             raise Http404
         return Response(company_sync_status(run))
@@ -383,7 +384,7 @@ class LatestSyncView(PartnerApiView):
     )
     def get(self, request: Request, companyId: str) -> Response:
         """get-latest-sync: the sync requested or started last (404: none yet)."""
-        run = sync_run_latest(merchant=_merchant(request, companyId))
+        run = sync_run_latest(partner=request.user.partner, merchant_id=companyId)
         if run is None:
             raise Http404
         return Response(company_sync_status(run))
@@ -398,20 +399,70 @@ class SyncByIdView(PartnerApiView):
     )
     def get(self, request: Request, companyId: str, syncId: str) -> Response:
         """get-sync-by-id: one sync of the company (404 for any other id)."""
-        run = sync_run_get(merchant=_merchant(request, companyId), sync_id=syncId)
+        run = sync_run_get(partner=request.user.partner, merchant_id=companyId, sync_id=syncId)
         if run is None:
             raise Http404
         return Response(company_sync_status(run))
 
 
+LIST_SYNCS_PAGE_SIZE = 100
+LIST_SYNCS_MAX_PAGE_SIZE = 1000
+
+
 class ListSyncsView(PartnerApiView):
+    """list-syncs: the company's syncs, newest request first, as Codat's
+    plain array, one page of it. Codat's description gives the operation no
+    parameters and returns every sync; a history grows by a sync a day, so
+    here the answer is bounded: the newest `pageSize` (default 100, at most
+    1000) syncs, and `page` (from 1) reads further back. When more syncs
+    exist the answer carries `Link: <...?page=N+1&pageSize=S>; rel="next"`
+    (RFC 8288), so a client that never sends the parameters gets the newest
+    100, as before for any company with fewer."""
+
     @extend_schema(
         operation_id="list-syncs",
         tags=TAGS,
-        parameters=[_COMPANY],
+        parameters=[
+            _COMPANY,
+            OpenApiParameter(
+                "page",
+                int,
+                OpenApiParameter.QUERY,
+                description="Beyond Codat: the page, from 1 (the newest syncs).",
+            ),
+            OpenApiParameter(
+                "pageSize",
+                int,
+                OpenApiParameter.QUERY,
+                description=f"Beyond Codat: syncs per page, 1 to {LIST_SYNCS_MAX_PAGE_SIZE} "
+                f"(default {LIST_SYNCS_PAGE_SIZE}).",
+            ),
+            OpenApiParameter(
+                "Link",
+                str,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description='<path?page=N&pageSize=S>; rel="next" when older syncs exist.',
+            ),
+        ],
         responses={200: CompanySyncStatusSerializer(many=True)},
     )
     def get(self, request: Request, companyId: str) -> Response:
-        """list-syncs: every sync of the company, newest first (one query)."""
-        runs = sync_runs_history(merchant=_merchant(request, companyId))
-        return Response([company_sync_status(run) for run in runs])
+        page = int_parameter(request, "page", 1, 1, 2**31 - 1)
+        size = int_parameter(request, "pageSize", LIST_SYNCS_PAGE_SIZE, 1, LIST_SYNCS_MAX_PAGE_SIZE)
+        # One row more than asked tells whether a next page exists (no count).
+        runs = sync_runs_page(
+            partner=request.user.partner,
+            merchant_id=companyId,
+            offset=(page - 1) * size,
+            limit=size + 1,
+        )
+        if runs is None:
+            raise Http404
+        response = Response([company_sync_status(run) for run in runs[:size]])
+        if len(runs) > size:
+            path = f"/companies/{companyId}/sync/commerce/syncs/list/status"
+            response["Link"] = (
+                f'<{path}?{urlencode({"page": page + 1, "pageSize": size})}>; rel="next"'
+            )
+        return response

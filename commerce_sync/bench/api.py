@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import io
 import math
 import os
 import random
@@ -52,6 +53,7 @@ from pathlib import Path
 from unittest import mock
 
 from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import Client
@@ -71,6 +73,7 @@ LOADING_NAME = "API benchmark (loading)"
 BATCH = 2000  # rows per bulk_create
 RUN_BATCH_MERCHANTS = 1000  # merchants per INSERT ... SELECT of runs
 PROBE_RUNS = (1, 365)  # the query-count probe: a merchant with 1 run, one with 365
+RAISED_RATE = "1000000/s"  # the partner's limits, out of the load's way (still counted)
 
 # Request type -> (method, path below /api/v1/ with {id} for the company),
 # Codat's Sync for Commerce paths (shared/reference/codat/Codat-Sync-Commerce.yaml).
@@ -360,7 +363,12 @@ def query_counts(
     client = Client(HTTP_AUTHORIZATION=auth)
     out: dict[str, dict] = {}
     with (
-        override_settings(ALLOWED_HOSTS=["*"], SECURE_SSL_REDIRECT=False),
+        override_settings(
+            ALLOWED_HOSTS=["*"],
+            SECURE_SSL_REDIRECT=False,
+            PARTNER_API_RATE=RAISED_RATE,
+            PARTNER_API_SYNC_RATE=RAISED_RATE,
+        ),
         mock.patch("django_q.conf.Conf.SYNC", False),
     ):
         for request_type in types:
@@ -385,6 +393,52 @@ def query_counts(
     return out
 
 
+def cpu_per_request(
+    *, api_key: str, merchant_ids: list[str], types: list[str], requests: int = 200, seed: int = 3
+) -> dict[str, float]:
+    """CPU milliseconds per request of each read type, in this process:
+    `requests` requests straight through Django's WSGI handler (every
+    middleware, no HTTP server, no client), companies drawn from
+    `merchant_ids`, timed with `time.process_time`. Unlike latencies it
+    hardly moves when other processes load the machine. Sync requests are
+    left out (each would queue a run)."""
+    auth = "Basic " + base64.b64encode(api_key.encode()).decode()
+    handler = WSGIHandler()
+    rng = random.Random(seed)  # noqa: S311 - reproducible traffic, not secrets
+
+    def call(path: str) -> None:
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_AUTHORIZATION": auth,
+            "HTTP_ACCEPT": "application/json",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(b""),
+            "wsgi.errors": sys.stderr,
+        }
+        b"".join(handler(environ, lambda status, headers: None))
+
+    out = {}
+    with override_settings(ALLOWED_HOSTS=["*"], SECURE_SSL_REDIRECT=False):
+        for request_type in types:
+            method, path = REQUEST_TYPES[request_type]
+            if method != "GET":
+                continue
+            for _ in range(10):  # warm: the process's one-off imports and lookups
+                call("/api/v1/" + path.format(id=rng.choice(merchant_ids)))
+            paths = ["/api/v1/" + path.format(id=rng.choice(merchant_ids)) for _ in range(requests)]
+            began = time.process_time()
+            for one in paths:
+                call(one)
+            out[request_type] = round((time.process_time() - began) * 1000 / requests, 2)
+    return out
+
+
 # Server -------------------------------------------------------------------------
 
 
@@ -394,7 +448,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_environment(*, conn_max_age: int = 60) -> dict[str, str]:
+def server_environment(*, conn_max_age: int = 60, rate_limit_redis_url: str = "") -> dict[str, str]:
     """Production settings for gunicorn on the bench's database, with the
     bench process's own secrets (the connections' credentials were encrypted
     with its CREDENTIALS_KEYS), the partner throttles raised out of the way
@@ -410,12 +464,14 @@ def server_environment(*, conn_max_age: int = 60) -> dict[str, str]:
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",
         "SECURE_HSTS_SECONDS": "0",
-        "PARTNER_API_RATE": "1000000/s",
-        "PARTNER_API_SYNC_RATE": "1000000/s",
+        "PARTNER_API_RATE": RAISED_RATE,
+        "PARTNER_API_SYNC_RATE": RAISED_RATE,
         "LEDGER_DIR": str(Path(settings.LEDGER_DIR).resolve()),
         "Q_SYNC": "0",  # sync requests are enqueued; no cluster runs them
         "LOG_LEVEL": "WARNING",
         "CONN_MAX_AGE": str(conn_max_age),
+        # Rate limits counted in Redis when given, else by one database upsert.
+        "RATE_LIMIT_REDIS_URL": rate_limit_redis_url,
     }
 
 
@@ -427,6 +483,7 @@ def gunicorn_server(
     threads: int,
     log_path: Path,
     conn_max_age: int = 60,
+    rate_limit_redis_url: str = "",
     boot_timeout: float = 60.0,
 ) -> Iterator[tuple[str, int]]:
     """Yields `("http://127.0.0.1:<port>", gunicorn's pid)` once /healthz answers; the server is
@@ -446,7 +503,9 @@ def gunicorn_server(
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             command,
             cwd=ROOT,
-            env=server_environment(conn_max_age=conn_max_age),
+            env=server_environment(
+                conn_max_age=conn_max_age, rate_limit_redis_url=rate_limit_redis_url
+            ),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -668,6 +727,8 @@ def run_bench(
     worker_class: str,
     threads: int,
     conn_max_age: int = 60,
+    rate_limit_redis_url: str = "",
+    cpu_requests: int = 200,
     reset: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict:
@@ -688,6 +749,20 @@ def run_bench(
         types=sorted(mix),
         warm_merchant=data.merchant_ids[-1],
     )
+    log(f"measuring CPU per read in-process ({cpu_requests} requests per type)")
+    # The server's limits (a slot taken here at the default rate would push
+    # the partner's shared count out of the server's reach).
+    with override_settings(
+        RATE_LIMIT_REDIS_URL=rate_limit_redis_url,
+        PARTNER_API_RATE=RAISED_RATE,
+        PARTNER_API_SYNC_RATE=RAISED_RATE,
+    ):
+        in_process_cpu = cpu_per_request(
+            api_key=api_key,
+            merchant_ids=data.merchant_ids,
+            types=sorted(mix),
+            requests=cpu_requests,
+        )
     constant = all(
         len({v for k, v in row.items() if k.startswith("runs_")}) == 1 for row in queries.values()
     )
@@ -701,6 +776,7 @@ def run_bench(
         threads=threads,
         log_path=log_path,
         conn_max_age=conn_max_age,
+        rate_limit_redis_url=rate_limit_redis_url,
     ) as (base_url, server_pid):
         log(f"driving {rate:g} requests/s for {seconds:g} s at {base_url}")
         load_during = os.getloadavg()
@@ -750,6 +826,7 @@ def run_bench(
             "debug": False,
             "conn_max_age": conn_max_age,
             "throttle": "on, raised to 1000000/s",
+            "rate_limit_store": "redis" if rate_limit_redis_url else "database",
         },
         "warmup_requests": warmup,
         "rate_asked": rate,
@@ -763,6 +840,9 @@ def run_bench(
         "cpu_ms_per_request": {
             "server": round(server_cpu * 1000 / per_request, 2),
             "load_generator": round(own_cpu * 1000 / per_request, 2),
+            # Per read type, through Django's WSGI handler in this process (no
+            # server, no client): steady even on a shared, loaded machine.
+            "in_process_per_type": in_process_cpu,
         },
         "queries": queries,
         "queries_constant": constant,

@@ -9,12 +9,17 @@ import uuid
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from commerce_sync.core.validators import validate_email_list, validate_time_zone
+from commerce_sync.core.validators import (
+    validate_country_code,
+    validate_currency_code,
+    validate_email_list,
+    validate_time_zone,
+)
 from commerce_sync.errors import StatusCode
 from connectors.credentials import EncryptedJSONField
 
@@ -66,12 +71,8 @@ class Merchant(models.Model):
     # Codat's Company `description` and `tags` (free text, {key: value} strings).
     description = models.TextField(blank=True)
     tags = models.JSONField(default=dict, blank=True)
-    country = models.CharField(
-        max_length=2, validators=[RegexValidator(r"^[A-Z]{2}$", "ISO 3166 alpha-2 code.")]
-    )
-    currency = models.CharField(
-        max_length=3, validators=[RegexValidator(r"^[A-Z]{3}$", "ISO 4217 code.")]
-    )
+    country = models.CharField(max_length=2, validators=[validate_country_code])  # ISO 3166
+    currency = models.CharField(max_length=3, validators=[validate_currency_code])  # ISO 4217
     time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
     enabled = models.BooleanField(default=True)
     configured = models.BooleanField(default=False)
@@ -310,6 +311,15 @@ class SyncRun(models.Model):
             ),
             # /metrics counts the runs finished lately by status code.
             models.Index(fields=["finished_at"], name="core_syncrun_finished_at"),
+            # The partner API's reads (selectors.sync_run_latest, sync_runs_history,
+            # sync_run_last_successful) touch only the rows they answer with,
+            # however long the merchant's history.
+            models.Index(fields=["merchant", "-created_at", "-id"], name="core_syncrun_latest"),
+            models.Index(
+                fields=["merchant", "-finished_at", "-created_at"],
+                condition=Q(status="succeeded"),
+                name="core_syncrun_last_successful",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -504,3 +514,16 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.channel} to {self.audience} ({self.status})"
+
+
+class RateLimitBucket(models.Model):
+    """One rate limit's state when counted in the database
+    (services/rate_limits.py, without RATE_LIMIT_REDIS_URL): the GCRA's
+    theoretical arrival time, in seconds since the epoch. One row per
+    partner and limit, updated in place; never needs purging."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    tat = models.FloatField()
+
+    def __str__(self) -> str:
+        return self.key

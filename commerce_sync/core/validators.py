@@ -1,5 +1,6 @@
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pycountry
 from django.core.exceptions import ValidationError
 
 
@@ -28,3 +29,25 @@ def validate_email_list(value: object) -> None:
             raise ValidationError(
                 "%(value)s is not an email address.", code="invalid_email", params={"value": entry}
             ) from None
+
+
+def validate_country_code(value: str) -> None:
+    """Accept only assigned ISO 3166-1 alpha-2 codes, upper case ("GB",
+    "FR"), as pycountry (pinned) lists them; "XX" or "UK" are refused."""
+    if not (isinstance(value, str) and value.isupper() and pycountry.countries.get(alpha_2=value)):
+        raise ValidationError(
+            "%(value)s is not an ISO 3166-1 alpha-2 country code (e.g. GB, FR, US).",
+            code="invalid_country",
+            params={"value": value},
+        )
+
+
+def validate_currency_code(value: str) -> None:
+    """Accept only active ISO 4217 currency codes, upper case ("GBP",
+    "EUR"), as pycountry (pinned) lists them; "ABC" or "EURO" are refused."""
+    if not (isinstance(value, str) and value.isupper() and pycountry.currencies.get(alpha_3=value)):
+        raise ValidationError(
+            "%(value)s is not an ISO 4217 currency code (e.g. GBP, EUR, USD).",
+            code="invalid_currency",
+            params={"value": value},
+        )

@@ -118,16 +118,28 @@ def webhook_signature_headers(
     }
 
 
-def webhook_url_check(url: str) -> None:
-    """Raise `UnsafeUrl` (a ConfigurationError) unless `url` is http(s) to a
-    public address or a host in PARTNER_ALLOWED_HOSTS (the partner client's
-    guard, `connectors.partner.ssrf`). `WEBHOOK_ALLOW_PRIVATE` (tests and
-    local development only, default off) lets any http(s) URL through."""
+def webhook_url_check(url: str, *, resolve_names: bool = True) -> None:
+    """Raise `UnsafeUrl` (a ConfigurationError, its message worded for a
+    webhook) unless `url` is http(s) to a public address or a host in
+    PARTNER_ALLOWED_HOSTS (the guard of `connectors.partner.ssrf`).
+
+    An endpoint's URL is checked twice: when it is registered, for its shape
+    (`resolve_names=False`: scheme, host, no credentials, a port, an address
+    literal not internal, not localhost), since the partner's DNS may not
+    exist yet; and at every delivery, resolved, so a name that points
+    inside our network is refused then (the attempt fails as "Refused").
+    `WEBHOOK_ALLOW_PRIVATE` (tests and local development only, default off)
+    lets any http(s) URL through."""
     if settings.WEBHOOK_ALLOW_PRIVATE:
         if not url.lower().startswith(("http://", "https://")):
-            raise UnsafeUrl("Only http and https URLs are called")
+            raise UnsafeUrl("A webhook URL is http or https")
         return
-    url_check(url)
+    url_check(
+        url,
+        subject="The webhook host",
+        credentials_hint="deliveries are signed (verify the webhook-signature header) instead",
+        resolve_names=resolve_names,
+    )
 
 
 # Emission -----------------------------------------------------------------------
@@ -382,7 +394,7 @@ def _validated(url: str | None, event_types: list[str] | None) -> None:
     if url is not None:
         try:
             URLValidator(schemes=["http", "https"])(url)
-            webhook_url_check(url)
+            webhook_url_check(url, resolve_names=False)  # resolved at each delivery
         except ValidationError:
             problems["url"] = ["Enter an absolute http(s) URL, e.g. https://example.com/hooks."]
         except UnsafeUrl as error:

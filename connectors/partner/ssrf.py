@@ -64,17 +64,28 @@ def _allowed(host: str, addresses: Iterable[Address], allowed_hosts: Iterable[st
     return False
 
 
-def resolve(host: str, port: int) -> list[Address]:
+def resolve(host: str, port: int, *, subject: str = "The partner API host") -> list[Address]:
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as error:
-        raise UnsafeUrl(f"The partner API host {host!r} cannot be resolved ({error})") from None
+        raise UnsafeUrl(f"{subject} {host!r} cannot be resolved ({error})") from None
     # Strip an IPv6 zone ("fe80::1%eth0"): ipaddress refuses it on 3.11.
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
-def url_check(url: str, *, allowed_hosts: Iterable[str] | None = None) -> None:
-    """Raise `UnsafeUrl` unless `url` is http(s) to a public address (or an allowed host)."""
+def url_check(
+    url: str,
+    *,
+    allowed_hosts: Iterable[str] | None = None,
+    subject: str = "The partner API host",
+    credentials_hint: str = "configure the auth instead",
+    resolve_names: bool = True,
+) -> None:
+    """Raise `UnsafeUrl` unless `url` is http(s) to a public address (or an
+    allowed host). Messages name the host as `subject` ("The webhook host"
+    ...). With `resolve_names` False a host name is not looked up (only its
+    shape is checked, and `localhost` refused): an address literal is
+    still judged; the name is resolved and judged when it is called."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise UnsafeUrl(f"Only http and https URLs are called, not {parts.scheme!r}")
@@ -82,20 +93,34 @@ def url_check(url: str, *, allowed_hosts: Iterable[str] | None = None) -> None:
     if not host:
         raise UnsafeUrl("The URL has no host")
     if parts.username or parts.password:
-        raise UnsafeUrl("Credentials in the URL are not accepted; configure the auth instead")
+        raise UnsafeUrl(f"Credentials in the URL are not accepted; {credentials_hint}")
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise UnsafeUrl("The URL's port is not a number between 0 and 65535") from None
     allow = list(settings.PARTNER_ALLOWED_HOSTS if allowed_hosts is None else allowed_hosts)
-    addresses = resolve(host, port)
+    if not resolve_names:
+        try:
+            addresses: list[Address] = [ipaddress.ip_address(host.split("%", 1)[0])]
+        except ValueError:  # a name: resolved when called
+            name = host.lower().rstrip(".")
+            if (name == "localhost" or name.endswith(".localhost")) and not _allowed(
+                host, [], allow
+            ):
+                raise UnsafeUrl(
+                    f"{subject} {host!r} is this machine; the operator must allow it "
+                    "in PARTNER_ALLOWED_HOSTS"
+                ) from None
+            return
+    else:
+        addresses = resolve(host, port, subject=subject)
     if not addresses:
-        raise UnsafeUrl(f"The partner API host {host!r} has no address")
+        raise UnsafeUrl(f"{subject} {host!r} has no address")
     if _allowed(host, addresses, allow):
         return
     internal = sorted({str(a) for a in addresses if _is_internal(a)})
     if internal:
         raise UnsafeUrl(
-            f"The partner API host {host!r} resolves to an internal address "
+            f"{subject} {host!r} resolves to an internal address "
             f"({', '.join(internal)}); the operator must allow it in PARTNER_ALLOWED_HOSTS"
         )

@@ -108,6 +108,39 @@ def test_create_company_refuses_bad_bodies_naming_the_field(api, body, field):
     assert not Merchant.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"name": "A", "country": "XX"}, "country", "not an ISO 3166-1 alpha-2 country code"),
+        ({"name": "A", "country": "UK"}, "country", "not an ISO 3166-1 alpha-2 country code"),
+        ({"name": "A", "currency": "ABC"}, "currency", "not an ISO 4217 currency code"),
+        ({"name": "A", "currency": "XYZ"}, "currency", "not an ISO 4217 currency code"),
+    ],
+)
+def test_unassigned_country_and_currency_codes_are_refused(api, partner, body, field, words):
+    error = assert_error(api("post", "/companies", body), 400, field=field)
+    assert any(words in item["message"] for item in error["validation"]["errors"]), error
+    assert not Merchant.objects.exists()
+    merchant = MerchantFactory(partner=partner)
+    error = assert_error(api("put", f"/companies/{merchant.pk}", body), 400, field=field)
+    merchant.refresh_from_db()
+    assert (merchant.country, merchant.currency) != (body.get("country"), body.get("currency"))
+
+
+def test_real_codes_are_accepted(api):
+    body = api("post", "/companies", {"name": "A", "country": "JP", "currency": "JPY"}).json()
+    assert (body["country"], body["currency"]) == ("JP", "JPY")
+
+
+def test_merchant_identifiers_are_compared_exactly_case_included(api, partner):
+    """Codat treats the partner's id as an opaque string (documented on the
+    field): SHOP-1 is not shop-1."""
+    MerchantFactory(partner=partner, external_id="shop-1")
+    response = api("post", "/companies", {"name": "B", "merchantIdentifier": "SHOP-1"})
+    assert response.status_code == 200
+    assert Merchant.objects.filter(partner=partner, external_id__iexact="shop-1").count() == 2
+
+
 def test_create_company_refuses_a_merchant_identifier_already_used(api, partner):
     MerchantFactory(partner=partner, external_id="shop-1")
     assert_error(
@@ -234,6 +267,7 @@ def test_list_query_count_is_constant(api, partner):
         return len(captured)
 
     named(partner, "A")
+    queries()  # the key's first request looks it up; later ones find it remembered
     few = queries()
     for merchant in named(partner, "B", "C", "D", "E"):
         ConnectionFactory(merchant=merchant)

@@ -192,6 +192,34 @@ def test_set_configuration_refuses_with_every_problem_named(api, demo, settings)
     assert merchant.sync_configuration_versions.count() == 1
 
 
+def test_unknown_nested_fields_are_refused_by_their_path_and_nothing_is_saved(api, demo):
+    body = api.get(path(demo.merchant)).json()
+    config = body["configuration"]
+    config["sales"]["accounts"]["sales"]["selectedAcountId"] = "Income:Sales:Coffee"  # typo
+    config["mapSettings"]["rounding"] = "up"
+    config["sales"]["grouping"]["groupingLevels"] = {"invoiceLevel": {"byTill": True}}
+    config["sales"]["newTaxRates"]["taxRateMappings"] = [
+        {"selectedAccountingTaxRateId": "x", "rate": 1}
+    ]
+    config["payouts"] = {}
+    response = api.post(path(demo.merchant), body)
+    body = assert_error(response, 400)
+    items = error_items(body)
+    for where in (
+        "configuration.sales.accounts.sales.selectedAcountId",
+        "configuration.mapSettings.rounding",
+        "configuration.sales.grouping.groupingLevels.invoiceLevel.byTill",
+        "configuration.sales.newTaxRates.taxRateMappings.0.rate",
+        "configuration.payouts",
+    ):
+        assert where in items, (where, items)
+    assert "outputFormat" in items["configuration.mapSettings.rounding"][0]
+    # Codat's ErrorMessage: each item names its path and the rule.
+    names = {e["validatorName"] for e in body["validation"]["errors"]}
+    assert "unknownField" in names
+    assert demo.merchant.sync_configuration_versions.count() == 1
+
+
 def test_invoices_need_a_customer_and_a_fees_supplier(api, demo):
     body = api.get(path(demo.merchant)).json()
     body["configuration"]["mapSettings"] = {"outputFormat": "Invoice"}

@@ -216,7 +216,9 @@ def test_update_authorization_stores_credentials_encrypted_and_links(
     [({}, "credentials"), ({"api_key": 5}, "api_key"), (["a"], "body")],
 )
 def test_update_authorization_refuses_bad_bodies(api, merchant, body, field):
-    connection = ConnectionFactory(merchant=merchant, credentials={"access_token": "old"})
+    connection = ConnectionFactory(
+        merchant=merchant, platform_key="http-ledger", credentials={"access_token": "old"}
+    )
     assert_error(
         api("put", path(merchant, str(connection.pk), "authorization"), body), 400, field=field
     )
@@ -224,9 +226,78 @@ def test_update_authorization_refuses_bad_bodies(api, merchant, body, field):
     assert connection.credentials == {"access_token": "old"}
 
 
+@pytest.mark.parametrize(
+    ("platform", "body", "fields"),
+    [
+        ("xero", {"api_key": "k"}, {"access_token", "refresh_token", "api_key", "credentials"}),
+        ("xero", {"access_token": "a"}, {"refresh_token", "credentials"}),
+        (
+            "quickbooks",
+            {"access_token": "a", "refresh_token": "r", "realm": "1"},
+            {"realm", "credentials"},
+        ),
+        ("shopify", {"access_token": "a", "refresh_token": " "}, {"refresh_token"}),
+        ("xero", {"access_token": "a", "refresh_token": "r", "expires_at": "soon"}, {"expires_at"}),
+        ("http-ledger", {"token": "t"}, {"api_key", "token", "credentials"}),
+        ("partner", {"client_id": "c"}, {"client_secret", "credentials"}),
+        ("beancount", {"api_key": "k"}, {"credentials"}),
+    ],
+)
+def test_update_authorization_refuses_another_platforms_credential_shape(
+    api, merchant, platform, body, fields
+):
+    connection = ConnectionFactory(
+        merchant=merchant, platform_key=platform, status="PendingAuth", credentials={}
+    )
+    response = api("put", path(merchant, str(connection.pk), "authorization"), body)
+    assert response.status_code == 400, response.content
+    items = {item["itemId"] for item in response.json()["validation"]["errors"]}
+    assert items == fields
+    if "credentials" in fields:
+        message = next(
+            e["message"]
+            for e in response.json()["validation"]["errors"]
+            if e["itemId"] == "credentials"
+        )
+        assert message.startswith(platform)
+    connection.refresh_from_db()
+    assert (connection.credentials, connection.status) == ({}, "PendingAuth")
+
+
+@pytest.mark.parametrize(
+    ("platform", "body"),
+    [
+        ("xero", {"access_token": "a", "refresh_token": "r"}),
+        (
+            "quickbooks",
+            {"access_token": "a", "refresh_token": "r", "expires_at": "2030-01-01T00:00:00Z"},
+        ),
+        ("partner", {"client_id": "c", "client_secret": "s"}),
+        ("partner", {"api_key": "k"}),
+    ],
+)
+def test_update_authorization_accepts_each_platforms_shape(api, merchant, platform, body):
+    connection = ConnectionFactory(
+        merchant=merchant, platform_key=platform, status="PendingAuth", credentials={}
+    )
+    response = api("put", path(merchant, str(connection.pk), "authorization"), body)
+    assert response.status_code == 200, response.content
+    connection.refresh_from_db()
+    assert (connection.credentials, connection.status) == (body, "Linked")
+
+
+def test_a_platform_needing_no_credentials_takes_an_empty_authorization(api, merchant):
+    connection = ConnectionFactory(merchant=merchant, platform_key="sandbox", credentials={})
+    response = api("put", path(merchant, str(connection.pk), "authorization"), {})
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "Linked"
+
+
 def test_an_unlinked_connection_cannot_be_authorised(api, merchant):
-    connection = ConnectionFactory(merchant=merchant, status="Unlinked", credentials={})
-    response = api("put", path(merchant, str(connection.pk), "authorization"), {"k": "v"})
+    connection = ConnectionFactory(
+        merchant=merchant, platform_key="http-ledger", status="Unlinked", credentials={}
+    )
+    response = api("put", path(merchant, str(connection.pk), "authorization"), {"api_key": "v"})
     assert_error(response, 400, field="status")
     connection.refresh_from_db()
     assert connection.credentials == {}

@@ -115,13 +115,13 @@ def test_a_partner_journey_with_codats_sdk(live_server, transactional_db, settin
             request={"company_id": company.id, "request_body": {"platform_key": platform}}
         )
         # Nothing for the merchant to authorise on these two: Linked at once;
-        # credentials sent anyway are stored (encrypted) and it stays Linked.
+        # their authorization takes no credentials ({}) and it stays Linked.
         assert connection.status == shared.DataConnectionStatus.LINKED
         linked = codat.connections.update_authorization(
             request={
                 "company_id": company.id,
                 "connection_id": connection.id,
-                "request_body": {"api_key": f"{platform}-key"},
+                "request_body": {},
             }
         )
         assert linked.status == shared.DataConnectionStatus.LINKED

@@ -9,6 +9,7 @@ Time is moved by passing `now=` to the sweep, never by sleeping."""
 from __future__ import annotations
 
 import logging
+import socket
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -437,3 +438,45 @@ def test_the_core_emits_each_event_where_it_happens(
     assert updated["changed"] == ["sync_hour"] and updated["version"] == 2
     assert disabled["companyId"] == str(merchant.pk) and "31" in disabled["reason"]
     assert all("s3cr3t-token" not in r.body.decode() for r in receiver.received)
+
+
+def test_a_webhook_url_is_checked_for_its_shape_when_registered_and_resolved_at_delivery(
+    db, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """No DNS when registered (the partner's name may not exist yet); the
+    name is resolved at every delivery, and refused there when it points
+    inside, with messages that speak of the webhook."""
+    from django.core.exceptions import ValidationError
+
+    from connectors.partner import ssrf
+
+    settings.WEBHOOK_ALLOW_PRIVATE = False
+    looked_up: list[str] = []
+    real_getaddrinfo = socket.getaddrinfo
+
+    def resolve_to_loopback(host, port, *args, **kwargs):
+        looked_up.append(host)
+        return real_getaddrinfo("127.0.0.1", port, proto=socket.IPPROTO_TCP)
+
+    monkeypatch.setattr(ssrf.socket, "getaddrinfo", resolve_to_loopback)
+    partner = PartnerFactory()
+    endpoint, _secret = webhook_endpoint_create(
+        partner=partner, url="https://hooks.not-yet.example/in"
+    )
+    assert endpoint.url == "https://hooks.not-yet.example/in" and looked_up == []
+    for url, words in [
+        ("https://user:pw@hooks.example/in", "webhook-signature"),
+        ("http://localhost:9000/in", "The webhook host 'localhost'"),
+        ("http://[::1]/in", "The webhook host '::1' resolves to an internal address"),
+        ("ftp://hooks.example/in", "http(s)"),
+    ]:
+        with pytest.raises(ValidationError) as refused:
+            webhook_endpoint_create(partner=partner, url=url)
+        message = str(refused.value.message_dict["url"])
+        assert words in message and "partner API" not in message, message
+    emit(django_capture_on_commit_callbacks, partner)
+    (delivery,) = WebhookDelivery.objects.filter(attempt=1)
+    assert looked_up == ["hooks.not-yet.example"]
+    assert delivery.status == Status.FAILED
+    assert delivery.error.startswith("Refused: The webhook host 'hooks.not-yet.example'")
+    assert "internal address" in delivery.error

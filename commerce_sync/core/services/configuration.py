@@ -73,6 +73,85 @@ ACCOUNT_SLOTS: tuple[tuple[str, str, str, bool], ...] = (
     ("fees", "paymentFeeRefund", "Payment fee refunds", False),
 )
 
+# The fields of Codat's `commerceConfiguration` (Codat-Sync-Commerce.yaml,
+# `Configuration.configuration`), as a tree: a dict names an object's
+# fields (`"*"`: a map whose keys are free, e.g. the account slots), a
+# one-item list an array of such objects, None a value not looked into.
+# Anything else sent is refused by its path (`_unknown_fields`).
+_ACCOUNT_FIELDS: dict[str, Any] = dict.fromkeys(
+    ("labelText", "descriptionText", "selectedAccountId", "required", "accountOptions")
+)
+_GROUP_BY_FIELDS: dict[str, Any] = dict.fromkeys(("selectedGroupByOptions", "groupByOptions"))
+CONFIGURATION_FIELDS: dict[str, Any] = {
+    "countryCode": None,
+    "mapSettings": {"outputFormat": None},
+    "sales": {
+        "syncSales": None,
+        "accounts": {"*": _ACCOUNT_FIELDS},
+        "invoiceStatus": dict.fromkeys(("selectedInvoiceStatus", "invoiceStatusOptions")),
+        "salesCustomer": dict.fromkeys(("selectedCustomerId", "customerOptions")),
+        "taxRates": {"*": dict.fromkeys(("selectedTaxRateId", "taxRateOptions"))},
+        "newTaxRates": {
+            **dict.fromkeys(
+                (
+                    "accountingTaxRateOptions",
+                    "commerceTaxRateOptions",
+                    "selectedDefaultZeroTaxRateId",
+                    "defaultZeroTaxRateOptions",
+                )
+            ),
+            "taxRateMappings": [
+                dict.fromkeys(("selectedCommerceTaxRateIds", "selectedAccountingTaxRateId"))
+            ],
+        },
+        "grouping": {
+            "groupingPeriod": dict.fromkeys(("selectedGroupingPeriod", "groupingPeriodOptions")),
+            "groupingLevels": {
+                "invoiceLevel": _GROUP_BY_FIELDS,
+                "invoiceLineLevel": _GROUP_BY_FIELDS,
+            },
+        },
+    },
+    "payments": {"syncPayments": None, "accounts": {"*": _ACCOUNT_FIELDS}},
+    "newPayments": {"syncPayments": None, "accounts": {"*": _ACCOUNT_FIELDS}},
+    "fees": {
+        "feesSupplier": dict.fromkeys(("selectedSupplierId", "supplierOptions")),
+        "syncFees": None,
+        "accounts": {"*": _ACCOUNT_FIELDS},
+    },
+}
+
+
+def _unknown_fields(value: Any, fields: Any, path: str) -> list[Problem]:
+    """A problem per field of `value` (at `path`) that `fields` (a
+    CONFIGURATION_FIELDS tree) does not name, however deep: never stored
+    silently. Values of the wrong type are left to the other rules."""
+    if isinstance(fields, list) and isinstance(value, list):
+        return [
+            problem
+            for index, item in enumerate(value)
+            for problem in _unknown_fields(item, fields[0], f"{path}.{index}")
+        ]
+    if not isinstance(fields, dict) or not isinstance(value, Mapping):
+        return []
+    problems = []
+    for key, inner in value.items():
+        where = f"{path}.{key}"
+        if "*" in fields:
+            problems += _unknown_fields(inner, fields["*"], where)
+        elif key in fields:
+            problems += _unknown_fields(inner, fields[key], where)
+        else:
+            problems.append(
+                Problem(
+                    where,
+                    f"Unknown field {key!r}: {path} takes only {', '.join(sorted(fields))}",
+                    "unknownField",
+                )
+            )
+    return problems
+
+
 # The years a schedule may start in (period arithmetic stays far from
 # datetime's limits in every time zone).
 START_DATE_YEARS = (1970, 2200)
@@ -472,7 +551,8 @@ def sync_configuration_check(
     schedule's fields, the mapping rules (`_rule_problems`) and, with a
     linked accounting connection, every selection against its live options
     (cached). Raises what the connector raises when the accounting software
-    cannot be read (a TransientError: try again)."""
+    cannot be read (a TransientError: try again). A field Codat's `commerceConfiguration` does not have, at
+    any depth, is a problem named by its dotted path (`unknownField`)."""
     problems = list(problems or [])
     warnings: list[Problem] = []
     if not isinstance(document, Mapping):
@@ -482,6 +562,7 @@ def sync_configuration_check(
         return CheckOutcome(problems, warnings, None, {})
     current = SyncConfiguration.objects.filter(merchant=merchant).first()
     parsed_schedule = _schedule(schedule, current, merchant, problems)
+    problems.extend(_unknown_fields(document, CONFIGURATION_FIELDS, "configuration"))
     cleaned = document_clean(document)
     problems.extend(_rule_problems(cleaned, merchant))
     connection = accounting_connection(merchant=merchant)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -269,6 +270,76 @@ def connection_unlink(*, connection: Connection, actor: str) -> Connection:
 
 MAX_CREDENTIAL_KEYS = 50
 
+# The credentials each platform's connector reads (one shape, or several
+# alternatives): (required keys, optional keys). OAuth platforms keep the
+# token set `connectors.oauth.TokenSet.as_credentials` writes (refreshed by
+# `ConnectionTokenSource`); the HTTP ledger an API key
+# (`connectors.registry._http_ledger`); the partner commerce API an API key
+# or OAuth client credentials (`connectors.partner.adapter`). Platforms in
+# `NO_AUTHORIZATION` take none.
+_TOKENS = (frozenset({"access_token", "refresh_token"}), frozenset({"expires_at"}))
+CREDENTIAL_SHAPES: dict[str, tuple[tuple[frozenset[str], frozenset[str]], ...]] = {
+    "xero": (_TOKENS,),
+    "quickbooks": (_TOKENS,),
+    "shopify": (_TOKENS,),
+    "square": (_TOKENS,),
+    "zettle": (_TOKENS,),
+    "http-ledger": ((frozenset({"api_key"}), frozenset()),),
+    "partner": (
+        (frozenset({"api_key"}), frozenset()),
+        (frozenset({"client_id", "client_secret"}), frozenset()),
+    ),
+}
+
+
+def _shape_text(shape: tuple[frozenset[str], frozenset[str]]) -> str:
+    required, optional = shape
+    text = ", ".join(sorted(required))
+    return text + (f" (optional: {', '.join(sorted(optional))})" if optional else "")
+
+
+def credentials_check(*, platform_key: str, credentials: dict[str, Any]) -> None:
+    """Raise Django's `ValidationError` naming the problem when `credentials`
+    (already a flat {string: string} object) are not what `platform_key`'s
+    connector reads (CREDENTIAL_SHAPES): a key missing or unknown, an empty
+    value, `expires_at` not an ISO 8601 date-time, or any credential for a
+    platform that needs none. Platforms not listed take any flat object."""
+    if platform_key in NO_AUTHORIZATION:
+        if credentials:
+            raise ValidationError(
+                {
+                    "credentials": f"{platform_key} needs no credentials: send {{}} "
+                    "(its connection is Linked already)."
+                }
+            )
+        return
+    shapes = CREDENTIAL_SHAPES.get(platform_key)
+    if shapes is None:
+        return
+    keys = set(credentials)
+    expected = " or ".join(_shape_text(shape) for shape in shapes)
+    fits = [shape for shape in shapes if shape[0] <= keys <= shape[0] | shape[1]]
+    if not fits:
+        nearest = max(shapes, key=lambda shape: len(keys & (shape[0] | shape[1])))
+        missing = sorted(nearest[0] - keys)
+        unknown = sorted(keys - nearest[0] - nearest[1])
+        detail = {name: "Required for this platform." for name in missing}
+        detail |= {name: "Not a credential of this platform." for name in unknown}
+        detail["credentials"] = f"{platform_key} takes {expected}."
+        raise ValidationError(detail)
+    empty = sorted(name for name in keys if not str(credentials[name]).strip())
+    if empty:
+        raise ValidationError({name: "Must not be empty." for name in empty})
+    if "expires_at" in credentials:
+        try:
+            moment = datetime.fromisoformat(str(credentials["expires_at"]).replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise ValidationError(
+                {"expires_at": "An ISO 8601 date-time with its offset, e.g. 2026-01-01T12:00:00Z."}
+            )
+
 
 @transaction.atomic
 def connection_authorization_update(
@@ -279,10 +350,14 @@ def connection_authorization_update(
     waiting for authorisation or deauthorised becomes Linked.
 
     Raises Django's `ValidationError` naming the problem when `credentials`
-    is empty, is not a flat {string: string} object (at most 50 keys), or the
-    connection is Unlinked (create a new connection instead).
+    is empty (except `{}` for a platform needing none), is not a flat
+    {string: string} object (at most 50 keys), is not the platform's shape
+    (`credentials_check`), or the connection is Unlinked (create a new
+    connection instead).
     """
-    if not isinstance(credentials, dict) or not credentials:
+    if not isinstance(credentials, dict) or (
+        not credentials and connection.platform_key not in NO_AUTHORIZATION
+    ):
         raise ValidationError({"credentials": "Send a JSON object of the platform's credentials."})
     if len(credentials) > MAX_CREDENTIAL_KEYS:
         raise ValidationError({"credentials": f"At most {MAX_CREDENTIAL_KEYS} keys."})
@@ -293,6 +368,7 @@ def connection_authorization_update(
             )
         if not isinstance(value, str):
             raise ValidationError({key: "Each credential is a string."})
+    credentials_check(platform_key=connection.platform_key, credentials=credentials)
     row = Connection.objects.select_for_update().get(pk=connection.pk)
     if row.status == Connection.Status.UNLINKED:
         raise ValidationError(

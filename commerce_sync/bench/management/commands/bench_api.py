@@ -3,7 +3,8 @@
 Prints one JSON object on stdout (logs on stderr): the data's size, the rate
 asked and achieved, errors by status, latency percentiles in ms overall, for
 reads and per request type, and the queries per request type on a merchant
-with 1 run and one with 365. Run it against a PostgreSQL database of its own
+with 1 run and one with 365, and the CPU per request: the server's under
+the load, and per read type in-process (steadier on a shared machine). Run it against a PostgreSQL database of its own
 (DATABASE_URL); it asserts nothing.
 """
 
@@ -45,6 +46,19 @@ class Command(BaseCommand):
             help="the server's CONN_MAX_AGE: seconds a database connection is kept (0: one per request)",
         )
         parser.add_argument(
+            "--rate-limit-redis",
+            default="",
+            metavar="URL",
+            help="count the server's rate limits in this Redis (e.g. redis://127.0.0.1:6379/14); "
+            "default: the database",
+        )
+        parser.add_argument(
+            "--cpu-requests",
+            type=int,
+            default=200,
+            help="requests per read type for the in-process CPU measurement",
+        )
+        parser.add_argument(
             "--reset", action="store_true", help="rebuild the data even if already loaded"
         )
 
@@ -54,7 +68,7 @@ class Command(BaseCommand):
             mix = mix_parse(options["mix"])
         except ValueError as error:
             raise CommandError(str(error)) from None
-        for name in ("merchants", "days", "rate", "seconds", "workers", "threads"):
+        for name in ("merchants", "days", "rate", "seconds", "workers", "threads", "cpu_requests"):
             if options[name] <= 0:
                 raise CommandError(f"--{name.replace('_', '-')} must be more than 0")
         if options["conn_max_age"] < 0:
@@ -72,6 +86,8 @@ class Command(BaseCommand):
                 worker_class=options["worker_class"],
                 threads=options["threads"],
                 conn_max_age=options["conn_max_age"],
+                rate_limit_redis_url=options["rate_limit_redis"],
+                cpu_requests=options["cpu_requests"],
                 reset=options["reset"],
                 log=lambda text: self.stderr.write(text),
             )
