@@ -188,6 +188,9 @@ def fast_transaction(record: Any, tz: ZoneInfo) -> Transaction:
         source_id, source_type = source.get("id"), source.get("type")
         if source_id is not None and type(source_id) is not _STR:
             raise _Unusual
+        if source_type is not None and type(source_type) is not _STR:
+            raise _Unusual
+        source_type = source_type or None
     modified = record.get("modifiedDate")
     return Transaction(
         tx_id,

@@ -152,8 +152,15 @@ def parse_transaction_checked(record: Any, tz: ZoneInfo) -> Transaction:
         created=parse_instant(record.get("createdDate"), tz),
         modified=optional_instant(record, "modifiedDate", tz),
         source_id=None if source.get("id") is None else str(source["id"]),
-        source_type=source.get("type"),
+        source_type=_source_type(source.get("type")),
     )
+
+
+def _source_type(value: Any) -> str | None:
+    """A `transactionSourceRef.type` (Payment, Order, Payout, ...) or None."""
+    if value is None or isinstance(value, str):
+        return value or None
+    raise BadField(f"transactionSourceRef.type must be a string, got {json_repr(value)}")
 
 
 def _record_label(kind: str, index: int, record: Any) -> str:

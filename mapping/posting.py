@@ -32,6 +32,8 @@ _PAYOUTS = frozenset({"Payout", "FailedPayout"})
 # A payout's source reference is resolved when it names a sale's payment or
 # order; other references (the payout's own id) leave it on `card`.
 _NAMES_A_SALE = frozenset({"Payment", "Order"})
+# A fee naming one of these (Square's fee on a payout) is no sale's: `card`.
+_NAMES_NO_SALE = frozenset({"Payout", "FailedPayout", "Transfer"})
 
 # (kind, account, rate, description) of a product line
 LineTarget = tuple[str, str, Rate, str]
@@ -353,7 +355,11 @@ class Posting:
             )
             return
         payment_type, location = "Card", None  # a fee or payout that names no payment
-        if tx.source_id and (tx.type not in _PAYOUTS or tx.source_type in _NAMES_A_SALE):
+        source_type = tx.source_type
+        if tx.source_id and (
+            source_type in _NAMES_A_SALE
+            or (tx.type not in _PAYOUTS and source_type not in _NAMES_NO_SALE)
+        ):
             indexed = self.payment_index.get(tx.source_id)
             if indexed is None:
                 # Never a guess: the wrong clearing account is a wrong balance.
