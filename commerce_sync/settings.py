@@ -100,8 +100,11 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 _db = DATABASES["default"]
-# The largest request body read: a push of 5,000 records fits; larger is a 413.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=20_000_000)
+# The largest request body read by every endpoint but the push (larger is a 413).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_000_000)
+# The push endpoint's own limit, in bytes after gunzip: 5,000 realistic orders
+# (about 1 to 5 KB each as JSON) fit; gzip on the wire shrinks them about 20 times.
+PUSH_MAX_BODY_BYTES = env.int("PUSH_MAX_BODY_BYTES", default=40_000_000)
 
 # Persistent connections (checked before reuse): a new PostgreSQL connection per
 # request costs more than the request itself (bench_api).
@@ -248,6 +251,9 @@ CACHES = {
 PARTNER_API_RATE = env.str("PARTNER_API_RATE", default="600/min")
 PARTNER_API_SYNC_RATE = env.str("PARTNER_API_SYNC_RATE", default="60/min")
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# How far in the future a pushed record's createdDate or modifiedDate may be
+# (the partner's clock running ahead of ours); later ones are refused.
+PUSH_CLOCK_SKEW_SECONDS = env.int("PUSH_CLOCK_SKEW_SECONDS", default=300)
 
 # Logging -----------------------------------------------------------------------
 # One JSON object per line on stdout; LOG_FORMAT=text for a readable console.

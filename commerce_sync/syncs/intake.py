@@ -25,6 +25,14 @@ from mapping.parsing import parse_record
 from mapping.periods import Period
 
 
+def _named(payload: Any) -> str:
+    """The record's id for a message: short, printable."""
+    record_id = payload.get("id") if isinstance(payload, dict) else None
+    text = repr(record_id) if not isinstance(record_id, str) else record_id
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= 80 else text[:80] + "..."
+
+
 def record_hash(payload: dict[str, Any]) -> str:
     """SHA-256 hex digest of the payload's canonical JSON (sorted keys, no
     spaces, Decimals and dates as Django's encoder writes them)."""
@@ -59,8 +67,8 @@ def records_take_in(
     *, merchant: Merchant, batch: CommerceBatch, tz: tzinfo
 ) -> list[IncomingRecord]:
     """Parse every order and transaction of `batch` and find its stored row
-    (one query per kind). Raises DataProcessingError naming up to 20 records
-    that do not parse."""
+    (one query per kind). Raises DataProcessingError (5120) naming up to 20
+    records that do not parse, whatever their fault."""
     records: list[IncomingRecord] = []
     problems: list[str] = []
     for kind, payloads in (("order", batch.orders), ("transaction", batch.transactions)):
@@ -74,6 +82,14 @@ def records_take_in(
                 parsed = parse_record(kind, payload, tz)
             except MappingError as error:
                 problems.extend(issue.message for issue in error.issues)
+                continue
+            except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as error:
+                # The parser's checks missed something about this record: it is
+                # still the record's problem (5120 naming it), not a crash.
+                problems.append(
+                    f"{kind.capitalize()} {_named(payload)} cannot be read "
+                    f"({type(error).__name__}); correct it at the source and sync again"
+                )
                 continue
             records.append(
                 IncomingRecord(kind, payload, parsed, record_hash(payload), existing.get(parsed.id))
