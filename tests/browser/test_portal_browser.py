@@ -59,7 +59,7 @@ def agent(transactional_db, django_user_model):
         "support", password="a-long-pass-phrase", is_staff=True
     )
     user.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_syncrun", "view_pushitem"])
+        *Permission.objects.filter(codename__in=["view_syncrun", "view_pushitem", "retry_syncrun"])
     )
     return user
 
