@@ -7,6 +7,7 @@ ones; `DEBUG=1` relaxes what a developer's laptop cannot provide.
 
 import base64
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -53,6 +54,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "axes",  # locks out repeated failed logins on /admin/ and /portal/
     "commerce_sync.core",
     "commerce_sync.inbound",
     "commerce_sync.webhooks",
@@ -74,7 +76,27 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
+
+# Failed logins (the operator's /admin/ and the support portal's /portal/, both
+# Django's admin login): after AXES_FAILURE_LIMIT failures for one username
+# from one address, that pair is refused (HTTP 429) for AXES_COOLOFF_MINUTES,
+# even with the right password. Unlock early: `manage.py axes_reset` (all),
+# `axes_reset_username NAME` or `axes_reset_ip ADDRESS`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Behind a proxy, the number of proxies in front of us (X-Forwarded-For).
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
 
 ROOT_URLCONF = "commerce_sync.urls"
 WSGI_APPLICATION = "commerce_sync.wsgi.application"
