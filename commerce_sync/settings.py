@@ -8,6 +8,7 @@ ones; `DEBUG=1` relaxes what a developer's laptop cannot provide.
 import base64
 import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
     "django_q",
     "anymail",
     "django_prometheus",
+    "axes",  # locks out repeated failed logins on /admin/ and /portal/
     "commerce_sync.core",
     "commerce_sync.inbound",
     "commerce_sync.webhooks",
@@ -81,8 +83,28 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    "axes.middleware.AxesMiddleware",  # last but the Prometheus timer, as django-axes asks
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+
+# Failed logins (the operator's /admin/ and the support portal's /portal/, both
+# Django's admin login): after AXES_FAILURE_LIMIT failures for one username
+# from one address, that pair is refused (HTTP 429) for AXES_COOLOFF_MINUTES,
+# even with the right password. Unlock early: `manage.py axes_reset` (all),
+# `axes_reset_username NAME` or `axes_reset_ip ADDRESS`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Behind a proxy, the number of proxies in front of us (X-Forwarded-For).
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
 
 ROOT_URLCONF = "commerce_sync.urls"
 WSGI_APPLICATION = "commerce_sync.wsgi.application"
@@ -108,8 +130,11 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 _db = DATABASES["default"]
-# The largest request body read: a push of 5,000 records fits; larger is a 413.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=20_000_000)
+# The largest request body read by every endpoint but the push (larger is a 413).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_000_000)
+# The push endpoint's own limit, in bytes after gunzip: 5,000 realistic orders
+# (about 1 to 5 KB each as JSON) fit; gzip on the wire shrinks them about 20 times.
+PUSH_MAX_BODY_BYTES = env.int("PUSH_MAX_BODY_BYTES", default=40_000_000)
 
 # Persistent connections (checked before reuse): a new PostgreSQL connection per
 # request costs more than the request itself (bench_api).
@@ -297,6 +322,9 @@ RATE_LIMIT_REDIS_URL = env.str("RATE_LIMIT_REDIS_URL", default=REDIS_URL)
 # 0: every request looks its key up.
 PARTNER_API_KEY_CACHE_SECONDS = env.int("PARTNER_API_KEY_CACHE_SECONDS", default=10)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# How far in the future a pushed record's createdDate or modifiedDate may be
+# (the partner's clock running ahead of ours); later ones are refused.
+PUSH_CLOCK_SKEW_SECONDS = env.int("PUSH_CLOCK_SKEW_SECONDS", default=300)
 
 # Logging -----------------------------------------------------------------------
 # One JSON object per line on stdout; LOG_FORMAT=text for a readable console.

@@ -42,7 +42,7 @@ def amount(value: Any, name: str) -> Decimal:
             raise BadField(f"{name} must be a number, got {json_repr(value)}") from None
     else:
         raise BadField(f"{name} must be a number, got {json_repr(value)}")
-    if not result.is_finite() or abs(result) >= _MAX_AMOUNT:
+    if not result.is_finite() or result.copy_abs() >= _MAX_AMOUNT:  # abs() would overflow
         raise BadField(f"{name} must be a finite amount below 10^15, got {json_repr(value)}")
     return result
 

@@ -9,7 +9,7 @@ from rest_framework.permissions import AllowAny
 from commerce_sync.api import companies, connections, integrations, sync_flow, syncs
 from commerce_sync.api.configuration import ConfigurationView
 from commerce_sync.api.errors import api_not_found
-from commerce_sync.api.views import PushRecordsView
+from commerce_sync.api.push import PushRecordsView
 from commerce_sync.api.webhooks import (
     WebhookDeliveriesView,
     WebhookDetailView,

@@ -25,6 +25,11 @@ from commerce_sync.core.services.partners import (
 
 
 class ReadOnlyModelAdmin(admin.ModelAdmin):
+    def has_retry_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Actions that change a sync's state (`retry_failed_items`) need
+        `core.retry_syncrun`, not the view permission."""
+        return bool(request.user.has_perm("core.retry_syncrun"))
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -115,7 +120,7 @@ class PartnerAdmin(admin.ModelAdmin):
 class PartnerApiKeyAdmin(admin.ModelAdmin):
     """Keys are issued by `partner_api_key_create` (the add form asks for the
     partner and a name; the key is shown once, in a message) and revoked by
-    the "Revoke" action; the hash and prefix are never editable."""
+    the "Revoke" action; the prefix is never editable and the hash never shown."""
 
     list_display = ["prefix", "name", "partner", "created_at", "revoked_at"]
     list_filter = ["partner"]
@@ -125,12 +130,13 @@ class PartnerApiKeyAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
             return ["partner", "name"]
-        return ["partner", "name", "prefix", "hashed_key", "created_at", "revoked_at"]
+        # The key's hash is never shown: with it, anyone could test guesses offline.
+        return ["partner", "name", "prefix", "created_at", "revoked_at"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         if obj is None:
             return []
-        return ["partner", "prefix", "hashed_key", "created_at", "revoked_at"]
+        return ["partner", "prefix", "created_at", "revoked_at"]
 
     def save_model(
         self, request: HttpRequest, obj: models.PartnerApiKey, form: Any, change: bool

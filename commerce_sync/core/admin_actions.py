@@ -13,7 +13,10 @@ from commerce_sync.errors import ApplicationError
 from commerce_sync.syncs.recovery import push_items_retry_failed
 
 
-@admin.action(description="Retry the failed push items of the selected runs", permissions=["view"])
+@admin.action(
+    description="Retry the failed push items of the selected runs",
+    permissions=["retry"],  # core.retry_syncrun (ReadOnlyModelAdmin.has_retry_permission)
+)
 def retry_failed_items(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[SyncRun]
 ) -> None:

@@ -321,6 +321,9 @@ class SyncRun(models.Model):
                 name="core_syncrun_last_successful",
             ),
         ]
+        # Changing a run's state from the admin or the portal (retrying its
+        # failed items) is its own permission, not the view permission.
+        permissions = [("retry_syncrun", "Can retry the failed push items of a sync run")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.period_start:%Y-%m-%d %H:%M} ({self.status})"

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -26,7 +27,7 @@ from django.utils import timezone
 from commerce_sync.core.models import Merchant
 from commerce_sync.core.services.audit import audit_log_write
 from commerce_sync.inbound.models import PushedRecord
-from commerce_sync.inbound.validation import record_problems
+from commerce_sync.inbound.validation import Expectations, record_problems, shown
 
 MAX_RECORDS = 5000
 # The push endpoint's data types, as in Codat's paths, and the kind each stores.
@@ -69,6 +70,16 @@ def _instant(value: str | None, tz: ZoneInfo) -> datetime | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)).astimezone(UTC)
 
 
+def _shown_id(record: Any) -> str | None:
+    """A refused record's id as the answer may repeat it: text (numbers as
+    text), escaped and cut short when it is itself the problem; None when
+    the record has none."""
+    record_id = record.get("id") if isinstance(record, dict) else None
+    if isinstance(record_id, bool) or not isinstance(record_id, str | int):
+        return None
+    return shown(str(record_id), limit=200)
+
+
 def _as_stored(record: dict[str, Any]) -> dict[str, Any]:
     """The payload as the JSON column gives it back (Decimals become strings)."""
     return json.loads(json.dumps(record, cls=DjangoJSONEncoder))
@@ -91,12 +102,19 @@ def pushed_records_store(
 def _store(merchant: Merchant, kind: str, records: list[Any], actor: str) -> PushResult:
     result = PushResult()
     tz = ZoneInfo(merchant.time_zone)
+    expect = Expectations(
+        currency=merchant.currency,
+        now=timezone.now(),
+        clock_skew=timedelta(seconds=settings.PUSH_CLOCK_SKEW_SECONDS),
+        time_zone=tz,
+    )
     valid: list[tuple[int, dict[str, Any]]] = []
     for index, record in enumerate(records):
-        problems = record_problems(kind, record)
+        problems = record_problems(kind, record, expect)
         if problems:
-            record_id = record.get("id") if isinstance(record, dict) else None
-            result.errors.append({"index": index, "id": record_id, "message": "; ".join(problems)})
+            result.errors.append(
+                {"index": index, "id": _shown_id(record), "message": "; ".join(problems)}
+            )
         else:
             valid.append((index, record))
 

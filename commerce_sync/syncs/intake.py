@@ -32,6 +32,14 @@ from mapping.posting import PaymentIndex
 WAITING_LOOKBACK = timedelta(days=31)
 
 
+def _named(payload: Any) -> str:
+    """The record's id for a message: short, printable."""
+    record_id = payload.get("id") if isinstance(payload, dict) else None
+    text = repr(record_id) if not isinstance(record_id, str) else record_id
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= 80 else text[:80] + "..."
+
+
 def record_hash(payload: dict[str, Any]) -> str:
     """SHA-256 hex digest of the payload's canonical JSON (sorted keys, no
     spaces, Decimals and dates as Django's encoder writes them)."""
@@ -73,7 +81,7 @@ def records_take_in(
     (one query per kind). A record sent twice is kept once (the newest copy;
     see `mapping.parsing.one_copy_each`), with a warning appended to `notes`.
     Raises DataProcessingError naming up to 20 records that do not parse or
-    whose copies cannot be told apart."""
+    whose copies cannot be told apart, whatever their fault (5120)."""
     records: list[IncomingRecord] = []
     problems: list[str] = []
     for kind, payloads in (("order", batch.orders), ("transaction", batch.transactions)):
@@ -88,6 +96,14 @@ def records_take_in(
                 parsed_kind.append((payload, parse_record(kind, payload, tz)))
             except MappingError as error:
                 problems.extend(issue.message for issue in error.issues)
+            except (ArithmeticError, LookupError, TypeError, ValueError, RecursionError) as error:
+                # The parser's checks missed something about this record: it is
+                # still the record's problem (5120 naming it), not a crash.
+                problems.append(
+                    f"{kind.capitalize()} {_named(payload)} cannot be read "
+                    f"({type(error).__name__}); correct it at the source and sync again"
+                )
+                continue
         kept, warnings, refused = one_copy_each(f"{kind}s", parsed_kind, lambda pair: pair[1])
         problems.extend(issue.message for issue in refused)
         if notes is not None:

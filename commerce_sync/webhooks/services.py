@@ -54,7 +54,7 @@ from commerce_sync.core.models import Partner
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
 from commerce_sync.errors import ConfigurationError
 from commerce_sync.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
-from connectors.partner.ssrf import UnsafeUrl, url_check
+from connectors.partner.ssrf import UnsafeUrl, call_deadline, safe_session, url_check
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,9 @@ RETRY_DELAYS = (
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 # (connect, read) seconds; the lease outlasts both, so a claimed row is never re-sent early.
 TIMEOUT = (3.05, 10)
+# Seconds for a whole delivery, reading the answer's excerpt included: a
+# receiver dripping its answer cannot hold a worker longer.
+DEADLINE = 15.0
 LEASE = timedelta(minutes=2)
 RESPONSE_EXCERPT_CHARS = 500
 SECRET_OVERLAP = timedelta(hours=24)
@@ -226,27 +229,30 @@ def webhook_deliveries_dispatch(*, now: datetime | None = None) -> int:
 
 def _post(url: str, body: str, headers: dict[str, str]) -> tuple[int | None, str, str]:
     """POST `body`; (HTTP status or None, response excerpt, error)."""
+    excerpt = ""
     try:
         webhook_url_check(url)
-        response = requests.post(
-            url,
-            data=body.encode(),
-            headers=headers,
-            timeout=TIMEOUT,
-            allow_redirects=False,
-            stream=True,
-        )
+        session = safe_session(check_addresses=not settings.WEBHOOK_ALLOW_PRIVATE)
+        with session, call_deadline(DEADLINE):
+            response = session.post(
+                url,
+                data=body.encode(),
+                headers=headers,
+                timeout=TIMEOUT,
+                allow_redirects=False,
+                stream=True,
+            )
+            try:
+                raw = response.raw.read(RESPONSE_EXCERPT_CHARS * 4, decode_content=True) or b""
+                excerpt = raw.decode("utf-8", errors="replace")[:RESPONSE_EXCERPT_CHARS]
+            except Exception as error:  # the body is a courtesy; the status decides
+                excerpt = f"(body unreadable: {type(error).__name__})"
+            finally:
+                response.close()
     except UnsafeUrl as error:
         return None, "", f"Refused: {error.message}"
     except requests.RequestException as error:
         return None, "", f"{type(error).__name__}: {error}"[:1000]
-    try:
-        raw = response.raw.read(RESPONSE_EXCERPT_CHARS * 4, decode_content=True) or b""
-        excerpt = raw.decode("utf-8", errors="replace")[:RESPONSE_EXCERPT_CHARS]
-    except Exception as error:  # the body is a courtesy; the status decides
-        excerpt = f"(body unreadable: {type(error).__name__})"
-    finally:
-        response.close()
     return response.status_code, excerpt, ""
 
 

@@ -25,7 +25,7 @@ from commerce_sync.errors import (
     PlatformUnavailable,
     RateLimited,
 )
-from connectors.partner.ssrf import url_check
+from connectors.partner.ssrf import call_deadline, safe_session, url_check, url_shape_check
 from connectors.retry import RefreshOnce, RetryPolicy, transient_error
 
 MAX_REDIRECTS = 3
@@ -57,6 +57,7 @@ class PartnerClient:
         base_url: str,
         auth: PartnerAuth,
         timeout: float = 15.0,
+        deadline: float = 30.0,
         attempts: int = 4,
         backoff: float = 0.5,
         page_size: int = 500,
@@ -68,14 +69,17 @@ class PartnerClient:
         self.base_url = base_url.rstrip("/") + "/"
         self.auth = auth
         self.timeout = timeout
+        self.deadline = deadline  # seconds for a whole request, body included
         # 429 (as long as Retry-After says, unless that is too long for a
         # sync), 5xx and timeouts: `backoff` doubled per try, with jitter.
         self.retries = RetryPolicy.transient(
             attempts=attempts, backoff=backoff, max_retry_after=MAX_RETRY_AFTER, sleep=sleep
         )
         self.page_size = page_size
-        self.session = session or requests.Session()
-        self.session.trust_env = False  # no proxy from the environment around the SSRF check
+        # Connects to the address it checked (no DNS rebinding), no proxies.
+        self._pinned = session is None
+        self.session = session or safe_session()
+        self.session.trust_env = False
         self.calls = 0
         self._token: str | None = None
         self._token_expires = 0.0
@@ -129,12 +133,15 @@ class PartnerClient:
     def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One request, following redirects by hand so each hop is checked."""
         for _ in range(MAX_REDIRECTS + 1):
-            url_check(url)
+            # The session's adapter resolves and checks the address it connects
+            # to; a session passed in (tests) gets the separate check.
+            url_shape_check(url) if self._pinned else url_check(url)
             self.calls += 1
             try:
-                response = self.session.request(
-                    method, url, timeout=self.timeout, allow_redirects=False, **kwargs
-                )
+                with call_deadline(self.deadline):
+                    response = self.session.request(
+                        method, url, timeout=self.timeout, allow_redirects=False, **kwargs
+                    )
             except (requests.Timeout, requests.ConnectionError) as error:
                 raise PlatformUnavailable(
                     f"The partner API at {urlsplit(url).netloc} did not answer ({type(error).__name__})"

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from commerce_sync.core.models import Partner, PushItem, SyncRun
 from commerce_sync.core.services.demo import demo_seed
@@ -59,6 +60,9 @@ def agent(transactional_db, django_user_model, failed_run):
         "support", password="a-long-pass-phrase", is_staff=True
     )
     PartnerMembership.objects.create(user=user, partner=Partner.objects.get(slug="demo"))
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_syncrun", "view_pushitem", "retry_syncrun"])
+    )
     return user
 
 

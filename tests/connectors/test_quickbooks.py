@@ -377,17 +377,18 @@ def test_registry_builds_the_target_for_a_connection() -> None:
 
 @pytest.mark.django_db
 def test_connect_command_links_quickbooks_without_printing_tokens(
-    merchant: Any, capsys: pytest.CaptureFixture[str], raw_credentials: Any
+    merchant: Any, capsys: pytest.CaptureFixture[str], raw_credentials: Any, tmp_path: Any
 ) -> None:
     from django.core.management import call_command
 
     from commerce_sync.core.models import Connection
     from commerce_sync.core.services.connections import connection_target
 
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text('{"access_token": "qb-secret-access", "refresh_token": "qb-secret-refresh"}')
     call_command(
         "connect", "--merchant", str(merchant.pk), "--platform", "quickbooks",
-        "--access-token", "qb-secret-access", "--refresh-token", "qb-secret-refresh",
-        "--realm-id", "9130357",
+        "--tokens-from", str(tokens), "--realm-id", "9130357",
     )  # fmt: skip
     out = capsys.readouterr().out
     assert "qb-secret" not in out and "quickbooks" in out
@@ -411,7 +412,6 @@ def test_connect_command_refuses_a_missing_realm(merchant: Any) -> None:
     with pytest.raises(CommandError, match="realm-id"):
         call_command(
             "connect", "--merchant", str(merchant.pk), "--platform", "quickbooks",
-            "--access-token", "a", "--refresh-token", "b",
         )  # fmt: skip
 
 

@@ -405,24 +405,27 @@ def test_an_expiring_token_is_refreshed_before_the_call(merchant: Any, xero: Xer
 def test_connect_command_links_xero_without_printing_tokens(
     merchant: Any, xero: XeroDouble, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import io
+
     call_command(
         "connect",
         "--merchant",
         str(merchant.pk),
         "--platform",
         "xero",
-        "--access-token",
-        "secret-access",
-        "--refresh-token",
-        "xero-refresh-0",
+        "--tokens-from",
+        "-",
         "--tenant-id",
         xero.tenant_id,
+        "--bank-contact-id",
+        "C-STRIPE",
+        stdin=io.StringIO('{"access_token": "secret-access", "refresh_token": "xero-refresh-0"}'),
     )
     out = capsys.readouterr().out
     assert "secret-access" not in out and "xero-refresh-0" not in out
     connection = Connection.objects.get(merchant=merchant, platform_key="xero")
     assert connection.status == Connection.Status.LINKED
-    assert connection.settings == {"tenant_id": xero.tenant_id}
+    assert connection.settings == {"tenant_id": xero.tenant_id, "bank_contact_id": "C-STRIPE"}
     # The stored access token counts as expired: the first call refreshes it.
     target = connection_target(connection=connection)
     assert target.list_accounts()
@@ -433,17 +436,27 @@ def test_connect_command_refuses_missing_tenant(merchant: Any) -> None:
     from django.core.management.base import CommandError
 
     with pytest.raises(CommandError, match="tenant"):
+        call_command("connect", "--merchant", str(merchant.pk), "--platform", "xero")
+    with pytest.raises(CommandError, match="bank-contact-id"):
         call_command(
-            "connect",
-            "--merchant",
-            str(merchant.pk),
-            "--platform",
-            "xero",
-            "--access-token",
-            "a",
-            "--refresh-token",
-            "b",
+            "connect", "--merchant", str(merchant.pk), "--platform", "xero", "--tenant-id", "T"
         )
+
+
+def test_connect_command_never_takes_tokens_on_the_command_line(merchant: Any, tmp_path) -> None:
+    from django.core.management.base import CommandError
+
+    base = ["connect", "--merchant", str(merchant.pk), "--platform", "xero"]
+    base += ["--tenant-id", "T", "--bank-contact-id", "C"]
+    with pytest.raises(CommandError, match="/proc"):
+        call_command(*base, "--access-token", "a", "--refresh-token", "b")
+    with pytest.raises(CommandError, match="tokens-from"):
+        call_command(*base)
+    broken = tmp_path / "tokens.json"
+    broken.write_text('{"access_token": "a"}')
+    with pytest.raises(CommandError, match="refresh_token"):
+        call_command(*base, "--tokens-from", str(broken))
+    assert not Connection.objects.filter(merchant=merchant, platform_key="xero").exists()
 
 
 def test_the_double_refuses_what_breaks_the_description_before_handling_it(

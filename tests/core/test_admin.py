@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from commerce_sync.core.models import Connection, PushItem, SyncRun
@@ -90,6 +91,9 @@ def test_support_retries_a_failed_run_from_the_portal(
     )
     staff = django_user_model.objects.create_user("agent", password="pw-agent-123", is_staff=True)
     PartnerMembership.objects.create(user=staff, partner=_merchant.partner)
+    staff.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_syncrun", "view_pushitem", "retry_syncrun"])
+    )
     client.force_login(staff)
 
     page = client.get(reverse("portal:core_pushitem_changelist") + "?status__exact=failed")
@@ -121,3 +125,39 @@ def test_support_retries_a_failed_run_from_the_portal(
     assert b"succeeded (2000), 0 item(s) still failed" in response.content
     item.refresh_from_db()
     assert item.status == "pushed"
+
+
+@pytest.mark.parametrize("site", ["admin", "portal"])
+def test_the_view_permission_alone_cannot_retry(synced, client, django_user_model, site):
+    """Retrying changes a run's state: it needs core.retry_syncrun."""
+    _merchant, run = synced
+    SyncRun.objects.filter(pk=run.pk).update(status="failed", status_code=5130)
+    viewer = django_user_model.objects.create_user("viewer", password="pw-viewer-1", is_staff=True)
+    viewer.user_permissions.add(*Permission.objects.filter(codename="view_syncrun"))
+    client.force_login(viewer)
+    url = reverse(f"{site}:core_syncrun_changelist")
+    page = client.get(url)
+    assert page.status_code == 200 and b"retry_failed_items" not in page.content
+    client.post(url, {"action": "retry_failed_items", "_selected_action": [str(run.pk)]})
+    run.refresh_from_db()
+    assert run.status == "failed"  # nothing was retried
+    viewer.user_permissions.add(Permission.objects.get(codename="retry_syncrun"))
+    viewer = django_user_model.objects.get(pk=viewer.pk)  # permissions are cached per object
+    client.force_login(viewer)
+    assert b"retry_failed_items" in client.get(url).content
+
+
+def test_the_admin_never_shows_an_api_key_hash(db, admin_client):
+    from commerce_sync.core.services.partners import partner_api_key_create
+    from tests.factories import PartnerFactory
+
+    partner = PartnerFactory()
+    key, _ = partner_api_key_create(partner=partner, name="shown")
+    for url in (
+        reverse("admin:core_partnerapikey_change", args=[key.pk]),
+        reverse("admin:core_partnerapikey_changelist"),
+        reverse("admin:core_partner_change", args=[partner.pk]),
+    ):
+        page = admin_client.get(url)
+        assert page.status_code == 200
+        assert key.hashed_key.encode() not in page.content, url

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -238,13 +238,13 @@ def test_the_push_source_reads_the_period_late_arrivals_and_reference_data(
     api, merchant, monkeypatch
 ):
     start, end = datetime(2026, 11, 8, tzinfo=UTC), datetime(2026, 11, 9, tzinfo=UTC)
-    monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 11, 7, 12, tzinfo=UTC))
-    push_batch(
-        api,
-        sandbox_day(
-            merchant, datetime(2026, 11, 7, tzinfo=UTC), datetime(2026, 11, 10, tzinfo=UTC)
-        ),
-    )
+    # Each day pushed as it ends (a record from beyond the clock skew is refused).
+    for day in (7, 8, 9):
+        first = datetime(2026, 11, day, tzinfo=UTC)
+        monkeypatch.setattr(
+            timezone, "now", lambda first=first: first + timedelta(days=1, seconds=-1)
+        )
+        push_batch(api, sandbox_day(merchant, first, first + timedelta(days=1)))
     monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 11, 8, 12, tzinfo=UTC))
     api("commerce-orders", [order("LATE", "2026-11-06T10:00:00Z", "5", "1")])
 

@@ -1,10 +1,17 @@
 """Attach an accounting connection from tokens already obtained elsewhere
 (operators migrating merchants), without the browser flow.
 
-    manage.py connect --merchant ID --platform xero \\
-        --access-token ... --refresh-token ... --tenant-id ...
-    manage.py connect --merchant ID --platform quickbooks \\
-        --access-token ... --refresh-token ... --realm-id ...
+    manage.py connect --merchant ID --platform xero --tokens-from tokens.json \\
+        --tenant-id ... --bank-contact-id ...
+    printf '{"access_token": "...", "refresh_token": "..."}' | \\
+        manage.py connect --merchant ID --platform quickbooks --tokens-from - --realm-id ...
+
+The tokens are read from a file or from standard input (`--tokens-from -`),
+as a JSON object with `access_token` and `refresh_token`: never from the
+command line, where any local user reads them in /proc/<pid>/cmdline (the
+old --access-token and --refresh-token options are refused). Xero needs the
+contact its bank transactions carry (`--bank-contact-id`: the fees supplier,
+on deposits such as refunded fees).
 
 Each platform contributes a builder that turns the options into the
 connection's credentials and (non-secret) settings; add a platform by adding
@@ -13,8 +20,12 @@ its builder and any options it needs. Tokens are never printed.
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -30,13 +41,39 @@ Settings = dict[str, Any]
 
 
 def _tokens(options: dict[str, Any]) -> Credentials:
-    if not options["access_token"] or not options["refresh_token"]:
-        raise CommandError("--access-token and --refresh-token are both required")
+    if options.get("access_token") or options.get("refresh_token"):
+        raise CommandError(
+            "Tokens on the command line are readable by any local user (/proc): "
+            "put them in a file or pipe them in, and pass --tokens-from FILE (or -)"
+        )
+    source = options.get("tokens_from")
+    if not source:
+        raise CommandError(
+            "--tokens-from FILE (or - for standard input) is required: a JSON object "
+            'with "access_token" and "refresh_token"'
+        )
+    try:
+        if source == "-":
+            text = (options.get("stdin") or sys.stdin).read()
+        else:
+            text = Path(source).read_text(encoding="utf-8")
+        tokens = json.loads(text)
+    except OSError as error:
+        raise CommandError(f"Cannot read the tokens from {source}: {error.strerror}") from None
+    except ValueError:
+        raise CommandError(f"The tokens in {source} are not a JSON object") from None
+    if not isinstance(tokens, dict) or not all(
+        isinstance(tokens.get(name), str) and tokens[name].strip()
+        for name in ("access_token", "refresh_token")
+    ):
+        raise CommandError(
+            f'The tokens in {source} need both "access_token" and "refresh_token" as text'
+        )
     # The access token's age is unknown: mark it as expiring now so the first
     # call refreshes it (which also proves the refresh token works).
     return {
-        "access_token": options["access_token"],
-        "refresh_token": options["refresh_token"],
+        "access_token": tokens["access_token"].strip(),
+        "refresh_token": tokens["refresh_token"].strip(),
         "expires_at": (timezone.now() - timedelta(seconds=1)).isoformat(),
     }
 
@@ -44,7 +81,15 @@ def _tokens(options: dict[str, Any]) -> Credentials:
 def _xero(options: dict[str, Any]) -> tuple[Credentials, Settings]:
     if not options["tenant_id"]:
         raise CommandError("Xero needs --tenant-id (the organisation to book into)")
-    return _tokens(options), {"tenant_id": options["tenant_id"]}
+    if not options["bank_contact_id"]:
+        raise CommandError(
+            "Xero needs --bank-contact-id: the contact (e.g. the payment provider, the "
+            "fees supplier) its bank transactions carry, deposits included"
+        )
+    return _tokens(options), {
+        "tenant_id": options["tenant_id"],
+        "bank_contact_id": options["bank_contact_id"],
+    }
 
 
 def _quickbooks(options: dict[str, Any]) -> tuple[Credentials, Settings]:
@@ -62,13 +107,23 @@ PLATFORMS: dict[str, Callable[[dict[str, Any]], tuple[Credentials, Settings]]] =
 
 class Command(BaseCommand):
     help = "Attach a linked accounting connection to a merchant from existing OAuth tokens."
+    stealth_options = ("stdin",)  # tests pass a file object for standard input
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--merchant", required=True, help="merchant UUID or partner id")
         parser.add_argument("--platform", required=True, choices=sorted(PLATFORMS))
-        parser.add_argument("--access-token", default="")
-        parser.add_argument("--refresh-token", default="")
+        parser.add_argument(
+            "--tokens-from",
+            default="",
+            help='file holding {"access_token": ..., "refresh_token": ...}; - for stdin',
+        )
+        # Refused with an explanation (tokens in argv are readable in /proc).
+        parser.add_argument("--access-token", default="", help=argparse.SUPPRESS)
+        parser.add_argument("--refresh-token", default="", help=argparse.SUPPRESS)
         parser.add_argument("--tenant-id", default="", help="Xero organisation id")
+        parser.add_argument(
+            "--bank-contact-id", default="", help="Xero contact id on bank transactions"
+        )
         parser.add_argument("--realm-id", default="", help="QuickBooks company (realm) id")
 
     def handle(self, *args: Any, **options: Any) -> None:
