@@ -7,10 +7,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from django.http import Http404
 from django.http.request import RawPostDataException
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import parsers, serializers, status
+from rest_framework import parsers, status
 from rest_framework.exceptions import APIException, ParseError, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -18,17 +16,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from commerce_sync.api.authentication import PartnerApiKeyAuthentication
-from commerce_sync.api.common import strict_body
 from commerce_sync.api.throttling import PartnerRateThrottle
-from commerce_sync.core.selectors import merchant_get
-from commerce_sync.core.services.audit import partner_actor
 from commerce_sync.idempotency.models import IdempotencyKey
 from commerce_sync.idempotency.services import (
     IdempotencyConflict,
     idempotency_claim,
     idempotency_complete,
 )
-from commerce_sync.inbound.services import DATA_TYPES, MAX_RECORDS, pushed_records_store
 
 
 class DecimalJSONParser(parsers.JSONParser):
@@ -129,59 +123,3 @@ class PartnerApiView(APIView):
                 body=getattr(response, "data", None),
             )
         return response
-
-
-class PushRecordsSerializer(serializers.Serializer):
-    """The body of a push: Codat Commerce records of one data type."""
-
-    records = serializers.ListField(child=serializers.DictField(), max_length=MAX_RECORDS)
-
-
-class PushResultSerializer(serializers.Serializer):
-    """What a push stored: counts, and each refused record by index and id."""
-
-    created = serializers.IntegerField()
-    updated = serializers.IntegerField()
-    unchanged = serializers.IntegerField()
-    stale = serializers.IntegerField()
-    rejected = serializers.IntegerField()
-    errors = serializers.ListField(child=serializers.DictField())
-    staleRecords = serializers.ListField(child=serializers.DictField())
-
-
-class PushRecordsView(PartnerApiView):
-    """POST /companies/{merchant_id}/push/{data type}: {"records": [...]}, up to 5,000."""
-
-    @extend_schema(
-        operation_id="push-commerce-records",
-        tags=["Push"],
-        request=PushRecordsSerializer,
-        responses={200: PushResultSerializer},
-        parameters=[
-            OpenApiParameter("merchant_id", str, OpenApiParameter.PATH, description="Company id"),
-            OpenApiParameter(
-                "data_type",
-                str,
-                OpenApiParameter.PATH,
-                enum=sorted(DATA_TYPES),
-                description="The kind of record pushed",
-            ),
-        ],
-    )
-    def post(self, request: Request, merchant_id: str, data_type: str) -> Response:
-        kind = DATA_TYPES.get(data_type)
-        if kind is None:
-            raise Http404
-        partner = request.user.partner
-        merchant = merchant_get(merchant_id=merchant_id, partner=partner)
-        if merchant is None:  # another partner's merchant is indistinguishable from none
-            raise Http404
-        records = strict_body(request, ["records"]).get("records")
-        if not isinstance(records, list):
-            raise ValidationError({"records": "Send a JSON object with a records array."})
-        if len(records) > MAX_RECORDS:
-            raise ValidationError({"records": f"At most {MAX_RECORDS} records per request."})
-        result = pushed_records_store(
-            merchant=merchant, kind=kind, records=records, actor=partner_actor(partner.slug)
-        )
-        return Response(result.as_json(), status=status.HTTP_200_OK)
