@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.http import HttpRequest
 from django.urls import reverse
 
 from commerce_sync.core.models import AuditLog, PushItem, SyncRun
@@ -208,7 +209,10 @@ def test_support_user_create_prints_a_link_that_sets_the_password(worlds, client
         {"new_password1": "a-very-long-pass-phrase", "new_password2": "a-very-long-pass-phrase"},
     )
     assert done.status_code == 302
-    assert client.login(username="newbie", password="a-very-long-pass-phrase")
+    # django-axes wants the request it judges; the test client has none of its own.
+    assert client.login(
+        request=HttpRequest(), username="newbie", password="a-very-long-pass-phrase"
+    )
     page = client.get("/portal/core/merchant/").content.decode()
     assert worlds[0].failing.name in page and "Bravo" not in page
     assert client.get(path).context["validlink"] is False  # one time only
