@@ -91,11 +91,12 @@ def portal_dataset_wipe() -> None:
 
 _MERCHANTS_SQL = """
 INSERT INTO core_merchant (id, partner_id, external_id, name, description, tags, country,
-    currency, time_zone, enabled, configured, disabled_reason, created_at, updated_at)
+    currency, time_zone, enabled, configured, disabled_reason, created_at, updated_at,
+    alert_email, alerts_opt_out, language)
 SELECT gen_random_uuid(), (%(partners)s::bigint[])[(g %% %(npartners)s) + 1], 'pb-' || g,
        'Portal bench merchant ' || g, '', '{}'::jsonb, 'GB', 'GBP', 'Europe/London',
        g %% 50 <> 7, g %% 40 <> 3, CASE WHEN g %% 50 = 7 THEN 'Asked to stop' ELSE '' END,
-       now(), now()
+       now(), now(), '', false, 'en'
 FROM generate_series(%(first)s, %(last)s) AS g
 """
 
