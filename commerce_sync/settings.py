@@ -313,6 +313,8 @@ CACHES = {
 # ("N/s", "N/min", "N/hour", "N/day"; commerce_sync/core/services/rate_limits.py).
 PARTNER_API_RATE = env.str("PARTNER_API_RATE", default="600/min")
 PARTNER_API_SYNC_RATE = env.str("PARTNER_API_SYNC_RATE", default="60/min")
+# Wrong or malformed API keys per client address before it gets 429s.
+PARTNER_API_FAILED_AUTH_RATE = env.str("PARTNER_API_FAILED_AUTH_RATE", default="10/min")
 # Where the limits are counted, shared by every process: a Redis URL (one
 # round trip per request), else the database (one upsert per request).
 # Defaults to REDIS_URL.

@@ -11,6 +11,14 @@ Keys are per partner, several at once (rotation), stored hashed
 remembered by the process for `PARTNER_API_KEY_CACHE_SECONDS` (default 10):
 a key revoked elsewhere is refused at most that long after its revocation
 (at once in the process that revoked it).
+
+Failed keys are limited per client address (`REMOTE_ADDR`; behind a proxy,
+the proxy must set it from the client's): after `PARTNER_API_FAILED_AUTH_RATE`
+(default "10/min") wrong or malformed keys, that address gets 429 with
+`Retry-After` for every key it sends that this process does not already
+remember as good, right or wrong, until the budget refills: guessing keys is
+then as slow as the rate. Other addresses, and keys that work, are never
+counted.
 """
 
 from __future__ import annotations
@@ -19,12 +27,19 @@ import base64
 import binascii
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from commerce_sync.core.models import Partner
 from commerce_sync.core.selectors import partner_get_by_api_key_cached
+from commerce_sync.core.services.rate_limits import (
+    rate_limit_peek,
+    rate_limit_take,
+    rate_parse,
+    retry_after_header,
+)
 
 SCHEMES = ("Basic", "Bearer")
 
@@ -72,10 +87,29 @@ class PartnerApiKeyAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None
-        key = api_key_from_header(header)
-        partner = partner_get_by_api_key_cached(plaintext=key)
-        if partner is None:  # unknown and revoked keys look the same from outside
-            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        limit_key = f"auth-failed:{request.META.get('REMOTE_ADDR', '')}"
+        rate = rate_parse(settings.PARTNER_API_FAILED_AUTH_RATE)
+
+        def refuse_a_spent_address() -> None:
+            # Only for keys this process does not remember as good: a guess
+            # is looked at only while the address has failures left.
+            spent = rate_limit_peek(key=limit_key, rate=rate)
+            if not spent.allowed:
+                raise exceptions.Throttled(
+                    wait=retry_after_header(spent),
+                    detail="Too many wrong API keys from this address; try again later.",
+                )
+
+        try:
+            key = api_key_from_header(header)
+            partner = partner_get_by_api_key_cached(
+                plaintext=key, before_lookup=refuse_a_spent_address
+            )
+            if partner is None:  # unknown and revoked keys look the same from outside
+                raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        except exceptions.AuthenticationFailed:
+            rate_limit_take(key=limit_key, rate=rate)
+            raise
         return PartnerPrincipal(partner), None
 
     def authenticate_header(self, request: Request) -> str:

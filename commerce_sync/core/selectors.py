@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -47,7 +47,9 @@ _key_cache: dict[str, tuple[float, Partner]] = {}
 _KEY_CACHE_SIZE = 1024
 
 
-def partner_get_by_api_key_cached(*, plaintext: str) -> Partner | None:
+def partner_get_by_api_key_cached(
+    *, plaintext: str, before_lookup: Callable[[], None] | None = None
+) -> Partner | None:
     """`partner_get_by_api_key`, remembered in this process for
     `settings.PARTNER_API_KEY_CACHE_SECONDS` (0: never remembered), so a
     partner's requests cost no query for their key. A key revoked or
@@ -55,15 +57,20 @@ def partner_get_by_api_key_cached(*, plaintext: str) -> Partner | None:
     called on every save and delete of a key or partner); in the other
     processes it is refused at most that many seconds later. The partner
     returned is shared by the requests of this process: read it, never
-    change it."""
+    change it. `before_lookup` runs only when the key is not remembered,
+    before it is looked up (the failed-key throttle raises from there)."""
     ttl = settings.PARTNER_API_KEY_CACHE_SECONDS
     if ttl <= 0:
+        if before_lookup is not None:
+            before_lookup()
         return partner_get_by_api_key(plaintext=plaintext)
     digest = api_key_hash(plaintext)
     now = time.monotonic()
     hit = _key_cache.get(digest)
     if hit is not None and hit[0] > now:
         return hit[1]
+    if before_lookup is not None:
+        before_lookup()
     partner = partner_get_by_api_key(plaintext=plaintext)
     if partner is None:
         _key_cache.pop(digest, None)

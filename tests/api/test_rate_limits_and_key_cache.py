@@ -198,3 +198,37 @@ def test_with_no_cache_every_request_looks_its_key_up(keyed, settings):
     assert api.get(path).status_code == 200
     PartnerApiKey.objects.filter(pk=record.pk).update(revoked_at=timezone.now())
     assert_error(api.get(path), 401)
+
+
+@pytest.mark.parametrize("store", ["database", "redis"])
+def test_wrong_keys_from_one_address_are_throttled_before_any_key_is_looked_at(
+    client, db, settings, store, request
+):
+    """PARTNER_API_FAILED_AUTH_RATE per client address: wrong and malformed
+    keys are 401s until the budget is spent, then every key from that
+    address not already remembered as good is a 429; another address and
+    keys that work are not counted."""
+    settings.RATE_LIMIT_REDIS_URL = request.getfixturevalue("redis_url") if store == "redis" else ""
+    settings.PARTNER_API_FAILED_AUTH_RATE = "3/hour"
+    partner = PartnerFactory()
+    _, key = partner_api_key_create(partner=partner, name="k")
+    _, fresh = partner_api_key_create(partner=partner, name="fresh")  # never used before
+    good, wrong = Api(client, key), Api(client, "cs_not-a-key")
+    assert [good.get("/companies").status_code for _ in range(5)] == [200] * 5  # never counted
+    assert_error(wrong.get("/companies"), 401)
+    malformed = client.get("/api/v1/companies", HTTP_AUTHORIZATION="Basic %%%")
+    assert_error(malformed, 401)
+    assert_error(wrong.get("/companies"), 401)  # the third: the budget is spent
+    throttled = wrong.get("/companies")
+    assert_error(throttled, 429)
+    assert int(throttled["Retry-After"]) >= 1000  # one slot refills every 20 minutes
+    # A right key this process has not seen yet is refused too (a guess that
+    # lands must not show); one it remembers as good costs nothing and works.
+    assert_error(Api(client, fresh).get("/companies"), 429)
+    assert good.get("/companies").status_code == 200
+    elsewhere = client.get(
+        "/api/v1/companies",
+        REMOTE_ADDR="192.0.2.7",
+        HTTP_AUTHORIZATION=good._headers(fresh, None)["HTTP_AUTHORIZATION"],
+    )
+    assert elsewhere.status_code == 200

@@ -77,6 +77,33 @@ def rate_limit_take(*, key: str, rate: Rate) -> Decision:
     return _database_take(key, rate)
 
 
+def rate_limit_peek(*, key: str, rate: Rate) -> Decision:
+    """Whether one more request against `key` would be allowed under `rate`,
+    counting nothing (e.g. to refuse an address that spent its budget of
+    failed API keys before its next key is even looked up). Redis when
+    RATE_LIMIT_REDIS_URL is set (unreachable: allowed, as `rate_limit_take`),
+    else the database."""
+    tat: float | None
+    now = time.time()
+    url = settings.RATE_LIMIT_REDIS_URL
+    if url:
+        import redis
+
+        try:
+            client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+            stored, (seconds, micros) = client.get(f"commerce-sync:rate:{key}"), client.time()
+        except redis.RedisError as error:
+            log.warning("rate limit not read: Redis unavailable (%s)", error)
+            return Decision(True, 0.0)
+        now = seconds + micros / 1_000_000
+        tat = float(stored) if stored is not None else None
+    else:
+        tat = RateLimitBucket.objects.filter(key=key).values_list("tat", flat=True).first()
+    interval = rate.period / rate.limit
+    wait = max(tat or now, now) + interval - rate.period - now
+    return Decision(wait <= 0, max(0.0, wait))
+
+
 # --- Redis ------------------------------------------------------------------------
 
 # KEYS[1]: the limit's key; ARGV: interval (P/N), period P, in seconds.
