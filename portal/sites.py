@@ -12,6 +12,7 @@ another partner's object is a 404.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -173,6 +174,23 @@ def _uuid(text: str) -> UUID | None:
         return None
 
 
+def _search(
+    queryset: QuerySet,
+    search_term: str,
+    *,
+    by_uuid: Callable[[UUID], Q],
+    by_text: Callable[[str], Q],
+) -> tuple[QuerySet, bool]:
+    """A portal list's search: a blank term keeps `queryset`; a UUID filters
+    by `by_uuid(uid)`, any other term (stripped) by `by_text(term)`. Never
+    yields duplicates (the admin's `use_distinct` is False)."""
+    term = search_term.strip()
+    if not term:
+        return queryset, False
+    uid = _uuid(term)
+    return queryset.filter(by_uuid(uid) if uid is not None else by_text(term)), False
+
+
 # --- Merchants ---------------------------------------------------------------------------
 
 
@@ -234,13 +252,12 @@ class MerchantPortalAdmin(PartnerScopedAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        uid = _uuid(term)
-        if uid is not None:
-            return queryset.filter(pk=uid), False
-        return queryset.filter(Q(name__icontains=term) | Q(external_id=term)), False
+        return _search(
+            queryset,
+            search_term,
+            by_uuid=lambda uid: Q(pk=uid),
+            by_text=lambda term: Q(name__icontains=term) | Q(external_id=term),
+        )
 
     @admin.display(description="health")
     def health(self, obj: Merchant) -> str:
@@ -334,13 +351,12 @@ class SyncRunPortalAdmin(PartnerScopedAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        uid = _uuid(term)
-        if uid is not None:
-            return queryset.filter(Q(pk=uid) | Q(merchant_id=uid)), False
-        return queryset.filter(merchant__external_id=term), False
+        return _search(
+            queryset,
+            search_term,
+            by_uuid=lambda uid: Q(pk=uid) | Q(merchant_id=uid),
+            by_text=lambda term: Q(merchant__external_id=term),
+        )
 
     def change_view(
         self,
@@ -417,13 +433,12 @@ class PushItemPortalAdmin(PartnerScopedAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        uid = _uuid(term)
-        if uid is not None:
-            return queryset.filter(sync_run_id=uid), False
-        return queryset.filter(Q(key=term) | Q(target_id=term)), False
+        return _search(
+            queryset,
+            search_term,
+            by_uuid=lambda uid: Q(sync_run_id=uid),
+            by_text=lambda term: Q(key=term) | Q(target_id=term),
+        )
 
 
 class ConnectionPortalAdmin(PartnerScopedAdmin):

@@ -31,12 +31,12 @@ from commerce_sync.core.models import (
     SyncConfigurationVersion,
     SyncRun,
 )
+from commerce_sync.core.services.payouts import payout_report
 from commerce_sync.core.services.syncs import sync_request
 from commerce_sync.errors import ApplicationError
 from commerce_sync.syncs.recovery import push_items_retry_failed
 from portal.explain import message_advice, status_words
 from portal.models import PartnerMembership
-from portal.reconciliation import payout_reconciliation
 from portal.selectors import (
     Dashboard,
     dashboard_figures,
@@ -351,7 +351,9 @@ def sync_run_detail(request: HttpRequest, *, run: SyncRun, context: dict[str, An
             "items": items[:200],
             "can_retry": item_counts.get("failed", 0) > 0,
             "config_version": config_version,
-            "reconciliation": payout_reconciliation(run=run),
+            "reconciliation": payout_report(
+                merchant=merchant, start=run.period_start, end=run.period_end
+            ),
         },
     )
 

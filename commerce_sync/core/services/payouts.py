@@ -24,6 +24,10 @@ so they agree with what was posted:
   including its own instant. The first payout ever read has no known start,
   so it is reported with `residual=None` (nothing to compare).
 
+`payout_report` gives the same figures for a sync run's page (the portal's
+payout reconciliation report): the payouts of a period, the clearing
+balance at its start and what waits in clearing after its last payout.
+
 Amounts are `Decimal` in the payout's currency; records in another currency
 are left out and counted in `other_currency`.
 """
@@ -49,6 +53,19 @@ PAYOUT = "Payout"
 
 
 @dataclass
+class SettledLine:
+    """One movement a payout settles: `id` (`order/payment` for a payment
+    or refund, else the transaction id), `type` (`Payment`, `Refund`,
+    `PaymentFee`, `PaymentFeeRefund` or `FailedPayout`), the signed `amount`
+    in the payout's currency and when it was `created` (UTC)."""
+
+    id: str
+    type: str
+    amount: Decimal
+    created: datetime
+
+
+@dataclass
 class PayoutReconciliation:
     """One payout and what it settles.
 
@@ -58,11 +75,13 @@ class PayoutReconciliation:
     * `opening`: True for the first payout read (its start is unknown);
     * `payments`, `refunds`, `fees`, `fee_refunds`, `failed_payouts`: the
       signed sums settled, with the ids of the records in `payment_ids`,
-      `refund_ids`, `fee_ids` (payment ids are `order:payment`);
+      `refund_ids`, `fee_ids` (payment ids are `order/payment`), and every
+      movement with its amount in `settles` (oldest first);
     * `residual`: payments + refunds + fees + fee refunds + failed payouts +
       amount, zero when the payout matches; None for the opening payout;
     * `balance_after`: the clearing account's balance right after the
-      payout, counted from the first payout read (the running residual);
+      payout, counted from the first payout read (the running residual;
+      zero right after the opening payout, by definition);
     * `other_currency`: records left out for being in another currency;
       `unreadable`: records that no longer parse (their syncs failed).
     """
@@ -81,6 +100,7 @@ class PayoutReconciliation:
     payment_ids: list[str] = field(default_factory=list)
     refund_ids: list[str] = field(default_factory=list)
     fee_ids: list[str] = field(default_factory=list)
+    settles: list[SettledLine] = field(default_factory=list)
     residual: Decimal | None = None
     balance_after: Decimal | None = None
     other_currency: int = 0
@@ -117,6 +137,32 @@ class PayoutReconciliation:
         }
 
 
+@dataclass
+class PayoutReport:
+    """The payout reconciliation of a period, for a person to read.
+
+    * `clearing_account` (None without a configuration) and `currency` (the
+      first payout's, else the merchant's);
+    * `payouts`: `payout_residuals` of the period, oldest first;
+    * `opening_balance`: what the clearing account held at the period's
+      start, counted since the last payout before it (since the first
+      record read when there is none);
+    * `unsettled`: the clearing account's balance at the period's end: the
+      last payout's `balance_after` (what payouts left) plus what came in
+      after it and waits for the next payout (only the latter when the
+      period has no payout);
+    * `problems`: sentences naming records left out (unreadable, or in
+      another currency).
+    """
+
+    clearing_account: str | None
+    currency: str
+    payouts: list[PayoutReconciliation] = field(default_factory=list)
+    opening_balance: Decimal = ZERO
+    unsettled: Decimal = ZERO
+    problems: list[str] = field(default_factory=list)
+
+
 def _config(merchant: Merchant) -> MappingConfig | None:
     row = getattr(merchant, "sync_configuration", None)
     if row is None:
@@ -141,6 +187,50 @@ def payout_residuals(
     queries to find the payouts and the one before them, then the records
     between the first boundary and the last payout (a day or so each).
     Raises nothing for bad data: unreadable records are listed."""
+    results, _tail = _read(merchant=merchant, start=start, end=end, tail=False)
+    return results
+
+
+def payout_report(*, merchant: Merchant, start: datetime, end: datetime) -> PayoutReport:
+    """The payout reconciliation of [start, end) (aware datetimes) as a
+    `PayoutReport`: the same `PayoutReconciliation`s as `payout_residuals`
+    (so a page and the alerts agree on every residual), plus the opening
+    balance and what waits in clearing after the last payout. The same
+    queries as `payout_residuals`, the records read up to `end`. Raises
+    nothing for bad data: left-out records are named in `problems`."""
+    results, tail = _read(merchant=merchant, start=start, end=end, tail=True)
+    assert tail is not None  # noqa: S101 - asked for
+    first = results[0] if results else tail
+    report = PayoutReport(
+        clearing_account=tail.clearing_account,
+        currency=first.currency,
+        payouts=results,
+        opening_balance=sum((line.amount for line in first.settles if line.created < start), ZERO),
+        unsettled=sum(
+            (line.amount for line in tail.settles),
+            results[-1].balance_after or ZERO if results else ZERO,
+        ),
+    )
+    for result in [*results, tail]:
+        report.problems.extend(
+            f"Record {name} no longer reads (its sync failed); it is left out"
+            for name in result.unreadable
+        )
+        if result.other_currency:
+            report.problems.append(
+                f"{result.other_currency} record(s) settled "
+                + (f"by payout {result.payout_id}" if result.payout_id else "after the last payout")
+                + f" are not in {result.currency} and are left out"
+            )
+    return report
+
+
+def _read(
+    *, merchant: Merchant, start: datetime, end: datetime, tail: bool
+) -> tuple[list[PayoutReconciliation], PayoutReconciliation | None]:
+    """The payouts in [start, end) reconciled, and with `tail` the movements
+    after the last of them (or after the last payout before `end` when the
+    period has none) up to `end`, gathered in a pseudo-payout of amount 0."""
     transactions = SourceRecord.objects.filter(
         merchant=merchant, kind=SourceRecord.Kind.TRANSACTION, payload__type=PAYOUT
     )
@@ -149,27 +239,35 @@ def payout_residuals(
             "created_date", "source_id"
         )
     )
-    if not payouts:
-        return []
+    if not payouts and not tail:
+        return [], None
     before = (
-        transactions.filter(created_date__lt=payouts[0].created_date)
+        transactions.filter(created_date__lt=payouts[0].created_date if payouts else end)
         .order_by("-created_date", "-source_id")
         .values_list("created_date", flat=True)
         .first()
     )
     first_start = before
-    window_end = payouts[-1].created_date
-    rows = SourceRecord.objects.filter(merchant=merchant, created_date__lte=window_end)
+    rows = SourceRecord.objects.filter(merchant=merchant)
+    if tail:
+        rows = rows.filter(created_date__lt=end)
+    else:
+        rows = rows.filter(created_date__lte=payouts[-1].created_date)
     if first_start is not None:
         rows = rows.filter(created_date__gt=first_start)
     tz = _zone(merchant)
     config = _config(merchant)
     return _reconcile(
         payouts=[(p.source_id, p.payload) for p in payouts],
-        records=((r.kind, r.source_id, r.created_date, r.payload) for r in rows.iterator()),
+        records=(
+            (r.kind, r.source_id, r.created_date, r.payload)
+            for r in rows.order_by("created_date", "id").iterator()
+        ),
         opening_known=first_start is not None,
         config=config,
         tz=tz,
+        tail_currency=merchant.currency if tail else None,
+        tail_start=end,
     )
 
 
@@ -186,8 +284,12 @@ def _reconcile(
     opening_known: bool,
     config: MappingConfig | None,
     tz: ZoneInfo,
-) -> list[PayoutReconciliation]:
-    """Split the records between the payouts (pure but for parsing)."""
+    tail_currency: str | None = None,
+    tail_start: datetime | None = None,
+) -> tuple[list[PayoutReconciliation], PayoutReconciliation | None]:
+    """Split the records between the payouts (pure but for parsing); with
+    `tail_currency`, what comes after the last payout goes to a trailing
+    pseudo-payout (amount 0, in the last payout's currency, else that one)."""
     parsed_payouts: list[Transaction] = []
     for _source_id, payload in payouts:
         tx = parse_record("transaction", payload, tz)
@@ -205,6 +307,17 @@ def _reconcile(
         )
         for index, tx in enumerate(parsed_payouts)
     ]
+    tail: PayoutReconciliation | None = None
+    buckets = list(results)
+    if tail_currency is not None:
+        tail = PayoutReconciliation(
+            payout_id="",
+            created=tail_start or parsed_payouts[-1].created,
+            currency=parsed_payouts[-1].currency if parsed_payouts else tail_currency,
+            amount=ZERO,
+            clearing_account=clearing if config is not None else None,
+        )
+        buckets.append(tail)
     boundaries = [tx.created for tx in parsed_payouts]
     payout_ids = {tx.id for tx in parsed_payouts}
 
@@ -212,7 +325,7 @@ def _reconcile(
         for index, boundary in enumerate(boundaries):
             if moment <= boundary:
                 return index
-        return len(boundaries) - 1
+        return len(buckets) - 1
 
     orders: list[tuple[int, Order]] = []
     fees: list[tuple[int, Transaction]] = []
@@ -224,7 +337,7 @@ def _reconcile(
         try:
             record = parse_record(kind, payload, tz)
         except MappingError:
-            results[index].unreadable.append(f"{kind}:{source_id}")
+            buckets[index].unreadable.append(f"{kind}:{source_id}")
             continue
         if isinstance(record, Order):
             orders.append((index, record))
@@ -236,21 +349,25 @@ def _reconcile(
             fees.append((index, record))
 
     for index, order in orders:
-        result = results[index]
+        result = buckets[index]
         for payment in order.payments:
             if payment.status not in SETTLED or _clearing(config, payment.type) != clearing:
                 continue
             if payment.currency != result.currency:
                 result.other_currency += 1
                 continue
+            line_id = f"{order.id}/{payment.id}"
             if payment.amount >= 0:
                 result.payments += payment.amount
-                result.payment_ids.append(f"{order.id}:{payment.id}")
+                result.payment_ids.append(line_id)
+                kind_name = "Payment"
             else:
                 result.refunds += payment.amount
-                result.refund_ids.append(f"{order.id}:{payment.id}")
+                result.refund_ids.append(line_id)
+                kind_name = "Refund"
+            result.settles.append(SettledLine(line_id, kind_name, payment.amount, order.created))
     for index, tx in fees:
-        result = results[index]
+        result = buckets[index]
         if tx.type != "FailedPayout":
             payment_type = payment_types.get(tx.source_id or "", "Card")
             if _clearing(config, payment_type) != clearing:
@@ -265,10 +382,14 @@ def _reconcile(
         else:
             result.failed_payouts += tx.total
         result.fee_ids.append(tx.id)
+        result.settles.append(SettledLine(tx.id, tx.type, tx.total, tx.created))
+    for result in buckets:
+        result.settles.sort(key=lambda line: line.created)
 
     balance = ZERO
     for result in results:
         if result.opening:
+            result.balance_after = balance
             continue
         result.residual = (
             result.payments
@@ -280,4 +401,4 @@ def _reconcile(
         )
         balance += result.residual
         result.balance_after = balance
-    return results
+    return results, tail
