@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -60,6 +61,11 @@ def support_user_create(
     user.full_clean(exclude=["password"])
     with transaction.atomic():
         user.save()
+        # Support's job includes retrying and re-syncing their merchants' runs
+        # (its own permission: viewing alone does not change a run).
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label="core", codename="retry_syncrun")
+        )
         membership = PartnerMembership.objects.create(
             user=user, partner=partner, role=role, created_by=actor
         )

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from django.contrib import admin, messages
 from django.contrib.auth import views as auth_views
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse_lazy
@@ -369,9 +370,19 @@ class SyncRunPortalAdmin(PartnerScopedAdmin):
         if run is None:
             raise Http404("No such sync")
         if request.method == "POST":
+            if not self.has_retry_permission(request, run):
+                raise PermissionDenied(
+                    "Retrying and re-syncing need the permission 'Can retry the failed push "
+                    "items of a sync run'; ask your partner's portal admin or an operator"
+                )
             return views.sync_run_act(request, run=run, actor=actor_for(request))
         return views.sync_run_detail(
-            request, run=run, context=self.admin_site.each_context(request)
+            request,
+            run=run,
+            context={
+                **self.admin_site.each_context(request),
+                "can_act": self.has_retry_permission(request, run),
+            },
         )
 
 

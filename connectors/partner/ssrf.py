@@ -123,7 +123,7 @@ def url_check(
     host, port = url_shape_check(url, credentials_hint=credentials_hint)
     if not resolve_names:
         try:
-            ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+            literal = ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
         except ValueError:  # a name: resolved when called
             allow = list(settings.PARTNER_ALLOWED_HOSTS if allowed_hosts is None else allowed_hosts)
             name = host.lower().rstrip(".")
@@ -135,6 +135,7 @@ def url_check(
                     "in PARTNER_ALLOWED_HOSTS"
                 ) from None
             return []
+        return addresses_check(host, [literal], allowed_hosts=allowed_hosts, subject=subject)
     return host_check(host, port, allowed_hosts=allowed_hosts, subject=subject)
 
 
@@ -165,10 +166,22 @@ def host_check(
     allowed_hosts: Iterable[str] | None = None,
     subject: str = "The partner API host",
 ) -> list[Address]:
-    """Resolve `host` and return its addresses, every one of them checked;
-    `UnsafeUrl` when any is internal and the host is not allowed."""
-    allow = list(settings.PARTNER_ALLOWED_HOSTS if allowed_hosts is None else allowed_hosts)
+    """Resolve `host` and return its addresses, every one of them checked
+    (`addresses_check`)."""
     addresses = resolve(host.strip("[]"), port, subject=subject)
+    return addresses_check(host, addresses, allowed_hosts=allowed_hosts, subject=subject)
+
+
+def addresses_check(
+    host: str,
+    addresses: list[Address],
+    *,
+    allowed_hosts: Iterable[str] | None = None,
+    subject: str = "The partner API host",
+) -> list[Address]:
+    """`addresses` (those of `host`) when the host is allowed or none of them
+    is internal; `UnsafeUrl` naming the internal ones otherwise."""
+    allow = list(settings.PARTNER_ALLOWED_HOSTS if allowed_hosts is None else allowed_hosts)
     if not addresses:
         raise UnsafeUrl(f"{subject} {host!r} has no address")
     if _allowed(host, addresses, allow):

@@ -134,7 +134,7 @@ def test_the_connection_goes_to_the_checked_address_not_a_second_answer(
 def test_a_rebinding_answer_to_an_internal_address_is_refused_at_connect(settings, monkeypatch):
     settings.PARTNER_ALLOWED_HOSTS = []
     monkeypatch.setattr(
-        ssrf, "resolve", lambda host, port: [ssrf.ipaddress.ip_address("169.254.169.254")]
+        ssrf, "resolve", lambda host, port, **_: [ssrf.ipaddress.ip_address("169.254.169.254")]
     )
     session = ssrf.safe_session()
     with pytest.raises(UnsafeUrl):

@@ -130,10 +130,12 @@ def test_support_retries_a_failed_run_from_the_portal(
 @pytest.mark.parametrize("site", ["admin", "portal"])
 def test_the_view_permission_alone_cannot_retry(synced, client, django_user_model, site):
     """Retrying changes a run's state: it needs core.retry_syncrun."""
-    _merchant, run = synced
+    merchant, run = synced
     SyncRun.objects.filter(pk=run.pk).update(status="failed", status_code=5130)
     viewer = django_user_model.objects.create_user("viewer", password="pw-viewer-1", is_staff=True)
     viewer.user_permissions.add(*Permission.objects.filter(codename="view_syncrun"))
+    if site == "portal":  # the portal's viewers are their partner's members
+        PartnerMembership.objects.create(user=viewer, partner=merchant.partner)
     client.force_login(viewer)
     url = reverse(f"{site}:core_syncrun_changelist")
     page = client.get(url)
@@ -141,6 +143,11 @@ def test_the_view_permission_alone_cannot_retry(synced, client, django_user_mode
     client.post(url, {"action": "retry_failed_items", "_selected_action": [str(run.pk)]})
     run.refresh_from_db()
     assert run.status == "failed"  # nothing was retried
+    if site == "portal":  # the sync page's own buttons: hidden, and refused when posted
+        detail = reverse("portal:core_syncrun_change", args=[run.pk])
+        assert b"retry-form" not in client.get(detail).content
+        assert client.post(detail, {"action": "resync"}).status_code == 403
+        assert SyncRun.objects.filter(merchant=merchant).count() == 1
     viewer.user_permissions.add(Permission.objects.get(codename="retry_syncrun"))
     viewer = django_user_model.objects.get(pk=viewer.pk)  # permissions are cached per object
     client.force_login(viewer)

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from commerce_sync.core.models import Merchant, Partner, SyncRun
@@ -182,6 +183,7 @@ def support_a(worlds, django_user_model):
         "agent-a", password="a-long-pass-phrase", is_staff=True
     )
     PartnerMembership.objects.create(user=user, partner=worlds[0].partner)
+    user.user_permissions.add(Permission.objects.get(codename="retry_syncrun"))  # as created
     return user
 
 
@@ -191,4 +193,5 @@ def admin_a(worlds, django_user_model):
         "admin-a", password="a-long-pass-phrase", is_staff=True
     )
     PartnerMembership.objects.create(user=user, partner=worlds[0].partner, role="admin")
+    user.user_permissions.add(Permission.objects.get(codename="retry_syncrun"))  # as created
     return user

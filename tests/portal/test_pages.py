@@ -12,6 +12,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.http import HttpRequest
 from django.urls import reverse
@@ -128,6 +129,7 @@ def test_retry_from_the_sync_page_writes_the_failed_item(db, settings, tmp_path,
 
     agent = get_user_model().objects.create_user("agent", password="pw-agent-123", is_staff=True)
     PartnerMembership.objects.create(user=agent, partner=seed.merchant.partner)
+    agent.user_permissions.add(Permission.objects.get(codename="retry_syncrun"))
     client.force_login(agent)
     url = reverse("portal:core_syncrun_change", args=[run.pk])
     text = client.post(url, {"action": "retry"}, follow=True).content.decode()
