@@ -213,6 +213,16 @@ def _instant(text: str, merchant: Merchant, field: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=tz)
 
 
+def _range_day(text: str, merchant: Merchant, field: str, sync_hour: int, tz: Any) -> date:
+    """The business day a `dateRange` bound names: a plain date ("2026-11-25")
+    is that business day itself, whatever the company's sync hour; a
+    date-time is cut to the business day it falls in (`business_day`)."""
+    instant = _instant(text, merchant, field)  # validates both forms
+    if len(text.strip()) == len("YYYY-MM-DD"):
+        return date.fromisoformat(text.strip())
+    return business_day(instant, sync_hour, tz)
+
+
 def _summary(run: SyncRun) -> dict[str, Any]:
     """Codat's `SyncSummary` of a requested run. `dataConnections` is null
     (the description allows it): Codat's clients require every field of a
@@ -287,7 +297,8 @@ class RequestSyncView(PartnerApiView):
 
 class RequestSyncForDateRangeView(PartnerApiView):
     """request-sync-for-date-range: the business days from `dateRange.start`
-    up to `dateRange.finish` (both cut to the company's sync hour; finish
+    up to `dateRange.finish` (plain dates are those business days; date-times
+    are cut to the company's sync hour; finish
     exclusive, not after the latest sync hour passed). A range overlapping a
     sync that posted is refused with 5080."""
 
@@ -308,12 +319,8 @@ class RequestSyncForDateRangeView(PartnerApiView):
         config = merchant.sync_configuration
         tz = zone(config.time_zone)
         raw = args.validated_data["dateRange"]
-        first: date = business_day(
-            _instant(raw["start"], merchant, "dateRange.start"), config.sync_hour, tz
-        )
-        until: date = business_day(
-            _instant(raw["finish"], merchant, "dateRange.finish"), config.sync_hour, tz
-        )
+        first = _range_day(raw["start"], merchant, "dateRange.start", config.sync_hour, tz)
+        until = _range_day(raw["finish"], merchant, "dateRange.finish", config.sync_hour, tz)
         if until <= first:
             raise ValidationError(
                 {"dateRange.finish": "finish must be at least one business day after start"}

@@ -18,6 +18,7 @@ from commerce_sync.core.models import AuditLog, SyncRun
 from commerce_sync.core.services.demo import demo_seed
 from commerce_sync.core.services.partners import partner_api_key_create
 from commerce_sync.syncs.runs import sync_run_execute
+from mapping.periods import local_instant, zone
 from tests.api.helpers import Api, assert_error, codat_properties, error_items
 from tests.factories import MerchantFactory, PartnerFactory, SyncRunFactory
 
@@ -178,6 +179,34 @@ def test_historic_range_runs_and_an_overlap_with_a_posted_sync_is_5080(
     body = assert_error(api.post(historic, {"dateRange": overlapping}), 400, detailed=5080)
     assert str(run.pk) in body["error"]
     assert SyncRun.objects.count() == 1
+
+
+def test_plain_dates_name_business_days_whatever_the_sync_hour(
+    api, demo, django_capture_on_commit_callbacks
+):
+    """A business day starting at 02:00: "start": "<day>" is that day, not
+    the one its midnight falls in; a date-time is cut to the sync hour."""
+    merchant = demo.merchant
+    config = merchant.sync_configuration
+    config.sync_hour = 2
+    config.save(update_fields=["sync_hour"])
+    tz = zone(config.time_zone)
+    today = timezone.localdate()
+    historic = f"/meta/companies/{merchant.pk}/sync/commerce/historic"
+    days = {"start": str(today - timedelta(days=6)), "finish": str(today - timedelta(days=5))}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(historic, {"dateRange": days})
+    assert response.status_code == 200, response.content
+    run = SyncRun.objects.get(pk=response.json()["commerceSyncId"])
+    assert run.period_start == local_instant(today - timedelta(days=6), 2, tz)
+    assert run.period_end == local_instant(today - timedelta(days=5), 2, tz)
+    midnight = f"{today - timedelta(days=3)}T00:00:00"  # before 02:00: the day before
+    instants = {"start": midnight, "finish": f"{today - timedelta(days=2)}T00:00:00"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(historic, {"dateRange": instants})
+    assert response.status_code == 200, response.content
+    run = SyncRun.objects.get(pk=response.json()["commerceSyncId"])
+    assert run.period_start == local_instant(today - timedelta(days=4), 2, tz)
 
 
 def test_bad_sync_requests_name_the_field(api, demo):
