@@ -29,13 +29,16 @@ class Invitation:
     url: str
 
 
-def set_password_url(*, user: object) -> str:
+def set_password_url(*, user: object, base_url: str = "") -> str:
     """The one-time set-password link of `user` (Django's password reset
-    token: it dies when the password or last login changes)."""
+    token: it dies when the password or last login changes), on SITE_URL,
+    else on `base_url` (the portal's own host when a request made it), else
+    http://127.0.0.1:8000."""
     uid = urlsafe_base64_encode(force_bytes(user.pk))  # type: ignore[attr-defined]
     token = default_token_generator.make_token(user)  # type: ignore[arg-type]
     path = reverse("portal:set_password", kwargs={"uidb64": uid, "token": token})
-    return f"{settings.SITE_URL or 'http://127.0.0.1:8000'}{path}"
+    base = settings.SITE_URL or base_url.rstrip("/") or "http://127.0.0.1:8000"
+    return f"{base}{path}"
 
 
 def support_user_create(
@@ -45,6 +48,7 @@ def support_user_create(
     email: str,
     actor: str,
     role: str = PartnerMembership.Role.SUPPORT,
+    base_url: str = "",
 ) -> Invitation:
     """Create a staff user without a usable password, a member of `partner`
     with `role`, and return the link that lets them set one.
@@ -75,4 +79,4 @@ def support_user_create(
             obj=membership,
             changes={"partner": partner.slug, "username": username, "role": role},
         )
-    return Invitation(membership=membership, url=set_password_url(user=user))
+    return Invitation(membership=membership, url=set_password_url(user=user, base_url=base_url))

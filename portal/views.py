@@ -422,6 +422,7 @@ def invite(request: HttpRequest, *, context: dict[str, Any]) -> Any:
             invitation = support_user_create(
                 partner=membership.partner,
                 actor=f"support:{membership.partner.slug}:{request.user.get_username()}",
+                base_url=request.build_absolute_uri("/"),
                 **form.cleaned_data,
             )
         except ValidationError as error:
