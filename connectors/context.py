@@ -40,10 +40,13 @@ class NoSettings:
 @dataclass(frozen=True)
 class SandboxSettings:
     orders_per_day: int = 40  # orders the generated café takes on an average day
+    # What the generated days are drawn from; empty means the merchant's id
+    # (each merchant its own café). Set it to replay the same days exactly.
+    seed: str = ""
 
     @classmethod
     def from_json(cls, raw: Json) -> SandboxSettings:
-        return cls(orders_per_day=int(raw.get("orders_per_day", 40)))
+        return cls(orders_per_day=int(raw.get("orders_per_day", 40)), seed=str(raw.get("seed", "")))
 
 
 @dataclass(frozen=True)

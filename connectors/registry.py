@@ -39,7 +39,7 @@ def _sandbox(context: ConnectorContext[SandboxSettings]) -> CommerceSource:
     from connectors.sandbox import SandboxSource
 
     return SandboxSource(
-        merchant_seed=str(context.merchant_id),
+        merchant_seed=context.settings.seed or str(context.merchant_id),
         time_zone=context.time_zone,
         currency=context.currency,
         orders_per_day=context.settings.orders_per_day,

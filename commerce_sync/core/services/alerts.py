@@ -474,8 +474,8 @@ def failing_days(run: SyncRun) -> int:
 def alerts_after_run(*, run: SyncRun) -> None:
     """After a run ended: a failed scheduled/latest run opens or refreshes
     the merchant's `sync_failed` incident (alerted once it has failed the
-    partner's threshold of days); a succeeded one resolves it. Payouts in the
-    run's period are reconciled: a residual opens a `payout_residual`
+    partner's threshold of days); a succeeded one resolves it. Payouts in a
+    succeeded run's period are reconciled: a residual opens a `payout_residual`
     incident per payout, a payout that now reconciles resolves its own."""
     if run.status not in (SyncRun.Status.SUCCEEDED, SyncRun.Status.FAILED):
         return
@@ -509,7 +509,9 @@ def _after_run(run: SyncRun) -> None:
             )
         elif (Kind.SYNC_FAILED, "") in open_:
             incident_resolve(merchant=merchant, kind=Kind.SYNC_FAILED)
-    if run.counters.get("records_read"):
+    # Payouts are judged against what was posted: a refused run's mapping
+    # (its configuration may be the very problem) says nothing about them.
+    if run.status == SyncRun.Status.SUCCEEDED and run.counters.get("records_read"):
         payouts_check(
             merchant=merchant,
             start=run.period_start,
