@@ -83,12 +83,30 @@ class CompanySerializer(serializers.Serializer):
 CompaniesSerializer = paged_serializer("CompaniesSerializer", CompanySerializer)
 
 
-class CreateCompanySerializer(serializers.Serializer):
-    """Codat's `CreateCompany` (name, description, tags) and our optional extras."""
+class _CompanyFieldsSerializer(serializers.Serializer):
+    """The company fields a partner may send on create and on update."""
 
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, max_length=4000)
     tags = serializers.DictField(child=serializers.CharField(max_length=100), required=False)
+    country = serializers.RegexField(
+        r"^[A-Z]{2}$",
+        required=False,
+        validators=[validate_country_code],
+        help_text="An assigned ISO 3166-1 alpha-2 code, e.g. GB.",
+    )
+    currency = serializers.RegexField(
+        r"^[A-Z]{3}$",
+        required=False,
+        validators=[validate_currency_code],
+        help_text="An active ISO 4217 code, e.g. GBP.",
+    )
+    timeZone = serializers.CharField(required=False, help_text="IANA, e.g. Europe/London")
+
+
+class CreateCompanySerializer(_CompanyFieldsSerializer):
+    """Codat's `CreateCompany` (name, description, tags) and our optional extras."""
+
     merchantIdentifier = serializers.CharField(
         required=False,
         max_length=200,
@@ -96,41 +114,11 @@ class CreateCompanySerializer(serializers.Serializer):
         help_text="Your own id for the merchant, unique among your companies: an opaque string "
         "compared exactly, case and all (shop-1 and SHOP-1 are two merchants).",
     )
-    country = serializers.RegexField(
-        r"^[A-Z]{2}$",
-        required=False,
-        validators=[validate_country_code],
-        help_text="An assigned ISO 3166-1 alpha-2 code, e.g. GB.",
-    )
-    currency = serializers.RegexField(
-        r"^[A-Z]{3}$",
-        required=False,
-        validators=[validate_currency_code],
-        help_text="An active ISO 4217 code, e.g. GBP.",
-    )
-    timeZone = serializers.CharField(required=False, help_text="IANA, e.g. Europe/London")
 
 
-class UpdateCompanySerializer(serializers.Serializer):
+class UpdateCompanySerializer(_CompanyFieldsSerializer):
     """PUT: `name` required; the other fields change only when sent (the
     partner's id of a company, `merchantIdentifier`, never changes)."""
-
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=4000)
-    tags = serializers.DictField(child=serializers.CharField(max_length=100), required=False)
-    country = serializers.RegexField(
-        r"^[A-Z]{2}$",
-        required=False,
-        validators=[validate_country_code],
-        help_text="An assigned ISO 3166-1 alpha-2 code, e.g. GB.",
-    )
-    currency = serializers.RegexField(
-        r"^[A-Z]{3}$",
-        required=False,
-        validators=[validate_currency_code],
-        help_text="An active ISO 4217 code, e.g. GBP.",
-    )
-    timeZone = serializers.CharField(required=False, help_text="IANA, e.g. Europe/London")
 
 
 _FIELDS = {
