@@ -8,9 +8,12 @@ or critical violations; screenshots of every page go to var/screenshots/
 from __future__ import annotations
 
 import os
+import zoneinfo
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from commerce_sync.core.models import Connection, PushItem, SyncConfigurationVersion, SyncRun
 from commerce_sync.core.services.connections import connection_create
@@ -22,12 +25,6 @@ from tests.factories import PartnerFactory
 from tests.setup_flow.helpers import new_merchant
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-dev-shm-usage",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 if not CHROMIUM.exists():
@@ -35,26 +32,23 @@ if not CHROMIUM.exists():
         raise RuntimeError("Chromium is missing at /usr/bin/chromium")
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
-sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
 
 
 @pytest.fixture
-def page(settings, tmp_path):
+def page(settings, tmp_path, chromium, csp_watch):
+    """A fresh context of the run's Chromium (tests/browser/conftest.py),
+    watched for Content-Security-Policy violations."""
     settings.LEDGER_DIR = str(tmp_path / "ledgers")
     settings.SESSION_COOKIE_SECURE = False  # the live server speaks plain HTTP
     settings.CSRF_COOKIE_SECURE = False
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=ARGS, headless=True
-        )
-        context = browser.new_context(
-            viewport={"width": 360, "height": 740}, java_script_enabled=False
-        )
-        yield context.new_page()
-        browser.close()
+    context = chromium.new_context(
+        viewport={"width": 360, "height": 740}, java_script_enabled=False
+    )
+    yield csp_watch(context.new_page())
+    context.close()
 
 
 class Checker:
@@ -82,6 +76,13 @@ class Checker:
             if violation.get("impact") in ("serious", "critical"):
                 self.found.append(f"{label}: {violation['id']} {violation['help']}")
         context.close()
+
+
+def due_start(merchant) -> str:
+    """Two days back, not the flow's default (yesterday): then a day is due
+    whatever the hour; with yesterday nothing is due before the 02:00 sync hour."""
+    today = timezone.localdate(timezone=zoneinfo.ZoneInfo(merchant.time_zone))
+    return (today - timedelta(days=2)).isoformat()
 
 
 def journey(page, live_server, merchant, *, locale: str, invoice: bool, name: str) -> Checker:
@@ -113,6 +114,7 @@ def journey(page, live_server, merchant, *, locale: str, invoice: bool, name: st
     check("payments")
     page.click("main .nav-buttons button[type=submit]")
     check("schedule")
+    page.fill("#f-schedule-startDate", due_start(merchant))
     page.click("main .nav-buttons button[type=submit]")
     check("review")
     page.click("a[href^='/setup/preview']")
@@ -238,6 +240,7 @@ def test_an_invoice_merchant_connects_xero_in_french(live_server, page, xero):
     page.click("main .nav-buttons button[type=submit]")
     check("payments")
     page.click("main .nav-buttons button[type=submit]")
+    page.fill("#f-schedule-startDate", due_start(merchant))
     page.click("main .nav-buttons button[type=submit]")
     page.click("a[href^='/setup/preview']")
     check("preview")
