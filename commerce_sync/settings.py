@@ -82,7 +82,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "commerce_sync.security.PagePolicyCSPMiddleware",  # django-csp's, per page family
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "axes.middleware.AxesMiddleware",  # last but the Prometheus timer, as django-axes asks
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
@@ -207,11 +208,12 @@ SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"  # sent on the OAuth callback (a top-level GET from the vendor)
 
-# Content-Security-Policy (django-csp) for the merchant's pages: this origin
-# only, no inline script or style. The admin, the portal and the API docs
-# (which need inline code of their own) are excluded.
+# Content-Security-Policy (django-csp) on every page: this origin only, no
+# inline script or style (the merchant's pages). CSP_PREFIX_REPLACE relaxes a
+# directive for a family of pages (commerce_sync/security.py): the admin and
+# the portal (Django admin templates) keep inline styles, never inline script;
+# the API's Swagger UI page runs its inline bootstrap.
 CONTENT_SECURITY_POLICY = {
-    "EXCLUDE_URL_PREFIXES": ["/admin/", "/portal/", "/api/"],
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "img-src": ["'self'", "data:"],
@@ -222,6 +224,41 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
     },
+}
+_INLINE_STYLE = {"style-src": ["'self'", "'unsafe-inline'"]}
+CSP_PREFIX_REPLACE = {
+    "/admin/": _INLINE_STYLE,
+    "/portal/": _INLINE_STYLE,
+    "/api/": {**_INLINE_STYLE, "script-src": ["'self'", "'unsafe-inline'"]},
+}
+# Permissions-Policy (django-permissions-policy) on every response: no page
+# of ours uses a device, sensor, payment or window feature, so none may.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "bluetooth",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "fullscreen",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "interest-cohort",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
 }
 # How long a merchant's setup-flow session lasts after its start URL was opened.
 SETUP_SESSION_SECONDS = env.int("SETUP_SESSION_SECONDS", default=7200)

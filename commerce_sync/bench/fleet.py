@@ -239,7 +239,7 @@ def run_fleet(
             sum(r.get("push_items", {}).get("written", 0) for r in [c])
             for c in runs.values_list("counters", flat=True)
         )
-        writes = max(double.book.writes.values(), default=0)
+        writes = max(double.book.puts.values(), default=0)  # sent, not only stored
     if not keep:
         Merchant.objects.filter(partner=partner).delete()
         partner.delete()

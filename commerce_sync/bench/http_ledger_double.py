@@ -23,6 +23,11 @@ class LedgerBook:
         self.accounts = {a["id"]: {"status": "Active", **a} for a in accounts}
         self.documents: dict[str, dict[str, Any]] = {}
         self.writes: Counter[str] = Counter()  # real writes per key: must never exceed 1
+        # Every PUT per key, including a repeat of a key the book holds (answered
+        # 200 and not written again): above 1, the caller sent a document twice.
+        self.puts: Counter[str] = Counter()
+        # (start, end, key) of every PUT, time.monotonic() seconds: which overlapped.
+        self.put_spans: list[tuple[float, float, str]] = []
 
     def write(self, key: str, document: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self.lock:
@@ -112,6 +117,7 @@ class LedgerDouble:
                     self._reply(HTTPStatus.NOT_FOUND, {"message": "no such resource"})
 
             def do_PUT(self) -> None:
+                began = time.monotonic()
                 if not self._authorised():
                     return
                 key = unquote(self.path.removeprefix("/documents/"))
@@ -126,7 +132,11 @@ class LedgerDouble:
                     return
                 length = int(self.headers.get("Content-Length") or 0)
                 document = json.loads(self.rfile.read(length) or b"{}")
-                self._reply(*double.book.write(key, document))
+                answer = double.book.write(key, document)
+                with double.book.lock:
+                    double.book.puts[key] += 1
+                    double.book.put_spans.append((began, time.monotonic(), key))
+                self._reply(*answer)
 
             def do_POST(self) -> None:
                 if not self._authorised():

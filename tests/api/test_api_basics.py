@@ -66,6 +66,11 @@ def test_basic_and_bearer_both_carry_the_key_and_a_revoked_key_is_refused(client
     assert push(client, merchant.pk, basic(key), records).status_code == 200
     assert push(client, merchant.pk, f"Bearer {key}", records).status_code == 200
     assert push(client, merchant.pk, basic(key + ":"), records).status_code == 200
+    # The scheme is case-insensitive (RFC 9110 section 11.1), as some clients send it.
+    assert push(client, merchant.pk, "b" + basic(key)[1:], records).status_code == 200
+    assert push(client, merchant.pk, "BASIC" + basic(key)[5:], records).status_code == 200
+    assert push(client, merchant.pk, f"bearer {key}", records).status_code == 200
+    assert push(client, merchant.pk, f"BEARER {key}", records).status_code == 200
     partner_api_key_revoke(key=partner.api_keys.get(), actor="test")
     assert push(client, merchant.pk, basic(key), records).status_code == 401
 

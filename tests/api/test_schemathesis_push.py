@@ -5,6 +5,7 @@ every status documented, every body in its documented shape."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 
 from hypothesis.errors import Unsatisfiable
@@ -13,7 +14,9 @@ from schemathesis.generation import GenerationMode
 from tests.api import test_schemathesis as base
 from tests.api.test_schemathesis import api_schema  # noqa: F401  (the fixture)
 
-PUSH_EXAMPLES = 80
+# Per mode (valid, invalid); a deep run sets SCHEMATHESIS_PUSH_EXAMPLES
+# (`make test-deep`: 300).
+PUSH_EXAMPLES = int(os.environ.get("SCHEMATHESIS_PUSH_EXAMPLES", "40"))
 
 
 def test_the_push_operation_never_answers_a_server_error(api_schema, monkeypatch):  # noqa: F811

@@ -17,12 +17,6 @@ from commerce_sync.syncs.runs import sync_run_execute
 from portal.models import PartnerMembership
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-dev-shm-usage",
-]
 
 if not CHROMIUM.exists():
     # CI installs it (.ci/run); on a laptop without it the browser tests are skipped, loudly.
@@ -34,7 +28,7 @@ if not CHROMIUM.exists():
         "Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True
     )
 
-sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture
@@ -67,17 +61,12 @@ def agent(transactional_db, django_user_model, failed_run):
 
 
 @pytest.fixture
-def page(tmp_path):
-    os.environ.setdefault(
-        "DJANGO_ALLOW_ASYNC_UNSAFE", "true"
-    )  # Playwright's loop shares the test thread
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=ARGS, headless=True
-        )
-        page = browser.new_page()
-        yield page
-        browser.close()
+def page(chromium, csp_watch):
+    """A fresh context of the run's Chromium (tests/browser/conftest.py),
+    watched for Content-Security-Policy violations."""
+    context = chromium.new_context()
+    yield csp_watch(context.new_page())
+    context.close()
 
 
 def test_support_finds_a_failed_run_and_retries_it(live_server, failed_run, agent, page, tmp_path):

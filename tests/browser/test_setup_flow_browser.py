@@ -8,9 +8,12 @@ or critical violations; screenshots of every page go to var/screenshots/
 from __future__ import annotations
 
 import os
+import zoneinfo
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from commerce_sync.core.models import Connection, PushItem, SyncConfigurationVersion, SyncRun
 from commerce_sync.core.services.connections import connection_create
@@ -22,12 +25,6 @@ from tests.factories import PartnerFactory
 from tests.setup_flow.helpers import new_merchant
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-dev-shm-usage",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 if not CHROMIUM.exists():
@@ -35,36 +32,34 @@ if not CHROMIUM.exists():
         raise RuntimeError("Chromium is missing at /usr/bin/chromium")
     pytest.skip("Debian's chromium is not installed", allow_module_level=True)
 
-sync_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
 
 
 @pytest.fixture
-def page(settings, tmp_path):
+def page(settings, tmp_path, chromium, csp_watch):
+    """A fresh context of the run's Chromium (tests/browser/conftest.py),
+    watched for Content-Security-Policy violations."""
     settings.LEDGER_DIR = str(tmp_path / "ledgers")
     settings.SESSION_COOKIE_SECURE = False  # the live server speaks plain HTTP
     settings.CSRF_COOKIE_SECURE = False
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=ARGS, headless=True
-        )
-        context = browser.new_context(
-            viewport={"width": 360, "height": 740}, java_script_enabled=False
-        )
-        yield context.new_page()
-        browser.close()
+    context = chromium.new_context(
+        viewport={"width": 360, "height": 740}, java_script_enabled=False
+    )
+    yield csp_watch(context.new_page())
+    context.close()
 
 
 class Checker:
     """Runs axe-core on each page (JavaScript is off for the merchant, so a
     second JS-enabled page loads the same URL with the same cookies) and
-    saves a screenshot."""
+    saves a screenshot. With `axe` False it only saves the screenshot (for
+    pages another test already checks, identical)."""
 
-    def __init__(self, page, name: str) -> None:
+    def __init__(self, page, name: str, *, axe: bool = True) -> None:
         self.page, self.name, self.count = page, name, 0
-        self.axe = axe_module.Axe()
+        self.axe, self.axe_on = axe_module.Axe(), axe
         self.found: list[str] = []
 
     def __call__(self, label: str) -> None:
@@ -72,20 +67,31 @@ class Checker:
         self.page.screenshot(
             path=str(SCREENSHOTS / f"{self.name}-{self.count:02d}-{label}.png"), full_page=True
         )
+        if not self.axe_on:
+            return
         browser = self.page.context.browser
         context = browser.new_context(viewport={"width": 360, "height": 740})
         context.add_cookies(self.page.context.cookies())
         probe = context.new_page()
         probe.goto(self.page.url)
-        results = axe_module.Axe().run(probe)
+        results = self.axe.run(probe)
         for violation in results.response["violations"]:
             if violation.get("impact") in ("serious", "critical"):
                 self.found.append(f"{label}: {violation['id']} {violation['help']}")
         context.close()
 
 
-def journey(page, live_server, merchant, *, locale: str, invoice: bool, name: str) -> Checker:
-    check = Checker(page, name)
+def due_start(merchant) -> str:
+    """Two days back, not the flow's default (yesterday): then a day is due
+    whatever the hour; with yesterday nothing is due before the 02:00 sync hour."""
+    today = timezone.localdate(timezone=zoneinfo.ZoneInfo(merchant.time_zone))
+    return (today - timedelta(days=2)).isoformat()
+
+
+def journey(
+    page, live_server, merchant, *, locale: str, invoice: bool, name: str, axe: bool = True
+) -> Checker:
+    check = Checker(page, name, axe=axe)
     code = setup_link_issue(
         merchant=merchant,
         actor="partner:test",
@@ -113,6 +119,7 @@ def journey(page, live_server, merchant, *, locale: str, invoice: bool, name: st
     check("payments")
     page.click("main .nav-buttons button[type=submit]")
     check("schedule")
+    page.fill("#f-schedule-startDate", due_start(merchant))
     page.click("main .nav-buttons button[type=submit]")
     check("review")
     page.click("a[href^='/setup/preview']")
@@ -149,9 +156,12 @@ def test_a_merchant_sets_up_and_syncs(live_server, page, locale, invoice, finish
 
 def test_the_settings_page_pauses_edits_and_revokes(live_server, page):
     merchant = new_merchant(PartnerFactory(), name="Settings Bakery")
+    # The same journey as test_a_merchant_sets_up_and_syncs[en-us], whose
+    # pages axe checks there: here only the settings pages are checked.
     check = journey(
-        page, live_server, merchant, locale="en-us", invoice=False, name="settings-setup"
+        page, live_server, merchant, locale="en-us", invoice=False, name="settings-setup", axe=False
     )
+    check.axe_on = True
     page.goto(f"{live_server.url}/setup/settings")
     check("settings")
     page.click("button[value=pause]")
@@ -238,6 +248,7 @@ def test_an_invoice_merchant_connects_xero_in_french(live_server, page, xero):
     page.click("main .nav-buttons button[type=submit]")
     check("payments")
     page.click("main .nav-buttons button[type=submit]")
+    page.fill("#f-schedule-startDate", due_start(merchant))
     page.click("main .nav-buttons button[type=submit]")
     page.click("a[href^='/setup/preview']")
     check("preview")

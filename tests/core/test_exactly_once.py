@@ -258,6 +258,7 @@ def test_under_transient_faults_every_document_is_written_exactly_once(
     )
     rng = random.Random(2026)  # noqa: S311
     outcomes: Counter[str] = Counter()
+    started = time.monotonic()
 
     for day in range(FAULT_DAYS, 0, -1):  # the scheduler, once a day
         now = NOW - timedelta(days=day - 1)
@@ -289,6 +290,7 @@ def test_under_transient_faults_every_document_is_written_exactly_once(
             "syncs": sum(v for k, v in outcomes.items() if k.startswith("run:")),
             "duplicates": totals["duplicates"],
             "missing": totals["missing"],
+            "seconds": round(time.monotonic() - started, 1),
         },
     )
     for merchant in merchants:
@@ -607,6 +609,7 @@ def test_a_sync_killed_at_any_moment_leaves_nothing_doubled_or_missing(
     rng = random.Random(11)  # noqa: S311
     stats: Counter[str] = Counter()
     totals: Counter[str] = Counter()
+    started = time.monotonic()
     for trial in range(CRASH_TRIALS):
         merchant = merchant_seed(partner, f"Crash {trial}", days=2)
         expected = expected_documents(merchant, NOW)
@@ -665,13 +668,15 @@ def test_a_sync_killed_at_any_moment_leaves_nothing_doubled_or_missing(
         assert unrecorded <= looked_up, f"trial {trial}: written, unrecorded, never looked up"
         stats["looked up after the kill"] += len(unrecorded)
         totals += tally(ledger_keys(merchant), expected)
-        if trial + 1 == CRASH_TRIALS or totals["duplicates"] or totals["missing"]:
-            soak_report(  # the last trial, or the one that went wrong
-                "SIGKILL at any moment",
+        last = trial + 1 == CRASH_TRIALS
+        if last or totals["duplicates"] or totals["missing"] or (trial + 1) % 100 == 0:
+            soak_report(  # the last trial, the one that went wrong, or progress every 100
+                "SIGKILL at any moment" if last else "SIGKILL at any moment (so far)",
                 {
                     "trials": trial + 1,
                     "duplicates": totals["duplicates"],
                     "missing": totals["missing"],
+                    "seconds": round(time.monotonic() - started, 1),
                 },
             )
         assert ledger_keys(merchant) == once(expected), f"trial {trial}"
