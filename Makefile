@@ -8,13 +8,14 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/commerce_sync
 DEMO_ENV := var/.env
 
-.PHONY: help install run demo test test-deep lint format lock clean soak
+.PHONY: help install run demo test test-deep lint format lock clean soak mutate
 
 help:
 	@echo "make run    set up, seed Demo Café, sync its last 7 days, serve http://127.0.0.1:8000"
 	@echo "make demo   the same without serving (a smoke test; non-zero on failure)"
 	@echo "make test   set up, lint, run the whole suite on PostgreSQL"
 	@echo "make lock   re-pin requirements/*.txt from requirements/*.in"
+	@echo "make mutate mutation testing of mapping/ and the push path (mutmut); prints survivors and the score"
 	@echo "make soak   1,000 SIGKILL trials and 1,000 syncs at 30 % faults; prints duplicates and missing"
 	@echo "make test-deep  the suite with more generated cases and trials (slow)"
 
@@ -88,3 +89,20 @@ soak: install
 
 clean:
 	rm -rf $(VENV) var
+
+# Mutation testing (never part of `make test`): mutmut mutates mapping/ and
+# commerce_sync/syncs/push.py in a copy (mutants/) and runs, per mutant, the
+# tests of [tool.mutmut] in pyproject.toml that reached the mutated function.
+# MUTANTS narrows it to name patterns, e.g. MUTANTS='mapping.money*
+# mapping.keys*' (the bounded runs the README lists); empty is every mutant,
+# several hours on two shared cores. Prints the survivors and the score.
+MUTANTS ?=
+MUTATE_CHILDREN ?= 2
+SHARED_DIR ?= $(abspath ../shared)
+mutate: install
+	$(PY) scripts/compile_messages.py
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) scripts/ensure_database.py
+	rm -rf mutants
+	-DATABASE_URL=$(TEST_DATABASE_URL) COMMERCE_SYNC_SHARED=$(SHARED_DIR) PROPERTY_EXAMPLES=10 \
+	  $(VENV)/bin/mutmut run --max-children $(MUTATE_CHILDREN) $(MUTANTS)
+	$(PY) scripts/mutation_score.py $(MUTANTS)

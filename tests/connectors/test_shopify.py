@@ -302,6 +302,10 @@ def test_unknown_gateway_and_missing_currency_are_reported_by_id() -> None:
         for p in result.problems
     )
     assert any("gid://shopify/Order/1003" in p and "currency" in p for p in result.problems)
+    # Through the double, the unknown gateway only: Order.currencyCode is
+    # non-null in the schema, so Shopify never answers a null one (the
+    # double's answer check refuses it).
+    day["orders"][2]["currencyCode"] = "CAD"
     clock = Clock()
     with (
         ShopifyDouble(day) as double,

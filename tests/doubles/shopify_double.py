@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+from datetime import datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -22,9 +23,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from graphql import (
     GraphQLError,
+    GraphQLResolveInfo,
+    GraphQLScalarType,
     GraphQLSchema,
     OperationDefinitionNode,
     build_client_schema,
+    execute,
     parse,
     validate,
 )
@@ -68,14 +72,104 @@ def check_request(document: str, variables: dict[str, Any]) -> list[str]:
     return [e.message for e in coerced] if isinstance(coerced, list) else []
 
 
+# The schema's custom scalars carry no serialisation rules in an introspection
+# result; what Shopify documents for the ones our queries select (Admin API
+# 2025-01 reference, "Scalars"): Money and Decimal are decimal strings,
+# DateTime an ISO 8601 string with its offset, UnsignedInt64 a decimal string
+# of digits, URL an RFC 3986 string.
+def _decimal_string(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and Decimal(value).is_finite()
+    except ArithmeticError:
+        return False
+
+
+def _date_time(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+CUSTOM_SCALARS = {
+    "Money": _decimal_string,
+    "Decimal": _decimal_string,
+    "DateTime": _date_time,
+    "UnsignedInt64": lambda v: isinstance(v, str) and v.isdigit(),
+    "URL": lambda v: isinstance(v, str) and "://" in v,
+}
+
+
+def _resolve(source: Any, info: GraphQLResolveInfo, **_arguments: Any) -> Any:
+    """A field of the answer, by its response key (the alias if any); a
+    custom scalar is checked against what Shopify documents for it."""
+    value = source.get(info.path.key) if isinstance(source, dict) else None
+    kind = info.return_type
+    while hasattr(kind, "of_type"):
+        kind = kind.of_type
+    if value is not None and isinstance(kind, GraphQLScalarType):
+        check = CUSTOM_SCALARS.get(kind.name)
+        if check is not None and not check(value):
+            raise GraphQLError(f"{value!r} is not a Shopify {kind.name}")
+    return value
+
+
+def _type_of(value: Any, *_: Any) -> str | None:
+    """The concrete type of an interface or union value, from its __typename."""
+    return value.get("__typename") if isinstance(value, dict) else None
+
+
+def check_answer(document: str, variables: dict[str, Any], data: Any) -> list[str]:
+    """Where `data` is not what Shopify could answer to the document: it is
+    run through the schema's executor with `data` as the values, which refuses
+    a null in a non-null field, a wrong scalar or enum value and a list where
+    there should be none (and the reverse); comparing what comes out with
+    `data` then shows the fields the document did not select and the ones
+    missing from it."""
+    result = execute(
+        admin_schema(),
+        parse(document),
+        root_value=data,
+        variable_values=variables,
+        field_resolver=_resolve,
+        type_resolver=_type_of,
+    )
+    problems = [f"{'.'.join(map(str, e.path or []))}: {e.message}" for e in result.errors or []]
+    if not problems and result.data != data:
+        problems.append(
+            f"data differs from its document's selection: {_difference(data, result.data)}"
+        )
+    return problems
+
+
+def _difference(sent: Any, shaped: Any, where: str = "data") -> str:
+    """The first place where the answer `sent` and its schema-shaped copy differ."""
+    if isinstance(sent, dict) and isinstance(shaped, dict):
+        for key in sorted(set(sent) | set(shaped)):
+            if key not in shaped:
+                return f"{where}.{key} was not selected"
+            if key not in sent:
+                return f"{where}.{key} is missing"
+            if sent[key] != shaped[key]:
+                return _difference(sent[key], shaped[key], f"{where}.{key}")
+    if isinstance(sent, list) and isinstance(shaped, list) and len(sent) == len(shaped):
+        for n, (a, b) in enumerate(zip(sent, shaped, strict=True)):
+            if a != b:
+                return _difference(a, b, f"{where}[{n}]")
+    return f"{where}: {sent!r} is answered as {shaped!r}"
+
+
 class ShopifyContract(Contract):
     """The Admin GraphQL API 2025-01 as its published schema describes it:
     a JSON body of `query`, `variables` and `operationName` only, no query
     string, a document valid against the schema, variables that coerce to
-    the operation's declared types and none it does not declare."""
+    the operation's declared types and none it does not declare. An answer's
+    `data` must be what the schema lets that document return: the selected
+    fields and no others, every value of its field's type (check_answer)."""
 
     vendor = "shopify"
     BODY = frozenset({"query", "variables", "operationName"})
+    ANSWER = frozenset({"data", "errors", "extensions"})
 
     def request_problems(self, request: Request) -> list[str]:
         problems = [f"query parameter {name!r} is not taken here" for name in request.query]
@@ -105,7 +199,11 @@ class ShopifyContract(Contract):
         answer = json.loads(payload)
         if not isinstance(answer, dict) or not ({"data", "errors"} & set(answer)):
             return ["a GraphQL answer carries data or errors"]
-        return []
+        problems = [f"answer.{k}: not part of a GraphQL answer" for k in set(answer) - self.ANSWER]
+        if answer.get("data") is not None:
+            body = request.json()
+            problems += check_answer(body["query"], body.get("variables") or {}, answer["data"])
+        return problems
 
     def refusal(self, problems: list[str]) -> tuple[int, bytes, dict[str, str]]:
         # GraphQL validation errors come back as 200 with `errors`, as Shopify answers them.
@@ -181,7 +279,29 @@ def _order(number: int, created: str, source: str, **fields: Any) -> dict[str, A
         "refunds": [],
     }
     order |= fields
-    order["lineItems"] = {"pageInfo": {"hasNextPage": False}, "nodes": order.pop("items")}
+    items = order.pop("items")
+    order["lineItems"] = {"pageInfo": {"hasNextPage": False}, "nodes": items}
+    # The order's totals as Shopify computes them (before returns): line
+    # prices less their discounts, shipping, every tax line, and tips.
+    shipping = order["shippingLines"]["nodes"]
+
+    def amount(bag: dict[str, Any]) -> Decimal:
+        return Decimal(bag["shopMoney"]["amount"])
+
+    discounts = sum(
+        (amount(d["allocatedAmountSet"]) for i in items for d in i["discountAllocations"]),
+        Decimal(0),
+    )
+    taxes = sum(
+        (amount(t["priceSet"]) for x in [*items, *shipping] for t in x["taxLines"]), Decimal(0)
+    )
+    goods = sum((i["quantity"] * amount(i["originalUnitPriceSet"]) for i in items), Decimal(0))
+    shipped = sum((amount(x["discountedPriceSet"]) for x in shipping), Decimal(0))
+    total = goods - discounts + shipped + taxes + amount(order["totalTipReceivedSet"])
+    currency = order["currencyCode"]
+    order["totalPriceSet"] = _bag(str(total), currency)
+    order["totalTaxSet"] = _bag(str(taxes), currency)
+    order["totalDiscountsSet"] = _bag(str(discounts), currency)
     return order
 
 

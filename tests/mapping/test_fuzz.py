@@ -30,7 +30,7 @@ from mapping.engine import MappingResult
 from mapping.preview import preview
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ROOT.parent / "shared" / "scenarios"
+SCENARIOS = Path(os.environ.get("COMMERCE_SYNC_SHARED") or ROOT.parent / "shared") / "scenarios"
 
 Where = tuple[str | int, ...]
 

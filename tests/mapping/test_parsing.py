@@ -4,6 +4,7 @@ reads, and a streamed day maps exactly like a parsed one."""
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +20,13 @@ from mapping.engine import map_period
 from mapping.errors import MappingError
 from mapping.periods import Period
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "scenarios"
+SHARED = (
+    Path(
+        os.environ.get("COMMERCE_SYNC_SHARED")
+        or Path(__file__).resolve().parents[2].parent / "shared"
+    )
+    / "scenarios"
+)
 OURS = Path(__file__).resolve().parent / "scenarios"
 
 

@@ -4,10 +4,15 @@ must hold for every merchant-day, not only for the worked scenarios.
 Hypothesis builds Codat-shaped merchant-days (orders with several tax rates,
 tax components, discounts, gratuity, service charges, gift cards sold and
 redeemed, split tenders, refunds; fees, fee refunds, payouts and failed
-payouts) in GBP, JPY, BHD and CHF, every order paid in full, as a point of
-sale sends them: some line amounts finer than the currency's minor unit (the
-payments then settle the total rounded to it), CHF cash rounded to 0.05, now
-and then an order waiting for a payment not settled yet (Authorized). The
+payouts) in 0-, 2- and 3-decimal currencies (JPY; GBP, EUR, CHF; BHD, KWD),
+every order paid in full, as a point of sale sends them: some line amounts
+finer than the currency's minor unit (the payments then settle the total
+rounded to it), free (zero) lines and orders, negative lines beside positive
+ones (exchanges), CHF cash rounded to 0.05, now and then an order waiting for
+a payment not settled yet (Authorized). The two days of a scenario are often
+DST days (23 and 25 hours) in London, Toronto or Sydney, with sync hours
+that fall in the skipped or repeated hour; record times are drawn over the
+real length of those days. The
 expected figures are computed here from the input records and the README's
 "effect on the books" table, never from the engine.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import os
 import random
 from collections import defaultdict
 from dataclasses import dataclass
@@ -28,6 +34,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mapping.periods import Period
 from mapping.preview import preview
 
 ZERO = Decimal(0)
@@ -35,12 +42,31 @@ TIME_ZONE = "Europe/London"
 TZ = ZoneInfo(TIME_ZONE)
 PERIOD_DAYS = 2
 FIRST_DAY = date(2026, 11, 2)  # after the October DST change: London is on UTC
-EXPONENT = {"GBP": 2, "JPY": 0, "BHD": 3, "CHF": 2}
+# (zone, first day of the two): 2026's DST changes (tzdata): London 29 March
+# (01:00 -> 02:00) and 25 October (02:00 -> 01:00), Toronto 8 March (02:00 ->
+# 03:00) and 1 November (02:00 -> 01:00), Sydney 5 April (03:00 -> 02:00) and
+# 4 October (02:00 -> 03:00). A scenario's two business days start the day
+# before a change, so one of them holds it whatever the sync hour; the second
+# starts at the sync hour on the day of the change.
+DAYS = (
+    (TIME_ZONE, FIRST_DAY),
+    ("Europe/London", date(2026, 3, 28)),
+    ("Europe/London", date(2026, 10, 24)),
+    ("America/Toronto", date(2026, 3, 7)),
+    ("America/Toronto", date(2026, 10, 31)),
+    ("Australia/Sydney", date(2026, 4, 4)),
+    ("Australia/Sydney", date(2026, 10, 3)),
+)
+SYNC_HOURS = (0, 1, 2, 3, 6)  # 1-3: the skipped or repeated hour somewhere above
+# ISO 4217 minor units: 0 (JPY), 2 (GBP, EUR, CHF), 3 (BHD, KWD).
+EXPONENT = {"GBP": 2, "JPY": 0, "BHD": 3, "CHF": 2, "EUR": 2, "KWD": 3}
 UNIT_PRICE = {
     "GBP": (50, 2500),
     "JPY": (100, 4000),
     "BHD": (100, 12000),
     "CHF": (50, 2500),
+    "EUR": (50, 2500),
+    "KWD": (100, 12000),
 }  # minor units
 CASH_UNIT = {"CHF": 5}  # cash rounded to 0.05 (minor units)
 OPEN = ("Pending", "Authorized")
@@ -80,8 +106,9 @@ GIFT_CARDS = {p["id"] for p in REFERENCE["products"] if p.get("isGiftCard")}
 # Pseudo-accounts of the invoice format.
 RECEIVABLE, PAYABLE, TAX = "<receivable>", "<payable>", "<tax>"
 
+# `make mutate` runs each mutant's properties with fewer examples (PROPERTY_EXAMPLES).
 SETTINGS = settings(
-    max_examples=100,
+    max_examples=int(os.environ.get("PROPERTY_EXAMPLES") or 100),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -98,9 +125,47 @@ def round_money(value: Decimal, currency: str) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-EXPONENT[currency]), rounding=ROUND_HALF_UP)
 
 
-def stamp(offset_seconds: int, sync_hour: int) -> str:
-    start = datetime.combine(FIRST_DAY, datetime.min.time(), tzinfo=TZ) + timedelta(hours=sync_hour)
-    return (start + timedelta(seconds=offset_seconds)).astimezone(UTC).isoformat()
+@dataclass(frozen=True)
+class Clock:
+    """The scenario's two business days: `zone`, first day, sync hour. The
+    oracle's own reading of a period: a day starts at the sync hour local,
+    a skipped hour at the first instant after the gap, a repeated hour at
+    its first occurrence."""
+
+    zone: str
+    first_day: date
+    sync_hour: int
+
+    def start(self, day: date) -> datetime:
+        # fold=0 on a skipped wall time takes the offset before the gap: the
+        # instant after it.
+        local = datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(self.zone))
+        return local.replace(hour=self.sync_hour).astimezone(UTC)
+
+    @property
+    def seconds(self) -> int:
+        """The period's real length (PERIOD_DAYS days of 23, 24 or 25 hours)."""
+        end = self.start(self.first_day + timedelta(days=PERIOD_DAYS))
+        return int((end - self.start(self.first_day)).total_seconds())
+
+    def stamp(self, offset_seconds: int) -> str:
+        """The instant `offset_seconds` of elapsed time after the period starts."""
+        return (self.start(self.first_day) + timedelta(seconds=offset_seconds)).isoformat()
+
+    def business_day(self, created: str) -> str:
+        local = datetime.fromisoformat(created).astimezone(ZoneInfo(self.zone))
+        # By wall-clock hour alone: right in a skipped hour (no instant has
+        # it) and in a repeated one (both occurrences are at or after it).
+        day = local.date() - timedelta(days=1 if local.hour < self.sync_hour else 0)
+        return day.isoformat()
+
+
+def clock_of(scenario: dict[str, Any]) -> Clock:
+    return Clock(
+        scenario["timeZone"],
+        date.fromisoformat(scenario["period"]["start"]),
+        scenario["schedule"]["syncHour"],
+    )
 
 
 # -- configuration ----------------------------------------------------------
@@ -226,10 +291,12 @@ def line_items(
 ) -> dict[str, Any]:
     product = draw(st.sampled_from(PRODUCTS))
     quantity = draw(st.integers(1, 3))
-    unit = draw(st.integers(*UNIT_PRICE[currency]))
+    # One line in eight is free (a zero line: a refill, a sample).
+    free = draw(st.integers(0, 7)) == 0
+    unit = 0 if free else draw(st.integers(*UNIT_PRICE[currency]))
     gift = product in GIFT_CARDS
     rate = "0" if gift else draw(st.sampled_from(sorted(RATES)))
-    discount = 0 if gift else draw(st.sampled_from((0, 0, 0, 1, quantity * unit // 10)))
+    discount = 0 if gift or free else draw(st.sampled_from((0, 0, 0, 1, quantity * unit // 10)))
     net = money(quantity * unit - discount, currency)
     if fine and not gift and draw(st.integers(0, 3)) == 0:
         # A price finer than the minor unit (12.3456): the line's net and total
@@ -303,7 +370,7 @@ def orders(
     draw: st.DrawFn,
     oid: str,
     currencies: list[str],
-    sync_hour: int,
+    clock: Clock,
     *,
     like: dict[str, Any] | None = None,
     fine: bool = True,
@@ -313,8 +380,8 @@ def orders(
     if like is None:
         currency = draw(st.sampled_from(currencies))
         kind = draw(st.sampled_from(("sale", "sale", "sale", "sale", "refund", "exchange")))
-        offset = draw(st.integers(0, PERIOD_DAYS * 86400 - 600))
-        created = stamp(offset, sync_hour)
+        offset = draw(st.integers(0, clock.seconds - 600))
+        created = clock.stamp(offset)
         location = draw(st.sampled_from((None, "L1", "L2")))
     else:
         currency, kind, created = like["currency"], like["_kind"], like["createdDate"]
@@ -346,6 +413,8 @@ def orders(
         # A payment that was open has settled by now.
         settled = [p for p in like["payments"] if p["status"] in ("Paid", *OPEN)]
         tenders, pids = [p["type"] for p in settled], [p["id"] for p in settled]
+        if due and not tenders:  # it was free (no payment); now it is paid by card
+            tenders, pids = ["Card"], [f"{oid}-P1"]
     shares = draw(splits(due, len(tenders))) if due else []
     rounding = ZERO  # settled - due, by cash rounding
     unit = CASH_UNIT.get(currency)
@@ -388,7 +457,7 @@ def orders(
         "orderNumber": oid,
         "currency": currency,
         "createdDate": created,
-        "modifiedDate": created if like is None else stamp(PERIOD_DAYS * 86400 + 3600, 0),
+        "modifiedDate": created if like is None else clock.stamp(clock.seconds + 3600),
         "closedDate": created,
         "totalAmount": total,
         "totalTaxAmount": tax,
@@ -440,7 +509,7 @@ def fee_transactions(draw: st.DrawFn, order: dict[str, Any], ids: Ids) -> list[d
 
 @st.composite
 def other_transactions(
-    draw: st.DrawFn, currencies: list[str], sync_hour: int, ids: Ids
+    draw: st.DrawFn, currencies: list[str], clock: Clock, ids: Ids
 ) -> list[dict[str, Any]]:
     """Payouts, failed payouts and fees that name no payment."""
     found = []
@@ -450,13 +519,13 @@ def other_transactions(
         currency = draw(st.sampled_from(currencies))
         units = draw(st.integers(1, 50 * UNIT_PRICE[currency][1]))
         sign = -1 if kind in ("Payout", "PaymentFee") else 1
-        offset = draw(st.integers(0, PERIOD_DAYS * 86400 - 1))
+        offset = draw(st.integers(0, clock.seconds - 1))
         found.append(
             {
                 "id": ids(),
                 "type": kind,
                 "currency": currency,
-                "createdDate": stamp(offset, sync_hour),
+                "createdDate": clock.stamp(offset),
                 "totalAmount": sign * money(units, currency),
             }
         )
@@ -467,23 +536,28 @@ def other_transactions(
 def merchant_days(draw: st.DrawFn, max_orders: int = 8, fine: bool = True) -> dict[str, Any]:
     """A scenario in the shape of the golden files (without `expected`)."""
     currencies = sorted(draw(st.sets(st.sampled_from(sorted(EXPONENT)), min_size=1, max_size=3)))
-    sync_hour = draw(st.sampled_from((0, 6)))
+    zone, first_day = draw(st.sampled_from(DAYS))
+    clock = Clock(zone, first_day, draw(st.sampled_from(SYNC_HOURS)))
     variant = Variant(*(draw(st.booleans()) for _ in range(8)))
     output_format = draw(st.sampled_from(("JournalEntry", "Invoice")))
     ids = Ids()
     order_list = [
-        draw(orders(f"O-{n}", currencies, sync_hour, fine=fine))
+        draw(orders(f"O-{n}", currencies, clock, fine=fine))
         for n in range(1, draw(st.integers(0, max_orders)) + 1)
     ]
     transactions = [tx for o in order_list for tx in draw(fee_transactions(o, ids))]
-    transactions += draw(other_transactions(currencies, sync_hour, ids))
+    transactions += draw(other_transactions(currencies, clock, ids))
     return {
-        "timeZone": TIME_ZONE,
+        "timeZone": zone,
         "currency": currencies[0],
-        "schedule": {"syncHour": sync_hour, "timeZone": TIME_ZONE, "startDate": "2026-11-01"},
+        "schedule": {
+            "syncHour": clock.sync_hour,
+            "timeZone": zone,
+            "startDate": (first_day - timedelta(days=1)).isoformat(),
+        },
         "period": {
-            "start": FIRST_DAY.isoformat(),
-            "end": (FIRST_DAY + timedelta(days=PERIOD_DAYS)).isoformat(),
+            "start": first_day.isoformat(),
+            "end": (first_day + timedelta(days=PERIOD_DAYS)).isoformat(),
         },
         "commerce": {
             "orders": order_list,
@@ -570,18 +644,12 @@ def combined(a: Books, b: Books, sign: int = 1) -> Books:
     return merged(result)
 
 
-def business_day(created: str, sync_hour: int) -> str:
-    local = datetime.fromisoformat(created).astimezone(TZ)
-    day = local.date() - timedelta(days=1 if local.hour < sync_hour else 0)
-    return day.isoformat()
-
-
 def expected_flows(scenario: dict[str, Any]) -> dict[Group, dict[str, Decimal]]:
     """From the input records alone, per group: what the sales side must credit
     (`<sales>`: order totals + gratuity), gift cards sold and redeemed, and how
     each clearing account, the bank and the fee accounts must move."""
     config = scenario["configuration"]
-    hour = scenario["schedule"]["syncHour"]
+    business_day = clock_of(scenario).business_day
     by_location = "groupingLevels" in config["sales"]["grouping"]
     clearing = clearing_accounts(config)
     fee_accounts = config["fees"]["accounts"]
@@ -598,7 +666,7 @@ def expected_flows(scenario: dict[str, Any]) -> dict[Group, dict[str, Decimal]]:
             paid_by[payment["id"]] = (payment["type"], location)
         if any(p["status"] in OPEN for p in order["payments"]):
             continue  # it waits for a later period, whole
-        flow = flows[(business_day(order["createdDate"], hour), order["currency"], location)]
+        flow = flows[(business_day(order["createdDate"]), order["currency"], location)]
         # What the payments settle: the total rounded to the minor unit, and
         # cash rounding on top.
         due = round_money(order["totalAmount"] + order["totalGratuity"], order["currency"])
@@ -612,7 +680,7 @@ def expected_flows(scenario: dict[str, Any]) -> dict[Group, dict[str, Decimal]]:
                 if payment["type"] == "Prepaid":
                     flow["<gift cards redeemed>"] += payment["amount"]
     for tx in scenario["commerce"]["transactions"]:
-        day = business_day(tx["createdDate"], hour)
+        day = business_day(tx["createdDate"])
         source = (tx.get("transactionSourceRef") or {}).get("id")
         payment_type, location = paid_by.get(source, ("Card", None))
         amount = tx["totalAmount"]
@@ -793,12 +861,12 @@ def edited_days(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
     before = draw(merchant_days(max_orders=6, fine=False))
     commerce = before["commerce"]
     currencies = sorted({before["currency"], *(o["currency"] for o in commerce["orders"])})
-    hour = before["schedule"]["syncHour"]
+    clock = clock_of(before)
     ids = Ids("N")
     new_orders = []
     for order in commerce["orders"]:
         if order["_kind"] != "exchange" and draw(st.booleans()):
-            new_orders.append(draw(orders(order["id"], currencies, hour, like=order, fine=False)))
+            new_orders.append(draw(orders(order["id"], currencies, clock, like=order, fine=False)))
         else:
             new_orders.append(order)
     new_transactions = []
@@ -807,11 +875,11 @@ def edited_days(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
             units = draw(st.integers(1, 10**4))
             sign = 1 if tx["totalAmount"] > 0 else -1
             changed = tx | {"totalAmount": sign * money(units, tx["currency"])}
-            new_transactions.append(changed | {"modifiedDate": stamp(PERIOD_DAYS * 86400, 0)})
+            new_transactions.append(changed | {"modifiedDate": clock.stamp(clock.seconds)})
         else:
             new_transactions.append(tx)
     for n in range(draw(st.integers(0, 2))):
-        order = draw(orders(f"NEW-{n}", currencies, hour, fine=False))
+        order = draw(orders(f"NEW-{n}", currencies, clock, fine=False))
         new_orders.append(order)
         new_transactions.extend(draw(fee_transactions(order, ids)))
     after = dict(before)
@@ -869,6 +937,24 @@ def test_adjustments_post_the_difference_between_versions(
     posted = merged(movements(mapped(before), collapse_tax=collapse), by_day=False)
     rerun_books = merged(movements(documents, collapse_tax=collapse), by_day=False)
     assert combined(posted, rerun_books) == books(after, everything)
+
+
+def test_the_generated_periods_reach_dst_days() -> None:
+    """Every DST entry of DAYS gives a 47- or 49-hour period at every sync
+    hour (the generator reaches the edge, not only its neighbourhood), and a
+    skipped or repeated sync hour's day starts where the engine says."""
+    for zone, first_day in DAYS[1:]:
+        for hour in SYNC_HOURS:
+            clock = Clock(zone, first_day, hour)
+            assert clock.seconds in (47 * 3600, 49 * 3600), (zone, first_day, hour)
+            second = first_day + timedelta(days=1)
+            engine_start = Period.from_dates(
+                second, second + timedelta(days=1), sync_hour=hour, tz=ZoneInfo(zone)
+            ).start
+            assert clock.start(second) == engine_start
+            just_before = (engine_start - timedelta(seconds=1)).isoformat()
+            assert clock.business_day(just_before) == first_day.isoformat()
+            assert clock.business_day(engine_start.isoformat()) == second.isoformat()
 
 
 # -- regressions: engine bugs found by the properties above, as minimal inputs --
