@@ -1,6 +1,9 @@
 """Shared fixtures. The environment itself is set in tests/env_defaults.py."""
 
+import os
+import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -17,8 +20,56 @@ KEY_A = "0KnjxD8m1X1togz4lnNioxhQaHqqQwO26p0sCb7oowk="
 KEY_B = "7_q8il_BkY6jsqfRSChQMJAk8j-suV4AvGFHB1vr9Ag="
 
 
+# Design documents, scenarios and vendor references live beside the clone.
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
 def pytest_report_header() -> str:
-    return f"database: {django_settings.DATABASES['default']['ENGINE']}"
+    shared = "present" if SHARED.is_dir() else "ABSENT (tests that read it are skipped)"
+    return f"database: {django_settings.DATABASES['default']['ENGINE']}; {SHARED}: {shared}"
+
+
+def _missing_shared_file(excinfo: pytest.ExceptionInfo | None) -> str | None:
+    """The path, when `excinfo` is a FileNotFoundError for a file under
+    ../shared while ../shared itself is absent (a clone on its own); else None."""
+    if excinfo is None or not excinfo.errisinstance(FileNotFoundError) or SHARED.is_dir():
+        return None
+    missing = str(getattr(excinfo.value, "filename", "") or "")
+    return missing if missing.startswith(str(SHARED)) else None
+
+
+def _skip_reason(path: str) -> str:
+    return (
+        f"needs {path}, and {SHARED} is absent: put the shared design/scenarios/reference "
+        "folder beside the clone to run it (with CI set, this is a failure instead)"
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    """A test module that reads ../shared while importing is skipped, naming
+    what is missing, when ../shared is absent, unless CI is set."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and not SHARED.is_dir() and not os.environ.get("CI"):
+        found = re.search(
+            rf"FileNotFoundError: .*?'({re.escape(str(SHARED))}[^']*)'", str(report.longrepr)
+        )
+        if found:
+            report.outcome = "skipped"
+            report.longrepr = (str(collector.path), 0, f"Skipped: {_skip_reason(found[1])}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A test that reads ../shared is skipped, naming what is missing, when
+    ../shared is absent, unless CI is set (then it fails as it stands)."""
+    outcome = yield
+    report = outcome.get_result()
+    path = _missing_shared_file(call.excinfo)
+    if report.failed and path is not None and not os.environ.get("CI"):
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {_skip_reason(path)}")
 
 
 @pytest.fixture(autouse=True)
