@@ -1,7 +1,8 @@
 """An exchange in invoice format (tests/mapping/scenarios/exchange-credit-note-
 invoice.json): the credit note's `links` to the day's invoice are written as
-an allocation in Xero, exactly once even when a crash cut the sync short
-between the credit note and its allocation; Beancount nets the receivable."""
+an allocation in Xero and a linked 0.00 payment in QuickBooks, exactly once
+even when a crash cut the sync short between the credit note and its
+allocation; Beancount nets the receivable."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ from beancount.core import data, realization
 
 from commerce_sync.core.services.connections import connection_target
 from connectors.beancount.translate import RECEIVABLE_ROOT
+from connectors.quickbooks import translate as quickbooks_translate
+from connectors.quickbooks.adapter import QuickBooksTarget
 from connectors.xero import translate
 from connectors.xero.adapter import XeroTarget
 from mapping.preview import preview
+from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.connectors.test_xero import (
     CUSTOMER,
     SUPPLIER,
@@ -27,6 +31,7 @@ from tests.connectors.test_xero import (
     uk_books,
     xero_connection,
 )
+from tests.doubles.quickbooks_double import QuickBooksDouble
 from tests.doubles.xero_double import XeroDouble
 
 
@@ -177,3 +182,86 @@ def _walk(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
             found.append((full, child))
         found += _walk(child, full)
     return found
+
+
+# -- QuickBooks: a 0.00 Payment linking the invoice and the credit memo --
+
+
+@pytest.fixture
+def qbo() -> Iterator[QuickBooksDouble]:
+    with QuickBooksDouble() as double:
+        company = double.company
+        for account in ("1000", "1100", "1200"):
+            company.seed_account(account)
+        company.seed_account("2200", kind="Liability")
+        company.seed_account("4000", "Sales", "Revenue")
+        company.seed_account("4050", "Refunds", "Revenue")
+        company.add("Customer", {"DisplayName": "Point of sale"}, "CUST-POS")
+        company.add("Vendor", {"DisplayName": "Card processor"}, SUPPLIER)
+        company.seed_tax_code("OUTPUT2", "20")
+        company.seed_tax_code("ZERO", "0")
+        yield double
+        assert company.schema_problems == []  # every entity matched Finance.xsd
+
+
+def _quickbooks(qbo: QuickBooksDouble) -> QuickBooksTarget:
+    return QuickBooksTarget(
+        realm_id=qbo.realm, tokens=FakeTokens(), limiter=FakeLimiter(), base_url=qbo.url
+    )
+
+
+def _applied(qbo: QuickBooksDouble) -> list[dict[str, Any]]:
+    return [p for p in qbo.company.entities["Payment"].values() if not Decimal(p["TotalAmt"])]
+
+
+def _quickbooks_nothing_open(qbo: QuickBooksDouble) -> None:
+    (invoice,) = qbo.company.entities["Invoice"].values()
+    (memo,) = qbo.company.entities["CreditMemo"].values()
+    assert invoice["Balance"] == 0
+    # The credit memo's 6.00 paid back in cash is a journal on AR (not a
+    # link), so 6.00 is all the memo keeps open; the receivable nets to zero.
+    assert memo["Balance"] == Decimal("6.00")
+    assert qbo.company.balances().get("AR", Decimal(0)) == 0
+
+
+def test_quickbooks_applies_the_credit_memo_to_the_days_invoice_once(
+    qbo: QuickBooksDouble,
+) -> None:
+    documents, expected = exchange_documents(customer="CUST-POS")
+    target = _quickbooks(qbo)
+    results = target.write_documents([(d["key"], d) for d in documents])
+    assert all(isinstance(v, str) for v in results.values()), results
+    (applied,) = _applied(qbo)
+    types = sorted(x["LinkedTxn"][0]["TxnType"] for x in applied["Line"])
+    assert types == ["CreditMemo", "Invoice"]
+    assert {Decimal(x["Amount"]) for x in applied["Line"]} == {Decimal("30.00")}
+    _quickbooks_nothing_open(qbo)
+    balances = qbo.company.balances()
+    balances.pop("AR", None)
+    assert balances == {k: Decimal(v) for k, v in expected.items()}
+    # The day again with a fresh adapter: everything is found, nothing new.
+    again = _quickbooks(qbo).write_documents([(d["key"], d) for d in documents])
+    assert again == results
+    assert len(_applied(qbo)) == 1
+
+
+def test_quickbooks_completes_an_application_a_crash_cut_short_once(
+    qbo: QuickBooksDouble,
+) -> None:
+    documents, _ = exchange_documents(customer="CUST-POS")
+    by_type = {d["type"]: d for d in documents}
+    invoice, credit = by_type["invoice"], by_type["creditNote"]
+    first = _quickbooks(qbo)
+    first.write_document(key=invoice["key"], document=invoice)
+    # The memo reached QuickBooks; the worker died before applying it.
+    entity, body = quickbooks_translate.to_entity(credit["key"], credit, first)
+    first.client.create(entity, body, key=credit["key"])
+    assert _applied(qbo) == []
+    retry = _quickbooks(qbo)
+    found = retry.find_document(key=credit["key"])
+    assert found is not None
+    retry.complete_document(key=credit["key"], document=credit, target_id=found)
+    _quickbooks(qbo).complete_document(key=credit["key"], document=credit, target_id=found)
+    assert len(_applied(qbo)) == 1
+    (invoice_row,) = qbo.company.entities["Invoice"].values()
+    assert invoice_row["Balance"] == Decimal("36.00")  # 66.00 less the 30.00 applied

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,61 @@ def test_logs_go_to_standard_error_and_standard_output_holds_only_the_result() -
     assert done.returncode == 0, done.stderr
     assert done.stdout == "RESULT\n"
     assert "a log line" in done.stderr
+
+
+def test_the_demo_week_opens_with_the_card_takings_still_owed(db, ledgers: Path) -> None:
+    """The first synced payout pays the day before's card takings: the
+    opening balance holds them, so after each day card clearing holds just
+    that day's card takings (less fees and refunds), still to be paid out,
+    and never goes negative on a day of sales."""
+    from beancount import loader
+    from beancount.core import data
+
+    from connectors.sandbox.generator import Merchant as SandboxCafe
+    from connectors.sandbox.generator import card_net, generate_day
+
+    seed = demo_seed(days=3, orders_per_day=8, today=TODAY)
+    run = sync_run_execute(merchant=seed.merchant, until=TODAY)
+    assert run is not None and run.status == SyncRun.Status.SUCCEEDED
+    entries, errors, _ = loader.load_file(seed.ledger_path)
+    assert errors == []
+    transactions = [e for e in entries if isinstance(e, data.Transaction)]
+    opening, *days = transactions
+    assert opening.narration.startswith("Journal entry: Opening balances")
+    assert opening.date == TODAY - timedelta(days=4)
+    assert [e.date for e in days] == [TODAY - timedelta(days=n) for n in (3, 2, 1)]
+    cafe = SandboxCafe(
+        seed="demo:demo-cafe", time_zone="Europe/London", currency="GBP", orders_per_day=8
+    )
+    running = Decimal(0)
+    for entry in transactions:
+        running += sum(
+            (p.units.number for p in entry.postings if p.account == "Assets:Clearing:Card"),
+            Decimal(0),
+        )
+        assert running == card_net(*generate_day(cafe, entry.date)), entry.date
+    # Postings carry the document lines' words, as preview_sync shows them.
+    described = [p.meta.get("description") for e in days for p in e.postings]
+    assert "Card payments" in described
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["sync", "--merchant", "no-such-merchant"], "No merchant has the id 'no-such-merchant'"),
+        (["sync", "--merchant", "x", "--to", "2026-13-01"], "'2026-13-01' is not a date"),
+        (["sync", "--merchant", "x", "--chunk-days", "0"], "invalid positive whole number"),
+        (["bench_fleet", "--merchants", "-1"], "invalid positive whole number"),
+        (["bench_api", "--days", "0"], "invalid positive whole number"),
+        (["retry_failed", "--run", "nope"], "'nope' is not a sync run id"),
+        (["partner_api_key_list", "--partner", "nope"], "No partner has the slug 'nope'"),
+    ],
+)
+def test_a_mistake_on_the_command_line_is_one_clear_line(db, argv, words) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError) as refused:
+        call_command(*argv)
+    assert words in str(refused.value)
+    assert "\n" not in str(refused.value).strip()

@@ -158,6 +158,59 @@ def cafe_create(
     return Merchant.objects.select_related("sync_configuration").get(pk=merchant.pk)
 
 
+OPENING_EQUITY = "Equity:Opening-Balances"
+
+
+def ledger_open_balances(merchant: Merchant, start_date: date) -> None:
+    """The café's books did not begin on `start_date`: card takings of the
+    day before are still with the processor and arrive in the first synced
+    payout (the sandbox pays out at 06:00 what the previous day's card
+    payments less their fees left, `connectors.sandbox.generator.card_net`).
+    Post them as the card clearing account's opening balance, against
+    `OPENING_EQUITY`, dated the day before, so no clearing account goes
+    negative in Fava. Written once, under its own push key."""
+    from connectors.sandbox.generator import Merchant as SandboxCafe
+    from connectors.sandbox.generator import card_net, generate_day
+
+    commerce = merchant.connections.get(source_type=Connection.SourceType.COMMERCE)
+    cafe = SandboxCafe(
+        seed=str(commerce.settings.get("seed") or merchant.pk),
+        time_zone=merchant.time_zone,
+        currency=merchant.currency,
+        orders_per_day=int(commerce.settings.get("orders_per_day", 40)),
+        country=merchant.country,
+    )
+    owed = card_net(*generate_day(cafe, start_date - timedelta(days=1)))
+    if owed <= 0:
+        return
+    ledger = connection_target(
+        connection=merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
+    )
+    ledger.create_account(account_id=OPENING_EQUITY, name="Opening balances", account_type="Equity")
+    day = (start_date - timedelta(days=1)).isoformat()
+    ledger.write_document(
+        key=f"{merchant.pk}:opening-balances",
+        document={
+            "type": "journalEntry",
+            "date": day,
+            "currency": merchant.currency,
+            "description": "Opening balances",
+            "journalLines": [
+                {
+                    "accountRef": {"id": "Assets:Clearing:Card"},
+                    "netAmount": str(owed),
+                    "description": f"Card takings of {day}, paid out on the first synced day",
+                },
+                {
+                    "accountRef": {"id": OPENING_EQUITY},
+                    "netAmount": str(-owed),
+                    "description": "Opening balances",
+                },
+            ],
+        },
+    )
+
+
 @dataclass
 class DemoSeed:
     merchant: Merchant
@@ -192,14 +245,16 @@ def demo_seed(
             path.write_text(password + "\n")
     merchant = Merchant.objects.filter(partner=partner, external_id=DEMO_EXTERNAL_ID).first()
     if merchant is None:
+        start_date = (today or timezone.localdate()) - timedelta(days=days)
         merchant = cafe_create(
             partner=partner,
             name="Demo Café",
             external_id=DEMO_EXTERNAL_ID,
             orders_per_day=orders_per_day,
-            start_date=(today or timezone.localdate()) - timedelta(days=days),
+            start_date=start_date,
             document=demo_configuration(),
         )
+        ledger_open_balances(merchant, start_date)
     ledger_connection = merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
     return DemoSeed(
         merchant, "admin", password, str(connection_ledger_path(connection=ledger_connection))

@@ -30,6 +30,16 @@ def _date(value: str) -> date:
         raise CommandError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
+
+
+_positive.__name__ = "positive whole number"  # argparse names the type in its one-line error
+
+
 def outcome_line(merchant: Merchant, run: SyncRun) -> str:
     counters = run.counters
     pushed = counters.get("push_items", {})
@@ -59,20 +69,12 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--chunk-days",
-            type=int,
+            type=_positive,
             default=7,
             help="a historic range is synced this many days per run",
         )
 
     def handle(self, *args, **options) -> None:
-        if options["all"]:
-            merchants = list(
-                Merchant.objects.filter(enabled=True, configured=True).order_by("name")
-            )
-        else:
-            merchants = [merchant_from_option(value) for value in options["merchant"]]
-        if not merchants:
-            raise CommandError("Name a merchant with --merchant, or use --all")
         first = _date(options["first"]) if options["first"] else None
         last = _date(options["until"]) if options["until"] else None
         if first is not None and last is None:
@@ -81,7 +83,15 @@ class Command(BaseCommand):
             raise CommandError(f"--to ({last}) must not be before --from ({first})")
         # The engine takes the end exclusive: the day after the last named day.
         until = last + timedelta(days=1) if last is not None else None
-        ranges = self._chunks(first, until, max(options["chunk_days"], 1))
+        if options["all"]:
+            merchants = list(
+                Merchant.objects.filter(enabled=True, configured=True).order_by("name")
+            )
+        else:
+            merchants = [merchant_from_option(value) for value in options["merchant"]]
+        if not merchants:
+            raise CommandError("Name a merchant with --merchant, or use --all")
+        ranges = self._chunks(first, until, options["chunk_days"])
         progress = Progress(len(merchants) * len(ranges), "sync")
         failures = 0
         for merchant in merchants:
