@@ -29,13 +29,16 @@ def pytest_report_header() -> str:
     return f"database: {django_settings.DATABASES['default']['ENGINE']}; {SHARED}: {shared}"
 
 
-def _missing_shared_file(excinfo: pytest.ExceptionInfo | None) -> str | None:
-    """The path, when `excinfo` is a FileNotFoundError for a file under
-    ../shared while ../shared itself is absent (a clone on its own); else None."""
-    if excinfo is None or not excinfo.errisinstance(FileNotFoundError) or SHARED.is_dir():
+def _missing_shared_path(report: pytest.TestReport | pytest.CollectReport) -> str | None:
+    """When ../shared is absent (a clone on its own) and a failed report's
+    text (its traceback, captured output and logs: a double's server thread
+    or a subprocess may be the one that found the file missing) names a
+    path under it, that path; else None."""
+    if SHARED.is_dir() or not report.failed:
         return None
-    missing = str(getattr(excinfo.value, "filename", "") or "")
-    return missing if missing.startswith(str(SHARED)) else None
+    text = str(report.longrepr) + "".join(content for _, content in report.sections)
+    found = re.search(rf"{re.escape(str(SHARED))}/[^'\"\s:>]*", text)
+    return found[0] if found else None
 
 
 def _skip_reason(path: str) -> str:
@@ -51,13 +54,10 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
     what is missing, when ../shared is absent, unless CI is set."""
     outcome = yield
     report = outcome.get_result()
-    if report.failed and not SHARED.is_dir() and not os.environ.get("CI"):
-        found = re.search(
-            rf"FileNotFoundError: .*?'({re.escape(str(SHARED))}[^']*)'", str(report.longrepr)
-        )
-        if found:
-            report.outcome = "skipped"
-            report.longrepr = (str(collector.path), 0, f"Skipped: {_skip_reason(found[1])}")
+    path = _missing_shared_path(report)
+    if path is not None and not os.environ.get("CI"):
+        report.outcome = "skipped"
+        report.longrepr = (str(collector.path), 0, f"Skipped: {_skip_reason(path)}")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -66,8 +66,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     ../shared is absent, unless CI is set (then it fails as it stands)."""
     outcome = yield
     report = outcome.get_result()
-    path = _missing_shared_file(call.excinfo)
-    if report.failed and path is not None and not os.environ.get("CI"):
+    path = _missing_shared_path(report)
+    if path is not None and not os.environ.get("CI"):
         report.outcome = "skipped"
         report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {_skip_reason(path)}")
 

@@ -126,7 +126,7 @@ def test_the_demo_week_opens_with_the_card_takings_still_owed(db, ledgers: Path)
     from connectors.sandbox.generator import Merchant as SandboxCafe
     from connectors.sandbox.generator import card_net, generate_day
 
-    seed = demo_seed(days=3, orders_per_day=8, today=TODAY)
+    seed = demo_seed(days=3, orders_per_day=8, today=TODAY, opening_balances=True)
     run = sync_run_execute(merchant=seed.merchant, until=TODAY)
     assert run is not None and run.status == SyncRun.Status.SUCCEEDED
     entries, errors, _ = loader.load_file(seed.ledger_path)

@@ -226,10 +226,13 @@ def demo_seed(
     orders_per_day: int = 40,
     today: date | None = None,
     write_password: bool = False,
+    opening_balances: bool = False,
 ) -> DemoSeed:
     """Idempotent: a second call finds what the first created.
     `write_password`: keep a newly made admin password in
-    `demo_password_path()` (the laptop demo's summary points there)."""
+    `demo_password_path()` (the laptop demo's summary points there).
+    `opening_balances`: post the card takings the first payout pays as card
+    clearing's opening balance (`ledger_open_balances`; the laptop demo)."""
     partner = Partner.objects.filter(slug="demo").first() or partner_create(
         name="Demo Partner", slug="demo"
     )
@@ -254,7 +257,8 @@ def demo_seed(
             start_date=start_date,
             document=demo_configuration(),
         )
-        ledger_open_balances(merchant, start_date)
+        if opening_balances:
+            ledger_open_balances(merchant, start_date)
     ledger_connection = merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
     return DemoSeed(
         merchant, "admin", password, str(connection_ledger_path(connection=ledger_connection))

@@ -16,7 +16,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         seed = demo_seed(
-            days=options["days"], orders_per_day=options["orders_per_day"], write_password=True
+            days=options["days"],
+            orders_per_day=options["orders_per_day"],
+            write_password=True,
+            opening_balances=True,
         )
         self.stdout.write(f"Merchant: {seed.merchant.name} ({seed.merchant.pk})")
         self.stdout.write(f"Ledger:   {seed.ledger_path}")
