@@ -368,7 +368,8 @@ IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 PUSH_CLOCK_SKEW_SECONDS = env.int("PUSH_CLOCK_SKEW_SECONDS", default=300)
 
 # Logging -----------------------------------------------------------------------
-# One JSON object per line on stdout; LOG_FORMAT=text for a readable console.
+# One JSON object per line on standard error (standard output holds only a
+# command's result); LOG_FORMAT=text for a readable console.
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
@@ -379,13 +380,13 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
     "handlers": {
-        "stdout": {
+        "stderr": {
             "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
+            "stream": "ext://sys.stderr",
             "formatter": env.str("LOG_FORMAT", default="json"),
         },
     },
-    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
     "loggers": {
         # Replace Django's own handlers (console-in-DEBUG, mail_admins) so every
         # record goes through the root handler exactly once.

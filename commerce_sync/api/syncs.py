@@ -21,7 +21,7 @@ the rate limit counted in Redis or by one upsert): list-syncs is paged.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -172,7 +172,10 @@ class SyncToLatestArgsSerializer(serializers.Serializer):
 
 class DateRangeSerializer(serializers.Serializer):
     start = serializers.CharField(help_text=_DATETIME_HELP)
-    finish = serializers.CharField(help_text=_DATETIME_HELP)
+    finish = serializers.CharField(
+        help_text=_DATETIME_HELP + " A date-time ends the range (excluded); a plain date is "
+        "the last business day synced (included)."
+    )
 
     class Meta:
         ref_name = "SyncDateRange"
@@ -213,13 +216,19 @@ def _instant(text: str, merchant: Merchant, field: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=tz)
 
 
-def _range_day(text: str, merchant: Merchant, field: str, sync_hour: int, tz: Any) -> date:
-    """The business day a `dateRange` bound names: a plain date ("2026-11-25")
-    is that business day itself, whatever the company's sync hour; a
-    date-time is cut to the business day it falls in (`business_day`)."""
+def _range_day(
+    text: str, merchant: Merchant, field: str, sync_hour: int, tz: Any, *, finish: bool = False
+) -> date:
+    """The business day a `dateRange` bound names, as the start of a range or
+    (`finish`) its exclusive end. Codat's bounds are date-times (an instant:
+    cut to the business day it falls in, `business_day`). A plain date
+    ("2026-11-25") is a day a person named, whatever the company's sync hour:
+    as `start` that day, as `finish` the day after, so the named last day is
+    included."""
     instant = _instant(text, merchant, field)  # validates both forms
     if len(text.strip()) == len("YYYY-MM-DD"):
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
+        return day + timedelta(days=1) if finish else day
     return business_day(instant, sync_hour, tz)
 
 
@@ -297,9 +306,9 @@ class RequestSyncView(PartnerApiView):
 
 class RequestSyncForDateRangeView(PartnerApiView):
     """request-sync-for-date-range: the business days from `dateRange.start`
-    up to `dateRange.finish` (plain dates are those business days; date-times
-    are cut to the company's sync hour; finish
-    exclusive, not after the latest sync hour passed). A range overlapping a
+    up to `dateRange.finish` (date-times are cut to the company's sync hour,
+    finish exclusive; a plain-date finish names the last day, included; not
+    after the latest sync hour passed). A range overlapping a
     sync that posted is refused with 5080."""
 
     throttle_classes = [PartnerRateThrottle, PartnerSyncRateThrottle]
@@ -320,10 +329,15 @@ class RequestSyncForDateRangeView(PartnerApiView):
         tz = zone(config.time_zone)
         raw = args.validated_data["dateRange"]
         first = _range_day(raw["start"], merchant, "dateRange.start", config.sync_hour, tz)
-        until = _range_day(raw["finish"], merchant, "dateRange.finish", config.sync_hour, tz)
+        until = _range_day(
+            raw["finish"], merchant, "dateRange.finish", config.sync_hour, tz, finish=True
+        )
         if until <= first:
             raise ValidationError(
-                {"dateRange.finish": "finish must be at least one business day after start"}
+                {
+                    "dateRange.finish": "finish must be after start (a plain-date finish "
+                    "may equal start: that one day)"
+                }
             )
         if local_instant(until, config.sync_hour, tz) > timezone.now():
             raise ValidationError(

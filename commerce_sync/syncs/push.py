@@ -183,6 +183,11 @@ def _one_try(item: PushItem, target: AccountingTarget, tally: _Tally) -> Callabl
             target_id = target.find_document(key=item.key)
             if target_id is not None:
                 tally.found += 1  # written before a crash lost the record of it
+                # What the crash may have cut short after the document itself
+                # (a credit note's allocation); the target skips what is done.
+                complete = getattr(target, "complete_document", None)
+                if complete is not None:
+                    complete(key=item.key, document=item.payload, target_id=target_id)
                 return target_id
         look = True  # from here on, a failed try may have reached the target
         tally.calls += 1

@@ -102,7 +102,8 @@ def sync_run_execute(
     that is no longer pending (a second delivery of its task) is returned
     untouched; a merchant disabled since the request fails it (4000).
 
-    Raises ConfigurationError (merchant disabled, empty range) and
+    Raises ConfigurationError (merchant disabled or not configured, empty
+    range) and
     DuplicateSync (another sync holds the lock or a requested one is queued;
     a range overlapping a run that posted). Failures during the run end it
     failed, with its code."""
@@ -131,6 +132,11 @@ def _refuse_disabled(merchant: Merchant) -> None:
     if not merchant.enabled:
         raise ConfigurationError(
             f"Sync is disabled for {merchant.name}: {merchant.disabled_reason or 'no reason recorded'}"
+        )
+    if not hasattr(merchant, "sync_configuration"):  # the reverse one-to-one is absent
+        raise ConfigurationError(
+            f"{merchant.name} has no sync configuration yet: save one (the partner API's "
+            "configuration endpoint or the setup flow) before syncing"
         )
 
 

@@ -45,6 +45,7 @@ class Posting:
     account: str
     amount: Decimal
     role: str = "Account"  # how a refusal names it: "Account" or "Tax rate"
+    description: str = ""  # the document line's own words ("Sales 20 %"), as preview_sync shows
 
 
 @dataclass
@@ -59,9 +60,12 @@ class Entry:
     # Control accounts this entry uses, with the metadata to open each one with.
     controls: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def add(self, account: str, amount: Decimal, role: str = "Account") -> None:
+    def add(
+        self, account: str, amount: Decimal, role: str = "Account", description: Any = None
+    ) -> None:
         if amount:  # a zero posting moves nothing
-            self.postings.append(Posting(account, amount, role))
+            text = description.strip() if isinstance(description, str) else ""
+            self.postings.append(Posting(account, amount, role, text))
 
 
 # -- reading document fields ------------------------------------------------
@@ -166,9 +170,15 @@ def _item_lines(entry: Entry, doc: Mapping[str, Any], sign: int) -> None:
             net = _amount(line, "subTotal", where)
         else:
             net = _amount(line, "totalAmount", where) - tax
-        entry.add(_ref(line, "accountRef", where), sign * net)
+        words = line.get("description")
+        entry.add(_ref(line, "accountRef", where), sign * net, description=words)
         if tax:  # only taxed lines need a real tax account; "NONE" is fine at zero
-            entry.add(_ref(line, "taxRateRef", where), sign * tax, role="Tax rate")
+            entry.add(
+                _ref(line, "taxRateRef", where),
+                sign * tax,
+                role="Tax rate",
+                description=f"Tax on {words}" if isinstance(words, str) and words else None,
+            )
 
 
 def _invoice(entry: Entry, doc: Mapping[str, Any], sign: int = 1) -> None:
@@ -201,7 +211,11 @@ def _deposit(entry: Entry, doc: Mapping[str, Any]) -> None:
     entry.add(_ref(doc, "accountRef", entry.doc_type), _amount(doc, "totalAmount", "deposit"))
     for n, line in enumerate(_lines(doc, "lineItems"), 1):
         where = f"deposit line {n}"
-        entry.add(_ref(line, "accountRef", where), -_amount(line, "totalAmount", where))
+        entry.add(
+            _ref(line, "accountRef", where),
+            -_amount(line, "totalAmount", where),
+            description=line.get("description"),
+        )
 
 
 def _transfer(entry: Entry, doc: Mapping[str, Any]) -> None:
@@ -213,7 +227,11 @@ def _transfer(entry: Entry, doc: Mapping[str, Any]) -> None:
 def _journal_entry(entry: Entry, doc: Mapping[str, Any]) -> None:
     for n, line in enumerate(_lines(doc, "journalLines"), 1):
         where = f"journal line {n}"
-        entry.add(_ref(line, "accountRef", where), _amount(line, "netAmount", where))
+        entry.add(
+            _ref(line, "accountRef", where),
+            _amount(line, "netAmount", where),
+            description=line.get("description"),
+        )
 
 
 _BUILDERS: dict[str, Callable[[Entry, Mapping[str, Any]], None]] = {
@@ -286,4 +304,6 @@ def render_transaction(entry: Entry, key: str) -> str:
     digits = max((len(n) for n in numbers), default=0)
     for posting, number in zip(entry.postings, numbers, strict=True):
         lines.append(f"  {posting.account:<{width}}  {number:>{digits}} {entry.currency}")
+        if posting.description:  # posting metadata: Fava shows it under the posting
+            lines.append(f"    description: {quote(posting.description)}")
     return "\n".join(lines) + "\n"

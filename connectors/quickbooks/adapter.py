@@ -242,7 +242,46 @@ class QuickBooksTarget:
         entity, body = translate.to_entity(key, document, self, self.tracking_for(document))
         created = self.client.create(entity, body, key=key)
         self._written[key] = (entity, str(created["Id"]))
+        self.complete_document(key=key, document=document, target_id=str(created["Id"]))
         return f"{entity}:{created['Id']}"
+
+    def complete_document(self, *, key: str, document: dict[str, Any], target_id: str) -> None:
+        """What a written document still needs besides itself: a sales credit
+        note's `links` to the day's invoices are applied as QuickBooks applies
+        a credit memo, a Payment of 0.00 whose lines link the invoice
+        (LinkedTxn Invoice) and the credit memo (LinkedTxn CreditMemo) for the
+        same amount (Finance.xsd Payment/Line/LinkedTxn). That payment
+        carries its own key (`<key>:apply`) in DocNumber and PrivateNote and
+        is looked up first, so it is written once even after a crash; the
+        create also carries it as `requestid`. `target_id` may be the
+        "CreditMemo:<Id>" this adapter returns or the bare Id. A no-op for
+        any other document; raises `DocumentRejected` when refused."""
+        links = [link for link in document.get("links") or [] if link.get("type") == "Invoice"]
+        if document.get("type") != "creditNote" or not links:
+            return
+        apply_key = f"{key}:apply"
+        if apply_key in self._written or self._find_in("Payment", [apply_key]):
+            return
+        memo_id = target_id.rpartition(":")[2]
+        lines = []
+        for link in links:
+            amount = abs(Decimal(str(link["amount"])))
+            invoice = {"TxnId": self.linked_id(str(link["id"])), "TxnType": "Invoice"}
+            lines.append({"Amount": amount, "LinkedTxn": [invoice]})
+            lines.append(
+                {"Amount": amount, "LinkedTxn": [{"TxnId": memo_id, "TxnType": "CreditMemo"}]}
+            )
+        body = {
+            "DocNumber": translate.doc_number(apply_key),
+            "PrivateNote": apply_key,
+            "TxnDate": document["date"],
+            "CurrencyRef": {"value": document["currency"]},
+            "CustomerRef": {"value": document["customerRef"]["id"]},
+            "TotalAmt": Decimal(0),
+            "Line": lines,
+        }
+        created = self.client.create("Payment", body, key=apply_key)
+        self._written[apply_key] = ("Payment", str(created["Id"]))
 
     def write_documents(self, items: list[tuple[str, dict[str, Any]]]) -> dict[str, Outcome]:
         """Several documents in as few calls as QuickBooks allows: one query
@@ -259,7 +298,14 @@ class QuickBooksTarget:
             for key, found_id in self._find_in(entity, keys).items():
                 self._written[key] = (entity, found_id)
                 results[key] = f"{entity}:{found_id}"
-        return waves_write(documents, results, lambda ready: self._wave(ready, documents))
+        results = waves_write(documents, results, lambda ready: self._wave(ready, documents))
+        for key, outcome in results.items():
+            if isinstance(outcome, str):
+                try:
+                    self.complete_document(key=key, document=documents[key], target_id=outcome)
+                except DocumentRejected as error:
+                    results[key] = error
+        return results
 
     def _wave(self, keys: list[str], documents: dict[str, dict[str, Any]]) -> dict[str, Outcome]:
         results: dict[str, Outcome] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +25,7 @@ from connectors.xero import translate
 from connectors.xero.client import XeroClient, dumps
 from connectors.xero.translate import (
     BILLS,
+    CREDIT_NOTES,
     ENDPOINT_OF,
     INVOICES,
     TRANSFERS,
@@ -294,9 +296,50 @@ class XeroTarget:
                 by_path.setdefault(endpoint.path, []).append((endpoint, key))
         for path, wanted in by_path.items():
             results.update(self._find_in(path, wanted))
-        return waves_write(
+        results = waves_write(
             documents, results, lambda keys: self._write_wave(keys, documents, results)
         )
+        for key, outcome in results.items():
+            if isinstance(outcome, str):
+                try:
+                    self.complete_document(key=key, document=documents[key], target_id=outcome)
+                except DocumentRejected as error:
+                    results[key] = error
+        return results
+
+    def complete_document(self, *, key: str, document: dict[str, Any], target_id: str) -> None:
+        """What a written document still needs besides itself: a sales credit
+        note's `links` to the day's invoices become allocations
+        (PUT /CreditNotes/{id}/Allocations, Xero Accounting API), so no
+        invoice or credit is left open. Exactly once: the credit note is read
+        first (GET /CreditNotes/{id}) and an invoice it is already allocated
+        to is skipped; each PUT also carries an Idempotency-Key of its own.
+        A no-op for any other document. Raises `DocumentRejected` when Xero
+        refuses the allocation."""
+        links = [link for link in document.get("links") or [] if link.get("type") == "Invoice"]
+        if document.get("type") != "creditNote" or not links:
+            return
+        path = f"{CREDIT_NOTES.path}/{target_id}"
+        rows = self.client.request("GET", path).get("CreditNotes") or [{}]
+        done = {
+            str((a.get("Invoice") or {}).get("InvoiceID", "")).lower()
+            for a in rows[0].get("Allocations") or []
+        }
+        for link in links:
+            invoice_id = self.find_linked(INVOICES, str(link["id"]))
+            if invoice_id.lower() in done:
+                continue
+            allocation = {
+                "Invoice": {"InvoiceID": invoice_id},
+                "Amount": abs(Decimal(str(link["amount"]))),
+                "Date": str(document["date"])[:10],
+            }
+            self.client.request(
+                "PUT",
+                f"{path}/Allocations",
+                body={"Allocations": [allocation]},
+                key=f"{key}:allocation:{link['id']}",
+            )
 
     def _write_wave(
         self, keys: list[str], documents: dict[str, dict[str, Any]], earlier: dict[str, Outcome]
@@ -380,6 +423,7 @@ class XeroTarget:
         if not rows:
             raise DocumentRejected(f"Xero accepted the {kind} but returned nothing")
         self._ids[key] = str(rows[0][endpoint.id_field])
+        self.complete_document(key=key, document=document, target_id=self._ids[key])
         return self._ids[key]
 
 

@@ -215,7 +215,7 @@ def test_a_partner_journey_with_codats_sdk(live_server, transactional_db, settin
             "sync_range": {
                 "date_range": {
                     "start": str(today - timedelta(days=8)),
-                    "finish": str(today - timedelta(days=6)),
+                    "finish": str(today - timedelta(days=7)),  # included
                 }
             },
         }

@@ -162,7 +162,8 @@ def test_historic_range_runs_and_an_overlap_with_a_posted_sync_is_5080(
     merchant = demo.merchant
     today = timezone.localdate()
     historic = f"/meta/companies/{merchant.pk}/sync/commerce/historic"
-    before = {"start": str(today - timedelta(days=10)), "finish": str(today - timedelta(days=8))}
+    # Plain dates name days a person picked: both are included (two days).
+    before = {"start": str(today - timedelta(days=10)), "finish": str(today - timedelta(days=9))}
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(historic, {"dateRange": before})
     assert response.status_code == 200, response.content
@@ -193,7 +194,8 @@ def test_plain_dates_name_business_days_whatever_the_sync_hour(
     tz = zone(config.time_zone)
     today = timezone.localdate()
     historic = f"/meta/companies/{merchant.pk}/sync/commerce/historic"
-    days = {"start": str(today - timedelta(days=6)), "finish": str(today - timedelta(days=5))}
+    # One plain date as both bounds: that one day, included.
+    days = {"start": str(today - timedelta(days=6)), "finish": str(today - timedelta(days=6))}
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(historic, {"dateRange": days})
     assert response.status_code == 200, response.content

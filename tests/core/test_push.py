@@ -159,3 +159,32 @@ def test_a_push_batch_costs_four_queries_per_item(n, batched, django_assert_num_
     assert trace.counters["push_items"] == {"written": n, "found_in_target": 0, "failed": 0}
     assert trace.counters["api_calls"] == {"memory": 1 if batched else n}
     assert AuditLog.objects.filter(action="push_item.transition").count() == 2 * n
+
+
+class Completing(MemoryTarget):
+    """Records what the push loop asks it to complete (a credit note's
+    allocation, in Xero and QuickBooks)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.completed: list[tuple[str, str]] = []
+
+    def complete_document(self, *, key: str, document: dict[str, Any], target_id: str) -> None:
+        self.completed.append((key, target_id))
+
+
+@pytest.mark.django_db
+def test_a_document_found_after_a_crash_is_completed_not_written_again():
+    """An item sent before (attempts > 0) is looked up first; when the
+    target holds it, what the crash may have cut short after it is completed
+    and nothing is written twice."""
+    (item,) = make_items(1)
+    item.attempts = 1
+    item.save(update_fields=["attempts"])
+    target = Completing()
+    held = target.write_document(key=item.key, document=item.payload)
+    trace = RunTrace()
+    assert push_items_write(items=[item], target=target, trace=trace) == 0
+    assert target.completed == [(item.key, held)]
+    assert len(target.documents) == 1
+    assert trace.counters["push_items"]["found_in_target"] == 1

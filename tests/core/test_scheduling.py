@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django_q.models import Schedule
 
 from commerce_sync.core.models import SyncRun
@@ -14,7 +15,7 @@ from commerce_sync.core.tasks import dispatch_due_syncs
 from commerce_sync.errors import ConfigurationError
 from commerce_sync.syncs import periods, scheduling
 from commerce_sync.syncs.runs import sync_run_execute
-from tests.factories import SyncRunFactory
+from tests.factories import MerchantFactory, SyncRunFactory
 
 START = date(2026, 10, 1)
 
@@ -139,7 +140,7 @@ def test_the_sync_command_backfills_in_chunks(demo, capsys):
         "--from",
         "2026-10-01",
         "--to",
-        "2026-10-11",
+        "2026-10-10",  # the last day, included
         "--chunk-days",
         "4",
     )
@@ -153,3 +154,29 @@ def test_the_sync_command_backfills_in_chunks(demo, capsys):
         )
     assert exited.value.code == 1
     assert "refused (5080)" in capsys.readouterr().out
+
+
+def test_the_sync_commands_to_includes_the_day_it_names(demo, capsys):
+    """`--from D --to D` is the one day D (the README's example of three days
+    posts three); `--to` before `--from` is one clear line, no traceback."""
+    call_command(
+        "sync", "--merchant", demo.external_id, "--from", "2026-10-01", "--to", "2026-10-01"
+    )
+    run = SyncRun.objects.get(merchant=demo, kind="historic")
+    assert run.period_end - run.period_start == timedelta(days=1)
+    with pytest.raises(CommandError, match=r"--to \(2026-09-01\) must not be before --from"):
+        call_command(
+            "sync", "--merchant", demo.external_id, "--from", "2026-10-01", "--to", "2026-09-01"
+        )
+
+
+def test_sync_on_a_merchant_with_no_configuration_is_one_line_and_exit_1(partner, capsys):
+    merchant = MerchantFactory(partner=partner, external_id="not-set-up")
+    with pytest.raises(SystemExit) as exited:
+        call_command("sync", "--merchant", "not-set-up")
+    assert exited.value.code == 1
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [
+        f"{merchant.name}: refused (4000) {merchant.name} has no sync configuration yet: save one "
+        "(the partner API's configuration endpoint or the setup flow) before syncing"
+    ]

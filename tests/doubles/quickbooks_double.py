@@ -309,13 +309,43 @@ class Company:
                     return f"Invalid Reference Id: {kind} {body[party]['value']} does not exist"
                 if not found.get("Active", True):
                     return f"{kind} {found.get('DisplayName')} is inactive; it cannot be used"
+        if entity == "Payment":  # last: it applies the payment once nothing else refused
+            return self._payment_rules(body)
+        return None
+
+    def _payment_rules(self, body: dict[str, Any]) -> str | None:
+        """A customer payment applies what it links: invoices it pays less
+        the credit memos it uses equal its total (so a 0.00 payment applies a
+        credit memo to an invoice), and no linked document is applied beyond
+        its open Balance. Balances fall as the payment is accepted."""
+        applied = Decimal(0)
+        moves: list[tuple[dict[str, Any], Decimal]] = []
+        for line in body.get("Line", []):
+            for linked in line.get("LinkedTxn", []):
+                row = self.entities[linked["TxnType"]].get(linked["TxnId"])
+                if row is None or linked["TxnType"] not in ("Invoice", "CreditMemo"):
+                    continue
+                amount = Decimal(line["Amount"])
+                applied += amount if linked["TxnType"] == "Invoice" else -amount
+                moves.append((row, amount))
+        if not moves:
+            return None
+        if applied != Decimal(body.get("TotalAmt", 0)):
+            return f"The amounts applied ({applied}) do not match the payment total {body.get('TotalAmt')}"
+        for row, amount in moves:
+            if amount > Decimal(row.get("Balance", 0)):
+                return f"The amount applied {amount} exceeds the open balance {row.get('Balance')}"
+        for row, amount in moves:
+            row["Balance"] = Decimal(row["Balance"]) - amount
         return None
 
     def _with_totals(self, entity: str, body: dict[str, Any]) -> dict[str, Any]:
         """QuickBooks computes the totals of what it stores."""
         lines = sum((Decimal(line.get("Amount", 0)) for line in body.get("Line", [])), Decimal(0))
         tax = Decimal((body.get("TxnTaxDetail") or {}).get("TotalTax", 0))
-        if entity in ("Invoice", "CreditMemo", "Bill", "Deposit"):
+        if entity in ("Invoice", "CreditMemo"):
+            return {**body, "TotalAmt": lines + tax, "Balance": lines + tax}
+        if entity in ("Bill", "Deposit"):
             return {**body, "TotalAmt": lines + tax}
         return body
 
@@ -391,6 +421,8 @@ def _postings(
             out.append((item["IncomeAccountRef"]["value"], -sign * Decimal(line["Amount"])))
         return out + [(account, -sign * amount) for account, amount in taxes]
     if entity == "Payment":
+        if not total:  # a credit memo applied to an invoice: both on AR, nothing moves
+            return []
         return [(row["DepositToAccountRef"]["value"], total), ("AR", -total)]
     if entity == "Bill":
         out = [("AP", -total)]

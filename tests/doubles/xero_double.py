@@ -328,6 +328,46 @@ class XeroBooks:
         self.documents["CreditNotes"].append(item)
         return HTTPStatus.OK, item
 
+    def allocate(self, credit_note_id: str, allocations: list[dict[str, Any]]) -> tuple[int, Any]:
+        """PUT /CreditNotes/{id}/Allocations: apply part of an authorised
+        sales credit note to an authorised sales invoice of the same contact.
+        Both sit on the receivable, so no balance moves; the invoice's
+        AmountDue and the credit's RemainingCredit fall by the amount."""
+        credit = self._find("CreditNotes", "CreditNoteID", credit_note_id)
+        if credit is None:
+            return _validation_error("The credit note does not exist")
+        made = []
+        for allocation in allocations:
+            invoice = self._find("Invoices", "InvoiceID", allocation["Invoice"]["InvoiceID"])
+            amount = _money(allocation.get("Amount"))
+            if invoice is None or invoice["Type"] != "ACCREC":
+                return _validation_error("The invoice being allocated to does not exist")
+            if "AUTHORISED" not in (credit["Status"], invoice["Status"]) or (
+                credit["Status"] != invoice["Status"]
+            ):
+                return _validation_error(
+                    "Allocations can only be made between authorised documents"
+                )
+            if invoice["Contact"]["ContactID"] != credit["Contact"]["ContactID"]:
+                return _validation_error("The credit note and invoice must be for the same contact")
+            if amount <= 0 or amount > credit["RemainingCredit"] or amount > invoice["AmountDue"]:
+                return _validation_error(
+                    f"The allocation {amount} exceeds the credit remaining "
+                    f"{credit['RemainingCredit']} or the amount due {invoice['AmountDue']}"
+                )
+            credit["RemainingCredit"] -= amount
+            invoice["AmountDue"] -= amount
+            row = {
+                "AllocationID": str(uuid.uuid4()),
+                "Amount": amount,
+                "Date": allocation["Date"],
+                "Invoice": {"InvoiceID": invoice["InvoiceID"]},
+                "CreditNote": {"CreditNoteID": credit["CreditNoteID"]},
+            }
+            credit.setdefault("Allocations", []).append(row)
+            made.append(row)
+        return HTTPStatus.OK, {"Allocations": made}
+
     def _write_payments(self, item: dict[str, Any]) -> tuple[int, Any]:
         account = self.accounts.get((item.get("Account") or {}).get("Code", ""))
         if account is None or account["Status"] != "ACTIVE":
@@ -665,6 +705,11 @@ class XeroDouble(LocalServer):
                     if archived or c["ContactStatus"] != "ARCHIVED"
                 ],
             }
+            if resource.startswith("CreditNotes/"):
+                found = books._find("CreditNotes", "CreditNoteID", resource.split("/")[1])
+                if found is None:
+                    return HTTPStatus.NOT_FOUND, {"Title": "Not Found"}
+                return HTTPStatus.OK, {"CreditNotes": [found]}
             rows = tables.get(resource, books.documents.get(resource, []))
             if query.get("IDs"):
                 ids = {i.strip().lower() for i in query["IDs"][0].split(",")}
@@ -686,6 +731,8 @@ class XeroDouble(LocalServer):
                 books.contacts[contact["ContactID"]] = contact
                 created.append(contact)
             return HTTPStatus.OK, {"Contacts": created}
+        if resource.startswith("CreditNotes/") and resource.endswith("/Allocations"):
+            return books.allocate(resource.split("/")[1], data.get("Allocations") or [])
         summarize = (query.get("summarizeErrors") or ["true"])[0] != "false"
         return books.write(resource, data.get(resource) or [], summarize=summarize)
 

@@ -60,6 +60,8 @@ def preview_command(path: Path) -> tuple[int, dict]:
 
 
 def test_the_published_scenarios_are_there():
+    if not SHARED.parent.is_dir() and not os.environ.get("CI"):
+        pytest.skip(f"{SHARED.parent} is absent (a clone on its own); with CI set this fails")
     assert len(list(SHARED.glob("*.json"))) >= 4, f"no scenarios found in {SHARED}"
 
 

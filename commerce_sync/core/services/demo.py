@@ -6,12 +6,14 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from commerce_sync.core.models import Connection, Merchant, Partner
+from commerce_sync.core.models import Connection, Merchant, Partner, SyncRun
 from commerce_sync.core.services.connections import (
     connection_create,
     connection_ledger_path,
@@ -25,6 +27,14 @@ from commerce_sync.core.services.partners import partner_create
 from connectors.protocols import AccountingTarget
 
 DEMO_EXTERNAL_ID = "demo-cafe"
+
+
+def demo_password_path() -> Path:
+    """Where `demo_seed` keeps the generated admin password of the laptop
+    demo (owner-only, beside the demo's ledgers under var/; `make clean`
+    removes it)."""
+    return Path(settings.LEDGER_DIR).parent / "admin-password"
+
 
 # (account, display name, type, tax rate) — the café's chart in the ledger.
 DEMO_ACCOUNTS = [
@@ -116,12 +126,15 @@ def cafe_create(
         time_zone="Europe/London",
         external_id=external_id,
     )
+    # The sandbox's days are drawn from the partner's own merchant id when
+    # there is one, so the same café gets the same days after `make clean`.
+    seed = f"{partner.slug}:{external_id}" if external_id else ""
     connection_create(
         merchant=merchant,
         platform_key="sandbox",
         source_type=Connection.SourceType.COMMERCE,
         credentials={},
-        settings={"orders_per_day": orders_per_day},
+        settings={"orders_per_day": orders_per_day, "seed": seed},
         status=Connection.Status.LINKED,
     )
     ledger = connection_create(
@@ -145,6 +158,59 @@ def cafe_create(
     return Merchant.objects.select_related("sync_configuration").get(pk=merchant.pk)
 
 
+OPENING_EQUITY = "Equity:Opening-Balances"
+
+
+def ledger_open_balances(merchant: Merchant, start_date: date) -> None:
+    """The café's books did not begin on `start_date`: card takings of the
+    day before are still with the processor and arrive in the first synced
+    payout (the sandbox pays out at 06:00 what the previous day's card
+    payments less their fees left, `connectors.sandbox.generator.card_net`).
+    Post them as the card clearing account's opening balance, against
+    `OPENING_EQUITY`, dated the day before, so no clearing account goes
+    negative in Fava. Written once, under its own push key."""
+    from connectors.sandbox.generator import Merchant as SandboxCafe
+    from connectors.sandbox.generator import card_net, generate_day
+
+    commerce = merchant.connections.get(source_type=Connection.SourceType.COMMERCE)
+    cafe = SandboxCafe(
+        seed=str(commerce.settings.get("seed") or merchant.pk),
+        time_zone=merchant.time_zone,
+        currency=merchant.currency,
+        orders_per_day=int(commerce.settings.get("orders_per_day", 40)),
+        country=merchant.country,
+    )
+    owed = card_net(*generate_day(cafe, start_date - timedelta(days=1)))
+    if owed <= 0:
+        return
+    ledger = connection_target(
+        connection=merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
+    )
+    ledger.create_account(account_id=OPENING_EQUITY, name="Opening balances", account_type="Equity")
+    day = (start_date - timedelta(days=1)).isoformat()
+    ledger.write_document(
+        key=f"{merchant.pk}:opening-balances",
+        document={
+            "type": "journalEntry",
+            "date": day,
+            "currency": merchant.currency,
+            "description": "Opening balances",
+            "journalLines": [
+                {
+                    "accountRef": {"id": "Assets:Clearing:Card"},
+                    "netAmount": str(owed),
+                    "description": f"Card takings of {day}, paid out on the first synced day",
+                },
+                {
+                    "accountRef": {"id": OPENING_EQUITY},
+                    "netAmount": str(-owed),
+                    "description": "Opening balances",
+                },
+            ],
+        },
+    )
+
+
 @dataclass
 class DemoSeed:
     merchant: Merchant
@@ -154,8 +220,19 @@ class DemoSeed:
 
 
 @transaction.atomic
-def demo_seed(*, days: int = 7, orders_per_day: int = 40, today: date | None = None) -> DemoSeed:
-    """Idempotent: a second call finds what the first created."""
+def demo_seed(
+    *,
+    days: int = 7,
+    orders_per_day: int = 40,
+    today: date | None = None,
+    write_password: bool = False,
+    opening_balances: bool = False,
+) -> DemoSeed:
+    """Idempotent: a second call finds what the first created.
+    `write_password`: keep a newly made admin password in
+    `demo_password_path()` (the laptop demo's summary points there).
+    `opening_balances`: post the card takings the first payout pays as card
+    clearing's opening balance (`ledger_open_balances`; the laptop demo)."""
     partner = Partner.objects.filter(slug="demo").first() or partner_create(
         name="Demo Partner", slug="demo"
     )
@@ -164,17 +241,87 @@ def demo_seed(*, days: int = 7, orders_per_day: int = 40, today: date | None = N
     if not users.objects.filter(username="admin").exists():
         password = secrets.token_urlsafe(12)
         users.objects.create_superuser("admin", "admin@example.invalid", password)
+        if write_password:
+            path = demo_password_path()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(password + "\n")
     merchant = Merchant.objects.filter(partner=partner, external_id=DEMO_EXTERNAL_ID).first()
     if merchant is None:
+        start_date = (today or timezone.localdate()) - timedelta(days=days)
         merchant = cafe_create(
             partner=partner,
             name="Demo Café",
             external_id=DEMO_EXTERNAL_ID,
             orders_per_day=orders_per_day,
-            start_date=(today or timezone.localdate()) - timedelta(days=days),
+            start_date=start_date,
             document=demo_configuration(),
         )
+        if opening_balances:
+            ledger_open_balances(merchant, start_date)
     ledger_connection = merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
     return DemoSeed(
         merchant, "admin", password, str(connection_ledger_path(connection=ledger_connection))
     )
+
+
+FAVA_PORT = 5000
+
+
+@dataclass
+class DemoCheck:
+    """What `make demo` / `make run` print at the end. `lines` go to standard
+    output, `warnings` to standard error; `ok` is False when the ledger has
+    errors or no transaction, or (`strict`) when the latest sync failed."""
+
+    lines: list[str]
+    warnings: list[str]
+    ok: bool
+
+
+def demo_check(*, strict: bool) -> DemoCheck:
+    """The demo ledger loads cleanly in Beancount and holds the synced days,
+    and the sync just run (the merchant's latest) succeeded. Earlier runs
+    are history: a failure among them never stops the demo. With `strict`
+    False (`make run`) a failed latest sync is only a warning, so the app is
+    served anyway."""
+    from beancount import loader
+    from beancount.core import data
+
+    merchant = Merchant.objects.get(external_id=DEMO_EXTERNAL_ID)
+    ledger = connection_ledger_path(
+        connection=merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
+    )
+    entries, errors, _ = loader.load_file(str(ledger))
+    transactions = [e for e in entries if isinstance(e, data.Transaction)]
+    latest = SyncRun.objects.filter(merchant=merchant).order_by("-created_at").first()
+    failed = latest is not None and latest.status != SyncRun.Status.SUCCEEDED
+    warnings = [f"ledger error: {error.message}" for error in errors]
+    if latest is None:
+        state = "no sync has run yet"
+    else:
+        state = f"the latest sync {latest.status} ({latest.status_code})"
+        if failed:
+            reasons = [m["message"] for m in latest.messages if m.get("level") == "error"]
+            warnings.append(
+                f"WARNING: the latest sync did not succeed ({'; '.join(reasons[:3]) or latest.status}). "
+                "Its errors are in the admin (Sync runs); the ledger holds what earlier syncs posted."
+            )
+    password_file = demo_password_path()
+    if password_file.exists():
+        where = f"password in {password_file}"
+    else:
+        where = (
+            "reset its password: ENV_FILE=var/.env .venv/bin/python manage.py changepassword admin"
+        )
+    lines = [
+        "",
+        f"Demo Café: {state}; {len(transactions)} balanced transactions in {ledger}",
+        "Look at:",
+        f"  the admin      http://127.0.0.1:8000/admin/  (user 'admin', {where})",
+        "  the portal     http://127.0.0.1:8000/portal/",
+        f"  the ledger     {ledger}",
+        f"  in Fava        http://127.0.0.1:{FAVA_PORT}/  (make run serves it beside the app)",
+    ]
+    ok = not errors and bool(transactions) and not (strict and failed)
+    return DemoCheck(lines, warnings, ok)

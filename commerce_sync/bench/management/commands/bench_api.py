@@ -15,6 +15,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from commerce_sync.bench.api import DEFAULT_MIX, mix_parse, run_bench
+from commerce_sync.bench.management.commands._args import positive_int
 from commerce_sync.bench.output import logs_to_stderr
 
 
@@ -22,8 +23,10 @@ class Command(BaseCommand):
     help = "Mixed partner API traffic through gunicorn on N merchants with a year of runs each."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--merchants", type=int, default=10_000)
-        parser.add_argument("--days", type=int, default=365, help="daily runs per merchant")
+        parser.add_argument("--merchants", type=positive_int, default=10_000)
+        parser.add_argument(
+            "--days", type=positive_int, default=365, help="daily runs per merchant"
+        )
         parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
         parser.add_argument("--seconds", type=float, default=30.0, help="duration of the load")
         parser.add_argument(
@@ -31,14 +34,16 @@ class Command(BaseCommand):
             default=DEFAULT_MIX,
             help="weights per request type (status, list, latest, last_successful, config, sync)",
         )
-        parser.add_argument("--workers", type=int, default=3, help="gunicorn workers")
+        parser.add_argument("--workers", type=positive_int, default=3, help="gunicorn workers")
         parser.add_argument(
             "--worker-class",
             default="sync",
             choices=["sync", "gthread"],
             help="gunicorn worker class",
         )
-        parser.add_argument("--threads", type=int, default=1, help="threads per gthread worker")
+        parser.add_argument(
+            "--threads", type=positive_int, default=1, help="threads per gthread worker"
+        )
         parser.add_argument(
             "--conn-max-age",
             type=int,

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from commerce_sync.bench.fleet import dumps, run_fleet
+from commerce_sync.bench.management.commands._args import positive_int
 from commerce_sync.bench.output import logs_to_stderr
 
 
@@ -31,9 +32,9 @@ class Command(BaseCommand):
     help = "Sync M sandbox merchants one day each through W django-q2 clusters against a local HTTP ledger."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--merchants", type=int, default=100)
-        parser.add_argument("--orders-per-day", type=int, default=50)
-        parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--merchants", type=positive_int, default=100)
+        parser.add_argument("--orders-per-day", type=positive_int, default=50)
+        parser.add_argument("--workers", type=positive_int, default=2)
         parser.add_argument(
             "--latency-ms", type=float, default=20.0, help="the ledger double's answer delay"
         )

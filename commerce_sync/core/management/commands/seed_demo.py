@@ -15,7 +15,12 @@ class Command(BaseCommand):
         parser.add_argument("--orders-per-day", type=int, default=40)
 
     def handle(self, *args, **options) -> None:
-        seed = demo_seed(days=options["days"], orders_per_day=options["orders_per_day"])
+        seed = demo_seed(
+            days=options["days"],
+            orders_per_day=options["orders_per_day"],
+            write_password=True,
+            opening_balances=True,
+        )
         self.stdout.write(f"Merchant: {seed.merchant.name} ({seed.merchant.pk})")
         self.stdout.write(f"Ledger:   {seed.ledger_path}")
         if seed.admin_password:

@@ -1,5 +1,9 @@
 """`manage.py sync --merchant ID [--to DATE | --from DATE --to DATE]`.
 
+Dates are business days, both named days included: `--from 2026-11-01 --to
+2026-11-03` syncs three days; `--to 2026-11-03` alone syncs up to the end of
+that day (or the latest due date, whichever is earlier).
+
 Prints one line per merchant (and per chunk of a long backfill); exits
 non-zero when any sync failed or was refused.
 """
@@ -26,6 +30,16 @@ def _date(value: str) -> date:
         raise CommandError(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
+
+
+_positive.__name__ = "positive whole number"  # argparse names the type in its one-line error
+
+
 def outcome_line(merchant: Merchant, run: SyncRun) -> str:
     counters = run.counters
     pushed = counters.get("push_items", {})
@@ -50,15 +64,25 @@ class Command(BaseCommand):
         )
         parser.add_argument("--all", action="store_true", help="every enabled, configured merchant")
         parser.add_argument("--from", dest="first", help="first business day of a historic range")
-        parser.add_argument("--to", dest="until", help="end of the range (exclusive), YYYY-MM-DD")
+        parser.add_argument(
+            "--to", dest="until", help="last business day to sync (included), YYYY-MM-DD"
+        )
         parser.add_argument(
             "--chunk-days",
-            type=int,
+            type=_positive,
             default=7,
             help="a historic range is synced this many days per run",
         )
 
     def handle(self, *args, **options) -> None:
+        first = _date(options["first"]) if options["first"] else None
+        last = _date(options["until"]) if options["until"] else None
+        if first is not None and last is None:
+            raise CommandError("--from needs --to")
+        if first is not None and last is not None and last < first:
+            raise CommandError(f"--to ({last}) must not be before --from ({first})")
+        # The engine takes the end exclusive: the day after the last named day.
+        until = last + timedelta(days=1) if last is not None else None
         if options["all"]:
             merchants = list(
                 Merchant.objects.filter(enabled=True, configured=True).order_by("name")
@@ -67,11 +91,7 @@ class Command(BaseCommand):
             merchants = [merchant_from_option(value) for value in options["merchant"]]
         if not merchants:
             raise CommandError("Name a merchant with --merchant, or use --all")
-        first = _date(options["first"]) if options["first"] else None
-        until = _date(options["until"]) if options["until"] else None
-        if first is not None and until is None:
-            raise CommandError("--from needs --to")
-        ranges = self._chunks(first, until, max(options["chunk_days"], 1))
+        ranges = self._chunks(first, until, options["chunk_days"])
         progress = Progress(len(merchants) * len(ranges), "sync")
         failures = 0
         for merchant in merchants:
@@ -87,8 +107,6 @@ class Command(BaseCommand):
     ) -> list[tuple[date | None, date | None]]:
         if first is None:
             return [(None, until)]
-        if until <= first:
-            raise CommandError(f"--to ({until}) must be after --from ({first})")
         chunks, start = [], first
         while start < until:
             end = min(start + timedelta(days=days), until)
