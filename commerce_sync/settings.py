@@ -100,6 +100,8 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# The lockout answer: a page in the portal's style (429, Retry-After), not a bare text.
+AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
 # No start-up banner: commands such as preview_sync keep stdout for their JSON.
 AXES_VERBOSE = False
 # Behind a proxy, the number of proxies in front of us (X-Forwarded-For).

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
+from functools import wraps
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
@@ -48,6 +51,18 @@ from portal.selectors import (
     next_due_words,
     scope_to_user,
 )
+from portal.templatetags.portal_time import when_text
+
+
+def portal_time_zone(user: Any) -> ZoneInfo:
+    """The zone the portal shows `user`'s times in: their membership's
+    `time_zone`, else settings.TIME_ZONE."""
+    membership = membership_of(user)
+    name = (membership.time_zone if membership is not None else "") or settings.TIME_ZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(settings.TIME_ZONE)
 
 
 def portal_access(user: Any) -> bool:
@@ -65,6 +80,28 @@ class PortalSite(admin.AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         return portal_access(request.user)
+
+    def admin_view(self, view: Any, cacheable: bool = False) -> Any:
+        """Django's admin_view, with every portal page rendered in the user's
+        time zone (`PartnerMembership.time_zone`, else settings.TIME_ZONE);
+        templates label each time with it (`portal_time.when`)."""
+        inner = super().admin_view(view, cacheable)
+
+        @wraps(inner)
+        def zoned(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            with timezone.override(portal_time_zone(request.user)):
+                response = inner(request, *args, **kwargs)
+                if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                    response.render()  # inside the zone: TemplateResponses render lazily
+                return response
+
+        return zoned
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        return {
+            **super().each_context(request),
+            "portal_zone": timezone.get_current_timezone_name(),
+        }
 
     def get_urls(self) -> list[URLPattern]:
         return [
@@ -168,6 +205,17 @@ class PartnerScopedAdmin(ReadOnlyModelAdmin):
             return None
 
 
+def when_column(field: str, description: str = "") -> Callable[[Any], str]:
+    """A changelist column showing datetime `field` in the portal's zone,
+    labelled with it (see `portal_time.when`); sorts by the field."""
+
+    def column(obj: Any) -> str:
+        return when_text(getattr(obj, field))
+
+    column.__name__ = f"{field}_when"
+    return admin.display(description=description or field.replace("_", " "), ordering=field)(column)
+
+
 def _uuid(text: str) -> UUID | None:
     try:
         return UUID(text.strip())
@@ -266,7 +314,7 @@ class MerchantPortalAdmin(PartnerScopedAdmin):
 
     @admin.display(description="last success (period end)", ordering="last_success")
     def last_success_at(self, obj: Merchant) -> Any:
-        return obj.last_success or "never"
+        return when_text(obj.last_success) if obj.last_success else "never"
 
     @admin.display(description="next due")
     def next_due(self, obj: Merchant) -> str:
@@ -321,11 +369,11 @@ class SyncRunPortalAdmin(PartnerScopedAdmin):
         "id",
         "merchant",
         "kind",
-        "period_start",
-        "period_end",
+        when_column("period_start"),
+        when_column("period_end"),
         "status",
         "status_code",
-        "created_at",
+        when_column("created_at"),
     ]
     list_filter = ["status", "status_code", "kind", ("created_at", admin.DateFieldListFilter)]
     operator_only_filters = ["merchant__partner"]
@@ -420,7 +468,7 @@ class PushItemPortalAdmin(PartnerScopedAdmin):
         "attempts",
         "last_error",
         "target_id",
-        "updated_at",
+        when_column("updated_at"),
     ]
     list_filter = ["status", DocumentKindFilter]
     operator_only_filters = ["merchant__partner"]
@@ -453,7 +501,14 @@ class PushItemPortalAdmin(PartnerScopedAdmin):
 
 
 class ConnectionPortalAdmin(PartnerScopedAdmin):
-    list_display = ["merchant", "platform_key", "source_type", "status", "last_error", "updated_at"]
+    list_display = [
+        "merchant",
+        "platform_key",
+        "source_type",
+        "status",
+        "last_error",
+        when_column("updated_at"),
+    ]
     list_filter = ["source_type", "status", "platform_key"]
     list_select_related = ["merchant"]
     search_fields = ["merchant__name", "platform_key"]
@@ -465,14 +520,21 @@ class ConnectionPortalAdmin(PartnerScopedAdmin):
 
 
 class SyncConfigurationPortalAdmin(PartnerScopedAdmin):
-    list_display = ["merchant", "version", "frequency", "sync_hour", "time_zone", "updated_at"]
+    list_display = [
+        "merchant",
+        "version",
+        "frequency",
+        "sync_hour",
+        "time_zone",
+        when_column("updated_at"),
+    ]
     list_select_related = ["merchant"]
     search_fields = ["merchant__name"]
     export_fields = ["merchant_id", "version", "frequency", "sync_hour", "time_zone", "start_date"]
 
 
 class SyncConfigurationVersionPortalAdmin(PartnerScopedAdmin):
-    list_display = ["merchant", "version", "created_by", "created_at"]
+    list_display = ["merchant", "version", "created_by", when_column("created_at")]
     list_select_related = ["merchant"]
     search_fields = ["merchant__name"]
     ordering = ["merchant", "-version"]
@@ -480,7 +542,7 @@ class SyncConfigurationVersionPortalAdmin(PartnerScopedAdmin):
 
 
 class AuditLogPortalAdmin(PartnerScopedAdmin):
-    list_display = ["at", "actor", "action", "object_type", "object_id", "merchant"]
+    list_display = [when_column("at"), "actor", "action", "object_type", "object_id", "merchant"]
     list_filter = ["action", "object_type"]
     list_select_related = ["merchant"]
     search_fields = ["actor", "object_id"]
