@@ -464,8 +464,10 @@ MERCHANT_DEFAULT_CURRENCY = env.str("MERCHANT_DEFAULT_CURRENCY", default="GBP")
 MERCHANT_DEFAULT_TIME_ZONE = env.str("MERCHANT_DEFAULT_TIME_ZONE", default="Europe/London")
 
 # Alerts to partners and merchants (commerce_sync/core/services/alerts.py) -------
-# The merchant's settings page, linked from their alert emails (after SITE_URL).
-MERCHANT_SETTINGS_PATH = env.str("MERCHANT_SETTINGS_PATH", default="/setup/settings")
+# The merchant's alert settings page, linked from their alert emails (after
+# SITE_URL, before the signed token); the link works MERCHANT_ALERT_LINK_DAYS days.
+MERCHANT_SETTINGS_PATH = env.str("MERCHANT_SETTINGS_PATH", default="/setup/alerts/")
+MERCHANT_ALERT_LINK_DAYS = env.int("MERCHANT_ALERT_LINK_DAYS", default=30)
 # The daily digest per partner goes at this hour, UTC (a django-q2 schedule).
 ALERT_DIGEST_HOUR = env.int("ALERT_DIGEST_HOUR", default=7)
 

@@ -350,6 +350,10 @@ def sync_run_detail(request: HttpRequest, *, run: SyncRun, context: dict[str, An
             "item_filter": item_filter,
             "items": items[:200],
             "can_retry": item_counts.get("failed", 0) > 0,
+            # Died mid-push: items left "pushing" by a run that is not pending.
+            "interrupted": item_counts.get(PushItem.Status.PUSHING, 0)
+            if run.status in (SyncRun.Status.RUNNING, SyncRun.Status.FAILED)
+            else 0,
             "config_version": config_version,
             "reconciliation": payout_report(
                 merchant=merchant, start=run.period_start, end=run.period_end
@@ -365,13 +369,18 @@ def _zone(merchant: Merchant) -> Any:
 
 
 def sync_run_act(request: HttpRequest, *, run: SyncRun, actor: str) -> HttpResponse:
-    """POST action=retry (the failed items) or action=resync (this range,
-    historic); the outcome, or the refusal with its code, as a message."""
+    """POST action=retry (the failed items, and those a run that died
+    mid-push left "pushing" or pending: `push_items_retry_failed`, which fails
+    the dead run first, then looks each once-sent item up in the target by its
+    key before writing it, so nothing is written twice) or action=resync (this
+    range, historic); the outcome, or the refusal with its code, as a message.
+    A run whose sync is still alive (it holds the merchant's lock) is refused."""
     detail = reverse("portal:core_syncrun_change", args=[run.pk])
     action = request.POST.get("action")
     if action == "retry":
-        if not PushItem.objects.filter(sync_run=run, status=PushItem.Status.FAILED).exists():
-            messages.warning(request, "This sync has no failed items to retry")
+        unwritten = PushItem.objects.filter(sync_run=run).exclude(status=PushItem.Status.PUSHED)
+        if run.status == SyncRun.Status.PENDING or not unwritten.exists():
+            messages.warning(request, "This sync has no failed or interrupted items to retry")
             return HttpResponseRedirect(detail)
         try:
             run = push_items_retry_failed(run=run, actor=actor)
