@@ -328,8 +328,9 @@ def sync_run_detail(request: HttpRequest, *, run: SyncRun, context: dict[str, An
             "title": f"Sync {run.pk}",
             "run": run,
             "merchant": merchant,
-            "local_start": timezone.localtime(run.period_start, _zone(merchant)),
-            "local_end": timezone.localtime(run.period_end, _zone(merchant)),
+            # Text, not datetimes: the date filter would move them to the viewer's zone.
+            "local_start": f"{timezone.localtime(run.period_start, _zone(merchant)):%Y-%m-%d %H:%M}",
+            "local_end": f"{timezone.localtime(run.period_end, _zone(merchant)):%Y-%m-%d %H:%M}",
             "duration": duration,
             "status_label": SyncRun.StatusCode(run.status_code).label
             if run.status_code in SyncRun.StatusCode._value2member_map_

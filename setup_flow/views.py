@@ -1445,5 +1445,7 @@ def alert_settings(request: HttpRequest, token: str) -> HttpResponse:
             },
         )
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"  # the token is in the URL
+    # The token is in the URL: never sent to another site (same-origin keeps
+    # the Origin header that CSRF checks; no-referrer would make it "null").
+    response["Referrer-Policy"] = "same-origin"
     return response
