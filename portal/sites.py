@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
-from functools import wraps
+from functools import cached_property, wraps
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,6 +22,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse_lazy
@@ -157,6 +158,24 @@ def export_csv(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> Htt
     return response
 
 
+class CappedCountPaginator(Paginator):
+    """The changelist's paginator, counting at most `CAP` + 1 rows
+    (`SELECT count(*) FROM (... LIMIT CAP + 1)`): an unfiltered list of
+    millions of push items costs ~1 ms instead of a ~1 s COUNT(*). `capped`
+    tells that more rows match than were counted; pages then go to
+    CAP / per_page, and filters narrow the rest."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        counted = self.object_list.order_by()[: self.CAP + 1].count()
+        self.capped = counted > self.CAP
+        return min(counted, self.CAP)
+
+    capped = False
+
+
 class PartnerScopedAdmin(ReadOnlyModelAdmin):
     """Read-only and scoped: rows reach a user only through
     `scope_to_user(queryset, user, merchant_path)`. Members see no partner
@@ -168,6 +187,18 @@ class PartnerScopedAdmin(ReadOnlyModelAdmin):
     actions = [export_csv]
     show_full_result_count = False  # one count less per page on large tables
     list_per_page = 50
+    paginator = CappedCountPaginator
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None and getattr(changelist.paginator, "capped", False):
+            messages.info(
+                request,
+                f"More than {CappedCountPaginator.CAP:,} rows match: the first "
+                f"{CappedCountPaginator.CAP:,} are paged here; filter to narrow.",
+            )
+        return response
 
     @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
     def action_checkbox(self, obj: Any) -> str:

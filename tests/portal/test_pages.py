@@ -295,3 +295,20 @@ def test_a_run_that_died_mid_push_is_finished_from_its_page_exactly_once(
     assert run.counters["push_items"]["found_in_target"] >= 1
     assert "Interrupted" in json.dumps(run.messages)  # the dead run was failed first, and says so
     assert 'id="finish-form"' not in client.get(url).content.decode()
+
+
+def test_long_lists_count_only_up_to_the_cap_and_say_so(worlds, support_a, client, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.sites import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 2)
+    client.force_login(support_a)
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get("/portal/core/pushitem/").content.decode()
+    assert "More than 2 rows match" in page
+    counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert counts and all("LIMIT 3" in sql for sql in counts)  # never a full COUNT(*)
+    few = client.get("/portal/core/merchant/?q=alpha-Healthy%20Cafe").content.decode()
+    assert "rows match" not in few
