@@ -506,7 +506,9 @@ class PushItemPortalAdmin(PartnerScopedAdmin):
     list_select_related = ["merchant"]
     search_fields = ["key"]
     search_help_text = "A key, a target id, or a sync id"
-    ordering = ["-created_at"]
+    # Newest first by the primary key (its index): "-created_at" has no index
+    # of its own here and sorted all 5,000,000 items for the first page (~5 s).
+    ordering = ["-id"]
     exclude = ["payload"]
     export_fields = [
         "id",
