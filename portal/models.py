@@ -55,7 +55,8 @@ class SyncRunDailyCount(models.Model):
     delta` (atomic under concurrent writers; rows taken in key order, so
     two writers cannot deadlock on them). The migration backfills it under a
     lock; `manage.py portal_counts_rebuild` recomputes it from the runs and
-    reports any drift. Other databases (SQLite) have no trigger: the
+    reports any drift (run it too after moving a merchant to another
+    partner, which no trigger follows). Other databases (SQLite) have no trigger: the
     dashboard counts the runs themselves there (`portal.selectors`)."""
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+")

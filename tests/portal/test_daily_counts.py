@@ -93,3 +93,27 @@ def test_concurrent_writers_of_one_partner_lose_no_count():
     assert errors == []
     assert _kept(partner) == {("2026-11-20", "succeeded"): 20}
     assert daily_counts_rebuild().drifted == 0
+
+
+def test_the_dashboard_counts_the_same_with_or_without_the_kept_counts(
+    worlds, support_a, monkeypatch
+):
+    """The SQLite path (counting the runs) and the PostgreSQL path (the
+    kept counts) agree, for a support user and an operator, on a range that
+    starts mid-history and ends now."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from portal import selectors
+
+    operator = get_user_model().objects.create_superuser("op-counts", password="pw-op-12345")
+    end = timezone.now()
+    start = datetime.combine((end - timedelta(days=5)).date(), datetime.min.time(), UTC)
+    kept = {
+        user.pk: selectors.runs_per_day_and_status(user=user, start=start, end=end)
+        for user in (support_a, operator)
+    }
+    assert sum(sum(c.values()) for c in kept[support_a.pk].values()) > 0
+    monkeypatch.setattr(selectors, "daily_counts_kept", lambda: False)
+    for user in (support_a, operator):
+        assert selectors.runs_per_day_and_status(user=user, start=start, end=end) == kept[user.pk]
