@@ -112,6 +112,7 @@ class PortalSite(admin.AdminSite):
                 name="set_password",
             ),
             path("invite/", self.admin_view(self._invite_view), name="invite"),
+            path("time-zone/", self.admin_view(self._time_zone_view), name="time_zone"),
             *super().get_urls(),
         ]
 
@@ -121,6 +122,9 @@ class PortalSite(admin.AdminSite):
             success_url=reverse_lazy("portal:login"),
             extra_context={**self.each_context(request), "title": "Set your password"},
         )(request, **kwargs)
+
+    def _time_zone_view(self, request: HttpRequest) -> HttpResponse:
+        return views.time_zone(request, context=self.each_context(request))
 
     def _invite_view(self, request: HttpRequest) -> HttpResponse:
         return views.invite(request, context=self.each_context(request))

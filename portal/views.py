@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -45,7 +46,7 @@ from portal.selectors import (
     merchant_health,
     next_due_words,
 )
-from portal.services import support_user_create
+from portal.services import membership_time_zone_set, support_user_create
 
 # --- The dashboard ---------------------------------------------------------------------------
 
@@ -409,6 +410,42 @@ def sync_run_act(request: HttpRequest, *, run: SyncRun, actor: str) -> HttpRespo
         return HttpResponseRedirect(reverse("portal:core_syncrun_change", args=[new.pk]))
     messages.error(request, f"Unknown action {action!r}: use retry or resync")
     return HttpResponseRedirect(detail)
+
+
+# --- The user's time zone ----------------------------------------------------------------------
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(
+        label="Show times in",
+        required=False,
+        choices=lambda: (
+            [("", "The site's time zone")]
+            + [(name, name) for name in sorted(zoneinfo.available_timezones())]
+        ),
+    )
+
+
+def time_zone(request: HttpRequest, *, context: dict[str, Any]) -> Any:
+    """A support user picks the zone the portal shows their times in
+    (`PartnerMembership.time_zone`, audited; blank: settings.TIME_ZONE).
+    Operators have no membership: their times are in TIME_ZONE."""
+    membership = membership_of(request.user)
+    if membership is None:
+        raise PermissionDenied("Operators see times in the site's TIME_ZONE setting")
+    form = TimeZoneForm(request.POST or None, initial={"time_zone": membership.time_zone})
+    if request.method == "POST" and form.is_valid():
+        chosen = form.cleaned_data["time_zone"]
+        membership_time_zone_set(
+            membership=membership,
+            time_zone=chosen,
+            actor=f"support:{membership.partner.slug}:{request.user.get_username()}",
+        )
+        messages.success(request, f"Times are now shown in {chosen or 'the site time zone'}")
+        return HttpResponseRedirect(reverse("portal:index"))
+    return TemplateResponse(
+        request, "portal/time_zone.html", {**context, "title": "Your time zone", "form": form}
+    )
 
 
 # --- Invitations -------------------------------------------------------------------------------

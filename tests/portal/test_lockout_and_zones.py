@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from django.urls import reverse
 
+from commerce_sync.core.models import AuditLog
 from portal.models import PartnerMembership
 
 
@@ -43,3 +44,23 @@ def test_times_are_in_the_users_zone_and_labelled(worlds, support_a, client):
     assert f"{tokyo} Asia/Tokyo" in listing
     dashboard = client.get(reverse("portal:index")).content.decode()
     assert "Times on these pages are in Asia/Tokyo" in dashboard
+
+
+def test_a_support_user_picks_their_zone_audited(worlds, support_a, client, django_user_model):
+    client.force_login(support_a)
+    assert 'id="change-time-zone"' in client.get(reverse("portal:index")).content.decode()
+    bad = client.post(reverse("portal:time_zone"), {"time_zone": "Mars/Olympus"})
+    assert bad.status_code == 200 and "Select a valid choice" in bad.content.decode()
+    done = client.post(reverse("portal:time_zone"), {"time_zone": "Europe/Paris"}, follow=True)
+    assert "Times are now shown in Europe/Paris" in done.content.decode()
+    assert "Times on these pages are in Europe/Paris" in done.content.decode()
+    assert PartnerMembership.objects.get(user=support_a).time_zone == "Europe/Paris"
+    assert AuditLog.objects.filter(action="support_user.time_zone").get().changes == {
+        "from": "",
+        "to": "Europe/Paris",
+    }
+    client.post(reverse("portal:time_zone"), {"time_zone": ""})
+    assert PartnerMembership.objects.get(user=support_a).time_zone == ""
+    operator = django_user_model.objects.create_superuser("op-tz", password="pw-op-12345")
+    client.force_login(operator)
+    assert client.get(reverse("portal:time_zone")).status_code == 403
