@@ -101,6 +101,8 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# The lockout answer: a page in the portal's style (429, Retry-After), not a bare text.
+AXES_LOCKOUT_CALLABLE = "portal.lockout.lockout_response"
 # No start-up banner: commands such as preview_sync keep stdout for their JSON.
 AXES_VERBOSE = False
 # Behind a proxy, the number of proxies in front of us (X-Forwarded-For).
@@ -500,8 +502,10 @@ MERCHANT_DEFAULT_CURRENCY = env.str("MERCHANT_DEFAULT_CURRENCY", default="GBP")
 MERCHANT_DEFAULT_TIME_ZONE = env.str("MERCHANT_DEFAULT_TIME_ZONE", default="Europe/London")
 
 # Alerts to partners and merchants (commerce_sync/core/services/alerts.py) -------
-# The merchant's settings page, linked from their alert emails (after SITE_URL).
-MERCHANT_SETTINGS_PATH = env.str("MERCHANT_SETTINGS_PATH", default="/setup/settings")
+# The merchant's alert settings page, linked from their alert emails (after
+# SITE_URL, before the signed token); the link works MERCHANT_ALERT_LINK_DAYS days.
+MERCHANT_SETTINGS_PATH = env.str("MERCHANT_SETTINGS_PATH", default="/setup/alerts/")
+MERCHANT_ALERT_LINK_DAYS = env.int("MERCHANT_ALERT_LINK_DAYS", default=30)
 # The daily digest per partner goes at this hour, UTC (a django-q2 schedule).
 ALERT_DIGEST_HOUR = env.int("ALERT_DIGEST_HOUR", default=7)
 

@@ -80,3 +80,20 @@ def support_user_create(
             changes={"partner": partner.slug, "username": username, "role": role},
         )
     return Invitation(membership=membership, url=set_password_url(user=user, base_url=base_url))
+
+
+def membership_time_zone_set(*, membership: PartnerMembership, time_zone: str, actor: str) -> None:
+    """Set the zone the portal shows `membership`'s user their times in (an
+    IANA name, or "" for settings.TIME_ZONE), audited
+    (`support_user.time_zone`). Raises ValidationError for an unknown zone."""
+    before = membership.time_zone
+    membership.time_zone = time_zone
+    membership.full_clean(exclude=["user", "partner"])
+    with transaction.atomic():
+        membership.save(update_fields=["time_zone"])
+        audit_log_write(
+            actor=actor,
+            action="support_user.time_zone",
+            obj=membership,
+            changes={"from": before, "to": time_zone},
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import zoneinfo
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -45,7 +46,7 @@ from portal.selectors import (
     merchant_health,
     next_due_words,
 )
-from portal.services import support_user_create
+from portal.services import membership_time_zone_set, support_user_create
 
 # --- The dashboard ---------------------------------------------------------------------------
 
@@ -328,8 +329,9 @@ def sync_run_detail(request: HttpRequest, *, run: SyncRun, context: dict[str, An
             "title": f"Sync {run.pk}",
             "run": run,
             "merchant": merchant,
-            "local_start": timezone.localtime(run.period_start, _zone(merchant)),
-            "local_end": timezone.localtime(run.period_end, _zone(merchant)),
+            # Text, not datetimes: the date filter would move them to the viewer's zone.
+            "local_start": f"{timezone.localtime(run.period_start, _zone(merchant)):%Y-%m-%d %H:%M}",
+            "local_end": f"{timezone.localtime(run.period_end, _zone(merchant)):%Y-%m-%d %H:%M}",
             "duration": duration,
             "status_label": SyncRun.StatusCode(run.status_code).label
             if run.status_code in SyncRun.StatusCode._value2member_map_
@@ -350,6 +352,10 @@ def sync_run_detail(request: HttpRequest, *, run: SyncRun, context: dict[str, An
             "item_filter": item_filter,
             "items": items[:200],
             "can_retry": item_counts.get("failed", 0) > 0,
+            # Died mid-push: items left "pushing" by a run that is not pending.
+            "interrupted": item_counts.get(PushItem.Status.PUSHING, 0)
+            if run.status in (SyncRun.Status.RUNNING, SyncRun.Status.FAILED)
+            else 0,
             "config_version": config_version,
             "reconciliation": payout_report(
                 merchant=merchant, start=run.period_start, end=run.period_end
@@ -365,13 +371,18 @@ def _zone(merchant: Merchant) -> Any:
 
 
 def sync_run_act(request: HttpRequest, *, run: SyncRun, actor: str) -> HttpResponse:
-    """POST action=retry (the failed items) or action=resync (this range,
-    historic); the outcome, or the refusal with its code, as a message."""
+    """POST action=retry (the failed items, and those a run that died
+    mid-push left "pushing" or pending: `push_items_retry_failed`, which fails
+    the dead run first, then looks each once-sent item up in the target by its
+    key before writing it, so nothing is written twice) or action=resync (this
+    range, historic); the outcome, or the refusal with its code, as a message.
+    A run whose sync is still alive (it holds the merchant's lock) is refused."""
     detail = reverse("portal:core_syncrun_change", args=[run.pk])
     action = request.POST.get("action")
     if action == "retry":
-        if not PushItem.objects.filter(sync_run=run, status=PushItem.Status.FAILED).exists():
-            messages.warning(request, "This sync has no failed items to retry")
+        unwritten = PushItem.objects.filter(sync_run=run).exclude(status=PushItem.Status.PUSHED)
+        if run.status == SyncRun.Status.PENDING or not unwritten.exists():
+            messages.warning(request, "This sync has no failed or interrupted items to retry")
             return HttpResponseRedirect(detail)
         try:
             run = push_items_retry_failed(run=run, actor=actor)
@@ -399,6 +410,42 @@ def sync_run_act(request: HttpRequest, *, run: SyncRun, actor: str) -> HttpRespo
         return HttpResponseRedirect(reverse("portal:core_syncrun_change", args=[new.pk]))
     messages.error(request, f"Unknown action {action!r}: use retry or resync")
     return HttpResponseRedirect(detail)
+
+
+# --- The user's time zone ----------------------------------------------------------------------
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(
+        label="Show times in",
+        required=False,
+        choices=lambda: (
+            [("", "The site's time zone")]
+            + [(name, name) for name in sorted(zoneinfo.available_timezones())]
+        ),
+    )
+
+
+def time_zone(request: HttpRequest, *, context: dict[str, Any]) -> Any:
+    """A support user picks the zone the portal shows their times in
+    (`PartnerMembership.time_zone`, audited; blank: settings.TIME_ZONE).
+    Operators have no membership: their times are in TIME_ZONE."""
+    membership = membership_of(request.user)
+    if membership is None:
+        raise PermissionDenied("Operators see times in the site's TIME_ZONE setting")
+    form = TimeZoneForm(request.POST or None, initial={"time_zone": membership.time_zone})
+    if request.method == "POST" and form.is_valid():
+        chosen = form.cleaned_data["time_zone"]
+        membership_time_zone_set(
+            membership=membership,
+            time_zone=chosen,
+            actor=f"support:{membership.partner.slug}:{request.user.get_username()}",
+        )
+        messages.success(request, f"Times are now shown in {chosen or 'the site time zone'}")
+        return HttpResponseRedirect(reverse("portal:index"))
+    return TemplateResponse(
+        request, "portal/time_zone.html", {**context, "title": "Your time zone", "form": form}
+    )
 
 
 # --- Invitations -------------------------------------------------------------------------------

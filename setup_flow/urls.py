@@ -19,6 +19,7 @@ urlpatterns = [
     path("finish", views.finish, name="finish"),
     path("done", views.done, name="done"),
     path("settings", views.settings_page, name="settings"),
+    path("alerts/<str:token>", views.alert_settings, name="alert_settings"),
     path("connect/<str:connection_id>", views.oauth_start, name="oauth_start"),
     path("oauth/callback", views.oauth_callback, name="oauth_callback"),
     path("organisation", views.organisation, name="organisation"),

@@ -16,6 +16,7 @@ from datetime import timedelta
 from functools import wraps
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -43,6 +44,11 @@ from commerce_sync.core.services.configuration import (
     sync_configuration_check,
 )
 from commerce_sync.core.services.connections import connection_unlink
+from commerce_sync.core.services.merchant_alerts import (
+    AlertSettingsLinkInvalid,
+    alert_settings_merchant,
+    merchant_alert_settings_update,
+)
 from commerce_sync.core.services.setup_links import SetupLinkRefusal, setup_link_consume
 from commerce_sync.core.services.sync_flow import sync_flow_texts
 from commerce_sync.errors import ApplicationError, CredentialsRevoked, DocumentRejected
@@ -1373,3 +1379,73 @@ def settings_page(request: HttpRequest, merchant: Merchant) -> HttpResponse:
             },
         ),
     )
+
+
+# --- The merchant's alert settings (a signed link from their alert email) ---------------
+
+
+class AlertSettingsForm(forms.Form):
+    alert_email = forms.EmailField(
+        required=False, label=gettext_lazy("Email address for alerts"), max_length=254
+    )
+    alerts_opt_out = forms.BooleanField(
+        required=False, label=gettext_lazy("Do not email me alerts")
+    )
+    language = forms.ChoiceField(choices=settings.LANGUAGES, label=gettext_lazy("Language"))
+
+
+@require_http_methods(["GET", "POST"])
+def alert_settings(request: HttpRequest, token: str) -> HttpResponse:
+    """The page an alert email links to: the merchant named by the signed
+    `token` (no session needed; another merchant's is out of reach) sets
+    where alerts go, opts out or back in, and the language of the emails
+    and of this page. An expired or altered link is a page that says so
+    (410 or 404), never a traceback."""
+    try:
+        merchant = alert_settings_merchant(token)
+    except AlertSettingsLinkInvalid as error:
+        language = translation.get_language_from_request(request)  # the browser's
+        with translation.override(language):
+            return render(
+                request,
+                "setup_flow/alert_settings_invalid.html",
+                {"detail": _(str(error)), "brand": _brand(None), "locale": language},
+                status=410 if error.expired else 404,
+            )
+    saved = False
+    form = AlertSettingsForm(
+        request.POST or None,
+        initial={
+            "alert_email": merchant.alert_email,
+            "alerts_opt_out": merchant.alerts_opt_out,
+            "language": merchant.language,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            merchant = merchant_alert_settings_update(
+                merchant=merchant, actor=setup.MERCHANT, **form.cleaned_data
+            )
+        except ValidationError as error:
+            for field, errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            saved = True
+            form = AlertSettingsForm(initial=form.cleaned_data)
+    with translation.override(merchant.language):
+        response = render(
+            request,
+            "setup_flow/alert_settings.html",
+            {
+                "form": form,
+                "saved": saved,
+                "account": merchant,
+                "brand": _brand(merchant),
+                "locale": merchant.language,
+            },
+        )
+    response["Cache-Control"] = "no-store"
+    # The token is in the URL: never sent to another site (same-origin keeps
+    # the Origin header that CSRF checks; no-referrer would make it "null").
+    response["Referrer-Policy"] = "same-origin"
+    return response

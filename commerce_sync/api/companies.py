@@ -18,7 +18,10 @@ Beyond Codat, a company also carries what a merchant needs to sync:
 per partner; an opaque string as Codat treats it, so compared exactly, case
 included), `country` (an assigned ISO 3166-1 alpha-2 code), `currency` (an
 active ISO 4217 code; both checked against pycountry's tables),
-`timeZone` (IANA) and `enabled`. On create they are optional:
+`timeZone` (IANA) and `enabled`; and the merchant's own alert settings,
+`alertEmail`, `alertsOptOut` and `language` (of the alert emails), set with
+PUT or by the merchant on the page their alert emails link to. On create
+they are optional:
 `merchantIdentifier` defaults to none, the other three to the partner's
 defaults (`PartnerSyncFlowSettings.merchant_defaults`, else the
 MERCHANT_DEFAULT_* settings).
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
@@ -78,6 +82,9 @@ class CompanySerializer(serializers.Serializer):
     currency = serializers.CharField()
     timeZone = serializers.CharField()
     enabled = serializers.BooleanField()
+    alertEmail = serializers.CharField(help_text="Where the merchant's alert emails go ('': none).")
+    alertsOptOut = serializers.BooleanField(help_text="The merchant asked for no alert emails.")
+    language = serializers.CharField(help_text="The language of the merchant's alert emails.")
 
 
 CompaniesSerializer = paged_serializer("CompaniesSerializer", CompanySerializer)
@@ -120,6 +127,21 @@ class UpdateCompanySerializer(_CompanyFieldsSerializer):
     """PUT: `name` required; the other fields change only when sent (the
     partner's id of a company, `merchantIdentifier`, never changes)."""
 
+    alertEmail = serializers.EmailField(
+        required=False,
+        allow_blank=True,
+        max_length=254,
+        help_text="The merchant's address for alert emails; '' for none.",
+    )
+    alertsOptOut = serializers.BooleanField(
+        required=False, help_text="True: the merchant gets no alert emails (support still does)."
+    )
+    language = serializers.ChoiceField(
+        choices=[code for code, _name in settings.LANGUAGES],
+        required=False,
+        help_text="The language of the merchant's alert emails and settings page.",
+    )
+
 
 _FIELDS = {
     "name": "name",
@@ -129,6 +151,9 @@ _FIELDS = {
     "country": "country",
     "currency": "currency",
     "timeZone": "time_zone",
+    "alertEmail": "alert_email",
+    "alertsOptOut": "alerts_opt_out",
+    "language": "language",
 }
 _API_NAMES = {model: api for api, model in _FIELDS.items()}
 
@@ -150,6 +175,9 @@ def company_json(merchant: Merchant, *, base: str) -> dict[str, Any]:
         "currency": merchant.currency,
         "timeZone": merchant.time_zone,
         "enabled": merchant.enabled,
+        "alertEmail": merchant.alert_email,
+        "alertsOptOut": merchant.alerts_opt_out,
+        "language": merchant.language,
     }
     last_sync = getattr(merchant, "last_sync", None)
     if last_sync is not None:

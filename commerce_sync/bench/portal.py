@@ -18,7 +18,8 @@ and the failed push items, each requested `repeat` times through
 Django's test client (the whole request: middleware, session, admin,
 templates), as a support user of the first partner and as an operator;
 p50/p95/max in milliseconds of the whole request and of its time in the
-database (to tell a slow query from a busy CPU), and the queries per request on two different
+database (to tell a slow query from a busy CPU) and of this process's CPU
+time (Python's share, which a loaded machine does not inflate), and the queries per request on two different
 merchants / runs (the counts must not depend on which).
 """
 
@@ -309,20 +310,24 @@ def portal_probe(*, dataset: PortalDataset, repeat: int) -> dict[str, Any]:
                     counts.append(len(captured.captured_queries))
                 queries.setdefault(name, []).append(sum(counts))
         db_ms: dict[str, Any] = {}
+        cpu_ms: dict[str, Any] = {}
         for name, urls in pages(0).items():
-            times, in_db = [], []
+            times, in_db, cpu = [], [], []
             for _ in range(repeat):
                 with CaptureQueriesContext(connection) as captured:
-                    began = time.perf_counter()
+                    began, began_cpu = time.perf_counter(), time.process_time()
                     for url in urls:
                         client.get(url, secure=True)
                     times.append((time.perf_counter() - began) * 1000)
+                    cpu.append((time.process_time() - began_cpu) * 1000)
                 in_db.append(sum(float(q["time"]) for q in captured.captured_queries) * 1000)
             latency[name] = _percentiles(times)
             db_ms[name] = _percentiles(in_db)
+            cpu_ms[name] = _percentiles(cpu)
         out[role] = {
             "latency_ms": latency,
             "db_ms": db_ms,
+            "python_cpu_ms": cpu_ms,
             "queries": {name: counts[0] for name, counts in queries.items()},
             "queries_constant": all(len(set(c)) == 1 for c in queries.values()),
         }

@@ -25,6 +25,7 @@ from commerce_sync.core.services.connections import (
     connection_authorization_update,
     connection_mark_deauthorized,
 )
+from commerce_sync.core.services.merchant_alerts import alert_settings_merchant
 from commerce_sync.core.services.payouts import payout_residuals
 from commerce_sync.syncs.runs import sync_run_execute
 from commerce_sync.syncs.scheduling import merchant_sync_enable
@@ -56,7 +57,9 @@ def test_a_failing_sync_alerts_once_per_incident_and_again_after_recovery(
     assert "sync_failed" in support.subject and "Demo Café" in support.subject
     assert str(demo.pk) in support.body and "must not be the payout account" in support.body
     assert "What to do: Open your settings page" in owner.body
-    assert "https://sync.example/setup/settings" in owner.body
+    assert "https://sync.example/setup/alerts/" in owner.body  # its own signed link
+    token = owner.body.split("https://sync.example/setup/alerts/")[1].split()[0]
+    assert alert_settings_merchant(token) == demo
     assert "must not be the payout account" in owner.body
 
     for n in (2, 3):  # still failing: no repeat, the incident is refreshed
@@ -116,7 +119,7 @@ def test_the_merchant_is_alerted_in_french(demo, mailoutbox, django_capture_on_c
     )
     assert "Bonjour," in owner.body
     assert "Que faire : Ouvrez votre page de paramètres" in owner.body
-    assert "Vos paramètres : https://sync.example/setup/settings" in owner.body
+    assert "Vos paramètres : https://sync.example/setup/alerts/" in owner.body
     assert "Vous pouvez les désactiver" in owner.body
     assert "What to do" in support.body and "Que faire" not in support.body  # support: English
     assert Alert.objects.get(audience="merchant").language == "fr"
@@ -300,7 +303,8 @@ def test_alerts_reach_the_partner_webhooks_through_the_delivery_log(
     incident = Incident.objects.get(merchant=demo)
     assert raised["kind"] == "sync_failed" and raised["incidentId"] == incident.pk
     assert raised["companyId"] == str(demo.pk) and raised["resolvedAt"] is None
-    assert raised["settingsUrl"] == "https://sync.example/setup/settings"
+    assert raised["settingsUrl"].startswith("https://sync.example/setup/alerts/")
+    assert alert_settings_merchant(raised["settingsUrl"].rsplit("/", 1)[1]) == demo
     assert resolved["incidentId"] == incident.pk and resolved["resolvedAt"]
     webhook_alerts = Alert.objects.filter(channel="webhook").order_by("created_at")
     assert [a.webhook_event_id for a in webhook_alerts] == [d.event_id for d in deliveries]

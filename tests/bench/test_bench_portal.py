@@ -39,6 +39,7 @@ def test_a_tiny_bench_prints_the_figures_and_reuses_its_data() -> None:
         for page in figures["latency_ms"].values():
             assert page["count"] == 2 and 0 < page["p50"] <= page["max"]
         assert set(figures["db_ms"]) == set(figures["latency_ms"])
+        assert set(figures["python_cpu_ms"]) == set(figures["latency_ms"])
         for name, page in figures["db_ms"].items():
             assert 0 < page["p50"] <= figures["latency_ms"][name]["max"]
         assert figures["queries_constant"] is True

@@ -254,3 +254,61 @@ def test_a_partner_admin_invites_and_a_support_user_cannot(
         reverse("portal:invite"), {"username": "invited", "email": "nope", "role": "support"}
     )
     assert b"Enter a valid email address" in bad.content
+
+
+def test_a_run_that_died_mid_push_is_finished_from_its_page_exactly_once(
+    db, settings, tmp_path, client
+):
+    """Two days synced; then, as if the worker died while writing: both
+    items left "pushing" with no target id, the second run left running,
+    and only the first day's document had reached the ledger. "Finish the
+    interrupted push" fails the dead run, finds the first document by its
+    key (not written again) and writes the second: each key once."""
+    settings.LEDGER_DIR = str(tmp_path / "ledgers")
+    seed = demo_seed(days=2, orders_per_day=3, today=date(2026, 11, 10))
+    first = sync_run_execute(merchant=seed.merchant, now=datetime(2026, 11, 9, 9, tzinfo=UTC))
+    run = sync_run_execute(merchant=seed.merchant, now=datetime(2026, 11, 10, 9, tzinfo=UTC))
+    ledger = Path(seed.ledger_path)
+    ledger.write_text(ledger.read_text().split("\n2026-11-09 *")[0] + "\n")
+    keys = [first.push_items.get().key, run.push_items.get().key]
+    assert ledger.read_text().count(keys[0]) == 1 and keys[1] not in ledger.read_text()
+    PushItem.objects.filter(merchant=seed.merchant).update(status="pushing", target_id="")
+    SyncRun.objects.filter(pk=run.pk).update(status="running", status_code=1000, finished_at=None)
+    from django.contrib.auth import get_user_model
+
+    agent = get_user_model().objects.create_user("agent", password="pw-agent-123", is_staff=True)
+    PartnerMembership.objects.create(user=agent, partner=seed.merchant.partner)
+    agent.user_permissions.add(Permission.objects.get(codename="retry_syncrun"))
+    client.force_login(agent)
+    url = reverse("portal:core_syncrun_change", args=[run.pk])
+    page = client.get(url).content.decode()
+    assert 'id="finish-form"' in page and "1 item may or may not have reached" in page
+    assert 'id="retry-form"' not in page  # nothing failed as such
+
+    text = client.post(url, {"action": "retry"}, follow=True).content.decode()
+    assert "the sync is succeeded (2000), 0 item(s) still failed" in text
+    assert [ledger.read_text().count(key) for key in keys] == [1, 1]
+    assert set(
+        PushItem.objects.filter(merchant=seed.merchant).values_list("status", flat=True)
+    ) == {"pushed"}
+    run.refresh_from_db()
+    assert run.counters["push_items"]["found_in_target"] >= 1
+    assert "Interrupted" in json.dumps(run.messages)  # the dead run was failed first, and says so
+    assert 'id="finish-form"' not in client.get(url).content.decode()
+
+
+def test_long_lists_count_only_up_to_the_cap_and_say_so(worlds, support_a, client, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.sites import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "CAP", 2)
+    client.force_login(support_a)
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get("/portal/core/pushitem/").content.decode()
+    assert "More than 2 rows match" in page
+    counts = [q["sql"] for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert counts and all("LIMIT 3" in sql for sql in counts)  # never a full COUNT(*)
+    few = client.get("/portal/core/merchant/?q=alpha-Healthy%20Cafe").content.decode()
+    assert "rows match" not in few

@@ -21,7 +21,7 @@ An alert goes, each recorded as an `Alert` row (admin: Alerts):
 * by email to the merchant (`Merchant.alert_email`, unless
   `alerts_opt_out`), in the merchant's language (`Merchant.language`, en or
   fr, Django gettext), saying what happened, what to do, and linking their
-  settings page (`SITE_URL` + `MERCHANT_SETTINGS_PATH`);
+  alert settings page (a signed link, `merchant_alerts.alert_settings_url`);
 * to the partner's webhooks as `alert.raised` (and `alert.resolved` when it
   ends), through the API's delivery log.
 
@@ -52,6 +52,7 @@ from django.utils.translation import gettext as _
 
 from commerce_sync.core.models import Alert, Connection, Incident, Merchant, Partner, SyncRun
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
+from commerce_sync.core.services.merchant_alerts import alert_settings_url
 from commerce_sync.core.services.payouts import payout_residuals
 from commerce_sync.webhooks.services import webhook_event_emit
 
@@ -88,10 +89,10 @@ def partner_support_recipients(*, partner: Partner) -> list[str]:
     return list(seen)
 
 
-def merchant_settings_link() -> str:
-    """The merchant's settings page: `SITE_URL` + `MERCHANT_SETTINGS_PATH`
-    (the bare path when SITE_URL is unset)."""
-    return f"{settings.SITE_URL}{settings.MERCHANT_SETTINGS_PATH}"
+def merchant_settings_link(merchant: Merchant) -> str:
+    """The merchant's alert settings page, a signed link of its own that
+    needs no session (see `merchant_alerts.alert_settings_url`)."""
+    return alert_settings_url(merchant)
 
 
 def _portal_link() -> str:
@@ -114,7 +115,7 @@ def _facts(incident: Incident) -> dict[str, Any]:
         "payout": detail.get("payout_id", ""),
         "amount": f"{detail.get('amount', '')} {detail.get('currency', '')}".strip(),
         "residual": f"{detail.get('residual', '')} {detail.get('currency', '')}".strip(),
-        "link": merchant_settings_link(),
+        "link": merchant_settings_link(merchant),
     }
 
 
@@ -285,7 +286,7 @@ def _webhook_data(incident: Incident) -> dict[str, Any]:
         "openedAt": incident.opened_at.isoformat(),
         "resolvedAt": incident.resolved_at.isoformat() if incident.resolved_at else None,
         "detail": detail,
-        "settingsUrl": merchant_settings_link(),
+        "settingsUrl": merchant_settings_link(incident.merchant),
     }
 
 

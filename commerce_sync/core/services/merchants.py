@@ -170,13 +170,24 @@ def merchant_defaults(*, partner: Partner) -> dict[str, str]:
     }
 
 
-_UPDATABLE = ("name", "description", "tags", "country", "currency", "time_zone")
+_UPDATABLE = (
+    "name",
+    "description",
+    "tags",
+    "country",
+    "currency",
+    "time_zone",
+    "alert_email",
+    "alerts_opt_out",
+    "language",
+)
 
 
 @transaction.atomic
 def merchant_update(*, merchant: Merchant, actor: str, **values: Any) -> Merchant:
     """Change the given fields of `merchant` (any of name, description, tags,
-    country, currency, time_zone; others raise `TypeError`) and audit the
+    country, currency, time_zone, alert_email, alerts_opt_out, language;
+    others raise `TypeError`) and audit the
     changed names with their old and new values. `ValidationError` names a
     bad field."""
     unknown = set(values) - set(_UPDATABLE)
