@@ -134,10 +134,13 @@ def merchant_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
             return view(request, merchant, *args, **kwargs)
         except ApplicationError as error:
             # A platform that did not answer or refused: say so, lose nothing.
+            detail = _(
+                "Your sales platform or accounting software did not answer or refused the request. Try again in a few minutes; if it keeps happening, reconnect it from the first two steps."
+            )
             return render(
                 request,
                 "setup_flow/problem.html",
-                _context(request, merchant, "", {"detail": error.message}),
+                _context(request, merchant, "", {"detail": detail, "technical": error.message}),
                 status=503,
             )
 
@@ -355,9 +358,22 @@ def _labels(
             "sales.newTaxRates": _("Tax rate for untaxed lines"),
         }
     )
-    for pct in setup.TAX_PERCENTAGES:
-        labels[f"sales.taxRates.{pct}"] = _("Tax rate for %(pct)s %%") % {"pct": pct}
+    for pct in (*setup.TAX_PERCENTAGES, *options.seen.tax_percentages):
+        labels[f"sales.taxRates.{pct}"] = _("Sales taxed at %(pct)s %%") % {"pct": pct}
+    for component_id, name, pct in options.seen.tax_components:
+        labels[f"sales.accounts.tax-{component_id}"] = (
+            _("Tax component %(name)s (%(pct)s %%)") % {"name": name, "pct": pct}
+            if pct
+            else _("Tax component %(name)s") % {"name": name}
+        )
+    labels["sales.newTaxRates"] = _("Untaxed lines, gift cards and tips")
     return labels
+
+
+def _tax_percentages(options: setup.FlowOptions, document: dict[str, Any]) -> list[str]:
+    """The percentages to map: those the recent sales use, and any mapped before."""
+    mapped = (document.get("sales") or {}).get("taxRates") or {}
+    return list(dict.fromkeys((*options.seen.tax_percentages, *mapped)))
 
 
 def _errors(
@@ -578,13 +594,18 @@ def _stage_sales(request: HttpRequest, merchant: Merchant, name: str) -> HttpRes
             drafts.account_set(
                 document, "sales", key, request.POST.get(f"sales.accounts.{key}", "")
             )
-        for pct in setup.TAX_PERCENTAGES:
+        for pct in _tax_percentages(options, document):
             value = request.POST.get(f"sales.taxRates.{pct}", "")
             rates = document.setdefault("sales", {}).setdefault("taxRates", {})
             if value:
                 rates[pct] = {"selectedTaxRateId": value}
             else:
                 rates.pop(pct, None)
+        for component_id, _name, _pct in options.seen.tax_components:
+            key = f"tax-{component_id}"
+            drafts.account_set(
+                document, "sales", key, request.POST.get(f"sales.accounts.{key}", "")
+            )
         drafts.nested_set(
             document,
             request.POST.get("sales.newTaxRates.defaultZero", ""),
@@ -625,6 +646,8 @@ def _stage_sales(request: HttpRequest, merchant: Merchant, name: str) -> HttpRes
         everything = _check(merchant, draft)
         problems = drafts.for_stage(everything, "sales")
         problems += [p for p in everything if not drafts.field_of(p) and p.message not in before]
+        if drafts.output_format(document) == INVOICE:
+            extra_errors.update(_invoice_tax_errors(options, document, labels))
         if not problems and not extra_errors:
             _mark_done(request, draft, name)
             return _advance(request, merchant, name)
@@ -668,16 +691,31 @@ def _stage_sales(request: HttpRequest, merchant: Merchant, name: str) -> HttpRes
                 "tax_rows": [
                     {
                         "name": f"sales.taxRates.{pct}",
-                        "id": f"f-sales-taxRates-{pct}",
-                        "label": labels[f"sales.taxRates.{pct}"],
+                        "id": "f-sales-taxRates-" + pct.replace(".", "-"),
+                        "label": labels.get(f"sales.taxRates.{pct}")
+                        or _("Sales taxed at %(pct)s %%") % {"pct": pct},
                         "value": str(
                             drafts.nested(document, "sales", "taxRates", pct, "selectedTaxRateId")
                             or ""
                         ),
                         "error": by_field.get(f"sales.taxRates.{pct}", ""),
                     }
-                    for pct in setup.TAX_PERCENTAGES
+                    for pct in _tax_percentages(options, document)
                 ],
+                "untaxed_seen": options.seen.untaxed,
+                "component_slots": [
+                    {
+                        "name": f"sales.accounts.tax-{component_id}",
+                        "id": f"f-sales-accounts-tax-{component_id}",
+                        "label": labels[f"sales.accounts.tax-{component_id}"],
+                        "required": False,
+                        "value": drafts.account(document, "sales", f"tax-{component_id}"),
+                        "options": options.accounts_for("sales", "tax"),
+                        "error": by_field.get(f"sales.accounts.tax-{component_id}", ""),
+                    }
+                    for component_id, _name, _pct in options.seen.tax_components
+                ],
+                "tax_to_create": bool(setup.standard_tax_rate_accounts(options=options)),
                 "default_zero": drafts.nested(
                     document, "sales", "newTaxRates", "selectedDefaultZeroTaxRateId"
                 )
@@ -705,6 +743,40 @@ def _stage_sales(request: HttpRequest, merchant: Merchant, name: str) -> HttpRes
         ),
         status=400 if summary else 200,
     )
+
+
+def _invoice_tax_errors(
+    options: setup.FlowOptions, document: dict[str, Any], labels: dict[str, str]
+) -> dict[str, str]:
+    """Invoices carry a tax rate on every line: each rate the recent sales
+    use needs one of the software's tax rates, and untaxed lines (gift
+    cards, tips) the default zero rate (or a mapped 0 %)."""
+    errors: dict[str, str] = {}
+    rates = (document.get("sales") or {}).get("taxRates") or {}
+    for pct in options.seen.tax_percentages:
+        chosen = rates.get(pct) or {}
+        if not chosen.get("selectedTaxRateId") and not (
+            pct == "0"
+            and drafts.nested(document, "sales", "newTaxRates", "selectedDefaultZeroTaxRateId")
+        ):
+            errors[f"sales.taxRates.{pct}"] = _(
+                "%(field)s: your recent sales use this rate and invoices need a tax rate on every line; choose one."
+            ) % {"field": labels.get(f"sales.taxRates.{pct}", pct)}
+    zero = drafts.nested(document, "sales", "newTaxRates", "selectedDefaultZeroTaxRateId") or (
+        rates.get("0") or {}
+    ).get("selectedTaxRateId")
+    if options.seen.untaxed and not zero:
+        errors["sales.newTaxRates"] = _(
+            "%(field)s: your recent sales have lines without tax; choose the zero tax rate they go on invoices with."
+        ) % {"field": labels["sales.newTaxRates"]}
+    if errors and not options.tax_rates:
+        hint = (
+            _("Use “Suggest a standard set” to create the tax rates, or create one below.")
+            if options.creates_accounts
+            else _("Add the tax rates in your accounting software, then reload this page.")
+        )
+        errors = {field: f"{text} {hint}" for field, text in errors.items()}
+    return errors
 
 
 def _format_label(value: str) -> str:
@@ -871,7 +943,9 @@ def suggest(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     """Propose accounts for the common slots; with consent, create the
     missing ones (where the software allows) and fill the draft."""
     options = _options(merchant)
-    proposals = setup.standard_set(options=options)
+    proposals = setup.standard_set(options=options) + setup.standard_tax_rate_accounts(
+        options=options
+    )
     labels = _labels(merchant, options, _texts(merchant, request.LANGUAGE_CODE))
     back = request.POST.get("back") or request.GET.get("back") or "sales"
     if back not in STAGE_NAMES:
@@ -884,7 +958,11 @@ def suggest(request: HttpRequest, merchant: Merchant) -> HttpResponse:
             setup.standard_accounts_create(merchant=merchant, proposals=missing)
         elif missing:
             chosen = [p for p in proposals if p.exists]
+        if missing and request.POST.get("create") == "yes":
+            options = _options(merchant)  # the new tax rates are options now
         for proposal in chosen:
+            if proposal.section == "taxRates":
+                continue  # filled from the software's rates below
             if not drafts.account(draft["document"], proposal.section, proposal.key):
                 drafts.account_set(
                     draft["document"], proposal.section, proposal.key, proposal.account_id
@@ -904,7 +982,10 @@ def suggest(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         return redirect("setup_flow:stage", back)
     rows = [
         {
-            "label": labels.get(f"{p.section}.accounts.{p.key}", p.key),
+            "label": labels.get(f"sales.taxRates.{p.key}")
+            or _("Sales taxed at %(pct)s %%") % {"pct": p.key}
+            if p.section == "taxRates"
+            else labels.get(f"{p.section}.accounts.{p.key}", p.key),
             "account": p.account_id,
             "name": p.name,
             "exists": p.exists,
@@ -935,17 +1016,50 @@ def account_new(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     if not account_id or account_type not in ("Asset", "Liability", "Income", "Expense"):
         session.put(request, "flash", _("New account: give its name and choose its type."))
         return redirect("setup_flow:stage", back)
+    tax_rate = request.POST.get("tax_rate", "").strip().rstrip("%").strip()
+    if tax_rate and account_type != "Liability":
+        session.put(
+            request,
+            "flash",
+            _(
+                "New account: only a liability account can be a tax rate; choose Liability or leave the rate empty."
+            ),
+        )
+        return redirect("setup_flow:stage", back)
     try:
         setup.account_create(
             merchant=merchant,
             account_id=account_id,
             name=request.POST.get("name", ""),
             account_type=account_type,
+            tax_rate=tax_rate or None,
         )
     except PermissionError:
         raise Http404 from None
+    except setup.AccountExists as exists:
+        session.put(
+            request,
+            "flash",
+            _(
+                "New account: %(id)s already exists in your accounting software; choose it in the list below."
+            )
+            % {"id": exists.account_id},
+        )
+        return redirect("setup_flow:stage", back)
     except DocumentRejected as error:
-        session.put(request, "flash", _("New account: %(detail)s") % {"detail": error.message})
+        if "not a valid Beancount account name" in error.message:
+            text = _(
+                "New account: %(id)s is not a valid Beancount account name: it starts with Assets, Liabilities, Equity, Income or Expenses, and each part after a colon starts with a capital letter or a digit (for example Income:Sales:Cakes)."
+            ) % {"id": account_id}
+        elif "cannot be of type" in error.message:
+            text = _(
+                "New account: %(id)s cannot be of that type: its first part decides it (Income, Expenses, Assets, Liabilities); change the name or the type."
+            ) % {"id": account_id}
+        elif "Tax rate" in error.message:
+            text = _("New account: the tax rate must be a percentage from 0 to 100, e.g. 20.")
+        else:
+            text = _("New account: %(detail)s") % {"detail": error.message}
+        session.put(request, "flash", text)
         return redirect("setup_flow:stage", back)
     session.put(
         request, "notice", _("Account %(id)s created: choose it below.") % {"id": account_id}
@@ -1016,6 +1130,39 @@ def _review_rows(
                     else account,
                 }
             )
+    sales = document.get("sales") or {}
+    rates = {r["id"]: f"{r.get('name') or r['id']} ({r.get('rate')} %)" for r in options.tax_rates}
+    for pct, value in sorted((sales.get("taxRates") or {}).items()):
+        chosen = str((value or {}).get("selectedTaxRateId") or "")
+        if chosen:
+            rows.append(
+                {
+                    "label": labels.get(f"sales.taxRates.{pct}")
+                    or _("Sales taxed at %(pct)s %%") % {"pct": pct},
+                    "value": rates.get(chosen, chosen),
+                }
+            )
+    zero = str(
+        drafts.nested(document, "sales", "newTaxRates", "selectedDefaultZeroTaxRateId") or ""
+    )
+    if zero:
+        rows.append({"label": labels["sales.newTaxRates"], "value": rates.get(zero, zero)})
+    if drafts.output_format(document) == INVOICE:
+        status = drafts.nested(document, "sales", "invoiceStatus", "selectedInvoiceStatus")
+        customer = str(
+            drafts.nested(document, "sales", "salesCustomer", "selectedCustomerId") or ""
+        )
+        supplier = str(drafts.nested(document, "fees", "feesSupplier", "selectedSupplierId") or "")
+        customers = {c["id"]: c.get("name") or c["id"] for c in options.customers or []}
+        suppliers = {c["id"]: c.get("name") or c["id"] for c in options.suppliers or []}
+        rows += [
+            {
+                "label": _("Invoice status"),
+                "value": _("Draft") if status == "Draft" else _("Submitted (approved)"),
+            },
+            {"label": _("Sales customer"), "value": customers.get(customer, customer) or "—"},
+            {"label": _("Fees supplier"), "value": suppliers.get(supplier, supplier) or "—"},
+        ]
     return rows
 
 
@@ -1026,7 +1173,12 @@ def review(request: HttpRequest, merchant: Merchant) -> HttpResponse:
 
 
 def _review(
-    request: HttpRequest, merchant: Merchant, *, problems: list[Any] | None, preview: Any
+    request: HttpRequest,
+    merchant: Merchant,
+    *,
+    problems: list[Any] | None,
+    preview: Any,
+    refused: bool = False,
 ) -> HttpResponse:
     draft = _draft(request, merchant)
     options = _options(merchant)
@@ -1053,17 +1205,17 @@ def _review(
             "summary": summary,
             "preview": preview,
             "redirect_url": session.get(request, "redirect") or "",
+            "refused": refused,
         },
     )
-    return render(
-        request, "setup_flow/review.html", context, status=400 if summary and problems else 200
-    )
+    status = 400 if (summary and problems) or refused else 200
+    return render(request, "setup_flow/review.html", context, status=status)
 
 
-@require_GET
-@merchant_required
-def preview(request: HttpRequest, merchant: Merchant) -> HttpResponse:
-    """What yesterday would post with the draft: the sync's engine, nothing written."""
+def _preview_of(request: HttpRequest, merchant: Merchant) -> dict[str, Any]:
+    """What yesterday would post with the draft (the sync's engine, nothing
+    written), as the review shows it: refusals in the merchant's language,
+    each naming the stage to fix."""
     draft = _draft(request, merchant)
     schedule = draft.get("schedule") or {}
     hour = schedule.get("syncHour", 0)
@@ -1077,6 +1229,8 @@ def preview(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     result = setup.setup_preview(
         merchant=merchant, document=draft["document"], sync_hour=hour, time_zone=zone_name, day=day
     )
+    options = _options(merchant)
+    labels = _labels(merchant, options, _texts(merchant, request.LANGUAGE_CODE))
     documents = [doc.as_json() for doc in result.result.documents]
     shown = []
     for doc in documents:
@@ -1100,24 +1254,46 @@ def preview(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                 ],
             }
         )
-    return _review(
-        request,
-        merchant,
-        problems=None,
-        preview={
-            "day": result.day,
-            "orders": result.orders,
-            "documents": shown,
-            "errors": [i.message for i in result.result.errors],
-            "warnings": [i.message for i in result.result.warnings],
-        },
-    )
+    errors = []
+    for issue in result.result.errors:
+        found = drafts.preview_message(issue.code, issue.message, labels)
+        stage_name = found["stage"]
+        errors.append(
+            {
+                "message": found["message"],
+                "stage_url": reverse("setup_flow:stage", args=[stage_name])
+                if stage_name in STAGE_NAMES
+                else "",
+            }
+        )
+    return {
+        "day": result.day,
+        "orders": result.orders,
+        "documents": shown,
+        "errors": errors,
+        "warnings": [drafts.warning_message(i.code, i.message) for i in result.result.warnings],
+    }
+
+
+@require_GET
+@merchant_required
+def preview(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    """What yesterday would post with the draft: the sync's engine, nothing written."""
+    return _review(request, merchant, problems=None, preview=_preview_of(request, merchant))
 
 
 @require_POST
 @merchant_required
 def finish(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    """Save the draft as a configuration version and request the first sync;
+    refused (nothing saved) while the rules or yesterday's preview refuse."""
     draft = _draft(request, merchant)
+    problems = _check(merchant, draft)
+    if problems:
+        return _review(request, merchant, problems=problems, preview=None)
+    shown = _preview_of(request, merchant)
+    if shown["errors"]:
+        return _review(request, merchant, problems=None, preview=shown, refused=True)
     try:
         outcome, run = setup.setup_finish(
             merchant=merchant, document=draft["document"], schedule=draft.get("schedule") or {}
@@ -1344,12 +1520,21 @@ def settings_page(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         for c in connections_for_merchant(merchant=merchant)
         if c.status != Connection.Status.UNLINKED
     ]
+    labels = _labels(
+        merchant, setup.FlowOptions(payment_types=[]), _texts(merchant, request.LANGUAGE_CODE)
+    )
     runs = [
         {
             "run": run,
             "status": _run_status(run),
             "messages": [
-                m.get("message", "") for m in (run.messages or []) if m.get("level") == "error"
+                drafts.preview_message(str(m.get("code")), str(m.get("message", "")), labels)[
+                    "message"
+                ]
+                if m.get("code") in drafts.KNOWN_CODES
+                else str(m.get("message", ""))
+                for m in (run.messages or [])
+                if m.get("level") == "error"
             ][:3],
             "advice": _run_advice(run),
         }

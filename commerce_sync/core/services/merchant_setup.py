@@ -21,6 +21,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.cache import cache
@@ -91,6 +92,111 @@ FEES_SLOTS = (("paymentFee", True), ("paymentFeeRefund", False))
 TAX_PERCENTAGES = ("0", "5", "10", "20")
 
 
+@dataclass(frozen=True)
+class SalesFacts:
+    """What the merchant's recent sales hold that the mapping must cover:
+    `tax_percentages` the lines are taxed at (normalised percent strings,
+    "20", "8.875", "0" for zero-rated), `untaxed` (lines, gift cards or tips
+    carrying no tax: invoices need the default zero rate), the
+    `tax_components` lines name ([{id, name, rate}], rate a percentage
+    string or ""), and the `locations` ([{id, name}]) orders come from."""
+
+    tax_percentages: tuple[str, ...] = ()
+    untaxed: bool = False
+    tax_components: tuple[tuple[str, str, str], ...] = ()
+    locations: tuple[tuple[str, str], ...] = ()
+
+
+def _percent(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def sales_facts_recent(*, merchant: Merchant, today: date | None = None) -> SalesFacts:
+    """The tax rates, tax components and locations of the last
+    `PAYMENT_TYPES_READ_DAYS` days read from the merchant's linked commerce
+    connection (nothing stored), cached for the flow. A line's rate is the
+    one it states, else the sum of its components' rates, else its tax over
+    its net to 0.001 %. Empty when there is no connection or it cannot be
+    read (logged; the preview then says what is missing)."""
+    key = f"setup-flow:sales-facts:{merchant.pk}"
+    cached = cache.get(key)
+    if isinstance(cached, SalesFacts):
+        return cached
+    facts = SalesFacts()
+    commerce = merchant.connections.filter(
+        source_type=Connection.SourceType.COMMERCE, status=Connection.Status.LINKED
+    ).first()
+    if commerce is not None:
+        tz = zone(merchant.time_zone)
+        today = today or timezone.localdate(timezone=tz)
+        start = local_instant(today - timedelta(days=PAYMENT_TYPES_READ_DAYS), 0, tz)
+        try:
+            batch = connection_source(connection=commerce).read_period(
+                start=start, end=local_instant(today, 0, tz)
+            )
+            facts = _sales_facts(parse_commerce(batch.as_commerce(), tz))
+        except (ApplicationError, MappingError) as error:
+            log.warning(
+                "sales facts could not be read",
+                extra={"merchant": str(merchant.pk), "error": type(error).__name__},
+            )
+    cache.set(key, facts, FLOW_CACHE_SECONDS)
+    return facts
+
+
+def _sales_facts(data: Any) -> SalesFacts:
+    percentages: set[Decimal] = set()
+    untaxed = False
+    used: dict[str, str] = {}
+    locations: dict[str, str] = {}
+    components = data.tax_components
+    for order in data.orders:
+        if order.location_id:
+            locations[order.location_id] = data.locations.get(order.location_id) or ""
+        if order.gratuity:
+            untaxed = True
+        taxed = []
+        for x in order.lines:
+            product = data.products.get(x.product_id) if x.product_id else None
+            if product is not None and product.is_gift_card:
+                untaxed = True  # gift cards go on invoices at the zero rate
+            else:
+                taxed.append((x.tax_percentage, x.tax, x.total - x.tax, x.taxes))
+        taxed += [
+            (c.tax_percentage, c.tax, c.total - c.tax, c.taxes) for c in order.service_charges
+        ]
+        for stated, tax, net, parts in taxed:
+            for part in parts:
+                if part.component_id:
+                    used[part.component_id] = part.name
+            found = stated
+            if found is None and parts:
+                rates = [components.get(p.component_id or "") for p in parts]
+                if all(r is not None and r.percentage is not None for r in rates):
+                    found = sum((r.percentage for r in rates if r), Decimal(0))
+            if found is None and tax and net:
+                try:
+                    found = (tax / net * 100).quantize(Decimal("0.001"))
+                except ArithmeticError:
+                    found = None
+            if found is None:
+                untaxed = True
+            else:
+                percentages.add(found.normalize())
+    shown = []
+    for component_id, name in sorted(used.items()):
+        component = components.get(component_id)
+        pct = component.percentage if component is not None else None
+        label = (component.name if component is not None else "") or name or component_id
+        shown.append((component_id, label, "" if pct is None else _percent(pct)))
+    return SalesFacts(
+        tax_percentages=tuple(_percent(p) for p in sorted(percentages)),
+        untaxed=untaxed,
+        tax_components=tuple(shown),
+        locations=tuple(sorted((k, v or k) for k, v in locations.items())),
+    )
+
+
 @dataclass
 class FlowOptions:
     """What the merchant can choose from: `accounts` [{id, name, type,
@@ -106,6 +212,12 @@ class FlowOptions:
     payment_types: list[str] = field(default_factory=list)
     creates_accounts: bool = False
     platform_key: str = ""
+    facts: SalesFacts | None = None
+
+    @property
+    def seen(self) -> SalesFacts:
+        """What the merchant's recent sales hold (empty when unknown)."""
+        return self.facts if self.facts is not None else SalesFacts()
 
     def accounts_for(self, section: str, key: str) -> list[dict[str, str]]:
         """The active accounts suitable for the slot, by name."""
@@ -206,6 +318,7 @@ def flow_options(*, merchant: Merchant) -> FlowOptions:
         customers=options.customers,
         suppliers=options.suppliers,
         payment_types=payment_types_recent(merchant=merchant),
+        facts=sales_facts_recent(merchant=merchant),
         creates_accounts=connection is not None and connection.platform_key in CREATES_ACCOUNTS,
         platform_key=connection.platform_key if connection is not None else "",
     )
@@ -226,6 +339,14 @@ def slot_visible(*, merchant: Merchant, platform_key: str, section: str, key: st
     if name not in ACCOUNT_KEYS:
         return True
     return name in visible_accounts_get(partner=merchant.partner, platform_key=platform_key)
+
+
+class AccountExists(Exception):
+    """The account to create is already in the accounting software."""
+
+    def __init__(self, account_id: str) -> None:
+        super().__init__(account_id)
+        self.account_id = account_id
 
 
 # --- The standard set -----------------------------------------------------------------
@@ -257,6 +378,46 @@ class ProposedAccount:
     name: str
     type: str
     exists: bool
+    tax_rate: str | None = None  # a percentage: the account is a tax rate (Beancount)
+
+
+def standard_tax_rate_accounts(*, options: FlowOptions) -> list[ProposedAccount]:
+    """Where the target creates accounts and has no tax rate of a
+    percentage the merchant's sales use (or 0 % for untaxed lines, gift
+    cards and tips), a tax rate to create: a liability account carrying
+    that rate (`Liabilities:SalesTax:Rate20`), section "taxRates", key the
+    percentage. [] elsewhere (the merchant adds rates in its software)."""
+    if not options.creates_accounts:
+        return []
+    have = {_rate_key(r) for r in options.tax_rates}
+    wanted = list(options.seen.tax_percentages)
+    if options.seen.untaxed and "0" not in wanted:
+        wanted.insert(0, "0")
+    existing = {a["id"] for a in options.accounts}
+    proposals = []
+    for pct in wanted:
+        if pct in have:
+            continue
+        account_id = "Liabilities:SalesTax:Rate" + pct.replace(".", "-")
+        proposals.append(
+            ProposedAccount(
+                "taxRates",
+                pct,
+                account_id,
+                f"Tax rate {pct} %",
+                "Liability",
+                account_id in existing,
+                pct,
+            )
+        )
+    return proposals
+
+
+def _rate_key(rate: Mapping[str, Any]) -> str:
+    try:
+        return _percent(Decimal(str(rate.get("rate", ""))))
+    except InvalidOperation:
+        return ""
 
 
 def standard_set(*, options: FlowOptions) -> list[ProposedAccount]:
@@ -306,11 +467,10 @@ def standard_set(*, options: FlowOptions) -> list[ProposedAccount]:
 
 
 def standard_tax_rates(*, options: FlowOptions) -> dict[str, str]:
-    """Proposed tax rates: {percentage (a key of TAX_PERCENTAGES, or "zero"
-    for untaxed lines): tax rate id}, the target's rate of exactly that
-    percentage (the first by name; for 0 %, one named for income/sales/zero
-    first)."""
-    from decimal import Decimal, InvalidOperation
+    """Proposed tax rates: {percentage (one the merchant's sales use, or a
+    key of TAX_PERCENTAGES; "zero" for untaxed lines): tax rate id}, the
+    target's rate of exactly that percentage (the first by name; for 0 %,
+    one named for income/sales/zero first)."""
 
     def percent(rate: dict[str, str]) -> Decimal | None:
         try:
@@ -320,7 +480,7 @@ def standard_tax_rates(*, options: FlowOptions) -> dict[str, str]:
 
     rates = sorted(options.tax_rates, key=lambda r: str(r.get("name", "")).lower())
     found: dict[str, str] = {}
-    for pct in TAX_PERCENTAGES:
+    for pct in dict.fromkeys((*TAX_PERCENTAGES, *options.seen.tax_percentages)):
         matching = [r for r in rates if percent(r) == Decimal(pct).normalize()]
         if pct == "0":
             preferred = [
@@ -355,8 +515,9 @@ def standard_accounts_create(
     for proposal in proposals:
         if proposal.exists or proposal.account_id in created:
             continue
+        extra = {"tax_rate": proposal.tax_rate} if proposal.tax_rate is not None else {}
         target.create_account(
-            account_id=proposal.account_id, name=proposal.name, account_type=proposal.type
+            account_id=proposal.account_id, name=proposal.name, account_type=proposal.type, **extra
         )
         created.append(proposal.account_id)
     if created:
@@ -373,13 +534,29 @@ def standard_accounts_create(
 
 
 def account_create(
-    *, merchant: Merchant, account_id: str, name: str, account_type: str, actor: str = MERCHANT
+    *,
+    merchant: Merchant,
+    account_id: str,
+    name: str,
+    account_type: str,
+    tax_rate: str | None = None,
+    actor: str = MERCHANT,
 ) -> str:
     """Create one account inline from the flow where the target allows it
-    (`CREATES_ACCOUNTS`); returns its id. Raises PermissionError elsewhere and
-    what the connector raises for a bad name or type (DocumentRejected,
-    whose message says what a valid one looks like)."""
-    proposal = ProposedAccount("", "", account_id.strip(), name.strip(), account_type, False)
+    (`CREATES_ACCOUNTS`); returns its id. `tax_rate` (a percentage, for a
+    liability) makes it a tax rate too. Raises PermissionError elsewhere,
+    AccountExists when the target already has it, and what the connector
+    raises for a bad name or type (DocumentRejected, whose message says
+    what a valid one looks like)."""
+    account_id = account_id.strip()
+    connection = accounting_connection(merchant=merchant)
+    if connection is not None:
+        existing = accounting_options_get(connection=connection).accounts
+        if any(a["id"].lower() == account_id.lower() for a in existing):
+            raise AccountExists(account_id)
+    proposal = ProposedAccount(
+        "", "", account_id, name.strip(), account_type, False, tax_rate or None
+    )
     standard_accounts_create(merchant=merchant, proposals=[proposal], actor=actor)
     return proposal.account_id
 
