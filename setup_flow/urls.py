@@ -11,6 +11,7 @@ urlpatterns = [
     path("brand.css", views.brand_css, name="brand_css"),
     path("stage/<str:name>", views.stage, name="stage"),
     path("suggest", views.suggest, name="suggest"),
+    path("locations", views.locations, name="locations"),
     path("accounts/new", views.account_new, name="account_new"),
     path("invite", views.invite, name="invite"),
     path("invited/done", views.invited_done, name="invited_done"),

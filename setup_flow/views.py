@@ -159,6 +159,8 @@ def _invitee_may(request: HttpRequest, only: str) -> bool:
         return only in ("commerce", "accounting")
     if name in ("suggest", "account_new"):
         return only in ("sales", "fees", "payments")
+    if name == "locations":
+        return only == "sales"
     return name == "invited_done"
 
 
@@ -739,6 +741,7 @@ def _stage_sales(request: HttpRequest, merchant: Merchant, name: str) -> HttpRes
                 ),
                 "creates_accounts": options.creates_accounts,
                 "no_accounts": not options.accounts,
+                "locations": options.seen.locations,
             },
         ),
         status=400 if summary else 200,
@@ -931,6 +934,100 @@ def _stage_schedule(request: HttpRequest, merchant: Merchant, name: str) -> Http
             },
         ),
         status=400 if summary else 200,
+    )
+
+
+# --- Locations ------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_required
+def locations(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    """The Sales stage's page for the locations the recent sales come from:
+    one document per location, and (where the accounting software tracks
+    them: Xero's tracking categories) the tracking option of each."""
+    draft = _draft(request, merchant)
+    document = draft["document"]
+    options = _options(merchant)
+    seen = list(options.seen.locations)
+    choices = setup.location_tracking_options(merchant=merchant)
+    current = setup.location_tracking_get(merchant=merchant)
+    level = ("sales", "grouping", "groupingLevels", "invoiceLevel", "selectedGroupByOptions")
+    by_location = bool(drafts.nested(document, *level))
+    category = str(current.get("category") or "")
+    chosen = dict(current.get("options") or {})
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        by_location = bool(request.POST.get("sales.grouping.byLocation"))
+        drafts.nested_set(document, ["Location"] if by_location else None, *level)
+        _save_draft(request, draft)
+        if choices is not None:
+            category = request.POST.get("tracking.category", "")
+            chosen = {loc: request.POST.get(f"tracking.{loc}", "") for loc, _name in seen}
+            names = dict(seen)
+            if category and not by_location:
+                errors["tracking.category"] = _(
+                    "Tracking category: each location is tracked on its own document; tick “One document per location”, or choose no tracking."
+                )
+            for loc, value in chosen.items():
+                if category and not value:
+                    errors[f"tracking.{loc}"] = _(
+                        "%(location)s: choose its option of %(category)s, or choose no tracking."
+                    ) % {"location": names[loc], "category": category}
+                elif (
+                    category
+                    and value
+                    and not any(c["category"] == category and c["option"] == value for c in choices)
+                ):
+                    errors[f"tracking.{loc}"] = _(
+                        "%(location)s: %(option)s is not an option of %(category)s; choose one of its options."
+                    ) % {"location": names[loc], "option": value, "category": category}
+            if not errors:
+                setup.location_tracking_set(
+                    merchant=merchant, category=category, options=chosen if category else {}
+                )
+        if not errors:
+            session.put(request, "notice", _("Locations saved."))
+            return redirect("setup_flow:stage", "sales")
+    categories = sorted({c["category"] for c in choices or []})
+    grouped = [
+        (name, sorted(c["option"] for c in choices or [] if c["category"] == name))
+        for name in categories
+    ]
+    summary = [
+        {"field": field, "id": "f-" + field.replace(".", "-"), "message": text}
+        for field, text in errors.items()
+    ]
+    return render(
+        request,
+        "setup_flow/locations.html",
+        _context(
+            request,
+            merchant,
+            "sales",
+            {
+                "summary": summary,
+                "errors": errors,
+                "by_location": by_location,
+                "tracks": choices is not None,
+                "category": category,
+                "categories": categories,
+                "grouped": grouped,
+                "rows": [
+                    {
+                        "id": "f-tracking-" + loc,
+                        "name": f"tracking.{loc}",
+                        "label": name,
+                        "value": chosen.get(loc, ""),
+                        "error": errors.get(f"tracking.{loc}", ""),
+                    }
+                    for loc, name in seen
+                ],
+                "category_error": errors.get("tracking.category", ""),
+                "platform": NAMES.get(options.platform_key, options.platform_key),
+            },
+        ),
+        status=400 if errors else 200,
     )
 
 

@@ -924,3 +924,92 @@ def shared_draft_put(*, merchant: Merchant, sections: Mapping[str, Any]) -> None
 
 def shared_draft_get(*, merchant: Merchant) -> dict[str, Any]:
     return dict(cache.get(f"setup-flow:shared:{merchant.pk}") or {})
+
+
+# --- Locations: tracking per location --------------------------------------------------
+
+# Targets whose connection settings track each location on document lines.
+TRACKS_LOCATIONS = frozenset({"xero"})
+
+
+def location_tracking_options(*, merchant: Merchant) -> list[dict[str, str]] | None:
+    """The tracking options a location can be posted to, when the linked
+    accounting software tracks locations from the flow (`TRACKS_LOCATIONS`:
+    Xero's tracking categories): [{category_id, category, option_id,
+    option}] (active options, cached for the flow); None where it does not.
+    Raises what the connector raises (TransientError: try again)."""
+    connection = accounting_connection(merchant=merchant)
+    if connection is None or connection.platform_key not in TRACKS_LOCATIONS:
+        return None
+    key = f"setup-flow:tracking:{connection.pk}:{connection.updated_at.timestamp()}"
+    cached = cache.get(key)
+    if cached is not None:
+        return list(cached)
+    target = connection_target(connection=connection)
+    found = [
+        {
+            "category_id": o.category_id,
+            "category": o.category,
+            "option_id": o.option_id,
+            "option": o.option,
+        }
+        for o in target.list_tracking_options()  # type: ignore[attr-defined]
+    ]
+    cache.set(key, found, FLOW_CACHE_SECONDS)
+    return found
+
+
+def location_tracking_get(*, merchant: Merchant) -> dict[str, Any]:
+    """The linked accounting connection's tracking settings ({"category":
+    name, "options": {location id: option name}}), {} when none."""
+    connection = accounting_connection(merchant=merchant)
+    tracking = (connection.settings or {}).get("tracking") if connection is not None else None
+    return dict(tracking) if isinstance(tracking, Mapping) else {}
+
+
+def location_tracking_set(
+    *, merchant: Merchant, category: str, options: Mapping[str, str], actor: str = MERCHANT
+) -> dict[str, Any]:
+    """Post each location's documents with a tracking option: `category` a
+    tracking category's name ("" stops tracking), `options` {location id:
+    option name} of that category (locations left out are refused by the
+    sync when they sell, naming them). Saved on the Xero connection's
+    settings (`XeroSettings.tracking`), audited `connection.settings_update`.
+    ValueError (its message for the merchant) for a category or option
+    the software does not have; PermissionError where tracking is not offered."""
+    connection = accounting_connection(merchant=merchant)
+    choices = location_tracking_options(merchant=merchant)
+    if connection is None or choices is None:
+        raise PermissionError("This accounting software does not track locations from the flow")
+    if category:
+        names = {c["option"] for c in choices if c["category"] == category}
+        if not names:
+            raise ValueError(f"Tracking category {category} does not exist")
+        for location, option in options.items():
+            if option and option not in names:
+                raise ValueError(f"{option} is not an option of {category} ({location})")
+        value: dict[str, Any] | None = {
+            "category": category,
+            "options": {k: v for k, v in sorted(options.items()) if v},
+        }
+    else:
+        value = None
+    with transaction.atomic():
+        row = Connection.objects.select_for_update().get(pk=connection.pk)
+        settings = dict(row.settings or {})
+        if settings.get("tracking") == value:
+            return value or {}
+        if value is None:
+            settings.pop("tracking", None)
+        else:
+            settings["tracking"] = value
+        row.settings = settings
+        row.save(update_fields=["settings", "updated_at"])
+        audit_log_write(
+            actor=actor,
+            action="connection.settings_update",
+            obj=row,
+            merchant=merchant,
+            changes={"tracking": value},
+        )
+    return value or {}
