@@ -786,12 +786,15 @@ def oauth_finish(
     connectors raise (CredentialsRevoked, PlatformUnavailable,
     ConfigurationError)."""
     client = _oauth_client(connection.platform_key, connection.settings or {})
+    # Shopify signs its callback: its client checks the signature of them all.
+    signed = {"params": dict(params)} if connection.platform_key == "shopify" else {}
     tokens = client.exchange_code(
         code=str(params.get("code") or ""),
         redirect_uri=redirect_uri,
         code_verifier=code_verifier,
         state=str(params.get("state") or ""),
         expected_state=expected_state,
+        **signed,
     )
     credentials = tokens.as_credentials()
     if connection.platform_key == "quickbooks":
