@@ -39,22 +39,27 @@ sync_api = pytest.importorskip("playwright.sync_api")
 axe_module = pytest.importorskip("axe_playwright_python.sync_playwright")
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium for the module's tests (each gets a fresh context)."""
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
 @pytest.fixture
-def page(settings, tmp_path):
+def page(settings, tmp_path, browser):
     settings.LEDGER_DIR = str(tmp_path / "ledgers")
     settings.SESSION_COOKIE_SECURE = False  # the live server speaks plain HTTP
     settings.CSRF_COOKIE_SECURE = False
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=ARGS, headless=True
-        )
-        context = browser.new_context(
-            viewport={"width": 360, "height": 740}, java_script_enabled=False
-        )
-        yield context.new_page()
-        browser.close()
+    context = browser.new_context(viewport={"width": 360, "height": 740}, java_script_enabled=False)
+    yield context.new_page()
+    context.close()
 
 
 class Checker:
@@ -256,3 +261,64 @@ def test_an_invoice_merchant_connects_xero_in_french(live_server, page, xero):
     # Fee refunds are deposited in Xero from the fees supplier.
     assert ledger.settings["bank_contact_id"] == option_supplier
     assert run.status == SyncRun.Status.SUCCEEDED and run.data_pushed, run.messages
+
+
+def test_square_and_quickbooks_are_connected_in_the_browser(live_server, page, settings):
+    """The commerce source's OAuth (Square's consent screen) and QuickBooks'
+    (Intuit's consent screen with its company picker), through the doubles."""
+    from tests.doubles.consent import IntuitOAuthDouble
+    from tests.doubles.quickbooks_double import QuickBooksDouble
+    from tests.doubles.square_double import SquareDouble
+
+    with SquareDouble() as square, QuickBooksDouble() as api:
+        api.company.seed_account("40", "Sales", "Revenue")
+        api.company.seed_account("41", "Refunds", "Revenue")
+        companies = [("9130999", "Another company"), (api.realm, "Double Café Ltd")]
+        with IntuitOAuthDouble(access_token=api.token, companies=companies) as intuit:
+            settings.SQUARE_API_URL = square.url
+            settings.SQUARE_CLIENT_ID = square.client_id
+            settings.SQUARE_CLIENT_SECRET = square.client_secret
+            settings.QUICKBOOKS_API_URL = api.url
+            settings.QUICKBOOKS_AUTHORIZE_URL = intuit.authorize_url
+            settings.QUICKBOOKS_TOKEN_URL = intuit.token_url
+            settings.QUICKBOOKS_REVOKE_URL = intuit.revoke_url
+            settings.QUICKBOOKS_CLIENT_ID, settings.QUICKBOOKS_CLIENT_SECRET = intuit.client
+            merchant = merchant_create(
+                partner=PartnerFactory(),
+                name="Square Café",
+                country="GB",
+                currency="GBP",
+                time_zone="Europe/London",
+            )
+            connection_create(merchant=merchant, platform_key="square", source_type="commerce")
+            connection_create(
+                merchant=merchant, platform_key="quickbooks", source_type="accounting"
+            )
+            check = Checker(page, "journey-oauth")
+            code = setup_link_issue(merchant=merchant, actor="partner:test").code
+            page.goto(f"{live_server.url}/setup/start/{code}")
+            check("commerce-square")
+            page.click("a[href^='/setup/connect/']")
+            assert page.inner_text("h1") == "Allow access to Square?"
+            page.screenshot(path=str(SCREENSHOTS / "journey-oauth-square-consent.png"))
+            page.click("button[value=allow]")
+            assert "Connected" in page.inner_text("main")
+            check("commerce-connected")
+            page.click("main button[type=submit]")
+            check("accounting-quickbooks")
+            page.click("a[href^='/setup/connect/']")
+            assert "Allow access to QuickBooks?" in page.inner_text("h1")
+            page.select_option("#realm", api.realm)
+            page.screenshot(path=str(SCREENSHOTS / "journey-oauth-quickbooks-consent.png"))
+            page.click("button[value=allow]")
+            assert "Connected" in page.inner_text("main")
+            check("accounting-connected")
+            books = merchant.connections.get(source_type="accounting")
+            till = merchant.connections.get(source_type="commerce")
+            assert books.status == Connection.Status.LINKED == till.status
+            assert books.settings["realm_id"] == api.realm
+            page.click("main button[type=submit]")
+            check("sales-quickbooks")
+            options = page.locator("#f-sales-accounts-sales option").all_inner_texts()
+            assert any("Sales" in o for o in options), options
+    assert not check.found, check.found

@@ -608,6 +608,9 @@ class SquareDouble(LocalServer):
                 parts = urlsplit(self.path)
                 raw = self.read_body()
                 query = parse_qs(parts.query)
+                if method == "GET" and parts.path == "/favicon.ico":  # a browser's, not the API's
+                    self.reply_raw(404, b"{}")
+                    return
                 if method == "GET" and parts.path == "/oauth2/authorize":  # a browser page
                     flat = {k: v[0] for k, v in query.items()}
                     serve_page(self, *double.screen.page(parts.path, flat))

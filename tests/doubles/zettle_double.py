@@ -484,6 +484,9 @@ class ZettleDouble(LocalServer):
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query)
+                if parts.path == "/favicon.ico":  # a browser's, not the API's
+                    self.reply_raw(HTTPStatus.NOT_FOUND, b"{}")
+                    return
                 if parts.path == "/authorize":  # the OAuth host's consent screen
                     flat = {k: v[0] for k, v in query.items()}
                     serve_page(self, *double.screen.page(parts.path, flat))
