@@ -50,6 +50,7 @@ from commerce_sync.syncs.recovery import push_items_retry_failed
 from commerce_sync.syncs.scheduling import merchant_sync_enable
 from setup_flow import drafts, session
 from setup_flow.drafts import INVOICE, JOURNAL
+from setup_flow.zones import zone_choices
 
 STAGES: tuple[tuple[str, Any, str], ...] = (
     (
@@ -892,6 +893,7 @@ def _stage_schedule(request: HttpRequest, merchant: Merchant, name: str) -> Http
     draft = _draft(request, merchant)
     schedule = draft.setdefault("schedule", {})
     problems: list[Any] = []
+    extra_errors: dict[str, str] = {}
     if request.method == "POST":
         hour = request.POST.get("schedule.syncHour", "")
         schedule.update(
@@ -905,15 +907,22 @@ def _stage_schedule(request: HttpRequest, merchant: Merchant, name: str) -> Http
             schedule["startDate"] = "missing"
         _save_draft(request, draft)
         problems = drafts.for_stage(_check(merchant, draft), "schedule")
-        if not problems:
+        too_early = _backfill_too_long(merchant, schedule["startDate"])
+        if too_early:
+            extra_errors["schedule.startDate"] = too_early
+        if not problems and not extra_errors:
             _mark_done(request, draft, name)
             return _advance(request, merchant, name)
     options = setup.FlowOptions(payment_types=[])
     labels = _labels(merchant, options, {})
     by_field, summary = _errors(problems, labels, "")
+    for field, text in extra_errors.items():
+        by_field[field] = text
+        summary.append({"field": field, "id": "f-" + field.replace(".", "-"), "message": text})
     tz = zoneinfo.ZoneInfo(merchant.time_zone)
     default_start = timezone.localdate(timezone=tz) - timedelta(days=1)
     start_value = schedule.get("startDate")
+    posted = setup.posted_first_day(merchant=merchant)
     return render(
         request,
         "setup_flow/stage_schedule.html",
@@ -930,7 +939,8 @@ def _stage_schedule(request: HttpRequest, merchant: Merchant, name: str) -> Http
                 "sync_hour": schedule.get("syncHour", 2),
                 "hours": HOURS,
                 "time_zone": schedule.get("timeZone") or merchant.time_zone,
-                "zones": sorted(zoneinfo.available_timezones()),
+                "zones": zone_choices(str(schedule.get("timeZone") or merchant.time_zone)),
+                "posted_first": posted,
             },
         ),
         status=400 if summary else 200,
@@ -1029,6 +1039,27 @@ def locations(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         ),
         status=400 if errors else 200,
     )
+
+
+def _backfill_too_long(merchant: Merchant, start: str) -> str:
+    """The message when `start` reaches further before the first day posted
+    than one historic sync covers; "" otherwise (or when not a date)."""
+    from datetime import date
+
+    try:
+        chosen = date.fromisoformat(start)
+    except ValueError:
+        return ""
+    posted = setup.posted_first_day(merchant=merchant)
+    if posted is None or (posted - chosen).days <= setup.BACKFILL_MAX_DAYS:
+        return ""
+    return _(
+        "First day to post: at most %(n)s days before %(posted)s (the first day already posted) can be added; choose %(earliest)s or later."
+    ) % {
+        "n": setup.BACKFILL_MAX_DAYS,
+        "posted": posted.isoformat(),
+        "earliest": (posted - timedelta(days=setup.BACKFILL_MAX_DAYS)).isoformat(),
+    }
 
 
 # --- Suggest a standard set ----------------------------------------------------------------
@@ -1392,14 +1423,28 @@ def finish(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     if shown["errors"]:
         return _review(request, merchant, problems=None, preview=shown, refused=True)
     try:
-        outcome, run = setup.setup_finish(
+        finished = setup.setup_finish(
             merchant=merchant, document=draft["document"], schedule=draft.get("schedule") or {}
         )
     except ConfigurationRefused as refused:
         return _review(request, merchant, problems=refused.problems, preview=None)
+    except ValueError:  # the start date reaches too far before the days posted
+        session.put(
+            request,
+            "flash",
+            _backfill_too_long(merchant, str((draft.get("schedule") or {}).get("startDate"))),
+        )
+        return redirect("setup_flow:stage", "schedule")
     session.pop(request, "draft")
+    backfill = finished.backfill
     session.put(
-        request, "finished", {"version": outcome.config.version, "run": str(run.pk) if run else ""}
+        request,
+        "finished",
+        {
+            "version": finished.outcome.config.version,
+            "run": str(finished.run.pk) if finished.run else "",
+            "backfill": [d.isoformat() for d in backfill] if backfill else [],
+        },
     )
     return redirect("setup_flow:done")
 
@@ -1425,6 +1470,7 @@ def done(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                 "run": run,
                 "run_status": _run_status(run) if run else "",
                 "redirect_url": session.get(request, "redirect") or "",
+                "backfill": finished.get("backfill") or [],
             },
         ),
     )

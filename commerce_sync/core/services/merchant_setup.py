@@ -609,30 +609,88 @@ def setup_preview(
     return Preview(day, result, len(data.orders))
 
 
+# The most business days one historic sync covers (as the partner API's).
+BACKFILL_MAX_DAYS = 366
+
+
+def posted_first_day(*, merchant: Merchant) -> date | None:
+    """The first business day a succeeded sync of `merchant` covered (in
+    its configuration's zone and sync hour), or None when nothing was
+    posted yet."""
+    config = getattr(merchant, "sync_configuration", None)
+    first = (
+        SyncRun.objects.filter(merchant=merchant, status=SyncRun.Status.SUCCEEDED)
+        .order_by("period_start")
+        .values_list("period_start", flat=True)
+        .first()
+    )
+    if first is None or config is None:
+        return None
+    from mapping.periods import business_day
+
+    return business_day(first, config.sync_hour, zone(config.time_zone))
+
+
+def backfill_range(*, merchant: Merchant, start: date) -> tuple[date, date] | None:
+    """The business days [first, until) a start date moved before the days
+    already posted adds: from `start` to the first day posted; None when
+    nothing was posted or `start` is not earlier."""
+    posted = posted_first_day(merchant=merchant)
+    if posted is None or start >= posted:
+        return None
+    return start, posted
+
+
+@dataclass
+class Finished:
+    """What finishing did: the configuration `outcome`, the `run` requested
+    (None: nothing due yet, or one is already queued), and the `backfill`
+    [first, until) of days before those already posted, when the start date
+    moved earlier and a historic sync posts them."""
+
+    outcome: SetOutcome
+    run: SyncRun | None
+    backfill: tuple[date, date] | None = None
+
+
 def setup_finish(
     *, merchant: Merchant, document: Mapping[str, Any], schedule: Mapping[str, Any]
-) -> tuple[SetOutcome, SyncRun | None]:
+) -> Finished:
     """Save the flow's configuration as a new version (actor `merchant`,
     every rule of `sync_configuration_set`; ConfigurationRefused names the
     problems, nothing saved; a Xero connection's bank contact follows the
-    fees supplier), then request the first sync (enqueued; None
-    when nothing is due yet or one is already queued)."""
+    fees supplier), then request a sync (enqueued): when the start date
+    moved before the days already posted, a historic sync of the days from
+    it up to the first one posted (days posted are never posted twice; at
+    most BACKFILL_MAX_DAYS, ValueError beyond, nothing saved), else the
+    latest."""
     from commerce_sync.core.services.syncs import sync_request
 
+    merchant.refresh_from_db()
     with transaction.atomic():
         outcome = sync_configuration_set(
             merchant=merchant, document=document, schedule=schedule, actor=MERCHANT
         )
         _bank_contact_align(merchant=merchant, document=outcome.config.document)
-    merchant.refresh_from_db()
+        merchant.refresh_from_db()
+        backfill = backfill_range(merchant=merchant, start=outcome.config.start_date)
+        if backfill is not None and (backfill[1] - backfill[0]).days > BACKFILL_MAX_DAYS:
+            raise ValueError(
+                f"At most {BACKFILL_MAX_DAYS} days before the first day posted can be added"
+            )
     if not merchant.enabled:
-        return outcome, None
+        return Finished(outcome, None, None)
     try:
         with transaction.atomic():
-            run = sync_request(merchant=merchant, actor=MERCHANT)
+            if backfill is not None:
+                run = sync_request(
+                    merchant=merchant, first=backfill[0], until=backfill[1], actor=MERCHANT
+                )
+            else:
+                run = sync_request(merchant=merchant, actor=MERCHANT)
     except ApplicationError:  # nothing due yet (2040), another queued (5080)
-        return outcome, None
-    return outcome, run
+        return Finished(outcome, None, None)
+    return Finished(outcome, run, backfill)
 
 
 def _bank_contact_align(*, merchant: Merchant, document: Mapping[str, Any]) -> None:
