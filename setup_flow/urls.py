@@ -21,6 +21,7 @@ urlpatterns = [
     path("done", views.done, name="done"),
     path("settings", views.settings_page, name="settings"),
     path("connect/<str:connection_id>", views.oauth_start, name="oauth_start"),
+    path("reconnect/<str:connection_id>", views.reconnect, name="reconnect"),
     path("oauth/callback", views.oauth_callback, name="oauth_callback"),
     path("organisation", views.organisation, name="organisation"),
 ]

@@ -156,7 +156,7 @@ def _invitee_may(request: HttpRequest, only: str) -> bool:
     name = match.url_name if match is not None else ""
     if name == "stage":
         return match is not None and match.kwargs.get("name") == only
-    if name in ("oauth_start", "oauth_callback", "organisation"):
+    if name in ("oauth_start", "oauth_callback", "organisation", "reconnect"):
         return only in ("commerce", "accounting")
     if name in ("suggest", "account_new"):
         return only in ("sales", "fees", "payments")
@@ -446,10 +446,16 @@ def start(request: HttpRequest, code: str) -> HttpResponse:
 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
+    """`/setup/`: the merchant's way back into its flow; without a session,
+    how a merchant gets in (the personal link from its partner's app)."""
     _activate(request)
     merchant = session.flow_merchant(request)
     if merchant is None:
-        return _refused(request, None)
+        return render(
+            request,
+            "setup_flow/welcome.html",
+            {"locale": request.LANGUAGE_CODE, "brand": _brand(None), "debug": settings.DEBUG},
+        )
     if merchant.configured:
         return redirect("setup_flow:settings")
     return redirect("setup_flow:stage", "commerce")
@@ -522,11 +528,10 @@ def stage(request: HttpRequest, merchant: Merchant, name: str) -> HttpResponse:
 
 def _stage_connect(request: HttpRequest, merchant: Merchant, name: str) -> HttpResponse:
     draft = _draft(request, merchant)
-    connections = [
-        c
-        for c in connections_for_merchant(merchant=merchant, source_type=name)
-        if c.status != Connection.Status.UNLINKED
-    ]
+    every = list(connections_for_merchant(merchant=merchant, source_type=name))
+    connections = [c for c in every if c.status != Connection.Status.UNLINKED]
+    # Disconnected, with nothing in its place: offered to reconnect.
+    disconnected = [] if connections else every[-1:]
     if request.method == "POST":
         if any(c.status == Connection.Status.LINKED for c in connections):
             draft.setdefault("done", [])
@@ -551,7 +556,20 @@ def _stage_connect(request: HttpRequest, merchant: Merchant, name: str) -> HttpR
     return render(
         request,
         "setup_flow/stage_connect.html",
-        _context(request, merchant, name, {"rows": rows, "side": name, "error": error}),
+        _context(
+            request,
+            merchant,
+            name,
+            {
+                "rows": rows,
+                "side": name,
+                "error": error,
+                "disconnected": [
+                    {"connection": c, "name": NAMES.get(c.platform_key, c.platform_key)}
+                    for c in disconnected
+                ],
+            },
+        ),
         status=400 if error else 200,
     )
 
@@ -1572,6 +1590,34 @@ def organisation(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     return redirect("setup_flow:stage", connection.source_type)
 
 
+@require_POST
+@merchant_required
+def reconnect(request: HttpRequest, merchant: Merchant, connection_id: str) -> HttpResponse:
+    """Connect a disconnected platform again: a fresh connection (or the
+    same one when the platform, not the merchant, cut it), then its consent
+    screen for OAuth platforms; back to `next` (a stage or the settings)."""
+    connection = connection_get(merchant=merchant, connection_id=connection_id)
+    if connection is None:
+        raise Http404
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("setup_flow:settings")
+    name = NAMES.get(connection.platform_key, connection.platform_key)
+    try:
+        fresh = setup.connection_reconnect(connection=connection)
+    except ValidationError:
+        session.put(
+            request,
+            "notice",
+            _("Another connection is already in place for this step; disconnect it first."),
+        )
+        return HttpResponseRedirect(back)
+    if fresh.platform_key in setup.OAUTH_PLATFORMS and fresh.status != Connection.Status.LINKED:
+        return redirect("setup_flow:oauth_start", str(fresh.pk))
+    session.put(request, "notice", _("%(name)s is connected again.") % {"name": name})
+    return HttpResponseRedirect(back)
+
+
 # --- The returning merchant -------------------------------------------------------------------
 
 
@@ -1634,8 +1680,24 @@ def settings_page(request: HttpRequest, merchant: Merchant) -> HttpResponse:
             )
             if connection is None:
                 raise Http404
+            if request.POST.get("confirm") != "yes":
+                return render(
+                    request,
+                    "setup_flow/disconnect.html",
+                    _context(
+                        request,
+                        merchant,
+                        "",
+                        {
+                            "connection": connection,
+                            "name": NAMES.get(connection.platform_key, connection.platform_key),
+                        },
+                    ),
+                )
             connection_unlink(connection=connection, actor=setup.MERCHANT)
-            notice = _("The connection was removed.")
+            notice = _(
+                "%(name)s is disconnected. Nothing more is read from or posted to it; what was posted stays. Use Reconnect below to connect it again."
+            ) % {"name": NAMES.get(connection.platform_key, connection.platform_key)}
         elif action == "edit":
             session.pop(request, "draft")
             return redirect("setup_flow:stage", "sales")
@@ -1650,6 +1712,16 @@ def settings_page(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         from commerce_sync.syncs.periods import latest_due
 
         next_sync = latest_due(config, timezone.now()) + timedelta(days=1)
+    everything = list(connections_for_merchant(merchant=merchant))
+    active_sides = {c.source_type for c in everything if c.status != Connection.Status.UNLINKED}
+    shown, seen_sides = [], set()
+    for c in sorted(everything, key=lambda c: c.created_at, reverse=True):
+        if c.status == Connection.Status.UNLINKED:
+            # The latest disconnected one of a side left without a connection.
+            if c.source_type in active_sides or c.source_type in seen_sides:
+                continue
+            seen_sides.add(c.source_type)
+        shown.append(c)
     connections = [
         {
             "connection": c,
@@ -1658,10 +1730,13 @@ def settings_page(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                 Connection.Status.LINKED: _("Connected"),
                 Connection.Status.PENDING_AUTH: _("Waiting for authorisation"),
                 Connection.Status.DEAUTHORIZED: _("Disconnected by the platform: reconnect it"),
+                Connection.Status.UNLINKED: _("Disconnected"),
             }.get(c.status, c.status),
+            "linked": c.status == Connection.Status.LINKED,
+            "reconnect": c.status == Connection.Status.UNLINKED
+            or (c.platform_key in setup.OAUTH_PLATFORMS and c.status != Connection.Status.LINKED),
         }
-        for c in connections_for_merchant(merchant=merchant)
-        if c.status != Connection.Status.UNLINKED
+        for c in sorted(shown, key=lambda c: (c.source_type != "commerce", c.created_at))
     ]
     labels = _labels(
         merchant, setup.FlowOptions(payment_types=[]), _texts(merchant, request.LANGUAGE_CODE)

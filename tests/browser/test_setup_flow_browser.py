@@ -175,9 +175,17 @@ def test_the_settings_page_pauses_edits_and_revokes(live_server, page):
     assert SyncConfigurationVersion.objects.filter(merchant=merchant).count() == 2
     page.goto(f"{live_server.url}/setup/settings")
     page.locator("button[value=revoke]").first.click()
-    assert "The connection was removed." in page.inner_text("main")
+    assert "What was already posted stays" in page.inner_text("main")  # asked first
+    check("settings-disconnect-confirm")
+    assert not merchant.connections.filter(status=Connection.Status.UNLINKED).exists()
+    page.click("main button[value=revoke]")
+    assert "is disconnected" in page.inner_text("main")
     check("settings-revoked")
     assert merchant.connections.filter(status=Connection.Status.UNLINKED).count() == 1
+    page.click("main form[action^='/setup/reconnect/'] button")
+    assert "is connected again" in page.inner_text("main")
+    check("settings-reconnected")
+    assert merchant.connections.filter(status=Connection.Status.LINKED).count() == 2
     assert not check.found, check.found
 
 

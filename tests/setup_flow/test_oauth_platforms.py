@@ -164,3 +164,23 @@ def test_zettle_and_shopify_connect_through_their_consent_screens(
         assert client.get(callback)["Location"] == "/setup/stage/commerce"
         till.refresh_from_db()
         assert till.status == Connection.Status.LINKED and till.credentials["access_token"]
+
+
+def test_a_disconnected_square_is_reconnected_through_its_consent_screen(client, merchant, square):
+    client.get(start_path(merchant))
+    till = merchant.connections.get(source_type="commerce")
+    _screen, callback = consent_screen(client, till)
+    client.get(callback)
+    client.post(
+        "/setup/settings", {"action": "revoke", "connection": str(till.pk), "confirm": "yes"}
+    )
+    till.refresh_from_db()
+    assert till.status == Connection.Status.UNLINKED
+    again = client.post(f"/setup/reconnect/{till.pk}", {"next": "/setup/settings"})
+    fresh = merchant.connections.exclude(pk=till.pk).get(source_type="commerce")
+    assert again["Location"] == f"/setup/connect/{fresh.pk}"
+    assert fresh.status == Connection.Status.PENDING_AUTH and not fresh.credentials
+    _screen, callback = consent_screen(client, fresh)
+    assert client.get(callback)["Location"] == "/setup/stage/commerce"
+    fresh.refresh_from_db()
+    assert fresh.status == Connection.Status.LINKED

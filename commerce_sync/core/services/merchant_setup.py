@@ -74,7 +74,10 @@ SLOT_TYPES: dict[tuple[str, str], tuple[str, ...]] = {
     ("fees", "paymentFee"): ("Expense",),
     ("fees", "paymentFeeRefund"): ("Expense", "Income"),
 }
-PAYMENT_SLOT_TYPES = ("Asset", "Liability")
+# A clearing account holds a payment type's money until payout: an asset
+# (bank or current asset), never a liability. Gift-card payments
+# (prepaidPayment) settle against the gift card liability, listed above.
+PAYMENT_SLOT_TYPES = ("Asset",)
 
 # The slots of each page: (key, required). Payments are per type seen.
 SALES_SLOTS = (
@@ -1074,3 +1077,33 @@ def location_tracking_set(
             changes={"tracking": value},
         )
     return value or {}
+
+
+# --- Reconnecting -----------------------------------------------------------------------
+
+
+def connection_reconnect(*, connection: Connection, actor: str = MERCHANT) -> Connection:
+    """A fresh connection of `connection`'s merchant to the same platform,
+    in place of one disconnected (Unlinked): same side and settings (shop,
+    tracking ...; never credentials), Pending until the merchant authorises
+    it again (Linked at once for platforms that need no consent). Returns
+    the connection to use: `connection` itself when it is not Unlinked (a
+    Deauthorized or Pending one is authorised again in place). Raises
+    Django's ValidationError when the merchant already has another active
+    connection on that side."""
+    from commerce_sync.core.services.connections import connection_create
+
+    if connection.status != Connection.Status.UNLINKED:
+        return connection
+    settings = {
+        k: v
+        for k, v in (connection.settings or {}).items()
+        if k not in ("tenant_id", "realm_id", "bank_contact_id")  # chosen again on consent
+    }
+    return connection_create(
+        merchant=connection.merchant,
+        platform_key=connection.platform_key,
+        source_type=connection.source_type,
+        settings=settings,
+        actor=actor,
+    )
