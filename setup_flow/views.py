@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import wraps
 from typing import Any
 
@@ -938,7 +938,11 @@ def _stage_schedule(request: HttpRequest, merchant: Merchant, name: str) -> Http
         by_field[field] = text
         summary.append({"field": field, "id": "f-" + field.replace(".", "-"), "message": text})
     tz = zoneinfo.ZoneInfo(merchant.time_zone)
-    default_start = timezone.localdate(timezone=tz) - timedelta(days=1)
+    # The last business day complete at the sync hour: the first sync posts it.
+    hour_shown = schedule.get("syncHour", 2)
+    default_start = _last_complete_day(
+        hour_shown if isinstance(hour_shown, int) and 0 <= hour_shown <= 23 else 2, tz
+    )
     start_value = schedule.get("startDate")
     posted = setup.posted_first_day(merchant=merchant)
     return render(
@@ -1358,6 +1362,15 @@ def _review(
     return render(request, "setup_flow/review.html", context, status=status)
 
 
+def _last_complete_day(hour: int, zone: zoneinfo.ZoneInfo) -> date:
+    """The latest business day (from `hour` to `hour` the next day, in
+    `zone`) that has ended: "yesterday" once today's sync hour has passed,
+    the day before until then."""
+    from mapping.periods import business_day
+
+    return business_day(timezone.now(), hour, zone) - timedelta(days=1)
+
+
 def _preview_of(request: HttpRequest, merchant: Merchant) -> dict[str, Any]:
     """What yesterday would post with the draft (the sync's engine, nothing
     written), as the review shows it: refusals in the merchant's language,
@@ -1371,7 +1384,7 @@ def _preview_of(request: HttpRequest, merchant: Merchant) -> dict[str, Any]:
         zone = zoneinfo.ZoneInfo(zone_name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         zone_name, zone = merchant.time_zone, zoneinfo.ZoneInfo(merchant.time_zone)
-    day = timezone.localdate(timezone=zone) - timedelta(days=1)
+    day = _last_complete_day(hour, zone)
     result = setup.setup_preview(
         merchant=merchant, document=draft["document"], sync_hour=hour, time_zone=zone_name, day=day
     )

@@ -107,9 +107,16 @@ def journey(page, live_server, merchant, *, locale: str, invoice: bool, name: st
     check("suggest")
     page.check("#create")
     page.click("main button[type=submit]")
+    if invoice:  # the locations page, then the tax rates the standard set created
+        page.click("a[href='/setup/locations']")
+        check("locations")
+        page.check("#f-grouping-location")
+        page.click("main .nav-buttons button[type=submit]")
     page.check("#fmt-invoice" if invoice else "#fmt-journal")
     if invoice:
         page.fill("#f-sales-salesCustomer", "Daily sales")
+        assert page.locator("#f-sales-taxRates-20").input_value()
+        check("sales-invoice")
     page.click("main .nav-buttons button[type=submit]")
     check("fees")
     if invoice:
@@ -132,7 +139,7 @@ def journey(page, live_server, merchant, *, locale: str, invoice: bool, name: st
     ("locale", "invoice", "finished_text"),
     [
         ("en-us", False, "Your sync is set up"),
-        ("fr-fr", False, "Votre synchronisation est configurée"),
+        ("fr-fr", True, "Votre synchronisation est configurée"),
     ],
 )
 def test_a_merchant_sets_up_and_syncs(live_server, page, locale, invoice, finished_text):
@@ -329,4 +336,9 @@ def test_square_and_quickbooks_are_connected_in_the_browser(live_server, page, s
             check("sales-quickbooks")
             options = page.locator("#f-sales-accounts-sales option").all_inner_texts()
             assert any("Sales" in o for o in options), options
+    # Without a start URL, /setup/ says how a merchant gets in.
+    page.context.clear_cookies()
+    page.goto(f"{live_server.url}/setup/")
+    assert "personal link" in page.inner_text("main")
+    check("welcome")
     assert not check.found, check.found
