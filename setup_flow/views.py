@@ -1009,11 +1009,12 @@ def locations(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                 elif (
                     category
                     and value
-                    and not any(c["category"] == category and c["option"] == value for c in choices)
+                    and not any(c["category"] == category and c["value"] == value for c in choices)
                 ):
+                    label = next((c["option"] for c in choices if c["value"] == value), value)
                     errors[f"tracking.{loc}"] = _(
                         "%(location)s: %(option)s is not an option of %(category)s; choose one of its options."
-                    ) % {"location": names[loc], "option": value, "category": category}
+                    ) % {"location": names[loc], "option": label, "category": category}
             if not errors:
                 setup.location_tracking_set(
                     merchant=merchant, category=category, options=chosen if category else {}
@@ -1023,7 +1024,13 @@ def locations(request: HttpRequest, merchant: Merchant) -> HttpResponse:
             return redirect("setup_flow:stage", "sales")
     categories = sorted({c["category"] for c in choices or []})
     grouped = [
-        (name, sorted(c["option"] for c in choices or [] if c["category"] == name))
+        (
+            name,
+            sorted(
+                ((c["value"], c["option"]) for c in choices or [] if c["category"] == name),
+                key=lambda pair: pair[1],
+            ),
+        )
         for name in categories
     ]
     summary = [

@@ -96,3 +96,57 @@ def test_an_invitee_to_the_sales_stage_may_open_locations(client, partner: Any):
     code = setup_link_issue(merchant=merchant, actor="t", stage="fees").code
     client.get(f"/setup/start/{code}")
     assert client.get("/setup/locations").status_code == 403
+
+
+def test_a_quickbooks_merchant_tracks_locations_by_department_or_class(client, partner, settings):
+    from tests.doubles.consent import IntuitOAuthDouble
+    from tests.doubles.quickbooks_double import QuickBooksDouble
+    from tests.setup_flow.test_oauth_platforms import consent_screen
+
+    merchant = MerchantFactory(partner=partner, time_zone="Europe/London")
+    connection_create(
+        merchant=merchant,
+        platform_key="sandbox",
+        source_type="commerce",
+        settings={"orders_per_day": 4, "seed": "locations"},
+    )
+    books = connection_create(
+        merchant=merchant, platform_key="quickbooks", source_type="accounting"
+    )
+    with QuickBooksDouble() as api:
+        api.company.add("Department", {"Name": "High Street"}, "D1")
+        api.company.add("Class", {"Name": "Shop"}, "C1")
+        with IntuitOAuthDouble(access_token=api.token, companies=[(api.realm, "Café")]) as oauth:
+            settings.QUICKBOOKS_API_URL = api.url
+            settings.QUICKBOOKS_AUTHORIZE_URL = oauth.authorize_url
+            settings.QUICKBOOKS_TOKEN_URL = oauth.token_url
+            settings.QUICKBOOKS_CLIENT_ID, settings.QUICKBOOKS_CLIENT_SECRET = oauth.client
+            client.get(start_path(merchant))
+            _screen, callback = consent_screen(client, books)
+            client.get(callback)
+            page = client.get("/setup/locations")
+            assert page.context["categories"] == ["Class", "Department"]
+            assert ("D1", "High Street") in dict(page.context["grouped"])["Department"]
+            wrong = client.post(
+                "/setup/locations",
+                {
+                    "sales.grouping.byLocation": "1",
+                    "tracking.category": "Department",
+                    "tracking.MAIN": "C1",
+                },
+            )
+            assert "Shop is not an option of Department" in wrong.content.decode()
+            saved = client.post(
+                "/setup/locations",
+                {
+                    "sales.grouping.byLocation": "1",
+                    "tracking.category": "Department",
+                    "tracking.MAIN": "D1",
+                },
+            )
+            assert saved.status_code == 302
+            books.refresh_from_db()
+            assert books.settings["locations"] == {"by": "Department", "map": {"MAIN": "D1"}}
+            again = client.get("/setup/locations")
+            assert again.context["category"] == "Department"
+            assert again.context["rows"][0]["value"] == "D1"

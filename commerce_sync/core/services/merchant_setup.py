@@ -992,20 +992,24 @@ def shared_draft_get(*, merchant: Merchant) -> dict[str, Any]:
 
 # --- Locations: tracking per location --------------------------------------------------
 
-# Targets whose connection settings track each location on document lines.
-TRACKS_LOCATIONS = frozenset({"xero"})
+# Targets whose connection settings track each location on document lines:
+# Xero by a tracking category's options (`XeroSettings.tracking`, option
+# names), QuickBooks by Department or Class (`QuickBooksSettings.locations`, ids).
+TRACKS_LOCATIONS = frozenset({"xero", "quickbooks"})
 
 
 def location_tracking_options(*, merchant: Merchant) -> list[dict[str, str]] | None:
     """The tracking options a location can be posted to, when the linked
     accounting software tracks locations from the flow (`TRACKS_LOCATIONS`:
-    Xero's tracking categories): [{category_id, category, option_id,
-    option}] (active options, cached for the flow); None where it does not.
-    Raises what the connector raises (TransientError: try again)."""
+    Xero's tracking categories, QuickBooks' departments and classes):
+    [{category_id, category, option_id, option, value}] (active options,
+    cached for the flow; `value` is what the connection's settings hold:
+    the option's name for Xero, its Id for QuickBooks); None where it does
+    not. Raises what the connector raises (TransientError: try again)."""
     connection = accounting_connection(merchant=merchant)
     if connection is None or connection.platform_key not in TRACKS_LOCATIONS:
         return None
-    key = f"setup-flow:tracking:{connection.pk}:{connection.updated_at.timestamp()}"
+    key = f"setup-flow:tracking:v2:{connection.pk}:{connection.updated_at.timestamp()}"
     cached = cache.get(key)
     if cached is not None:
         return list(cached)
@@ -1016,6 +1020,7 @@ def location_tracking_options(*, merchant: Merchant) -> list[dict[str, str]] | N
             "category": o.category,
             "option_id": o.option_id,
             "option": o.option,
+            "value": o.option_id if connection.platform_key == "quickbooks" else o.option,
         }
         for o in target.list_tracking_options()  # type: ignore[attr-defined]
     ]
@@ -1024,10 +1029,19 @@ def location_tracking_options(*, merchant: Merchant) -> list[dict[str, str]] | N
 
 
 def location_tracking_get(*, merchant: Merchant) -> dict[str, Any]:
-    """The linked accounting connection's tracking settings ({"category":
-    name, "options": {location id: option name}}), {} when none."""
+    """The linked accounting connection's tracking of locations as
+    {"category": name, "options": {location id: value}} (see
+    `location_tracking_options`), {} when none."""
     connection = accounting_connection(merchant=merchant)
-    tracking = (connection.settings or {}).get("tracking") if connection is not None else None
+    if connection is None:
+        return {}
+    settings = connection.settings or {}
+    if connection.platform_key == "quickbooks":
+        locations = settings.get("locations")
+        if not isinstance(locations, Mapping):
+            return {}
+        return {"category": locations.get("by"), "options": dict(locations.get("map") or {})}
+    tracking = settings.get("tracking")
     return dict(tracking) if isinstance(tracking, Mapping) else {}
 
 
@@ -1035,48 +1049,54 @@ def location_tracking_set(
     *, merchant: Merchant, category: str, options: Mapping[str, str], actor: str = MERCHANT
 ) -> dict[str, Any]:
     """Post each location's documents with a tracking option: `category` a
-    tracking category's name ("" stops tracking), `options` {location id:
-    option name} of that category (locations left out are refused by the
-    sync when they sell, naming them). Saved on the Xero connection's
-    settings (`XeroSettings.tracking`), audited `connection.settings_update`.
-    ValueError (its message for the merchant) for a category or option
-    the software does not have; PermissionError where tracking is not offered."""
+    tracking category ("" stops tracking: Xero's category name, or
+    QuickBooks' "Department" or "Class"), `options` {location id: value}
+    (see `location_tracking_options`; locations left out are refused by
+    the sync when they sell, naming them). Saved on the connection's
+    settings (`XeroSettings.tracking` {"category", "options"},
+    `QuickBooksSettings.locations` {"by", "map"}), audited
+    `connection.settings_update`. ValueError (its message for the merchant)
+    for a category or option the software does not have; PermissionError
+    where tracking is not offered."""
     connection = accounting_connection(merchant=merchant)
     choices = location_tracking_options(merchant=merchant)
     if connection is None or choices is None:
         raise PermissionError("This accounting software does not track locations from the flow")
+    chosen = {k: v for k, v in sorted(options.items()) if v}
     if category:
-        names = {c["option"] for c in choices if c["category"] == category}
-        if not names:
+        values = {c["value"] for c in choices if c["category"] == category}
+        if not values:
             raise ValueError(f"Tracking category {category} does not exist")
-        for location, option in options.items():
-            if option and option not in names:
+        for location, option in chosen.items():
+            if option not in values:
                 raise ValueError(f"{option} is not an option of {category} ({location})")
-        value: dict[str, Any] | None = {
-            "category": category,
-            "options": {k: v for k, v in sorted(options.items()) if v},
-        }
-    else:
-        value = None
+    quickbooks = connection.platform_key == "quickbooks"
+    key = "locations" if quickbooks else "tracking"
+    value: dict[str, Any] | None = None
+    if category:
+        value = (
+            {"by": category, "map": chosen}
+            if quickbooks
+            else {"category": category, "options": chosen}
+        )
     with transaction.atomic():
         row = Connection.objects.select_for_update().get(pk=connection.pk)
         settings = dict(row.settings or {})
-        if settings.get("tracking") == value:
-            return value or {}
-        if value is None:
-            settings.pop("tracking", None)
-        else:
-            settings["tracking"] = value
-        row.settings = settings
-        row.save(update_fields=["settings", "updated_at"])
-        audit_log_write(
-            actor=actor,
-            action="connection.settings_update",
-            obj=row,
-            merchant=merchant,
-            changes={"tracking": value},
-        )
-    return value or {}
+        if settings.get(key) != value:
+            if value is None:
+                settings.pop(key, None)
+            else:
+                settings[key] = value
+            row.settings = settings
+            row.save(update_fields=["settings", "updated_at"])
+            audit_log_write(
+                actor=actor,
+                action="connection.settings_update",
+                obj=row,
+                merchant=merchant,
+                changes={key: value},
+            )
+    return location_tracking_get(merchant=merchant)
 
 
 # --- Reconnecting -----------------------------------------------------------------------
