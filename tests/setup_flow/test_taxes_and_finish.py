@@ -135,3 +135,49 @@ def test_french_refusals_are_translated(client, partner):
     ).content.decode()
     assert "ISO 8601" not in bad and "IANA" not in bad
     assert "aaaa-mm-jj" in bad or "année-mois-jour" in bad
+
+
+def test_quebec_tax_components_get_liability_accounts_of_their_own(client, partner):
+    from commerce_sync.core.services.connections import connection_create
+    from commerce_sync.core.services.merchants import merchant_create
+
+    merchant = merchant_create(
+        partner=partner,
+        name="Café de Montréal",
+        country="CA",
+        currency="CAD",
+        time_zone="America/Toronto",
+        external_id="cafe-montreal",
+    )
+    connection_create(
+        merchant=merchant,
+        platform_key="sandbox",
+        source_type="commerce",
+        settings={"orders_per_day": 8, "seed": "quebec"},
+    )
+    connection_create(merchant=merchant, platform_key="beancount", source_type="accounting")
+    through_to_sales(client, merchant)
+    client.post("/setup/suggest", {"back": "sales", "create": "yes"})
+    client.post(
+        "/setup/accounts/new",
+        {"back": "sales", "account_id": "Liabilities:QST", "account_type": "Liability"},
+    )
+    page = client.get("/setup/stage/sales")
+    slots = {s["name"]: s for s in page.context["component_slots"]}
+    assert set(slots) == {"sales.accounts.tax-GST", "sales.accounts.tax-QST"}
+    assert slots["sales.accounts.tax-QST"]["label"] == "Tax component QST (9.975 %)"
+    assert "Liabilities:QST" in [a["id"] for a in slots["sales.accounts.tax-QST"]["options"]]
+    rows = {t["name"] for t in page.context["tax_rows"]}
+    assert "sales.taxRates.14.975" in rows  # GST and QST together
+    values = {s["name"]: s["value"] for s in page.context["slots"]}
+    posted = client.post(
+        "/setup/stage/sales",
+        {
+            **values,
+            "mapSettings.outputFormat": "JournalEntry",
+            "sales.accounts.tax-QST": "Liabilities:QST",
+        },
+    )
+    assert posted.status_code == 302
+    again = client.get("/setup/stage/sales").context["component_slots"]
+    assert {s["name"]: s["value"] for s in again}["sales.accounts.tax-QST"] == "Liabilities:QST"
