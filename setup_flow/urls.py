@@ -22,6 +22,7 @@ urlpatterns = [
     path("settings", views.settings_page, name="settings"),
     path("connect/<str:connection_id>", views.oauth_start, name="oauth_start"),
     path("reconnect/<str:connection_id>", views.reconnect, name="reconnect"),
+    path("shop/<str:connection_id>", views.shopify_shop, name="shopify_shop"),
     path("oauth/callback", views.oauth_callback, name="oauth_callback"),
     path("organisation", views.organisation, name="organisation"),
 ]

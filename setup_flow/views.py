@@ -156,7 +156,7 @@ def _invitee_may(request: HttpRequest, only: str) -> bool:
     name = match.url_name if match is not None else ""
     if name == "stage":
         return match is not None and match.kwargs.get("name") == only
-    if name in ("oauth_start", "oauth_callback", "organisation", "reconnect"):
+    if name in ("oauth_start", "oauth_callback", "organisation", "reconnect", "shopify_shop"):
         return only in ("commerce", "accounting")
     if name in ("suggest", "account_new"):
         return only in ("sales", "fees", "payments")
@@ -1608,6 +1608,32 @@ def organisation(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     )
     session.pop(request, "organisation_connection")
     return redirect("setup_flow:stage", connection.source_type)
+
+
+@require_POST
+@merchant_required
+def shopify_shop(request: HttpRequest, merchant: Merchant, connection_id: str) -> HttpResponse:
+    """The shop a Shopify connection is for, typed by the merchant; then
+    Shopify's consent screen on that shop."""
+    from commerce_sync.errors import ConfigurationError
+
+    connection = connection_get(merchant=merchant, connection_id=connection_id)
+    if connection is None or connection.platform_key != "shopify":
+        raise Http404
+    shop = request.POST.get("shop", "").strip()
+    try:
+        setup.shopify_shop_set(connection=connection, shop=shop)
+    except ConfigurationError:
+        session.put(
+            request,
+            "flash",
+            _(
+                "Shop address: %(shop)s is not a Shopify shop address; enter it as your-shop.myshopify.com (see your Shopify admin)."
+            )
+            % {"shop": shop or "—"},
+        )
+        return redirect("setup_flow:stage", connection.source_type)
+    return redirect("setup_flow:oauth_start", str(connection.pk))
 
 
 @require_POST

@@ -184,3 +184,19 @@ def test_a_disconnected_square_is_reconnected_through_its_consent_screen(client,
     assert client.get(callback)["Location"] == "/setup/stage/commerce"
     fresh.refresh_from_db()
     assert fresh.status == Connection.Status.LINKED
+
+
+def test_a_shopify_merchant_names_its_shop_before_consenting(client, partner):
+    merchant = MerchantFactory(partner=partner)
+    till = connection_create(merchant=merchant, platform_key="shopify", source_type="commerce")
+    client.get(start_path(merchant))
+    page = client.get("/setup/stage/commerce").content.decode()
+    assert f'action="/setup/shop/{till.pk}"' in page and "myshopify.com" in page
+    bad = client.post(f"/setup/shop/{till.pk}", {"shop": "https://evil.example"}, follow=True)
+    assert "is not a Shopify shop address" in bad.content.decode()
+    till.refresh_from_db()
+    assert "shop" not in till.settings
+    response = client.post(f"/setup/shop/{till.pk}", {"shop": "corner-bakery"})
+    assert response["Location"] == f"/setup/connect/{till.pk}"
+    till.refresh_from_db()
+    assert till.settings["shop"] == "corner-bakery.myshopify.com"

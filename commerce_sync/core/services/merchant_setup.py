@@ -1127,3 +1127,26 @@ def connection_reconnect(*, connection: Connection, actor: str = MERCHANT) -> Co
         settings=settings,
         actor=actor,
     )
+
+
+def shopify_shop_set(*, connection: Connection, shop: str, actor: str = MERCHANT) -> Connection:
+    """Record the shop a Shopify connection is for (its `name.myshopify.com`
+    domain, the merchant types it before the consent screen, which lives on
+    that domain). ConfigurationError (its message says the expected form)
+    for anything else; audited `connection.settings_update`."""
+    from connectors.shopify.oauth import shop_domain
+
+    domain = shop_domain(shop if "." in shop.strip() else f"{shop.strip()}.myshopify.com")
+    with transaction.atomic():
+        row = Connection.objects.select_for_update().get(pk=connection.pk)
+        if (row.settings or {}).get("shop") != domain:
+            row.settings = {**(row.settings or {}), "shop": domain}
+            row.save(update_fields=["settings", "updated_at"])
+            audit_log_write(
+                actor=actor,
+                action="connection.settings_update",
+                obj=row,
+                merchant=row.merchant,
+                changes={"shop": domain},
+            )
+    return row
