@@ -488,6 +488,10 @@ ANYMAIL = {
 SHOPIFY_TOKEN_URL_TEMPLATE = env.str(
     "SHOPIFY_TOKEN_URL_TEMPLATE", default="https://{shop}/admin/oauth/access_token"
 )
+# The shop's consent screen (a double's in tests and the demo).
+SHOPIFY_AUTHORIZE_URL_TEMPLATE = env.str(
+    "SHOPIFY_AUTHORIZE_URL_TEMPLATE", default="https://{shop}/admin/oauth/authorize"
+)
 
 # Partner API ---------------------------------------------------------------------
 # SITE_URL: the public base URL (https://host) put in links the API hands out

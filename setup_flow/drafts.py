@@ -8,9 +8,11 @@ Pure helpers over dicts; the rules themselves are the core's.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from commerce_sync.core.services.configuration import Problem
 
@@ -121,7 +123,157 @@ def message(problem: Problem, labels: dict[str, str], platform: str) -> str:
     if code == "PayoutAccountConflict":
         return _(
             "A clearing account must not be the payout account: choose a different account for one of them (%(detail)s)."
-        ) % {"detail": problem.message}
+        ) % {"detail": _account_named(problem.message)}
+    if where == "schedule.startDate":
+        return _("%(field)s: enter a date as year-month-day, for example 2026-11-30.") % {
+            "field": label
+        }
+    if where == "schedule.timeZone":
+        return _("%(field)s: choose a time zone from the list.") % {"field": label}
+    if where == "schedule.syncHour":
+        return _("%(field)s: choose an hour from 0 to 23.") % {"field": label}
     if where.startswith("schedule."):
-        return _("%(field)s: %(detail)s.") % {"field": label, "detail": problem.message}
-    return problem.message
+        return _("%(field)s: check this value.") % {"field": label}
+    found = preview_message(problem.code, problem.message, labels)
+    return found["message"]
+
+
+_ACCOUNT_IN_PARENS = re.compile(r"\(([^()]+)\)\s*$")
+# The configuration key a refusal names: sales.accounts.tax-GST, payments.accounts.card ...
+_KEY = re.compile(
+    r"((?:sales|payments|fees)\.accounts\.[\w\-]+|sales\.taxRates\.[\d.]+"
+    r"|fees\.feesSupplier|sales\.salesCustomer|newTaxRates)"
+)
+_STAGE_OF_CODE = {
+    "MissingSalesAccount": "sales",
+    "MissingTaxAccount": "sales",
+    "MissingTaxRateMapping": "sales",
+    "MissingSalesCustomer": "sales",
+    "InvalidOutputFormat": "sales",
+    "MissingPaymentAccount": "payments",
+    "MissingPayoutAccount": "payments",
+    "PayoutAccountConflict": "payments",
+    "MissingFeeAccount": "fees",
+    "MissingFeesSupplier": "fees",
+    "NoCommerceConnection": "commerce",
+}
+_STAGE_LABELS = {
+    "commerce": _lazy("Connect your sales platform"),
+    "sales": _lazy("Sales"),
+    "fees": _lazy("Fees"),
+    "payments": _lazy("Payments"),
+}
+
+
+# Refusals `preview_message` words itself (others keep the engine's text).
+KNOWN_CODES = frozenset(
+    {
+        *_STAGE_OF_CODE,
+        "TaxComponentMismatch",
+        "UnbalancedOrder",
+        "CurrencyMismatch",
+        "InvalidCommerceData",
+    }
+)
+
+
+def _account_named(message: str) -> str:
+    match = _ACCOUNT_IN_PARENS.search(message)
+    return match.group(1) if match else ""
+
+
+def preview_message(code: str, detail: str, labels: dict[str, str]) -> dict[str, str]:
+    """A refusal of the engine (the preview's, a sync's: `code` and its
+    English `detail`) in the merchant's language, naming what to choose and
+    the stage to fix it on: {"stage": stage name or "", "field": config
+    key or "", "message": text}. Details that are the merchant's own data
+    (an order id, an amount) are kept in parentheses."""
+    stage = _STAGE_OF_CODE.get(code, "")
+    match = _KEY.search(detail)
+    key = match.group(1) if match else ""
+    if key == "newTaxRates":
+        key = "sales.newTaxRates"
+    label = labels.get(key) or ""
+    if not label and key.startswith("sales.taxRates."):
+        label = _("Sales taxed at %(pct)s %%") % {"pct": key.rsplit(".", 1)[-1]}
+    if not label and key.startswith("sales.accounts.tax-"):
+        label = _("Tax component %(name)s") % {"name": key[len("sales.accounts.tax-") :]}
+    label = label or key
+    where = str(_STAGE_LABELS.get(stage, ""))
+    texts = {
+        "MissingSalesAccount": _(
+            "%(field)s: your sales need this account; choose one on the %(stage)s page."
+        ),
+        "MissingTaxAccount": _(
+            "%(field)s: your sales carry this tax; choose its liability account on the %(stage)s page."
+        ),
+        "MissingTaxRateMapping": _(
+            "%(field)s: your sales use this tax rate; choose a tax rate of your accounting software on the %(stage)s page."
+        ),
+        "MissingSalesCustomer": _(
+            "Sales customer: invoices need a customer; choose one on the %(stage)s page."
+        ),
+        "MissingPaymentAccount": _(
+            "%(field)s: your sales were paid this way; choose its clearing account on the %(stage)s page."
+        ),
+        "MissingPayoutAccount": _("Payout (bank) account: choose it on the %(stage)s page."),
+        "MissingFeeAccount": _("Payment fees: choose the expense account on the %(stage)s page."),
+        "MissingFeesSupplier": _(
+            "Fees supplier: fees are recorded as a bill from a supplier; choose one on the %(stage)s page."
+        ),
+        "PayoutAccountConflict": _(
+            "A clearing account must not be the payout account: choose a different account for one of them on the %(stage)s page (%(detail)s)."
+        ),
+        "NoCommerceConnection": _("Connect your sales platform first (%(stage)s)."),
+        "TaxComponentMismatch": _(
+            "An order's tax components do not add up to its tax: check it in your sales platform (%(detail)s)."
+        ),
+        "UnbalancedOrder": _(
+            "An order's payments do not match its total: check it in your sales platform (%(detail)s)."
+        ),
+        "CurrencyMismatch": _(
+            "An order was paid in another currency than it was sold in: check it in your sales platform (%(detail)s)."
+        ),
+        "InvalidCommerceData": _(
+            "Your sales platform sent a record that cannot be read; contact your partner's support (%(detail)s)."
+        ),
+    }
+    text = texts.get(code) or _(
+        "This day cannot be posted as it is; contact your partner's support (%(detail)s)."
+    )
+    detail_shown = _account_named(detail) if code == "PayoutAccountConflict" else detail
+    return {
+        "stage": stage,
+        "field": key,
+        "message": text % {"field": label, "stage": where, "detail": detail_shown},
+    }
+
+
+def warning_message(code: str, detail: str) -> str:
+    """A warning of the engine in the merchant's language (its detail kept)."""
+    texts = {
+        "OutsidePeriod": _(
+            "Some records belong to another day and are posted with that day (%(detail)s)."
+        ),
+        "LateRecord": _(
+            "A record arrived after its day was posted; it is posted on a later day (%(detail)s)."
+        ),
+        "Adjustment": _(
+            "A record changed after it was posted; the difference is posted (%(detail)s)."
+        ),
+        "ZeroPayment": _("Payments of 0.00 are not posted (%(detail)s)."),
+        "TransactionNotPosted": _(
+            "A transaction of a kind we do not post was left out (%(detail)s)."
+        ),
+        "DuplicateRecord": _("A record was sent twice; it is posted once (%(detail)s)."),
+        "AlreadyPosted": _(
+            "Some records were posted before and are not posted again (%(detail)s)."
+        ),
+        "OrderWaiting": _(
+            "An order waits for its payment to settle; it is posted when it does (%(detail)s)."
+        ),
+        "PaymentNotSettled": _(
+            "An order waits for its payment to settle; it is posted when it does (%(detail)s)."
+        ),
+    }
+    return (texts.get(code) or _("Note (%(detail)s).")) % {"detail": detail}

@@ -11,6 +11,7 @@ urlpatterns = [
     path("brand.css", views.brand_css, name="brand_css"),
     path("stage/<str:name>", views.stage, name="stage"),
     path("suggest", views.suggest, name="suggest"),
+    path("locations", views.locations, name="locations"),
     path("accounts/new", views.account_new, name="account_new"),
     path("invite", views.invite, name="invite"),
     path("invited/done", views.invited_done, name="invited_done"),
@@ -21,6 +22,8 @@ urlpatterns = [
     path("settings", views.settings_page, name="settings"),
     path("alerts/<str:token>", views.alert_settings, name="alert_settings"),
     path("connect/<str:connection_id>", views.oauth_start, name="oauth_start"),
+    path("reconnect/<str:connection_id>", views.reconnect, name="reconnect"),
+    path("shop/<str:connection_id>", views.shopify_shop, name="shopify_shop"),
     path("oauth/callback", views.oauth_callback, name="oauth_callback"),
     path("organisation", views.organisation, name="organisation"),
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import wraps
 from typing import Any
 
@@ -56,6 +56,7 @@ from commerce_sync.syncs.recovery import push_items_retry_failed
 from commerce_sync.syncs.scheduling import merchant_sync_enable
 from setup_flow import drafts, session
 from setup_flow.drafts import INVOICE, JOURNAL
+from setup_flow.zones import zone_choices
 
 STAGES: tuple[tuple[str, Any, str], ...] = (
     (
@@ -140,10 +141,13 @@ def merchant_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
             return view(request, merchant, *args, **kwargs)
         except ApplicationError as error:
             # A platform that did not answer or refused: say so, lose nothing.
+            detail = _(
+                "Your sales platform or accounting software did not answer or refused the request. Try again in a few minutes; if it keeps happening, reconnect it from the first two steps."
+            )
             return render(
                 request,
                 "setup_flow/problem.html",
-                _context(request, merchant, "", {"detail": error.message}),
+                _context(request, merchant, "", {"detail": detail, "technical": error.message}),
                 status=503,
             )
 
@@ -158,10 +162,12 @@ def _invitee_may(request: HttpRequest, only: str) -> bool:
     name = match.url_name if match is not None else ""
     if name == "stage":
         return match is not None and match.kwargs.get("name") == only
-    if name in ("oauth_start", "oauth_callback", "organisation"):
+    if name in ("oauth_start", "oauth_callback", "organisation", "reconnect", "shopify_shop"):
         return only in ("commerce", "accounting")
     if name in ("suggest", "account_new"):
         return only in ("sales", "fees", "payments")
+    if name == "locations":
+        return only == "sales"
     return name == "invited_done"
 
 
@@ -361,9 +367,22 @@ def _labels(
             "sales.newTaxRates": _("Tax rate for untaxed lines"),
         }
     )
-    for pct in setup.TAX_PERCENTAGES:
-        labels[f"sales.taxRates.{pct}"] = _("Tax rate for %(pct)s %%") % {"pct": pct}
+    for pct in (*setup.TAX_PERCENTAGES, *options.seen.tax_percentages):
+        labels[f"sales.taxRates.{pct}"] = _("Sales taxed at %(pct)s %%") % {"pct": pct}
+    for component_id, name, pct in options.seen.tax_components:
+        labels[f"sales.accounts.tax-{component_id}"] = (
+            _("Tax component %(name)s (%(pct)s %%)") % {"name": name, "pct": pct}
+            if pct
+            else _("Tax component %(name)s") % {"name": name}
+        )
+    labels["sales.newTaxRates"] = _("Untaxed lines, gift cards and tips")
     return labels
+
+
+def _tax_percentages(options: setup.FlowOptions, document: dict[str, Any]) -> list[str]:
+    """The percentages to map: those the recent sales use, and any mapped before."""
+    mapped = (document.get("sales") or {}).get("taxRates") or {}
+    return list(dict.fromkeys((*options.seen.tax_percentages, *mapped)))
 
 
 def _errors(
@@ -433,10 +452,16 @@ def start(request: HttpRequest, code: str) -> HttpResponse:
 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
+    """`/setup/`: the merchant's way back into its flow; without a session,
+    how a merchant gets in (the personal link from its partner's app)."""
     _activate(request)
     merchant = session.flow_merchant(request)
     if merchant is None:
-        return _refused(request, None)
+        return render(
+            request,
+            "setup_flow/welcome.html",
+            {"locale": request.LANGUAGE_CODE, "brand": _brand(None), "debug": settings.DEBUG},
+        )
     if merchant.configured:
         return redirect("setup_flow:settings")
     return redirect("setup_flow:stage", "commerce")
@@ -509,11 +534,10 @@ def stage(request: HttpRequest, merchant: Merchant, name: str) -> HttpResponse:
 
 def _stage_connect(request: HttpRequest, merchant: Merchant, name: str) -> HttpResponse:
     draft = _draft(request, merchant)
-    connections = [
-        c
-        for c in connections_for_merchant(merchant=merchant, source_type=name)
-        if c.status != Connection.Status.UNLINKED
-    ]
+    every = list(connections_for_merchant(merchant=merchant, source_type=name))
+    connections = [c for c in every if c.status != Connection.Status.UNLINKED]
+    # Disconnected, with nothing in its place: offered to reconnect.
+    disconnected = [] if connections else every[-1:]
     if request.method == "POST":
         if any(c.status == Connection.Status.LINKED for c in connections):
             draft.setdefault("done", [])
@@ -538,7 +562,20 @@ def _stage_connect(request: HttpRequest, merchant: Merchant, name: str) -> HttpR
     return render(
         request,
         "setup_flow/stage_connect.html",
-        _context(request, merchant, name, {"rows": rows, "side": name, "error": error}),
+        _context(
+            request,
+            merchant,
+            name,
+            {
+                "rows": rows,
+                "side": name,
+                "error": error,
+                "disconnected": [
+                    {"connection": c, "name": NAMES.get(c.platform_key, c.platform_key)}
+                    for c in disconnected
+                ],
+            },
+        ),
         status=400 if error else 200,
     )
 
@@ -584,13 +621,18 @@ def _stage_sales(request: HttpRequest, merchant: Merchant, name: str) -> HttpRes
             drafts.account_set(
                 document, "sales", key, request.POST.get(f"sales.accounts.{key}", "")
             )
-        for pct in setup.TAX_PERCENTAGES:
+        for pct in _tax_percentages(options, document):
             value = request.POST.get(f"sales.taxRates.{pct}", "")
             rates = document.setdefault("sales", {}).setdefault("taxRates", {})
             if value:
                 rates[pct] = {"selectedTaxRateId": value}
             else:
                 rates.pop(pct, None)
+        for component_id, _name, _pct in options.seen.tax_components:
+            key = f"tax-{component_id}"
+            drafts.account_set(
+                document, "sales", key, request.POST.get(f"sales.accounts.{key}", "")
+            )
         drafts.nested_set(
             document,
             request.POST.get("sales.newTaxRates.defaultZero", ""),
@@ -631,6 +673,8 @@ def _stage_sales(request: HttpRequest, merchant: Merchant, name: str) -> HttpRes
         everything = _check(merchant, draft)
         problems = drafts.for_stage(everything, "sales")
         problems += [p for p in everything if not drafts.field_of(p) and p.message not in before]
+        if drafts.output_format(document) == INVOICE:
+            extra_errors.update(_invoice_tax_errors(options, document, labels))
         if not problems and not extra_errors:
             _mark_done(request, draft, name)
             return _advance(request, merchant, name)
@@ -674,16 +718,31 @@ def _stage_sales(request: HttpRequest, merchant: Merchant, name: str) -> HttpRes
                 "tax_rows": [
                     {
                         "name": f"sales.taxRates.{pct}",
-                        "id": f"f-sales-taxRates-{pct}",
-                        "label": labels[f"sales.taxRates.{pct}"],
+                        "id": "f-sales-taxRates-" + pct.replace(".", "-"),
+                        "label": labels.get(f"sales.taxRates.{pct}")
+                        or _("Sales taxed at %(pct)s %%") % {"pct": pct},
                         "value": str(
                             drafts.nested(document, "sales", "taxRates", pct, "selectedTaxRateId")
                             or ""
                         ),
                         "error": by_field.get(f"sales.taxRates.{pct}", ""),
                     }
-                    for pct in setup.TAX_PERCENTAGES
+                    for pct in _tax_percentages(options, document)
                 ],
+                "untaxed_seen": options.seen.untaxed,
+                "component_slots": [
+                    {
+                        "name": f"sales.accounts.tax-{component_id}",
+                        "id": f"f-sales-accounts-tax-{component_id}",
+                        "label": labels[f"sales.accounts.tax-{component_id}"],
+                        "required": False,
+                        "value": drafts.account(document, "sales", f"tax-{component_id}"),
+                        "options": options.accounts_for("sales", "tax"),
+                        "error": by_field.get(f"sales.accounts.tax-{component_id}", ""),
+                    }
+                    for component_id, _name, _pct in options.seen.tax_components
+                ],
+                "tax_to_create": bool(setup.standard_tax_rate_accounts(options=options)),
                 "default_zero": drafts.nested(
                     document, "sales", "newTaxRates", "selectedDefaultZeroTaxRateId"
                 )
@@ -707,10 +766,45 @@ def _stage_sales(request: HttpRequest, merchant: Merchant, name: str) -> HttpRes
                 ),
                 "creates_accounts": options.creates_accounts,
                 "no_accounts": not options.accounts,
+                "locations": options.seen.locations,
             },
         ),
         status=400 if summary else 200,
     )
+
+
+def _invoice_tax_errors(
+    options: setup.FlowOptions, document: dict[str, Any], labels: dict[str, str]
+) -> dict[str, str]:
+    """Invoices carry a tax rate on every line: each rate the recent sales
+    use needs one of the software's tax rates, and untaxed lines (gift
+    cards, tips) the default zero rate (or a mapped 0 %)."""
+    errors: dict[str, str] = {}
+    rates = (document.get("sales") or {}).get("taxRates") or {}
+    for pct in options.seen.tax_percentages:
+        chosen = rates.get(pct) or {}
+        if not chosen.get("selectedTaxRateId") and not (
+            pct == "0"
+            and drafts.nested(document, "sales", "newTaxRates", "selectedDefaultZeroTaxRateId")
+        ):
+            errors[f"sales.taxRates.{pct}"] = _(
+                "%(field)s: your recent sales use this rate and invoices need a tax rate on every line; choose one."
+            ) % {"field": labels.get(f"sales.taxRates.{pct}", pct)}
+    zero = drafts.nested(document, "sales", "newTaxRates", "selectedDefaultZeroTaxRateId") or (
+        rates.get("0") or {}
+    ).get("selectedTaxRateId")
+    if options.seen.untaxed and not zero:
+        errors["sales.newTaxRates"] = _(
+            "%(field)s: your recent sales have lines without tax; choose the zero tax rate they go on invoices with."
+        ) % {"field": labels["sales.newTaxRates"]}
+    if errors and not options.tax_rates:
+        hint = (
+            _("Use “Suggest a standard set” to create the tax rates, or create one below.")
+            if options.creates_accounts
+            else _("Add the tax rates in your accounting software, then reload this page.")
+        )
+        errors = {field: f"{text} {hint}" for field, text in errors.items()}
+    return errors
 
 
 def _format_label(value: str) -> str:
@@ -823,6 +917,7 @@ def _stage_schedule(request: HttpRequest, merchant: Merchant, name: str) -> Http
     draft = _draft(request, merchant)
     schedule = draft.setdefault("schedule", {})
     problems: list[Any] = []
+    extra_errors: dict[str, str] = {}
     if request.method == "POST":
         hour = request.POST.get("schedule.syncHour", "")
         schedule.update(
@@ -836,15 +931,26 @@ def _stage_schedule(request: HttpRequest, merchant: Merchant, name: str) -> Http
             schedule["startDate"] = "missing"
         _save_draft(request, draft)
         problems = drafts.for_stage(_check(merchant, draft), "schedule")
-        if not problems:
+        too_early = _backfill_too_long(merchant, schedule["startDate"])
+        if too_early:
+            extra_errors["schedule.startDate"] = too_early
+        if not problems and not extra_errors:
             _mark_done(request, draft, name)
             return _advance(request, merchant, name)
     options = setup.FlowOptions(payment_types=[])
     labels = _labels(merchant, options, {})
     by_field, summary = _errors(problems, labels, "")
+    for field, text in extra_errors.items():
+        by_field[field] = text
+        summary.append({"field": field, "id": "f-" + field.replace(".", "-"), "message": text})
     tz = zoneinfo.ZoneInfo(merchant.time_zone)
-    default_start = timezone.localdate(timezone=tz) - timedelta(days=1)
+    # The last business day complete at the sync hour: the first sync posts it.
+    hour_shown = schedule.get("syncHour", 2)
+    default_start = _last_complete_day(
+        hour_shown if isinstance(hour_shown, int) and 0 <= hour_shown <= 23 else 2, tz
+    )
     start_value = schedule.get("startDate")
+    posted = setup.posted_first_day(merchant=merchant)
     return render(
         request,
         "setup_flow/stage_schedule.html",
@@ -861,11 +967,134 @@ def _stage_schedule(request: HttpRequest, merchant: Merchant, name: str) -> Http
                 "sync_hour": schedule.get("syncHour", 2),
                 "hours": HOURS,
                 "time_zone": schedule.get("timeZone") or merchant.time_zone,
-                "zones": sorted(zoneinfo.available_timezones()),
+                "zones": zone_choices(str(schedule.get("timeZone") or merchant.time_zone)),
+                "posted_first": posted,
             },
         ),
         status=400 if summary else 200,
     )
+
+
+# --- Locations ------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@merchant_required
+def locations(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    """The Sales stage's page for the locations the recent sales come from:
+    one document per location, and (where the accounting software tracks
+    them: Xero's tracking categories) the tracking option of each."""
+    draft = _draft(request, merchant)
+    document = draft["document"]
+    options = _options(merchant)
+    seen = list(options.seen.locations)
+    choices = setup.location_tracking_options(merchant=merchant)
+    current = setup.location_tracking_get(merchant=merchant)
+    level = ("sales", "grouping", "groupingLevels", "invoiceLevel", "selectedGroupByOptions")
+    by_location = bool(drafts.nested(document, *level))
+    category = str(current.get("category") or "")
+    chosen = dict(current.get("options") or {})
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        by_location = bool(request.POST.get("sales.grouping.byLocation"))
+        drafts.nested_set(document, ["Location"] if by_location else None, *level)
+        _save_draft(request, draft)
+        if choices is not None:
+            category = request.POST.get("tracking.category", "")
+            chosen = {loc: request.POST.get(f"tracking.{loc}", "") for loc, _name in seen}
+            names = dict(seen)
+            if category and not by_location:
+                errors["tracking.category"] = _(
+                    "Tracking category: each location is tracked on its own document; tick “One document per location”, or choose no tracking."
+                )
+            for loc, value in chosen.items():
+                if category and not value:
+                    errors[f"tracking.{loc}"] = _(
+                        "%(location)s: choose its option of %(category)s, or choose no tracking."
+                    ) % {"location": names[loc], "category": category}
+                elif (
+                    category
+                    and value
+                    and not any(c["category"] == category and c["value"] == value for c in choices)
+                ):
+                    label = next((c["option"] for c in choices if c["value"] == value), value)
+                    errors[f"tracking.{loc}"] = _(
+                        "%(location)s: %(option)s is not an option of %(category)s; choose one of its options."
+                    ) % {"location": names[loc], "option": label, "category": category}
+            if not errors:
+                setup.location_tracking_set(
+                    merchant=merchant, category=category, options=chosen if category else {}
+                )
+        if not errors:
+            session.put(request, "notice", _("Locations saved."))
+            return redirect("setup_flow:stage", "sales")
+    categories = sorted({c["category"] for c in choices or []})
+    grouped = [
+        (
+            name,
+            sorted(
+                ((c["value"], c["option"]) for c in choices or [] if c["category"] == name),
+                key=lambda pair: pair[1],
+            ),
+        )
+        for name in categories
+    ]
+    summary = [
+        {"field": field, "id": "f-" + field.replace(".", "-"), "message": text}
+        for field, text in errors.items()
+    ]
+    return render(
+        request,
+        "setup_flow/locations.html",
+        _context(
+            request,
+            merchant,
+            "sales",
+            {
+                "summary": summary,
+                "errors": errors,
+                "by_location": by_location,
+                "tracks": choices is not None,
+                "category": category,
+                "categories": categories,
+                "grouped": grouped,
+                "rows": [
+                    {
+                        "id": "f-tracking-" + loc,
+                        "name": f"tracking.{loc}",
+                        "label": name,
+                        "value": chosen.get(loc, ""),
+                        "error": errors.get(f"tracking.{loc}", ""),
+                    }
+                    for loc, name in seen
+                ],
+                "category_error": errors.get("tracking.category", ""),
+                "platform": NAMES.get(options.platform_key, options.platform_key),
+            },
+        ),
+        status=400 if errors else 200,
+    )
+
+
+def _backfill_too_long(merchant: Merchant, start: str) -> str:
+    """The message when `start` reaches further before the first day posted
+    than one historic sync covers; "" otherwise (or when not a date)."""
+    from datetime import date
+
+    try:
+        chosen = date.fromisoformat(start)
+    except ValueError:
+        return ""
+    posted = setup.posted_first_day(merchant=merchant)
+    if posted is None or (posted - chosen).days <= setup.BACKFILL_MAX_DAYS:
+        return ""
+    return _(
+        "First day to post: at most %(n)s days before %(posted)s (the first day already posted) can be added; choose %(earliest)s or later."
+    ) % {
+        "n": setup.BACKFILL_MAX_DAYS,
+        "posted": posted.isoformat(),
+        "earliest": (posted - timedelta(days=setup.BACKFILL_MAX_DAYS)).isoformat(),
+    }
 
 
 # --- Suggest a standard set ----------------------------------------------------------------
@@ -877,7 +1106,9 @@ def suggest(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     """Propose accounts for the common slots; with consent, create the
     missing ones (where the software allows) and fill the draft."""
     options = _options(merchant)
-    proposals = setup.standard_set(options=options)
+    proposals = setup.standard_set(options=options) + setup.standard_tax_rate_accounts(
+        options=options
+    )
     labels = _labels(merchant, options, _texts(merchant, request.LANGUAGE_CODE))
     back = request.POST.get("back") or request.GET.get("back") or "sales"
     if back not in STAGE_NAMES:
@@ -890,7 +1121,11 @@ def suggest(request: HttpRequest, merchant: Merchant) -> HttpResponse:
             setup.standard_accounts_create(merchant=merchant, proposals=missing)
         elif missing:
             chosen = [p for p in proposals if p.exists]
+        if missing and request.POST.get("create") == "yes":
+            options = _options(merchant)  # the new tax rates are options now
         for proposal in chosen:
+            if proposal.section == "taxRates":
+                continue  # filled from the software's rates below
             if not drafts.account(draft["document"], proposal.section, proposal.key):
                 drafts.account_set(
                     draft["document"], proposal.section, proposal.key, proposal.account_id
@@ -910,7 +1145,10 @@ def suggest(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         return redirect("setup_flow:stage", back)
     rows = [
         {
-            "label": labels.get(f"{p.section}.accounts.{p.key}", p.key),
+            "label": labels.get(f"sales.taxRates.{p.key}")
+            or _("Sales taxed at %(pct)s %%") % {"pct": p.key}
+            if p.section == "taxRates"
+            else labels.get(f"{p.section}.accounts.{p.key}", p.key),
             "account": p.account_id,
             "name": p.name,
             "exists": p.exists,
@@ -941,17 +1179,50 @@ def account_new(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     if not account_id or account_type not in ("Asset", "Liability", "Income", "Expense"):
         session.put(request, "flash", _("New account: give its name and choose its type."))
         return redirect("setup_flow:stage", back)
+    tax_rate = request.POST.get("tax_rate", "").strip().rstrip("%").strip()
+    if tax_rate and account_type != "Liability":
+        session.put(
+            request,
+            "flash",
+            _(
+                "New account: only a liability account can be a tax rate; choose Liability or leave the rate empty."
+            ),
+        )
+        return redirect("setup_flow:stage", back)
     try:
         setup.account_create(
             merchant=merchant,
             account_id=account_id,
             name=request.POST.get("name", ""),
             account_type=account_type,
+            tax_rate=tax_rate or None,
         )
     except PermissionError:
         raise Http404 from None
+    except setup.AccountExists as exists:
+        session.put(
+            request,
+            "flash",
+            _(
+                "New account: %(id)s already exists in your accounting software; choose it in the list below."
+            )
+            % {"id": exists.account_id},
+        )
+        return redirect("setup_flow:stage", back)
     except DocumentRejected as error:
-        session.put(request, "flash", _("New account: %(detail)s") % {"detail": error.message})
+        if "not a valid Beancount account name" in error.message:
+            text = _(
+                "New account: %(id)s is not a valid Beancount account name: it starts with Assets, Liabilities, Equity, Income or Expenses, and each part after a colon starts with a capital letter or a digit (for example Income:Sales:Cakes)."
+            ) % {"id": account_id}
+        elif "cannot be of type" in error.message:
+            text = _(
+                "New account: %(id)s cannot be of that type: its first part decides it (Income, Expenses, Assets, Liabilities); change the name or the type."
+            ) % {"id": account_id}
+        elif "Tax rate" in error.message:
+            text = _("New account: the tax rate must be a percentage from 0 to 100, e.g. 20.")
+        else:
+            text = _("New account: %(detail)s") % {"detail": error.message}
+        session.put(request, "flash", text)
         return redirect("setup_flow:stage", back)
     session.put(
         request, "notice", _("Account %(id)s created: choose it below.") % {"id": account_id}
@@ -1022,6 +1293,39 @@ def _review_rows(
                     else account,
                 }
             )
+    sales = document.get("sales") or {}
+    rates = {r["id"]: f"{r.get('name') or r['id']} ({r.get('rate')} %)" for r in options.tax_rates}
+    for pct, value in sorted((sales.get("taxRates") or {}).items()):
+        chosen = str((value or {}).get("selectedTaxRateId") or "")
+        if chosen:
+            rows.append(
+                {
+                    "label": labels.get(f"sales.taxRates.{pct}")
+                    or _("Sales taxed at %(pct)s %%") % {"pct": pct},
+                    "value": rates.get(chosen, chosen),
+                }
+            )
+    zero = str(
+        drafts.nested(document, "sales", "newTaxRates", "selectedDefaultZeroTaxRateId") or ""
+    )
+    if zero:
+        rows.append({"label": labels["sales.newTaxRates"], "value": rates.get(zero, zero)})
+    if drafts.output_format(document) == INVOICE:
+        status = drafts.nested(document, "sales", "invoiceStatus", "selectedInvoiceStatus")
+        customer = str(
+            drafts.nested(document, "sales", "salesCustomer", "selectedCustomerId") or ""
+        )
+        supplier = str(drafts.nested(document, "fees", "feesSupplier", "selectedSupplierId") or "")
+        customers = {c["id"]: c.get("name") or c["id"] for c in options.customers or []}
+        suppliers = {c["id"]: c.get("name") or c["id"] for c in options.suppliers or []}
+        rows += [
+            {
+                "label": _("Invoice status"),
+                "value": _("Draft") if status == "Draft" else _("Submitted (approved)"),
+            },
+            {"label": _("Sales customer"), "value": customers.get(customer, customer) or "—"},
+            {"label": _("Fees supplier"), "value": suppliers.get(supplier, supplier) or "—"},
+        ]
     return rows
 
 
@@ -1032,7 +1336,12 @@ def review(request: HttpRequest, merchant: Merchant) -> HttpResponse:
 
 
 def _review(
-    request: HttpRequest, merchant: Merchant, *, problems: list[Any] | None, preview: Any
+    request: HttpRequest,
+    merchant: Merchant,
+    *,
+    problems: list[Any] | None,
+    preview: Any,
+    refused: bool = False,
 ) -> HttpResponse:
     draft = _draft(request, merchant)
     options = _options(merchant)
@@ -1059,17 +1368,26 @@ def _review(
             "summary": summary,
             "preview": preview,
             "redirect_url": session.get(request, "redirect") or "",
+            "refused": refused,
         },
     )
-    return render(
-        request, "setup_flow/review.html", context, status=400 if summary and problems else 200
-    )
+    status = 400 if (summary and problems) or refused else 200
+    return render(request, "setup_flow/review.html", context, status=status)
 
 
-@require_GET
-@merchant_required
-def preview(request: HttpRequest, merchant: Merchant) -> HttpResponse:
-    """What yesterday would post with the draft: the sync's engine, nothing written."""
+def _last_complete_day(hour: int, zone: zoneinfo.ZoneInfo) -> date:
+    """The latest business day (from `hour` to `hour` the next day, in
+    `zone`) that has ended: "yesterday" once today's sync hour has passed,
+    the day before until then."""
+    from mapping.periods import business_day
+
+    return business_day(timezone.now(), hour, zone) - timedelta(days=1)
+
+
+def _preview_of(request: HttpRequest, merchant: Merchant) -> dict[str, Any]:
+    """What yesterday would post with the draft (the sync's engine, nothing
+    written), as the review shows it: refusals in the merchant's language,
+    each naming the stage to fix."""
     draft = _draft(request, merchant)
     schedule = draft.get("schedule") or {}
     hour = schedule.get("syncHour", 0)
@@ -1079,10 +1397,12 @@ def preview(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         zone = zoneinfo.ZoneInfo(zone_name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         zone_name, zone = merchant.time_zone, zoneinfo.ZoneInfo(merchant.time_zone)
-    day = timezone.localdate(timezone=zone) - timedelta(days=1)
+    day = _last_complete_day(hour, zone)
     result = setup.setup_preview(
         merchant=merchant, document=draft["document"], sync_hour=hour, time_zone=zone_name, day=day
     )
+    options = _options(merchant)
+    labels = _labels(merchant, options, _texts(merchant, request.LANGUAGE_CODE))
     documents = [doc.as_json() for doc in result.result.documents]
     shown = []
     for doc in documents:
@@ -1106,33 +1426,69 @@ def preview(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                 ],
             }
         )
-    return _review(
-        request,
-        merchant,
-        problems=None,
-        preview={
-            "day": result.day,
-            "orders": result.orders,
-            "documents": shown,
-            "errors": [i.message for i in result.result.errors],
-            "warnings": [i.message for i in result.result.warnings],
-        },
-    )
+    errors = []
+    for issue in result.result.errors:
+        found = drafts.preview_message(issue.code, issue.message, labels)
+        stage_name = found["stage"]
+        errors.append(
+            {
+                "message": found["message"],
+                "stage_url": reverse("setup_flow:stage", args=[stage_name])
+                if stage_name in STAGE_NAMES
+                else "",
+            }
+        )
+    return {
+        "day": result.day,
+        "orders": result.orders,
+        "documents": shown,
+        "errors": errors,
+        "warnings": [drafts.warning_message(i.code, i.message) for i in result.result.warnings],
+    }
+
+
+@require_GET
+@merchant_required
+def preview(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    """What yesterday would post with the draft: the sync's engine, nothing written."""
+    return _review(request, merchant, problems=None, preview=_preview_of(request, merchant))
 
 
 @require_POST
 @merchant_required
 def finish(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    """Save the draft as a configuration version and request the first sync;
+    refused (nothing saved) while the rules or yesterday's preview refuse."""
     draft = _draft(request, merchant)
+    problems = _check(merchant, draft)
+    if problems:
+        return _review(request, merchant, problems=problems, preview=None)
+    shown = _preview_of(request, merchant)
+    if shown["errors"]:
+        return _review(request, merchant, problems=None, preview=shown, refused=True)
     try:
-        outcome, run = setup.setup_finish(
+        finished = setup.setup_finish(
             merchant=merchant, document=draft["document"], schedule=draft.get("schedule") or {}
         )
     except ConfigurationRefused as refused:
         return _review(request, merchant, problems=refused.problems, preview=None)
+    except ValueError:  # the start date reaches too far before the days posted
+        session.put(
+            request,
+            "flash",
+            _backfill_too_long(merchant, str((draft.get("schedule") or {}).get("startDate"))),
+        )
+        return redirect("setup_flow:stage", "schedule")
     session.pop(request, "draft")
+    backfill = finished.backfill
     session.put(
-        request, "finished", {"version": outcome.config.version, "run": str(run.pk) if run else ""}
+        request,
+        "finished",
+        {
+            "version": finished.outcome.config.version,
+            "run": str(finished.run.pk) if finished.run else "",
+            "backfill": [d.isoformat() for d in backfill] if backfill else [],
+        },
     )
     return redirect("setup_flow:done")
 
@@ -1158,6 +1514,7 @@ def done(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                 "run": run,
                 "run_status": _run_status(run) if run else "",
                 "redirect_url": session.get(request, "redirect") or "",
+                "backfill": finished.get("backfill") or [],
             },
         ),
     )
@@ -1259,6 +1616,60 @@ def organisation(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     return redirect("setup_flow:stage", connection.source_type)
 
 
+@require_POST
+@merchant_required
+def shopify_shop(request: HttpRequest, merchant: Merchant, connection_id: str) -> HttpResponse:
+    """The shop a Shopify connection is for, typed by the merchant; then
+    Shopify's consent screen on that shop."""
+    from commerce_sync.errors import ConfigurationError
+
+    connection = connection_get(merchant=merchant, connection_id=connection_id)
+    if connection is None or connection.platform_key != "shopify":
+        raise Http404
+    shop = request.POST.get("shop", "").strip()
+    try:
+        setup.shopify_shop_set(connection=connection, shop=shop)
+    except ConfigurationError:
+        session.put(
+            request,
+            "flash",
+            _(
+                "Shop address: %(shop)s is not a Shopify shop address; enter it as your-shop.myshopify.com (see your Shopify admin)."
+            )
+            % {"shop": shop or "—"},
+        )
+        return redirect("setup_flow:stage", connection.source_type)
+    return redirect("setup_flow:oauth_start", str(connection.pk))
+
+
+@require_POST
+@merchant_required
+def reconnect(request: HttpRequest, merchant: Merchant, connection_id: str) -> HttpResponse:
+    """Connect a disconnected platform again: a fresh connection (or the
+    same one when the platform, not the merchant, cut it), then its consent
+    screen for OAuth platforms; back to `next` (a stage or the settings)."""
+    connection = connection_get(merchant=merchant, connection_id=connection_id)
+    if connection is None:
+        raise Http404
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("setup_flow:settings")
+    name = NAMES.get(connection.platform_key, connection.platform_key)
+    try:
+        fresh = setup.connection_reconnect(connection=connection)
+    except ValidationError:
+        session.put(
+            request,
+            "notice",
+            _("Another connection is already in place for this step; disconnect it first."),
+        )
+        return HttpResponseRedirect(back)
+    if fresh.platform_key in setup.OAUTH_PLATFORMS and fresh.status != Connection.Status.LINKED:
+        return redirect("setup_flow:oauth_start", str(fresh.pk))
+    session.put(request, "notice", _("%(name)s is connected again.") % {"name": name})
+    return HttpResponseRedirect(back)
+
+
 # --- The returning merchant -------------------------------------------------------------------
 
 
@@ -1321,8 +1732,24 @@ def settings_page(request: HttpRequest, merchant: Merchant) -> HttpResponse:
             )
             if connection is None:
                 raise Http404
+            if request.POST.get("confirm") != "yes":
+                return render(
+                    request,
+                    "setup_flow/disconnect.html",
+                    _context(
+                        request,
+                        merchant,
+                        "",
+                        {
+                            "connection": connection,
+                            "name": NAMES.get(connection.platform_key, connection.platform_key),
+                        },
+                    ),
+                )
             connection_unlink(connection=connection, actor=setup.MERCHANT)
-            notice = _("The connection was removed.")
+            notice = _(
+                "%(name)s is disconnected. Nothing more is read from or posted to it; what was posted stays. Use Reconnect below to connect it again."
+            ) % {"name": NAMES.get(connection.platform_key, connection.platform_key)}
         elif action == "edit":
             session.pop(request, "draft")
             return redirect("setup_flow:stage", "sales")
@@ -1337,6 +1764,16 @@ def settings_page(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         from commerce_sync.syncs.periods import latest_due
 
         next_sync = latest_due(config, timezone.now()) + timedelta(days=1)
+    everything = list(connections_for_merchant(merchant=merchant))
+    active_sides = {c.source_type for c in everything if c.status != Connection.Status.UNLINKED}
+    shown, seen_sides = [], set()
+    for c in sorted(everything, key=lambda c: c.created_at, reverse=True):
+        if c.status == Connection.Status.UNLINKED:
+            # The latest disconnected one of a side left without a connection.
+            if c.source_type in active_sides or c.source_type in seen_sides:
+                continue
+            seen_sides.add(c.source_type)
+        shown.append(c)
     connections = [
         {
             "connection": c,
@@ -1345,17 +1782,29 @@ def settings_page(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                 Connection.Status.LINKED: _("Connected"),
                 Connection.Status.PENDING_AUTH: _("Waiting for authorisation"),
                 Connection.Status.DEAUTHORIZED: _("Disconnected by the platform: reconnect it"),
+                Connection.Status.UNLINKED: _("Disconnected"),
             }.get(c.status, c.status),
+            "linked": c.status == Connection.Status.LINKED,
+            "reconnect": c.status == Connection.Status.UNLINKED
+            or (c.platform_key in setup.OAUTH_PLATFORMS and c.status != Connection.Status.LINKED),
         }
-        for c in connections_for_merchant(merchant=merchant)
-        if c.status != Connection.Status.UNLINKED
+        for c in sorted(shown, key=lambda c: (c.source_type != "commerce", c.created_at))
     ]
+    labels = _labels(
+        merchant, setup.FlowOptions(payment_types=[]), _texts(merchant, request.LANGUAGE_CODE)
+    )
     runs = [
         {
             "run": run,
             "status": _run_status(run),
             "messages": [
-                m.get("message", "") for m in (run.messages or []) if m.get("level") == "error"
+                drafts.preview_message(str(m.get("code")), str(m.get("message", "")), labels)[
+                    "message"
+                ]
+                if m.get("code") in drafts.KNOWN_CODES
+                else str(m.get("message", ""))
+                for m in (run.messages or [])
+                if m.get("level") == "error"
             ][:3],
             "advice": _run_advice(run),
         }

@@ -84,6 +84,22 @@ class QuickBooksTarget:
         _, rows = self.client.query("select * from Account where Active in (true, false)")
         return [translate.account_option(row) for row in rows]
 
+    def list_tracking_options(self) -> list[translate.TrackingOption]:
+        """The active departments and classes a location can be tracked by
+        (`TRACKING_KINDS`): category the kind ("Department", "Class"),
+        option the entity's Id and name."""
+        found = []
+        for kind in translate.TRACKING_KINDS:
+            _, rows = self.client.query(f"select * from {kind}")  # noqa: S608 - our constant
+            found += [
+                translate.TrackingOption(
+                    kind, kind, str(row["Id"]), str(row.get("Name") or row["Id"])
+                )
+                for row in rows
+                if row.get("Active", True)
+            ]
+        return found
+
     def list_tax_rates(self) -> list[TaxRateOption]:
         """Tax codes (what a line names), each with its sales rates' total."""
         rates = self._rates_by_code()

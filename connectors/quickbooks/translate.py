@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections import defaultdict
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 
@@ -48,6 +49,19 @@ CLASSIFICATIONS = {"Revenue": "Income"}
 # Our contact kinds -> the QuickBooks entity.
 CONTACT_ENTITIES = {"customer": "Customer", "supplier": "Vendor"}
 TRACKING_KINDS = ("Department", "Class")
+
+
+@dataclass(frozen=True)
+class TrackingOption:
+    """A department or class a location can be tracked by: `category` the
+    kind (one of TRACKING_KINDS), `option_id` its Id, `option` its name."""
+
+    category_id: str
+    category: str
+    option_id: str
+    option: str
+
+
 # What check_references calls each entity in its messages.
 LABELS = {"Account": "Account", "TaxCode": "Tax code", "Customer": "Customer", "Vendor": "Vendor"}
 

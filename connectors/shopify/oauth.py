@@ -33,6 +33,7 @@ SCOPES = (
 )
 ACCESS_TOKEN_LIFETIME_SECONDS = 3600
 DEFAULT_TOKEN_URL_TEMPLATE = "https://{shop}/admin/oauth/access_token"  # noqa: S105 - a URL
+DEFAULT_AUTHORIZE_URL_TEMPLATE = "https://{shop}/admin/oauth/authorize"
 _SHOP = re.compile(r"^[a-z0-9][a-z0-9-]{0,60}\.myshopify\.com$")
 
 
@@ -45,7 +46,10 @@ def shop_domain(value: str) -> str:
 
 
 def authorize_url(shop: str) -> str:
-    return f"https://{shop_domain(shop)}/admin/oauth/authorize"
+    template = (
+        getattr(settings, "SHOPIFY_AUTHORIZE_URL_TEMPLATE", "") or DEFAULT_AUTHORIZE_URL_TEMPLATE
+    )
+    return template.format(shop=shop_domain(shop))
 
 
 def token_url(shop: str) -> str:
@@ -68,7 +72,38 @@ def shopify_platform(shop: str) -> OAuthPlatform:
 
 class ShopifyOAuthClient(OAuthClient):
     """Refreshes with Shopify's form (app credentials, grant type and the
-    current refresh token); the answer's new refresh token replaces the old."""
+    current refresh token); the answer's new refresh token replaces the old.
+    The code is exchanged with Shopify's own form (`code_exchange_form`:
+    the app's credentials and the code, no grant type; Shopify has no PKCE)
+    once the callback's state is the one issued and its HMAC signature is
+    the app's (`callback_is_authentic`)."""
+
+    def exchange_code(
+        self,
+        *,
+        code: str,
+        redirect_uri: str,
+        code_verifier: str,
+        state: str,
+        expected_state: str,
+        params: dict[str, str] | None = None,
+    ) -> TokenSet:
+        import secrets
+
+        from commerce_sync.errors import CredentialsRevoked
+
+        signed = params is not None and callback_is_authentic(params, self.platform.client_secret)
+        if not secrets.compare_digest(state, expected_state) or not signed:
+            raise CredentialsRevoked(
+                "The answer from Shopify does not match this connection attempt; please connect again."
+            )
+        return self._token_request(
+            code_exchange_form(
+                client_id=self.platform.client_id,
+                client_secret=self.platform.client_secret,
+                code=code,
+            )
+        )
 
     def refresh(self, refresh_token: str) -> TokenSet:
         return self._token_request(

@@ -108,9 +108,16 @@ def journey(
     check("suggest")
     page.check("#create")
     page.click("main button[type=submit]")
+    if invoice:  # the locations page, then the tax rates the standard set created
+        page.click("a[href='/setup/locations']")
+        check("locations")
+        page.check("#f-grouping-location")
+        page.click("main .nav-buttons button[type=submit]")
     page.check("#fmt-invoice" if invoice else "#fmt-journal")
     if invoice:
         page.fill("#f-sales-salesCustomer", "Daily sales")
+        assert page.locator("#f-sales-taxRates-20").input_value()
+        check("sales-invoice")
     page.click("main .nav-buttons button[type=submit]")
     check("fees")
     if invoice:
@@ -134,7 +141,7 @@ def journey(
     ("locale", "invoice", "finished_text"),
     [
         ("en-us", False, "Your sync is set up"),
-        ("fr-fr", False, "Votre synchronisation est configurée"),
+        ("fr-fr", True, "Votre synchronisation est configurée"),
     ],
 )
 def test_a_merchant_sets_up_and_syncs(live_server, page, locale, invoice, finished_text):
@@ -180,9 +187,17 @@ def test_the_settings_page_pauses_edits_and_revokes(live_server, page):
     assert SyncConfigurationVersion.objects.filter(merchant=merchant).count() == 2
     page.goto(f"{live_server.url}/setup/settings")
     page.locator("button[value=revoke]").first.click()
-    assert "The connection was removed." in page.inner_text("main")
+    assert "What was already posted stays" in page.inner_text("main")  # asked first
+    check("settings-disconnect-confirm")
+    assert not merchant.connections.filter(status=Connection.Status.UNLINKED).exists()
+    page.click("main button[value=revoke]")
+    assert "is disconnected" in page.inner_text("main")
     check("settings-revoked")
     assert merchant.connections.filter(status=Connection.Status.UNLINKED).count() == 1
+    page.click("main form[action^='/setup/reconnect/'] button")
+    assert "is connected again" in page.inner_text("main")
+    check("settings-reconnected")
+    assert merchant.connections.filter(status=Connection.Status.LINKED).count() == 2
     assert not check.found, check.found
 
 
@@ -267,3 +282,69 @@ def test_an_invoice_merchant_connects_xero_in_french(live_server, page, xero):
     # Fee refunds are deposited in Xero from the fees supplier.
     assert ledger.settings["bank_contact_id"] == option_supplier
     assert run.status == SyncRun.Status.SUCCEEDED and run.data_pushed, run.messages
+
+
+def test_square_and_quickbooks_are_connected_in_the_browser(live_server, page, settings):
+    """The commerce source's OAuth (Square's consent screen) and QuickBooks'
+    (Intuit's consent screen with its company picker), through the doubles."""
+    from tests.doubles.consent import IntuitOAuthDouble
+    from tests.doubles.quickbooks_double import QuickBooksDouble
+    from tests.doubles.square_double import SquareDouble
+
+    with SquareDouble() as square, QuickBooksDouble() as api:
+        api.company.seed_account("40", "Sales", "Revenue")
+        api.company.seed_account("41", "Refunds", "Revenue")
+        companies = [("9130999", "Another company"), (api.realm, "Double Café Ltd")]
+        with IntuitOAuthDouble(access_token=api.token, companies=companies) as intuit:
+            settings.SQUARE_API_URL = square.url
+            settings.SQUARE_CLIENT_ID = square.client_id
+            settings.SQUARE_CLIENT_SECRET = square.client_secret
+            settings.QUICKBOOKS_API_URL = api.url
+            settings.QUICKBOOKS_AUTHORIZE_URL = intuit.authorize_url
+            settings.QUICKBOOKS_TOKEN_URL = intuit.token_url
+            settings.QUICKBOOKS_REVOKE_URL = intuit.revoke_url
+            settings.QUICKBOOKS_CLIENT_ID, settings.QUICKBOOKS_CLIENT_SECRET = intuit.client
+            merchant = merchant_create(
+                partner=PartnerFactory(),
+                name="Square Café",
+                country="GB",
+                currency="GBP",
+                time_zone="Europe/London",
+            )
+            connection_create(merchant=merchant, platform_key="square", source_type="commerce")
+            connection_create(
+                merchant=merchant, platform_key="quickbooks", source_type="accounting"
+            )
+            check = Checker(page, "journey-oauth")
+            code = setup_link_issue(merchant=merchant, actor="partner:test").code
+            page.goto(f"{live_server.url}/setup/start/{code}")
+            check("commerce-square")
+            page.click("a[href^='/setup/connect/']")
+            assert page.inner_text("h1") == "Allow access to Square?"
+            page.screenshot(path=str(SCREENSHOTS / "journey-oauth-square-consent.png"))
+            page.click("button[value=allow]")
+            assert "Connected" in page.inner_text("main")
+            check("commerce-connected")
+            page.click("main button[type=submit]")
+            check("accounting-quickbooks")
+            page.click("a[href^='/setup/connect/']")
+            assert "Allow access to QuickBooks?" in page.inner_text("h1")
+            page.select_option("#realm", api.realm)
+            page.screenshot(path=str(SCREENSHOTS / "journey-oauth-quickbooks-consent.png"))
+            page.click("button[value=allow]")
+            assert "Connected" in page.inner_text("main")
+            check("accounting-connected")
+            books = merchant.connections.get(source_type="accounting")
+            till = merchant.connections.get(source_type="commerce")
+            assert books.status == Connection.Status.LINKED == till.status
+            assert books.settings["realm_id"] == api.realm
+            page.click("main button[type=submit]")
+            check("sales-quickbooks")
+            options = page.locator("#f-sales-accounts-sales option").all_inner_texts()
+            assert any("Sales" in o for o in options), options
+    # Without a start URL, /setup/ says how a merchant gets in.
+    page.context.clear_cookies()
+    page.goto(f"{live_server.url}/setup/")
+    assert "personal link" in page.inner_text("main")
+    check("welcome")
+    assert not check.found, check.found

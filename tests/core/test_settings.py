@@ -134,7 +134,10 @@ def test_healthz_is_exempt_from_the_https_redirect(client, settings):
 
 @pytest.mark.django_db
 def test_setup_flow_without_a_session_says_to_go_back(client):
-    response = client.get("/setup/")
+    response = client.get("/setup/")  # the entry: how a merchant gets in
+    assert response.status_code == 200
+    assert b"personal link" in response.content
+    response = client.get("/setup/review")
     assert response.status_code == 401
     assert b"Go back to the app you came from" in response.content
 

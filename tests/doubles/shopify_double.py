@@ -35,6 +35,7 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 
 from tests import secrets_guard
+from tests.doubles.consent import ConsentScreen, serve_page
 from tests.doubles.http import JsonHandler, LocalServer
 from tests.doubles.strict import Contract, Harness, Request
 
@@ -496,6 +497,8 @@ class ShopifyDouble(LocalServer):
         self.harness = Harness(ShopifyContract())
         self.schema_errors = self.harness.violations  # the same list
         self.lock = threading.Lock()
+        # The shop's consent screen: no PKCE; the callback names the shop and is signed.
+        self.screen = ConsentScreen("Shopify", pkce=False, extra={"shop": SHOP}, sign=self._sign)
         super().__init__(self._handler())
 
     @property
@@ -510,16 +513,35 @@ class ShopifyDouble(LocalServer):
     def token_url_template(self) -> str:
         return f"{self.origin}/{{shop}}/admin/oauth/access_token"
 
+    def _sign(self, params: dict[str, str]) -> str:
+        """Shopify's callback signature: HMAC-SHA256 with the app secret over
+        the sorted `key=value` pairs joined by `&` (hmac itself left out)."""
+        import hashlib
+        import hmac
+
+        message = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "hmac")
+        return hmac.new(self.client_secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+    @property
+    def authorize_url_template(self) -> str:
+        return f"{self.origin}/{{shop}}/admin/oauth/authorize"
+
     def refresh(self, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         """A refresh of an expiring offline token: the app's credentials and
-        the current refresh token buy a new access token and refresh token."""
+        the current refresh token buy a new access token and refresh token.
+        Without a grant type, the exchange of a code from the consent screen
+        (`client_id`, `client_secret`, `code`; `expiring=1` asks for a
+        refresh token too)."""
         with self.lock:
             self.token_requests.append(form)
             if form.get("client_id") != [self.client_id] or form.get("client_secret") != [
                 self.client_secret
             ]:
                 return 401, {"error": "invalid_client"}
-            if form.get("grant_type") != ["refresh_token"] or form.get("refresh_token") != [
+            if "grant_type" not in form and "code" in form:
+                if not self.screen.redeem(code=form["code"][0], verifier="", redirect_uri=None):
+                    return 400, {"error": "invalid_grant"}
+            elif form.get("grant_type") != ["refresh_token"] or form.get("refresh_token") != [
                 self.refresh_token
             ]:
                 return 400, {"error": "invalid_grant"}
@@ -581,6 +603,14 @@ class ShopifyDouble(LocalServer):
         double = self
 
         class Handler(JsonHandler):
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                if parts.path != f"/{SHOP}/admin/oauth/authorize":
+                    self.reply(404, {"errors": "Not Found"})
+                    return
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                serve_page(self, *double.screen.page(parts.path, query))
+
             def do_POST(self) -> None:
                 if urlsplit(self.path).path == f"/{SHOP}/admin/oauth/access_token":
                     form = parse_qs(self.read_body().decode())

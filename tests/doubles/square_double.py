@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests import secrets_guard
+from tests.doubles.consent import ConsentScreen, serve_page
 from tests.doubles.http import JsonHandler, LocalServer
 from tests.doubles.strict import Harness, OpenApiContract, Request
 
@@ -491,6 +492,7 @@ class SquareDouble(LocalServer):
         self.token_requests: list[dict[str, Any]] = []
         secrets_guard.register(*tokens, self.client_secret, self.refresh_token)
         self.harness = Harness(SquareContract())
+        self.screen = ConsentScreen("Square")  # GET /oauth2/authorize
         super().__init__(self._handler(), poll_interval=0.05)
 
     # -- pages --
@@ -551,6 +553,8 @@ class SquareDouble(LocalServer):
 
     def obtain_token(self, content_type: str, req: dict) -> tuple[int, dict]:
         self.token_requests.append(req)
+        if req.get("grant_type") == "authorization_code":
+            return self._code_grant(content_type, req)
         expected = {
             "client_id": self.client_id,
             "client_secret": self.client_secret,
@@ -570,6 +574,32 @@ class SquareDouble(LocalServer):
             "refresh_token": self.refresh_token,  # code-flow refresh tokens do not rotate
         }
 
+    def _code_grant(self, content_type: str, req: dict) -> tuple[int, dict]:
+        """ObtainToken with an authorisation code from the consent screen
+        (and its PKCE verifier): the app's credentials in the JSON body."""
+        good = (
+            content_type.startswith("application/json")
+            and req.get("client_id") == self.client_id
+            and req.get("client_secret") == self.client_secret
+            and self.screen.redeem(
+                code=str(req.get("code", "")),
+                verifier=str(req.get("code_verifier", "")),
+                redirect_uri=str(req.get("redirect_uri", "")),
+            )
+        )
+        if not good:
+            return 401, {"errors": [{"category": "AUTHENTICATION_ERROR", "code": "UNAUTHORIZED"}]}
+        token = f"square-access-{len(self.token_requests)}"
+        self.tokens.add(token)
+        secrets_guard.register(token)
+        return 200, {
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_at": "2099-01-01T00:00:00Z",
+            "merchant_id": "MERCHANT-1",
+            "refresh_token": self.refresh_token,
+        }
+
     def _handler(self) -> type[JsonHandler]:
         double = self
 
@@ -578,6 +608,13 @@ class SquareDouble(LocalServer):
                 parts = urlsplit(self.path)
                 raw = self.read_body()
                 query = parse_qs(parts.query)
+                if method == "GET" and parts.path == "/favicon.ico":  # a browser's, not the API's
+                    self.reply_raw(404, b"{}")
+                    return
+                if method == "GET" and parts.path == "/oauth2/authorize":  # a browser page
+                    flat = {k: v[0] for k, v in query.items()}
+                    serve_page(self, *double.screen.page(parts.path, flat))
+                    return
                 request = Request(method, parts.path, query, self.headers, raw)
                 double.requests.append((method, parts.path))
                 self.reply_raw(*double.harness.exchange(request, lambda: self._answer(request)))

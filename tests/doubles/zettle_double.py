@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import jsonschema
 
 from tests import secrets_guard
+from tests.doubles.consent import ConsentScreen, serve_page
 from tests.doubles.http import JsonHandler, LocalServer
 from tests.doubles.strict import Contract, Harness, OpenApiContract, Request
 
@@ -348,6 +349,7 @@ class ZettleDouble(LocalServer):
         # new access token and a new refresh token, and the old ones stop working.
         self.refresh_token = refresh_token
         self.token_requests: list[dict[str, list[str]]] = []
+        self.screen = ConsentScreen("Zettle")  # GET /authorize on the OAuth host
         # `DELETE /application-connections/self`: the Authorization header of
         # each call; a disconnect ends the grant, so the tokens stop working.
         self.disconnect_requests: list[str] = []
@@ -414,10 +416,22 @@ class ZettleDouble(LocalServer):
         return chosen[offset : offset + limit]
 
     def refresh(self, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
-        """The token endpoint: a refresh grant rotates both tokens."""
+        """The token endpoint: a refresh grant rotates both tokens; an
+        authorisation-code grant (from the consent screen, with its PKCE
+        verifier) issues new ones."""
         with self.lock:
             self.token_requests.append(form)
-            if form.get("grant_type") != ["refresh_token"] or form.get("refresh_token") != [
+            one = {k: v[0] for k, v in form.items()}
+            if one.get("grant_type") == "authorization_code":
+                good = self.screen.redeem(
+                    code=one.get("code", ""),
+                    verifier=one.get("code_verifier", ""),
+                    redirect_uri=one.get("redirect_uri", ""),
+                )
+                if not good:
+                    return HTTPStatus.BAD_REQUEST, {"error": "invalid_grant"}
+                self.disconnected = False
+            elif form.get("grant_type") != ["refresh_token"] or form.get("refresh_token") != [
                 self.refresh_token
             ]:
                 return HTTPStatus.BAD_REQUEST, {"error": "invalid_grant"}
@@ -470,6 +484,13 @@ class ZettleDouble(LocalServer):
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query)
+                if parts.path == "/favicon.ico":  # a browser's, not the API's
+                    self.reply_raw(HTTPStatus.NOT_FOUND, b"{}")
+                    return
+                if parts.path == "/authorize":  # the OAuth host's consent screen
+                    flat = {k: v[0] for k, v in query.items()}
+                    serve_page(self, *double.screen.page(parts.path, flat))
+                    return
                 request = Request("GET", parts.path, query, self.headers)
                 with double.lock:
                     double.requests.append((parts.path, query))

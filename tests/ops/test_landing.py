@@ -18,8 +18,10 @@ def test_the_landing_page_links_what_the_server_offers(client, db, settings, tmp
     assert {"/admin/", "/portal/", "/api/v1/docs/", "/api/v1/schema/", "/setup/"} <= links
     assert "Demo Café" in html and "manage.py setup_link --merchant demo-cafe" in html
     assert "<script" not in html and "style=" not in html  # nothing inline: CSP-friendly
-    for link in links - {"/setup/"}:  # the flow needs its single-use link first
+    for link in links:
         assert client.get(link).status_code in (200, 302), link
+    # /setup/ without a start URL says how a merchant gets in (not a 401).
+    assert "personal link" in client.get("/setup/").content.decode()
     assert client.get("/api/v1/docs/").status_code == 200
 
 

@@ -106,8 +106,10 @@ def test_a_session_sees_only_its_merchant(client, partner):
 
 
 def test_without_a_session_every_page_is_401(client):
-    for path in ("/setup/", "/setup/stage/sales", "/setup/review", "/setup/settings"):
+    for path in ("/setup/stage/sales", "/setup/review", "/setup/settings", "/setup/locations"):
         assert client.get(path).status_code == 401
+    entry = client.get("/setup/")  # the entry explains how to get in
+    assert entry.status_code == 200 and "personal link" in entry.content.decode()
 
 
 def test_sales_validation_names_the_field_and_the_fix(client, partner):
@@ -262,9 +264,28 @@ def test_settings_pause_resume_and_revoke(client, partner):
     merchant.refresh_from_db()
     assert merchant.enabled
     ledger = merchant.connections.get(source_type="accounting")
-    client.post("/setup/settings", {"action": "revoke", "connection": str(ledger.pk)})
+    # Disconnecting asks first, saying what it does.
+    asked = client.post("/setup/settings", {"action": "revoke", "connection": str(ledger.pk)})
+    assert asked.status_code == 200
+    assert "What was already posted stays" in asked.content.decode()
+    ledger.refresh_from_db()
+    assert ledger.status == Connection.Status.LINKED
+    client.post(
+        "/setup/settings",
+        {"action": "revoke", "connection": str(ledger.pk), "confirm": "yes"},
+    )
     ledger.refresh_from_db()
     assert ledger.status == Connection.Status.UNLINKED
+    # Then offers to reconnect, on the settings page and the stage.
+    page = client.get("/setup/settings").content.decode()
+    assert f"/setup/reconnect/{ledger.pk}" in page and "Reconnect" in page
+    stage = client.get("/setup/stage/accounting").content.decode()
+    assert f"/setup/reconnect/{ledger.pk}" in stage and "was disconnected" in stage
+    back = client.post(f"/setup/reconnect/{ledger.pk}", {"next": "/setup/stage/accounting"})
+    assert back["Location"] == "/setup/stage/accounting"
+    fresh = merchant.connections.exclude(pk=ledger.pk).get(source_type="accounting")
+    assert fresh.status == Connection.Status.LINKED and fresh.platform_key == "beancount"
+    assert "is connected again" in client.get("/setup/stage/accounting").content.decode()
 
 
 def test_an_account_is_created_inline_in_the_ledger(client, partner):

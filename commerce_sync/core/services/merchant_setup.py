@@ -21,6 +21,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.cache import cache
@@ -73,7 +74,10 @@ SLOT_TYPES: dict[tuple[str, str], tuple[str, ...]] = {
     ("fees", "paymentFee"): ("Expense",),
     ("fees", "paymentFeeRefund"): ("Expense", "Income"),
 }
-PAYMENT_SLOT_TYPES = ("Asset", "Liability")
+# A clearing account holds a payment type's money until payout: an asset
+# (bank or current asset), never a liability. Gift-card payments
+# (prepaidPayment) settle against the gift card liability, listed above.
+PAYMENT_SLOT_TYPES = ("Asset",)
 
 # The slots of each page: (key, required). Payments are per type seen.
 SALES_SLOTS = (
@@ -91,6 +95,111 @@ FEES_SLOTS = (("paymentFee", True), ("paymentFeeRefund", False))
 TAX_PERCENTAGES = ("0", "5", "10", "20")
 
 
+@dataclass(frozen=True)
+class SalesFacts:
+    """What the merchant's recent sales hold that the mapping must cover:
+    `tax_percentages` the lines are taxed at (normalised percent strings,
+    "20", "8.875", "0" for zero-rated), `untaxed` (lines, gift cards or tips
+    carrying no tax: invoices need the default zero rate), the
+    `tax_components` lines name ([{id, name, rate}], rate a percentage
+    string or ""), and the `locations` ([{id, name}]) orders come from."""
+
+    tax_percentages: tuple[str, ...] = ()
+    untaxed: bool = False
+    tax_components: tuple[tuple[str, str, str], ...] = ()
+    locations: tuple[tuple[str, str], ...] = ()
+
+
+def _percent(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def sales_facts_recent(*, merchant: Merchant, today: date | None = None) -> SalesFacts:
+    """The tax rates, tax components and locations of the last
+    `PAYMENT_TYPES_READ_DAYS` days read from the merchant's linked commerce
+    connection (nothing stored), cached for the flow. A line's rate is the
+    one it states, else the sum of its components' rates, else its tax over
+    its net to 0.001 %. Empty when there is no connection or it cannot be
+    read (logged; the preview then says what is missing)."""
+    key = f"setup-flow:sales-facts:{merchant.pk}"
+    cached = cache.get(key)
+    if isinstance(cached, SalesFacts):
+        return cached
+    facts = SalesFacts()
+    commerce = merchant.connections.filter(
+        source_type=Connection.SourceType.COMMERCE, status=Connection.Status.LINKED
+    ).first()
+    if commerce is not None:
+        tz = zone(merchant.time_zone)
+        today = today or timezone.localdate(timezone=tz)
+        start = local_instant(today - timedelta(days=PAYMENT_TYPES_READ_DAYS), 0, tz)
+        try:
+            batch = connection_source(connection=commerce).read_period(
+                start=start, end=local_instant(today, 0, tz)
+            )
+            facts = _sales_facts(parse_commerce(batch.as_commerce(), tz))
+        except (ApplicationError, MappingError) as error:
+            log.warning(
+                "sales facts could not be read",
+                extra={"merchant": str(merchant.pk), "error": type(error).__name__},
+            )
+    cache.set(key, facts, FLOW_CACHE_SECONDS)
+    return facts
+
+
+def _sales_facts(data: Any) -> SalesFacts:
+    percentages: set[Decimal] = set()
+    untaxed = False
+    used: dict[str, str] = {}
+    locations: dict[str, str] = {}
+    components = data.tax_components
+    for order in data.orders:
+        if order.location_id:
+            locations[order.location_id] = data.locations.get(order.location_id) or ""
+        if order.gratuity:
+            untaxed = True
+        taxed = []
+        for x in order.lines:
+            product = data.products.get(x.product_id) if x.product_id else None
+            if product is not None and product.is_gift_card:
+                untaxed = True  # gift cards go on invoices at the zero rate
+            else:
+                taxed.append((x.tax_percentage, x.tax, x.total - x.tax, x.taxes))
+        taxed += [
+            (c.tax_percentage, c.tax, c.total - c.tax, c.taxes) for c in order.service_charges
+        ]
+        for stated, tax, net, parts in taxed:
+            for part in parts:
+                if part.component_id:
+                    used[part.component_id] = part.name
+            found = stated
+            if found is None and parts:
+                rates = [components.get(p.component_id or "") for p in parts]
+                if all(r is not None and r.percentage is not None for r in rates):
+                    found = sum((r.percentage for r in rates if r), Decimal(0))
+            if found is None and tax and net:
+                try:
+                    found = (tax / net * 100).quantize(Decimal("0.001"))
+                except ArithmeticError:
+                    found = None
+            if found is None:
+                untaxed = True
+            else:
+                percentages.add(found.normalize())
+    shown = []
+    for component_id, name in sorted(used.items()):
+        component = components.get(component_id)
+        pct = component.percentage if component is not None else None
+        label = (component.name if component is not None else "") or name or component_id
+        shown.append((component_id, label, "" if pct is None else _percent(pct)))
+    return SalesFacts(
+        tax_percentages=tuple(_percent(p) for p in sorted(percentages)),
+        untaxed=untaxed,
+        tax_components=tuple(shown),
+        locations=tuple(sorted((k, v or k) for k, v in locations.items())),
+    )
+
+
 @dataclass
 class FlowOptions:
     """What the merchant can choose from: `accounts` [{id, name, type,
@@ -106,6 +215,12 @@ class FlowOptions:
     payment_types: list[str] = field(default_factory=list)
     creates_accounts: bool = False
     platform_key: str = ""
+    facts: SalesFacts | None = None
+
+    @property
+    def seen(self) -> SalesFacts:
+        """What the merchant's recent sales hold (empty when unknown)."""
+        return self.facts if self.facts is not None else SalesFacts()
 
     def accounts_for(self, section: str, key: str) -> list[dict[str, str]]:
         """The active accounts suitable for the slot, by name."""
@@ -206,6 +321,7 @@ def flow_options(*, merchant: Merchant) -> FlowOptions:
         customers=options.customers,
         suppliers=options.suppliers,
         payment_types=payment_types_recent(merchant=merchant),
+        facts=sales_facts_recent(merchant=merchant),
         creates_accounts=connection is not None and connection.platform_key in CREATES_ACCOUNTS,
         platform_key=connection.platform_key if connection is not None else "",
     )
@@ -226,6 +342,14 @@ def slot_visible(*, merchant: Merchant, platform_key: str, section: str, key: st
     if name not in ACCOUNT_KEYS:
         return True
     return name in visible_accounts_get(partner=merchant.partner, platform_key=platform_key)
+
+
+class AccountExists(Exception):
+    """The account to create is already in the accounting software."""
+
+    def __init__(self, account_id: str) -> None:
+        super().__init__(account_id)
+        self.account_id = account_id
 
 
 # --- The standard set -----------------------------------------------------------------
@@ -257,6 +381,46 @@ class ProposedAccount:
     name: str
     type: str
     exists: bool
+    tax_rate: str | None = None  # a percentage: the account is a tax rate (Beancount)
+
+
+def standard_tax_rate_accounts(*, options: FlowOptions) -> list[ProposedAccount]:
+    """Where the target creates accounts and has no tax rate of a
+    percentage the merchant's sales use (or 0 % for untaxed lines, gift
+    cards and tips), a tax rate to create: a liability account carrying
+    that rate (`Liabilities:SalesTax:Rate20`), section "taxRates", key the
+    percentage. [] elsewhere (the merchant adds rates in its software)."""
+    if not options.creates_accounts:
+        return []
+    have = {_rate_key(r) for r in options.tax_rates}
+    wanted = list(options.seen.tax_percentages)
+    if options.seen.untaxed and "0" not in wanted:
+        wanted.insert(0, "0")
+    existing = {a["id"] for a in options.accounts}
+    proposals = []
+    for pct in wanted:
+        if pct in have:
+            continue
+        account_id = "Liabilities:SalesTax:Rate" + pct.replace(".", "-")
+        proposals.append(
+            ProposedAccount(
+                "taxRates",
+                pct,
+                account_id,
+                f"Tax rate {pct} %",
+                "Liability",
+                account_id in existing,
+                pct,
+            )
+        )
+    return proposals
+
+
+def _rate_key(rate: Mapping[str, Any]) -> str:
+    try:
+        return _percent(Decimal(str(rate.get("rate", ""))))
+    except InvalidOperation:
+        return ""
 
 
 def standard_set(*, options: FlowOptions) -> list[ProposedAccount]:
@@ -306,11 +470,10 @@ def standard_set(*, options: FlowOptions) -> list[ProposedAccount]:
 
 
 def standard_tax_rates(*, options: FlowOptions) -> dict[str, str]:
-    """Proposed tax rates: {percentage (a key of TAX_PERCENTAGES, or "zero"
-    for untaxed lines): tax rate id}, the target's rate of exactly that
-    percentage (the first by name; for 0 %, one named for income/sales/zero
-    first)."""
-    from decimal import Decimal, InvalidOperation
+    """Proposed tax rates: {percentage (one the merchant's sales use, or a
+    key of TAX_PERCENTAGES; "zero" for untaxed lines): tax rate id}, the
+    target's rate of exactly that percentage (the first by name; for 0 %,
+    one named for income/sales/zero first)."""
 
     def percent(rate: dict[str, str]) -> Decimal | None:
         try:
@@ -320,7 +483,7 @@ def standard_tax_rates(*, options: FlowOptions) -> dict[str, str]:
 
     rates = sorted(options.tax_rates, key=lambda r: str(r.get("name", "")).lower())
     found: dict[str, str] = {}
-    for pct in TAX_PERCENTAGES:
+    for pct in dict.fromkeys((*TAX_PERCENTAGES, *options.seen.tax_percentages)):
         matching = [r for r in rates if percent(r) == Decimal(pct).normalize()]
         if pct == "0":
             preferred = [
@@ -355,8 +518,9 @@ def standard_accounts_create(
     for proposal in proposals:
         if proposal.exists or proposal.account_id in created:
             continue
+        extra = {"tax_rate": proposal.tax_rate} if proposal.tax_rate is not None else {}
         target.create_account(
-            account_id=proposal.account_id, name=proposal.name, account_type=proposal.type
+            account_id=proposal.account_id, name=proposal.name, account_type=proposal.type, **extra
         )
         created.append(proposal.account_id)
     if created:
@@ -373,13 +537,29 @@ def standard_accounts_create(
 
 
 def account_create(
-    *, merchant: Merchant, account_id: str, name: str, account_type: str, actor: str = MERCHANT
+    *,
+    merchant: Merchant,
+    account_id: str,
+    name: str,
+    account_type: str,
+    tax_rate: str | None = None,
+    actor: str = MERCHANT,
 ) -> str:
     """Create one account inline from the flow where the target allows it
-    (`CREATES_ACCOUNTS`); returns its id. Raises PermissionError elsewhere and
-    what the connector raises for a bad name or type (DocumentRejected,
-    whose message says what a valid one looks like)."""
-    proposal = ProposedAccount("", "", account_id.strip(), name.strip(), account_type, False)
+    (`CREATES_ACCOUNTS`); returns its id. `tax_rate` (a percentage, for a
+    liability) makes it a tax rate too. Raises PermissionError elsewhere,
+    AccountExists when the target already has it, and what the connector
+    raises for a bad name or type (DocumentRejected, whose message says
+    what a valid one looks like)."""
+    account_id = account_id.strip()
+    connection = accounting_connection(merchant=merchant)
+    if connection is not None:
+        existing = accounting_options_get(connection=connection).accounts
+        if any(a["id"].lower() == account_id.lower() for a in existing):
+            raise AccountExists(account_id)
+    proposal = ProposedAccount(
+        "", "", account_id, name.strip(), account_type, False, tax_rate or None
+    )
     standard_accounts_create(merchant=merchant, proposals=[proposal], actor=actor)
     return proposal.account_id
 
@@ -432,30 +612,88 @@ def setup_preview(
     return Preview(day, result, len(data.orders))
 
 
+# The most business days one historic sync covers (as the partner API's).
+BACKFILL_MAX_DAYS = 366
+
+
+def posted_first_day(*, merchant: Merchant) -> date | None:
+    """The first business day a succeeded sync of `merchant` covered (in
+    its configuration's zone and sync hour), or None when nothing was
+    posted yet."""
+    config = getattr(merchant, "sync_configuration", None)
+    first = (
+        SyncRun.objects.filter(merchant=merchant, status=SyncRun.Status.SUCCEEDED)
+        .order_by("period_start")
+        .values_list("period_start", flat=True)
+        .first()
+    )
+    if first is None or config is None:
+        return None
+    from mapping.periods import business_day
+
+    return business_day(first, config.sync_hour, zone(config.time_zone))
+
+
+def backfill_range(*, merchant: Merchant, start: date) -> tuple[date, date] | None:
+    """The business days [first, until) a start date moved before the days
+    already posted adds: from `start` to the first day posted; None when
+    nothing was posted or `start` is not earlier."""
+    posted = posted_first_day(merchant=merchant)
+    if posted is None or start >= posted:
+        return None
+    return start, posted
+
+
+@dataclass
+class Finished:
+    """What finishing did: the configuration `outcome`, the `run` requested
+    (None: nothing due yet, or one is already queued), and the `backfill`
+    [first, until) of days before those already posted, when the start date
+    moved earlier and a historic sync posts them."""
+
+    outcome: SetOutcome
+    run: SyncRun | None
+    backfill: tuple[date, date] | None = None
+
+
 def setup_finish(
     *, merchant: Merchant, document: Mapping[str, Any], schedule: Mapping[str, Any]
-) -> tuple[SetOutcome, SyncRun | None]:
+) -> Finished:
     """Save the flow's configuration as a new version (actor `merchant`,
     every rule of `sync_configuration_set`; ConfigurationRefused names the
     problems, nothing saved; a Xero connection's bank contact follows the
-    fees supplier), then request the first sync (enqueued; None
-    when nothing is due yet or one is already queued)."""
+    fees supplier), then request a sync (enqueued): when the start date
+    moved before the days already posted, a historic sync of the days from
+    it up to the first one posted (days posted are never posted twice; at
+    most BACKFILL_MAX_DAYS, ValueError beyond, nothing saved), else the
+    latest."""
     from commerce_sync.core.services.syncs import sync_request
 
+    merchant.refresh_from_db()
     with transaction.atomic():
         outcome = sync_configuration_set(
             merchant=merchant, document=document, schedule=schedule, actor=MERCHANT
         )
         _bank_contact_align(merchant=merchant, document=outcome.config.document)
-    merchant.refresh_from_db()
+        merchant.refresh_from_db()
+        backfill = backfill_range(merchant=merchant, start=outcome.config.start_date)
+        if backfill is not None and (backfill[1] - backfill[0]).days > BACKFILL_MAX_DAYS:
+            raise ValueError(
+                f"At most {BACKFILL_MAX_DAYS} days before the first day posted can be added"
+            )
     if not merchant.enabled:
-        return outcome, None
+        return Finished(outcome, None, None)
     try:
         with transaction.atomic():
-            run = sync_request(merchant=merchant, actor=MERCHANT)
+            if backfill is not None:
+                run = sync_request(
+                    merchant=merchant, first=backfill[0], until=backfill[1], actor=MERCHANT
+                )
+            else:
+                run = sync_request(merchant=merchant, actor=MERCHANT)
     except ApplicationError:  # nothing due yet (2040), another queued (5080)
-        return outcome, None
-    return outcome, run
+        return Finished(outcome, None, None)
+    return Finished(outcome, run, backfill)
 
 
 def _bank_contact_align(*, merchant: Merchant, document: Mapping[str, Any]) -> None:
@@ -609,12 +847,15 @@ def oauth_finish(
     connectors raise (CredentialsRevoked, PlatformUnavailable,
     ConfigurationError)."""
     client = _oauth_client(connection.platform_key, connection.settings or {})
+    # Shopify signs its callback: its client checks the signature of them all.
+    signed = {"params": dict(params)} if connection.platform_key == "shopify" else {}
     tokens = client.exchange_code(
         code=str(params.get("code") or ""),
         redirect_uri=redirect_uri,
         code_verifier=code_verifier,
         state=str(params.get("state") or ""),
         expected_state=expected_state,
+        **signed,
     )
     credentials = tokens.as_credentials()
     if connection.platform_key == "quickbooks":
@@ -747,3 +988,165 @@ def shared_draft_put(*, merchant: Merchant, sections: Mapping[str, Any]) -> None
 
 def shared_draft_get(*, merchant: Merchant) -> dict[str, Any]:
     return dict(cache.get(f"setup-flow:shared:{merchant.pk}") or {})
+
+
+# --- Locations: tracking per location --------------------------------------------------
+
+# Targets whose connection settings track each location on document lines:
+# Xero by a tracking category's options (`XeroSettings.tracking`, option
+# names), QuickBooks by Department or Class (`QuickBooksSettings.locations`, ids).
+TRACKS_LOCATIONS = frozenset({"xero", "quickbooks"})
+
+
+def location_tracking_options(*, merchant: Merchant) -> list[dict[str, str]] | None:
+    """The tracking options a location can be posted to, when the linked
+    accounting software tracks locations from the flow (`TRACKS_LOCATIONS`:
+    Xero's tracking categories, QuickBooks' departments and classes):
+    [{category_id, category, option_id, option, value}] (active options,
+    cached for the flow; `value` is what the connection's settings hold:
+    the option's name for Xero, its Id for QuickBooks); None where it does
+    not. Raises what the connector raises (TransientError: try again)."""
+    connection = accounting_connection(merchant=merchant)
+    if connection is None or connection.platform_key not in TRACKS_LOCATIONS:
+        return None
+    key = f"setup-flow:tracking:v2:{connection.pk}:{connection.updated_at.timestamp()}"
+    cached = cache.get(key)
+    if cached is not None:
+        return list(cached)
+    target = connection_target(connection=connection)
+    found = [
+        {
+            "category_id": o.category_id,
+            "category": o.category,
+            "option_id": o.option_id,
+            "option": o.option,
+            "value": o.option_id if connection.platform_key == "quickbooks" else o.option,
+        }
+        for o in target.list_tracking_options()  # type: ignore[attr-defined]
+    ]
+    cache.set(key, found, FLOW_CACHE_SECONDS)
+    return found
+
+
+def location_tracking_get(*, merchant: Merchant) -> dict[str, Any]:
+    """The linked accounting connection's tracking of locations as
+    {"category": name, "options": {location id: value}} (see
+    `location_tracking_options`), {} when none."""
+    connection = accounting_connection(merchant=merchant)
+    if connection is None:
+        return {}
+    settings = connection.settings or {}
+    if connection.platform_key == "quickbooks":
+        locations = settings.get("locations")
+        if not isinstance(locations, Mapping):
+            return {}
+        return {"category": locations.get("by"), "options": dict(locations.get("map") or {})}
+    tracking = settings.get("tracking")
+    return dict(tracking) if isinstance(tracking, Mapping) else {}
+
+
+def location_tracking_set(
+    *, merchant: Merchant, category: str, options: Mapping[str, str], actor: str = MERCHANT
+) -> dict[str, Any]:
+    """Post each location's documents with a tracking option: `category` a
+    tracking category ("" stops tracking: Xero's category name, or
+    QuickBooks' "Department" or "Class"), `options` {location id: value}
+    (see `location_tracking_options`; locations left out are refused by
+    the sync when they sell, naming them). Saved on the connection's
+    settings (`XeroSettings.tracking` {"category", "options"},
+    `QuickBooksSettings.locations` {"by", "map"}), audited
+    `connection.settings_update`. ValueError (its message for the merchant)
+    for a category or option the software does not have; PermissionError
+    where tracking is not offered."""
+    connection = accounting_connection(merchant=merchant)
+    choices = location_tracking_options(merchant=merchant)
+    if connection is None or choices is None:
+        raise PermissionError("This accounting software does not track locations from the flow")
+    chosen = {k: v for k, v in sorted(options.items()) if v}
+    if category:
+        values = {c["value"] for c in choices if c["category"] == category}
+        if not values:
+            raise ValueError(f"Tracking category {category} does not exist")
+        for location, option in chosen.items():
+            if option not in values:
+                raise ValueError(f"{option} is not an option of {category} ({location})")
+    quickbooks = connection.platform_key == "quickbooks"
+    key = "locations" if quickbooks else "tracking"
+    value: dict[str, Any] | None = None
+    if category:
+        value = (
+            {"by": category, "map": chosen}
+            if quickbooks
+            else {"category": category, "options": chosen}
+        )
+    with transaction.atomic():
+        row = Connection.objects.select_for_update().get(pk=connection.pk)
+        settings = dict(row.settings or {})
+        if settings.get(key) != value:
+            if value is None:
+                settings.pop(key, None)
+            else:
+                settings[key] = value
+            row.settings = settings
+            row.save(update_fields=["settings", "updated_at"])
+            audit_log_write(
+                actor=actor,
+                action="connection.settings_update",
+                obj=row,
+                merchant=merchant,
+                changes={key: value},
+            )
+    return location_tracking_get(merchant=merchant)
+
+
+# --- Reconnecting -----------------------------------------------------------------------
+
+
+def connection_reconnect(*, connection: Connection, actor: str = MERCHANT) -> Connection:
+    """A fresh connection of `connection`'s merchant to the same platform,
+    in place of one disconnected (Unlinked): same side and settings (shop,
+    tracking ...; never credentials), Pending until the merchant authorises
+    it again (Linked at once for platforms that need no consent). Returns
+    the connection to use: `connection` itself when it is not Unlinked (a
+    Deauthorized or Pending one is authorised again in place). Raises
+    Django's ValidationError when the merchant already has another active
+    connection on that side."""
+    from commerce_sync.core.services.connections import connection_create
+
+    if connection.status != Connection.Status.UNLINKED:
+        return connection
+    settings = {
+        k: v
+        for k, v in (connection.settings or {}).items()
+        if k not in ("tenant_id", "realm_id", "bank_contact_id")  # chosen again on consent
+    }
+    return connection_create(
+        merchant=connection.merchant,
+        platform_key=connection.platform_key,
+        source_type=connection.source_type,
+        settings=settings,
+        actor=actor,
+    )
+
+
+def shopify_shop_set(*, connection: Connection, shop: str, actor: str = MERCHANT) -> Connection:
+    """Record the shop a Shopify connection is for (its `name.myshopify.com`
+    domain, the merchant types it before the consent screen, which lives on
+    that domain). ConfigurationError (its message says the expected form)
+    for anything else; audited `connection.settings_update`."""
+    from connectors.shopify.oauth import shop_domain
+
+    domain = shop_domain(shop if "." in shop.strip() else f"{shop.strip()}.myshopify.com")
+    with transaction.atomic():
+        row = Connection.objects.select_for_update().get(pk=connection.pk)
+        if (row.settings or {}).get("shop") != domain:
+            row.settings = {**(row.settings or {}), "shop": domain}
+            row.save(update_fields=["settings", "updated_at"])
+            audit_log_write(
+                actor=actor,
+                action="connection.settings_update",
+                obj=row,
+                merchant=row.merchant,
+                changes={"shop": domain},
+            )
+    return row

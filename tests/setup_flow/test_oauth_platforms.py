@@ -1,0 +1,202 @@
+"""Connecting Square (a commerce source) and QuickBooks (with its company
+picker) from the flow through their doubles' consent screens: the state
+and PKCE verifier are bound to the session, the code works once, QuickBooks
+names the company chosen (`realmId`) and the options then come from it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+
+from commerce_sync.core.models import Connection
+from commerce_sync.core.services.connections import connection_create
+from tests.doubles.consent import IntuitOAuthDouble
+from tests.doubles.quickbooks_double import QuickBooksDouble
+from tests.doubles.square_double import SquareDouble
+from tests.factories import MerchantFactory
+from tests.setup_flow.helpers import start_path
+
+pytestmark = pytest.mark.django_db
+OTHER_REALM = "9130999"
+
+
+@pytest.fixture
+def square(settings: Any) -> Iterator[SquareDouble]:
+    with SquareDouble() as double:
+        settings.SQUARE_API_URL = double.url
+        settings.SQUARE_CLIENT_ID = double.client_id
+        settings.SQUARE_CLIENT_SECRET = double.client_secret
+        yield double
+
+
+@pytest.fixture
+def quickbooks(settings: Any) -> Iterator[tuple[QuickBooksDouble, IntuitOAuthDouble]]:
+    with QuickBooksDouble() as api:
+        api.company.seed_account("40", "Sales", "Revenue")
+        api.company.seed_account("41", "Refunds", "Revenue")
+        api.company.seed_account("10", "Current account", "Asset")
+        companies = [(OTHER_REALM, "Another company"), (api.realm, "Double Café Ltd")]
+        with IntuitOAuthDouble(access_token=api.token, companies=companies) as intuit:
+            settings.QUICKBOOKS_API_URL = api.url
+            settings.QUICKBOOKS_AUTHORIZE_URL = intuit.authorize_url
+            settings.QUICKBOOKS_TOKEN_URL = intuit.token_url
+            settings.QUICKBOOKS_REVOKE_URL = intuit.revoke_url
+            settings.QUICKBOOKS_CLIENT_ID, settings.QUICKBOOKS_CLIENT_SECRET = intuit.client
+            yield api, intuit
+
+
+@pytest.fixture
+def merchant(partner: Any) -> Any:
+    merchant = MerchantFactory(partner=partner)
+    connection_create(merchant=merchant, platform_key="square", source_type="commerce")
+    connection_create(merchant=merchant, platform_key="quickbooks", source_type="accounting")
+    return merchant
+
+
+def consent_screen(client: Any, connection: Connection, **choices: str) -> tuple[str, str]:
+    """Press Connect, see the consent screen, allow; (screen HTML, callback path)."""
+    response = client.get(f"/setup/connect/{connection.pk}")
+    assert response.status_code == 302
+    screen = requests.get(response["Location"], timeout=5)
+    assert screen.status_code == 200 and "<button" in screen.text
+    query = {k: v[0] for k, v in parse_qs(urlsplit(response["Location"]).query).items()}
+    assert query["code_challenge_method"] == "S256" and query["state"]
+    back = requests.get(
+        response["Location"],
+        params={"decision": "allow", **choices},
+        allow_redirects=False,
+        timeout=5,
+    )
+    assert back.status_code == 302
+    callback = urlsplit(back.headers["Location"])
+    return screen.text, f"{callback.path}?{callback.query}"
+
+
+def test_square_is_connected_through_its_consent_screen(client, merchant, square):
+    client.get(start_path(merchant))
+    page = client.get("/setup/stage/commerce").content.decode()
+    till = merchant.connections.get(source_type="commerce")
+    assert f"/setup/connect/{till.pk}" in page
+    screen, callback = consent_screen(client, till)
+    assert "Allow access to Square?" in screen
+    response = client.get(callback)
+    assert response["Location"] == "/setup/stage/commerce"
+    till.refresh_from_db()
+    assert till.status == Connection.Status.LINKED
+    assert till.credentials["access_token"].startswith("square-access-")
+    grant = square.token_requests[-1]
+    assert grant["grant_type"] == "authorization_code" and grant["code_verifier"]
+    assert "Connected" in client.get("/setup/stage/commerce").content.decode()
+    assert client.get(callback).status_code == 400  # the state was spent
+
+
+def test_a_denied_consent_is_said_plainly(client, merchant, square):
+    client.get(start_path(merchant))
+    till = merchant.connections.get(source_type="commerce")
+    location = client.get(f"/setup/connect/{till.pk}")["Location"]
+    back = requests.get(location, params={"decision": "deny"}, allow_redirects=False, timeout=5)
+    callback = urlsplit(back.headers["Location"])
+    response = client.get(f"{callback.path}?{callback.query}")
+    assert response.status_code == 400
+    assert "cancelled or refused" in response.content.decode()
+    till.refresh_from_db()
+    assert till.status == Connection.Status.PENDING_AUTH
+
+
+def test_quickbooks_is_connected_to_the_company_chosen(client, merchant, quickbooks):
+    api, intuit = quickbooks
+    client.get(start_path(merchant))
+    books = merchant.connections.get(source_type="accounting")
+    screen, callback = consent_screen(client, books, realmId=api.realm)
+    assert "Double Café Ltd" in screen and "Another company" in screen
+    assert f"realmId={api.realm}" in callback
+    assert intuit.screen.consents[-1]["realmId"] == api.realm
+    assert client.get(callback)["Location"] == "/setup/stage/accounting"
+    books.refresh_from_db()
+    assert books.status == Connection.Status.LINKED
+    assert books.settings["realm_id"] == api.realm
+    assert books.credentials["access_token"] == api.token
+    # The options come from that company.
+    slots = {s["name"]: s for s in client.get("/setup/stage/sales").context["slots"]}
+    names = [a["name"] for a in slots["sales.accounts.sales"]["options"]]
+    assert "Sales" in names and "Current account" not in names
+
+
+@pytest.mark.parametrize("platform", ["zettle", "shopify"])
+def test_zettle_and_shopify_connect_through_their_consent_screens(
+    client, partner, settings, platform
+):
+    from tests.doubles import shopify_double
+    from tests.doubles.zettle_double import ZettleDouble
+
+    merchant = MerchantFactory(partner=partner)
+    if platform == "zettle":
+        double: Any = ZettleDouble()
+        till_settings: dict[str, str] = {}
+    else:
+        double = shopify_double.ShopifyDouble(shopify_double.realistic_day())
+        till_settings = {"shop": shopify_double.SHOP}
+    with double:
+        if platform == "zettle":
+            settings.ZETTLE_OAUTH_URL = settings.ZETTLE_PURCHASE_API_URL = double.url
+            settings.ZETTLE_FINANCE_API_URL = double.url
+            settings.ZETTLE_CLIENT_ID, settings.ZETTLE_CLIENT_SECRET = "zettle-app", "zettle-sec"
+        else:
+            settings.SHOPIFY_AUTHORIZE_URL_TEMPLATE = double.authorize_url_template
+            settings.SHOPIFY_TOKEN_URL_TEMPLATE = double.token_url_template
+            settings.SHOPIFY_API_URL_TEMPLATE = double.url_template
+            settings.SHOPIFY_CLIENT_ID = double.client_id
+            settings.SHOPIFY_CLIENT_SECRET = double.client_secret
+        till = connection_create(
+            merchant=merchant, platform_key=platform, source_type="commerce", settings=till_settings
+        )
+        client.get(start_path(merchant))
+        screen, callback = consent_screen(client, till)
+        assert f"Allow access to {platform.title()}?" in screen
+        if platform == "shopify":  # Shopify signs its callback: a forged one is refused
+            forged = callback.replace("hmac=", "hmac=0")
+            assert client.get(forged).status_code == 400
+            screen, callback = consent_screen(client, till)
+        assert client.get(callback)["Location"] == "/setup/stage/commerce"
+        till.refresh_from_db()
+        assert till.status == Connection.Status.LINKED and till.credentials["access_token"]
+
+
+def test_a_disconnected_square_is_reconnected_through_its_consent_screen(client, merchant, square):
+    client.get(start_path(merchant))
+    till = merchant.connections.get(source_type="commerce")
+    _screen, callback = consent_screen(client, till)
+    client.get(callback)
+    client.post(
+        "/setup/settings", {"action": "revoke", "connection": str(till.pk), "confirm": "yes"}
+    )
+    till.refresh_from_db()
+    assert till.status == Connection.Status.UNLINKED
+    again = client.post(f"/setup/reconnect/{till.pk}", {"next": "/setup/settings"})
+    fresh = merchant.connections.exclude(pk=till.pk).get(source_type="commerce")
+    assert again["Location"] == f"/setup/connect/{fresh.pk}"
+    assert fresh.status == Connection.Status.PENDING_AUTH and not fresh.credentials
+    _screen, callback = consent_screen(client, fresh)
+    assert client.get(callback)["Location"] == "/setup/stage/commerce"
+    fresh.refresh_from_db()
+    assert fresh.status == Connection.Status.LINKED
+
+
+def test_a_shopify_merchant_names_its_shop_before_consenting(client, partner):
+    merchant = MerchantFactory(partner=partner)
+    till = connection_create(merchant=merchant, platform_key="shopify", source_type="commerce")
+    client.get(start_path(merchant))
+    page = client.get("/setup/stage/commerce").content.decode()
+    assert f'action="/setup/shop/{till.pk}"' in page and "myshopify.com" in page
+    bad = client.post(f"/setup/shop/{till.pk}", {"shop": "https://evil.example"}, follow=True)
+    assert "is not a Shopify shop address" in bad.content.decode()
+    till.refresh_from_db()
+    assert "shop" not in till.settings
+    response = client.post(f"/setup/shop/{till.pk}", {"shop": "corner-bakery"})
+    assert response["Location"] == f"/setup/connect/{till.pk}"
+    till.refresh_from_db()
+    assert till.settings["shop"] == "corner-bakery.myshopify.com"
