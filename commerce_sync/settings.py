@@ -412,6 +412,10 @@ SQUARE_API_URL = env.str("SQUARE_API_URL", default="https://connect.squareup.com
 SQUARE_CLIENT_ID = env.str("SQUARE_CLIENT_ID", default="")
 SQUARE_CLIENT_SECRET = env.str("SQUARE_CLIENT_SECRET", default="")
 
+# Stripe ----------------------------------------------------------------------
+# The API host (its OpenAPI description's server); point it at a double here.
+STRIPE_API_URL = env.str("STRIPE_API_URL", default="https://api.stripe.com")
+
 # Shopify -----------------------------------------------------------------------
 # GraphQL Admin API endpoint per shop ({shop} is the myshopify.com domain);
 # tests point it at a local double.

@@ -100,6 +100,12 @@ def _shopify(context: ConnectorContext[Any]) -> CommerceSource:
     return shopify_source_build(context)
 
 
+def _stripe(context: ConnectorContext[Any]) -> CommerceSource:
+    from connectors.stripe.adapter import stripe_source_build
+
+    return stripe_source_build(context)
+
+
 def _xero(context: ConnectorContext[Any]) -> AccountingTarget:
     from connectors.xero.adapter import xero_target_build
 
@@ -118,6 +124,7 @@ COMMERCE_SOURCES: dict[str, Callable[[ConnectorContext[Any]], CommerceSource]] =
     "square": _square,
     "shopify": _shopify,
     "zettle": _zettle,
+    "stripe": _stripe,
 }
 ACCOUNTING_TARGETS: dict[str, Callable[[ConnectorContext[Any]], AccountingTarget]] = {
     "beancount": _beancount,
@@ -131,6 +138,7 @@ SETTINGS: dict[str, SettingsParser] = {
     "square": SquareSettings.from_json,
     "shopify": ShopifySettings.from_json,
     "zettle": ZettleSettings.from_json,
+    "stripe": NoSettings.from_json,
     "beancount": BeancountSettings.from_json,
     "http-ledger": HttpLedgerSettings.from_json,
     "xero": XeroSettings.from_json,

@@ -24,6 +24,7 @@ NAMES = {
     "square": "Square",
     "shopify": "Shopify",
     "zettle": "Zettle",
+    "stripe": "Stripe",
     "beancount": "Beancount ledger",
     "http-ledger": "HTTP ledger",
     "xero": "Xero",

@@ -199,6 +199,7 @@ def test_every_source_and_target_is_registered():
         "square",
         "shopify",
         "zettle",
+        "stripe",
     }
     assert set(registry.ACCOUNTING_TARGETS) == {"beancount", "http-ledger", "xero", "quickbooks"}
 

@@ -285,6 +285,8 @@ CREDENTIAL_SHAPES: dict[str, tuple[tuple[frozenset[str], frozenset[str]], ...]] 
     "square": (_TOKENS,),
     "zettle": (_TOKENS,),
     "http-ledger": ((frozenset({"api_key"}), frozenset()),),
+    # A restricted (or secret) key, `connectors.stripe.adapter`.
+    "stripe": ((frozenset({"api_key"}), frozenset()),),
     "partner": (
         (frozenset({"api_key"}), frozenset()),
         (frozenset({"client_id", "client_secret"}), frozenset()),
