@@ -416,6 +416,10 @@ SQUARE_CLIENT_SECRET = env.str("SQUARE_CLIENT_SECRET", default="")
 # The API host (its OpenAPI description's server); point it at a double here.
 STRIPE_API_URL = env.str("STRIPE_API_URL", default="https://api.stripe.com")
 
+# SumUp -----------------------------------------------------------------------
+# The API host (its OpenAPI description's server); point it at a double here.
+SUMUP_API_URL = env.str("SUMUP_API_URL", default="https://api.sumup.com")
+
 # Shopify -----------------------------------------------------------------------
 # GraphQL Admin API endpoint per shop ({shop} is the myshopify.com domain);
 # tests point it at a local double.

@@ -25,6 +25,7 @@ NAMES = {
     "shopify": "Shopify",
     "zettle": "Zettle",
     "stripe": "Stripe",
+    "sumup": "SumUp",
     "beancount": "Beancount ledger",
     "http-ledger": "HTTP ledger",
     "xero": "Xero",

@@ -200,6 +200,7 @@ def test_every_source_and_target_is_registered():
         "shopify",
         "zettle",
         "stripe",
+        "sumup",
     }
     assert set(registry.ACCOUNTING_TARGETS) == {"beancount", "http-ledger", "xero", "quickbooks"}
 
