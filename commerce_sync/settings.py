@@ -419,6 +419,8 @@ STRIPE_API_URL = env.str("STRIPE_API_URL", default="https://api.stripe.com")
 # SumUp -----------------------------------------------------------------------
 # The API host (its OpenAPI description's server); point it at a double here.
 SUMUP_API_URL = env.str("SUMUP_API_URL", default="https://api.sumup.com")
+SUMUP_CLIENT_ID = env.str("SUMUP_CLIENT_ID", default="")
+SUMUP_CLIENT_SECRET = env.str("SUMUP_CLIENT_SECRET", default="")
 
 # Shopify -----------------------------------------------------------------------
 # GraphQL Admin API endpoint per shop ({shop} is the myshopify.com domain);

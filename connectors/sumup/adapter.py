@@ -88,9 +88,19 @@ class SumUpSource:
 
 def sumup_source_build(context: ConnectorContext[SumUpSettings]) -> SumUpSource:
     """The source for a linked SumUp connection: its merchant code
-    (`SumUpSettings`) and API key (credentials `api_key`)."""
-    client = SumUpClient(
-        api_key=str(context.credentials.get("api_key") or ""),
-        merchant_code=context.settings.merchant_code,
-    )
+    (`SumUpSettings`) and either its API key (credentials `api_key`) or its
+    OAuth tokens (`access_token`, `refresh_token`, kept fresh by the core's
+    token source)."""
+    if context.credentials.get("access_token"):
+        from connectors.sumup.oauth import sumup_oauth_client
+
+        client = SumUpClient(
+            merchant_code=context.settings.merchant_code,
+            tokens=context.token_source(sumup_oauth_client()),
+        )
+    else:
+        client = SumUpClient(
+            merchant_code=context.settings.merchant_code,
+            api_key=str(context.credentials.get("api_key") or ""),
+        )
     return SumUpSource(client, time_zone=context.time_zone)

@@ -4,7 +4,8 @@ Vendor facts, from SumUp's OpenAPI description in
 `../shared/reference/sumup/openapi.json` and that folder's README:
 
 * server `https://api.sumup.com`; auth `Authorization: Bearer <key>`
-  (`securitySchemes.apiKey`, an API key `sup_sk_...`);
+  (`securitySchemes.apiKey`, an API key `sup_sk_...`) or an OAuth 2
+  access token (`securitySchemes.oauth2`, see `oauth.py`);
 * `GET /v2.1/merchants/{merchant_code}/transactions/history` takes `limit`,
   `order` (`ascending`), `oldest_time` (created at or after) and
   `newest_time` (created before) and answers `{"items": [...], "links":
@@ -17,8 +18,9 @@ Vendor facts, from SumUp's OpenAPI description in
 * 401 answers a `Problem`; 400 an `Error`. No rate limit is published: a 429
   is retried with the shared `RetryPolicy` like 5xx and timeouts.
 
-A 401 or 403 means the key was revoked: `CredentialsRevoked` (the connection
-becomes Deauthorized). The key never reaches a log line, a repr or a message.
+A 401 or 403 means the key or grant was revoked (for OAuth, after one
+refresh): `CredentialsRevoked` (the connection becomes Deauthorized). Keys
+and tokens never reach a log line, a repr or a message.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from commerce_sync.errors import (
     PlatformUnavailable,
     RateLimited,
 )
-from connectors.retry import RetryPolicy, transient_error
+from connectors.common import TokenSource
+from connectors.retry import RefreshOnce, RetryPolicy, transient_error
 
 HISTORY_PAGE = 100
 PAYOUTS_LIMIT = 9999  # the most the payouts list returns (`limit` 1..9999)
@@ -47,14 +50,17 @@ MAX_PAGES = 10_000
 
 
 class SumUpClient:
-    """Read-only SumUp calls for one merchant code with one API key.
-    `calls` counts HTTP requests sent (retries included)."""
+    """Read-only SumUp calls for one merchant code, with an API key or, for
+    an OAuth connection, the bearer tokens of a `TokenSource` (a 401 then
+    refreshes once; a second 401 means the grant is gone). `calls` counts
+    HTTP requests sent (retries included)."""
 
     def __init__(
         self,
         *,
-        api_key: str,
         merchant_code: str,
+        api_key: str = "",
+        tokens: TokenSource | None = None,
         base_url: str | None = None,
         timeout: float = 20.0,
         attempts: int = 4,
@@ -63,8 +69,9 @@ class SumUpClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if not api_key:
+        if not api_key and tokens is None:
             raise CredentialsRevoked("This SumUp connection has no API key: connect SumUp again")
+        self.tokens = tokens
         self.base_url = (base_url or settings.SUMUP_API_URL).rstrip("/")
         self.merchant_code = merchant_code
         self._api_key = api_key
@@ -80,22 +87,33 @@ class SumUpClient:
     def get(self, path: str, params: dict[str, Any]) -> Any:
         """One GET with retries of transient faults; the JSON body, numbers as Decimal."""
 
-        def once() -> Any:
+        def send(bearer: str) -> requests.Response:
             self.calls += 1
             try:
-                response = self.session.get(
+                return self.session.get(
                     self.base_url + path,
                     params=params,
-                    headers={
-                        "Authorization": f"Bearer {self._api_key}",
-                        "Accept": "application/json",
-                    },
+                    headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"},
                     timeout=self.timeout,
                 )
             except (requests.Timeout, requests.ConnectionError) as error:
                 raise PlatformUnavailable(
                     f"SumUp did not answer GET {path} ({type(error).__name__})"
                 ) from None
+
+        # OAuth: one refresh per logical call, across its retries.
+        refresh = RefreshOnce(self.tokens) if self.tokens is not None else None
+
+        def once() -> Any:
+            if refresh is None:
+                response = send(self._api_key)
+            else:
+                response = refresh.send(
+                    send,
+                    lambda _: CredentialsRevoked(
+                        "SumUp refused the refreshed access token: connect SumUp again"
+                    ),
+                )
             status = response.status_code
             transient = transient_error(
                 status, response.headers.get("Retry-After"), platform="SumUp", what=path
@@ -104,9 +122,9 @@ class SumUpClient:
                 raise transient
             if status in (401, 403):
                 raise CredentialsRevoked(
-                    f"SumUp no longer accepts this connection's API key ({status}): it was "
-                    "revoked or lacks the transactions.history and payouts.read scopes; "
-                    "give a new key"
+                    f"SumUp no longer accepts this connection's credentials ({status}): they "
+                    "were revoked or lack the transactions.history and payouts.read scopes; "
+                    "connect SumUp again"
                 )
             if status >= 300:
                 raise DataProcessingError(f"SumUp refused the request for {path} ({status})")

@@ -19,12 +19,15 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 from django.contrib.staticfiles import finders
 
 from commerce_sync.core.models import Connection
+from commerce_sync.core.services.connections import connection_create
 from commerce_sync.errors import ConfigurationError, CredentialsRevoked, DataProcessingError
 from commerce_sync.syncs.runs import sync_run_execute
 from connectors.context import SumUpSettings
@@ -32,8 +35,15 @@ from connectors.sumup import translate
 from connectors.sumup.adapter import SumUpSource
 from connectors.sumup.client import SumUpClient
 from tests.api.codat_sync_schema import partner_api
-from tests.connectors.test_sources_end_to_end import seed, sync_and_check
+from tests.connectors.test_sources_end_to_end import (
+    LONG_AGO,
+    ledger_balances,
+    seed,
+    sync_and_check,
+)
 from tests.doubles.sumup_double import HISTORY, KEY, MERCHANT, PAYOUTS, SumUpDouble, item
+from tests.factories import MerchantFactory
+from tests.setup_flow.helpers import start_path
 
 D = Decimal
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -188,8 +198,85 @@ def test_sumup_is_listed_and_takes_an_api_key(api: Any, merchant: Any) -> None:
     assert finders.find("integrations/sumup.svg") and finders.find("integrations/sumup-square.svg")
     created = api("post", f"/companies/{merchant.pk}/connections", {"platformKey": "sumup"})
     where = f"/companies/{merchant.pk}/connections/{created.json()['id']}/authorization"
-    refused = api("put", where, {"access_token": KEY})
+    refused = api("put", where, {"token": KEY})
     assert refused.status_code == 400
     items = {e["itemId"] for e in refused.json()["validation"]["errors"]}
-    assert items == {"api_key", "access_token", "credentials"}
+    assert items == {"api_key", "token", "credentials"}
+    half = api("put", where, {"access_token": KEY})  # OAuth tokens come in pairs
+    assert {e["itemId"] for e in half.json()["validation"]["errors"]} == {
+        "refresh_token",
+        "credentials",
+    }
     assert api("put", where, {"api_key": KEY}).json()["status"] == "Linked"
+
+
+# -- OAuth ---------------------------------------------------------------------------
+
+
+def sumup_oauth_settings(settings: Any, double: SumUpDouble) -> None:
+    settings.SUMUP_API_URL = double.url
+    settings.SUMUP_CLIENT_ID = double.client_id
+    settings.SUMUP_CLIENT_SECRET = double.client_secret
+
+
+@pytest.mark.django_db
+def test_a_merchant_connects_sumup_in_the_setup_flow(client, partner, raw_credentials):
+    merchant = MerchantFactory(partner=partner)
+    sumup = connection_create(
+        merchant=merchant,
+        platform_key="sumup",
+        source_type="commerce",
+        settings={"merchant_code": MERCHANT},
+    )
+    connection_create(merchant=merchant, platform_key="beancount", source_type="accounting")
+    with SumUpDouble() as double:
+        from django.conf import settings
+
+        sumup_oauth_settings(settings, double)
+        client.get(start_path(merchant))
+        page = client.get("/setup/stage/commerce").content.decode()
+        assert f"/setup/connect/{sumup.pk}" in page
+        response = client.get(f"/setup/connect/{sumup.pk}")
+        assert response.status_code == 302
+        asked = {k: v[0] for k, v in parse_qs(urlsplit(response["Location"]).query).items()}
+        assert response["Location"].startswith(f"{double.url}/authorize?")
+        assert asked["scope"] == "transactions.history payouts.read"
+        assert asked["code_challenge_method"] == "S256" and asked["client_id"] == "sumup-app"
+        back = requests.get(response["Location"], allow_redirects=False, timeout=5)
+        callback = urlsplit(back.headers["Location"])
+        done = client.get(f"{callback.path}?{callback.query}")
+        assert done.status_code == 302 and done["Location"] == "/setup/stage/commerce"
+    sumup.refresh_from_db()
+    assert sumup.status == Connection.Status.LINKED
+    assert sumup.credentials["refresh_token"] == "sumup-rt-1-0123"
+    assert "sumup-rt-1-0123" not in raw_credentials(sumup.pk)
+    assert sumup.settings["merchant_code"] == MERCHANT
+
+
+@pytest.mark.django_db
+def test_an_oauth_connection_refreshes_its_expired_token_and_syncs(settings, tmp_path):
+    with SumUpDouble() as double:
+        sumup_oauth_settings(settings, double)
+        double.grant_refresh_token("sumup-rt-stored-0123")
+        seeded = seed(
+            settings,
+            tmp_path,
+            platform_key="sumup",
+            connection_settings={"merchant_code": MERCHANT},
+            credentials={
+                "access_token": "sumup-at-expired-0123",
+                "refresh_token": "sumup-rt-stored-0123",
+                "expires_at": LONG_AGO,
+            },
+            currency="EUR",
+            time_zone="Europe/Berlin",
+            country="DE",
+        )
+        run = sync_run_execute(merchant=seeded.merchant, now=seeded.now)
+        assert run is not None and run.status_code == 2000, run.messages
+        assert ledger_balances(seeded.ledger_path) == SUMUP_EXPECTED
+        assert double.token_forms == [{"grant_type": "refresh_token"}]  # once, before reading
+        assert double.violations == []
+    seeded.commerce.refresh_from_db()
+    assert seeded.commerce.credentials["refresh_token"] == "sumup-rt-1-0123"  # rotated
+    assert seeded.commerce.credentials["access_token"] == "sumup-at-1-0123"

@@ -23,10 +23,13 @@ double reads it, and every answer after.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
+import threading
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests import secrets_guard
 from tests.doubles.http import JsonHandler, LocalServer
@@ -129,7 +132,16 @@ class SumUpDouble(LocalServer):
         self.keys = {KEY}
         self.faults: list[tuple[int, dict[str, str]]] = []
         self.requests: list[tuple[str, dict[str, str]]] = []
-        secrets_guard.register(KEY)
+        # OAuth (authorisation code with PKCE; `/authorize` and `/token` are
+        # not in the description's paths, so they bypass the harness).
+        self.client_id, self.client_secret = "sumup-app", "sumup-secret-0123"
+        self.lock = threading.Lock()
+        self.consents: list[dict[str, str]] = []
+        self.codes: dict[str, tuple[str, str]] = {}
+        self.refresh_tokens: set[str] = set()
+        self.token_forms: list[dict[str, str]] = []
+        self.issued = 0
+        secrets_guard.register(KEY, self.client_secret)
         self.harness = Harness(SumUpContract())
         super().__init__(self._handler(), poll_interval=0.05)
 
@@ -138,7 +150,60 @@ class SumUpDouble(LocalServer):
         return self.harness.violations
 
     def revoke(self) -> None:
+        """The key or grant was revoked: every call is a 401, no refresh works."""
         self.keys.clear()
+        self.refresh_tokens.clear()
+
+    # -- OAuth ---------------------------------------------------------------
+
+    def authorize(self, query: dict[str, str]) -> str:
+        """The consent screen, consenting at once: back to the redirect URI
+        with a single-use code and the state given."""
+        with self.lock:
+            self.consents.append(dict(query))
+            code = f"sumup-code-{len(self.consents)}"
+            self.codes[code] = (query.get("code_challenge", ""), query.get("redirect_uri", ""))
+        return f"{query.get('redirect_uri', '')}?{urlencode({'code': code, 'state': query.get('state', '')})}"
+
+    def grant_refresh_token(self, value: str) -> None:
+        """A refresh token the connection holds already."""
+        self.refresh_tokens.add(value)
+        secrets_guard.register(value)
+
+    def token(self, form: dict[str, str], authorization: str) -> tuple[int, dict[str, Any]]:
+        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
+        with self.lock:
+            self.token_forms.append({k: v for k, v in form.items() if k == "grant_type"})
+            if authorization != f"Basic {expected}":
+                return 401, {"error": "invalid_client"}
+            if form.get("grant_type") == "authorization_code":
+                challenge, redirect = self.codes.pop(form.get("code", ""), ("", ""))
+                verifier = form.get("code_verifier", "").encode()
+                computed = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
+                if (
+                    not challenge
+                    or computed.decode() != challenge
+                    or form.get("redirect_uri") != redirect
+                ):
+                    return 400, {"error": "invalid_grant"}
+            elif form.get("grant_type") == "refresh_token":
+                if form.get("refresh_token") not in self.refresh_tokens:
+                    return 400, {"error": "invalid_grant"}
+                self.refresh_tokens.discard(form["refresh_token"])
+            else:
+                return 400, {"error": "unsupported_grant_type"}
+            self.issued += 1
+            access, refresh = f"sumup-at-{self.issued}-0123", f"sumup-rt-{self.issued}-0123"
+            self.keys.add(access)
+            self.refresh_tokens.add(refresh)
+            secrets_guard.register(access, refresh)
+            return 200, {
+                "access_token": access,
+                "refresh_token": refresh,
+                "expires_in": 3599,
+                "token_type": "Bearer",
+                "scope": form.get("scope", "transactions.history payouts.read"),
+            }
 
     def _history(self, q: dict[str, str]) -> dict[str, Any]:
         found = sorted(self.history, key=lambda x: x["timestamp"])
@@ -172,9 +237,22 @@ class SumUpDouble(LocalServer):
         double = self
 
         class Handler(JsonHandler):
+            def do_POST(self) -> None:
+                parts = urlsplit(self.path)
+                if parts.path != "/token":
+                    self.reply(404, {"message": "not found", "error_code": "NOT_FOUND"})
+                    return
+                form = {k: v[0] for k, v in parse_qs(self.read_body().decode()).items()}
+                status, body = double.token(form, self.headers.get("Authorization") or "")
+                self.reply(status, body)
+
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query)
+                if parts.path == "/authorize":
+                    location = double.authorize({k: v[0] for k, v in query.items()})
+                    self.reply_raw(302, b"", {"Location": location})
+                    return
                 request = Request("GET", parts.path, query, self.headers, b"")
                 double.requests.append((parts.path, {k: v[0] for k, v in query.items()}))
                 self.reply_raw(*double.harness.exchange(request, lambda: self._answer(request)))
