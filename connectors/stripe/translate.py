@@ -20,7 +20,9 @@ Orders:
 |-----------------------------------------|----------------------------------|-------------------------------|
 | charge, `succeeded`, captured           | one line at the charge's         | the sale; `amount_captured`   |
 |                                         | `description`, payment Card Paid | (a partial capture sells less)|
-| charge, `pending`                       | as above, payment Card Pending   | the engine waits for it       |
+| charge, `pending` (bank debits ...)     | as above, payment Card Paid      | Stripe has credited the       |
+|                                         |                                  | balance (pending); a failure  |
+|                                         |                                  | is `payment_failure_refund`   |
 | charge `failed`, or not captured        | (skipped)                        | no money moved                |
 | refund, `succeeded` or `pending`        | `refund-<id>`: one negative line,| money back to the customer    |
 |                                         | payment Card                     |                               |
@@ -29,6 +31,8 @@ Orders:
 |                                         |                                  | comes as `refund_failure`     |
 | balance transaction `refund_failure`    | `refund-failure-<id>`: one       | the refund's money came back  |
 |                                         | positive line "Refund failed"    |                               |
+| balance transaction                     | `payment-failure-<id>`: one      | a pending payment that failed:|
+| `payment_failure_refund`                | negative line "Payment failed"   | the sale taken back           |
 | balance transaction `adjustment` with   | `dispute-<id>`: one line of the  | a dispute is its own kind: a  |
 | reporting_category `dispute`,           | (signed) amount, "Dispute ..."   | sale taken back (or given     |
 | `dispute_reversal`                      | payment Card                     | back when won), not a fee     |
@@ -39,7 +43,7 @@ Transactions (from balance transactions, `type`):
 |-----------------------------------------|----------------------------------|-------------------------------|
 | `charge`, `payment`, `refund`,          | one per `fee_details[]` entry:   | the processing fees the       |
 | `payment_refund`, `refund_failure`,     | PaymentFee (fee > 0) or          | amount carries; linked to the |
-| dispute adjustments                     | PaymentFeeRefund (< 0), linked   | charge (or refund) by         |
+| `payment_failure_refund`, disputes      | PaymentFeeRefund (< 0), linked   | charge (or refund) by         |
 |                                         | to the `source`                  | `transactionSourceRef`        |
 | `stripe_fee`, `stripe_fx_fee`,          | PaymentFee / PaymentFeeRefund    | fees no sale carries          |
 | `tax_fee`                               | by the sign of `amount`          |                               |
@@ -79,6 +83,11 @@ PAYMENT_TYPE = "Card"  # see the module docstring: the Stripe balance
 FEE_CARRIERS = frozenset(["charge", "payment", "refund", "payment_refund", "refund_failure"])
 STANDALONE_FEES = frozenset(["stripe_fee", "stripe_fx_fee", "tax_fee"])
 PAYOUT_REVERSALS = frozenset(["payout_failure", "payout_cancel"])
+# Balance transactions that move a sale's money back, as (order id prefix, title).
+REVERSED_MONEY = {
+    "refund_failure": ("refund-failure", "Refund failed"),
+    "payment_failure_refund": ("payment-failure", "Payment failed"),
+}
 DISPUTE_CATEGORIES = {"dispute": "Dispute (chargeback)", "dispute_reversal": "Dispute won"}
 
 
@@ -184,7 +193,6 @@ def charge_order(charge: Raw) -> list[Record]:
             total=captured,
             currency=cur,
             created=moment(charge),
-            status="Paid" if charge.get("status") == "succeeded" else "Pending",
         )
     ]
 
@@ -283,13 +291,14 @@ def balance_transaction(bt: Raw) -> tuple[list[Record], list[Record]]:
         return [order], _fees(bt, cur, bt["id"])
     if kind == "adjustment":
         return [], [_balance_fee(bt, cur), *_fees(bt, cur, None)]
-    if kind == "refund_failure":
+    if kind in REVERSED_MONEY:
+        prefix, title = REVERSED_MONEY[kind]
         value = amount(bt.get("amount"), cur)
         order = one_line_order(
-            order_id=f"refund-failure-{bt['id']}",
+            order_id=f"{prefix}-{bt['id']}",
             number=str(source or bt["id"]),
             payment_id=bt["id"],
-            description=f"Refund failed {source or ''}".strip(),
+            description=f"{title} {source or ''}".strip(),
             total=value,
             currency=cur,
             created=moment(bt),

@@ -84,6 +84,16 @@ def test_a_charge_is_a_one_line_order_at_its_description():
     assert translate.charge_order(charge("ch_C", at(11), 100, status="failed")) == []
 
 
+def test_a_pending_charge_sells_and_its_failure_takes_the_sale_back():
+    (order,) = translate.charge_order(charge("ch_P", at(9), 2000, status="pending"))
+    assert order["payments"][0]["status"] == "Paid"  # the balance holds it, pending
+    failed = bt("txn_F", at(20), "payment_failure_refund", -2000, source="ch_P")
+    (orders, fees) = translate.balance_transaction(failed)
+    assert [(o["id"], o["totalAmount"]) for o in orders] == [("payment-failure-txn_F", D("-20.00"))]
+    assert orders[0]["orderLineItems"][0]["description"] == "Payment failed ch_P"
+    assert fees == []
+
+
 def test_what_does_not_fit_is_named_by_id_never_dropped():
     broken_fees = bt("txn_X", at(9), "charge", 1000, fees=(("stripe_fee", 30),), source="ch_X")
     broken_fees["fee"] = 31  # not the sum of its details
