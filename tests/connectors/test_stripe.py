@@ -184,6 +184,26 @@ def test_a_revoked_key_is_credentials_revoked_without_the_key_in_the_message():
     assert KEY not in str(raised.value) and KEY not in repr(source(double).client)
 
 
+def test_a_key_without_a_permission_names_what_it_lacks():
+    with StripeDouble() as double:
+        double.faults = [(403, {})]
+        with pytest.raises(CredentialsRevoked) as raised:
+            source(double).read_period(start=START, end=END)
+    assert "Stripe refused /v1/charges (403)" in str(raised.value)
+
+
+def test_a_list_announcing_more_without_new_objects_stops_instead_of_looping():
+    class Endless(StripeClient):
+        def get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+            self.calls += 1
+            return {"object": "list", "data": [], "has_more": True, "url": path}
+
+    client = Endless(api_key=KEY, base_url="http://127.0.0.1:9", sleep=lambda _: None)
+    with pytest.raises(DataProcessingError, match="gave no new object"):
+        list(client.charges(start=0, end=1))
+    assert client.calls == 1
+
+
 def test_a_query_parameter_stripe_does_not_define_is_a_violation():
     with StripeDouble() as double:
         client = StripeClient(api_key=KEY, base_url=double.url, sleep=lambda _: None)
