@@ -135,7 +135,6 @@ def one_line_order(
     total: Decimal,
     currency: str,
     created: str,
-    status: str = "Paid",
 ) -> Record:
     """A canonical order of one untaxed line of `total` paid by one Card payment."""
     return {
@@ -165,7 +164,7 @@ def one_line_order(
                 "type": PAYMENT_TYPE,
                 "amount": total,
                 "currency": currency,
-                "status": status,
+                "status": "Paid",
             }
         ],
         "totalAmount": total,
