@@ -452,6 +452,16 @@ SQUARE_API_URL = env.str("SQUARE_API_URL", default="https://connect.squareup.com
 SQUARE_CLIENT_ID = env.str("SQUARE_CLIENT_ID", default="")
 SQUARE_CLIENT_SECRET = env.str("SQUARE_CLIENT_SECRET", default="")
 
+# Stripe ----------------------------------------------------------------------
+# The API host (its OpenAPI description's server); point it at a double here.
+STRIPE_API_URL = env.str("STRIPE_API_URL", default="https://api.stripe.com")
+
+# SumUp -----------------------------------------------------------------------
+# The API host (its OpenAPI description's server); point it at a double here.
+SUMUP_API_URL = env.str("SUMUP_API_URL", default="https://api.sumup.com")
+SUMUP_CLIENT_ID = env.str("SUMUP_CLIENT_ID", default="")
+SUMUP_CLIENT_SECRET = env.str("SUMUP_CLIENT_SECRET", default="")
+
 # Shopify -----------------------------------------------------------------------
 # GraphQL Admin API endpoint per shop ({shop} is the myshopify.com domain);
 # tests point it at a local double.

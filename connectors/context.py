@@ -136,6 +136,21 @@ class ZettleSettings:
 
 
 @dataclass(frozen=True)
+class SumUpSettings:
+    merchant_code: str  # SumUp's short merchant identifier, e.g. "MH4H92C7"
+
+    @classmethod
+    def from_json(cls, raw: Json) -> SumUpSettings:
+        code = str(raw.get("merchant_code") or "")
+        if not code or not code.isalnum():
+            raise ConfigurationError(
+                "This SumUp connection has no merchant_code (letters and digits, as shown in "
+                "the SumUp dashboard)"
+            )
+        return cls(merchant_code=code)
+
+
+@dataclass(frozen=True)
 class XeroSettings:
     tenant_id: str  # the organisation booked into
     bank_contact_id: str | None = None  # the contact on bank transactions (fees supplier)

@@ -27,6 +27,7 @@ from connectors.context import (
     SandboxSettings,
     ShopifySettings,
     SquareSettings,
+    SumUpSettings,
     XeroSettings,
     ZettleSettings,
 )
@@ -100,6 +101,18 @@ def _shopify(context: ConnectorContext[Any]) -> CommerceSource:
     return shopify_source_build(context)
 
 
+def _stripe(context: ConnectorContext[Any]) -> CommerceSource:
+    from connectors.stripe.adapter import stripe_source_build
+
+    return stripe_source_build(context)
+
+
+def _sumup(context: ConnectorContext[Any]) -> CommerceSource:
+    from connectors.sumup.adapter import sumup_source_build
+
+    return sumup_source_build(context)
+
+
 def _xero(context: ConnectorContext[Any]) -> AccountingTarget:
     from connectors.xero.adapter import xero_target_build
 
@@ -118,6 +131,8 @@ COMMERCE_SOURCES: dict[str, Callable[[ConnectorContext[Any]], CommerceSource]] =
     "square": _square,
     "shopify": _shopify,
     "zettle": _zettle,
+    "stripe": _stripe,
+    "sumup": _sumup,
 }
 ACCOUNTING_TARGETS: dict[str, Callable[[ConnectorContext[Any]], AccountingTarget]] = {
     "beancount": _beancount,
@@ -131,6 +146,8 @@ SETTINGS: dict[str, SettingsParser] = {
     "square": SquareSettings.from_json,
     "shopify": ShopifySettings.from_json,
     "zettle": ZettleSettings.from_json,
+    "stripe": NoSettings.from_json,
+    "sumup": SumUpSettings.from_json,
     "beancount": BeancountSettings.from_json,
     "http-ledger": HttpLedgerSettings.from_json,
     "xero": XeroSettings.from_json,

@@ -254,7 +254,9 @@ class ConnectionAuthorizationView(PartnerApiView):
         "never returned. A PendingAuth or Deauthorized connection becomes Linked. Each "
         "platform takes its own keys (anything else is a 400 naming the key): xero, "
         "quickbooks, shopify, square, zettle: access_token, refresh_token (optional "
-        "expires_at, ISO 8601 with offset); http-ledger: api_key; partner: api_key, or "
+        "expires_at, ISO 8601 with offset); http-ledger: api_key; stripe: api_key (a restricted "
+        "key, rk_...); sumup: api_key (sup_sk_...), or "
+        "access_token and refresh_token (optional expires_at); partner: api_key, or "
         "client_id and client_secret; sandbox, beancount, partner-push need none: send {}.",
     )
     def put(self, request: Request, company_id: str, connection_id: str) -> Response:

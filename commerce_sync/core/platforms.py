@@ -24,6 +24,8 @@ NAMES = {
     "square": "Square",
     "shopify": "Shopify",
     "zettle": "Zettle",
+    "stripe": "Stripe",
+    "sumup": "SumUp",
     "beancount": "Beancount ledger",
     "http-ledger": "HTTP ledger",
     "xero": "Xero",

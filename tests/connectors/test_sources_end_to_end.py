@@ -199,6 +199,8 @@ def test_every_source_and_target_is_registered():
         "square",
         "shopify",
         "zettle",
+        "stripe",
+        "sumup",
     }
     assert set(registry.ACCOUNTING_TARGETS) == {"beancount", "http-ledger", "xero", "quickbooks"}
 

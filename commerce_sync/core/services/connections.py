@@ -285,6 +285,10 @@ CREDENTIAL_SHAPES: dict[str, tuple[tuple[frozenset[str], frozenset[str]], ...]] 
     "square": (_TOKENS,),
     "zettle": (_TOKENS,),
     "http-ledger": ((frozenset({"api_key"}), frozenset()),),
+    # A restricted (or secret) key, `connectors.stripe.adapter`.
+    "stripe": ((frozenset({"api_key"}), frozenset()),),
+    # An API key (`sup_sk_...`) or OAuth tokens, `connectors.sumup.adapter`.
+    "sumup": ((frozenset({"api_key"}), frozenset()), _TOKENS),
     "partner": (
         (frozenset({"api_key"}), frozenset()),
         (frozenset({"client_id", "client_secret"}), frozenset()),

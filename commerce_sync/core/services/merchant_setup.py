@@ -734,7 +734,7 @@ def merchant_sync_pause(*, merchant: Merchant, actor: str = MERCHANT) -> Merchan
 
 # --- OAuth: connecting a platform from the flow ----------------------------------------
 
-OAUTH_PLATFORMS = frozenset({"xero", "quickbooks", "square", "zettle", "shopify"})
+OAUTH_PLATFORMS = frozenset({"xero", "quickbooks", "square", "zettle", "shopify", "sumup"})
 
 
 def _oauth_client(platform_key: str, settings: Mapping[str, Any]) -> Any:
@@ -754,6 +754,10 @@ def _oauth_client(platform_key: str, settings: Mapping[str, Any]) -> Any:
         from connectors.zettle.oauth import zettle_oauth_client
 
         return zettle_oauth_client()
+    if platform_key == "sumup":
+        from connectors.sumup.oauth import sumup_oauth_client
+
+        return sumup_oauth_client()
     if platform_key == "shopify":
         from connectors.shopify.oauth import shop_domain, shopify_oauth_client
 

@@ -1,0 +1,188 @@
+"""HTTP layer for the SumUp REST API (read only).
+
+Vendor facts, from SumUp's OpenAPI description in
+`../shared/reference/sumup/openapi.json` and that folder's README:
+
+* server `https://api.sumup.com`; auth `Authorization: Bearer <key>`
+  (`securitySchemes.apiKey`, an API key `sup_sk_...`) or an OAuth 2
+  access token (`securitySchemes.oauth2`, see `oauth.py`);
+* `GET /v2.1/merchants/{merchant_code}/transactions/history` takes `limit`,
+  `order` (`ascending`), `oldest_time` (created at or after) and
+  `newest_time` (created before) and answers `{"items": [...], "links":
+  [{"rel": "next", "href": "<query string>"}]}`: the next page is that query;
+* `GET /v1.0/merchants/{merchant_code}/payouts` takes `start_date`,
+  `end_date` (both inclusive dates), `limit` (1..9999), `order`, `format`
+  (`json`) and answers a list of payout and deduction records;
+* amounts are JSON numbers in major units: read here as `Decimal`
+  (`parse_float=Decimal`), never float;
+* 401 answers a `Problem`; 400 an `Error`. No rate limit is published: a 429
+  is retried with the shared `RetryPolicy` like 5xx and timeouts.
+
+A 401 or 403 means the key or grant was revoked (for OAuth, after one
+refresh): `CredentialsRevoked` (the connection becomes Deauthorized). Keys
+and tokens never reach a log line, a repr or a message.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs
+
+import requests
+from django.conf import settings
+
+from commerce_sync.errors import (
+    CredentialsRevoked,
+    DataProcessingError,
+    PlatformUnavailable,
+    RateLimited,
+)
+from connectors.common import TokenSource
+from connectors.retry import RefreshOnce, RetryPolicy, transient_error
+
+HISTORY_PAGE = 100
+PAYOUTS_LIMIT = 9999  # the most the payouts list returns (`limit` 1..9999)
+MAX_PAGES = 10_000
+
+
+class SumUpClient:
+    """Read-only SumUp calls for one merchant code, with an API key or, for
+    an OAuth connection, the bearer tokens of a `TokenSource` (a 401 then
+    refreshes once; a second 401 means the grant is gone). `calls` counts
+    HTTP requests sent (retries included)."""
+
+    def __init__(
+        self,
+        *,
+        merchant_code: str,
+        api_key: str = "",
+        tokens: TokenSource | None = None,
+        base_url: str | None = None,
+        timeout: float = 20.0,
+        attempts: int = 4,
+        backoff: float = 0.5,
+        page_size: int = HISTORY_PAGE,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not api_key and tokens is None:
+            raise CredentialsRevoked("This SumUp connection has no API key: connect SumUp again")
+        self.tokens = tokens
+        self.base_url = (base_url or settings.SUMUP_API_URL).rstrip("/")
+        self.merchant_code = merchant_code
+        self._api_key = api_key
+        self.timeout = timeout
+        self.page_size = page_size
+        self.retries = RetryPolicy.transient(attempts=attempts, backoff=backoff, sleep=sleep)
+        self.session = session or requests.Session()
+        self.calls = 0
+
+    def __repr__(self) -> str:
+        return f"SumUpClient({self.base_url!r}, {self.merchant_code!r})"
+
+    def get(self, path: str, params: dict[str, Any]) -> Any:
+        """One GET with retries of transient faults; the JSON body, numbers as Decimal."""
+
+        def send(bearer: str) -> requests.Response:
+            self.calls += 1
+            try:
+                return self.session.get(
+                    self.base_url + path,
+                    params=params,
+                    headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"},
+                    timeout=self.timeout,
+                )
+            except (requests.Timeout, requests.ConnectionError) as error:
+                raise PlatformUnavailable(
+                    f"SumUp did not answer GET {path} ({type(error).__name__})"
+                ) from None
+
+        # OAuth: one refresh per logical call, across its retries.
+        refresh = RefreshOnce(self.tokens) if self.tokens is not None else None
+
+        def once() -> Any:
+            if refresh is None:
+                response = send(self._api_key)
+            else:
+                response = refresh.send(
+                    send,
+                    lambda _: CredentialsRevoked(
+                        "SumUp refused the refreshed access token: connect SumUp again"
+                    ),
+                )
+            status = response.status_code
+            transient = transient_error(
+                status, response.headers.get("Retry-After"), platform="SumUp", what=path
+            )
+            if transient is not None:
+                raise transient
+            if status in (401, 403):
+                raise CredentialsRevoked(
+                    f"SumUp no longer accepts this connection's credentials ({status}): they "
+                    "were revoked or lack the transactions.history and payouts.read scopes; "
+                    "connect SumUp again"
+                )
+            if status >= 300:
+                raise DataProcessingError(f"SumUp refused the request for {path} ({status})")
+            try:
+                return json.loads(response.content, parse_float=Decimal)
+            except ValueError:
+                raise DataProcessingError(f"SumUp sent invalid JSON for {path}") from None
+
+        return self.retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
+
+    def history(self, *, oldest: str, newest: str) -> Iterator[dict[str, Any]]:
+        """Transactions created in [oldest, newest) (ISO 8601 UTC), oldest
+        first, following `links[rel=next]` to the end."""
+        path = f"/v2.1/merchants/{self.merchant_code}/transactions/history"
+        query: dict[str, Any] = {
+            "oldest_time": oldest,
+            "newest_time": newest,
+            "order": "ascending",
+            "limit": self.page_size,
+        }
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            page = self.get(path, query)
+            if not isinstance(page, dict) or not isinstance(page.get("items"), list):
+                raise DataProcessingError(f"SumUp answered {path} without a list of items")
+            yield from page["items"]
+            links = page.get("links") or []
+            following = next(
+                (x.get("href") for x in links if isinstance(x, dict) and x.get("rel") == "next"),
+                None,
+            )
+            if not following or not page["items"]:
+                return
+            if following in seen:
+                raise DataProcessingError(f"SumUp returned the same next page twice for {path}")
+            seen.add(following)
+            # The link is a query string (`limit=..&oldest_ref=..&order=..`);
+            # the upper bound is kept so the read stops at the period's end.
+            query = {k: v[0] for k, v in parse_qs(following.lstrip("?")).items()}
+            query.setdefault("newest_time", newest)
+        raise DataProcessingError(f"SumUp kept announcing pages of {path}")
+
+    def payouts(self, *, first: str, last: str) -> list[dict[str, Any]]:
+        """Payout and deduction records dated first..last (inclusive ISO dates)."""
+        path = f"/v1.0/merchants/{self.merchant_code}/payouts"
+        params = {
+            "start_date": first,
+            "end_date": last,
+            "format": "json",
+            "order": "asc",
+            "limit": PAYOUTS_LIMIT,
+        }
+        records = self.get(path, params)
+        if not isinstance(records, list):
+            raise DataProcessingError(f"SumUp answered {path} without a list of payouts")
+        if len(records) >= PAYOUTS_LIMIT:
+            raise DataProcessingError(
+                f"SumUp listed {len(records)} payout records for {first}..{last}, the most it "
+                "returns at once: some may be missing"
+            )
+        return records
