@@ -19,7 +19,7 @@ def directives(response) -> dict[str, list[str]]:
 PAGES = [
     # path, status, script-src, style-src
     ("/", 200, ["'self'"], ["'self'"]),
-    ("/setup/", 401, ["'self'"], ["'self'"]),  # no session: the page that says so
+    ("/setup/", 200, ["'self'"], ["'self'"]),  # no session: the page that says so
     ("/admin/login/", 200, ["'self'"], ["'self'", "'unsafe-inline'"]),
     ("/portal/login/", 200, ["'self'"], ["'self'", "'unsafe-inline'"]),
     ("/api/v1/docs/", 200, ["'self'", "'unsafe-inline'"], ["'self'", "'unsafe-inline'"]),
