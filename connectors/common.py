@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from commerce_sync.errors import DataProcessingError
+
 
 class TokenSource(Protocol):
     def access_token(self) -> str:
@@ -32,3 +34,18 @@ class RateLimiter(Protocol):
     def release(self, key: str) -> None:
         """The call to `key` finished (for concurrent-call limits)."""
         ...
+
+
+MAX_PROBLEMS_SHOWN = 5
+
+
+def problems_error(platform: str, problems: list[str]) -> DataProcessingError:
+    """The error a source raises when records of `platform` (its display
+    name, e.g. "Square") do not fit the canonical model: the first
+    `MAX_PROBLEMS_SHOWN` problems in the message, every one in `detail`."""
+    shown = "; ".join(problems[:MAX_PROBLEMS_SHOWN])
+    more = len(problems) - MAX_PROBLEMS_SHOWN
+    return DataProcessingError(
+        f"{platform} data that does not fit: {shown}" + (f" (and {more} more)" if more > 0 else ""),
+        detail="\n".join(problems),
+    )

@@ -13,13 +13,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from commerce_sync.errors import ConfigurationError, DataProcessingError
+from commerce_sync.errors import ConfigurationError
+from connectors.common import problems_error
 from connectors.context import ConnectorContext, SquareSettings
 from connectors.protocols import CommerceBatch
 from connectors.square.client import SquareClient
 from connectors.square.translate import translate_period
-
-MAX_PROBLEMS_SHOWN = 5
 
 
 def rfc3339(moment: datetime) -> str:
@@ -90,13 +89,7 @@ class SquareSource:
             catalog_objects=self.client.search_catalog(),
         )
         if result.problems:
-            shown = "; ".join(result.problems[:MAX_PROBLEMS_SHOWN])
-            more = len(result.problems) - MAX_PROBLEMS_SHOWN
-            raise DataProcessingError(
-                f"Square data that does not fit: {shown}"
-                + (f" (and {more} more)" if more > 0 else ""),
-                detail="\n".join(result.problems),
-            )
+            raise problems_error("Square", result.problems)
         return CommerceBatch(
             orders=result.orders,
             transactions=result.transactions,

@@ -16,14 +16,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from commerce_sync.errors import DataProcessingError
+from connectors.common import problems_error
 from connectors.context import ConnectorContext, NoSettings
 from connectors.protocols import CommerceBatch
 from connectors.stripe.client import StripeClient
 from connectors.stripe.translate import LOCATION, translate_period
 
 log = logging.getLogger(__name__)
-MAX_PROBLEMS_SHOWN = 5
 
 
 def unix(moment: datetime) -> int:
@@ -67,13 +66,7 @@ class StripeSource:
         for warning in result.warnings:
             log.warning("Stripe: %s", warning)
         if result.problems:
-            shown = "; ".join(result.problems[:MAX_PROBLEMS_SHOWN])
-            more = len(result.problems) - MAX_PROBLEMS_SHOWN
-            raise DataProcessingError(
-                f"Stripe data that does not fit: {shown}"
-                + (f" (and {more} more)" if more > 0 else ""),
-                detail="\n".join(result.problems),
-            )
+            raise problems_error("Stripe", result.problems)
         return CommerceBatch(
             orders=result.orders,
             transactions=result.transactions,

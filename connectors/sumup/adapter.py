@@ -14,12 +14,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from commerce_sync.errors import DataProcessingError
+from connectors.common import problems_error
 from connectors.context import ConnectorContext, SumUpSettings
 from connectors.protocols import CommerceBatch
 from connectors.sumup.client import SumUpClient
 from connectors.sumup.translate import LOCATION, translate_period
-
-MAX_PROBLEMS_SHOWN = 5
 
 
 def utc_text(moment: datetime) -> str:
@@ -71,13 +70,7 @@ class SumUpSource:
                 payouts.append((record, booked.isoformat()))
         result = translate_period(history=history, payouts=payouts)
         if result.problems:
-            shown = "; ".join(result.problems[:MAX_PROBLEMS_SHOWN])
-            more = len(result.problems) - MAX_PROBLEMS_SHOWN
-            raise DataProcessingError(
-                f"SumUp data that does not fit: {shown}"
-                + (f" (and {more} more)" if more > 0 else ""),
-                detail="\n".join(result.problems),
-            )
+            raise problems_error("SumUp", result.problems)
         return CommerceBatch(
             orders=result.orders,
             transactions=result.transactions,
