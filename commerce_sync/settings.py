@@ -462,6 +462,16 @@ SUMUP_API_URL = env.str("SUMUP_API_URL", default="https://api.sumup.com")
 SUMUP_CLIENT_ID = env.str("SUMUP_CLIENT_ID", default="")
 SUMUP_CLIENT_SECRET = env.str("SUMUP_CLIENT_SECRET", default="")
 
+# Lightspeed Restaurant K-Series ----------------------------------------------------
+# Each API client is bound to one host: production or trial (chosen per
+# connection by its `environment` setting); point them at a double here.
+LIGHTSPEED_K_API_URL = env.str("LIGHTSPEED_K_API_URL", default="https://api.lsk.lightspeed.app")
+LIGHTSPEED_K_TRIAL_API_URL = env.str(
+    "LIGHTSPEED_K_TRIAL_API_URL", default="https://api.trial.lsk.lightspeed.app"
+)
+LIGHTSPEED_K_CLIENT_ID = env.str("LIGHTSPEED_K_CLIENT_ID", default="")
+LIGHTSPEED_K_CLIENT_SECRET = env.str("LIGHTSPEED_K_CLIENT_SECRET", default="")
+
 # Shopify -----------------------------------------------------------------------
 # GraphQL Admin API endpoint per shop ({shop} is the myshopify.com domain);
 # tests point it at a local double.

@@ -7,9 +7,13 @@ is `connectors.limits` (one every worker shares)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+import json
+from decimal import Decimal
+from typing import Any, Protocol
 
-from commerce_sync.errors import DataProcessingError
+import requests
+
+from commerce_sync.errors import DataProcessingError, PlatformUnavailable
 
 
 class TokenSource(Protocol):
@@ -49,3 +53,38 @@ def problems_error(platform: str, problems: list[str]) -> DataProcessingError:
         f"{platform} data that does not fit: {shown}" + (f" (and {more} more)" if more > 0 else ""),
         detail="\n".join(problems),
     )
+
+
+def bearer_get(
+    session: requests.Session,
+    url: str,
+    *,
+    params: dict[str, Any],
+    bearer: str,
+    timeout: float,
+    platform: str,
+    path: str,
+) -> requests.Response:
+    """GET `url` with `Authorization: Bearer <bearer>`, asking for JSON. A
+    timeout or a refused connection is `PlatformUnavailable` naming
+    `platform` (its display name) and `path`, never the token."""
+    try:
+        return session.get(
+            url,
+            params=params,
+            headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"},
+            timeout=timeout,
+        )
+    except (requests.Timeout, requests.ConnectionError) as error:
+        raise PlatformUnavailable(
+            f"{platform} did not answer GET {path} ({type(error).__name__})"
+        ) from None
+
+
+def decimal_json(response: requests.Response, *, platform: str, path: str) -> Any:
+    """The JSON body with every non-integer number read as `Decimal` (never
+    float); `DataProcessingError` when the body is not JSON."""
+    try:
+        return json.loads(response.content, parse_float=Decimal)
+    except ValueError:
+        raise DataProcessingError(f"{platform} sent invalid JSON for {path}") from None

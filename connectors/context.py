@@ -151,6 +151,32 @@ class SumUpSettings:
 
 
 @dataclass(frozen=True)
+class LightspeedKSettings:
+    """A Lightspeed K-Series connection: the host its API client is bound to
+    ("production" or "trial") and the business location (`blID`) the
+    merchant picked; empty means every location the grant covers."""
+
+    environment: str = "production"
+    business_location_id: str = ""
+
+    @classmethod
+    def from_json(cls, raw: Json) -> LightspeedKSettings:
+        environment = str(raw.get("environment") or "production")
+        if environment not in ("production", "trial"):
+            raise ConfigurationError(
+                f"This Lightspeed connection's environment is {environment!r}: use "
+                '"production" or "trial", the host the Lightspeed API client was made for'
+            )
+        location = str(raw.get("business_location_id") or "")
+        if location and not location.isdigit():
+            raise ConfigurationError(
+                f"This Lightspeed connection's business_location_id {location!r} is not a "
+                "business location id (digits, as /f/data/businesses lists them)"
+            )
+        return cls(environment=environment, business_location_id=location)
+
+
+@dataclass(frozen=True)
 class XeroSettings:
     tenant_id: str  # the organisation booked into
     bank_contact_id: str | None = None  # the contact on bank transactions (fees supplier)

@@ -21,6 +21,7 @@ from connectors.context import (
     BeancountSettings,
     ConnectorContext,
     HttpLedgerSettings,
+    LightspeedKSettings,
     NoSettings,
     PartnerSettings,
     QuickBooksSettings,
@@ -113,6 +114,12 @@ def _sumup(context: ConnectorContext[Any]) -> CommerceSource:
     return sumup_source_build(context)
 
 
+def _lightspeed_k(context: ConnectorContext[Any]) -> CommerceSource:
+    from connectors.lightspeed_k.adapter import lightspeed_k_source_build
+
+    return lightspeed_k_source_build(context)
+
+
 def _xero(context: ConnectorContext[Any]) -> AccountingTarget:
     from connectors.xero.adapter import xero_target_build
 
@@ -133,6 +140,7 @@ COMMERCE_SOURCES: dict[str, Callable[[ConnectorContext[Any]], CommerceSource]] =
     "zettle": _zettle,
     "stripe": _stripe,
     "sumup": _sumup,
+    "lightspeed-k": _lightspeed_k,
 }
 ACCOUNTING_TARGETS: dict[str, Callable[[ConnectorContext[Any]], AccountingTarget]] = {
     "beancount": _beancount,
@@ -148,6 +156,7 @@ SETTINGS: dict[str, SettingsParser] = {
     "zettle": ZettleSettings.from_json,
     "stripe": NoSettings.from_json,
     "sumup": SumUpSettings.from_json,
+    "lightspeed-k": LightspeedKSettings.from_json,
     "beancount": BeancountSettings.from_json,
     "http-ledger": HttpLedgerSettings.from_json,
     "xero": XeroSettings.from_json,

@@ -26,6 +26,7 @@ NAMES = {
     "zettle": "Zettle",
     "stripe": "Stripe",
     "sumup": "SumUp",
+    "lightspeed-k": "Lightspeed Restaurant (K-Series)",
     "beancount": "Beancount ledger",
     "http-ledger": "HTTP ledger",
     "xero": "Xero",

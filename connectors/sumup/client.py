@@ -25,10 +25,8 @@ and tokens never reach a log line, a repr or a message.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -41,7 +39,7 @@ from commerce_sync.errors import (
     PlatformUnavailable,
     RateLimited,
 )
-from connectors.common import TokenSource
+from connectors.common import TokenSource, bearer_get, decimal_json
 from connectors.retry import RefreshOnce, RetryPolicy, transient_error
 
 HISTORY_PAGE = 100
@@ -89,17 +87,15 @@ class SumUpClient:
 
         def send(bearer: str) -> requests.Response:
             self.calls += 1
-            try:
-                return self.session.get(
-                    self.base_url + path,
-                    params=params,
-                    headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"},
-                    timeout=self.timeout,
-                )
-            except (requests.Timeout, requests.ConnectionError) as error:
-                raise PlatformUnavailable(
-                    f"SumUp did not answer GET {path} ({type(error).__name__})"
-                ) from None
+            return bearer_get(
+                self.session,
+                self.base_url + path,
+                params=params,
+                bearer=bearer,
+                timeout=self.timeout,
+                platform="SumUp",
+                path=path,
+            )
 
         # OAuth: one refresh per logical call, across its retries.
         refresh = RefreshOnce(self.tokens) if self.tokens is not None else None
@@ -128,10 +124,7 @@ class SumUpClient:
                 )
             if status >= 300:
                 raise DataProcessingError(f"SumUp refused the request for {path} ({status})")
-            try:
-                return json.loads(response.content, parse_float=Decimal)
-            except ValueError:
-                raise DataProcessingError(f"SumUp sent invalid JSON for {path}") from None
+            return decimal_json(response, platform="SumUp", path=path)
 
         return self.retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
 

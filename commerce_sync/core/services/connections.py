@@ -289,6 +289,8 @@ CREDENTIAL_SHAPES: dict[str, tuple[tuple[frozenset[str], frozenset[str]], ...]] 
     "stripe": ((frozenset({"api_key"}), frozenset()),),
     # An API key (`sup_sk_...`) or OAuth tokens, `connectors.sumup.adapter`.
     "sumup": ((frozenset({"api_key"}), frozenset()), _TOKENS),
+    # OAuth tokens (scope financial-api), `connectors.lightspeed_k.adapter`.
+    "lightspeed-k": (_TOKENS,),
     "partner": (
         (frozenset({"api_key"}), frozenset()),
         (frozenset({"client_id", "client_secret"}), frozenset()),

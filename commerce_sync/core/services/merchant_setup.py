@@ -734,7 +734,9 @@ def merchant_sync_pause(*, merchant: Merchant, actor: str = MERCHANT) -> Merchan
 
 # --- OAuth: connecting a platform from the flow ----------------------------------------
 
-OAUTH_PLATFORMS = frozenset({"xero", "quickbooks", "square", "zettle", "shopify", "sumup"})
+OAUTH_PLATFORMS = frozenset(
+    {"xero", "quickbooks", "square", "zettle", "shopify", "sumup", "lightspeed-k"}
+)
 
 
 def _oauth_client(platform_key: str, settings: Mapping[str, Any]) -> Any:
@@ -758,6 +760,10 @@ def _oauth_client(platform_key: str, settings: Mapping[str, Any]) -> Any:
         from connectors.sumup.oauth import sumup_oauth_client
 
         return sumup_oauth_client()
+    if platform_key == "lightspeed-k":
+        from connectors.lightspeed_k.oauth import lightspeed_k_oauth_client
+
+        return lightspeed_k_oauth_client(str(settings.get("environment") or "production"))
     if platform_key == "shopify":
         from connectors.shopify.oauth import shop_domain, shopify_oauth_client
 
