@@ -1596,7 +1596,16 @@ def oauth_callback(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         return render(
             request,
             "setup_flow/organisation.html",
-            _context(request, merchant, side, {"organisations": done_.organisations}),
+            _context(
+                request,
+                merchant,
+                side,
+                {
+                    "organisations": done_.organisations,
+                    # A sales platform's choices are its business locations.
+                    "locations": connection.platform_key == "lightspeed-k",
+                },
+            ),
         )
     return redirect("setup_flow:stage", side)
 

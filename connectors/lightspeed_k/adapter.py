@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from commerce_sync.errors import ConfigurationError
+from commerce_sync.errors import ConfigurationError, CredentialsRevoked
 from connectors.common import problems_error
 from connectors.context import ConnectorContext, LightspeedKSettings
 from connectors.lightspeed_k.client import MAX_RANGE_DAYS, LightspeedKClient
@@ -134,3 +134,42 @@ def lightspeed_k_source_build(context: ConnectorContext[LightspeedKSettings]) ->
         currency=context.currency,
         business_location_id=context.settings.business_location_id,
     )
+
+
+class _GrantedToken:
+    """The access token a consent just gave (`TokenSource` for one listing):
+    nothing to refresh, a 401 means the grant is already gone."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def access_token(self) -> str:
+        return self._token
+
+    def refresh_now(self, *, rejected: str) -> str:
+        raise CredentialsRevoked("Lightspeed refused the access token it just issued")
+
+
+def lightspeed_k_location_options(
+    *, access_token: str, environment: str, currency: str
+) -> list[tuple[str, str]]:
+    """(blID, name) of the business locations a fresh grant covers that keep
+    their books in `currency`, for the merchant to pick from in the setup
+    flow. Raises `ConfigurationError` when there is none (naming the
+    locations found), and what the client raises."""
+    from connectors.lightspeed_k.oauth import api_url
+
+    client = LightspeedKClient(tokens=_GrantedToken(access_token), base_url=api_url(environment))
+    found = client.business_locations()
+    options = [
+        (str(x.get("blID")), str(x.get("blName") or x.get("blID")))
+        for x in found
+        if x.get("currencyCode") == currency
+    ]
+    if not options:
+        seen = ", ".join(f"{x.get('blName')} ({x.get('currencyCode')})" for x in found) or "none"
+        raise ConfigurationError(
+            f"None of the Lightspeed business locations this account shares keeps its books in "
+            f"{currency} (found: {seen}): connect the Lightspeed account of this business"
+        )
+    return options

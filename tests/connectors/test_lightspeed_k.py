@@ -70,6 +70,7 @@ from tests.doubles.lightspeed_k_double import (
     PAYMENTS,
     REFRESH,
     SALES,
+    SECOND_LOCATION,
     TOKEN,
     LightspeedKDouble,
     line,
@@ -480,6 +481,42 @@ def test_a_merchant_connects_a_trial_lightspeed_in_the_setup_flow(
     assert lsk.status == Connection.Status.LINKED
     assert lsk.credentials["refresh_token"] == "lsk-rt-1-0123"
     assert "lsk-rt-1-0123" not in raw_credentials(lsk.pk)
+
+
+@pytest.mark.django_db
+def test_the_merchant_picks_the_business_location_after_consent(client, partner, settings):
+    merchant = MerchantFactory(partner=partner, currency="EUR", time_zone="Europe/Amsterdam")
+    lsk = connection_create(
+        merchant=merchant, platform_key="lightspeed-k", source_type="commerce", settings={}
+    )
+    with LightspeedKDouble() as double:
+        lsk_settings(settings, double)
+        client.get(start_path(merchant))
+        response = client.get(f"/setup/connect/{lsk.pk}")
+        back = requests.get(
+            response["Location"], params={"decision": "allow"}, allow_redirects=False, timeout=5
+        )
+        callback = urlsplit(back.headers["Location"])
+        picker = client.get(f"{callback.path}?{callback.query}")
+        assert picker.status_code == 200
+        body = picker.content.decode()
+        assert "Choose the business location" in body
+        # The EUR locations only: London keeps its books in GBP.
+        assert "De Kas Amsterdam" in body and "De Kas Haarlem" in body
+        assert "De Kas London" not in body
+        lsk.refresh_from_db()
+        assert lsk.status == Connection.Status.PENDING_AUTH
+        refused = client.post("/setup/organisation", {"organisation": str(OTHER_LOCATION)})
+        assert refused.status_code == 503
+        assert "not one this connection may read" in refused.content.decode()
+        lsk.refresh_from_db()
+        assert lsk.status == Connection.Status.PENDING_AUTH
+        chosen = client.post("/setup/organisation", {"organisation": str(SECOND_LOCATION)})
+        assert chosen["Location"] == "/setup/stage/commerce"
+        assert double.violations == []
+    lsk.refresh_from_db()
+    assert lsk.status == Connection.Status.LINKED
+    assert lsk.settings["business_location_id"] == str(SECOND_LOCATION)
 
 
 def lsk_xero_configuration() -> dict[str, Any]:

@@ -50,6 +50,7 @@ from tests.doubles.strict import Contract, Harness, Request
 
 LOCATION = 45454  # the Amsterdam restaurant
 OTHER_LOCATION = 45455  # the group's London site, in GBP
+SECOND_LOCATION = 45456  # its Haarlem site, in EUR: nothing sold there this day
 BUSINESSES = "/f/data/businesses"
 SALES = f"/f/v2/business-location/{LOCATION}/sales"
 PAYMENTS = f"/f/v2/business-location/{LOCATION}/lightspeed-payments"
@@ -466,6 +467,13 @@ def businesses() -> dict[str, Any]:
                             "currencyCode": "GBP",
                             "timezone": "Europe/London",
                             "country": "GB",
+                        },
+                        {
+                            "blID": SECOND_LOCATION,
+                            "blName": "De Kas Haarlem",
+                            "currencyCode": "EUR",
+                            "timezone": "Europe/Amsterdam",
+                            "country": "NL",
                         },
                     ],
                 }

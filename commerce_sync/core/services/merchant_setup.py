@@ -41,7 +41,7 @@ from commerce_sync.core.services.configuration import (
 )
 from commerce_sync.core.services.connections import connection_source, connection_target
 from commerce_sync.core.services.sync_flow import REQUIRED_ACCOUNTS, visible_accounts_get
-from commerce_sync.errors import ApplicationError
+from commerce_sync.errors import ApplicationError, ConfigurationError
 from mapping.config import payment_account_key
 from mapping.engine import MappingResult, map_period, payment_index
 from mapping.errors import Issue, MappingError
@@ -901,16 +901,67 @@ def oauth_finish(
             connection=connection, credentials=credentials, settings={}, linked=False
         )
         return OAuthDone(row, [Organisation(t.tenant_id, t.name) for t in tenants])
+    if connection.platform_key == "lightspeed-k":
+        return _lightspeed_k_finish(connection, credentials)
     return OAuthDone(
         connection_link(connection=connection, credentials=credentials, settings={}, linked=True)
     )
 
 
+def _lightspeed_k_options(connection: Connection, access_token: str) -> list[Organisation]:
+    from connectors.lightspeed_k.adapter import lightspeed_k_location_options
+
+    options = lightspeed_k_location_options(
+        access_token=access_token,
+        environment=str((connection.settings or {}).get("environment") or "production"),
+        currency=connection.merchant.currency,
+    )
+    return [Organisation(ident, name) for ident, name in options]
+
+
+def _lightspeed_k_finish(connection: Connection, credentials: dict[str, str]) -> OAuthDone:
+    """A K-Series grant: the business location the connection was made for
+    (its `business_location_id`), else the only one in the merchant's
+    currency, else the merchant picks (`oauth_organisation_choose`)."""
+    if (connection.settings or {}).get("business_location_id"):
+        return OAuthDone(
+            connection_link(
+                connection=connection, credentials=credentials, settings={}, linked=True
+            )
+        )
+    options = _lightspeed_k_options(connection, credentials["access_token"])
+    if len(options) == 1:
+        chosen = {"business_location_id": options[0].id}
+        return OAuthDone(
+            connection_link(
+                connection=connection, credentials=credentials, settings=chosen, linked=True
+            )
+        )
+    row = connection_link(connection=connection, credentials=credentials, settings={}, linked=False)
+    return OAuthDone(row, options)
+
+
 def oauth_organisation_choose(*, connection: Connection, organisation_id: str) -> Connection:
-    """Link a Xero connection to one of the organisations its grant reaches
-    (listed again with the stored token). ConfigurationError when the grant
-    does not reach it."""
+    """Link a Xero connection to one of the organisations its grant reaches,
+    or a Lightspeed K-Series one to one of its business locations (listed
+    again with the stored token). ConfigurationError when the grant does not
+    reach it."""
     from connectors.xero.oauth import xero_tenant_select, xero_tenants
+
+    if connection.platform_key == "lightspeed-k":
+        token = str((connection.credentials or {}).get("access_token", ""))
+        options = _lightspeed_k_options(connection, token)
+        if organisation_id not in {o.id for o in options}:
+            raise ConfigurationError(
+                "That Lightspeed business location is not one this connection may read: "
+                "choose one of those listed"
+            )
+        return connection_link(
+            connection=connection,
+            credentials=dict(connection.credentials or {}),
+            settings={"business_location_id": organisation_id},
+            linked=True,
+        )
 
     tenants = xero_tenants(access_token=str((connection.credentials or {}).get("access_token", "")))
     tenant = xero_tenant_select(tenants, organisation_id)
