@@ -455,6 +455,12 @@ SQUARE_CLIENT_SECRET = env.str("SQUARE_CLIENT_SECRET", default="")
 # Stripe ----------------------------------------------------------------------
 # The API host (its OpenAPI description's server); point it at a double here.
 STRIPE_API_URL = env.str("STRIPE_API_URL", default="https://api.stripe.com")
+# Stripe Connect (standard accounts, OAuth `read_only`): the platform's
+# client id (`ca_...`) and secret key, which reads connected accounts with
+# the `Stripe-Account` header. Empty: Stripe connects by restricted key only.
+STRIPE_CONNECT_URL = env.str("STRIPE_CONNECT_URL", default="https://connect.stripe.com")
+STRIPE_CONNECT_CLIENT_ID = env.str("STRIPE_CONNECT_CLIENT_ID", default="")
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 
 # SumUp -----------------------------------------------------------------------
 # The API host (its OpenAPI description's server); point it at a double here.

@@ -143,12 +143,17 @@ class OAuthClient:
                 f"{self.platform.name} answered the token request without tokens"
             ) from None
 
+    def _client_auth(self) -> tuple[str, str]:
+        """HTTP Basic credentials of the token endpoints: the app's id and
+        secret (Stripe Connect: its secret key alone)."""
+        return self.platform.client_id, self.platform.client_secret
+
     def _post(self, url: str, form: dict[str, str]) -> Any:
         try:
             response = self.session.post(
                 url,
                 data=form,
-                auth=(self.platform.client_id, self.platform.client_secret),
+                auth=self._client_auth(),
                 headers={"Accept": "application/json"},
                 timeout=self.timeout,
             )

@@ -255,7 +255,8 @@ class ConnectionAuthorizationView(PartnerApiView):
         "platform takes its own keys (anything else is a 400 naming the key): xero, "
         "quickbooks, shopify, square, zettle: access_token, refresh_token (optional "
         "expires_at, ISO 8601 with offset); http-ledger: api_key; stripe: api_key (a restricted "
-        "key, rk_...); sumup: api_key (sup_sk_...), or "
+        "key, rk_...; a Stripe Connect account links through the setup flow only); "
+        "sumup: api_key (sup_sk_...), or "
         "access_token and refresh_token (optional expires_at); lightspeed-k: access_token and "
         "refresh_token (optional expires_at); partner: api_key, or "
         "client_id and client_secret; sandbox, beancount, partner-push need none: send {}.",

@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from django.conf import settings
+
 from connectors.common import problems_error
 from connectors.context import ConnectorContext, NoSettings
 from connectors.protocols import CommerceBatch
@@ -77,5 +79,10 @@ class StripeSource:
 
 def stripe_source_build(context: ConnectorContext[NoSettings]) -> StripeSource:
     """The source for a linked Stripe connection: its restricted (or secret)
-    API key, stored encrypted in the connection's credentials as `api_key`."""
+    API key, stored encrypted in the connection's credentials as `api_key`;
+    or, connected through Stripe Connect, its account (`stripe_account`),
+    read with the platform's `STRIPE_SECRET_KEY` and the `Stripe-Account` header."""
+    account = str(context.credentials.get("stripe_account") or "")
+    if account:
+        return StripeSource(StripeClient(api_key=settings.STRIPE_SECRET_KEY, account=account))
     return StripeSource(StripeClient(api_key=str(context.credentials.get("api_key") or "")))

@@ -45,7 +45,9 @@ MAX_RETRY_AFTER = 30.0
 
 
 class StripeClient:
-    """Read-only Stripe calls with one secret or restricted key.
+    """Read-only Stripe calls with one secret or restricted key, or, for a
+    Stripe Connect account (`account`, `acct_...`), the platform's secret
+    key sent with the `Stripe-Account` header (see `oauth.py`).
 
     `base_url` defaults to `settings.STRIPE_API_URL`; `sleep` is injected by
     tests. `calls` counts HTTP requests sent (retries included)."""
@@ -54,6 +56,7 @@ class StripeClient:
         self,
         *,
         api_key: str,
+        account: str = "",
         base_url: str | None = None,
         timeout: float = 20.0,
         attempts: int = 4,
@@ -66,6 +69,7 @@ class StripeClient:
             raise CredentialsRevoked("This Stripe connection has no API key: connect Stripe again")
         self.base_url = (base_url or settings.STRIPE_API_URL).rstrip("/")
         self._api_key = api_key
+        self.account = account
         self.timeout = timeout
         self.page_size = page_size
         self.retries = RetryPolicy.transient(
@@ -75,18 +79,18 @@ class StripeClient:
         self.calls = 0
 
     def __repr__(self) -> str:
-        return f"StripeClient({self.base_url!r})"
+        return f"StripeClient({self.base_url!r}, {self.account!r})"
 
     # -- one call --
 
     def _send(self, path: str, params: dict[str, Any]) -> requests.Response:
         self.calls += 1
+        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
+        if self.account:
+            headers["Stripe-Account"] = self.account
         try:
             return self.session.get(
-                self.base_url + path,
-                params=params,
-                headers={"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"},
-                timeout=self.timeout,
+                self.base_url + path, params=params, headers=headers, timeout=self.timeout
             )
         except (requests.Timeout, requests.ConnectionError) as error:
             raise PlatformUnavailable(
@@ -109,8 +113,7 @@ class StripeClient:
 
         return self.retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
 
-    @staticmethod
-    def _raise_for_status(response: requests.Response, path: str) -> None:
+    def _raise_for_status(self, response: requests.Response, path: str) -> None:
         status = response.status_code
         if status < 300:
             return
@@ -123,6 +126,11 @@ class StripeClient:
             raise CredentialsRevoked(
                 "Stripe no longer accepts this connection's API key (401): it was revoked or "
                 "rolled; give a new restricted key"
+            )
+        if status == 403 and self.account:
+            raise CredentialsRevoked(
+                f"Stripe refused {path} for account {self.account} (403): the account was "
+                "disconnected from the platform; connect Stripe again"
             )
         if status == 403:
             raise CredentialsRevoked(

@@ -23,10 +23,20 @@ against Stripe's OpenAPI description (`stripe/stripe-subset.spec3.json`)
 before the double reads it, and every answer after; an unknown query
 parameter (`created_after` for `created[gte]`) is refused with Stripe's
 400 error shape and fails the test.
+
+Stripe Connect (standard accounts): the platform `PLATFORM_KEY` with
+client id `CONNECT_CLIENT` has the consent screen at `/oauth/authorize`
+(no PKCE), exchanges a code at `POST /oauth/token` (HTTP Basic, the
+platform key as user name) for the account `ACCOUNT`, and forgets it at
+`POST /oauth/deauthorize`. The day is then served to the platform key
+sent with `Stripe-Account: <connected account>`; a disconnected account
+is refused (403 `account_invalid`). These OAuth paths are not in the
+API's description: they bypass the harness.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -37,11 +47,15 @@ from urllib.parse import parse_qs, urlsplit
 from openapi_core import Config, OpenAPI
 
 from tests import secrets_guard
+from tests.doubles.consent import ConsentScreen, serve_page
 from tests.doubles.http import JsonHandler, LocalServer
 from tests.doubles.strict import Harness, OpenApiContract, Request, load_description
 
 DESCRIPTION = "stripe/stripe-subset.spec3.json"
 KEY = "rk_test_stripe_double_0123456789"
+PLATFORM_KEY = "sk_test_platform_double_0123456789"
+CONNECT_CLIENT = "ca_double_platform_0123"
+ACCOUNT = "acct_1DoubleShop0001"
 T0 = 1793577600  # 2026-11-02T00:00:00Z
 
 
@@ -300,7 +314,13 @@ class StripeDouble(LocalServer):
         self.settled = {s["payout"]: s["ids"] for s in day.get("settled", [])}
         self.faults: list[tuple[int, dict[str, str]]] = []
         self.requests: list[tuple[str, dict[str, str]]] = []
-        secrets_guard.register(KEY)
+        # Stripe Connect: the accounts connected to the platform, and what
+        # the OAuth endpoints were asked (form fields, no secrets).
+        self.screen = ConsentScreen("Stripe", pkce=False)
+        self.accounts: set[str] = set()
+        self.connect_requests: list[tuple[str, dict[str, str]]] = []
+        self.accounts_asked: list[str] = []  # the Stripe-Account header of each API call
+        secrets_guard.register(KEY, PLATFORM_KEY)
         self.harness = Harness(StripeContract())
         super().__init__(self._handler(), poll_interval=0.05)
 
@@ -311,6 +331,40 @@ class StripeDouble(LocalServer):
     def revoke(self) -> None:
         """The merchant rolled or deleted the key: every call is a 401."""
         self.keys.clear()
+
+    # -- Stripe Connect OAuth --
+
+    def connect(self, path: str, form: dict[str, str], authorization: str) -> tuple[int, dict]:
+        """`/oauth/token` and `/oauth/deauthorize`, platform key as Basic user."""
+        expected = "Basic " + base64.b64encode(f"{PLATFORM_KEY}:".encode()).decode()
+        self.connect_requests.append((path, {k: v for k, v in form.items() if k != "code"}))
+        if authorization != expected:
+            return 401, {"error": "invalid_client", "error_description": "No such API key"}
+        if path == "/oauth/token":
+            if form.get("grant_type") != "authorization_code":
+                return 400, {"error": "unsupported_grant_type"}
+            if not self.screen.redeem(code=form.get("code", ""), verifier="", redirect_uri=None):
+                return 400, {"error": "invalid_grant", "error_description": "code not valid"}
+            scope = (self.screen.consents[-1] if self.screen.consents else {}).get("scope")
+            self.accounts.add(ACCOUNT)
+            access, refresh = "sk_test_connected_0123456789", "rt_connected_0123456789"
+            secrets_guard.register(access, refresh)
+            return 200, {
+                "access_token": access,
+                "refresh_token": refresh,
+                "token_type": "bearer",
+                "livemode": False,
+                "stripe_publishable_key": "pk_test_connected_0123",
+                "stripe_user_id": ACCOUNT,
+                "scope": scope or "read_only",
+            }
+        if path == "/oauth/deauthorize":
+            account = form.get("stripe_user_id", "")
+            if form.get("client_id") != CONNECT_CLIENT or account not in self.accounts:
+                return 401, {"error": "invalid_client", "error_description": "not connected"}
+            self.accounts.discard(account)
+            return 200, {"stripe_user_id": account}
+        return 404, {"error": "not_found"}
 
     # -- lists --
 
@@ -363,9 +417,18 @@ class StripeDouble(LocalServer):
         double = self
 
         class Handler(JsonHandler):
+            def do_POST(self) -> None:
+                form = {k: v[0] for k, v in parse_qs(self.read_body().decode()).items()}
+                path = urlsplit(self.path).path
+                self.reply(*double.connect(path, form, self.headers.get("Authorization") or ""))
+
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query)
+                if parts.path == "/oauth/authorize":
+                    flat = {k: v[0] for k, v in query.items()}
+                    serve_page(self, *double.screen.page(parts.path, flat))
+                    return
                 request = Request("GET", parts.path, query, self.headers, b"")
                 double.requests.append((parts.path, {k: v[0] for k, v in query.items()}))
                 self.reply_raw(*double.harness.exchange(request, lambda: self._answer(request)))
@@ -380,7 +443,12 @@ class StripeDouble(LocalServer):
                         body = _error(status, "api_error")[1]
                     return status, self.encode(body), headers
                 key = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
-                if key not in double.keys:
+                account = self.headers.get("Stripe-Account")
+                double.accounts_asked.append(account or "")
+                if key == PLATFORM_KEY and account and account not in double.accounts:
+                    status, body = _error(403, "invalid_request_error", "account_invalid")
+                    return status, self.encode(body), {}
+                if key not in double.keys and not (key == PLATFORM_KEY and account):
                     status, body = _error(401, "invalid_request_error", "api_key_expired")
                     return status, self.encode(body), {}
                 q = {k: v[0] for k, v in request.query.items()}

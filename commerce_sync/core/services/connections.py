@@ -192,11 +192,22 @@ def _quickbooks_client() -> Any:
     return quickbooks_oauth_client()
 
 
+def _stripe_deauthorize(credentials: dict[str, Any]) -> None:
+    """A Stripe Connect account is disconnected from the platform; a
+    restricted key is the merchant's to delete (nothing to ask Stripe)."""
+    account = credentials.get("stripe_account")
+    if account:
+        from connectors.stripe.oauth import stripe_connect_oauth_client
+
+        stripe_connect_oauth_client().deauthorize(str(account))
+
+
 # Platforms whose grant we can revoke when a connection is unlinked: a function
 # of the stored credentials that asks the platform to forget the grant.
 REVOKERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "xero": _oauth_revoke(_xero_client),
     "quickbooks": _oauth_revoke(_quickbooks_client),
+    "stripe": _stripe_deauthorize,
 }
 
 
@@ -239,9 +250,10 @@ def connection_unlink(*, connection: Connection, actor: str) -> Connection:
     credentials and audit it as `connection.unlink`; idempotent.
 
     Once committed, an accounting connection whose platform supports it
-    (`REVOKERS`: Xero, QuickBooks) has its grant revoked on the platform,
-    best effort (see `_revoke_after_unlink`). An Unlinked connection is
-    history: the merchant may then create a new one of its kind.
+    (`REVOKERS`: Xero, QuickBooks), or a Stripe Connect account, has its
+    grant revoked on the platform, best effort (see `_revoke_after_unlink`).
+    An Unlinked connection is history: the merchant may then create a new
+    one of its kind.
     """
     row = Connection.objects.select_for_update().get(pk=connection.pk)
     if row.status == Connection.Status.UNLINKED:
@@ -254,7 +266,7 @@ def connection_unlink(*, connection: Connection, actor: str) -> Connection:
     audit_log_write(
         actor=actor, action="connection.unlink", obj=row, changes={"from": before, "to": row.status}
     )
-    if row.source_type == Connection.SourceType.ACCOUNTING:
+    if row.source_type == Connection.SourceType.ACCOUNTING or row.platform_key == "stripe":
         transaction.on_commit(
             partial(
                 _revoke_after_unlink,

@@ -735,7 +735,7 @@ def merchant_sync_pause(*, merchant: Merchant, actor: str = MERCHANT) -> Merchan
 # --- OAuth: connecting a platform from the flow ----------------------------------------
 
 OAUTH_PLATFORMS = frozenset(
-    {"xero", "quickbooks", "square", "zettle", "shopify", "sumup", "lightspeed-k"}
+    {"xero", "quickbooks", "square", "zettle", "shopify", "sumup", "lightspeed-k", "stripe"}
 )
 
 
@@ -760,6 +760,10 @@ def _oauth_client(platform_key: str, settings: Mapping[str, Any]) -> Any:
         from connectors.sumup.oauth import sumup_oauth_client
 
         return sumup_oauth_client()
+    if platform_key == "stripe":
+        from connectors.stripe.oauth import stripe_connect_oauth_client
+
+        return stripe_connect_oauth_client()
     if platform_key == "lightspeed-k":
         from connectors.lightspeed_k.oauth import lightspeed_k_oauth_client
 
