@@ -3,7 +3,9 @@ under a platform's rate limits. The token source is implemented by the core
 (`commerce_sync.core.services.credentials.ConnectionTokenSource`: tokens kept
 in the connection's encrypted credentials, refreshed once under a row lock)
 and reaches an adapter through `ConnectorContext.token_source`; the limiter
-is `connectors.limits` (one every worker shares)."""
+is `connectors.limits` (one every worker shares). Also the error for records
+that do not fit (`problems_error`) and the bearer GET with its Decimal JSON
+that several clients send (`bearer_get`, `decimal_json`)."""
 
 from __future__ import annotations
 

@@ -139,7 +139,7 @@ class LightspeedKClient:
         for page in range(MAX_PAGES):
             body = self.get(path, {"page": page, "size": BUSINESSES_PAGE})
             embedded = body.get("_embedded") if isinstance(body, dict) else None
-            businesses = (embedded or {}).get("businessList", []) if embedded is not None else None
+            businesses = embedded.get("businessList") if isinstance(embedded, dict) else None
             if not isinstance(businesses, list):
                 raise DataProcessingError(f"Lightspeed answered {path} without a businessList")
             for business in businesses:

@@ -218,12 +218,11 @@ def _lines(sale: Raw, ident: str, currency: str) -> tuple[list[Record], list[Raw
             "discountAllocations": [],
             "taxes": [],
         }
-        if line.get("discountAmount") not in (None, "0", "0.00"):
-            off = money(line.get("discountAmount"), currency, "discount")
-            if off:
-                record["discountAllocations"] = [
-                    {"name": str(line.get("discountName") or "Discount"), "totalAmount": off}
-                ]
+        off = money(line.get("discountAmount", "0"), currency, "discount")
+        if off:
+            record["discountAllocations"] = [
+                {"name": str(line.get("discountName") or "Discount"), "totalAmount": off}
+            ]
         if line.get("sku"):
             record["productRef"] = {"id": str(line["sku"])}
         kept.append(line)
