@@ -42,7 +42,7 @@ import pytest
 import requests
 from django.contrib.staticfiles import finders
 
-from commerce_sync.core.models import Connection
+from commerce_sync.core.models import Connection, Incident
 from commerce_sync.core.services.connections import connection_create
 from commerce_sync.core.services.merchants import merchant_create
 from commerce_sync.errors import ConfigurationError, CredentialsRevoked, DataProcessingError
@@ -419,11 +419,17 @@ def test_a_revoked_grant_deauthorises_the_connection(settings, tmp_path):
     with LightspeedKDouble() as double:
         lsk_settings(settings, double)
         seeded = seed_lsk(settings, tmp_path)
-        double.revoke()
+        double.revoke()  # the 401 refreshes once; the refresh token is refused too
         run = sync_run_execute(merchant=seeded.merchant, now=seeded.now)
+        assert double.token_forms == [{"grant_type": "refresh_token"}]
     assert run is not None and run.status_code == 4040
     seeded.commerce.refresh_from_db()
     assert seeded.commerce.status == Connection.Status.DEAUTHORIZED
+    assert "connect Lightspeed again" in seeded.commerce.last_error
+    incident = Incident.objects.get(
+        merchant=seeded.merchant, kind=Incident.Kind.CONNECTION_DEAUTHORIZED
+    )
+    assert incident.key == str(seeded.commerce.pk)
 
 
 @pytest.fixture
