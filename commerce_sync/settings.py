@@ -462,6 +462,14 @@ SUMUP_API_URL = env.str("SUMUP_API_URL", default="https://api.sumup.com")
 SUMUP_CLIENT_ID = env.str("SUMUP_CLIENT_ID", default="")
 SUMUP_CLIENT_SECRET = env.str("SUMUP_CLIENT_SECRET", default="")
 
+# Clover ----------------------------------------------------------------------
+# Hosts per region (connectors/clover/regions.py has Clover's real ones);
+# point a region at a double with e.g. CLOVER_API_URLS={"na": "http://..."}.
+CLOVER_API_URLS = env.json("CLOVER_API_URLS", default={})
+CLOVER_WEB_URLS = env.json("CLOVER_WEB_URLS", default={})
+CLOVER_CLIENT_ID = env.str("CLOVER_CLIENT_ID", default="")
+CLOVER_CLIENT_SECRET = env.str("CLOVER_CLIENT_SECRET", default="")
+
 # Shopify -----------------------------------------------------------------------
 # GraphQL Admin API endpoint per shop ({shop} is the myshopify.com domain);
 # tests point it at a local double.

@@ -19,6 +19,7 @@ from django.conf import settings
 from commerce_sync.errors import ConfigurationError
 from connectors.context import (
     BeancountSettings,
+    CloverSettings,
     ConnectorContext,
     HttpLedgerSettings,
     NoSettings,
@@ -113,6 +114,12 @@ def _sumup(context: ConnectorContext[Any]) -> CommerceSource:
     return sumup_source_build(context)
 
 
+def _clover(context: ConnectorContext[Any]) -> CommerceSource:
+    from connectors.clover.adapter import clover_source_build
+
+    return clover_source_build(context)
+
+
 def _xero(context: ConnectorContext[Any]) -> AccountingTarget:
     from connectors.xero.adapter import xero_target_build
 
@@ -133,6 +140,7 @@ COMMERCE_SOURCES: dict[str, Callable[[ConnectorContext[Any]], CommerceSource]] =
     "zettle": _zettle,
     "stripe": _stripe,
     "sumup": _sumup,
+    "clover": _clover,
 }
 ACCOUNTING_TARGETS: dict[str, Callable[[ConnectorContext[Any]], AccountingTarget]] = {
     "beancount": _beancount,
@@ -148,6 +156,7 @@ SETTINGS: dict[str, SettingsParser] = {
     "zettle": ZettleSettings.from_json,
     "stripe": NoSettings.from_json,
     "sumup": SumUpSettings.from_json,
+    "clover": CloverSettings.from_json,
     "beancount": BeancountSettings.from_json,
     "http-ledger": HttpLedgerSettings.from_json,
     "xero": XeroSettings.from_json,

@@ -26,6 +26,7 @@ NAMES = {
     "zettle": "Zettle",
     "stripe": "Stripe",
     "sumup": "SumUp",
+    "clover": "Clover",
     "beancount": "Beancount ledger",
     "http-ledger": "HTTP ledger",
     "xero": "Xero",

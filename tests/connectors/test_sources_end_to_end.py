@@ -201,6 +201,7 @@ def test_every_source_and_target_is_registered():
         "zettle",
         "stripe",
         "sumup",
+        "clover",
     }
     assert set(registry.ACCOUNTING_TARGETS) == {"beancount", "http-ledger", "xero", "quickbooks"}
 

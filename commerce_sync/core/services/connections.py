@@ -289,6 +289,8 @@ CREDENTIAL_SHAPES: dict[str, tuple[tuple[frozenset[str], frozenset[str]], ...]] 
     "stripe": ((frozenset({"api_key"}), frozenset()),),
     # An API key (`sup_sk_...`) or OAuth tokens, `connectors.sumup.adapter`.
     "sumup": ((frozenset({"api_key"}), frozenset()), _TOKENS),
+    # Clover's v2 OAuth token pair, `connectors.clover.adapter`.
+    "clover": (_TOKENS,),
     "partner": (
         (frozenset({"api_key"}), frozenset()),
         (frozenset({"client_id", "client_secret"}), frozenset()),

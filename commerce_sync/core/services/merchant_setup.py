@@ -734,7 +734,9 @@ def merchant_sync_pause(*, merchant: Merchant, actor: str = MERCHANT) -> Merchan
 
 # --- OAuth: connecting a platform from the flow ----------------------------------------
 
-OAUTH_PLATFORMS = frozenset({"xero", "quickbooks", "square", "zettle", "shopify", "sumup"})
+OAUTH_PLATFORMS = frozenset(
+    {"xero", "quickbooks", "square", "zettle", "shopify", "sumup", "clover"}
+)
 
 
 def _oauth_client(platform_key: str, settings: Mapping[str, Any]) -> Any:
@@ -758,6 +760,11 @@ def _oauth_client(platform_key: str, settings: Mapping[str, Any]) -> Any:
         from connectors.sumup.oauth import sumup_oauth_client
 
         return sumup_oauth_client()
+    if platform_key == "clover":
+        from connectors.clover.oauth import clover_oauth_client
+        from connectors.clover.regions import region_check
+
+        return clover_oauth_client(region_check(str(settings.get("region") or "")))
     if platform_key == "shopify":
         from connectors.shopify.oauth import shop_domain, shopify_oauth_client
 
@@ -871,6 +878,17 @@ def oauth_finish(
                 connection=connection,
                 credentials=credentials,
                 settings={"realm_id": realm},
+                linked=True,
+            )
+        )
+    if connection.platform_key == "clover":
+        from connectors.clover.oauth import merchant_from_callback
+
+        return OAuthDone(
+            connection_link(
+                connection=connection,
+                credentials=credentials,
+                settings={"merchant_id": merchant_from_callback(params)},
                 linked=True,
             )
         )
@@ -1131,6 +1149,29 @@ def connection_reconnect(*, connection: Connection, actor: str = MERCHANT) -> Co
         settings=settings,
         actor=actor,
     )
+
+
+def clover_region_set(*, connection: Connection, region: str, actor: str = MERCHANT) -> Connection:
+    """Record the Clover region a connection's merchant lives in (`na`,
+    `eu`, `la`, `sandbox`; chosen by the merchant before the consent screen,
+    which is on that region's host). ConfigurationError naming the choices
+    for anything else; audited `connection.settings_update`."""
+    from connectors.clover.regions import region_check
+
+    region_check(region)
+    with transaction.atomic():
+        row = Connection.objects.select_for_update().get(pk=connection.pk)
+        if (row.settings or {}).get("region") != region:
+            row.settings = {**(row.settings or {}), "region": region}
+            row.save(update_fields=["settings", "updated_at"])
+            audit_log_write(
+                actor=actor,
+                action="connection.settings_update",
+                obj=row,
+                merchant=row.merchant,
+                changes={"region": region},
+            )
+    return row
 
 
 def shopify_shop_set(*, connection: Connection, shop: str, actor: str = MERCHANT) -> Connection:
