@@ -327,7 +327,7 @@ def _payments(order: Raw, cur: str, oid: str) -> tuple[list[Record], int, int]:
         elif result in NO_MONEY:
             status = NO_MONEY[result]
         else:
-            raise Unfit(f"{owner} has result {result!r}, which Clover does not define")
+            raise Unfit(f"{owner} has result {result!r}, which has no canonical payment status")
         kind = tender_type(payment.get("tender"), owner)
         amount = cents(payment.get("amount"), f"{owner} amount")
         tip = cents(payment.get("tipAmount"), f"{owner} tipAmount")

@@ -70,6 +70,7 @@ from connectors.clover.adapter import CloverSource
 from connectors.clover.client import CloverClient
 from connectors.clover.oauth import clover_oauth_client
 from connectors.context import CloverSettings
+from connectors.models import RateLimitCall
 from tests.api.codat_sync_schema import partner_api
 from tests.connectors.test_sources_end_to_end import (
     DAY,
@@ -485,6 +486,11 @@ def test_a_clover_day_syncs_into_the_ledger_once_refreshing_its_token(settings, 
         run = sync_and_check(seeded, CLOVER_EXPECTED)
         assert double.violations == []
         assert double.token_calls == ["refresh"]  # once, before reading; never again
+        # Every call took a slot of the merchant's token limit and of the app's.
+        token_slots = RateLimitCall.objects.filter(key=f"clover:token:{MERCHANT}").count()
+        assert token_slots == len(double.requests) > 0
+        assert RateLimitCall.objects.filter(key="clover:app").count() == token_slots
+        assert not RateLimitCall.objects.filter(finished_at__isnull=True).exists()  # released
     assert run.counters["records_read"] == {"orders": 8, "transactions": 0}
     seeded.commerce.refresh_from_db()
     assert seeded.commerce.credentials["refresh_token"] == "clover-rt-1-0123"
