@@ -44,7 +44,7 @@ from commerce_sync.errors import (
 )
 from connectors.common import RateLimiter, TokenSource
 from connectors.limits import RateLimits
-from connectors.retry import RefreshOnce, RetryPolicy, transient_error
+from connectors.retry import RefreshOnce, RetryPolicy, answer_error
 
 PAGE = 1000  # Clover's maximum `limit`
 NESTED_CUT = 100  # expanded collections stop here and cannot be paged
@@ -147,19 +147,17 @@ class CloverClient:
                 ),
             )
             status = response.status_code
-            transient = transient_error(
-                status, response.headers.get("Retry-After"), platform="Clover", what=path
+            error = answer_error(
+                status,
+                response.headers.get("Retry-After"),
+                platform="Clover",
+                what=path,
+                revoked=f"Clover no longer accepts this connection ({status}): the app was "
+                "uninstalled or lost its orders and payments read permissions; connect "
+                "Clover again",
             )
-            if transient is not None:
-                raise transient
-            if status in (401, 403):
-                raise CredentialsRevoked(
-                    f"Clover no longer accepts this connection ({status}): the app was "
-                    "uninstalled or lost its orders and payments read permissions; connect "
-                    "Clover again"
-                )
-            if status >= 300:
-                raise DataProcessingError(f"Clover refused the request for {path} ({status})")
+            if error is not None:
+                raise error
             try:
                 body = json.loads(response.content)
             except ValueError:

@@ -42,7 +42,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -53,11 +53,11 @@ import requests
 from django.contrib.staticfiles import finders
 from django.utils import timezone
 
-from commerce_sync.core.models import Connection, Incident, SyncRun
+from commerce_sync.core.models import Connection, Incident
 from commerce_sync.core.services.connections import connection_create
 from commerce_sync.core.services.credentials import ConnectionTokenSource
 from commerce_sync.core.services.demo import demo_configuration
-from commerce_sync.core.services.merchants import merchant_create, sync_configuration_save
+from commerce_sync.core.services.merchants import sync_configuration_save
 from commerce_sync.errors import (
     ConfigurationError,
     CredentialsRevoked,
@@ -79,8 +79,8 @@ from tests.connectors.test_sources_end_to_end import (
     seed,
     sync_and_check,
 )
-from tests.connectors.test_stripe import stripe_xero_configuration
-from tests.connectors.test_xero import SUPPLIER, assert_books_match, uk_books
+from tests.connectors.test_stripe import stripe_xero_configuration, xero_day_synced
+from tests.connectors.test_xero import uk_books
 from tests.doubles import clover_sdk
 from tests.doubles.clover_double import (
     CLIENT_ID,
@@ -526,7 +526,6 @@ def test_an_uninstalled_app_deauthorises_the_connection_with_an_alert(settings, 
 def test_a_clover_day_syncs_into_xero_once(partner: Any, settings: Any) -> None:
     books = uk_books()
     books.base_currency = "USD"
-    now = datetime(2026, 11, 10, 9, tzinfo=NEW_YORK)
     configuration = stripe_xero_configuration()
     configuration["countryCode"] = "US"
     configuration["mapSettings"] = {"outputFormat": "JournalEntry"}
@@ -544,50 +543,18 @@ def test_a_clover_day_syncs_into_xero_once(partner: Any, settings: Any) -> None:
         clover.grant("clover-at-0123", "clover-rt-0123")
         settings.XERO_API_URL = xero.api_url
         settings.XERO_IDENTITY_URL = xero.url
-        merchant = merchant_create(
-            partner=partner,
-            name="Diner",
-            country="US",
-            currency="USD",
-            time_zone="America/New_York",
-        )
-        connection_create(
-            merchant=merchant,
+        xero_day_synced(
+            partner,
+            xero,
             platform_key="clover",
-            source_type=Connection.SourceType.COMMERCE,
             credentials={
                 "access_token": "clover-at-0123",
                 "refresh_token": "clover-rt-0123",
                 "expires_at": FAR_FUTURE,
             },
-            settings={"merchant_id": MERCHANT, "region": "na"},
-            status=Connection.Status.LINKED,
-        )
-        connection_create(
-            merchant=merchant,
-            platform_key="xero",
-            source_type=Connection.SourceType.ACCOUNTING,
-            credentials={
-                "access_token": "xero-access-0",
-                "refresh_token": "xero-refresh-0",
-                "expires_at": FAR_FUTURE,
-            },
-            settings={"tenant_id": xero.tenant_id, "bank_contact_id": SUPPLIER},
-            status=Connection.Status.LINKED,
-        )
-        sync_configuration_save(
-            merchant=merchant,
-            document=configuration,
-            start_date=DAY,
-            sync_hour=0,
-            time_zone="America/New_York",
-            actor="test",
-        )
-        run = sync_run_execute(merchant=merchant, first=DAY, until=date(2026, 11, 3), now=now)
-        assert run.status == SyncRun.Status.SUCCEEDED, run.messages
-        assert_books_match(
-            xero,
-            {
+            connection_settings={"merchant_id": MERCHANT, "region": "na"},
+            configuration=configuration,
+            expected={
                 "4000": "-37.60",  # 68.60 sold - 31.00 refunded
                 "4010": "-0.50",  # the service charge
                 "2200": "-3.95",  # STATE 3.04 + CITY 0.91
@@ -596,13 +563,12 @@ def test_a_clover_day_syncs_into_xero_once(partner: Any, settings: Any) -> None:
                 "1000": "39.15",  # cash 32.91 and the house account 6.24
                 "1100": "20.90",
             },
+            now=datetime(2026, 11, 10, 9, tzinfo=NEW_YORK),
+            currency="USD",
+            time_zone="America/New_York",
+            country="US",
         )
-        written = {kind: len(docs) for kind, docs in xero.books.documents.items()}
-        SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.FAILED, status_code=5000)
-        again = sync_run_execute(merchant=merchant, first=DAY, until=date(2026, 11, 3), now=now)
-        assert again.status_code == 2040, again.messages
-        assert {kind: len(docs) for kind, docs in xero.books.documents.items()} == written
-        assert clover.violations == [] and xero.violations == []
+        assert clover.violations == []
 
 
 def test_a_source_without_its_region_says_so(settings):

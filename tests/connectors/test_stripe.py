@@ -347,64 +347,86 @@ def stripe_xero_configuration() -> dict[str, Any]:
     }
 
 
+def xero_day_synced(
+    partner: Any,
+    xero: XeroDouble,
+    *,
+    platform_key: str,
+    credentials: dict[str, str],
+    connection_settings: dict[str, Any],
+    configuration: dict[str, Any],
+    expected: dict[str, str],
+    now: datetime,
+    currency: str = "GBP",
+    time_zone: str = "Europe/London",
+    country: str = "GB",
+) -> None:
+    """A merchant on `platform_key` (its double already serving) booking into
+    the Xero double: DAY synced once, Xero's accounts as `expected`, every
+    document dated DAY; the same day read again writes nothing."""
+    merchant = merchant_create(
+        partner=partner, name="Shop", country=country, currency=currency, time_zone=time_zone
+    )
+    connection_create(
+        merchant=merchant,
+        platform_key=platform_key,
+        source_type=Connection.SourceType.COMMERCE,
+        credentials=credentials,
+        settings=connection_settings,
+        status=Connection.Status.LINKED,
+    )
+    connection_create(
+        merchant=merchant,
+        platform_key="xero",
+        source_type=Connection.SourceType.ACCOUNTING,
+        credentials={
+            "access_token": "xero-access-0",
+            "refresh_token": "xero-refresh-0",
+            "expires_at": datetime(2099, 1, 1, tzinfo=UTC).isoformat(),
+        },
+        settings={"tenant_id": xero.tenant_id, "bank_contact_id": SUPPLIER},
+        status=Connection.Status.LINKED,
+    )
+    sync_configuration_save(
+        merchant=merchant,
+        document=configuration,
+        start_date=DAY,
+        sync_hour=0,
+        time_zone=time_zone,
+        actor="test",
+    )
+    run = sync_run_execute(merchant=merchant, first=DAY, until=date(2026, 11, 3), now=now)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.messages
+    assert_books_match(xero, expected)
+    recorded = xero_dates(xero.books.documents)
+    assert recorded and set(recorded.values()) == {"2026-11-02"}, recorded
+    written = {kind: len(docs) for kind, docs in xero.books.documents.items()}
+    # The same day again: every record unchanged, nothing written twice.
+    SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.FAILED, status_code=5000)
+    again = sync_run_execute(merchant=merchant, first=DAY, until=date(2026, 11, 3), now=now)
+    assert again.status_code == 2040, again.messages
+    assert {kind: len(docs) for kind, docs in xero.books.documents.items()} == written
+    assert xero.violations == []
+
+
 @pytest.mark.filterwarnings("ignore:Unsupported scheme type")
 def test_a_stripe_day_syncs_into_xero_once(partner: Any, settings: Any) -> None:
-    now = datetime(2026, 11, 10, 9, tzinfo=UTC)
     with StripeDouble() as stripe, XeroDouble(uk_books()) as xero:
         settings.STRIPE_API_URL = stripe.url
         settings.XERO_API_URL = xero.api_url
         settings.XERO_IDENTITY_URL = xero.url
-        merchant = merchant_create(
-            partner=partner,
-            name="Stripe shop",
-            country="GB",
-            currency="GBP",
-            time_zone="Europe/London",
-        )
-        connection_create(
-            merchant=merchant,
-            platform_key="stripe",
-            source_type=Connection.SourceType.COMMERCE,
-            credentials={"api_key": KEY},
-            settings={},
-            status=Connection.Status.LINKED,
-        )
-        connection_create(
-            merchant=merchant,
-            platform_key="xero",
-            source_type=Connection.SourceType.ACCOUNTING,
-            credentials={
-                "access_token": "xero-access-0",
-                "refresh_token": "xero-refresh-0",
-                "expires_at": datetime(2099, 1, 1, tzinfo=UTC).isoformat(),
-            },
-            settings={"tenant_id": xero.tenant_id, "bank_contact_id": SUPPLIER},
-            status=Connection.Status.LINKED,
-        )
-        sync_configuration_save(
-            merchant=merchant,
-            document=stripe_xero_configuration(),
-            start_date=DAY,
-            sync_hour=0,
-            time_zone="Europe/London",
-            actor="test",
-        )
-        run = sync_run_execute(merchant=merchant, first=DAY, until=date(2026, 11, 3), now=now)
-        assert run.status == SyncRun.Status.SUCCEEDED, run.messages
-        assert_books_match(
+        xero_day_synced(
+            partner,
             xero,
-            {
+            platform_key="stripe",
+            credentials={"api_key": KEY},
+            connection_settings={},
+            configuration=stripe_xero_configuration(),
+            expected={
                 "4000": "-65.00",  # 123.00 sold less 58.00 refunded and disputed
                 "6100": "18.70",
                 "1200": "46.30",
             },
+            now=datetime(2026, 11, 10, 9, tzinfo=UTC),
         )
-        recorded = xero_dates(xero.books.documents)
-        assert recorded and set(recorded.values()) == {"2026-11-02"}, recorded
-        written = {kind: len(docs) for kind, docs in xero.books.documents.items()}
-        # The same day again: every record unchanged, nothing written twice.
-        SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.FAILED, status_code=5000)
-        again = sync_run_execute(merchant=merchant, first=DAY, until=date(2026, 11, 3), now=now)
-        assert again.status_code == 2040, again.messages
-        assert {kind: len(docs) for kind, docs in xero.books.documents.items()} == written
-        assert stripe.violations == [] and xero.violations == []
+        assert stripe.violations == []

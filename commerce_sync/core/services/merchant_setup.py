@@ -1159,17 +1159,25 @@ def clover_region_set(*, connection: Connection, region: str, actor: str = MERCH
     from connectors.clover.regions import region_check
 
     region_check(region)
+    return _connection_setting_put(connection=connection, key="region", value=region, actor=actor)
+
+
+def _connection_setting_put(
+    *, connection: Connection, key: str, value: str, actor: str
+) -> Connection:
+    """Set one non-secret setting of `connection` under its row lock;
+    audited `connection.settings_update` when it changes."""
     with transaction.atomic():
         row = Connection.objects.select_for_update().get(pk=connection.pk)
-        if (row.settings or {}).get("region") != region:
-            row.settings = {**(row.settings or {}), "region": region}
+        if (row.settings or {}).get(key) != value:
+            row.settings = {**(row.settings or {}), key: value}
             row.save(update_fields=["settings", "updated_at"])
             audit_log_write(
                 actor=actor,
                 action="connection.settings_update",
                 obj=row,
                 merchant=row.merchant,
-                changes={"region": region},
+                changes={key: value},
             )
     return row
 
@@ -1182,16 +1190,4 @@ def shopify_shop_set(*, connection: Connection, shop: str, actor: str = MERCHANT
     from connectors.shopify.oauth import shop_domain
 
     domain = shop_domain(shop if "." in shop.strip() else f"{shop.strip()}.myshopify.com")
-    with transaction.atomic():
-        row = Connection.objects.select_for_update().get(pk=connection.pk)
-        if (row.settings or {}).get("shop") != domain:
-            row.settings = {**(row.settings or {}), "shop": domain}
-            row.save(update_fields=["settings", "updated_at"])
-            audit_log_write(
-                actor=actor,
-                action="connection.settings_update",
-                obj=row,
-                merchant=row.merchant,
-                changes={"shop": domain},
-            )
-    return row
+    return _connection_setting_put(connection=connection, key="shop", value=domain, actor=actor)
