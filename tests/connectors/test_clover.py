@@ -89,6 +89,7 @@ from tests.doubles.clover_double import (
     ROOT,
     CloverDouble,
     line,
+    ms,
     order,
     payment,
     realistic_day,
@@ -295,6 +296,33 @@ def test_429s_are_waited_out_and_a_request_clover_would_refuse_fails():
     assert "filter field 'updatedAt' is not a field of Clover's Order" in found[0]
     assert "limit='5000' is outside 1..1000" in found[1]
     assert "expand 'lineItems.colour' names no related objects" in found[2]
+
+
+def test_an_older_order_edited_in_the_day_is_read_again():
+    day = realistic_day()
+    edited = order("OLD", "2026-11-01T15:00:00", 500, [line("LO", "Soup", 500, rates=())], [])
+    edited["modifiedTime"] = ms("2026-11-02T12:00:00")  # paid today: an edit
+    edited["payments"]["elements"] = [payment("PO", "cash", 500)]
+    later = order("NEXT", "2026-11-03T06:00:00", 100, [line("LN", "Tea", 100, rates=())], [])
+    with CloverDouble({**day, "orders": [*day["orders"], edited, later]}) as double:
+        batch = source(double).read_period(start=START, end=END)
+        assert double.violations == []
+    ids = [o["id"] for o in batch.orders]
+    assert "OLD" in ids and "NEXT" not in ids
+    (old,) = [o for o in batch.orders if o["id"] == "OLD"]
+    assert old["createdDate"] == "2026-11-01T15:00:00+00:00"  # the sync posts it as an edit
+
+
+def test_malformed_answers_stop_the_read_by_name():
+    with CloverDouble() as double:
+        double.malformed = [b"<html>busy</html>"]
+        with pytest.raises(DataProcessingError, match="invalid JSON"):
+            source(double).read_period(start=START, end=END)
+        double.malformed = [b'{"elements": "none"}']
+        with pytest.raises(DataProcessingError, match="without a list of elements"):
+            source(double).read_period(start=START, end=END)
+        found = double.harness.take()
+    assert len(found) == 2 and "not JSON" in found[0] and "elements" in found[1]
 
 
 def test_clover_settings_need_a_known_region():

@@ -346,17 +346,21 @@ class CloverContract(Contract):
         return problems
 
     def response_problems(self, request: Request, status: int, payload: bytes) -> list[str]:
-        if status >= 400:
+        try:
             body = json.loads(payload or b"{}")
+        except ValueError:
+            return ["the answer is not JSON"]
+        if status >= 400:
             return [] if isinstance(body, dict) else ["an error body must be an object"]
         found = self.operation(request)
         assert found is not None
         class_name, listing = found
-        body = json.loads(payload)
         if not listing:
             return clover_sdk.problems(class_name, body, "body")
         if not isinstance(body, dict) or set(body) - {"elements", "href"}:
             return ["a list answer must be {elements, href}"]
+        if not isinstance(body.get("elements", []), list):
+            return ["a list answer's elements must be a list"]
         return [
             p
             for index, each in enumerate(body.get("elements") or [])
@@ -407,6 +411,7 @@ class CloverDouble(LocalServer):
         self.issued = 0
         self.access_lifetime = 1800  # seconds; tests change it: never assumed by the client
         self.faults: list[tuple[int, dict[str, str]]] = []
+        self.malformed: list[bytes] = []  # 200 answers to send as they are, first
         self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.harness = Harness(CloverContract())
         secrets_guard.register(CLIENT_SECRET)
@@ -561,6 +566,8 @@ class CloverDouble(LocalServer):
                 double.requests.append((parts.path, query))
 
                 def handle() -> tuple[int, bytes, dict[str, str]]:
+                    if double.malformed:
+                        return 200, double.malformed.pop(0), {}
                     status, (body, headers) = double.answer(request)
                     return status, self.encode(body), headers
 
