@@ -257,8 +257,8 @@ class ConnectionAuthorizationView(PartnerApiView):
         "expires_at, ISO 8601 with offset); http-ledger: api_key; stripe: api_key (a restricted "
         "key, rk_...); sumup: api_key (sup_sk_...), or "
         "access_token and refresh_token (optional expires_at); clover: access_token, "
-        "refresh_token (optional expires_at), with settings merchant_id and region (na, eu, "
-        "la, sandbox); partner: api_key, or "
+        "refresh_token (optional expires_at), merchant_id and region (na, eu, la or sandbox; "
+        "both kept as settings, not secrets); partner: api_key, or "
         "client_id and client_secret; sandbox, beancount, partner-push need none: send {}.",
     )
     def put(self, request: Request, company_id: str, connection_id: str) -> Response:

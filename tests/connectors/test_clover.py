@@ -441,8 +441,20 @@ def test_clover_is_listed_with_its_branding_and_takes_a_token_pair(api: Any, mer
     where = f"/companies/{merchant.pk}/connections/{created.json()['id']}/authorization"
     refused = api("put", where, {"api_key": "x"})
     assert refused.status_code == 400
-    linked = api("put", where, {"access_token": "clover-a-0123", "refresh_token": "clover-r-0123"})
+    tokens = {"access_token": "clover-a-0123", "refresh_token": "clover-r-0123"}
+    # The partner's tokens belong to one merchant in one region: both required.
+    nowhere = api("put", where, tokens)
+    assert {e["itemId"] for e in nowhere.json()["validation"]["errors"]} == {
+        "merchant_id",
+        "region",
+    }
+    wrong = api("put", where, {**tokens, "merchant_id": MERCHANT, "region": "apac"})
+    assert "apac" in wrong.json()["validation"]["errors"][0]["message"]
+    linked = api("put", where, {**tokens, "merchant_id": MERCHANT, "region": "eu"})
     assert linked.json()["status"] == "Linked"
+    row = Connection.objects.get(pk=created.json()["id"])
+    assert row.settings == {"merchant_id": MERCHANT, "region": "eu"}
+    assert set(row.credentials) == {"access_token", "refresh_token"}
 
 
 # -- end to end ----------------------------------------------------------------------
