@@ -1633,8 +1633,10 @@ CLOVER_REGIONS = (
 @merchant_required
 def clover_region(request: HttpRequest, merchant: Merchant, connection_id: str) -> HttpResponse:
     """The Clover region the merchant's account is in, chosen by the
-    merchant (when the partner did not set it); then Clover's consent
-    screen in that region."""
+    merchant (when the partner did not set it); then back to the stage,
+    whose Connect link leads to Clover's consent screen in that region (a
+    form may not redirect to another site: the policy's `form-action 'self'`
+    holds for the redirects after a POST too)."""
     from commerce_sync.errors import ConfigurationError
 
     connection = connection_get(merchant=merchant, connection_id=connection_id)
@@ -1648,8 +1650,7 @@ def clover_region(request: HttpRequest, merchant: Merchant, connection_id: str) 
             "flash",
             _("Clover region: choose the region your Clover account is in from the list."),
         )
-        return redirect("setup_flow:stage", connection.source_type)
-    return redirect("setup_flow:oauth_start", str(connection.pk))
+    return redirect("setup_flow:stage", connection.source_type)
 
 
 @require_POST

@@ -403,8 +403,14 @@ def test_a_merchant_chooses_its_region_and_connects_clover(
         assert client.get(f"/setup/connect/{clover.pk}").status_code == 302  # region first
         refused = client.post(f"/setup/clover-region/{clover.pk}", {"region": "mars"})
         assert refused["Location"] == "/setup/stage/commerce"
-        response = client.post(f"/setup/clover-region/{clover.pk}", {"region": "la"})
-        response = client.get(response["Location"])
+        assert (
+            "choose the region your Clover account is in"
+            in client.get(refused["Location"]).content.decode()
+        )
+        chosen = client.post(f"/setup/clover-region/{clover.pk}", {"region": "la"})
+        assert chosen["Location"] == "/setup/stage/commerce"  # CSP: no form posts off-site
+        assert f"/setup/connect/{clover.pk}" in client.get(chosen["Location"]).content.decode()
+        response = client.get(f"/setup/connect/{clover.pk}")
         asked = {k: v[0] for k, v in parse_qs(urlsplit(response["Location"]).query).items()}
         assert response["Location"].startswith(f"{double.url}/oauth/v2/authorize?")
         assert asked["client_id"] == CLIENT_ID and set(asked) == {
