@@ -35,13 +35,6 @@ WEB_HOSTS = {
     "la": "https://www.la.clover.com",
     "sandbox": "https://sandbox.dev.clover.com",
 }
-# What the setup flow shows for each region (translated there).
-REGION_NAMES = {
-    "na": "North America (United States, Canada)",
-    "eu": "Europe",
-    "la": "Latin America",
-    "sandbox": "Clover sandbox (developers)",
-}
 
 
 def region_check(region: str) -> str:

@@ -241,7 +241,7 @@ class _Line:
         return self.gross - self.discount
 
 
-def _priced(line: Raw, oid: str) -> _Line:
+def _priced(line: Raw) -> _Line:
     lid = line.get("id")
     where = f"line {lid}"
     if line.get("exchanged"):
@@ -312,7 +312,7 @@ def _taxes(order: Raw, lines: list[_Line]) -> dict[str, Raw]:
     return used
 
 
-def _payments(order: Raw, cur: str, oid: str) -> tuple[list[Record], int, int]:
+def _payments(order: Raw, cur: str) -> tuple[list[Record], int, int]:
     """(canonical payments, tips in cents, cents paid or pending without tips)."""
     out: list[Record] = []
     tips = paid = 0
@@ -374,7 +374,7 @@ def sale_order(order: Raw, location_id: str) -> list[Record]:
     oid = str(order["id"])
     cur = currency_of(order)
     vat = bool(order.get("isVat"))
-    lines = [_priced(x, oid) for x in elements(order, "lineItems")]
+    lines = [_priced(x) for x in elements(order, "lineItems")]
     _order_discounts(order, lines)
     rates = _taxes(order, lines)
     revenue_net = sum(x.net for x in lines if x.revenue)
@@ -416,7 +416,7 @@ def sale_order(order: Raw, location_id: str) -> list[Record]:
             f"its lines, discounts, taxes and service charge come to {from_minor(due, cur)} "
             f"but Clover's total is {from_minor(total, cur)}"
         )
-    payments, tips, paid = _payments(order, cur, oid)
+    payments, tips, paid = _payments(order, cur)
     if paid < total:
         payments.append(
             {
