@@ -210,6 +210,23 @@ def test_tenders_results_and_cashback_translate_as_the_table_says():
     assert translate.sale_order({**raw, "testMode": True}, MERCHANT) == []
 
 
+def test_a_vat_order_carries_its_tax_inside_its_prices():
+    vat = {"id": "VAT20", "name": "VAT 20%", "rate": 2000000}
+    raw = order(
+        "V1",
+        "2026-11-02T13:00:00",
+        1800,
+        [line("VA", "Lunch", 1200, rates=(vat,)), line("VB", "Juice", 600, rates=(vat,))],
+        [payment("VP", "credit", 1800)],
+        isVat=True,
+    )
+    (record,) = translate.sale_order(raw, MERCHANT)
+    # 1800 gross x 20 / 120 = 300 of VAT, shared 200 / 100; totals stay the prices.
+    got = [(x["totalAmount"], x["totalTaxAmount"]) for x in record["orderLineItems"]]
+    assert got == [(D("12.00"), D("2.00")), (D("6.00"), D("1.00"))]
+    assert record["totalTaxAmount"] == D("3.00") and record["totalAmount"] == D("18.00")
+
+
 def test_records_that_do_not_fit_are_reported_by_id_never_dropped():
     day = realistic_day()
     bad_total = copy.deepcopy(day["orders"][0]) | {"total": 1690}
