@@ -478,6 +478,14 @@ LIGHTSPEED_K_TRIAL_API_URL = env.str(
 LIGHTSPEED_K_CLIENT_ID = env.str("LIGHTSPEED_K_CLIENT_ID", default="")
 LIGHTSPEED_K_CLIENT_SECRET = env.str("LIGHTSPEED_K_CLIENT_SECRET", default="")
 
+# Clover ----------------------------------------------------------------------
+# Hosts per region (connectors/clover/regions.py has Clover's real ones);
+# point a region at a double with e.g. CLOVER_API_URLS={"na": "http://..."}.
+CLOVER_API_URLS = env.json("CLOVER_API_URLS", default={})
+CLOVER_WEB_URLS = env.json("CLOVER_WEB_URLS", default={})
+CLOVER_CLIENT_ID = env.str("CLOVER_CLIENT_ID", default="")
+CLOVER_CLIENT_SECRET = env.str("CLOVER_CLIENT_SECRET", default="")
+
 # Shopify -----------------------------------------------------------------------
 # GraphQL Admin API endpoint per shop ({shop} is the myshopify.com domain);
 # tests point it at a local double.

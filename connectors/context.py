@@ -177,6 +177,32 @@ class LightspeedKSettings:
 
 
 @dataclass(frozen=True)
+class CloverSettings:
+    """A Clover connection: the merchant's Clover id (13 characters, from the
+    consent's callback or set by the partner) and its region (`na`, `eu`,
+    `la`, `sandbox`: see `connectors.clover.regions`). Both may be empty
+    while the connection waits for its consent; a source needs both."""
+
+    merchant_id: str = ""
+    region: str = ""
+
+    @classmethod
+    def from_json(cls, raw: Json) -> CloverSettings:
+        from connectors.clover.regions import region_check
+
+        merchant_id = str(raw.get("merchant_id") or "")
+        region = str(raw.get("region") or "")
+        if merchant_id and not merchant_id.isalnum():
+            raise ConfigurationError(
+                f"Clover merchant id {merchant_id!r} is not letters and digits (as shown in "
+                "the Clover dashboard's URL)"
+            )
+        if region:
+            region_check(region)
+        return cls(merchant_id=merchant_id, region=region)
+
+
+@dataclass(frozen=True)
 class XeroSettings:
     tenant_id: str  # the organisation booked into
     bank_contact_id: str | None = None  # the contact on bank transactions (fees supplier)

@@ -19,6 +19,7 @@ from django.conf import settings
 from commerce_sync.errors import ConfigurationError
 from connectors.context import (
     BeancountSettings,
+    CloverSettings,
     ConnectorContext,
     HttpLedgerSettings,
     LightspeedKSettings,
@@ -120,6 +121,12 @@ def _lightspeed_k(context: ConnectorContext[Any]) -> CommerceSource:
     return lightspeed_k_source_build(context)
 
 
+def _clover(context: ConnectorContext[Any]) -> CommerceSource:
+    from connectors.clover.adapter import clover_source_build
+
+    return clover_source_build(context)
+
+
 def _xero(context: ConnectorContext[Any]) -> AccountingTarget:
     from connectors.xero.adapter import xero_target_build
 
@@ -141,6 +148,7 @@ COMMERCE_SOURCES: dict[str, Callable[[ConnectorContext[Any]], CommerceSource]] =
     "stripe": _stripe,
     "sumup": _sumup,
     "lightspeed-k": _lightspeed_k,
+    "clover": _clover,
 }
 ACCOUNTING_TARGETS: dict[str, Callable[[ConnectorContext[Any]], AccountingTarget]] = {
     "beancount": _beancount,
@@ -157,6 +165,7 @@ SETTINGS: dict[str, SettingsParser] = {
     "stripe": NoSettings.from_json,
     "sumup": SumUpSettings.from_json,
     "lightspeed-k": LightspeedKSettings.from_json,
+    "clover": CloverSettings.from_json,
     "beancount": BeancountSettings.from_json,
     "http-ledger": HttpLedgerSettings.from_json,
     "xero": XeroSettings.from_json,

@@ -24,7 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
-from commerce_sync.errors import PlatformUnavailable, RateLimited, TransientError
+from commerce_sync.errors import (
+    ApplicationError,
+    CredentialsRevoked,
+    DataProcessingError,
+    PlatformUnavailable,
+    RateLimited,
+    TransientError,
+)
 from connectors.common import TokenSource
 
 T = TypeVar("T")
@@ -53,6 +60,23 @@ def transient_error(
         )
     if status >= 500 or status == 408:
         return PlatformUnavailable(f"{platform} failed ({status}) on {what}")
+    return None
+
+
+def answer_error(
+    status: int, retry_after: str | None, *, platform: str, what: str, revoked: str
+) -> ApplicationError | None:
+    """The error an HTTP answer stands for, or None for a success (< 300):
+    transient ones as `transient_error` says; 401 and 403 ->
+    `CredentialsRevoked(revoked)` (the message says what to do); any other
+    status -> `DataProcessingError` naming `what` and the status."""
+    transient = transient_error(status, retry_after, platform=platform, what=what)
+    if transient is not None:
+        return transient
+    if status in (401, 403):
+        return CredentialsRevoked(revoked)
+    if status >= 300:
+        return DataProcessingError(f"{platform} refused the request for {what} ({status})")
     return None
 
 

@@ -24,6 +24,7 @@ urlpatterns = [
     path("connect/<str:connection_id>", views.oauth_start, name="oauth_start"),
     path("reconnect/<str:connection_id>", views.reconnect, name="reconnect"),
     path("shop/<str:connection_id>", views.shopify_shop, name="shopify_shop"),
+    path("clover-region/<str:connection_id>", views.clover_region, name="clover_region"),
     path("oauth/callback", views.oauth_callback, name="oauth_callback"),
     path("organisation", views.organisation, name="organisation"),
 ]

@@ -555,6 +555,7 @@ def _stage_connect(request: HttpRequest, merchant: Merchant, name: str) -> HttpR
             "linked": c.status == Connection.Status.LINKED,
             "oauth": c.platform_key in setup.OAUTH_PLATFORMS,
             "needs_shop": c.platform_key == "shopify" and not (c.settings or {}).get("shop"),
+            "needs_region": c.platform_key == "clover" and not (c.settings or {}).get("region"),
             "no_consent": c.platform_key in ("sandbox", "beancount", "partner-push", "partner"),
         }
         for c in connections
@@ -568,6 +569,7 @@ def _stage_connect(request: HttpRequest, merchant: Merchant, name: str) -> HttpR
             name,
             {
                 "rows": rows,
+                "clover_regions": CLOVER_REGIONS,
                 "side": name,
                 "error": error,
                 "disconnected": [
@@ -1536,6 +1538,8 @@ def oauth_start(request: HttpRequest, merchant: Merchant, connection_id: str) ->
     connection = connection_get(merchant=merchant, connection_id=connection_id)
     if connection is None or connection.platform_key not in setup.OAUTH_PLATFORMS:
         raise Http404
+    if connection.platform_key == "clover" and not (connection.settings or {}).get("region"):
+        return redirect("setup_flow:stage", connection.source_type)  # its region first
     begun = setup.oauth_begin(connection=connection, redirect_uri=_callback_uri(request))
     session.put(
         request,
@@ -1622,6 +1626,39 @@ def organisation(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         connection=connection, organisation_id=request.POST.get("organisation", "")
     )
     session.pop(request, "organisation_connection")
+    return redirect("setup_flow:stage", connection.source_type)
+
+
+# Clover's regions as the merchant chooses among them (`connectors.clover.regions`).
+CLOVER_REGIONS = (
+    ("na", gettext_lazy("North America (United States, Canada)")),
+    ("eu", gettext_lazy("Europe")),
+    ("la", gettext_lazy("Latin America")),
+    ("sandbox", gettext_lazy("Clover sandbox (for developers)")),
+)
+
+
+@require_POST
+@merchant_required
+def clover_region(request: HttpRequest, merchant: Merchant, connection_id: str) -> HttpResponse:
+    """The Clover region the merchant's account is in, chosen by the
+    merchant (when the partner did not set it); then back to the stage,
+    whose Connect link leads to Clover's consent screen in that region (a
+    form may not redirect to another site: the policy's `form-action 'self'`
+    holds for the redirects after a POST too)."""
+    from commerce_sync.errors import ConfigurationError
+
+    connection = connection_get(merchant=merchant, connection_id=connection_id)
+    if connection is None or connection.platform_key != "clover":
+        raise Http404
+    try:
+        setup.clover_region_set(connection=connection, region=request.POST.get("region", ""))
+    except ConfigurationError:
+        session.put(
+            request,
+            "flash",
+            _("Clover region: choose the region your Clover account is in from the list."),
+        )
     return redirect("setup_flow:stage", connection.source_type)
 
 

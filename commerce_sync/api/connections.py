@@ -258,7 +258,9 @@ class ConnectionAuthorizationView(PartnerApiView):
         "key, rk_...; a Stripe Connect account links through the setup flow only); "
         "sumup: api_key (sup_sk_...), or "
         "access_token and refresh_token (optional expires_at); lightspeed-k: access_token and "
-        "refresh_token (optional expires_at); partner: api_key, or "
+        "refresh_token (optional expires_at); clover: access_token, "
+        "refresh_token (optional expires_at), merchant_id and region (na, eu, la or sandbox; "
+        "both kept as settings, not secrets); partner: api_key, or "
         "client_id and client_secret; sandbox, beancount, partner-push need none: send {}.",
     )
     def put(self, request: Request, company_id: str, connection_id: str) -> Response:

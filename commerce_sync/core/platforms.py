@@ -27,6 +27,7 @@ NAMES = {
     "stripe": "Stripe",
     "sumup": "SumUp",
     "lightspeed-k": "Lightspeed Restaurant (K-Series)",
+    "clover": "Clover",
     "beancount": "Beancount ledger",
     "http-ledger": "HTTP ledger",
     "xero": "Xero",

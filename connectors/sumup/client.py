@@ -40,7 +40,7 @@ from commerce_sync.errors import (
     RateLimited,
 )
 from connectors.common import TokenSource, bearer_get, decimal_json
-from connectors.retry import RefreshOnce, RetryPolicy, transient_error
+from connectors.retry import RefreshOnce, RetryPolicy, answer_error
 
 HISTORY_PAGE = 100
 PAYOUTS_LIMIT = 9999  # the most the payouts list returns (`limit` 1..9999)
@@ -111,19 +111,17 @@ class SumUpClient:
                     ),
                 )
             status = response.status_code
-            transient = transient_error(
-                status, response.headers.get("Retry-After"), platform="SumUp", what=path
+            error = answer_error(
+                status,
+                response.headers.get("Retry-After"),
+                platform="SumUp",
+                what=path,
+                revoked=f"SumUp no longer accepts this connection's credentials ({status}): "
+                "they were revoked or lack the transactions.history and payouts.read scopes; "
+                "connect SumUp again",
             )
-            if transient is not None:
-                raise transient
-            if status in (401, 403):
-                raise CredentialsRevoked(
-                    f"SumUp no longer accepts this connection's credentials ({status}): they "
-                    "were revoked or lack the transactions.history and payouts.read scopes; "
-                    "connect SumUp again"
-                )
-            if status >= 300:
-                raise DataProcessingError(f"SumUp refused the request for {path} ({status})")
+            if error is not None:
+                raise error
             return decimal_json(response, platform="SumUp", path=path)
 
         return self.retries.call(once, retry_on=(RateLimited, PlatformUnavailable))

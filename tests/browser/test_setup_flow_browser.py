@@ -348,3 +348,38 @@ def test_square_and_quickbooks_are_connected_in_the_browser(live_server, page, s
     assert "personal link" in page.inner_text("main")
     check("welcome")
     assert not check.found, check.found
+
+
+def test_a_clover_merchant_chooses_its_region_and_connects_in_french(live_server, page, settings):
+    """The region picker (the partner set none), Clover's consent in that
+    region (the double) and back, in French; axe-core on the picker."""
+    from tests.doubles.clover_double import CLIENT_ID, CLIENT_SECRET, MERCHANT, CloverDouble
+
+    with CloverDouble() as clover:
+        settings.CLOVER_API_URLS = {"eu": clover.url}
+        settings.CLOVER_WEB_URLS = {"eu": clover.url}
+        settings.CLOVER_CLIENT_ID, settings.CLOVER_CLIENT_SECRET = CLIENT_ID, CLIENT_SECRET
+        merchant = merchant_create(
+            partner=PartnerFactory(),
+            name="Bistrot",
+            country="FR",
+            currency="EUR",
+            time_zone="Europe/Paris",
+        )
+        connection_create(merchant=merchant, platform_key="clover", source_type="commerce")
+        connection_create(merchant=merchant, platform_key="beancount", source_type="accounting")
+        check = Checker(page, "journey-clover-fr-fr")
+        code = setup_link_issue(merchant=merchant, actor="partner:test", locale="fr-fr").code
+        page.goto(f"{live_server.url}/setup/start/{code}")
+        assert "Région de votre compte Clover" in page.inner_text("main")
+        check("commerce-clover-region")
+        page.select_option("select[name=region]", "eu")
+        page.click("main form[action^='/setup/clover-region/'] button[type=submit]")
+        page.click("a[href^='/setup/connect/']")  # Clover's consent (the double) and back
+        assert "Connecté" in page.inner_text("main")
+        check("commerce-clover-connected")
+        assert clover.token_calls == ["token"]
+        assert not check.found, check.found
+    till = merchant.connections.get(source_type="commerce")
+    assert till.status == Connection.Status.LINKED
+    assert till.settings == {"region": "eu", "merchant_id": MERCHANT}

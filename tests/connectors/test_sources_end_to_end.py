@@ -202,6 +202,7 @@ def test_every_source_and_target_is_registered():
         "stripe",
         "sumup",
         "lightspeed-k",
+        "clover",
     }
     assert set(registry.ACCOUNTING_TARGETS) == {"beancount", "http-ledger", "xero", "quickbooks"}
 

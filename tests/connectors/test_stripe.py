@@ -19,16 +19,16 @@ The double's day (tests/doubles/stripe_double.py), worked by hand in GBP:
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.contrib.staticfiles import finders
 
-from commerce_sync.core.models import Connection, Incident, SyncRun
+from commerce_sync.core.models import Connection, Incident
 from commerce_sync.core.services.connections import connection_create
-from commerce_sync.core.services.merchants import merchant_create, sync_configuration_save
+from commerce_sync.core.services.merchants import merchant_create
 from commerce_sync.errors import CredentialsRevoked, DataProcessingError, RateLimited
 from commerce_sync.syncs.runs import sync_run_execute
 from connectors import registry
@@ -37,10 +37,10 @@ from connectors.stripe.adapter import StripeSource
 from connectors.stripe.client import StripeClient
 from tests.api.codat_sync_schema import partner_api
 from tests.connectors.test_sources_end_to_end import DAY, ledger_balances, seed, sync_and_check
-from tests.connectors.test_xero import CUSTOMER, SUPPLIER, assert_books_match, uk_books
+from tests.connectors.test_xero import CUSTOMER, SUPPLIER, uk_books
+from tests.connectors.xero_once import day_into_xero_once
 from tests.doubles.stripe_double import KEY, StripeDouble, at, bt, charge, realistic_day
 from tests.doubles.xero_double import XeroDouble
-from tests.recorded_dates import xero_dates
 
 D = Decimal
 START = datetime(2026, 11, 2, tzinfo=UTC)
@@ -347,64 +347,57 @@ def stripe_xero_configuration() -> dict[str, Any]:
     }
 
 
+def xero_day_synced(
+    partner: Any,
+    xero: XeroDouble,
+    *,
+    platform_key: str,
+    credentials: dict[str, str],
+    connection_settings: dict[str, Any],
+    configuration: dict[str, Any],
+    expected: dict[str, str],
+    now: datetime,
+    currency: str = "GBP",
+    time_zone: str = "Europe/London",
+    country: str = "GB",
+) -> None:
+    """A merchant on `platform_key` (its double already serving) booking into
+    the Xero double: DAY synced once, Xero's accounts as `expected`, every
+    document dated DAY; the same day read again writes nothing."""
+    merchant = merchant_create(
+        partner=partner, name="Shop", country=country, currency=currency, time_zone=time_zone
+    )
+    connection_create(
+        merchant=merchant,
+        platform_key=platform_key,
+        source_type=Connection.SourceType.COMMERCE,
+        credentials=credentials,
+        settings=connection_settings,
+        status=Connection.Status.LINKED,
+    )
+    day_into_xero_once(
+        merchant, xero, day=DAY, configuration=configuration, now=now, expected=expected
+    )
+
+
 @pytest.mark.filterwarnings("ignore:Unsupported scheme type")
 def test_a_stripe_day_syncs_into_xero_once(partner: Any, settings: Any) -> None:
-    now = datetime(2026, 11, 10, 9, tzinfo=UTC)
     with StripeDouble() as stripe, XeroDouble(uk_books()) as xero:
         settings.STRIPE_API_URL = stripe.url
         settings.XERO_API_URL = xero.api_url
         settings.XERO_IDENTITY_URL = xero.url
-        merchant = merchant_create(
-            partner=partner,
-            name="Stripe shop",
-            country="GB",
-            currency="GBP",
-            time_zone="Europe/London",
-        )
-        connection_create(
-            merchant=merchant,
-            platform_key="stripe",
-            source_type=Connection.SourceType.COMMERCE,
-            credentials={"api_key": KEY},
-            settings={},
-            status=Connection.Status.LINKED,
-        )
-        connection_create(
-            merchant=merchant,
-            platform_key="xero",
-            source_type=Connection.SourceType.ACCOUNTING,
-            credentials={
-                "access_token": "xero-access-0",
-                "refresh_token": "xero-refresh-0",
-                "expires_at": datetime(2099, 1, 1, tzinfo=UTC).isoformat(),
-            },
-            settings={"tenant_id": xero.tenant_id, "bank_contact_id": SUPPLIER},
-            status=Connection.Status.LINKED,
-        )
-        sync_configuration_save(
-            merchant=merchant,
-            document=stripe_xero_configuration(),
-            start_date=DAY,
-            sync_hour=0,
-            time_zone="Europe/London",
-            actor="test",
-        )
-        run = sync_run_execute(merchant=merchant, first=DAY, until=date(2026, 11, 3), now=now)
-        assert run.status == SyncRun.Status.SUCCEEDED, run.messages
-        assert_books_match(
+        xero_day_synced(
+            partner,
             xero,
-            {
+            platform_key="stripe",
+            credentials={"api_key": KEY},
+            connection_settings={},
+            configuration=stripe_xero_configuration(),
+            expected={
                 "4000": "-65.00",  # 123.00 sold less 58.00 refunded and disputed
                 "6100": "18.70",
                 "1200": "46.30",
             },
+            now=datetime(2026, 11, 10, 9, tzinfo=UTC),
         )
-        recorded = xero_dates(xero.books.documents)
-        assert recorded and set(recorded.values()) == {"2026-11-02"}, recorded
-        written = {kind: len(docs) for kind, docs in xero.books.documents.items()}
-        # The same day again: every record unchanged, nothing written twice.
-        SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.FAILED, status_code=5000)
-        again = sync_run_execute(merchant=merchant, first=DAY, until=date(2026, 11, 3), now=now)
-        assert again.status_code == 2040, again.messages
-        assert {kind: len(docs) for kind, docs in xero.books.documents.items()} == written
-        assert stripe.violations == [] and xero.violations == []
+        assert stripe.violations == []

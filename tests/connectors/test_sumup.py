@@ -16,7 +16,7 @@ The double's day (tests/doubles/sumup_double.py), worked by hand in EUR:
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -26,9 +26,8 @@ import pytest
 import requests
 from django.contrib.staticfiles import finders
 
-from commerce_sync.core.models import Connection, SyncRun
+from commerce_sync.core.models import Connection
 from commerce_sync.core.services.connections import connection_create
-from commerce_sync.core.services.merchants import merchant_create, sync_configuration_save
 from commerce_sync.errors import ConfigurationError, CredentialsRevoked, DataProcessingError
 from commerce_sync.syncs.runs import sync_run_execute
 from connectors.context import SumUpSettings
@@ -37,19 +36,16 @@ from connectors.sumup.adapter import SumUpSource
 from connectors.sumup.client import SumUpClient
 from tests.api.codat_sync_schema import partner_api
 from tests.connectors.test_sources_end_to_end import (
-    DAY,
-    FAR_FUTURE,
     LONG_AGO,
     ledger_balances,
     seed,
     sync_and_check,
 )
-from tests.connectors.test_stripe import stripe_xero_configuration
-from tests.connectors.test_xero import SUPPLIER, assert_books_match, uk_books
+from tests.connectors.test_stripe import stripe_xero_configuration, xero_day_synced
+from tests.connectors.test_xero import uk_books
 from tests.doubles.sumup_double import HISTORY, KEY, MERCHANT, PAYOUTS, SumUpDouble, item
 from tests.doubles.xero_double import XeroDouble
 from tests.factories import MerchantFactory
-from tests.recorded_dates import xero_dates
 from tests.setup_flow.helpers import start_path
 
 D = Decimal
@@ -302,54 +298,23 @@ def test_a_sumup_day_syncs_into_xero_once(partner: Any, settings: Any) -> None:
         settings.SUMUP_API_URL = sumup.url
         settings.XERO_API_URL = xero.api_url
         settings.XERO_IDENTITY_URL = xero.url
-        merchant = merchant_create(
-            partner=partner, name="Café", country="DE", currency="EUR", time_zone="Europe/Berlin"
-        )
-        connection_create(
-            merchant=merchant,
-            platform_key="sumup",
-            source_type=Connection.SourceType.COMMERCE,
-            credentials={"api_key": KEY},
-            settings={"merchant_code": MERCHANT},
-            status=Connection.Status.LINKED,
-        )
-        connection_create(
-            merchant=merchant,
-            platform_key="xero",
-            source_type=Connection.SourceType.ACCOUNTING,
-            credentials={
-                "access_token": "xero-access-0",
-                "refresh_token": "xero-refresh-0",
-                "expires_at": FAR_FUTURE,
-            },
-            settings={"tenant_id": xero.tenant_id, "bank_contact_id": SUPPLIER},
-            status=Connection.Status.LINKED,
-        )
-        sync_configuration_save(
-            merchant=merchant,
-            document=configuration,
-            start_date=DAY,
-            sync_hour=0,
-            time_zone="Europe/Berlin",
-            actor="test",
-        )
-        run = sync_run_execute(merchant=merchant, first=DAY, until=date(2026, 11, 3), now=now)
-        assert run.status == SyncRun.Status.SUCCEEDED, run.messages
-        assert_books_match(
+        xero_day_synced(
+            partner,
             xero,
-            {
+            platform_key="sumup",
+            credentials={"api_key": KEY},
+            connection_settings={"merchant_code": MERCHANT},
+            configuration=configuration,
+            expected={
                 "4000": "-44.90",  # 60.00 sold less 15.10 refunded and charged back
                 "1000": "7.40",
                 "1100": "16.80",
                 "6100": "0.80",
                 "1200": "19.90",
             },
+            now=now,
+            currency="EUR",
+            time_zone="Europe/Berlin",
+            country="DE",
         )
-        recorded = xero_dates(xero.books.documents)
-        assert recorded and set(recorded.values()) == {"2026-11-02"}, recorded
-        written = {kind: len(docs) for kind, docs in xero.books.documents.items()}
-        SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.FAILED, status_code=5000)
-        again = sync_run_execute(merchant=merchant, first=DAY, until=date(2026, 11, 3), now=now)
-        assert again.status_code == 2040, again.messages
-        assert {kind: len(docs) for kind, docs in xero.books.documents.items()} == written
-        assert sumup.violations == [] and xero.violations == []
+        assert sumup.violations == []

@@ -24,7 +24,7 @@ from commerce_sync.core.platforms import NO_AUTHORIZATION
 from commerce_sync.core.services.alerts import alert_raise, alerts_after_connection_linked
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
 from commerce_sync.core.services.credentials import ConnectionTokenSource
-from commerce_sync.errors import CredentialsRevoked
+from commerce_sync.errors import ConfigurationError, CredentialsRevoked
 from commerce_sync.webhooks.events import webhook_connection_changed
 from connectors import registry
 from connectors.context import ConnectorContext
@@ -303,11 +303,20 @@ CREDENTIAL_SHAPES: dict[str, tuple[tuple[frozenset[str], frozenset[str]], ...]] 
     "sumup": ((frozenset({"api_key"}), frozenset()), _TOKENS),
     # OAuth tokens (scope financial-api), `connectors.lightspeed_k.adapter`.
     "lightspeed-k": (_TOKENS,),
+    # Clover's v2 OAuth token pair, `connectors.clover.adapter`.
+    "clover": (_TOKENS,),
     "partner": (
         (frozenset({"api_key"}), frozenset()),
         (frozenset({"client_id", "client_secret"}), frozenset()),
     ),
 }
+
+
+# Non-secret keys a platform's authorization body carries beside its
+# credentials, each required (in the body or already in the settings) and
+# stored in the connection's settings, never with the secrets: Clover's
+# tokens belong to one merchant in one region (`connectors.context.CloverSettings`).
+AUTHORIZATION_SETTINGS: dict[str, tuple[str, ...]] = {"clover": ("merchant_id", "region")}
 
 
 def _shape_text(shape: tuple[frozenset[str], frozenset[str]]) -> str:
@@ -386,23 +395,41 @@ def connection_authorization_update(
             )
         if not isinstance(value, str):
             raise ValidationError({key: "Each credential is a string."})
+    named = AUTHORIZATION_SETTINGS.get(connection.platform_key, ())
+    chosen = {key: credentials[key] for key in named if key in credentials}
+    credentials = {k: v for k, v in credentials.items() if k not in named}
     credentials_check(platform_key=connection.platform_key, credentials=credentials)
     row = Connection.objects.select_for_update().get(pk=connection.pk)
     if row.status == Connection.Status.UNLINKED:
         raise ValidationError(
             {"status": "This connection is Unlinked; create a new connection to authorise."}
         )
+    if named:
+        merged = {**(row.settings or {}), **chosen}
+        missing = {k: "Required for this platform." for k in named if not merged.get(k)}
+        if missing:
+            raise ValidationError(missing)
+        try:
+            registry.settings_parse(platform_key=row.platform_key, raw=merged)
+        except ConfigurationError as error:
+            raise ValidationError({"credentials": error.message}) from None
+        row.settings = merged
     before = row.status
     row.credentials = dict(credentials)
     if row.status in (Connection.Status.PENDING_AUTH, Connection.Status.DEAUTHORIZED):
         row.status = Connection.Status.LINKED
         row.last_error = ""
-    row.save(update_fields=["credentials", "status", "last_error", "updated_at"])
+    row.save(update_fields=["credentials", "settings", "status", "last_error", "updated_at"])
     audit_log_write(
         actor=actor,
         action="connection.authorization_update",
         obj=row,
-        changes={"keys": sorted(credentials), "from": before, "to": row.status},
+        changes={
+            "keys": sorted(credentials),
+            "from": before,
+            "to": row.status,
+            **({"settings": chosen} if chosen else {}),
+        },
     )
     if before == Connection.Status.DEAUTHORIZED:
         alerts_after_connection_linked(connection=row)

@@ -735,7 +735,17 @@ def merchant_sync_pause(*, merchant: Merchant, actor: str = MERCHANT) -> Merchan
 # --- OAuth: connecting a platform from the flow ----------------------------------------
 
 OAUTH_PLATFORMS = frozenset(
-    {"xero", "quickbooks", "square", "zettle", "shopify", "sumup", "lightspeed-k", "stripe"}
+    {
+        "xero",
+        "quickbooks",
+        "square",
+        "zettle",
+        "shopify",
+        "sumup",
+        "lightspeed-k",
+        "stripe",
+        "clover",
+    }
 )
 
 
@@ -768,6 +778,11 @@ def _oauth_client(platform_key: str, settings: Mapping[str, Any]) -> Any:
         from connectors.lightspeed_k.oauth import lightspeed_k_oauth_client
 
         return lightspeed_k_oauth_client(str(settings.get("environment") or "production"))
+    if platform_key == "clover":
+        from connectors.clover.oauth import clover_oauth_client
+        from connectors.clover.regions import region_check
+
+        return clover_oauth_client(region_check(str(settings.get("region") or "")))
     if platform_key == "shopify":
         from connectors.shopify.oauth import shop_domain, shopify_oauth_client
 
@@ -881,6 +896,17 @@ def oauth_finish(
                 connection=connection,
                 credentials=credentials,
                 settings={"realm_id": realm},
+                linked=True,
+            )
+        )
+    if connection.platform_key == "clover":
+        from connectors.clover.oauth import merchant_from_callback
+
+        return OAuthDone(
+            connection_link(
+                connection=connection,
+                credentials=credentials,
+                settings={"merchant_id": merchant_from_callback(params)},
                 linked=True,
             )
         )
@@ -1194,6 +1220,37 @@ def connection_reconnect(*, connection: Connection, actor: str = MERCHANT) -> Co
     )
 
 
+def clover_region_set(*, connection: Connection, region: str, actor: str = MERCHANT) -> Connection:
+    """Record the Clover region a connection's merchant lives in (`na`,
+    `eu`, `la`, `sandbox`; chosen by the merchant before the consent screen,
+    which is on that region's host). ConfigurationError naming the choices
+    for anything else; audited `connection.settings_update`."""
+    from connectors.clover.regions import region_check
+
+    region_check(region)
+    return _connection_setting_put(connection=connection, key="region", value=region, actor=actor)
+
+
+def _connection_setting_put(
+    *, connection: Connection, key: str, value: str, actor: str
+) -> Connection:
+    """Set one non-secret setting of `connection` under its row lock;
+    audited `connection.settings_update` when it changes."""
+    with transaction.atomic():
+        row = Connection.objects.select_for_update().get(pk=connection.pk)
+        if (row.settings or {}).get(key) != value:
+            row.settings = {**(row.settings or {}), key: value}
+            row.save(update_fields=["settings", "updated_at"])
+            audit_log_write(
+                actor=actor,
+                action="connection.settings_update",
+                obj=row,
+                merchant=row.merchant,
+                changes={key: value},
+            )
+    return row
+
+
 def shopify_shop_set(*, connection: Connection, shop: str, actor: str = MERCHANT) -> Connection:
     """Record the shop a Shopify connection is for (its `name.myshopify.com`
     domain, the merchant types it before the consent screen, which lives on
@@ -1202,16 +1259,4 @@ def shopify_shop_set(*, connection: Connection, shop: str, actor: str = MERCHANT
     from connectors.shopify.oauth import shop_domain
 
     domain = shop_domain(shop if "." in shop.strip() else f"{shop.strip()}.myshopify.com")
-    with transaction.atomic():
-        row = Connection.objects.select_for_update().get(pk=connection.pk)
-        if (row.settings or {}).get("shop") != domain:
-            row.settings = {**(row.settings or {}), "shop": domain}
-            row.save(update_fields=["settings", "updated_at"])
-            audit_log_write(
-                actor=actor,
-                action="connection.settings_update",
-                obj=row,
-                merchant=row.merchant,
-                changes={"shop": domain},
-            )
-    return row
+    return _connection_setting_put(connection=connection, key="shop", value=domain, actor=actor)
