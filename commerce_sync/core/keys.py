@@ -7,7 +7,14 @@ PREFIX_LENGTH = 8
 
 
 def api_key_generate() -> str:
-    return secrets.token_urlsafe(32)
+    """A new key: 32 random bytes as URL-safe base64 (43 characters), never
+    starting with "-", so that its prefix can follow `--prefix` on a command
+    line (argparse takes a value starting with "-" for an option and refuses
+    it; about one key in 64 would otherwise start so)."""
+    while True:
+        plaintext = secrets.token_urlsafe(32)
+        if not plaintext.startswith("-"):
+            return plaintext
 
 
 def api_key_hash(plaintext: str) -> str:

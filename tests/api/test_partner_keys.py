@@ -98,3 +98,13 @@ def test_the_admin_issues_a_key_shown_once_and_revokes_it(client, operator, part
     key_row.refresh_from_db()
     assert key_row.revoked_at is not None
     assert status_with(client, f"Bearer {plaintext}") == 401
+
+
+def test_a_key_never_starts_with_a_dash_so_its_prefix_fits_a_command_line(monkeypatch):
+    """A prefix starting with "-" is taken by argparse for an option
+    (`--prefix -abc` fails): the generator draws again."""
+    from commerce_sync.core import keys
+
+    draws = iter(["-starts-with-a-dash", "fine-key"])
+    monkeypatch.setattr(keys.secrets, "token_urlsafe", lambda n: next(draws))
+    assert keys.api_key_generate() == "fine-key"
