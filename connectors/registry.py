@@ -20,6 +20,7 @@ from commerce_sync.errors import ConfigurationError
 from connectors.context import (
     BeancountSettings,
     ConnectorContext,
+    FreeAgentSettings,
     HttpLedgerSettings,
     NoSettings,
     PartnerSettings,
@@ -125,6 +126,12 @@ def _quickbooks(context: ConnectorContext[Any]) -> AccountingTarget:
     return quickbooks_target_build(context)
 
 
+def _freeagent(context: ConnectorContext[Any]) -> AccountingTarget:
+    from connectors.freeagent.adapter import freeagent_target_build
+
+    return freeagent_target_build(context)
+
+
 COMMERCE_SOURCES: dict[str, Callable[[ConnectorContext[Any]], CommerceSource]] = {
     "sandbox": _sandbox,
     "partner": _partner,
@@ -140,6 +147,7 @@ ACCOUNTING_TARGETS: dict[str, Callable[[ConnectorContext[Any]], AccountingTarget
     "xero": _xero,
     "quickbooks": _quickbooks,
 }
+ACCOUNTING_TARGETS["freeagent"] = _freeagent
 SETTINGS: dict[str, SettingsParser] = {
     "sandbox": SandboxSettings.from_json,
     "partner": PartnerSettings.from_json,
@@ -153,6 +161,7 @@ SETTINGS: dict[str, SettingsParser] = {
     "xero": XeroSettings.from_json,
     "quickbooks": QuickBooksSettings.from_json,
 }
+SETTINGS["freeagent"] = FreeAgentSettings.from_json
 
 
 def commerce_source_register(
