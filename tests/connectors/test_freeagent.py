@@ -511,3 +511,21 @@ def test_the_contract_refuses_what_the_collection_does_not_make(double: FreeAgen
     ]
     no_agent = contract.request_problems(Request("GET", "/v2/company", {}, {}, b""))
     assert no_agent == ["no User-Agent header (FreeAgent requires one)"]
+
+
+def test_connect_command_links_freeagent_from_a_token_file(
+    merchant: Any, linked: FreeAgentDouble, tmp_path: Path, capsys: Any
+) -> None:
+    from django.core.management import call_command
+
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps({"access_token": "old", "refresh_token": "fa-refresh-0"}))
+    call_command(
+        "connect", merchant=str(merchant.pk), platform="freeagent", tokens_from=str(tokens)
+    )
+    connection = Connection.objects.get(merchant=merchant, platform_key="freeagent")
+    assert connection.status == Connection.Status.LINKED
+    # The first call refreshes the token of unknown age, which proves the grant.
+    assert connection_target(connection=connection).base_currency() == "GBP"
+    assert linked.refreshes == 1
+    assert "fa-refresh" not in capsys.readouterr().out

@@ -25,6 +25,8 @@ required (`REQUIRED`).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import threading
@@ -317,6 +319,7 @@ class FreeAgentDouble(LocalServer):
         self.access_token = "fa-access-0"
         self.refresh_token = "fa-refresh-0"
         self.refreshes = 0
+        self.challenge = ""
         self.failures: list[tuple[int, dict[str, str]]] = []
         self.lose_write = 0  # the write that makes self.writes this number loses its answer
         self.fail_request = 0  # the request that makes len(self.requests) this number fails (500)
@@ -381,8 +384,23 @@ class FreeAgentDouble(LocalServer):
                 return refused.status, json.dumps(body).encode(), {}
         return status, json.dumps(body).encode(), headers
 
+    def approve(self, query: dict[str, list[str]]) -> str:
+        """The consent screen (the collection's auth block: /v2/approve_app),
+        answered at once: where the browser goes back to, with a code."""
+        self.challenge = query["code_challenge"][0]
+        back = {"code": "fa-code", "state": query["state"][0]}
+        return f"{query['redirect_uri'][0]}?{urlencode(back)}"
+
     def token(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
+        """Code exchange (PKCE checked) or refresh (rotating both tokens)."""
         form = {k: v[0] for k, v in parse_qs(request.body.decode()).items()}
+        if form.get("grant_type") == "authorization_code":
+            verifier = form.get("code_verifier", "").encode()
+            digest = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
+            if form.get("code") != "fa-code" or digest.decode() != self.challenge:
+                return 400, json.dumps({"error": "invalid_grant"}).encode(), {}
+            body = {"access_token": self.access_token, "refresh_token": self.refresh_token}
+            return 200, json.dumps(body | {"expires_in": 3600}).encode(), {}
         if (
             form.get("grant_type") != "refresh_token"
             or form.get("refresh_token") != self.refresh_token
@@ -701,6 +719,12 @@ def _handler(double: FreeAgentDouble) -> type[JsonHandler]:
     class Handler(JsonHandler):
         def _serve(self) -> None:
             parts = urlsplit(self.path)
+            if parts.path == "/v2/approve_app":  # the browser's consent page
+                self.send_response(302)
+                self.send_header("Location", double.approve(parse_qs(parts.query)))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             request = Request(
                 method=self.command,
                 path=parts.path,

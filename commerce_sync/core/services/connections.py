@@ -294,6 +294,7 @@ CREDENTIAL_SHAPES: dict[str, tuple[tuple[frozenset[str], frozenset[str]], ...]] 
         (frozenset({"client_id", "client_secret"}), frozenset()),
     ),
 }
+CREDENTIAL_SHAPES["freeagent"] = (_TOKENS,)
 
 
 def _shape_text(shape: tuple[frozenset[str], frozenset[str]]) -> str:

@@ -735,6 +735,7 @@ def merchant_sync_pause(*, merchant: Merchant, actor: str = MERCHANT) -> Merchan
 # --- OAuth: connecting a platform from the flow ----------------------------------------
 
 OAUTH_PLATFORMS = frozenset({"xero", "quickbooks", "square", "zettle", "shopify", "sumup"})
+OAUTH_PLATFORMS |= {"freeagent"}
 
 
 def _oauth_client(platform_key: str, settings: Mapping[str, Any]) -> Any:
@@ -758,6 +759,10 @@ def _oauth_client(platform_key: str, settings: Mapping[str, Any]) -> Any:
         from connectors.sumup.oauth import sumup_oauth_client
 
         return sumup_oauth_client()
+    if platform_key == "freeagent":
+        from connectors.freeagent.oauth import freeagent_oauth_client
+
+        return freeagent_oauth_client()
     if platform_key == "shopify":
         from connectors.shopify.oauth import shop_domain, shopify_oauth_client
 
