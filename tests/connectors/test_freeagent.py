@@ -9,16 +9,18 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
-from commerce_sync.core.models import Connection
+from commerce_sync.core.models import Connection, PushItem, SyncRun
 from commerce_sync.core.services.connections import connection_create, connection_target
+from commerce_sync.core.services.merchants import merchant_create, sync_configuration_save
 from commerce_sync.errors import (
     CredentialsRevoked,
     DocumentRejected,
@@ -26,10 +28,13 @@ from commerce_sync.errors import (
     RateLimited,
     SubscriptionExpired,
 )
+from commerce_sync.syncs.runs import sync_run_execute
+from connectors import registry
 from connectors.freeagent import translate
 from connectors.freeagent.adapter import FreeAgentTarget
 from connectors.freeagent.client import FreeAgentClient
 from mapping.preview import preview
+from tests.connectors.test_xero import ScenarioSource
 from tests.doubles.freeagent_double import (
     CREDITORS,
     DEBTORS,
@@ -59,15 +64,12 @@ class FixedTokens:
         return self.token
 
 
-def scenario_documents(
-    name: str,
-) -> tuple[list[dict[str, Any]], dict[str, str], FreeAgentBooks]:
-    """The scenario's documents for a FreeAgent company: its payment
-    clearing and payout accounts become bank accounts in the invoice format
-    (explanations need one), only the payout account in the journal format
-    (journal sets post to categories); tax rate ids become FreeAgent's. Also
-    its expected balances in the same ids and a company holding every
-    account the documents use."""
+def freeagent_scenario(name: str) -> tuple[dict[str, Any], set[str]]:
+    """A shared scenario as a FreeAgent merchant would configure it: its
+    payment clearing and payout accounts are bank accounts ("bank:<code>")
+    in the invoice format (explanations need one), only the payout account
+    in the journal format (journal sets post to categories); its tax rate
+    ids are FreeAgent's; its contacts the double's. Also the bank codes."""
     scenario = json.loads((SCENARIOS / name).read_text(), parse_float=Decimal)
     config = scenario["configuration"]
     config["sales"]["salesCustomer"] = {"selectedCustomerId": CUSTOMER}
@@ -84,12 +86,24 @@ def scenario_documents(
         text = text.replace(f'"selectedAccountId": "{code}"', f'"selectedAccountId": "bank:{code}"')
     for ours, theirs in TAX_IDS.items():
         text = text.replace(f'"{ours}"', f'"{theirs}"')
-    scenario = json.loads(text, parse_float=Decimal)
+    return json.loads(text, parse_float=Decimal), banks
+
+
+def scenario_documents(
+    name: str,
+) -> tuple[list[dict[str, Any]], dict[str, str], FreeAgentBooks]:
+    """The documents of `freeagent_scenario(name)`, its expected balances in
+    the same ids, and a company holding every account the documents use."""
+    scenario, banks = freeagent_scenario(name)
     result = preview(scenario)
     assert not result.errors, result.errors
     documents = json.loads(json.dumps([d.as_json() for d in result.documents]))
+    return documents, expected_balances(scenario, banks), company_for(documents, banks)
+
+
+def expected_balances(scenario: dict[str, Any], banks: set[str]) -> dict[str, str]:
     expected_raw = scenario["expected"]
-    if invoice:
+    if "invoice" in expected_raw:
         raw = expected_raw["invoice"]["balances"]
     else:
         raw = defaultdict(Decimal)
@@ -103,7 +117,7 @@ def scenario_documents(
             account = "TAX:" + TAX_IDS.get(account[4:], account[4:])
         if Decimal(amount):
             expected[account] = str(amount)
-    return documents, expected, company_for(documents, banks)
+    return expected
 
 
 def company_for(documents: list[dict[str, Any]], banks: set[str]) -> FreeAgentBooks:
@@ -516,8 +530,6 @@ def test_the_contract_refuses_what_the_collection_does_not_make(double: FreeAgen
 def test_connect_command_links_freeagent_from_a_token_file(
     merchant: Any, linked: FreeAgentDouble, tmp_path: Path, capsys: Any
 ) -> None:
-    from django.core.management import call_command
-
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps({"access_token": "old", "refresh_token": "fa-refresh-0"}))
     call_command(
@@ -529,3 +541,55 @@ def test_connect_command_links_freeagent_from_a_token_file(
     assert connection_target(connection=connection).base_currency() == "GBP"
     assert linked.refreshes == 1
     assert "fa-refresh" not in capsys.readouterr().out
+
+
+# -- a sync run end to end ----------------------------------------------------------------
+
+
+def test_a_sync_run_books_the_day_once_even_when_an_answer_is_lost(
+    partner: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario, _ = freeagent_scenario("uk-cafe-invoice.json")
+    documents, expected, books = scenario_documents("uk-cafe-invoice.json")
+    monkeypatch.setitem(
+        registry.COMMERCE_SOURCES, "scenario", lambda c: ScenarioSource(scenario["commerce"])
+    )
+    with FreeAgentDouble(books) as double:
+        settings.FREEAGENT_API_URL = double.api_url
+        merchant = merchant_create(
+            partner=partner, name="UK Café", country="GB", currency="GBP", time_zone="Europe/London"
+        )
+        connection_create(
+            merchant=merchant,
+            platform_key="scenario",
+            source_type=Connection.SourceType.COMMERCE,
+            credentials={},
+            settings={},
+            status=Connection.Status.LINKED,
+        )
+        ledger = freeagent_connection(merchant)
+        ledger.settings = {"transit_category": TRANSIT}
+        ledger.save(update_fields=["settings"])
+        sync_configuration_save(
+            merchant=merchant,
+            document=scenario["configuration"],
+            start_date=date(2026, 11, 2),
+            sync_hour=0,
+            time_zone="Europe/London",
+            actor="test",
+        )
+        double.lose_write = 2  # the second write is made; FreeAgent's answer is lost
+        run = sync_run_execute(
+            merchant=merchant,
+            first=date(2026, 11, 2),
+            until=date(2026, 11, 3),
+            now=datetime(2026, 11, 10, 9, 0, tzinfo=UTC),
+        )
+        assert run.status == SyncRun.Status.SUCCEEDED, run.messages
+        assert len(double.written("credit_notes")) == 1
+        assert_books_match(double, expected)
+        assert markers_once(double)
+        items = list(run.push_items.all())
+        assert len(items) == len(documents)
+        assert all(i.status == PushItem.Status.PUSHED and i.target_id for i in items)
+    assert double.violations == []
