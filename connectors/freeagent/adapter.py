@@ -21,8 +21,8 @@ from typing import Any
 
 from django.conf import settings
 
-from commerce_sync.errors import ApplicationError, CredentialsRevoked, DocumentRejected
-from connectors.batching import document_links, waves_write
+from commerce_sync.errors import ApplicationError, DocumentRejected
+from connectors.batching import SingleWrites, document_links, waves_write
 from connectors.context import ConnectorContext, FreeAgentSettings
 from connectors.freeagent import translate
 from connectors.freeagent.client import FreeAgentClient
@@ -66,6 +66,7 @@ class FreeAgentTarget:
         self.lookback = timedelta(days=lookback_days)
         self._urls: dict[str, str] = {}  # marker -> URL of what carries it
         self._listed: dict[tuple[str, str | None, str | None], list[dict[str, Any]]] = {}
+        self._banks: list[AccountOption] | None = None
 
     @property
     def calls(self) -> int:
@@ -248,7 +249,7 @@ class FreeAgentTarget:
             if kind in ("invoice", "creditNote", "bill"):
                 problems += [p for p in translate.tax_problems(document) if p not in problems]
         for rate in sorted(set().union(*(document_tax_rate_refs(d) for d in documents))):
-            if rate not in translate.TAX_STATUSES and not _number(rate):
+            if rate not in translate.TAX_STATUSES and not translate.is_number(rate):
                 problems.append(
                     f"Tax rate {rate} is not a FreeAgent rate (a percentage such as 20, "
                     "EXEMPT or OUT_OF_SCOPE)"
@@ -303,9 +304,11 @@ class FreeAgentTarget:
         """The row FreeAgent holds for `write` (listed once per scope and
         batch), remembered by marker; None when it holds none."""
         if write.kind == "explanation" and write.bank is None:
+            if self._banks is None:
+                self._banks = self.list_bank_accounts()
             rows = [
                 row
-                for bank in self.list_bank_accounts()
+                for bank in self._banks
                 for row in self._rows(
                     Write(
                         write.kind, write.path, {}, write.marker, bank=translate.bank_id(bank.id)
@@ -365,11 +368,13 @@ class FreeAgentTarget:
 
     def write_documents(self, items: list[tuple[str, dict[str, Any]]]) -> dict[str, Outcome]:
         """Each (key, document) written once, payments after what they
-        settle (waves). Per key: the URL, or the error that refused that
+        settle (waves; a payment whose document was refused is refused
+        without a call). Per key: the URL, or the error that refused that
         document alone; errors of the connection or the platform are raised
         (what was written stays written and is found next time)."""
         self._listed.clear()  # a new batch sees FreeAgent afresh
         documents = dict(items)
+        outcomes: dict[str, Outcome] = {}
 
         def wave(keys: list[str]) -> dict[str, Outcome]:
             results: dict[str, Outcome] = {}
@@ -383,19 +388,11 @@ class FreeAgentTarget:
                     results[key] = DocumentRejected(
                         f"The document this payment settles ({refused[0]}) was refused by FreeAgent"
                     )
-                    continue
-                try:
-                    results[key] = self.write_document(key=key, document=documents[key])
-                except CredentialsRevoked:
-                    raise
-                except ApplicationError as error:
-                    if error.transient:
-                        raise
-                    results[key] = error
-                outcomes[key] = results[key]
+            rest = [(key, documents[key]) for key in keys if key not in results]
+            results |= SingleWrites.write_documents(self, rest)  # type: ignore[arg-type]
+            outcomes.update(results)
             return results
 
-        outcomes: dict[str, Outcome] = {}
         return waves_write(documents, outcomes, wave)
 
     def complete_document(self, *, key: str, document: dict[str, Any], target_id: str) -> None:
@@ -432,14 +429,6 @@ class FreeAgentTarget:
                 }
             }
             self.client.request("POST", "/credit_note_reconciliations", body=body)
-
-
-def _number(text: str) -> bool:
-    try:
-        Decimal(text)
-    except ArithmeticError:
-        return False
-    return True
 
 
 def freeagent_limits() -> tuple[Any, Any]:

@@ -10,7 +10,10 @@ Where each kind goes (field names from the Postman collection's example
 bodies; those it lacks are listed in the double with FreeAgent's page):
 
 * journalEntry -> a journal set (POST /journal_sets), tagged `TAG`, its
-  entries' `debit_value` = our netAmount (debit +, credit -).
+  entries' `debit_value` = our netAmount (debit +, credit -). Journal sets
+  take categories only: a line on a bank account (a payout) goes to the
+  connection's transit category, and an explanation on the bank account
+  moves it from there.
 * invoice / creditNote -> POST /invoices, /credit_notes with items (price
   net, quantity 1, category, sales_tax_rate), then the mark_as_sent
   transition unless the document is a draft. A credit note's items are
@@ -193,13 +196,11 @@ def tax_of(rate_id: str | None) -> dict[str, str]:
     sales_tax_rate, a status in sales_tax_status; none: outside its scope."""
     if not rate_id or rate_id in TAX_STATUSES:
         return {"sales_tax_status": rate_id or "OUT_OF_SCOPE"}
-    try:
-        Decimal(rate_id)
-    except ArithmeticError:
+    if not is_number(rate_id):
         raise DocumentRejected(
             f"Tax rate {rate_id} is not a FreeAgent rate (a percentage such as 20, "
             "or EXEMPT / OUT_OF_SCOPE); map it again in the configuration"
-        ) from None
+        )
     return {"sales_tax_rate": rate_id}
 
 
@@ -218,7 +219,7 @@ def tax_problems(document: dict[str, Any]) -> list[str]:
         if "subTotal" not in line:
             continue
         rate = (line.get("taxRateRef") or {}).get("id")
-        if rate and rate not in TAX_STATUSES and not _is_number(rate):
+        if rate and rate not in TAX_STATUSES and not is_number(rate):
             continue  # not a rate at all: `tax_of` refuses it, in its own words
         ours = Decimal(str(line.get("taxAmount") or 0))
         theirs = freeagent_tax(Decimal(str(line["subTotal"])), rate)
@@ -232,7 +233,8 @@ def tax_problems(document: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether `text` reads as a decimal number (a tax rate percentage)."""
     try:
         Decimal(text)
     except ArithmeticError:
@@ -509,47 +511,23 @@ def _deposit(key: str, doc: dict[str, Any], books: Books) -> list[Write]:
 
 
 def _transfer(key: str, doc: dict[str, Any], books: Books) -> list[Write]:
+    """Bank to bank: a transfer explanation on the paying account. Between a
+    bank account and a category (a clearing category paid out to the bank):
+    an explanation on the bank account, categorised to the other side.
+    Category to category: a journal set."""
     source, target = doc["fromAccountRef"]["id"], doc["toAccountRef"]["id"]
     amount = Decimal(str(doc["amount"]))
-    marker = key_marker(key)
+    if not is_bank(source) and not is_bank(target):
+        entries = [(target, amount, "Transfer"), (source, -amount, "Transfer")]
+        return [journal_write(key, doc, books, entries)]
     if is_bank(source) and is_bank(target):
-        return [
-            explanation_write(
-                marker,
-                doc,
-                books,
-                bank_id(source),
-                -amount,
-                transfer_bank_account=books.url("bank_accounts", bank_id(target)),
-            )
-        ]
-    if is_bank(target):  # from a clearing category into the bank
-        return [
-            explanation_write(
-                marker,
-                doc,
-                books,
-                bank_id(target),
-                amount,
-                category=books.url("categories", source),
-            )
-        ]
-    if is_bank(source):
-        return [
-            explanation_write(
-                marker,
-                doc,
-                books,
-                bank_id(source),
-                -amount,
-                category=books.url("categories", target),
-            )
-        ]
-    return [
-        journal_write(
-            key, doc, books, [(target, amount, "Transfer"), (source, -amount, "Transfer")]
-        )
-    ]
+        bank, gross = bank_id(source), -amount
+        other = {"transfer_bank_account": books.url("bank_accounts", bank_id(target))}
+    elif is_bank(target):  # money in from the clearing category
+        bank, gross, other = bank_id(target), amount, {"category": books.url("categories", source)}
+    else:  # money out to the category
+        bank, gross, other = bank_id(source), -amount, {"category": books.url("categories", target)}
+    return [explanation_write(key_marker(key), doc, books, bank, gross, **other)]
 
 
 _BUILDERS: dict[str, Callable[[str, dict[str, Any], Books], list[Write]]] = {

@@ -406,6 +406,11 @@ def test_errors_in_plain_words(target: FreeAgentTarget, double: FreeAgentDouble)
     double.fail_next(503)
     with pytest.raises(PlatformUnavailable):
         target.list_accounts()
+    # Errors of the connection end the whole batch; they are not one document's.
+    double.fail_next(402)
+    with pytest.raises(SubscriptionExpired):
+        target.write_documents([("k:2026-11-02", _journal([("001", "-1.00"), ("901", "1.00")]))])
+    assert double.writes == 0
 
 
 # -- OAuth ------------------------------------------------------------------------------------

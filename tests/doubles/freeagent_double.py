@@ -520,25 +520,22 @@ class FreeAgentDouble(LocalServer):
 
     # -- references --
 
+    def _known(self, url: str, collection: str, rows: dict[str, Any], label: str) -> str:
+        """The id at the end of `url` when it names one of `rows`, else FreeAgent's 422."""
+        prefix = f"{self.api_url}/{collection}/"
+        found = url[len(prefix) :] if url.startswith(prefix) else ""
+        if found not in rows:
+            raise Refused(f"{label} {url} not found")
+        return found
+
     def category(self, url: str) -> str:
-        prefix = f"{self.api_url}/categories/"
-        code = url[len(prefix) :] if url.startswith(prefix) else ""
-        if code not in self.books.categories:
-            raise Refused(f"Category {url} not found")
-        return code
+        return self._known(url, "categories", self.books.categories, "Category")
 
     def bank(self, url: str) -> str:
-        prefix = f"{self.api_url}/bank_accounts/"
-        bank = url[len(prefix) :] if url.startswith(prefix) else ""
-        if bank not in self.books.bank_accounts:
-            raise Refused(f"Bank account {url} not found")
-        return bank
+        return self._known(url, "bank_accounts", self.books.bank_accounts, "Bank account")
 
     def contact(self, url: str) -> None:
-        prefix = f"{self.api_url}/contacts/"
-        contact = self.books.contacts.get(url[len(prefix) :] if url.startswith(prefix) else "")
-        if contact is None:
-            raise Refused(f"Contact {url} not found")
+        contact = self.books.contacts[self._known(url, "contacts", self.books.contacts, "Contact")]
         if contact.get("status", "Active") != "Active":
             raise Refused("Contact is hidden")
 
