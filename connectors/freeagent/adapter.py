@@ -345,11 +345,14 @@ class FreeAgentTarget:
 
     def write_document(self, *, key: str, document: dict[str, Any]) -> str:
         """Write `document` once: each of its parts is looked up first and
-        posted only when missing; a found invoice still a draft is marked
-        as sent; then `complete_document`. Returns the first part's URL."""
+        posted only when missing, a draft invoice or credit note found or
+        made is marked as sent, and a credit note is reconciled with the
+        invoices it links (`_reconcile`). Returns the first part's URL.
+        Raises `DocumentRejected` (this document), or the connection's and
+        platform's errors."""
         writes = translate.to_writes(key, document, self)
         urls = [self._write_once(write, str(document["date"])) for write in writes]
-        self.complete_document(key=key, document=document, target_id=urls[0])
+        self._reconcile(document, urls[0])
         return urls[0]
 
     def _write_once(self, write: Write, date: str) -> str:
@@ -396,10 +399,18 @@ class FreeAgentTarget:
         return waves_write(documents, outcomes, wave)
 
     def complete_document(self, *, key: str, document: dict[str, Any], target_id: str) -> None:
-        """What a written document still needs besides itself: a sales credit
-        note's `links` to invoices become credit note reconciliations
-        (POST /credit_note_reconciliations), each once: the day's
-        reconciliations are listed first and a pair already there is
+        """What a document found after a crash may still need besides its
+        first part (`target_id`): its further parts (a deposit's other
+        explanations, a payout's explanation from the transit category), the
+        sent state of a draft invoice or credit note, a credit note's
+        reconciliations. Each is looked up first, so nothing is written
+        twice: this is `write_document` over what is already there."""
+        self.write_document(key=key, document=document)
+
+    def _reconcile(self, document: dict[str, Any], target_id: str) -> None:
+        """A sales credit note's `links` to invoices become credit note
+        reconciliations (POST /credit_note_reconciliations), each once: the
+        day's reconciliations are listed first and a pair already there is
         skipped. A no-op for any other document. Raises `DocumentRejected`
         when FreeAgent refuses one."""
         links = [link for link in document.get("links") or [] if link.get("type") == "Invoice"]

@@ -390,6 +390,35 @@ def test_a_fault_at_any_call_leaves_every_document_once_after_a_rerun() -> None:
         assert double.violations == []
 
 
+def test_a_document_found_half_done_is_completed_not_rewritten() -> None:
+    """The engine's path after a crash: find_document, then complete_document.
+    An invoice made but never marked as sent, and a deposit of two lines of
+    which one explanation was made, are finished with nothing written twice."""
+    documents, _, books = scenario_documents("uk-cafe-invoice.json")
+    invoice = next(d for d in documents if d["type"] == "invoice")
+    deposit = next(d for d in documents if d["type"] == "deposit")
+    deposit["lineItems"].append({**deposit["lineItems"][0], "description": "Second refund"})
+    deposit["totalAmount"] = "0.12"
+    with FreeAgentDouble(books) as double:
+        double.fail_request = 3  # list invoices, create the invoice, then the transition fails
+        with pytest.raises(PlatformUnavailable):
+            target_for(double).write_document(key=invoice["key"], document=invoice)
+        double.lose_write = 2  # the deposit's second explanation: made, answer lost
+        with pytest.raises(PlatformUnavailable):
+            target_for(double).write_document(key=deposit["key"], document=deposit)
+        double.lose_write = double.fail_request = 0
+        for document in (invoice, deposit):
+            fresh = target_for(double)
+            found = fresh.find_document(key=document["key"])
+            assert found is not None
+            fresh.complete_document(key=document["key"], document=document, target_id=found)
+        assert [i["status"] for i in double.written("invoices")] == ["Open"]
+        assert len(double.written("bank_transaction_explanations")) == 2
+        assert double.books.balances["bank:1100"] == Decimal("0.12")
+        assert markers_once(double)
+    assert double.violations == []
+
+
 def test_errors_in_plain_words(target: FreeAgentTarget, double: FreeAgentDouble) -> None:
     double.fail_next(429, headers={"Retry-After": "120"})
     with pytest.raises(RateLimited) as limited:
