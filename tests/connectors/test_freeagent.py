@@ -20,7 +20,6 @@ from django.utils import timezone
 
 from commerce_sync.core.models import Connection, PushItem, SyncRun
 from commerce_sync.core.services.connections import connection_create, connection_target
-from commerce_sync.core.services.merchants import merchant_create, sync_configuration_save
 from commerce_sync.errors import (
     CredentialsRevoked,
     DocumentRejected,
@@ -29,12 +28,11 @@ from commerce_sync.errors import (
     SubscriptionExpired,
 )
 from commerce_sync.syncs.runs import sync_run_execute
-from connectors import registry
 from connectors.freeagent import translate
 from connectors.freeagent.adapter import FreeAgentTarget
 from connectors.freeagent.client import FreeAgentClient
 from mapping.preview import preview
-from tests.connectors.test_xero import ScenarioSource
+from tests.connectors.test_xero import scenario_merchant
 from tests.doubles.freeagent_double import (
     CREDITORS,
     DEBTORS,
@@ -585,33 +583,15 @@ def test_a_sync_run_books_the_day_once_even_when_an_answer_is_lost(
 ) -> None:
     scenario, _ = freeagent_scenario("uk-cafe-invoice.json")
     documents, expected, books = scenario_documents("uk-cafe-invoice.json")
-    monkeypatch.setitem(
-        registry.COMMERCE_SOURCES, "scenario", lambda c: ScenarioSource(scenario["commerce"])
-    )
-    with FreeAgentDouble(books) as double:
-        settings.FREEAGENT_API_URL = double.api_url
-        merchant = merchant_create(
-            partner=partner, name="UK Café", country="GB", currency="GBP", time_zone="Europe/London"
-        )
-        connection_create(
-            merchant=merchant,
-            platform_key="scenario",
-            source_type=Connection.SourceType.COMMERCE,
-            credentials={},
-            settings={},
-            status=Connection.Status.LINKED,
-        )
+
+    def connect(merchant: Any) -> None:
         ledger = freeagent_connection(merchant)
         ledger.settings = {"transit_category": TRANSIT}
         ledger.save(update_fields=["settings"])
-        sync_configuration_save(
-            merchant=merchant,
-            document=scenario["configuration"],
-            start_date=date(2026, 11, 2),
-            sync_hour=0,
-            time_zone="Europe/London",
-            actor="test",
-        )
+
+    with FreeAgentDouble(books) as double:
+        settings.FREEAGENT_API_URL = double.api_url
+        merchant = scenario_merchant(partner, scenario, monkeypatch, connect)
         double.lose_write = 2  # the second write is made; FreeAgent's answer is lost
         run = sync_run_execute(
             merchant=merchant,
