@@ -607,3 +607,56 @@ def test_a_sync_run_books_the_day_once_even_when_an_answer_is_lost(
         assert len(items) == len(documents)
         assert all(i.status == PushItem.Status.PUSHED and i.target_id for i in items)
     assert double.violations == []
+
+
+def test_the_double_refuses_what_freeagent_refuses(double: FreeAgentDouble) -> None:
+    """Its books stay right only if it refuses like FreeAgent: a draft
+    invoice cannot be paid, a journal set must balance, a rate must be the
+    company's; each refusal is FreeAgent's 422 in plain words."""
+    client = client_for(double)
+    url = double.url
+    invoice = client.request(
+        "POST",
+        "/invoices",
+        body={
+            "invoice": {
+                "contact": url("contacts", CUSTOMER),
+                "dated_on": "2026-11-02",
+                "payment_terms_in_days": 0,
+                "invoice_items": [
+                    {
+                        "description": "Sales",
+                        "quantity": "1.0",
+                        "price": "10.00",
+                        "category": url("categories", "001"),
+                        "sales_tax_rate": "20",
+                    }
+                ],
+            }
+        },
+    )["invoice"]
+    payment = {
+        "bank_transaction_explanation": {
+            "bank_account": url("bank_accounts", "1"),
+            "dated_on": "2026-11-02",
+            "gross_value": "12.00",
+            "paid_invoice": invoice["url"],
+        }
+    }
+    with pytest.raises(DocumentRejected, match="draft invoice cannot be paid"):
+        client.request("POST", "/bank_transaction_explanations", body=payment)
+    entries = [
+        {"category": url("categories", "001"), "debit_value": "-1.00"},
+        {"category": url("categories", "901"), "debit_value": "2.00"},
+    ]
+    unbalanced = {"journal_set": {"dated_on": "2026-11-02", "journal_entries": entries}}
+    with pytest.raises(DocumentRejected, match="must balance"):
+        client.request("POST", "/journal_sets", body=unbalanced)
+    invoice_id = client.id_of(invoice["url"])
+    client.request("PUT", f"/invoices/{invoice_id}/transitions/mark_as_sent")
+    client.request("POST", "/bank_transaction_explanations", body=payment)
+    assert double.books.nonzero_balances() == {
+        "001": Decimal("-10.00"),
+        "TAX:20": Decimal("-2.00"),
+        "bank:1": Decimal("12.00"),
+    }
