@@ -410,6 +410,22 @@ XERO_AUTHORIZE_URL = env.str(
 XERO_CLIENT_ID = env.str("XERO_CLIENT_ID", default="")
 XERO_CLIENT_SECRET = env.str("XERO_CLIENT_SECRET", default="")
 
+# FreeAgent ----------------------------------------------------------------------
+# API v2 on the production host by default; FREEAGENT_SANDBOX=true picks the
+# sandbox host (../shared/reference/README.md). OAuth's authorise and token
+# endpoints live under the same /v2. FreeAgent requires a User-Agent.
+
+FREEAGENT_SANDBOX = env.bool("FREEAGENT_SANDBOX", default=False)
+FREEAGENT_API_URL = env.str(
+    "FREEAGENT_API_URL",
+    default="https://api.sandbox.freeagent.com/v2"
+    if FREEAGENT_SANDBOX
+    else "https://api.freeagent.com/v2",
+)
+FREEAGENT_CLIENT_ID = env.str("FREEAGENT_CLIENT_ID", default="")
+FREEAGENT_CLIENT_SECRET = env.str("FREEAGENT_CLIENT_SECRET", default="")
+FREEAGENT_USER_AGENT = env.str("FREEAGENT_USER_AGENT", default="CommerceSync/1.0")
+
 # QuickBooks Online ---------------------------------------------------------------
 # The vendor's real hosts by default; point them at a double or a sandbox here.
 

@@ -222,6 +222,29 @@ class XeroSettings:
 
 
 @dataclass(frozen=True)
+class FreeAgentSettings:
+    """A FreeAgent connection. FreeAgent has one company per login, so
+    nothing chooses it. A payment, fee refund or payout whose account is a
+    category rather than a bank account is written as a journal set against
+    the debtors or creditors control category named here (nominal codes;
+    `check_references` reports them when the company lacks them)."""
+
+    debtors_category: str = "681"
+    creditors_category: str = "796"
+    # A journal line on a bank account (a payout, journal format) passes
+    # through this category; None: such journals are refused in plain words.
+    transit_category: str | None = None
+
+    @classmethod
+    def from_json(cls, raw: Json) -> FreeAgentSettings:
+        return cls(
+            debtors_category=str(raw.get("debtors_category") or "681"),
+            creditors_category=str(raw.get("creditors_category") or "796"),
+            transit_category=str(raw["transit_category"]) if raw.get("transit_category") else None,
+        )
+
+
+@dataclass(frozen=True)
 class QuickBooksSettings:
     realm_id: str  # the company booked into, digits
     # {"by": "Class" | "Department", "options": {location id: QuickBooks id}}

@@ -21,6 +21,7 @@ from connectors.context import (
     BeancountSettings,
     CloverSettings,
     ConnectorContext,
+    FreeAgentSettings,
     HttpLedgerSettings,
     LightspeedKSettings,
     NoSettings,
@@ -139,6 +140,12 @@ def _quickbooks(context: ConnectorContext[Any]) -> AccountingTarget:
     return quickbooks_target_build(context)
 
 
+def _freeagent(context: ConnectorContext[Any]) -> AccountingTarget:
+    from connectors.freeagent.adapter import freeagent_target_build
+
+    return freeagent_target_build(context)
+
+
 COMMERCE_SOURCES: dict[str, Callable[[ConnectorContext[Any]], CommerceSource]] = {
     "sandbox": _sandbox,
     "partner": _partner,
@@ -156,6 +163,7 @@ ACCOUNTING_TARGETS: dict[str, Callable[[ConnectorContext[Any]], AccountingTarget
     "xero": _xero,
     "quickbooks": _quickbooks,
 }
+ACCOUNTING_TARGETS["freeagent"] = _freeagent
 SETTINGS: dict[str, SettingsParser] = {
     "sandbox": SandboxSettings.from_json,
     "partner": PartnerSettings.from_json,
@@ -171,6 +179,7 @@ SETTINGS: dict[str, SettingsParser] = {
     "xero": XeroSettings.from_json,
     "quickbooks": QuickBooksSettings.from_json,
 }
+SETTINGS["freeagent"] = FreeAgentSettings.from_json
 
 
 def commerce_source_register(

@@ -33,6 +33,7 @@ NAMES = {
     "xero": "Xero",
     "quickbooks": "QuickBooks Online",
 }
+NAMES["freeagent"] = "FreeAgent"
 
 # Platforms a merchant never has to authorise: the sandbox POS, the local
 # Beancount ledger and records the partner pushes. Their connections are

@@ -204,7 +204,13 @@ def test_every_source_and_target_is_registered():
         "lightspeed-k",
         "clover",
     }
-    assert set(registry.ACCOUNTING_TARGETS) == {"beancount", "http-ledger", "xero", "quickbooks"}
+    assert set(registry.ACCOUNTING_TARGETS) == {
+        "beancount",
+        "http-ledger",
+        "xero",
+        "quickbooks",
+        "freeagent",
+    }
 
 
 def test_square_day_syncs_into_the_ledger(settings, tmp_path):

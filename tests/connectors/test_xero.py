@@ -547,6 +547,18 @@ def uk_cafe_merchant(
     config = scenario["configuration"]
     config["sales"]["salesCustomer"] = {"selectedCustomerId": CUSTOMER}
     config["fees"]["feesSupplier"] = {"selectedSupplierId": SUPPLIER}
+    merchant = scenario_merchant(partner, scenario, monkeypatch, lambda m: xero_connection(m, xero))
+    return merchant, scenario
+
+
+def scenario_merchant(
+    partner: Any,
+    scenario: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    connect: Any,
+) -> Any:
+    """A UK merchant reading `scenario`'s records from 2026-11-02 under its
+    configuration; `connect(merchant)` attaches the accounting connection."""
     monkeypatch.setitem(
         registry.COMMERCE_SOURCES, "scenario", lambda c: ScenarioSource(scenario["commerce"])
     )
@@ -561,16 +573,16 @@ def uk_cafe_merchant(
         settings={},
         status=Connection.Status.LINKED,
     )
-    xero_connection(merchant, xero)
+    connect(merchant)
     sync_configuration_save(
         merchant=merchant,
-        document=config,
+        document=scenario["configuration"],
         start_date=date(2026, 11, 2),
         sync_hour=0,
         time_zone="Europe/London",
         actor="test",
     )
-    return merchant, scenario
+    return merchant
 
 
 def test_a_sync_run_writes_the_day_once_even_when_a_response_is_lost(

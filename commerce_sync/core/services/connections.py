@@ -310,6 +310,7 @@ CREDENTIAL_SHAPES: dict[str, tuple[tuple[frozenset[str], frozenset[str]], ...]] 
         (frozenset({"client_id", "client_secret"}), frozenset()),
     ),
 }
+CREDENTIAL_SHAPES["freeagent"] = (_TOKENS,)
 
 
 # Non-secret keys a platform's authorization body carries beside its

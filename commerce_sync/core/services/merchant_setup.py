@@ -745,6 +745,7 @@ OAUTH_PLATFORMS = frozenset(
         "lightspeed-k",
         "stripe",
         "clover",
+        "freeagent",
     }
 )
 
@@ -783,6 +784,10 @@ def _oauth_client(platform_key: str, settings: Mapping[str, Any]) -> Any:
         from connectors.clover.regions import region_check
 
         return clover_oauth_client(region_check(str(settings.get("region") or "")))
+    if platform_key == "freeagent":
+        from connectors.freeagent.oauth import freeagent_oauth_client
+
+        return freeagent_oauth_client()
     if platform_key == "shopify":
         from connectors.shopify.oauth import shop_domain, shopify_oauth_client
 

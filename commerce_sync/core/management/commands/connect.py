@@ -103,6 +103,9 @@ PLATFORMS: dict[str, Callable[[dict[str, Any]], tuple[Credentials, Settings]]] =
     "xero": _xero,
     "quickbooks": _quickbooks,
 }
+# FreeAgent: one company per login, nothing to choose (its optional settings,
+# e.g. transit_category, are set with the configuration).
+PLATFORMS["freeagent"] = lambda options: (_tokens(options), {})
 
 
 class Command(BaseCommand):
