@@ -277,7 +277,7 @@ def failing_merchant_ids(*, user: Any, end: datetime, days: int) -> QuerySet:
         runs.filter(status="failed", **window)
         .filter(~Exists(succeeded))
         .values("merchant_id")
-        .annotate(fail_days=Count(TruncDate("created_at"), distinct=True))
+        .annotate(fail_days=Count(TruncDate("created_at", tzinfo=UTC), distinct=True))
         .filter(fail_days__gte=days)
         .order_by()
         .values_list("merchant_id", flat=True)

@@ -158,8 +158,22 @@ def export_csv(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> Htt
     writer = csv.writer(response)
     writer.writerow(fields)
     for row in queryset.values_list(*fields):
-        writer.writerow(row)
+        writer.writerow([spreadsheet_safe(value) for value in row])
     return response
+
+
+# What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """`value` for a CSV cell that a spreadsheet opens as text, never as a
+    formula: a string starting with = + - @ tab or CR (a merchant name or a
+    vendor's error message, typed by someone else) gets a leading `'`;
+    anything else is unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 class CappedCountPaginator(Paginator):
@@ -180,14 +194,37 @@ class CappedCountPaginator(Paginator):
     capped = False
 
 
+def partner_column(merchant_path: str) -> Callable[[Any], str]:
+    """The operator's "partner" changelist column for rows reaching their
+    merchant by `merchant_path` ("merchant", or "pk" for merchants): the
+    partner's name ("-" for a row without a merchant), sorting by it. Read
+    from the row's select_related join (`PartnerScopedAdmin`), no query."""
+    steps = [] if merchant_path == "pk" else merchant_path.split("__")
+    ordering = "__".join([*steps, "partner__name"])
+
+    def column(obj: Any) -> str:
+        for step in steps:
+            obj = getattr(obj, step)
+            if obj is None:
+                return "-"
+        return obj.partner.name
+
+    column.__name__ = "partner_name"
+    return admin.display(description="partner", ordering=ordering)(column)
+
+
 class PartnerScopedAdmin(ReadOnlyModelAdmin):
     """Read-only and scoped: rows reach a user only through
     `scope_to_user(queryset, user, merchant_path)`. Members see no partner
-    filter or column; another partner's object is a 404."""
+    filter or column; another partner's object is a 404. Operators (who see
+    every partner) get a "partner" column after `partner_column_after` and a
+    partner filter, both read through the rows' join to their partner
+    (select_related: no query per row)."""
 
     merchant_path = "merchant"
+    partner_column_after = "merchant"
     export_fields: list[str] = ["pk"]
-    operator_only_filters: list[Any] = []
+    operator_only_filters: list[Any] = ["merchant__partner"]
     actions = [export_csv]
     show_full_result_count = False  # one count less per page on large tables
     list_per_page = 50
@@ -229,6 +266,23 @@ class PartnerScopedAdmin(ReadOnlyModelAdmin):
     def get_list_filter(self, request: HttpRequest) -> list[Any]:
         base = list(super().get_list_filter(request))
         return base + (self.operator_only_filters if is_operator(request.user) else [])
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        shown = list(super().get_list_display(request))
+        if is_operator(request.user) and self.partner_column_after in shown:
+            at = shown.index(self.partner_column_after) + 1
+            shown.insert(at, partner_column(self.merchant_path))
+        return shown
+
+    def get_list_select_related(self, request: HttpRequest) -> Any:
+        related = super().get_list_select_related(request)
+        if not is_operator(request.user) or self.merchant_path == "pk":
+            return related
+        return [*(related or []), f"{self.merchant_path}__partner"]
+
+    def audit_actor(self, request: HttpRequest) -> str:
+        """Who an action of `request` is audited as (`actor_for`)."""
+        return actor_for(request)
 
     def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str):
         raise Http404("No such object")
@@ -315,6 +369,7 @@ class FailingDaysFilter(admin.SimpleListFilter):
 
 class MerchantPortalAdmin(PartnerScopedAdmin):
     merchant_path = "pk"
+    partner_column_after = "external_id"
     list_display = ["name", "external_id", "id", "health", "last_success_at", "next_due"]
     list_filter = [HealthFilter, FailingDaysFilter, "enabled", "configured"]
     operator_only_filters = ["partner"]
@@ -328,10 +383,6 @@ class MerchantPortalAdmin(PartnerScopedAdmin):
         return merchants_with_health(
             super().get_queryset(request).select_related("partner", "sync_configuration")
         )
-
-    def get_list_display(self, request: HttpRequest) -> list[str]:
-        shown = list(super().get_list_display(request))
-        return [*shown[:2], "partner", *shown[2:]] if is_operator(request.user) else shown
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -411,7 +462,6 @@ class SyncRunPortalAdmin(PartnerScopedAdmin):
         when_column("created_at"),
     ]
     list_filter = ["status", "status_code", "kind", ("created_at", admin.DateFieldListFilter)]
-    operator_only_filters = ["merchant__partner"]
     list_select_related = ["merchant"]
     search_fields = ["id"]
     search_help_text = "A sync id, a merchant id, or the partner's id for the merchant"
@@ -506,7 +556,6 @@ class PushItemPortalAdmin(PartnerScopedAdmin):
         when_column("updated_at"),
     ]
     list_filter = ["status", DocumentKindFilter]
-    operator_only_filters = ["merchant__partner"]
     list_select_related = ["merchant"]
     search_fields = ["key"]
     search_help_text = "A key, a target id, or a sync id"

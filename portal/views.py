@@ -73,26 +73,28 @@ def _day_bounds(day: date) -> tuple[str, str]:
     return start.isoformat(), (start + timedelta(days=1)).isoformat()
 
 
+# The longest range the dashboard draws (a bar a day): longer ones are cut, said.
+MAX_RANGE_DAYS = 366
+
+
 def dashboard_context(request: HttpRequest) -> dict[str, Any]:
     """The dashboard's context: ?from, ?to (dates, UTC days, `to` inclusive;
-    default the last 30 days to now) and ?failing_days (default 3)."""
+    default the last 30 days to now; a future `to` is today, and a range over
+    MAX_RANGE_DAYS starts that many days before its end, each said in a
+    message) and ?failing_days (default 3)."""
     now = timezone.now()
-    first = _date_param(request, "from")
-    last = _date_param(request, "to")
-    end = datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC) if last else now
-    start = (
-        datetime.combine(first, time(), tzinfo=UTC)
-        if first
-        else datetime.combine((end - timedelta(days=30)).date(), time(), tzinfo=UTC)
-        + timedelta(days=1)
-    )
-    if start >= end:
-        messages.error(request, "The range ends before it starts: showing the last 30 days")
+    try:
+        start, end = _dashboard_range(request, now)
+    except OverflowError:  # e.g. to=0001-01-01: 30 days before it is no date
+        messages.error(request, "The range is out of bounds: showing the last 30 days")
         end, start = now, datetime.combine((now - timedelta(days=29)).date(), time(), tzinfo=UTC)
     failing_text = request.GET.get("failing_days", "3")
     failing_days = (
-        int(failing_text) if failing_text.isdigit() and 0 < int(failing_text) < 367 else 3
+        int(failing_text) if failing_text.isdigit() and 0 < int(failing_text) < 367 else 0
     )
+    if not failing_days:
+        messages.error(request, f"Failing for {failing_text!r} days is not 1 to 366: showing 3")
+        failing_days = 3
     figures = dashboard_figures(user=request.user, start=start, end=end, failing_days=failing_days)
     range_params = {"created_at__gte": start.isoformat(), "created_at__lt": end.isoformat()}
     merchants = reverse("portal:core_merchant_changelist")
@@ -176,6 +178,33 @@ def chart_svg(figures: Dashboard, height: int = 160) -> SafeString:
         height,
         format_html_join("", "{}", ((bar,) for bar in bars)),
     )
+
+
+def _dashboard_range(request: HttpRequest, now: datetime) -> tuple[datetime, datetime]:
+    """[start, end) of the dashboard's ?from and ?to (see `dashboard_context`).
+    Raises OverflowError for dates too near date.min."""
+    first = _date_param(request, "from")
+    last = _date_param(request, "to")
+    if last is not None and last > now.date():
+        messages.info(request, f"to={last} is in the future: showing up to today")
+        last = now.date()
+    end = datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC) if last else now
+    start = (
+        datetime.combine(first, time(), tzinfo=UTC)
+        if first
+        else datetime.combine((end - timedelta(days=30)).date(), time(), tzinfo=UTC)
+        + timedelta(days=1)
+    )
+    if start >= end:
+        messages.error(request, "The range ends before it starts: showing the last 30 days")
+        end, start = now, datetime.combine((now - timedelta(days=29)).date(), time(), tzinfo=UTC)
+    if end - start > timedelta(days=MAX_RANGE_DAYS):
+        start = datetime.combine((end - timedelta(days=MAX_RANGE_DAYS)).date(), time(), tzinfo=UTC)
+        messages.warning(
+            request,
+            f"The dashboard shows at most {MAX_RANGE_DAYS} days: showing from {start.date()}",
+        )
+    return start, end
 
 
 # --- Merchants -------------------------------------------------------------------------------

