@@ -11,11 +11,13 @@ import io
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from commerce_sync.core.models import AuditLog, PushItem, SyncRun
@@ -145,3 +147,26 @@ def test_a_support_users_bulk_retry_is_audited_as_them(db, settings, tmp_path, c
     assert PushItem.objects.get(sync_run=run).status == "pushed"
     assert not AuditLog.objects.filter(actor__startswith="operator:").exists()
     assert timedelta(0) <= timezone.now() - retry.at < timedelta(minutes=5)
+
+
+def test_health_next_due_last_success_and_payouts_are_in_the_agents_zone(worlds, support_a, client):
+    """They were UTC (or Django's "Nov. 21, 2026, 4 a.m.") on pages that
+    promise the agent's own zone."""
+    a, _b = worlds
+    PartnerMembership.objects.filter(user=support_a).update(time_zone="Asia/Tokyo")
+    client.force_login(support_a)
+    tokyo = ZoneInfo("Asia/Tokyo")
+    since = (
+        f"Failing since {a.failed_runs[0].created_at.astimezone(tokyo):%Y-%m-%d %H:%M} Asia/Tokyo"
+    )
+    listing = client.get("/portal/core/merchant/").content.decode()
+    row = re.search(rf"{a.failing.name}.*?</tr>", listing, re.S).group(0)
+    assert since in row and "due now (" in row and " UTC" not in row
+    healthy = re.search(rf"{a.healthy.name}.*?</tr>", listing, re.S).group(0)
+    assert re.search(r"next at \d{4}-\d\d-\d\d \d\d:\d\d Asia/Tokyo", healthy)
+    detail = client.get(reverse("portal:core_merchant_change", args=[a.failing.pk]))
+    success = a.success_runs[0].period_end.astimezone(tokyo)
+    assert f"{success:%Y-%m-%d %H:%M} Asia/Tokyo" in detail.content.decode()
+    run = client.get(reverse("portal:core_syncrun_change", args=[a.failed_runs[-1].pk]))
+    payout = re.search(r"Payout \S+ \(([^)]*)\)", run.content.decode()).group(1)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d Asia/Tokyo", payout)
