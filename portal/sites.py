@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import views as auth_views
+from django.contrib.messages.views import SuccessMessageMixin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
@@ -73,6 +74,13 @@ def portal_access(user: Any) -> bool:
     return is_operator(user) or membership_of(user) is not None
 
 
+class SetPasswordView(SuccessMessageMixin, auth_views.PasswordResetConfirmView):
+    """A support user's one-time set-password page (Django's password reset
+    confirmation), saying on the login page that the password is set."""
+
+    success_message = "Your password is set: sign in with it."
+
+
 class PortalSite(admin.AdminSite):
     site_header = "Commerce Sync health portal"
     site_title = "Health portal"
@@ -117,8 +125,8 @@ class PortalSite(admin.AdminSite):
         ]
 
     def _set_password_view(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        return auth_views.PasswordResetConfirmView.as_view(
-            template_name="registration/password_reset_confirm.html",
+        return SetPasswordView.as_view(
+            template_name="portal/set_password.html",
             success_url=reverse_lazy("portal:login"),
             extra_context={**self.each_context(request), "title": "Set your password"},
         )(request, **kwargs)

@@ -18,7 +18,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -46,7 +46,11 @@ from portal.selectors import (
     merchant_health,
     next_due_words,
 )
-from portal.services import membership_time_zone_set, support_user_create
+from portal.services import (
+    membership_time_zone_set,
+    support_user_create,
+    support_user_link_reissue,
+)
 
 # --- The dashboard ---------------------------------------------------------------------------
 
@@ -492,12 +496,15 @@ def invite(request: HttpRequest, *, context: dict[str, Any]) -> Any:
     membership = membership_of(request.user)
     if membership is None or membership.role != PartnerMembership.Role.ADMIN:
         raise PermissionDenied("Only a partner's admins invite support users")
+    actor = f"support:{membership.partner.slug}:{request.user.get_username()}"
+    if request.method == "POST" and "reissue" in request.POST:
+        return _link_reissue(request, partner_id=membership.partner_id, actor=actor)
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             invitation = support_user_create(
                 partner=membership.partner,
-                actor=f"support:{membership.partner.slug}:{request.user.get_username()}",
+                actor=actor,
                 base_url=request.build_absolute_uri("/"),
                 **form.cleaned_data,
             )
@@ -517,3 +524,27 @@ def invite(request: HttpRequest, *, context: dict[str, Any]) -> Any:
         "portal/invite.html",
         {**context, "title": "Support users", "form": form, "members": members},
     )
+
+
+def _link_reissue(request: HttpRequest, *, partner_id: Any, actor: str) -> HttpResponse:
+    """POST reissue=<membership id> of the admin's own partner (another
+    partner's, or none: 404): its new set-password link, shown once."""
+    member = (
+        PartnerMembership.objects.select_related("user", "partner")
+        .filter(
+            partner_id=partner_id,
+            pk=request.POST["reissue"] if request.POST["reissue"].isdigit() else None,
+        )
+        .first()
+    )
+    if member is None:
+        raise Http404("No such support user of your partner")
+    url = support_user_link_reissue(
+        membership=member, actor=actor, base_url=request.build_absolute_uri("/")
+    )
+    messages.success(
+        request,
+        f"Send {member.user.get_username()} this one-time link to set a new password (it is not "
+        f"shown again; their present password works until they do): {url}",
+    )
+    return HttpResponseRedirect(reverse("portal:invite"))

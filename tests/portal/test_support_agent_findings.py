@@ -170,3 +170,44 @@ def test_health_next_due_last_success_and_payouts_are_in_the_agents_zone(worlds,
     run = client.get(reverse("portal:core_syncrun_change", args=[a.failed_runs[-1].pk]))
     payout = re.search(r"Payout \S+ \(([^)]*)\)", run.content.decode()).group(1)
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d Asia/Tokyo", payout)
+
+
+def test_a_partner_admin_reissues_a_set_password_link_for_their_own_users_only(
+    worlds, admin_a, support_a, client, settings, django_user_model
+):
+    """The lockout page told a locked-out agent to ask their partner's admin
+    for a new set-password link, which nobody could issue; a used link's page
+    said to "request a new password reset", which the portal has no page for."""
+    settings.SITE_URL = ""
+    _a, b = worlds
+    other = django_user_model.objects.create_user("agent-b", password="pw-b-1234567")
+    b_member = PartnerMembership.objects.create(user=other, partner=b.partner)
+    own = PartnerMembership.objects.get(user=support_a)
+
+    client.force_login(support_a)  # a support agent (not an admin) cannot
+    assert client.post(reverse("portal:invite"), {"reissue": own.pk}).status_code == 403
+    client.force_login(admin_a)
+    assert client.post(reverse("portal:invite"), {"reissue": b_member.pk}).status_code == 404
+    assert client.post(reverse("portal:invite"), {"reissue": "x"}).status_code == 404
+    page = client.post(reverse("portal:invite"), {"reissue": own.pk}, follow=True)
+    text = page.content.decode()
+    path = re.search(r"http://testserver(/portal/set-password/[^/]+/[^/]+/)", text).group(1)
+    assert "agent-a" in text and "Bravo" not in text
+    audit = AuditLog.objects.get(action="support_user.link_reissue")
+    assert audit.actor == "support:alpha-partner:admin-a" and audit.changes["username"] == "agent-a"
+
+    client.logout()
+    form = client.get(path, follow=True)
+    assert b"new_password1" in form.content
+    assert b"permission to view or edit" not in form.content  # no empty admin sidebar
+    done = client.post(
+        form.redirect_chain[-1][0],
+        {"new_password1": "a-new-long-phrase-7", "new_password2": "a-new-long-phrase-7"},
+        follow=True,
+    )
+    assert b"Your password is set" in done.content
+    support_a.refresh_from_db()
+    assert support_a.check_password("a-new-long-phrase-7")
+    dead = client.get(path, follow=True).content.decode()
+    assert 'id="link-dead"' in dead and "portal admin for a new one" in dead
+    assert "request a new password reset" not in dead
