@@ -427,7 +427,7 @@ def sync_run_act(request: HttpRequest, *, run: SyncRun, actor: str) -> HttpRespo
         messages.add_message(
             request,
             level,
-            f"Retried: the sync is {run.status} ({run.status_code}), {failed} item(s) still failed",
+            f"Retried: the sync {run.status} ({run.status_code}), {failed} item(s) still failed",
         )
         return HttpResponseRedirect(detail)
     if action == "resync":
@@ -439,7 +439,9 @@ def sync_run_act(request: HttpRequest, *, run: SyncRun, actor: str) -> HttpRespo
         except ApplicationError as error:
             messages.error(request, f"Refused ({error.status_code.value}): {error.message}")
             return HttpResponseRedirect(detail)
-        messages.success(request, f"Re-sync of {first} to {until} queued as sync {new.pk}")
+        last = until - timedelta(days=1)  # `until` is exclusive: the day after the last
+        days = f"{first}" if last == first else f"{first} to {last} (inclusive)"
+        messages.success(request, f"Re-sync of {days} queued as sync {new.pk}")
         return HttpResponseRedirect(reverse("portal:core_syncrun_change", args=[new.pk]))
     messages.error(request, f"Unknown action {action!r}: use retry or resync")
     return HttpResponseRedirect(detail)
