@@ -328,9 +328,14 @@ def _flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
     return [(prefix, value)]
 
 
+# The push items a run's page lists; the push item list pages through the rest.
+ITEMS_SHOWN = 200
+
+
 def sync_run_detail(request: HttpRequest, *, run: SyncRun, context: dict[str, Any]) -> Any:
     """A run's page: period, times, connections, counters, timings, messages
-    in plain words, push items (?items=<status> filters them; 200 shown),
+    in plain words, push items (?items=<status> filters them; the first
+    ITEMS_SHOWN shown, and the page says when there are more),
     the configuration version used, actions and the payout reconciliation."""
     merchant = run.merchant
     item_counts = dict(
@@ -383,7 +388,23 @@ def sync_run_detail(request: HttpRequest, *, run: SyncRun, context: dict[str, An
             "item_counts": item_counts,
             "item_statuses": [(s, item_counts.get(s, 0)) for s in PushItem.Status.values],
             "item_filter": item_filter,
-            "items": items[:200],
+            "items": items[:ITEMS_SHOWN],
+            "items_total": sum(item_counts.values())
+            if item_filter not in PushItem.Status.values
+            else item_counts.get(item_filter, 0),
+            "items_shown": ITEMS_SHOWN,
+            "items_list_url": reverse("portal:core_pushitem_changelist")
+            + "?"
+            + urlencode(
+                {
+                    "q": str(run.pk),
+                    **(
+                        {"status__exact": item_filter}
+                        if item_filter in PushItem.Status.values
+                        else {}
+                    ),
+                }
+            ),
             "can_retry": item_counts.get("failed", 0) > 0,
             # Died mid-push: items left "pushing" by a run that is not pending.
             "interrupted": item_counts.get(PushItem.Status.PUSHING, 0)

@@ -230,3 +230,20 @@ def test_exporting_every_row_streams_them_in_chunks(worlds, support_a, client):
     assert rows_read["sql"].startswith("DECLARE") and 'FROM "core_pushitem"' in rows_read["sql"]
     assert len(lines) == 1 + PushItem.objects.filter(merchant__partner=worlds[0].partner).count()
     assert "Bravo" not in "".join(lines) and "bravo-" not in "".join(lines)
+
+
+def test_a_runs_page_says_when_it_lists_only_the_first_items(
+    worlds, support_a, client, monkeypatch
+):
+    """It cut the list at 200 items without a word: an agent took 200 for all."""
+    monkeypatch.setattr("portal.views.ITEMS_SHOWN", 1)
+    run = worlds[0].success_runs[-1]  # two items: one pushed, one failed
+    client.force_login(support_a)
+    url = reverse("portal:core_syncrun_change", args=[run.pk])
+    page = client.get(url).content.decode()
+    assert page.count('<tr class="item-') == 1
+    more = re.search(r'<p id="items-more">The first 1 of 2 are shown: <a href="([^"]+)"', page)
+    assert more is not None
+    listing = client.get(more.group(1).replace("&amp;", "&")).content.decode()
+    assert listing.count('name="_selected_action"') == 2
+    assert 'id="items-more"' not in client.get(f"{url}?items=failed").content.decode()
