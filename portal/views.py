@@ -348,8 +348,12 @@ def sync_run_detail(request: HttpRequest, *, run: SyncRun, context: dict[str, An
     item_filter = request.GET.get("items", "")
     if item_filter in PushItem.Status.values:
         items = items.filter(status=item_filter)
+    # The engine reads the configuration when the run starts (a queued run
+    # may wait while a new version is saved): the version in force then.
     config_version = (
-        SyncConfigurationVersion.objects.filter(merchant=merchant, created_at__lte=run.created_at)
+        SyncConfigurationVersion.objects.filter(
+            merchant=merchant, created_at__lte=run.started_at or timezone.now()
+        )
         .order_by("-version")
         .first()
     )

@@ -25,7 +25,7 @@ from commerce_sync.core.services.demo import demo_seed
 from commerce_sync.syncs.runs import sync_run_execute
 from portal.models import PartnerMembership
 from portal.selectors import failing_merchant_ids
-from tests.factories import MerchantFactory, SyncRunFactory
+from tests.factories import MerchantFactory, SyncConfigurationVersionFactory, SyncRunFactory
 from tests.portal.conftest import build_world
 
 ROW = re.compile(r'<tr>\s*<td class="action-checkbox">.*?</tr>', re.S)
@@ -247,3 +247,23 @@ def test_a_runs_page_says_when_it_lists_only_the_first_items(
     listing = client.get(more.group(1).replace("&amp;", "&")).content.decode()
     assert listing.count('name="_selected_action"') == 2
     assert 'id="items-more"' not in client.get(f"{url}?items=failed").content.decode()
+
+
+def test_the_configuration_a_run_used_is_the_one_in_force_when_it_started(
+    worlds, support_a, client
+):
+    """A run queued before a new version was saved, and started after, used
+    the new one (the engine reads it at the start); the page named the old."""
+    a, _b = worlds
+    run = a.failed_runs[-1]
+    SyncConfigurationVersionFactory(
+        merchant=a.failing, version=3, created_at=run.created_at + timedelta(seconds=5)
+    )
+    SyncRun.objects.filter(pk=run.pk).update(started_at=run.created_at + timedelta(seconds=10))
+    client.force_login(support_a)
+    page = client.get(reverse("portal:core_syncrun_change", args=[run.pk])).content.decode()
+    used = re.search(r"<th>Configuration used</th><td>(v\d+)", page)
+    assert used is not None and used.group(1) == "v3"
+    SyncRun.objects.filter(pk=run.pk).update(started_at=run.created_at + timedelta(seconds=1))
+    page = client.get(reverse("portal:core_syncrun_change", args=[run.pk])).content.decode()
+    assert re.search(r"<th>Configuration used</th><td>(v\d+)", page).group(1) == "v2"
