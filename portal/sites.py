@@ -121,6 +121,7 @@ class PortalSite(admin.AdminSite):
             ),
             path("invite/", self.admin_view(self._invite_view), name="invite"),
             path("time-zone/", self.admin_view(self._time_zone_view), name="time_zone"),
+            path("alerts/", self.admin_view(self._alert_settings_view), name="alert_settings"),
             *super().get_urls(),
         ]
 
@@ -133,6 +134,9 @@ class PortalSite(admin.AdminSite):
 
     def _time_zone_view(self, request: HttpRequest) -> HttpResponse:
         return views.time_zone(request, context=self.each_context(request))
+
+    def _alert_settings_view(self, request: HttpRequest) -> HttpResponse:
+        return views.alert_settings(request, context=self.each_context(request))
 
     def _invite_view(self, request: HttpRequest) -> HttpResponse:
         return views.invite(request, context=self.each_context(request))

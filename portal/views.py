@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from commerce_sync.core.admin import EmailListField
 from commerce_sync.core.models import (
     Connection,
     Merchant,
@@ -32,6 +33,7 @@ from commerce_sync.core.models import (
     SyncConfigurationVersion,
     SyncRun,
 )
+from commerce_sync.core.services.partners import partner_alerts_set
 from commerce_sync.core.services.payouts import payout_report
 from commerce_sync.core.services.syncs import sync_request
 from commerce_sync.errors import ApplicationError
@@ -575,3 +577,60 @@ def _link_reissue(request: HttpRequest, *, partner_id: Any, actor: str) -> HttpR
         f"shown again; their present password works until they do): {url}",
     )
     return HttpResponseRedirect(reverse("portal:invite"))
+
+
+# --- The partner's alert settings ----------------------------------------------------------------
+
+
+class AlertSettingsForm(forms.Form):
+    alert_emails = EmailListField(
+        label="Alert your support team at",
+        required=False,
+        help_text="One address per line: alerts and the daily digest go there.",
+    )
+    alert_after_failing_days = forms.IntegerField(
+        label="Alert on a failing sync after",
+        min_value=1,
+        max_value=31,
+        help_text="days in a row (1-31)",
+    )
+
+
+def alert_settings(request: HttpRequest, *, context: dict[str, Any]) -> Any:
+    """The member's partner's alert settings (`Partner.alert_emails`,
+    `alert_after_failing_days`): every member reads them, a partner admin
+    changes them (`partner_alerts_set`, audited). Operators set any
+    partner's in the operator admin."""
+    membership = membership_of(request.user)
+    if membership is None:
+        raise PermissionDenied("Operators set a partner's alerts in /admin/ under Partners")
+    partner = membership.partner
+    can_change = membership.role == PartnerMembership.Role.ADMIN
+    if request.method == "POST" and not can_change:
+        raise PermissionDenied("Only a partner's admins change its alert settings")
+    initial = {
+        "alert_emails": partner.alert_emails,
+        "alert_after_failing_days": partner.alert_after_failing_days,
+    }
+    form = AlertSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            partner_alerts_set(
+                partner=partner,
+                actor=f"support:{partner.slug}:{request.user.get_username()}",
+                **form.cleaned_data,
+            )
+        except ValidationError as error:
+            for field, errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, "Alert settings saved")
+            return HttpResponseRedirect(reverse("portal:alert_settings"))
+    if not can_change:
+        for field in form.fields.values():
+            field.disabled = True
+    return TemplateResponse(
+        request,
+        "portal/alert_settings.html",
+        {**context, "title": "Alerts", "form": form, "can_change": can_change, "partner": partner},
+    )

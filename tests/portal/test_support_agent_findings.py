@@ -267,3 +267,38 @@ def test_the_configuration_a_run_used_is_the_one_in_force_when_it_started(
     SyncRun.objects.filter(pk=run.pk).update(started_at=run.created_at + timedelta(seconds=1))
     page = client.get(reverse("portal:core_syncrun_change", args=[run.pk])).content.decode()
     assert re.search(r"<th>Configuration used</th><td>(v\d+)", page).group(1) == "v2"
+
+
+def test_a_partner_admin_sets_the_alerts_their_support_team_gets(
+    worlds, admin_a, support_a, client, admin_client
+):
+    """Who is alerted, and after how many failing days, was only an
+    operator's to see and set: a partner's own admin could do neither."""
+    a, b = worlds
+    url = reverse("portal:alert_settings")
+    client.force_login(support_a)  # reads, cannot change
+    page = client.get(url).content.decode()
+    assert 'id="alerts-read-only"' in page and "disabled" in page
+    refused = client.post(url, {"alert_emails": "x@example.com", "alert_after_failing_days": 2})
+    assert refused.status_code == 403
+    client.force_login(admin_a)
+    bad = client.post(
+        url, {"alert_emails": "ok@example.com\nnot-an-address", "alert_after_failing_days": 40}
+    )
+    assert "not-an-address is not an email address" in bad.content.decode()
+    assert "less than or equal to 31" in bad.content.decode()
+    saved = client.post(
+        url,
+        {"alert_emails": "desk@alpha.example, lead@alpha.example", "alert_after_failing_days": 3},
+        follow=True,
+    )
+    assert "Alert settings saved" in saved.content.decode()
+    a.partner.refresh_from_db()
+    b.partner.refresh_from_db()
+    assert a.partner.alert_emails == ["desk@alpha.example", "lead@alpha.example"]
+    assert a.partner.alert_after_failing_days == 3
+    assert b.partner.alert_emails == [] and b.partner.alert_after_failing_days == 1
+    audit = AuditLog.objects.get(action="partner.alerts")
+    assert audit.actor == "support:alpha-partner:admin-a" and audit.changes["to"]["after"] == 3
+    assert 'id="alert-settings"' in client.get("/portal/").content.decode()
+    assert admin_client.get(url).status_code == 403  # operators: the admin's Partners page
