@@ -51,6 +51,7 @@ from portal.selectors import (
 from portal.services import (
     membership_time_zone_set,
     support_user_create,
+    support_user_deactivate,
     support_user_link_reissue,
 )
 
@@ -528,6 +529,8 @@ def invite(request: HttpRequest, *, context: dict[str, Any]) -> Any:
     actor = f"support:{membership.partner.slug}:{request.user.get_username()}"
     if request.method == "POST" and "reissue" in request.POST:
         return _link_reissue(request, partner_id=membership.partner_id, actor=actor)
+    if request.method == "POST" and "deactivate" in request.POST:
+        return _deactivate(request, membership=membership, actor=actor)
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -555,19 +558,39 @@ def invite(request: HttpRequest, *, context: dict[str, Any]) -> Any:
     )
 
 
-def _link_reissue(request: HttpRequest, *, partner_id: Any, actor: str) -> HttpResponse:
-    """POST reissue=<membership id> of the admin's own partner (another
-    partner's, or none: 404): its new set-password link, shown once."""
+def _member(request: HttpRequest, *, partner_id: Any, field: str) -> PartnerMembership:
+    """The active member of the admin's own partner whose id is POSTed in
+    `field` (another partner's, an inactive one, or none: 404)."""
+    text = request.POST[field]
     member = (
         PartnerMembership.objects.select_related("user", "partner")
-        .filter(
-            partner_id=partner_id,
-            pk=request.POST["reissue"] if request.POST["reissue"].isdigit() else None,
-        )
+        .filter(partner_id=partner_id, user__is_active=True, pk=text if text.isdigit() else None)
         .first()
     )
     if member is None:
         raise Http404("No such support user of your partner")
+    return member
+
+
+def _deactivate(request: HttpRequest, *, membership: PartnerMembership, actor: str) -> HttpResponse:
+    """POST deactivate=<membership id>: that member of the admin's partner
+    can no longer sign in (`support_user_deactivate`); never the admin."""
+    member = _member(request, partner_id=membership.partner_id, field="deactivate")
+    if member.pk == membership.pk:
+        messages.error(request, "You cannot take away your own access: ask another admin")
+    else:
+        support_user_deactivate(membership=member, actor=actor)
+        messages.success(
+            request, f"Access removed: {member.user.get_username()} can no longer sign in"
+        )
+    return HttpResponseRedirect(reverse("portal:invite"))
+
+
+def _link_reissue(request: HttpRequest, *, partner_id: Any, actor: str) -> HttpResponse:
+    """POST reissue=<membership id> of the admin's own partner (another
+    partner's, an inactive one, or none: 404): its new set-password link,
+    shown once."""
+    member = _member(request, partner_id=partner_id, field="reissue")
     url = support_user_link_reissue(
         membership=member, actor=actor, base_url=request.build_absolute_uri("/")
     )

@@ -302,3 +302,33 @@ def test_a_partner_admin_sets_the_alerts_their_support_team_gets(
     assert audit.actor == "support:alpha-partner:admin-a" and audit.changes["to"]["after"] == 3
     assert 'id="alert-settings"' in client.get("/portal/").content.decode()
     assert admin_client.get(url).status_code == 403  # operators: the admin's Partners page
+
+
+def test_a_partner_admin_removes_the_access_of_an_agent_who_left(
+    worlds, admin_a, support_a, client, django_user_model
+):
+    """An agent who left kept the portal (their partner's merchants) until an
+    operator noticed: a partner admin had no way to take it away."""
+    _a, b = worlds
+    other = django_user_model.objects.create_user("agent-b", password="pw-b-1234567")
+    b_member = PartnerMembership.objects.create(user=other, partner=b.partner)
+    gone, own = (PartnerMembership.objects.get(user=u) for u in (support_a, admin_a))
+    agent = client.__class__()
+    agent.force_login(support_a)
+    assert agent.get("/portal/").status_code == 200
+
+    client.force_login(admin_a)
+    url = reverse("portal:invite")
+    assert client.post(url, {"deactivate": b_member.pk}).status_code == 404
+    mine = client.post(url, {"deactivate": own.pk}, follow=True).content.decode()
+    assert "cannot take away your own access" in mine
+    done = client.post(url, {"deactivate": gone.pk}, follow=True).content.decode()
+    assert "agent-a can no longer sign in" in done and "No access (removed)" in done
+    other.refresh_from_db()
+    support_a.refresh_from_db()
+    admin_a.refresh_from_db()
+    assert not support_a.is_active and admin_a.is_active and other.is_active
+    assert agent.get("/portal/").status_code == 302  # their open session ends at once
+    audit = AuditLog.objects.get(action="support_user.deactivate")
+    assert audit.actor == "support:alpha-partner:admin-a" and audit.changes["username"] == "agent-a"
+    assert client.post(url, {"reissue": gone.pk}).status_code == 404  # no link for them
