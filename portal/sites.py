@@ -391,7 +391,7 @@ class FailingDaysFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None:
             return queryset
-        if not value.isdigit() or not 1 <= int(value) <= 366:
+        if not 1 <= (views.whole_number(value) or 0) <= 366:
             messages.error(request, "failing_days must be a number of days from 1 to 366")
             return queryset.none()
         ids = failing_merchant_ids(user=request.user, end=timezone.now(), days=int(value))

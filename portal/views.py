@@ -71,6 +71,12 @@ def _date_param(request: HttpRequest, name: str) -> date | None:
         return None
 
 
+def whole_number(text: str) -> int | None:
+    """`text` as a non-negative whole number in ASCII digits, else None
+    ("²" and "٣" pass str.isdigit(); the first then breaks int())."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def _runs_url(**params: str) -> str:
     return reverse("portal:core_syncrun_changelist") + "?" + urlencode(params)
 
@@ -96,9 +102,8 @@ def dashboard_context(request: HttpRequest) -> dict[str, Any]:
         messages.error(request, "The range is out of bounds: showing the last 30 days")
         end, start = now, datetime.combine((now - timedelta(days=29)).date(), time(), tzinfo=UTC)
     failing_text = request.GET.get("failing_days", "3")
-    failing_days = (
-        int(failing_text) if failing_text.isdigit() and 0 < int(failing_text) < 367 else 0
-    )
+    failing_days = whole_number(failing_text) or 0
+    failing_days = failing_days if failing_days < 367 else 0
     if not failing_days:
         messages.error(request, f"Failing for {failing_text!r} days is not 1 to 366: showing 3")
         failing_days = 3
@@ -268,9 +273,10 @@ def configuration_download(
     versions = SyncConfigurationVersion.objects.filter(merchant=merchant)
     wanted = request.GET.get("version", "")
     if wanted:
-        if not wanted.isdigit():
+        number = whole_number(wanted)
+        if number is None:
             return JsonResponse({"error": "version must be a whole number"}, status=400)
-        version = versions.filter(version=int(wanted)).first()
+        version = versions.filter(version=number).first()
     else:
         version = versions.order_by("-version").first()
     if version is None:
@@ -293,7 +299,7 @@ def configuration_diff(
         for v in SyncConfigurationVersion.objects.filter(merchant=merchant).order_by("version")
     }
     a, b = request.GET.get("a", ""), request.GET.get("b", "")
-    if not (a.isdigit() and b.isdigit() and int(a) in versions and int(b) in versions):
+    if not (whole_number(a) in versions and whole_number(b) in versions):
         messages.error(request, "Choose two existing versions to compare")
         return HttpResponseRedirect(reverse("portal:core_merchant_change", args=[merchant.pk]))
     left, right = versions[int(a)], versions[int(b)]
@@ -564,7 +570,7 @@ def _member(request: HttpRequest, *, partner_id: Any, field: str) -> PartnerMemb
     text = request.POST[field]
     member = (
         PartnerMembership.objects.select_related("user", "partner")
-        .filter(partner_id=partner_id, user__is_active=True, pk=text if text.isdigit() else None)
+        .filter(partner_id=partner_id, user__is_active=True, pk=whole_number(text))
         .first()
     )
     if member is None:

@@ -332,3 +332,23 @@ def test_a_partner_admin_removes_the_access_of_an_agent_who_left(
     audit = AuditLog.objects.get(action="support_user.deactivate")
     assert audit.actor == "support:alpha-partner:admin-a" and audit.changes["username"] == "agent-a"
     assert client.post(url, {"reissue": gone.pk}).status_code == 404  # no link for them
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/portal/?failing_days=%C2%B2",
+        "/portal/core/merchant/?failing_days=%C2%B2",
+        "/portal/core/merchant/{pk}/configuration.json?version=%C2%B2",
+        "/portal/core/merchant/{pk}/configuration-diff/?a=%C2%B2&b=1",
+    ],
+)
+def test_a_superscript_digit_is_refused_in_words_not_a_500(path, worlds, support_a, client):
+    """ "²" passes str.isdigit() and then breaks int(): four 500s."""
+    client.force_login(support_a)
+    response = client.get(path.format(pk=worlds[0].failing.pk), follow=True)
+    assert response.status_code in (200, 400)
+    assert any(
+        words in response.content.decode()
+        for words in ("is not 1 to 366", "must be a number of days", "whole number", "Choose two")
+    )

@@ -1,0 +1,24 @@
+"""A sync hour typed as "²" (which str.isdigit() accepts and int() refuses)
+is refused in words on the schedule stage, not answered with a 500."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.setup_flow.helpers import new_merchant, start_path
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_superscript_hour_is_a_problem_named_not_a_500(client, partner):
+    client.get(start_path(new_merchant(partner)))
+    response = client.post(
+        "/setup/stage/schedule",
+        {
+            "schedule.startDate": "2026-11-01",
+            "schedule.syncHour": "²",
+            "schedule.timeZone": "Europe/London",
+        },
+    )
+    assert response.status_code == 400
+    assert "Sync hour: choose an hour from 0 to 23." in response.content.decode()
