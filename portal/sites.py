@@ -537,7 +537,8 @@ class SyncRunPortalAdmin(PartnerScopedAdmin):
             if not self.has_retry_permission(request, run):
                 raise PermissionDenied(
                     "Retrying and re-syncing need the permission 'Can retry the failed push "
-                    "items of a sync run'; ask your partner's portal admin or an operator"
+                    "items of a sync run', which your account lacks; an operator grants it "
+                    "(in /admin/, under Users)"
                 )
             return views.sync_run_act(request, run=run, actor=actor_for(request))
         return views.sync_run_detail(

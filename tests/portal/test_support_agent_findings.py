@@ -352,3 +352,22 @@ def test_a_superscript_digit_is_refused_in_words_not_a_500(path, worlds, support
         words in response.content.decode()
         for words in ("is not 1 to 366", "must be a number of days", "whole number", "Choose two")
     )
+
+
+def test_a_refusal_says_why_and_what_to_do(worlds, support_a, client, django_user_model):
+    """The portal's refusals carry their reason and remedy; the 403 page
+    showed only "403 Forbidden"."""
+    client.force_login(support_a)
+    support_a.user_permissions.clear()
+    refused = client.post(
+        reverse("portal:core_syncrun_change", args=[worlds[0].failed_runs[0].pk]),
+        {"action": "retry"},
+    )
+    page = refused.content.decode()
+    assert refused.status_code == 403
+    assert "which your account lacks; an operator grants it" in page
+    assert 'href="/portal/"' in page
+    assert (
+        "Only a partner&#x27;s admins invite"
+        in client.get(reverse("portal:invite")).content.decode()
+    )
