@@ -565,12 +565,11 @@ def invite(request: HttpRequest, *, context: dict[str, Any]) -> Any:
 
 
 def _member(request: HttpRequest, *, partner_id: Any, field: str) -> PartnerMembership:
-    """The active member of the admin's own partner whose id is POSTed in
-    `field` (another partner's, an inactive one, or none: 404)."""
-    text = request.POST[field]
+    """The member of the admin's own partner whose id is POSTed in `field`
+    (another partner's, or none: 404)."""
     member = (
         PartnerMembership.objects.select_related("user", "partner")
-        .filter(partner_id=partner_id, user__is_active=True, pk=whole_number(text))
+        .filter(partner_id=partner_id, pk=whole_number(request.POST[field]))
         .first()
     )
     if member is None:
@@ -580,23 +579,28 @@ def _member(request: HttpRequest, *, partner_id: Any, field: str) -> PartnerMemb
 
 def _deactivate(request: HttpRequest, *, membership: PartnerMembership, actor: str) -> HttpResponse:
     """POST deactivate=<membership id>: that member of the admin's partner
-    can no longer sign in (`support_user_deactivate`); never the admin."""
+    can no longer sign in (`support_user_deactivate`); never the admin. A
+    second click (a double post) says it is done already."""
     member = _member(request, partner_id=membership.partner_id, field="deactivate")
+    name = member.user.get_username()
     if member.pk == membership.pk:
         messages.error(request, "You cannot take away your own access: ask another admin")
+    elif not member.user.is_active:
+        messages.info(request, f"Access removed already: {name} cannot sign in")
     else:
         support_user_deactivate(membership=member, actor=actor)
-        messages.success(
-            request, f"Access removed: {member.user.get_username()} can no longer sign in"
-        )
+        messages.success(request, f"Access removed: {name} can no longer sign in")
     return HttpResponseRedirect(reverse("portal:invite"))
 
 
 def _link_reissue(request: HttpRequest, *, partner_id: Any, actor: str) -> HttpResponse:
     """POST reissue=<membership id> of the admin's own partner (another
-    partner's, an inactive one, or none: 404): its new set-password link,
-    shown once."""
+    partner's, or none: 404; one whose access was removed: refused, said):
+    its new set-password link, shown once."""
     member = _member(request, partner_id=partner_id, field="reissue")
+    if not member.user.is_active:
+        messages.error(request, f"{member.user.get_username()} has no access: no link for them")
+        return HttpResponseRedirect(reverse("portal:invite"))
     url = support_user_link_reissue(
         membership=member, actor=actor, base_url=request.build_absolute_uri("/")
     )

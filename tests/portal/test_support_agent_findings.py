@@ -331,7 +331,11 @@ def test_a_partner_admin_removes_the_access_of_an_agent_who_left(
     assert agent.get("/portal/").status_code == 302  # their open session ends at once
     audit = AuditLog.objects.get(action="support_user.deactivate")
     assert audit.actor == "support:alpha-partner:admin-a" and audit.changes["username"] == "agent-a"
-    assert client.post(url, {"reissue": gone.pk}).status_code == 404  # no link for them
+    again = client.post(url, {"deactivate": gone.pk}, follow=True).content.decode()
+    assert "Access removed already: agent-a cannot sign in" in again  # a double post
+    assert AuditLog.objects.filter(action="support_user.deactivate").count() == 1
+    no_link = client.post(url, {"reissue": gone.pk}, follow=True).content.decode()
+    assert "has no access: no link for them" in no_link and "set-password/" not in no_link
 
 
 @pytest.mark.parametrize(
