@@ -165,7 +165,8 @@ def test_health_next_due_last_success_and_payouts_are_in_the_agents_zone(worlds,
     row = re.search(rf"{a.failing.name}.*?</tr>", listing, re.S).group(0)
     assert since in row and "due now (" in row and " UTC" not in row
     healthy = re.search(rf"{a.healthy.name}.*?</tr>", listing, re.S).group(0)
-    assert re.search(r"next at \d{4}-\d\d-\d\d \d\d:\d\d Asia/Tokyo", healthy)
+    # Next due "next at ..." before its sync hour, "due now (... to ...)" after.
+    assert re.search(r"(?:next at |due now \()\d{4}-\d\d-\d\d \d\d:\d\d Asia/Tokyo", healthy)
     detail = client.get(reverse("portal:core_merchant_change", args=[a.failing.pk]))
     success = a.success_runs[0].period_end.astimezone(tokyo)
     assert f"{success:%Y-%m-%d %H:%M} Asia/Tokyo" in detail.content.decode()
