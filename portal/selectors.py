@@ -27,6 +27,7 @@ from commerce_sync.core.models import Merchant, PushItem, SyncConfiguration, Syn
 from commerce_sync.syncs.periods import latest_due, period_due
 from portal.counts import daily_counts_kept
 from portal.models import PartnerMembership, SyncRunDailyCount
+from portal.templatetags.portal_time import when_text
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -122,7 +123,8 @@ def merchants_with_health(merchants: QuerySet[Merchant]) -> QuerySet[Merchant]:
 
 def merchant_health(merchant: Merchant) -> tuple[str, str]:
     """(key, words) for a merchant annotated by `merchants_with_health`: key is
-    "disabled", "not_configured", "failing" or "healthy"."""
+    "disabled", "not_configured", "failing" or "healthy"; a time in the words
+    is in the active zone, named (`portal_time.when_text`)."""
     if not merchant.enabled:
         return "disabled", "Disabled" + (
             f": {merchant.disabled_reason}" if merchant.disabled_reason else ""
@@ -131,7 +133,7 @@ def merchant_health(merchant: Merchant) -> tuple[str, str]:
         return "not_configured", "Not configured"
     if getattr(merchant, "last_finished_status", None) == "failed":
         since = merchant.failing_since
-        return "failing", f"Failing since {since:%Y-%m-%d %H:%M} UTC" if since else "Failing"
+        return "failing", f"Failing since {when_text(since)}" if since else "Failing"
     return "healthy", "Healthy"
 
 
@@ -277,7 +279,7 @@ def failing_merchant_ids(*, user: Any, end: datetime, days: int) -> QuerySet:
         runs.filter(status="failed", **window)
         .filter(~Exists(succeeded))
         .values("merchant_id")
-        .annotate(fail_days=Count(TruncDate("created_at"), distinct=True))
+        .annotate(fail_days=Count(TruncDate("created_at", tzinfo=UTC), distinct=True))
         .filter(fail_days__gte=days)
         .order_by()
         .values_list("merchant_id", flat=True)
@@ -295,7 +297,8 @@ def last_success_of(merchant: Merchant) -> datetime | None:
 
 def next_due_words(merchant: Merchant, now: datetime | None = None) -> str:
     """When the merchant's next period is due, from `syncs.periods`: "due now
-    (start → end)", "next at <instant>", or why never."""
+    (start to end)", "next at <instant>" (times in the active zone, named:
+    `portal_time.when_text`), or why never."""
     if not merchant.enabled:
         return "never (disabled)"
     config: SyncConfiguration | None = getattr(merchant, "sync_configuration", None)
@@ -304,6 +307,5 @@ def next_due_words(merchant: Merchant, now: datetime | None = None) -> str:
     now = now or timezone.now()
     due = period_due(config=config, last_success=getattr(merchant, "last_success", None), now=now)
     if due is not None:
-        return f"due now ({due[0]:%Y-%m-%d %H:%M} to {due[1]:%Y-%m-%d %H:%M} UTC)"
-    upcoming = latest_due(config, now + timedelta(days=1)).astimezone(UTC)
-    return f"next at {upcoming:%Y-%m-%d %H:%M} UTC"
+        return f"due now ({when_text(due[0])} to {when_text(due[1])})"
+    return f"next at {when_text(latest_due(config, now + timedelta(days=1)))}"

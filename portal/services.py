@@ -82,6 +82,40 @@ def support_user_create(
     return Invitation(membership=membership, url=set_password_url(user=user, base_url=base_url))
 
 
+def support_user_link_reissue(
+    *, membership: PartnerMembership, actor: str, base_url: str = ""
+) -> str:
+    """A new one-time set-password link (see `set_password_url`) for
+    `membership`'s user, who forgot their password or whose invitation link
+    expired; audited (`support_user.link_reissue`). Their password, if any,
+    keeps working until they set a new one, which kills every earlier link."""
+    url = set_password_url(user=membership.user, base_url=base_url)
+    audit_log_write(
+        actor=actor,
+        action="support_user.link_reissue",
+        obj=membership,
+        changes={"partner": membership.partner.slug, "username": membership.user.get_username()},
+    )
+    return url
+
+
+def support_user_deactivate(*, membership: PartnerMembership, actor: str) -> None:
+    """Take the portal (and every other sign-in) away from `membership`'s
+    user, e.g. an agent who left the partner: `is_active` False, which Django
+    checks on every request, so their open sessions end too; audited
+    (`support_user.deactivate`). The user and their audit trail are kept."""
+    user = membership.user
+    with transaction.atomic():
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        audit_log_write(
+            actor=actor,
+            action="support_user.deactivate",
+            obj=membership,
+            changes={"partner": membership.partner.slug, "username": user.get_username()},
+        )
+
+
 def membership_time_zone_set(*, membership: PartnerMembership, time_zone: str, actor: str) -> None:
     """Set the zone the portal shows `membership`'s user their times in (an
     IANA name, or "" for settings.TIME_ZONE), audited

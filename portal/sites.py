@@ -12,7 +12,7 @@ another partner's object is a 404.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cached_property, wraps
 from typing import Any
 from uuid import UUID
@@ -21,10 +21,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import views as auth_views
+from django.contrib.messages.views import SuccessMessageMixin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import URLPattern, path, reverse_lazy
 from django.utils import timezone
 from django.utils.html import format_html
@@ -73,6 +74,13 @@ def portal_access(user: Any) -> bool:
     return is_operator(user) or membership_of(user) is not None
 
 
+class SetPasswordView(SuccessMessageMixin, auth_views.PasswordResetConfirmView):
+    """A support user's one-time set-password page (Django's password reset
+    confirmation), saying on the login page that the password is set."""
+
+    success_message = "Your password is set: sign in with it."
+
+
 class PortalSite(admin.AdminSite):
     site_header = "Commerce Sync health portal"
     site_title = "Health portal"
@@ -113,18 +121,22 @@ class PortalSite(admin.AdminSite):
             ),
             path("invite/", self.admin_view(self._invite_view), name="invite"),
             path("time-zone/", self.admin_view(self._time_zone_view), name="time_zone"),
+            path("alerts/", self.admin_view(self._alert_settings_view), name="alert_settings"),
             *super().get_urls(),
         ]
 
     def _set_password_view(self, request: HttpRequest, **kwargs: Any) -> HttpResponse:
-        return auth_views.PasswordResetConfirmView.as_view(
-            template_name="registration/password_reset_confirm.html",
+        return SetPasswordView.as_view(
+            template_name="portal/set_password.html",
             success_url=reverse_lazy("portal:login"),
             extra_context={**self.each_context(request), "title": "Set your password"},
         )(request, **kwargs)
 
     def _time_zone_view(self, request: HttpRequest) -> HttpResponse:
         return views.time_zone(request, context=self.each_context(request))
+
+    def _alert_settings_view(self, request: HttpRequest) -> HttpResponse:
+        return views.alert_settings(request, context=self.each_context(request))
 
     def _invite_view(self, request: HttpRequest) -> HttpResponse:
         return views.invite(request, context=self.each_context(request))
@@ -147,19 +159,45 @@ def actor_for(request: HttpRequest) -> str:
     return f"support:{membership.partner.slug}:{request.user.get_username()}"
 
 
+class _Lines:
+    """A file-like that hands back what `csv.writer` writes (one row's text)."""
+
+    def write(self, text: str) -> str:
+        return text
+
+
 @admin.action(description="Export the selected rows as CSV", permissions=["view"])
-def export_csv(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
-    """The selected rows (already scoped by the admin's queryset) as CSV,
-    with the admin's `export_fields`."""
+def export_csv(modeladmin: Any, request: HttpRequest, queryset: QuerySet) -> StreamingHttpResponse:
+    """The selected rows (already scoped by the admin's queryset; "select
+    all" is every row the list's filters match) as CSV with the admin's
+    `export_fields`, streamed: rows are read from the database in chunks as
+    they are sent, so a million rows never sit in memory at once."""
     fields: list[str] = modeladmin.export_fields
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    writer = csv.writer(_Lines())
+
+    def lines() -> Iterator[str]:
+        yield writer.writerow(fields)
+        for row in queryset.values_list(*fields).iterator(chunk_size=2000):
+            yield writer.writerow([spreadsheet_safe(value) for value in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     name = modeladmin.model._meta.model_name
     response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(fields)
-    for row in queryset.values_list(*fields):
-        writer.writerow(row)
     return response
+
+
+# What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """`value` for a CSV cell that a spreadsheet opens as text, never as a
+    formula: a string starting with = + - @ tab or CR (a merchant name or a
+    vendor's error message, typed by someone else) gets a leading `'`;
+    anything else is unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 class CappedCountPaginator(Paginator):
@@ -180,14 +218,44 @@ class CappedCountPaginator(Paginator):
     capped = False
 
 
+def partner_column(merchant_path: str) -> Callable[[Any], str]:
+    """The operator's "partner" changelist column for rows reaching their
+    merchant by `merchant_path` ("merchant", or "pk" for merchants): the
+    partner's name ("-" for a row without a merchant), sorting by it. Read
+    from the row's select_related join (`PartnerScopedAdmin`), no query."""
+    steps = [] if merchant_path == "pk" else merchant_path.split("__")
+    ordering = "__".join([*steps, "partner__name"])
+
+    def column(obj: Any) -> str:
+        for step in steps:
+            obj = getattr(obj, step)
+            if obj is None:
+                return "-"
+        return obj.partner.name
+
+    column.__name__ = "partner_name"
+    return admin.display(description="partner", ordering=ordering)(column)
+
+
+class PartnerListFilter(admin.RelatedFieldListFilter):
+    """The operator's partner filter, its choices by name (one query)."""
+
+    def field_admin_ordering(self, field: Any, request: HttpRequest, model_admin: Any) -> Any:
+        return ("name",)
+
+
 class PartnerScopedAdmin(ReadOnlyModelAdmin):
     """Read-only and scoped: rows reach a user only through
     `scope_to_user(queryset, user, merchant_path)`. Members see no partner
-    filter or column; another partner's object is a 404."""
+    filter or column; another partner's object is a 404. Operators (who see
+    every partner) get a "partner" column after `partner_column_after` and a
+    partner filter, both read through the rows' join to their partner
+    (select_related: no query per row)."""
 
     merchant_path = "merchant"
+    partner_column_after = "merchant"
     export_fields: list[str] = ["pk"]
-    operator_only_filters: list[Any] = []
+    operator_only_filters: list[Any] = [("merchant__partner", PartnerListFilter)]
     actions = [export_csv]
     show_full_result_count = False  # one count less per page on large tables
     list_per_page = 50
@@ -229,6 +297,23 @@ class PartnerScopedAdmin(ReadOnlyModelAdmin):
     def get_list_filter(self, request: HttpRequest) -> list[Any]:
         base = list(super().get_list_filter(request))
         return base + (self.operator_only_filters if is_operator(request.user) else [])
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        shown = list(super().get_list_display(request))
+        if is_operator(request.user) and self.partner_column_after in shown:
+            at = shown.index(self.partner_column_after) + 1
+            shown.insert(at, partner_column(self.merchant_path))
+        return shown
+
+    def get_list_select_related(self, request: HttpRequest) -> Any:
+        related = super().get_list_select_related(request)
+        if not is_operator(request.user) or self.merchant_path == "pk":
+            return related
+        return [*(related or []), f"{self.merchant_path}__partner"]
+
+    def audit_actor(self, request: HttpRequest) -> str:
+        """Who an action of `request` is audited as (`actor_for`)."""
+        return actor_for(request)
 
     def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str):
         raise Http404("No such object")
@@ -306,7 +391,7 @@ class FailingDaysFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None:
             return queryset
-        if not value.isdigit() or not 1 <= int(value) <= 366:
+        if not 1 <= (views.whole_number(value) or 0) <= 366:
             messages.error(request, "failing_days must be a number of days from 1 to 366")
             return queryset.none()
         ids = failing_merchant_ids(user=request.user, end=timezone.now(), days=int(value))
@@ -315,9 +400,10 @@ class FailingDaysFilter(admin.SimpleListFilter):
 
 class MerchantPortalAdmin(PartnerScopedAdmin):
     merchant_path = "pk"
+    partner_column_after = "external_id"
     list_display = ["name", "external_id", "id", "health", "last_success_at", "next_due"]
     list_filter = [HealthFilter, FailingDaysFilter, "enabled", "configured"]
-    operator_only_filters = ["partner"]
+    operator_only_filters = [("partner", PartnerListFilter)]
     export_fields = ["id", "external_id", "name", "partner__slug", "enabled", "configured"]
     search_help_text = "Name, the partner's id for the merchant, or the merchant id"
     search_fields = ["name"]  # shows the box; the search itself is get_search_results
@@ -328,10 +414,6 @@ class MerchantPortalAdmin(PartnerScopedAdmin):
         return merchants_with_health(
             super().get_queryset(request).select_related("partner", "sync_configuration")
         )
-
-    def get_list_display(self, request: HttpRequest) -> list[str]:
-        shown = list(super().get_list_display(request))
-        return [*shown[:2], "partner", *shown[2:]] if is_operator(request.user) else shown
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -411,7 +493,6 @@ class SyncRunPortalAdmin(PartnerScopedAdmin):
         when_column("created_at"),
     ]
     list_filter = ["status", "status_code", "kind", ("created_at", admin.DateFieldListFilter)]
-    operator_only_filters = ["merchant__partner"]
     list_select_related = ["merchant"]
     search_fields = ["id"]
     search_help_text = "A sync id, a merchant id, or the partner's id for the merchant"
@@ -456,7 +537,8 @@ class SyncRunPortalAdmin(PartnerScopedAdmin):
             if not self.has_retry_permission(request, run):
                 raise PermissionDenied(
                     "Retrying and re-syncing need the permission 'Can retry the failed push "
-                    "items of a sync run'; ask your partner's portal admin or an operator"
+                    "items of a sync run', which your account lacks; an operator grants it "
+                    "(in /admin/, under Users)"
                 )
             return views.sync_run_act(request, run=run, actor=actor_for(request))
         return views.sync_run_detail(
@@ -506,7 +588,6 @@ class PushItemPortalAdmin(PartnerScopedAdmin):
         when_column("updated_at"),
     ]
     list_filter = ["status", DocumentKindFilter]
-    operator_only_filters = ["merchant__partner"]
     list_select_related = ["merchant"]
     search_fields = ["key"]
     search_help_text = "A key, a target id, or a sync id"

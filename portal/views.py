@@ -18,13 +18,14 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from commerce_sync.core.admin import EmailListField
 from commerce_sync.core.models import (
     Connection,
     Merchant,
@@ -32,6 +33,7 @@ from commerce_sync.core.models import (
     SyncConfigurationVersion,
     SyncRun,
 )
+from commerce_sync.core.services.partners import partner_alerts_set
 from commerce_sync.core.services.payouts import payout_report
 from commerce_sync.core.services.syncs import sync_request
 from commerce_sync.errors import ApplicationError
@@ -46,7 +48,12 @@ from portal.selectors import (
     merchant_health,
     next_due_words,
 )
-from portal.services import membership_time_zone_set, support_user_create
+from portal.services import (
+    membership_time_zone_set,
+    support_user_create,
+    support_user_deactivate,
+    support_user_link_reissue,
+)
 
 # --- The dashboard ---------------------------------------------------------------------------
 
@@ -64,6 +71,12 @@ def _date_param(request: HttpRequest, name: str) -> date | None:
         return None
 
 
+def whole_number(text: str) -> int | None:
+    """`text` as a non-negative whole number in ASCII digits, else None
+    ("²" and "٣" pass str.isdigit(); the first then breaks int())."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def _runs_url(**params: str) -> str:
     return reverse("portal:core_syncrun_changelist") + "?" + urlencode(params)
 
@@ -73,26 +86,27 @@ def _day_bounds(day: date) -> tuple[str, str]:
     return start.isoformat(), (start + timedelta(days=1)).isoformat()
 
 
+# The longest range the dashboard draws (a bar a day): longer ones are cut, said.
+MAX_RANGE_DAYS = 366
+
+
 def dashboard_context(request: HttpRequest) -> dict[str, Any]:
     """The dashboard's context: ?from, ?to (dates, UTC days, `to` inclusive;
-    default the last 30 days to now) and ?failing_days (default 3)."""
+    default the last 30 days to now; a future `to` is today, and a range over
+    MAX_RANGE_DAYS starts that many days before its end, each said in a
+    message) and ?failing_days (default 3)."""
     now = timezone.now()
-    first = _date_param(request, "from")
-    last = _date_param(request, "to")
-    end = datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC) if last else now
-    start = (
-        datetime.combine(first, time(), tzinfo=UTC)
-        if first
-        else datetime.combine((end - timedelta(days=30)).date(), time(), tzinfo=UTC)
-        + timedelta(days=1)
-    )
-    if start >= end:
-        messages.error(request, "The range ends before it starts: showing the last 30 days")
+    try:
+        start, end = _dashboard_range(request, now)
+    except OverflowError:  # e.g. to=0001-01-01: 30 days before it is no date
+        messages.error(request, "The range is out of bounds: showing the last 30 days")
         end, start = now, datetime.combine((now - timedelta(days=29)).date(), time(), tzinfo=UTC)
     failing_text = request.GET.get("failing_days", "3")
-    failing_days = (
-        int(failing_text) if failing_text.isdigit() and 0 < int(failing_text) < 367 else 3
-    )
+    failing_days = whole_number(failing_text) or 0
+    failing_days = failing_days if failing_days < 367 else 0
+    if not failing_days:
+        messages.error(request, f"Failing for {failing_text!r} days is not 1 to 366: showing 3")
+        failing_days = 3
     figures = dashboard_figures(user=request.user, start=start, end=end, failing_days=failing_days)
     range_params = {"created_at__gte": start.isoformat(), "created_at__lt": end.isoformat()}
     merchants = reverse("portal:core_merchant_changelist")
@@ -178,6 +192,33 @@ def chart_svg(figures: Dashboard, height: int = 160) -> SafeString:
     )
 
 
+def _dashboard_range(request: HttpRequest, now: datetime) -> tuple[datetime, datetime]:
+    """[start, end) of the dashboard's ?from and ?to (see `dashboard_context`).
+    Raises OverflowError for dates too near date.min."""
+    first = _date_param(request, "from")
+    last = _date_param(request, "to")
+    if last is not None and last > now.date():
+        messages.info(request, f"to={last} is in the future: showing up to today")
+        last = now.date()
+    end = datetime.combine(last + timedelta(days=1), time(), tzinfo=UTC) if last else now
+    start = (
+        datetime.combine(first, time(), tzinfo=UTC)
+        if first
+        else datetime.combine((end - timedelta(days=30)).date(), time(), tzinfo=UTC)
+        + timedelta(days=1)
+    )
+    if start >= end:
+        messages.error(request, "The range ends before it starts: showing the last 30 days")
+        end, start = now, datetime.combine((now - timedelta(days=29)).date(), time(), tzinfo=UTC)
+    if end - start > timedelta(days=MAX_RANGE_DAYS):
+        start = datetime.combine((end - timedelta(days=MAX_RANGE_DAYS)).date(), time(), tzinfo=UTC)
+        messages.warning(
+            request,
+            f"The dashboard shows at most {MAX_RANGE_DAYS} days: showing from {start.date()}",
+        )
+    return start, end
+
+
 # --- Merchants -------------------------------------------------------------------------------
 
 
@@ -232,9 +273,10 @@ def configuration_download(
     versions = SyncConfigurationVersion.objects.filter(merchant=merchant)
     wanted = request.GET.get("version", "")
     if wanted:
-        if not wanted.isdigit():
+        number = whole_number(wanted)
+        if number is None:
             return JsonResponse({"error": "version must be a whole number"}, status=400)
-        version = versions.filter(version=int(wanted)).first()
+        version = versions.filter(version=number).first()
     else:
         version = versions.order_by("-version").first()
     if version is None:
@@ -257,7 +299,7 @@ def configuration_diff(
         for v in SyncConfigurationVersion.objects.filter(merchant=merchant).order_by("version")
     }
     a, b = request.GET.get("a", ""), request.GET.get("b", "")
-    if not (a.isdigit() and b.isdigit() and int(a) in versions and int(b) in versions):
+    if not (whole_number(a) in versions and whole_number(b) in versions):
         messages.error(request, "Choose two existing versions to compare")
         return HttpResponseRedirect(reverse("portal:core_merchant_change", args=[merchant.pk]))
     left, right = versions[int(a)], versions[int(b)]
@@ -295,9 +337,14 @@ def _flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
     return [(prefix, value)]
 
 
+# The push items a run's page lists; the push item list pages through the rest.
+ITEMS_SHOWN = 200
+
+
 def sync_run_detail(request: HttpRequest, *, run: SyncRun, context: dict[str, Any]) -> Any:
     """A run's page: period, times, connections, counters, timings, messages
-    in plain words, push items (?items=<status> filters them; 200 shown),
+    in plain words, push items (?items=<status> filters them; the first
+    ITEMS_SHOWN shown, and the page says when there are more),
     the configuration version used, actions and the payout reconciliation."""
     merchant = run.merchant
     item_counts = dict(
@@ -310,8 +357,12 @@ def sync_run_detail(request: HttpRequest, *, run: SyncRun, context: dict[str, An
     item_filter = request.GET.get("items", "")
     if item_filter in PushItem.Status.values:
         items = items.filter(status=item_filter)
+    # The engine reads the configuration when the run starts (a queued run
+    # may wait while a new version is saved): the version in force then.
     config_version = (
-        SyncConfigurationVersion.objects.filter(merchant=merchant, created_at__lte=run.created_at)
+        SyncConfigurationVersion.objects.filter(
+            merchant=merchant, created_at__lte=run.started_at or timezone.now()
+        )
         .order_by("-version")
         .first()
     )
@@ -350,7 +401,23 @@ def sync_run_detail(request: HttpRequest, *, run: SyncRun, context: dict[str, An
             "item_counts": item_counts,
             "item_statuses": [(s, item_counts.get(s, 0)) for s in PushItem.Status.values],
             "item_filter": item_filter,
-            "items": items[:200],
+            "items": items[:ITEMS_SHOWN],
+            "items_total": sum(item_counts.values())
+            if item_filter not in PushItem.Status.values
+            else item_counts.get(item_filter, 0),
+            "items_shown": ITEMS_SHOWN,
+            "items_list_url": reverse("portal:core_pushitem_changelist")
+            + "?"
+            + urlencode(
+                {
+                    "q": str(run.pk),
+                    **(
+                        {"status__exact": item_filter}
+                        if item_filter in PushItem.Status.values
+                        else {}
+                    ),
+                }
+            ),
             "can_retry": item_counts.get("failed", 0) > 0,
             # Died mid-push: items left "pushing" by a run that is not pending.
             "interrupted": item_counts.get(PushItem.Status.PUSHING, 0)
@@ -394,7 +461,7 @@ def sync_run_act(request: HttpRequest, *, run: SyncRun, actor: str) -> HttpRespo
         messages.add_message(
             request,
             level,
-            f"Retried: the sync is {run.status} ({run.status_code}), {failed} item(s) still failed",
+            f"Retried: the sync {run.status} ({run.status_code}), {failed} item(s) still failed",
         )
         return HttpResponseRedirect(detail)
     if action == "resync":
@@ -406,7 +473,9 @@ def sync_run_act(request: HttpRequest, *, run: SyncRun, actor: str) -> HttpRespo
         except ApplicationError as error:
             messages.error(request, f"Refused ({error.status_code.value}): {error.message}")
             return HttpResponseRedirect(detail)
-        messages.success(request, f"Re-sync of {first} to {until} queued as sync {new.pk}")
+        last = until - timedelta(days=1)  # `until` is exclusive: the day after the last
+        days = f"{first}" if last == first else f"{first} to {last} (inclusive)"
+        messages.success(request, f"Re-sync of {days} queued as sync {new.pk}")
         return HttpResponseRedirect(reverse("portal:core_syncrun_change", args=[new.pk]))
     messages.error(request, f"Unknown action {action!r}: use retry or resync")
     return HttpResponseRedirect(detail)
@@ -463,12 +532,17 @@ def invite(request: HttpRequest, *, context: dict[str, Any]) -> Any:
     membership = membership_of(request.user)
     if membership is None or membership.role != PartnerMembership.Role.ADMIN:
         raise PermissionDenied("Only a partner's admins invite support users")
+    actor = f"support:{membership.partner.slug}:{request.user.get_username()}"
+    if request.method == "POST" and "reissue" in request.POST:
+        return _link_reissue(request, partner_id=membership.partner_id, actor=actor)
+    if request.method == "POST" and "deactivate" in request.POST:
+        return _deactivate(request, membership=membership, actor=actor)
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             invitation = support_user_create(
                 partner=membership.partner,
-                actor=f"support:{membership.partner.slug}:{request.user.get_username()}",
+                actor=actor,
                 base_url=request.build_absolute_uri("/"),
                 **form.cleaned_data,
             )
@@ -487,4 +561,109 @@ def invite(request: HttpRequest, *, context: dict[str, Any]) -> Any:
         request,
         "portal/invite.html",
         {**context, "title": "Support users", "form": form, "members": members},
+    )
+
+
+def _member(request: HttpRequest, *, partner_id: Any, field: str) -> PartnerMembership:
+    """The member of the admin's own partner whose id is POSTed in `field`
+    (another partner's, or none: 404)."""
+    member = (
+        PartnerMembership.objects.select_related("user", "partner")
+        .filter(partner_id=partner_id, pk=whole_number(request.POST[field]))
+        .first()
+    )
+    if member is None:
+        raise Http404("No such support user of your partner")
+    return member
+
+
+def _deactivate(request: HttpRequest, *, membership: PartnerMembership, actor: str) -> HttpResponse:
+    """POST deactivate=<membership id>: that member of the admin's partner
+    can no longer sign in (`support_user_deactivate`); never the admin. A
+    second click (a double post) says it is done already."""
+    member = _member(request, partner_id=membership.partner_id, field="deactivate")
+    name = member.user.get_username()
+    if member.pk == membership.pk:
+        messages.error(request, "You cannot take away your own access: ask another admin")
+    elif not member.user.is_active:
+        messages.info(request, f"Access removed already: {name} cannot sign in")
+    else:
+        support_user_deactivate(membership=member, actor=actor)
+        messages.success(request, f"Access removed: {name} can no longer sign in")
+    return HttpResponseRedirect(reverse("portal:invite"))
+
+
+def _link_reissue(request: HttpRequest, *, partner_id: Any, actor: str) -> HttpResponse:
+    """POST reissue=<membership id> of the admin's own partner (another
+    partner's, or none: 404; one whose access was removed: refused, said):
+    its new set-password link, shown once."""
+    member = _member(request, partner_id=partner_id, field="reissue")
+    if not member.user.is_active:
+        messages.error(request, f"{member.user.get_username()} has no access: no link for them")
+        return HttpResponseRedirect(reverse("portal:invite"))
+    url = support_user_link_reissue(
+        membership=member, actor=actor, base_url=request.build_absolute_uri("/")
+    )
+    messages.success(
+        request,
+        f"Send {member.user.get_username()} this one-time link to set a new password (it is not "
+        f"shown again; their present password works until they do): {url}",
+    )
+    return HttpResponseRedirect(reverse("portal:invite"))
+
+
+# --- The partner's alert settings ----------------------------------------------------------------
+
+
+class AlertSettingsForm(forms.Form):
+    alert_emails = EmailListField(
+        label="Alert your support team at",
+        required=False,
+        help_text="One address per line: alerts and the daily digest go there.",
+    )
+    alert_after_failing_days = forms.IntegerField(
+        label="Alert on a failing sync after",
+        min_value=1,
+        max_value=31,
+        help_text="days in a row (1-31)",
+    )
+
+
+def alert_settings(request: HttpRequest, *, context: dict[str, Any]) -> Any:
+    """The member's partner's alert settings (`Partner.alert_emails`,
+    `alert_after_failing_days`): every member reads them, a partner admin
+    changes them (`partner_alerts_set`, audited). Operators set any
+    partner's in the operator admin."""
+    membership = membership_of(request.user)
+    if membership is None:
+        raise PermissionDenied("Operators set a partner's alerts in /admin/ under Partners")
+    partner = membership.partner
+    can_change = membership.role == PartnerMembership.Role.ADMIN
+    if request.method == "POST" and not can_change:
+        raise PermissionDenied("Only a partner's admins change its alert settings")
+    initial = {
+        "alert_emails": partner.alert_emails,
+        "alert_after_failing_days": partner.alert_after_failing_days,
+    }
+    form = AlertSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            partner_alerts_set(
+                partner=partner,
+                actor=f"support:{partner.slug}:{request.user.get_username()}",
+                **form.cleaned_data,
+            )
+        except ValidationError as error:
+            for field, errors in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, "Alert settings saved")
+            return HttpResponseRedirect(reverse("portal:alert_settings"))
+    if not can_change:
+        for field in form.fields.values():
+            field.disabled = True
+    return TemplateResponse(
+        request,
+        "portal/alert_settings.html",
+        {**context, "title": "Alerts", "form": form, "can_change": can_change, "partner": partner},
     )

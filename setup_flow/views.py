@@ -925,7 +925,7 @@ def _stage_schedule(request: HttpRequest, merchant: Merchant, name: str) -> Http
         schedule.update(
             {
                 "startDate": request.POST.get("schedule.startDate", "").strip(),
-                "syncHour": int(hour) if hour.isdigit() else hour,
+                "syncHour": int(hour) if hour.isascii() and hour.isdigit() else hour,
                 "timeZone": request.POST.get("schedule.timeZone", "").strip(),
             }
         )

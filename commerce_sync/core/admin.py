@@ -30,6 +30,10 @@ class ReadOnlyModelAdmin(admin.ModelAdmin):
         `core.retry_syncrun`, not the view permission."""
         return bool(request.user.has_perm("core.retry_syncrun"))
 
+    def audit_actor(self, request: HttpRequest) -> str:
+        """Who this admin's actions are audited as: operator:<username>."""
+        return operator_actor(request.user.get_username())
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

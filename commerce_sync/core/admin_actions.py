@@ -3,14 +3,18 @@ thin callers of the services, reporting the outcome in plain words."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from commerce_sync.core.models import SyncRun
-from commerce_sync.core.services.audit import operator_actor
 from commerce_sync.errors import ApplicationError
 from commerce_sync.syncs.recovery import push_items_retry_failed
+
+if TYPE_CHECKING:
+    from commerce_sync.core.admin import ReadOnlyModelAdmin
 
 
 @admin.action(
@@ -18,9 +22,9 @@ from commerce_sync.syncs.recovery import push_items_retry_failed
     permissions=["retry"],  # core.retry_syncrun (ReadOnlyModelAdmin.has_retry_permission)
 )
 def retry_failed_items(
-    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[SyncRun]
+    modeladmin: ReadOnlyModelAdmin, request: HttpRequest, queryset: QuerySet[SyncRun]
 ) -> None:
-    actor = operator_actor(request.user.get_username())
+    actor = modeladmin.audit_actor(request)  # the portal's: support:<partner>:<user>
     for run in queryset.filter(status=SyncRun.Status.FAILED).select_related("merchant"):
         try:
             run = push_items_retry_failed(run=run, actor=actor)

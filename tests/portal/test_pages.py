@@ -10,6 +10,7 @@ from decimal import Decimal
 from html import unescape
 from io import StringIO
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -86,7 +87,7 @@ def test_the_sync_page_explains_and_a_retry_that_fails_says_so(worlds, support_a
     assert "Alpha account archived" not in filtered
     # The fixture's ledger cannot take the document: the run stays failed, and says so.
     response = client.post(url, {"action": "retry"}, follow=True)
-    assert "the sync is failed (5130), 1 item(s) still failed" in response.content.decode()
+    assert "the sync failed (5130), 1 item(s) still failed" in response.content.decode()
     assert PushItem.objects.filter(sync_run=run, status="failed").count() == 1
     # No retry button when nothing failed.
     ok = client.get(reverse("portal:core_syncrun_change", args=[a.success_runs[-1].pk]))
@@ -106,8 +107,9 @@ def test_resync_queues_a_historic_run_then_refuses_the_overlap_with_5080(worlds,
     url = reverse("portal:core_syncrun_change", args=[run.pk])
     response = client.post(url, {"action": "resync"}, follow=True)
     text = response.content.decode()
-    assert "Re-sync of" in text, text[-3000:]
     new = SyncRun.objects.filter(merchant=a.failing, kind="historic").get()
+    one_day = f"{new.period_start.astimezone(ZoneInfo(a.failing.time_zone)):%Y-%m-%d}"
+    assert f"Re-sync of {one_day} queued as sync {new.pk}" in text, text[-3000:]  # one day
     assert (new.period_start, new.period_end) == (run.period_start, run.period_end)
     assert AuditLog.objects.filter(actor="support:alpha-partner:agent-a").exists()
     again = client.post(url, {"action": "resync"}, follow=True).content.decode()
@@ -133,7 +135,7 @@ def test_retry_from_the_sync_page_writes_the_failed_item(db, settings, tmp_path,
     client.force_login(agent)
     url = reverse("portal:core_syncrun_change", args=[run.pk])
     text = client.post(url, {"action": "retry"}, follow=True).content.decode()
-    assert "the sync is succeeded (2000), 0 item(s) still failed" in text
+    assert "the sync succeeded (2000), 0 item(s) still failed" in text
     item.refresh_from_db()
     assert item.status == "pushed" and item.target_id
 
@@ -286,7 +288,7 @@ def test_a_run_that_died_mid_push_is_finished_from_its_page_exactly_once(
     assert 'id="retry-form"' not in page  # nothing failed as such
 
     text = client.post(url, {"action": "retry"}, follow=True).content.decode()
-    assert "the sync is succeeded (2000), 0 item(s) still failed" in text
+    assert "the sync succeeded (2000), 0 item(s) still failed" in text
     assert [ledger.read_text().count(key) for key in keys] == [1, 1]
     assert set(
         PushItem.objects.filter(merchant=seed.merchant).values_list("status", flat=True)

@@ -130,16 +130,20 @@ def test_searches_filters_actions_and_exports_are_scoped(worlds, support_a, clie
         "/portal/core/syncrun/", {"action": "export_csv", "_selected_action": everything}
     )
     assert export.status_code == 200 and export["Content-Type"].startswith("text/csv")
-    text = export.content.decode()
+    text = export.getvalue().decode()
     assert str(a.failed_runs[0].pk) in text
     assert str(b.failed_runs[0].pk) not in text and str(b.failing.pk) not in text
-    rows = client.post(
-        "/portal/core/merchant/",
-        {
-            "action": "export_csv",
-            "_selected_action": [str(m.pk) for m in Merchant.objects.all()],
-        },
-    ).content.decode()
+    rows = (
+        client.post(
+            "/portal/core/merchant/",
+            {
+                "action": "export_csv",
+                "_selected_action": [str(m.pk) for m in Merchant.objects.all()],
+            },
+        )
+        .getvalue()
+        .decode()
+    )
     assert a.failing.name in rows and "Bravo" not in rows
     retried = client.post(
         "/portal/core/syncrun/",

@@ -53,3 +53,29 @@ def partner_api_key_revoke(*, key: PartnerApiKey, actor: str) -> PartnerApiKey:
         key.save(update_fields=["revoked_at"])
         audit_log_write(actor=actor, action="partner_api_key.revoke", obj=key)
     return key
+
+
+@transaction.atomic
+def partner_alerts_set(
+    *, partner: Partner, alert_emails: list[str], alert_after_failing_days: int, actor: str
+) -> Partner:
+    """Set where `partner`'s support team is alerted (`alert_emails`, a list
+    of addresses) and after how many failing days in a row a failing sync
+    alerts (1-31); audited as `partner.alerts` with the values before and
+    after. Raises ValidationError naming the field (nothing saved) for a
+    malformed address or a threshold out of range."""
+    before = {"alert_emails": partner.alert_emails, "after": partner.alert_after_failing_days}
+    partner.alert_emails = alert_emails
+    partner.alert_after_failing_days = alert_after_failing_days
+    partner.full_clean(exclude=["name", "slug", "branding"])
+    partner.save(update_fields=["alert_emails", "alert_after_failing_days"])
+    audit_log_write(
+        actor=actor,
+        action="partner.alerts",
+        obj=partner,
+        changes={
+            "from": before,
+            "to": {"alert_emails": alert_emails, "after": alert_after_failing_days},
+        },
+    )
+    return partner
