@@ -20,6 +20,7 @@ from commerce_sync.errors import ConfigurationError
 from connectors.context import (
     BeancountSettings,
     ConnectorContext,
+    ExactSettings,
     HttpLedgerSettings,
     NoSettings,
     PartnerSettings,
@@ -125,6 +126,12 @@ def _quickbooks(context: ConnectorContext[Any]) -> AccountingTarget:
     return quickbooks_target_build(context)
 
 
+def _exact(context: ConnectorContext[Any]) -> AccountingTarget:
+    from connectors.exact.adapter import exact_target_build
+
+    return exact_target_build(context)
+
+
 COMMERCE_SOURCES: dict[str, Callable[[ConnectorContext[Any]], CommerceSource]] = {
     "sandbox": _sandbox,
     "partner": _partner,
@@ -139,6 +146,7 @@ ACCOUNTING_TARGETS: dict[str, Callable[[ConnectorContext[Any]], AccountingTarget
     "http-ledger": _http_ledger,
     "xero": _xero,
     "quickbooks": _quickbooks,
+    "exact": _exact,
 }
 SETTINGS: dict[str, SettingsParser] = {
     "sandbox": SandboxSettings.from_json,
@@ -152,6 +160,7 @@ SETTINGS: dict[str, SettingsParser] = {
     "http-ledger": HttpLedgerSettings.from_json,
     "xero": XeroSettings.from_json,
     "quickbooks": QuickBooksSettings.from_json,
+    "exact": ExactSettings.from_json,
 }
 
 

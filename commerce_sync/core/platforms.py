@@ -30,6 +30,7 @@ NAMES = {
     "http-ledger": "HTTP ledger",
     "xero": "Xero",
     "quickbooks": "QuickBooks Online",
+    "exact": "Exact Online",
 }
 
 # Platforms a merchant never has to authorise: the sandbox POS, the local
