@@ -710,3 +710,126 @@ def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> No
             assert _keys_in(exact) == Counter({d["key"]: 1 for d in documents})
             assert exact.violations == []
     assert killed, "no trial killed the writer mid-way; lengthen the day"
+
+
+# -- the setup flow: consent on the country's host, then the division --
+
+
+@pytest.mark.django_db
+def test_the_setup_flow_connects_exact_and_asks_which_administration(
+    client: Any, partner: Any, settings: Any
+) -> None:
+    from commerce_sync.core.models import Connection
+    from commerce_sync.core.services.connections import connection_create
+    from tests.factories import MerchantFactory
+    from tests.setup_flow.helpers import start_path
+    from tests.setup_flow.test_oauth_platforms import consent_screen
+
+    with ExactDouble(divisions=(499156, 2001)) as exact:
+        _seed(exact)
+        settings.EXACT_BASE_URL = exact.url
+        settings.EXACT_CLIENT_ID, settings.EXACT_CLIENT_SECRET = exact.client
+        merchant = MerchantFactory(partner=partner, country="BE")
+        connection_create(merchant=merchant, platform_key="sandbox", source_type="commerce")
+        books = connection_create(merchant=merchant, platform_key="exact", source_type="accounting")
+        client.get(start_path(merchant))
+        screen, callback = consent_screen(client, books)
+        assert "Allow access to Exact Online?" in screen
+        picker = client.get(callback)
+        assert picker.status_code == 200
+        body = picker.content.decode()
+        assert "Administration 499156" in body and "Administration 2001" in body
+        books.refresh_from_db()
+        assert books.status == Connection.Status.PENDING_AUTH
+        assert books.settings == {"host": "be"}  # the merchant's country
+        response = client.post("/setup/organisation", {"organisation": "499156"})
+        assert response["Location"] == "/setup/stage/accounting"
+        books.refresh_from_db()
+        assert books.status == Connection.Status.LINKED
+        assert books.settings == {"host": "be", "division": 499156}
+        assert books.credentials["access_token"] == exact.token
+        # The options come from that administration: G/L accounts by code.
+        slots = {s["name"]: s for s in client.get("/setup/stage/sales").context["slots"]}
+        names = [a["name"] for a in slots["sales.accounts.sales"]["options"]]
+        assert "Omzet" in names
+        assert exact.violations == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: Any) -> None:
+    import threading
+    from datetime import timedelta
+
+    from django.db import connection as db
+    from django.utils import timezone
+
+    from commerce_sync.core.models import Connection
+    from commerce_sync.core.services.connections import connection_target
+    from tests.factories import ConnectionFactory
+
+    with ExactDouble() as exact:
+        _seed(exact)
+        settings.EXACT_BASE_URL = exact.url
+        settings.EXACT_CLIENT_ID, settings.EXACT_CLIENT_SECRET = exact.client
+        books = ConnectionFactory(
+            accounting=True,
+            platform_key="exact",
+            settings={"division": exact.division, "host": "nl"},
+            credentials={
+                "access_token": exact.token,
+                "refresh_token": exact.refresh_token,
+                # 10 s left: inside Exact's renewal window.
+                "expires_at": (timezone.now() + timedelta(seconds=10)).isoformat(),
+            },
+        )
+        seen: list[Any] = []
+
+        def work() -> None:
+            try:
+                target = connection_target(connection=Connection.objects.get(pk=books.pk))
+                seen.append(len(target.list_accounts()))
+            except Exception as error:  # reported below
+                seen.append(error)
+            finally:
+                db.close()
+
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert seen == [16, 16]
+        assert exact.refreshes == 1  # one worker refreshed; the other used its token
+        books.refresh_from_db()
+        assert books.credentials["refresh_token"] == exact.refresh_token == "exact-refresh-0002"
+        assert books.credentials["access_token"] == "exact-access-0001"
+
+
+@pytest.mark.django_db
+def test_connect_command_links_exact_without_printing_tokens(
+    merchant: Any, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from commerce_sync.core.models import Connection
+    from commerce_sync.core.services.connections import connection_target
+
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text('{"access_token": "ex-secret-access", "refresh_token": "ex-secret-refresh"}')
+    with pytest.raises(CommandError, match="--division"):
+        call_command("connect", "--merchant", str(merchant.pk), "--platform", "exact",
+                     "--tokens-from", str(tokens))  # fmt: skip
+    with pytest.raises(CommandError, match="--exact-host"):
+        call_command("connect", "--merchant", str(merchant.pk), "--platform", "exact",
+                     "--tokens-from", str(tokens), "--division", "7", "--exact-host", "uk")  # fmt: skip
+    call_command(
+        "connect", "--merchant", str(merchant.pk), "--platform", "exact",
+        "--tokens-from", str(tokens), "--division", "499156", "--exact-host", "co.uk",
+    )  # fmt: skip
+    assert "ex-secret" not in capsys.readouterr().out
+    connection = Connection.objects.get(merchant=merchant, platform_key="exact")
+    assert connection.status == Connection.Status.LINKED
+    assert connection.settings == {"division": 499156, "host": "co.uk"}
+    target = connection_target(connection=connection)
+    assert target.client.base_url == "https://start.exactonline.co.uk"  # type: ignore[attr-defined]

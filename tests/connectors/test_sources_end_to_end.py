@@ -202,7 +202,13 @@ def test_every_source_and_target_is_registered():
         "stripe",
         "sumup",
     }
-    assert set(registry.ACCOUNTING_TARGETS) == {"beancount", "http-ledger", "xero", "quickbooks"}
+    assert set(registry.ACCOUNTING_TARGETS) == {
+        "beancount",
+        "http-ledger",
+        "xero",
+        "quickbooks",
+        "exact",
+    }
 
 
 def test_square_day_syncs_into_the_ledger(settings, tmp_path):
