@@ -1,11 +1,13 @@
 """`AccountingTarget` for Exact Online.
 
 Exact takes one document per call (no batch endpoint in the SDK material)
-and keeps no idempotency key, so this target writes item by item
-(`writes_in_batches = False`): the sync asks `find_document` before it
-writes an item it may have sent before, and `write_document` itself looks
-the key up before creating, so a key is never written twice (see
-`translate` for where the key is kept).
+and keeps no idempotency key, so every write is preceded by a lookup of its
+key (see `translate` for where the key is kept). To stay within Exact's 60
+calls a minute, the sync hands this target whole batches
+(`writes_in_batches`): `write_documents` looks up all the keys of a batch
+with a few `or`-filtered reads (`LOOKUP_CHUNK` keys each) and then creates
+only the missing documents, one call each. A merchant-day of ten documents
+costs about fifteen calls, setup reads included.
 
 Document ids handed back are "<Entity>:<GUID>" ("GeneralJournalEntry:…",
 "SalesInvoice:…"). Accounts are offered and referenced by their G/L code,
@@ -20,8 +22,14 @@ from typing import Any
 
 import requests
 
-from commerce_sync.errors import ConfigurationError, DocumentRejected
-from connectors.batching import SingleWrites
+from commerce_sync.errors import (
+    ApplicationError,
+    ConfigurationError,
+    CredentialsRevoked,
+    DocumentRejected,
+    SubscriptionExpired,
+)
+from connectors.batching import chunked
 from connectors.common import RateLimiter, TokenSource
 from connectors.context import ConnectorContext, ExactSettings
 from connectors.exact import translate
@@ -34,11 +42,15 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 GL_FIELDS = "ID,Code,Description,Type,BalanceSide,BalanceType,IsBlocked"
 VAT_FIELDS = "ID,Code,Description,Percentage,IsBlocked,GLToClaim,GLToPay"
 CRM_FIELDS = "ID,Code,Name,Blocked,IsSales,IsSupplier,Status"
+# Keys looked up per read: ten `Notes eq '<key>'` conditions keep the URL
+# near 1.5 kB, well inside what web servers take.
+LOOKUP_CHUNK = 10
+Outcome = str | ApplicationError
 
 
-class ExactTarget(SingleWrites):
+class ExactTarget:
     platform_key = "exact"
-    writes_in_batches = False
+    writes_in_batches = True
 
     def __init__(
         self,
@@ -171,7 +183,9 @@ class ExactTarget(SingleWrites):
             if location and self.cost_centres is not None:
                 locations.add(str(location))
         problems: list[str] = []
-        self._gl = self._vat = self._crm = None
+        # G/L accounts as just read by `list_accounts` (the sync asks it
+        # first); VAT codes and parties read now.
+        self._vat = self._crm = None
         if accounts:
             problems += translate.blocked_problems(
                 "G/L account", accounts, self._gl_rows(), "IsBlocked"
@@ -280,35 +294,100 @@ class ExactTarget(SingleWrites):
         return None
 
     def _find_invoice(self, key: str) -> str | None:
-        rows = self.client.get_all(
-            translate.SALES_INVOICES,
-            {
-                "$filter": f"YourRef eq {odata_quoted(translate.your_ref(key))}",
-                "$select": "InvoiceID,Remarks",
-            },
-        )
-        for row in rows:
-            if row.get("Remarks") == key:
-                return f"SalesInvoice:{row['InvoiceID']}"
-        return None
+        return self._find_invoices([key]).get(key)
 
     def _find_journal(self, key: str) -> str | None:
-        rows = self.client.get_all(
-            translate.JOURNAL_LINES,
-            {"$filter": f"Notes eq {odata_quoted(key)}", "$select": "EntryID,Notes"},
-        )
-        for row in rows:
-            if row.get("Notes") == key and row.get("EntryID"):
-                return f"GeneralJournalEntry:{row['EntryID']}"
-        return None
+        return self._find_journals([key]).get(key)
+
+    def _find_invoices(self, keys: list[str]) -> dict[str, str]:
+        """Key -> "SalesInvoice:<InvoiceID>" of the sales invoices carrying
+        these keys (YourRef the digest, Remarks the key itself)."""
+        found: dict[str, str] = {}
+        for chunk in chunked(keys, LOOKUP_CHUNK):
+            wanted = {translate.your_ref(k): k for k in chunk}
+            condition = " or ".join(f"YourRef eq {odata_quoted(ref)}" for ref in wanted)
+            rows = self.client.get_all(
+                translate.SALES_INVOICES,
+                {"$filter": condition, "$select": "InvoiceID,YourRef,Remarks"},
+            )
+            for row in rows:
+                key = wanted.get(str(row.get("YourRef") or ""))
+                if key is not None and row.get("Remarks") == key:
+                    found[key] = f"SalesInvoice:{row['InvoiceID']}"
+        return found
+
+    def _find_journals(self, keys: list[str]) -> dict[str, str]:
+        """Key -> "GeneralJournalEntry:<EntryID>" of the entries one of
+        whose lines carries the key in Notes."""
+        found: dict[str, str] = {}
+        for chunk in chunked(keys, LOOKUP_CHUNK):
+            condition = " or ".join(f"Notes eq {odata_quoted(k)}" for k in chunk)
+            rows = self.client.get_all(
+                translate.JOURNAL_LINES, {"$filter": condition, "$select": "EntryID,Notes"}
+            )
+            wanted = set(chunk)
+            for row in rows:
+                key = str(row.get("Notes") or "")
+                if key in wanted and row.get("EntryID"):
+                    found[key] = f"GeneralJournalEntry:{row['EntryID']}"
+        return found
 
     def write_document(self, *, key: str, document: dict[str, Any]) -> str:
-        """Look the key up, and create the entity only when Exact has none.
-        Raises DocumentRejected (with Exact's words), CredentialsRevoked,
-        SubscriptionExpired or a TransientError."""
-        found = self.find_document(key=key)
+        """Look the key up where its kind of document lives, and create the
+        entity only when Exact has none. Raises DocumentRejected (with
+        Exact's words), CredentialsRevoked, SubscriptionExpired or a
+        TransientError."""
+        found = self._written.get(key)
+        if found is None:
+            finder = (
+                self._find_invoice if translate.is_sales_invoice(document) else self._find_journal
+            )
+            found = finder(key)
         if found:
+            self._written[key] = found
             return found
+        return self._create(key, document)
+
+    def write_documents(self, items: list[tuple[str, dict[str, Any]]]) -> dict[str, Outcome]:
+        """Each (key, document) exactly once: the keys Exact already holds
+        are looked up in a few reads and answered with their ids; the others
+        are created one call each, in order. Per key: the document id or the
+        error that refused it alone. A transient fault after some creates
+        answers the writes done and leaves the rest unanswered (tried again);
+        before any, and for credentials or subscription, it is raised."""
+        documents = dict(items)
+        results: dict[str, Outcome] = {k: self._written[k] for k in documents if k in self._written}
+        invoices = [
+            k for k, d in documents.items() if k not in results and translate.is_sales_invoice(d)
+        ]
+        journals = [
+            k
+            for k, d in documents.items()
+            if k not in results and not translate.is_sales_invoice(d)
+        ]
+        for finder, keys in ((self._find_invoices, invoices), (self._find_journals, journals)):
+            if keys:
+                for key, found in finder(keys).items():
+                    self._written[key] = found
+                    results[key] = found
+        created = 0
+        for key, document in documents.items():
+            if key in results:
+                continue
+            try:
+                results[key] = self._create(key, document)
+                created += 1
+            except (CredentialsRevoked, SubscriptionExpired):
+                raise
+            except ApplicationError as error:
+                if error.transient and not created:
+                    raise
+                results[key] = error
+                if error.transient:
+                    break  # the rest are not answered: the sync tries them again
+        return results
+
+    def _create(self, key: str, document: dict[str, Any]) -> str:
         path, body = translate.to_entity(
             key,
             document,
