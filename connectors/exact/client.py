@@ -40,7 +40,7 @@ from commerce_sync.errors import (
     RateLimited,
     SubscriptionExpired,
 )
-from connectors.common import RateLimiter, TokenSource
+from connectors.common import RateLimiter, TokenSource, limited_request
 from connectors.quickbooks.client import dumps
 from connectors.retry import RetryPolicy, bearer_send, retry_after_seconds
 
@@ -235,22 +235,11 @@ class ExactClient:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
-        self.limiter.acquire(self.limit_key)
         self.calls += 1
-        try:
-            response = self.session.request(
-                method, url, data=data, headers=headers, timeout=self.timeout
-            )
-        except (
-            requests.Timeout,
-            requests.ConnectionError,
-            requests.exceptions.ChunkedEncodingError,
-        ) as error:
-            raise PlatformUnavailable(
-                f"Exact Online did not answer ({type(error).__name__}); will retry"
-            ) from None
-        finally:
-            self.limiter.release(self.limit_key)
+        response = limited_request(
+            self.session, self.limiter, self.limit_key, "Exact Online", method, url,
+            data=data, headers=headers, timeout=self.timeout,
+        )  # fmt: skip
         self._read_headers(response)
         return response
 

@@ -33,6 +33,7 @@ from connectors.exact.oauth import (
     exact_oauth_client,
 )
 from mapping.preview import preview
+from tests.connectors.bursts import writes_from_workers
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.exact_double import ExactDouble, check, models, services
 from tests.recorded_dates import business_days
@@ -575,33 +576,13 @@ def _transfer(key: str) -> dict[str, Any]:
 
 
 def _burst(exact: ExactDouble, limits: Any, *, workers: int, writes: int) -> list[Any]:
-    import threading
-
-    from django.db import connection
-
-    from connectors.limits import DatabaseRateLimiter
-
-    results: list[Any] = [None] * workers
-
-    def work(index: int) -> None:
-        try:
-            target = _target(exact, limiter=DatabaseRateLimiter(limits, poll_seconds=0.01))
-            keys = [f"m1:2026-11-02:transfer:W{index}-{n}" for n in range(writes)]
-            results[index] = (
-                [target.write_document(key=k, document=_transfer(k)) for k in keys],
-                target.client.throttled,
-            )
-        except Exception as error:  # reported by the assertions below
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=90)
-    return results
+    return writes_from_workers(
+        lambda limiter: _target(exact, limiter=limiter),
+        limits,
+        _transfer,
+        workers=workers,
+        writes=writes,
+    )
 
 
 @pytest.mark.django_db(transaction=True)

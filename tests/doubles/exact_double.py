@@ -41,12 +41,12 @@ from functools import cache
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Self
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
 
 from connectors.quickbooks.client import dumps
 from tests import secrets_guard
 from tests.doubles.consent import ConsentScreen, serve_page
-from tests.doubles.http import JsonHandler, LocalServer
+from tests.doubles.http import JsonHandler, LocalServer, harnessed_handler, most_in_window
 from tests.doubles.strict import Contract, Harness, Request
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "exactonline"
@@ -690,16 +690,7 @@ class ExactDouble(LocalServer):
 
     def most_in_window(self) -> int:
         """The most calls let through in any `rate_limit` window."""
-        if self.rate_limit is None:
-            return len(self.accepted)
-        seconds = self.rate_limit[1]
-        times = sorted(self.accepted)
-        most, first = 0, 0
-        for last, at in enumerate(times):
-            while times[first] <= at - seconds:
-                first += 1
-            most = max(most, last - first + 1)
-        return most
+        return most_in_window(self.accepted, self.rate_limit[1] if self.rate_limit else None)
 
     def handle(
         self, method: str, path: str, params: dict[str, str], body: Any, auth: str
@@ -804,53 +795,21 @@ class ExactDouble(LocalServer):
             answer["__next"] = f"{self.url}{path}?{urlencode(following)}"
         return {"d": answer}
 
+    def _oauth_page(self, handler: JsonHandler, method: str, path: str, query: Any) -> bool:
+        """The consent screen and the token endpoint (outside the API's harness)."""
+        if path == "/api/oauth2/auth" and method == "GET":
+            serve_page(handler, *self.screen.page(path, {k: v[0] for k, v in query.items()}))
+            return True
+        if path == "/api/oauth2/token" and method == "POST":
+            form = {k: v[0] for k, v in parse_qs(handler.read_body().decode()).items()}
+            handler.reply(*self.oauth_token(form))
+            return True
+        return False
+
     def _handler(self) -> type[JsonHandler]:
-        double = self
-
-        class Handler(JsonHandler):
-            def encode(self, body: Any) -> bytes:
-                return dumps(body).encode()
-
-            def _serve(self, method: str) -> None:
-                parts = urlsplit(self.path)
-                query = parse_qs(parts.query)
-                if parts.path == "/api/oauth2/auth" and method == "GET":
-                    flat = {k: v[0] for k, v in query.items()}
-                    serve_page(self, *double.screen.page(parts.path, flat))
-                    return
-                if parts.path == "/api/oauth2/token" and method == "POST":
-                    form = {k: v[0] for k, v in parse_qs(self.read_body().decode()).items()}
-                    self.reply(*double.oauth_token(form))
-                    return
-                request = Request(method, parts.path, query, self.headers, self.read_body())
-                lost = []
-
-                def handle() -> tuple[int, bytes, dict[str, str]]:
-                    params = {k: v[0] for k, v in query.items()}
-                    body = request.json() if request.body else None
-                    status, answer, headers = double.handle(
-                        method, parts.path, params, body, self.headers.get("Authorization", "")
-                    )
-                    if double.lose_next_answer and method == "POST":
-                        double.lose_next_answer = False
-                        lost.append(True)
-                    return status, self.encode(answer), headers
-
-                status, payload, headers = double.harness.exchange(request, handle)
-                if lost:
-                    return  # the write happened; the connection drops before the answer
-                self.reply_raw(status, payload, headers)
-
-            def do_GET(self) -> None:
-                self._serve("GET")
-
-            def do_POST(self) -> None:
-                self._serve("POST")
-
-            def do_PUT(self) -> None:
-                self._serve("PUT")
-
-            def do_DELETE(self) -> None:
-                self._serve("DELETE")
-
-        return Handler
+        return harnessed_handler(
+            self,
+            lambda answer: dumps(answer).encode(),
+            methods=("GET", "POST", "PUT", "DELETE"),
+            before=self._oauth_page,
+        )
