@@ -442,6 +442,15 @@ QUICKBOOKS_REVOKE_URL = env.str(
 QUICKBOOKS_CLIENT_ID = env.str("QUICKBOOKS_CLIENT_ID", default="")
 QUICKBOOKS_CLIENT_SECRET = env.str("QUICKBOOKS_CLIENT_SECRET", default="")
 
+# Exact Online ----------------------------------------------------------------
+# Each country has its own host (https://start.exactonline.<nl|be|co.uk|de|fr|es|com>),
+# chosen per connection (`ExactSettings.host`). EXACT_BASE_URL, when set,
+# replaces every country's host (a double, a proxy).
+
+EXACT_BASE_URL = env.str("EXACT_BASE_URL", default="")
+EXACT_CLIENT_ID = env.str("EXACT_CLIENT_ID", default="")
+EXACT_CLIENT_SECRET = env.str("EXACT_CLIENT_SECRET", default="")
+
 # Partner commerce ------------------------------------------------------------
 # Hosts (names, addresses or CIDR networks) that partner-configured URLs may
 # reach although they resolve to internal addresses; empty: none.

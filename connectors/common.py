@@ -42,6 +42,35 @@ class RateLimiter(Protocol):
         ...
 
 
+def limited_request(
+    session: requests.Session,
+    limiter: RateLimiter,
+    key: str,
+    platform: str,
+    method: str,
+    url: str,
+    **kwargs: Any,
+) -> requests.Response:
+    """One HTTP call counted by the shared `limiter` under `key`: acquired
+    before it leaves, released once it is answered or failed. A timeout, a
+    refused connection or a cut answer raises `PlatformUnavailable` naming
+    `platform` (a display name, "QuickBooks"); `kwargs` go to
+    `session.request`. Raises what `limiter.acquire` raises (RateLimited)."""
+    limiter.acquire(key)
+    try:
+        return session.request(method, url, **kwargs)
+    except (
+        requests.Timeout,
+        requests.ConnectionError,
+        requests.exceptions.ChunkedEncodingError,
+    ) as error:
+        raise PlatformUnavailable(
+            f"{platform} did not answer ({type(error).__name__}); will retry"
+        ) from None
+    finally:
+        limiter.release(key)
+
+
 MAX_PROBLEMS_SHOWN = 5
 
 

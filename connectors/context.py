@@ -258,6 +258,66 @@ class QuickBooksSettings:
         return cls(realm_id=realm_id, locations=raw.get("locations"))
 
 
+# Exact Online's host per country (the tld of https://start.exactonline.<tld>);
+# `ExactSettings.host` is one of these values.
+EXACT_HOSTS = {
+    "NL": "nl",
+    "BE": "be",
+    "GB": "co.uk",
+    "DE": "de",
+    "FR": "fr",
+    "ES": "es",
+    "US": "com",
+}
+
+
+def exact_host_for(country: str) -> str:
+    """The Exact Online host (tld) for an ISO 3166 alpha-2 country: its own
+    where Exact has one, else the international "com"."""
+    return EXACT_HOSTS.get(country.upper(), "com")
+
+
+@dataclass(frozen=True)
+class ExactSettings:
+    """An Exact Online connection: the administration (`division`, an
+    integer id) on the country's host (`host`, a value of EXACT_HOSTS), and
+    the journals written into: `general_journal` (general journal entries,
+    Exact's memorial journal "90" by default) and `sales_journal` (sales
+    invoices, "70" by default); `cost_centres` maps location ids to the cost
+    centre codes their lines carry."""
+
+    division: int
+    host: str = "nl"
+    general_journal: str = "90"
+    sales_journal: str = "70"
+    # {location id: cost centre code}; None when locations are not tracked.
+    cost_centres: dict[str, str] | None = None
+
+    @classmethod
+    def from_json(cls, raw: Json) -> ExactSettings:
+        try:
+            division = int(raw.get("division") or 0)
+        except (TypeError, ValueError):
+            division = 0
+        if division <= 0:
+            raise ConfigurationError(
+                "This Exact Online connection has no administration (division) chosen"
+            )
+        host = str(raw.get("host") or "nl")
+        if host not in EXACT_HOSTS.values():
+            raise ConfigurationError(
+                f"Exact Online has no host {host!r}; use one of "
+                + ", ".join(sorted(set(EXACT_HOSTS.values())))
+            )
+        return cls(
+            division=division,
+            host=host,
+            general_journal=str(raw.get("general_journal") or "90"),
+            sales_journal=str(raw.get("sales_journal") or "70"),
+            cost_centres=raw.get("cost_centres"),
+        )
+
+
 @dataclass(frozen=True)
 class ConnectorContext(Generic[S]):
     """One connection as a connector sees it.

@@ -37,6 +37,12 @@ class OAuthPlatform:
     client_id: str
     client_secret: str = field(repr=False)
     scopes: tuple[str, ...] = ()
+    # Some platforms (Exact Online) take the app's id and secret as form
+    # fields of the token request instead of HTTP Basic.
+    credentials_in_body: bool = False
+    # Refresh this many seconds before the access token expires (None: the
+    # core's default margin). Exact renews a token only in its last 30 s.
+    refresh_margin_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -150,10 +156,17 @@ class OAuthClient:
 
     def _post(self, url: str, form: dict[str, str]) -> Any:
         try:
+            in_body = self.platform.credentials_in_body
+            if in_body:
+                form = {
+                    **form,
+                    "client_id": self.platform.client_id,
+                    "client_secret": self.platform.client_secret,
+                }
             response = self.session.post(
                 url,
                 data=form,
-                auth=self._client_auth(),
+                auth=None if in_body else self._client_auth(),
                 headers={"Accept": "application/json"},
                 timeout=self.timeout,
             )

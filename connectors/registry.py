@@ -21,6 +21,7 @@ from connectors.context import (
     BeancountSettings,
     CloverSettings,
     ConnectorContext,
+    ExactSettings,
     FreeAgentSettings,
     HttpLedgerSettings,
     LightspeedKSettings,
@@ -146,6 +147,12 @@ def _freeagent(context: ConnectorContext[Any]) -> AccountingTarget:
     return freeagent_target_build(context)
 
 
+def _exact(context: ConnectorContext[Any]) -> AccountingTarget:
+    from connectors.exact.adapter import exact_target_build
+
+    return exact_target_build(context)
+
+
 COMMERCE_SOURCES: dict[str, Callable[[ConnectorContext[Any]], CommerceSource]] = {
     "sandbox": _sandbox,
     "partner": _partner,
@@ -162,8 +169,9 @@ ACCOUNTING_TARGETS: dict[str, Callable[[ConnectorContext[Any]], AccountingTarget
     "http-ledger": _http_ledger,
     "xero": _xero,
     "quickbooks": _quickbooks,
+    "exact": _exact,
+    "freeagent": _freeagent,
 }
-ACCOUNTING_TARGETS["freeagent"] = _freeagent
 SETTINGS: dict[str, SettingsParser] = {
     "sandbox": SandboxSettings.from_json,
     "partner": PartnerSettings.from_json,
@@ -178,8 +186,9 @@ SETTINGS: dict[str, SettingsParser] = {
     "http-ledger": HttpLedgerSettings.from_json,
     "xero": XeroSettings.from_json,
     "quickbooks": QuickBooksSettings.from_json,
+    "exact": ExactSettings.from_json,
+    "freeagent": FreeAgentSettings.from_json,
 }
-SETTINGS["freeagent"] = FreeAgentSettings.from_json
 
 
 def commerce_source_register(

@@ -253,7 +253,7 @@ class ConnectionAuthorizationView(PartnerApiView):
         description="The platform's credentials as a flat object of strings; stored encrypted, "
         "never returned. A PendingAuth or Deauthorized connection becomes Linked. Each "
         "platform takes its own keys (anything else is a 400 naming the key): xero, "
-        "quickbooks, shopify, square, zettle: access_token, refresh_token (optional "
+        "quickbooks, exact, shopify, square, zettle: access_token, refresh_token (optional "
         "expires_at, ISO 8601 with offset); http-ledger: api_key; stripe: api_key (a restricted "
         "key, rk_...; a Stripe Connect account links through the setup flow only); "
         "sumup: api_key (sup_sk_...), or "

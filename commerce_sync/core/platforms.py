@@ -32,6 +32,7 @@ NAMES = {
     "http-ledger": "HTTP ledger",
     "xero": "Xero",
     "quickbooks": "QuickBooks Online",
+    "exact": "Exact Online",
 }
 NAMES["freeagent"] = "FreeAgent"
 

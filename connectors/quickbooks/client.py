@@ -24,7 +24,7 @@ from commerce_sync.errors import (
     RateLimited,
     SubscriptionExpired,
 )
-from connectors.common import RateLimiter, TokenSource
+from connectors.common import RateLimiter, TokenSource, limited_request
 from connectors.retry import RetryPolicy, bearer_send, retry_after_seconds
 
 MINOR_VERSION = "75"
@@ -192,22 +192,11 @@ class QuickBooksClient:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
-        self.limiter.acquire(self.limit_key)
         self.calls += 1
-        try:
-            return self.session.request(
-                method, url, params=query, data=data, headers=headers, timeout=self.timeout
-            )
-        except (
-            requests.Timeout,
-            requests.ConnectionError,
-            requests.exceptions.ChunkedEncodingError,
-        ) as error:
-            raise PlatformUnavailable(
-                f"QuickBooks did not answer ({type(error).__name__}); will retry"
-            ) from None
-        finally:
-            self.limiter.release(self.limit_key)
+        return limited_request(
+            self.session, self.limiter, self.limit_key, "QuickBooks", method, url,
+            params=query, data=data, headers=headers, timeout=self.timeout,
+        )  # fmt: skip
 
 
 # -- faults --

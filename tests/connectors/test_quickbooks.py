@@ -22,6 +22,7 @@ from connectors.quickbooks import QuickBooksTarget, oauth
 from connectors.quickbooks.client import request_id_for
 from connectors.quickbooks.translate import doc_number
 from mapping.preview import preview
+from tests.connectors.bursts import writes_from_workers
 from tests.doubles.quickbooks_double import QuickBooksDouble
 from tests.recorded_dates import business_days, quickbooks_dates
 
@@ -666,41 +667,16 @@ CALLS, WINDOW, MARGIN = 40, 0.5, 0.15
 
 
 def _burst(qbo: QuickBooksDouble, limits: Any, *, workers: int, writes: int) -> list[Any]:
-    """`workers` threads, each with its own database connection, limiter
-    and target (as separate worker processes would be), writing `writes`
-    transfers each; every worker's results."""
-    import threading
-
-    from django.db import connection
-
-    from connectors.limits import DatabaseRateLimiter
-
-    results: list[Any] = [None] * workers
-
-    def work(index: int) -> None:
-        try:
-            target = QuickBooksTarget(
-                realm_id=qbo.realm,
-                tokens=FakeTokens(),
-                limiter=DatabaseRateLimiter(limits, poll_seconds=0.01),
-                base_url=qbo.url,
-            )
-            keys = [f"m1:2026-11-02:transfer:W{index}-{n}" for n in range(writes)]
-            results[index] = (
-                [target.write_document(key=k, document=_transfer(k)) for k in keys],
-                target.client.throttled,
-            )
-        except Exception as error:  # reported by the assertions below
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
+    """`workers` workers writing `writes` transfers each (`writes_from_workers`)."""
+    return writes_from_workers(
+        lambda limiter: QuickBooksTarget(
+            realm_id=qbo.realm, tokens=FakeTokens(), limiter=limiter, base_url=qbo.url
+        ),
+        limits,
+        _transfer,
+        workers=workers,
+        writes=writes,
+    )
 
 
 def _burst_double(calls: int = CALLS) -> QuickBooksDouble:

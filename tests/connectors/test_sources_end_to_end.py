@@ -210,6 +210,7 @@ def test_every_source_and_target_is_registered():
         "xero",
         "quickbooks",
         "freeagent",
+        "exact",
     }
 
 

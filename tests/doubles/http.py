@@ -80,3 +80,67 @@ class LocalServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def most_in_window(accepted: list[float], seconds: float | None) -> int:
+    """The most arrival times (time.monotonic()) of `accepted` inside any
+    window of `seconds` (all of them when None)."""
+    if seconds is None:
+        return len(accepted)
+    times = sorted(accepted)
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while times[first] <= at - seconds:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
+def harnessed_handler(
+    double: Any,
+    encode: Any,
+    *,
+    methods: tuple[str, ...] = ("GET", "POST"),
+    before: Any = None,
+) -> type[JsonHandler]:
+    """The request handler of a strict double: each request goes through
+    `double.harness.exchange` (tests/doubles/strict.py) to
+    `double.handle(method, path, params, body, authorization)`, which
+    returns (status, answer, headers); answers are written with
+    `encode(answer) -> bytes`. `double.lose_next_answer`, when set, drops the
+    answer of the next POST after it was handled (the write happened; the
+    client sees the connection close). `before(handler, method, path,
+    query)`, when given, may answer a request itself (returning True), e.g.
+    an HTML consent screen outside the harness."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.doubles.strict import Request
+
+    class Handler(JsonHandler):
+        def _serve(self, method: str) -> None:
+            parts = urlsplit(self.path)
+            query = parse_qs(parts.query)
+            if before is not None and before(self, method, parts.path, query):
+                return
+            request = Request(method, parts.path, query, self.headers, self.read_body())
+            lost = []
+
+            def handle() -> tuple[int, bytes, dict[str, str]]:
+                params = {k: v[0] for k, v in query.items()}
+                body = request.json() if request.body else None
+                status, answer, headers = double.handle(
+                    method, parts.path, params, body, self.headers.get("Authorization", "")
+                )
+                if double.lose_next_answer and method == "POST":
+                    double.lose_next_answer = False
+                    lost.append(True)
+                return status, encode(answer), headers
+
+            status, payload, headers = double.harness.exchange(request, handle)
+            if lost:
+                return  # the write happened; the connection drops before the answer
+            self.reply_raw(status, payload, headers)
+
+    for name in methods:
+        setattr(Handler, f"do_{name}", lambda self, name=name: self._serve(name))
+    return Handler

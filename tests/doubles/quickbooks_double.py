@@ -25,13 +25,12 @@ from functools import cache
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Self
-from urllib.parse import parse_qs, urlsplit
 
 import xmlschema
 
 from connectors.quickbooks.client import dumps
 from tests import secrets_guard
-from tests.doubles.http import JsonHandler, LocalServer
+from tests.doubles.http import JsonHandler, LocalServer, harnessed_handler, most_in_window
 from tests.doubles.strict import Contract, Harness, Request
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "quickbooks"
@@ -697,16 +696,7 @@ class QuickBooksDouble(LocalServer):
 
     def most_in_window(self) -> int:
         """The most calls let through in any `rate_limit` window."""
-        if self.rate_limit is None:
-            return len(self.accepted)
-        seconds = self.rate_limit[1]
-        times = sorted(self.accepted)
-        most, first = 0, 0
-        for last, at in enumerate(times):
-            while times[first] <= at - seconds:
-                first += 1
-            most = max(most, last - first + 1)
-        return most
+        return most_in_window(self.accepted, self.rate_limit[1] if self.rate_limit else None)
 
     def _batch(self, operations: list[dict[str, Any]]) -> tuple[int, Any]:
         if len(operations) > 30:
@@ -726,41 +716,7 @@ class QuickBooksDouble(LocalServer):
         return HTTPStatus.OK, {"BatchItemResponse": answers, "time": NOW}
 
     def _handler(self) -> type[JsonHandler]:
-        double = self
-
-        class Handler(JsonHandler):
-            def encode(self, body: Any) -> bytes:
-                return dumps(body).encode()
-
-            def _serve(self, method: str) -> None:
-                parts = urlsplit(self.path)
-                query = parse_qs(parts.query)
-                request = Request(method, parts.path, query, self.headers, self.read_body())
-                lost = []
-
-                def handle() -> tuple[int, bytes, dict[str, str]]:
-                    params = {k: v[0] for k, v in query.items()}
-                    body = request.json() if request.body else None
-                    status, answer, headers = double.handle(
-                        method, parts.path, params, body, self.headers.get("Authorization", "")
-                    )
-                    if double.lose_next_answer and method == "POST":
-                        double.lose_next_answer = False
-                        lost.append(True)
-                    return status, self.encode(answer), headers
-
-                status, payload, headers = double.harness.exchange(request, handle)
-                if lost:
-                    return  # the write happened; the connection drops before the answer
-                self.reply_raw(status, payload, headers)
-
-            def do_GET(self) -> None:
-                self._serve("GET")
-
-            def do_POST(self) -> None:
-                self._serve("POST")
-
-        return Handler
+        return harnessed_handler(self, lambda answer: dumps(answer).encode())
 
 
 _WRITABLE = (

@@ -293,6 +293,7 @@ _TOKENS = (frozenset({"access_token", "refresh_token"}), frozenset({"expires_at"
 CREDENTIAL_SHAPES: dict[str, tuple[tuple[frozenset[str], frozenset[str]], ...]] = {
     "xero": (_TOKENS,),
     "quickbooks": (_TOKENS,),
+    "exact": (_TOKENS,),
     "shopify": (_TOKENS,),
     "square": (_TOKENS,),
     "zettle": (_TOKENS,),

@@ -65,12 +65,12 @@ def _expires_at(credentials: dict[str, Any]) -> datetime | None:
         return None
 
 
-def _fresh(credentials: dict[str, Any]) -> bool:
+def _fresh(credentials: dict[str, Any], margin: timedelta = REFRESH_MARGIN) -> bool:
     expires = _expires_at(credentials)
     return (
         bool(credentials.get("access_token"))
         and expires is not None
-        and expires - timezone.now() > REFRESH_MARGIN
+        and expires - timezone.now() > margin
     )
 
 
@@ -84,13 +84,15 @@ class ConnectionTokenSource:
         self.connection = connection
         self.oauth = oauth
         self.refreshes = 0  # how many refreshes this source made (tests, counters)
+        seconds = getattr(oauth.platform, "refresh_margin_seconds", None)
+        self.margin = REFRESH_MARGIN if seconds is None else timedelta(seconds=seconds)
 
     def __repr__(self) -> str:
         return f"ConnectionTokenSource(connection={self.connection.pk})"
 
     def access_token(self) -> str:
         credentials = self.connection.credentials or {}
-        if _fresh(credentials):
+        if _fresh(credentials, self.margin):
             return credentials["access_token"]
         return self._refresh(stale=credentials.get("access_token"), force=False)
 
@@ -109,7 +111,7 @@ class ConnectionTokenSource:
             credentials = dict(row.credentials or {})
             current = credentials.get("access_token")
             replaced = current is not None and current != stale
-            if (replaced or not force) and _fresh(credentials):
+            if (replaced or not force) and _fresh(credentials, self.margin):
                 self.connection.credentials = credentials
                 return current
             refresh_token = credentials.get("refresh_token")

@@ -746,8 +746,19 @@ OAUTH_PLATFORMS = frozenset(
         "stripe",
         "clover",
         "freeagent",
+        "exact",
     }
 )
+
+
+def _exact_host(connection: Connection) -> str:
+    """The Exact Online host (tld) of `connection`: its `host` setting, else
+    the one of the merchant's country."""
+    from connectors.context import exact_host_for
+
+    return str((connection.settings or {}).get("host") or "") or exact_host_for(
+        connection.merchant.country
+    )
 
 
 def _oauth_client(platform_key: str, settings: Mapping[str, Any]) -> Any:
@@ -788,11 +799,24 @@ def _oauth_client(platform_key: str, settings: Mapping[str, Any]) -> Any:
         from connectors.freeagent.oauth import freeagent_oauth_client
 
         return freeagent_oauth_client()
+    if platform_key == "exact":
+        from connectors.exact.oauth import exact_oauth_client
+
+        return exact_oauth_client(str(settings.get("host") or "nl"))
     if platform_key == "shopify":
         from connectors.shopify.oauth import shop_domain, shopify_oauth_client
 
         return shopify_oauth_client(shop_domain(str(settings.get("shop") or "")))
     raise LookupError(f"{platform_key} has no OAuth consent to give")
+
+
+def _oauth_settings(connection: Connection) -> Mapping[str, Any]:
+    """The connection's settings as its OAuth client needs them (Exact: with
+    the host of the merchant's country when none is set)."""
+    settings = dict(connection.settings or {})
+    if connection.platform_key == "exact":
+        settings["host"] = _exact_host(connection)
+    return settings
 
 
 @dataclass(frozen=True)
@@ -809,7 +833,7 @@ def oauth_begin(*, connection: Connection, redirect_uri: str) -> OAuthStart:
     """The authorisation URL of `connection`'s platform (authorisation code
     with PKCE S256 and a random state; vendors without PKCE ignore the
     challenge). LookupError for a platform without OAuth."""
-    client = _oauth_client(connection.platform_key, connection.settings or {})
+    client = _oauth_client(connection.platform_key, _oauth_settings(connection))
     request = client.authorization_request(redirect_uri=redirect_uri)
     return OAuthStart(request.url, request.state, request.code_verifier)
 
@@ -880,7 +904,7 @@ def oauth_finish(
     merchant chooses, `oauth_organisation_choose`). Raises what the
     connectors raise (CredentialsRevoked, PlatformUnavailable,
     ConfigurationError)."""
-    client = _oauth_client(connection.platform_key, connection.settings or {})
+    client = _oauth_client(connection.platform_key, _oauth_settings(connection))
     # Shopify signs its callback: its client checks the signature of them all.
     signed = {"params": dict(params)} if connection.platform_key == "shopify" else {}
     tokens = client.exchange_code(
@@ -915,6 +939,8 @@ def oauth_finish(
                 linked=True,
             )
         )
+    if connection.platform_key == "exact":
+        return _exact_divisions_link(connection, credentials, tokens.access_token)
     if connection.platform_key == "xero":
         from connectors.xero.oauth import xero_tenants
 
@@ -976,11 +1002,49 @@ def _lightspeed_k_finish(connection: Connection, credentials: dict[str, str]) ->
     return OAuthDone(row, options)
 
 
+def _exact_divisions_link(
+    connection: Connection, credentials: dict[str, str], access_token: str
+) -> OAuthDone:
+    """An Exact grant reaches the user's administrations (divisions): one is
+    linked at once, several are offered to choose from."""
+    from connectors.exact.oauth import exact_divisions
+
+    host = _exact_host(connection)
+    divisions = exact_divisions(access_token=access_token, host=host)
+    if len(divisions) == 1:
+        return OAuthDone(
+            connection_link(
+                connection=connection,
+                credentials=credentials,
+                settings={"division": divisions[0].code, "host": host},
+                linked=True,
+            )
+        )
+    row = connection_link(
+        connection=connection, credentials=credentials, settings={"host": host}, linked=False
+    )
+    return OAuthDone(row, [Organisation(str(d.code), d.name) for d in divisions])
+
+
 def oauth_organisation_choose(*, connection: Connection, organisation_id: str) -> Connection:
     """Link a Xero connection to one of the organisations its grant reaches,
-    or a Lightspeed K-Series one to one of its business locations (listed
-    again with the stored token). ConfigurationError when the grant does not
-    reach it."""
+    or a Lightspeed K-Series one to one of its business locations, or an
+    Exact Online one to one of its administrations (listed again with the
+    stored token). ConfigurationError when the grant does not reach it."""
+    if connection.platform_key == "exact":
+        from connectors.exact.oauth import exact_division_select, exact_divisions
+
+        host = _exact_host(connection)
+        token = str((connection.credentials or {}).get("access_token", ""))
+        division = exact_division_select(
+            exact_divisions(access_token=token, host=host), organisation_id
+        )
+        return connection_link(
+            connection=connection,
+            credentials=dict(connection.credentials or {}),
+            settings={"division": division.code, "host": host},
+            linked=True,
+        )
     from connectors.xero.oauth import xero_tenant_select, xero_tenants
 
     if connection.platform_key == "lightspeed-k":

@@ -5,6 +5,8 @@
         --tenant-id ... --bank-contact-id ...
     printf '{"access_token": "...", "refresh_token": "..."}' | \\
         manage.py connect --merchant ID --platform quickbooks --tokens-from - --realm-id ...
+    manage.py connect --merchant ID --platform exact --tokens-from - --division ... \\
+        --exact-host co.uk
 
 The tokens are read from a file or from standard input (`--tokens-from -`),
 as a JSON object with `access_token` and `refresh_token`: never from the
@@ -99,9 +101,23 @@ def _quickbooks(options: dict[str, Any]) -> tuple[Credentials, Settings]:
     return _tokens(options), {"realm_id": realm_id}
 
 
+def _exact(options: dict[str, Any]) -> tuple[Credentials, Settings]:
+    from connectors.context import EXACT_HOSTS
+
+    division = (options.get("division") or "").strip()
+    if not division.isdigit():
+        raise CommandError("Exact Online needs --division (the administration number, digits)")
+    host = (options.get("exact_host") or "nl").strip()
+    if host not in EXACT_HOSTS.values():
+        hosts = ", ".join(sorted(set(EXACT_HOSTS.values())))
+        raise CommandError(f"Exact Online's --exact-host is one of {hosts}")
+    return _tokens(options), {"division": int(division), "host": host}
+
+
 PLATFORMS: dict[str, Callable[[dict[str, Any]], tuple[Credentials, Settings]]] = {
     "xero": _xero,
     "quickbooks": _quickbooks,
+    "exact": _exact,
 }
 # FreeAgent: one company per login, nothing to choose (its optional settings,
 # e.g. transit_category, are set with the configuration).
@@ -128,6 +144,10 @@ class Command(BaseCommand):
             "--bank-contact-id", default="", help="Xero contact id on bank transactions"
         )
         parser.add_argument("--realm-id", default="", help="QuickBooks company (realm) id")
+        parser.add_argument("--division", default="", help="Exact Online administration number")
+        parser.add_argument(
+            "--exact-host", default="nl", help="Exact Online host: nl, be, co.uk, de, fr, es, com"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         merchant = merchant_from_option(options["merchant"])

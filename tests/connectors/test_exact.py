@@ -1,0 +1,816 @@
+"""The Exact Online connector against a local contract double whose traffic
+is checked against the model classes of Exact's SDK (tests/doubles/exact_double.py)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from commerce_sync.errors import (
+    CredentialsRevoked,
+    DocumentRejected,
+    PlatformUnavailable,
+    RateLimited,
+    SubscriptionExpired,
+)
+from connectors.exact import ExactTarget, translate
+from connectors.exact.client import odata_date, odata_date_read
+from connectors.exact.oauth import (
+    exact_division_select,
+    exact_divisions,
+    exact_oauth_client,
+)
+from mapping.preview import preview
+from tests.connectors.bursts import writes_from_workers
+from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
+from tests.doubles.exact_double import ExactDouble, check, models, services
+from tests.recorded_dates import business_days
+
+SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "exactonline" / "samples"
+TOKEN = "exact-good-token"
+
+
+def _documents(name: str, output: str | None = None) -> list[dict[str, Any]]:
+    scenario = json.loads((SCENARIOS / name).read_text(), parse_float=Decimal)
+    if output:
+        scenario["configuration"].setdefault("mapSettings", {})["outputFormat"] = output
+    result = preview(scenario)
+    assert not result.errors, result.errors
+    return [json.loads(json.dumps(d.as_json())) for d in result.documents]
+
+
+def _seed(exact: ExactDouble) -> None:
+    books = exact.books
+    books.seed_account("1000", "Kas", 10)
+    for code in ("1100", "1110", "1200"):
+        books.seed_account(code, f"Bank {code}", 12)
+    books.seed_account("1300", "Debiteuren", 20)
+    books.seed_account("1600", "Crediteuren", 22, side="C")
+    for code in ("2150", "2200", "2300", "2310", "2320"):
+        books.seed_account(code, f"Liability {code}", 24 if code.startswith("22") else 90, side="C")
+    books.seed_account("4000", "Omzet", 110, side="C")
+    books.seed_account("4010", "Bezorging", 110, side="C")
+    books.seed_account("4050", "Retouren", 110, side="C")
+    books.seed_account("6100", "Kosten", 120)
+    books.seed_account("4999", "Oude omzet", 110, blocked=True, side="C")
+    books.seed_vat("OUTPUT2", "20", to_pay="2200", to_claim="2200")
+    books.seed_vat("ZERORATEDOUTPUT", "0", to_pay="2200")
+    books.seed_vat("NONE", "0")
+    books.seed_vat("OLD", "6", blocked=True)
+    books.seed_party("CUST-POS", "Kassa")
+    books.seed_party("SUPP-PROC", "Betaalprovider", customer=False)
+
+
+@pytest.fixture
+def exact() -> Iterator[ExactDouble]:
+    with ExactDouble() as double:
+        _seed(double)
+        yield double
+        assert double.violations == []  # every request matched the SDK's models
+
+
+def _target(exact: ExactDouble, **kwargs: Any) -> ExactTarget:
+    options: dict[str, Any] = {"tokens": FakeTokens(TOKEN, TOKEN), "limiter": FakeLimiter()}
+    options.update(kwargs)
+    return ExactTarget(division=exact.division, base_url=exact.url, **options)
+
+
+@pytest.fixture
+def target(exact: ExactDouble) -> ExactTarget:
+    return _target(exact)
+
+
+def _writes(exact: ExactDouble) -> list[tuple[str, str, dict[str, str]]]:
+    return [r for r in exact.requests if r[0] == "POST"]
+
+
+# -- the contract itself: the SDK's model classes, parsed at test time --
+
+
+def test_the_double_reads_the_sdk_models_and_the_samples_fit_them() -> None:
+    found = models()
+    assert {"GeneralJournalEntry", "GeneralJournalEntryLine", "SalesInvoice"} <= set(found)
+    journal = found["GeneralJournalEntry"]
+    assert (journal.create, journal.read, journal.update, journal.delete) == (
+        True,
+        True,
+        False,
+        False,
+    )
+    assert found["SalesInvoice"].properties["InvoiceDate"].read_only
+    assert not found["SalesInvoice"].properties["OrderDate"].read_only
+    assert found["GeneralJournalEntryLine"].properties["AmountDC"].read_only
+    assert services()["generaljournalentry/generaljournalentries"] == "GeneralJournalEntry"
+    checked = 0
+    for path in sorted(SAMPLES.glob("Response_Json_*.json")):
+        answer = json.loads(path.read_text(), parse_float=Decimal)["d"]
+        for row in answer.get("results", [answer]):
+            kind = row["__metadata"]["type"].rsplit(".", 1)[-1]
+            assert check(kind, row, path.name, writing=False) == []
+            checked += 1
+    assert checked == 6
+    # And it can fail: a sample row with a property renamed does not fit.
+    row = json.loads((SAMPLES / "Response_Json_Object_GLAccount.json").read_text())["d"]
+    row["Descripton"] = row.pop("Description")
+    assert check("GLAccount", row, "x", writing=False) == [
+        "x.Descripton is not a property of GLAccount"
+    ]
+
+
+def _raw(exact: ExactDouble, method: str, path: str, body: Any = None) -> requests.Response:
+    return requests.request(
+        method,
+        f"{exact.url}/api/v1/{exact.division}/{path}",
+        json=body,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=5,
+    )
+
+
+def test_a_request_exact_would_refuse_never_reaches_the_books(exact: ExactDouble) -> None:
+    account = exact.books.gl("1100")["ID"]
+    refused = {
+        "read-only InvoiceDate": (
+            "POST",
+            "salesinvoice/SalesInvoices",
+            {"Journal": "70", "InvoiceDate": odata_date("2026-11-02")},
+        ),
+        "unknown field": ("POST", "generaljournalentry/GeneralJournalEntries", {"Memo": "x"}),
+        "amount as text": (
+            "POST",
+            "generaljournalentry/GeneralJournalEntries",
+            {"GeneralJournalEntryLines": [{"GLAccount": account, "AmountFC": "10.00"}]},
+        ),
+        "ISO date": (
+            "POST",
+            "generaljournalentry/GeneralJournalEntries",
+            {"GeneralJournalEntryLines": [{"GLAccount": account, "Date": "2026-11-02"}]},
+        ),
+        "not a GUID": ("POST", "salesinvoice/SalesInvoices", {"OrderedBy": "CUST-POS"}),
+        "update of a journal entry": (
+            "PUT",
+            "generaljournalentry/GeneralJournalEntries",
+            {"JournalCode": "90"},
+        ),
+        "unmapped endpoint": ("GET", "financial/Ledger", None),
+        "VatPercentages cannot be created": ("POST", "vat/VatPercentages", {"Percentage": 0.2}),
+    }
+    for label, (method, path, body) in refused.items():
+        response = _raw(exact, method, path, body)
+        assert response.status_code == 400, label
+        assert response.json()["error"]["message"]["value"], label
+    taken = exact.harness.take()
+    assert len(taken) == len(refused), taken
+    assert any("InvoiceDate is read-only in SalesInvoice" in v for v in taken)
+    assert any("'10.00' is not a double" in v for v in taken)
+    assert any("cannot be updated" in v for v in taken)
+    assert exact.books.creates == {}
+    # $select and $filter may only name the entity's properties.
+    assert _raw(exact, "GET", "financial/GLAccounts?$select=ID,Colour").status_code == 400
+    assert "Colour" in exact.harness.take()[0]
+
+
+# -- reads for the setup flow --
+
+
+def test_setup_reads_page_to_the_end() -> None:
+    with ExactDouble(page_size=4) as exact:
+        _seed(exact)
+        target = _target(exact)
+        accounts = {a.id: a for a in target.list_accounts()}
+        assert len(accounts) == 16  # four pages of four
+        assert accounts["4000"].type == "Income" and accounts["1100"].type == "Asset"
+        assert accounts["1600"].type == "Liability" and accounts["6100"].type == "Expense"
+        assert accounts["4999"].status == "Archived" and accounts["4000"].status == "Active"
+        pages = [r for r in exact.requests if r[1].endswith("financial/GLAccounts")]
+        assert len(pages) == 4 and pages[-1][2]["$skiptoken"] == "12"
+        rates = {r.id: r.rate for r in target.list_tax_rates()}
+        assert rates == {"OUTPUT2": "20", "ZERORATEDOUTPUT": "0", "NONE": "0"}  # OLD is blocked
+        customers = target.list_customers()
+        assert [c["name"] for c in customers] == ["Kassa"]
+        assert [s["name"] for s in target.list_suppliers()] == ["Betaalprovider"]
+        assert "EUR" in target.list_currencies()
+        assert exact.violations == []
+
+
+def test_create_account_keeps_our_code(target: ExactTarget, exact: ExactDouble) -> None:
+    created = target.create_account(account_id="4020", name="Fooi", account_type="Income")
+    assert (created.id, created.type, created.status) == ("4020", "Income", "Active")
+    assert exact.books.gl("4020")["Type"] == 110
+    assert "4020" in {a.id for a in target.list_accounts()}
+
+
+def test_dates_are_odata_milliseconds() -> None:
+    assert odata_date("2026-11-02") == "/Date(1793577600000)/"
+    assert str(odata_date_read("/Date(1793577600000)/")) == "2026-11-02"
+    assert odata_date_read("2026-11-02") is None
+
+
+# -- writes, exactly once --
+
+
+def test_every_document_kind_is_written_and_found_by_key(
+    target: ExactTarget, exact: ExactDouble
+) -> None:
+    documents = _documents("uk-cafe-invoice.json")
+    kinds = {d["type"] for d in documents}
+    assert kinds == {
+        "invoice",
+        "creditNote",
+        "payment",
+        "bill",
+        "billPayment",
+        "deposit",
+        "transfer",
+    }
+    results = target.write_documents([(d["key"], d) for d in documents])
+    assert all(isinstance(v, str) for v in results.values()), results
+    assert exact.books.creates == {"SalesInvoice": 2, "GeneralJournalEntry": len(documents) - 2}
+    invoices = exact.books.rows["salesinvoice/salesinvoices"]
+    credit = next(i for i in invoices if i["Type"] == 8021)
+    assert credit["AmountFC"] == Decimal("-3.30") and credit["VATAmountFC"] == Decimal("-0.55")
+    assert {i["OrderDate"] for i in invoices} == {odata_date("2026-11-02")}
+    # A fresh target (after a crash, nothing cached) finds each by its key.
+    fresh = _target(exact)
+    for document in documents:
+        assert fresh.find_document(key=document["key"]) == results[document["key"]]
+    assert fresh.find_document(key="m1:2026-11-02:GBP:-:day:invoice:other") is None
+    # Writing the day again writes nothing.
+    writes = len(_writes(exact))
+    again = _target(exact).write_documents([(d["key"], d) for d in documents])
+    assert again == results and len(_writes(exact)) == writes
+
+
+def test_a_lost_answer_is_found_by_key_and_not_written_again(
+    target: ExactTarget, exact: ExactDouble
+) -> None:
+    document = _documents("uk-cafe-journal.json")[0]
+    exact.lose_next_answer = True
+    with pytest.raises(PlatformUnavailable):
+        target.write_document(key=document["key"], document=document)
+    assert exact.books.creates["GeneralJournalEntry"] == 1  # it did happen
+    written = _target(exact).write_document(key=document["key"], document=document)
+    assert written.startswith("GeneralJournalEntry:")
+    assert exact.books.creates["GeneralJournalEntry"] == 1
+
+
+FORMATS = {"journal": "JournalEntry", "invoice": "Invoice"}
+
+
+def _seed_for(exact: ExactDouble, documents: list[dict[str, Any]]) -> None:
+    """The accounts, VAT codes and parties the scenario's documents name
+    that the standard seed lacks."""
+    books = exact.books
+    known = {r["Code"] for r in books.rows["financial/glaccounts"]}
+    for document in documents:
+        refs = [document.get(r) for r in ("accountRef", "fromAccountRef", "toAccountRef")]
+        lines = document.get("journalLines", []) + document.get("lineItems", [])
+        for ref in [*refs, *(line["accountRef"] for line in lines)]:
+            if ref and ref["id"] not in known:
+                books.seed_account(ref["id"])
+                known.add(ref["id"])
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.json")), ids=lambda p: p.stem)
+def test_every_shared_scenario_gives_its_expected_balances(path: Path) -> None:
+    scenario = json.loads(path.read_text(), parse_float=Decimal)
+    assert scenario.get("expected"), f"{path.name} has no expected figures"
+    for kind, expected in scenario["expected"].items():
+        documents = _documents(path.name, FORMATS[kind])
+        locations = sorted(
+            {d["group"]["locationId"] for d in documents if d["group"]["locationId"]}
+        )
+        with ExactDouble() as exact:
+            _seed(exact)
+            _seed_for(exact, documents)
+            centres = {location: f"CC-{location}" for location in locations}
+            target = _target(exact, cost_centres=centres)
+            assert target.check_references(documents) == []
+            results = target.write_documents([(d["key"], d) for d in documents])
+            assert all(isinstance(v, str) for v in results.values()), results
+            assert exact.violations == []
+            books = exact.books
+            # Every entry carries the period's business day.
+            days = {
+                str(odata_date_read(line["Date"]))
+                for entry in books.rows["generaljournalentry/generaljournalentries"]
+                for line in entry["GeneralJournalEntryLines"]
+            } | {
+                str(odata_date_read(i["OrderDate"]))
+                for i in books.rows["salesinvoice/salesinvoices"]
+            }
+            assert days <= business_days(scenario["period"]), days
+            for group in expected.get("groups") or [{"balances": expected["balances"]}]:
+                keys = {
+                    d["key"]
+                    for d in documents
+                    if group.get("currency", d["group"]["currency"]) == d["group"]["currency"]
+                    and group.get("locationId") == d["group"].get("locationId")
+                }
+                assert keys, group
+                balances = books.balances(lambda row, keys=keys: row["key"] in keys)
+                # Receivable and payable net to zero over the day.
+                assert balances.pop("1300", Decimal(0)) == 0
+                assert balances.pop("1600", Decimal(0)) == 0
+                wanted: dict[str, Decimal] = Counter()  # type: ignore[assignment]
+                for account, amount in group["balances"].items():
+                    # The VAT of a code lands on its "to pay" account (2200).
+                    code = "2200" if account.startswith("TAX:") else account
+                    wanted[code] += Decimal(amount)
+                assert balances == {k: v for k, v in wanted.items() if v}
+                if group.get("locationId"):
+                    centre = f"CC-{group['locationId']}"
+                    for entry in books.rows["generaljournalentry/generaljournalentries"]:
+                        for line in entry["GeneralJournalEntryLines"]:
+                            if line["Notes"] in keys:
+                                assert line["CostCenter"] == centre
+
+
+# -- refusals and the connection's troubles, in plain words --
+
+
+def test_exact_words_reach_the_merchant(target: ExactTarget, exact: ExactDouble) -> None:
+    document = _documents("uk-cafe-journal.json")[0]
+    exact.fail_next(
+        400, {"error": {"code": "", "message": {"lang": "", "value": "Boekjaar 2026 is gesloten"}}}
+    )
+    with pytest.raises(DocumentRejected, match="Exact Online rejected the request: Boekjaar 2026"):
+        target.write_document(key=document["key"], document=document)
+    blocked = {**document, "journalLines": [dict(line) for line in document["journalLines"]]}
+    blocked["journalLines"][0]["accountRef"] = {"id": "4999"}
+    with pytest.raises(DocumentRejected, match="G/L account 4999 is blocked in Exact Online"):
+        target.write_document(key="k:blocked", document=blocked)
+
+
+def test_check_references_names_what_would_fail(target: ExactTarget, exact: ExactDouble) -> None:
+    documents = _documents("uk-cafe-invoice.json")
+    invoice = next(d for d in documents if d["type"] == "invoice")
+    invoice["lineItems"][0]["accountRef"] = {"id": "4999"}
+    invoice["lineItems"][1]["taxRateRef"] = {"id": "OLD"}
+    invoice["lineItems"][2]["taxRateRef"] = {"id": "GONE"}
+    exact.books.rows["crm/accounts"][1]["Blocked"] = True
+    problems = target.check_references(documents)
+    assert problems == [
+        "G/L account 4999 (Oude omzet) is blocked in Exact Online",
+        "VAT code GONE does not exist in Exact Online",
+        "VAT code OLD (VAT OLD) is blocked in Exact Online",
+        "Supplier SUPP-PROC (Betaalprovider) is blocked in Exact Online",
+    ]
+    located = _target(exact, cost_centres={})
+    documents[0]["group"]["locationId"] = "LOC-9"
+    assert "Location LOC-9 has no Exact Online cost centre" in " ".join(
+        located.check_references(documents[:1])
+    )
+
+
+def test_401_refreshes_once_then_a_second_401_is_a_revoked_grant(exact: ExactDouble) -> None:
+    tokens = FakeTokens("expired-token", TOKEN)
+    target = _target(exact, tokens=tokens)
+    assert target.list_accounts()
+    assert tokens.refreshes == ["expired-token"]
+    revoked = _target(exact, tokens=FakeTokens("dead-token", "still-dead"))
+    with pytest.raises(CredentialsRevoked, match="reconnect Exact Online"):
+        revoked.list_accounts()
+
+
+def test_forbidden_and_outages(target: ExactTarget, exact: ExactDouble) -> None:
+    exact.fail_next(403, {"error": {"message": {"value": "Forbidden"}}})
+    with pytest.raises(SubscriptionExpired, match="Forbidden"):
+        target.list_accounts()
+    exact.fail_next(503, {"error": {"message": {"value": "Maintenance"}}})
+    with pytest.raises(PlatformUnavailable):
+        target.list_accounts()
+
+
+def test_429_is_waited_out_by_its_reset_and_a_long_one_goes_up(
+    target: ExactTarget, exact: ExactDouble
+) -> None:
+    soon = int((time.time() + 0.05) * 1000)
+    exact.fail_next(
+        429,
+        {"error": {"message": {"value": "Too many"}}},
+        {"X-RateLimit-Minutely-Remaining": "0", "X-RateLimit-Minutely-Reset": str(soon)},
+    )
+    assert target.list_accounts()
+    assert target.client.throttled == 1
+    later = int(time.time() + 3600)
+    exact.fail_next(
+        429,
+        {"error": {"message": {"value": "Too many"}}},
+        {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(later)},
+    )
+    with pytest.raises(RateLimited) as limited:
+        target.list_accounts()
+    assert 3500 < (limited.value.retry_after or 0) <= 3600
+
+
+def test_a_spent_day_stops_before_calling_again() -> None:
+    with ExactDouble(daily=(5000, 4999)) as exact:
+        _seed(exact)
+        target = _target(exact)
+        assert target.list_accounts()  # the last call of the day
+        assert target.client.limits["daily"][0] == 0
+        sent = len(exact.requests)
+        with pytest.raises(RateLimited, match="daily allowance"):
+            target.list_tax_rates()
+        assert len(exact.requests) == sent  # nothing sent
+
+
+# -- OAuth and the division choice --
+
+
+def test_oauth_parameters_per_country(settings: Any) -> None:
+    settings.EXACT_BASE_URL = ""
+    settings.EXACT_CLIENT_ID = "exact-app"
+    client = exact_oauth_client("co.uk")
+    assert client.platform.token_url == "https://start.exactonline.co.uk/api/oauth2/token"
+    assert client.platform.authorize_url == "https://start.exactonline.co.uk/api/oauth2/auth"
+    assert client.platform.credentials_in_body
+    assert client.platform.refresh_margin_seconds < 30  # Exact renews only in the last 30 s
+    request = client.authorization_request(redirect_uri="https://cs.example/cb")
+    assert request.url.startswith("https://start.exactonline.co.uk/api/oauth2/auth?")
+    assert "client_id=exact-app" in request.url
+
+
+def test_token_request_carries_the_app_credentials_in_the_form(settings: Any) -> None:
+    settings.EXACT_CLIENT_ID = "exact-app"
+    settings.EXACT_CLIENT_SECRET = "exact-app-secret"
+
+    class Session:
+        sent: dict[str, Any] = {}
+
+        def post(self, url: str, **kwargs: Any) -> Any:
+            Session.sent = {"url": url, **kwargs}
+            response = requests.Response()
+            response.status_code = 200
+            response._content = json.dumps(
+                {
+                    "access_token": "new-at-123456",
+                    "refresh_token": "new-rt-123456",
+                    "expires_in": 600,
+                }
+            ).encode()
+            return response
+
+    tokens = exact_oauth_client("nl", session=Session()).refresh("old-rt-123456")
+    assert Session.sent["auth"] is None
+    assert Session.sent["data"]["client_secret"] == "exact-app-secret"
+    assert Session.sent["data"]["refresh_token"] == "old-rt-123456"
+    assert 590 <= (tokens.expires_at.timestamp() - time.time()) <= 600
+
+
+@pytest.mark.django_db
+def test_exact_tokens_are_renewed_only_in_their_last_seconds(settings: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from commerce_sync.core.services.credentials import ConnectionTokenSource
+    from tests.factories import ConnectionFactory
+
+    class OAuth:
+        platform = exact_oauth_client("nl").platform
+        refreshed = 0
+
+        def refresh(self, refresh_token: str) -> Any:
+            from connectors.oauth import TokenSet
+
+            OAuth.refreshed += 1
+            return TokenSet(
+                "at-renewed-1234", "rt-renewed-1234", timezone.now() + timedelta(minutes=10)
+            )
+
+    def connection(seconds_left: int) -> Any:
+        expires = (timezone.now() + timedelta(seconds=seconds_left)).isoformat()
+        return ConnectionFactory(
+            accounting=True,
+            platform_key="exact",
+            settings={"division": 1},
+            credentials={
+                "access_token": "at-current-1234",
+                "refresh_token": "rt-1234567",
+                "expires_at": expires,
+            },
+        )
+
+    # Two minutes left: a Xero token would be renewed; Exact would refuse.
+    assert ConnectionTokenSource(connection(100), OAuth()).access_token() == "at-current-1234"  # type: ignore[arg-type]
+    assert OAuth.refreshed == 0
+    assert ConnectionTokenSource(connection(20), OAuth()).access_token() == "at-renewed-1234"  # type: ignore[arg-type]
+    assert OAuth.refreshed == 1
+
+
+def test_divisions_are_listed_and_chosen(settings: Any) -> None:
+    with ExactDouble(divisions=(499156, 2001, 2002), page_size=2) as exact:
+        settings.EXACT_BASE_URL = exact.url
+        found = exact_divisions(access_token=TOKEN, host="nl")
+        assert [d.code for d in found] == [499156, 2001, 2002]  # the open one first, all pages
+        assert exact_division_select(found, "2001").code == 2001
+        from commerce_sync.errors import ConfigurationError
+
+        with pytest.raises(ConfigurationError, match="not one this authorisation reaches"):
+            exact_division_select(found, "7")
+        with pytest.raises(CredentialsRevoked):
+            exact_divisions(access_token="wrong-token", host="nl")
+
+
+@pytest.mark.django_db
+def test_registry_builds_the_target_and_the_partner_api_lists_it(client: Any, partner: Any) -> None:
+    from commerce_sync.core.platforms import platform_get
+    from commerce_sync.core.services.connections import connection_target
+    from commerce_sync.errors import ConfigurationError
+    from tests.factories import ConnectionFactory
+
+    connection = ConnectionFactory(
+        accounting=True, platform_key="exact", settings={"division": 499156, "host": "be"}
+    )
+    target = connection_target(connection=connection)
+    assert isinstance(target, ExactTarget) and target.client.limit_key == "exact:499156"
+    assert target.client.base_url == "https://start.exactonline.be"
+    connection.settings = {"host": "nl"}
+    with pytest.raises(ConfigurationError, match="administration"):
+        connection_target(connection=connection)
+    connection.settings = {"division": 1, "host": "xx"}
+    with pytest.raises(ConfigurationError, match="no host"):
+        connection_target(connection=connection)
+    platform = platform_get("exact")
+    assert platform is not None and platform.name == "Exact Online"
+    assert platform.source_type == "Accounting" and platform.needs_authorization
+
+
+def test_translation_says_where_the_key_is_kept() -> None:
+    assert len(translate.your_ref("m1:2026-11-02:GBP:-:day:invoice")) == 20
+    assert translate.your_ref("a") == translate.your_ref("a") != translate.your_ref("b")
+
+
+# -- the shared rate limiter under a burst from two workers --
+
+CALLS, WINDOW, MARGIN = 20, 0.5, 0.15
+
+
+def _transfer(key: str) -> dict[str, Any]:
+    return {
+        "type": "transfer",
+        "key": key,
+        "currency": "EUR",
+        "date": "2026-11-02",
+        "group": {"currency": "EUR", "locationId": None},
+        "description": "Payout",
+        "fromAccountRef": {"id": "1100"},
+        "toAccountRef": {"id": "1200"},
+        "amount": "10.00",
+    }
+
+
+def _burst(exact: ExactDouble, limits: Any, *, workers: int, writes: int) -> list[Any]:
+    return writes_from_workers(
+        lambda limiter: _target(exact, limiter=limiter),
+        limits,
+        _transfer,
+        workers=workers,
+        writes=writes,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_stay_under_the_limit_and_429s_are_waited_out() -> None:
+    from connectors.limits import RateLimits
+
+    # Each write is a lookup and a create: 2 x 2 x 25 = 100 calls.
+    limits = RateLimits(calls=CALLS, window_seconds=WINDOW + MARGIN, concurrent=5)
+    with ExactDouble(rate_limit=(CALLS, WINDOW)) as exact:
+        _seed(exact)
+        results = _burst(exact, limits, workers=2, writes=25)
+        assert not [r for r in results if isinstance(r, Exception)], results
+        written = [document_id for ids, _ in results for document_id in ids]
+        assert len(set(written)) == 50 and exact.books.creates["GeneralJournalEntry"] == 50
+        assert exact.most_in_window() <= CALLS
+        assert len(exact.refused) <= 2, exact.refused
+        assert exact.books.balances()["1200"] == Decimal("500.00")
+    # Another app spends most of the minute: the limiter lets through more
+    # than Exact takes, and Exact's 429s (with their reset) are waited out.
+    limits = RateLimits(calls=CALLS * 4, window_seconds=WINDOW, concurrent=5)
+    with ExactDouble(rate_limit=(4, WINDOW)) as exact:
+        _seed(exact)
+        results = _burst(exact, limits, workers=2, writes=5)
+        assert not [r for r in results if isinstance(r, Exception)], results
+        assert exact.refused and exact.books.creates["GeneralJournalEntry"] == 10
+        assert exact.most_in_window() <= 4
+
+
+# -- faults and SIGKILL: every document exactly once --
+
+
+def _keys_in(exact: ExactDouble) -> Counter[str]:
+    books = exact.books
+    keys: Counter[str] = Counter(
+        entry["GeneralJournalEntryLines"][0]["Notes"]
+        for entry in books.rows["generaljournalentry/generaljournalentries"]
+    )
+    keys.update(i["Remarks"] for i in books.rows["salesinvoice/salesinvoices"])
+    return keys
+
+
+def test_under_faults_every_document_is_written_exactly_once(exact: ExactDouble) -> None:
+    documents = _documents("uk-cafe-invoice.json")
+    pending = {d["key"]: d for d in documents}
+    chance = random.Random(17)  # noqa: S311 - a test's dice
+    rounds = 0
+    faults: Counter[str] = Counter()
+    while pending and rounds < 50:
+        rounds += 1
+        # Each round some answers are lost after the write and some calls fail.
+        # The first round always loses an answer after the write happened.
+        exact.lose_next_answer = rounds == 1 or chance.random() < 0.5
+        if chance.random() < 0.3:
+            exact.fail_next(503, {"error": {"message": {"value": "busy"}}})
+            faults["503"] += 1
+        faults["lost"] += exact.lose_next_answer
+        try:
+            results = _target(exact).write_documents(list(pending.items()))
+        except (PlatformUnavailable, RateLimited):
+            continue
+        for key, outcome in results.items():
+            if isinstance(outcome, str):
+                pending.pop(key)
+    assert not pending and rounds > 1 and faults["lost"] >= 1, faults
+    assert _keys_in(exact) == Counter({d["key"]: 1 for d in documents})
+
+
+def _write_in_child(url: str, division: int, documents: list[dict[str, Any]]) -> None:
+    target = ExactTarget(
+        division=division,
+        base_url=url,
+        tokens=FakeTokens(TOKEN, TOKEN),
+        limiter=FakeLimiter(),
+    )
+    for document in documents:
+        target.write_document(key=document["key"], document=document)
+    os._exit(0)
+
+
+TRIALS = int(os.environ.get("CRASH_TRIALS", "6"))
+
+
+def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> None:
+    documents = _documents("uk-cafe-invoice.json")
+    context = multiprocessing.get_context("fork")
+    dice = random.Random(5)  # noqa: S311 - a test's dice
+    killed = 0
+    for _ in range(TRIALS):
+        # 5 ms an answer: the child's day (about 30 calls) takes ~0.2 s.
+        with ExactDouble(delay=0.005) as exact:
+            _seed(exact)
+            child = context.Process(
+                target=_write_in_child, args=(exact.url, exact.division, documents)
+            )
+            child.start()
+            time.sleep(dice.uniform(0.02, 0.2))
+            if child.is_alive():
+                os.kill(child.pid or 0, signal.SIGKILL)
+                killed += 1
+            child.join(10)
+            # The next run: the sync asks for each key, then writes what is missing.
+            recovery = _target(exact)
+            for document in documents:
+                if recovery.find_document(key=document["key"]) is None:
+                    recovery.write_document(key=document["key"], document=document)
+            assert _keys_in(exact) == Counter({d["key"]: 1 for d in documents})
+            assert exact.violations == []
+    assert killed, "no trial killed the writer mid-way; lengthen the day"
+
+
+# -- the setup flow: consent on the country's host, then the division --
+
+
+@pytest.mark.django_db
+def test_the_setup_flow_connects_exact_and_asks_which_administration(
+    client: Any, partner: Any, settings: Any
+) -> None:
+    from commerce_sync.core.models import Connection
+    from commerce_sync.core.services.connections import connection_create
+    from tests.factories import MerchantFactory
+    from tests.setup_flow.helpers import start_path
+    from tests.setup_flow.test_oauth_platforms import consent_screen
+
+    with ExactDouble(divisions=(499156, 2001)) as exact:
+        _seed(exact)
+        settings.EXACT_BASE_URL = exact.url
+        settings.EXACT_CLIENT_ID, settings.EXACT_CLIENT_SECRET = exact.client
+        merchant = MerchantFactory(partner=partner, country="BE")
+        connection_create(merchant=merchant, platform_key="sandbox", source_type="commerce")
+        books = connection_create(merchant=merchant, platform_key="exact", source_type="accounting")
+        client.get(start_path(merchant))
+        screen, callback = consent_screen(client, books)
+        assert "Allow access to Exact Online?" in screen
+        picker = client.get(callback)
+        assert picker.status_code == 200
+        body = picker.content.decode()
+        assert "Administration 499156" in body and "Administration 2001" in body
+        books.refresh_from_db()
+        assert books.status == Connection.Status.PENDING_AUTH
+        assert books.settings == {"host": "be"}  # the merchant's country
+        response = client.post("/setup/organisation", {"organisation": "499156"})
+        assert response["Location"] == "/setup/stage/accounting"
+        books.refresh_from_db()
+        assert books.status == Connection.Status.LINKED
+        assert books.settings == {"host": "be", "division": 499156}
+        assert books.credentials["access_token"] == exact.token
+        # The options come from that administration: G/L accounts by code.
+        slots = {s["name"]: s for s in client.get("/setup/stage/sales").context["slots"]}
+        names = [a["name"] for a in slots["sales.accounts.sales"]["options"]]
+        assert "Omzet" in names
+        assert exact.violations == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: Any) -> None:
+    import threading
+    from datetime import timedelta
+
+    from django.db import connection as db
+    from django.utils import timezone
+
+    from commerce_sync.core.models import Connection
+    from commerce_sync.core.services.connections import connection_target
+    from tests.factories import ConnectionFactory
+
+    with ExactDouble() as exact:
+        _seed(exact)
+        settings.EXACT_BASE_URL = exact.url
+        settings.EXACT_CLIENT_ID, settings.EXACT_CLIENT_SECRET = exact.client
+        books = ConnectionFactory(
+            accounting=True,
+            platform_key="exact",
+            settings={"division": exact.division, "host": "nl"},
+            credentials={
+                "access_token": exact.token,
+                "refresh_token": exact.refresh_token,
+                # 10 s left: inside Exact's renewal window.
+                "expires_at": (timezone.now() + timedelta(seconds=10)).isoformat(),
+            },
+        )
+        seen: list[Any] = []
+
+        def work() -> None:
+            try:
+                target = connection_target(connection=Connection.objects.get(pk=books.pk))
+                seen.append(len(target.list_accounts()))
+            except Exception as error:  # reported below
+                seen.append(error)
+            finally:
+                db.close()
+
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert seen == [16, 16]
+        assert exact.refreshes == 1  # one worker refreshed; the other used its token
+        books.refresh_from_db()
+        assert books.credentials["refresh_token"] == exact.refresh_token == "exact-refresh-0002"
+        assert books.credentials["access_token"] == "exact-access-0001"
+
+
+@pytest.mark.django_db
+def test_connect_command_links_exact_without_printing_tokens(
+    merchant: Any, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from commerce_sync.core.models import Connection
+    from commerce_sync.core.services.connections import connection_target
+
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text('{"access_token": "ex-secret-access", "refresh_token": "ex-secret-refresh"}')
+    with pytest.raises(CommandError, match="--division"):
+        call_command("connect", "--merchant", str(merchant.pk), "--platform", "exact",
+                     "--tokens-from", str(tokens))  # fmt: skip
+    with pytest.raises(CommandError, match="--exact-host"):
+        call_command("connect", "--merchant", str(merchant.pk), "--platform", "exact",
+                     "--tokens-from", str(tokens), "--division", "7", "--exact-host", "uk")  # fmt: skip
+    call_command(
+        "connect", "--merchant", str(merchant.pk), "--platform", "exact",
+        "--tokens-from", str(tokens), "--division", "499156", "--exact-host", "co.uk",
+    )  # fmt: skip
+    assert "ex-secret" not in capsys.readouterr().out
+    connection = Connection.objects.get(merchant=merchant, platform_key="exact")
+    assert connection.status == Connection.Status.LINKED
+    assert connection.settings == {"division": 499156, "host": "co.uk"}
+    target = connection_target(connection=connection)
+    assert target.client.base_url == "https://start.exactonline.co.uk"  # type: ignore[attr-defined]
