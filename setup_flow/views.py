@@ -13,6 +13,7 @@ import re
 import zoneinfo
 from collections.abc import Callable
 from datetime import date, timedelta
+from decimal import Decimal
 from functools import wraps
 from typing import Any
 
@@ -1432,7 +1433,7 @@ def _preview_of(request: HttpRequest, merchant: Merchant) -> dict[str, Any]:
     documents = [doc.as_json() for doc in result.result.documents]
     shown = []
     for doc in documents:
-        lines = doc.get("journalLines") or doc.get("lineItems") or []
+        lines = doc.get("journalLines") or doc.get("lineItems") or _transfer_lines(doc)
         shown.append(
             {
                 "type": doc.get("type"),
@@ -1471,6 +1472,27 @@ def _preview_of(request: HttpRequest, merchant: Merchant) -> dict[str, Any]:
         "errors": errors,
         "warnings": [drafts.warning_message(i.code, i.message) for i in result.result.warnings],
     }
+
+
+def _transfer_lines(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """A transfer (a payout moving money from a clearing account to the
+    bank) as the two lines a merchant reads: into its `toAccountRef`, out of
+    its `fromAccountRef`; [] for any other document without lines."""
+    if document.get("type") != "transfer":
+        return []
+    amount = Decimal(str(document.get("amount") or 0))
+    return [
+        {
+            "accountRef": document.get("toAccountRef") or {},
+            "netAmount": amount,
+            "description": _("Transferred in"),
+        },
+        {
+            "accountRef": document.get("fromAccountRef") or {},
+            "netAmount": -amount,
+            "description": _("Transferred out"),
+        },
+    ]
 
 
 @require_GET

@@ -22,10 +22,16 @@ from tests.setup_flow.helpers import new_merchant, start_path
 from tests.setup_flow.test_oauth import consent, xero_double
 from tests.setup_flow.test_oauth_platforms import consent_screen
 from tests.setup_flow.test_oauth_platforms import quickbooks as quickbooks
+from tests.setup_flow.test_taxes_and_finish import invoice_merchant, sales_form, through_to_sales
 
 pytestmark = pytest.mark.django_db
 WAITING = "Compte d\u2019attente"  # French typography: a closing quote, not an apostrophe
 CATALOGUE = Path(__file__).resolve().parents[2] / "setup_flow/locale/fr/LC_MESSAGES/django.po"
+
+
+@pytest.fixture(autouse=True)
+def ledgers(settings, tmp_path):
+    settings.LEDGER_DIR = str(tmp_path / "ledgers")
 
 
 def test_a_time_zone_longer_than_any_is_a_message_not_a_500(client, partner):
@@ -190,3 +196,26 @@ def test_the_connect_page_names_the_quickbooks_company_chosen(client, partner, q
     assert books.status == Connection.Status.LINKED
     assert books.settings["company_name"] == "Double Café Ltd"
     assert "Company: Double Café Ltd" in client.get("/setup/stage/accounting").content.decode()
+
+
+def test_the_preview_shows_where_a_payout_goes(client, partner):
+    """An invoice merchant's payout is a transfer: the preview showed it
+    with no account and an amount of "None"."""
+    merchant = invoice_merchant(partner)
+    through_to_sales(client, merchant)
+    client.post("/setup/suggest", {"create": "yes", "back": "sales"})
+    assert client.post("/setup/stage/sales", sales_form(client.get("/setup/stage/sales")))[
+        "Location"
+    ].endswith("/fees")
+    fees = {s["name"]: s["value"] for s in client.get("/setup/stage/fees").context["slots"]}
+    client.post("/setup/stage/fees", {**fees, "fees.feesSupplier": "Card processor"})
+    payments = client.get("/setup/stage/payments").context["slots"]
+    client.post("/setup/stage/payments", {s["name"]: s["value"] for s in payments})
+    preview = client.get("/setup/preview")
+    transfers = [d for d in preview.context["preview"]["documents"] if d["type"] == "transfer"]
+    assert transfers, preview.context["preview"]  # the sandbox pays out every morning
+    for transfer in transfers:
+        into, out = transfer["lines"]
+        assert into["account"] == "Assets:Bank:Current" and into["amount"] > 0
+        assert out["account"].startswith("Assets:Clearing:") and out["amount"] == -into["amount"]
+    assert ">None<" not in preview.content.decode()
