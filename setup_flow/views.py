@@ -28,6 +28,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.defaults import page_not_found
 
 from commerce_sync.core.models import Connection, Merchant, SyncRun
 from commerce_sync.core.platforms import NAMES
@@ -460,6 +461,22 @@ def start(request: HttpRequest, code: str) -> HttpResponse:
     if consumed.merchant.configured:
         return redirect("setup_flow:settings")
     return redirect("setup_flow:stage", "commerce")
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The site's 404 (`handler404`): under /setup/ a page of the flow in
+    the merchant's language with the way back to its setup (Django's bare
+    English "Not Found" otherwise); elsewhere Django's own."""
+    if not request.path.startswith(reverse("setup_flow:index")):
+        return page_not_found(request, exception)
+    _activate(request)
+    merchant = session.flow_merchant(request)
+    return render(
+        request,
+        "setup_flow/not_found.html",
+        {"locale": request.LANGUAGE_CODE, "brand": _brand(merchant)},
+        status=404,
+    )
 
 
 @require_GET

@@ -219,3 +219,15 @@ def test_the_preview_shows_where_a_payout_goes(client, partner):
         assert into["account"] == "Assets:Bank:Current" and into["amount"] > 0
         assert out["account"].startswith("Assets:Clearing:") and out["amount"] == -into["amount"]
     assert ">None<" not in preview.content.decode()
+
+
+def test_a_page_that_is_not_there_answers_in_the_merchants_language(client, partner, settings):
+    settings.DEBUG = False
+    merchant = new_merchant(partner)
+    client.get(start_path(merchant, locale="fr-fr"))
+    for path in ("/setup/stage/nope", f"/setup/connect/{merchant.pk}", "/setup/x"):
+        response = client.get(path)
+        assert response.status_code == 404
+        body = response.content.decode()
+        assert "Page introuvable" in body and 'href="/setup/"' in body, path
+    assert "Page introuvable" not in client.get("/portal/nope").content.decode()
