@@ -26,7 +26,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.defaults import page_not_found
 
@@ -106,6 +106,17 @@ SLOT_TEXT_KEYS = {
     ("fees", "paymentFee"): "configure-content-fees-accounts-entries-paymentFee",
     ("fees", "paymentFeeRefund"): "configure-content-fees-accounts-entries-paymentFeeRefund",
     ("payments", "payout"): "configure-content-payments-accounts-entries-payout",
+}
+# The engine's document types (mapping/documents.py) as the preview names them.
+DOCUMENT_TYPES = {
+    "journalEntry": pgettext_lazy("document type", "Journal entry"),
+    "invoice": pgettext_lazy("document type", "Invoice"),
+    "creditNote": pgettext_lazy("document type", "Credit note"),
+    "payment": pgettext_lazy("document type", "Payment"),
+    "bill": pgettext_lazy("document type", "Bill"),
+    "billPayment": pgettext_lazy("document type", "Bill payment"),
+    "deposit": pgettext_lazy("document type", "Deposit"),
+    "transfer": pgettext_lazy("document type", "Transfer"),
 }
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 HOURS = list(range(24))
@@ -1454,6 +1465,7 @@ def _preview_of(request: HttpRequest, merchant: Merchant) -> dict[str, Any]:
         shown.append(
             {
                 "type": doc.get("type"),
+                "type_label": str(DOCUMENT_TYPES.get(str(doc.get("type")), doc.get("type"))),
                 "date": doc.get("date"),
                 "description": doc.get("description"),
                 "total": doc.get("totalAmount"),

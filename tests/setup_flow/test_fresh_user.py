@@ -218,7 +218,11 @@ def test_the_preview_shows_where_a_payout_goes(client, partner):
         into, out = transfer["lines"]
         assert into["account"] == "Assets:Bank:Current" and into["amount"] > 0
         assert out["account"].startswith("Assets:Clearing:") and out["amount"] == -into["amount"]
-    assert ">None<" not in preview.content.decode()
+    body = preview.content.decode()
+    assert ">None<" not in body
+    # Each document is named in words, not by the engine's type key.
+    assert "<caption>Transfer " in body and "<caption>Invoice " in body
+    assert "<caption>transfer " not in body
 
 
 def test_a_page_that_is_not_there_answers_in_the_merchants_language(client, partner, settings):
