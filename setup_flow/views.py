@@ -1559,6 +1559,19 @@ def finish(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         )
     except ConfigurationRefused as refused:
         return _review(request, merchant, problems=refused.problems, preview=None)
+    except setup.ConfigurationMoved as moved:
+        # Saved elsewhere meanwhile: these choices are kept, to check and finish again.
+        draft["base_version"] = moved.version
+        _save_draft(request, draft)
+        session.put(
+            request,
+            "flash",
+            _(
+                "Your configuration was changed elsewhere since you began (it is version %(version)s now). Your choices here are kept and were not saved yet: check them, then finish again."
+            )
+            % {"version": moved.version},
+        )
+        return redirect("setup_flow:review")
     except ValueError:  # the start date reaches too far before the days posted
         session.put(
             request,

@@ -93,6 +93,41 @@ def test_a_draft_finished_after_another_finish_saves_nothing(client, partner):
     assert SyncConfigurationVersion.objects.filter(merchant=merchant).count() == 1
 
 
+def test_a_draft_begun_before_other_choices_were_saved_overwrites_nothing_unseen(client, partner):
+    merchant = new_merchant(partner)
+    other = Client()
+    finish_ready(client, merchant)
+    finish_ready(other, merchant)
+    schedule = {"schedule.startDate": "2026-11-01", "schedule.syncHour": "5"}
+    other.post("/setup/stage/schedule", {**schedule, "schedule.timeZone": merchant.time_zone})
+    assert client.post("/setup/finish")["Location"] == "/setup/done"
+    moved = other.post("/setup/finish", follow=True)
+    assert "changed elsewhere since you began (it is version 1 now)" in moved.content.decode()
+    assert SyncConfigurationVersion.objects.filter(merchant=merchant).count() == 1
+    # Kept, seen, finished again: saved over the version now current.
+    assert other.post("/setup/finish")["Location"] == "/setup/done"
+    latest = SyncConfigurationVersion.objects.filter(merchant=merchant).order_by("-version")[0]
+    assert (latest.version, latest.sync_hour) == (2, 5)
+
+
+def test_a_standard_set_suggested_again_keeps_sales_out_of_refunds(client, partner):
+    """Once the standard accounts exist, suggesting again (a second session,
+    an invitee, a returning merchant) proposed Income:Sales:Refunds for
+    sales: its id holds "sales"."""
+    merchant = new_merchant(partner)
+    client.get(start_path(merchant))
+    client.post("/setup/suggest", {"create": "yes", "back": "sales"})
+    again = Client()
+    again.get(start_path(merchant))
+    rows = again.get("/setup/suggest?back=sales").context["rows"]
+    assert all(r["exists"] for r in rows)
+    chosen = {r["label"]: r["account"] for r in rows}
+    assert (chosen["Sales"], chosen["Refunds"]) == ("Income:Sales", "Income:Sales:Refunds")
+    again.post("/setup/suggest", {"back": "sales"})
+    slots = {s["name"]: s["value"] for s in again.get("/setup/stage/sales").context["slots"]}
+    assert slots["sales.accounts.sales"] == "Income:Sales"
+
+
 def test_nobody_is_told_a_setup_is_done_that_was_not(client, partner):
     merchant = new_merchant(partner)
     client.get(start_path(merchant))

@@ -38,6 +38,7 @@ from commerce_sync.core.services.configuration import (
     SetOutcome,
     accounting_connection,
     accounting_options_get,
+    sync_configuration_check,
     sync_configuration_set,
 )
 from commerce_sync.core.services.connections import connection_source, connection_target
@@ -528,16 +529,7 @@ def standard_set(*, options: FlowOptions, language: str = "en-us") -> list[Propo
         )
     for section, key, new_id, lazy_name, account_type, words in wanted:
         name = _in(language, lazy_name)
-        candidates = options.accounts_for(section, key)
-        found = next(
-            (
-                a
-                for word in words
-                for a in candidates
-                if word in (a.get("name") or "").lower() or word in a["id"].lower()
-            ),
-            None,
-        )
+        found = _best_match(options.accounts_for(section, key), new_id, words)
         if found is not None:
             proposals.append(
                 ProposedAccount(
@@ -550,6 +542,24 @@ def standard_set(*, options: FlowOptions, language: str = "en-us") -> list[Propo
                 ProposedAccount(section, key, new_id, name, account_type, new_id in existing)
             )
     return proposals
+
+
+def _best_match(
+    candidates: list[dict[str, str]], standard_id: str, words: tuple[str, ...]
+) -> dict[str, str] | None:
+    """The candidate account to propose for a slot: the standard set's own
+    account (`standard_id`, created earlier), else the first whose name
+    holds one of `words` (earlier words first), else whose id does. Names
+    before ids: the id Income:Sales:Refunds holds "sales", its name does not."""
+    exact = next((a for a in candidates if a["id"] == standard_id), None)
+    if exact is not None:
+        return exact
+    for part in ("name", "id"):
+        for word in words:
+            for account in candidates:
+                if word in str(account.get(part) or "").lower():
+                    return account
+    return None
 
 
 def standard_tax_rates(*, options: FlowOptions) -> dict[str, str]:
@@ -758,8 +768,10 @@ def setup_finish(
     most BACKFILL_MAX_DAYS, ValueError beyond, nothing saved), else the
     latest. `base_version` is the configuration version the draft began
     from (0: none yet; None: not checked): when the merchant's current one
-    is another (Finish pressed twice at once, two tabs), nothing is saved or
-    requested and `superseded` says so."""
+    is another, nothing is saved or requested: holding these very choices
+    (Finish pressed twice at once, two tabs) `superseded` says so; other
+    choices (saved meanwhile through the partner API or another session)
+    raise ConfigurationMoved, so neither overwrites the other unseen."""
     from commerce_sync.core.services.syncs import sync_request
 
     merchant.refresh_from_db()
@@ -768,6 +780,8 @@ def setup_finish(
         Merchant.objects.select_for_update().filter(pk=merchant.pk).values_list("pk").get()
         current = SyncConfiguration.objects.filter(merchant=merchant).first()
         if base_version is not None and current is not None and current.version != base_version:
+            if not _configuration_same(current, merchant, document, schedule):
+                raise ConfigurationMoved(current.version)
             return Finished(SetOutcome(current, []), None, None, superseded=True)
         outcome = sync_configuration_set(
             merchant=merchant, document=document, schedule=schedule, actor=MERCHANT
@@ -792,6 +806,34 @@ def setup_finish(
     except ApplicationError:  # nothing due yet (2040), another queued (5080)
         return Finished(outcome, None, None)
     return Finished(outcome, run, backfill)
+
+
+class ConfigurationMoved(Exception):
+    """Another version was saved since the draft began, with other choices."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"The configuration is at version {version} now")
+        self.version = version
+
+
+def _configuration_same(
+    current: SyncConfiguration,
+    merchant: Merchant,
+    document: Mapping[str, Any],
+    schedule: Mapping[str, Any],
+) -> bool:
+    """Whether `document` and `schedule`, checked as `sync_configuration_set`
+    checks them, are what `current` holds."""
+    checked = sync_configuration_check(merchant=merchant, document=document, schedule=schedule)
+    parsed = checked.schedule
+    if checked.problems or parsed is None or checked.document != current.document:
+        return False
+    return (parsed.start_date, parsed.sync_hour, parsed.time_zone, parsed.frequency) == (
+        current.start_date,
+        current.sync_hour,
+        current.time_zone,
+        current.frequency,
+    )
 
 
 def _bank_contact_align(*, merchant: Merchant, document: Mapping[str, Any]) -> None:
