@@ -235,12 +235,13 @@ CSP_PREFIX_REPLACE = {
 }
 # Permissions-Policy (django-permissions-policy) on every response: no page
 # of ours uses a device, sensor, payment or window feature, so none may.
+# Only features Chromium recognises: an unknown one (such as "bluetooth")
+# is an error on every page's console.
 PERMISSIONS_POLICY: dict[str, list[str]] = {
     feature: []
     for feature in (
         "accelerometer",
         "autoplay",
-        "bluetooth",
         "browsing-topics",
         "camera",
         "display-capture",

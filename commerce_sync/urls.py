@@ -12,3 +12,6 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("api/v1/", include("commerce_sync.api.urls")),
 ]
+
+# Under /setup/ a merchant's 404 is a page of the flow, in its language.
+handler404 = "setup_flow.views.not_found"

@@ -13,6 +13,7 @@ import re
 import zoneinfo
 from collections.abc import Callable
 from datetime import date, timedelta
+from decimal import Decimal
 from functools import wraps
 from typing import Any
 
@@ -25,8 +26,9 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.defaults import page_not_found
 
 from commerce_sync.core.models import Connection, Merchant, SyncRun
 from commerce_sync.core.platforms import NAMES
@@ -51,7 +53,13 @@ from commerce_sync.core.services.merchant_alerts import (
 )
 from commerce_sync.core.services.setup_links import SetupLinkRefusal, setup_link_consume
 from commerce_sync.core.services.sync_flow import sync_flow_texts
-from commerce_sync.errors import ApplicationError, CredentialsRevoked, DocumentRejected
+from commerce_sync.core.validators import time_zone_get
+from commerce_sync.errors import (
+    ApplicationError,
+    ConfigurationError,
+    CredentialsRevoked,
+    DocumentRejected,
+)
 from commerce_sync.syncs.recovery import push_items_retry_failed
 from commerce_sync.syncs.scheduling import merchant_sync_enable
 from setup_flow import drafts, session
@@ -98,6 +106,17 @@ SLOT_TEXT_KEYS = {
     ("fees", "paymentFee"): "configure-content-fees-accounts-entries-paymentFee",
     ("fees", "paymentFeeRefund"): "configure-content-fees-accounts-entries-paymentFeeRefund",
     ("payments", "payout"): "configure-content-payments-accounts-entries-payout",
+}
+# The engine's document types (mapping/documents.py) as the preview names them.
+DOCUMENT_TYPES = {
+    "journalEntry": pgettext_lazy("document type", "Journal entry"),
+    "invoice": pgettext_lazy("document type", "Invoice"),
+    "creditNote": pgettext_lazy("document type", "Credit note"),
+    "payment": pgettext_lazy("document type", "Payment"),
+    "bill": pgettext_lazy("document type", "Bill"),
+    "billPayment": pgettext_lazy("document type", "Bill payment"),
+    "deposit": pgettext_lazy("document type", "Deposit"),
+    "transfer": pgettext_lazy("document type", "Transfer"),
 }
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 HOURS = list(range(24))
@@ -222,6 +241,9 @@ def _draft(request: HttpRequest, merchant: Merchant) -> dict[str, Any]:
             if config
             else None,
         )
+        # The version the draft begins from: finishing it after another
+        # finish saved one since saves nothing (two clicks at once, two tabs).
+        draft["base_version"] = config.version if config else 0
         session.put(request, "draft", draft)
     shared = setup.shared_draft_get(merchant=merchant)
     if (
@@ -353,7 +375,9 @@ def _labels(
             labels.setdefault(f"{section}.accounts.{key}", str(label))
     for payment_type in options.payment_types:
         key = setup.payment_account_key(payment_type)
-        labels[f"payments.accounts.{key}"] = _("%(type)s clearing account") % {"type": payment_type}
+        labels[f"payments.accounts.{key}"] = _("%(type)s clearing account") % {
+            "type": setup.payment_type_label(payment_type)
+        }
     labels.setdefault("payments.accounts.card", _("Card clearing account"))
     labels.update(
         {
@@ -448,6 +472,22 @@ def start(request: HttpRequest, code: str) -> HttpResponse:
     if consumed.merchant.configured:
         return redirect("setup_flow:settings")
     return redirect("setup_flow:stage", "commerce")
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The site's 404 (`handler404`): under /setup/ a page of the flow in
+    the merchant's language with the way back to its setup (Django's bare
+    English "Not Found" otherwise); elsewhere Django's own."""
+    if not request.path.startswith(reverse("setup_flow:index")):
+        return page_not_found(request, exception)
+    _activate(request)
+    merchant = session.flow_merchant(request)
+    return render(
+        request,
+        "setup_flow/not_found.html",
+        {"locale": request.LANGUAGE_CODE, "brand": _brand(merchant)},
+        status=404,
+    )
 
 
 @require_GET
@@ -557,6 +597,7 @@ def _stage_connect(request: HttpRequest, merchant: Merchant, name: str) -> HttpR
             "needs_shop": c.platform_key == "shopify" and not (c.settings or {}).get("shop"),
             "needs_region": c.platform_key == "clover" and not (c.settings or {}).get("region"),
             "no_consent": c.platform_key in ("sandbox", "beancount", "partner-push", "partner"),
+            "organisation": _organisation(c),
         }
         for c in connections
     ]
@@ -580,6 +621,18 @@ def _stage_connect(request: HttpRequest, merchant: Merchant, name: str) -> HttpR
         ),
         status=400 if error else 200,
     )
+
+
+def _organisation(connection: Connection) -> str:
+    """What a linked connection posts to, as its platform named it when
+    chosen: "Organisation: Double Ltd" (Xero), "Company: Double Café Ltd"
+    (QuickBooks); "" when unknown."""
+    name = setup.organisation_name(connection)
+    if not name or connection.status != Connection.Status.LINKED:
+        return ""
+    if connection.platform_key == "quickbooks":
+        return _("Company: %(name)s") % {"name": name}
+    return _("Organisation: %(name)s") % {"name": name}
 
 
 def _options(merchant: Merchant) -> setup.FlowOptions:
@@ -1108,9 +1161,10 @@ def suggest(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     """Propose accounts for the common slots; with consent, create the
     missing ones (where the software allows) and fill the draft."""
     options = _options(merchant)
-    proposals = setup.standard_set(options=options) + setup.standard_tax_rate_accounts(
-        options=options
-    )
+    language = request.LANGUAGE_CODE
+    proposals = setup.standard_set(
+        options=options, language=language
+    ) + setup.standard_tax_rate_accounts(options=options, language=language)
     labels = _labels(merchant, options, _texts(merchant, request.LANGUAGE_CODE))
     back = request.POST.get("back") or request.GET.get("back") or "sales"
     if back not in STAGE_NAMES:
@@ -1269,6 +1323,8 @@ def invite(request: HttpRequest, merchant: Merchant) -> HttpResponse:
 @require_GET
 @merchant_required
 def invited_done(request: HttpRequest, merchant: Merchant) -> HttpResponse:
+    if not session.get(request, "stage"):  # the merchant's own session: nobody to thank
+        return redirect("setup_flow:index")
     return render(
         request,
         "setup_flow/invited_done.html",
@@ -1395,9 +1451,8 @@ def _preview_of(request: HttpRequest, merchant: Merchant) -> dict[str, Any]:
     hour = schedule.get("syncHour", 0)
     hour = hour if isinstance(hour, int) and 0 <= hour <= 23 else 0
     zone_name = str(schedule.get("timeZone") or merchant.time_zone)
-    try:
-        zone = zoneinfo.ZoneInfo(zone_name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    zone = time_zone_get(zone_name)
+    if zone is None:
         zone_name, zone = merchant.time_zone, zoneinfo.ZoneInfo(merchant.time_zone)
     day = _last_complete_day(hour, zone)
     result = setup.setup_preview(
@@ -1408,10 +1463,11 @@ def _preview_of(request: HttpRequest, merchant: Merchant) -> dict[str, Any]:
     documents = [doc.as_json() for doc in result.result.documents]
     shown = []
     for doc in documents:
-        lines = doc.get("journalLines") or doc.get("lineItems") or []
+        lines = doc.get("journalLines") or doc.get("lineItems") or _transfer_lines(doc)
         shown.append(
             {
                 "type": doc.get("type"),
+                "type_label": str(DOCUMENT_TYPES.get(str(doc.get("type")), doc.get("type"))),
                 "date": doc.get("date"),
                 "description": doc.get("description"),
                 "total": doc.get("totalAmount"),
@@ -1449,6 +1505,27 @@ def _preview_of(request: HttpRequest, merchant: Merchant) -> dict[str, Any]:
     }
 
 
+def _transfer_lines(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """A transfer (a payout moving money from a clearing account to the
+    bank) as the two lines a merchant reads: into its `toAccountRef`, out of
+    its `fromAccountRef`; [] for any other document without lines."""
+    if document.get("type") != "transfer":
+        return []
+    amount = Decimal(str(document.get("amount") or 0))
+    return [
+        {
+            "accountRef": document.get("toAccountRef") or {},
+            "netAmount": amount,
+            "description": _("Transferred in"),
+        },
+        {
+            "accountRef": document.get("fromAccountRef") or {},
+            "netAmount": -amount,
+            "description": _("Transferred out"),
+        },
+    ]
+
+
 @require_GET
 @merchant_required
 def preview(request: HttpRequest, merchant: Merchant) -> HttpResponse:
@@ -1460,7 +1537,14 @@ def preview(request: HttpRequest, merchant: Merchant) -> HttpResponse:
 @merchant_required
 def finish(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     """Save the draft as a configuration version and request the first sync;
-    refused (nothing saved) while the rules or yesterday's preview refuse."""
+    refused (nothing saved) while the rules or yesterday's preview refuse.
+    Finish pressed again (a second click, or the review posted again from
+    the browser's history) saves nothing: the version saved stands."""
+    if session.get(request, "draft") is None and merchant.configured:
+        # The draft was saved and spent: nothing is being edited.
+        return redirect(
+            "setup_flow:done" if session.get(request, "finished") else "setup_flow:settings"
+        )
     draft = _draft(request, merchant)
     problems = _check(merchant, draft)
     if problems:
@@ -1470,10 +1554,26 @@ def finish(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         return _review(request, merchant, problems=None, preview=shown, refused=True)
     try:
         finished = setup.setup_finish(
-            merchant=merchant, document=draft["document"], schedule=draft.get("schedule") or {}
+            merchant=merchant,
+            document=draft["document"],
+            schedule=draft.get("schedule") or {},
+            base_version=draft.get("base_version"),
         )
     except ConfigurationRefused as refused:
         return _review(request, merchant, problems=refused.problems, preview=None)
+    except setup.ConfigurationMoved as moved:
+        # Saved elsewhere meanwhile: these choices are kept, to check and finish again.
+        draft["base_version"] = moved.version
+        _save_draft(request, draft)
+        session.put(
+            request,
+            "flash",
+            _(
+                "Your configuration was changed elsewhere since you began (it is version %(version)s now). Your choices here are kept and were not saved yet: check them, then finish again."
+            )
+            % {"version": moved.version},
+        )
+        return redirect("setup_flow:review")
     except ValueError:  # the start date reaches too far before the days posted
         session.put(
             request,
@@ -1482,6 +1582,14 @@ def finish(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         )
         return redirect("setup_flow:stage", "schedule")
     session.pop(request, "draft")
+    if finished.superseded:  # another finish saved a version since this draft began
+        session.put(
+            request,
+            "notice",
+            _("Your choices were already saved (version %(version)s).")
+            % {"version": finished.outcome.config.version},
+        )
+        return redirect("setup_flow:settings")
     backfill = finished.backfill
     session.put(
         request,
@@ -1499,6 +1607,8 @@ def finish(request: HttpRequest, merchant: Merchant) -> HttpResponse:
 @merchant_required
 def done(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     finished = session.get(request, "finished") or {}
+    if not finished:  # nothing was finished in this session: nothing to confirm
+        return redirect("setup_flow:settings" if merchant.configured else "setup_flow:review")
     run = (
         sync_run_get(partner=merchant.partner, merchant_id=merchant.pk, sync_id=finished.get("run"))
         if finished.get("run")
@@ -1597,6 +1707,7 @@ def oauth_callback(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         )
     if done_.organisations:
         session.put(request, "organisation_connection", str(connection.pk))
+        session.put(request, "organisations", [[o.id, o.name] for o in done_.organisations])
         return render(
             request,
             "setup_flow/organisation.html",
@@ -1622,10 +1733,28 @@ def organisation(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     )
     if connection is None:
         raise Http404
-    setup.oauth_organisation_choose(
-        connection=connection, organisation_id=request.POST.get("organisation", "")
-    )
+    try:
+        setup.oauth_organisation_choose(
+            connection=connection, organisation_id=request.POST.get("organisation", "")
+        )
+    except ConfigurationError:  # not one the grant reaches (a tampered form)
+        listed = session.get(request, "organisations") or []
+        return render(
+            request,
+            "setup_flow/organisation.html",
+            _context(
+                request,
+                merchant,
+                connection.source_type,
+                {
+                    "organisations": [setup.Organisation(i, n) for i, n in listed],
+                    "error": _("Choose one of the organisations listed."),
+                },
+            ),
+            status=400,
+        )
     session.pop(request, "organisation_connection")
+    session.pop(request, "organisations")
     return redirect("setup_flow:stage", connection.source_type)
 
 
@@ -1667,7 +1796,6 @@ def clover_region(request: HttpRequest, merchant: Merchant, connection_id: str) 
 def shopify_shop(request: HttpRequest, merchant: Merchant, connection_id: str) -> HttpResponse:
     """The shop a Shopify connection is for, typed by the merchant; then
     Shopify's consent screen on that shop."""
-    from commerce_sync.errors import ConfigurationError
 
     connection = connection_get(merchant=merchant, connection_id=connection_id)
     if connection is None or connection.platform_key != "shopify":
@@ -1831,6 +1959,7 @@ def settings_page(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                 Connection.Status.UNLINKED: _("Disconnected"),
             }.get(c.status, c.status),
             "linked": c.status == Connection.Status.LINKED,
+            "organisation": _organisation(c),
             "reconnect": c.status == Connection.Status.UNLINKED
             or (c.platform_key in setup.OAUTH_PLATFORMS and c.status != Connection.Status.LINKED),
         }

@@ -3,15 +3,30 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pycountry
 from django.core.exceptions import ValidationError
 
+# The longest zone name a time-zone column holds (IANA names are far shorter).
+TIME_ZONE_MAX_LENGTH = 64
+
+
+def time_zone_get(name: object) -> ZoneInfo | None:
+    """The IANA zone called `name` (e.g. "Europe/London"), or None when
+    `name` is not one: not a string, empty, longer than
+    TIME_ZONE_MAX_LENGTH characters, or unknown. The length is checked
+    first: zoneinfo looks a long name with many slashes up as nested
+    packages and raises RecursionError, not ZoneInfoNotFoundError."""
+    if not isinstance(name, str) or not name or len(name) > TIME_ZONE_MAX_LENGTH:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
 
 def validate_time_zone(value: str) -> None:
     """Accept only names the IANA database knows, e.g. "Europe/London"."""
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    if time_zone_get(value) is None:
         raise ValidationError(
             "%(value)s is not an IANA time zone.", code="invalid", params={"value": value}
-        ) from None
+        )
 
 
 def validate_email_list(value: object) -> None:

@@ -147,6 +147,13 @@ class QuickBooksTarget:
     def list_departments(self) -> list[dict[str, str]]:
         return self._named("Department", "Name")
 
+    def company_name(self) -> str:
+        """The company's name (`CompanyInfo.CompanyName`, Intuit's Finance.xsd),
+        "" when it has none; shown to the merchant to say which company the
+        connection posts to."""
+        _, rows = self.client.query("select * from CompanyInfo")
+        return str(rows[0].get("CompanyName") or "") if rows else ""
+
     def list_currencies(self) -> list[str]:
         _, rows = self.client.query("select * from CompanyCurrency")
         return sorted({self.home_currency(), *(r.get("Code", "") for r in rows if r.get("Code"))})

@@ -98,6 +98,7 @@ def test_create_company_takes_the_partners_defaults_then_explicit_values(api, pa
         ({"name": "A", "currency": "pounds"}, "currency"),
         ({"name": "A", "country": "gb"}, "country"),
         ({"name": "A", "timeZone": "Mars/Olympus"}, "timeZone"),
+        ({"name": "A", "timeZone": "Europe/London" * 400}, "timeZone"),  # was a 500
         ({"name": "A", "tags": {"": "x"}}, "tags"),
         ({"name": "A", "tags": {str(n): "x" for n in range(11)}}, "tags"),
         ({"name": "A", "colour": "red"}, "colour"),  # never silently dropped

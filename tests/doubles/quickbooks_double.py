@@ -198,6 +198,8 @@ class Company:
             "AP",
         )
         self.add("Preferences", {"CurrencyPrefs": {"HomeCurrency": {"value": "GBP"}}}, "1")
+        # The company's own record (Finance.xsd CompanyInfo), read for its name.
+        self.add("CompanyInfo", {"CompanyName": "Double Café Ltd", "Country": "GB"}, "1")
 
     def add(
         self, entity: str, body: dict[str, Any], entity_id: str | None = None

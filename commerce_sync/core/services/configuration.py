@@ -26,6 +26,7 @@ from commerce_sync.core.models import Connection, Frequency, Merchant, SyncConfi
 from commerce_sync.core.selectors import payment_types_seen
 from commerce_sync.core.services.connections import connection_target
 from commerce_sync.core.services.merchants import sync_configuration_save
+from commerce_sync.core.validators import time_zone_get
 from commerce_sync.errors import ConfigurationError
 from mapping.config import INVOICE, JOURNAL, parse_configuration, payment_account_key
 from mapping.errors import MappingError
@@ -278,9 +279,8 @@ def _schedule(
         return None
     before = len(problems)
     zone_name = raw.get("timeZone") or (current.time_zone if current else merchant.time_zone)
-    try:
-        zone = zoneinfo.ZoneInfo(str(zone_name))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    zone = time_zone_get(zone_name)
+    if zone is None:
         problems.append(
             Problem(
                 "schedule.timeZone",
@@ -288,7 +288,6 @@ def _schedule(
                 "invalid",
             )
         )
-        zone = None
     hour = raw.get("syncHour", current.sync_hour if current else 0)
     if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
         problems.append(

@@ -26,9 +26,10 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import pgettext_lazy
 
-from commerce_sync.core.models import Connection, Merchant, SyncRun
+from commerce_sync.core.models import Connection, Merchant, SyncConfiguration, SyncRun
 from commerce_sync.core.selectors import payment_types_seen
 from commerce_sync.core.services.audit import audit_log_write
 from commerce_sync.core.services.configuration import (
@@ -37,6 +38,7 @@ from commerce_sync.core.services.configuration import (
     SetOutcome,
     accounting_connection,
     accounting_options_get,
+    sync_configuration_check,
     sync_configuration_set,
 )
 from commerce_sync.core.services.connections import connection_source, connection_target
@@ -354,23 +356,91 @@ class AccountExists(Exception):
 
 # --- The standard set -----------------------------------------------------------------
 
-# (section, key, account id for a Beancount ledger, name, type, keywords to find one)
-STANDARD_ACCOUNTS: tuple[tuple[str, str, str, str, str, tuple[str, ...]], ...] = (
-    ("sales", "sales", "Income:Sales", "Sales", "Income", ("sales", "revenue")),
-    ("sales", "refund", "Income:Sales:Refunds", "Refunds", "Income", ("refund",)),
+# (section, key, account id for a Beancount ledger, name, type, keywords to find one).
+# The names are translated when proposed (`standard_set(language=…)`); the ids
+# stay as they are in every language: Beancount's root names are English
+# unless a ledger's options rename them, and an id is how a proposal is
+# found again (switching language never proposes the same account twice).
+STANDARD_ACCOUNTS: tuple[tuple[str, str, str, Any, str, tuple[str, ...]], ...] = (
+    (
+        "sales",
+        "sales",
+        "Income:Sales",
+        pgettext_lazy("standard account", "Sales"),
+        "Income",
+        ("sales", "revenue"),
+    ),
+    (
+        "sales",
+        "refund",
+        "Income:Sales:Refunds",
+        pgettext_lazy("standard account", "Refunds"),
+        "Income",
+        ("refund",),
+    ),
     (
         "sales",
         "gratuity",
         "Liabilities:Tips",
-        "Tips owed to staff",
+        pgettext_lazy("standard account", "Tips owed to staff"),
         "Liability",
         ("tip", "gratuit"),
     ),
-    ("sales", "prepaid", "Liabilities:GiftCards", "Gift cards", "Liability", ("gift", "prepaid")),
-    ("sales", "tax", "Liabilities:SalesTax", "Sales tax", "Liability", ("vat", "tax", "gst")),
-    ("fees", "paymentFee", "Expenses:PaymentFees", "Payment fees", "Expense", ("fee",)),
-    ("payments", "payout", "Assets:Bank:Current", "Bank account", "Asset", ("bank", "current")),
+    (
+        "sales",
+        "prepaid",
+        "Liabilities:GiftCards",
+        pgettext_lazy("standard account", "Gift cards"),
+        "Liability",
+        ("gift", "prepaid"),
+    ),
+    (
+        "sales",
+        "tax",
+        "Liabilities:SalesTax",
+        pgettext_lazy("standard account", "Sales tax"),
+        "Liability",
+        ("vat", "tax", "gst"),
+    ),
+    (
+        "fees",
+        "paymentFee",
+        "Expenses:PaymentFees",
+        pgettext_lazy("standard account", "Payment fees"),
+        "Expense",
+        ("fee",),
+    ),
+    (
+        "payments",
+        "payout",
+        "Assets:Bank:Current",
+        pgettext_lazy("standard account", "Bank account"),
+        "Asset",
+        ("bank", "current"),
+    ),
 )
+
+# Codat's payment method types (mapping.canonical.PAYMENT_TYPES) as a merchant reads them.
+PAYMENT_TYPE_LABELS: dict[str, Any] = {
+    "Cash": pgettext_lazy("payment type", "Cash"),
+    "Card": pgettext_lazy("payment type", "Card"),
+    "Invoice": pgettext_lazy("payment type", "Invoice"),
+    "OnlineCard": pgettext_lazy("payment type", "Online card"),
+    "Swish": "Swish",
+    "Vipps": "Vipps",
+    "Mobile": pgettext_lazy("payment type", "Mobile payment"),
+    "StoreCredit": pgettext_lazy("payment type", "Store credit"),
+    "Paypal": "PayPal",
+    "Custom": pgettext_lazy("payment type", "Other payment method"),
+    "Prepaid": pgettext_lazy("payment type", "Prepaid (gift card)"),
+    "Unknown": pgettext_lazy("payment type", "Unknown payment method"),
+}
+
+
+def payment_type_label(payment_type: str) -> str:
+    """`payment_type` (Codat's, e.g. "OnlineCard") in the active language
+    ("Online card", "Carte en ligne"); an unknown type as it is."""
+    return str(PAYMENT_TYPE_LABELS.get(payment_type, payment_type))
 
 
 @dataclass(frozen=True)
@@ -384,12 +454,15 @@ class ProposedAccount:
     tax_rate: str | None = None  # a percentage: the account is a tax rate (Beancount)
 
 
-def standard_tax_rate_accounts(*, options: FlowOptions) -> list[ProposedAccount]:
+def standard_tax_rate_accounts(
+    *, options: FlowOptions, language: str = "en-us"
+) -> list[ProposedAccount]:
     """Where the target creates accounts and has no tax rate of a
     percentage the merchant's sales use (or 0 % for untaxed lines, gift
     cards and tips), a tax rate to create: a liability account carrying
-    that rate (`Liabilities:SalesTax:Rate20`), section "taxRates", key the
-    percentage. [] elsewhere (the merchant adds rates in its software)."""
+    that rate (`Liabilities:SalesTax:Rate20`, named "Tax rate 20 %" in
+    `language`, e.g. "Taux de taxe 20 %" in fr-fr), section "taxRates", key
+    the percentage. [] elsewhere (the merchant adds rates in its software)."""
     if not options.creates_accounts:
         return []
     have = {_rate_key(r) for r in options.tax_rates}
@@ -407,7 +480,8 @@ def standard_tax_rate_accounts(*, options: FlowOptions) -> list[ProposedAccount]
                 "taxRates",
                 pct,
                 account_id,
-                f"Tax rate {pct} %",
+                _in(language, pgettext_lazy("standard account", "Tax rate %(pct)s %%"))
+                % {"pct": pct},
                 "Liability",
                 account_id in existing,
                 pct,
@@ -423,14 +497,22 @@ def _rate_key(rate: Mapping[str, Any]) -> str:
         return ""
 
 
-def standard_set(*, options: FlowOptions) -> list[ProposedAccount]:
+def _in(language: str, text: Any) -> str:
+    """`text` (a lazy translation) in `language` (en-us, fr-fr, fr-ca)."""
+    with translation.override(language):
+        return str(text)
+
+
+def standard_set(*, options: FlowOptions, language: str = "en-us") -> list[ProposedAccount]:
     """Sensible defaults for every required slot and the common optional
     ones, plus one clearing account per payment type seen: an existing
     suitable account whose name matches, else (where the target creates
-    accounts) a new one to create with the merchant's consent. Slots with
-    neither are left out."""
+    accounts) a new one to create with the merchant's consent, named in
+    `language` (en-us "Card clearing", fr-fr "Compte d'attente Carte"; the
+    id, e.g. Assets:Clearing:Card, is the same in every language). Slots
+    with neither are left out."""
     proposals: list[ProposedAccount] = []
-    wanted = list(STANDARD_ACCOUNTS)
+    wanted: list[tuple[str, str, str, Any, str, tuple[str, ...]]] = list(STANDARD_ACCOUNTS)
     for payment_type in options.payment_types:
         key = payment_account_key(payment_type)
         component = "".join(part[:1].upper() + part[1:] for part in payment_type.split())
@@ -439,22 +521,15 @@ def standard_set(*, options: FlowOptions) -> list[ProposedAccount]:
                 "payments",
                 key,
                 f"Assets:Clearing:{component}",
-                f"{payment_type} clearing",
+                _in(language, pgettext_lazy("standard account", "%(type)s clearing"))
+                % {"type": _in(language, PAYMENT_TYPE_LABELS.get(payment_type, payment_type))},
                 "Asset",
                 (payment_type.lower(), "clearing"),
             )
         )
-    for section, key, new_id, name, account_type, words in wanted:
-        candidates = options.accounts_for(section, key)
-        found = next(
-            (
-                a
-                for word in words
-                for a in candidates
-                if word in (a.get("name") or "").lower() or word in a["id"].lower()
-            ),
-            None,
-        )
+    for section, key, new_id, lazy_name, account_type, words in wanted:
+        name = _in(language, lazy_name)
+        found = _best_match(options.accounts_for(section, key), new_id, words)
         if found is not None:
             proposals.append(
                 ProposedAccount(
@@ -467,6 +542,24 @@ def standard_set(*, options: FlowOptions) -> list[ProposedAccount]:
                 ProposedAccount(section, key, new_id, name, account_type, new_id in existing)
             )
     return proposals
+
+
+def _best_match(
+    candidates: list[dict[str, str]], standard_id: str, words: tuple[str, ...]
+) -> dict[str, str] | None:
+    """The candidate account to propose for a slot: the standard set's own
+    account (`standard_id`, created earlier), else the first whose name
+    holds one of `words` (earlier words first), else whose id does. Names
+    before ids: the id Income:Sales:Refunds holds "sales", its name does not."""
+    exact = next((a for a in candidates if a["id"] == standard_id), None)
+    if exact is not None:
+        return exact
+    for part in ("name", "id"):
+        for word in words:
+            for account in candidates:
+                if word in str(account.get(part) or "").lower():
+                    return account
+    return None
 
 
 def standard_tax_rates(*, options: FlowOptions) -> dict[str, str]:
@@ -649,15 +742,22 @@ class Finished:
     """What finishing did: the configuration `outcome`, the `run` requested
     (None: nothing due yet, or one is already queued), and the `backfill`
     [first, until) of days before those already posted, when the start date
-    moved earlier and a historic sync posts them."""
+    moved earlier and a historic sync posts them; `superseded` when another
+    finish saved a version since the draft was begun (nothing saved or
+    requested: `outcome` holds that version)."""
 
     outcome: SetOutcome
     run: SyncRun | None
     backfill: tuple[date, date] | None = None
+    superseded: bool = False
 
 
 def setup_finish(
-    *, merchant: Merchant, document: Mapping[str, Any], schedule: Mapping[str, Any]
+    *,
+    merchant: Merchant,
+    document: Mapping[str, Any],
+    schedule: Mapping[str, Any],
+    base_version: int | None = None,
 ) -> Finished:
     """Save the flow's configuration as a new version (actor `merchant`,
     every rule of `sync_configuration_set`; ConfigurationRefused names the
@@ -666,11 +766,23 @@ def setup_finish(
     moved before the days already posted, a historic sync of the days from
     it up to the first one posted (days posted are never posted twice; at
     most BACKFILL_MAX_DAYS, ValueError beyond, nothing saved), else the
-    latest."""
+    latest. `base_version` is the configuration version the draft began
+    from (0: none yet; None: not checked): when the merchant's current one
+    is another, nothing is saved or requested: holding these very choices
+    (Finish pressed twice at once, two tabs) `superseded` says so; other
+    choices (saved meanwhile through the partner API or another session)
+    raise ConfigurationMoved, so neither overwrites the other unseen."""
     from commerce_sync.core.services.syncs import sync_request
 
     merchant.refresh_from_db()
     with transaction.atomic():
+        # One finish of a merchant at a time: a second one sees the first's version.
+        Merchant.objects.select_for_update().filter(pk=merchant.pk).values_list("pk").get()
+        current = SyncConfiguration.objects.filter(merchant=merchant).first()
+        if base_version is not None and current is not None and current.version != base_version:
+            if not _configuration_same(current, merchant, document, schedule):
+                raise ConfigurationMoved(current.version)
+            return Finished(SetOutcome(current, []), None, None, superseded=True)
         outcome = sync_configuration_set(
             merchant=merchant, document=document, schedule=schedule, actor=MERCHANT
         )
@@ -694,6 +806,34 @@ def setup_finish(
     except ApplicationError:  # nothing due yet (2040), another queued (5080)
         return Finished(outcome, None, None)
     return Finished(outcome, run, backfill)
+
+
+class ConfigurationMoved(Exception):
+    """Another version was saved since the draft began, with other choices."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"The configuration is at version {version} now")
+        self.version = version
+
+
+def _configuration_same(
+    current: SyncConfiguration,
+    merchant: Merchant,
+    document: Mapping[str, Any],
+    schedule: Mapping[str, Any],
+) -> bool:
+    """Whether `document` and `schedule`, checked as `sync_configuration_set`
+    checks them, are what `current` holds."""
+    checked = sync_configuration_check(merchant=merchant, document=document, schedule=schedule)
+    parsed = checked.schedule
+    if checked.problems or parsed is None or checked.document != current.document:
+        return False
+    return (parsed.start_date, parsed.sync_hour, parsed.time_zone, parsed.frequency) == (
+        current.start_date,
+        current.sync_hour,
+        current.time_zone,
+        current.frequency,
+    )
 
 
 def _bank_contact_align(*, merchant: Merchant, document: Mapping[str, Any]) -> None:
@@ -920,14 +1060,13 @@ def oauth_finish(
         from connectors.quickbooks.oauth import realm_from_callback
 
         realm = realm_from_callback(params)
-        return OAuthDone(
-            connection_link(
-                connection=connection,
-                credentials=credentials,
-                settings={"realm_id": realm},
-                linked=True,
-            )
+        row = connection_link(
+            connection=connection,
+            credentials=credentials,
+            settings={"realm_id": realm},
+            linked=True,
         )
+        return OAuthDone(_company_name_remember(row))
     if connection.platform_key == "clover":
         from connectors.clover.oauth import merchant_from_callback
 
@@ -954,7 +1093,7 @@ def oauth_finish(
                 connection_link(
                     connection=connection,
                     credentials=credentials,
-                    settings={"tenant_id": tenants[0].tenant_id},
+                    settings={"tenant_id": tenants[0].tenant_id, "tenant_name": tenants[0].name},
                     linked=True,
                 )
             )
@@ -1067,9 +1206,35 @@ def oauth_organisation_choose(*, connection: Connection, organisation_id: str) -
     return connection_link(
         connection=connection,
         credentials=dict(connection.credentials or {}),
-        settings={"tenant_id": tenant.tenant_id},
+        settings={"tenant_id": tenant.tenant_id, "tenant_name": tenant.name},
         linked=True,
     )
+
+
+def _company_name_remember(connection: Connection) -> Connection:
+    """A QuickBooks connection with its company's name kept in its settings
+    (`company_name`), so the merchant sees which company it posts to. Best
+    effort: when QuickBooks cannot say, it is logged and left out."""
+    try:
+        name = connection_target(connection=connection).company_name()
+    except ApplicationError as error:
+        log.warning("QuickBooks company name not read for connection %s: %s", connection.pk, error)
+        return connection
+    if not name:
+        return connection
+    with transaction.atomic():
+        row = Connection.objects.select_for_update().get(pk=connection.pk)
+        row.settings = {**(row.settings or {}), "company_name": str(name)[:255]}
+        row.save(update_fields=["settings", "updated_at"])
+    return row
+
+
+def organisation_name(connection: Connection) -> str:
+    """The organisation or company an accounting connection posts to, as its
+    platform names it (Xero's tenant name, QuickBooks' company name), "" when
+    unknown or not applicable."""
+    settings = connection.settings or {}
+    return str(settings.get("tenant_name") or settings.get("company_name") or "")
 
 
 # --- Someone else's stage ----------------------------------------------------------------
