@@ -863,12 +863,18 @@ def edited_days(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
     currencies = sorted({before["currency"], *(o["currency"] for o in commerce["orders"])})
     clock = clock_of(before)
     ids = Ids("N")
+    # A payment a fee or payout line already names stays on its order, paid:
+    # sources edit lines and amounts, they do not take back a settled payment.
+    named = {(tx.get("transactionSourceRef") or {}).get("id") for tx in commerce["transactions"]}
     new_orders = []
     for order in commerce["orders"]:
+        edited = None
         if order["_kind"] != "exchange" and draw(st.booleans()):
-            new_orders.append(draw(orders(order["id"], currencies, clock, like=order, fine=False)))
-        else:
-            new_orders.append(order)
+            edited = draw(orders(order["id"], currencies, clock, like=order, fine=False))
+            kept = {p["id"] for p in edited["payments"] if p["status"] == "Paid"}
+            if not {p["id"] for p in order["payments"]} & named <= kept:
+                edited = None
+        new_orders.append(edited or order)
     new_transactions = []
     for tx in commerce["transactions"]:
         if tx["type"] not in ("Payment", "Refund") and draw(st.booleans()):
