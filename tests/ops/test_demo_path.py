@@ -65,6 +65,25 @@ def test_the_admin_password_is_kept_owner_only_and_named_in_the_summary(db, ledg
     assert "changepassword admin" in "\n".join(demo_check(strict=True).lines)
 
 
+def test_the_summary_names_the_ports_make_run_serves_on(db, ledgers: Path, monkeypatch) -> None:
+    """Found by hand: `FAVA_PORT=8203 make run` served Fava on 8203 but the
+    summary still said 5000, and the app could not leave 8000."""
+    seed = demo_seed(days=1, orders_per_day=4, today=TODAY)
+    sync_run_execute(merchant=seed.merchant, until=TODAY)
+    summary = "\n".join(demo_check(strict=True).lines)
+    assert "http://127.0.0.1:8000/admin/" in summary
+    assert "http://127.0.0.1:5000/" in summary
+    monkeypatch.setenv("PORT", "8103")
+    monkeypatch.setenv("FAVA_PORT", "8203")
+    summary = "\n".join(demo_check(strict=True).lines)
+    assert "http://127.0.0.1:8103/admin/" in summary
+    assert "http://127.0.0.1:8103/portal/" in summary
+    assert "http://127.0.0.1:8203/" in summary
+    assert ":8000" not in summary and ":5000" not in summary
+    serve = (Path(__file__).resolve().parents[2] / "scripts" / "serve.sh").read_text()
+    assert 'runserver "127.0.0.1:${PORT:-8000}"' in serve
+
+
 def test_the_demo_check_judges_only_the_latest_sync(db, ledgers: Path) -> None:
     seed = demo_seed(days=2, orders_per_day=4, today=TODAY)
     assert sync_run_execute(merchant=seed.merchant, until=TODAY).status == "succeeded"
@@ -171,3 +190,67 @@ def test_a_mistake_on_the_command_line_is_one_clear_line(db, argv, words) -> Non
         call_command(*argv)
     assert words in str(refused.value)
     assert "\n" not in str(refused.value).strip()
+
+
+def _sync_command(*argv: str) -> tuple[int, str]:
+    """`manage.py sync ARGV` in-process: (exit status, standard output)."""
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out = StringIO()
+    try:
+        call_command("sync", *argv, stdout=out)
+    except CommandError as refused:
+        return 1, str(refused)
+    except SystemExit as exited:
+        return int(exited.code or 0), out.getvalue()
+    return 0, out.getvalue()
+
+
+def test_a_range_into_days_not_ended_is_refused_whole_and_writes_nothing(db, ledgers: Path) -> None:
+    """Found by hand: `sync --from <tomorrow> --to ...` posted days that had
+    not happened (the sandbox invents any day). A range ending after the
+    latest sync hour passed is refused in one line before any chunk runs."""
+    from django.utils import timezone
+
+    merchant = demo_seed(days=2, orders_per_day=4).merchant
+    today = timezone.localdate()
+    for first, last in ((today - timedelta(days=3), today), (today + timedelta(days=30),) * 2):
+        status, out = _sync_command(
+            "--merchant", "demo-cafe", "--from", f"{first}", "--to", f"{last}", "--chunk-days", "1"
+        )
+        assert status == 1
+        assert f"has not ended yet for {merchant.name}" in out
+        assert f"the last complete day is {today - timedelta(days=1)}" in out
+        assert out.count("\n") == 1
+    assert not SyncRun.objects.exists()
+    # The day before today has ended: it is synced.
+    yesterday = f"{today - timedelta(days=1)}"
+    status, out = _sync_command("--merchant", "demo-cafe", "--from", yesterday, "--to", yesterday)
+    assert status == 0, out
+    assert SyncRun.objects.get().status == SyncRun.Status.SUCCEEDED
+
+
+def test_a_range_longer_than_a_year_is_refused_before_anything_runs(db, ledgers: Path) -> None:
+    """Found by hand: `--from 2000-01-01` ran week after week for as long as
+    it was let (26 years of invented days); like the partner API, one
+    command takes at most 366 days."""
+    demo_seed(days=2, orders_per_day=4)
+    status, message = _sync_command(
+        "--merchant", "demo-cafe", "--from", "2000-01-01", "--to", "2001-01-01"
+    )
+    assert status == 1
+    assert message == (
+        "A historic sync covers at most 366 days; 2000-01-01 to 2001-01-01 is 367: "
+        "split it into several"
+    )
+    assert not SyncRun.objects.exists()
+
+
+def test_all_and_a_named_merchant_together_are_refused(db, ledgers: Path) -> None:
+    demo_seed(days=2, orders_per_day=4)
+    status, message = _sync_command("--all", "--merchant", "demo-cafe")
+    assert (status, message) == (1, "Give either --merchant or --all, not both")
+    assert not SyncRun.objects.exists()

@@ -3,6 +3,7 @@ through the sandbox POS into a local Beancount ledger."""
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -265,7 +266,10 @@ def demo_seed(
     )
 
 
-FAVA_PORT = 5000
+def demo_ports() -> tuple[str, str]:
+    """(web, Fava) ports `scripts/serve.sh` serves on: `PORT` (8000) and
+    `FAVA_PORT` (5000) from the environment, as the script reads them."""
+    return os.environ.get("PORT") or "8000", os.environ.get("FAVA_PORT") or "5000"
 
 
 @dataclass
@@ -314,14 +318,15 @@ def demo_check(*, strict: bool) -> DemoCheck:
         where = (
             "reset its password: ENV_FILE=var/.env .venv/bin/python manage.py changepassword admin"
         )
+    web, fava = demo_ports()
     lines = [
         "",
         f"Demo Café: {state}; {len(transactions)} balanced transactions in {ledger}",
         "Look at:",
-        f"  the admin      http://127.0.0.1:8000/admin/  (user 'admin', {where})",
-        "  the portal     http://127.0.0.1:8000/portal/",
+        f"  the admin      http://127.0.0.1:{web}/admin/  (user 'admin', {where})",
+        f"  the portal     http://127.0.0.1:{web}/portal/",
         f"  the ledger     {ledger}",
-        f"  in Fava        http://127.0.0.1:{FAVA_PORT}/  (make run serves it beside the app)",
+        f"  in Fava        http://127.0.0.1:{fava}/  (make run serves it beside the app)",
     ]
     ok = not errors and bool(transactions) and not (strict and failed)
     return DemoCheck(lines, warnings, ok)
