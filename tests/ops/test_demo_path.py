@@ -134,37 +134,61 @@ def test_logs_go_to_standard_error_and_standard_output_holds_only_the_result() -
     assert "a log line" in done.stderr
 
 
-def test_the_demo_week_opens_with_the_card_takings_still_owed(db, ledgers: Path) -> None:
-    """The first synced payout pays the day before's card takings: the
+def test_the_demo_week_opens_with_the_takings_still_owed_and_every_clearing_settles(
+    db, ledgers: Path
+) -> None:
+    """The first synced payouts pay the takings of the days before: the
     opening balance holds them, so after each day card clearing holds just
-    that day's card takings (less fees and refunds), still to be paid out,
-    and never goes negative on a day of sales."""
+    that day's card takings (less fees and refunds) and online card clearing
+    the online takings of that day and the day before (its acquirer pays out
+    two days later), each still to be paid out, and never
+    growing (issue 13: online card takings used to stay in clearing). A day
+    of more refunds than takings is taken from the next payout."""
     from beancount import loader
     from beancount.core import data
 
     from connectors.sandbox.generator import Merchant as SandboxCafe
     from connectors.sandbox.generator import card_net, generate_day
 
-    seed = demo_seed(days=3, orders_per_day=8, today=TODAY, opening_balances=True)
+    seed = demo_seed(days=4, orders_per_day=8, today=TODAY, opening_balances=True)
     run = sync_run_execute(merchant=seed.merchant, until=TODAY)
-    assert run is not None and run.status == SyncRun.Status.SUCCEEDED
+    assert run is not None and run.status == SyncRun.Status.SUCCEEDED, run.messages
     entries, errors, _ = loader.load_file(seed.ledger_path)
     assert errors == []
     transactions = [e for e in entries if isinstance(e, data.Transaction)]
     opening, *days = transactions
     assert opening.narration.startswith("Journal entry: Opening balances")
-    assert opening.date == TODAY - timedelta(days=4)
-    assert [e.date for e in days] == [TODAY - timedelta(days=n) for n in (3, 2, 1)]
+    assert opening.date == TODAY - timedelta(days=5)
+    assert [e.date for e in days] == [TODAY - timedelta(days=n) for n in (4, 3, 2, 1)]
     cafe = SandboxCafe(
         seed="demo:demo-cafe", time_zone="Europe/London", currency="GBP", orders_per_day=8
     )
-    running = Decimal(0)
+
+    def owed(day: date, kind: str, back: int = 7) -> Decimal:
+        """The day's net, less what earlier days left owed to the acquirer."""
+        net = card_net(*generate_day(cafe, day), kind=kind)
+        carried = owed(day - timedelta(days=1), kind, back - 1) if back else Decimal(0)
+        return net + min(Decimal(0), carried)
+
+    card_clearing = online_clearing = Decimal(0)
     for entry in transactions:
-        running += sum(
-            (p.units.number for p in entry.postings if p.account == "Assets:Clearing:Card"),
-            Decimal(0),
-        )
-        assert running == card_net(*generate_day(cafe, entry.date)), entry.date
+        for posting in entry.postings:
+            if posting.account == "Assets:Clearing:Card":
+                card_clearing += posting.units.number
+            if posting.account == "Assets:Clearing:OnlineCard":
+                online_clearing += posting.units.number
+        # Card: paid the next morning; online card: two days later.
+        assert card_clearing == owed(entry.date, "Card"), entry.date
+        yesterday = max(Decimal(0), owed(entry.date - timedelta(days=1), "OnlineCard"))
+        assert online_clearing == owed(entry.date, "OnlineCard") + yesterday, entry.date
+    # Online card payouts reached the bank from the clearing account.
+    paid_out = [
+        p
+        for e in days
+        for p in e.postings
+        if p.account == "Assets:Clearing:OnlineCard" and p.units.number < 0
+    ]
+    assert len(paid_out) >= 3
     # Postings carry the document lines' words, as preview_sync shows them.
     described = [p.meta.get("description") for e in days for p in e.postings]
     assert "Card payments" in described
