@@ -63,6 +63,7 @@ from mapping.engine import Edit, map_period, payment_index
 from mapping.errors import Issue, MappingError
 from mapping.parsing import parse_reference
 from mapping.periods import Period, zone
+from mapping.posting import NAMES_PAYMENT_TYPE
 
 log = logging.getLogger(__name__)
 Status = SyncRun.Status
@@ -387,10 +388,12 @@ def _work(run: SyncRun, merchant: Merchant, trace: RunTrace, retry: RetryPolicy 
 
     with trace.phase("map"):
         known = payment_index(r.parsed for r in incoming if r.kind == "order")
-        named = {
+        named = {  # a payout naming its payment type names no stored record
             r.parsed.source_id
             for r in incoming
-            if isinstance(r.parsed, Transaction) and r.parsed.source_id
+            if isinstance(r.parsed, Transaction)
+            and r.parsed.source_id
+            and r.parsed.source_type != NAMES_PAYMENT_TYPE
         }
         stored = payment_types_stored(merchant=merchant, wanted=named - known.keys(), tz=tz)
         reference = parse_reference(batch.as_commerce(), tz)
