@@ -278,3 +278,29 @@ def test_all_and_a_named_merchant_together_are_refused(db, ledgers: Path) -> Non
     status, message = _sync_command("--all", "--merchant", "demo-cafe")
     assert (status, message) == (1, "Give either --merchant or --all, not both")
     assert not SyncRun.objects.exists()
+
+
+def test_ctrl_c_stops_a_command_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    """Found by hand: Ctrl-C during `manage.py sync` printed a KeyboardInterrupt
+    traceback. `shell -c` stands in for any long command here."""
+    import signal
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = "import time; print('started', flush=True); time.sleep(60)"
+    child = subprocess.Popen(
+        [sys.executable, str(root / "manage.py"), "shell", "-v", "0", "-c", command],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline() == "started\n"
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 130
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert err.strip().splitlines()[-1].startswith("Interrupted. Nothing written is lost")
