@@ -63,7 +63,6 @@ from mapping.engine import Edit, map_period, payment_index
 from mapping.errors import Issue, MappingError
 from mapping.parsing import parse_reference
 from mapping.periods import Period, zone
-from mapping.posting import NAMES_PAYMENT_TYPE
 
 log = logging.getLogger(__name__)
 Status = SyncRun.Status
@@ -388,12 +387,10 @@ def _work(run: SyncRun, merchant: Merchant, trace: RunTrace, retry: RetryPolicy 
 
     with trace.phase("map"):
         known = payment_index(r.parsed for r in incoming if r.kind == "order")
-        named = {  # a payout naming its payment type names no stored record
+        named = {
             r.parsed.source_id
             for r in incoming
-            if isinstance(r.parsed, Transaction)
-            and r.parsed.source_id
-            and r.parsed.source_type != NAMES_PAYMENT_TYPE
+            if isinstance(r.parsed, Transaction) and r.parsed.source_id
         }
         stored = payment_types_stored(merchant=merchant, wanted=named - known.keys(), tz=tz)
         reference = parse_reference(batch.as_commerce(), tz)

@@ -189,8 +189,9 @@ def generate_day(m: Merchant, day: date) -> tuple[list[Record], list[Record]]:
       so it empties the `card` clearing account;
     * at 06:30 the online acquirer pays out what the OnlineCard payments less
       their fees of two days before left: a Payout naming the payment type it
-      pays out (`transactionSourceRef {"type": "PaymentType", "id":
-      "OnlineCard"}`), so it empties the `onlineCard` clearing account.
+      pays out in its `subType` ("PaymentType:OnlineCard"; Codat's
+      `transactionSourceRef.type` has no such value), so it empties the
+      `onlineCard` clearing account.
 
     Nothing is paid out when that is zero or less; a negative amount is
     carried into the next payouts instead (`owed`). Amounts are Decimal in
@@ -207,7 +208,7 @@ def generate_day(m: Merchant, day: date) -> tuple[list[Record], list[Record]]:
         payout = {"id": f"{_prefix(m, day)}-{suffix}", "createdDate": moment}
         payout |= {"modifiedDate": moment, "type": "Payout", "totalAmount": -amount}
         if kind != "Card":
-            payout["transactionSourceRef"] = {"id": kind, "type": "PaymentType"}
+            payout["subType"] = f"PaymentType:{kind}"
         payouts.append(payout | {"currency": m.currency})
     return orders, payouts + transactions
 

@@ -290,9 +290,7 @@ def owed_by_hand(m: Merchant, day: date, kind: str, depth: int = 7) -> Decimal:
 
 
 def _payouts(transactions: list[dict], online: bool) -> list[dict]:
-    return [
-        t for t in transactions if t["type"] == "Payout" and ("transactionSourceRef" in t) == online
-    ]
+    return [t for t in transactions if t["type"] == "Payout" and ("subType" in t) == online]
 
 
 @pytest.mark.parametrize("currency", ["GBP", "JPY", "BHD"])
@@ -345,7 +343,8 @@ def test_online_card_takings_are_paid_out_two_days_later_naming_their_type(
         paid += 1
         assert payout["id"] == f"SBX-MAIN-{day:%Y%m%d}-PAYOUT-ONLINE"
         assert payout["totalAmount"] == -expected
-        assert payout["transactionSourceRef"] == {"id": "OnlineCard", "type": "PaymentType"}
+        assert payout["subType"] == "PaymentType:OnlineCard"
+        assert "transactionSourceRef" not in payout  # Codat's enum has no payment type
         assert created(payout) == at(day, 6) + timedelta(minutes=30)
     assert paid >= len(WEEK) - 1  # a café sells online most days
 

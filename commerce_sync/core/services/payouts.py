@@ -18,8 +18,8 @@ so they agree with what was posted:
   clearing account (as the engine posts payouts); a payment counts when its
   type's clearing account is the same one (without a configuration: `Card`
   payments only); only settled payments count (`Paid`, as the engine);
-  a payout that names another payment type (`transactionSourceRef` of type
-  `PaymentType`, e.g. the sandbox's online acquirer) whose clearing account
+  a payout that names another payment type (`subType`
+  "PaymentType:<type>", e.g. the sandbox's online acquirer) whose clearing account
   is not that one is left out, with the payments it pays (the report covers
   the card clearing account only);
 * a fee belongs to the payment (or order) its `transactionSourceRef` names,
@@ -240,8 +240,7 @@ def _read(
         merchant=merchant, kind=SourceRecord.Kind.TRANSACTION, payload__type=PAYOUT
     )
     elsewhere = all_payouts.filter(
-        payload__transactionSourceRef__type=NAMES_PAYMENT_TYPE,
-        payload__transactionSourceRef__id__in=_other_clearing_types(config),
+        payload__subType__in=[NAMES_PAYMENT_TYPE + t for t in _other_clearing_types(config)]
     )
     transactions = all_payouts.exclude(pk__in=elsewhere.values("pk"))
     payouts = list(
@@ -282,9 +281,9 @@ def _read(
 
 def _other_clearing_types(config: MappingConfig | None) -> list[str]:
     """The payment types cleared elsewhere than `Card`'s clearing account: a
-    payout naming one of them (`transactionSourceRef` of type `PaymentType`,
-    e.g. the sandbox's online acquirer) empties that other account, so it is
-    no payout of the card clearing account reconciled here."""
+    payout naming one of them (`subType` "PaymentType:<type>", e.g. the
+    sandbox's online acquirer) empties that other account, so it is no
+    payout of the card clearing account reconciled here."""
     card = _clearing(config, "Card")
     return sorted(t for t in PAYMENT_TYPES if _clearing(config, t) != card)
 
