@@ -120,6 +120,7 @@ class Transaction:
     modified: datetime | None
     source_id: str | None
     source_type: str | None
+    sub_type: str | None = None  # Codat `subType`: the source's own words for the type
 
 
 @dataclass(slots=True)

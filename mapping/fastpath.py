@@ -191,6 +191,9 @@ def fast_transaction(record: Any, tz: ZoneInfo) -> Transaction:
         if source_type is not None and type(source_type) is not _STR:
             raise _Unusual
         source_type = source_type or None
+    sub_type = record.get("subType")
+    if sub_type is not None and type(sub_type) is not _STR:
+        raise _Unusual
     modified = record.get("modifiedDate")
     return Transaction(
         tx_id,
@@ -201,4 +204,5 @@ def fast_transaction(record: Any, tz: ZoneInfo) -> Transaction:
         None if modified is None else _instant(modified, tz),
         source_id,
         source_type,
+        sub_type or None,
     )

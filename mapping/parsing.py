@@ -153,7 +153,15 @@ def parse_transaction_checked(record: Any, tz: ZoneInfo) -> Transaction:
         modified=optional_instant(record, "modifiedDate", tz),
         source_id=None if source.get("id") is None else str(source["id"]),
         source_type=_source_type(source.get("type")),
+        sub_type=_sub_type(record.get("subType")),
     )
+
+
+def _sub_type(value: Any) -> str | None:
+    """A transaction's `subType` (free text from the source) or None."""
+    if value is None or isinstance(value, str):
+        return value or None
+    raise BadField(f"subType must be a string, got {json_repr(value)}")
 
 
 def _source_type(value: Any) -> str | None:

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from mapping.books import ZERO, Book, GroupKey, SalesKey, Sum, sum_for
-from mapping.canonical import CommerceData, Order, OrderLine, Transaction
+from mapping.canonical import PAYMENT_TYPES, CommerceData, Order, OrderLine, Transaction
 from mapping.config import INVOICE, MappingConfig
 from mapping.errors import Issue
 from mapping.missing import MissingMappings
@@ -34,6 +34,11 @@ _PAYOUTS = frozenset({"Payout", "FailedPayout"})
 _NAMES_A_SALE = frozenset({"Payment", "Order"})
 # A fee naming one of these (Square's fee on a payout) is no sale's: `card`.
 _NAMES_NO_SALE = frozenset({"Payout", "FailedPayout", "Transfer"})
+# A payout may say which payment type's takings it pays out, in its `subType`
+# (Codat's free text for the source's own type data; this form is ours):
+# `"PaymentType:OnlineCard"` empties that type's clearing account, for a
+# provider that pays each kind of takings out on its own schedule.
+NAMES_PAYMENT_TYPE = "PaymentType:"
 
 # (kind, account, rate, description) of a product line
 LineTarget = tuple[str, str, Rate, str]
@@ -356,7 +361,20 @@ class Posting:
             return
         payment_type, location = "Card", None  # a fee or payout that names no payment
         source_type = tx.source_type
-        if tx.source_id and (
+        named = (tx.sub_type or "").removeprefix(NAMES_PAYMENT_TYPE)
+        if tx.type in _PAYOUTS and (tx.sub_type or "").startswith(NAMES_PAYMENT_TYPE):
+            if named not in PAYMENT_TYPES:
+                self.errors.append(
+                    Issue(
+                        "UnresolvedReference",
+                        f"{tx.type} {tx.id} names payment type {named!r}, which is not "
+                        f"one of Codat's payment types ({', '.join(sorted(PAYMENT_TYPES))}); "
+                        "its clearing account cannot be known",
+                    )
+                )
+                return
+            payment_type = named
+        elif tx.source_id and (
             source_type in _NAMES_A_SALE
             or (tx.type not in _PAYOUTS and source_type not in _NAMES_NO_SALE)
         ):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Serve the web app with a django-q2 cluster beside it, and the demo ledger in
-# Fava; Ctrl-C stops all three.
+# Fava; Ctrl-C stops all three. PORT (8000) and FAVA_PORT (5000) move them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ledger=$(.venv/bin/python manage.py shell -v 0 -c "
@@ -15,5 +15,5 @@ cluster=$!
 .venv/bin/fava --host 127.0.0.1 --port "${FAVA_PORT:-5000}" "$ledger" &
 fava=$!
 trap 'kill "$cluster" "$fava" 2>/dev/null || true' EXIT INT TERM
-echo "Serving http://127.0.0.1:8000 (admin at /admin/, portal at /portal/) and the ledger in Fava at http://127.0.0.1:${FAVA_PORT:-5000}/; Ctrl-C to stop"
-.venv/bin/python manage.py runserver 127.0.0.1:8000 --noreload
+echo "Serving http://127.0.0.1:${PORT:-8000} (admin at /admin/, portal at /portal/) and the ledger in Fava at http://127.0.0.1:${FAVA_PORT:-5000}/; Ctrl-C to stop"
+.venv/bin/python manage.py runserver "127.0.0.1:${PORT:-8000}" --noreload

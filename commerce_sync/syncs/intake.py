@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection
 from django.db.models import Min, Q
 
 from commerce_sync.core.models import Merchant, SourceRecord, SyncRun
@@ -216,6 +217,20 @@ def payment_types_stored(*, merchant: Merchant, wanted: set[str], tz: tzinfo) ->
     orders = SourceRecord.objects.filter(merchant=merchant, kind=SourceRecord.Kind.ORDER)
     payloads = list(orders.filter(source_id__in=wanted).values_list("payload", flat=True))
     remaining = sorted(wanted - {str(p.get("id")) for p in payloads if isinstance(p, dict)})
+    if remaining and connection.vendor != "postgresql":
+        # SQLite (the embedded default) has no JSON containment: read the
+        # merchant's stored orders once and look at their payments here.
+        left = set(remaining)
+        payloads.extend(
+            payload
+            for payload in orders.values_list("payload", flat=True).iterator()
+            if isinstance(payload, dict)
+            and any(
+                isinstance(p, dict) and str(p.get("id")) in left
+                for p in payload.get("payments") or ()
+            )
+        )
+        remaining = []
     for offset in range(0, len(remaining), 200):
         query = Q()
         for payment_id in remaining[offset : offset + 200]:

@@ -9,7 +9,7 @@ in how they fetch the last success (all merchants at once, or one).
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from django.db.models import Max, QuerySet
@@ -75,14 +75,43 @@ def merchant_period_due(
     return (start, end) if end > start else None
 
 
+# The longest explicit range `manage.py sync --from` takes in one command (the
+# partner API's historic request and the setup flow's backfill allow the same).
+HISTORIC_MAX_DAYS = 366
+
+
 def merchant_period_between(
-    *, merchant: Merchant, first: date, until: date
+    *, merchant: Merchant, first: date, until: date, now: datetime | None = None
 ) -> tuple[datetime, datetime]:
     """An explicit range of business days, `first` to `until` (exclusive), as
     instants at the merchant's sync hour. Raises ConfigurationError when the
-    range is empty or reversed."""
+    range is empty or reversed, or ends after the latest sync hour passed at
+    `now` (default: the current time): a day that has not ended has no
+    complete sales to post."""
     config = merchant.sync_configuration
     tz = zone(config.time_zone)
     if until <= first:
         raise ConfigurationError(f"The range ends ({until}) on or before it starts ({first})")
-    return local_instant(first, config.sync_hour, tz), local_instant(until, config.sync_hour, tz)
+    start, end = (
+        local_instant(first, config.sync_hour, tz),
+        local_instant(until, config.sync_hour, tz),
+    )
+    latest = latest_due(config, now or timezone.now())
+    if end > latest:
+        last_day = business_day(latest, config.sync_hour, tz) - timedelta(days=1)
+        raise ConfigurationError(
+            f"The range runs to {until - timedelta(days=1)}, a business day that has not "
+            f"ended yet for {merchant.name}: the last complete day is {last_day}; "
+            "end the range on it or earlier"
+        )
+    return start, end
+
+
+def historic_range_check(*, first: date, until: date) -> None:
+    """Refuse (ConfigurationError) a range of business days [first, until)
+    longer than `HISTORIC_MAX_DAYS`, before anything of it runs."""
+    if (until - first).days > HISTORIC_MAX_DAYS:
+        raise ConfigurationError(
+            f"A historic sync covers at most {HISTORIC_MAX_DAYS} days; {first} to "
+            f"{until - timedelta(days=1)} is {(until - first).days}: split it into several"
+        )

@@ -161,7 +161,7 @@ def _decide(
     """The kind of run and its period (None: nothing due). Holding the lock;
     raises ConfigurationError (empty range) and DuplicateSync (overlap)."""
     if first is not None and until is not None:
-        start, end = merchant_period_between(merchant=merchant, first=first, until=until)
+        start, end = merchant_period_between(merchant=merchant, first=first, until=until, now=now)
         _refuse_overlap(merchant, start, end)
         return SyncRun.Kind.HISTORIC, (start, end)
     kind = SyncRun.Kind.LATEST if actor != SYSTEM else SyncRun.Kind.SCHEDULED

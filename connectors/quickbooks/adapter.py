@@ -269,31 +269,45 @@ class QuickBooksTarget:
         return f"{entity}:{created['Id']}"
 
     def complete_document(self, *, key: str, document: dict[str, Any], target_id: str) -> None:
-        """What a written document still needs besides itself: a sales credit
-        note's `links` to the day's invoices are applied as QuickBooks applies
-        a credit memo, a Payment of 0.00 whose lines link the invoice
-        (LinkedTxn Invoice) and the credit memo (LinkedTxn CreditMemo) for the
-        same amount (Finance.xsd Payment/Line/LinkedTxn). That payment
-        carries its own key (`<key>:apply`) in DocNumber and PrivateNote and
-        is looked up first, so it is written once even after a crash; the
-        create also carries it as `requestid`. `target_id` may be the
-        "CreditMemo:<Id>" this adapter returns or the bare Id. A no-op for
+        """What a written document still needs besides itself, as QuickBooks
+        closes open items: a Payment of 0.00 whose lines link both sides for
+        the same amount (Finance.xsd Payment/Line/LinkedTxn; Intuit's Payment
+        reference lists Invoice, CreditMemo and JournalEntry among the
+        TxnTypes a customer payment may link).
+
+        * a sales credit note's `links` to the day's invoices: each invoice
+          (LinkedTxn Invoice) against the credit memo (LinkedTxn CreditMemo);
+        * money paid back against a credit note (a refund payment, written as
+          a JournalEntry debiting Accounts Receivable for the customer, see
+          translate.py): the journal's charge (LinkedTxn JournalEntry) against
+          the credit memo it refunds, so neither stays open in QuickBooks.
+
+        That payment carries its own key (`<key>:apply`) in DocNumber and
+        PrivateNote and is looked up first, so it is written once even after a
+        crash; the create also carries it as `requestid`. `target_id` may be
+        the "<Entity>:<Id>" this adapter returns or the bare Id. A no-op for
         any other document; raises `DocumentRejected` when refused."""
-        links = [link for link in document.get("links") or [] if link.get("type") == "Invoice"]
-        if document.get("type") != "creditNote" or not links:
+        kind = document.get("type")
+        if kind == "creditNote":
+            own_type, other_type = "CreditMemo", "Invoice"
+        elif kind == "payment" and translate.entity_name(document) == "JournalEntry":
+            own_type, other_type = "JournalEntry", "CreditMemo"
+        else:
+            return
+        wanted = "Invoice" if own_type == "CreditMemo" else "CreditNote"
+        links = [link for link in document.get("links") or [] if link.get("type") == wanted]
+        if not links:
             return
         apply_key = f"{key}:apply"
         if apply_key in self._written or self._find_in("Payment", [apply_key]):
             return
-        memo_id = target_id.rpartition(":")[2]
+        own_id = target_id.rpartition(":")[2]
         lines = []
         for link in links:
             amount = abs(Decimal(str(link["amount"])))
-            invoice = {"TxnId": self.linked_id(str(link["id"])), "TxnType": "Invoice"}
-            lines.append({"Amount": amount, "LinkedTxn": [invoice]})
-            lines.append(
-                {"Amount": amount, "LinkedTxn": [{"TxnId": memo_id, "TxnType": "CreditMemo"}]}
-            )
+            other = {"TxnId": self.linked_id(str(link["id"])), "TxnType": other_type}
+            lines.append({"Amount": amount, "LinkedTxn": [other]})
+            lines.append({"Amount": amount, "LinkedTxn": [{"TxnId": own_id, "TxnType": own_type}]})
         body = {
             "DocNumber": translate.doc_number(apply_key),
             "PrivateNote": apply_key,

@@ -14,7 +14,9 @@ Two QuickBooks rules shape the translation:
   posted as a JournalEntry: debit Accounts Receivable for the customer
   (which offsets the credit memo's credit), credit the clearing account. A
   RefundReceipt was rejected: it carries its own sales lines, so it would
-  reverse the revenue a second time on top of the CreditMemo.
+  reverse the revenue a second time on top of the CreditMemo. The adapter
+  then applies the journal's charge to the credit memo with a 0.00 Payment
+  (`QuickBooksTarget.complete_document`), so neither stays open.
 
 Locations become QuickBooks departments or classes (the connection's
 `settings["locations"]`): a Department on the transaction (every entity we

@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -167,22 +168,80 @@ def reference_data(m: Merchant) -> dict[str, list[Record]]:
     }
 
 
+# Each acquirer's payout schedule: payment type -> (days after the takings,
+# local time of the payout). The card terminal's acquirer pays the next
+# morning; the online acquirer runs a rolling T+2 schedule, as online card
+# acquirers commonly do.
+PAYOUT_SCHEDULE = {"Card": (1, PAYOUT_AT), "OnlineCard": (2, time(6, 30))}
+ONLINE_PAYOUT_DAYS = PAYOUT_SCHEDULE["OnlineCard"][0]
+# A day whose refunds exceed its takings leaves the acquirer owed money: it is
+# taken from the following payouts, looking back at most this many days.
+CARRY_DAYS = 7
+
+
 def generate_day(m: Merchant, day: date) -> tuple[list[Record], list[Record]]:
     """The orders and transactions created on the merchant-local `day`,
-    including the 06:00 payout of the previous day's card takings."""
+    including its payouts, as two acquirers would make them
+    (`PAYOUT_SCHEDULE`):
+
+    * at 06:00 the card terminal's acquirer pays out what the previous day's
+      Card payments less their fees left (`owed`): a Payout naming nothing,
+      so it empties the `card` clearing account;
+    * at 06:30 the online acquirer pays out what the OnlineCard payments less
+      their fees of two days before left: a Payout naming the payment type it
+      pays out in its `subType` ("PaymentType:OnlineCard"; Codat's
+      `transactionSourceRef.type` has no such value), so it empties the
+      `onlineCard` clearing account.
+
+    Nothing is paid out when that is zero or less; a negative amount is
+    carried into the next payouts instead (`owed`). Amounts are Decimal in
+    the merchant's currency; the same merchant and day always give the same
+    records."""
     orders, transactions = _trading(m, day)
-    net = card_net(*_trading(m, day - timedelta(days=1)))
-    if net > 0:
-        moment = iso_z(local_moment(day, PAYOUT_AT, m.time_zone))
-        payout = {"id": f"{_prefix(m, day)}-PAYOUT", "createdDate": moment}
-        payout |= {"modifiedDate": moment, "type": "Payout", "totalAmount": -net}
-        transactions.insert(0, payout | {"currency": m.currency})
-    return orders, transactions
+    payouts: list[Record] = []
+    for kind, (lag, at) in PAYOUT_SCHEDULE.items():
+        amount = owed(m, day - timedelta(days=lag), kind)
+        if amount <= 0:
+            continue
+        moment = iso_z(local_moment(day, at, m.time_zone))
+        suffix = "PAYOUT" if kind == "Card" else f"PAYOUT-{kind.upper().removesuffix('CARD')}"
+        payout = {"id": f"{_prefix(m, day)}-{suffix}", "createdDate": moment}
+        payout |= {"modifiedDate": moment, "type": "Payout", "totalAmount": -amount}
+        if kind != "Card":
+            payout["subType"] = f"PaymentType:{kind}"
+        payouts.append(payout | {"currency": m.currency})
+    return orders, payouts + transactions
 
 
-def card_net(orders: list[Record], transactions: list[Record]) -> Decimal:
-    """What the card processor owes: Card payments and refunds, less their fees."""
-    card = {p["id"]: p["amount"] for o in orders for p in o["payments"] if p["type"] == "Card"}
+def owed(m: Merchant, day: date, kind: str = "Card") -> Decimal:
+    """What the acquirer of `kind` payments pays out for the takings of
+    `day` (on `day` + its lag): that day's `card_net`, less what earlier
+    days left owed to the acquirer (negative, up to `CARRY_DAYS` back)."""
+    carried = Decimal(0)
+    for back in range(CARRY_DAYS, 0, -1):
+        carried = min(Decimal(0), _net(m, day - timedelta(days=back), kind) + carried)
+    return _net(m, day, kind) + carried
+
+
+def clearing_after(m: Merchant, day: date, kind: str = "Card") -> Decimal:
+    """What the `kind` clearing account holds at the end of `day` when every
+    payout so far was posted: the takings not paid out yet (`owed` of `day`
+    and, for a longer lag, of the days before it whose payout is still to
+    come)."""
+    lag = PAYOUT_SCHEDULE[kind][0]
+    pending = [owed(m, day - timedelta(days=back), kind) for back in range(1, lag)]
+    return owed(m, day, kind) + sum((max(Decimal(0), a) for a in pending), Decimal(0))
+
+
+@lru_cache(maxsize=4096)
+def _net(m: Merchant, day: date, kind: str) -> Decimal:
+    return card_net(*_trading(m, day), kind=kind)
+
+
+def card_net(orders: list[Record], transactions: list[Record], kind: str = "Card") -> Decimal:
+    """One day's `kind` payments (Card, OnlineCard) and refunds, less their
+    fees plus fee refunds (before anything carried from earlier days)."""
+    card = {p["id"]: p["amount"] for o in orders for p in o["payments"] if p["type"] == kind}
     fees = (
         t["totalAmount"]
         for t in transactions

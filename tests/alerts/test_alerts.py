@@ -47,11 +47,15 @@ def to(outbox) -> list[list[str]]:
 
 
 def test_a_failing_sync_alerts_once_per_incident_and_again_after_recovery(
-    demo, mailoutbox, django_capture_on_commit_callbacks
+    demo, mailoutbox, django_capture_on_commit_callbacks, caplog
 ):
     break_configuration(demo)
     first = sync(demo, 1, django_capture_on_commit_callbacks)
     assert first.status_code == 4000
+    # The log line says what (a bare "alert" told a text-log reader nothing).
+    (logged,) = [r for r in caplog.records if r.name == "commerce_sync.core.services.alerts"]
+    assert logged.getMessage().startswith("alert sync_failed for Demo Café: ")
+    assert "must not be the payout account" in logged.getMessage()
     assert to(mailoutbox) == [["support@partner.example"], ["owner@cafe.example"]]
     support, owner = mailoutbox
     assert "sync_failed" in support.subject and "Demo Café" in support.subject

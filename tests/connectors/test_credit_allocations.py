@@ -210,18 +210,27 @@ def _quickbooks(qbo: QuickBooksDouble) -> QuickBooksTarget:
     )
 
 
-def _applied(qbo: QuickBooksDouble) -> list[dict[str, Any]]:
-    return [p for p in qbo.company.entities["Payment"].values() if not Decimal(p["TotalAmt"])]
+def _applied(qbo: QuickBooksDouble, to: str = "Invoice") -> list[dict[str, Any]]:
+    """The 0.00 payments applying a credit memo to `to` (Invoice, or the
+    JournalEntry that paid the rest of the credit back)."""
+    return [
+        p
+        for p in qbo.company.entities["Payment"].values()
+        if not Decimal(p["TotalAmt"]) and any(x["LinkedTxn"][0]["TxnType"] == to for x in p["Line"])
+    ]
 
 
 def _quickbooks_nothing_open(qbo: QuickBooksDouble) -> None:
     (invoice,) = qbo.company.entities["Invoice"].values()
     (memo,) = qbo.company.entities["CreditMemo"].values()
     assert invoice["Balance"] == 0
-    # The credit memo's 6.00 paid back in cash is a journal on AR (not a
-    # link), so 6.00 is all the memo keeps open; the receivable nets to zero.
-    assert memo["Balance"] == Decimal("6.00")
+    # The credit memo's 6.00 paid back in cash is a journal on AR, applied to
+    # the memo by a 0.00 payment: nothing stays open, the receivable is zero.
+    assert memo["Balance"] == 0
+    assert qbo.company.open_items() == {}
     assert qbo.company.balances().get("AR", Decimal(0)) == 0
+    (refunded,) = _applied(qbo, to="JournalEntry")
+    assert {Decimal(x["Amount"]) for x in refunded["Line"]} == {Decimal("6.00")}
 
 
 def test_quickbooks_applies_the_credit_memo_to_the_days_invoice_once(
@@ -243,6 +252,7 @@ def test_quickbooks_applies_the_credit_memo_to_the_days_invoice_once(
     again = _quickbooks(qbo).write_documents([(d["key"], d) for d in documents])
     assert again == results
     assert len(_applied(qbo)) == 1
+    assert len(_applied(qbo, to="JournalEntry")) == 1
 
 
 def test_quickbooks_completes_an_application_a_crash_cut_short_once(

@@ -181,15 +181,21 @@ def test_invoice_day_in_batches_matches_expected_balances(
     balances = qbo.company.balances()
     assert balances.pop("AR", Decimal(0)) == 0 and balances.pop("AP", Decimal(0)) == 0
     assert balances == expected
+    # Nothing is left open: the invoice is paid, and the credit memo is
+    # applied to the journal that paid the refund back.
+    assert qbo.company.open_items() == {}
     # Invoice and credit note first, then what links to them: two batches.
     # Besides: 8 existence queries (one per entity type), 2 tax lookups, the
-    # A/R account, and 4 income items looked up and created once per company.
+    # A/R account, 4 income items looked up and created once per company,
+    # and the refund's 0.00 payment applying the credit memo (looked up by
+    # its key, then created).
     assert sum(1 for r in qbo.requests if r[1].endswith("/batch")) == 2
-    assert target.calls == 2 + 8 + 2 + 1 + 4 * 2
+    assert target.calls == 2 + 8 + 2 + 1 + 4 * 2 + 2
     # Running the same day again finds everything and writes nothing.
     again = target.write_documents([(d["key"], d) for d in documents])
     assert again == results
-    assert sum(qbo.company.creates.values()) == len(documents) + 4  # + 4 income items
+    # + 4 income items and the refund's applying payment
+    assert sum(qbo.company.creates.values()) == len(documents) + 4 + 1
 
 
 def test_journal_day_matches_expected_balances(
@@ -625,7 +631,13 @@ def test_every_shared_scenario_gives_its_expected_balances(path: Path) -> None:
             assert qbo.company.schema_problems == []
             # Every entity QuickBooks recorded carries the period's business day.
             recorded = quickbooks_dates(qbo.company.entities)
-            assert len(recorded) == len(documents), recorded
+            applying = [  # the 0.00 payments closing credit memos (adapter.complete_document)
+                r for r in qbo.company.entities["Payment"].values()
+                if r["PrivateNote"].endswith(":apply")
+            ]  # fmt: skip
+            assert len(recorded) == len(documents) + len(applying), recorded
+            # A fully paid day leaves nothing open for the customer.
+            assert qbo.company.open_items() == {}
             assert set(recorded.values()) <= business_days(scenario["period"]), recorded
             groups = expected.get("groups") or [{"balances": expected["balances"]}]
             for group in groups:
@@ -788,3 +800,77 @@ def test_an_entity_the_xsd_or_the_docs_refuse_never_reaches_the_books(qbo: Quick
     assert any("JournalEntry.TxnDate: required" in v for v in found), found
     assert any("query parameter 'include'" in v for v in found), found
     assert qbo.company.creates == {}
+
+
+def test_a_refund_paid_in_cash_closes_its_credit_memo_once_even_after_a_crash(
+    qbo: QuickBooksDouble, monkeypatch
+) -> None:
+    """Issue 13's leftover: money paid back in cash against a credit note was
+    a journal (A/R debit for the customer, cash credit) that left the credit
+    memo and the journal both open in QuickBooks. A 0.00 payment applies
+    one to the other, under its own key, exactly once across a crash."""
+    scenario = json.loads((SCENARIOS / "uk-cafe-invoice.json").read_text(), parse_float=Decimal)
+    refund = next(o for o in scenario["commerce"]["orders"] if o["id"] == "O-1006")
+    refund["payments"][0]["type"] = "Cash"  # the refund leaves the till
+    result = preview(scenario)
+    assert not result.errors
+    documents = [json.loads(json.dumps(d.as_json())) for d in result.documents]
+    cash_refund = next(d for d in documents if d["key"].endswith("payment:Cash:refund"))
+    assert cash_refund["totalAmount"] == "-3.30" and cash_refund["accountRef"] == {"id": "1000"}
+
+    def target() -> QuickBooksTarget:
+        return QuickBooksTarget(
+            realm_id=qbo.realm, tokens=FakeTokens(), limiter=FakeLimiter(), base_url=qbo.url
+        )
+
+    # The process dies after writing the day and before applying anything.
+    crashed = target()
+    monkeypatch.setattr(crashed, "complete_document", lambda **_: None)
+    crashed.write_documents([(d["key"], d) for d in documents])
+    assert set(qbo.company.open_items()) == {"CreditMemo:106", "JournalEntry:113"}
+    # The next run finds every document by its key and closes what is open.
+    results = target().write_documents([(d["key"], d) for d in documents])
+    assert all(isinstance(v, str) for v in results.values()), results
+    assert qbo.company.open_items() == {}
+    (applying,) = [
+        p for p in qbo.company.entities["Payment"].values() if p["PrivateNote"].endswith(":apply")
+    ]
+    assert applying["PrivateNote"] == f"{cash_refund['key']}:apply"
+    assert applying["TotalAmt"] == 0
+    assert {(line["Amount"], line["LinkedTxn"][0]["TxnType"]) for line in applying["Line"]} == {
+        (Decimal("3.30"), "CreditMemo"),
+        (Decimal("3.30"), "JournalEntry"),
+    }
+    # A third run (or a crash after the payment was made) writes nothing more.
+    creates = sum(qbo.company.creates.values())
+    target().write_documents([(d["key"], d) for d in documents])
+    assert sum(qbo.company.creates.values()) == creates
+    # The customer owes nothing; the till is down by the cash paid back.
+    balances = qbo.company.balances()
+    assert balances.pop("AR", Decimal(0)) == 0
+    paid_back = qbo.company.balances(lambda row: row.get("PrivateNote") == cash_refund["key"])
+    assert paid_back == {"AR": Decimal("3.30"), "1000": Decimal("-3.30")}
+    assert qbo.company.schema_problems == []
+
+
+def test_the_double_refuses_a_payment_linking_what_quickbooks_does_not_apply(
+    qbo: QuickBooksDouble, target: QuickBooksTarget
+) -> None:
+    """The double holds a customer payment's LinkedTxn to the types Intuit
+    lists (Invoice, CreditMemo, JournalEntry): a `CreditNote` link is ours,
+    not QuickBooks', and is refused before the double's code sees it."""
+    with pytest.raises(DocumentRejected):
+        target.client.create(
+            "Payment",
+            {
+                "TxnDate": "2026-11-02",
+                "CustomerRef": {"value": "CUST-POS"},
+                "TotalAmt": Decimal(0),
+                "Line": [
+                    {"Amount": Decimal(1), "LinkedTxn": [{"TxnId": "1", "TxnType": "CreditNote"}]}
+                ],
+            },
+            key="bad-link",
+        )
+    (problem,) = qbo.harness.take()
+    assert "'CreditNote' is not one a customer payment links" in problem

@@ -267,11 +267,11 @@ def test_each_card_payment_has_a_fee_a_minute_later() -> None:
             assert t["totalAmount"] > 0
 
 
-def card_net_by_hand(orders: list[dict], transactions: list[dict]) -> Decimal:
+def card_net_by_hand(orders: list[dict], transactions: list[dict], kind: str = "Card") -> Decimal:
     card_ids, net = set(), Decimal(0)
     for order in orders:
         for payment in order["payments"]:
-            if payment["type"] == "Card":
+            if payment["type"] == kind:
                 card_ids.add(payment["id"])
                 net += payment["amount"]
     for t in transactions:
@@ -280,16 +280,73 @@ def card_net_by_hand(orders: list[dict], transactions: list[dict]) -> Decimal:
     return net
 
 
+def owed_by_hand(m: Merchant, day: date, kind: str, depth: int = 7) -> Decimal:
+    """The day's net, less what the days before left owed (negative), as an
+    acquirer keeps a balance: recursively, at most `depth` days back."""
+    net = card_net_by_hand(*generate_day(m, day), kind=kind)
+    if depth == 0:
+        return net
+    return net + min(Decimal(0), owed_by_hand(m, day - timedelta(days=1), kind, depth - 1))
+
+
+def _payouts(transactions: list[dict], online: bool) -> list[dict]:
+    return [t for t in transactions if t["type"] == "Payout" and ("subType" in t) == online]
+
+
 @pytest.mark.parametrize("currency", ["GBP", "JPY", "BHD"])
 def test_payout_settles_the_previous_days_card_net(currency: str) -> None:
     m = merchant(currency=currency)
     for day in WEEK:
-        previous_orders, previous_transactions = generate_day(m, day - timedelta(days=1))
-        expected = card_net_by_hand(previous_orders, previous_transactions)
-        payouts = [t for t in generate_day(m, day)[1] if t["type"] == "Payout"]
+        expected = owed_by_hand(m, day - timedelta(days=1), "Card")
+        payouts = _payouts(generate_day(m, day)[1], online=False)
         assert len(payouts) == 1 and expected > 0
         assert payouts[0]["totalAmount"] == -expected
         assert created(payouts[0]) == at(day, 6)
+
+
+def test_a_day_of_more_refunds_than_takings_is_taken_from_the_next_payout() -> None:
+    """Refunds above a day's card takings leave the acquirer owed: no payout,
+    and the next one is that much smaller (clearing never keeps it)."""
+    m = merchant(orders_per_day=4)
+    days = [date(2026, 11, 1) + timedelta(days=n) for n in range(90)]
+    negative = [d for d in days if card_net_by_hand(*generate_day(m, d)) < 0]
+    assert negative, "no day of more refunds than takings in 90 days of 4 orders"
+    day = negative[0]
+    assert _payouts(generate_day(m, day + timedelta(days=1))[1], online=False) == []
+    carried = card_net_by_hand(*generate_day(m, day)) + min(
+        Decimal(0), owed_by_hand(m, day - timedelta(days=1), "Card")
+    )
+    after = card_net_by_hand(*generate_day(m, day + timedelta(days=1)))
+    paid = _payouts(generate_day(m, day + timedelta(days=2))[1], online=False)
+    if after + carried > 0:
+        assert [p["totalAmount"] for p in paid] == [-(after + carried)]
+    else:
+        assert paid == []
+
+
+@pytest.mark.parametrize("currency", ["GBP", "JPY", "BHD"])
+def test_online_card_takings_are_paid_out_two_days_later_naming_their_type(
+    currency: str,
+) -> None:
+    """Issue 13's leftover: online card takings stayed in clearing for ever.
+    The online acquirer pays each day's OnlineCard payments less their fees
+    out two days later at 06:30, naming the payment type it pays out."""
+    m = merchant(currency=currency)
+    paid = 0
+    for day in WEEK:
+        expected = owed_by_hand(m, day - timedelta(days=2), "OnlineCard")
+        payouts = _payouts(generate_day(m, day)[1], online=True)
+        if expected <= 0:
+            assert payouts == []
+            continue
+        (payout,) = payouts
+        paid += 1
+        assert payout["id"] == f"SBX-MAIN-{day:%Y%m%d}-PAYOUT-ONLINE"
+        assert payout["totalAmount"] == -expected
+        assert payout["subType"] == "PaymentType:OnlineCard"
+        assert "transactionSourceRef" not in payout  # Codat's enum has no payment type
+        assert created(payout) == at(day, 6) + timedelta(minutes=30)
+    assert paid >= len(WEEK) - 1  # a café sells online most days
 
 
 # -- periods --------------------------------------------------------------------
@@ -365,7 +422,13 @@ def test_a_week_is_generated_day_by_day() -> None:
     assert batch.api_calls == 7
     assert batch.orders == [o for d in days for o in generate_day(m, d)[0]]
     assert batch.transactions == [t for d in days for t in generate_day(m, d)[1]]
-    assert sum(t["type"] == "Payout" for t in batch.transactions) == 7
+    assert len(_payouts(batch.transactions, online=False)) == 7
+    online_days = [
+        d
+        for d in days
+        if card_net_by_hand(*generate_day(m, d - timedelta(days=2)), kind="OnlineCard") > 0
+    ]
+    assert len(_payouts(batch.transactions, online=True)) == len(online_days) > 0
 
 
 def test_empty_and_naive_periods() -> None:

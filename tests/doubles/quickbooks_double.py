@@ -37,6 +37,9 @@ REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "quic
 NOW = "2026-11-03T09:00:00-08:00"
 # Name lists: a query leaves their inactive rows out unless it asks for them.
 NAME_LISTS = ("Account", "Customer", "Vendor", "Item", "TaxCode", "Class", "Department")
+# What a customer payment can apply (LinkedTxn TxnType), per Intuit's Payment
+# reference: invoices and journal charges it pays, credit memos it uses.
+OPEN_ITEMS = ("Invoice", "CreditMemo", "JournalEntry")
 
 
 # -- the schema --
@@ -105,6 +108,14 @@ class Schema:
                 continue
             if type_name in ("Payment", "BillPayment"):  # lines link the documents paid
                 needed = [n for n in ("Amount", "LinkedTxn") if not line.get(n)]
+                if type_name == "Payment":
+                    problems += [
+                        f"{where}.Line[{index}].LinkedTxn.TxnType: {linked.get('TxnType')!r} is "
+                        f"not one a customer payment links ({', '.join(OPEN_ITEMS)}; "
+                        f"{DOCS}/payment)"
+                        for linked in line.get("LinkedTxn") or []
+                        if isinstance(linked, dict) and linked.get("TxnType") not in OPEN_ITEMS
+                    ]
             else:
                 kind = line.get("DetailType")
                 needed = [] if kind and kind in line else ["DetailType and its detail element"]
@@ -179,6 +190,7 @@ class Company:
         self.replies: dict[str, tuple[int, Any]] = {}  # requestid -> first answer
         self.creates: Counter[str] = Counter()  # entities really created, by type
         self.schema_problems: list[str] = []  # the double's harness's violations (same list)
+        self.journal_charges: dict[str, Decimal] = {}  # JournalEntry Id -> open A/R charge
         self.add(
             "Account",
             {
@@ -267,6 +279,8 @@ class Company:
         if refused:
             return _fault("ValidationFault", "Business Validation Error", refused, code="6000")
         stored = self.add(entity, self._with_totals(entity, body))
+        if entity == "JournalEntry" and self._journal_charge(body) > 0:
+            self.journal_charges[stored["Id"]] = self._journal_charge(body)
         self.creates[entity] += 1
         return HTTPStatus.OK, {entity: stored, "time": NOW}
 
@@ -315,30 +329,71 @@ class Company:
         return None
 
     def _payment_rules(self, body: dict[str, Any]) -> str | None:
-        """A customer payment applies what it links: invoices it pays less
-        the credit memos it uses equal its total (so a 0.00 payment applies a
-        credit memo to an invoice), and no linked document is applied beyond
-        its open Balance. Balances fall as the payment is accepted."""
+        """A customer payment applies what it links: invoices and journal
+        charges (a journal's Accounts Receivable debit for a customer) it
+        pays less the credit memos it uses equal its total (so a 0.00 payment
+        applies a credit memo to an invoice, or to the journal that paid the
+        credit back), and no linked document is applied beyond its open
+        balance. Balances fall as the payment is accepted."""
         applied = Decimal(0)
-        moves: list[tuple[dict[str, Any], Decimal]] = []
+        moves: list[tuple[str, str, Decimal]] = []
         for line in body.get("Line", []):
             for linked in line.get("LinkedTxn", []):
-                row = self.entities[linked["TxnType"]].get(linked["TxnId"])
-                if row is None or linked["TxnType"] not in ("Invoice", "CreditMemo"):
+                kind, txn_id = linked["TxnType"], linked["TxnId"]
+                if kind not in OPEN_ITEMS or txn_id not in self.entities[kind]:
                     continue
                 amount = Decimal(line["Amount"])
-                applied += amount if linked["TxnType"] == "Invoice" else -amount
-                moves.append((row, amount))
+                applied += -amount if kind == "CreditMemo" else amount
+                moves.append((kind, txn_id, amount))
         if not moves:
             return None
         if applied != Decimal(body.get("TotalAmt", 0)):
             return f"The amounts applied ({applied}) do not match the payment total {body.get('TotalAmt')}"
-        for row, amount in moves:
-            if amount > Decimal(row.get("Balance", 0)):
-                return f"The amount applied {amount} exceeds the open balance {row.get('Balance')}"
-        for row, amount in moves:
-            row["Balance"] = Decimal(row["Balance"]) - amount
+        for kind, txn_id, amount in moves:
+            if amount > self.open_balance(kind, txn_id):
+                return (
+                    f"The amount applied {amount} exceeds the open balance "
+                    f"{self.open_balance(kind, txn_id)} of {kind} {txn_id}"
+                )
+        for kind, txn_id, amount in moves:
+            if kind == "JournalEntry":
+                self.journal_charges[txn_id] -= amount
+            else:
+                row = self.entities[kind][txn_id]
+                row["Balance"] = Decimal(row["Balance"]) - amount
         return None
+
+    def open_balance(self, kind: str, txn_id: str) -> Decimal:
+        """What is still open on an invoice, credit memo or journal charge."""
+        if kind == "JournalEntry":
+            return self.journal_charges.get(txn_id, Decimal(0))
+        return Decimal(self.entities[kind][txn_id].get("Balance", 0))
+
+    def open_items(self) -> dict[str, Decimal]:
+        """ "<TxnType>:<Id>" -> open balance of every invoice, credit memo and
+        journal charge not fully applied (what QuickBooks' Receive Payment
+        would list as open for the customer)."""
+        found = {}
+        for kind in OPEN_ITEMS:
+            for txn_id in self.entities[kind]:
+                if self.open_balance(kind, txn_id):
+                    found[f"{kind}:{txn_id}"] = self.open_balance(kind, txn_id)
+        return found
+
+    def _journal_charge(self, body: dict[str, Any]) -> Decimal:
+        """A journal's debits to Accounts Receivable naming a customer: an
+        open charge for that customer, as QuickBooks keeps one."""
+        receivable = {
+            i for i, a in self.entities["Account"].items()
+            if a.get("AccountType") == "Accounts Receivable"
+        }  # fmt: skip
+        charge = Decimal(0)
+        for line in body.get("Line", []):
+            detail = line["JournalEntryLineDetail"]
+            customer = (detail.get("Entity") or {}).get("Type") == "Customer"
+            if customer and detail["AccountRef"]["value"] in receivable:
+                charge += _signed_journal(line)
+        return charge
 
     def _with_totals(self, entity: str, body: dict[str, Any]) -> dict[str, Any]:
         """QuickBooks computes the totals of what it stores."""

@@ -65,6 +65,25 @@ def test_the_admin_password_is_kept_owner_only_and_named_in_the_summary(db, ledg
     assert "changepassword admin" in "\n".join(demo_check(strict=True).lines)
 
 
+def test_the_summary_names_the_ports_make_run_serves_on(db, ledgers: Path, monkeypatch) -> None:
+    """Found by hand: `FAVA_PORT=8203 make run` served Fava on 8203 but the
+    summary still said 5000, and the app could not leave 8000."""
+    seed = demo_seed(days=1, orders_per_day=4, today=TODAY)
+    sync_run_execute(merchant=seed.merchant, until=TODAY)
+    summary = "\n".join(demo_check(strict=True).lines)
+    assert "http://127.0.0.1:8000/admin/" in summary
+    assert "http://127.0.0.1:5000/" in summary
+    monkeypatch.setenv("PORT", "8103")
+    monkeypatch.setenv("FAVA_PORT", "8203")
+    summary = "\n".join(demo_check(strict=True).lines)
+    assert "http://127.0.0.1:8103/admin/" in summary
+    assert "http://127.0.0.1:8103/portal/" in summary
+    assert "http://127.0.0.1:8203/" in summary
+    assert ":8000" not in summary and ":5000" not in summary
+    serve = (Path(__file__).resolve().parents[2] / "scripts" / "serve.sh").read_text()
+    assert 'runserver "127.0.0.1:${PORT:-8000}"' in serve
+
+
 def test_the_demo_check_judges_only_the_latest_sync(db, ledgers: Path) -> None:
     seed = demo_seed(days=2, orders_per_day=4, today=TODAY)
     assert sync_run_execute(merchant=seed.merchant, until=TODAY).status == "succeeded"
@@ -115,37 +134,61 @@ def test_logs_go_to_standard_error_and_standard_output_holds_only_the_result() -
     assert "a log line" in done.stderr
 
 
-def test_the_demo_week_opens_with_the_card_takings_still_owed(db, ledgers: Path) -> None:
-    """The first synced payout pays the day before's card takings: the
+def test_the_demo_week_opens_with_the_takings_still_owed_and_every_clearing_settles(
+    db, ledgers: Path
+) -> None:
+    """The first synced payouts pay the takings of the days before: the
     opening balance holds them, so after each day card clearing holds just
-    that day's card takings (less fees and refunds), still to be paid out,
-    and never goes negative on a day of sales."""
+    that day's card takings (less fees and refunds) and online card clearing
+    the online takings of that day and the day before (its acquirer pays out
+    two days later), each still to be paid out, and never
+    growing (issue 13: online card takings used to stay in clearing). A day
+    of more refunds than takings is taken from the next payout."""
     from beancount import loader
     from beancount.core import data
 
     from connectors.sandbox.generator import Merchant as SandboxCafe
     from connectors.sandbox.generator import card_net, generate_day
 
-    seed = demo_seed(days=3, orders_per_day=8, today=TODAY, opening_balances=True)
+    seed = demo_seed(days=4, orders_per_day=8, today=TODAY, opening_balances=True)
     run = sync_run_execute(merchant=seed.merchant, until=TODAY)
-    assert run is not None and run.status == SyncRun.Status.SUCCEEDED
+    assert run is not None and run.status == SyncRun.Status.SUCCEEDED, run.messages
     entries, errors, _ = loader.load_file(seed.ledger_path)
     assert errors == []
     transactions = [e for e in entries if isinstance(e, data.Transaction)]
     opening, *days = transactions
     assert opening.narration.startswith("Journal entry: Opening balances")
-    assert opening.date == TODAY - timedelta(days=4)
-    assert [e.date for e in days] == [TODAY - timedelta(days=n) for n in (3, 2, 1)]
+    assert opening.date == TODAY - timedelta(days=5)
+    assert [e.date for e in days] == [TODAY - timedelta(days=n) for n in (4, 3, 2, 1)]
     cafe = SandboxCafe(
         seed="demo:demo-cafe", time_zone="Europe/London", currency="GBP", orders_per_day=8
     )
-    running = Decimal(0)
+
+    def owed(day: date, kind: str, back: int = 7) -> Decimal:
+        """The day's net, less what earlier days left owed to the acquirer."""
+        net = card_net(*generate_day(cafe, day), kind=kind)
+        carried = owed(day - timedelta(days=1), kind, back - 1) if back else Decimal(0)
+        return net + min(Decimal(0), carried)
+
+    card_clearing = online_clearing = Decimal(0)
     for entry in transactions:
-        running += sum(
-            (p.units.number for p in entry.postings if p.account == "Assets:Clearing:Card"),
-            Decimal(0),
-        )
-        assert running == card_net(*generate_day(cafe, entry.date)), entry.date
+        for posting in entry.postings:
+            if posting.account == "Assets:Clearing:Card":
+                card_clearing += posting.units.number
+            if posting.account == "Assets:Clearing:OnlineCard":
+                online_clearing += posting.units.number
+        # Card: paid the next morning; online card: two days later.
+        assert card_clearing == owed(entry.date, "Card"), entry.date
+        yesterday = max(Decimal(0), owed(entry.date - timedelta(days=1), "OnlineCard"))
+        assert online_clearing == owed(entry.date, "OnlineCard") + yesterday, entry.date
+    # Online card payouts reached the bank from the clearing account.
+    paid_out = [
+        p
+        for e in days
+        for p in e.postings
+        if p.account == "Assets:Clearing:OnlineCard" and p.units.number < 0
+    ]
+    assert len(paid_out) >= 3
     # Postings carry the document lines' words, as preview_sync shows them.
     described = [p.meta.get("description") for e in days for p in e.postings]
     assert "Card payments" in described
@@ -171,3 +214,93 @@ def test_a_mistake_on_the_command_line_is_one_clear_line(db, argv, words) -> Non
         call_command(*argv)
     assert words in str(refused.value)
     assert "\n" not in str(refused.value).strip()
+
+
+def _sync_command(*argv: str) -> tuple[int, str]:
+    """`manage.py sync ARGV` in-process: (exit status, standard output)."""
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out = StringIO()
+    try:
+        call_command("sync", *argv, stdout=out)
+    except CommandError as refused:
+        return 1, str(refused)
+    except SystemExit as exited:
+        return int(exited.code or 0), out.getvalue()
+    return 0, out.getvalue()
+
+
+def test_a_range_into_days_not_ended_is_refused_whole_and_writes_nothing(db, ledgers: Path) -> None:
+    """Found by hand: `sync --from <tomorrow> --to ...` posted days that had
+    not happened (the sandbox invents any day). A range ending after the
+    latest sync hour passed is refused in one line before any chunk runs."""
+    from django.utils import timezone
+
+    merchant = demo_seed(days=2, orders_per_day=4).merchant
+    today = timezone.localdate()
+    for first, last in ((today - timedelta(days=3), today), (today + timedelta(days=30),) * 2):
+        status, out = _sync_command(
+            "--merchant", "demo-cafe", "--from", f"{first}", "--to", f"{last}", "--chunk-days", "1"
+        )
+        assert status == 1
+        assert f"has not ended yet for {merchant.name}" in out
+        assert f"the last complete day is {today - timedelta(days=1)}" in out
+        assert out.count("\n") == 1
+    assert not SyncRun.objects.exists()
+    # The day before today has ended: it is synced.
+    yesterday = f"{today - timedelta(days=1)}"
+    status, out = _sync_command("--merchant", "demo-cafe", "--from", yesterday, "--to", yesterday)
+    assert status == 0, out
+    assert SyncRun.objects.get().status == SyncRun.Status.SUCCEEDED
+
+
+def test_a_range_longer_than_a_year_is_refused_before_anything_runs(db, ledgers: Path) -> None:
+    """Found by hand: `--from 2000-01-01` ran week after week for as long as
+    it was let (26 years of invented days); like the partner API, one
+    command takes at most 366 days."""
+    demo_seed(days=2, orders_per_day=4)
+    status, message = _sync_command(
+        "--merchant", "demo-cafe", "--from", "2000-01-01", "--to", "2001-01-01"
+    )
+    assert status == 1
+    assert message == (
+        "A historic sync covers at most 366 days; 2000-01-01 to 2001-01-01 is 367: "
+        "split it into several"
+    )
+    assert not SyncRun.objects.exists()
+
+
+def test_all_and_a_named_merchant_together_are_refused(db, ledgers: Path) -> None:
+    demo_seed(days=2, orders_per_day=4)
+    status, message = _sync_command("--all", "--merchant", "demo-cafe")
+    assert (status, message) == (1, "Give either --merchant or --all, not both")
+    assert not SyncRun.objects.exists()
+
+
+def test_ctrl_c_stops_a_command_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    """Found by hand: Ctrl-C during `manage.py sync` printed a KeyboardInterrupt
+    traceback. `shell -c` stands in for any long command here."""
+    import signal
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = "import time; print('started', flush=True); time.sleep(60)"
+    child = subprocess.Popen(
+        [sys.executable, str(root / "manage.py"), "shell", "-v", "0", "-c", command],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline() == "started\n"
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 130
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert err.strip().splitlines()[-1].startswith("Interrupted. Nothing written is lost")

@@ -350,8 +350,13 @@ def _incident_alert(incident: Incident, now: datetime) -> None:
         obj=merchant,
         changes={"incident": incident.pk, "message": incident.message},
     )
+    # The words in the message too: the laptop demo's text logs drop `extra`,
+    # and a bare "alert" on standard error told the operator nothing.
     log.error(
-        "alert",
+        "alert %s for %s: %s",
+        incident.kind,
+        merchant.name,
+        incident.message,
         extra={"merchant": str(merchant.pk), "alert": incident.kind, "detail": incident.message},
     )
 

@@ -3,9 +3,11 @@ through the sandbox POS into a local Beancount ledger."""
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -162,15 +164,16 @@ OPENING_EQUITY = "Equity:Opening-Balances"
 
 
 def ledger_open_balances(merchant: Merchant, start_date: date) -> None:
-    """The café's books did not begin on `start_date`: card takings of the
-    day before are still with the processor and arrive in the first synced
-    payout (the sandbox pays out at 06:00 what the previous day's card
-    payments less their fees left, `connectors.sandbox.generator.card_net`).
-    Post them as the card clearing account's opening balance, against
-    `OPENING_EQUITY`, dated the day before, so no clearing account goes
-    negative in Fava. Written once, under its own push key."""
+    """The café's books did not begin on `start_date`: takings of the days
+    before are still with the acquirers and arrive in the first synced
+    payouts (the sandbox pays out at 06:00 the previous day's card payments
+    less their fees, and at 06:30 the online card payments less fees of
+    `ONLINE_PAYOUT_DAYS` days before; see `connectors.sandbox.generator`).
+    Post them as the card and online card clearing accounts' opening
+    balances, against `OPENING_EQUITY`, dated the day before, so no clearing
+    account goes negative in Fava. Written once, under its own push key."""
+    from connectors.sandbox.generator import ONLINE_PAYOUT_DAYS, clearing_after
     from connectors.sandbox.generator import Merchant as SandboxCafe
-    from connectors.sandbox.generator import card_net, generate_day
 
     commerce = merchant.connections.get(source_type=Connection.SourceType.COMMERCE)
     cafe = SandboxCafe(
@@ -180,30 +183,43 @@ def ledger_open_balances(merchant: Merchant, start_date: date) -> None:
         orders_per_day=int(commerce.settings.get("orders_per_day", 40)),
         country=merchant.country,
     )
-    owed = card_net(*generate_day(cafe, start_date - timedelta(days=1)))
-    if owed <= 0:
+    day_before = start_date - timedelta(days=1)
+    owed = {
+        "Assets:Clearing:Card": clearing_after(cafe, day_before, "Card"),
+        "Assets:Clearing:OnlineCard": clearing_after(cafe, day_before, "OnlineCard"),
+    }
+    first_online = start_date - timedelta(days=ONLINE_PAYOUT_DAYS)
+    words = {
+        "Assets:Clearing:Card": f"Card takings of {day_before}, paid out on the first synced day",
+        "Assets:Clearing:OnlineCard": (
+            f"Online card takings of {first_online} to {day_before}, "
+            "paid out on the first synced days"
+        ),
+    }
+    lines = [
+        {"accountRef": {"id": account}, "netAmount": str(amount), "description": words[account]}
+        for account, amount in owed.items()
+        if amount
+    ]
+    if not lines:
         return
+    total = sum((Decimal(line["netAmount"]) for line in lines), Decimal(0))
     ledger = connection_target(
         connection=merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
     )
     ledger.create_account(account_id=OPENING_EQUITY, name="Opening balances", account_type="Equity")
-    day = (start_date - timedelta(days=1)).isoformat()
     ledger.write_document(
         key=f"{merchant.pk}:opening-balances",
         document={
             "type": "journalEntry",
-            "date": day,
+            "date": day_before.isoformat(),
             "currency": merchant.currency,
             "description": "Opening balances",
             "journalLines": [
-                {
-                    "accountRef": {"id": "Assets:Clearing:Card"},
-                    "netAmount": str(owed),
-                    "description": f"Card takings of {day}, paid out on the first synced day",
-                },
+                *lines,
                 {
                     "accountRef": {"id": OPENING_EQUITY},
-                    "netAmount": str(-owed),
+                    "netAmount": str(-total),
                     "description": "Opening balances",
                 },
             ],
@@ -265,7 +281,10 @@ def demo_seed(
     )
 
 
-FAVA_PORT = 5000
+def demo_ports() -> tuple[str, str]:
+    """(web, Fava) ports `scripts/serve.sh` serves on: `PORT` (8000) and
+    `FAVA_PORT` (5000) from the environment, as the script reads them."""
+    return os.environ.get("PORT") or "8000", os.environ.get("FAVA_PORT") or "5000"
 
 
 @dataclass
@@ -314,14 +333,15 @@ def demo_check(*, strict: bool) -> DemoCheck:
         where = (
             "reset its password: ENV_FILE=var/.env .venv/bin/python manage.py changepassword admin"
         )
+    web, fava = demo_ports()
     lines = [
         "",
         f"Demo Café: {state}; {len(transactions)} balanced transactions in {ledger}",
         "Look at:",
-        f"  the admin      http://127.0.0.1:8000/admin/  (user 'admin', {where})",
-        "  the portal     http://127.0.0.1:8000/portal/",
+        f"  the admin      http://127.0.0.1:{web}/admin/  (user 'admin', {where})",
+        f"  the portal     http://127.0.0.1:{web}/portal/",
         f"  the ledger     {ledger}",
-        f"  in Fava        http://127.0.0.1:{FAVA_PORT}/  (make run serves it beside the app)",
+        f"  in Fava        http://127.0.0.1:{fava}/  (make run serves it beside the app)",
     ]
     ok = not errors and bool(transactions) and not (strict and failed)
     return DemoCheck(lines, warnings, ok)

@@ -18,6 +18,10 @@ so they agree with what was posted:
   clearing account (as the engine posts payouts); a payment counts when its
   type's clearing account is the same one (without a configuration: `Card`
   payments only); only settled payments count (`Paid`, as the engine);
+  a payout that names another payment type (`subType`
+  "PaymentType:<type>", e.g. the sandbox's online acquirer) whose clearing account
+  is not that one is left out, with the payments it pays (the report covers
+  the card clearing account only);
 * a fee belongs to the payment (or order) its `transactionSourceRef` names,
   `Card` when that is unknown, as the engine does;
 * a payout settles what was created after the previous payout, up to and
@@ -42,11 +46,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from commerce_sync.core.models import Merchant, SourceRecord
-from mapping.canonical import Order, Transaction
+from mapping.canonical import PAYMENT_TYPES, Order, Transaction
 from mapping.config import MappingConfig, parse_configuration
 from mapping.errors import MappingError
 from mapping.parsing import parse_record
-from mapping.posting import SETTLED
+from mapping.posting import NAMES_PAYMENT_TYPE, SETTLED
 
 ZERO = Decimal(0)
 PAYOUT = "Payout"
@@ -231,9 +235,14 @@ def _read(
     """The payouts in [start, end) reconciled, and with `tail` the movements
     after the last of them (or after the last payout before `end` when the
     period has none) up to `end`, gathered in a pseudo-payout of amount 0."""
-    transactions = SourceRecord.objects.filter(
+    config = _config(merchant)
+    all_payouts = SourceRecord.objects.filter(
         merchant=merchant, kind=SourceRecord.Kind.TRANSACTION, payload__type=PAYOUT
     )
+    elsewhere = all_payouts.filter(
+        payload__subType__in=[NAMES_PAYMENT_TYPE + t for t in _other_clearing_types(config)]
+    )
+    transactions = all_payouts.exclude(pk__in=elsewhere.values("pk"))
     payouts = list(
         transactions.filter(created_date__gte=start, created_date__lt=end).order_by(
             "created_date", "source_id"
@@ -256,7 +265,6 @@ def _read(
     if first_start is not None:
         rows = rows.filter(created_date__gt=first_start)
     tz = _zone(merchant)
-    config = _config(merchant)
     return _reconcile(
         payouts=[(p.source_id, p.payload) for p in payouts],
         records=(
@@ -269,6 +277,15 @@ def _read(
         tail_currency=merchant.currency if tail else None,
         tail_start=end,
     )
+
+
+def _other_clearing_types(config: MappingConfig | None) -> list[str]:
+    """The payment types cleared elsewhere than `Card`'s clearing account: a
+    payout naming one of them (`subType` "PaymentType:<type>", e.g. the
+    sandbox's online acquirer) empties that other account, so it is no
+    payout of the card clearing account reconciled here."""
+    card = _clearing(config, "Card")
+    return sorted(t for t in PAYMENT_TYPES if _clearing(config, t) != card)
 
 
 def _clearing(config: MappingConfig | None, payment_type: str) -> str | None:

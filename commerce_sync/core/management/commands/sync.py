@@ -20,6 +20,7 @@ from commerce_sync.core.management.progress import Progress
 from commerce_sync.core.models import Merchant, SyncRun
 from commerce_sync.core.services.audit import operator_actor
 from commerce_sync.errors import ApplicationError
+from commerce_sync.syncs.periods import historic_range_check, merchant_period_between
 from commerce_sync.syncs.runs import sync_run_execute
 
 
@@ -83,6 +84,13 @@ class Command(BaseCommand):
             raise CommandError(f"--to ({last}) must not be before --from ({first})")
         # The engine takes the end exclusive: the day after the last named day.
         until = last + timedelta(days=1) if last is not None else None
+        if first is not None and until is not None:
+            try:
+                historic_range_check(first=first, until=until)
+            except ApplicationError as error:
+                raise CommandError(error.message) from None
+        if options["all"] and options["merchant"]:
+            raise CommandError("Give either --merchant or --all, not both")
         if options["all"]:
             merchants = list(
                 Merchant.objects.filter(enabled=True, configured=True).order_by("name")
@@ -95,6 +103,11 @@ class Command(BaseCommand):
         progress = Progress(len(merchants) * len(ranges), "sync")
         failures = 0
         for merchant in merchants:
+            if first is not None and not self._range_possible(merchant, first, until):
+                failures += 1
+                for _ in ranges:
+                    progress.advance(merchant.name)
+                continue
             for start, end in ranges:
                 failures += not self._sync_one(merchant, start, end)
                 progress.advance(merchant.name)
@@ -113,6 +126,18 @@ class Command(BaseCommand):
             chunks.append((start, end))
             start = end
         return chunks
+
+    def _range_possible(self, merchant: Merchant, first: date, until: date | None) -> bool:
+        """Check the whole range before its first chunk runs (a range that
+        runs into a day not ended yet is refused whole, nothing written)."""
+        if until is None or not hasattr(merchant, "sync_configuration"):
+            return True  # the run refuses an unconfigured merchant in its own words
+        try:
+            merchant_period_between(merchant=merchant, first=first, until=until)
+        except ApplicationError as error:
+            self.stdout.write(f"{merchant.name}: refused ({error.status_code}) {error.message}")
+            return False
+        return True
 
     def _sync_one(self, merchant: Merchant, first: date | None, until: date | None) -> bool:
         try:
