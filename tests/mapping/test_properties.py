@@ -863,12 +863,24 @@ def edited_days(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
     currencies = sorted({before["currency"], *(o["currency"] for o in commerce["orders"])})
     clock = clock_of(before)
     ids = Ids("N")
+    # Payments a fee or a settlement names: an edit that leaves the order free
+    # (no payment) would leave them naming a payment the source no longer has,
+    # which the engine rightly refuses; such an edit is dropped (the order
+    # stays as it was).
+    named = {
+        tx["transactionSourceRef"]["id"]
+        for tx in commerce["transactions"]
+        if "transactionSourceRef" in tx
+    }
     new_orders = []
     for order in commerce["orders"]:
+        edited = order
         if order["_kind"] != "exchange" and draw(st.booleans()):
-            new_orders.append(draw(orders(order["id"], currencies, clock, like=order, fine=False)))
-        else:
-            new_orders.append(order)
+            edited = draw(orders(order["id"], currencies, clock, like=order, fine=False))
+            kept = {p["id"] for p in edited["payments"]}
+            if ({p["id"] for p in order["payments"]} & named) - kept:
+                edited = order
+        new_orders.append(edited)
     new_transactions = []
     for tx in commerce["transactions"]:
         if tx["type"] not in ("Payment", "Refund") and draw(st.booleans()):
