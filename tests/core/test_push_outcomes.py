@@ -121,9 +121,9 @@ def test_a_refused_or_given_up_document_fails_alone_and_the_rest_are_written_onc
     items = make_items(5, status=PushItem.Status.FAILED, attempts=1, last_error="old 503")
     target = Scripted()
     target.refuse = {
-        items[1].key: DocumentRejected("Account 200 is archived"),
-        items[2].key: PlatformUnavailable("503 from the ledger"),
-        items[3].key: PlatformUnavailable("504 from the ledger"),
+        items[1].key: PlatformUnavailable("503 from the ledger"),
+        items[2].key: PlatformUnavailable("504 from the ledger"),
+        items[3].key: DocumentRejected("Account 200 is archived"),
     }
     trace = RunTrace()
     slept: Slept = []
@@ -135,15 +135,15 @@ def test_a_refused_or_given_up_document_fails_alone_and_the_rest_are_written_onc
     assert len(target.documents) == 2
     assert state(items) == [
         ("pushed", "mem-1", "", 2),
-        ("failed", "", "Account 200 is archived", 2),
         ("failed", "", "503 from the ledger", 2),
         ("failed", "", "504 from the ledger", 2),
+        ("failed", "", "Account 200 is archived", 2),
         ("pushed", "mem-2", "", 2),
     ]
     assert trace.messages == [
-        error("DocumentRejected", items[1], "Account 200 is archived"),
-        error("PlatformUnavailable", items[2], "503 from the ledger (gave up after 4 attempts)"),
-        error("PlatformUnavailable", items[3], "504 from the ledger (gave up after 4 attempts)"),
+        error("PlatformUnavailable", items[1], "503 from the ledger (gave up after 4 attempts)"),
+        error("PlatformUnavailable", items[2], "504 from the ledger (gave up after 4 attempts)"),
+        error("DocumentRejected", items[3], "Account 200 is archived"),
     ]
     assert trace.counters["push_items"] == {"written": 2, "found_in_target": 0, "failed": 3}
     # Sent before, so every try looks its key up first: a look-up and a
@@ -256,14 +256,15 @@ def test_calls_add_up_over_the_runs_writes_to_the_same_target():
 
 @pytest.mark.django_db
 def test_a_batch_fails_refused_and_unanswered_documents_apart_and_writes_the_rest():
-    """Round 1: one document refused, one transient, one not answered, two
+    """Round 1: two documents refused, one transient, one not answered, two
     written. The two left are sent again each round (backoff without
     jitter) and, never answered well, fail after four rounds with the last
     word the target said of each."""
-    items = make_items(5, status=PushItem.Status.FAILED, attempts=1, last_error="old")
+    items = make_items(6, status=PushItem.Status.FAILED, attempts=1, last_error="old")
     k = [i.key for i in items]
     busy = PlatformUnavailable("Ledger busy for this document")
     rounds = [{k[0]: DocumentRejected("Unknown account 999"), k[1]: busy, k[2]: "drop"}]
+    rounds[0][k[5]] = DocumentRejected("Tax rate OUTPUT3 is archived")
     rounds += [{k[1]: busy, k[2]: "drop"}] * 3
     target = Batched(rounds)
     trace = RunTrace()
@@ -271,8 +272,8 @@ def test_a_batch_fails_refused_and_unanswered_documents_apart_and_writes_the_res
 
     failed = push_items_write(items=items, target=target, trace=trace, retry=policy(slept))
 
-    assert failed == 3 and target.batches == 4 and slept == [0.2, 0.4, 0.8]
-    assert target.by_key() == {i.key: i.payload for i in items[3:]}
+    assert failed == 4 and target.batches == 4 and slept == [0.2, 0.4, 0.8]
+    assert target.by_key() == {i.key: i.payload for i in items[3:5]}
     gave_up = " (gave up after 4 attempts)"
     assert state(items) == [
         ("failed", "", "Unknown account 999", 2),
@@ -280,13 +281,15 @@ def test_a_batch_fails_refused_and_unanswered_documents_apart_and_writes_the_res
         ("failed", "", "no answer for this document" + gave_up, 2),
         ("pushed", "mem-1", "", 2),
         ("pushed", "mem-2", "", 2),
+        ("failed", "", "Tax rate OUTPUT3 is archived", 2),
     ]
     assert trace.messages == [
         error("DocumentRejected", items[0], "Unknown account 999"),
+        error("DocumentRejected", items[5], "Tax rate OUTPUT3 is archived"),
         error("TransientError", items[1], "Ledger busy for this document" + gave_up),
         error("TransientError", items[2], "no answer for this document" + gave_up),
     ]
-    assert trace.counters["push_items"] == {"written": 2, "found_in_target": 0, "failed": 3}
+    assert trace.counters["push_items"] == {"written": 2, "found_in_target": 0, "failed": 4}
     assert trace.counters["api_calls"] == {"memory": 4}
 
 
@@ -326,6 +329,18 @@ def test_a_batch_that_loses_its_grant_fails_every_item_left_and_stops_the_run():
         ("failed", "", "QuickBooks revoked the grant", 1),
         ("pushed", "mem-1", "", 1),
     ]
+
+
+@pytest.mark.django_db
+def test_a_lone_item_goes_one_by_one_even_to_a_batching_target():
+    """One item sent before: looked up, then written, as the one-by-one path
+    does (the report counts both calls), not sent as a batch of one."""
+    (item,) = make_items(1, status=PushItem.Status.FAILED, attempts=1)
+    target = Batched([])
+    trace = RunTrace()
+    assert push_items_write(items=[item], target=target, trace=trace) == 0
+    assert target.batches == 0 and target.keys() == {item.key: 1}
+    assert trace.counters["api_calls"] == {"memory": 2}
 
 
 # -- the outbox ------------------------------------------------------------------
@@ -400,12 +415,20 @@ def test_the_outbox_creates_new_documents_adopts_unfinished_ones_and_skips_writt
 @pytest.mark.django_db
 def test_the_outbox_keeps_to_its_merchant_and_orders_carried_items_by_age():
     """Another merchant's items, whatever their keys, are neither adopted
-    nor carried over; this merchant's unfinished items come oldest first."""
+    nor carried over; this merchant's unfinished items come oldest first,
+    and the ones already written not at all."""
     run = SyncRunFactory(status="running")
     merchant = run.merchant
     later = PushItemFactory(sync_run=run, key="k-later", status=PushItem.Status.FAILED)
     sooner = PushItemFactory(sync_run=run, key="k-sooner", status=PushItem.Status.PENDING)
     PushItem.objects.filter(pk=sooner.pk).update(created_at=later.created_at.replace(year=2020))
+    # Two made in the same instant come in the order they were made (by id),
+    # whatever order PostgreSQL finds their rows in (the later one updated first).
+    tie_1 = PushItemFactory(sync_run=run, key="k-tie-1", status=PushItem.Status.PENDING)
+    tie_2 = PushItemFactory(sync_run=run, key="k-tie-2", status=PushItem.Status.PENDING)
+    for tied in (tie_2, tie_1):
+        PushItem.objects.filter(pk=tied.pk).update(created_at=later.created_at.replace(year=2021))
+    PushItemFactory(sync_run=run, key="k-done", status=PushItem.Status.PUSHED)
     stranger = PushItemFactory(key="k-doc", status=PushItem.Status.PENDING)
     trace = RunTrace()
 
@@ -417,7 +440,7 @@ def test_the_outbox_keeps_to_its_merchant_and_orders_carried_items_by_age():
         trace=trace,
     )
 
-    assert [i.key for i in items] == ["k-sooner", "k-later", "k-doc"]
-    assert items[2].merchant == merchant and items[2].pk != stranger.pk
-    assert trace.counters["push_items"] == {"created": 1, "already_pushed": 0, "carried_over": 2}
+    assert [i.key for i in items] == ["k-sooner", "k-tie-1", "k-tie-2", "k-later", "k-doc"]
+    assert items[-1].merchant == merchant and items[-1].pk != stranger.pk
+    assert trace.counters["push_items"] == {"created": 1, "already_pushed": 0, "carried_over": 4}
     assert trace.messages == []
