@@ -135,8 +135,9 @@ def test_instants_are_in_utc_whatever_the_servers_own_time_zone(monkeypatch):
 
 
 def test_a_period_files_an_instant_before_the_sync_hour_under_the_day_before():
-    """Sync hour 04:00 London: a sale at 03:30 on 8 March belongs to 7 March."""
-    london = ZoneInfo("Europe/London")
-    period = Period.from_dates(date(2026, 3, 7), date(2026, 3, 9), sync_hour=4, tz=london)
-    assert period.day_of(datetime(2026, 3, 8, 3, 30, tzinfo=UTC)) == date(2026, 3, 7)
-    assert period.day_of(datetime(2026, 3, 8, 4, 0, tzinfo=UTC)) == date(2026, 3, 8)
+    """Sync hour 04:00 Toronto (EDT, UTC-4): a sale at 03:30 on 10 June
+    belongs to 9 June, one at 04:00 to 10 June."""
+    toronto = ZoneInfo("America/Toronto")
+    period = Period.from_dates(date(2026, 6, 9), date(2026, 6, 11), sync_hour=4, tz=toronto)
+    assert period.day_of(datetime(2026, 6, 10, 7, 30, tzinfo=UTC)) == date(2026, 6, 9)
+    assert period.day_of(datetime(2026, 6, 10, 8, 0, tzinfo=UTC)) == date(2026, 6, 10)
