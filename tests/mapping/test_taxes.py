@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from mapping.books import SalesKey, Sum
 from mapping.canonical import CommerceData, TaxComponent, TaxPart
 from mapping.config import parse_configuration
 from mapping.missing import MissingMappings
@@ -42,17 +43,40 @@ def test_a_rate_no_mapping_explains_is_the_tax_over_the_net_to_a_thousandth():
 
 
 def test_a_line_split_by_component_gets_each_components_mapped_rate():
-    """GST and QST mapped, their sum (14.975 %) not: one rate per component,
-    QST's found by its rate, the unrated one by the mapped rate its amount
-    matches (5 % of 20.00 is 1.00)."""
+    """GST and QST mapped, their sum (14.975 %) not: one rate per component.
+    QST's is its own rate even though its amount (2.10, rounded on the
+    whole order) matches no rate; the unrated one's is the mapped rate its
+    amount matches (5 % of 20.00 is 1.00)."""
     taxes = (
-        TaxPart("qst", "QST", Decimal("1.995")),
+        TaxPart("qst", "QST", Decimal("2.10")),
         TaxPart("eco", "Eco fee", Decimal("1.00")),
     )
     rate, label = rules("5", "9.975").line_rate(
         Decimal("14.975"), True, taxes, Decimal("20.00"), "CAD"
     )
     assert (rate, label) == ((("TR-9.975", "9.975%"), ("TR-5", "5%")), "")
+
+
+def test_a_split_refund_line_credits_the_net_once_and_each_components_tax_back():
+    """A refund (sign -1) of 20.00 net with GST 1.00 and QST 1.995: the net
+    on the GST line only, each tax negated, both lines naming the refund."""
+    sales: dict[SalesKey, Sum] = {}
+    taxes = (TaxPart("gst", "GST", Decimal("1.00")), TaxPart("qst", "QST", Decimal("1.995")))
+    rates = (("TR-5", "5%"), ("TR-9.975", "9.975%"))
+    head = (True, "line", "4100", "Refunds ")
+    TaxRules.post_split(sales, head, rates, taxes, Decimal("-20.00"), -1, "R-1-L1")
+    assert {key: (s.amount, s.tax, s.refs) for key, s in sales.items()} == {
+        (True, "line", "4100", "TR-5", "Refunds 5%"): (
+            Decimal("-20.00"),
+            Decimal("-1.00"),
+            ["R-1-L1"],
+        ),
+        (True, "line", "4100", "TR-9.975", "Refunds 9.975%"): (
+            Decimal("0"),
+            Decimal("-1.995"),
+            ["R-1-L1"],
+        ),
+    }
 
 
 def test_a_split_is_not_made_when_a_component_has_no_mapped_rate():
