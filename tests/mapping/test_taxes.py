@@ -83,3 +83,20 @@ def test_a_split_is_not_made_when_a_component_has_no_mapped_rate():
     taxes = (TaxPart("gst", "GST", Decimal("1.00")), TaxPart(None, "Other", Decimal("0.40")))
     rate, label = rules("5").line_rate(Decimal("7"), True, taxes, Decimal("20.00"), "CAD")
     assert (rate, label) == (None, "7%")  # noted missing: 7 % is not mapped
+
+
+def test_a_part_without_a_component_id_is_matched_to_no_component():
+    """Whatever ids the components have (here one literally "XXXX"), a tax
+    part naming none is rated by its amount, never by a component's rate."""
+    config = parse_configuration(
+        {"sales": {"taxRates": {r: {"selectedTaxRateId": f"TR-{r}"} for r in ("5", "9.975")}}}
+    )
+    odd = TaxComponent("XXXX", "Levy", Decimal("0.5"))
+    tax_rules = TaxRules(
+        CommerceData(tax_components={"qst": QST, "XXXX": odd}), config, MissingMappings(), []
+    )
+    alone = (TaxPart(None, "Other", Decimal("1.00")),)
+    assert tax_rules.percentage(Decimal("1.00"), Decimal("20.00"), alone, "CAD") == Decimal("5")
+    taxes = (TaxPart("qst", "QST", Decimal("2.10")), *alone)
+    split = tax_rules.line_rate(Decimal("14.975"), True, taxes, Decimal("20.00"), "CAD")
+    assert split == ((("TR-9.975", "9.975%"), ("TR-5", "5%")), "")
