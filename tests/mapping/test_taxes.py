@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from mapping.books import SalesKey, Sum
+from mapping.books import Book, SalesKey, Sum
 from mapping.canonical import CommerceData, TaxComponent, TaxPart
 from mapping.config import parse_configuration
 from mapping.missing import MissingMappings
@@ -100,3 +100,50 @@ def test_a_part_without_a_component_id_is_matched_to_no_component():
     taxes = (TaxPart("qst", "QST", Decimal("2.10")), *alone)
     split = tax_rules.line_rate(Decimal("14.975"), True, taxes, Decimal("20.00"), "CAD")
     assert split == ((("TR-9.975", "9.975%"), ("TR-5", "5%")), "")
+
+
+def test_tax_is_refused_or_asked_for_with_the_setting_to_fill_in():
+    """No tax accounts at all: a line without components asks for the
+    plain tax account, one with components for each component's, and
+    components that do not add up to the line's tax are refused."""
+    tax_rules = rules()
+    book = Book()
+    gst = TaxPart("gst", "GST", Decimal("1.00"))
+    tax_rules.post_tax(book, (), Decimal("2.00"), 1, "O-1-L1", "order O-1 line L1")
+    tax_rules.post_tax(book, (gst,), Decimal("1.00"), 1, "O-1-L2", "order O-1 line L2")
+    tax_rules.post_tax(book, (gst,), Decimal("3.00"), 1, "O-1-L3", "order O-1 line L3")
+    tax_rules.post_plain_tax(book, Decimal("0.50"), "O-1-S1")
+    assert book.taxes == {}
+    assert [(i.code, i.message) for i in tax_rules.missing.issues()] == [
+        (
+            "MissingTaxAccount",
+            "No tax liability account has been configured for tax (sales.accounts.tax)",
+        ),
+        (
+            "MissingTaxAccount",
+            "No tax liability account has been configured for tax component GST "
+            "(sales.accounts.tax-gst)",
+        ),
+    ]
+    assert [(i.code, i.message) for i in tax_rules.errors] == [
+        (
+            "TaxComponentMismatch",
+            "The tax components of order O-1 line L3 do not add up to its tax amount 3.00",
+        )
+    ]
+
+
+def test_a_line_without_a_rate_is_labelled_untaxed():
+    assert rules().rate(None, False) == (None, "untaxed")
+
+
+def test_a_charges_plain_tax_asks_for_the_tax_account_once():
+    tax_rules = rules()
+    for ref in ("O-1-S1", "O-2-S1"):
+        tax_rules.post_plain_tax(Book(), Decimal("0.50"), ref)
+    assert [(i.code, i.message) for i in tax_rules.missing.issues()] == [
+        (
+            "MissingTaxAccount",
+            "No tax liability account has been configured for tax (sales.accounts.tax)",
+        )
+    ]
