@@ -147,3 +147,13 @@ def test_a_charges_plain_tax_asks_for_the_tax_account_once():
             "No tax liability account has been configured for tax (sales.accounts.tax)",
         )
     ]
+
+
+def test_an_unmapped_rate_asks_for_its_own_setting():
+    tax_rules = rules()
+    assert tax_rules.rate(Decimal("20.00"), True) == (None, "20%")
+    assert tax_rules.rate(None, True) == (None, "untaxed")
+    assert [i.message for i in tax_rules.missing.issues()] == [
+        "Tax rate 20% has no mapped tax rate (sales.taxRates.20)",
+        "Tax rate untaxed has no mapped tax rate (newTaxRates.selectedDefaultZeroTaxRateId)",
+    ]
