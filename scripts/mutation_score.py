@@ -55,14 +55,16 @@ def equivalents(path: Path = EQUIVALENTS) -> dict[str, str]:
     return listed
 
 
-def stale(found: dict[str, str], listed: dict[str, str]) -> list[str]:
-    """Listed mutants the tests killed, or missing from modules that were checked."""
-    checked = {name.rsplit("__mutmut_", 1)[0] for name, s in found.items() if s != "not checked"}
+def stale(found: dict[str, str], everything: dict[str, str], listed: dict[str, str]) -> list[str]:
+    """Listed mutants the tests killed (among `found`), or missing from
+    functions whose mutants were checked (among `everything`, the results
+    whatever the patterns)."""
+    checked = {n.rsplit("__mutmut_", 1)[0] for n, s in everything.items() if s != "not checked"}
     return sorted(
         name
         for name in listed
         if found.get(name) in ("killed", "timeout")
-        or (name not in found and name.rsplit("__mutmut_", 1)[0] in checked)
+        or (name not in everything and name.rsplit("__mutmut_", 1)[0] in checked)
     )
 
 
@@ -72,7 +74,7 @@ def main(patterns: list[str]) -> int:
         print("no mutmut results under mutants/ (run `make mutate` first)")
         return 0
     listed = equivalents()
-    old = stale(found, listed)
+    old = stale(found, results([]) if patterns else found, listed)
     for name, status in found.items():
         if status == "survived" and name in listed:
             found[name] = "equivalent"
