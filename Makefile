@@ -95,24 +95,28 @@ soak: install
 	  sys.exit(1 if bad or not {'SIGKILL at any moment', 'transient faults at 30 %'} <= done else 0)"
 
 # What `make run` created: the virtual environment, var/ (settings, database,
-# ledgers, admin password) and the compiled translations.
+# ledgers, admin password) and the compiled translations; and `make mutate`'s
+# copy of the repository with its results (mutants/).
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var mutants
 	find . -path '*/locale/*' -name '*.mo' -not -path './$(VENV)/*' -delete
 
 # Mutation testing (never part of `make test`): mutmut mutates mapping/ and
 # commerce_sync/syncs/push.py in a copy (mutants/) and runs, per mutant, the
 # tests of [tool.mutmut] in pyproject.toml that reached the mutated function.
 # MUTANTS narrows it to name patterns, e.g. MUTANTS='mapping.money*
-# mapping.keys*' (the bounded runs the README lists); empty is every mutant,
-# several hours on two shared cores. Prints the survivors and the score.
+# mapping.keys*' (README, "Mutation testing"); empty is every mutant,
+# several hours on two shared cores. Runs at nice 10 (MUTATE_NICE). Prints
+# the survivors and the score, leaving out the equivalent mutants listed in
+# docs/mutation-equivalents.txt.
 MUTANTS ?=
 MUTATE_CHILDREN ?= 2
+MUTATE_NICE ?= nice -n 10
 SHARED_DIR ?= $(abspath ../shared)
 mutate: install
 	$(PY) scripts/compile_messages.py
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) scripts/ensure_database.py
 	rm -rf mutants
 	-DATABASE_URL=$(TEST_DATABASE_URL) COMMERCE_SYNC_SHARED=$(SHARED_DIR) PROPERTY_EXAMPLES=10 \
-	  $(VENV)/bin/mutmut run --max-children $(MUTATE_CHILDREN) $(MUTANTS)
+	  $(MUTATE_NICE) $(VENV)/bin/mutmut run --max-children $(MUTATE_CHILDREN) $(MUTANTS)
 	$(PY) scripts/mutation_score.py $(MUTANTS)

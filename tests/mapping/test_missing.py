@@ -88,3 +88,62 @@ def test_one_configuration_refuses_every_period_alike():
         "MissingFeeAccount",
         "MissingFeesSupplier",
     ]  # no customer asked for: nothing could be posted to invoice
+
+
+def test_every_missing_mapping_names_the_setting_to_fill_in_once_per_setting():
+    """Two of each kind, different settings: each reported, by the setting
+    (a tax rate by its percentage, whatever the source calls it)."""
+    missing = MissingMappings()
+    for method, args in [
+        (missing.clearing_account, ("Prepaid",)),
+        (missing.clearing_account, ("Card",)),
+        (missing.sales_account, ("sales", "sales")),
+        (missing.sales_account, ("refund", "refund")),
+        (missing.fee_account, ()),
+        (missing.fees_supplier, ()),
+        (missing.payout_account, ()),
+        (missing.sales_customer, ()),
+        (missing.tax_rate, (Decimal("17.50"), "VAT standard")),
+        (missing.tax_rate, (Decimal("5"), "VAT reduced")),
+        (missing.tax_account, ("GST", "tax component GST")),
+        (missing.tax_account, ("PST", "tax component PST")),
+        (missing.zero_rate, ()),
+    ]:
+        method(*args)
+        method(*args)
+    assert [(i.code, i.message) for i in missing.issues()] == [
+        (
+            "MissingPaymentAccount",
+            "Payment type Prepaid has no clearing account: map it in payments.accounts.prepaidPayment",
+        ),
+        (
+            "MissingPaymentAccount",
+            "Payment type Card has no clearing account: map it in payments.accounts.card",
+        ),
+        ("MissingSalesAccount", "No sales account has been configured (sales.accounts.sales)"),
+        ("MissingSalesAccount", "No refund account has been configured (sales.accounts.refund)"),
+        (
+            "MissingFeeAccount",
+            "No payment fee account has been configured (fees.accounts.paymentFee)",
+        ),
+        ("MissingFeesSupplier", "No fees supplier has been configured (fees.feesSupplier)"),
+        (
+            "MissingPayoutAccount",
+            "No payout (bank) account has been configured (payments.accounts.payout)",
+        ),
+        ("MissingSalesCustomer", "No sales customer has been configured (sales.salesCustomer)"),
+        ("MissingTaxRateMapping", "Tax rate 17.5% has no mapped tax rate (sales.taxRates.17.5)"),
+        ("MissingTaxRateMapping", "Tax rate 5% has no mapped tax rate (sales.taxRates.5)"),
+        (
+            "MissingTaxAccount",
+            "No tax liability account has been configured for tax component GST (sales.accounts.tax-GST)",
+        ),
+        (
+            "MissingTaxAccount",
+            "No tax liability account has been configured for tax component PST (sales.accounts.tax-PST)",
+        ),
+        (
+            "MissingTaxRateMapping",
+            "No default zero tax rate has been configured (sales.newTaxRates.selectedDefaultZeroTaxRateId)",
+        ),
+    ]
