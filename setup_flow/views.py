@@ -1739,6 +1739,7 @@ def organisation(request: HttpRequest, merchant: Merchant) -> HttpResponse:
         )
     except ConfigurationError:  # not one the grant reaches (a tampered form)
         listed = session.get(request, "organisations") or []
+        locations = connection.platform_key == "lightspeed-k"
         return render(
             request,
             "setup_flow/organisation.html",
@@ -1748,7 +1749,10 @@ def organisation(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                 connection.source_type,
                 {
                     "organisations": [setup.Organisation(i, n) for i, n in listed],
-                    "error": _("Choose one of the organisations listed."),
+                    "locations": locations,
+                    "error": _("Choose one of the business locations listed.")
+                    if locations
+                    else _("Choose one of the organisations listed."),
                 },
             ),
             status=400,

@@ -513,8 +513,11 @@ def test_the_merchant_picks_the_business_location_after_consent(client, partner,
         lsk.refresh_from_db()
         assert lsk.status == Connection.Status.PENDING_AUTH
         refused = client.post("/setup/organisation", {"organisation": str(OTHER_LOCATION)})
-        assert refused.status_code == 503
-        assert "not one this connection may read" in refused.content.decode()
+        # The picker again, still about locations, saying what to do.
+        assert refused.status_code == 400
+        again = refused.content.decode()
+        assert "Choose one of the business locations listed." in again
+        assert "Choose the business location" in again and "De Kas Haarlem" in again
         lsk.refresh_from_db()
         assert lsk.status == Connection.Status.PENDING_AUTH
         chosen = client.post("/setup/organisation", {"organisation": str(SECOND_LOCATION)})
