@@ -5,11 +5,14 @@ in the connection's encrypted credentials, refreshed once under a row lock)
 and reaches an adapter through `ConnectorContext.token_source`; the limiter
 is `connectors.limits` (one every worker shares). Also the error for records
 that do not fit (`problems_error`) and the bearer GET with its Decimal JSON
-that several clients send (`bearer_get`, `decimal_json`)."""
+that several clients send (`bearer_get`, `decimal_json`, `json_object`), and
+the slots of several limiters held around one call (`held_slots`)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -86,24 +89,48 @@ def problems_error(platform: str, problems: list[str]) -> DataProcessingError:
     )
 
 
+@contextmanager
+def held_slots(limiters: Iterable[tuple[RateLimiter, str]]) -> Iterator[None]:
+    """Hold one slot of each (limiter, key) pair for the block: acquired in
+    order before it runs, released in reverse order once it ends, raises, or
+    a later `acquire` raises (`RateLimited`: the slots taken so far are given
+    back)."""
+    taken: list[tuple[RateLimiter, str]] = []
+    try:
+        for limiter, key in limiters:
+            limiter.acquire(key)
+            taken.append((limiter, key))
+        yield
+    finally:
+        for limiter, key in reversed(taken):
+            limiter.release(key)
+
+
 def bearer_get(
     session: requests.Session,
     url: str,
     *,
-    params: dict[str, Any],
+    params: Mapping[str, Any] | Sequence[tuple[str, Any]],
     bearer: str,
     timeout: float,
     platform: str,
     path: str,
+    headers: Mapping[str, str] | None = None,
 ) -> requests.Response:
-    """GET `url` with `Authorization: Bearer <bearer>`, asking for JSON. A
-    timeout or a refused connection is `PlatformUnavailable` naming
-    `platform` (its display name) and `path`, never the token."""
+    """GET `url` with `Authorization: Bearer <bearer>`, asking for JSON;
+    `params` as a mapping or as (name, value) pairs (a name may repeat),
+    `headers` any further ones (Stripe's `Stripe-Account`). A timeout or a
+    refused connection is `PlatformUnavailable` naming `platform` (its
+    display name) and `path`, never the token."""
     try:
         return session.get(
             url,
             params=params,
-            headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"},
+            headers={
+                "Authorization": f"Bearer {bearer}",
+                "Accept": "application/json",
+                **(headers or {}),
+            },
             timeout=timeout,
         )
     except (requests.Timeout, requests.ConnectionError) as error:
@@ -119,3 +146,23 @@ def decimal_json(response: requests.Response, *, platform: str, path: str) -> An
         return json.loads(response.content, parse_float=Decimal)
     except ValueError:
         raise DataProcessingError(f"{platform} sent invalid JSON for {path}") from None
+
+
+def json_object(
+    response: requests.Response,
+    *,
+    platform: str,
+    path: str,
+    parse_float: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON body, which must be an object; non-integer numbers read by
+    `parse_float` (None: `float`, for platforms whose amounts are integers
+    or strings). `DataProcessingError` naming `platform` and `path` when the
+    body is not JSON or not an object."""
+    try:
+        body = json.loads(response.content, parse_float=parse_float)
+    except ValueError:
+        raise DataProcessingError(f"{platform} sent invalid JSON for {path}") from None
+    if not isinstance(body, dict):
+        raise DataProcessingError(f"{platform} sent no JSON object for {path}")
+    return body

@@ -29,7 +29,6 @@ log line, a repr or a message.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -42,7 +41,7 @@ from commerce_sync.errors import (
     PlatformUnavailable,
     RateLimited,
 )
-from connectors.common import RateLimiter, TokenSource
+from connectors.common import RateLimiter, TokenSource, bearer_get, held_slots, json_object
 from connectors.limits import RateLimits
 from connectors.retry import RefreshOnce, RetryPolicy, answer_error
 
@@ -115,25 +114,17 @@ class CloverClient:
     # -- one call --
 
     def _send(self, path: str, params: list[tuple[str, Any]], bearer: str) -> requests.Response:
-        taken: list[tuple[RateLimiter, str]] = []
-        try:
-            for limiter, key in self.limiters:
-                limiter.acquire(key)
-                taken.append((limiter, key))
+        with held_slots(self.limiters):
             self.calls += 1
-            return self.session.get(
+            return bearer_get(
+                self.session,
                 self.base_url + path,
                 params=params,
-                headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"},
+                bearer=bearer,
                 timeout=self.timeout,
+                platform="Clover",
+                path=path,
             )
-        except (requests.Timeout, requests.ConnectionError) as error:
-            raise PlatformUnavailable(
-                f"Clover did not answer GET {path} ({type(error).__name__})"
-            ) from None
-        finally:
-            for limiter, key in reversed(taken):
-                limiter.release(key)
 
     def get(self, path: str, params: list[tuple[str, Any]]) -> dict[str, Any]:
         """One GET with retries of transient faults; the JSON object."""
@@ -158,13 +149,7 @@ class CloverClient:
             )
             if error is not None:
                 raise error
-            try:
-                body = json.loads(response.content)
-            except ValueError:
-                raise DataProcessingError(f"Clover sent invalid JSON for {path}") from None
-            if not isinstance(body, dict):
-                raise DataProcessingError(f"Clover sent no JSON object for {path}")
-            return body
+            return json_object(response, platform="Clover", path=path)
 
         return self.retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
 

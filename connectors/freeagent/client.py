@@ -27,7 +27,7 @@ from commerce_sync.errors import (
     RateLimited,
     SubscriptionExpired,
 )
-from connectors.common import RateLimiter, TokenSource
+from connectors.common import RateLimiter, TokenSource, held_slots
 from connectors.retry import RetryPolicy, bearer_send, retry_after_seconds
 
 PAGE_SIZE = 100  # the most rows FreeAgent returns a page
@@ -137,27 +137,21 @@ class FreeAgentClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
             data = json.dumps(body).encode()
-        taken: list[tuple[RateLimiter, str]] = []
-        try:
-            for limiter, key in self.limiters:
-                limiter.acquire(key)
-                taken.append((limiter, key))
+        with held_slots(self.limiters):
             self.calls += 1
-            return self.session.request(
-                method,
-                self.api_url + path,
-                params=params,
-                data=data,
-                headers=headers,
-                timeout=self.timeout,
-            )
-        except (requests.Timeout, requests.ConnectionError) as error:
-            raise PlatformUnavailable(
-                f"FreeAgent did not answer ({type(error).__name__})"
-            ) from None
-        finally:
-            for limiter, key in reversed(taken):
-                limiter.release(key)
+            try:
+                return self.session.request(
+                    method,
+                    self.api_url + path,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    timeout=self.timeout,
+                )
+            except (requests.Timeout, requests.ConnectionError) as error:
+                raise PlatformUnavailable(
+                    f"FreeAgent did not answer ({type(error).__name__})"
+                ) from None
 
     def _result(self, response: requests.Response) -> Any:
         status = response.status_code

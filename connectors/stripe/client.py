@@ -38,6 +38,7 @@ from commerce_sync.errors import (
     PlatformUnavailable,
     RateLimited,
 )
+from connectors.common import bearer_get, json_object
 from connectors.retry import RetryPolicy, transient_error
 
 PAGE = 100  # the most a Stripe list returns per page (`limit` 1..100)
@@ -85,17 +86,16 @@ class StripeClient:
 
     def _send(self, path: str, params: dict[str, Any]) -> requests.Response:
         self.calls += 1
-        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
-        if self.account:
-            headers["Stripe-Account"] = self.account
-        try:
-            return self.session.get(
-                self.base_url + path, params=params, headers=headers, timeout=self.timeout
-            )
-        except (requests.Timeout, requests.ConnectionError) as error:
-            raise PlatformUnavailable(
-                f"Stripe did not answer GET {path} ({type(error).__name__})"
-            ) from None
+        return bearer_get(
+            self.session,
+            self.base_url + path,
+            params=params,
+            bearer=self._api_key,
+            timeout=self.timeout,
+            platform="Stripe",
+            path=path,
+            headers={"Stripe-Account": self.account} if self.account else None,
+        )
 
     def get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         """One GET with retries of transient faults; the parsed JSON object."""
@@ -103,13 +103,7 @@ class StripeClient:
         def once() -> dict[str, Any]:
             response = self._send(path, params)
             self._raise_for_status(response, path)
-            try:
-                body = response.json()
-            except ValueError:
-                raise DataProcessingError(f"Stripe sent invalid JSON for {path}") from None
-            if not isinstance(body, dict):
-                raise DataProcessingError(f"Stripe sent no JSON object for {path}")
-            return body
+            return json_object(response, platform="Stripe", path=path)
 
         return self.retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
 
