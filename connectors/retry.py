@@ -12,7 +12,8 @@ answer inside its attempt: the policy waits the answer's `Retry-After` and,
 when it gives up, hands the answer back for the client to read as an error.
 `RefreshOnce` is the other half every OAuth client shares: after a 401 the
 token is refreshed once and the request sent again; a second 401 means the
-grant is gone.
+grant is gone. `refreshed_get` puts the two together for the read-only
+sources' GETs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
+
+import requests
 
 from commerce_sync.errors import (
     ApplicationError,
@@ -289,3 +292,45 @@ def bearer_send(
         lambda token: throttle.call(lambda: attempt(token), retry_on=(), on_retry=on_throttle),
         revoked,
     )
+
+
+def refreshed_get(
+    send: Callable[[str], requests.Response],
+    *,
+    retries: RetryPolicy,
+    tokens: TokenSource | None,
+    api_key: str = "",
+    platform: str,
+    path: str,
+    refused: str,
+    revoked: Callable[[int], str],
+    decode: Callable[[requests.Response], T],
+) -> T:
+    """One logical GET of a read-only source: `send(bearer)` sends it with
+    the bearer token of `tokens` (a 401 refreshes it once through
+    `RefreshOnce`; a second 401 raises `CredentialsRevoked(refused)`) or,
+    with no `tokens`, with `api_key`. The answer's status is read by
+    `answer_error` (`platform` its display name, `path` the call, a 401 or
+    403 `CredentialsRevoked(revoked(status))`), a success by `decode`.
+    Transient faults are retried by `retries`; raises `RateLimited`,
+    `PlatformUnavailable`, `CredentialsRevoked` or `DataProcessingError`."""
+    refresh = RefreshOnce(tokens) if tokens is not None else None  # one refresh per call
+
+    def once() -> T:
+        if refresh is None:
+            response = send(api_key)
+        else:
+            response = refresh.send(send, lambda _: CredentialsRevoked(refused))
+        status = response.status_code
+        error = answer_error(
+            status,
+            response.headers.get("Retry-After"),
+            platform=platform,
+            what=path,
+            revoked=revoked(status),
+        )
+        if error is not None:
+            raise error
+        return decode(response)
+
+    return retries.call(once, retry_on=(RateLimited, PlatformUnavailable))

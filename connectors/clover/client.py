@@ -38,12 +38,10 @@ import requests
 from commerce_sync.errors import (
     CredentialsRevoked,
     DataProcessingError,
-    PlatformUnavailable,
-    RateLimited,
 )
 from connectors.common import RateLimiter, TokenSource, bearer_get, held_slots, json_object
 from connectors.limits import RateLimits
-from connectors.retry import RefreshOnce, RetryPolicy, answer_error
+from connectors.retry import RetryPolicy, refreshed_get
 
 PAGE = 1000  # Clover's maximum `limit`
 NESTED_CUT = 100  # expanded collections stop here and cannot be paged
@@ -128,30 +126,20 @@ class CloverClient:
 
     def get(self, path: str, params: list[tuple[str, Any]]) -> dict[str, Any]:
         """One GET with retries of transient faults; the JSON object."""
-        refresh = RefreshOnce(self.tokens)  # one refresh per logical call
-
-        def once() -> dict[str, Any]:
-            response = refresh.send(
-                lambda bearer: self._send(path, params, bearer),
-                lambda _: CredentialsRevoked(
-                    "Clover refused the refreshed access token: connect Clover again"
-                ),
-            )
-            status = response.status_code
-            error = answer_error(
-                status,
-                response.headers.get("Retry-After"),
-                platform="Clover",
-                what=path,
-                revoked=f"Clover no longer accepts this connection ({status}): the app was "
-                "uninstalled or lost its orders and payments read permissions; connect "
-                "Clover again",
-            )
-            if error is not None:
-                raise error
-            return json_object(response, platform="Clover", path=path)
-
-        return self.retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
+        return refreshed_get(
+            lambda bearer: self._send(path, params, bearer),
+            retries=self.retries,
+            tokens=self.tokens,
+            platform="Clover",
+            path=path,
+            refused="Clover refused the refreshed access token: connect Clover again",
+            revoked=lambda status: (
+                f"Clover no longer accepts this connection ({status}): the "
+                "app was uninstalled or lost its orders and payments read permissions; connect "
+                "Clover again"
+            ),
+            decode=lambda response: json_object(response, platform="Clover", path=path),
+        )
 
     # -- paging --
 

@@ -40,13 +40,10 @@ from typing import Any
 import requests
 
 from commerce_sync.errors import (
-    CredentialsRevoked,
     DataProcessingError,
-    PlatformUnavailable,
-    RateLimited,
 )
 from connectors.common import TokenSource, bearer_get, decimal_json
-from connectors.retry import RefreshOnce, RetryPolicy, transient_error
+from connectors.retry import RetryPolicy, refreshed_get
 
 SALES_PAGE = 100  # the most `pageSize` allows
 PAYMENTS_PAGE = 100
@@ -103,33 +100,23 @@ class LightspeedKClient:
                 path=path,
             )
 
-        # One refresh per logical call, across its retries.
-        refresh = RefreshOnce(self.tokens)
-
-        def once() -> Any:
-            response = refresh.send(
-                send,
-                lambda _: CredentialsRevoked(
-                    "Lightspeed refused the refreshed access token: the grant was revoked; "
-                    "connect Lightspeed again"
-                ),
-            )
-            status = response.status_code
-            transient = transient_error(
-                status, response.headers.get("Retry-After"), platform="Lightspeed", what=path
-            )
-            if transient is not None:
-                raise transient
-            if status == 403:
-                raise CredentialsRevoked(
-                    f"Lightspeed refused {path} (403): the grant lacks the financial-api scope "
-                    "or no longer covers this business location; connect Lightspeed again"
-                )
-            if status >= 300:
-                raise DataProcessingError(f"Lightspeed refused the request for {path} ({status})")
-            return decimal_json(response, platform="Lightspeed", path=path)
-
-        return self.retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
+        # One refresh per logical call, across its retries. Only a 403 reaches
+        # `revoked`: a 401 after the refresh is `refused`.
+        return refreshed_get(
+            send,
+            retries=self.retries,
+            tokens=self.tokens,
+            platform="Lightspeed",
+            path=path,
+            refused="Lightspeed refused the refreshed access token: the grant was revoked; "
+            "connect Lightspeed again",
+            revoked=lambda status: (
+                f"Lightspeed refused {path} ({status}): the grant lacks the "
+                "financial-api scope or no longer covers this business location; connect "
+                "Lightspeed again"
+            ),
+            decode=lambda response: decimal_json(response, platform="Lightspeed", path=path),
+        )
 
     def business_locations(self) -> list[dict[str, Any]]:
         """Every business location the grant covers, each with its

@@ -36,11 +36,9 @@ from django.conf import settings
 from commerce_sync.errors import (
     CredentialsRevoked,
     DataProcessingError,
-    PlatformUnavailable,
-    RateLimited,
 )
 from connectors.common import TokenSource, bearer_get, decimal_json
-from connectors.retry import RefreshOnce, RetryPolicy, answer_error
+from connectors.retry import RetryPolicy, refreshed_get
 
 HISTORY_PAGE = 100
 PAYOUTS_LIMIT = 9999  # the most the payouts list returns (`limit` 1..9999)
@@ -98,33 +96,21 @@ class SumUpClient:
             )
 
         # OAuth: one refresh per logical call, across its retries.
-        refresh = RefreshOnce(self.tokens) if self.tokens is not None else None
-
-        def once() -> Any:
-            if refresh is None:
-                response = send(self._api_key)
-            else:
-                response = refresh.send(
-                    send,
-                    lambda _: CredentialsRevoked(
-                        "SumUp refused the refreshed access token: connect SumUp again"
-                    ),
-                )
-            status = response.status_code
-            error = answer_error(
-                status,
-                response.headers.get("Retry-After"),
-                platform="SumUp",
-                what=path,
-                revoked=f"SumUp no longer accepts this connection's credentials ({status}): "
-                "they were revoked or lack the transactions.history and payouts.read scopes; "
-                "connect SumUp again",
-            )
-            if error is not None:
-                raise error
-            return decimal_json(response, platform="SumUp", path=path)
-
-        return self.retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
+        return refreshed_get(
+            send,
+            retries=self.retries,
+            tokens=self.tokens,
+            api_key=self._api_key,
+            platform="SumUp",
+            path=path,
+            refused="SumUp refused the refreshed access token: connect SumUp again",
+            revoked=lambda status: (
+                f"SumUp no longer accepts this connection's credentials "
+                f"({status}): they were revoked or lack the transactions.history and payouts.read "
+                "scopes; connect SumUp again"
+            ),
+            decode=lambda response: decimal_json(response, platform="SumUp", path=path),
+        )
 
     def history(self, *, oldest: str, newest: str) -> Iterator[dict[str, Any]]:
         """Transactions created in [oldest, newest) (ISO 8601 UTC), oldest
