@@ -144,3 +144,35 @@ def harnessed_handler(
     for name in methods:
         setattr(Handler, f"do_{name}", lambda self, name=name: self._serve(name))
     return Handler
+
+
+class ConsentAndApiHandler(JsonHandler):
+    """The GETs of a double that serves both a consent screen and a strict
+    API: `/oauth/authorize` is `api_double.screen`'s page
+    (tests/doubles/consent.py); any other GET is recorded in
+    `api_double.requests` as (path, first value of each query parameter) and
+    answered through `api_double.harness.exchange` (tests/doubles/strict.py)
+    by `self._answer(request)`, which the subclass defines and which returns
+    (status, payload, headers). The subclass sets `api_double`."""
+
+    api_double: Any
+
+    def do_GET(self) -> None:
+        from urllib.parse import parse_qs, urlsplit
+
+        from tests.doubles.consent import serve_page
+        from tests.doubles.strict import Request
+
+        double = self.api_double
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query)
+        if parts.path == "/oauth/authorize":
+            flat = {k: v[0] for k, v in query.items()}
+            serve_page(self, *double.screen.page(parts.path, flat))
+            return
+        request = Request("GET", parts.path, query, self.headers, b"")
+        double.requests.append((parts.path, {k: v[0] for k, v in query.items()}))
+        self.reply_raw(*double.harness.exchange(request, lambda: self._answer(request)))
+
+    def _answer(self, request: Any) -> tuple[int, bytes, dict[str, str]]:
+        raise NotImplementedError

@@ -44,9 +44,9 @@ from urllib.parse import parse_qs, urlsplit
 from jsonschema import Draft202012Validator
 
 from tests import secrets_guard
-from tests.doubles.consent import ConsentScreen, serve_page
-from tests.doubles.http import JsonHandler, LocalServer
-from tests.doubles.strict import Contract, Harness, Request
+from tests.doubles.consent import ConsentScreen
+from tests.doubles.http import ConsentAndApiHandler, JsonHandler, LocalServer
+from tests.doubles.strict import Contract, Harness, HarnessedDouble, Request
 
 LOCATION = 45454  # the Amsterdam restaurant
 OTHER_LOCATION = 45455  # the group's London site, in GBP
@@ -486,7 +486,7 @@ def businesses() -> dict[str, Any]:
 # -- the server --------------------------------------------------------------------------
 
 
-class LightspeedKDouble(LocalServer):
+class LightspeedKDouble(HarnessedDouble, LocalServer):
     """`with LightspeedKDouble() as lsk:` then point `LIGHTSPEED_K_API_URL`
     (or the trial URL) at `lsk.url`. Holds `TOKEN` as a valid access token."""
 
@@ -507,10 +507,6 @@ class LightspeedKDouble(LocalServer):
         secrets_guard.register(TOKEN, REFRESH, self.client_secret)
         self.harness = Harness(LightspeedKContract())
         super().__init__(self._handler(), poll_interval=0.05)
-
-    @property
-    def violations(self) -> list[str]:
-        return self.harness.violations
 
     def revoke(self) -> None:
         """The merchant revoked the grant: every call is a 401, no refresh works."""
@@ -581,7 +577,9 @@ class LightspeedKDouble(LocalServer):
     def _handler(self) -> type[JsonHandler]:
         double = self
 
-        class Handler(JsonHandler):
+        class Handler(ConsentAndApiHandler):
+            api_double = double
+
             def do_POST(self) -> None:
                 if urlsplit(self.path).path != "/oauth/token":
                     self.reply(404, {"status": 404, "error": "Not Found"})
@@ -589,17 +587,6 @@ class LightspeedKDouble(LocalServer):
                 form = {k: v[0] for k, v in parse_qs(self.read_body().decode()).items()}
                 status, body = double.token(form, self.headers.get("Authorization") or "")
                 self.reply(status, body)
-
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                query = parse_qs(parts.query)
-                if parts.path == "/oauth/authorize":
-                    flat = {k: v[0] for k, v in query.items()}
-                    serve_page(self, *double.screen.page(parts.path, flat))
-                    return
-                request = Request("GET", parts.path, query, self.headers, b"")
-                double.requests.append((parts.path, {k: v[0] for k, v in query.items()}))
-                self.reply_raw(*double.harness.exchange(request, lambda: self._answer(request)))
 
             def _answer(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
                 if double.faults:

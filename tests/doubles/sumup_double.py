@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests import secrets_guard
 from tests.doubles.http import JsonHandler, LocalServer
-from tests.doubles.strict import Harness, OpenApiContract, Request
+from tests.doubles.strict import Harness, HarnessedDouble, OpenApiContract, Request
 
 KEY = "sup_sk_double_0123456789abcdef"
 MERCHANT = "MH4H92C7"
@@ -122,7 +122,7 @@ class SumUpContract(OpenApiContract):
         return 400, json.dumps(body).encode(), {"Content-Type": "application/json"}
 
 
-class SumUpDouble(LocalServer):
+class SumUpDouble(HarnessedDouble, LocalServer):
     """`with SumUpDouble() as sumup:` then point `SUMUP_API_URL` at `sumup.url`."""
 
     def __init__(self, day: dict[str, list[dict[str, Any]]] | None = None) -> None:
@@ -144,10 +144,6 @@ class SumUpDouble(LocalServer):
         secrets_guard.register(KEY, self.client_secret)
         self.harness = Harness(SumUpContract())
         super().__init__(self._handler(), poll_interval=0.05)
-
-    @property
-    def violations(self) -> list[str]:
-        return self.harness.violations
 
     def revoke(self) -> None:
         """The key or grant was revoked: every call is a 401, no refresh works."""
