@@ -13,7 +13,7 @@ when it gives up, hands the answer back for the client to read as an error.
 `RefreshOnce` is the other half every OAuth client shares: after a 401 the
 token is refreshed once and the request sent again; a second 401 means the
 grant is gone. `refreshed_get` puts the two together for the read-only
-sources' GETs.
+sources' GETs, and `SourceClient` holds what those clients keep.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from commerce_sync.errors import (
     RateLimited,
     TransientError,
 )
-from connectors.common import TokenSource
+from connectors.common import RateLimiter, TokenSource, bearer_get, held_slots
 
 T = TypeVar("T")
 
@@ -334,3 +334,61 @@ def refreshed_get(
         return decode(response)
 
     return retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
+
+
+class SourceClient:
+    """What the read-only source clients (Clover, Lightspeed K-Series,
+    SumUp, Stripe) keep: the API's `base_url` (without a trailing slash), the
+    `timeout` of one request in seconds, the `page_size` of their lists, the
+    `retries` of transient faults (`RetryPolicy.transient`, `sleep` injected
+    by tests) and the HTTP `session`. `calls` counts HTTP requests sent
+    (retries included). A subclass sets `platform`, its display name."""
+
+    platform = ""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        timeout: float,
+        attempts: int,
+        backoff: float,
+        page_size: int,
+        session: requests.Session | None,
+        sleep: Callable[[float], None],
+        max_retry_after: float = 30.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.page_size = page_size
+        self.retries = RetryPolicy.transient(
+            attempts=attempts, backoff=backoff, max_retry_after=max_retry_after, sleep=sleep
+        )
+        self.session = session or requests.Session()
+        self.calls = 0
+
+    def _bearer_get(
+        self,
+        path: str,
+        params: Any,
+        bearer: str,
+        *,
+        limiters: tuple[tuple[RateLimiter, str], ...] = (),
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        """One GET of `path` (below `base_url`) through `bearer_get`, counted
+        in `calls`, holding a slot of each of `limiters` while it runs;
+        `headers` any further ones. Raises `PlatformUnavailable` (no answer)
+        or what a limiter raises (`RateLimited`)."""
+        with held_slots(limiters):
+            self.calls += 1
+            return bearer_get(
+                self.session,
+                self.base_url + path,
+                params=params,
+                bearer=bearer,
+                timeout=self.timeout,
+                platform=self.platform,
+                path=path,
+                headers=headers,
+            )

@@ -39,9 +39,9 @@ from commerce_sync.errors import (
     CredentialsRevoked,
     DataProcessingError,
 )
-from connectors.common import RateLimiter, TokenSource, bearer_get, held_slots, json_object
+from connectors.common import RateLimiter, TokenSource, json_object
 from connectors.limits import RateLimits
-from connectors.retry import RetryPolicy, refreshed_get
+from connectors.retry import SourceClient, refreshed_get
 
 PAGE = 1000  # Clover's maximum `limit`
 NESTED_CUT = 100  # expanded collections stop here and cannot be paged
@@ -66,11 +66,13 @@ ORDER_EXPAND = ",".join(
 LINE_EXPAND = "modifications,discounts,taxRates"
 
 
-class CloverClient:
+class CloverClient(SourceClient):
     """Read-only Clover calls for one merchant with the bearer tokens of a
     `TokenSource`. `limiters` are (limiter, key) pairs each call takes a slot
     of; `sleep` is injected by tests. `calls` counts HTTP requests sent
     (retries included)."""
+
+    platform = "Clover"
 
     def __init__(
         self,
@@ -92,15 +94,18 @@ class CloverClient:
             )
         if not 1 <= page_size <= PAGE:
             raise ValueError(f"Clover pages hold 1..{PAGE} elements")
+        super().__init__(
+            base_url=base_url,
+            timeout=timeout,
+            attempts=attempts,
+            backoff=backoff,
+            page_size=page_size,
+            session=session,
+            sleep=sleep,
+        )
         self.merchant_id = merchant_id
-        self.base_url = base_url.rstrip("/")
         self.tokens = tokens
         self.limiters = limiters
-        self.timeout = timeout
-        self.page_size = page_size
-        self.retries = RetryPolicy.transient(attempts=attempts, backoff=backoff, sleep=sleep)
-        self.session = session or requests.Session()
-        self.calls = 0
 
     def __repr__(self) -> str:
         return f"CloverClient({self.base_url!r}, {self.merchant_id!r})"
@@ -111,23 +116,10 @@ class CloverClient:
 
     # -- one call --
 
-    def _send(self, path: str, params: list[tuple[str, Any]], bearer: str) -> requests.Response:
-        with held_slots(self.limiters):
-            self.calls += 1
-            return bearer_get(
-                self.session,
-                self.base_url + path,
-                params=params,
-                bearer=bearer,
-                timeout=self.timeout,
-                platform="Clover",
-                path=path,
-            )
-
     def get(self, path: str, params: list[tuple[str, Any]]) -> dict[str, Any]:
         """One GET with retries of transient faults; the JSON object."""
         return refreshed_get(
-            lambda bearer: self._send(path, params, bearer),
+            lambda bearer: self._bearer_get(path, params, bearer, limiters=self.limiters),
             retries=self.retries,
             tokens=self.tokens,
             platform="Clover",

@@ -42,8 +42,8 @@ import requests
 from commerce_sync.errors import (
     DataProcessingError,
 )
-from connectors.common import TokenSource, bearer_get, decimal_json
-from connectors.retry import RetryPolicy, refreshed_get
+from connectors.common import TokenSource, decimal_json
+from connectors.retry import SourceClient, refreshed_get
 
 SALES_PAGE = 100  # the most `pageSize` allows
 PAYMENTS_PAGE = 100
@@ -52,11 +52,13 @@ MAX_PAGES = 10_000
 MAX_RANGE_DAYS = 365  # the widest `from`..`to` the sales endpoint takes
 
 
-class LightspeedKClient:
+class LightspeedKClient(SourceClient):
     """Read-only K-Series calls with the bearer tokens of a `TokenSource`.
 
     `base_url` is the connection's host (production or trial); `sleep` is
     injected by tests. `calls` counts HTTP requests sent (retries included)."""
+
+    platform = "Lightspeed"
 
     def __init__(
         self,
@@ -72,13 +74,16 @@ class LightspeedKClient:
     ) -> None:
         if not 1 <= page_size <= SALES_PAGE:
             raise ValueError(f"pageSize must be 1..{SALES_PAGE}")
+        super().__init__(
+            base_url=base_url,
+            timeout=timeout,
+            attempts=attempts,
+            backoff=backoff,
+            page_size=page_size,
+            session=session,
+            sleep=sleep,
+        )
         self.tokens = tokens
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.page_size = page_size
-        self.retries = RetryPolicy.transient(attempts=attempts, backoff=backoff, sleep=sleep)
-        self.session = session or requests.Session()
-        self.calls = 0
 
     def __repr__(self) -> str:
         return f"LightspeedKClient({self.base_url!r})"
@@ -88,22 +93,10 @@ class LightspeedKClient:
         as Decimal). Raises `CredentialsRevoked`, `RateLimited`,
         `PlatformUnavailable` or `DataProcessingError` (refused, not JSON)."""
 
-        def send(bearer: str) -> requests.Response:
-            self.calls += 1
-            return bearer_get(
-                self.session,
-                self.base_url + path,
-                params=params,
-                bearer=bearer,
-                timeout=self.timeout,
-                platform="Lightspeed",
-                path=path,
-            )
-
         # One refresh per logical call, across its retries. Only a 403 reaches
         # `revoked`: a 401 after the refresh is `refused`.
         return refreshed_get(
-            send,
+            lambda bearer: self._bearer_get(path, params, bearer),
             retries=self.retries,
             tokens=self.tokens,
             platform="Lightspeed",

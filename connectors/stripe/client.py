@@ -38,20 +38,22 @@ from commerce_sync.errors import (
     PlatformUnavailable,
     RateLimited,
 )
-from connectors.common import bearer_get, json_object
-from connectors.retry import RetryPolicy, transient_error
+from connectors.common import json_object
+from connectors.retry import SourceClient, transient_error
 
 PAGE = 100  # the most a Stripe list returns per page (`limit` 1..100)
 MAX_RETRY_AFTER = 30.0
 
 
-class StripeClient:
+class StripeClient(SourceClient):
     """Read-only Stripe calls with one secret or restricted key, or, for a
     Stripe Connect account (`account`, `acct_...`), the platform's secret
     key sent with the `Stripe-Account` header (see `oauth.py`).
 
     `base_url` defaults to `settings.STRIPE_API_URL`; `sleep` is injected by
     tests. `calls` counts HTTP requests sent (retries included)."""
+
+    platform = "Stripe"
 
     def __init__(
         self,
@@ -68,16 +70,18 @@ class StripeClient:
     ) -> None:
         if not api_key:
             raise CredentialsRevoked("This Stripe connection has no API key: connect Stripe again")
-        self.base_url = (base_url or settings.STRIPE_API_URL).rstrip("/")
+        super().__init__(
+            base_url=base_url or settings.STRIPE_API_URL,
+            timeout=timeout,
+            attempts=attempts,
+            backoff=backoff,
+            page_size=page_size,
+            session=session,
+            sleep=sleep,
+            max_retry_after=MAX_RETRY_AFTER,
+        )
         self._api_key = api_key
         self.account = account
-        self.timeout = timeout
-        self.page_size = page_size
-        self.retries = RetryPolicy.transient(
-            attempts=attempts, backoff=backoff, max_retry_after=MAX_RETRY_AFTER, sleep=sleep
-        )
-        self.session = session or requests.Session()
-        self.calls = 0
 
     def __repr__(self) -> str:
         return f"StripeClient({self.base_url!r}, {self.account!r})"
@@ -85,15 +89,10 @@ class StripeClient:
     # -- one call --
 
     def _send(self, path: str, params: dict[str, Any]) -> requests.Response:
-        self.calls += 1
-        return bearer_get(
-            self.session,
-            self.base_url + path,
-            params=params,
-            bearer=self._api_key,
-            timeout=self.timeout,
-            platform="Stripe",
-            path=path,
+        return self._bearer_get(
+            path,
+            params,
+            self._api_key,
             headers={"Stripe-Account": self.account} if self.account else None,
         )
 

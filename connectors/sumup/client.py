@@ -37,19 +37,21 @@ from commerce_sync.errors import (
     CredentialsRevoked,
     DataProcessingError,
 )
-from connectors.common import TokenSource, bearer_get, decimal_json
-from connectors.retry import RetryPolicy, refreshed_get
+from connectors.common import TokenSource, decimal_json
+from connectors.retry import SourceClient, refreshed_get
 
 HISTORY_PAGE = 100
 PAYOUTS_LIMIT = 9999  # the most the payouts list returns (`limit` 1..9999)
 MAX_PAGES = 10_000
 
 
-class SumUpClient:
+class SumUpClient(SourceClient):
     """Read-only SumUp calls for one merchant code, with an API key or, for
     an OAuth connection, the bearer tokens of a `TokenSource` (a 401 then
     refreshes once; a second 401 means the grant is gone). `calls` counts
     HTTP requests sent (retries included)."""
+
+    platform = "SumUp"
 
     def __init__(
         self,
@@ -67,15 +69,18 @@ class SumUpClient:
     ) -> None:
         if not api_key and tokens is None:
             raise CredentialsRevoked("This SumUp connection has no API key: connect SumUp again")
+        super().__init__(
+            base_url=base_url or settings.SUMUP_API_URL,
+            timeout=timeout,
+            attempts=attempts,
+            backoff=backoff,
+            page_size=page_size,
+            session=session,
+            sleep=sleep,
+        )
         self.tokens = tokens
-        self.base_url = (base_url or settings.SUMUP_API_URL).rstrip("/")
         self.merchant_code = merchant_code
         self._api_key = api_key
-        self.timeout = timeout
-        self.page_size = page_size
-        self.retries = RetryPolicy.transient(attempts=attempts, backoff=backoff, sleep=sleep)
-        self.session = session or requests.Session()
-        self.calls = 0
 
     def __repr__(self) -> str:
         return f"SumUpClient({self.base_url!r}, {self.merchant_code!r})"
@@ -83,21 +88,9 @@ class SumUpClient:
     def get(self, path: str, params: dict[str, Any]) -> Any:
         """One GET with retries of transient faults; the JSON body, numbers as Decimal."""
 
-        def send(bearer: str) -> requests.Response:
-            self.calls += 1
-            return bearer_get(
-                self.session,
-                self.base_url + path,
-                params=params,
-                bearer=bearer,
-                timeout=self.timeout,
-                platform="SumUp",
-                path=path,
-            )
-
         # OAuth: one refresh per logical call, across its retries.
         return refreshed_get(
-            send,
+            lambda bearer: self._bearer_get(path, params, bearer),
             retries=self.retries,
             tokens=self.tokens,
             api_key=self._api_key,
