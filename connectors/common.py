@@ -6,7 +6,8 @@ and reaches an adapter through `ConnectorContext.token_source`; the limiter
 is `connectors.limits` (one every worker shares). Also the error for records
 that do not fit (`problems_error`) and the bearer GET with its Decimal JSON
 that several clients send (`bearer_get`, `decimal_json`, `json_object`), and
-the slots of several limiters held around one call (`held_slots`)."""
+the slots of several limiters held around one call (`held_slots`), and a
+call whose lost connection is `PlatformUnavailable` (`request_or_unavailable`)."""
 
 from __future__ import annotations
 
@@ -87,6 +88,18 @@ def problems_error(platform: str, problems: list[str]) -> DataProcessingError:
         f"{platform} data that does not fit: {shown}" + (f" (and {more} more)" if more > 0 else ""),
         detail="\n".join(problems),
     )
+
+
+def request_or_unavailable(
+    session: requests.Session, method: str, url: str, *, platform: str, **kwargs: Any
+) -> requests.Response:
+    """`session.request(method, url, **kwargs)`; a timeout or a refused
+    connection is `PlatformUnavailable` naming `platform` (its display
+    name) and the error's type, never the request's headers or body."""
+    try:
+        return session.request(method, url, **kwargs)
+    except (requests.Timeout, requests.ConnectionError) as error:
+        raise PlatformUnavailable(f"{platform} did not answer ({type(error).__name__})") from None
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from commerce_sync.errors import (
     RateLimited,
     SubscriptionExpired,
 )
-from connectors.common import RateLimiter, TokenSource, held_slots
+from connectors.common import RateLimiter, TokenSource, held_slots, request_or_unavailable
 from connectors.retry import RetryPolicy, bearer_send, retry_after_seconds
 
 PAGE_SIZE = 100  # the most rows FreeAgent returns a page
@@ -139,19 +139,16 @@ class FreeAgentClient:
             data = json.dumps(body).encode()
         with held_slots(self.limiters):
             self.calls += 1
-            try:
-                return self.session.request(
-                    method,
-                    self.api_url + path,
-                    params=params,
-                    data=data,
-                    headers=headers,
-                    timeout=self.timeout,
-                )
-            except (requests.Timeout, requests.ConnectionError) as error:
-                raise PlatformUnavailable(
-                    f"FreeAgent did not answer ({type(error).__name__})"
-                ) from None
+            return request_or_unavailable(
+                self.session,
+                method,
+                self.api_url + path,
+                platform="FreeAgent",
+                params=params,
+                data=data,
+                headers=headers,
+                timeout=self.timeout,
+            )
 
     def _result(self, response: requests.Response) -> Any:
         status = response.status_code

@@ -26,7 +26,7 @@ from commerce_sync.errors import (
     RateLimited,
     SubscriptionExpired,
 )
-from connectors.common import RateLimiter, TokenSource
+from connectors.common import RateLimiter, TokenSource, held_slots, request_or_unavailable
 from connectors.retry import RetryPolicy, bearer_send, retry_after_seconds
 
 MAX_IDEMPOTENCY_KEY = 128
@@ -154,23 +154,18 @@ class XeroClient:
             data = dumps(body).encode()
         if key is not None:
             headers["Idempotency-Key"] = idempotency_key(key)
-        if self.limiter is not None:
-            self.limiter.acquire(self.limit_key)
-        self.calls += 1
-        try:
-            return self.session.request(
+        with held_slots(() if self.limiter is None else ((self.limiter, self.limit_key),)):
+            self.calls += 1
+            return request_or_unavailable(
+                self.session,
                 method,
                 self.api_url + path,
+                platform="Xero",
                 params=params,
                 data=data,
                 headers=headers,
                 timeout=self.timeout,
             )
-        except (requests.Timeout, requests.ConnectionError) as error:
-            raise PlatformUnavailable(f"Xero did not answer ({type(error).__name__})") from None
-        finally:
-            if self.limiter is not None:
-                self.limiter.release(self.limit_key)
 
     def _result(self, response: requests.Response) -> Any:
         status = response.status_code
