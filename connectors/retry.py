@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypedDict, TypeVar
 
 import requests
 
@@ -336,13 +336,28 @@ def refreshed_get(
     return retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
 
 
+class Transport(TypedDict, total=False):
+    """The keyword options every `SourceClient` takes: `timeout` of one
+    request in seconds (default 20), `attempts` per call (4), `backoff` in
+    seconds before the second try (0.5, doubled per try), the HTTP `session`
+    (a new one) and `sleep` (`time.sleep`; tests inject a recorder)."""
+
+    timeout: float
+    attempts: int
+    backoff: float
+    session: requests.Session | None
+    sleep: Callable[[float], None]
+
+
 class SourceClient:
     """What the read-only source clients (Clover, Lightspeed K-Series,
     SumUp, Stripe) keep: the API's `base_url` (without a trailing slash), the
     `timeout` of one request in seconds, the `page_size` of their lists, the
-    `retries` of transient faults (`RetryPolicy.transient`, `sleep` injected
-    by tests) and the HTTP `session`. `calls` counts HTTP requests sent
-    (retries included). A subclass sets `platform`, its display name."""
+    `retries` of transient faults (`RetryPolicy.transient`; a `Retry-After`
+    above `max_retry_after` seconds is not waited) and the HTTP `session`
+    (`Transport` lists the options and their defaults). `calls` counts HTTP
+    requests sent (retries included). A subclass sets `platform`, its
+    display name."""
 
     platform = ""
 
@@ -350,12 +365,12 @@ class SourceClient:
         self,
         *,
         base_url: str,
-        timeout: float,
-        attempts: int,
-        backoff: float,
         page_size: int,
-        session: requests.Session | None,
-        sleep: Callable[[float], None],
+        timeout: float = 20.0,
+        attempts: int = 4,
+        backoff: float = 0.5,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
         max_retry_after: float = 30.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")

@@ -29,11 +29,8 @@ log line, a repr or a message.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
-
-import requests
+from collections.abc import Iterator
+from typing import Any, Unpack
 
 from commerce_sync.errors import (
     CredentialsRevoked,
@@ -41,7 +38,7 @@ from commerce_sync.errors import (
 )
 from connectors.common import RateLimiter, TokenSource, json_object
 from connectors.limits import RateLimits
-from connectors.retry import SourceClient, refreshed_get
+from connectors.retry import SourceClient, Transport, refreshed_get
 
 PAGE = 1000  # Clover's maximum `limit`
 NESTED_CUT = 100  # expanded collections stop here and cannot be paged
@@ -69,8 +66,9 @@ LINE_EXPAND = "modifications,discounts,taxRates"
 class CloverClient(SourceClient):
     """Read-only Clover calls for one merchant with the bearer tokens of a
     `TokenSource`. `limiters` are (limiter, key) pairs each call takes a slot
-    of; `sleep` is injected by tests. `calls` counts HTTP requests sent
-    (retries included)."""
+    of; `transport` are `connectors.retry.Transport`'s options (`sleep` is
+    injected by tests). `calls` counts HTTP requests sent (retries
+    included)."""
 
     platform = "Clover"
 
@@ -81,12 +79,8 @@ class CloverClient(SourceClient):
         base_url: str,
         tokens: TokenSource,
         limiters: tuple[tuple[RateLimiter, str], ...] = (),
-        timeout: float = 20.0,
-        attempts: int = 4,
-        backoff: float = 0.5,
         page_size: int = PAGE,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **transport: Unpack[Transport],
     ) -> None:
         if not merchant_id:
             raise CredentialsRevoked(
@@ -94,15 +88,7 @@ class CloverClient(SourceClient):
             )
         if not 1 <= page_size <= PAGE:
             raise ValueError(f"Clover pages hold 1..{PAGE} elements")
-        super().__init__(
-            base_url=base_url,
-            timeout=timeout,
-            attempts=attempts,
-            backoff=backoff,
-            page_size=page_size,
-            session=session,
-            sleep=sleep,
-        )
+        super().__init__(base_url=base_url, page_size=page_size, **transport)
         self.merchant_id = merchant_id
         self.tokens = tokens
         self.limiters = limiters

@@ -33,17 +33,14 @@ an alert). Tokens never reach a log line, a repr or a message.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
-
-import requests
+from collections.abc import Iterator
+from typing import Any, Unpack
 
 from commerce_sync.errors import (
     DataProcessingError,
 )
 from connectors.common import TokenSource, decimal_json
-from connectors.retry import SourceClient, refreshed_get
+from connectors.retry import SourceClient, Transport, refreshed_get
 
 SALES_PAGE = 100  # the most `pageSize` allows
 PAYMENTS_PAGE = 100
@@ -55,8 +52,9 @@ MAX_RANGE_DAYS = 365  # the widest `from`..`to` the sales endpoint takes
 class LightspeedKClient(SourceClient):
     """Read-only K-Series calls with the bearer tokens of a `TokenSource`.
 
-    `base_url` is the connection's host (production or trial); `sleep` is
-    injected by tests. `calls` counts HTTP requests sent (retries included)."""
+    `base_url` is the connection's host (production or trial); `transport`
+    are `connectors.retry.Transport`'s options (`sleep` is injected by
+    tests). `calls` counts HTTP requests sent (retries included)."""
 
     platform = "Lightspeed"
 
@@ -65,24 +63,12 @@ class LightspeedKClient(SourceClient):
         *,
         tokens: TokenSource,
         base_url: str,
-        timeout: float = 20.0,
-        attempts: int = 4,
-        backoff: float = 0.5,
         page_size: int = SALES_PAGE,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **transport: Unpack[Transport],
     ) -> None:
         if not 1 <= page_size <= SALES_PAGE:
             raise ValueError(f"pageSize must be 1..{SALES_PAGE}")
-        super().__init__(
-            base_url=base_url,
-            timeout=timeout,
-            attempts=attempts,
-            backoff=backoff,
-            page_size=page_size,
-            session=session,
-            sleep=sleep,
-        )
+        super().__init__(base_url=base_url, page_size=page_size, **transport)
         self.tokens = tokens
 
     def __repr__(self) -> str:

@@ -25,9 +25,8 @@ resource. The key never reaches a log line, a repr or a message.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Unpack
 
 import requests
 from django.conf import settings
@@ -39,7 +38,7 @@ from commerce_sync.errors import (
     RateLimited,
 )
 from connectors.common import json_object
-from connectors.retry import SourceClient, transient_error
+from connectors.retry import SourceClient, Transport, transient_error
 
 PAGE = 100  # the most a Stripe list returns per page (`limit` 1..100)
 MAX_RETRY_AFTER = 30.0
@@ -50,8 +49,9 @@ class StripeClient(SourceClient):
     Stripe Connect account (`account`, `acct_...`), the platform's secret
     key sent with the `Stripe-Account` header (see `oauth.py`).
 
-    `base_url` defaults to `settings.STRIPE_API_URL`; `sleep` is injected by
-    tests. `calls` counts HTTP requests sent (retries included)."""
+    `base_url` defaults to `settings.STRIPE_API_URL`; `transport` are
+    `connectors.retry.Transport`'s options (`sleep` is injected by tests).
+    `calls` counts HTTP requests sent (retries included)."""
 
     platform = "Stripe"
 
@@ -61,24 +61,16 @@ class StripeClient(SourceClient):
         api_key: str,
         account: str = "",
         base_url: str | None = None,
-        timeout: float = 20.0,
-        attempts: int = 4,
-        backoff: float = 0.5,
         page_size: int = PAGE,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **transport: Unpack[Transport],
     ) -> None:
         if not api_key:
             raise CredentialsRevoked("This Stripe connection has no API key: connect Stripe again")
         super().__init__(
             base_url=base_url or settings.STRIPE_API_URL,
-            timeout=timeout,
-            attempts=attempts,
-            backoff=backoff,
             page_size=page_size,
-            session=session,
-            sleep=sleep,
             max_retry_after=MAX_RETRY_AFTER,
+            **transport,
         )
         self._api_key = api_key
         self.account = account

@@ -25,12 +25,10 @@ and tokens never reach a log line, a repr or a message.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Unpack
 from urllib.parse import parse_qs
 
-import requests
 from django.conf import settings
 
 from commerce_sync.errors import (
@@ -38,7 +36,7 @@ from commerce_sync.errors import (
     DataProcessingError,
 )
 from connectors.common import TokenSource, decimal_json
-from connectors.retry import SourceClient, refreshed_get
+from connectors.retry import SourceClient, Transport, refreshed_get
 
 HISTORY_PAGE = 100
 PAYOUTS_LIMIT = 9999  # the most the payouts list returns (`limit` 1..9999)
@@ -48,8 +46,9 @@ MAX_PAGES = 10_000
 class SumUpClient(SourceClient):
     """Read-only SumUp calls for one merchant code, with an API key or, for
     an OAuth connection, the bearer tokens of a `TokenSource` (a 401 then
-    refreshes once; a second 401 means the grant is gone). `calls` counts
-    HTTP requests sent (retries included)."""
+    refreshes once; a second 401 means the grant is gone). `transport` are
+    `connectors.retry.Transport`'s options. `calls` counts HTTP requests
+    sent (retries included)."""
 
     platform = "SumUp"
 
@@ -60,23 +59,13 @@ class SumUpClient(SourceClient):
         api_key: str = "",
         tokens: TokenSource | None = None,
         base_url: str | None = None,
-        timeout: float = 20.0,
-        attempts: int = 4,
-        backoff: float = 0.5,
         page_size: int = HISTORY_PAGE,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **transport: Unpack[Transport],
     ) -> None:
         if not api_key and tokens is None:
             raise CredentialsRevoked("This SumUp connection has no API key: connect SumUp again")
         super().__init__(
-            base_url=base_url or settings.SUMUP_API_URL,
-            timeout=timeout,
-            attempts=attempts,
-            backoff=backoff,
-            page_size=page_size,
-            session=session,
-            sleep=sleep,
+            base_url=base_url or settings.SUMUP_API_URL, page_size=page_size, **transport
         )
         self.tokens = tokens
         self.merchant_code = merchant_code
