@@ -7,7 +7,8 @@ is `connectors.limits` (one every worker shares). Also the error for records
 that do not fit (`problems_error`) and the bearer GET with its Decimal JSON
 that several clients send (`bearer_get`, `decimal_json`, `json_object`), and
 the slots of several limiters held around one call (`held_slots`), and a
-call whose lost connection is `PlatformUnavailable` (`request_or_unavailable`)."""
+call whose lost connection is `PlatformUnavailable` (`request_or_unavailable`,
+`bearer_request` with a bearer token and a JSON body)."""
 
 from __future__ import annotations
 
@@ -100,6 +101,38 @@ def request_or_unavailable(
         return session.request(method, url, **kwargs)
     except (requests.Timeout, requests.ConnectionError) as error:
         raise PlatformUnavailable(f"{platform} did not answer ({type(error).__name__})") from None
+
+
+def bearer_request(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    platform: str,
+    bearer: str,
+    params: Mapping[str, Any] | None,
+    data: bytes | None,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+) -> requests.Response:
+    """`method url` with `Authorization: Bearer <bearer>`, asking for JSON;
+    `data`, when not None, is a JSON body (sent with `Content-Type:
+    application/json`), `headers` any further ones. No answer is
+    `PlatformUnavailable` as `request_or_unavailable` says (never the
+    token)."""
+    sent = {"Authorization": f"Bearer {bearer}", "Accept": "application/json", **(headers or {})}
+    if data is not None:
+        sent["Content-Type"] = "application/json"
+    return request_or_unavailable(
+        session,
+        method,
+        url,
+        platform=platform,
+        params=params,
+        data=data,
+        headers=sent,
+        timeout=timeout,
+    )
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from commerce_sync.errors import (
     RateLimited,
     SubscriptionExpired,
 )
-from connectors.common import RateLimiter, TokenSource, held_slots, request_or_unavailable
+from connectors.common import RateLimiter, TokenSource, bearer_request, held_slots
 from connectors.retry import RetryPolicy, bearer_send, retry_after_seconds
 
 PAGE_SIZE = 100  # the most rows FreeAgent returns a page
@@ -128,26 +128,19 @@ class FreeAgentClient:
     def _attempt(
         self, method: str, path: str, *, params: dict[str, str] | None, body: Any, token: str
     ) -> requests.Response:
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/json",
-            "User-Agent": self.user_agent,
-        }
-        data = None
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-            data = json.dumps(body).encode()
+        data = None if body is None else json.dumps(body).encode()
         with held_slots(self.limiters):
             self.calls += 1
-            return request_or_unavailable(
+            return bearer_request(
                 self.session,
                 method,
                 self.api_url + path,
                 platform="FreeAgent",
+                bearer=token,
                 params=params,
                 data=data,
-                headers=headers,
                 timeout=self.timeout,
+                headers={"User-Agent": self.user_agent},
             )
 
     def _result(self, response: requests.Response) -> Any:
