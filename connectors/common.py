@@ -4,7 +4,8 @@ under a platform's rate limits. The token source is implemented by the core
 in the connection's encrypted credentials, refreshed once under a row lock)
 and reaches an adapter through `ConnectorContext.token_source`; the limiter
 is `connectors.limits` (one every worker shares). Also the error for records
-that do not fit (`problems_error`) and the bearer GET with its Decimal JSON
+that do not fit (`problems_error`), what the source translators share (`Raw`,
+`Record`, `Unfit`) and the bearer GET with its Decimal JSON
 that several clients send (`bearer_get`, `decimal_json`, `json_object`), and
 the slots of several limiters held around one call (`held_slots`), and a
 call whose lost connection is `PlatformUnavailable` (`request_or_unavailable`,
@@ -21,6 +22,15 @@ from typing import Any, Protocol
 import requests
 
 from commerce_sync.errors import DataProcessingError, PlatformUnavailable
+
+Raw = Mapping[str, Any]  # a vendor's record as its JSON was read
+Record = dict[str, Any]  # a canonical record a translator makes
+
+
+class Unfit(Exception):
+    """One vendor record does not fit the canonical model; the message says
+    why. The source translators catch it and record a problem naming the
+    record (`Translation.problems`), never dropping it silently."""
 
 
 class TokenSource(Protocol):

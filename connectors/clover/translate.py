@@ -101,10 +101,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from connectors.common import Raw, Record, Unfit
 from mapping.money import from_minor
-
-Raw = Mapping[str, Any]
-Record = dict[str, Any]
 
 RATE_SCALE = 10_000_000  # 100 % (TaxableAmountRate.rate: "100% = 1e7")
 PERCENT_DECIMAL_SCALE = 1_000_000  # percentageDecimal: percent x 10,000
@@ -126,10 +124,6 @@ TENDERS = {
 PAID = frozenset(["SUCCESS", "AUTH_COMPLETED", "VOID_FAILED"])
 PENDING = frozenset(["AUTH", "PENDING", "INITIATED", "OFFLINE_RETRYING"])
 NO_MONEY = {"FAIL": "Failed", "VOIDED": "Cancelled", "VOIDING": "Cancelled"}
-
-
-class Unfit(Exception):
-    """One record does not fit the canonical model; the message says why."""
 
 
 @dataclass

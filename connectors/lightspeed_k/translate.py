@@ -85,10 +85,8 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
+from connectors.common import Raw, Record, Unfit
 from mapping.money import quantize, quantum
-
-Raw = Mapping[str, Any]
-Record = dict[str, Any]
 
 PAYMENT_TYPES = {
     "LIGHTSPEED_PAYMENTS": "Card",
@@ -102,10 +100,6 @@ PAYMENT_TYPES = {
 }
 FEE_RECORDS = frozenset(["PAYMENT", "REFUND"])
 ZERO = Decimal(0)
-
-
-class Unfit(Exception):
-    """One record does not fit the canonical model; the message says why."""
 
 
 @dataclass
