@@ -5,7 +5,7 @@ in the connection's encrypted credentials, refreshed once under a row lock)
 and reaches an adapter through `ConnectorContext.token_source`; the limiter
 is `connectors.limits` (one every worker shares). Also the error for records
 that do not fit (`problems_error`), what the source translators share (`Raw`,
-`Record`, `Unfit`) and the bearer GET with its Decimal JSON
+`Record`, `Unfit`, `guarded`) and the bearer GET with its Decimal JSON
 that several clients send (`bearer_get`, `decimal_json`, `json_object`), and
 the slots of several limiters held around one call (`held_slots`), and a
 call whose lost connection is `PlatformUnavailable` (`request_or_unavailable`,
@@ -31,6 +31,20 @@ class Unfit(Exception):
     """One vendor record does not fit the canonical model; the message says
     why. The source translators catch it and record a problem naming the
     record (`Translation.problems`), never dropping it silently."""
+
+
+def guarded(problems: list[str], label: str, build: Any, *args: Any) -> list[Record]:
+    """The records `build(*args)` yields for one vendor record; when it does
+    not fit (`Unfit`) or is malformed (a missing key, a wrong type, a bad
+    number), none, and a problem starting with `label` (the record's name)
+    is added to `problems` instead."""
+    try:
+        return list(build(*args))
+    except Unfit as unfit:
+        problems.append(f"{label}: {unfit}")
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as error:
+        problems.append(f"{label}: malformed ({type(error).__name__}: {error})")
+    return []
 
 
 class TokenSource(Protocol):
