@@ -32,7 +32,6 @@ Faults can be queued; `revoke()` forgets every token and refresh token.
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import re
@@ -45,7 +44,12 @@ from jsonschema import Draft202012Validator
 
 from tests import secrets_guard
 from tests.doubles.consent import ConsentScreen
-from tests.doubles.http import ConsentAndApiHandler, JsonHandler, LocalServer
+from tests.doubles.http import (
+    ConsentAndApiHandler,
+    JsonHandler,
+    LocalServer,
+    basic_token_grant,
+)
 from tests.doubles.strict import Contract, Harness, HarnessedDouble, Request
 
 LOCATION = 45454  # the Amsterdam restaurant
@@ -519,37 +523,26 @@ class LightspeedKDouble(HarnessedDouble, LocalServer):
         """Codes (from the consent screen, with their PKCE verifier) and
         refresh tokens are single-use; access tokens last 60 minutes and
         refresh tokens 14 days (README), both stated in the answer."""
-        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
-        with self.lock:
-            self.token_forms.append({k: v for k, v in form.items() if k == "grant_type"})
-            if authorization != f"Basic {expected}":
-                return 401, {"error": "invalid_client"}
-            if form.get("grant_type") == "authorization_code":
-                good = self.screen.redeem(
-                    code=form.get("code", ""),
-                    verifier=form.get("code_verifier", ""),
-                    redirect_uri=form.get("redirect_uri", ""),
-                )
-            elif form.get("grant_type") == "refresh_token":
-                good = form.get("refresh_token") in self.refresh_tokens
-                self.refresh_tokens.discard(form.get("refresh_token", ""))  # single use
-            else:
-                return 400, {"error": "unsupported_grant_type"}
-            if not good:
-                return 400, {"error": "invalid_grant"}
-            self.issued += 1
-            access, refresh = f"lsk-at-{self.issued}-0123", f"lsk-rt-{self.issued}-0123"
-            self.tokens.add(access)
-            self.refresh_tokens.add(refresh)
-            secrets_guard.register(access, refresh)
-            return 200, {
+        return basic_token_grant(
+            self,
+            form,
+            authorization,
+            code_is_good=lambda form: self.screen.redeem(
+                code=form.get("code", ""),
+                verifier=form.get("code_verifier", ""),
+                redirect_uri=form.get("redirect_uri", ""),
+            ),
+            access_tokens=self.tokens,
+            prefix="lsk",
+            answer=lambda access, refresh: {
                 "access_token": access,
                 "refresh_token": refresh,
                 "token_type": "bearer",
                 "expires_in": 3600,
                 "refresh_expires_in": 1209600,
                 "scope": "financial-api",
-            }
+            },
+        )
 
     # -- the financial API --
 
