@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -172,6 +173,16 @@ class RetryPolicy:
             budget=budget,
             budget_floor=budget_floor,
             sleep=sleep,
+        )
+
+    @classmethod
+    def budgeted_throttle(cls, *, wait: float, sleep: Callable[[float], None]) -> RetryPolicy:
+        """`throttle` for as many tries as fit a budget of `wait` seconds in
+        all, each try counted as at least 0.1 s (so a `Retry-After` of 0
+        cannot loop for ever): Exact Online's 429s (QuickBooks' client spells
+        out the same policy)."""
+        return cls.throttle(
+            wait=wait, attempts=sys.maxsize, budget=wait, budget_floor=0.1, sleep=sleep
         )
 
     def with_sleep(self, sleep: Callable[[float], None]) -> RetryPolicy:
