@@ -387,11 +387,7 @@ def test_two_workers_refresh_a_connection_once(settings, merchant):
             merchant=merchant,
             platform_key="clover",
             source_type="commerce",
-            credentials={
-                "access_token": "clover-at-old-0123",
-                "refresh_token": "clover-rt-old-0123",
-                "expires_at": LONG_AGO,
-            },
+            credentials=stored("clover-at-old-0123", "clover-rt-old-0123", LONG_AGO),
             settings={"merchant_id": MERCHANT, "region": "eu"},
             status=Connection.Status.LINKED,
         )
@@ -502,6 +498,12 @@ CLOVER_EXPECTED = {
 }
 
 
+def stored(access: str, refresh: str, expires_at: str) -> dict[str, str]:
+    """The credentials a Clover connection keeps for a token pair, the
+    access token expiring at `expires_at` (ISO 8601)."""
+    return {"access_token": access, "refresh_token": refresh, "expires_at": expires_at}
+
+
 def clover_seed(
     settings: Any,
     tmp_path: Any,
@@ -515,14 +517,13 @@ def clover_seed(
     grants `access` and `refresh`, which the connection holds (the access
     token expiring at `expires_at`, ISO 8601)."""
     double.grant(access, refresh)
-    credentials = {"access_token": access, "refresh_token": refresh, "expires_at": expires_at}
     clover_hosts(settings, double, region="na")
     seeded = seed(
         settings,
         tmp_path,
         platform_key="clover",
         connection_settings={"merchant_id": MERCHANT, "region": "na"},
-        credentials=credentials,
+        credentials=stored(access, refresh, expires_at),
         currency="USD",
         time_zone="America/New_York",
         country="US",
@@ -617,11 +618,7 @@ def test_a_clover_day_syncs_into_xero_once(partner: Any, settings: Any) -> None:
             partner,
             xero,
             platform_key="clover",
-            credentials={
-                "access_token": "clover-at-0123",
-                "refresh_token": "clover-rt-0123",
-                "expires_at": FAR_FUTURE,
-            },
+            credentials=stored("clover-at-0123", "clover-rt-0123", FAR_FUTURE),
             connection_settings={"merchant_id": MERCHANT, "region": "na"},
             configuration=configuration,
             expected={
