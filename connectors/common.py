@@ -3,13 +3,15 @@ under a platform's rate limits. The token source is implemented by the core
 (`commerce_sync.core.services.credentials.ConnectionTokenSource`: tokens kept
 in the connection's encrypted credentials, refreshed once under a row lock)
 and reaches an adapter through `ConnectorContext.token_source`; the limiter
-is `connectors.limits` (one every worker shares). Also the error for records
-that do not fit (`problems_error`), what the source translators share (`Raw`,
-`Record`, `Unfit`, `guarded`) and the bearer GET with its Decimal JSON
-that several clients send (`bearer_get`, `decimal_json`, `json_object`), and
-the slots of several limiters held around one call (`held_slots`), and a
-call whose lost connection is `PlatformUnavailable` (`request_or_unavailable`,
-`bearer_request` with a bearer token and a JSON body)."""
+is `connectors.limits` (one every worker shares). Also:
+
+* records that do not fit: `Unfit`, `guarded` (the source translators, with
+  their `Raw` and `Record` shapes) and `problems_error`;
+* sending: `held_slots` (the slots of several limiters held around one
+  call), `request_or_unavailable` (a lost connection is
+  `PlatformUnavailable`), `bearer_request` (a bearer token and a JSON body)
+  and `bearer_get`;
+* reading: `decimal_json` (numbers as Decimal) and `json_object`."""
 
 from __future__ import annotations
 
