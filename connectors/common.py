@@ -136,9 +136,9 @@ def bearer_request(
     *,
     platform: str,
     bearer: str,
-    params: Mapping[str, Any] | None,
-    data: bytes | None,
     timeout: float,
+    params: Mapping[str, Any] | None = None,
+    data: bytes | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> requests.Response:
     """`method url` with `Authorization: Bearer <bearer>`, asking for JSON;

@@ -79,8 +79,6 @@ def _get(url: str, access_token: str, session: requests.Session | None) -> Any:
         url,
         platform="Exact Online",
         bearer=access_token,
-        params=None,
-        data=None,
         timeout=15,
     )
     if response.status_code == 401:

@@ -66,8 +66,6 @@ def xero_tenants(*, access_token: str, session: requests.Session | None = None) 
         connections_url(),
         platform="Xero",
         bearer=access_token,
-        params=None,
-        data=None,
         timeout=15,
     )
     if response.status_code == 401:

@@ -63,8 +63,6 @@ def zettle_disconnect(
         disconnect_url(),
         platform="Zettle's sign-in service",
         bearer=access_token,
-        params=None,
-        data=None,
         timeout=timeout,
     )
     status = response.status_code
