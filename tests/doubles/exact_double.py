@@ -47,7 +47,7 @@ from connectors.quickbooks.client import dumps
 from tests import secrets_guard
 from tests.doubles.consent import ConsentScreen, serve_page
 from tests.doubles.http import JsonHandler, LocalServer, harnessed_handler, most_in_window
-from tests.doubles.strict import Contract, Harness, Request
+from tests.doubles.strict import Contract, Harness, HarnessedDouble, Request
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "exactonline"
 MODELS = REFERENCE / "sdk-models"
@@ -593,7 +593,7 @@ class Division:
 # -- the server --
 
 
-class ExactDouble(LocalServer):
+class ExactDouble(HarnessedDouble, LocalServer):
     """`with ExactDouble() as exact:` serves one division (`exact.division`)
     at `exact.url`. `exact.fail_next(status, body, headers)` queues a scripted
     answer; `exact.lose_next_answer` drops the answer of the next write
@@ -648,10 +648,6 @@ class ExactDouble(LocalServer):
         models()
         services()
         return super().__enter__()
-
-    @property
-    def violations(self) -> list[str]:
-        return self.harness.violations
 
     def fail_next(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self.scripted.append((status, body, headers or {}))
