@@ -1,0 +1,429 @@
+"""The Sage Accounting (v3.1) connector against a local contract double
+whose traffic is checked against a hand-written contract
+(tests/doubles/sage_double.py: README facts plus what v3.1 is publicly known
+to use, not verified against Sage's published spec)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from commerce_sync.errors import (
+    ConfigurationError,
+    CredentialsRevoked,
+    DocumentRejected,
+    PlatformUnavailable,
+    RateLimited,
+    SubscriptionExpired,
+)
+from connectors.exact.translate import your_ref
+from connectors.sage import SageTarget
+from connectors.sage.oauth import sage_business_select, sage_businesses, sage_oauth_client
+from mapping.preview import preview
+from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
+from tests.doubles.sage_double import SageDouble
+from tests.recorded_dates import business_days
+
+SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
+TOKEN = "sage-good-token"
+BANKS = ("1000", "1100", "1110", "1200")
+
+
+def _documents(name: str, output: str | None = None) -> list[dict[str, Any]]:
+    scenario = json.loads((SCENARIOS / name).read_text(), parse_float=Decimal)
+    if output:
+        scenario["configuration"].setdefault("mapSettings", {})["outputFormat"] = output
+    result = preview(scenario)
+    assert not result.errors, result.errors
+    return [json.loads(json.dumps(d.as_json())) for d in result.documents]
+
+
+def _seed(sage: SageDouble) -> None:
+    books = sage.books
+    for code in BANKS:
+        books.seed_account(code, f"Bank {code}", "BANK")
+        books.seed_bank(code)
+    books.seed_account("1300", "Debtors control", "CURRENT_ASSETS")
+    books.seed_account("1600", "Creditors control", "CURRENT_LIABILITY")
+    for code in ("2150", "2200", "2300", "2310", "2320"):
+        books.seed_account(code, f"Liability {code}", "CURRENT_LIABILITY")
+    for code in ("4000", "4010", "4050"):
+        books.seed_account(code, f"Sales {code}", "SALES")
+    books.seed_account("6100", "Fees", "OVERHEADS")
+    books.seed_account("4999", "Old sales", "SALES", hidden=True)
+    books.seed_tax("OUTPUT2", "20")
+    books.seed_tax("ZERORATEDOUTPUT", "0")
+    books.seed_tax("NONE", "0")
+    books.seed_tax("OLD", "6", hidden=True)
+    books.seed_contact("CUST-POS", "Till customer")
+    books.seed_contact("SUPP-PROC", "Card processor", "VENDOR")
+
+
+@pytest.fixture
+def sage() -> Iterator[SageDouble]:
+    with SageDouble(debtors="1300") as double:
+        _seed(double)
+        yield double
+        assert double.violations == []  # every request matched the contract
+
+
+def _target(sage: SageDouble, **kwargs: Any) -> SageTarget:
+    options: dict[str, Any] = {
+        "tokens": FakeTokens(TOKEN, TOKEN),
+        "limiter": FakeLimiter(),
+        "debtors_account": "1300",
+        "creditors_account": "1600",
+        "vat_account": "2200",
+    }
+    options.update(kwargs)
+    return SageTarget(business_id=sage.business_id, base_url=sage.url, **options)
+
+
+@pytest.fixture
+def target(sage: SageDouble) -> SageTarget:
+    return _target(sage)
+
+
+def _writes(sage: SageDouble) -> list[tuple[str, str, dict[str, str]]]:
+    return [r for r in sage.requests if r[0] == "POST"]
+
+
+def _raw(
+    sage: SageDouble, method: str, path: str, body: Any = None, business: str | None = None
+) -> requests.Response:
+    return requests.request(
+        method,
+        f"{sage.url}/{path}",
+        json=body,
+        headers={
+            "Authorization": f"Bearer {TOKEN}",
+            "X-Business": business if business is not None else sage.business_id,
+        },
+        timeout=5,
+    )
+
+
+# -- the contract the double holds requests to --
+
+
+def test_a_request_sage_would_refuse_never_reaches_the_books(sage: SageDouble) -> None:
+    account = sage.books.ledger("1100")["id"]
+    good_line = {"ledger_account_id": account, "debit": 10, "credit": 0, "details": "x"}
+    journal = {"date": "2026-11-02", "reference": "R1", "journal_lines": [good_line]}
+    refused = {
+        "unwrapped body": ("POST", "journals", journal, None),
+        "unknown field": ("POST", "journals", {"journal": {**journal, "memo": "x"}}, None),
+        "amount as text": (
+            "POST",
+            "journals",
+            {"journal": {**journal, "journal_lines": [{**good_line, "debit": "10.00"}]}},
+            None,
+        ),
+        "debit and credit on one line": (
+            "POST",
+            "journals",
+            {"journal": {**journal, "journal_lines": [{**good_line, "credit": 10}]}},
+            None,
+        ),
+        "date not ISO": ("POST", "journals", {"journal": {**journal, "date": "02/11/2026"}}, None),
+        "reference too long": (
+            "POST",
+            "journals",
+            {"journal": {**journal, "reference": "x" * 26}},
+            None,
+        ),
+        "invoice without contact": (
+            "POST",
+            "sales_invoices",
+            {"sales_invoice": {"date": "2026-11-02", "invoice_lines": []}},
+            None,
+        ),
+        "no X-Business": ("GET", "ledger_accounts", None, ""),
+        "page too large": ("GET", "ledger_accounts?items_per_page=500", None, None),
+        "unknown filter": ("GET", "ledger_accounts?from_date=2026-11-02", None, None),
+        "update": ("PUT", "journals", {"journal": journal}, None),
+        "tax rates cannot be created": ("POST", "tax_rates", {"tax_rate": {}}, None),
+    }
+    taken: list[str] = []
+    for label, (method, path, body, business) in refused.items():
+        response = _raw(sage, method, path, body, business)
+        assert response.status_code == 422, label
+        assert response.json()[0]["$message"], label
+        found = sage.harness.take()
+        assert found, label  # each refusal is a recorded violation
+        taken += found
+    assert any("'10.00' is not a number" in v for v in taken)
+    assert any("must be a debit or a credit" in v for v in taken)
+    assert any("sales_invoice.contact_id is required" in v for v in taken)
+    assert any("X-Business ''" in v for v in taken)
+    assert sage.books.creates == {}
+    # The same journal, well formed, is taken.
+    assert _raw(sage, "POST", "journals", {"journal": journal}).status_code == 422  # unbalanced
+    balanced = [good_line, {**good_line, "debit": 0, "credit": 10}]
+    ok = _raw(sage, "POST", "journals", {"journal": {**journal, "journal_lines": balanced}})
+    assert ok.status_code == 201 and ok.json()["id"]
+
+
+# -- reads for the setup flow --
+
+
+def test_setup_reads_page_to_the_end() -> None:
+    with SageDouble(page_size=4) as sage:
+        _seed(sage)
+        target = _target(sage)
+        accounts = {a.id: a for a in target.list_accounts()}
+        assert len(accounts) == 16  # four pages of four
+        assert accounts["4000"].type == "Income" and accounts["1100"].type == "Asset"
+        assert accounts["1600"].type == "Liability" and accounts["6100"].type == "Expense"
+        assert accounts["4999"].status == "Archived" and accounts["4000"].status == "Active"
+        pages = [r for r in sage.requests if r[1] == "ledger_accounts"]
+        assert [p[2].get("page") for p in pages] == [None, "2", "3", "4"]
+        rates = {r.id: r.rate for r in target.list_tax_rates()}
+        assert rates == {"OUTPUT2": "20", "ZERORATEDOUTPUT": "0", "NONE": "0"}
+        assert [c["name"] for c in target.list_customers()] == ["Till customer"]
+        assert [c["name"] for c in target.list_suppliers()] == ["Card processor"]
+        assert "GBP" in target.list_currencies()
+        assert sage.violations == []
+
+
+def test_create_account_keeps_our_nominal_code(target: SageTarget, sage: SageDouble) -> None:
+    created = target.create_account(account_id="4020", name="Tips", account_type="Income")
+    assert (created.id, created.type) == ("4020", "Income")
+    assert "4020" in {a.id for a in target.list_accounts()}
+    with pytest.raises(DocumentRejected, match="digits"):
+        target.create_account(account_id="SALES", name="x", account_type="Income")
+
+
+# -- writes, exactly once --
+
+
+def test_every_document_kind_is_written_and_found_by_key(
+    target: SageTarget, sage: SageDouble
+) -> None:
+    documents = _documents("uk-cafe-invoice.json")
+    assert {d["type"] for d in documents} == {
+        "invoice", "creditNote", "payment", "bill", "billPayment", "deposit", "transfer",
+    }  # fmt: skip
+    assert target.check_references(documents) == []
+    results = target.write_documents([(d["key"], d) for d in documents])
+    assert all(isinstance(v, str) for v in results.values()), results
+    payments = [d for d in documents if d["type"] == "payment"]
+    banked = [d for d in payments if d["accountRef"]["id"] in BANKS]
+    assert sage.books.creates == {
+        "sales_invoices": 1,
+        "sales_credit_notes": 1,
+        "contact_payments": len(banked),
+        "journals": len(documents) - 2 - len(banked),
+    }
+    # Receipts are allocated to the day's invoice, the refund to the credit note.
+    invoice = sage.books.rows["sales_invoices"][0]
+    receipts = sum(Decimal(p["totalAmount"]) for p in banked if Decimal(p["totalAmount"]) > 0)
+    assert invoice["_paid"] == receipts
+    assert sage.books.rows["sales_credit_notes"][0]["_paid"] == Decimal("3.30")
+    refund = next(
+        p
+        for p in sage.books.rows["contact_payments"]
+        if p["transaction_type_id"] != "CUSTOMER_RECEIPT"
+    )
+    assert refund["transaction_type_id"] == "CUSTOMER_REFUND"
+    assert refund["total_amount"] == Decimal("3.30")
+    assert invoice["notes"] == documents[0]["key"]
+    # A fresh target (after a crash, nothing cached) finds each by its key.
+    fresh = _target(sage)
+    for document in documents:
+        assert fresh.find_document(key=document["key"]) == results[document["key"]]
+    assert fresh.find_document(key="m1:2026-11-02:GBP:-:day:invoice:other") is None
+    # Writing the day again writes nothing.
+    writes = len(_writes(sage))
+    again = _target(sage).write_documents([(d["key"], d) for d in documents])
+    assert again == results and len(_writes(sage)) == writes
+
+
+def test_a_lost_answer_is_found_by_key_and_not_written_again(
+    target: SageTarget, sage: SageDouble
+) -> None:
+    document = _documents("uk-cafe-journal.json")[0]
+    sage.lose_next_answer = True
+    with pytest.raises(PlatformUnavailable):
+        target.write_document(key=document["key"], document=document)
+    assert sage.books.creates["journals"] == 1  # it did happen
+    written = _target(sage).write_document(key=document["key"], document=document)
+    assert written.startswith("Journal:")
+    assert sage.books.creates["journals"] == 1
+
+
+FORMATS = {"journal": "JournalEntry", "invoice": "Invoice"}
+
+
+def _seed_for(sage: SageDouble, documents: list[dict[str, Any]]) -> None:
+    """The ledger accounts the scenario's documents name that the standard
+    seed lacks."""
+    known = {str(r["nominal_code"]) for r in sage.books.rows["ledger_accounts"]}
+    for document in documents:
+        refs = [document.get(r) for r in ("accountRef", "fromAccountRef", "toAccountRef")]
+        lines = document.get("journalLines", []) + document.get("lineItems", [])
+        for ref in [*refs, *(line["accountRef"] for line in lines)]:
+            if ref and ref["id"] not in known:
+                sage.books.seed_account(ref["id"])
+                known.add(ref["id"])
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.json")), ids=lambda p: p.stem)
+def test_every_shared_scenario_gives_its_expected_balances(path: Path) -> None:
+    scenario = json.loads(path.read_text(), parse_float=Decimal)
+    assert scenario.get("expected"), f"{path.name} has no expected figures"
+    for kind, expected in scenario["expected"].items():
+        documents = _documents(path.name, FORMATS[kind])
+        with SageDouble(debtors="1300") as sage:
+            _seed(sage)
+            _seed_for(sage, documents)
+            target = _target(sage)
+            assert target.check_references(documents) == []
+            results = target.write_documents([(d["key"], d) for d in documents])
+            assert all(isinstance(v, str) for v in results.values()), results
+            assert sage.violations == []
+            books = sage.books
+            days = {
+                r["date"] for resource in ("journals", "sales_invoices", "sales_credit_notes",
+                                           "contact_payments") for r in books.rows[resource]
+            }  # fmt: skip
+            assert days <= business_days(scenario["period"]), days
+            for group in expected.get("groups") or [{"balances": expected["balances"]}]:
+                references = {
+                    your_ref(d["key"])
+                    for d in documents
+                    if group.get("currency", d["group"]["currency"]) == d["group"]["currency"]
+                    and group.get("locationId") == d["group"].get("locationId")
+                }
+                assert references, group
+                balances = books.balances(references)
+                # Debtors and creditors net to zero over the day.
+                assert balances.pop("1300", Decimal(0)) == 0
+                assert balances.pop("1600", Decimal(0)) == 0
+                wanted: dict[str, Decimal] = Counter()  # type: ignore[assignment]
+                for account, amount in group["balances"].items():
+                    # Every tax rate posts to 2200 in the double.
+                    code = "2200" if account.startswith("TAX:") else account
+                    wanted[code] += Decimal(amount)
+                assert balances == {k: v for k, v in wanted.items() if v}
+
+
+# -- refusals and the connection's troubles, in plain words --
+
+
+def test_sage_words_reach_the_merchant(target: SageTarget, sage: SageDouble) -> None:
+    document = _documents("uk-cafe-journal.json")[0]
+    sage.fail_next(
+        422,
+        [{"$severity": "error", "$dataCode": "RecordInvalid",
+          "$message": "The period is locked", "$source": "date"}],
+    )  # fmt: skip
+    with pytest.raises(DocumentRejected, match=r"The period is locked \(date\)"):
+        target.write_document(key=document["key"], document=document)
+
+
+def test_check_references_names_what_would_fail(target: SageTarget, sage: SageDouble) -> None:
+    document = _documents("uk-cafe-invoice.json")[0]
+    document["lineItems"][0]["accountRef"]["id"] = "4999"
+    document["lineItems"][1]["accountRef"]["id"] = "4444"
+    document["lineItems"][1]["taxRateRef"]["id"] = "OLD"
+    document["customerRef"]["id"] = "CUST-GONE"
+    assert target.check_references([document]) == [
+        "Ledger account 4444 does not exist in Sage Accounting",
+        "Ledger account 4999 is no longer in use in Sage Accounting",
+        "Tax rate OLD is no longer in use in Sage Accounting",
+        "Contact CUST-GONE does not exist in Sage Accounting",
+    ]
+    assert sage.books.creates == {}
+
+
+def test_401_refreshes_once_then_a_second_401_is_a_revoked_grant(sage: SageDouble) -> None:
+    tokens = FakeTokens("expired-token", TOKEN)
+    assert _target(sage, tokens=tokens).list_accounts()
+    assert tokens.refreshes == ["expired-token"]
+    revoked = _target(sage, tokens=FakeTokens("dead-token", "still-dead"))
+    with pytest.raises(CredentialsRevoked, match="reconnect Sage Accounting"):
+        revoked.list_accounts()
+
+
+def test_forbidden_and_outages(target: SageTarget, sage: SageDouble) -> None:
+    sage.fail_next(403, [{"$message": "Subscription expired", "$dataCode": "Forbidden"}])
+    with pytest.raises(SubscriptionExpired, match="Subscription expired"):
+        target.list_accounts()
+    sage.fail_next(503, [{"$message": "Maintenance"}])
+    with pytest.raises(PlatformUnavailable):
+        target.list_accounts()
+
+
+def test_429_is_waited_out_by_retry_after_and_a_long_one_goes_up(
+    target: SageTarget, sage: SageDouble
+) -> None:
+    sage.fail_next(429, [{"$message": "Too many requests"}], {"Retry-After": "0.05"})
+    assert target.list_accounts()
+    assert target.client.throttled == 1
+    sage.fail_next(429, [{"$message": "Too many requests"}], {"Retry-After": "3600"})
+    with pytest.raises(RateLimited) as limited:
+        target.list_accounts()
+    assert limited.value.retry_after == 3600
+
+
+def test_a_burst_stays_under_the_double_limit_through_429s() -> None:
+    with SageDouble(debtors="1300", rate_limit=(5, 0.5)) as sage:
+        _seed(sage)
+        target = _target(sage)
+        documents = _documents("uk-cafe-invoice.json")
+        started = time.monotonic()
+        results = target.write_documents([(d["key"], d) for d in documents])
+        assert all(isinstance(v, str) for v in results.values()), results
+        assert sage.refused and target.client.throttled == len(sage.refused)
+        assert sage.most_in_window() <= 5
+        assert time.monotonic() - started < 10
+        assert sage.books.creates["sales_invoices"] == 1
+
+
+# -- OAuth and the business choice --
+
+
+def test_oauth_parameters(settings: Any) -> None:
+    client = sage_oauth_client()
+    request = client.authorization_request(redirect_uri="https://cs.example/cb")
+    assert request.url.startswith(
+        "https://www.sageone.com/oauth2/auth/central?filter=apiv3.1&response_type=code&"
+    )
+    assert "scope=full_access" in request.url and f"state={request.state}" in request.url
+    assert client.platform.token_url == "https://oauth.accounting.sage.com/token"
+    assert client.platform.credentials_in_body
+
+
+def test_refresh_tokens_rotate_on_every_use(settings: Any) -> None:
+    with SageDouble() as sage:
+        settings.SAGE_TOKEN_URL = f"{sage.origin}/token"
+        settings.SAGE_CLIENT_ID, settings.SAGE_CLIENT_SECRET = sage.client
+        client = sage_oauth_client()
+        first = client.refresh("sage-refresh-0001")
+        assert first.refresh_token == "sage-refresh-0002"
+        assert 250 < (first.expires_at.timestamp() - time.time()) <= 300
+        second = client.refresh(first.refresh_token)
+        assert second.refresh_token == "sage-refresh-0003"
+        with pytest.raises(CredentialsRevoked):
+            client.refresh("sage-refresh-0001")  # spent
+
+
+def test_businesses_are_listed_and_chosen(settings: Any) -> None:
+    with SageDouble(others=("b999",)) as sage:
+        settings.SAGE_API_URL = sage.url
+        found = sage_businesses(access_token=TOKEN)
+        assert [b.id for b in found] == ["b999", sage.business_id]
+        assert sage_business_select(found, "b999").name == "Business b999"
+        with pytest.raises(ConfigurationError, match="not one this authorisation reaches"):
+            sage_business_select(found, "elsewhere")
+        with pytest.raises(CredentialsRevoked):
+            sage_businesses(access_token="nope")
