@@ -427,3 +427,143 @@ def test_businesses_are_listed_and_chosen(settings: Any) -> None:
             sage_business_select(found, "elsewhere")
         with pytest.raises(CredentialsRevoked):
             sage_businesses(access_token="nope")
+
+
+def _point_at(sage: SageDouble, settings: Any) -> None:
+    settings.SAGE_API_URL = sage.url
+    settings.SAGE_AUTHORIZE_URL = f"{sage.origin}/oauth2/auth/central?filter=apiv3.1"
+    settings.SAGE_TOKEN_URL = f"{sage.origin}/token"
+    settings.SAGE_CLIENT_ID, settings.SAGE_CLIENT_SECRET = sage.client
+
+
+@pytest.mark.django_db
+def test_registry_builds_the_target_and_the_platform_is_offered() -> None:
+    from commerce_sync.core.platforms import platform_get
+    from commerce_sync.core.services.connections import connection_target
+    from commerce_sync.core.services.merchant_setup import OAUTH_PLATFORMS
+    from tests.factories import ConnectionFactory
+
+    connection = ConnectionFactory(
+        accounting=True, platform_key="sage", settings={"business_id": "b77"}
+    )
+    target = connection_target(connection=connection)
+    assert isinstance(target, SageTarget) and target.client.limit_key == "sage:b77"
+    assert target.client.base_url == "https://api.accounting.sage.com/v3.1"
+    assert target.debtors_account == "1100" and target.vat_account == "2201"
+    connection.settings = {}
+    with pytest.raises(ConfigurationError, match="no business chosen"):
+        connection_target(connection=connection)
+    platform = platform_get("sage")
+    assert platform is not None and platform.name == "Sage Accounting"
+    assert platform.source_type == "Accounting" and platform.needs_authorization
+    assert "sage" in OAUTH_PLATFORMS
+
+
+@pytest.mark.django_db
+def test_the_setup_flow_connects_sage_and_asks_which_business(
+    client: Any, partner: Any, settings: Any
+) -> None:
+    from commerce_sync.core.models import Connection
+    from commerce_sync.core.services.connections import connection_create
+    from tests.factories import MerchantFactory
+    from tests.setup_flow.helpers import start_path
+    from tests.setup_flow.test_oauth_platforms import consent_screen
+
+    with SageDouble(others=("b999",), debtors="1300") as sage:
+        _seed(sage)
+        _point_at(sage, settings)
+        merchant = MerchantFactory(partner=partner, country="GB")
+        connection_create(merchant=merchant, platform_key="sandbox", source_type="commerce")
+        books = connection_create(merchant=merchant, platform_key="sage", source_type="accounting")
+        client.get(start_path(merchant))
+        screen, callback = consent_screen(client, books)
+        assert "Allow access to Sage Accounting?" in screen
+        assert sage.screen.consents[0]["filter"] == "apiv3.1"
+        picker = client.get(callback)
+        assert picker.status_code == 200
+        body = picker.content.decode()
+        assert "Café Ltd" in body and "Business b999" in body
+        books.refresh_from_db()
+        assert books.status == Connection.Status.PENDING_AUTH
+        response = client.post("/setup/organisation", {"organisation": sage.business_id})
+        assert response["Location"] == "/setup/stage/accounting"
+        books.refresh_from_db()
+        assert books.status == Connection.Status.LINKED
+        assert books.settings == {"business_id": sage.business_id, "business_name": "Café Ltd"}
+        assert books.credentials["access_token"] == sage.token
+        # The options come from that business: ledger accounts by nominal code.
+        slots = {s["name"]: s for s in client.get("/setup/stage/sales").context["slots"]}
+        names = [a["name"] for a in slots["sales.accounts.sales"]["options"]]
+        assert "Sales 4000" in names
+        assert sage.violations == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: Any) -> None:
+    import threading
+    from datetime import timedelta
+
+    from django.db import connection as db
+    from django.utils import timezone
+
+    from commerce_sync.core.models import Connection
+    from commerce_sync.core.services.connections import connection_target
+    from tests.factories import ConnectionFactory
+
+    with SageDouble() as sage:
+        _seed(sage)
+        _point_at(sage, settings)
+        books = ConnectionFactory(
+            accounting=True,
+            platform_key="sage",
+            settings={"business_id": sage.business_id},
+            credentials={
+                "access_token": sage.token,
+                "refresh_token": sage.refresh_token,
+                # 30 s left of a 5-minute token: inside the refresh margin.
+                "expires_at": (timezone.now() + timedelta(seconds=30)).isoformat(),
+            },
+        )
+        seen: list[Any] = []
+
+        def work() -> None:
+            try:
+                target = connection_target(connection=Connection.objects.get(pk=books.pk))
+                seen.append(len(target.list_accounts()))
+            except Exception as error:  # reported below
+                seen.append(error)
+            finally:
+                db.close()
+
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert seen == [16, 16]
+        assert sage.refreshes == 1  # one worker refreshed; the other used its token
+        books.refresh_from_db()
+        assert books.credentials["refresh_token"] == sage.refresh_token == "sage-refresh-0002"
+        assert books.credentials["access_token"] == "sage-access-0001"
+
+
+@pytest.mark.django_db
+def test_connect_command_links_sage_without_printing_tokens(
+    merchant: Any, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from commerce_sync.core.models import Connection
+
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text('{"access_token": "sg-secret-access", "refresh_token": "sg-secret-refresh"}')
+    with pytest.raises(CommandError, match="--business-id"):
+        call_command("connect", "--merchant", str(merchant.pk), "--platform", "sage",
+                     "--tokens-from", str(tokens))  # fmt: skip
+    call_command("connect", "--merchant", str(merchant.pk), "--platform", "sage",
+                 "--tokens-from", str(tokens), "--business-id", "b42")  # fmt: skip
+    assert "sg-secret" not in capsys.readouterr().out
+    connection = Connection.objects.get(merchant=merchant, platform_key="sage")
+    assert connection.status == Connection.Status.LINKED
+    assert connection.settings == {"business_id": "b42"}

@@ -40,6 +40,7 @@ from urllib.parse import parse_qs, urlencode
 
 from connectors.quickbooks.client import dumps
 from tests import secrets_guard
+from tests.doubles.consent import ConsentScreen, serve_page
 from tests.doubles.http import JsonHandler, LocalServer, harnessed_handler, most_in_window
 from tests.doubles.strict import Contract, Harness, Request
 
@@ -518,6 +519,7 @@ class SageDouble(LocalServer):
         self._rate_lock = threading.Lock()
         self.token = token
         self.client = ("sage-client", "sage-client-secret")
+        self.screen = ConsentScreen("Sage Accounting")
         self.valid_tokens = {token}
         self.refresh_token = "sage-refresh-0001"
         self.refreshes = 0
@@ -636,18 +638,28 @@ class SageDouble(LocalServer):
         }
 
     def oauth_token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        """The token endpoint: `refresh_token` grants (the current refresh
-        token only: each use replaces it); access tokens last 300 s."""
+        """The token endpoint: `authorization_code` (the consent's code, with
+        its PKCE verifier) or `refresh_token` (the current refresh token
+        only: each use replaces it); access tokens last 300 s."""
         if (form.get("client_id"), form.get("client_secret")) != self.client:
             return 401, {"error": "invalid_client"}
         with self._rate_lock:
-            if form.get("grant_type") != "refresh_token":
+            if form.get("grant_type") == "authorization_code":
+                if not self.screen.redeem(
+                    code=form.get("code", ""),
+                    verifier=form.get("code_verifier", ""),
+                    redirect_uri=form.get("redirect_uri", ""),
+                ):
+                    return 400, {"error": "invalid_grant"}
+                access = self.token
+            elif form.get("grant_type") == "refresh_token":
+                if form.get("refresh_token") != self.refresh_token:
+                    return 400, {"error": "invalid_grant"}
+                self.refreshes += 1
+                access = f"sage-access-{self.refreshes:04d}"
+                self.refresh_token = f"sage-refresh-{self.refreshes + 1:04d}"
+            else:
                 return 400, {"error": "unsupported_grant_type"}
-            if form.get("refresh_token") != self.refresh_token:
-                return 400, {"error": "invalid_grant"}
-            self.refreshes += 1
-            access = f"sage-access-{self.refreshes:04d}"
-            self.refresh_token = f"sage-refresh-{self.refreshes + 1:04d}"
             secrets_guard.register(access, self.refresh_token)
             self.valid_tokens.add(access)
             return 200, {
@@ -659,6 +671,9 @@ class SageDouble(LocalServer):
             }
 
     def _oauth(self, handler: JsonHandler, method: str, path: str, query: Any) -> bool:
+        if path == "/oauth2/auth/central" and method == "GET":
+            serve_page(handler, *self.screen.page(path, {k: v[0] for k, v in query.items()}))
+            return True
         if path == "/token" and method == "POST":
             form = {k: v[0] for k, v in parse_qs(handler.read_body().decode()).items()}
             handler.reply(*self.oauth_token(form))
