@@ -28,6 +28,7 @@ from commerce_sync.errors import (
     DocumentRejected,
     SubscriptionExpired,
 )
+from connectors.batching import create_missing
 from connectors.common import RateLimiter, TokenSource
 from connectors.context import ConnectorContext, SageSettings
 from connectors.exact.translate import your_ref
@@ -243,7 +244,10 @@ class SageTarget:
         return self.ledger_account(self.vat_account)
 
     def written(self, key: str) -> str | None:
-        return self._written.get(key)
+        """The id of the document written under `key` (a payment's invoice
+        or credit note): remembered, else looked up in Sage (written by an
+        earlier run), else None (the payment is then left unallocated)."""
+        return self._written.get(key) or self.find_document(key=key)
 
     # -- idempotent writes --
 
@@ -324,21 +328,7 @@ class SageTarget:
             for key, found in self._find(resource, day, keys).items():
                 self._written[key] = found
                 results[key] = found
-        created = 0
-        for key, document in documents.items():
-            if key in results:
-                continue
-            try:
-                results[key] = self._create(key, document)
-                created += 1
-            except (CredentialsRevoked, SubscriptionExpired):
-                raise
-            except ApplicationError as error:
-                if error.transient and not created:
-                    raise
-                results[key] = error
-                if error.transient:
-                    break  # the rest are not answered: the sync tries them again
+        create_missing(documents, results, self._create)
         return {k: results[k] for k in documents if k in results}
 
     def _create(self, key: str, document: dict[str, Any]) -> str:

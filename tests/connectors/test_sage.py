@@ -260,6 +260,23 @@ def test_a_lost_answer_is_found_by_key_and_not_written_again(
     assert sage.books.creates["journals"] == 1
 
 
+def test_a_payment_written_after_a_restart_is_still_allocated_to_its_invoice(
+    sage: SageDouble,
+) -> None:
+    documents = _documents("uk-cafe-invoice.json")
+    invoice = next(d for d in documents if d["type"] == "invoice")
+    card = next(d for d in documents if d["type"] == "payment" and d["key"].endswith("Card:sale"))
+    _target(sage).write_document(key=invoice["key"], document=invoice)
+    fresh = _target(sage)  # another worker: nothing remembered
+    assert fresh.write_document(key=card["key"], document=card).startswith("ContactPayment:")
+    payment = sage.books.rows["contact_payments"][0]
+    written = sage.books.rows["sales_invoices"][0]
+    assert payment["allocated_artefacts"] == [
+        {"artefact_id": written["id"], "amount": Decimal(card["totalAmount"])}
+    ]
+    assert written["_paid"] == Decimal(card["totalAmount"])
+
+
 FORMATS = {"journal": "JournalEntry", "invoice": "Invoice"}
 
 
