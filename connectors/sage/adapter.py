@@ -16,6 +16,7 @@ contacts by their id or their Sage `reference`.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -37,6 +38,7 @@ from connectors.sage import translate
 from connectors.sage.client import THROTTLE_WAIT_SECONDS, SageClient
 from mapping.documents import document_account_refs, document_tax_rate_refs
 
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 LEDGER_FIELDS = "nominal_code,name,ledger_account_type,included_in_chart"
 TAX_FIELDS = "name,percentage,is_visible"
 CONTACT_FIELDS = "name,reference"
@@ -268,14 +270,15 @@ class SageTarget:
 
     def find_document(self, *, key: str) -> str | None:
         """The document carrying `key`, looked up among the records of its
-        business day (the key's second segment, "<merchant>:<YYYY-MM-DD>:…")
-        of every resource kind. At most four reads."""
+        business day (the key's date segment, "<merchant>:<YYYY-MM-DD>:…",
+        `mapping.keys.document_key`) of every resource kind, the likeliest
+        first. At most four reads; None for a key without a day."""
         known = self._written.get(key)
         if known:
             return known
         parts = key.split(":")
-        day = parts[1] if len(parts) > 1 else ""
-        if len(day) != 10:
+        day = next((p for p in parts if _DAY.fullmatch(p)), "")
+        if not day:
             return None
         segments = set(parts)
         order = list(translate.RESOURCES)
