@@ -6,6 +6,7 @@ to use, not verified against Sage's published spec)."""
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -275,6 +276,37 @@ def test_a_payment_written_after_a_restart_is_still_allocated_to_its_invoice(
         {"artefact_id": written["id"], "amount": Decimal(card["totalAmount"])}
     ]
     assert written["_paid"] == Decimal(card["totalAmount"])
+
+
+def test_under_faults_every_document_is_written_exactly_once(sage: SageDouble) -> None:
+    documents = _documents("uk-cafe-invoice.json")
+    pending = {d["key"]: d for d in documents}
+    chance = random.Random(17)  # noqa: S311 - a test's dice
+    rounds = 0
+    faults: Counter[str] = Counter()
+    while pending and rounds < 50:
+        rounds += 1
+        # Each round some answers are lost after the write and some calls
+        # fail; the first round always loses an answer after the write.
+        sage.lose_next_answer = rounds == 1 or chance.random() < 0.5
+        if chance.random() < 0.3:
+            sage.fail_next(503, [{"$message": "busy"}])
+            faults["503"] += 1
+        faults["lost"] += sage.lose_next_answer
+        try:
+            results = _target(sage).write_documents(list(pending.items()))
+        except (PlatformUnavailable, RateLimited):
+            continue
+        for key, outcome in results.items():
+            if isinstance(outcome, str):
+                pending.pop(key)
+    assert not pending and rounds > 1 and faults["lost"] >= 1, faults
+    written = Counter(
+        str(r["reference"])
+        for resource in ("journals", "sales_invoices", "sales_credit_notes", "contact_payments")
+        for r in sage.books.rows[resource]
+    )
+    assert written == Counter({your_ref(d["key"]): 1 for d in documents})
 
 
 FORMATS = {"journal": "JournalEntry", "invoice": "Invoice"}
