@@ -12,6 +12,10 @@ Document ids handed back are "<Resource>:<Sage id>" ("SalesInvoice:…",
 "SalesCreditNote:…", "ContactPayment:…", "Journal:…"). Ledger accounts are
 offered and referenced by their nominal code, tax rates by their id,
 contacts by their id or their Sage `reference`.
+
+Only documents in the business's base currency are written; others are
+refused in plain words (by `check_references` before anything is written,
+and by each write), never booked at the wrong amount.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ class SageTarget:
         self.vat_account = vat_account
         self._written: dict[str, str] = {}
         self._cache: dict[str, list[dict[str, Any]]] = {}
+        self._base_currency: str | None = None
 
     @property
     def calls(self) -> int:
@@ -110,6 +115,26 @@ class SageTarget:
             for r in rows
             if r.get("ledger_account")
         }
+
+    def base_currency(self) -> str:
+        """The business's base currency (`financial_settings.base_currency`;
+        not verified against Sage's published spec). Read once."""
+        if self._base_currency is None:
+            answer = self.client.request("GET", f"{self.client.base_url}/financial_settings")
+            self._base_currency = str((answer.get("base_currency") or {}).get("id") or "")
+        return self._base_currency
+
+    def _currency_problem(self, document: dict[str, Any]) -> str | None:
+        """Plain words when the document is not in the base currency: this
+        target writes base-currency documents only (foreign-currency records
+        need Sage's multi-currency feature and exchange rates, not built)."""
+        base = self.base_currency()
+        if base and document["currency"] != base:
+            return (
+                f"This Sage Accounting business keeps its books in {base}; {document['currency']} "
+                "documents cannot be written to it by this connection"
+            )
+        return None
 
     # -- reads for the setup flow --
 
@@ -198,7 +223,9 @@ class SageTarget:
             for item in d["lineItems"]
         ):
             accounts.add(self.vat_account)
-        problems: list[str] = []
+        problems: list[str] = list(
+            dict.fromkeys(filter(None, (self._currency_problem(d) for d in documents)))
+        )
         self._cache.pop(translate.TAX_RATES, None)
         self._cache.pop(translate.CONTACTS, None)
         if accounts:
@@ -335,6 +362,9 @@ class SageTarget:
         return {k: results[k] for k in documents if k in results}
 
     def _create(self, key: str, document: dict[str, Any]) -> str:
+        problem = self._currency_problem(document)
+        if problem:
+            raise DocumentRejected(problem)
         (path, wrapper, prefix), body = translate.to_resource(key, document, self)
         created = self.client.create(path, wrapper, body)
         written = f"{prefix}:{created['id']}"

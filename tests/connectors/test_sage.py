@@ -332,7 +332,8 @@ def test_every_shared_scenario_gives_its_expected_balances(path: Path) -> None:
     assert scenario.get("expected"), f"{path.name} has no expected figures"
     for kind, expected in scenario["expected"].items():
         documents = _documents(path.name, FORMATS[kind])
-        with SageDouble(debtors="1300") as sage:
+        currency = documents[0]["currency"]
+        with SageDouble(debtors="1300", base_currency=currency) as sage:
             _seed(sage)
             _seed_for(sage, documents)
             target = _target(sage)
@@ -392,6 +393,20 @@ def test_check_references_names_what_would_fail(target: SageTarget, sage: SageDo
         "Tax rate OLD is no longer in use in Sage Accounting",
         "Contact CUST-GONE does not exist in Sage Accounting",
     ]
+    assert sage.books.creates == {}
+
+
+def test_documents_outside_the_base_currency_are_refused_in_plain_words(
+    sage: SageDouble,
+) -> None:
+    documents = _documents("uk-cafe-journal.json")
+    for document in documents:
+        document["currency"] = "EUR"
+    target = _target(sage)
+    words = "keeps its books in GBP; EUR documents cannot be written"
+    assert any(words in p for p in target.check_references(documents))
+    results = target.write_documents([(d["key"], d) for d in documents])
+    assert all(isinstance(v, DocumentRejected) and words in str(v) for v in results.values())
     assert sage.books.creates == {}
 
 

@@ -15,7 +15,8 @@ published spec; it is what the v3.1 API is publicly known to use:
 
 * resources `journals`, `sales_invoices`, `sales_credit_notes`,
   `contact_payments`, `ledger_accounts`, `tax_rates`, `contacts`,
-  `bank_accounts`, `currencies`, `businesses`;
+  `bank_accounts`, `currencies`, `businesses`, and `financial_settings`
+  (one object, `base_currency.id`);
 * write bodies wrapped in the singular name (`{"sales_invoice": {...}}`),
   the fields listed in `SCHEMAS` with their types (dates `YYYY-MM-DD`,
   amounts JSON numbers), journal lines each a debit or a credit;
@@ -170,6 +171,7 @@ READABLE = {
     "bank_accounts",
     "currencies",
     "businesses",
+    "financial_settings",
 }
 DATED = {"journals", "sales_invoices", "sales_credit_notes", "contact_payments"}
 QUERY = {"items_per_page", "page", "attributes"}
@@ -505,10 +507,12 @@ class SageDouble(LocalServer):
         business_id: str = "b1a2c3d4e5f6",
         others: tuple[str, ...] = (),
         debtors: str = "1100",
+        base_currency: str = "GBP",
         rate_limit: tuple[int, float] | None = None,
         page_size: int = 200,
     ) -> None:
         self.business_id = business_id
+        self.base_currency = base_currency
         self.books = Business(business_id, debtors)
         self.businesses = {business_id: "Café Ltd", **{o: f"Business {o}" for o in others}}
         self.harness = Harness(SageContract(set(self.businesses)))
@@ -614,6 +618,9 @@ class SageDouble(LocalServer):
                     ],
                     {},
                 )
+            if resource == "financial_settings":
+                currency = {"id": self.base_currency, "displayed_as": self.base_currency}
+                return HTTPStatus.OK, {"base_currency": currency}, {}
             if resource == "currencies":
                 rows = [{"id": c, "displayed_as": c} for c in ("GBP", "EUR", "USD", "CAD")]
             else:
