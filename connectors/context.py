@@ -248,15 +248,14 @@ class FreeAgentSettings:
 class SageSettings:
     """A Sage Accounting connection: the business booked into
     (`business_id`, sent as `X-Business`) and the nominal codes of the
-    control accounts its journals use: debtors (payments to accounts that
-    are not bank accounts), creditors (fees as bills) and purchase VAT.
-    Defaults are Sage's UK chart (1100, 2100, 2201)."""
+    control accounts its journals use for payments and bill payments to
+    accounts that are not bank accounts: debtors and creditors. Defaults
+    are Sage's UK chart (1100, 2100)."""
 
     business_id: str
     business_name: str = ""
     debtors_account: str = "1100"
     creditors_account: str = "2100"
-    vat_account: str = "2201"
 
     @classmethod
     def from_json(cls, raw: Json) -> SageSettings:
@@ -268,7 +267,6 @@ class SageSettings:
             business_name=str(raw.get("business_name") or ""),
             debtors_account=str(raw.get("debtors_account") or "1100"),
             creditors_account=str(raw.get("creditors_account") or "2100"),
-            vat_account=str(raw.get("vat_account") or "2201"),
         )
 
 

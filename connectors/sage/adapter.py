@@ -62,7 +62,6 @@ class SageTarget:
         base_url: str,
         debtors_account: str = "1100",
         creditors_account: str = "2100",
-        vat_account: str = "2201",
         timeout: float = 30.0,
         session: requests.Session | None = None,
         throttle_wait: float | None = None,
@@ -78,7 +77,6 @@ class SageTarget:
         )
         self.debtors_account = debtors_account
         self.creditors_account = creditors_account
-        self.vat_account = vat_account
         self._written: dict[str, str] = {}
         self._cache: dict[str, list[dict[str, Any]]] = {}
         self._base_currency: str | None = None
@@ -205,24 +203,17 @@ class SageTarget:
                 if document.get(ref):
                     contacts.add(str(document[ref]["id"]))
         kinds = {d["type"] for d in documents}
-        if kinds & {"payment"}:
+        # A payment or bill payment to an account that is not a bank account
+        # is a journal against the debtors or creditors control account.
+        controls = {"payment": self.debtors_account, "billPayment": self.creditors_account}
+        if kinds & set(controls):
             banks = self._banks()
             ledger = self._ledger()
-            if any(
-                str(ledger.get(str(d["accountRef"]["id"]), {}).get("id")) not in banks
-                for d in documents
-                if d["type"] == "payment"
-            ):
-                accounts.add(self.debtors_account)
-        if kinds & {"bill", "billPayment"}:
-            accounts.add(self.creditors_account)
-        if any(
-            item.get("taxAmount") and str(item["taxAmount"]) not in ("0", "0.00")
-            for d in documents
-            if d["type"] == "bill"
-            for item in d["lineItems"]
-        ):
-            accounts.add(self.vat_account)
+            for document in documents:
+                control = controls.get(document["type"])
+                account = ledger.get(str(document["accountRef"]["id"])) if control else None
+                if control and str((account or {}).get("id")) not in banks:
+                    accounts.add(control)
         problems: list[str] = list(
             dict.fromkeys(filter(None, (self._currency_problem(d) for d in documents)))
         )
@@ -269,9 +260,6 @@ class SageTarget:
     def creditors(self) -> str:
         return self.ledger_account(self.creditors_account)
 
-    def vat(self) -> str:
-        return self.ledger_account(self.vat_account)
-
     def written(self, key: str) -> str | None:
         """The id of the document written under `key` (a payment's invoice
         or credit note): remembered, else looked up in Sage (written by an
@@ -299,7 +287,7 @@ class SageTarget:
         """The document carrying `key`, looked up among the records of its
         business day (the key's date segment, "<merchant>:<YYYY-MM-DD>:…",
         `mapping.keys.document_key`) of every resource kind, the likeliest
-        first. At most four reads; None for a key without a day."""
+        first. At most five reads; None for a key without a day."""
         known = self._written.get(key)
         if known:
             return known
@@ -307,12 +295,8 @@ class SageTarget:
         day = next((p for p in parts if _DAY.fullmatch(p)), "")
         if not day:
             return None
-        segments = set(parts)
-        order = list(translate.RESOURCES)
-        if "payment" in segments:
-            order.insert(0, order.pop(2))
-        elif not segments & {"invoice", "creditNote"}:
-            order.insert(0, order.pop(3))
+        likely = [translate.LIKELY[s] for s in parts if s in translate.LIKELY][:1]
+        order = likely + [r for r in translate.RESOURCES if r not in likely]
         for resource in order:
             found = self._find(resource, day, [key]).get(key)
             if found:
@@ -401,5 +385,4 @@ def sage_target_build(context: ConnectorContext[SageSettings]) -> SageTarget:
         base_url=settings.SAGE_API_URL,
         debtors_account=sage.debtors_account,
         creditors_account=sage.creditors_account,
-        vat_account=sage.vat_account,
     )

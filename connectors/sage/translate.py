@@ -14,20 +14,20 @@ Which Sage resource each document kind becomes:
   ledger account, tax rate and the source's tax amount (never recomputed).
 * creditNote -> `sales_credit_notes`, `credit_note_lines` likewise
   (positive amounts: the resource is the credit).
-* payment -> `contact_payments` when its account is one of the business's
-  bank accounts: `CUSTOMER_RECEIPT` (or `CUSTOMER_REFUND` for a negative
-  payment) with the invoice or credit note it settles in
-  `allocated_artefacts` when that document was written by us. A payment to
-  an account that is not a bank account (a clearing or gift-card liability
-  account) becomes a journal: debit that account, credit the debtors
-  control account (`SageSettings.debtors_account`); it is then not
-  allocated in Sage.
-* journalEntry, bill, billPayment, deposit, transfer -> `journals`, each
-  line `debit` or `credit` (never both), as for Exact: a bill debits its
-  expense lines and their tax (to `SageSettings.vat_account`) and credits
-  the creditors control account; a bill payment debits creditors and credits
-  the bank; a fee refund debits the bank and credits each line's account; a
-  payout debits the receiving account and credits the sending one.
+* bill -> `purchase_invoices` from the supplier, `invoice_lines` likewise.
+* payment, billPayment -> `contact_payments` when its account is one of the
+  business's bank accounts: `CUSTOMER_RECEIPT` / `VENDOR_PAYMENT` (or
+  `CUSTOMER_REFUND` / `VENDOR_REFUND` when negative) with the documents it
+  settles in `allocated_artefacts` when they were written by us. One to an
+  account that is not a bank account (a clearing or gift-card liability
+  account) becomes a journal against the debtors or creditors control
+  account (`SageSettings.debtors_account`, `creditors_account`); it is then
+  not allocated in Sage, and Sage may refuse journals on control accounts
+  (not verified), in which case the item fails in Sage's words.
+* journalEntry, deposit, transfer -> `journals`, each line `debit` or
+  `credit` (never both): a fee refund debits the bank and credits each
+  line's account; a payout debits the receiving account and credits the
+  sending one.
 
 Where the push key goes (Sage has no idempotency header): `reference` holds
 a 20-character digest of the key (`exact.translate.your_ref`) on every
@@ -49,8 +49,21 @@ from connectors.protocols import AccountOption, TaxRateOption
 JOURNALS = ("journals", "journal", "Journal")
 SALES_INVOICES = ("sales_invoices", "sales_invoice", "SalesInvoice")
 SALES_CREDIT_NOTES = ("sales_credit_notes", "sales_credit_note", "SalesCreditNote")
+PURCHASE_INVOICES = ("purchase_invoices", "purchase_invoice", "PurchaseInvoice")
 CONTACT_PAYMENTS = ("contact_payments", "contact_payment", "ContactPayment")
-RESOURCES = (SALES_INVOICES, SALES_CREDIT_NOTES, CONTACT_PAYMENTS, JOURNALS)
+RESOURCES = (SALES_INVOICES, SALES_CREDIT_NOTES, PURCHASE_INVOICES, CONTACT_PAYMENTS, JOURNALS)
+# The resource a key's kind (its segment) is looked up in first.
+LIKELY = {
+    "invoice": SALES_INVOICES,
+    "creditNote": SALES_CREDIT_NOTES,
+    "bill": PURCHASE_INVOICES,
+    "payment": CONTACT_PAYMENTS,
+    "billPayment": CONTACT_PAYMENTS,
+    "journalEntry": JOURNALS,
+    "deposit": JOURNALS,
+    "transfer": JOURNALS,
+}
+ARTEFACT_LINKS = {"Invoice", "CreditNote", "Bill"}
 LEDGER_ACCOUNTS = "ledger_accounts"
 TAX_RATES = "tax_rates"
 CONTACTS = "contacts"
@@ -96,8 +109,6 @@ class References(Protocol):
 
     def creditors(self) -> str: ...
 
-    def vat(self) -> str: ...
-
     def written(self, key: str) -> str | None: ...
 
 
@@ -132,7 +143,9 @@ def resource_for(document: dict[str, Any], refs: References) -> tuple[str, str, 
         return SALES_INVOICES
     if kind == "creditNote":
         return SALES_CREDIT_NOTES
-    if kind == "payment" and refs.bank_account(document["accountRef"]["id"]):
+    if kind == "bill":
+        return PURCHASE_INVOICES
+    if kind in ("payment", "billPayment") and refs.bank_account(document["accountRef"]["id"]):
         return CONTACT_PAYMENTS
     return JOURNALS
 
@@ -145,7 +158,7 @@ def to_resource(
     resource = resource_for(document, refs)
     day = str(document["date"])
     description = str(document.get("description") or "")
-    if resource in (SALES_INVOICES, SALES_CREDIT_NOTES):
+    if resource in (SALES_INVOICES, SALES_CREDIT_NOTES, PURCHASE_INVOICES):
         lines = []
         for item in document["lineItems"]:
             net = Decimal(item["subTotal"])
@@ -163,9 +176,10 @@ def to_resource(
             if code:
                 line["tax_rate_id"] = refs.tax_rate(code)
             lines.append(line)
-        lines_name = "invoice_lines" if resource == SALES_INVOICES else "credit_note_lines"
+        lines_name = "credit_note_lines" if resource == SALES_CREDIT_NOTES else "invoice_lines"
+        party = document.get("supplierRef") if resource == PURCHASE_INVOICES else None
         return resource, {
-            "contact_id": refs.contact(document["customerRef"]["id"]),
+            "contact_id": refs.contact((party or document["customerRef"])["id"]),
             "date": day,
             "reference": your_ref(key),
             "notes": key,
@@ -173,9 +187,16 @@ def to_resource(
         }
     if resource == CONTACT_PAYMENTS:
         total = Decimal(document["totalAmount"])
+        vendor = document["type"] == "billPayment"
+        kinds = (
+            ("VENDOR_PAYMENT", "VENDOR_REFUND")
+            if vendor
+            else ("CUSTOMER_RECEIPT", "CUSTOMER_REFUND")
+        )
+        party = document["supplierRef"] if vendor else document["customerRef"]
         body: dict[str, Any] = {
-            "transaction_type_id": "CUSTOMER_RECEIPT" if total >= 0 else "CUSTOMER_REFUND",
-            "contact_id": refs.contact(document["customerRef"]["id"]),
+            "transaction_type_id": kinds[0] if total >= 0 else kinds[1],
+            "contact_id": refs.contact(party["id"]),
             "bank_account_id": refs.bank_account(document["accountRef"]["id"]),
             "date": day,
             "total_amount": abs(total),
@@ -184,7 +205,7 @@ def to_resource(
         allocations = []
         for link in document.get("links") or []:
             artefact = refs.written(str(link["id"]))
-            if artefact and link.get("type") in ("Invoice", "CreditNote"):
+            if artefact and link.get("type") in ARTEFACT_LINKS:
                 allocations.append(
                     {"artefact_id": artefact.split(":", 1)[1], "amount": Decimal(link["amount"])}
                 )
@@ -243,19 +264,8 @@ def journal_lines(document: dict[str, Any], refs: References) -> list[Line]:
             (refs.creditors(), total, text),
             (refs.ledger_account(document["accountRef"]["id"]), -total, text),
         ]
-    if kind == "bill":
-        lines: list[Line] = []
-        total = Decimal(0)
-        for item in document["lineItems"]:
-            net, tax = Decimal(item["subTotal"]), Decimal(item.get("taxAmount") or 0)
-            lines.append((refs.ledger_account(item["accountRef"]["id"]), net, item["description"]))
-            if tax:
-                lines.append((refs.vat(), tax, item["description"]))
-            total += net + tax
-        lines.append((refs.creditors(), -total, text))
-        return lines
     if kind == "deposit":
-        lines = [
+        lines: list[Line] = [
             (
                 refs.ledger_account(document["accountRef"]["id"]),
                 Decimal(document["totalAmount"]),

@@ -37,6 +37,13 @@ from tests.recorded_dates import business_days
 SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
 TOKEN = "sage-good-token"
 BANKS = ("1000", "1100", "1110", "1200")
+WRITTEN = (
+    "journals",
+    "sales_invoices",
+    "sales_credit_notes",
+    "purchase_invoices",
+    "contact_payments",
+)
 
 
 def _documents(name: str, output: str | None = None) -> list[dict[str, Any]]:
@@ -71,7 +78,7 @@ def _seed(sage: SageDouble) -> None:
 
 @pytest.fixture
 def sage() -> Iterator[SageDouble]:
-    with SageDouble(debtors="1300") as double:
+    with SageDouble(debtors="1300", creditors="1600") as double:
         _seed(double)
         yield double
         assert double.violations == []  # every request matched the contract
@@ -83,7 +90,6 @@ def _target(sage: SageDouble, **kwargs: Any) -> SageTarget:
         "limiter": FakeLimiter(),
         "debtors_account": "1300",
         "creditors_account": "1600",
-        "vat_account": "2200",
     }
     options.update(kwargs)
     return SageTarget(business_id=sage.business_id, base_url=sage.url, **options)
@@ -217,25 +223,36 @@ def test_every_document_kind_is_written_and_found_by_key(
     assert target.check_references(documents) == []
     results = target.write_documents([(d["key"], d) for d in documents])
     assert all(isinstance(v, str) for v in results.values()), results
-    payments = [d for d in documents if d["type"] == "payment"]
+    payments = [d for d in documents if d["type"] in ("payment", "billPayment")]
     banked = [d for d in payments if d["accountRef"]["id"] in BANKS]
     assert sage.books.creates == {
         "sales_invoices": 1,
         "sales_credit_notes": 1,
+        "purchase_invoices": 1,
         "contact_payments": len(banked),
-        "journals": len(documents) - 2 - len(banked),
+        "journals": len(documents) - 3 - len(banked),
     }
+    # The fees bill is paid by the two bill payments, allocated to it.
+    bill = sage.books.rows["purchase_invoices"][0]
+    assert bill["_paid"] == sum(
+        Decimal(d["totalAmount"]) for d in documents if d["type"] == "billPayment"
+    )
+    vendor = {p["transaction_type_id"] for p in sage.books.rows["contact_payments"]}
+    assert "VENDOR_PAYMENT" in vendor
     # Receipts are allocated to the day's invoice, the refund to the credit note.
     invoice = sage.books.rows["sales_invoices"][0]
-    receipts = sum(Decimal(p["totalAmount"]) for p in banked if Decimal(p["totalAmount"]) > 0)
+    receipts = sum(
+        Decimal(p["totalAmount"])
+        for p in banked
+        if p["type"] == "payment" and Decimal(p["totalAmount"]) > 0
+    )
     assert invoice["_paid"] == receipts
     assert sage.books.rows["sales_credit_notes"][0]["_paid"] == Decimal("3.30")
     refund = next(
         p
         for p in sage.books.rows["contact_payments"]
-        if p["transaction_type_id"] != "CUSTOMER_RECEIPT"
+        if p["transaction_type_id"] == "CUSTOMER_REFUND"
     )
-    assert refund["transaction_type_id"] == "CUSTOMER_REFUND"
     assert refund["total_amount"] == Decimal("3.30")
     assert invoice["notes"] == documents[0]["key"]
     # A fresh target (after a crash, nothing cached) finds each by its key.
@@ -303,9 +320,7 @@ def test_under_faults_every_document_is_written_exactly_once(sage: SageDouble) -
                 pending.pop(key)
     assert not pending and rounds > 1 and faults["lost"] >= 1, faults
     written = Counter(
-        str(r["reference"])
-        for resource in ("journals", "sales_invoices", "sales_credit_notes", "contact_payments")
-        for r in sage.books.rows[resource]
+        str(r["reference"]) for resource in WRITTEN for r in sage.books.rows[resource]
     )
     assert written == Counter({your_ref(d["key"]): 1 for d in documents})
 
@@ -333,7 +348,7 @@ def test_every_shared_scenario_gives_its_expected_balances(path: Path) -> None:
     for kind, expected in scenario["expected"].items():
         documents = _documents(path.name, FORMATS[kind])
         currency = documents[0]["currency"]
-        with SageDouble(debtors="1300", base_currency=currency) as sage:
+        with SageDouble(debtors="1300", creditors="1600", base_currency=currency) as sage:
             _seed(sage)
             _seed_for(sage, documents)
             target = _target(sage)
@@ -342,10 +357,7 @@ def test_every_shared_scenario_gives_its_expected_balances(path: Path) -> None:
             assert all(isinstance(v, str) for v in results.values()), results
             assert sage.violations == []
             books = sage.books
-            days = {
-                r["date"] for resource in ("journals", "sales_invoices", "sales_credit_notes",
-                                           "contact_payments") for r in books.rows[resource]
-            }  # fmt: skip
+            days = {r["date"] for each in WRITTEN for r in books.rows[each]}
             assert days <= business_days(scenario["period"]), days
             for group in expected.get("groups") or [{"balances": expected["balances"]}]:
                 references = {
@@ -441,7 +453,7 @@ def test_429_is_waited_out_by_retry_after_and_a_long_one_goes_up(
 
 
 def test_a_burst_stays_under_the_double_limit_through_429s() -> None:
-    with SageDouble(debtors="1300", rate_limit=(5, 0.5)) as sage:
+    with SageDouble(debtors="1300", creditors="1600", rate_limit=(5, 0.5)) as sage:
         _seed(sage)
         target = _target(sage)
         documents = _documents("uk-cafe-invoice.json")
@@ -514,7 +526,7 @@ def test_registry_builds_the_target_and_the_platform_is_offered() -> None:
     target = connection_target(connection=connection)
     assert isinstance(target, SageTarget) and target.client.limit_key == "sage:b77"
     assert target.client.base_url == "https://api.accounting.sage.com/v3.1"
-    assert target.debtors_account == "1100" and target.vat_account == "2201"
+    assert target.debtors_account == "1100" and target.creditors_account == "2100"
     connection.settings = {}
     with pytest.raises(ConfigurationError, match="no business chosen"):
         connection_target(connection=connection)

@@ -134,6 +134,19 @@ SCHEMAS = {
         ),
         {"reference": 25, "description": 200},
     ),
+    "purchase_invoices": Schema(
+        "purchase_invoice",
+        {**_ARTEFACT, "vendor_reference": "text", "invoice_lines": [_LINE]},
+        (
+            "contact_id",
+            "date",
+            "invoice_lines",
+            "invoice_lines.description",
+            "invoice_lines.ledger_account_id",
+            "invoice_lines.unit_price",
+        ),
+        {"reference": 25, "vendor_reference": 25, "description": 200},
+    ),
     "contact_payments": Schema(
         "contact_payment",
         {
@@ -164,6 +177,7 @@ READABLE = {
     "journals",
     "sales_invoices",
     "sales_credit_notes",
+    "purchase_invoices",
     "contact_payments",
     "ledger_accounts",
     "tax_rates",
@@ -173,8 +187,21 @@ READABLE = {
     "businesses",
     "financial_settings",
 }
-DATED = {"journals", "sales_invoices", "sales_credit_notes", "contact_payments"}
+DATED = {
+    "journals",
+    "sales_invoices",
+    "sales_credit_notes",
+    "purchase_invoices",
+    "contact_payments",
+}
 QUERY = {"items_per_page", "page", "attributes"}
+# Contact payment types -> what they may be allocated to.
+PAYMENT_TYPES = {
+    "CUSTOMER_RECEIPT": ("sales_invoices",),
+    "CUSTOMER_REFUND": ("sales_credit_notes",),
+    "VENDOR_PAYMENT": ("purchase_invoices",),
+    "VENDOR_REFUND": (),
+}
 
 
 def _kind_problems(kind: Any, value: Any, where: str, lengths: dict[str, int]) -> list[str]:
@@ -304,9 +331,10 @@ class Business:
     answered): a tax rate's `_ledger` (the nominal code its tax is posted
     to), a written record's `_kind`."""
 
-    def __init__(self, business_id: str, debtors: str) -> None:
+    def __init__(self, business_id: str, debtors: str, creditors: str) -> None:
         self.id = business_id
         self.debtors = debtors
+        self.creditors = creditors
         self.lock = threading.RLock()
         self.rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.creates: dict[str, int] = defaultdict(int)
@@ -407,11 +435,17 @@ class Business:
         if resource == "contact_payments":
             if not self._find("bank_accounts", record["bank_account_id"]):
                 return f"Bank account {record['bank_account_id']} does not exist"
-            if record["transaction_type_id"] not in ("CUSTOMER_RECEIPT", "CUSTOMER_REFUND"):
-                return f"Transaction type {record['transaction_type_id']} is not supported here"
+            kind = record["transaction_type_id"]
+            if kind not in PAYMENT_TYPES:
+                return f"Transaction type {kind} is not supported here"
             for allocation in record.get("allocated_artefacts") or []:
-                artefact = self._find("sales_invoices", allocation["artefact_id"]) or self._find(
-                    "sales_credit_notes", allocation["artefact_id"]
+                artefact = next(
+                    (
+                        found
+                        for resource in PAYMENT_TYPES[kind]
+                        if (found := self._find(resource, allocation["artefact_id"]))
+                    ),
+                    None,
                 )
                 if artefact is None:
                     return f"Artefact {allocation['artefact_id']} does not exist"
@@ -449,8 +483,10 @@ class Business:
         records written make: journal lines as sent; an invoice debits the
         debtors control account with its total and credits each line's
         account with its net and its tax rate's ledger with the tax (a credit
-        note the reverse); a receipt debits the bank account's ledger and
-        credits debtors (a refund the reverse)."""
+        note the reverse); a purchase invoice debits its lines' accounts and
+        tax ledgers and credits the creditors control account; a receipt
+        debits the bank account's ledger and credits debtors, a vendor
+        payment debits creditors and credits the bank (refunds the reverse)."""
         codes = {r["id"]: str(r["nominal_code"]) for r in self.rows["ledger_accounts"]}
         taxes = {r["id"]: r["_ledger"] for r in self.rows["tax_rates"]}
         banks = {r["id"]: codes[r["ledger_account"]["id"]] for r in self.rows["bank_accounts"]}
@@ -471,12 +507,22 @@ class Business:
                     if tax:
                         found.append((taxes[line["tax_rate_id"]], -sign * tax, ref))
                     found.append((self.debtors, sign * Decimal(line["total_amount"]), ref))
+        for record in self.rows["purchase_invoices"]:
+            ref = str(record.get("reference"))
+            for line in record["invoice_lines"]:
+                found.append((codes[line["ledger_account_id"]], Decimal(line["net_amount"]), ref))
+                tax = Decimal(line.get("tax_amount") or 0)
+                if tax:
+                    found.append((taxes[line["tax_rate_id"]], tax, ref))
+                found.append((self.creditors, -Decimal(line["total_amount"]), ref))
         for payment in self.rows["contact_payments"]:
-            sign = 1 if payment["transaction_type_id"] == "CUSTOMER_RECEIPT" else -1
+            kind = payment["transaction_type_id"]
+            sign = 1 if kind in ("CUSTOMER_RECEIPT", "VENDOR_REFUND") else -1
+            control = self.debtors if kind.startswith("CUSTOMER") else self.creditors
             total = Decimal(payment["total_amount"])
             ref = str(payment.get("reference"))
             found.append((banks[payment["bank_account_id"]], sign * total, ref))
-            found.append((self.debtors, -sign * total, ref))
+            found.append((control, -sign * total, ref))
         return found
 
     def balances(self, references: set[str] | None = None) -> dict[str, Decimal]:
@@ -507,13 +553,14 @@ class SageDouble(LocalServer):
         business_id: str = "b1a2c3d4e5f6",
         others: tuple[str, ...] = (),
         debtors: str = "1100",
+        creditors: str = "2100",
         base_currency: str = "GBP",
         rate_limit: tuple[int, float] | None = None,
         page_size: int = 200,
     ) -> None:
         self.business_id = business_id
         self.base_currency = base_currency
-        self.books = Business(business_id, debtors)
+        self.books = Business(business_id, debtors, creditors)
         self.businesses = {business_id: "Café Ltd", **{o: f"Business {o}" for o in others}}
         self.harness = Harness(SageContract(set(self.businesses)))
         self.rate_limit = rate_limit
