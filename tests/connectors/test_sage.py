@@ -29,6 +29,7 @@ from connectors.exact.translate import your_ref
 from connectors.sage import SageTarget
 from connectors.sage.oauth import sage_business_select, sage_businesses, sage_oauth_client
 from mapping.preview import preview
+from tests.connectors.bursts import writes_from_workers
 from tests.connectors.refresh_race import two_workers_list_accounts
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.sage_double import SageDouble
@@ -464,6 +465,47 @@ def test_a_burst_stays_under_the_double_limit_through_429s() -> None:
         assert sage.most_in_window() <= 5
         assert time.monotonic() - started < 10
         assert sage.books.creates["sales_invoices"] == 1
+
+
+CALLS, WINDOW, MARGIN = 20, 0.5, 0.15
+
+
+def _transfer(key: str) -> dict[str, Any]:
+    return {
+        "type": "transfer",
+        "key": key,
+        "currency": "GBP",
+        "date": "2026-11-02",
+        "group": {"currency": "GBP", "locationId": None},
+        "description": "Payout",
+        "fromAccountRef": {"id": "1100"},
+        "toAccountRef": {"id": "1200"},
+        "amount": "10.00",
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_share_the_limiter_and_stay_under_the_limit() -> None:
+    from connectors.limits import RateLimits
+
+    # Each write is a lookup and a create (and each worker reads the base
+    # currency once): 2 x (1 + 2 x 25) = 102 calls.
+    limits = RateLimits(calls=CALLS, window_seconds=WINDOW + MARGIN, concurrent=5)
+    with SageDouble(rate_limit=(CALLS, WINDOW)) as sage:
+        _seed(sage)
+        results = writes_from_workers(
+            lambda limiter: _target(sage, limiter=limiter),
+            limits,
+            _transfer,
+            workers=2,
+            writes=25,
+        )
+        assert not [r for r in results if isinstance(r, Exception)], results
+        written = [document_id for ids, _ in results for document_id in ids]
+        assert len(set(written)) == 50 and sage.books.creates["journals"] == 50
+        assert sage.most_in_window() <= CALLS
+        assert len(sage.refused) <= 2, sage.refused
+        assert sage.books.balances()["1200"] == Decimal("500.00")
 
 
 # -- OAuth and the business choice --
