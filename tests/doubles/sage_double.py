@@ -543,7 +543,7 @@ class SageDouble(LocalServer):
     happened; `requests` records (method, resource, params, X-Business).
     `rate_limit=(calls, seconds)`: a call beyond `calls` in the last
     `seconds` is answered 429 with Retry-After. `page_size` caps
-    items_per_page. The token endpoint (`/token` on the same host) rotates
+    items_per_page; `delay` seconds before each answer. The token endpoint (`/token` on the same host) rotates
     the refresh token on every use."""
 
     def __init__(
@@ -557,7 +557,9 @@ class SageDouble(LocalServer):
         base_currency: str = "GBP",
         rate_limit: tuple[int, float] | None = None,
         page_size: int = 200,
+        delay: float = 0.0,
     ) -> None:
+        self.delay = delay  # seconds each answer takes (a slower, more realistic API)
         self.business_id = business_id
         self.base_currency = base_currency
         self.books = Business(business_id, debtors, creditors)
@@ -617,6 +619,8 @@ class SageDouble(LocalServer):
     ) -> tuple[int, Any, dict[str, str]]:
         resource = path.removeprefix(f"{BASE}/")
         self.requests.append((method, resource, params))
+        if self.delay:
+            time.sleep(self.delay)
         if self.scripted:
             return self.scripted.pop(0)
         if auth.removeprefix("Bearer ") not in self.valid_tokens:
