@@ -452,6 +452,18 @@ EXACT_BASE_URL = env.str("EXACT_BASE_URL", default="")
 EXACT_CLIENT_ID = env.str("EXACT_CLIENT_ID", default="")
 EXACT_CLIENT_SECRET = env.str("EXACT_CLIENT_SECRET", default="")
 
+# Sage Accounting -------------------------------------------------------------
+# API v3.1 and Sage's OAuth endpoints (../shared/reference/README.md); each
+# can be pointed elsewhere (a double, a proxy).
+
+SAGE_API_URL = env.str("SAGE_API_URL", default="https://api.accounting.sage.com/v3.1")
+SAGE_AUTHORIZE_URL = env.str(
+    "SAGE_AUTHORIZE_URL", default="https://www.sageone.com/oauth2/auth/central?filter=apiv3.1"
+)
+SAGE_TOKEN_URL = env.str("SAGE_TOKEN_URL", default="https://oauth.accounting.sage.com/token")
+SAGE_CLIENT_ID = env.str("SAGE_CLIENT_ID", default="")
+SAGE_CLIENT_SECRET = env.str("SAGE_CLIENT_SECRET", default="")
+
 # Partner commerce ------------------------------------------------------------
 # Hosts (names, addresses or CIDR networks) that partner-configured URLs may
 # reach although they resolve to internal addresses; empty: none.

@@ -64,6 +64,36 @@ def waves_write(
     return results
 
 
+def create_missing(
+    documents: dict[str, dict[str, Any]],
+    results: dict[str, Outcome],
+    create: Callable[[str, dict[str, Any]], str],
+) -> dict[str, Outcome]:
+    """Create, one call each and in `documents` order, those without an
+    outcome in `results` yet (for targets that look keys up first and take
+    one document per call: Exact Online, Sage Accounting). A refusal
+    answers that key alone; revoked credentials or an ended subscription
+    are raised; a transient fault before any create is raised, after some
+    it leaves the rest unanswered (the sync tries them again). Returns
+    `results`, completed."""
+    created = 0
+    for key, document in documents.items():
+        if key in results:
+            continue
+        try:
+            results[key] = create(key, document)
+            created += 1
+        except (CredentialsRevoked, SubscriptionExpired):
+            raise
+        except ApplicationError as error:
+            if error.transient and not created:
+                raise
+            results[key] = error
+            if error.transient:
+                break  # the rest are not answered: the sync tries them again
+    return results
+
+
 class SingleWrites:
     """The batch half of `AccountingTarget` for a target that takes one
     document per call: `write_documents` calls `write_document` for each key

@@ -124,6 +124,16 @@ PLATFORMS: dict[str, Callable[[dict[str, Any]], tuple[Credentials, Settings]]] =
 PLATFORMS["freeagent"] = lambda options: (_tokens(options), {})
 
 
+def _sage(options: dict[str, Any]) -> tuple[Credentials, Settings]:
+    business = (options.get("business_id") or "").strip()
+    if not business:
+        raise CommandError("Sage Accounting needs --business-id (the business to book into)")
+    return _tokens(options), {"business_id": business}
+
+
+PLATFORMS["sage"] = _sage
+
+
 class Command(BaseCommand):
     help = "Attach a linked accounting connection to a merchant from existing OAuth tokens."
     stealth_options = ("stdin",)  # tests pass a file object for standard input
@@ -148,6 +158,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--exact-host", default="nl", help="Exact Online host: nl, be, co.uk, de, fr, es, com"
         )
+        parser.add_argument("--business-id", default="", help="Sage Accounting business id")
 
     def handle(self, *args: Any, **options: Any) -> None:
         merchant = merchant_from_option(options["merchant"])
