@@ -241,6 +241,17 @@ def test_update_authorization_refuses_bad_bodies(api, merchant, body, field):
         ("http-ledger", {"token": "t"}, {"api_key", "token", "credentials"}),
         ("partner", {"client_id": "c"}, {"client_secret", "credentials"}),
         ("beancount", {"api_key": "k"}, {"credentials"}),
+        # Clover's settings beside its tokens: a refusal names the key at fault.
+        (
+            "clover",
+            {"access_token": "a", "refresh_token": "r", "merchant_id": "ABC123", "region": "EU"},
+            {"region"},
+        ),
+        (
+            "clover",
+            {"access_token": "a", "refresh_token": "r", "merchant_id": "AB 12", "region": "eu"},
+            {"merchant_id"},
+        ),
     ],
 )
 def test_update_authorization_refuses_another_platforms_credential_shape(

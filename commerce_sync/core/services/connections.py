@@ -411,6 +411,11 @@ def connection_authorization_update(
         missing = {k: "Required for this platform." for k in named if not merged.get(k)}
         if missing:
             raise ValidationError(missing)
+        for key in named:  # each alone first, so a refusal names its key
+            try:
+                registry.settings_parse(platform_key=row.platform_key, raw={key: merged[key]})
+            except ConfigurationError as error:
+                raise ValidationError({key: error.message}) from None
         try:
             registry.settings_parse(platform_key=row.platform_key, raw=merged)
         except ConfigurationError as error:
