@@ -24,6 +24,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.crypto import constant_time_compare
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
@@ -1690,19 +1691,20 @@ def oauth_callback(request: HttpRequest, merchant: Merchant) -> HttpResponse:
             redirect_uri=_callback_uri(request),
         )
     except CredentialsRevoked:  # a forged or stale answer, or a refused code
+        ours = constant_time_compare(str(request.GET.get("state") or ""), pending["state"])
+        detail = (
+            # Our own answer, yet the platform would not exchange its code.
+            _(
+                "%(platform)s did not accept this connection; connect again. If it happens again, tell whoever gave you this page."
+            )
+            % {"platform": NAMES.get(connection.platform_key, connection.platform_key)}
+            if ours
+            else _("This answer does not belong to a connection started here; connect again.")
+        )
         return render(
             request,
             "setup_flow/problem.html",
-            _context(
-                request,
-                merchant,
-                side,
-                {
-                    "detail": _(
-                        "This answer does not belong to a connection started here; connect again."
-                    )
-                },
-            ),
+            _context(request, merchant, side, {"detail": detail}),
             status=400,
         )
     if done_.organisations:

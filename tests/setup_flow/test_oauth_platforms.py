@@ -5,6 +5,7 @@ names the company chosen (`realmId`) and the options then come from it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -200,3 +201,46 @@ def test_a_shopify_merchant_names_its_shop_before_consenting(client, partner):
     assert response["Location"] == f"/setup/connect/{till.pk}"
     till.refresh_from_db()
     assert till.settings["shop"] == "corner-bakery.myshopify.com"
+
+
+def test_a_code_the_platform_refuses_is_told_apart_from_a_forged_answer(
+    client, partner, settings, caplog
+):
+    """Our own answer whose code the platform will not exchange (here our
+    app's secret is wrong) names the platform and leaves the operator a
+    clue in the log; an answer with another state is still "not ours"."""
+    from tests.doubles.stripe_double import CONNECT_CLIENT, StripeDouble
+
+    merchant = MerchantFactory(partner=partner)
+    stripe = connection_create(merchant=merchant, platform_key="stripe", source_type="commerce")
+    connection_create(merchant=merchant, platform_key="beancount", source_type="accounting")
+    with StripeDouble() as double:
+        settings.STRIPE_API_URL = settings.STRIPE_CONNECT_URL = double.url
+        settings.STRIPE_CONNECT_CLIENT_ID = CONNECT_CLIENT
+        settings.STRIPE_SECRET_KEY = "sk_test_not_the_platforms_key"
+        client.get(start_path(merchant))
+        _, callback = consent_screen_plain(client, stripe)
+        with caplog.at_level("WARNING", logger="commerce_sync.core.services.merchant_setup"):
+            refused = client.get(callback)
+        assert refused.status_code == 400
+        assert "Stripe did not accept this connection" in refused.content.decode()
+        (record,) = [r for r in caplog.records if r.getMessage() == "consent answer refused"]
+        assert (record.platform, record.connection) == ("stripe", str(stripe.pk))
+        assert "sk_test_not_the_platforms_key" not in record.reason
+        # Connecting again, an answer carrying another state is not ours.
+        _, callback = consent_screen_plain(client, stripe)
+        forged = client.get(re.sub(r"state=[^&]+", "state=forged", callback))
+        assert forged.status_code == 400
+        assert "does not belong to a connection started here" in forged.content.decode()
+    stripe.refresh_from_db()
+    assert stripe.status == Connection.Status.PENDING_AUTH
+
+
+def consent_screen_plain(client: Any, connection: Connection) -> tuple[str, str]:
+    """`consent_screen` for a vendor without PKCE (Stripe Connect)."""
+    response = client.get(f"/setup/connect/{connection.pk}")
+    back = requests.get(
+        response["Location"], params={"decision": "allow"}, allow_redirects=False, timeout=5
+    )
+    callback = urlsplit(back.headers["Location"])
+    return back.text, f"{callback.path}?{callback.query}"
