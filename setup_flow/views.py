@@ -597,6 +597,14 @@ def _stage_connect(request: HttpRequest, merchant: Merchant, name: str) -> HttpR
             "oauth": c.platform_key in setup.OAUTH_PLATFORMS,
             "needs_shop": c.platform_key == "shopify" and not (c.settings or {}).get("shop"),
             "needs_region": c.platform_key == "clover" and not (c.settings or {}).get("region"),
+            # Chosen but not connected yet: a wrong pick can still be changed
+            # (the consent screen is on the region's or the shop's own host).
+            "region": str((c.settings or {}).get("region") or "")
+            if c.platform_key == "clover"
+            else "",
+            "shop": str((c.settings or {}).get("shop") or "")
+            if c.platform_key == "shopify"
+            else "",
             "no_consent": c.platform_key in ("sandbox", "beancount", "partner-push", "partner"),
             "organisation": _organisation(c),
         }

@@ -244,3 +244,34 @@ def consent_screen_plain(client: Any, connection: Connection) -> tuple[str, str]
     )
     callback = urlsplit(back.headers["Location"])
     return back.text, f"{callback.path}?{callback.query}"
+
+
+def test_a_wrong_clover_region_can_be_changed_before_connecting(client, partner, settings):
+    """A merchant who picked the wrong region is not stuck on a consent
+    screen that cannot know its account: until connected, the stage offers
+    the region again (the current one selected); once connected, it does not."""
+    from tests.doubles.clover_double import CLIENT_ID, CLIENT_SECRET, CloverDouble
+
+    merchant = MerchantFactory(partner=partner)
+    clover = connection_create(
+        merchant=merchant, platform_key="clover", source_type="commerce", settings={"region": "na"}
+    )
+    connection_create(merchant=merchant, platform_key="beancount", source_type="accounting")
+    with CloverDouble() as double:
+        settings.CLOVER_API_URLS = settings.CLOVER_WEB_URLS = {"eu": double.url}
+        settings.CLOVER_CLIENT_ID, settings.CLOVER_CLIENT_SECRET = CLIENT_ID, CLIENT_SECRET
+        client.get(start_path(merchant))
+        page = client.get("/setup/stage/commerce").content.decode()
+        assert f"/setup/connect/{clover.pk}" in page
+        assert f'action="/setup/clover-region/{clover.pk}"' in page
+        assert '<option value="na" selected>' in page and "Change the region" in page
+        assert client.post(f"/setup/clover-region/{clover.pk}", {"region": "eu"}).status_code == 302
+        clover.refresh_from_db()
+        assert clover.settings["region"] == "eu"
+        response = client.get(f"/setup/connect/{clover.pk}")
+        assert response["Location"].startswith(f"{double.url}/oauth/v2/authorize?")
+        back = requests.get(response["Location"], allow_redirects=False, timeout=5)
+        callback = urlsplit(back.headers["Location"])
+        assert client.get(f"{callback.path}?{callback.query}").status_code == 302
+        page = client.get("/setup/stage/commerce").content.decode()
+        assert "Change the region" not in page and "/setup/clover-region/" not in page
