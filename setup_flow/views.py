@@ -1805,7 +1805,7 @@ def clover_region(request: HttpRequest, merchant: Merchant, connection_id: str) 
 @merchant_required
 def shopify_shop(request: HttpRequest, merchant: Merchant, connection_id: str) -> HttpResponse:
     """The shop a Shopify connection is for, typed by the merchant; then
-    Shopify's consent screen on that shop."""
+    back to the stage, whose Connect link goes to that shop's consent screen."""
 
     connection = connection_get(merchant=merchant, connection_id=connection_id)
     if connection is None or connection.platform_key != "shopify":
@@ -1822,8 +1822,10 @@ def shopify_shop(request: HttpRequest, merchant: Merchant, connection_id: str) -
             )
             % {"shop": shop or "—"},
         )
-        return redirect("setup_flow:stage", connection.source_type)
-    return redirect("setup_flow:oauth_start", str(connection.pk))
+    # Back to the stage, whose Connect link leads to the shop's consent
+    # screen: a form's redirect may not leave this site (`form-action 'self'`
+    # holds for the redirects after a POST too: Chromium blocks them).
+    return redirect("setup_flow:stage", connection.source_type)
 
 
 @require_POST
