@@ -1832,8 +1832,9 @@ def shopify_shop(request: HttpRequest, merchant: Merchant, connection_id: str) -
 @merchant_required
 def reconnect(request: HttpRequest, merchant: Merchant, connection_id: str) -> HttpResponse:
     """Connect a disconnected platform again: a fresh connection (or the
-    same one when the platform, not the merchant, cut it), then its consent
-    screen for OAuth platforms; back to `next` (a stage or the settings)."""
+    same one when the platform, not the merchant, cut it); for OAuth
+    platforms then the stage whose Connect link leads to the consent screen,
+    for the others back to `next` (a stage or the settings)."""
     connection = connection_get(merchant=merchant, connection_id=connection_id)
     if connection is None:
         raise Http404
@@ -1851,7 +1852,14 @@ def reconnect(request: HttpRequest, merchant: Merchant, connection_id: str) -> H
         )
         return HttpResponseRedirect(back)
     if fresh.platform_key in setup.OAUTH_PLATFORMS and fresh.status != Connection.Status.LINKED:
-        return redirect("setup_flow:oauth_start", str(fresh.pk))
+        # To the stage and its Connect link, not on to the consent screen: a
+        # form's redirect may not leave this site (`form-action 'self'`).
+        session.put(
+            request,
+            "notice",
+            _("Now sign in to %(name)s again with its Connect button.") % {"name": name},
+        )
+        return redirect("setup_flow:stage", fresh.source_type)
     session.put(request, "notice", _("%(name)s is connected again.") % {"name": name})
     return HttpResponseRedirect(back)
 
