@@ -317,8 +317,12 @@ CREDENTIAL_SHAPES["freeagent"] = (_TOKENS,)
 # Non-secret keys a platform's authorization body carries beside its
 # credentials, each required (in the body or already in the settings) and
 # stored in the connection's settings, never with the secrets: Clover's
-# tokens belong to one merchant in one region (`connectors.context.CloverSettings`).
-AUTHORIZATION_SETTINGS: dict[str, tuple[str, ...]] = {"clover": ("merchant_id", "region")}
+# tokens belong to one merchant in one region (`connectors.context.CloverSettings`);
+# SumUp's API paths name the merchant (`merchant_code`, `connectors.context.SumUpSettings`).
+AUTHORIZATION_SETTINGS: dict[str, tuple[str, ...]] = {
+    "clover": ("merchant_id", "region"),
+    "sumup": ("merchant_code",),
+}
 
 
 def _shape_text(shape: tuple[frozenset[str], frozenset[str]]) -> str:
