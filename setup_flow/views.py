@@ -597,6 +597,7 @@ def _stage_connect(request: HttpRequest, merchant: Merchant, name: str) -> HttpR
             "oauth": c.platform_key in setup.OAUTH_PLATFORMS,
             "needs_shop": c.platform_key == "shopify" and not (c.settings or {}).get("shop"),
             "needs_region": c.platform_key == "clover" and not (c.settings or {}).get("region"),
+            "needs_code": c.platform_key == "sumup" and not (c.settings or {}).get("merchant_code"),
             # Chosen but not connected yet: a wrong pick can still be changed
             # (the consent screen is on the region's or the shop's own host).
             "region": str((c.settings or {}).get("region") or "")
@@ -1659,6 +1660,8 @@ def oauth_start(request: HttpRequest, merchant: Merchant, connection_id: str) ->
         raise Http404
     if connection.platform_key == "clover" and not (connection.settings or {}).get("region"):
         return redirect("setup_flow:stage", connection.source_type)  # its region first
+    if connection.platform_key == "sumup" and not (connection.settings or {}).get("merchant_code"):
+        return redirect("setup_flow:stage", connection.source_type)  # its merchant code first
     begun = setup.oauth_begin(connection=connection, redirect_uri=_callback_uri(request))
     session.put(
         request,
@@ -1797,6 +1800,29 @@ def clover_region(request: HttpRequest, merchant: Merchant, connection_id: str) 
             request,
             "flash",
             _("Clover region: choose the region your Clover account is in from the list."),
+        )
+    return redirect("setup_flow:stage", connection.source_type)
+
+
+@require_POST
+@merchant_required
+def sumup_code(request: HttpRequest, merchant: Merchant, connection_id: str) -> HttpResponse:
+    """The SumUp merchant code, typed by the merchant (SumUp's API paths name
+    it); then back to the stage, whose Connect link leads to SumUp's consent."""
+    connection = connection_get(merchant=merchant, connection_id=connection_id)
+    if connection is None or connection.platform_key != "sumup":
+        raise Http404
+    try:
+        setup.sumup_merchant_code_set(
+            connection=connection, merchant_code=request.POST.get("merchant_code", "")
+        )
+    except ConfigurationError:
+        session.put(
+            request,
+            "flash",
+            _(
+                "SumUp merchant code: enter it as your SumUp dashboard shows it, letters and digits (e.g. MH4H92C7)."
+            ),
         )
     return redirect("setup_flow:stage", connection.source_type)
 

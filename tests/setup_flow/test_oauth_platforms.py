@@ -302,3 +302,34 @@ def test_a_revoked_grant_is_authorised_again_from_the_settings(client, merchant,
     assert client.get(callback)["Location"] == "/setup/stage/commerce"
     till.refresh_from_db()
     assert till.status == Connection.Status.LINKED
+
+
+def test_a_sumup_merchant_gives_its_merchant_code_then_connects(client, partner, settings):
+    """SumUp's API paths name the merchant: a connection the partner made
+    with `platformKey` alone asks the merchant for its code before the
+    consent screen, so the connection it links can sync."""
+    from connectors.context import SumUpSettings
+    from tests.doubles.sumup_double import MERCHANT, SumUpDouble
+
+    merchant = MerchantFactory(partner=partner)
+    sumup = connection_create(merchant=merchant, platform_key="sumup", source_type="commerce")
+    connection_create(merchant=merchant, platform_key="beancount", source_type="accounting")
+    with SumUpDouble() as double:
+        settings.SUMUP_API_URL = double.url
+        settings.SUMUP_CLIENT_ID, settings.SUMUP_CLIENT_SECRET = double.client_id, double.client_secret
+        client.get(start_path(merchant))
+        page = client.get("/setup/stage/commerce").content.decode()
+        assert f'action="/setup/sumup-code/{sumup.pk}"' in page
+        assert f'href="/setup/connect/{sumup.pk}"' not in page
+        assert client.get(f"/setup/connect/{sumup.pk}")["Location"] == "/setup/stage/commerce"
+        bad = client.post(f"/setup/sumup-code/{sumup.pk}", {"merchant_code": "MH-4H"}, follow=True)
+        assert "SumUp merchant code: enter it" in bad.content.decode()
+        good = client.post(f"/setup/sumup-code/{sumup.pk}", {"merchant_code": MERCHANT.lower()})
+        assert good["Location"] == "/setup/stage/commerce"
+        assert f'href="/setup/connect/{sumup.pk}"' in client.get(good["Location"]).content.decode()
+        consent = client.get(f"/setup/connect/{sumup.pk}")["Location"]
+        back = urlsplit(requests.get(consent, allow_redirects=False, timeout=5).headers["Location"])
+        assert client.get(f"{back.path}?{back.query}")["Location"] == "/setup/stage/commerce"
+    sumup.refresh_from_db()
+    assert sumup.status == Connection.Status.LINKED
+    assert SumUpSettings.from_json(sumup.settings).merchant_code == MERCHANT

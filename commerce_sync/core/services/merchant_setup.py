@@ -1479,6 +1479,21 @@ def clover_region_set(*, connection: Connection, region: str, actor: str = MERCH
     return _connection_setting_put(connection=connection, key="region", value=region, actor=actor)
 
 
+def sumup_merchant_code_set(
+    *, connection: Connection, merchant_code: str, actor: str = MERCHANT
+) -> Connection:
+    """Record the SumUp merchant code a connection reads (letters and digits,
+    e.g. "MH4H92C7", as the SumUp dashboard shows it; SumUp's API paths name
+    it), typed by the merchant before the consent screen. ConfigurationError
+    for anything else; audited `connection.settings_update`."""
+    from connectors.context import SumUpSettings
+
+    code = SumUpSettings.from_json({"merchant_code": merchant_code.strip().upper()}).merchant_code
+    return _connection_setting_put(
+        connection=connection, key="merchant_code", value=code, actor=actor
+    )
+
+
 def _connection_setting_put(
     *, connection: Connection, key: str, value: str, actor: str
 ) -> Connection:
