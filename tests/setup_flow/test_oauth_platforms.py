@@ -316,7 +316,10 @@ def test_a_sumup_merchant_gives_its_merchant_code_then_connects(client, partner,
     connection_create(merchant=merchant, platform_key="beancount", source_type="accounting")
     with SumUpDouble() as double:
         settings.SUMUP_API_URL = double.url
-        settings.SUMUP_CLIENT_ID, settings.SUMUP_CLIENT_SECRET = double.client_id, double.client_secret
+        settings.SUMUP_CLIENT_ID, settings.SUMUP_CLIENT_SECRET = (
+            double.client_id,
+            double.client_secret,
+        )
         client.get(start_path(merchant))
         page = client.get("/setup/stage/commerce").content.decode()
         assert f'action="/setup/sumup-code/{sumup.pk}"' in page
