@@ -318,10 +318,13 @@ CREDENTIAL_SHAPES["freeagent"] = (_TOKENS,)
 # credentials, each required (in the body or already in the settings) and
 # stored in the connection's settings, never with the secrets: Clover's
 # tokens belong to one merchant in one region (`connectors.context.CloverSettings`);
-# SumUp's API paths name the merchant (`merchant_code`, `connectors.context.SumUpSettings`).
+# SumUp's API paths name the merchant (`merchant_code`, `connectors.context.SumUpSettings`);
+# Exact's tokens reach administrations on one country's host (`division`, `host`:
+# `connectors.context.ExactSettings`). Checked in this order, each with those before it.
 AUTHORIZATION_SETTINGS: dict[str, tuple[str, ...]] = {
     "clover": ("merchant_id", "region"),
     "sumup": ("merchant_code",),
+    "exact": ("division", "host"),
 }
 
 
@@ -415,9 +418,11 @@ def connection_authorization_update(
         missing = {k: "Required for this platform." for k in named if not merged.get(k)}
         if missing:
             raise ValidationError(missing)
-        for key in named:  # each alone first, so a refusal names its key
+        for count, key in enumerate(named, start=1):  # key by key: a refusal names its key
             try:
-                registry.settings_parse(platform_key=row.platform_key, raw={key: merged[key]})
+                registry.settings_parse(
+                    platform_key=row.platform_key, raw={k: merged[k] for k in named[:count]}
+                )
             except ConfigurationError as error:
                 raise ValidationError({key: error.message}) from None
         try:
