@@ -72,6 +72,12 @@ def connection_ledger_path(*, connection: Connection) -> Path:
     return registry.ledger_path(connection_context(connection=connection))
 
 
+def _platform_name(platform_key: str) -> str:
+    from commerce_sync.core.platforms import NAMES
+
+    return NAMES.get(platform_key, platform_key)
+
+
 def connection_mark_deauthorized(
     *, connection: Connection, reason: str, actor: str = SYSTEM
 ) -> None:
@@ -91,7 +97,8 @@ def connection_mark_deauthorized(
         alert_raise(
             merchant=connection.merchant,
             code="connection_deauthorized",
-            message=f"The {connection.platform_key} connection was deauthorised: {reason}. The merchant must reconnect it.",
+            message=f"The {_platform_name(connection.platform_key)} connection was deauthorised: "
+            f"{reason.rstrip('. ')}. The merchant must reconnect it.",
             key=str(connection.pk),
             detail={"platform": connection.platform_key, "connection_id": str(connection.pk)},
         )
