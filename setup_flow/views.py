@@ -24,6 +24,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.crypto import constant_time_compare
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
@@ -596,6 +597,15 @@ def _stage_connect(request: HttpRequest, merchant: Merchant, name: str) -> HttpR
             "oauth": c.platform_key in setup.OAUTH_PLATFORMS,
             "needs_shop": c.platform_key == "shopify" and not (c.settings or {}).get("shop"),
             "needs_region": c.platform_key == "clover" and not (c.settings or {}).get("region"),
+            "needs_code": c.platform_key == "sumup" and not (c.settings or {}).get("merchant_code"),
+            # Chosen but not connected yet: a wrong pick can still be changed
+            # (the consent screen is on the region's or the shop's own host).
+            "region": str((c.settings or {}).get("region") or "")
+            if c.platform_key == "clover"
+            else "",
+            "shop": str((c.settings or {}).get("shop") or "")
+            if c.platform_key == "shopify"
+            else "",
             "no_consent": c.platform_key in ("sandbox", "beancount", "partner-push", "partner"),
             "organisation": _organisation(c),
         }
@@ -1650,6 +1660,8 @@ def oauth_start(request: HttpRequest, merchant: Merchant, connection_id: str) ->
         raise Http404
     if connection.platform_key == "clover" and not (connection.settings or {}).get("region"):
         return redirect("setup_flow:stage", connection.source_type)  # its region first
+    if connection.platform_key == "sumup" and not (connection.settings or {}).get("merchant_code"):
+        return redirect("setup_flow:stage", connection.source_type)  # its merchant code first
     begun = setup.oauth_begin(connection=connection, redirect_uri=_callback_uri(request))
     session.put(
         request,
@@ -1690,19 +1702,20 @@ def oauth_callback(request: HttpRequest, merchant: Merchant) -> HttpResponse:
             redirect_uri=_callback_uri(request),
         )
     except CredentialsRevoked:  # a forged or stale answer, or a refused code
+        ours = constant_time_compare(str(request.GET.get("state") or ""), pending["state"])
+        detail = (
+            # Our own answer, yet the platform would not exchange its code.
+            _(
+                "%(platform)s did not accept this connection; connect again. If it happens again, tell whoever gave you this page."
+            )
+            % {"platform": NAMES.get(connection.platform_key, connection.platform_key)}
+            if ours
+            else _("This answer does not belong to a connection started here; connect again.")
+        )
         return render(
             request,
             "setup_flow/problem.html",
-            _context(
-                request,
-                merchant,
-                side,
-                {
-                    "detail": _(
-                        "This answer does not belong to a connection started here; connect again."
-                    )
-                },
-            ),
+            _context(request, merchant, side, {"detail": detail}),
             status=400,
         )
     if done_.organisations:
@@ -1797,9 +1810,32 @@ def clover_region(request: HttpRequest, merchant: Merchant, connection_id: str) 
 
 @require_POST
 @merchant_required
+def sumup_code(request: HttpRequest, merchant: Merchant, connection_id: str) -> HttpResponse:
+    """The SumUp merchant code, typed by the merchant (SumUp's API paths name
+    it); then back to the stage, whose Connect link leads to SumUp's consent."""
+    connection = connection_get(merchant=merchant, connection_id=connection_id)
+    if connection is None or connection.platform_key != "sumup":
+        raise Http404
+    try:
+        setup.sumup_merchant_code_set(
+            connection=connection, merchant_code=request.POST.get("merchant_code", "")
+        )
+    except ConfigurationError:
+        session.put(
+            request,
+            "flash",
+            _(
+                "SumUp merchant code: enter it as your SumUp dashboard shows it, letters and digits (e.g. MH4H92C7)."
+            ),
+        )
+    return redirect("setup_flow:stage", connection.source_type)
+
+
+@require_POST
+@merchant_required
 def shopify_shop(request: HttpRequest, merchant: Merchant, connection_id: str) -> HttpResponse:
     """The shop a Shopify connection is for, typed by the merchant; then
-    Shopify's consent screen on that shop."""
+    back to the stage, whose Connect link goes to that shop's consent screen."""
 
     connection = connection_get(merchant=merchant, connection_id=connection_id)
     if connection is None or connection.platform_key != "shopify":
@@ -1816,16 +1852,19 @@ def shopify_shop(request: HttpRequest, merchant: Merchant, connection_id: str) -
             )
             % {"shop": shop or "—"},
         )
-        return redirect("setup_flow:stage", connection.source_type)
-    return redirect("setup_flow:oauth_start", str(connection.pk))
+    # Back to the stage, whose Connect link leads to the shop's consent
+    # screen: a form's redirect may not leave this site (`form-action 'self'`
+    # holds for the redirects after a POST too: Chromium blocks them).
+    return redirect("setup_flow:stage", connection.source_type)
 
 
 @require_POST
 @merchant_required
 def reconnect(request: HttpRequest, merchant: Merchant, connection_id: str) -> HttpResponse:
     """Connect a disconnected platform again: a fresh connection (or the
-    same one when the platform, not the merchant, cut it), then its consent
-    screen for OAuth platforms; back to `next` (a stage or the settings)."""
+    same one when the platform, not the merchant, cut it); for OAuth
+    platforms then the stage whose Connect link leads to the consent screen,
+    for the others back to `next` (a stage or the settings)."""
     connection = connection_get(merchant=merchant, connection_id=connection_id)
     if connection is None:
         raise Http404
@@ -1843,7 +1882,14 @@ def reconnect(request: HttpRequest, merchant: Merchant, connection_id: str) -> H
         )
         return HttpResponseRedirect(back)
     if fresh.platform_key in setup.OAUTH_PLATFORMS and fresh.status != Connection.Status.LINKED:
-        return redirect("setup_flow:oauth_start", str(fresh.pk))
+        # To the stage and its Connect link, not on to the consent screen: a
+        # form's redirect may not leave this site (`form-action 'self'`).
+        session.put(
+            request,
+            "notice",
+            _("Now sign in to %(name)s again with its Connect button.") % {"name": name},
+        )
+        return redirect("setup_flow:stage", fresh.source_type)
     session.put(request, "notice", _("%(name)s is connected again.") % {"name": name})
     return HttpResponseRedirect(back)
 

@@ -184,6 +184,13 @@ def test_a_deauthorised_connection_alerts_once_and_relinking_resolves_it(
     assert "reconnect sandbox" in mailoutbox[1].subject
     incident = Incident.objects.get(kind=Kind.CONNECTION_DEAUTHORIZED)
     assert incident.key == str(connection.pk)
+    # The platform's name, and one full stop after a reason that ends in one.
+    connection_mark_deauthorized(connection=connection, reason="Clover refused the grant.")
+    incident.refresh_from_db()
+    assert (
+        "The Sandbox POS connection was deauthorised: Clover refused the grant. The merchant"
+        in incident.message
+    )
 
     connection_authorization_update(connection=connection, credentials={}, actor="test")
     incident.refresh_from_db()

@@ -241,6 +241,29 @@ def test_update_authorization_refuses_bad_bodies(api, merchant, body, field):
         ("http-ledger", {"token": "t"}, {"api_key", "token", "credentials"}),
         ("partner", {"client_id": "c"}, {"client_secret", "credentials"}),
         ("beancount", {"api_key": "k"}, {"credentials"}),
+        # Clover's settings beside its tokens: a refusal names the key at fault.
+        (
+            "clover",
+            {"access_token": "a", "refresh_token": "r", "merchant_id": "ABC123", "region": "EU"},
+            {"region"},
+        ),
+        (
+            "clover",
+            {"access_token": "a", "refresh_token": "r", "merchant_id": "AB 12", "region": "eu"},
+            {"merchant_id"},
+        ),
+        # Exact's administration and host come with its tokens.
+        ("exact", {"access_token": "a", "refresh_token": "r"}, {"division", "host"}),
+        (
+            "exact",
+            {"access_token": "a", "refresh_token": "r", "division": "x", "host": "nl"},
+            {"division"},
+        ),
+        (
+            "exact",
+            {"access_token": "a", "refresh_token": "r", "division": "499156", "host": "uk"},
+            {"host"},
+        ),
     ],
 )
 def test_update_authorization_refuses_another_platforms_credential_shape(
@@ -310,3 +333,17 @@ def test_unknown_connections_and_companies_are_404(api, merchant):
     assert_error(api("get", "/companies/846ed55c-974b-4392-a1f1-87b6fdbf3c5e/connections"), 404)
     other.refresh_from_db()
     assert other.status == "Linked"
+
+
+def test_an_exact_authorization_keeps_its_administration_and_host_as_settings(api, merchant):
+    connection = ConnectionFactory(
+        merchant=merchant, platform_key="exact", status="PendingAuth", credentials={}
+    )
+    body = {"access_token": "a", "refresh_token": "r", "division": "499156", "host": "co.uk"}
+    response = api("put", path(merchant, str(connection.pk), "authorization"), body)
+    assert response.status_code == 200, response.content
+    connection.refresh_from_db()
+    assert connection.credentials == {"access_token": "a", "refresh_token": "r"}
+    assert (connection.settings["division"], connection.settings["host"]) == ("499156", "co.uk")
+    target = connection_services.connection_target(connection=connection)
+    assert target.client.base_url == "https://start.exactonline.co.uk"

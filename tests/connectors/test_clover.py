@@ -588,7 +588,7 @@ def test_an_uninstalled_app_deauthorises_the_connection_with_an_alert(settings, 
     seeded.commerce.refresh_from_db()
     assert seeded.commerce.status == Connection.Status.DEAUTHORIZED
     incident = Incident.objects.get(merchant=seeded.merchant, kind="connection_deauthorized")
-    assert "clover" in incident.message and "clover-at-0123" not in incident.message
+    assert "The Clover connection" in incident.message and "clover-at-0123" not in incident.message
     assert incident.alerted_at is not None
 
 

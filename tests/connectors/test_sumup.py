@@ -210,7 +210,15 @@ def test_sumup_is_listed_and_takes_an_api_key(api: Any, merchant: Any) -> None:
         "refresh_token",
         "credentials",
     }
-    assert api("put", where, {"api_key": KEY}).json()["status"] == "Linked"
+    # The API paths name the merchant: its code comes with the key.
+    nameless = api("put", where, {"api_key": KEY})
+    assert {e["itemId"] for e in nameless.json()["validation"]["errors"]} == {"merchant_code"}
+    bad = api("put", where, {"api_key": KEY, "merchant_code": "MH-4H"})
+    assert {e["itemId"] for e in bad.json()["validation"]["errors"]} == {"merchant_code"}
+    linked = api("put", where, {"api_key": KEY, "merchant_code": MERCHANT})
+    assert linked.json()["status"] == "Linked"
+    row = Connection.objects.get(pk=created.json()["id"])
+    assert row.settings == {"merchant_code": MERCHANT} and row.credentials == {"api_key": KEY}
 
 
 # -- OAuth ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ names the company chosen (`realmId`) and the options then come from it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -178,7 +179,11 @@ def test_a_disconnected_square_is_reconnected_through_its_consent_screen(client,
     assert till.status == Connection.Status.UNLINKED
     again = client.post(f"/setup/reconnect/{till.pk}", {"next": "/setup/settings"})
     fresh = merchant.connections.exclude(pk=till.pk).get(source_type="commerce")
-    assert again["Location"] == f"/setup/connect/{fresh.pk}"
+    # To the stage and its Connect link: under `form-action 'self'` Chromium
+    # blocks a form whose redirects lead to the platform's consent screen.
+    assert again["Location"] == "/setup/stage/commerce"
+    stage = client.get(again["Location"]).content.decode()
+    assert f'href="/setup/connect/{fresh.pk}"' in stage and "Connect button" in stage
     assert fresh.status == Connection.Status.PENDING_AUTH and not fresh.credentials
     _screen, callback = consent_screen(client, fresh)
     assert client.get(callback)["Location"] == "/setup/stage/commerce"
@@ -197,6 +202,137 @@ def test_a_shopify_merchant_names_its_shop_before_consenting(client, partner):
     till.refresh_from_db()
     assert "shop" not in till.settings
     response = client.post(f"/setup/shop/{till.pk}", {"shop": "corner-bakery"})
-    assert response["Location"] == f"/setup/connect/{till.pk}"
+    # Never on to the consent screen from the form: under `form-action 'self'`
+    # Chromium blocks a form whose redirects leave the site.
+    assert response["Location"] == "/setup/stage/commerce"
     till.refresh_from_db()
     assert till.settings["shop"] == "corner-bakery.myshopify.com"
+    page = client.get(response["Location"]).content.decode()
+    assert f'href="/setup/connect/{till.pk}"' in page
+    assert 'value="corner-bakery.myshopify.com"' in page and "Change the shop" in page
+
+
+def test_a_code_the_platform_refuses_is_told_apart_from_a_forged_answer(
+    client, partner, settings, caplog
+):
+    """Our own answer whose code the platform will not exchange (here our
+    app's secret is wrong) names the platform and leaves the operator a
+    clue in the log; an answer with another state is still "not ours"."""
+    from tests.doubles.stripe_double import CONNECT_CLIENT, StripeDouble
+
+    merchant = MerchantFactory(partner=partner)
+    stripe = connection_create(merchant=merchant, platform_key="stripe", source_type="commerce")
+    connection_create(merchant=merchant, platform_key="beancount", source_type="accounting")
+    with StripeDouble() as double:
+        settings.STRIPE_API_URL = settings.STRIPE_CONNECT_URL = double.url
+        settings.STRIPE_CONNECT_CLIENT_ID = CONNECT_CLIENT
+        settings.STRIPE_SECRET_KEY = "sk_test_not_the_platforms_key"
+        client.get(start_path(merchant))
+        _, callback = consent_screen_plain(client, stripe)
+        with caplog.at_level("WARNING", logger="commerce_sync.core.services.merchant_setup"):
+            refused = client.get(callback)
+        assert refused.status_code == 400
+        assert "Stripe did not accept this connection" in refused.content.decode()
+        (record,) = [r for r in caplog.records if r.getMessage() == "consent answer refused"]
+        assert (record.platform, record.connection) == ("stripe", str(stripe.pk))
+        assert "sk_test_not_the_platforms_key" not in record.reason
+        # Connecting again, an answer carrying another state is not ours.
+        _, callback = consent_screen_plain(client, stripe)
+        forged = client.get(re.sub(r"state=[^&]+", "state=forged", callback))
+        assert forged.status_code == 400
+        assert "does not belong to a connection started here" in forged.content.decode()
+    stripe.refresh_from_db()
+    assert stripe.status == Connection.Status.PENDING_AUTH
+
+
+def consent_screen_plain(client: Any, connection: Connection) -> tuple[str, str]:
+    """`consent_screen` for a vendor without PKCE (Stripe Connect)."""
+    response = client.get(f"/setup/connect/{connection.pk}")
+    back = requests.get(
+        response["Location"], params={"decision": "allow"}, allow_redirects=False, timeout=5
+    )
+    callback = urlsplit(back.headers["Location"])
+    return back.text, f"{callback.path}?{callback.query}"
+
+
+def test_a_wrong_clover_region_can_be_changed_before_connecting(client, partner, settings):
+    """A merchant who picked the wrong region is not stuck on a consent
+    screen that cannot know its account: until connected, the stage offers
+    the region again (the current one selected); once connected, it does not."""
+    from tests.doubles.clover_double import CLIENT_ID, CLIENT_SECRET, CloverDouble
+
+    merchant = MerchantFactory(partner=partner)
+    clover = connection_create(
+        merchant=merchant, platform_key="clover", source_type="commerce", settings={"region": "na"}
+    )
+    connection_create(merchant=merchant, platform_key="beancount", source_type="accounting")
+    with CloverDouble() as double:
+        settings.CLOVER_API_URLS = settings.CLOVER_WEB_URLS = {"eu": double.url}
+        settings.CLOVER_CLIENT_ID, settings.CLOVER_CLIENT_SECRET = CLIENT_ID, CLIENT_SECRET
+        client.get(start_path(merchant))
+        page = client.get("/setup/stage/commerce").content.decode()
+        assert f"/setup/connect/{clover.pk}" in page
+        assert f'action="/setup/clover-region/{clover.pk}"' in page
+        assert '<option value="na" selected>' in page and "Change the region" in page
+        assert client.post(f"/setup/clover-region/{clover.pk}", {"region": "eu"}).status_code == 302
+        clover.refresh_from_db()
+        assert clover.settings["region"] == "eu"
+        response = client.get(f"/setup/connect/{clover.pk}")
+        assert response["Location"].startswith(f"{double.url}/oauth/v2/authorize?")
+        back = requests.get(response["Location"], allow_redirects=False, timeout=5)
+        callback = urlsplit(back.headers["Location"])
+        assert client.get(f"{callback.path}?{callback.query}").status_code == 302
+        page = client.get("/setup/stage/commerce").content.decode()
+        assert "Change the region" not in page and "/setup/clover-region/" not in page
+
+
+def test_a_revoked_grant_is_authorised_again_from_the_settings(client, merchant, square):
+    """A grant the platform revoked (Deauthorized): Reconnect leads to the
+    stage's Connect link for the same connection, never off-site from the
+    form, and the consent links it again."""
+    client.get(start_path(merchant))
+    till = merchant.connections.get(source_type="commerce")
+    _screen, callback = consent_screen(client, till)
+    client.get(callback)
+    Connection.objects.filter(pk=till.pk).update(status=Connection.Status.DEAUTHORIZED)
+    again = client.post(f"/setup/reconnect/{till.pk}", {"next": "/setup/settings"})
+    assert again["Location"] == "/setup/stage/commerce"
+    assert f'href="/setup/connect/{till.pk}"' in client.get(again["Location"]).content.decode()
+    _screen, callback = consent_screen(client, till)
+    assert client.get(callback)["Location"] == "/setup/stage/commerce"
+    till.refresh_from_db()
+    assert till.status == Connection.Status.LINKED
+
+
+def test_a_sumup_merchant_gives_its_merchant_code_then_connects(client, partner, settings):
+    """SumUp's API paths name the merchant: a connection the partner made
+    with `platformKey` alone asks the merchant for its code before the
+    consent screen, so the connection it links can sync."""
+    from connectors.context import SumUpSettings
+    from tests.doubles.sumup_double import MERCHANT, SumUpDouble
+
+    merchant = MerchantFactory(partner=partner)
+    sumup = connection_create(merchant=merchant, platform_key="sumup", source_type="commerce")
+    connection_create(merchant=merchant, platform_key="beancount", source_type="accounting")
+    with SumUpDouble() as double:
+        settings.SUMUP_API_URL = double.url
+        settings.SUMUP_CLIENT_ID, settings.SUMUP_CLIENT_SECRET = (
+            double.client_id,
+            double.client_secret,
+        )
+        client.get(start_path(merchant))
+        page = client.get("/setup/stage/commerce").content.decode()
+        assert f'action="/setup/sumup-code/{sumup.pk}"' in page
+        assert f'href="/setup/connect/{sumup.pk}"' not in page
+        assert client.get(f"/setup/connect/{sumup.pk}")["Location"] == "/setup/stage/commerce"
+        bad = client.post(f"/setup/sumup-code/{sumup.pk}", {"merchant_code": "MH-4H"}, follow=True)
+        assert "SumUp merchant code: enter it" in bad.content.decode()
+        good = client.post(f"/setup/sumup-code/{sumup.pk}", {"merchant_code": MERCHANT.lower()})
+        assert good["Location"] == "/setup/stage/commerce"
+        assert f'href="/setup/connect/{sumup.pk}"' in client.get(good["Location"]).content.decode()
+        consent = client.get(f"/setup/connect/{sumup.pk}")["Location"]
+        back = urlsplit(requests.get(consent, allow_redirects=False, timeout=5).headers["Location"])
+        assert client.get(f"{back.path}?{back.query}")["Location"] == "/setup/stage/commerce"
+    sumup.refresh_from_db()
+    assert sumup.status == Connection.Status.LINKED
+    assert SumUpSettings.from_json(sumup.settings).merchant_code == MERCHANT

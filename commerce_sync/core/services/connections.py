@@ -72,6 +72,12 @@ def connection_ledger_path(*, connection: Connection) -> Path:
     return registry.ledger_path(connection_context(connection=connection))
 
 
+def _platform_name(platform_key: str) -> str:
+    from commerce_sync.core.platforms import NAMES
+
+    return NAMES.get(platform_key, platform_key)
+
+
 def connection_mark_deauthorized(
     *, connection: Connection, reason: str, actor: str = SYSTEM
 ) -> None:
@@ -91,7 +97,8 @@ def connection_mark_deauthorized(
         alert_raise(
             merchant=connection.merchant,
             code="connection_deauthorized",
-            message=f"The {connection.platform_key} connection was deauthorised: {reason}. The merchant must reconnect it.",
+            message=f"The {_platform_name(connection.platform_key)} connection was deauthorised: "
+            f"{reason.rstrip('. ')}. The merchant must reconnect it.",
             key=str(connection.pk),
             detail={"platform": connection.platform_key, "connection_id": str(connection.pk)},
         )
@@ -318,8 +325,15 @@ CREDENTIAL_SHAPES["sage"] = (_TOKENS,)
 # Non-secret keys a platform's authorization body carries beside its
 # credentials, each required (in the body or already in the settings) and
 # stored in the connection's settings, never with the secrets: Clover's
-# tokens belong to one merchant in one region (`connectors.context.CloverSettings`).
-AUTHORIZATION_SETTINGS: dict[str, tuple[str, ...]] = {"clover": ("merchant_id", "region")}
+# tokens belong to one merchant in one region (`connectors.context.CloverSettings`);
+# SumUp's API paths name the merchant (`merchant_code`, `connectors.context.SumUpSettings`);
+# Exact's tokens reach administrations on one country's host (`division`, `host`:
+# `connectors.context.ExactSettings`). Checked in this order, each with those before it.
+AUTHORIZATION_SETTINGS: dict[str, tuple[str, ...]] = {
+    "clover": ("merchant_id", "region"),
+    "sumup": ("merchant_code",),
+    "exact": ("division", "host"),
+}
 
 
 def _shape_text(shape: tuple[frozenset[str], frozenset[str]]) -> str:
@@ -412,6 +426,13 @@ def connection_authorization_update(
         missing = {k: "Required for this platform." for k in named if not merged.get(k)}
         if missing:
             raise ValidationError(missing)
+        for count, key in enumerate(named, start=1):  # key by key: a refusal names its key
+            try:
+                registry.settings_parse(
+                    platform_key=row.platform_key, raw={k: merged[k] for k in named[:count]}
+                )
+            except ConfigurationError as error:
+                raise ValidationError({key: error.message}) from None
         try:
             registry.settings_parse(platform_key=row.platform_key, raw=merged)
         except ConfigurationError as error:

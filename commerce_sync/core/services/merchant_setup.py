@@ -43,7 +43,7 @@ from commerce_sync.core.services.configuration import (
 )
 from commerce_sync.core.services.connections import connection_source, connection_target
 from commerce_sync.core.services.sync_flow import REQUIRED_ACCOUNTS, visible_accounts_get
-from commerce_sync.errors import ApplicationError, ConfigurationError
+from commerce_sync.errors import ApplicationError, ConfigurationError, CredentialsRevoked
 from mapping.config import payment_account_key
 from mapping.engine import MappingResult, map_period, payment_index
 from mapping.errors import Issue, MappingError
@@ -1052,14 +1052,28 @@ def oauth_finish(
     client = _oauth_client(connection.platform_key, _oauth_settings(connection))
     # Shopify signs its callback: its client checks the signature of them all.
     signed = {"params": dict(params)} if connection.platform_key == "shopify" else {}
-    tokens = client.exchange_code(
-        code=str(params.get("code") or ""),
-        redirect_uri=redirect_uri,
-        code_verifier=code_verifier,
-        state=str(params.get("state") or ""),
-        expected_state=expected_state,
-        **signed,
-    )
+    try:
+        tokens = client.exchange_code(
+            code=str(params.get("code") or ""),
+            redirect_uri=redirect_uri,
+            code_verifier=code_verifier,
+            state=str(params.get("state") or ""),
+            expected_state=expected_state,
+            **signed,
+        )
+    except CredentialsRevoked as error:
+        # The operator's clue when the platform refuses our app (a wrong
+        # client secret, a redirect URI not registered...): the reason is the
+        # platform's error code, never a secret.
+        log.warning(
+            "consent answer refused",
+            extra={
+                "connection": str(connection.pk),
+                "platform": connection.platform_key,
+                "reason": error.message,
+            },
+        )
+        raise
     credentials = tokens.as_credentials()
     if connection.platform_key == "quickbooks":
         from connectors.quickbooks.oauth import realm_from_callback
@@ -1501,6 +1515,21 @@ def clover_region_set(*, connection: Connection, region: str, actor: str = MERCH
 
     region_check(region)
     return _connection_setting_put(connection=connection, key="region", value=region, actor=actor)
+
+
+def sumup_merchant_code_set(
+    *, connection: Connection, merchant_code: str, actor: str = MERCHANT
+) -> Connection:
+    """Record the SumUp merchant code a connection reads (letters and digits,
+    e.g. "MH4H92C7", as the SumUp dashboard shows it; SumUp's API paths name
+    it), typed by the merchant before the consent screen. ConfigurationError
+    for anything else; audited `connection.settings_update`."""
+    from connectors.context import SumUpSettings
+
+    code = SumUpSettings.from_json({"merchant_code": merchant_code.strip().upper()}).merchant_code
+    return _connection_setting_put(
+        connection=connection, key="merchant_code", value=code, actor=actor
+    )
 
 
 def _connection_setting_put(
