@@ -25,6 +25,7 @@ from connectors.context import (
     FreeAgentSettings,
     HttpLedgerSettings,
     LightspeedKSettings,
+    MyobSettings,
     NoSettings,
     PartnerSettings,
     QuickBooksSettings,
@@ -153,6 +154,12 @@ def _exact(context: ConnectorContext[Any]) -> AccountingTarget:
     return exact_target_build(context)
 
 
+def _myob(context: ConnectorContext[Any]) -> AccountingTarget:
+    from connectors.myob.adapter import myob_target_build
+
+    return myob_target_build(context)
+
+
 COMMERCE_SOURCES: dict[str, Callable[[ConnectorContext[Any]], CommerceSource]] = {
     "sandbox": _sandbox,
     "partner": _partner,
@@ -171,6 +178,7 @@ ACCOUNTING_TARGETS: dict[str, Callable[[ConnectorContext[Any]], AccountingTarget
     "quickbooks": _quickbooks,
     "exact": _exact,
     "freeagent": _freeagent,
+    "myob": _myob,
 }
 SETTINGS: dict[str, SettingsParser] = {
     "sandbox": SandboxSettings.from_json,
@@ -188,6 +196,7 @@ SETTINGS: dict[str, SettingsParser] = {
     "quickbooks": QuickBooksSettings.from_json,
     "exact": ExactSettings.from_json,
     "freeagent": FreeAgentSettings.from_json,
+    "myob": MyobSettings.from_json,
 }
 
 

@@ -35,6 +35,7 @@ NAMES = {
     "exact": "Exact Online",
 }
 NAMES["freeagent"] = "FreeAgent"
+NAMES["myob"] = "MYOB Business"
 
 # Platforms a merchant never has to authorise: the sandbox POS, the local
 # Beancount ledger and records the partner pushes. Their connections are

@@ -23,12 +23,14 @@ import requests
 
 from commerce_sync.errors import (
     ApplicationError,
+    ConfigurationError,
     CredentialsRevoked,
     DocumentRejected,
     SubscriptionExpired,
 )
 from connectors.batching import chunked
 from connectors.common import RateLimiter, TokenSource
+from connectors.context import ConnectorContext, MyobSettings
 from connectors.myob import translate
 from connectors.myob.client import THROTTLE_WAIT_SECONDS, MyobClient, odata_quoted
 from connectors.protocols import AccountOption, TaxRateOption
@@ -317,3 +319,26 @@ def myob_limits() -> Any:
     from connectors.limits import RateLimits
 
     return RateLimits(calls=8, window_seconds=1.2, daily=1_000_000)
+
+
+def myob_target_build(context: ConnectorContext[MyobSettings]) -> MyobTarget:
+    """The target for a linked MYOB connection: its company file, its stored
+    tokens (refreshed under the connection's row lock 60 s before they
+    expire) and a limiter shared by all workers, per API key."""
+    from django.conf import settings
+
+    from connectors.limits import DatabaseRateLimiter
+    from connectors.myob.oauth import myob_oauth_client
+
+    myob = context.settings
+    if not myob.company_file:
+        raise ConfigurationError("This MYOB connection has no company file chosen")
+    return MyobTarget(
+        company_file=myob.company_file,
+        api_key=settings.MYOB_CLIENT_ID,
+        tokens=context.token_source(myob_oauth_client()),
+        limiter=DatabaseRateLimiter(myob_limits()),
+        base_url=settings.MYOB_API_URL,
+        receivable_account=myob.receivable_account,
+        payable_account=myob.payable_account,
+    )

@@ -306,3 +306,105 @@ def test_rate_limits_and_outages(target: MyobTarget, myob: MyobDouble) -> None:
     myob.fail_next = 503
     with pytest.raises(PlatformUnavailable, match="503"):
         target.list_tax_rates()
+
+
+# -- OAuth, company files, registration and the setup flow --
+
+
+def test_oauth_parameters(settings: Any) -> None:
+    from connectors.myob.oauth import myob_oauth_client
+
+    settings.MYOB_OAUTH_URL = "https://secure.myob.com"
+    settings.MYOB_CLIENT_ID = "myob-app"
+    client = myob_oauth_client()
+    assert client.platform.authorize_url == "https://secure.myob.com/oauth2/account/authorize"
+    assert client.platform.token_url == "https://secure.myob.com/oauth2/v1/authorize"
+    assert client.platform.credentials_in_body
+    assert client.platform.refresh_margin_seconds == 60  # as MYOB's SDK
+    request = client.authorization_request(redirect_uri="https://cs.example/cb")
+    assert request.url.startswith("https://secure.myob.com/oauth2/account/authorize?")
+    assert "client_id=myob-app" in request.url and "scope=CompanyFile" in request.url
+
+
+def test_company_files_are_listed_and_chosen(settings: Any) -> None:
+    from commerce_sync.errors import ConfigurationError
+    from connectors.myob.oauth import myob_company_file_select, myob_company_files
+
+    with MyobDouble(other_files=("Shop Books",)) as myob:
+        settings.MYOB_API_URL = myob.url
+        settings.MYOB_CLIENT_ID = API_KEY
+        found = myob_company_files(access_token=TOKEN)
+        assert [f.name for f in found] == ["Cafe Books", "Shop Books"]
+        assert myob_company_file_select(found, myob.company_file).name == "Cafe Books"
+        with pytest.raises(ConfigurationError, match="not one this authorisation reaches"):
+            myob_company_file_select(found, "nope")
+        with pytest.raises(CredentialsRevoked):
+            myob_company_files(access_token="wrong-token")
+        assert myob.violations == []
+
+
+@pytest.mark.django_db
+def test_registry_builds_the_target(settings: Any) -> None:
+    from commerce_sync.core.platforms import platform_get
+    from commerce_sync.core.services.connections import connection_target
+    from commerce_sync.errors import ConfigurationError
+    from tests.factories import ConnectionFactory
+
+    settings.MYOB_CLIENT_ID = "myob-app"
+    connection = ConnectionFactory(
+        accounting=True, platform_key="myob", settings={"company_file": "cf-1"}
+    )
+    target = connection_target(connection=connection)
+    assert isinstance(target, MyobTarget) and target.client.limit_key == "myob:myob-app"
+    assert target.client.url("GeneralLedger/Account") == (
+        "https://api.myob.com/accountright/cf-1/GeneralLedger/Account"
+    )
+    assert (target.receivable_account, target.payable_account) == ("1-1200", "2-1200")
+    connection.settings = {}
+    with pytest.raises(ConfigurationError, match="no company file"):
+        connection_target(connection=connection)
+    platform = platform_get("myob")
+    assert platform is not None and platform.name == "MYOB Business"
+    assert platform.source_type == "Accounting" and platform.needs_authorization
+
+
+@pytest.mark.django_db
+def test_the_setup_flow_connects_myob_and_asks_which_company_file(
+    client: Any, partner: Any, settings: Any
+) -> None:
+    from commerce_sync.core.models import Connection
+    from commerce_sync.core.services.connections import connection_create
+    from tests.factories import MerchantFactory
+    from tests.setup_flow.helpers import start_path
+    from tests.setup_flow.test_oauth_platforms import consent_screen
+
+    with MyobDouble(other_files=("Shop Books",)) as myob:
+        _seed(myob)
+        settings.MYOB_API_URL = settings.MYOB_OAUTH_URL = myob.url
+        settings.MYOB_CLIENT_ID, settings.MYOB_CLIENT_SECRET = myob.client
+        merchant = MerchantFactory(partner=partner, country="AU")
+        connection_create(merchant=merchant, platform_key="sandbox", source_type="commerce")
+        books = connection_create(merchant=merchant, platform_key="myob", source_type="accounting")
+        client.get(start_path(merchant))
+        screen, callback = consent_screen(client, books)
+        assert "Allow access to MYOB?" in screen
+        picker = client.get(callback)
+        assert picker.status_code == 200
+        body = picker.content.decode()
+        assert "Cafe Books" in body and "Shop Books" in body
+        books.refresh_from_db()
+        assert books.status == Connection.Status.PENDING_AUTH
+        response = client.post("/setup/organisation", {"organisation": myob.company_file})
+        assert response["Location"] == "/setup/stage/accounting"
+        books.refresh_from_db()
+        assert books.status == Connection.Status.LINKED
+        assert books.settings == {
+            "company_file": myob.company_file,
+            "company_file_name": "Cafe Books",
+        }
+        assert books.credentials["access_token"] == TOKEN
+        # The options come from that company file: accounts by DisplayID.
+        slots = {s["name"]: s for s in client.get("/setup/stage/sales").context["slots"]}
+        ids = [a["id"] for a in slots["sales.accounts.sales"]["options"]]
+        assert "4000" in ids and "4-0000" not in ids
+        assert myob.violations == []

@@ -47,10 +47,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from connectors.quickbooks.client import dumps
-from tests.doubles.http import LocalServer, harnessed_handler
+from tests import secrets_guard
+from tests.doubles.consent import ConsentScreen, serve_page
+from tests.doubles.http import JsonHandler, LocalServer, harnessed_handler
 from tests.doubles.strict import Contract, Harness, Request
 
 CONTRACTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "myob" / "sdk-contracts"
@@ -221,6 +223,8 @@ class MyobContract(Contract):
         self.prefix = prefix  # "/accountright/<company file>/"
 
     def _endpoint(self, request: Request) -> tuple[str | None, list[str]]:
+        if request.path == "/accountright/" and request.method == "GET":
+            return "", []  # the company files the grant reaches
         if not request.path.startswith(self.prefix):
             return None, [f"{request.path} is not under {self.prefix}"]
         path = request.path.removeprefix(self.prefix).rstrip("/")
@@ -236,7 +240,7 @@ class MyobContract(Contract):
             problems.append("x-myobapi-version header must be v2")
         path, found = self._endpoint(request)
         problems += found
-        if path is None:
+        if not path:
             return problems
         entity = ENDPOINTS[path]
         for name in request.query:
@@ -259,9 +263,13 @@ class MyobContract(Contract):
 
     def response_problems(self, request: Request, status: int, payload: bytes) -> list[str]:
         path, _ = self._endpoint(request)
-        if request.method != "GET" or status != 200 or not path or not ENDPOINTS[path]:
+        if request.method != "GET" or status != 200:
             return []
         answer = json.loads(payload, parse_float=Decimal)
+        if path == "":
+            return [p for i, row in enumerate(answer) for p in check("CompanyFile", row, f"[{i}]")]
+        if not path or not ENDPOINTS[path]:
+            return []
         problems = [f"answer.{k} is not a PagedCollection property" for k in answer
                     if k not in ("Items", "NextPageLink", "Count")]  # fmt: skip
         for index, item in enumerate(answer.get("Items") or []):
@@ -430,8 +438,20 @@ class MyobDouble(LocalServer):
     """`with MyobDouble() as myob:` serves a company file at `myob.url`
     (the API root; the company file is `myob.company_file`)."""
 
-    def __init__(self, *, page_max: int = 1000) -> None:
+    def __init__(self, *, page_max: int = 1000, other_files: tuple[str, ...] = ()) -> None:
         self.company_file = str(uuid.uuid4())
+        # Company files the grant reaches: this one ("Cafe Books") and others by name.
+        self.files = [(self.company_file, "Cafe Books")] + [
+            (str(uuid.uuid4()), n) for n in other_files
+        ]
+        # OAuth on the same host: the consent screen and the token endpoint
+        # (client id and secret in the form; the refresh token rotates).
+        self.screen = ConsentScreen("MYOB")
+        self.client = (API_KEY, "myob-client-secret")
+        self.valid_tokens = {TOKEN}
+        self.refresh_token = "myob-refresh-0001"
+        self.refreshes = 0
+        secrets_guard.register(TOKEN, self.client[1], self.refresh_token)
         self.prefix = f"/accountright/{self.company_file}/"
         self.books = Books()
         self.page_max = page_max
@@ -443,7 +463,50 @@ class MyobDouble(LocalServer):
         self.day_spent = False  # 403 RateLimitError
         self.fail_next: int | None = None  # a status to answer once
         self.arrivals: list[float] = []
-        super().__init__(harnessed_handler(self, self._encode))
+        super().__init__(harnessed_handler(self, self._encode, before=self._oauth_page))
+
+    def _oauth_page(self, handler: JsonHandler, method: str, path: str, query: Any) -> bool:
+        """The consent screen and the token endpoint (outside the API's harness)."""
+        if path == "/oauth2/account/authorize" and method == "GET":
+            serve_page(handler, *self.screen.page(path, {k: v[0] for k, v in query.items()}))
+            return True
+        if path == "/oauth2/v1/authorize" and method == "POST":
+            form = {k: v[0] for k, v in parse_qs(handler.read_body().decode()).items()}
+            handler.reply(*self.oauth_token(form))
+            return True
+        return False
+
+    def oauth_token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """`authorization_code` (the consent's code and its PKCE verifier) or
+        `refresh_token` (the current one only: each use replaces it)."""
+        if (form.get("client_id"), form.get("client_secret")) != self.client:
+            return 401, {"error": "invalid_client"}
+        with self.books.lock:
+            if form.get("grant_type") == "authorization_code":
+                good = self.screen.redeem(
+                    code=form.get("code", ""),
+                    verifier=form.get("code_verifier", ""),
+                    redirect_uri=form.get("redirect_uri", ""),
+                )
+                access = TOKEN
+            elif form.get("grant_type") == "refresh_token":
+                good = form.get("refresh_token") == self.refresh_token
+                self.refreshes += good
+                access = f"myob-access-{self.refreshes:04d}"
+                if good:
+                    self.refresh_token = f"myob-refresh-{self.refreshes + 1:04d}"
+            else:
+                return 400, {"error": "unsupported_grant_type"}
+            if not good:
+                return 400, {"error": "invalid_grant"}
+            secrets_guard.register(access, self.refresh_token)
+            self.valid_tokens.add(access)
+            return 200, {
+                "access_token": access,
+                "token_type": "bearer",
+                "expires_in": "1200",
+                "refresh_token": self.refresh_token,
+            }
 
     @staticmethod
     def _encode(answer: Any) -> bytes:
@@ -454,7 +517,7 @@ class MyobDouble(LocalServer):
     ) -> tuple[int, Any, dict[str, str]]:
         self.arrivals.append(time.monotonic())
         self.requests.append((method, path, params))
-        if authorization != f"Bearer {TOKEN}":
+        if authorization.removeprefix("Bearer ") not in self.valid_tokens:
             return (
                 401,
                 {"Errors": [{"Name": "OAuthTokenIsInvalid", "Message": "The token is not valid"}]},
@@ -472,6 +535,9 @@ class MyobDouble(LocalServer):
         if self.fail_next is not None:
             status, self.fail_next = self.fail_next, None
             return _error("Failure", f"Failure {status}", status)
+        if path == "/accountright/":
+            return 200, [{"Id": i, "Name": n, "Uri": f"{self.url}/accountright/{i}"}
+                         for i, n in self.files], {}  # fmt: skip
         endpoint = path.removeprefix(self.prefix).rstrip("/")
         if method == "POST":
             made = self.books.create(endpoint, body)

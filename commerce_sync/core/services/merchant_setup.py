@@ -887,6 +887,7 @@ OAUTH_PLATFORMS = frozenset(
         "clover",
         "freeagent",
         "exact",
+        "myob",
     }
 )
 
@@ -943,6 +944,10 @@ def _oauth_client(platform_key: str, settings: Mapping[str, Any]) -> Any:
         from connectors.exact.oauth import exact_oauth_client
 
         return exact_oauth_client(str(settings.get("host") or "nl"))
+    if platform_key == "myob":
+        from connectors.myob.oauth import myob_oauth_client
+
+        return myob_oauth_client()
     if platform_key == "shopify":
         from connectors.shopify.oauth import shop_domain, shopify_oauth_client
 
@@ -1080,6 +1085,8 @@ def oauth_finish(
         )
     if connection.platform_key == "exact":
         return _exact_divisions_link(connection, credentials, tokens.access_token)
+    if connection.platform_key == "myob":
+        return _myob_company_files_link(connection, credentials, tokens.access_token)
     if connection.platform_key == "xero":
         from connectors.xero.oauth import xero_tenants
 
@@ -1165,11 +1172,44 @@ def _exact_divisions_link(
     return OAuthDone(row, [Organisation(str(d.code), d.name) for d in divisions])
 
 
+def _myob_company_files_link(
+    connection: Connection, credentials: dict[str, str], access_token: str
+) -> OAuthDone:
+    """A MYOB grant reaches the user's company files: one is linked at
+    once, several are offered to choose from."""
+    from connectors.myob.oauth import myob_company_files
+
+    files = myob_company_files(access_token=access_token)
+    if len(files) == 1:
+        return OAuthDone(
+            connection_link(
+                connection=connection,
+                credentials=credentials,
+                settings={"company_file": files[0].id, "company_file_name": files[0].name},
+                linked=True,
+            )
+        )
+    row = connection_link(connection=connection, credentials=credentials, settings={}, linked=False)
+    return OAuthDone(row, [Organisation(f.id, f.name) for f in files])
+
+
 def oauth_organisation_choose(*, connection: Connection, organisation_id: str) -> Connection:
     """Link a Xero connection to one of the organisations its grant reaches,
     or a Lightspeed K-Series one to one of its business locations, or an
     Exact Online one to one of its administrations (listed again with the
-    stored token). ConfigurationError when the grant does not reach it."""
+    stored token), or a MYOB one to one of its company files.
+    ConfigurationError when the grant does not reach it."""
+    if connection.platform_key == "myob":
+        from connectors.myob.oauth import myob_company_file_select, myob_company_files
+
+        token = str((connection.credentials or {}).get("access_token", ""))
+        chosen = myob_company_file_select(myob_company_files(access_token=token), organisation_id)
+        return connection_link(
+            connection=connection,
+            credentials=dict(connection.credentials or {}),
+            settings={"company_file": chosen.id, "company_file_name": chosen.name},
+            linked=True,
+        )
     if connection.platform_key == "exact":
         from connectors.exact.oauth import exact_division_select, exact_divisions
 
