@@ -408,3 +408,91 @@ def test_the_setup_flow_connects_myob_and_asks_which_company_file(
         ids = [a["id"] for a in slots["sales.accounts.sales"]["options"]]
         assert "4000" in ids and "4-0000" not in ids
         assert myob.violations == []
+
+
+# -- the shared limiter and the row-lock refresh under two workers --
+
+
+def _transfer(key: str) -> dict[str, Any]:
+    return {
+        "type": "transfer",
+        "key": key,
+        "currency": "AUD",
+        "date": "2026-11-02",
+        "group": {"currency": "AUD", "locationId": None},
+        "description": "Payout",
+        "fromAccountRef": {"id": "1100"},
+        "toAccountRef": {"id": "1200"},
+        "amount": "10.00",
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_stay_under_eight_calls_a_second() -> None:
+    from connectors.myob.adapter import myob_limits
+    from tests.connectors.bursts import writes_from_workers
+
+    # Each write is a lookup and a create: 2 x 2 x 6 = 24 calls, about 3 s.
+    with MyobDouble(rate_limit=(8, 1.0)) as myob:
+        _seed(myob)
+        results = writes_from_workers(
+            lambda limiter: _target(myob, limiter=limiter),
+            myob_limits(),
+            _transfer,
+            workers=2,
+            writes=6,
+        )
+        assert not [r for r in results if isinstance(r, Exception)], results
+        assert myob.books.creates["GeneralJournal"] == 12
+        assert myob.refused == [] and myob.most_in_window() <= 8
+        assert myob.books.balances()["1200"] == Decimal("120.00")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: Any) -> None:
+    import threading
+    from datetime import timedelta
+
+    from django.db import connection as db
+    from django.utils import timezone
+
+    from commerce_sync.core.models import Connection
+    from commerce_sync.core.services.connections import connection_target
+    from tests.factories import ConnectionFactory
+
+    with MyobDouble() as myob:
+        _seed(myob)
+        settings.MYOB_API_URL = settings.MYOB_OAUTH_URL = myob.url
+        settings.MYOB_CLIENT_ID, settings.MYOB_CLIENT_SECRET = myob.client
+        books = ConnectionFactory(
+            accounting=True,
+            platform_key="myob",
+            settings={"company_file": myob.company_file},
+            credentials={
+                "access_token": TOKEN,
+                "refresh_token": myob.refresh_token,
+                # 30 s left: inside the 60 s margin MYOB's SDK keeps.
+                "expires_at": (timezone.now() + timedelta(seconds=30)).isoformat(),
+            },
+        )
+        seen: list[Any] = []
+
+        def work() -> None:
+            try:
+                target = connection_target(connection=Connection.objects.get(pk=books.pk))
+                seen.append(len(target.list_tax_rates()))
+            except Exception as error:  # reported below
+                seen.append(error)
+            finally:
+                db.close()
+
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert seen == [3, 3]
+        assert myob.refreshes == 1  # one worker refreshed; the other used its token
+        books.refresh_from_db()
+        assert books.credentials["refresh_token"] == myob.refresh_token == "myob-refresh-0002"
+        assert books.credentials["access_token"] == "myob-access-0001"

@@ -52,7 +52,7 @@ from urllib.parse import parse_qs, urlencode
 from connectors.quickbooks.client import dumps
 from tests import secrets_guard
 from tests.doubles.consent import ConsentScreen, serve_page
-from tests.doubles.http import JsonHandler, LocalServer, harnessed_handler
+from tests.doubles.http import JsonHandler, LocalServer, harnessed_handler, most_in_window
 from tests.doubles.strict import Contract, Harness, Request
 
 CONTRACTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "myob" / "sdk-contracts"
@@ -438,7 +438,13 @@ class MyobDouble(LocalServer):
     """`with MyobDouble() as myob:` serves a company file at `myob.url`
     (the API root; the company file is `myob.company_file`)."""
 
-    def __init__(self, *, page_max: int = 1000, other_files: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        page_max: int = 1000,
+        other_files: tuple[str, ...] = (),
+        rate_limit: tuple[int, float] | None = None,
+    ) -> None:
         self.company_file = str(uuid.uuid4())
         # Company files the grant reaches: this one ("Cafe Books") and others by name.
         self.files = [(self.company_file, "Cafe Books")] + [
@@ -462,7 +468,10 @@ class MyobDouble(LocalServer):
         self.throttle_next = 0  # 429s to answer before serving again
         self.day_spent = False  # 403 RateLimitError
         self.fail_next: int | None = None  # a status to answer once
-        self.arrivals: list[float] = []
+        # (calls, seconds) per API key, as MYOB's 8 a second; past it a 429.
+        self.rate_limit = rate_limit
+        self.accepted: list[float] = []
+        self.refused: list[float] = []
         super().__init__(harnessed_handler(self, self._encode, before=self._oauth_page))
 
     def _oauth_page(self, handler: JsonHandler, method: str, path: str, query: Any) -> bool:
@@ -508,6 +517,21 @@ class MyobDouble(LocalServer):
                 "refresh_token": self.refresh_token,
             }
 
+    def _let_through(self) -> bool:
+        with self.books.lock:
+            now = time.monotonic()
+            if self.rate_limit is not None:
+                calls, seconds = self.rate_limit
+                if len([t for t in self.accepted if t > now - seconds]) >= calls:
+                    self.refused.append(now)
+                    return False
+            self.accepted.append(now)
+            return True
+
+    def most_in_window(self) -> int:
+        """The most calls let through in any `rate_limit` window."""
+        return most_in_window(self.accepted, self.rate_limit[1] if self.rate_limit else None)
+
     @staticmethod
     def _encode(answer: Any) -> bytes:
         return b"" if answer is None else dumps(answer).encode()
@@ -515,8 +539,9 @@ class MyobDouble(LocalServer):
     def handle(
         self, method: str, path: str, params: dict[str, str], body: Any, authorization: str
     ) -> tuple[int, Any, dict[str, str]]:
-        self.arrivals.append(time.monotonic())
         self.requests.append((method, path, params))
+        if not self._let_through():
+            return 429, {"Errors": [{"Name": "RateLimitError", "Message": "Slow down"}]}, {}
         if authorization.removeprefix("Bearer ") not in self.valid_tokens:
             return (
                 401,
