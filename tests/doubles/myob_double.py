@@ -444,7 +444,9 @@ class MyobDouble(LocalServer):
         page_max: int = 1000,
         other_files: tuple[str, ...] = (),
         rate_limit: tuple[int, float] | None = None,
+        delay: float = 0.0,
     ) -> None:
+        self.delay = delay  # seconds before each answer
         self.company_file = str(uuid.uuid4())
         # Company files the grant reaches: this one ("Cafe Books") and others by name.
         self.files = [(self.company_file, "Cafe Books")] + [
@@ -528,6 +530,15 @@ class MyobDouble(LocalServer):
             self.accepted.append(now)
             return True
 
+    def keys_written(self) -> Counter[str]:
+        """How many entities carry each push key (journals' and payments'
+        Memo, invoices' JournalMemo)."""
+        rows = self.books.rows
+        keys: Counter[str] = Counter(r["Memo"] for r in rows["GeneralLedger/GeneralJournal"])
+        keys.update(r["Memo"] for r in rows["Sale/CustomerPayment"])
+        keys.update(r["JournalMemo"] for r in rows["Sale/Invoice/Service"])
+        return keys
+
     def most_in_window(self) -> int:
         """The most calls let through in any `rate_limit` window."""
         return most_in_window(self.accepted, self.rate_limit[1] if self.rate_limit else None)
@@ -540,6 +551,8 @@ class MyobDouble(LocalServer):
         self, method: str, path: str, params: dict[str, str], body: Any, authorization: str
     ) -> tuple[int, Any, dict[str, str]]:
         self.requests.append((method, path, params))
+        if self.delay:
+            time.sleep(self.delay)
         if not self._let_through():
             return 429, {"Errors": [{"Name": "RateLimitError", "Message": "Slow down"}]}, {}
         if authorization.removeprefix("Bearer ") not in self.valid_tokens:
