@@ -146,8 +146,9 @@ class MyobClient:
 
     @staticmethod
     def _retry_after(response: requests.Response) -> float | None:
-        # MYOB's second is short: without Retry-After, one second.
-        return retry_after_seconds(response.headers.get("Retry-After")) or 1.0
+        # MYOB's window is a second: without Retry-After, wait one.
+        found = retry_after_seconds(response.headers.get("Retry-After"))
+        return 1.0 if found is None else found
 
     def _send(self, method: str, url: str, data: str | None, token: str) -> requests.Response:
         headers = {

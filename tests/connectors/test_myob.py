@@ -576,3 +576,28 @@ def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: A
         books.refresh_from_db()
         assert books.credentials["refresh_token"] == myob.refresh_token == "myob-refresh-0002"
         assert books.credentials["access_token"] == "myob-access-0001"
+
+
+@pytest.mark.django_db
+def test_connect_command_links_myob_without_printing_tokens(
+    merchant: Any, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from commerce_sync.core.models import Connection
+    from commerce_sync.core.services.connections import connection_target
+
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text('{"access_token": "my-secret-access", "refresh_token": "my-secret-refresh"}')
+    with pytest.raises(CommandError, match="--company-file"):
+        call_command("connect", "--merchant", str(merchant.pk), "--platform", "myob",
+                     "--tokens-from", str(tokens))  # fmt: skip
+    call_command("connect", "--merchant", str(merchant.pk), "--platform", "myob",
+                 "--tokens-from", str(tokens), "--company-file", "cf-42")  # fmt: skip
+    assert "my-secret" not in capsys.readouterr().out
+    connection = Connection.objects.get(merchant=merchant, platform_key="myob")
+    assert connection.status == Connection.Status.LINKED
+    assert connection.settings == {"company_file": "cf-42"}
+    target = connection_target(connection=connection)
+    assert target.client.company_file == "cf-42"  # type: ignore[attr-defined]
