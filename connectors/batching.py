@@ -64,6 +64,35 @@ def waves_write(
     return results
 
 
+def creates_in_order(
+    documents: dict[str, dict[str, Any]],
+    results: dict[str, Outcome],
+    create: Callable[[str, dict[str, Any]], str],
+) -> dict[str, Outcome]:
+    """Create, one call each and in `documents` order, every document
+    `results` has no outcome for yet (`create(key, document)` -> the
+    target's id). A refusal of one document is its outcome; revoked
+    credentials or an expired subscription are raised; a transient fault is
+    raised before any create, and after some it ends the run with the rest
+    left unanswered (the sync tries them again). Returns `results`."""
+    created = 0
+    for key, document in documents.items():
+        if key in results:
+            continue
+        try:
+            results[key] = create(key, document)
+            created += 1
+        except (CredentialsRevoked, SubscriptionExpired):
+            raise
+        except ApplicationError as error:
+            if error.transient and not created:
+                raise
+            results[key] = error
+            if error.transient:
+                break
+    return results
+
+
 class SingleWrites:
     """The batch half of `AccountingTarget` for a target that takes one
     document per call: `write_documents` calls `write_document` for each key

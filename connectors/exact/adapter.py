@@ -25,11 +25,9 @@ import requests
 from commerce_sync.errors import (
     ApplicationError,
     ConfigurationError,
-    CredentialsRevoked,
     DocumentRejected,
-    SubscriptionExpired,
 )
-from connectors.batching import chunked
+from connectors.batching import chunked, creates_in_order
 from connectors.common import RateLimiter, TokenSource
 from connectors.context import ConnectorContext, ExactSettings
 from connectors.exact import translate
@@ -370,22 +368,7 @@ class ExactTarget:
                 for key, found in finder(keys).items():
                     self._written[key] = found
                     results[key] = found
-        created = 0
-        for key, document in documents.items():
-            if key in results:
-                continue
-            try:
-                results[key] = self._create(key, document)
-                created += 1
-            except (CredentialsRevoked, SubscriptionExpired):
-                raise
-            except ApplicationError as error:
-                if error.transient and not created:
-                    raise
-                results[key] = error
-                if error.transient:
-                    break  # the rest are not answered: the sync tries them again
-        return results
+        return creates_in_order(documents, results, self._create)
 
     def _create(self, key: str, document: dict[str, Any]) -> str:
         path, body = translate.to_entity(

@@ -51,11 +51,6 @@ PAGE_SIZE = 400  # rows asked for per page ($top); MYOB answers at most 1,000
 API_VERSION = "v2"
 
 
-def odata_quoted(value: str) -> str:
-    """A string literal for an OData `$filter` (single quotes doubled)."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 class MyobClient:
     """One company file's API. `calls` counts HTTP calls made; `throttled`
     the 429s waited out."""

@@ -33,7 +33,7 @@ from connectors.exact.oauth import (
     exact_oauth_client,
 )
 from mapping.preview import preview
-from tests.connectors.bursts import writes_from_workers
+from tests.connectors.bursts import reads_from_two_workers, writes_from_workers
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.exact_double import ExactDouble, check, models, services
 from tests.recorded_dates import business_days
@@ -738,14 +738,10 @@ def test_the_setup_flow_connects_exact_and_asks_which_administration(
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: Any) -> None:
-    import threading
     from datetime import timedelta
 
-    from django.db import connection as db
     from django.utils import timezone
 
-    from commerce_sync.core.models import Connection
-    from commerce_sync.core.services.connections import connection_target
     from tests.factories import ConnectionFactory
 
     with ExactDouble() as exact:
@@ -763,22 +759,7 @@ def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: A
                 "expires_at": (timezone.now() + timedelta(seconds=10)).isoformat(),
             },
         )
-        seen: list[Any] = []
-
-        def work() -> None:
-            try:
-                target = connection_target(connection=Connection.objects.get(pk=books.pk))
-                seen.append(len(target.list_accounts()))
-            except Exception as error:  # reported below
-                seen.append(error)
-            finally:
-                db.close()
-
-        threads = [threading.Thread(target=work) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
+        seen = reads_from_two_workers(books.pk, lambda target: len(target.list_accounts()))
         assert seen == [16, 16]
         assert exact.refreshes == 1  # one worker refreshed; the other used its token
         books.refresh_from_db()

@@ -27,6 +27,7 @@ from commerce_sync.errors import (
 )
 from connectors.myob import MyobTarget, translate
 from mapping.preview import preview
+from tests.connectors.bursts import reads_from_two_workers, writes_from_workers
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.myob_double import API_KEY, TOKEN, MyobDouble, check, properties
 
@@ -510,7 +511,6 @@ def _transfer(key: str) -> dict[str, Any]:
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_stay_under_eight_calls_a_second() -> None:
     from connectors.myob.adapter import myob_limits
-    from tests.connectors.bursts import writes_from_workers
 
     # Each write is a lookup and a create: 2 x 2 x 6 = 24 calls, about 3 s.
     with MyobDouble(rate_limit=(8, 1.0)) as myob:
@@ -530,14 +530,10 @@ def test_two_workers_stay_under_eight_calls_a_second() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: Any) -> None:
-    import threading
     from datetime import timedelta
 
-    from django.db import connection as db
     from django.utils import timezone
 
-    from commerce_sync.core.models import Connection
-    from commerce_sync.core.services.connections import connection_target
     from tests.factories import ConnectionFactory
 
     with MyobDouble() as myob:
@@ -555,22 +551,7 @@ def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: A
                 "expires_at": (timezone.now() + timedelta(seconds=30)).isoformat(),
             },
         )
-        seen: list[Any] = []
-
-        def work() -> None:
-            try:
-                target = connection_target(connection=Connection.objects.get(pk=books.pk))
-                seen.append(len(target.list_tax_rates()))
-            except Exception as error:  # reported below
-                seen.append(error)
-            finally:
-                db.close()
-
-        threads = [threading.Thread(target=work) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
+        seen = reads_from_two_workers(books.pk, lambda target: len(target.list_tax_rates()))
         assert seen == [3, 3]
         assert myob.refreshes == 1  # one worker refreshed; the other used its token
         books.refresh_from_db()
