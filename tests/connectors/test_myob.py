@@ -4,11 +4,7 @@ is checked against MYOB's SDK contract classes (tests/doubles/myob_double.py).""
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import random
-import signal
-import time
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -28,6 +24,7 @@ from commerce_sync.errors import (
 from connectors.myob import MyobTarget, translate
 from mapping.preview import preview
 from tests.connectors.bursts import reads_from_two_workers, writes_from_workers
+from tests.connectors.crashes import killed_writer_trials, write_under_faults
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.myob_double import API_KEY, TOKEN, MyobDouble, check, properties
 
@@ -319,27 +316,12 @@ def test_rate_limits_and_outages(target: MyobTarget, myob: MyobDouble) -> None:
 
 def test_under_faults_every_document_is_written_exactly_once(myob: MyobDouble) -> None:
     documents = _documents("uk-cafe-invoice.json")
-    pending = {d["key"]: d for d in documents}
-    chance = random.Random(17)  # noqa: S311 - a test's dice
-    rounds = 0
-    faults: Counter[str] = Counter()
-    while pending and rounds < 50:
-        rounds += 1
-        # Each round some answers are lost after the write and some calls
-        # fail; the first round always loses an answer after the write.
-        myob.lose_next_answer = rounds == 1 or chance.random() < 0.5
-        if chance.random() < 0.3:
-            myob.fail_next = 503
-            faults["503"] += 1
-        faults["lost"] += myob.lose_next_answer
-        try:
-            results = _target(myob).write_documents(list(pending.items()))
-        except (PlatformUnavailable, RateLimited):
-            continue
-        for key, outcome in results.items():
-            if isinstance(outcome, str):
-                pending.pop(key)
-    assert not pending and rounds > 1 and faults["lost"] >= 1, faults
+
+    def fail_next() -> None:
+        myob.fail_next = 503
+
+    faults = write_under_faults(myob, lambda: _target(myob), documents, fail_next)
+    assert faults["rounds"] > 1 and faults["lost"] >= 1, faults
     assert myob.keys_written() == Counter({d["key"]: 1 for d in documents})
 
 
@@ -358,34 +340,26 @@ def _write_in_child(url: str, company_file: str, documents: list[dict[str, Any]]
     os._exit(0)
 
 
-TRIALS = int(os.environ.get("CRASH_TRIALS", "6"))
-
-
 def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> None:
     documents = _documents("uk-cafe-invoice.json")
-    context = multiprocessing.get_context("fork")
-    dice = random.Random(5)  # noqa: S311 - a test's dice
-    killed = 0
-    for _ in range(TRIALS):
+
+    def opened() -> MyobDouble:
         # 5 ms an answer: the child's day (about 35 calls) takes ~0.2 s.
-        with MyobDouble(delay=0.005) as myob:
-            _seed(myob)
-            child = context.Process(
-                target=_write_in_child, args=(myob.url, myob.company_file, documents)
-            )
-            child.start()
-            time.sleep(dice.uniform(0.02, 0.2))
-            if child.is_alive():
-                os.kill(child.pid or 0, signal.SIGKILL)
-                killed += 1
-            child.join(10)
-            # The next run: the sync asks for each key, then writes what is missing.
-            recovery = _target(myob)
-            for document in documents:
-                if recovery.find_document(key=document["key"]) is None:
-                    recovery.write_document(key=document["key"], document=document)
-            assert myob.keys_written() == Counter({d["key"]: 1 for d in documents})
-            assert myob.violations == []
+        double = MyobDouble(delay=0.005)
+        _seed(double)
+        return double
+
+    def check(myob: MyobDouble) -> None:
+        assert myob.keys_written() == Counter({d["key"]: 1 for d in documents})
+        assert myob.violations == []
+
+    killed = killed_writer_trials(
+        opened,
+        lambda myob: (_write_in_child, (myob.url, myob.company_file, documents)),
+        _target,
+        documents,
+        check,
+    )
     assert killed, "no trial killed the writer mid-way; lengthen the day"
 
 
