@@ -556,3 +556,22 @@ def test_connect_command_links_myob_without_printing_tokens(
     assert connection.settings == {"company_file": "cf-42"}
     target = connection_target(connection=connection)
     assert target.client.company_file == "cf-42"  # type: ignore[attr-defined]
+
+
+def test_translation_says_where_the_key_is_kept(target: MyobTarget, myob: MyobDouble) -> None:
+    key = "m1:2026-11-02:AUD:-:day:invoice"
+    assert len(translate.purchase_order_number(key)) == translate.PURCHASE_ORDER_MAX == 20
+    assert translate.purchase_order_number("a") != translate.purchase_order_number("b")
+    document = _documents("uk-cafe-invoice.json")[0]
+    path, body = translate.to_entity(key, document, target)
+    assert path == "Sale/Invoice/Service" and body["JournalMemo"] == key
+    del document["lineItems"][0]["taxRateRef"]
+    with pytest.raises(DocumentRejected, match="MYOB needs one on every line"):
+        translate.to_entity(key, document, target)
+    refund = next(d for d in _documents("uk-cafe-invoice.json") if d["key"].endswith(":refund"))
+    path, body = translate.to_entity(refund["key"], refund, target)
+    assert path == "GeneralLedger/GeneralJournal" and body["Memo"] == refund["key"]
+    assert [(line["Amount"], line["IsCredit"]) for line in body["Lines"]] == [
+        (Decimal("3.30"), True),  # the card account pays the money back
+        (Decimal("3.30"), False),  # against the receivable
+    ]
