@@ -17,6 +17,7 @@ their UID or their card's DisplayID.
 from __future__ import annotations
 
 import re
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import requests
@@ -40,6 +41,7 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 # near 1.5 kB.
 LOOKUP_CHUNK = 10
 Outcome = str | ApplicationError
+CENT = Decimal("0.01")
 # Where each entity keeps the key, and the id prefix handed back.
 KEY_FIELDS = {
     translate.GENERAL_JOURNALS: ("Memo", "GeneralJournal"),
@@ -157,11 +159,38 @@ class MyobTarget:
                 )
         known = {str(r.get("Code") or "") for r in self._tax_rows()}
         problems += [f"Tax code {c} does not exist in MYOB" for c in sorted(codes - known)]
+        problems += self._tax_differences([d for d in documents if translate.is_invoice(d)])
         for ref in sorted(customers):
             try:
                 self.customer(ref)
             except DocumentRejected as error:
                 problems.append(str(error))
+        return problems
+
+    def _tax_differences(self, invoices: list[dict[str, Any]]) -> list[str]:
+        """MYOB works an invoice line's tax out itself from its tax code's
+        rate (a service line has no tax amount to send); where that differs
+        from the tax the sales carried, the invoice would book another
+        figure, so it is named here before anything is written. MYOB's
+        rounding is taken as half up to the cent (an assumption: the
+        material does not say)."""
+        rates = {
+            str(r.get("Code") or ""): Decimal(str(r.get("Rate") or 0)) for r in self._tax_rows()
+        }
+        problems = []
+        for document in invoices:
+            for item in document["lineItems"]:
+                code = (item.get("taxRateRef") or {}).get("id")
+                if code not in rates:
+                    continue
+                net, tax = Decimal(item["subTotal"]), Decimal(item.get("taxAmount") or 0)
+                worked = (net * rates[code] / 100).quantize(CENT, ROUND_HALF_UP)
+                if worked != tax:
+                    problems.append(
+                        f"Line {item.get('description')!r} of {document['key']}: MYOB works out "
+                        f"tax {worked} at {code}'s {rates[code].normalize():f}%, the sales "
+                        f"carried {tax}; check the tax code mapped to this rate"
+                    )
         return problems
 
     # -- what the translation looks up (translate.References) --

@@ -15,7 +15,8 @@ Which MYOB entity each document kind becomes:
 
 * invoice -> `Sale/Invoice/Service`, one transaction line per line item
   with its account, tax code and net `Total` (`IsTaxInclusive` false);
-  MYOB works the tax out from the code's rate.
+  MYOB works the tax out from the code's rate (`MyobTarget.check_references`
+  names any line where that would differ from the tax the sales carried).
 * creditNote -> `Sale/Invoice/Service` with negative line totals (MYOB
   keeps a customer credit as a sale with a negative balance).
 * payment (money in, every link an invoice) -> `Sale/CustomerPayment`

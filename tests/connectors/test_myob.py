@@ -275,6 +275,13 @@ def test_check_references_names_what_would_fail(target: MyobTarget, myob: MyobDo
         "Customer CUST-OLD is inactive in MYOB",
     ]
     assert _writes(myob) == []
+    # MYOB works the tax out itself: a line whose tax it would not reproduce is named.
+    document = _documents("uk-cafe-invoice.json")[0]
+    document["lineItems"][0]["taxAmount"] = "7.91"
+    assert target.check_references([document]) == [
+        "Line 'Sales 20%' of preview:2026-11-02:GBP:-:day:invoice: MYOB works out tax 7.90 "
+        "at OUTPUT2's 20%, the sales carried 7.91; check the tax code mapped to this rate"
+    ]
 
 
 def test_myob_words_reach_the_merchant(target: MyobTarget, myob: MyobDouble) -> None:
