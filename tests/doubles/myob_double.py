@@ -50,8 +50,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from connectors.quickbooks.client import dumps
-from tests import secrets_guard
-from tests.doubles.consent import ConsentScreen, serve_page
+from tests.doubles.consent import RotatingTokens, serve_page
 from tests.doubles.http import JsonHandler, LocalServer, harnessed_handler, most_in_window
 from tests.doubles.strict import Contract, Harness, Request
 
@@ -434,7 +433,7 @@ class Books:
         return path, uid
 
 
-class MyobDouble(LocalServer):
+class MyobDouble(RotatingTokens, LocalServer):
     """`with MyobDouble() as myob:` serves a company file at `myob.url`
     (the API root; the company file is `myob.company_file`)."""
 
@@ -454,12 +453,13 @@ class MyobDouble(LocalServer):
         ]
         # OAuth on the same host: the consent screen and the token endpoint
         # (client id and secret in the form; the refresh token rotates).
-        self.screen = ConsentScreen("MYOB")
-        self.client = (API_KEY, "myob-client-secret")
-        self.valid_tokens = {TOKEN}
-        self.refresh_token = "myob-refresh-0001"
-        self.refreshes = 0
-        secrets_guard.register(TOKEN, self.client[1], self.refresh_token)
+        self.tokens_init(
+            platform="MYOB",
+            prefix="myob",
+            token=TOKEN,
+            client=(API_KEY, "myob-client-secret"),
+            expires_in=1200,
+        )
         self.prefix = f"/accountright/{self.company_file}/"
         self.books = Books()
         self.page_max = page_max
@@ -486,38 +486,6 @@ class MyobDouble(LocalServer):
             handler.reply(*self.oauth_token(form))
             return True
         return False
-
-    def oauth_token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        """`authorization_code` (the consent's code and its PKCE verifier) or
-        `refresh_token` (the current one only: each use replaces it)."""
-        if (form.get("client_id"), form.get("client_secret")) != self.client:
-            return 401, {"error": "invalid_client"}
-        with self.books.lock:
-            if form.get("grant_type") == "authorization_code":
-                good = self.screen.redeem(
-                    code=form.get("code", ""),
-                    verifier=form.get("code_verifier", ""),
-                    redirect_uri=form.get("redirect_uri", ""),
-                )
-                access = TOKEN
-            elif form.get("grant_type") == "refresh_token":
-                good = form.get("refresh_token") == self.refresh_token
-                self.refreshes += good
-                access = f"myob-access-{self.refreshes:04d}"
-                if good:
-                    self.refresh_token = f"myob-refresh-{self.refreshes + 1:04d}"
-            else:
-                return 400, {"error": "unsupported_grant_type"}
-            if not good:
-                return 400, {"error": "invalid_grant"}
-            secrets_guard.register(access, self.refresh_token)
-            self.valid_tokens.add(access)
-            return 200, {
-                "access_token": access,
-                "token_type": "bearer",
-                "expires_in": "1200",
-                "refresh_token": self.refresh_token,
-            }
 
     def _let_through(self) -> bool:
         with self.books.lock:
