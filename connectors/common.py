@@ -3,19 +3,50 @@ under a platform's rate limits. The token source is implemented by the core
 (`commerce_sync.core.services.credentials.ConnectionTokenSource`: tokens kept
 in the connection's encrypted credentials, refreshed once under a row lock)
 and reaches an adapter through `ConnectorContext.token_source`; the limiter
-is `connectors.limits` (one every worker shares). Also the error for records
-that do not fit (`problems_error`) and the bearer GET with its Decimal JSON
-that several clients send (`bearer_get`, `decimal_json`)."""
+is `connectors.limits` (one every worker shares). Also:
+
+* records that do not fit: `Unfit`, `guarded` (the source translators, with
+  their `Raw` and `Record` shapes) and `problems_error`;
+* sending: `held_slots` (the slots of several limiters held around one
+  call), `request_or_unavailable` (a lost connection is
+  `PlatformUnavailable`), `bearer_request` (a bearer token and a JSON body)
+  and `bearer_get`;
+* reading: `decimal_json` (numbers as Decimal) and `json_object`."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, Protocol
 
 import requests
 
 from commerce_sync.errors import DataProcessingError, PlatformUnavailable
+
+Raw = Mapping[str, Any]  # a vendor's record as its JSON was read
+Record = dict[str, Any]  # a canonical record a translator makes
+
+
+class Unfit(Exception):
+    """One vendor record does not fit the canonical model; the message says
+    why. The source translators catch it and record a problem naming the
+    record (`Translation.problems`), never dropping it silently."""
+
+
+def guarded(problems: list[str], label: str, build: Any, *args: Any) -> list[Record]:
+    """The records `build(*args)` yields for one vendor record; when it does
+    not fit (`Unfit`) or is malformed (a missing key, a wrong type, a bad
+    number), none, and a problem starting with `label` (the record's name)
+    is added to `problems` instead."""
+    try:
+        return list(build(*args))
+    except Unfit as unfit:
+        problems.append(f"{label}: {unfit}")
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as error:
+        problems.append(f"{label}: malformed ({type(error).__name__}: {error})")
+    return []
 
 
 class TokenSource(Protocol):
@@ -86,24 +117,92 @@ def problems_error(platform: str, problems: list[str]) -> DataProcessingError:
     )
 
 
+def request_or_unavailable(
+    session: requests.Session, method: str, url: str, *, platform: str, **kwargs: Any
+) -> requests.Response:
+    """`session.request(method, url, **kwargs)`; a timeout or a refused
+    connection is `PlatformUnavailable` naming `platform` (its display
+    name) and the error's type, never the request's headers or body."""
+    try:
+        return session.request(method, url, **kwargs)
+    except (requests.Timeout, requests.ConnectionError) as error:
+        raise PlatformUnavailable(f"{platform} did not answer ({type(error).__name__})") from None
+
+
+def bearer_request(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    platform: str,
+    bearer: str,
+    timeout: float,
+    params: Mapping[str, Any] | None = None,
+    data: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> requests.Response:
+    """`method url` with `Authorization: Bearer <bearer>`, asking for JSON;
+    `data`, when not None, is a JSON body (sent with `Content-Type:
+    application/json`), `headers` any further ones. No answer is
+    `PlatformUnavailable` as `request_or_unavailable` says (never the
+    token)."""
+    sent = {"Authorization": f"Bearer {bearer}", "Accept": "application/json", **(headers or {})}
+    if data is not None:
+        sent["Content-Type"] = "application/json"
+    return request_or_unavailable(
+        session,
+        method,
+        url,
+        platform=platform,
+        params=params,
+        data=data,
+        headers=sent,
+        timeout=timeout,
+    )
+
+
+@contextmanager
+def held_slots(limiters: Iterable[tuple[RateLimiter, str]]) -> Iterator[None]:
+    """Hold one slot of each (limiter, key) pair for the block: acquired in
+    order before it runs, released in reverse order once it ends, raises, or
+    a later `acquire` raises (`RateLimited`: the slots taken so far are given
+    back)."""
+    taken: list[tuple[RateLimiter, str]] = []
+    try:
+        for limiter, key in limiters:
+            limiter.acquire(key)
+            taken.append((limiter, key))
+        yield
+    finally:
+        for limiter, key in reversed(taken):
+            limiter.release(key)
+
+
 def bearer_get(
     session: requests.Session,
     url: str,
     *,
-    params: dict[str, Any],
+    params: Mapping[str, Any] | Sequence[tuple[str, Any]],
     bearer: str,
     timeout: float,
     platform: str,
     path: str,
+    headers: Mapping[str, str] | None = None,
 ) -> requests.Response:
-    """GET `url` with `Authorization: Bearer <bearer>`, asking for JSON. A
-    timeout or a refused connection is `PlatformUnavailable` naming
-    `platform` (its display name) and `path`, never the token."""
+    """GET `url` with `Authorization: Bearer <bearer>`, asking for JSON;
+    `params` as a mapping or as (name, value) pairs (a name may repeat),
+    `headers` any further ones (Stripe's `Stripe-Account`). A timeout or a
+    refused connection is `PlatformUnavailable` naming `platform` (its
+    display name) and `path`, never the token."""
     try:
         return session.get(
             url,
             params=params,
-            headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"},
+            headers={
+                "Authorization": f"Bearer {bearer}",
+                "Accept": "application/json",
+                **(headers or {}),
+            },
             timeout=timeout,
         )
     except (requests.Timeout, requests.ConnectionError) as error:
@@ -119,3 +218,23 @@ def decimal_json(response: requests.Response, *, platform: str, path: str) -> An
         return json.loads(response.content, parse_float=Decimal)
     except ValueError:
         raise DataProcessingError(f"{platform} sent invalid JSON for {path}") from None
+
+
+def json_object(
+    response: requests.Response,
+    *,
+    platform: str,
+    path: str,
+    parse_float: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    """The JSON body, which must be an object; non-integer numbers read by
+    `parse_float` (None: `float`, for platforms whose amounts are integers
+    or strings). `DataProcessingError` naming `platform` and `path` when the
+    body is not JSON or not an object."""
+    try:
+        body = json.loads(response.content, parse_float=parse_float)
+    except ValueError:
+        raise DataProcessingError(f"{platform} sent invalid JSON for {path}") from None
+    if not isinstance(body, dict):
+        raise DataProcessingError(f"{platform} sent no JSON object for {path}")
+    return body

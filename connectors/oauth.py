@@ -43,6 +43,9 @@ class OAuthPlatform:
     # Refresh this many seconds before the access token expires (None: the
     # core's default margin). Exact renews a token only in its last 30 s.
     refresh_margin_seconds: float | None = None
+    # The access token's lifetime, in seconds, when a token answer gives no
+    # `expires_in` (Lightspeed K-Series documents 3600).
+    default_lifetime_seconds: int = 1800
 
 
 @dataclass(frozen=True)
@@ -115,11 +118,7 @@ class OAuthClient:
         state: str,
         expected_state: str,
     ) -> TokenSet:
-        # A callback whose state we did not issue may be a forged request (CSRF).
-        if not secrets.compare_digest(state, expected_state):
-            raise CredentialsRevoked(
-                f"The answer from {self.platform.name} does not match this connection attempt; please connect again."
-            )
+        self._check_state(state, expected_state)
         return self._token_request(
             {
                 "grant_type": "authorization_code",
@@ -128,6 +127,16 @@ class OAuthClient:
                 "code_verifier": code_verifier,
             }
         )
+
+    def _check_state(self, state: str, expected_state: str, *, authentic: bool = True) -> None:
+        """`CredentialsRevoked` unless the callback's `state` is the one this
+        connection attempt issued (`expected_state`; an empty one matches
+        nothing) and the callback is otherwise `authentic` (Shopify: its HMAC
+        signature): any other may be a forged request (CSRF)."""
+        if not expected_state or not secrets.compare_digest(state, expected_state) or not authentic:
+            raise CredentialsRevoked(
+                f"The answer from {self.platform.name} does not match this connection attempt; please connect again."
+            )
 
     def refresh(self, refresh_token: str) -> TokenSet:
         return self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
@@ -142,9 +151,12 @@ class OAuthClient:
             return TokenSet(
                 access_token=data["access_token"],
                 refresh_token=data["refresh_token"],
-                expires_at=timezone.now() + timedelta(seconds=int(data.get("expires_in", 1800))),
+                expires_at=timezone.now()
+                + timedelta(
+                    seconds=int(data.get("expires_in", self.platform.default_lifetime_seconds))
+                ),
             )
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise PlatformUnavailable(
                 f"{self.platform.name} answered the token request without tokens"
             ) from None
@@ -154,21 +166,14 @@ class OAuthClient:
         secret (Stripe Connect: its secret key alone)."""
         return self.platform.client_id, self.platform.client_secret
 
-    def _post(self, url: str, form: dict[str, str]) -> Any:
+    def _sign_in_answer(self, url: str, **kwargs: Any) -> requests.Response:
+        """POST to one of the platform's token endpoints, asking for JSON
+        (`kwargs` go to `session.post`: the form or JSON body, the auth).
+        `PlatformUnavailable` when it does not answer, fails (5xx) or rate
+        limits (429); any other answer is the caller's to read."""
         try:
-            in_body = self.platform.credentials_in_body
-            if in_body:
-                form = {
-                    **form,
-                    "client_id": self.platform.client_id,
-                    "client_secret": self.platform.client_secret,
-                }
             response = self.session.post(
-                url,
-                data=form,
-                auth=None if in_body else self._client_auth(),
-                headers={"Accept": "application/json"},
-                timeout=self.timeout,
+                url, headers={"Accept": "application/json"}, timeout=self.timeout, **kwargs
             )
         except (requests.Timeout, requests.ConnectionError) as error:
             raise PlatformUnavailable(
@@ -178,6 +183,19 @@ class OAuthClient:
             raise PlatformUnavailable(
                 f"{self.platform.name}'s sign-in service failed ({response.status_code})"
             )
+        return response
+
+    def _post(self, url: str, form: dict[str, str]) -> Any:
+        in_body = self.platform.credentials_in_body
+        if in_body:
+            form = {
+                **form,
+                "client_id": self.platform.client_id,
+                "client_secret": self.platform.client_secret,
+            }
+        response = self._sign_in_answer(
+            url, data=form, auth=None if in_body else self._client_auth()
+        )
         if response.status_code >= 400:
             # Only the error code is kept: the body could echo what we sent.
             error = _oauth_error(response)

@@ -12,17 +12,21 @@ answer inside its attempt: the policy waits the answer's `Retry-After` and,
 when it gives up, hands the answer back for the client to read as an error.
 `RefreshOnce` is the other half every OAuth client shares: after a 401 the
 token is refreshed once and the request sent again; a second 401 means the
-grant is gone.
+grant is gone. `refreshed_get` puts the two together for the read-only
+sources' GETs, and `SourceClient` holds what those clients keep.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypedDict, TypeVar
+
+import requests
 
 from commerce_sync.errors import (
     ApplicationError,
@@ -32,7 +36,7 @@ from commerce_sync.errors import (
     RateLimited,
     TransientError,
 )
-from connectors.common import TokenSource
+from connectors.common import RateLimiter, TokenSource, bearer_get, held_slots
 
 T = TypeVar("T")
 
@@ -171,6 +175,16 @@ class RetryPolicy:
             sleep=sleep,
         )
 
+    @classmethod
+    def budgeted_throttle(cls, *, wait: float, sleep: Callable[[float], None]) -> RetryPolicy:
+        """`throttle` for as many tries as fit a budget of `wait` seconds in
+        all, each try counted as at least 0.1 s (so a `Retry-After` of 0
+        cannot loop for ever): Exact Online's 429s (QuickBooks' client spells
+        out the same policy)."""
+        return cls.throttle(
+            wait=wait, attempts=sys.maxsize, budget=wait, budget_floor=0.1, sleep=sleep
+        )
+
     def with_sleep(self, sleep: Callable[[float], None]) -> RetryPolicy:
         """The same policy sleeping through `sleep`."""
         return replace(self, sleep=sleep)
@@ -289,3 +303,118 @@ def bearer_send(
         lambda token: throttle.call(lambda: attempt(token), retry_on=(), on_retry=on_throttle),
         revoked,
     )
+
+
+def refreshed_get(
+    send: Callable[[str], requests.Response],
+    *,
+    retries: RetryPolicy,
+    tokens: TokenSource | None,
+    api_key: str = "",
+    platform: str,
+    path: str,
+    refused: str,
+    revoked: Callable[[int], str],
+    decode: Callable[[requests.Response], T],
+) -> T:
+    """One logical GET of a read-only source: `send(bearer)` sends it with
+    the bearer token of `tokens` (a 401 refreshes it once through
+    `RefreshOnce`; a second 401 raises `CredentialsRevoked(refused)`) or,
+    with no `tokens`, with `api_key`. The answer's status is read by
+    `answer_error` (`platform` its display name, `path` the call, a 401 or
+    403 `CredentialsRevoked(revoked(status))`), a success by `decode`.
+    Transient faults are retried by `retries`; raises `RateLimited`,
+    `PlatformUnavailable`, `CredentialsRevoked` or `DataProcessingError`."""
+    refresh = RefreshOnce(tokens) if tokens is not None else None  # one refresh per call
+
+    def once() -> T:
+        if refresh is None:
+            response = send(api_key)
+        else:
+            response = refresh.send(send, lambda _: CredentialsRevoked(refused))
+        status = response.status_code
+        error = answer_error(
+            status,
+            response.headers.get("Retry-After"),
+            platform=platform,
+            what=path,
+            revoked=revoked(status),
+        )
+        if error is not None:
+            raise error
+        return decode(response)
+
+    return retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
+
+
+class Transport(TypedDict, total=False):
+    """The keyword options every `SourceClient` takes: `timeout` of one
+    request in seconds (default 20), `attempts` per call (4), `backoff` in
+    seconds before the second try (0.5, doubled per try), the HTTP `session`
+    (a new one) and `sleep` (`time.sleep`; tests inject a recorder)."""
+
+    timeout: float
+    attempts: int
+    backoff: float
+    session: requests.Session | None
+    sleep: Callable[[float], None]
+
+
+class SourceClient:
+    """What the read-only source clients (Clover, Lightspeed K-Series,
+    SumUp, Stripe) keep: the API's `base_url` (without a trailing slash), the
+    `timeout` of one request in seconds, the `page_size` of their lists, the
+    `retries` of transient faults (`RetryPolicy.transient`; a `Retry-After`
+    above `max_retry_after` seconds is not waited) and the HTTP `session`
+    (`Transport` lists the options and their defaults). `calls` counts HTTP
+    requests sent (retries included). A subclass sets `platform`, its
+    display name."""
+
+    platform = ""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        page_size: int,
+        timeout: float = 20.0,
+        attempts: int = 4,
+        backoff: float = 0.5,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        max_retry_after: float = 30.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.page_size = page_size
+        self.retries = RetryPolicy.transient(
+            attempts=attempts, backoff=backoff, max_retry_after=max_retry_after, sleep=sleep
+        )
+        self.session = session or requests.Session()
+        self.calls = 0
+
+    def _bearer_get(
+        self,
+        path: str,
+        params: Any,
+        bearer: str,
+        *,
+        limiters: tuple[tuple[RateLimiter, str], ...] = (),
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        """One GET of `path` (below `base_url`) through `bearer_get`, counted
+        in `calls`, holding a slot of each of `limiters` while it runs;
+        `headers` any further ones. Raises `PlatformUnavailable` (no answer)
+        or what a limiter raises (`RateLimited`)."""
+        with held_slots(limiters):
+            self.calls += 1
+            return bearer_get(
+                self.session,
+                self.base_url + path,
+                params=params,
+                bearer=bearer,
+                timeout=self.timeout,
+                platform=self.platform,
+                path=path,
+                headers=headers,
+            )

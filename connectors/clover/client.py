@@ -29,22 +29,16 @@ log line, a repr or a message.
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
-
-import requests
+from collections.abc import Iterator
+from typing import Any, Unpack
 
 from commerce_sync.errors import (
     CredentialsRevoked,
     DataProcessingError,
-    PlatformUnavailable,
-    RateLimited,
 )
-from connectors.common import RateLimiter, TokenSource
+from connectors.common import RateLimiter, TokenSource, json_object
 from connectors.limits import RateLimits
-from connectors.retry import RefreshOnce, RetryPolicy, answer_error
+from connectors.retry import SourceClient, Transport, refreshed_get
 
 PAGE = 1000  # Clover's maximum `limit`
 NESTED_CUT = 100  # expanded collections stop here and cannot be paged
@@ -69,11 +63,14 @@ ORDER_EXPAND = ",".join(
 LINE_EXPAND = "modifications,discounts,taxRates"
 
 
-class CloverClient:
+class CloverClient(SourceClient):
     """Read-only Clover calls for one merchant with the bearer tokens of a
     `TokenSource`. `limiters` are (limiter, key) pairs each call takes a slot
-    of; `sleep` is injected by tests. `calls` counts HTTP requests sent
-    (retries included)."""
+    of; `transport` are `connectors.retry.Transport`'s options (`sleep` is
+    injected by tests). `calls` counts HTTP requests sent (retries
+    included)."""
+
+    platform = "Clover"
 
     def __init__(
         self,
@@ -82,12 +79,8 @@ class CloverClient:
         base_url: str,
         tokens: TokenSource,
         limiters: tuple[tuple[RateLimiter, str], ...] = (),
-        timeout: float = 20.0,
-        attempts: int = 4,
-        backoff: float = 0.5,
         page_size: int = PAGE,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **transport: Unpack[Transport],
     ) -> None:
         if not merchant_id:
             raise CredentialsRevoked(
@@ -95,15 +88,10 @@ class CloverClient:
             )
         if not 1 <= page_size <= PAGE:
             raise ValueError(f"Clover pages hold 1..{PAGE} elements")
+        super().__init__(base_url=base_url, page_size=page_size, **transport)
         self.merchant_id = merchant_id
-        self.base_url = base_url.rstrip("/")
         self.tokens = tokens
         self.limiters = limiters
-        self.timeout = timeout
-        self.page_size = page_size
-        self.retries = RetryPolicy.transient(attempts=attempts, backoff=backoff, sleep=sleep)
-        self.session = session or requests.Session()
-        self.calls = 0
 
     def __repr__(self) -> str:
         return f"CloverClient({self.base_url!r}, {self.merchant_id!r})"
@@ -114,59 +102,22 @@ class CloverClient:
 
     # -- one call --
 
-    def _send(self, path: str, params: list[tuple[str, Any]], bearer: str) -> requests.Response:
-        taken: list[tuple[RateLimiter, str]] = []
-        try:
-            for limiter, key in self.limiters:
-                limiter.acquire(key)
-                taken.append((limiter, key))
-            self.calls += 1
-            return self.session.get(
-                self.base_url + path,
-                params=params,
-                headers={"Authorization": f"Bearer {bearer}", "Accept": "application/json"},
-                timeout=self.timeout,
-            )
-        except (requests.Timeout, requests.ConnectionError) as error:
-            raise PlatformUnavailable(
-                f"Clover did not answer GET {path} ({type(error).__name__})"
-            ) from None
-        finally:
-            for limiter, key in reversed(taken):
-                limiter.release(key)
-
     def get(self, path: str, params: list[tuple[str, Any]]) -> dict[str, Any]:
         """One GET with retries of transient faults; the JSON object."""
-        refresh = RefreshOnce(self.tokens)  # one refresh per logical call
-
-        def once() -> dict[str, Any]:
-            response = refresh.send(
-                lambda bearer: self._send(path, params, bearer),
-                lambda _: CredentialsRevoked(
-                    "Clover refused the refreshed access token: connect Clover again"
-                ),
-            )
-            status = response.status_code
-            error = answer_error(
-                status,
-                response.headers.get("Retry-After"),
-                platform="Clover",
-                what=path,
-                revoked=f"Clover no longer accepts this connection ({status}): the app was "
-                "uninstalled or lost its orders and payments read permissions; connect "
-                "Clover again",
-            )
-            if error is not None:
-                raise error
-            try:
-                body = json.loads(response.content)
-            except ValueError:
-                raise DataProcessingError(f"Clover sent invalid JSON for {path}") from None
-            if not isinstance(body, dict):
-                raise DataProcessingError(f"Clover sent no JSON object for {path}")
-            return body
-
-        return self.retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
+        return refreshed_get(
+            lambda bearer: self._bearer_get(path, params, bearer, limiters=self.limiters),
+            retries=self.retries,
+            tokens=self.tokens,
+            platform="Clover",
+            path=path,
+            refused="Clover refused the refreshed access token: connect Clover again",
+            revoked=lambda status: (
+                f"Clover no longer accepts this connection ({status}): the "
+                "app was uninstalled or lost its orders and payments read permissions; connect "
+                "Clover again"
+            ),
+            decode=lambda response: json_object(response, platform="Clover", path=path),
+        )
 
     # -- paging --
 

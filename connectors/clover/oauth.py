@@ -96,10 +96,7 @@ class CloverOAuthClient(OAuthClient):
         state: str,
         expected_state: str,
     ) -> TokenSet:
-        if not secrets.compare_digest(state, expected_state):
-            raise CredentialsRevoked(
-                "The answer from Clover does not match this connection attempt; please connect again."
-            )
+        self._check_state(state, expected_state)
         body = {
             "client_id": self.platform.client_id,
             "client_secret": self.platform.client_secret,
@@ -129,16 +126,7 @@ class CloverOAuthClient(OAuthClient):
         )
 
     def _post_json(self, url: str, body: dict[str, str]) -> Any:
-        try:
-            response = self.session.post(
-                url, json=body, headers={"Accept": "application/json"}, timeout=self.timeout
-            )
-        except (requests.Timeout, requests.ConnectionError) as error:
-            raise PlatformUnavailable(
-                f"Clover's sign-in service did not answer ({type(error).__name__})"
-            ) from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise PlatformUnavailable(f"Clover's sign-in service failed ({response.status_code})")
+        response = self._sign_in_answer(url, json=body)
         if response.status_code >= 400:
             # Only the status: the body could echo what we sent.
             raise CredentialsRevoked(

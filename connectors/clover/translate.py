@@ -101,10 +101,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from connectors.common import Raw, Record, Unfit, guarded
 from mapping.money import from_minor
-
-Raw = Mapping[str, Any]
-Record = dict[str, Any]
 
 RATE_SCALE = 10_000_000  # 100 % (TaxableAmountRate.rate: "100% = 1e7")
 PERCENT_DECIMAL_SCALE = 1_000_000  # percentageDecimal: percent x 10,000
@@ -126,10 +124,6 @@ TENDERS = {
 PAID = frozenset(["SUCCESS", "AUTH_COMPLETED", "VOID_FAILED"])
 PENDING = frozenset(["AUTH", "PENDING", "INITIATED", "OFFLINE_RETRYING"])
 NO_MONEY = {"FAIL": "Failed", "VOIDED": "Cancelled", "VOIDING": "Cancelled"}
-
-
-class Unfit(Exception):
-    """One record does not fit the canonical model; the message says why."""
 
 
 @dataclass
@@ -609,16 +603,6 @@ def tax_components(orders: Iterable[Raw]) -> list[Record]:
 # -- a period ----------------------------------------------------------------------
 
 
-def _guarded(problems: list[str], label: str, build: Any, *args: Any) -> list[Record]:
-    try:
-        return list(build(*args))
-    except Unfit as unfit:
-        problems.append(f"{label}: {unfit}")
-    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as error:
-        problems.append(f"{label}: malformed ({type(error).__name__}: {error})")
-    return []
-
-
 def translate_period(
     *,
     orders: Iterable[Raw] = (),
@@ -636,15 +620,15 @@ def translate_period(
     out = Translation()
     by_id = {str(o.get("id")): o for o in [*refunded_orders, *orders]}
     for order in orders:
-        out.orders += _guarded(
+        out.orders += guarded(
             out.problems, f"order {order.get('id')}", sale_order, order, location_id
         )
     for refund in refunds:
-        out.orders += _guarded(
+        out.orders += guarded(
             out.problems, f"refund {refund.get('id')}", refund_order, refund, by_id, location_id
         )
     for credit in credits:
-        out.orders += _guarded(
+        out.orders += guarded(
             out.problems, f"credit {credit.get('id')}", credit_order, credit, currency, location_id
         )
     try:

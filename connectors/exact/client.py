@@ -23,7 +23,6 @@ Facts (../shared/reference/README.md "Exact Online", exactonline/ SDK
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -115,13 +114,7 @@ class ExactClient:
         self.sleep = sleep
         self.clock = clock
         self.throttle_wait = throttle_wait
-        self.throttle = RetryPolicy.throttle(
-            wait=throttle_wait,
-            attempts=sys.maxsize,
-            budget=throttle_wait,
-            budget_floor=0.1,
-            sleep=sleep,
-        )
+        self.throttle = RetryPolicy.budgeted_throttle(wait=throttle_wait, sleep=sleep)
         self.limit_key = f"exact:{division}"
         self.calls = 0
         self.throttled = 0

@@ -30,6 +30,7 @@ import requests
 from django.conf import settings
 
 from commerce_sync.errors import ConfigurationError, CredentialsRevoked, PlatformUnavailable
+from connectors.common import bearer_request
 
 PLATFORM_KEY = "exact"
 ACCESS_TOKEN_SECONDS = 600
@@ -72,15 +73,14 @@ class Division:
 
 
 def _get(url: str, access_token: str, session: requests.Session | None) -> Any:
-    http = session or requests.Session()
-    try:
-        response = http.get(
-            url,
-            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
-            timeout=15,
-        )
-    except (requests.Timeout, requests.ConnectionError) as error:
-        raise PlatformUnavailable(f"Exact Online did not answer ({type(error).__name__})") from None
+    response = bearer_request(
+        session or requests.Session(),
+        "GET",
+        url,
+        platform="Exact Online",
+        bearer=access_token,
+        timeout=15,
+    )
     if response.status_code == 401:
         raise CredentialsRevoked("Exact Online refused the new authorisation; connect again")
     if response.status_code >= 400:

@@ -27,7 +27,7 @@ from commerce_sync.errors import (
     RateLimited,
     SubscriptionExpired,
 )
-from connectors.common import RateLimiter, TokenSource
+from connectors.common import RateLimiter, TokenSource, bearer_request, held_slots
 from connectors.retry import RetryPolicy, bearer_send, retry_after_seconds
 
 PAGE_SIZE = 100  # the most rows FreeAgent returns a page
@@ -128,36 +128,20 @@ class FreeAgentClient:
     def _attempt(
         self, method: str, path: str, *, params: dict[str, str] | None, body: Any, token: str
     ) -> requests.Response:
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/json",
-            "User-Agent": self.user_agent,
-        }
-        data = None
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-            data = json.dumps(body).encode()
-        taken: list[tuple[RateLimiter, str]] = []
-        try:
-            for limiter, key in self.limiters:
-                limiter.acquire(key)
-                taken.append((limiter, key))
+        data = None if body is None else json.dumps(body).encode()
+        with held_slots(self.limiters):
             self.calls += 1
-            return self.session.request(
+            return bearer_request(
+                self.session,
                 method,
                 self.api_url + path,
+                platform="FreeAgent",
+                bearer=token,
                 params=params,
                 data=data,
-                headers=headers,
                 timeout=self.timeout,
+                headers={"User-Agent": self.user_agent},
             )
-        except (requests.Timeout, requests.ConnectionError) as error:
-            raise PlatformUnavailable(
-                f"FreeAgent did not answer ({type(error).__name__})"
-            ) from None
-        finally:
-            for limiter, key in reversed(taken):
-                limiter.release(key)
 
     def _result(self, response: requests.Response) -> Any:
         status = response.status_code

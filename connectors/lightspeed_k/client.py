@@ -33,20 +33,14 @@ an alert). Tokens never reach a log line, a repr or a message.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
-
-import requests
+from collections.abc import Iterator
+from typing import Any, Unpack
 
 from commerce_sync.errors import (
-    CredentialsRevoked,
     DataProcessingError,
-    PlatformUnavailable,
-    RateLimited,
 )
-from connectors.common import TokenSource, bearer_get, decimal_json
-from connectors.retry import RefreshOnce, RetryPolicy, transient_error
+from connectors.common import TokenSource, decimal_json
+from connectors.retry import SourceClient, Transport, refreshed_get
 
 SALES_PAGE = 100  # the most `pageSize` allows
 PAYMENTS_PAGE = 100
@@ -55,33 +49,27 @@ MAX_PAGES = 10_000
 MAX_RANGE_DAYS = 365  # the widest `from`..`to` the sales endpoint takes
 
 
-class LightspeedKClient:
+class LightspeedKClient(SourceClient):
     """Read-only K-Series calls with the bearer tokens of a `TokenSource`.
 
-    `base_url` is the connection's host (production or trial); `sleep` is
-    injected by tests. `calls` counts HTTP requests sent (retries included)."""
+    `base_url` is the connection's host (production or trial); `transport`
+    are `connectors.retry.Transport`'s options (`sleep` is injected by
+    tests). `calls` counts HTTP requests sent (retries included)."""
+
+    platform = "Lightspeed"
 
     def __init__(
         self,
         *,
         tokens: TokenSource,
         base_url: str,
-        timeout: float = 20.0,
-        attempts: int = 4,
-        backoff: float = 0.5,
         page_size: int = SALES_PAGE,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **transport: Unpack[Transport],
     ) -> None:
         if not 1 <= page_size <= SALES_PAGE:
             raise ValueError(f"pageSize must be 1..{SALES_PAGE}")
+        super().__init__(base_url=base_url, page_size=page_size, **transport)
         self.tokens = tokens
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.page_size = page_size
-        self.retries = RetryPolicy.transient(attempts=attempts, backoff=backoff, sleep=sleep)
-        self.session = session or requests.Session()
-        self.calls = 0
 
     def __repr__(self) -> str:
         return f"LightspeedKClient({self.base_url!r})"
@@ -91,45 +79,23 @@ class LightspeedKClient:
         as Decimal). Raises `CredentialsRevoked`, `RateLimited`,
         `PlatformUnavailable` or `DataProcessingError` (refused, not JSON)."""
 
-        def send(bearer: str) -> requests.Response:
-            self.calls += 1
-            return bearer_get(
-                self.session,
-                self.base_url + path,
-                params=params,
-                bearer=bearer,
-                timeout=self.timeout,
-                platform="Lightspeed",
-                path=path,
-            )
-
-        # One refresh per logical call, across its retries.
-        refresh = RefreshOnce(self.tokens)
-
-        def once() -> Any:
-            response = refresh.send(
-                send,
-                lambda _: CredentialsRevoked(
-                    "Lightspeed refused the refreshed access token: the grant was revoked; "
-                    "connect Lightspeed again"
-                ),
-            )
-            status = response.status_code
-            transient = transient_error(
-                status, response.headers.get("Retry-After"), platform="Lightspeed", what=path
-            )
-            if transient is not None:
-                raise transient
-            if status == 403:
-                raise CredentialsRevoked(
-                    f"Lightspeed refused {path} (403): the grant lacks the financial-api scope "
-                    "or no longer covers this business location; connect Lightspeed again"
-                )
-            if status >= 300:
-                raise DataProcessingError(f"Lightspeed refused the request for {path} ({status})")
-            return decimal_json(response, platform="Lightspeed", path=path)
-
-        return self.retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
+        # One refresh per logical call, across its retries. Only a 403 reaches
+        # `revoked`: a 401 after the refresh is `refused`.
+        return refreshed_get(
+            lambda bearer: self._bearer_get(path, params, bearer),
+            retries=self.retries,
+            tokens=self.tokens,
+            platform="Lightspeed",
+            path=path,
+            refused="Lightspeed refused the refreshed access token: the grant was revoked; "
+            "connect Lightspeed again",
+            revoked=lambda status: (
+                f"Lightspeed refused {path} ({status}): the grant lacks the "
+                "financial-api scope or no longer covers this business location; connect "
+                "Lightspeed again"
+            ),
+            decode=lambda response: decimal_json(response, platform="Lightspeed", path=path),
+        )
 
     def business_locations(self) -> list[dict[str, Any]]:
         """Every business location the grant covers, each with its

@@ -16,14 +16,10 @@ No revocation endpoint is listed, so disconnecting forgets the tokens only.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import requests
 from django.conf import settings
-from django.utils import timezone
 
-from commerce_sync.errors import PlatformUnavailable
-from connectors.oauth import OAuthClient, OAuthPlatform, TokenSet
+from connectors.oauth import OAuthClient, OAuthPlatform
 
 SCOPES = ("financial-api",)
 ACCESS_TOKEN_SECONDS = 3600  # documented lifetime, used only when expires_in is absent
@@ -50,28 +46,16 @@ def lightspeed_k_platform(environment: str = "production") -> OAuthPlatform:
         client_id=settings.LIGHTSPEED_K_CLIENT_ID,
         client_secret=settings.LIGHTSPEED_K_CLIENT_SECRET,
         scopes=SCOPES,
+        default_lifetime_seconds=ACCESS_TOKEN_SECONDS,
     )
 
 
 class LightspeedKOAuthClient(OAuthClient):
-    """The shared client, with the K-Series default lifetime and no revocation."""
+    """The shared client (the K-Series default lifetime is its platform's
+    `default_lifetime_seconds`), with no revocation."""
 
     def revoke(self, refresh_token: str) -> None:
         raise NotImplementedError("Lightspeed K-Series lists no token revocation endpoint")
-
-    def _token_request(self, form: dict[str, str]) -> TokenSet:
-        data = self._post(self.platform.token_url, form)
-        try:
-            seconds = int(data.get("expires_in", ACCESS_TOKEN_SECONDS))
-            return TokenSet(
-                access_token=data["access_token"],
-                refresh_token=data["refresh_token"],
-                expires_at=timezone.now() + timedelta(seconds=seconds),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError):
-            raise PlatformUnavailable(
-                "Lightspeed answered the token request without tokens"
-            ) from None
 
 
 def lightspeed_k_oauth_client(

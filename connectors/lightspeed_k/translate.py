@@ -85,10 +85,8 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
+from connectors.common import Raw, Record, Unfit, guarded
 from mapping.money import quantize, quantum
-
-Raw = Mapping[str, Any]
-Record = dict[str, Any]
 
 PAYMENT_TYPES = {
     "LIGHTSPEED_PAYMENTS": "Card",
@@ -102,10 +100,6 @@ PAYMENT_TYPES = {
 }
 FEE_RECORDS = frozenset(["PAYMENT", "REFUND"])
 ZERO = Decimal(0)
-
-
-class Unfit(Exception):
-    """One record does not fit the canonical model; the message says why."""
 
 
 @dataclass
@@ -403,16 +397,6 @@ def reference_data(sales: Iterable[Raw]) -> tuple[list[Record], list[Record], li
     return list(products.values()), list(categories.values()), list(components.values())
 
 
-def _guarded(problems: list[str], label: str, build: Any, *args: Any) -> list[Record]:
-    try:
-        return list(build(*args))
-    except Unfit as unfit:
-        problems.append(f"{label}: {unfit}")
-    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as error:
-        problems.append(f"{label}: malformed ({type(error).__name__}: {error})")
-    return []
-
-
 def translate_location(
     *,
     location_id: str,
@@ -429,13 +413,13 @@ def translate_location(
             out.problems.append(f"sale {sale!r}: not an object")
             continue
         label = f"sale {sale.get('accountFiscId')}"
-        out.orders += _guarded(out.problems, label, sale_order, sale, currency, location_id)
+        out.orders += guarded(out.problems, label, sale_order, sale, currency, location_id)
     for record in payments:
         if not isinstance(record, Mapping):
             out.problems.append(f"Lightspeed Payments record {record!r}: not an object")
             continue
         label = f"Lightspeed Payments record {record.get('id')}"
-        out.transactions += _guarded(out.problems, label, payments_transactions, record, currency)
+        out.transactions += guarded(out.problems, label, payments_transactions, record, currency)
     good = [s for s in sales if isinstance(s, Mapping)]
     out.products, out.product_categories, out.tax_components = reference_data(good)
     return out

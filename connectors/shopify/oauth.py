@@ -88,15 +88,8 @@ class ShopifyOAuthClient(OAuthClient):
         expected_state: str,
         params: dict[str, str] | None = None,
     ) -> TokenSet:
-        import secrets
-
-        from commerce_sync.errors import CredentialsRevoked
-
         signed = params is not None and callback_is_authentic(params, self.platform.client_secret)
-        if not secrets.compare_digest(state, expected_state) or not signed:
-            raise CredentialsRevoked(
-                "The answer from Shopify does not match this connection attempt; please connect again."
-            )
+        self._check_state(state, expected_state, authentic=signed)
         return self._token_request(
             code_exchange_form(
                 client_id=self.platform.client_id,

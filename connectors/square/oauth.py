@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-import requests
 from django.conf import settings
 
 from commerce_sync.errors import CredentialsRevoked, PlatformUnavailable
@@ -98,16 +97,7 @@ class SquareOAuthClient(OAuthClient):
         credentials = {"client_id": self.platform.client_id}
         credentials["client_secret"] = self.platform.client_secret
         body = credentials | form  # e.g. token_request()'s grant_type and refresh_token
-        try:
-            response = self.session.post(
-                url, json=body, headers={"Accept": "application/json"}, timeout=self.timeout
-            )
-        except (requests.Timeout, requests.ConnectionError) as error:
-            raise PlatformUnavailable(
-                f"Square's sign-in service did not answer ({type(error).__name__})"
-            ) from None
-        if response.status_code >= 500 or response.status_code == 429:
-            raise PlatformUnavailable(f"Square's sign-in service failed ({response.status_code})")
+        response = self._sign_in_answer(url, json=body)
         if response.status_code >= 400:
             raise CredentialsRevoked(
                 f"Square no longer accepts this connection's authorisation "

@@ -59,10 +59,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from connectors.common import Raw, Record, Unfit
 from mapping.money import from_minor
-
-Raw = Mapping[str, Any]
-Record = dict[str, Any]
 
 TENDER_TYPES = {
     "CARD": "Card",
@@ -111,10 +109,6 @@ ENTRIES_CARRIED_ELSEWHERE = frozenset(
         "RETURNED_PAYOUT",
     ]
 )
-
-
-class Unfit(Exception):
-    """One record does not fit the canonical model; the message says why."""
 
 
 @dataclass

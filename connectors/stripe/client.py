@@ -25,9 +25,8 @@ resource. The key never reaches a log line, a repr or a message.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Unpack
 
 import requests
 from django.conf import settings
@@ -38,19 +37,23 @@ from commerce_sync.errors import (
     PlatformUnavailable,
     RateLimited,
 )
-from connectors.retry import RetryPolicy, transient_error
+from connectors.common import json_object
+from connectors.retry import SourceClient, Transport, transient_error
 
 PAGE = 100  # the most a Stripe list returns per page (`limit` 1..100)
 MAX_RETRY_AFTER = 30.0
 
 
-class StripeClient:
+class StripeClient(SourceClient):
     """Read-only Stripe calls with one secret or restricted key, or, for a
     Stripe Connect account (`account`, `acct_...`), the platform's secret
     key sent with the `Stripe-Account` header (see `oauth.py`).
 
-    `base_url` defaults to `settings.STRIPE_API_URL`; `sleep` is injected by
-    tests. `calls` counts HTTP requests sent (retries included)."""
+    `base_url` defaults to `settings.STRIPE_API_URL`; `transport` are
+    `connectors.retry.Transport`'s options (`sleep` is injected by tests).
+    `calls` counts HTTP requests sent (retries included)."""
+
+    platform = "Stripe"
 
     def __init__(
         self,
@@ -58,25 +61,19 @@ class StripeClient:
         api_key: str,
         account: str = "",
         base_url: str | None = None,
-        timeout: float = 20.0,
-        attempts: int = 4,
-        backoff: float = 0.5,
         page_size: int = PAGE,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **transport: Unpack[Transport],
     ) -> None:
         if not api_key:
             raise CredentialsRevoked("This Stripe connection has no API key: connect Stripe again")
-        self.base_url = (base_url or settings.STRIPE_API_URL).rstrip("/")
+        super().__init__(
+            base_url=base_url or settings.STRIPE_API_URL,
+            page_size=page_size,
+            max_retry_after=MAX_RETRY_AFTER,
+            **transport,
+        )
         self._api_key = api_key
         self.account = account
-        self.timeout = timeout
-        self.page_size = page_size
-        self.retries = RetryPolicy.transient(
-            attempts=attempts, backoff=backoff, max_retry_after=MAX_RETRY_AFTER, sleep=sleep
-        )
-        self.session = session or requests.Session()
-        self.calls = 0
 
     def __repr__(self) -> str:
         return f"StripeClient({self.base_url!r}, {self.account!r})"
@@ -84,18 +81,12 @@ class StripeClient:
     # -- one call --
 
     def _send(self, path: str, params: dict[str, Any]) -> requests.Response:
-        self.calls += 1
-        headers = {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
-        if self.account:
-            headers["Stripe-Account"] = self.account
-        try:
-            return self.session.get(
-                self.base_url + path, params=params, headers=headers, timeout=self.timeout
-            )
-        except (requests.Timeout, requests.ConnectionError) as error:
-            raise PlatformUnavailable(
-                f"Stripe did not answer GET {path} ({type(error).__name__})"
-            ) from None
+        return self._bearer_get(
+            path,
+            params,
+            self._api_key,
+            headers={"Stripe-Account": self.account} if self.account else None,
+        )
 
     def get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         """One GET with retries of transient faults; the parsed JSON object."""
@@ -103,13 +94,7 @@ class StripeClient:
         def once() -> dict[str, Any]:
             response = self._send(path, params)
             self._raise_for_status(response, path)
-            try:
-                body = response.json()
-            except ValueError:
-                raise DataProcessingError(f"Stripe sent invalid JSON for {path}") from None
-            if not isinstance(body, dict):
-                raise DataProcessingError(f"Stripe sent no JSON object for {path}")
-            return body
+            return json_object(response, platform="Stripe", path=path)
 
         return self.retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
 

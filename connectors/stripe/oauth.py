@@ -98,10 +98,7 @@ class StripeConnectOAuthClient(OAuthClient):
     ) -> ConnectGrant:
         """The account the merchant connected. `CredentialsRevoked` for a
         state we did not issue or a refused code."""
-        if not expected_state or not secrets.compare_digest(state, expected_state):
-            raise CredentialsRevoked(
-                "The answer from Stripe does not match this connection attempt; please connect again."
-            )
+        self._check_state(state, expected_state)
         data = self._post(
             self.platform.token_url, {"grant_type": "authorization_code", "code": code}
         )

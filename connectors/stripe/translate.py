@@ -73,10 +73,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from connectors.common import Raw, Record, Unfit
 from mapping.money import from_minor
-
-Raw = Mapping[str, Any]
-Record = dict[str, Any]
 
 LOCATION = {"id": "stripe", "name": "Stripe"}  # one Stripe account, one balance
 PAYMENT_TYPE = "Card"  # see the module docstring: the Stripe balance
@@ -89,10 +87,6 @@ REVERSED_MONEY = {
     "payment_failure_refund": ("payment-failure", "Payment failed"),
 }
 DISPUTE_CATEGORIES = {"dispute": "Dispute (chargeback)", "dispute_reversal": "Dispute won"}
-
-
-class Unfit(Exception):
-    """One record does not fit the canonical model; the message says why."""
 
 
 @dataclass

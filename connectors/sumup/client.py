@@ -25,33 +25,32 @@ and tokens never reach a log line, a repr or a message.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Unpack
 from urllib.parse import parse_qs
 
-import requests
 from django.conf import settings
 
 from commerce_sync.errors import (
     CredentialsRevoked,
     DataProcessingError,
-    PlatformUnavailable,
-    RateLimited,
 )
-from connectors.common import TokenSource, bearer_get, decimal_json
-from connectors.retry import RefreshOnce, RetryPolicy, answer_error
+from connectors.common import TokenSource, decimal_json
+from connectors.retry import SourceClient, Transport, refreshed_get
 
 HISTORY_PAGE = 100
 PAYOUTS_LIMIT = 9999  # the most the payouts list returns (`limit` 1..9999)
 MAX_PAGES = 10_000
 
 
-class SumUpClient:
+class SumUpClient(SourceClient):
     """Read-only SumUp calls for one merchant code, with an API key or, for
     an OAuth connection, the bearer tokens of a `TokenSource` (a 401 then
-    refreshes once; a second 401 means the grant is gone). `calls` counts
-    HTTP requests sent (retries included)."""
+    refreshes once; a second 401 means the grant is gone). `transport` are
+    `connectors.retry.Transport`'s options. `calls` counts HTTP requests
+    sent (retries included)."""
+
+    platform = "SumUp"
 
     def __init__(
         self,
@@ -60,24 +59,17 @@ class SumUpClient:
         api_key: str = "",
         tokens: TokenSource | None = None,
         base_url: str | None = None,
-        timeout: float = 20.0,
-        attempts: int = 4,
-        backoff: float = 0.5,
         page_size: int = HISTORY_PAGE,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        **transport: Unpack[Transport],
     ) -> None:
         if not api_key and tokens is None:
             raise CredentialsRevoked("This SumUp connection has no API key: connect SumUp again")
+        super().__init__(
+            base_url=base_url or settings.SUMUP_API_URL, page_size=page_size, **transport
+        )
         self.tokens = tokens
-        self.base_url = (base_url or settings.SUMUP_API_URL).rstrip("/")
         self.merchant_code = merchant_code
         self._api_key = api_key
-        self.timeout = timeout
-        self.page_size = page_size
-        self.retries = RetryPolicy.transient(attempts=attempts, backoff=backoff, sleep=sleep)
-        self.session = session or requests.Session()
-        self.calls = 0
 
     def __repr__(self) -> str:
         return f"SumUpClient({self.base_url!r}, {self.merchant_code!r})"
@@ -85,46 +77,22 @@ class SumUpClient:
     def get(self, path: str, params: dict[str, Any]) -> Any:
         """One GET with retries of transient faults; the JSON body, numbers as Decimal."""
 
-        def send(bearer: str) -> requests.Response:
-            self.calls += 1
-            return bearer_get(
-                self.session,
-                self.base_url + path,
-                params=params,
-                bearer=bearer,
-                timeout=self.timeout,
-                platform="SumUp",
-                path=path,
-            )
-
         # OAuth: one refresh per logical call, across its retries.
-        refresh = RefreshOnce(self.tokens) if self.tokens is not None else None
-
-        def once() -> Any:
-            if refresh is None:
-                response = send(self._api_key)
-            else:
-                response = refresh.send(
-                    send,
-                    lambda _: CredentialsRevoked(
-                        "SumUp refused the refreshed access token: connect SumUp again"
-                    ),
-                )
-            status = response.status_code
-            error = answer_error(
-                status,
-                response.headers.get("Retry-After"),
-                platform="SumUp",
-                what=path,
-                revoked=f"SumUp no longer accepts this connection's credentials ({status}): "
-                "they were revoked or lack the transactions.history and payouts.read scopes; "
-                "connect SumUp again",
-            )
-            if error is not None:
-                raise error
-            return decimal_json(response, platform="SumUp", path=path)
-
-        return self.retries.call(once, retry_on=(RateLimited, PlatformUnavailable))
+        return refreshed_get(
+            lambda bearer: self._bearer_get(path, params, bearer),
+            retries=self.retries,
+            tokens=self.tokens,
+            api_key=self._api_key,
+            platform="SumUp",
+            path=path,
+            refused="SumUp refused the refreshed access token: connect SumUp again",
+            revoked=lambda status: (
+                f"SumUp no longer accepts this connection's credentials "
+                f"({status}): they were revoked or lack the transactions.history and payouts.read "
+                "scopes; connect SumUp again"
+            ),
+            decode=lambda response: decimal_json(response, platform="SumUp", path=path),
+        )
 
     def history(self, *, oldest: str, newest: str) -> Iterator[dict[str, Any]]:
         """Transactions created in [oldest, newest) (ISO 8601 UTC), oldest

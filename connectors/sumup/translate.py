@@ -50,16 +50,14 @@ record's id and lands in `Translation.problems`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from connectors.common import Raw, Record, Unfit
 from mapping.money import quantize
-
-Raw = Mapping[str, Any]
-Record = dict[str, Any]
 
 LOCATION = {"id": "sumup", "name": "SumUp"}
 PAYMENT_TYPES = {
@@ -85,10 +83,6 @@ NO_MONEY = frozenset(["CANCELLED", "FAILED"])
 DEDUCTIONS = frozenset(
     ["CHARGE_BACK_DEDUCTION", "REFUND_DEDUCTION", "DD_RETURN_DEDUCTION", "BALANCE_DEDUCTION"]
 )
-
-
-class Unfit(Exception):
-    """One record does not fit the canonical model; the message says why."""
 
 
 @dataclass

@@ -26,7 +26,7 @@ from commerce_sync.errors import (
     RateLimited,
     SubscriptionExpired,
 )
-from connectors.common import RateLimiter, TokenSource
+from connectors.common import RateLimiter, TokenSource, bearer_request, held_slots
 from connectors.retry import RetryPolicy, bearer_send, retry_after_seconds
 
 MAX_IDEMPOTENCY_KEY = 128
@@ -143,34 +143,23 @@ class XeroClient:
         key: str | None,
         token: str,
     ) -> requests.Response:
-        headers = {
-            "Authorization": f"Bearer {token}",
-            "xero-tenant-id": self.tenant_id,
-            "Accept": "application/json",
-        }
-        data = None
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-            data = dumps(body).encode()
+        headers = {"xero-tenant-id": self.tenant_id}
+        data = None if body is None else dumps(body).encode()
         if key is not None:
             headers["Idempotency-Key"] = idempotency_key(key)
-        if self.limiter is not None:
-            self.limiter.acquire(self.limit_key)
-        self.calls += 1
-        try:
-            return self.session.request(
+        with held_slots(() if self.limiter is None else ((self.limiter, self.limit_key),)):
+            self.calls += 1
+            return bearer_request(
+                self.session,
                 method,
                 self.api_url + path,
+                platform="Xero",
+                bearer=token,
                 params=params,
                 data=data,
-                headers=headers,
                 timeout=self.timeout,
+                headers=headers,
             )
-        except (requests.Timeout, requests.ConnectionError) as error:
-            raise PlatformUnavailable(f"Xero did not answer ({type(error).__name__})") from None
-        finally:
-            if self.limiter is not None:
-                self.limiter.release(self.limit_key)
 
     def _result(self, response: requests.Response) -> Any:
         status = response.status_code

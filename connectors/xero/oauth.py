@@ -13,6 +13,7 @@ import requests
 from django.conf import settings
 
 from commerce_sync.errors import ConfigurationError, CredentialsRevoked, PlatformUnavailable
+from connectors.common import bearer_request
 from connectors.oauth import OAuthClient, OAuthPlatform
 
 # offline_access is what yields a refresh token. Apps created since March 2026
@@ -59,14 +60,14 @@ def connections_url() -> str:
 
 def xero_tenants(*, access_token: str, session: requests.Session | None = None) -> list[XeroTenant]:
     """The organisations this grant can reach (after the consent screen)."""
-    try:
-        response = (session or requests.Session()).get(
-            connections_url(),
-            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
-            timeout=15,
-        )
-    except (requests.Timeout, requests.ConnectionError) as error:
-        raise PlatformUnavailable(f"Xero did not answer ({type(error).__name__})") from None
+    response = bearer_request(
+        session or requests.Session(),
+        "GET",
+        connections_url(),
+        platform="Xero",
+        bearer=access_token,
+        timeout=15,
+    )
     if response.status_code == 401:
         raise CredentialsRevoked("Xero refused this connection's authorisation; connect again.")
     if response.status_code >= 400:

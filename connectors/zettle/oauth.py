@@ -17,6 +17,7 @@ import requests
 from django.conf import settings
 
 from commerce_sync.errors import ConfigurationError, PlatformUnavailable
+from connectors.common import bearer_request
 from connectors.oauth import OAuthClient, OAuthPlatform
 
 SCOPES = ("READ:PURCHASE", "READ:FINANCE")
@@ -56,16 +57,14 @@ def zettle_disconnect(
 ) -> None:
     """Remove the app's connection to the organisation. A 401 means Zettle no
     longer knows this token's grant: already disconnected, which is done too."""
-    try:
-        response = (session or requests.Session()).delete(
-            disconnect_url(),
-            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
-            timeout=timeout,
-        )
-    except (requests.Timeout, requests.ConnectionError) as error:
-        raise PlatformUnavailable(
-            f"Zettle's sign-in service did not answer ({type(error).__name__})"
-        ) from None
+    response = bearer_request(
+        session or requests.Session(),
+        "DELETE",
+        disconnect_url(),
+        platform="Zettle's sign-in service",
+        bearer=access_token,
+        timeout=timeout,
+    )
     status = response.status_code
     if status < 300 or status == HTTPStatus.UNAUTHORIZED:
         return

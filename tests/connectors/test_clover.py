@@ -387,11 +387,7 @@ def test_two_workers_refresh_a_connection_once(settings, merchant):
             merchant=merchant,
             platform_key="clover",
             source_type="commerce",
-            credentials={
-                "access_token": "clover-at-old-0123",
-                "refresh_token": "clover-rt-old-0123",
-                "expires_at": LONG_AGO,
-            },
+            credentials=stored("clover-at-old-0123", "clover-rt-old-0123", LONG_AGO),
             settings={"merchant_id": MERCHANT, "region": "eu"},
             status=Connection.Status.LINKED,
         )
@@ -502,14 +498,32 @@ CLOVER_EXPECTED = {
 }
 
 
-def clover_seed(settings: Any, tmp_path: Any, double: CloverDouble, credentials: dict) -> Any:
+def stored(access: str, refresh: str, expires_at: str) -> dict[str, str]:
+    """The credentials a Clover connection keeps for a token pair, the
+    access token expiring at `expires_at` (ISO 8601)."""
+    return {"access_token": access, "refresh_token": refresh, "expires_at": expires_at}
+
+
+def clover_seed(
+    settings: Any,
+    tmp_path: Any,
+    double: CloverDouble,
+    *,
+    access: str,
+    refresh: str,
+    expires_at: str,
+) -> Any:
+    """A merchant syncing a Clover day into a Beancount ledger: `double`
+    grants `access` and `refresh`, which the connection holds (the access
+    token expiring at `expires_at`, ISO 8601)."""
+    double.grant(access, refresh)
     clover_hosts(settings, double, region="na")
     seeded = seed(
         settings,
         tmp_path,
         platform_key="clover",
         connection_settings={"merchant_id": MERCHANT, "region": "na"},
-        credentials=credentials,
+        credentials=stored(access, refresh, expires_at),
         currency="USD",
         time_zone="America/New_York",
         country="US",
@@ -535,16 +549,13 @@ def clover_seed(settings: Any, tmp_path: Any, double: CloverDouble, credentials:
 @pytest.mark.django_db
 def test_a_clover_day_syncs_into_the_ledger_once_refreshing_its_token(settings, tmp_path):
     with CloverDouble() as double:
-        double.grant("clover-at-expired-0123", "clover-rt-stored-0123")
         seeded = clover_seed(
             settings,
             tmp_path,
             double,
-            {
-                "access_token": "clover-at-expired-0123",
-                "refresh_token": "clover-rt-stored-0123",
-                "expires_at": LONG_AGO,
-            },
+            access="clover-at-expired-0123",
+            refresh="clover-rt-stored-0123",
+            expires_at=LONG_AGO,
         )
         run = sync_and_check(seeded, CLOVER_EXPECTED)
         assert double.violations == []
@@ -562,16 +573,13 @@ def test_a_clover_day_syncs_into_the_ledger_once_refreshing_its_token(settings, 
 @pytest.mark.django_db
 def test_an_uninstalled_app_deauthorises_the_connection_with_an_alert(settings, tmp_path):
     with CloverDouble() as double:
-        double.grant("clover-at-0123", "clover-rt-0123")
         seeded = clover_seed(
             settings,
             tmp_path,
             double,
-            {
-                "access_token": "clover-at-0123",
-                "refresh_token": "clover-rt-0123",
-                "expires_at": FAR_FUTURE,
-            },
+            access="clover-at-0123",
+            refresh="clover-rt-0123",
+            expires_at=FAR_FUTURE,
         )
         double.revoke()
         run = sync_run_execute(merchant=seeded.merchant, now=seeded.now)
@@ -610,11 +618,7 @@ def test_a_clover_day_syncs_into_xero_once(partner: Any, settings: Any) -> None:
             partner,
             xero,
             platform_key="clover",
-            credentials={
-                "access_token": "clover-at-0123",
-                "refresh_token": "clover-rt-0123",
-                "expires_at": FAR_FUTURE,
-            },
+            credentials=stored("clover-at-0123", "clover-rt-0123", FAR_FUTURE),
             connection_settings={"merchant_id": MERCHANT, "region": "na"},
             configuration=configuration,
             expected={

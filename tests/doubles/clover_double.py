@@ -40,7 +40,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from tests import secrets_guard
 from tests.doubles import clover_sdk
 from tests.doubles.http import JsonHandler, LocalServer
-from tests.doubles.strict import Contract, Harness, Request
+from tests.doubles.strict import Contract, Harness, HarnessedDouble, Request
 
 MERCHANT = "DINER7NYC0001"
 CLIENT_ID, CLIENT_SECRET = "CLOVERAPP0001", "clover-app-secret-0123"
@@ -393,7 +393,7 @@ def _expanded(value: dict[str, Any], paths: list[str]) -> dict[str, Any]:
     return out
 
 
-class CloverDouble(LocalServer):
+class CloverDouble(HarnessedDouble, LocalServer):
     """`with CloverDouble() as clover:` then point a region's hosts at
     `clover.url` (settings.CLOVER_API_URLS / CLOVER_WEB_URLS)."""
 
@@ -416,10 +416,6 @@ class CloverDouble(LocalServer):
         self.harness = Harness(CloverContract())
         secrets_guard.register(CLIENT_SECRET)
         super().__init__(self._handler(), poll_interval=0.05)
-
-    @property
-    def violations(self) -> list[str]:
-        return self.harness.violations
 
     def grant(self, access: str, refresh: str) -> None:
         """Tokens a connection holds already."""

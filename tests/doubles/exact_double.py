@@ -46,7 +46,7 @@ from urllib.parse import parse_qs, urlencode
 from connectors.quickbooks.client import dumps
 from tests.doubles.consent import RotatingTokens, serve_page
 from tests.doubles.http import JsonHandler, LocalServer, harnessed_handler, most_in_window
-from tests.doubles.strict import Contract, Harness, Request
+from tests.doubles.strict import Contract, Harness, HarnessedDouble, Request
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "exactonline"
 MODELS = REFERENCE / "sdk-models"
@@ -592,7 +592,7 @@ class Division:
 # -- the server --
 
 
-class ExactDouble(RotatingTokens, LocalServer):
+class ExactDouble(RotatingTokens, HarnessedDouble, LocalServer):
     """`with ExactDouble() as exact:` serves one division (`exact.division`)
     at `exact.url`. `exact.fail_next(status, body, headers)` queues a scripted
     answer; `exact.lose_next_answer` drops the answer of the next write
@@ -646,10 +646,6 @@ class ExactDouble(RotatingTokens, LocalServer):
         models()
         services()
         return super().__enter__()
-
-    @property
-    def violations(self) -> list[str]:
-        return self.harness.violations
 
     def fail_next(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self.scripted.append((status, body, headers or {}))

@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.doubles.http import JsonHandler, LocalServer
-from tests.doubles.strict import REFERENCE, Contract, Harness, Request
+from tests.doubles.strict import REFERENCE, Contract, Harness, HarnessedDouble, Request
 
 COLLECTION = REFERENCE / "freeagent" / "FreeAgent.postman_collection.json"
 DEBTORS, CREDITORS = "681", "796"
@@ -310,7 +310,7 @@ class FreeAgentBooks:
         self.balances[account] += amount
 
 
-class FreeAgentDouble(LocalServer):
+class FreeAgentDouble(HarnessedDouble, LocalServer):
     def __init__(self, books: FreeAgentBooks, *, delay: float = 0.0) -> None:
         self.books = books
         self.delay = delay
@@ -336,10 +336,6 @@ class FreeAgentDouble(LocalServer):
     @property
     def api_url(self) -> str:
         return f"{self.origin}/v2"
-
-    @property
-    def violations(self) -> list[str]:
-        return self.harness.violations
 
     def url(self, collection: str, resource_id: str) -> str:
         return f"{self.api_url}/{collection}/{resource_id}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
@@ -144,3 +145,81 @@ def harnessed_handler(
     for name in methods:
         setattr(Handler, f"do_{name}", lambda self, name=name: self._serve(name))
     return Handler
+
+
+class ConsentAndApiHandler(JsonHandler):
+    """The GETs of a double that serves both a consent screen and a strict
+    API: `/oauth/authorize` is `api_double.screen`'s page
+    (tests/doubles/consent.py); any other GET is recorded in
+    `api_double.requests` as (path, first value of each query parameter) and
+    answered through `api_double.harness.exchange` (tests/doubles/strict.py)
+    by `self._answer(request)`, which the subclass defines and which returns
+    (status, payload, headers). The subclass sets `api_double`."""
+
+    api_double: Any
+
+    def do_GET(self) -> None:
+        from urllib.parse import parse_qs, urlsplit
+
+        from tests.doubles.consent import serve_page
+        from tests.doubles.strict import Request
+
+        double = self.api_double
+        parts = urlsplit(self.path)
+        query = parse_qs(parts.query)
+        if parts.path == "/oauth/authorize":
+            flat = {k: v[0] for k, v in query.items()}
+            serve_page(self, *double.screen.page(parts.path, flat))
+            return
+        request = Request("GET", parts.path, query, self.headers, b"")
+        double.requests.append((parts.path, {k: v[0] for k, v in query.items()}))
+        self.reply_raw(*double.harness.exchange(request, lambda: self._answer(request)))
+
+    def _answer(self, request: Any) -> tuple[int, bytes, dict[str, str]]:
+        raise NotImplementedError
+
+
+def basic_token_grant(
+    double: Any,
+    form: dict[str, str],
+    authorization: str,
+    *,
+    code_is_good: Callable[[dict[str, str]], bool],
+    access_tokens: set[str],
+    prefix: str,
+    answer: Callable[[str, str], dict[str, Any]],
+) -> tuple[int, dict[str, Any]]:
+    """The token endpoint of an OAuth double whose app authenticates with
+    HTTP Basic (`double.client_id`, `double.client_secret`), under
+    `double.lock`. Each form's grant type is logged in `double.token_forms`.
+    An authorisation-code grant is good when `code_is_good(form)`; a
+    refresh grant when its token is in `double.refresh_tokens` (spent: single
+    use). A good grant mints `{prefix}-at-N-0123` and `{prefix}-rt-N-0123`
+    (N counts `double.issued`), adds them to `access_tokens` and
+    `double.refresh_tokens`, registers both with tests/secrets_guard.py and
+    answers (200, `answer(access, refresh)`). Refusals: (401,
+    invalid_client), (400, invalid_grant), (400, unsupported_grant_type)."""
+    import base64
+
+    from tests import secrets_guard
+
+    expected = base64.b64encode(f"{double.client_id}:{double.client_secret}".encode()).decode()
+    with double.lock:
+        double.token_forms.append({k: v for k, v in form.items() if k == "grant_type"})
+        if authorization != f"Basic {expected}":
+            return 401, {"error": "invalid_client"}
+        if form.get("grant_type") == "authorization_code":
+            good = code_is_good(form)
+        elif form.get("grant_type") == "refresh_token":
+            good = form.get("refresh_token") in double.refresh_tokens
+            double.refresh_tokens.discard(form.get("refresh_token", ""))  # single use
+        else:
+            return 400, {"error": "unsupported_grant_type"}
+        if not good:
+            return 400, {"error": "invalid_grant"}
+        double.issued += 1
+        access, refresh = f"{prefix}-at-{double.issued}-0123", f"{prefix}-rt-{double.issued}-0123"
+        access_tokens.add(access)
+        double.refresh_tokens.add(refresh)
+        secrets_guard.register(access, refresh)
+        return 200, answer(access, refresh)

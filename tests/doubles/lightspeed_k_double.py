@@ -32,7 +32,6 @@ Faults can be queued; `revoke()` forgets every token and refresh token.
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import re
@@ -44,9 +43,14 @@ from urllib.parse import parse_qs, urlsplit
 from jsonschema import Draft202012Validator
 
 from tests import secrets_guard
-from tests.doubles.consent import ConsentScreen, serve_page
-from tests.doubles.http import JsonHandler, LocalServer
-from tests.doubles.strict import Contract, Harness, Request
+from tests.doubles.consent import ConsentScreen
+from tests.doubles.http import (
+    ConsentAndApiHandler,
+    JsonHandler,
+    LocalServer,
+    basic_token_grant,
+)
+from tests.doubles.strict import Contract, Harness, HarnessedDouble, Request
 
 LOCATION = 45454  # the Amsterdam restaurant
 OTHER_LOCATION = 45455  # the group's London site, in GBP
@@ -486,7 +490,7 @@ def businesses() -> dict[str, Any]:
 # -- the server --------------------------------------------------------------------------
 
 
-class LightspeedKDouble(LocalServer):
+class LightspeedKDouble(HarnessedDouble, LocalServer):
     """`with LightspeedKDouble() as lsk:` then point `LIGHTSPEED_K_API_URL`
     (or the trial URL) at `lsk.url`. Holds `TOKEN` as a valid access token."""
 
@@ -508,10 +512,6 @@ class LightspeedKDouble(LocalServer):
         self.harness = Harness(LightspeedKContract())
         super().__init__(self._handler(), poll_interval=0.05)
 
-    @property
-    def violations(self) -> list[str]:
-        return self.harness.violations
-
     def revoke(self) -> None:
         """The merchant revoked the grant: every call is a 401, no refresh works."""
         self.tokens.clear()
@@ -523,37 +523,26 @@ class LightspeedKDouble(LocalServer):
         """Codes (from the consent screen, with their PKCE verifier) and
         refresh tokens are single-use; access tokens last 60 minutes and
         refresh tokens 14 days (README), both stated in the answer."""
-        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
-        with self.lock:
-            self.token_forms.append({k: v for k, v in form.items() if k == "grant_type"})
-            if authorization != f"Basic {expected}":
-                return 401, {"error": "invalid_client"}
-            if form.get("grant_type") == "authorization_code":
-                good = self.screen.redeem(
-                    code=form.get("code", ""),
-                    verifier=form.get("code_verifier", ""),
-                    redirect_uri=form.get("redirect_uri", ""),
-                )
-            elif form.get("grant_type") == "refresh_token":
-                good = form.get("refresh_token") in self.refresh_tokens
-                self.refresh_tokens.discard(form.get("refresh_token", ""))  # single use
-            else:
-                return 400, {"error": "unsupported_grant_type"}
-            if not good:
-                return 400, {"error": "invalid_grant"}
-            self.issued += 1
-            access, refresh = f"lsk-at-{self.issued}-0123", f"lsk-rt-{self.issued}-0123"
-            self.tokens.add(access)
-            self.refresh_tokens.add(refresh)
-            secrets_guard.register(access, refresh)
-            return 200, {
+        return basic_token_grant(
+            self,
+            form,
+            authorization,
+            code_is_good=lambda form: self.screen.redeem(
+                code=form.get("code", ""),
+                verifier=form.get("code_verifier", ""),
+                redirect_uri=form.get("redirect_uri", ""),
+            ),
+            access_tokens=self.tokens,
+            prefix="lsk",
+            answer=lambda access, refresh: {
                 "access_token": access,
                 "refresh_token": refresh,
                 "token_type": "bearer",
                 "expires_in": 3600,
                 "refresh_expires_in": 1209600,
                 "scope": "financial-api",
-            }
+            },
+        )
 
     # -- the financial API --
 
@@ -581,7 +570,9 @@ class LightspeedKDouble(LocalServer):
     def _handler(self) -> type[JsonHandler]:
         double = self
 
-        class Handler(JsonHandler):
+        class Handler(ConsentAndApiHandler):
+            api_double = double
+
             def do_POST(self) -> None:
                 if urlsplit(self.path).path != "/oauth/token":
                     self.reply(404, {"status": 404, "error": "Not Found"})
@@ -589,17 +580,6 @@ class LightspeedKDouble(LocalServer):
                 form = {k: v[0] for k, v in parse_qs(self.read_body().decode()).items()}
                 status, body = double.token(form, self.headers.get("Authorization") or "")
                 self.reply(status, body)
-
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                query = parse_qs(parts.query)
-                if parts.path == "/oauth/authorize":
-                    flat = {k: v[0] for k, v in query.items()}
-                    serve_page(self, *double.screen.page(parts.path, flat))
-                    return
-                request = Request("GET", parts.path, query, self.headers, b"")
-                double.requests.append((parts.path, {k: v[0] for k, v in query.items()}))
-                self.reply_raw(*double.harness.exchange(request, lambda: self._answer(request)))
 
             def _answer(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
                 if double.faults:

@@ -52,7 +52,7 @@ from urllib.parse import parse_qs, urlencode
 from connectors.quickbooks.client import dumps
 from tests.doubles.consent import RotatingTokens, serve_page
 from tests.doubles.http import JsonHandler, LocalServer, harnessed_handler, most_in_window
-from tests.doubles.strict import Contract, Harness, Request
+from tests.doubles.strict import Contract, Harness, HarnessedDouble, Request
 
 CONTRACTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "myob" / "sdk-contracts"
 TOKEN = "myob-good-token"
@@ -433,7 +433,7 @@ class Books:
         return path, uid
 
 
-class MyobDouble(RotatingTokens, LocalServer):
+class MyobDouble(RotatingTokens, HarnessedDouble, LocalServer):
     """`with MyobDouble() as myob:` serves a company file at `myob.url`
     (the API root; the company file is `myob.company_file`)."""
 
@@ -464,7 +464,6 @@ class MyobDouble(RotatingTokens, LocalServer):
         self.books = Books()
         self.page_max = page_max
         self.harness = Harness(MyobContract(self.prefix))
-        self.violations = self.harness.violations
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.lose_next_answer = False
         self.throttle_next = 0  # 429s to answer before serving again

@@ -184,6 +184,17 @@ class Harness:
         return status, payload, headers
 
 
+class HarnessedDouble:
+    """Mixed into a double (before `LocalServer`) whose requests pass its
+    `harness`: `violations` are the problems the harness recorded."""
+
+    harness: Harness
+
+    @property
+    def violations(self) -> list[str]:
+        return self.harness.violations
+
+
 def _short(detail: object) -> str:
     """A schema error's message and where, without the whole instance."""
     message = getattr(detail, "message", None) or str(detail)

@@ -47,9 +47,15 @@ from urllib.parse import parse_qs, urlsplit
 from openapi_core import Config, OpenAPI
 
 from tests import secrets_guard
-from tests.doubles.consent import ConsentScreen, serve_page
-from tests.doubles.http import JsonHandler, LocalServer
-from tests.doubles.strict import Harness, OpenApiContract, Request, load_description
+from tests.doubles.consent import ConsentScreen
+from tests.doubles.http import ConsentAndApiHandler, JsonHandler, LocalServer
+from tests.doubles.strict import (
+    Harness,
+    HarnessedDouble,
+    OpenApiContract,
+    Request,
+    load_description,
+)
 
 DESCRIPTION = "stripe/stripe-subset.spec3.json"
 KEY = "rk_test_stripe_double_0123456789"
@@ -300,7 +306,7 @@ def _error(status: int, kind: str, code: str | None = None) -> tuple[int, dict[s
     return status, {"error": error}
 
 
-class StripeDouble(LocalServer):
+class StripeDouble(HarnessedDouble, LocalServer):
     """`with StripeDouble() as stripe:` then point `STRIPE_API_URL` at `stripe.url`."""
 
     def __init__(self, day: dict[str, list[dict[str, Any]]] | None = None, *, page_size: int = 2):
@@ -323,10 +329,6 @@ class StripeDouble(LocalServer):
         secrets_guard.register(KEY, PLATFORM_KEY)
         self.harness = Harness(StripeContract())
         super().__init__(self._handler(), poll_interval=0.05)
-
-    @property
-    def violations(self) -> list[str]:
-        return self.harness.violations
 
     def revoke(self) -> None:
         """The merchant rolled or deleted the key: every call is a 401."""
@@ -416,22 +418,13 @@ class StripeDouble(LocalServer):
     def _handler(self) -> type[JsonHandler]:
         double = self
 
-        class Handler(JsonHandler):
+        class Handler(ConsentAndApiHandler):
+            api_double = double
+
             def do_POST(self) -> None:
                 form = {k: v[0] for k, v in parse_qs(self.read_body().decode()).items()}
                 path = urlsplit(self.path).path
                 self.reply(*double.connect(path, form, self.headers.get("Authorization") or ""))
-
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                query = parse_qs(parts.query)
-                if parts.path == "/oauth/authorize":
-                    flat = {k: v[0] for k, v in query.items()}
-                    serve_page(self, *double.screen.page(parts.path, flat))
-                    return
-                request = Request("GET", parts.path, query, self.headers, b"")
-                double.requests.append((parts.path, {k: v[0] for k, v in query.items()}))
-                self.reply_raw(*double.harness.exchange(request, lambda: self._answer(request)))
 
             def _answer(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
                 if double.faults:

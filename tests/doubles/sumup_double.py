@@ -32,8 +32,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests import secrets_guard
-from tests.doubles.http import JsonHandler, LocalServer
-from tests.doubles.strict import Harness, OpenApiContract, Request
+from tests.doubles.http import JsonHandler, LocalServer, basic_token_grant
+from tests.doubles.strict import Harness, HarnessedDouble, OpenApiContract, Request
 
 KEY = "sup_sk_double_0123456789abcdef"
 MERCHANT = "MH4H92C7"
@@ -122,7 +122,7 @@ class SumUpContract(OpenApiContract):
         return 400, json.dumps(body).encode(), {"Content-Type": "application/json"}
 
 
-class SumUpDouble(LocalServer):
+class SumUpDouble(HarnessedDouble, LocalServer):
     """`with SumUpDouble() as sumup:` then point `SUMUP_API_URL` at `sumup.url`."""
 
     def __init__(self, day: dict[str, list[dict[str, Any]]] | None = None) -> None:
@@ -144,10 +144,6 @@ class SumUpDouble(LocalServer):
         secrets_guard.register(KEY, self.client_secret)
         self.harness = Harness(SumUpContract())
         super().__init__(self._handler(), poll_interval=0.05)
-
-    @property
-    def violations(self) -> list[str]:
-        return self.harness.violations
 
     def revoke(self) -> None:
         """The key or grant was revoked: every call is a 401, no refresh works."""
@@ -171,39 +167,33 @@ class SumUpDouble(LocalServer):
         secrets_guard.register(value)
 
     def token(self, form: dict[str, str], authorization: str) -> tuple[int, dict[str, Any]]:
-        expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
-        with self.lock:
-            self.token_forms.append({k: v for k, v in form.items() if k == "grant_type"})
-            if authorization != f"Basic {expected}":
-                return 401, {"error": "invalid_client"}
-            if form.get("grant_type") == "authorization_code":
-                challenge, redirect = self.codes.pop(form.get("code", ""), ("", ""))
-                verifier = form.get("code_verifier", "").encode()
-                computed = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
-                if (
-                    not challenge
-                    or computed.decode() != challenge
-                    or form.get("redirect_uri") != redirect
-                ):
-                    return 400, {"error": "invalid_grant"}
-            elif form.get("grant_type") == "refresh_token":
-                if form.get("refresh_token") not in self.refresh_tokens:
-                    return 400, {"error": "invalid_grant"}
-                self.refresh_tokens.discard(form["refresh_token"])
-            else:
-                return 400, {"error": "unsupported_grant_type"}
-            self.issued += 1
-            access, refresh = f"sumup-at-{self.issued}-0123", f"sumup-rt-{self.issued}-0123"
-            self.keys.add(access)
-            self.refresh_tokens.add(refresh)
-            secrets_guard.register(access, refresh)
-            return 200, {
+        return basic_token_grant(
+            self,
+            form,
+            authorization,
+            code_is_good=self._code_is_good,
+            access_tokens=self.keys,
+            prefix="sumup",
+            answer=lambda access, refresh: {
                 "access_token": access,
                 "refresh_token": refresh,
                 "expires_in": 3599,
                 "token_type": "Bearer",
                 "scope": form.get("scope", "transactions.history payouts.read"),
-            }
+            },
+        )
+
+    def _code_is_good(self, form: dict[str, str]) -> bool:
+        """A code this double issued (spent now), with the PKCE verifier of
+        its challenge and the same redirect URI."""
+        challenge, redirect = self.codes.pop(form.get("code", ""), ("", ""))
+        verifier = form.get("code_verifier", "").encode()
+        computed = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
+        return (
+            bool(challenge)
+            and computed.decode() == challenge
+            and form.get("redirect_uri") == redirect
+        )
 
     def _history(self, q: dict[str, str]) -> dict[str, Any]:
         found = sorted(self.history, key=lambda x: x["timestamp"])

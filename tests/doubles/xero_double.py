@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests import secrets_guard
 from tests.doubles.http import JsonHandler, LocalServer
-from tests.doubles.strict import Harness, OpenApiContract, Request, Required
+from tests.doubles.strict import Harness, HarnessedDouble, OpenApiContract, Request, Required
 
 API_PREFIX = "/api.xro/2.0"
 SPEC_HOST = "https://api.xero.com"  # the server the description declares
@@ -464,7 +464,7 @@ def _matches_one(where: str, row: dict[str, Any]) -> bool:
     return str(value or "").endswith(text) if ends_with else value == text
 
 
-class XeroDouble(LocalServer):
+class XeroDouble(HarnessedDouble, LocalServer):
     """`with XeroDouble(books) as xero:` serves at `xero.url`; point
     XERO_API_URL at `xero.api_url` and XERO_IDENTITY_URL at `xero.url`."""
 
@@ -519,10 +519,6 @@ class XeroDouble(LocalServer):
     @property
     def api_url(self) -> str:
         return self.url + API_PREFIX
-
-    @property
-    def violations(self) -> list[str]:
-        return self.harness.violations
 
     @property
     def undescribed(self) -> list[int]:
