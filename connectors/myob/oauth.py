@@ -30,6 +30,7 @@ import requests
 from django.conf import settings
 
 from commerce_sync.errors import ConfigurationError, CredentialsRevoked, PlatformUnavailable
+from connectors.common import bearer_request
 
 PLATFORM_KEY = "myob"
 REFRESH_MARGIN_SECONDS = 60.0
@@ -67,21 +68,15 @@ def myob_company_files(
 ) -> list[CompanyFile]:
     """The company files the user behind `access_token` can open. Raises
     CredentialsRevoked (401) or PlatformUnavailable."""
-    http = session or requests.Session()
-    url = settings.MYOB_API_URL.rstrip("/") + "/accountright/"
-    try:
-        response = http.get(
-            url,
-            headers={
-                "Authorization": f"Bearer {access_token}",
-                "x-myobapi-key": settings.MYOB_CLIENT_ID,
-                "x-myobapi-version": "v2",
-                "Accept": "application/json",
-            },
-            timeout=15,
-        )
-    except (requests.Timeout, requests.ConnectionError) as error:
-        raise PlatformUnavailable(f"MYOB did not answer ({type(error).__name__})") from None
+    response = bearer_request(
+        session or requests.Session(),
+        "GET",
+        settings.MYOB_API_URL.rstrip("/") + "/accountright/",
+        platform="MYOB",
+        bearer=access_token,
+        timeout=15,
+        headers={"x-myobapi-key": settings.MYOB_CLIENT_ID, "x-myobapi-version": "v2"},
+    )
     if response.status_code == 401:
         raise CredentialsRevoked("MYOB refused the new authorisation; connect again")
     if response.status_code >= 400:

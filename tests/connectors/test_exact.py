@@ -675,39 +675,23 @@ def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> No
 def test_the_setup_flow_connects_exact_and_asks_which_administration(
     client: Any, partner: Any, settings: Any
 ) -> None:
-    from commerce_sync.core.models import Connection
-    from commerce_sync.core.services.connections import connection_create
-    from tests.factories import MerchantFactory
-    from tests.setup_flow.helpers import start_path
-    from tests.setup_flow.test_oauth_platforms import consent_screen
+    from tests.setup_flow.helpers import accounting_consent_and_picker, organisation_choose
 
     with ExactDouble(divisions=(499156, 2001)) as exact:
         _seed(exact)
         settings.EXACT_BASE_URL = exact.url
         settings.EXACT_CLIENT_ID, settings.EXACT_CLIENT_SECRET = exact.client
-        merchant = MerchantFactory(partner=partner, country="BE")
-        connection_create(merchant=merchant, platform_key="sandbox", source_type="commerce")
-        books = connection_create(merchant=merchant, platform_key="exact", source_type="accounting")
-        client.get(start_path(merchant))
-        screen, callback = consent_screen(client, books)
+        books, screen, body = accounting_consent_and_picker(
+            client, partner, platform_key="exact", country="BE"
+        )
         assert "Allow access to Exact Online?" in screen
-        picker = client.get(callback)
-        assert picker.status_code == 200
-        body = picker.content.decode()
         assert "Administration 499156" in body and "Administration 2001" in body
-        books.refresh_from_db()
-        assert books.status == Connection.Status.PENDING_AUTH
         assert books.settings == {"host": "be"}  # the merchant's country
-        response = client.post("/setup/organisation", {"organisation": "499156"})
-        assert response["Location"] == "/setup/stage/accounting"
-        books.refresh_from_db()
-        assert books.status == Connection.Status.LINKED
+        options = organisation_choose(client, books, "499156")
         assert books.settings == {"host": "be", "division": 499156}
         assert books.credentials["access_token"] == exact.token
         # The options come from that administration: G/L accounts by code.
-        slots = {s["name"]: s for s in client.get("/setup/stage/sales").context["slots"]}
-        names = [a["name"] for a in slots["sales.accounts.sales"]["options"]]
-        assert "Omzet" in names
+        assert "Omzet" in [a["name"] for a in options]
         assert exact.violations == []
 
 

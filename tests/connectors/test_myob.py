@@ -434,40 +434,25 @@ def test_registry_builds_the_target(settings: Any) -> None:
 def test_the_setup_flow_connects_myob_and_asks_which_company_file(
     client: Any, partner: Any, settings: Any
 ) -> None:
-    from commerce_sync.core.models import Connection
-    from commerce_sync.core.services.connections import connection_create
-    from tests.factories import MerchantFactory
-    from tests.setup_flow.helpers import start_path
-    from tests.setup_flow.test_oauth_platforms import consent_screen
+    from tests.setup_flow.helpers import accounting_consent_and_picker, organisation_choose
 
     with MyobDouble(other_files=("Shop Books",)) as myob:
         _seed(myob)
         settings.MYOB_API_URL = settings.MYOB_OAUTH_URL = myob.url
         settings.MYOB_CLIENT_ID, settings.MYOB_CLIENT_SECRET = myob.client
-        merchant = MerchantFactory(partner=partner, country="AU")
-        connection_create(merchant=merchant, platform_key="sandbox", source_type="commerce")
-        books = connection_create(merchant=merchant, platform_key="myob", source_type="accounting")
-        client.get(start_path(merchant))
-        screen, callback = consent_screen(client, books)
+        books, screen, body = accounting_consent_and_picker(
+            client, partner, platform_key="myob", country="AU"
+        )
         assert "Allow access to MYOB?" in screen
-        picker = client.get(callback)
-        assert picker.status_code == 200
-        body = picker.content.decode()
         assert "Cafe Books" in body and "Shop Books" in body
-        books.refresh_from_db()
-        assert books.status == Connection.Status.PENDING_AUTH
-        response = client.post("/setup/organisation", {"organisation": myob.company_file})
-        assert response["Location"] == "/setup/stage/accounting"
-        books.refresh_from_db()
-        assert books.status == Connection.Status.LINKED
+        options = organisation_choose(client, books, myob.company_file)
         assert books.settings == {
             "company_file": myob.company_file,
             "company_file_name": "Cafe Books",
         }
         assert books.credentials["access_token"] == TOKEN
         # The options come from that company file: accounts by DisplayID.
-        slots = {s["name"]: s for s in client.get("/setup/stage/sales").context["slots"]}
-        ids = [a["id"] for a in slots["sales.accounts.sales"]["options"]]
+        ids = [a["id"] for a in options]
         assert "4000" in ids and "4-0000" not in ids
         assert myob.violations == []
 
