@@ -452,6 +452,19 @@ EXACT_BASE_URL = env.str("EXACT_BASE_URL", default="")
 EXACT_CLIENT_ID = env.str("EXACT_CLIENT_ID", default="")
 EXACT_CLIENT_SECRET = env.str("EXACT_CLIENT_SECRET", default="")
 
+# Sage Accounting -------------------------------------------------------------
+# API v3.1 and Sage's OAuth endpoints (../shared/reference/README.md); each
+# can be pointed elsewhere (a double, a proxy).
+
+SAGE_API_URL = env.str("SAGE_API_URL", default="https://api.accounting.sage.com/v3.1")
+SAGE_AUTHORIZE_URL = env.str(
+    "SAGE_AUTHORIZE_URL", default="https://www.sageone.com/oauth2/auth/central?filter=apiv3.1"
+)
+SAGE_TOKEN_URL = env.str("SAGE_TOKEN_URL", default="https://oauth.accounting.sage.com/token")
+SAGE_CLIENT_ID = env.str("SAGE_CLIENT_ID", default="")
+SAGE_CLIENT_SECRET = env.str("SAGE_CLIENT_SECRET", default="")
+
+
 # MYOB Business (AccountRight) ---------------------------------------------------
 # The API host (company files under /accountright/<id>/) and the OAuth host;
 # the API key is the OAuth client id. Keys made since 2025-03-12 must ask for

@@ -64,17 +64,18 @@ def waves_write(
     return results
 
 
-def creates_in_order(
+def create_missing(
     documents: dict[str, dict[str, Any]],
     results: dict[str, Outcome],
     create: Callable[[str, dict[str, Any]], str],
 ) -> dict[str, Outcome]:
-    """Create, one call each and in `documents` order, every document
-    `results` has no outcome for yet (`create(key, document)` -> the
-    target's id). A refusal of one document is its outcome; revoked
-    credentials or an expired subscription are raised; a transient fault is
-    raised before any create, and after some it ends the run with the rest
-    left unanswered (the sync tries them again). Returns `results`."""
+    """Create, one call each and in `documents` order, those without an
+    outcome in `results` yet (for targets that look keys up first and take
+    one document per call: Exact Online, Sage Accounting). A refusal
+    answers that key alone; revoked credentials or an ended subscription
+    are raised; a transient fault before any create is raised, after some
+    it leaves the rest unanswered (the sync tries them again). Returns
+    `results`, completed."""
     created = 0
     for key, document in documents.items():
         if key in results:
@@ -89,7 +90,7 @@ def creates_in_order(
                 raise
             results[key] = error
             if error.transient:
-                break
+                break  # the rest are not answered: the sync tries them again
     return results
 
 

@@ -245,6 +245,32 @@ class FreeAgentSettings:
 
 
 @dataclass(frozen=True)
+class SageSettings:
+    """A Sage Accounting connection: the business booked into
+    (`business_id`, sent as `X-Business`) and the nominal codes of the
+    control accounts its journals use for payments and bill payments to
+    accounts that are not bank accounts: debtors and creditors. Defaults
+    are Sage's UK chart (1100, 2100)."""
+
+    business_id: str
+    business_name: str = ""
+    debtors_account: str = "1100"
+    creditors_account: str = "2100"
+
+    @classmethod
+    def from_json(cls, raw: Json) -> SageSettings:
+        business = str(raw.get("business_id") or "")
+        if not business:
+            raise ConfigurationError("This Sage Accounting connection has no business chosen")
+        return cls(
+            business_id=business,
+            business_name=str(raw.get("business_name") or ""),
+            debtors_account=str(raw.get("debtors_account") or "1100"),
+            creditors_account=str(raw.get("creditors_account") or "2100"),
+        )
+
+
+@dataclass(frozen=True)
 class QuickBooksSettings:
     realm_id: str  # the company booked into, digits
     # {"by": "Class" | "Department", "options": {location id: QuickBooks id}}

@@ -104,7 +104,9 @@ class OAuthClient:
             "code_challenge_method": "S256",
         }
         return AuthorizationRequest(
-            url=f"{self.platform.authorize_url}?{urlencode(query)}",
+            # Sage's authorisation URL already has a query (`?filter=apiv3.1`).
+            url=f"{self.platform.authorize_url}{'&' if '?' in self.platform.authorize_url else '?'}"
+            f"{urlencode(query)}",
             state=state,
             code_verifier=verifier,
         )

@@ -29,6 +29,7 @@ from connectors.context import (
     NoSettings,
     PartnerSettings,
     QuickBooksSettings,
+    SageSettings,
     SandboxSettings,
     ShopifySettings,
     SquareSettings,
@@ -154,6 +155,12 @@ def _exact(context: ConnectorContext[Any]) -> AccountingTarget:
     return exact_target_build(context)
 
 
+def _sage(context: ConnectorContext[Any]) -> AccountingTarget:
+    from connectors.sage.adapter import sage_target_build
+
+    return sage_target_build(context)
+
+
 def _myob(context: ConnectorContext[Any]) -> AccountingTarget:
     from connectors.myob.adapter import myob_target_build
 
@@ -178,6 +185,7 @@ ACCOUNTING_TARGETS: dict[str, Callable[[ConnectorContext[Any]], AccountingTarget
     "quickbooks": _quickbooks,
     "exact": _exact,
     "freeagent": _freeagent,
+    "sage": _sage,
     "myob": _myob,
 }
 SETTINGS: dict[str, SettingsParser] = {
@@ -196,6 +204,7 @@ SETTINGS: dict[str, SettingsParser] = {
     "quickbooks": QuickBooksSettings.from_json,
     "exact": ExactSettings.from_json,
     "freeagent": FreeAgentSettings.from_json,
+    "sage": SageSettings.from_json,
     "myob": MyobSettings.from_json,
 }
 

@@ -35,6 +35,7 @@ NAMES = {
     "exact": "Exact Online",
 }
 NAMES["freeagent"] = "FreeAgent"
+NAMES["sage"] = "Sage Accounting"
 NAMES["myob"] = "MYOB Business"
 
 # Platforms a merchant never has to authorise: the sandbox POS, the local

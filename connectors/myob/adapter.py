@@ -27,7 +27,7 @@ from commerce_sync.errors import (
     ConfigurationError,
     DocumentRejected,
 )
-from connectors.batching import chunked, creates_in_order
+from connectors.batching import chunked, create_missing
 from connectors.common import RateLimiter, TokenSource
 from connectors.context import ConnectorContext, MyobSettings
 from connectors.exact.client import odata_quoted
@@ -313,7 +313,7 @@ class MyobTarget:
             for key, found in self._find_many(path, keys).items():
                 self._written[key] = found
                 results[key] = found
-        return creates_in_order(documents, results, self._create)
+        return create_missing(documents, results, self._create)
 
     def _create(self, key: str, document: dict[str, Any]) -> str:
         path, body = translate.to_entity(key, document, self)

@@ -46,32 +46,3 @@ def writes_from_workers(
     for thread in threads:
         thread.join(timeout=90)
     return results
-
-
-def reads_from_two_workers(connection_pk: Any, read: Callable[[Any], Any]) -> list[Any]:
-    """Two threads at once, each with its own database connection, building
-    the connection's target (`connection_target`) and answering
-    `read(target)`, as two worker processes would: what each read, or the
-    exception it raised, in the order they finished."""
-    from django.db import connection as db
-
-    from commerce_sync.core.models import Connection
-    from commerce_sync.core.services.connections import connection_target
-
-    seen: list[Any] = []
-
-    def work() -> None:
-        try:
-            target = connection_target(connection=Connection.objects.get(pk=connection_pk))
-            seen.append(read(target))
-        except Exception as error:  # reported by the caller's assertions
-            seen.append(error)
-        finally:
-            db.close()
-
-    threads = [threading.Thread(target=work) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return seen

@@ -30,8 +30,9 @@ from connectors.exact.oauth import (
     exact_oauth_client,
 )
 from mapping.preview import preview
-from tests.connectors.bursts import reads_from_two_workers, writes_from_workers
+from tests.connectors.bursts import writes_from_workers
 from tests.connectors.crashes import killed_writer_trials, write_under_faults
+from tests.connectors.refresh_race import two_workers_list_accounts
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.exact_double import ExactDouble, check, models, services
 from tests.recorded_dates import business_days
@@ -718,7 +719,7 @@ def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: A
                 "expires_at": (timezone.now() + timedelta(seconds=10)).isoformat(),
             },
         )
-        seen = reads_from_two_workers(books.pk, lambda target: len(target.list_accounts()))
+        seen = two_workers_list_accounts(books.pk)
         assert seen == [16, 16]
         assert exact.refreshes == 1  # one worker refreshed; the other used its token
         books.refresh_from_db()

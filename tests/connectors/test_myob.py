@@ -23,8 +23,9 @@ from commerce_sync.errors import (
 )
 from connectors.myob import MyobTarget, translate
 from mapping.preview import preview
-from tests.connectors.bursts import reads_from_two_workers, writes_from_workers
+from tests.connectors.bursts import writes_from_workers
 from tests.connectors.crashes import killed_writer_trials, write_under_faults
+from tests.connectors.refresh_race import two_workers_list_accounts
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.myob_double import API_KEY, TOKEN, MyobDouble, check, properties
 
@@ -428,6 +429,10 @@ def test_registry_builds_the_target(settings: Any) -> None:
     platform = platform_get("myob")
     assert platform is not None and platform.name == "MYOB Business"
     assert platform.source_type == "Accounting" and platform.needs_authorization
+    from django.contrib.staticfiles import finders
+
+    # The integrations list shows its logos (our own static files).
+    assert finders.find("integrations/myob.svg") and finders.find("integrations/myob-square.svg")
 
 
 @pytest.mark.django_db
@@ -517,8 +522,8 @@ def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: A
                 "expires_at": (timezone.now() + timedelta(seconds=30)).isoformat(),
             },
         )
-        seen = reads_from_two_workers(books.pk, lambda target: len(target.list_tax_rates()))
-        assert seen == [3, 3]
+        seen = two_workers_list_accounts(books.pk)
+        assert seen == [16, 16]
         assert myob.refreshes == 1  # one worker refreshed; the other used its token
         books.refresh_from_db()
         assert books.credentials["refresh_token"] == myob.refresh_token == "myob-refresh-0002"

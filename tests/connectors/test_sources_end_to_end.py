@@ -211,6 +211,7 @@ def test_every_source_and_target_is_registered():
         "quickbooks",
         "freeagent",
         "exact",
+        "sage",
         "myob",
     }
 

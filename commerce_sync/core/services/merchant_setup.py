@@ -887,6 +887,7 @@ OAUTH_PLATFORMS = frozenset(
         "clover",
         "freeagent",
         "exact",
+        "sage",
         "myob",
     }
 )
@@ -944,6 +945,10 @@ def _oauth_client(platform_key: str, settings: Mapping[str, Any]) -> Any:
         from connectors.exact.oauth import exact_oauth_client
 
         return exact_oauth_client(str(settings.get("host") or "nl"))
+    if platform_key == "sage":
+        from connectors.sage.oauth import sage_oauth_client
+
+        return sage_oauth_client()
     if platform_key == "myob":
         from connectors.myob.oauth import myob_oauth_client
 
@@ -1085,6 +1090,8 @@ def oauth_finish(
         )
     if connection.platform_key == "exact":
         return _exact_divisions_link(connection, credentials, tokens.access_token)
+    if connection.platform_key == "sage":
+        return _sage_businesses_link(connection, credentials, tokens.access_token)
     if connection.platform_key == "myob":
         return _myob_company_files_link(connection, credentials, tokens.access_token)
     if connection.platform_key == "xero":
@@ -1172,6 +1179,25 @@ def _exact_divisions_link(
     return OAuthDone(row, [Organisation(str(d.code), d.name) for d in divisions])
 
 
+def _sage_businesses_link(
+    connection: Connection, credentials: dict[str, str], access_token: str
+) -> OAuthDone:
+    """A Sage grant reaches the user's businesses: one is linked at once,
+    several are offered to choose from (the organisation picker)."""
+    from connectors.sage.oauth import sage_businesses
+
+    businesses = sage_businesses(access_token=access_token)
+    if len(businesses) == 1:
+        chosen = {"business_id": businesses[0].id, "business_name": businesses[0].name}
+        return OAuthDone(
+            connection_link(
+                connection=connection, credentials=credentials, settings=chosen, linked=True
+            )
+        )
+    row = connection_link(connection=connection, credentials=credentials, settings={}, linked=False)
+    return OAuthDone(row, [Organisation(b.id, b.name) for b in businesses])
+
+
 def _myob_company_files_link(
     connection: Connection, credentials: dict[str, str], access_token: str
 ) -> OAuthDone:
@@ -1196,9 +1222,21 @@ def _myob_company_files_link(
 def oauth_organisation_choose(*, connection: Connection, organisation_id: str) -> Connection:
     """Link a Xero connection to one of the organisations its grant reaches,
     or a Lightspeed K-Series one to one of its business locations, or an
-    Exact Online one to one of its administrations (listed again with the
-    stored token), or a MYOB one to one of its company files.
-    ConfigurationError when the grant does not reach it."""
+    Exact Online one to one of its administrations, a Sage Accounting one
+    to one of its businesses, or a MYOB one to one of its company files
+    (listed again with the stored token). ConfigurationError when the grant
+    does not reach it."""
+    if connection.platform_key == "sage":
+        from connectors.sage.oauth import sage_business_select, sage_businesses
+
+        token = str((connection.credentials or {}).get("access_token", ""))
+        business = sage_business_select(sage_businesses(access_token=token), organisation_id)
+        return connection_link(
+            connection=connection,
+            credentials=dict(connection.credentials or {}),
+            settings={"business_id": business.id, "business_name": business.name},
+            linked=True,
+        )
     if connection.platform_key == "myob":
         from connectors.myob.oauth import myob_company_file_select, myob_company_files
 

@@ -124,6 +124,16 @@ PLATFORMS: dict[str, Callable[[dict[str, Any]], tuple[Credentials, Settings]]] =
 PLATFORMS["freeagent"] = lambda options: (_tokens(options), {})
 
 
+def _sage(options: dict[str, Any]) -> tuple[Credentials, Settings]:
+    business = (options.get("business_id") or "").strip()
+    if not business:
+        raise CommandError("Sage Accounting needs --business-id (the business to book into)")
+    return _tokens(options), {"business_id": business}
+
+
+PLATFORMS["sage"] = _sage
+
+
 def _myob(options: dict[str, Any]) -> tuple[Credentials, Settings]:
     company_file = (options.get("company_file") or "").strip()
     if not company_file:
@@ -159,6 +169,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--exact-host", default="nl", help="Exact Online host: nl, be, co.uk, de, fr, es, com"
         )
+        parser.add_argument("--business-id", default="", help="Sage Accounting business id")
 
     def handle(self, *args: Any, **options: Any) -> None:
         merchant = merchant_from_option(options["merchant"])
