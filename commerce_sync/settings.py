@@ -464,6 +464,17 @@ SAGE_TOKEN_URL = env.str("SAGE_TOKEN_URL", default="https://oauth.accounting.sag
 SAGE_CLIENT_ID = env.str("SAGE_CLIENT_ID", default="")
 SAGE_CLIENT_SECRET = env.str("SAGE_CLIENT_SECRET", default="")
 
+
+# MYOB Business (AccountRight) ---------------------------------------------------
+# The API host (company files under /accountright/<id>/) and the OAuth host;
+# the API key is the OAuth client id. Keys made since 2025-03-12 must ask for
+# granular `sme-...` scopes (set MYOB_SCOPES); older keys use CompanyFile.
+MYOB_API_URL = env.str("MYOB_API_URL", default="https://api.myob.com")
+MYOB_OAUTH_URL = env.str("MYOB_OAUTH_URL", default="https://secure.myob.com")
+MYOB_CLIENT_ID = env.str("MYOB_CLIENT_ID", default="")
+MYOB_CLIENT_SECRET = env.str("MYOB_CLIENT_SECRET", default="")
+MYOB_SCOPES = env.str("MYOB_SCOPES", default="CompanyFile")
+
 # Partner commerce ------------------------------------------------------------
 # Hosts (names, addresses or CIDR networks) that partner-configured URLs may
 # reach although they resolve to internal addresses; empty: none.

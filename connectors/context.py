@@ -367,3 +367,27 @@ class ConnectorContext(Generic[S]):
     settings: S
     credentials: Mapping[str, Any] = field(repr=False)
     token_source: Callable[[OAuthClient], TokenSource] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class MyobSettings:
+    """A MYOB Business connection: the company file booked into
+    (`company_file`, its GUID) and the DisplayIDs of the accounts that
+    refunds (`receivable_account`, MYOB's "Trade Debtors" 1-1200 by default)
+    and supplier bills and their payments (`payable_account`, "Trade
+    Creditors" 2-1200) go through."""
+
+    company_file: str
+    receivable_account: str = "1-1200"
+    payable_account: str = "2-1200"
+
+    @classmethod
+    def from_json(cls, raw: Json) -> MyobSettings:
+        company_file = str(raw.get("company_file") or "")
+        if not company_file:
+            raise ConfigurationError("This MYOB connection has no company file chosen")
+        return cls(
+            company_file=company_file,
+            receivable_account=str(raw.get("receivable_account") or "1-1200"),
+            payable_account=str(raw.get("payable_account") or "2-1200"),
+        )

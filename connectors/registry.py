@@ -25,6 +25,7 @@ from connectors.context import (
     FreeAgentSettings,
     HttpLedgerSettings,
     LightspeedKSettings,
+    MyobSettings,
     NoSettings,
     PartnerSettings,
     QuickBooksSettings,
@@ -160,6 +161,12 @@ def _sage(context: ConnectorContext[Any]) -> AccountingTarget:
     return sage_target_build(context)
 
 
+def _myob(context: ConnectorContext[Any]) -> AccountingTarget:
+    from connectors.myob.adapter import myob_target_build
+
+    return myob_target_build(context)
+
+
 COMMERCE_SOURCES: dict[str, Callable[[ConnectorContext[Any]], CommerceSource]] = {
     "sandbox": _sandbox,
     "partner": _partner,
@@ -179,6 +186,7 @@ ACCOUNTING_TARGETS: dict[str, Callable[[ConnectorContext[Any]], AccountingTarget
     "exact": _exact,
     "freeagent": _freeagent,
     "sage": _sage,
+    "myob": _myob,
 }
 SETTINGS: dict[str, SettingsParser] = {
     "sandbox": SandboxSettings.from_json,
@@ -197,6 +205,7 @@ SETTINGS: dict[str, SettingsParser] = {
     "exact": ExactSettings.from_json,
     "freeagent": FreeAgentSettings.from_json,
     "sage": SageSettings.from_json,
+    "myob": MyobSettings.from_json,
 }
 
 

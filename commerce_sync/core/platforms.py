@@ -36,6 +36,7 @@ NAMES = {
 }
 NAMES["freeagent"] = "FreeAgent"
 NAMES["sage"] = "Sage Accounting"
+NAMES["myob"] = "MYOB Business"
 
 # Platforms a merchant never has to authorise: the sandbox POS, the local
 # Beancount ledger and records the partner pushes. Their connections are

@@ -4,10 +4,7 @@ is checked against the model classes of Exact's SDK (tests/doubles/exact_double.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import random
-import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -34,6 +31,7 @@ from connectors.exact.oauth import (
 )
 from mapping.preview import preview
 from tests.connectors.bursts import writes_from_workers
+from tests.connectors.crashes import killed_writer_trials, write_under_faults
 from tests.connectors.refresh_race import two_workers_list_accounts
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.exact_double import ExactDouble, check, models, services
@@ -627,27 +625,12 @@ def _keys_in(exact: ExactDouble) -> Counter[str]:
 
 def test_under_faults_every_document_is_written_exactly_once(exact: ExactDouble) -> None:
     documents = _documents("uk-cafe-invoice.json")
-    pending = {d["key"]: d for d in documents}
-    chance = random.Random(17)  # noqa: S311 - a test's dice
-    rounds = 0
-    faults: Counter[str] = Counter()
-    while pending and rounds < 50:
-        rounds += 1
-        # Each round some answers are lost after the write and some calls fail.
-        # The first round always loses an answer after the write happened.
-        exact.lose_next_answer = rounds == 1 or chance.random() < 0.5
-        if chance.random() < 0.3:
-            exact.fail_next(503, {"error": {"message": {"value": "busy"}}})
-            faults["503"] += 1
-        faults["lost"] += exact.lose_next_answer
-        try:
-            results = _target(exact).write_documents(list(pending.items()))
-        except (PlatformUnavailable, RateLimited):
-            continue
-        for key, outcome in results.items():
-            if isinstance(outcome, str):
-                pending.pop(key)
-    assert not pending and rounds > 1 and faults["lost"] >= 1, faults
+
+    def fail_next() -> None:
+        exact.fail_next(503, {"error": {"message": {"value": "busy"}}})
+
+    faults = write_under_faults(exact, lambda: _target(exact), documents, fail_next)
+    assert faults["rounds"] > 1 and faults["lost"] >= 1, faults
     assert _keys_in(exact) == Counter({d["key"]: 1 for d in documents})
 
 
@@ -663,34 +646,26 @@ def _write_in_child(url: str, division: int, documents: list[dict[str, Any]]) ->
     os._exit(0)
 
 
-TRIALS = int(os.environ.get("CRASH_TRIALS", "6"))
-
-
 def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> None:
     documents = _documents("uk-cafe-invoice.json")
-    context = multiprocessing.get_context("fork")
-    dice = random.Random(5)  # noqa: S311 - a test's dice
-    killed = 0
-    for _ in range(TRIALS):
+
+    def opened() -> ExactDouble:
         # 5 ms an answer: the child's day (about 30 calls) takes ~0.2 s.
-        with ExactDouble(delay=0.005) as exact:
-            _seed(exact)
-            child = context.Process(
-                target=_write_in_child, args=(exact.url, exact.division, documents)
-            )
-            child.start()
-            time.sleep(dice.uniform(0.02, 0.2))
-            if child.is_alive():
-                os.kill(child.pid or 0, signal.SIGKILL)
-                killed += 1
-            child.join(10)
-            # The next run: the sync asks for each key, then writes what is missing.
-            recovery = _target(exact)
-            for document in documents:
-                if recovery.find_document(key=document["key"]) is None:
-                    recovery.write_document(key=document["key"], document=document)
-            assert _keys_in(exact) == Counter({d["key"]: 1 for d in documents})
-            assert exact.violations == []
+        double = ExactDouble(delay=0.005)
+        _seed(double)
+        return double
+
+    def check(exact: ExactDouble) -> None:
+        assert _keys_in(exact) == Counter({d["key"]: 1 for d in documents})
+        assert exact.violations == []
+
+    killed = killed_writer_trials(
+        opened,
+        lambda exact: (_write_in_child, (exact.url, exact.division, documents)),
+        _target,
+        documents,
+        check,
+    )
     assert killed, "no trial killed the writer mid-way; lengthen the day"
 
 
@@ -701,39 +676,23 @@ def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> No
 def test_the_setup_flow_connects_exact_and_asks_which_administration(
     client: Any, partner: Any, settings: Any
 ) -> None:
-    from commerce_sync.core.models import Connection
-    from commerce_sync.core.services.connections import connection_create
-    from tests.factories import MerchantFactory
-    from tests.setup_flow.helpers import start_path
-    from tests.setup_flow.test_oauth_platforms import consent_screen
+    from tests.setup_flow.helpers import accounting_consent_and_picker, organisation_choose
 
     with ExactDouble(divisions=(499156, 2001)) as exact:
         _seed(exact)
         settings.EXACT_BASE_URL = exact.url
         settings.EXACT_CLIENT_ID, settings.EXACT_CLIENT_SECRET = exact.client
-        merchant = MerchantFactory(partner=partner, country="BE")
-        connection_create(merchant=merchant, platform_key="sandbox", source_type="commerce")
-        books = connection_create(merchant=merchant, platform_key="exact", source_type="accounting")
-        client.get(start_path(merchant))
-        screen, callback = consent_screen(client, books)
+        books, screen, body = accounting_consent_and_picker(
+            client, partner, platform_key="exact", country="BE"
+        )
         assert "Allow access to Exact Online?" in screen
-        picker = client.get(callback)
-        assert picker.status_code == 200
-        body = picker.content.decode()
         assert "Administration 499156" in body and "Administration 2001" in body
-        books.refresh_from_db()
-        assert books.status == Connection.Status.PENDING_AUTH
         assert books.settings == {"host": "be"}  # the merchant's country
-        response = client.post("/setup/organisation", {"organisation": "499156"})
-        assert response["Location"] == "/setup/stage/accounting"
-        books.refresh_from_db()
-        assert books.status == Connection.Status.LINKED
+        options = organisation_choose(client, books, "499156")
         assert books.settings == {"host": "be", "division": 499156}
         assert books.credentials["access_token"] == exact.token
         # The options come from that administration: G/L accounts by code.
-        slots = {s["name"]: s for s in client.get("/setup/stage/sales").context["slots"]}
-        names = [a["name"] for a in slots["sales.accounts.sales"]["options"]]
-        assert "Omzet" in names
+        assert "Omzet" in [a["name"] for a in options]
         assert exact.violations == []
 
 

@@ -212,6 +212,7 @@ def test_every_source_and_target_is_registered():
         "freeagent",
         "exact",
         "sage",
+        "myob",
     }
 
 

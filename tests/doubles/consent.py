@@ -220,3 +220,58 @@ class IntuitOAuthDouble(LocalServer):
                 self.reply(status, body)
 
         return Handler
+
+
+class RotatingTokens:
+    """A double's token endpoint on its own host (mixin): the app's id and
+    secret in the form (`client`), the `authorization_code` grant redeemed
+    against the consent screen (`screen`, with its PKCE verifier) for the
+    double's `token`, and the `refresh_token` grant taking the current
+    refresh token only, each use replacing it ("<prefix>-refresh-0002", …)
+    and issuing "<prefix>-access-0001", …. `refreshes` counts the good
+    refreshes; `valid_tokens` the access tokens the API accepts."""
+
+    def tokens_init(
+        self, *, platform: str, prefix: str, token: str, client: tuple[str, str], expires_in: int
+    ) -> None:
+        self.screen = ConsentScreen(platform)
+        self.client = client
+        self.token = token
+        self.valid_tokens = {token}
+        self.token_prefix = prefix
+        self.refresh_token = f"{prefix}-refresh-0001"
+        self.refreshes = 0
+        self.expires_in = expires_in
+        self.token_lock = threading.Lock()
+        secrets_guard.register(token, client[1], self.refresh_token)
+
+    def oauth_token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """(status, answer) of the token endpoint for a posted `form`."""
+        if (form.get("client_id"), form.get("client_secret")) != self.client:
+            return 401, {"error": "invalid_client"}
+        with self.token_lock:
+            if form.get("grant_type") == "authorization_code":
+                good = self.screen.redeem(
+                    code=form.get("code", ""),
+                    verifier=form.get("code_verifier", ""),
+                    redirect_uri=form.get("redirect_uri", ""),
+                )
+                access = self.token
+            elif form.get("grant_type") == "refresh_token":
+                good = form.get("refresh_token") == self.refresh_token
+                self.refreshes += good
+                access = f"{self.token_prefix}-access-{self.refreshes:04d}"
+                if good:
+                    self.refresh_token = f"{self.token_prefix}-refresh-{self.refreshes + 1:04d}"
+            else:
+                return 400, {"error": "unsupported_grant_type"}
+            if not good:
+                return 400, {"error": "invalid_grant"}
+            secrets_guard.register(access, self.refresh_token)
+            self.valid_tokens.add(access)
+            return 200, {
+                "access_token": access,
+                "token_type": "bearer",
+                "expires_in": str(self.expires_in),
+                "refresh_token": self.refresh_token,
+            }

@@ -44,8 +44,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs, urlencode
 
 from connectors.quickbooks.client import dumps
-from tests import secrets_guard
-from tests.doubles.consent import ConsentScreen, serve_page
+from tests.doubles.consent import RotatingTokens, serve_page
 from tests.doubles.http import JsonHandler, LocalServer, harnessed_handler, most_in_window
 from tests.doubles.strict import Contract, Harness, HarnessedDouble, Request
 
@@ -593,7 +592,7 @@ class Division:
 # -- the server --
 
 
-class ExactDouble(HarnessedDouble, LocalServer):
+class ExactDouble(RotatingTokens, HarnessedDouble, LocalServer):
     """`with ExactDouble() as exact:` serves one division (`exact.division`)
     at `exact.url`. `exact.fail_next(status, body, headers)` queues a scripted
     answer; `exact.lose_next_answer` drops the answer of the next write
@@ -628,17 +627,16 @@ class ExactDouble(HarnessedDouble, LocalServer):
         self.accepted: list[float] = []
         self.refused: list[float] = []
         self._rate_lock = threading.Lock()
-        self.token = token
-        secrets_guard.register(token)
         # OAuth on the same host: the consent screen, and a token endpoint
         # that takes the app's credentials in the form and rotates the
         # refresh token on every use (each access token lasts 600 s).
-        self.screen = ConsentScreen("Exact Online")
-        self.client = ("exact-client", "exact-client-secret")
-        self.valid_tokens = {token}
-        self.refresh_token = "exact-refresh-0001"
-        self.refreshes = 0
-        secrets_guard.register(self.client[1], self.refresh_token)
+        self.tokens_init(
+            platform="Exact Online",
+            prefix="exact",
+            token=token,
+            client=("exact-client", "exact-client-secret"),
+            expires_in=600,
+        )
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.scripted: list[tuple[int, Any, dict[str, str]]] = []
         self.lose_next_answer = False
@@ -737,39 +735,6 @@ class ExactDouble(HarnessedDouble, LocalServer):
             else:
                 rows = books.select(resource, params)
             return HTTPStatus.OK, self._page(path, resource, params, rows), headers
-
-    def oauth_token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        """The token endpoint: `authorization_code` (the consent's code, with
-        its PKCE verifier) or `refresh_token` (the current one only: each use
-        replaces it)."""
-        if (form.get("client_id"), form.get("client_secret")) != self.client:
-            return 401, {"error": "invalid_client"}
-        with self._rate_lock:
-            if form.get("grant_type") == "authorization_code":
-                good = self.screen.redeem(
-                    code=form.get("code", ""),
-                    verifier=form.get("code_verifier", ""),
-                    redirect_uri=form.get("redirect_uri", ""),
-                )
-                access = self.token
-            elif form.get("grant_type") == "refresh_token":
-                good = form.get("refresh_token") == self.refresh_token
-                self.refreshes += good
-                access = f"exact-access-{self.refreshes:04d}"
-                if good:
-                    self.refresh_token = f"exact-refresh-{self.refreshes + 1:04d}"
-            else:
-                return 400, {"error": "unsupported_grant_type"}
-            if not good:
-                return 400, {"error": "invalid_grant"}
-            secrets_guard.register(access, self.refresh_token)
-            self.valid_tokens.add(access)
-            return 200, {
-                "access_token": access,
-                "token_type": "bearer",
-                "expires_in": "600",
-                "refresh_token": self.refresh_token,
-            }
 
     def _shaped(self, resource: str, row: dict[str, Any]) -> dict[str, Any]:
         """A row as Exact answers it: nested lines as {"results": [...]}."""

@@ -320,6 +320,7 @@ CREDENTIAL_SHAPES: dict[str, tuple[tuple[frozenset[str], frozenset[str]], ...]] 
 }
 CREDENTIAL_SHAPES["freeagent"] = (_TOKENS,)
 CREDENTIAL_SHAPES["sage"] = (_TOKENS,)
+CREDENTIAL_SHAPES["myob"] = (_TOKENS,)
 
 
 # Non-secret keys a platform's authorization body carries beside its

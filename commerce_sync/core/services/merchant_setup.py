@@ -888,6 +888,7 @@ OAUTH_PLATFORMS = frozenset(
         "freeagent",
         "exact",
         "sage",
+        "myob",
     }
 )
 
@@ -948,6 +949,10 @@ def _oauth_client(platform_key: str, settings: Mapping[str, Any]) -> Any:
         from connectors.sage.oauth import sage_oauth_client
 
         return sage_oauth_client()
+    if platform_key == "myob":
+        from connectors.myob.oauth import myob_oauth_client
+
+        return myob_oauth_client()
     if platform_key == "shopify":
         from connectors.shopify.oauth import shop_domain, shopify_oauth_client
 
@@ -1101,6 +1106,8 @@ def oauth_finish(
         return _exact_divisions_link(connection, credentials, tokens.access_token)
     if connection.platform_key == "sage":
         return _sage_businesses_link(connection, credentials, tokens.access_token)
+    if connection.platform_key == "myob":
+        return _myob_company_files_link(connection, credentials, tokens.access_token)
     if connection.platform_key == "xero":
         from connectors.xero.oauth import xero_tenants
 
@@ -1205,12 +1212,34 @@ def _sage_businesses_link(
     return OAuthDone(row, [Organisation(b.id, b.name) for b in businesses])
 
 
+def _myob_company_files_link(
+    connection: Connection, credentials: dict[str, str], access_token: str
+) -> OAuthDone:
+    """A MYOB grant reaches the user's company files: one is linked at
+    once, several are offered to choose from."""
+    from connectors.myob.oauth import myob_company_files
+
+    files = myob_company_files(access_token=access_token)
+    if len(files) == 1:
+        return OAuthDone(
+            connection_link(
+                connection=connection,
+                credentials=credentials,
+                settings={"company_file": files[0].id, "company_file_name": files[0].name},
+                linked=True,
+            )
+        )
+    row = connection_link(connection=connection, credentials=credentials, settings={}, linked=False)
+    return OAuthDone(row, [Organisation(f.id, f.name) for f in files])
+
+
 def oauth_organisation_choose(*, connection: Connection, organisation_id: str) -> Connection:
     """Link a Xero connection to one of the organisations its grant reaches,
     or a Lightspeed K-Series one to one of its business locations, or an
-    Exact Online one to one of its administrations, or a Sage Accounting
-    one to one of its businesses (listed again with the stored token).
-    ConfigurationError when the grant does not reach it."""
+    Exact Online one to one of its administrations, a Sage Accounting one
+    to one of its businesses, or a MYOB one to one of its company files
+    (listed again with the stored token). ConfigurationError when the grant
+    does not reach it."""
     if connection.platform_key == "sage":
         from connectors.sage.oauth import sage_business_select, sage_businesses
 
@@ -1220,6 +1249,17 @@ def oauth_organisation_choose(*, connection: Connection, organisation_id: str) -
             connection=connection,
             credentials=dict(connection.credentials or {}),
             settings={"business_id": business.id, "business_name": business.name},
+            linked=True,
+        )
+    if connection.platform_key == "myob":
+        from connectors.myob.oauth import myob_company_file_select, myob_company_files
+
+        token = str((connection.credentials or {}).get("access_token", ""))
+        chosen = myob_company_file_select(myob_company_files(access_token=token), organisation_id)
+        return connection_link(
+            connection=connection,
+            credentials=dict(connection.credentials or {}),
+            settings={"company_file": chosen.id, "company_file_name": chosen.name},
             linked=True,
         )
     if connection.platform_key == "exact":

@@ -134,6 +134,16 @@ def _sage(options: dict[str, Any]) -> tuple[Credentials, Settings]:
 PLATFORMS["sage"] = _sage
 
 
+def _myob(options: dict[str, Any]) -> tuple[Credentials, Settings]:
+    company_file = (options.get("company_file") or "").strip()
+    if not company_file:
+        raise CommandError("MYOB needs --company-file (the company file's id, a GUID)")
+    return _tokens(options), {"company_file": company_file}
+
+
+PLATFORMS["myob"] = _myob
+
+
 class Command(BaseCommand):
     help = "Attach a linked accounting connection to a merchant from existing OAuth tokens."
     stealth_options = ("stdin",)  # tests pass a file object for standard input
@@ -155,6 +165,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--realm-id", default="", help="QuickBooks company (realm) id")
         parser.add_argument("--division", default="", help="Exact Online administration number")
+        parser.add_argument("--company-file", default="", help="MYOB company file id")
         parser.add_argument(
             "--exact-host", default="nl", help="Exact Online host: nl, be, co.uk, de, fr, es, com"
         )

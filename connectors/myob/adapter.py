@@ -1,0 +1,357 @@
+"""`AccountingTarget` for MYOB Business (AccountRight v2).
+
+MYOB takes one document per call and keeps no idempotency key, so every
+write is preceded by a lookup of its key (see `translate` for where the key
+is kept). The sync hands this target whole batches (`writes_in_batches`):
+`write_documents` looks the keys of a batch up with a few `or`-filtered
+reads (`LOOKUP_CHUNK` keys each, per entity) and then creates only the
+missing documents, one call each, invoices before the payments that settle
+them.
+
+Document ids handed back are "<Entity>:<UID>" ("GeneralJournal:…",
+"Invoice:…", "CustomerPayment:…"). Accounts are offered and referenced by
+their DisplayID ("1-1100"), tax codes by their code ("GST"), customers by
+their UID or their card's DisplayID.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import requests
+
+from commerce_sync.errors import (
+    ApplicationError,
+    ConfigurationError,
+    DocumentRejected,
+)
+from connectors.batching import chunked, create_missing
+from connectors.common import RateLimiter, TokenSource
+from connectors.context import ConnectorContext, MyobSettings
+from connectors.exact.client import odata_quoted
+from connectors.myob import translate
+from connectors.myob.client import THROTTLE_WAIT_SECONDS, MyobClient
+from connectors.protocols import AccountOption, TaxRateOption
+from mapping.documents import document_account_refs, document_tax_rate_refs
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# Keys looked up per read: ten `Memo eq '<key>'` conditions keep the URL
+# near 1.5 kB.
+LOOKUP_CHUNK = 10
+Outcome = str | ApplicationError
+CENT = Decimal("0.01")
+# Where each entity keeps the key, and the id prefix handed back.
+KEY_FIELDS = {
+    translate.GENERAL_JOURNALS: ("Memo", "GeneralJournal"),
+    translate.INVOICES: ("JournalMemo", "Invoice"),
+    translate.CUSTOMER_PAYMENTS: ("Memo", "CustomerPayment"),
+}
+
+
+class MyobTarget:
+    platform_key = "myob"
+    writes_in_batches = True
+
+    def __init__(
+        self,
+        *,
+        company_file: str,
+        api_key: str,
+        tokens: TokenSource,
+        limiter: RateLimiter,
+        base_url: str,
+        receivable_account: str = "1-1200",
+        payable_account: str = "2-1200",
+        timeout: float = 30.0,
+        session: requests.Session | None = None,
+        throttle_wait: float | None = None,
+    ) -> None:
+        self.client = MyobClient(
+            base_url=base_url,
+            company_file=company_file,
+            api_key=api_key,
+            tokens=tokens,
+            limiter=limiter,
+            timeout=timeout,
+            session=session,
+            throttle_wait=THROTTLE_WAIT_SECONDS if throttle_wait is None else throttle_wait,
+        )
+        self.receivable_account = receivable_account
+        self.payable_account = payable_account
+        self._written: dict[str, str] = {}
+        self._accounts: list[dict[str, Any]] | None = None
+        self._tax_codes: list[dict[str, Any]] | None = None
+        self._customers: dict[str, dict[str, Any]] = {}
+
+    @property
+    def calls(self) -> int:
+        return self.client.calls
+
+    # -- cached reads --
+
+    def _account_rows(self) -> list[dict[str, Any]]:
+        if self._accounts is None:
+            self._accounts = self.client.get_all(translate.ACCOUNTS)
+        return self._accounts
+
+    def _tax_rows(self) -> list[dict[str, Any]]:
+        if self._tax_codes is None:
+            self._tax_codes = self.client.get_all(translate.TAX_CODES)
+        return self._tax_codes
+
+    # -- reads for the setup flow --
+
+    def list_accounts(self) -> list[AccountOption]:
+        """Every posting account (header accounts left out), by DisplayID;
+        inactive ones as "Archived"."""
+        self._accounts = None
+        return [translate.account_option(r) for r in self._account_rows() if not r.get("IsHeader")]
+
+    def list_tax_rates(self) -> list[TaxRateOption]:
+        """Every tax code with its rate (percent)."""
+        self._tax_codes = None
+        return [translate.tax_rate_option(r) for r in self._tax_rows()]
+
+    def create_account(self, *, account_id: str, name: str, account_type: str) -> AccountOption:
+        """Not offered: a MYOB account number must fit the file's numbering
+        (classification digit, header level), which the merchant chooses."""
+        raise DocumentRejected(
+            f"Create account {account_id} ({name}) in MYOB itself, then choose it here"
+        )
+
+    # -- the check before a sync writes anything --
+
+    def check_references(self, documents: list[dict[str, Any]]) -> list[str]:
+        """What in the company file would make these documents fail, in
+        plain words: accounts missing, inactive or header accounts (by
+        DisplayID), tax codes missing, the receivable or payable account
+        missing where needed, customers not found. Two reads, plus one per
+        customer named by DisplayID."""
+        accounts: set[str] = set()
+        codes: set[str] = set()
+        customers: set[str] = set()
+        for document in documents:
+            accounts |= document_account_refs(document)
+            codes |= document_tax_rate_refs(document)
+            if document.get("customerRef") and translate.endpoint_of(document) != (
+                translate.GENERAL_JOURNALS
+            ):
+                customers.add(str(document["customerRef"]["id"]))
+            if document["type"] == "payment" and not translate.is_customer_payment(document):
+                accounts.add(self.receivable_account)
+            if document["type"] in ("bill", "billPayment"):
+                accounts.add(self.payable_account)
+        self._accounts = self._tax_codes = None
+        problems: list[str] = []
+        rows = {str(r.get("DisplayID") or ""): r for r in self._account_rows()}
+        for display_id in sorted(accounts):
+            row = rows.get(display_id)
+            if row is None:
+                problems.append(f"Account {display_id} does not exist in MYOB")
+            elif not row.get("IsActive", True):
+                problems.append(f"Account {display_id} ({row.get('Name')}) is inactive in MYOB")
+            elif row.get("IsHeader"):
+                problems.append(
+                    f"Account {display_id} ({row.get('Name')}) is a header account in MYOB; "
+                    "choose a detail account under it"
+                )
+        known = {str(r.get("Code") or "") for r in self._tax_rows()}
+        problems += [f"Tax code {c} does not exist in MYOB" for c in sorted(codes - known)]
+        problems += self._tax_differences([d for d in documents if translate.is_invoice(d)])
+        for ref in sorted(customers):
+            try:
+                self.customer(ref)
+            except DocumentRejected as error:
+                problems.append(str(error))
+        return problems
+
+    def _tax_differences(self, invoices: list[dict[str, Any]]) -> list[str]:
+        """MYOB works an invoice line's tax out itself from its tax code's
+        rate (a service line has no tax amount to send); where that differs
+        from the tax the sales carried, the invoice would book another
+        figure, so it is named here before anything is written. MYOB's
+        rounding is taken as half up to the cent (an assumption: the
+        material does not say)."""
+        rates = {
+            str(r.get("Code") or ""): Decimal(str(r.get("Rate") or 0)) for r in self._tax_rows()
+        }
+        problems = []
+        for document in invoices:
+            for item in document["lineItems"]:
+                code = (item.get("taxRateRef") or {}).get("id")
+                if code not in rates:
+                    continue
+                net, tax = Decimal(item["subTotal"]), Decimal(item.get("taxAmount") or 0)
+                worked = (net * rates[code] / 100).quantize(CENT, ROUND_HALF_UP)
+                if worked != tax:
+                    problems.append(
+                        f"Line {item.get('description')!r} of {document['key']}: MYOB works out "
+                        f"tax {worked} at {code}'s {rates[code].normalize():f}%, the sales "
+                        f"carried {tax}; check the tax code mapped to this rate"
+                    )
+        return problems
+
+    # -- what the translation looks up (translate.References) --
+
+    def account(self, display_id: str) -> str:
+        for row in self._account_rows():
+            if str(row.get("DisplayID") or "") == display_id:
+                if not row.get("IsActive", True):
+                    raise DocumentRejected(f"Account {display_id} is inactive in MYOB")
+                return str(row["UID"])
+        raise DocumentRejected(f"Account {display_id} does not exist in MYOB")
+
+    def _tax_row(self, code: str) -> dict[str, Any]:
+        for row in self._tax_rows():
+            if str(row.get("Code") or "") == code:
+                return row
+        raise DocumentRejected(f"Tax code {code} does not exist in MYOB")
+
+    def tax_code(self, code: str) -> str:
+        return str(self._tax_row(code)["UID"])
+
+    def tax_paid_account(self, code: str) -> str:
+        account = (self._tax_row(code).get("TaxPaidAccount") or {}).get("UID")
+        if not account:
+            raise DocumentRejected(f"Tax code {code} has no account for tax paid in MYOB")
+        return str(account)
+
+    def customer(self, ref: str) -> str:
+        if _GUID.match(ref):
+            return ref
+        if ref not in self._customers:
+            rows = self.client.get_all(
+                translate.CUSTOMERS, {"$filter": f"DisplayID eq {odata_quoted(ref)}"}
+            )
+            if not rows:
+                raise DocumentRejected(f"Customer {ref} does not exist in MYOB")
+            self._customers[ref] = rows[0]
+        row = self._customers[ref]
+        if not row.get("IsActive", True):
+            raise DocumentRejected(f"Customer {ref} is inactive in MYOB")
+        return str(row["UID"])
+
+    def receivable(self) -> str:
+        return self.account(self.receivable_account)
+
+    def payable(self) -> str:
+        return self.account(self.payable_account)
+
+    def invoice(self, key: str) -> str | None:
+        found = self._written.get(key) or self._find_many(translate.INVOICES, [key]).get(key)
+        if found:
+            self._written[key] = found
+        return found.split(":", 1)[1] if found else None
+
+    # -- idempotent writes --
+
+    def find_document(self, *, key: str) -> str | None:
+        """The document carrying `key`: one `$filter` read per entity where
+        a document of that key may live (the key's kind says where first)."""
+        known = self._written.get(key)
+        if known:
+            return known
+        segments = set(key.split(":"))
+        if segments & {"invoice", "creditNote"}:
+            order = [translate.INVOICES, translate.GENERAL_JOURNALS]
+        elif "payment" in segments:
+            order = [translate.CUSTOMER_PAYMENTS, translate.GENERAL_JOURNALS]
+        else:
+            order = [translate.GENERAL_JOURNALS, translate.CUSTOMER_PAYMENTS, translate.INVOICES]
+        for path in order:
+            found = self._find_many(path, [key]).get(key)
+            if found:
+                self._written[key] = found
+                return found
+        return None
+
+    def _find_many(self, path: str, keys: list[str]) -> dict[str, str]:
+        """Key -> "<Entity>:<UID>" of the entities at `path` carrying these keys."""
+        field, prefix = KEY_FIELDS[path]
+        found: dict[str, str] = {}
+        for chunk in chunked(keys, LOOKUP_CHUNK):
+            condition = " or ".join(f"{field} eq {odata_quoted(k)}" for k in chunk)
+            for row in self.client.get_all(path, {"$filter": condition}):
+                key = str(row.get(field) or "")
+                if key in chunk and row.get("UID"):
+                    found[key] = f"{prefix}:{row['UID']}"
+        return found
+
+    @staticmethod
+    def _lookup_path(document: dict[str, Any]) -> str:
+        path = translate.endpoint_of(document)
+        return translate.INVOICES if path == translate.SERVICE_INVOICES else path
+
+    def write_document(self, *, key: str, document: dict[str, Any]) -> str:
+        """Look the key up where its kind of document lives, and create the
+        entity only when MYOB has none. Raises DocumentRejected (with MYOB's
+        words), CredentialsRevoked, SubscriptionExpired or a TransientError."""
+        found = self._written.get(key)
+        if found is None:
+            found = self._find_many(self._lookup_path(document), [key]).get(key)
+        if found:
+            self._written[key] = found
+            return found
+        return self._create(key, document)
+
+    def write_documents(self, items: list[tuple[str, dict[str, Any]]]) -> dict[str, Outcome]:
+        """Each (key, document) exactly once: keys MYOB already holds are
+        looked up in a few reads and answered with their ids; the others are
+        created one call each, in order. Per key: the document id or the
+        error that refused it alone. A transient fault after some creates
+        answers the writes done and leaves the rest unanswered (tried
+        again); before any, and for credentials or subscription, it is raised."""
+        documents = dict(items)
+        results: dict[str, Outcome] = {k: self._written[k] for k in documents if k in self._written}
+        by_path: dict[str, list[str]] = {}
+        for key, document in documents.items():
+            if key not in results:
+                by_path.setdefault(self._lookup_path(document), []).append(key)
+        for path, keys in by_path.items():
+            for key, found in self._find_many(path, keys).items():
+                self._written[key] = found
+                results[key] = found
+        return create_missing(documents, results, self._create)
+
+    def _create(self, key: str, document: dict[str, Any]) -> str:
+        path, body = translate.to_entity(key, document, self)
+        uid = self.client.create(path, body)
+        prefix = KEY_FIELDS[self._lookup_path(document)][1]
+        written = f"{prefix}:{uid}"
+        self._written[key] = written
+        return written
+
+
+def myob_limits() -> Any:
+    """Limits for `connectors.limits.DatabaseRateLimiter`, per API key: 8
+    calls a second and 1,000,000 a day (README: MYOB staff on
+    community.myob.com). The window is counted a little longer than MYOB's
+    second: a call granted at the end of one window can arrive in the next."""
+    from connectors.limits import RateLimits
+
+    return RateLimits(calls=8, window_seconds=1.2, daily=1_000_000)
+
+
+def myob_target_build(context: ConnectorContext[MyobSettings]) -> MyobTarget:
+    """The target for a linked MYOB connection: its company file, its stored
+    tokens (refreshed under the connection's row lock 60 s before they
+    expire) and a limiter shared by all workers, per API key."""
+    from django.conf import settings
+
+    from connectors.limits import DatabaseRateLimiter
+    from connectors.myob.oauth import myob_oauth_client
+
+    myob = context.settings
+    if not myob.company_file:
+        raise ConfigurationError("This MYOB connection has no company file chosen")
+    return MyobTarget(
+        company_file=myob.company_file,
+        api_key=settings.MYOB_CLIENT_ID,
+        tokens=context.token_source(myob_oauth_client()),
+        limiter=DatabaseRateLimiter(myob_limits()),
+        base_url=settings.MYOB_API_URL,
+        receivable_account=myob.receivable_account,
+        payable_account=myob.payable_account,
+    )

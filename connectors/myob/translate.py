@@ -1,0 +1,291 @@
+"""Our documents (the `preview_sync` JSON shape) as MYOB Business
+(AccountRight v2) entities, and MYOB's rows as our options and plain-words
+problems. Pure: no HTTP; what must be looked up in the company file comes
+in through `References`.
+
+Field names and types are those of MYOB's SDK contract classes
+(../shared/reference/myob/sdk-contracts/Version2: `GeneralLedger/
+GeneralJournal`, `GeneralJournalLine`, `Sale/ServiceInvoice`,
+`ServiceInvoiceLine`, `CustomerPayment`, `CustomerPaymentLine`, `Account`,
+`TaxCode`); links to other entities are `{"UID": ...}` (`BaseLink`); dates
+go out as `YYYY-MM-DDT00:00:00` (the company file's own day), amounts as
+exact decimals.
+
+Which MYOB entity each document kind becomes:
+
+* invoice -> `Sale/Invoice/Service`, one transaction line per line item
+  with its account, tax code and net `Total` (`IsTaxInclusive` false);
+  MYOB works the tax out from the code's rate (`MyobTarget.check_references`
+  names any line where that would differ from the tax the sales carried).
+* creditNote -> `Sale/Invoice/Service` with negative line totals (MYOB
+  keeps a customer credit as a sale with a negative balance).
+* payment (money in, every link an invoice) -> `Sale/CustomerPayment`
+  deposited to the payment's account and applied to the invoices it links
+  (found by their keys).
+* journalEntry, bill, billPayment, deposit, transfer and a negative payment
+  (money back against a credit note) -> `GeneralLedger/GeneralJournal`, one
+  line per account, `Amount` positive and `IsCredit` for the credit side.
+  Bills and their payments go through the connection's payable account,
+  refunds through its receivable account: the purchase and credit-refund
+  entities are not built here, so those lines are not matched to a card.
+
+Where the push key goes (MYOB has no idempotency header), so
+`find_document` finds a document after a crash with one `$filter` read:
+
+* a general journal: its `Memo` is the key (the lines keep the words);
+* an invoice or credit note: its `JournalMemo` is the key, and its
+  `CustomerPurchaseOrderNumber` (20 characters at most) a digest of it,
+  shown to the merchant as the customer's reference;
+* a customer payment: its `Memo` is the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from decimal import Decimal
+from typing import Any, Protocol
+
+from commerce_sync.errors import DocumentRejected
+from connectors.protocols import AccountOption, TaxRateOption
+
+GENERAL_JOURNALS = "GeneralLedger/GeneralJournal"
+SERVICE_INVOICES = "Sale/Invoice/Service"
+INVOICES = "Sale/Invoice"  # every layout, for lookups
+CUSTOMER_PAYMENTS = "Sale/CustomerPayment"
+ACCOUNTS = "GeneralLedger/Account"
+TAX_CODES = "GeneralLedger/TaxCode"
+CUSTOMERS = "Contact/Customer"
+PURCHASE_ORDER_MAX = 20
+
+# MYOB's Classification -> our account types.
+ACCOUNT_TYPES = {
+    "Asset": "Asset",
+    "Liability": "Liability",
+    "Equity": "Equity",
+    "Income": "Income",
+    "OtherIncome": "Income",
+    "CostOfSales": "Expense",
+    "Expense": "Expense",
+    "OtherExpense": "Expense",
+}
+
+
+class References(Protocol):
+    """What the translation looks up in the company file (UIDs as strings)."""
+
+    def account(self, display_id: str) -> str: ...
+
+    def tax_code(self, code: str) -> str: ...
+
+    def tax_paid_account(self, code: str) -> str: ...
+
+    def customer(self, ref: str) -> str: ...
+
+    def receivable(self) -> str: ...
+
+    def payable(self) -> str: ...
+
+    def invoice(self, key: str) -> str | None: ...
+
+
+def day(value: str) -> str:
+    """`2026-11-02` as MYOB's DateTime: midnight of that day, no zone."""
+    return f"{value}T00:00:00"
+
+
+def account_option(row: dict[str, Any]) -> AccountOption:
+    """An Account row, identified by its DisplayID ("1-1100")."""
+    return AccountOption(
+        id=str(row.get("DisplayID") or ""),
+        name=str(row.get("Name") or row.get("DisplayID") or ""),
+        type=ACCOUNT_TYPES.get(str(row.get("Classification") or ""), "Asset"),
+        status="Active" if row.get("IsActive", True) else "Archived",
+    )
+
+
+def tax_rate_option(row: dict[str, Any]) -> TaxRateOption:
+    """A TaxCode row; MYOB keeps the rate as a percentage (10.0)."""
+    rate = Decimal(str(row.get("Rate") or 0))
+    text = f"{rate.normalize():f}" if rate else "0"
+    return TaxRateOption(
+        id=str(row.get("Code") or ""), name=str(row.get("Description") or row["Code"]), rate=text
+    )
+
+
+def purchase_order_number(key: str) -> str:
+    """A deterministic 20-character stand-in for the key (SHA-256, base32)."""
+    digest = base64.b32encode(hashlib.sha256(key.encode()).digest()).decode()
+    return ("CS" + digest)[:PURCHASE_ORDER_MAX]
+
+
+def is_invoice(document: dict[str, Any]) -> bool:
+    return document["type"] in ("invoice", "creditNote")
+
+
+def is_customer_payment(document: dict[str, Any]) -> bool:
+    links = document.get("links") or []
+    return (
+        document["type"] == "payment"
+        and Decimal(document["totalAmount"]) > 0
+        and bool(links)
+        and all(link.get("type") == "Invoice" for link in links)
+    )
+
+
+def endpoint_of(document: dict[str, Any]) -> str:
+    """Where a document of this kind is written."""
+    if is_invoice(document):
+        return SERVICE_INVOICES
+    if is_customer_payment(document):
+        return CUSTOMER_PAYMENTS
+    return GENERAL_JOURNALS
+
+
+def to_entity(key: str, document: dict[str, Any], refs: References) -> tuple[str, dict[str, Any]]:
+    """The endpoint (relative to the company file) and body to create for
+    one document. Raises DocumentRejected for what MYOB cannot take."""
+    if is_invoice(document):
+        return SERVICE_INVOICES, _invoice(key, document, refs)
+    if is_customer_payment(document):
+        return CUSTOMER_PAYMENTS, _customer_payment(key, document, refs)
+    lines = _journal_lines(document, refs)
+    if not lines:
+        raise DocumentRejected(f"A {document['type']} document cannot be written to MYOB")
+    description = str(document.get("description") or "")
+    body_lines = [
+        {
+            "Account": {"UID": account},
+            "Memo": (text or description)[:255],
+            "Amount": abs(amount),
+            "IsCredit": amount < 0,
+        }
+        for account, amount, text in lines
+        if amount
+    ]
+    body = {
+        "DateOccurred": day(document["date"]),
+        "IsTaxInclusive": False,
+        "IsYearEndAdjustment": False,
+        "GSTReportingMethod": "Purchase" if document["type"] == "bill" else "Sale",
+        "Memo": key,
+        "Lines": body_lines,
+    }
+    return GENERAL_JOURNALS, body
+
+
+def _invoice(key: str, document: dict[str, Any], refs: References) -> dict[str, Any]:
+    sign = Decimal(-1) if document["type"] == "creditNote" else Decimal(1)
+    lines = []
+    for item in document["lineItems"]:
+        code = (item.get("taxRateRef") or {}).get("id")
+        if not code:
+            raise DocumentRejected(
+                f"Line {item.get('description')!r} has no tax code; MYOB needs one on every line"
+            )
+        lines.append(
+            {
+                "Type": "Transaction",
+                "Description": str(item.get("description") or "")[:255],
+                "Account": {"UID": refs.account(item["accountRef"]["id"])},
+                "Total": sign * Decimal(item["subTotal"]),
+                "TaxCode": {"UID": refs.tax_code(code)},
+            }
+        )
+    return {
+        "Date": day(document["date"]),
+        "Customer": {"UID": refs.customer(document["customerRef"]["id"])},
+        "CustomerPurchaseOrderNumber": purchase_order_number(key),
+        "JournalMemo": key,
+        "Comment": str(document.get("description") or "")[:255],
+        "IsTaxInclusive": False,
+        "Lines": lines,
+    }
+
+
+def _customer_payment(key: str, document: dict[str, Any], refs: References) -> dict[str, Any]:
+    applied = []
+    for link in document["links"]:
+        invoice = refs.invoice(str(link["id"]))
+        if invoice is None:
+            raise DocumentRejected(
+                f"The invoice this payment settles ({link['id']}) is not in MYOB yet; "
+                "it is written first, so try the sync again"
+            )
+        applied.append(
+            {"UID": invoice, "AmountApplied": Decimal(link["amount"]), "Type": "Invoice"}
+        )
+    return {
+        "DepositTo": "Account",
+        "Account": {"UID": refs.account(document["accountRef"]["id"])},
+        "Customer": {"UID": refs.customer(document["customerRef"]["id"])},
+        "Date": day(document["date"]),
+        "AmountReceived": Decimal(document["totalAmount"]),
+        "Memo": key,
+        "Invoices": applied,
+    }
+
+
+Line = tuple[str, Decimal, str]  # account UID, amount (+debit, -credit), words
+
+
+def _journal_lines(document: dict[str, Any], refs: References) -> list[Line]:
+    kind = document["type"]
+    text = str(document.get("description") or "")
+    if kind == "journalEntry":
+        return [
+            (
+                refs.account(line["accountRef"]["id"]),
+                Decimal(line["netAmount"]),
+                str(line.get("description") or text),
+            )
+            for line in document["journalLines"]
+        ]
+    if kind == "payment":  # money back, or a payment not tied to invoices
+        total = Decimal(document["totalAmount"])
+        return [
+            (refs.account(document["accountRef"]["id"]), total, text),
+            (refs.receivable(), -total, text),
+        ]
+    if kind == "billPayment":
+        total = Decimal(document["totalAmount"])
+        return [
+            (refs.payable(), total, text),
+            (refs.account(document["accountRef"]["id"]), -total, text),
+        ]
+    if kind == "bill":
+        lines: list[Line] = []
+        total = Decimal(0)
+        for item in document["lineItems"]:
+            net, tax = Decimal(item["subTotal"]), Decimal(item.get("taxAmount") or 0)
+            lines.append((refs.account(item["accountRef"]["id"]), net, item["description"]))
+            if tax:
+                code = (item.get("taxRateRef") or {}).get("id")
+                if not code:
+                    raise DocumentRejected(
+                        f"Bill line {item['description']!r} has tax but no tax code"
+                    )
+                lines.append((refs.tax_paid_account(code), tax, item["description"]))
+            total += net + tax
+        lines.append((refs.payable(), -total, text))
+        return lines
+    if kind == "deposit":
+        lines = [
+            (refs.account(document["accountRef"]["id"]), Decimal(document["totalAmount"]), text)
+        ]
+        for item in document["lineItems"]:
+            lines.append(
+                (
+                    refs.account(item["accountRef"]["id"]),
+                    -Decimal(item["totalAmount"]),
+                    item["description"],
+                )
+            )
+        return lines
+    if kind == "transfer":
+        amount = Decimal(document["amount"])
+        return [
+            (refs.account(document["toAccountRef"]["id"]), amount, text),
+            (refs.account(document["fromAccountRef"]["id"]), -amount, text),
+        ]
+    return []

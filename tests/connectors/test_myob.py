@@ -1,0 +1,574 @@
+"""The MYOB Business connector against a local contract double whose traffic
+is checked against MYOB's SDK contract classes (tests/doubles/myob_double.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from commerce_sync.errors import (
+    CredentialsRevoked,
+    DocumentRejected,
+    PlatformUnavailable,
+    RateLimited,
+    SubscriptionExpired,
+)
+from connectors.myob import MyobTarget, translate
+from mapping.preview import preview
+from tests.connectors.bursts import writes_from_workers
+from tests.connectors.crashes import killed_writer_trials, write_under_faults
+from tests.connectors.refresh_race import two_workers_list_accounts
+from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
+from tests.doubles.myob_double import API_KEY, TOKEN, MyobDouble, check, properties
+
+SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
+FORMATS = {"journal": "JournalEntry", "invoice": "Invoice"}
+
+
+def _documents(name: str, output: str | None = None) -> list[dict[str, Any]]:
+    scenario = json.loads((SCENARIOS / name).read_text(), parse_float=Decimal)
+    if output:
+        scenario["configuration"].setdefault("mapSettings", {})["outputFormat"] = output
+    result = preview(scenario)
+    assert not result.errors, result.errors
+    return [json.loads(json.dumps(d.as_json())) for d in result.documents]
+
+
+def _seed(myob: MyobDouble) -> None:
+    books = myob.books
+    for display_id in ("1000", "1100", "1110", "1200", "1300"):
+        books.seed_account(display_id)
+    for display_id in ("1600", "2150", "2200", "2300", "2310", "2320"):
+        books.seed_account(display_id, classification="Liability")
+    for display_id in ("4000", "4010", "4050"):
+        books.seed_account(display_id, classification="Income")
+    books.seed_account("6100", classification="Expense")
+    books.seed_account("4999", "Old sales", "Income", active=False)
+    books.seed_account("4-0000", "Income", "Income", header=True)
+    books.seed_tax("OUTPUT2", "20", collected="2200", paid="2200")
+    books.seed_tax("ZERORATEDOUTPUT", "0", collected="2200", paid="2200")
+    books.seed_tax("NONE", "0")
+    books.seed_customer("CUST-POS", "Till")
+    books.seed_customer("CUST-OLD", "Gone", active=False)
+
+
+@pytest.fixture
+def myob() -> Iterator[MyobDouble]:
+    with MyobDouble() as double:
+        _seed(double)
+        yield double
+        assert double.violations == []  # every request fitted the SDK's contracts
+
+
+def _target(myob: MyobDouble, **kwargs: Any) -> MyobTarget:
+    options: dict[str, Any] = {
+        "tokens": FakeTokens(TOKEN, TOKEN),
+        "limiter": FakeLimiter(),
+        "receivable_account": "1300",
+        "payable_account": "1600",
+    }
+    options.update(kwargs)
+    return MyobTarget(company_file=myob.company_file, api_key=API_KEY, base_url=myob.url, **options)
+
+
+@pytest.fixture
+def target(myob: MyobDouble) -> MyobTarget:
+    return _target(myob)
+
+
+def _writes(myob: MyobDouble) -> list[tuple[str, str, dict[str, str]]]:
+    return [r for r in myob.requests if r[0] == "POST"]
+
+
+# -- the contract itself: the SDK's classes, parsed at test time --
+
+
+def test_the_double_reads_the_sdk_contracts_and_can_refuse() -> None:
+    invoice = properties("ServiceInvoice")
+    assert invoice["Lines"][0] == "IEnumerable<ServiceInvoiceLine>"  # generic put in
+    assert {"JournalMemo", "CustomerPurchaseOrderNumber", "Date", "UID"} <= set(invoice)
+    assert properties("GeneralJournalLine")["IsCredit"] == ("bool", False)
+    assert "ETag" not in properties("GeneralJournal")  # [JsonIgnore]
+    good = {
+        "Account": {"UID": "0b5c8f4e-1d2a-4c3b-9e8f-7a6b5c4d3e2f"},
+        "Amount": 5,
+        "IsCredit": True,
+    }
+    assert check("GeneralJournalLine", good, "l") == []
+    assert check("GeneralJournalLine", {**good, "Credit": True}, "l") == [
+        "l.Credit is not a property of GeneralJournalLine"
+    ]
+    assert check("GeneralJournalLine", {**good, "Amount": "5"}, "l") == [
+        "l.Amount = '5' is not a decimal"
+    ]
+    assert check("CustomerPayment", {"DepositTo": "Bank"}, "p") == [
+        "p.DepositTo = 'Bank' is not a DepositTo"
+    ]
+
+
+def test_a_request_myob_would_refuse_never_reaches_the_books(myob: MyobDouble) -> None:
+    url = f"{myob.url}/accountright/{myob.company_file}/GeneralLedger/GeneralJournal"
+    headers = {"Authorization": f"Bearer {TOKEN}", "x-myobapi-key": API_KEY}
+    answer = requests.post(
+        url, json={"DateOccured": "2026-11-02T00:00:00"}, headers=headers, timeout=5
+    )
+    assert answer.status_code == 400
+    found = myob.harness.take()
+    assert any("x-myobapi-version" in v for v in found)
+    assert any("DateOccured is not a property of GeneralJournal" in v for v in found)
+    assert myob.books.creates == Counter()
+
+
+def test_setup_reads_page_to_the_end() -> None:
+    with MyobDouble(page_max=3) as myob:
+        _seed(myob)
+        target = _target(myob)
+        accounts = target.list_accounts()
+        assert len(accounts) == 16  # the header account left out
+        assert {a.id: a.status for a in accounts}["4999"] == "Archived"
+        assert {a.id: a.type for a in accounts}["6100"] == "Expense"
+        rates = {r.id: r.rate for r in target.list_tax_rates()}
+        assert rates == {"OUTPUT2": "20", "ZERORATEDOUTPUT": "0", "NONE": "0"}
+        pages = [r for r in myob.requests if r[1].endswith("GeneralLedger/Account")]
+        assert len(pages) == 6  # 17 rows, 3 a page
+        assert myob.violations == []
+
+
+def test_every_call_carries_the_myob_headers_and_goes_through_the_limiter(
+    myob: MyobDouble,
+) -> None:
+    limiter = FakeLimiter()
+    target = _target(myob, limiter=limiter)
+    target.list_tax_rates()
+    assert limiter.events == [("acquire", f"myob:{API_KEY}"), ("release", f"myob:{API_KEY}")]
+    assert target.create_account  # offered in the protocol, refused in words:
+    with pytest.raises(DocumentRejected, match="Create account 7000"):
+        target.create_account(account_id="7000", name="Fees", account_type="Expense")
+
+
+def test_every_document_kind_is_written_and_found_by_key(
+    target: MyobTarget, myob: MyobDouble
+) -> None:
+    documents = _documents("uk-cafe-invoice.json")
+    results = target.write_documents([(d["key"], d) for d in documents])
+    assert all(isinstance(v, str) for v in results.values()), results
+    payments = [d for d in documents if translate.is_customer_payment(d)]
+    assert myob.books.creates == {
+        "ServiceInvoice": 2,
+        "CustomerPayment": len(payments),
+        "GeneralJournal": len(documents) - 2 - len(payments),
+    }
+    invoices = myob.books.rows["Sale/Invoice/Service"]
+    credit = next(i for i in invoices if i["TotalAmount"] < 0)
+    assert credit["TotalAmount"] == Decimal("-3.30") and credit["TotalTax"] == Decimal("-0.55")
+    sale = next(i for i in invoices if i["TotalAmount"] > 0)
+    assert sale["BalanceDueAmount"] == sale["TotalAmount"] - sum(
+        Decimal(p["totalAmount"]) for p in payments
+    )
+    assert {i["Date"] for i in invoices} == {"2026-11-02T00:00:00"}
+    assert sale["CustomerPurchaseOrderNumber"] == translate.purchase_order_number(
+        sale["JournalMemo"]
+    )
+    # A fresh target (after a crash, nothing cached) finds each by its key.
+    fresh = _target(myob)
+    for document in documents:
+        assert fresh.find_document(key=document["key"]) == results[document["key"]]
+    assert fresh.find_document(key="m1:2026-11-02:GBP:-:day:invoice:other") is None
+    # Writing the day again writes nothing.
+    writes = len(_writes(myob))
+    again = _target(myob).write_documents([(d["key"], d) for d in documents])
+    assert again == results and len(_writes(myob)) == writes
+
+
+def test_a_lost_answer_is_found_by_key_and_not_written_again(
+    target: MyobTarget, myob: MyobDouble
+) -> None:
+    document = _documents("uk-cafe-journal.json")[0]
+    myob.lose_next_answer = True
+    with pytest.raises(PlatformUnavailable):
+        target.write_document(key=document["key"], document=document)
+    assert myob.books.creates["GeneralJournal"] == 1  # it did happen
+    written = _target(myob).write_document(key=document["key"], document=document)
+    assert written.startswith("GeneralJournal:")
+    assert myob.books.creates["GeneralJournal"] == 1
+    row = myob.books.rows["GeneralLedger/GeneralJournal"][0]
+    assert row["Memo"] == document["key"]
+
+
+def _seed_for(myob: MyobDouble, documents: list[dict[str, Any]]) -> None:
+    """The accounts and tax codes the scenario's documents name that the
+    standard seed lacks (a new tax code collects on 2200)."""
+    books = myob.books
+    known = {r["DisplayID"] for r in books.rows["GeneralLedger/Account"]}
+    codes = {r["Code"] for r in books.rows["GeneralLedger/TaxCode"]}
+    for document in documents:
+        refs = [document.get(r) for r in ("accountRef", "fromAccountRef", "toAccountRef")]
+        lines = document.get("journalLines", []) + document.get("lineItems", [])
+        for ref in [*refs, *(line["accountRef"] for line in lines)]:
+            if ref and ref["id"] not in known:
+                books.seed_account(ref["id"])
+                known.add(ref["id"])
+        for line in lines:
+            code = (line.get("taxRateRef") or {}).get("id")
+            if code and code not in codes:
+                net, tax = Decimal(line["subTotal"]), Decimal(line["taxAmount"])
+                rate = (tax / net * 100).quantize(Decimal("0.001")) if net else Decimal(0)
+                books.seed_tax(code, str(rate), collected="2200", paid="2200")
+                codes.add(code)
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.json")), ids=lambda p: p.stem)
+def test_every_shared_scenario_gives_its_expected_balances(path: Path) -> None:
+    scenario = json.loads(path.read_text(), parse_float=Decimal)
+    assert scenario.get("expected"), f"{path.name} has no expected figures"
+    for kind, expected in scenario["expected"].items():
+        documents = _documents(path.name, FORMATS[kind])
+        with MyobDouble() as myob:
+            _seed(myob)
+            _seed_for(myob, documents)
+            target = _target(myob)
+            assert target.check_references(documents) == []
+            results = target.write_documents([(d["key"], d) for d in documents])
+            assert all(isinstance(v, str) for v in results.values()), results
+            assert myob.violations == []
+            for group in expected.get("groups") or [{"balances": expected["balances"]}]:
+                keys = {
+                    d["key"]
+                    for d in documents
+                    if group.get("currency", d["group"]["currency"]) == d["group"]["currency"]
+                    and group.get("locationId") == d["group"].get("locationId")
+                }
+                assert keys, group
+                balances = myob.books.balances(lambda p, keys=keys: p.key in keys)
+                # Receivable and payable net to zero over the day.
+                assert balances.pop("1300", Decimal(0)) == 0
+                assert balances.pop("1600", Decimal(0)) == 0
+                wanted: Counter[str] = Counter()
+                for account, amount in group["balances"].items():
+                    # The tax of a code lands on its collected/paid account (2200).
+                    wanted["2200" if account.startswith("TAX:") else account] += Decimal(amount)
+                assert balances == {k: v for k, v in wanted.items() if v}, (kind, group)
+
+
+# -- refusals and the connection's troubles, in plain words --
+
+
+def test_check_references_names_what_would_fail(target: MyobTarget, myob: MyobDouble) -> None:
+    document = _documents("uk-cafe-invoice.json")[0]
+    document["lineItems"][0]["accountRef"]["id"] = "4999"
+    document["lineItems"][1]["accountRef"]["id"] = "4-0000"
+    document["lineItems"][2]["accountRef"]["id"] = "4321"
+    document["lineItems"][2]["taxRateRef"]["id"] = "GONE"
+    document["customerRef"]["id"] = "CUST-OLD"
+    assert target.check_references([document]) == [
+        "Account 4-0000 (Income) is a header account in MYOB; choose a detail account under it",
+        "Account 4321 does not exist in MYOB",
+        "Account 4999 (Old sales) is inactive in MYOB",
+        "Tax code GONE does not exist in MYOB",
+        "Customer CUST-OLD is inactive in MYOB",
+    ]
+    assert _writes(myob) == []
+    # MYOB works the tax out itself: a line whose tax it would not reproduce is named.
+    document = _documents("uk-cafe-invoice.json")[0]
+    document["lineItems"][0]["taxAmount"] = "7.91"
+    assert target.check_references([document]) == [
+        "Line 'Sales 20%' of preview:2026-11-02:GBP:-:day:invoice: MYOB works out tax 7.90 "
+        "at OUTPUT2's 20%, the sales carried 7.91; check the tax code mapped to this rate"
+    ]
+
+
+def test_myob_words_reach_the_merchant(target: MyobTarget, myob: MyobDouble) -> None:
+    document = _documents("uk-cafe-journal.json")[0]
+    document["journalLines"][0]["netAmount"] = str(
+        Decimal(document["journalLines"][0]["netAmount"]) + 1
+    )
+    outcome = target.write_documents([(document["key"], document)])[document["key"]]
+    assert isinstance(outcome, DocumentRejected)
+    assert "debits and credits are not equal" in str(outcome)
+
+
+def test_401_refreshes_once_then_a_second_401_is_a_revoked_grant(myob: MyobDouble) -> None:
+    tokens = FakeTokens("stale", TOKEN)
+    assert _target(myob, tokens=tokens).list_tax_rates()
+    assert tokens.refreshes == ["stale"]
+    with pytest.raises(CredentialsRevoked, match="reconnect MYOB"):
+        _target(myob, tokens=FakeTokens("stale", "still-bad")).list_tax_rates()
+
+
+def test_rate_limits_and_outages(target: MyobTarget, myob: MyobDouble) -> None:
+    myob.throttle_next = 2
+    assert target.list_tax_rates()
+    assert target.client.throttled == 2  # 429s waited out
+    myob.day_spent = True
+    with pytest.raises(RateLimited, match="rate limiting"):
+        target.list_tax_rates()
+    myob.day_spent = False
+    myob.fail_next = 403
+    with pytest.raises(SubscriptionExpired, match="Failure 403"):
+        target.list_tax_rates()
+    myob.fail_next = 503
+    with pytest.raises(PlatformUnavailable, match="503"):
+        target.list_tax_rates()
+
+
+# -- faults and SIGKILL: every document exactly once --
+
+
+def test_under_faults_every_document_is_written_exactly_once(myob: MyobDouble) -> None:
+    documents = _documents("uk-cafe-invoice.json")
+
+    def fail_next() -> None:
+        myob.fail_next = 503
+
+    faults = write_under_faults(myob, lambda: _target(myob), documents, fail_next)
+    assert faults["rounds"] > 1 and faults["lost"] >= 1, faults
+    assert myob.keys_written() == Counter({d["key"]: 1 for d in documents})
+
+
+def _write_in_child(url: str, company_file: str, documents: list[dict[str, Any]]) -> None:
+    target = MyobTarget(
+        company_file=company_file,
+        api_key=API_KEY,
+        base_url=url,
+        tokens=FakeTokens(TOKEN, TOKEN),
+        limiter=FakeLimiter(),
+        receivable_account="1300",
+        payable_account="1600",
+    )
+    for document in documents:
+        target.write_document(key=document["key"], document=document)
+    os._exit(0)
+
+
+def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> None:
+    documents = _documents("uk-cafe-invoice.json")
+
+    def opened() -> MyobDouble:
+        # 5 ms an answer: the child's day (about 35 calls) takes ~0.2 s.
+        double = MyobDouble(delay=0.005)
+        _seed(double)
+        return double
+
+    def check(myob: MyobDouble) -> None:
+        assert myob.keys_written() == Counter({d["key"]: 1 for d in documents})
+        assert myob.violations == []
+
+    killed = killed_writer_trials(
+        opened,
+        lambda myob: (_write_in_child, (myob.url, myob.company_file, documents)),
+        _target,
+        documents,
+        check,
+    )
+    assert killed, "no trial killed the writer mid-way; lengthen the day"
+
+
+# -- OAuth, company files, registration and the setup flow --
+
+
+def test_oauth_parameters(settings: Any) -> None:
+    from connectors.myob.oauth import myob_oauth_client
+
+    settings.MYOB_OAUTH_URL = "https://secure.myob.com"
+    settings.MYOB_CLIENT_ID = "myob-app"
+    client = myob_oauth_client()
+    assert client.platform.authorize_url == "https://secure.myob.com/oauth2/account/authorize"
+    assert client.platform.token_url == "https://secure.myob.com/oauth2/v1/authorize"
+    assert client.platform.credentials_in_body
+    assert client.platform.refresh_margin_seconds == 60  # as MYOB's SDK
+    request = client.authorization_request(redirect_uri="https://cs.example/cb")
+    assert request.url.startswith("https://secure.myob.com/oauth2/account/authorize?")
+    assert "client_id=myob-app" in request.url and "scope=CompanyFile" in request.url
+
+
+def test_company_files_are_listed_and_chosen(settings: Any) -> None:
+    from commerce_sync.errors import ConfigurationError
+    from connectors.myob.oauth import myob_company_file_select, myob_company_files
+
+    with MyobDouble(other_files=("Shop Books",)) as myob:
+        settings.MYOB_API_URL = myob.url
+        settings.MYOB_CLIENT_ID = API_KEY
+        found = myob_company_files(access_token=TOKEN)
+        assert [f.name for f in found] == ["Cafe Books", "Shop Books"]
+        assert myob_company_file_select(found, myob.company_file).name == "Cafe Books"
+        with pytest.raises(ConfigurationError, match="not one this authorisation reaches"):
+            myob_company_file_select(found, "nope")
+        with pytest.raises(CredentialsRevoked):
+            myob_company_files(access_token="wrong-token")
+        assert myob.violations == []
+
+
+@pytest.mark.django_db
+def test_registry_builds_the_target(settings: Any) -> None:
+    from commerce_sync.core.platforms import platform_get
+    from commerce_sync.core.services.connections import connection_target
+    from commerce_sync.errors import ConfigurationError
+    from tests.factories import ConnectionFactory
+
+    settings.MYOB_CLIENT_ID = "myob-app"
+    connection = ConnectionFactory(
+        accounting=True, platform_key="myob", settings={"company_file": "cf-1"}
+    )
+    target = connection_target(connection=connection)
+    assert isinstance(target, MyobTarget) and target.client.limit_key == "myob:myob-app"
+    assert target.client.url("GeneralLedger/Account") == (
+        "https://api.myob.com/accountright/cf-1/GeneralLedger/Account"
+    )
+    assert (target.receivable_account, target.payable_account) == ("1-1200", "2-1200")
+    connection.settings = {}
+    with pytest.raises(ConfigurationError, match="no company file"):
+        connection_target(connection=connection)
+    platform = platform_get("myob")
+    assert platform is not None and platform.name == "MYOB Business"
+    assert platform.source_type == "Accounting" and platform.needs_authorization
+    from django.contrib.staticfiles import finders
+
+    # The integrations list shows its logos (our own static files).
+    assert finders.find("integrations/myob.svg") and finders.find("integrations/myob-square.svg")
+
+
+@pytest.mark.django_db
+def test_the_setup_flow_connects_myob_and_asks_which_company_file(
+    client: Any, partner: Any, settings: Any
+) -> None:
+    from tests.setup_flow.helpers import accounting_consent_and_picker, organisation_choose
+
+    with MyobDouble(other_files=("Shop Books",)) as myob:
+        _seed(myob)
+        settings.MYOB_API_URL = settings.MYOB_OAUTH_URL = myob.url
+        settings.MYOB_CLIENT_ID, settings.MYOB_CLIENT_SECRET = myob.client
+        books, screen, body = accounting_consent_and_picker(
+            client, partner, platform_key="myob", country="AU"
+        )
+        assert "Allow access to MYOB?" in screen
+        assert "Cafe Books" in body and "Shop Books" in body
+        options = organisation_choose(client, books, myob.company_file)
+        assert books.settings == {
+            "company_file": myob.company_file,
+            "company_file_name": "Cafe Books",
+        }
+        assert books.credentials["access_token"] == TOKEN
+        # The options come from that company file: accounts by DisplayID.
+        ids = [a["id"] for a in options]
+        assert "4000" in ids and "4-0000" not in ids
+        assert myob.violations == []
+
+
+# -- the shared limiter and the row-lock refresh under two workers --
+
+
+def _transfer(key: str) -> dict[str, Any]:
+    return {
+        "type": "transfer",
+        "key": key,
+        "currency": "AUD",
+        "date": "2026-11-02",
+        "group": {"currency": "AUD", "locationId": None},
+        "description": "Payout",
+        "fromAccountRef": {"id": "1100"},
+        "toAccountRef": {"id": "1200"},
+        "amount": "10.00",
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_stay_under_eight_calls_a_second() -> None:
+    from connectors.myob.adapter import myob_limits
+
+    # Each write is a lookup and a create: 2 x 2 x 6 = 24 calls, about 3 s.
+    with MyobDouble(rate_limit=(8, 1.0)) as myob:
+        _seed(myob)
+        results = writes_from_workers(
+            lambda limiter: _target(myob, limiter=limiter),
+            myob_limits(),
+            _transfer,
+            workers=2,
+            writes=6,
+        )
+        assert not [r for r in results if isinstance(r, Exception)], results
+        assert myob.books.creates["GeneralJournal"] == 12
+        assert myob.refused == [] and myob.most_in_window() <= 8
+        assert myob.books.balances()["1200"] == Decimal("120.00")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import ConnectionFactory
+
+    with MyobDouble() as myob:
+        _seed(myob)
+        settings.MYOB_API_URL = settings.MYOB_OAUTH_URL = myob.url
+        settings.MYOB_CLIENT_ID, settings.MYOB_CLIENT_SECRET = myob.client
+        books = ConnectionFactory(
+            accounting=True,
+            platform_key="myob",
+            settings={"company_file": myob.company_file},
+            credentials={
+                "access_token": TOKEN,
+                "refresh_token": myob.refresh_token,
+                # 30 s left: inside the 60 s margin MYOB's SDK keeps.
+                "expires_at": (timezone.now() + timedelta(seconds=30)).isoformat(),
+            },
+        )
+        seen = two_workers_list_accounts(books.pk)
+        assert seen == [16, 16]
+        assert myob.refreshes == 1  # one worker refreshed; the other used its token
+        books.refresh_from_db()
+        assert books.credentials["refresh_token"] == myob.refresh_token == "myob-refresh-0002"
+        assert books.credentials["access_token"] == "myob-access-0001"
+
+
+@pytest.mark.django_db
+def test_connect_command_links_myob_without_printing_tokens(
+    merchant: Any, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from commerce_sync.core.models import Connection
+    from commerce_sync.core.services.connections import connection_target
+
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text('{"access_token": "my-secret-access", "refresh_token": "my-secret-refresh"}')
+    with pytest.raises(CommandError, match="--company-file"):
+        call_command("connect", "--merchant", str(merchant.pk), "--platform", "myob",
+                     "--tokens-from", str(tokens))  # fmt: skip
+    call_command("connect", "--merchant", str(merchant.pk), "--platform", "myob",
+                 "--tokens-from", str(tokens), "--company-file", "cf-42")  # fmt: skip
+    assert "my-secret" not in capsys.readouterr().out
+    connection = Connection.objects.get(merchant=merchant, platform_key="myob")
+    assert connection.status == Connection.Status.LINKED
+    assert connection.settings == {"company_file": "cf-42"}
+    target = connection_target(connection=connection)
+    assert target.client.company_file == "cf-42"  # type: ignore[attr-defined]
+
+
+def test_translation_says_where_the_key_is_kept(target: MyobTarget, myob: MyobDouble) -> None:
+    key = "m1:2026-11-02:AUD:-:day:invoice"
+    assert len(translate.purchase_order_number(key)) == translate.PURCHASE_ORDER_MAX == 20
+    assert translate.purchase_order_number("a") != translate.purchase_order_number("b")
+    document = _documents("uk-cafe-invoice.json")[0]
+    path, body = translate.to_entity(key, document, target)
+    assert path == "Sale/Invoice/Service" and body["JournalMemo"] == key
+    del document["lineItems"][0]["taxRateRef"]
+    with pytest.raises(DocumentRejected, match="MYOB needs one on every line"):
+        translate.to_entity(key, document, target)
+    refund = next(d for d in _documents("uk-cafe-invoice.json") if d["key"].endswith(":refund"))
+    path, body = translate.to_entity(refund["key"], refund, target)
+    assert path == "GeneralLedger/GeneralJournal" and body["Memo"] == refund["key"]
+    assert [(line["Amount"], line["IsCredit"]) for line in body["Lines"]] == [
+        (Decimal("3.30"), True),  # the card account pays the money back
+        (Decimal("3.30"), False),  # against the receivable
+    ]

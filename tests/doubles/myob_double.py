@@ -1,0 +1,577 @@
+"""A local MYOB Business company file behind the AccountRight v2 API (test code).
+
+A real HTTP server on loopback holding accounts, tax codes, customers and
+the general journals, service invoices and customer payments written, able
+to report each account's balance. Every request goes through the strict
+harness (tests/doubles/strict.py, `MyobContract`) before the double
+handles it:
+
+* the `x-myobapi-key` and `x-myobapi-version: v2` headers must be sent;
+* the endpoint must be one the double knows (README: `GeneralLedger/
+  Account`, `GeneralLedger/TaxCode`, `GeneralLedger/GeneralJournal`,
+  `Sale/Invoice`, `Sale/Invoice/Service`, `Sale/CustomerPayment`;
+  `Contact/Customer` has no contract class in the material and is answered
+  unchecked);
+* every field of a body (nested lines and links too) must be a property of
+  the SDK contract class, inherited ones included (`ServiceInvoice :
+  InvoiceWithLines<ServiceInvoiceLine> : Invoice : Sale : BaseEntity`), of
+  the property's C# type (Guid, string, bool, int/long/short, decimal,
+  double, DateTime as `YYYY-MM-DDTHH:MM:SS`, Uri, an enum's member name, a
+  list, a nested class; a link class absent from the material is held to
+  `BaseLink`: `UID`, `URI`); `null` only where the type allows it;
+* `$filter` may name only properties of the entity read, `$top` ≤ 1000;
+* every item answered is held against its class the same way.
+
+The contract classes are parsed from ../shared/reference/myob/sdk-contracts
+at test time, never copied. What the double adds on top, as MYOB does:
+a journal whose debits and credits differ, a payment whose amounts applied
+do not add up to the amount received, or more applied than an invoice owes,
+is refused with MYOB's `{"Errors": [...]}` 400.
+
+Creates answer 201 with `Location: <uri>/<UID>` and no body; lists are
+`PagedCollection`s (`Items`, `NextPageLink`, `Count`) paged by
+`$top`/`$skip` (`page_max` rows at most).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from connectors.quickbooks.client import dumps
+from tests.doubles.consent import RotatingTokens, serve_page
+from tests.doubles.http import JsonHandler, LocalServer, harnessed_handler, most_in_window
+from tests.doubles.strict import Contract, Harness, HarnessedDouble, Request
+
+CONTRACTS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "myob" / "sdk-contracts"
+TOKEN = "myob-good-token"
+API_KEY = "myob-test-api-key"
+
+_CLASS = re.compile(r"public (?:abstract )?class (\w+)(<\w+>)?(?:\s*:\s*([\w.]+)(?:<([\w.]+)>)?)?")
+_ENUM = re.compile(r"public enum (\w+)\s*\{([^}]*)\}", re.S)
+_PROPERTY = re.compile(r"public ([\w.<>\[\]?]+) (\w+) \{ get; set; \}")
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?$")
+_INTEGERS = {"int": 2**31, "long": 2**63, "short": 2**15}
+_LIST = re.compile(r"^(?:IList|IEnumerable|List)<(\w+)>$|^(\w+)\[\]$")
+
+ENDPOINTS = {
+    "GeneralLedger/Account": "Account",
+    "GeneralLedger/TaxCode": "TaxCode",
+    "GeneralLedger/GeneralJournal": "GeneralJournal",
+    "Sale/Invoice": "Invoice",
+    "Sale/Invoice/Service": "ServiceInvoice",
+    "Sale/CustomerPayment": "CustomerPayment",
+    "Contact/Customer": "",  # no contract class in the material
+}
+
+
+@dataclass
+class CsClass:
+    name: str
+    base: str | None = None
+    base_argument: str | None = None
+    parameter: str | None = None
+    own: dict[str, tuple[str, bool]] = field(default_factory=dict)  # name -> (type, nullable)
+
+
+@cache
+def contracts() -> tuple[dict[str, CsClass], dict[str, list[str]]]:
+    """Every class (with its own properties) and enum in the contracts."""
+    classes: dict[str, CsClass] = {}
+    enums: dict[str, list[str]] = {}
+    for path in sorted(CONTRACTS.rglob("*.cs")):
+        text = path.read_text(encoding="utf-8-sig")
+        text = "\n".join(line for line in text.splitlines() if not line.strip().startswith("//"))
+        for name, body in _ENUM.findall(text):
+            members = [m.split("=")[0].strip() for m in body.split(",")]
+            enums[name] = [m for m in members if m and not m.startswith("[")]
+        current: CsClass | None = None
+        ignored = False  # the property after [JsonIgnore] is never on the wire
+        for line in text.splitlines():
+            if "[JsonIgnore]" in line:
+                ignored = True
+                continue
+            match = _CLASS.search(line)
+            if match:
+                name, generic, base, argument = match.groups()
+                current = CsClass(name, base.rsplit(".", 1)[-1] if base else None, argument)
+                current.parameter = generic[1:-1] if generic else None
+                classes[name] = current
+                continue
+            found = _PROPERTY.search(line)
+            if found and current is not None:
+                kind, prop = found.groups()
+                if ignored:
+                    ignored = False
+                    continue
+                nullable = kind.endswith("?") or not (
+                    kind in ("bool", "decimal", "double", "Guid", "DateTime") or kind in _INTEGERS
+                )
+                current.own[prop] = (kind.rstrip("?"), nullable)
+    return classes, enums
+
+
+def properties(name: str) -> dict[str, tuple[str, bool]]:
+    """A class's properties, inherited ones included (generic arguments put in)."""
+    classes, _ = contracts()
+    found: dict[str, tuple[str, bool]] = {}
+    current = classes.get(name)
+    argument: str | None = None
+    while current is not None:
+        for prop, (kind, nullable) in current.own.items():
+            if current.parameter and argument:
+                kind = re.sub(rf"\b{current.parameter}\b", argument, kind)
+            found.setdefault(prop, (kind, nullable))
+        argument = current.base_argument or argument
+        current = classes.get(current.base or "")
+    return found
+
+
+def check(name: str, body: Any, where: str) -> list[str]:
+    """What in `body` the contract class `name` does not allow."""
+    classes, _ = contracts()
+    if name not in classes and name.endswith("Link"):
+        name = "BaseLink"  # a link class the material lacks
+    if not isinstance(body, dict):
+        return [f"{where} is not an object ({name})"]
+    known = properties(name)
+    problems = []
+    for prop, value in body.items():
+        if prop not in known:
+            problems.append(f"{where}.{prop} is not a property of {name}")
+            continue
+        problems += _type_problems(*known[prop], value, f"{where}.{prop}")
+    return problems
+
+
+def _type_problems(kind: str, nullable: bool, value: Any, where: str) -> list[str]:
+    classes, enums = contracts()
+    if value is None:
+        return [] if nullable else [f"{where} may not be null ({kind})"]
+    listed = _LIST.match(kind)
+    if listed:
+        inner = listed.group(1) or listed.group(2)
+        if not isinstance(value, list):
+            return [f"{where} must be a list of {inner}"]
+        return [
+            p
+            for index, each in enumerate(value)
+            for p in _type_problems(inner, False, each, f"{where}[{index}]")
+        ]
+    if kind == "Guid":
+        ok = isinstance(value, str) and bool(_GUID.match(value))
+    elif kind in ("string", "Uri"):
+        ok = isinstance(value, str)
+    elif kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind in _INTEGERS:
+        bound = _INTEGERS[kind]
+        ok = isinstance(value, int) and not isinstance(value, bool) and -bound <= value < bound
+    elif kind in ("decimal", "double"):
+        ok = isinstance(value, int | Decimal | float) and not isinstance(value, bool)
+    elif kind == "DateTime":
+        ok = isinstance(value, str) and bool(_DATE.match(value))
+    elif kind in enums:
+        ok = value in enums[kind]
+    elif kind in classes or kind.endswith("Link"):
+        return check(kind, value, where)
+    else:
+        return [f"{where} has C# type {kind}, which this double cannot check"]
+    return [] if ok else [f"{where} = {value!r} is not a {kind}"]
+
+
+def _error(name: str, message: str, status: int = 400) -> tuple[int, Any, dict[str, str]]:
+    return status, {"Errors": [{"Name": name, "Message": message, "Severity": "Error"}]}, {}
+
+
+_CONDITION = re.compile(r"^(\w+) eq '((?:[^']|'')*)'$")
+
+
+def _filter(entity: str, text: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """(field, value) conditions of an `or`-joined `$filter`, and problems."""
+    conditions, problems = [], []
+    known = properties(entity) if entity else {}
+    for part in re.split(r" or (?=\w+ eq ')", text):
+        match = _CONDITION.match(part.strip())
+        if not match:
+            problems.append(f"$filter part {part!r} is not `<Field> eq '<text>'`")
+            continue
+        name, value = match.group(1), match.group(2).replace("''", "'")
+        if entity and name not in known:
+            problems.append(f"$filter names {name}, not a property of {entity}")
+        conditions.append((name, value))
+    return conditions, problems
+
+
+class MyobContract(Contract):
+    vendor = "MYOB"
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix  # "/accountright/<company file>/"
+
+    def _endpoint(self, request: Request) -> tuple[str | None, list[str]]:
+        if request.path == "/accountright/" and request.method == "GET":
+            return "", []  # the company files the grant reaches
+        if not request.path.startswith(self.prefix):
+            return None, [f"{request.path} is not under {self.prefix}"]
+        path = request.path.removeprefix(self.prefix).rstrip("/")
+        if path not in ENDPOINTS:
+            return None, [f"no endpoint {path} in the material"]
+        return path, []
+
+    def request_problems(self, request: Request) -> list[str]:
+        problems = []
+        if not request.headers.get("x-myobapi-key"):
+            problems.append("x-myobapi-key header missing")
+        if request.headers.get("x-myobapi-version") != "v2":
+            problems.append("x-myobapi-version header must be v2")
+        path, found = self._endpoint(request)
+        problems += found
+        if not path:
+            return problems
+        entity = ENDPOINTS[path]
+        for name in request.query:
+            if name not in ("$top", "$skip", "$filter"):
+                problems.append(f"query parameter {name} is not an OData option used here")
+        top = request.query.get("$top", ["0"])[0]
+        if not top.isdigit() or int(top) > 1000:
+            problems.append(f"$top={top} is not a number up to 1000")
+        if "$filter" in request.query:
+            problems += _filter(entity, request.query["$filter"][0])[1]
+        if request.method == "POST":
+            if not entity or path in ("Sale/Invoice", "GeneralLedger/Account"):
+                return [*problems, f"this double does not create at {path}"]
+            try:
+                body = request.json()
+            except ValueError as error:
+                return [*problems, f"body is not JSON: {error}"]
+            problems += check(entity, body, "body")
+        return problems
+
+    def response_problems(self, request: Request, status: int, payload: bytes) -> list[str]:
+        path, _ = self._endpoint(request)
+        if request.method != "GET" or status != 200:
+            return []
+        answer = json.loads(payload, parse_float=Decimal)
+        if path == "":
+            return [p for i, row in enumerate(answer) for p in check("CompanyFile", row, f"[{i}]")]
+        if not path or not ENDPOINTS[path]:
+            return []
+        problems = [f"answer.{k} is not a PagedCollection property" for k in answer
+                    if k not in ("Items", "NextPageLink", "Count")]  # fmt: skip
+        for index, item in enumerate(answer.get("Items") or []):
+            problems += check(ENDPOINTS[path], item, f"Items[{index}]")
+        return problems
+
+    def refusal(self, problems: list[str]) -> tuple[int, bytes, dict[str, str]]:
+        status, body, headers = _error("ValidationError", "; ".join(problems))
+        return status, dumps(body).encode(), headers
+
+
+@dataclass
+class Posting:
+    account: str  # DisplayID
+    amount: Decimal  # + debit
+    key: str
+
+
+class Books:
+    """The company file: rows per endpoint and the postings they made."""
+
+    def __init__(self, receivable: str = "1300", payable: str = "1600") -> None:
+        self.rows: dict[str, list[dict[str, Any]]] = {p: [] for p in ENDPOINTS}
+        self.postings: list[Posting] = []
+        self.creates: Counter[str] = Counter()
+        self.receivable = receivable
+        self.payable = payable
+        self.lock = threading.Lock()
+
+    def seed_account(
+        self, display_id: str, name: str = "", classification: str = "Asset", **flags: Any
+    ) -> str:
+        uid = str(uuid.uuid4())
+        row = {
+            "UID": uid,
+            "DisplayID": display_id,
+            "Name": name or f"Account {display_id}",
+            "Classification": classification,
+            "IsActive": flags.get("active", True),
+            "IsHeader": flags.get("header", False),
+            "CurrentBalance": Decimal(0),
+        }
+        self.rows["GeneralLedger/Account"].append(row)
+        return uid
+
+    def seed_tax(self, code: str, rate: str, collected: str = "", paid: str = "") -> None:
+        row: dict[str, Any] = {"UID": str(uuid.uuid4()), "Code": code, "Description": code}
+        row["Rate"] = Decimal(rate)
+        for prop, display_id in (("TaxCollectedAccount", collected), ("TaxPaidAccount", paid)):
+            if display_id:
+                account = self.by_display(display_id)
+                row[prop] = {"UID": account["UID"], "DisplayID": display_id}
+        self.rows["GeneralLedger/TaxCode"].append(row)
+
+    def seed_customer(self, display_id: str, name: str, *, active: bool = True) -> None:
+        self.rows["Contact/Customer"].append(
+            {"UID": str(uuid.uuid4()), "DisplayID": display_id, "Name": name, "IsActive": active}
+        )
+
+    def by_display(self, display_id: str) -> dict[str, Any]:
+        return next(r for r in self.rows["GeneralLedger/Account"] if r["DisplayID"] == display_id)
+
+    def _by_uid(self, path: str, uid: str) -> dict[str, Any] | None:
+        return next((r for r in self.rows[path] if r["UID"] == uid), None)
+
+    def balances(self, keep: Callable[[Posting], bool] = lambda p: True) -> dict[str, Decimal]:
+        """Account DisplayID -> balance (+ debit) of the postings kept; zeros left out."""
+        found: Counter[str] = Counter()
+        for posting in self.postings:
+            if keep(posting):
+                found[posting.account] += posting.amount
+        return {k: v for k, v in found.items() if v}
+
+    # -- writes: the postings MYOB would make, or its refusal --
+
+    def create(self, path: str, body: dict[str, Any]) -> tuple[str, str] | tuple[int, Any, dict]:
+        with self.lock:
+            if path == "GeneralLedger/GeneralJournal":
+                return self._journal(body)
+            if path == "Sale/Invoice/Service":
+                return self._invoice(body)
+            return self._payment(body)
+
+    def _account(self, link: Any) -> dict[str, Any] | None:
+        uid = (link or {}).get("UID")
+        row = self._by_uid("GeneralLedger/Account", str(uid))
+        if row is None or not row["IsActive"] or row["IsHeader"]:
+            return None
+        return row
+
+    def _journal(self, body: dict[str, Any]) -> Any:
+        postings = []
+        for line in body.get("Lines") or []:
+            account = self._account(line.get("Account"))
+            if account is None:
+                return _error("AccountNotFound", "The account on a journal line is not usable")
+            amount = Decimal(line["Amount"])
+            sign = -1 if line.get("IsCredit") else 1
+            postings.append(Posting(account["DisplayID"], sign * amount, body.get("Memo") or ""))
+        if not postings or sum(p.amount for p in postings) != 0:
+            return _error("OutOfBalance", "The journal's debits and credits are not equal")
+        return self._keep("GeneralLedger/GeneralJournal", body, postings)
+
+    def _invoice(self, body: dict[str, Any]) -> Any:
+        if self._by_uid("Contact/Customer", str((body.get("Customer") or {}).get("UID"))) is None:
+            return _error("CustomerNotFound", "The customer does not exist")
+        key = body.get("JournalMemo") or ""
+        postings, total, tax_total = [], Decimal(0), Decimal(0)
+        for line in body.get("Lines") or []:
+            account = self._account(line.get("Account"))
+            code = self._by_uid(
+                "GeneralLedger/TaxCode", str((line.get("TaxCode") or {}).get("UID"))
+            )
+            if account is None or code is None:
+                return _error("ValidationError", "A line's account or tax code is not usable")
+            net = Decimal(line["Total"])
+            tax = (net * code["Rate"] / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
+            postings.append(Posting(account["DisplayID"], -net, key))
+            if tax:
+                collected = self._by_uid(
+                    "GeneralLedger/Account", str(code["TaxCollectedAccount"]["UID"])
+                )
+                assert collected is not None
+                postings.append(Posting(collected["DisplayID"], -tax, key))
+            total += net + tax
+            tax_total += tax
+        postings.append(Posting(self.receivable, total, key))
+        row = {**body, "Subtotal": total - tax_total, "TotalTax": tax_total,
+               "TotalAmount": total, "BalanceDueAmount": total}  # fmt: skip
+        return self._keep("Sale/Invoice/Service", row, postings)
+
+    def _payment(self, body: dict[str, Any]) -> Any:
+        bank = self._account(body.get("Account"))
+        if bank is None:
+            return _error("AccountNotFound", "The deposit account is not usable")
+        received = Decimal(body["AmountReceived"])
+        applied = body.get("Invoices") or []
+        if sum(Decimal(a["AmountApplied"]) for a in applied) != received:
+            return _error(
+                "ValidationError", "The amounts applied do not add up to the amount received"
+            )
+        invoices = []
+        for line in applied:
+            invoice = self._by_uid("Sale/Invoice/Service", str(line["UID"]))
+            if invoice is None or Decimal(line["AmountApplied"]) > invoice["BalanceDueAmount"]:
+                return _error("ValidationError", "More is applied than the invoice owes")
+            invoices.append((invoice, Decimal(line["AmountApplied"])))
+        for invoice, amount in invoices:
+            invoice["BalanceDueAmount"] -= amount
+        key = body.get("Memo") or ""
+        postings = [
+            Posting(bank["DisplayID"], received, key),
+            Posting(self.receivable, -received, key),
+        ]
+        return self._keep("Sale/CustomerPayment", body, postings)
+
+    def _keep(self, path: str, row: dict[str, Any], postings: list[Posting]) -> tuple[str, str]:
+        uid = str(uuid.uuid4())
+        self.rows[path].append({**row, "UID": uid})
+        self.postings += postings
+        self.creates[ENDPOINTS[path]] += 1
+        return path, uid
+
+
+class MyobDouble(RotatingTokens, HarnessedDouble, LocalServer):
+    """`with MyobDouble() as myob:` serves a company file at `myob.url`
+    (the API root; the company file is `myob.company_file`)."""
+
+    def __init__(
+        self,
+        *,
+        page_max: int = 1000,
+        other_files: tuple[str, ...] = (),
+        rate_limit: tuple[int, float] | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        self.delay = delay  # seconds before each answer
+        self.company_file = str(uuid.uuid4())
+        # Company files the grant reaches: this one ("Cafe Books") and others by name.
+        self.files = [(self.company_file, "Cafe Books")] + [
+            (str(uuid.uuid4()), n) for n in other_files
+        ]
+        # OAuth on the same host: the consent screen and the token endpoint
+        # (client id and secret in the form; the refresh token rotates).
+        self.tokens_init(
+            platform="MYOB",
+            prefix="myob",
+            token=TOKEN,
+            client=(API_KEY, "myob-client-secret"),
+            expires_in=1200,
+        )
+        self.prefix = f"/accountright/{self.company_file}/"
+        self.books = Books()
+        self.page_max = page_max
+        self.harness = Harness(MyobContract(self.prefix))
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.lose_next_answer = False
+        self.throttle_next = 0  # 429s to answer before serving again
+        self.day_spent = False  # 403 RateLimitError
+        self.fail_next: int | None = None  # a status to answer once
+        # (calls, seconds) per API key, as MYOB's 8 a second; past it a 429.
+        self.rate_limit = rate_limit
+        self.accepted: list[float] = []
+        self.refused: list[float] = []
+        super().__init__(harnessed_handler(self, self._encode, before=self._oauth_page))
+
+    def _oauth_page(self, handler: JsonHandler, method: str, path: str, query: Any) -> bool:
+        """The consent screen and the token endpoint (outside the API's harness)."""
+        if path == "/oauth2/account/authorize" and method == "GET":
+            serve_page(handler, *self.screen.page(path, {k: v[0] for k, v in query.items()}))
+            return True
+        if path == "/oauth2/v1/authorize" and method == "POST":
+            form = {k: v[0] for k, v in parse_qs(handler.read_body().decode()).items()}
+            handler.reply(*self.oauth_token(form))
+            return True
+        return False
+
+    def _let_through(self) -> bool:
+        with self.books.lock:
+            now = time.monotonic()
+            if self.rate_limit is not None:
+                calls, seconds = self.rate_limit
+                if len([t for t in self.accepted if t > now - seconds]) >= calls:
+                    self.refused.append(now)
+                    return False
+            self.accepted.append(now)
+            return True
+
+    def keys_written(self) -> Counter[str]:
+        """How many entities carry each push key (journals' and payments'
+        Memo, invoices' JournalMemo)."""
+        rows = self.books.rows
+        keys: Counter[str] = Counter(r["Memo"] for r in rows["GeneralLedger/GeneralJournal"])
+        keys.update(r["Memo"] for r in rows["Sale/CustomerPayment"])
+        keys.update(r["JournalMemo"] for r in rows["Sale/Invoice/Service"])
+        return keys
+
+    def most_in_window(self) -> int:
+        """The most calls let through in any `rate_limit` window."""
+        return most_in_window(self.accepted, self.rate_limit[1] if self.rate_limit else None)
+
+    @staticmethod
+    def _encode(answer: Any) -> bytes:
+        return b"" if answer is None else dumps(answer).encode()
+
+    def handle(
+        self, method: str, path: str, params: dict[str, str], body: Any, authorization: str
+    ) -> tuple[int, Any, dict[str, str]]:
+        self.requests.append((method, path, params))
+        if self.delay:
+            time.sleep(self.delay)
+        if not self._let_through():
+            return 429, {"Errors": [{"Name": "RateLimitError", "Message": "Slow down"}]}, {}
+        if authorization.removeprefix("Bearer ") not in self.valid_tokens:
+            return (
+                401,
+                {"Errors": [{"Name": "OAuthTokenIsInvalid", "Message": "The token is not valid"}]},
+                {},
+            )
+        if self.throttle_next:
+            self.throttle_next -= 1
+            return (
+                429,
+                {"Errors": [{"Name": "RateLimitError", "Message": "Slow down"}]},
+                {"Retry-After": "0"},
+            )
+        if self.day_spent:
+            return _error("RateLimitError", "The API key's daily limit is reached", 403)
+        if self.fail_next is not None:
+            status, self.fail_next = self.fail_next, None
+            return _error("Failure", f"Failure {status}", status)
+        if path == "/accountright/":
+            return 200, [{"Id": i, "Name": n, "Uri": f"{self.url}/accountright/{i}"}
+                         for i, n in self.files], {}  # fmt: skip
+        endpoint = path.removeprefix(self.prefix).rstrip("/")
+        if method == "POST":
+            made = self.books.create(endpoint, body)
+            if len(made) == 3:
+                return made  # type: ignore[return-value]
+            stored, uid = made
+            return 201, None, {"Location": f"{self.url}{self.prefix}{stored}/{uid}"}
+        return 200, self._page(endpoint, params), {}
+
+    def _page(self, endpoint: str, params: dict[str, str]) -> dict[str, Any]:
+        rows = list(self.books.rows[endpoint])
+        if endpoint == "Sale/Invoice":
+            rows = list(self.books.rows["Sale/Invoice/Service"])
+        if "$filter" in params:
+            conditions, _ = _filter("", params["$filter"])
+            rows = [r for r in rows if any(str(r.get(f)) == v for f, v in conditions)]
+        top = min(int(params.get("$top") or self.page_max), self.page_max)
+        skip = int(params.get("$skip") or 0)
+        page = rows[skip : skip + top]
+        more = skip + top < len(rows)
+        following = None
+        if more:
+            query = urlencode({**params, "$top": str(top), "$skip": str(skip + top)})
+            following = f"{self.url}{self.prefix}{endpoint}?{query}"
+        items = [self._shown(endpoint, r) for r in page]
+        return {"Items": items, "NextPageLink": following, "Count": len(rows)}
+
+    @staticmethod
+    def _shown(endpoint: str, row: dict[str, Any]) -> dict[str, Any]:
+        if endpoint == "Contact/Customer":
+            return row
+        return {k: v for k, v in row.items() if k != "Lines" or endpoint != "Sale/Invoice"}
