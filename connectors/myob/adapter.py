@@ -114,6 +114,15 @@ class MyobTarget:
         self._tax_codes = None
         return [translate.tax_rate_option(r) for r in self._tax_rows()]
 
+    def list_customers(self) -> list[dict[str, str]]:
+        """Every customer card (`Contact/Customer`, paged like the accounts):
+        {"id": UID, "name", "status": "Active" | "Archived"}."""
+        return [translate.contact_option(r) for r in self.client.get_all(translate.CUSTOMERS)]
+
+    def list_suppliers(self) -> list[dict[str, str]]:
+        """Every supplier card (`Contact/Supplier`), shaped as `list_customers`."""
+        return [translate.contact_option(r) for r in self.client.get_all(translate.SUPPLIERS)]
+
     def create_account(self, *, account_id: str, name: str, account_type: str) -> AccountOption:
         """Not offered: a MYOB account number must fit the file's numbering
         (classification digit, header level), which the merchant chooses."""

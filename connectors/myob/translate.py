@@ -56,6 +56,8 @@ CUSTOMER_PAYMENTS = "Sale/CustomerPayment"
 ACCOUNTS = "GeneralLedger/Account"
 TAX_CODES = "GeneralLedger/TaxCode"
 CUSTOMERS = "Contact/Customer"
+SUPPLIERS = "Contact/Supplier"
+CREDIT_REFUNDS = "Sale/CreditRefund"
 PURCHASE_ORDER_MAX = 20
 
 # MYOB's Classification -> our account types.
@@ -111,6 +113,22 @@ def tax_rate_option(row: dict[str, Any]) -> TaxRateOption:
     return TaxRateOption(
         id=str(row.get("Code") or ""), name=str(row.get("Description") or row["Code"]), rate=text
     )
+
+
+def contact_option(row: dict[str, Any]) -> dict[str, str]:
+    """A Contact/Customer or Contact/Supplier row as a setup-flow choice:
+    id is its UID (what `MyobTarget.customer` takes), name its company name,
+    or first and last name for an individual, else its card's DisplayID.
+    These field names come from MYOB's published Contact resource
+    (developer.myob.com); the SDK contracts in ../shared/reference lack the
+    Contact classes."""
+    person = " ".join(str(row.get(k) or "") for k in ("FirstName", "LastName")).strip()
+    name = str(row.get("CompanyName") or "") or person or str(row.get("DisplayID") or "")
+    return {
+        "id": str(row["UID"]),
+        "name": name,
+        "status": "Active" if row.get("IsActive", True) else "Archived",
+    }
 
 
 def purchase_order_number(key: str) -> str:

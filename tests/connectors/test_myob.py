@@ -58,6 +58,7 @@ def _seed(myob: MyobDouble) -> None:
     books.seed_tax("NONE", "0")
     books.seed_customer("CUST-POS", "Till")
     books.seed_customer("CUST-OLD", "Gone", active=False)
+    books.seed_customer("SUPP-CARD", "Card processor", path="Contact/Supplier")
 
 
 @pytest.fixture
@@ -139,6 +140,17 @@ def test_setup_reads_page_to_the_end() -> None:
         assert rates == {"OUTPUT2": "20", "ZERORATEDOUTPUT": "0", "NONE": "0"}
         pages = [r for r in myob.requests if r[1].endswith("GeneralLedger/Account")]
         assert len(pages) == 6  # 17 rows, 3 a page
+        for n in range(4):  # a second page of customers
+            myob.books.seed_customer(f"CUST-{n}", f"Guest {n}")
+        customers = {c["name"]: c for c in target.list_customers()}
+        assert len(customers) == 6 and customers["Gone"]["status"] == "Archived"
+        till = customers["Till"]
+        assert till["status"] == "Active" and target.customer(till["id"]) == till["id"]
+        assert len([r for r in myob.requests if r[1].endswith("Contact/Customer")]) == 2
+        assert target.list_suppliers() == [
+            {"id": myob.books.rows["Contact/Supplier"][0]["UID"], "name": "Card processor",
+             "status": "Active"}
+        ]  # fmt: skip
         assert myob.violations == []
 
 

@@ -10,8 +10,9 @@ handles it:
 * the endpoint must be one the double knows (README: `GeneralLedger/
   Account`, `GeneralLedger/TaxCode`, `GeneralLedger/GeneralJournal`,
   `Sale/Invoice`, `Sale/Invoice/Service`, `Sale/CustomerPayment`;
-  `Contact/Customer` has no contract class in the material and is answered
-  unchecked);
+  `Contact/Customer` and `Contact/Supplier` have no contract class in the
+  material and are answered unchecked, in the shape of MYOB's published
+  Contact resource: `CompanyName`, `IsIndividual`, `DisplayID`, `IsActive`);
 * every field of a body (nested lines and links too) must be a property of
   the SDK contract class, inherited ones included (`ServiceInvoice :
   InvoiceWithLines<ServiceInvoiceLine> : Invoice : Sale : BaseEntity`), of
@@ -74,6 +75,7 @@ ENDPOINTS = {
     "Sale/Invoice/Service": "ServiceInvoice",
     "Sale/CustomerPayment": "CustomerPayment",
     "Contact/Customer": "",  # no contract class in the material
+    "Contact/Supplier": "",  # nor here
 }
 
 
@@ -323,10 +325,14 @@ class Books:
                 row[prop] = {"UID": account["UID"], "DisplayID": display_id}
         self.rows["GeneralLedger/TaxCode"].append(row)
 
-    def seed_customer(self, display_id: str, name: str, *, active: bool = True) -> None:
-        self.rows["Contact/Customer"].append(
-            {"UID": str(uuid.uuid4()), "DisplayID": display_id, "Name": name, "IsActive": active}
-        )
+    def seed_customer(
+        self, display_id: str, name: str, *, active: bool = True, path: str = "Contact/Customer"
+    ) -> None:
+        """A company card (`Contact/Customer`, or `Contact/Supplier` by `path`)."""
+        self.rows[path].append(
+            {"UID": str(uuid.uuid4()), "DisplayID": display_id, "CompanyName": name,
+             "IsIndividual": False, "IsActive": active}
+        )  # fmt: skip
 
     def by_display(self, display_id: str) -> dict[str, Any]:
         return next(r for r in self.rows["GeneralLedger/Account"] if r["DisplayID"] == display_id)
@@ -572,6 +578,6 @@ class MyobDouble(RotatingTokens, HarnessedDouble, LocalServer):
 
     @staticmethod
     def _shown(endpoint: str, row: dict[str, Any]) -> dict[str, Any]:
-        if endpoint == "Contact/Customer":
+        if endpoint.startswith("Contact/"):
             return row
         return {k: v for k, v in row.items() if k != "Lines" or endpoint != "Sale/Invoice"}
