@@ -9,7 +9,7 @@ missing documents, one call each, invoices before the payments that settle
 them.
 
 Document ids handed back are "<Entity>:<UID>" ("GeneralJournal:…",
-"Invoice:…", "CustomerPayment:…"). Accounts are offered and referenced by
+"Invoice:…", "CustomerPayment:…", "CreditRefund:…"). Accounts are offered and referenced by
 their DisplayID ("1-1100"), tax codes by their code ("GST"), customers by
 their UID or their card's DisplayID.
 """
@@ -47,6 +47,7 @@ KEY_FIELDS = {
     translate.GENERAL_JOURNALS: ("Memo", "GeneralJournal"),
     translate.INVOICES: ("JournalMemo", "Invoice"),
     translate.CUSTOMER_PAYMENTS: ("Memo", "CustomerPayment"),
+    translate.CREDIT_REFUNDS: ("Memo", "CreditRefund"),
 }
 
 
@@ -148,7 +149,9 @@ class MyobTarget:
                 translate.GENERAL_JOURNALS
             ):
                 customers.add(str(document["customerRef"]["id"]))
-            if document["type"] == "payment" and not translate.is_customer_payment(document):
+            if translate.endpoint_of(document) == translate.GENERAL_JOURNALS and (
+                document["type"] == "payment"
+            ):
                 accounts.add(self.receivable_account)
             if document["type"] in ("bill", "billPayment"):
                 accounts.add(self.payable_account)
@@ -266,9 +269,18 @@ class MyobTarget:
         if segments & {"invoice", "creditNote"}:
             order = [translate.INVOICES, translate.GENERAL_JOURNALS]
         elif "payment" in segments:
-            order = [translate.CUSTOMER_PAYMENTS, translate.GENERAL_JOURNALS]
+            order = [
+                translate.CUSTOMER_PAYMENTS,
+                translate.CREDIT_REFUNDS,
+                translate.GENERAL_JOURNALS,
+            ]
         else:
-            order = [translate.GENERAL_JOURNALS, translate.CUSTOMER_PAYMENTS, translate.INVOICES]
+            order = [
+                translate.GENERAL_JOURNALS,
+                translate.CUSTOMER_PAYMENTS,
+                translate.CREDIT_REFUNDS,
+                translate.INVOICES,
+            ]
         for path in order:
             found = self._find_many(path, [key]).get(key)
             if found:

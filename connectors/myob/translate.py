@@ -22,12 +22,19 @@ Which MYOB entity each document kind becomes:
 * payment (money in, every link an invoice) -> `Sale/CustomerPayment`
   deposited to the payment's account and applied to the invoices it links
   (found by their keys).
-* journalEntry, bill, billPayment, deposit, transfer and a negative payment
-  (money back against a credit note) -> `GeneralLedger/GeneralJournal`, one
-  line per account, `Amount` positive and `IsCredit` for the credit side.
-  Bills and their payments go through the connection's payable account,
-  refunds through its receivable account: the purchase and credit-refund
-  entities are not built here, so those lines are not matched to a card.
+* a refund (money out, one link: the credit note it pays back) ->
+  `Sale/CreditRefund` paid from the payment's account against the credit
+  note (found by its key), which closes the credit note in MYOB. Neither
+  `Sale/CustomerPayment` (its lines apply to invoices or orders only, money
+  in) nor `Sale/CreditSettlement` (a credit applied to invoices, no money
+  moving) pays cash out, so the refund is its own entity (SDK contracts,
+  Version2/Sale/CreditRefund.cs).
+* journalEntry, bill, billPayment, deposit, transfer and any other
+  negative payment -> `GeneralLedger/GeneralJournal`, one line per
+  account, `Amount` positive and `IsCredit` for the credit side. Bills and
+  their payments go through the connection's payable account, other money
+  back through its receivable account: the purchase entities are not built
+  here, so those lines are not matched to a card.
 
 Where the push key goes (MYOB has no idempotency header), so
 `find_document` finds a document after a crash with one `$filter` read:
@@ -36,7 +43,7 @@ Where the push key goes (MYOB has no idempotency header), so
 * an invoice or credit note: its `JournalMemo` is the key, and its
   `CustomerPurchaseOrderNumber` (20 characters at most) a digest of it,
   shown to the merchant as the customer's reference;
-* a customer payment: its `Memo` is the key.
+* a customer payment or a credit refund: its `Memo` is the key.
 """
 
 from __future__ import annotations
@@ -151,12 +158,27 @@ def is_customer_payment(document: dict[str, Any]) -> bool:
     )
 
 
+def is_credit_refund(document: dict[str, Any]) -> bool:
+    """Money paid back (a negative payment) against exactly one credit note,
+    for the whole amount."""
+    links = document.get("links") or []
+    return (
+        document["type"] == "payment"
+        and Decimal(document["totalAmount"]) < 0
+        and len(links) == 1
+        and links[0].get("type") == "CreditNote"
+        and Decimal(links[0]["amount"]) == -Decimal(document["totalAmount"])
+    )
+
+
 def endpoint_of(document: dict[str, Any]) -> str:
     """Where a document of this kind is written."""
     if is_invoice(document):
         return SERVICE_INVOICES
     if is_customer_payment(document):
         return CUSTOMER_PAYMENTS
+    if is_credit_refund(document):
+        return CREDIT_REFUNDS
     return GENERAL_JOURNALS
 
 
@@ -167,6 +189,8 @@ def to_entity(key: str, document: dict[str, Any], refs: References) -> tuple[str
         return SERVICE_INVOICES, _invoice(key, document, refs)
     if is_customer_payment(document):
         return CUSTOMER_PAYMENTS, _customer_payment(key, document, refs)
+    if is_credit_refund(document):
+        return CREDIT_REFUNDS, _credit_refund(key, document, refs)
     lines = _journal_lines(document, refs)
     if not lines:
         raise DocumentRejected(f"A {document['type']} document cannot be written to MYOB")
@@ -241,6 +265,26 @@ def _customer_payment(key: str, document: dict[str, Any], refs: References) -> d
         "AmountReceived": Decimal(document["totalAmount"]),
         "Memo": key,
         "Invoices": applied,
+    }
+
+
+def _credit_refund(key: str, document: dict[str, Any], refs: References) -> dict[str, Any]:
+    """A `Sale/CreditRefund` (amount positive, paid from the payment's
+    account) against the credit note its one link names."""
+    link = document["links"][0]
+    credit_note = refs.invoice(str(link["id"]))
+    if credit_note is None:
+        raise DocumentRejected(
+            f"The credit note this refund pays back ({link['id']}) is not in MYOB yet; "
+            "it is written first, so try the sync again"
+        )
+    return {
+        "Account": {"UID": refs.account(document["accountRef"]["id"])},
+        "Invoice": {"UID": credit_note},
+        "Customer": {"UID": refs.customer(document["customerRef"]["id"])},
+        "Date": day(document["date"]),
+        "Amount": -Decimal(document["totalAmount"]),
+        "Memo": key,
     }
 
 

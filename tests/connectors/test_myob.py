@@ -113,6 +113,13 @@ def test_the_double_reads_the_sdk_contracts_and_can_refuse() -> None:
     assert check("CustomerPayment", {"DepositTo": "Bank"}, "p") == [
         "p.DepositTo = 'Bank' is not a DepositTo"
     ]
+    assert {"Invoice", "Account", "Amount", "Memo", "ForeignCurrency"} <= set(
+        properties("CreditRefund")
+    )  # its own and SupportMulticurrencyEntity's
+    assert check("CreditRefund", {"Amount": "3.30", "CreditNote": {}}, "r") == [
+        "r.Amount = '3.30' is not a decimal",
+        "r.CreditNote is not a property of CreditRefund",
+    ]
 
 
 def test_a_request_myob_would_refuse_never_reaches_the_books(myob: MyobDouble) -> None:
@@ -176,7 +183,8 @@ def test_every_document_kind_is_written_and_found_by_key(
     assert myob.books.creates == {
         "ServiceInvoice": 2,
         "CustomerPayment": len(payments),
-        "GeneralJournal": len(documents) - 2 - len(payments),
+        "CreditRefund": 1,
+        "GeneralJournal": len(documents) - 3 - len(payments),
     }
     invoices = myob.books.rows["Sale/Invoice/Service"]
     credit = next(i for i in invoices if i["TotalAmount"] < 0)
@@ -578,9 +586,42 @@ def test_translation_says_where_the_key_is_kept(target: MyobTarget, myob: MyobDo
     with pytest.raises(DocumentRejected, match="MYOB needs one on every line"):
         translate.to_entity(key, document, target)
     refund = next(d for d in _documents("uk-cafe-invoice.json") if d["key"].endswith(":refund"))
+    with pytest.raises(DocumentRejected, match="credit note this refund pays back"):
+        translate.to_entity(refund["key"], refund, target)  # not written yet
+    refund["links"] = []  # money back tied to no credit note: a journal
     path, body = translate.to_entity(refund["key"], refund, target)
     assert path == "GeneralLedger/GeneralJournal" and body["Memo"] == refund["key"]
     assert [(line["Amount"], line["IsCredit"]) for line in body["Lines"]] == [
         (Decimal("3.30"), True),  # the card account pays the money back
         (Decimal("3.30"), False),  # against the receivable
     ]
+
+
+def test_a_cash_refund_closes_its_credit_note_exactly_once(
+    target: MyobTarget, myob: MyobDouble
+) -> None:
+    documents = _documents("uk-cafe-invoice.json")
+    credit_note = next(d for d in documents if d["type"] == "creditNote")
+    refund = next(d for d in documents if d["key"].endswith(":refund"))
+    target.write_document(key=credit_note["key"], document=credit_note)
+    credit = myob.books.rows["Sale/Invoice/Service"][0]
+    assert (credit["BalanceDueAmount"], credit["Status"]) == (Decimal("-3.30"), "Credit")
+    before = myob.books.balances()
+    myob.lose_next_answer = True  # MYOB refunds, the answer never arrives
+    with pytest.raises(PlatformUnavailable):
+        target.write_document(key=refund["key"], document=refund)
+    fresh = _target(myob)  # after a crash: nothing cached
+    found = fresh.find_document(key=refund["key"])
+    assert found is not None and found.startswith("CreditRefund:")
+    assert fresh.write_document(key=refund["key"], document=refund) == found
+    assert myob.books.creates["CreditRefund"] == 1 and myob.keys_written()[refund["key"]] == 1
+    body = myob.books.rows["Sale/CreditRefund"][0]
+    assert body["Invoice"]["UID"] == credit["UID"] and body["Amount"] == Decimal("3.30")
+    assert (credit["BalanceDueAmount"], credit["Status"]) == (Decimal("0"), "Closed")
+    after = myob.books.balances()
+    assert after.get("1100", 0) - before.get("1100", 0) == Decimal("-3.30")  # card account paid
+    assert after.get("1300", 0) - before.get("1300", 0) == Decimal("3.30")  # credit used up
+    # A second refund of the same credit note is refused by MYOB, in its words.
+    with pytest.raises(DocumentRejected, match="not an open credit note"):
+        _target(myob).write_document(key=refund["key"] + ":again", document=refund)
+    assert myob.books.creates["CreditRefund"] == 1

@@ -9,7 +9,8 @@ handles it:
 * the `x-myobapi-key` and `x-myobapi-version: v2` headers must be sent;
 * the endpoint must be one the double knows (README: `GeneralLedger/
   Account`, `GeneralLedger/TaxCode`, `GeneralLedger/GeneralJournal`,
-  `Sale/Invoice`, `Sale/Invoice/Service`, `Sale/CustomerPayment`;
+  `Sale/Invoice`, `Sale/Invoice/Service`, `Sale/CustomerPayment`,
+  `Sale/CreditRefund`;
   `Contact/Customer` and `Contact/Supplier` have no contract class in the
   material and are answered unchecked, in the shape of MYOB's published
   Contact resource: `CompanyName`, `IsIndividual`, `DisplayID`, `IsActive`);
@@ -27,7 +28,10 @@ The contract classes are parsed from ../shared/reference/myob/sdk-contracts
 at test time, never copied. What the double adds on top, as MYOB does:
 a journal whose debits and credits differ, a payment whose amounts applied
 do not add up to the amount received, or more applied than an invoice owes,
-is refused with MYOB's `{"Errors": [...]}` 400.
+a credit refund against anything but an open credit note of its customer or
+for more than the credit left, is refused with MYOB's `{"Errors": [...]}`
+400. Each sale keeps its `BalanceDueAmount` and `Status` (`Open`, `Credit`
+while a credit note has credit left, `Closed` at zero).
 
 Creates answer 201 with `Location: <uri>/<UID>` and no body; lists are
 `PagedCollection`s (`Items`, `NextPageLink`, `Count`) paged by
@@ -74,6 +78,7 @@ ENDPOINTS = {
     "Sale/Invoice": "Invoice",
     "Sale/Invoice/Service": "ServiceInvoice",
     "Sale/CustomerPayment": "CustomerPayment",
+    "Sale/CreditRefund": "CreditRefund",
     "Contact/Customer": "",  # no contract class in the material
     "Contact/Supplier": "",  # nor here
 }
@@ -356,6 +361,8 @@ class Books:
                 return self._journal(body)
             if path == "Sale/Invoice/Service":
                 return self._invoice(body)
+            if path == "Sale/CreditRefund":
+                return self._refund(body)
             return self._payment(body)
 
     def _account(self, link: Any) -> dict[str, Any] | None:
@@ -404,6 +411,7 @@ class Books:
         postings.append(Posting(self.receivable, total, key))
         row = {**body, "Subtotal": total - tax_total, "TotalTax": tax_total,
                "TotalAmount": total, "BalanceDueAmount": total}  # fmt: skip
+        _set_status(row)
         return self._keep("Sale/Invoice/Service", row, postings)
 
     def _payment(self, body: dict[str, Any]) -> Any:
@@ -424,6 +432,7 @@ class Books:
             invoices.append((invoice, Decimal(line["AmountApplied"])))
         for invoice, amount in invoices:
             invoice["BalanceDueAmount"] -= amount
+            _set_status(invoice)
         key = body.get("Memo") or ""
         postings = [
             Posting(bank["DisplayID"], received, key),
@@ -431,12 +440,39 @@ class Books:
         ]
         return self._keep("Sale/CustomerPayment", body, postings)
 
+    def _refund(self, body: dict[str, Any]) -> Any:
+        """Cash paid back against a credit note: the credit left grows
+        towards zero, the account pays and the receivable takes it back."""
+        bank = self._account(body.get("Account"))
+        if bank is None:
+            return _error("AccountNotFound", "The account paid from is not usable")
+        credit = self._by_uid("Sale/Invoice/Service", str((body.get("Invoice") or {}).get("UID")))
+        if credit is None or credit["BalanceDueAmount"] >= 0:
+            return _error("ValidationError", "The refund's invoice is not an open credit note")
+        customer = str((body.get("Customer") or {}).get("UID"))
+        if customer != credit["Customer"]["UID"]:
+            return _error("ValidationError", "The refund's customer is not the credit note's")
+        amount = Decimal(body["Amount"])
+        if amount <= 0 or amount > -credit["BalanceDueAmount"]:
+            return _error("ValidationError", "More is refunded than the credit note has left")
+        credit["BalanceDueAmount"] += amount
+        _set_status(credit)
+        key = body.get("Memo") or ""
+        postings = [Posting(bank["DisplayID"], -amount, key), Posting(self.receivable, amount, key)]
+        return self._keep("Sale/CreditRefund", body, postings)
+
     def _keep(self, path: str, row: dict[str, Any], postings: list[Posting]) -> tuple[str, str]:
         uid = str(uuid.uuid4())
         self.rows[path].append({**row, "UID": uid})
         self.postings += postings
         self.creates[ENDPOINTS[path]] += 1
         return path, uid
+
+
+def _set_status(sale: dict[str, Any]) -> None:
+    """A sale's `Status` (SaleStatus) from its balance due."""
+    due = sale["BalanceDueAmount"]
+    sale["Status"] = "Open" if due > 0 else "Credit" if due < 0 else "Closed"
 
 
 class MyobDouble(RotatingTokens, HarnessedDouble, LocalServer):
@@ -504,11 +540,12 @@ class MyobDouble(RotatingTokens, HarnessedDouble, LocalServer):
             return True
 
     def keys_written(self) -> Counter[str]:
-        """How many entities carry each push key (journals' and payments'
-        Memo, invoices' JournalMemo)."""
+        """How many entities carry each push key (journals', payments' and
+        refunds' Memo, invoices' JournalMemo)."""
         rows = self.books.rows
         keys: Counter[str] = Counter(r["Memo"] for r in rows["GeneralLedger/GeneralJournal"])
         keys.update(r["Memo"] for r in rows["Sale/CustomerPayment"])
+        keys.update(r["Memo"] for r in rows["Sale/CreditRefund"])
         keys.update(r["JournalMemo"] for r in rows["Sale/Invoice/Service"])
         return keys
 
