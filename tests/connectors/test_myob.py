@@ -479,6 +479,15 @@ def test_the_setup_flow_connects_myob_and_asks_which_company_file(
         # The options come from that company file: accounts by DisplayID.
         ids = [a["id"] for a in options]
         assert "4000" in ids and "4-0000" not in ids
+        # And the customers and suppliers the setup flow offers.
+        from commerce_sync.core.services.configuration import accounting_options_get
+
+        offered = accounting_options_get(connection=books)
+        assert {c["name"]: c["status"] for c in offered.customers or []} == {
+            "Till": "Active",
+            "Gone": "Archived",
+        }
+        assert [s["name"] for s in offered.suppliers or []] == ["Card processor"]
         assert myob.violations == []
 
 
