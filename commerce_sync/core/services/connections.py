@@ -329,11 +329,16 @@ CREDENTIAL_SHAPES["myob"] = (_TOKENS,)
 # tokens belong to one merchant in one region (`connectors.context.CloverSettings`);
 # SumUp's API paths name the merchant (`merchant_code`, `connectors.context.SumUpSettings`);
 # Exact's tokens reach administrations on one country's host (`division`, `host`:
-# `connectors.context.ExactSettings`). Checked in this order, each with those before it.
+# `connectors.context.ExactSettings`); Sage's tokens reach every business of the login and
+# MYOB's every company file, so the one booked into is named (`business_id`,
+# `company_file`: `SageSettings`, `MyobSettings`); without it the connection would be
+# Linked yet unable to build its target. Checked in this order, each with those before it.
 AUTHORIZATION_SETTINGS: dict[str, tuple[str, ...]] = {
     "clover": ("merchant_id", "region"),
     "sumup": ("merchant_code",),
     "exact": ("division", "host"),
+    "sage": ("business_id",),
+    "myob": ("company_file",),
 }
 
 
