@@ -1735,6 +1735,19 @@ def oauth_callback(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                 },
             ),
         )
+    if done_.connection.status != Connection.Status.LINKED:
+        # Consent given, yet the grant reaches nothing to book into (a Sage
+        # login without a business, MYOB without a company file, Exact
+        # without an administration): an empty picker would be a dead end.
+        detail = _(
+            "%(platform)s gave access to nothing to post to: no organisation, business, company file or location. Create one in %(platform)s (or ask its owner to invite you), then connect again."
+        ) % {"platform": NAMES.get(connection.platform_key, connection.platform_key)}
+        return render(
+            request,
+            "setup_flow/problem.html",
+            _context(request, merchant, side, {"detail": detail}),
+            status=400,
+        )
     return redirect("setup_flow:stage", side)
 
 
