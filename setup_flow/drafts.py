@@ -120,6 +120,10 @@ def message(problem: Problem, labels: dict[str, str], platform: str) -> str:
             "field": label,
             "platform": platform,
         }
+    if code == "TransitCategoryMissing":
+        return _(
+            "%(field)s: FreeAgent journals reach a bank account through a transit category; choose one on the accounting software page, or choose a category here."
+        ) % {"field": label}
     if code == "PayoutAccountConflict":
         return _(
             "A clearing account must not be the payout account: choose a different account for one of them (%(detail)s)."

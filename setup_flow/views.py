@@ -608,6 +608,7 @@ def _stage_connect(request: HttpRequest, merchant: Merchant, name: str) -> HttpR
             else "",
             "no_consent": c.platform_key in ("sandbox", "beancount", "partner-push", "partner"),
             "organisation": _organisation(c),
+            "transit": _transit(c),
         }
         for c in connections
     ]
@@ -631,6 +632,18 @@ def _stage_connect(request: HttpRequest, merchant: Merchant, name: str) -> HttpR
         ),
         status=400 if error else 200,
     )
+
+
+def _transit(connection: Connection) -> dict[str, Any] | None:
+    """For a linked FreeAgent connection, the categories its journals may
+    reach a bank account through and the one chosen ("" for none); None
+    for any other connection."""
+    if connection.platform_key != "freeagent" or connection.status != Connection.Status.LINKED:
+        return None
+    return {
+        "chosen": str((connection.settings or {}).get("transit_category") or ""),
+        "categories": setup.freeagent_transit_categories(connection=connection),
+    }
 
 
 def _organisation(connection: Connection) -> str:
@@ -1840,6 +1853,32 @@ def sumup_code(request: HttpRequest, merchant: Merchant, connection_id: str) -> 
             _(
                 "SumUp merchant code: enter it as your SumUp dashboard shows it, letters and digits (e.g. MH4H92C7)."
             ),
+        )
+    return redirect("setup_flow:stage", connection.source_type)
+
+
+@require_POST
+@merchant_required
+def freeagent_transit(request: HttpRequest, merchant: Merchant, connection_id: str) -> HttpResponse:
+    """The FreeAgent category a journal passes through to reach a bank
+    account (a payout in the journal format), chosen by the merchant among
+    the company's categories; then back to the accounting stage."""
+    connection = connection_get(merchant=merchant, connection_id=connection_id)
+    if (
+        connection is None
+        or connection.platform_key != "freeagent"
+        or connection.status != Connection.Status.LINKED
+    ):
+        raise Http404
+    try:
+        setup.freeagent_transit_category_set(
+            connection=connection, category=request.POST.get("transit_category", "")
+        )
+    except ConfigurationError:
+        session.put(
+            request,
+            "flash",
+            _("Transit category: choose one of your FreeAgent categories from the list."),
         )
     return redirect("setup_flow:stage", connection.source_type)
 

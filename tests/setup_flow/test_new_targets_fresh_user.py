@@ -6,15 +6,21 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.utils import translation
 
-from commerce_sync.core.models import Connection
+from commerce_sync.core.models import AuditLog, Connection
+from commerce_sync.core.services.configuration import Problem, sync_configuration_check
 from commerce_sync.core.services.connections import connection_create
+from mapping.config import INVOICE, JOURNAL
+from setup_flow import drafts
 from tests.connectors.test_myob import _seed as myob_seed
 from tests.connectors.test_sage import _point_at, _seed
 from tests.doubles.myob_double import MyobDouble
 from tests.doubles.sage_double import SageDouble
 from tests.factories import MerchantFactory
 from tests.setup_flow.helpers import start_path
+from tests.setup_flow.test_freeagent_setup import freeagent  # noqa: F401 - the fixture
+from tests.setup_flow.test_oauth import consent
 from tests.setup_flow.test_oauth_platforms import consent_screen
 
 pytestmark = pytest.mark.django_db
@@ -64,3 +70,70 @@ def test_a_myob_login_reaching_no_company_file_is_told_so_in_french(
         assert "gave access" not in text
         books.refresh_from_db()
         assert books.status == Connection.Status.PENDING_AUTH
+
+
+def _freeagent_linked(client: Any, partner: Any, **link: str) -> Connection:
+    merchant = MerchantFactory(partner=partner, country="GB")
+    connection_create(merchant=merchant, platform_key="sandbox", source_type="commerce")
+    ledger = connection_create(
+        merchant=merchant, platform_key="freeagent", source_type="accounting"
+    )
+    client.get(start_path(merchant, **link))
+    callback, _ = consent(client, ledger)
+    assert client.get(callback)["Location"] == "/setup/stage/accounting"
+    ledger.refresh_from_db()
+    assert ledger.status == Connection.Status.LINKED
+    return ledger
+
+
+def _transit_problems(ledger: Connection, output_format: str) -> list[str]:
+    document = {
+        "mapSettings": {"outputFormat": output_format},
+        "payments": {"accounts": {"payout": {"selectedAccountId": "bank:1"}}},
+    }
+    checked = sync_configuration_check(merchant=ledger.merchant, document=document, schedule={})
+    return [p.item_id for p in checked.problems if p.code == "TransitCategoryMissing"]
+
+
+@pytest.mark.usefixtures("freeagent")
+def test_a_freeagent_journal_to_the_bank_needs_a_transit_category_the_merchant_can_choose(
+    client: Any, partner: Any
+) -> None:
+    ledger = _freeagent_linked(client, partner)
+    # Journal format, payout to a bank account, no transit category: every
+    # payout would be refused at each sync, so the configuration is refused now.
+    payout = "configuration.payments.accounts.payout.selectedAccountId"
+    assert _transit_problems(ledger, JOURNAL) == [payout]
+    assert _transit_problems(ledger, INVOICE) == []  # invoices explain the bank line
+    page = client.get("/setup/stage/accounting").content.decode()
+    assert 'name="transit_category"' in page
+    assert ">Capital introduced (901)<" in page and ">Current account" not in page
+    url = f"/setup/freeagent-transit/{ledger.pk}"
+    # A bank account or a category the company lacks is refused, nothing kept.
+    for wrong in ("bank:1", "999", ""):
+        assert client.post(url, {"transit_category": wrong})["Location"] == (
+            "/setup/stage/accounting"
+        )
+        ledger.refresh_from_db()
+        assert "transit_category" not in ledger.settings
+    flash = client.get("/setup/stage/accounting").content.decode()
+    assert "Transit category: choose one of your FreeAgent categories" in flash
+    client.post(url, {"transit_category": "901"})
+    ledger.refresh_from_db()
+    assert ledger.settings["transit_category"] == "901"
+    assert AuditLog.objects.filter(action="connection.settings_update").exists()
+    assert _transit_problems(ledger, JOURNAL) == []
+    assert 'value="901" selected' in client.get("/setup/stage/accounting").content.decode()
+
+
+@pytest.mark.usefixtures("freeagent")
+def test_the_transit_category_speaks_french(client: Any, partner: Any) -> None:
+    ledger = _freeagent_linked(client, partner, locale="fr-fr")
+    page = client.get("/setup/stage/accounting").content.decode()
+    assert "Enregistrer la catégorie de transit" in page
+    assert "Save the transit category" not in page
+    problem = Problem("configuration.payments.accounts.payout", "x", "TransitCategoryMissing")
+    with translation.override("fr"):
+        text = drafts.message(problem, {}, "FreeAgent")
+    assert "catégorie de transit" in text, text
+    assert ledger.status == Connection.Status.LINKED

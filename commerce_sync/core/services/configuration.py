@@ -576,7 +576,37 @@ def sync_configuration_check(
     else:
         options = accounting_options_get(connection=connection)
         problems.extend(_target_problems(cleaned, options, connection.platform_key))
+        problems.extend(_freeagent_transit_problems(cleaned, connection))
     return CheckOutcome(problems, warnings, parsed_schedule, cleaned)
+
+
+def _freeagent_transit_problems(
+    document: Mapping[str, Any], connection: Connection
+) -> list[Problem]:
+    """A FreeAgent journal set cannot name a bank account: in the journal
+    format a line on one (the payout, or a bank account chosen as a clearing
+    account) reaches it through the connection's `transit_category`
+    (`connectors.freeagent.translate`). Without one, each such selection is
+    a problem now rather than a refused document at every sync."""
+    if connection.platform_key != "freeagent" or (connection.settings or {}).get(
+        "transit_category"
+    ):
+        return []
+    settings = document.get("mapSettings")
+    if isinstance(settings, Mapping) and settings.get("outputFormat") == INVOICE:
+        return []
+    from connectors.freeagent.translate import is_bank
+
+    return [
+        Problem(
+            where,
+            f"Account {selected} is a FreeAgent bank account: a journal reaches it through a "
+            "transit category; choose one on the accounting software page",
+            "TransitCategoryMissing",
+        )
+        for where, kind, selected in _selections(document)
+        if kind == "account" and is_bank(selected)
+    ]
 
 
 def sync_configuration_set(

@@ -1572,6 +1572,36 @@ def sumup_merchant_code_set(
     )
 
 
+def freeagent_transit_categories(*, connection: Connection) -> list[dict[str, str]]:
+    """The active FreeAgent categories (not bank accounts) a linked FreeAgent
+    connection may pass journal lines on a bank account through: [{"id":
+    nominal code, "name"}] as the options list them. Raises what the
+    connector raises when FreeAgent cannot be read."""
+    from connectors.freeagent.translate import is_bank
+
+    return [
+        {"id": a["id"], "name": a["name"]}
+        for a in accounting_options_get(connection=connection).accounts
+        if not is_bank(a["id"]) and a.get("status", "Active") in ("Active", "")
+    ]
+
+
+def freeagent_transit_category_set(
+    *, connection: Connection, category: str, actor: str = MERCHANT
+) -> Connection:
+    """Record the category (a nominal code, e.g. "750") through which a
+    FreeAgent connection's journals reach a bank account (`transit_category`,
+    `connectors.context.FreeAgentSettings`), chosen by the merchant.
+    ConfigurationError when it is not one of the company's active
+    categories; audited `connection.settings_update`."""
+    category = category.strip()
+    if category not in {c["id"] for c in freeagent_transit_categories(connection=connection)}:
+        raise ConfigurationError(f"{category!r} is not an active FreeAgent category")
+    return _connection_setting_put(
+        connection=connection, key="transit_category", value=category, actor=actor
+    )
+
+
 def _connection_setting_put(
     *, connection: Connection, key: str, value: str, actor: str
 ) -> Connection:
