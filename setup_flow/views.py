@@ -655,6 +655,12 @@ def _organisation(connection: Connection) -> str:
         return ""
     if connection.platform_key == "quickbooks":
         return _("Company: %(name)s") % {"name": name}
+    if connection.platform_key == "sage":
+        return _("Business: %(name)s") % {"name": name}
+    if connection.platform_key == "myob":
+        return _("Company file: %(name)s") % {"name": name}
+    if connection.platform_key == "exact":
+        return _("Administration: %(name)s") % {"name": name}
     return _("Organisation: %(name)s") % {"name": name}
 
 

@@ -137,3 +137,29 @@ def test_the_transit_category_speaks_french(client: Any, partner: Any) -> None:
         text = drafts.message(problem, {}, "FreeAgent")
     assert "catégorie de transit" in text, text
     assert ledger.status == Connection.Status.LINKED
+
+
+@pytest.mark.parametrize("locale", ["", "fr-fr"])
+def test_the_accounting_stage_names_the_sage_business_and_myob_file_chosen(
+    client: Any, partner: Any, settings: Any, locale: str
+) -> None:
+    with SageDouble(others=("b999",)) as sage, MyobDouble(other_files=("Shop Books",)) as myob:
+        _seed(sage)
+        _point_at(sage, settings)
+        myob_seed(myob)
+        settings.MYOB_API_URL = settings.MYOB_OAUTH_URL = myob.url
+        settings.MYOB_CLIENT_ID, settings.MYOB_CLIENT_SECRET = myob.client
+        expected = {
+            "": ("Business: Business b999", "Company file: Shop Books"),
+            "fr-fr": ("Entreprise : Business b999", "Fichier de société : Shop Books"),
+        }[locale]
+        for (platform_key, choice), shown in zip(
+            (("sage", "b999"), ("myob", myob.files[1][0])), expected, strict=True
+        ):
+            books, picker = _callback_page(client, partner, platform_key, locale=locale)
+            assert picker.status_code == 200
+            client.post("/setup/organisation", {"organisation": choice})
+            books.refresh_from_db()
+            assert books.status == Connection.Status.LINKED
+            page = client.get("/setup/stage/accounting").content.decode()
+            assert shown in page, page

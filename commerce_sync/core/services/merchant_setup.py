@@ -1183,7 +1183,11 @@ def _exact_divisions_link(
             connection_link(
                 connection=connection,
                 credentials=credentials,
-                settings={"division": divisions[0].code, "host": host},
+                settings={
+                    "division": divisions[0].code,
+                    "division_name": divisions[0].name,
+                    "host": host,
+                },
                 linked=True,
             )
         )
@@ -1273,7 +1277,7 @@ def oauth_organisation_choose(*, connection: Connection, organisation_id: str) -
         return connection_link(
             connection=connection,
             credentials=dict(connection.credentials or {}),
-            settings={"division": division.code, "host": host},
+            settings={"division": division.code, "division_name": division.name, "host": host},
             linked=True,
         )
     from connectors.xero.oauth import xero_tenant_select, xero_tenants
@@ -1323,10 +1327,14 @@ def _company_name_remember(connection: Connection) -> Connection:
 
 def organisation_name(connection: Connection) -> str:
     """The organisation or company an accounting connection posts to, as its
-    platform names it (Xero's tenant name, QuickBooks' company name), "" when
-    unknown or not applicable."""
+    platform names it (Xero's tenant name, QuickBooks' company name, Sage's
+    business, MYOB's company file, Exact's administration), "" when unknown
+    or not applicable."""
     settings = connection.settings or {}
-    return str(settings.get("tenant_name") or settings.get("company_name") or "")
+    for key in ("tenant_name", "company_name", "business_name", "company_file_name"):
+        if settings.get(key):
+            return str(settings[key])
+    return str(settings.get("division_name") or "")
 
 
 # --- Someone else's stage ----------------------------------------------------------------
