@@ -163,3 +163,24 @@ def test_the_accounting_stage_names_the_sage_business_and_myob_file_chosen(
             assert books.status == Connection.Status.LINKED
             page = client.get("/setup/stage/accounting").content.decode()
             assert shown in page, page
+
+
+def test_a_sage_business_outside_the_grant_is_refused_in_french(
+    client: Any, partner: Any, settings: Any
+) -> None:
+    with SageDouble(others=("b999",)) as sage:
+        _seed(sage)
+        _point_at(sage, settings)
+        books, picker = _callback_page(client, partner, "sage", locale="fr-fr")
+        assert "Choisissez l\u2019organisation" in picker.content.decode()
+        refused = client.post("/setup/organisation", {"organisation": "b-not-granted"})
+        assert refused.status_code == 400
+        assert "Choisissez l\u2019une des organisations de la liste." in refused.content.decode()
+        books.refresh_from_db()
+        assert (
+            books.status == Connection.Status.PENDING_AUTH and "business_id" not in books.settings
+        )
+        # The picker still works after the refusal.
+        client.post("/setup/organisation", {"organisation": "b999"})
+        books.refresh_from_db()
+        assert books.status == Connection.Status.LINKED and books.settings["business_id"] == "b999"
