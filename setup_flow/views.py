@@ -1848,18 +1848,32 @@ def sumup_code(request: HttpRequest, merchant: Merchant, connection_id: str) -> 
     connection = connection_get(merchant=merchant, connection_id=connection_id)
     if connection is None or connection.platform_key != "sumup":
         raise Http404
+    return _setting_post(
+        request,
+        connection,
+        setup.sumup_merchant_code_set,
+        "merchant_code",
+        _(
+            "SumUp merchant code: enter it as your SumUp dashboard shows it, letters and digits (e.g. MH4H92C7)."
+        ),
+    )
+
+
+def _setting_post(
+    request: HttpRequest,
+    connection: Connection,
+    apply: Callable[..., object],
+    name: str,
+    refusal: str,
+) -> HttpResponse:
+    """Apply the setting the merchant typed or chose for `connection` in
+    the form field `name`: `apply(connection=..., <name>=value)`; a
+    ConfigurationError puts `refusal` in the flash, nothing kept. Then back
+    to the connection's stage."""
     try:
-        setup.sumup_merchant_code_set(
-            connection=connection, merchant_code=request.POST.get("merchant_code", "")
-        )
+        apply(connection=connection, **{name: request.POST.get(name, "")})
     except ConfigurationError:
-        session.put(
-            request,
-            "flash",
-            _(
-                "SumUp merchant code: enter it as your SumUp dashboard shows it, letters and digits (e.g. MH4H92C7)."
-            ),
-        )
+        session.put(request, "flash", refusal)
     return redirect("setup_flow:stage", connection.source_type)
 
 
@@ -1876,17 +1890,13 @@ def freeagent_transit(request: HttpRequest, merchant: Merchant, connection_id: s
         or connection.status != Connection.Status.LINKED
     ):
         raise Http404
-    try:
-        setup.freeagent_transit_category_set(
-            connection=connection, category=request.POST.get("transit_category", "")
-        )
-    except ConfigurationError:
-        session.put(
-            request,
-            "flash",
-            _("Transit category: choose one of your FreeAgent categories from the list."),
-        )
-    return redirect("setup_flow:stage", connection.source_type)
+    return _setting_post(
+        request,
+        connection,
+        setup.freeagent_transit_category_set,
+        "transit_category",
+        _("Transit category: choose one of your FreeAgent categories from the list."),
+    )
 
 
 @require_POST

@@ -1595,14 +1595,14 @@ def freeagent_transit_categories(*, connection: Connection) -> list[dict[str, st
 
 
 def freeagent_transit_category_set(
-    *, connection: Connection, category: str, actor: str = MERCHANT
+    *, connection: Connection, transit_category: str, actor: str = MERCHANT
 ) -> Connection:
     """Record the category (a nominal code, e.g. "750") through which a
     FreeAgent connection's journals reach a bank account (`transit_category`,
     `connectors.context.FreeAgentSettings`), chosen by the merchant.
     ConfigurationError when it is not one of the company's active
     categories; audited `connection.settings_update`."""
-    category = category.strip()
+    category = transit_category.strip()
     if category not in {c["id"] for c in freeagent_transit_categories(connection=connection)}:
         raise ConfigurationError(f"{category!r} is not an active FreeAgent category")
     return _connection_setting_put(
