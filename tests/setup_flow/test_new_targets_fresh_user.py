@@ -184,3 +184,25 @@ def test_a_sage_business_outside_the_grant_is_refused_in_french(
         client.post("/setup/organisation", {"organisation": "b999"})
         books.refresh_from_db()
         assert books.status == Connection.Status.LINKED and books.settings["business_id"] == "b999"
+
+
+@pytest.mark.parametrize(("base", "refused"), [("EUR", True), ("GBP", False)])
+def test_a_sage_business_in_another_currency_is_refused_before_any_sync(
+    client: Any, partner: Any, settings: Any, base: str, refused: bool
+) -> None:
+    with SageDouble(base_currency=base) as sage:
+        _seed(sage)
+        _point_at(sage, settings)
+        books, _ = _callback_page(client, partner, "sage", locale="fr-fr")
+        books.refresh_from_db()
+        assert books.status == Connection.Status.LINKED and books.merchant.currency == "GBP"
+        checked = sync_configuration_check(merchant=books.merchant, document={}, schedule={})
+        found = [p for p in checked.problems if p.code == "BaseCurrencyMismatch"]
+        assert len(found) == int(refused)
+        if refused:
+            with translation.override("fr"):
+                text = drafts.message(found[0], {}, "Sage Accounting")
+            assert "tient sa comptabilité en EUR et vos ventes sont en GBP" in text, text
+            review = client.get("/setup/review").content.decode()
+            assert "tient sa comptabilité en EUR" in review
+        assert sage.violations == []

@@ -577,7 +577,33 @@ def sync_configuration_check(
         options = accounting_options_get(connection=connection)
         problems.extend(_target_problems(cleaned, options, connection.platform_key))
         problems.extend(_freeagent_transit_problems(cleaned, connection))
+        problems.extend(_sage_currency_problems(merchant, connection))
     return CheckOutcome(problems, warnings, parsed_schedule, cleaned)
+
+
+def _sage_currency_problems(merchant: Merchant, connection: Connection) -> list[Problem]:
+    """Sage Accounting is written in the business's base currency only
+    (`connectors.sage.adapter`): a business keeping its books in another
+    currency than the merchant's sales would refuse every document at each
+    sync, so it is a problem now. The base currency is read live and kept
+    `OPTIONS_CACHE_SECONDS` (per connection and its last change)."""
+    if connection.platform_key != "sage":
+        return []
+    key = f"sage-base-currency:{connection.pk}:{connection.updated_at.timestamp()}"
+    base = cache.get(key)
+    if base is None:
+        base = connection_target(connection=connection).base_currency()  # type: ignore[attr-defined]
+        cache.set(key, base, OPTIONS_CACHE_SECONDS)
+    if not base or base == merchant.currency:
+        return []
+    return [
+        Problem(
+            "configuration",
+            f"This Sage Accounting business keeps its books in {base} and the sales are in "
+            f"{merchant.currency}: connect a business whose base currency is {merchant.currency}",
+            "BaseCurrencyMismatch",
+        )
+    ]
 
 
 def _freeagent_transit_problems(
