@@ -83,3 +83,13 @@ def test_wrong_shapes_are_a_400_naming_the_key(api, merchant, platform_key, body
     assert_error(_put(api, connection, {**body, **extra}), 400, field=field)
     connection.refresh_from_db()
     assert connection.status == "PendingAuth"
+
+
+def test_the_four_targets_are_listed_with_their_logos(api):
+    rows = {row["key"]: row for row in api("get", "/config/integrations").json()["results"]}
+    names = {"freeagent": "FreeAgent", "exact": "Exact Online", "myob": "MYOB Business"}
+    names["sage"] = "Sage Accounting"
+    for key, name in names.items():
+        assert (rows[key]["name"], rows[key]["sourceType"]) == (name, "Accounting")
+        path = rows[key]["logoUrl"].split("://", 1)[-1].split("/", 1)[1]
+        assert path.endswith(f"static/integrations/{key}.svg")
