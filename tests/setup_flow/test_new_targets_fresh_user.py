@@ -50,6 +50,7 @@ def test_a_sage_login_reaching_no_business_is_told_what_to_do(
         text = page.content.decode()
         assert "Sage Accounting gave access to nothing to post to" in text
         assert "then connect again" in text
+        assert "has been lost. <a" in text  # two sentences, not "lost.Continue"
         books.refresh_from_db()
         assert books.status == Connection.Status.PENDING_AUTH
         assert sage.violations == []
