@@ -93,3 +93,21 @@ def test_the_four_targets_are_listed_with_their_logos(api):
         assert (rows[key]["name"], rows[key]["sourceType"]) == (name, "Accounting")
         path = rows[key]["logoUrl"].split("://", 1)[-1].split("/", 1)[1]
         assert path.endswith(f"static/integrations/{key}.svg")
+
+
+def test_a_freeagent_authorization_may_name_its_transit_category(api, merchant):
+    connection = _pending(merchant, "freeagent")
+    assert_error(
+        _put(api, connection, {**TOKENS, "transit_category": "suspense"}),
+        400,
+        field="transit_category",
+    )
+    connection.refresh_from_db()
+    assert connection.status == "PendingAuth" and "transit_category" not in connection.settings
+    response = _put(api, connection, {**TOKENS, "transit_category": "750"})
+    assert response.status_code == 200, response.content
+    connection.refresh_from_db()
+    assert connection.credentials == TOKENS  # the category is a setting, not a secret
+    assert connection.settings["transit_category"] == "750"
+    target = connection_services.connection_target(connection=connection)
+    assert target.transit_category == "750"

@@ -342,6 +342,15 @@ AUTHORIZATION_SETTINGS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Non-secret keys a platform's authorization body may carry, each kept in the
+# connection's settings when sent: FreeAgent's `transit_category` (a nominal
+# code, digits), through which its journals reach a bank account
+# (`connectors.context.FreeAgentSettings`).
+AUTHORIZATION_OPTIONAL_SETTINGS: dict[str, tuple[str, ...]] = {
+    "freeagent": ("transit_category",),
+}
+
+
 def _shape_text(shape: tuple[frozenset[str], frozenset[str]]) -> str:
     required, optional = shape
     text = ", ".join(sorted(required))
@@ -419,8 +428,12 @@ def connection_authorization_update(
         if not isinstance(value, str):
             raise ValidationError({key: "Each credential is a string."})
     named = AUTHORIZATION_SETTINGS.get(connection.platform_key, ())
-    chosen = {key: credentials[key] for key in named if key in credentials}
-    credentials = {k: v for k, v in credentials.items() if k not in named}
+    optional = AUTHORIZATION_OPTIONAL_SETTINGS.get(connection.platform_key, ())
+    chosen = {key: credentials[key] for key in (*named, *optional) if key in credentials}
+    credentials = {k: v for k, v in credentials.items() if k not in chosen}
+    for key in optional:
+        if key in chosen and not chosen[key].strip().isdigit():
+            raise ValidationError({key: "A nominal code, digits only (e.g. 750)."})
     credentials_check(platform_key=connection.platform_key, credentials=credentials)
     row = Connection.objects.select_for_update().get(pk=connection.pk)
     if row.status == Connection.Status.UNLINKED:
@@ -444,6 +457,8 @@ def connection_authorization_update(
         except ConfigurationError as error:
             raise ValidationError({"credentials": error.message}) from None
         row.settings = merged
+    if optional and chosen:
+        row.settings = {**(row.settings or {}), **chosen}
     before = row.status
     row.credentials = dict(credentials)
     if row.status in (Connection.Status.PENDING_AUTH, Connection.Status.DEAUTHORIZED):
