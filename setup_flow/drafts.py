@@ -120,6 +120,16 @@ def message(problem: Problem, labels: dict[str, str], platform: str) -> str:
             "field": label,
             "platform": platform,
         }
+    if code == "BaseCurrencyMismatch":
+        found = re.search(r"books in (\w+) and the sales are in (\w+)", problem.message)
+        base, sales = found.groups() if found else ("?", "?")
+        return _(
+            "Your %(platform)s business keeps its books in %(base)s and your sales are in %(sales)s: on the accounting software page, disconnect it and connect a business whose currency is %(sales)s."
+        ) % {"platform": platform, "base": base, "sales": sales}
+    if code == "TransitCategoryMissing":
+        return _(
+            "%(field)s: FreeAgent journals reach a bank account through a transit category; choose one on the accounting software page, or choose a category here."
+        ) % {"field": label}
     if code == "PayoutAccountConflict":
         return _(
             "A clearing account must not be the payout account: choose a different account for one of them (%(detail)s)."

@@ -26,6 +26,9 @@ urlpatterns = [
     path("shop/<str:connection_id>", views.shopify_shop, name="shopify_shop"),
     path("clover-region/<str:connection_id>", views.clover_region, name="clover_region"),
     path("sumup-code/<str:connection_id>", views.sumup_code, name="sumup_code"),
+    path(
+        "freeagent-transit/<str:connection_id>", views.freeagent_transit, name="freeagent_transit"
+    ),
     path("oauth/callback", views.oauth_callback, name="oauth_callback"),
     path("organisation", views.organisation, name="organisation"),
 ]

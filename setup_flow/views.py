@@ -608,6 +608,7 @@ def _stage_connect(request: HttpRequest, merchant: Merchant, name: str) -> HttpR
             else "",
             "no_consent": c.platform_key in ("sandbox", "beancount", "partner-push", "partner"),
             "organisation": _organisation(c),
+            "transit": _transit(c),
         }
         for c in connections
     ]
@@ -633,6 +634,18 @@ def _stage_connect(request: HttpRequest, merchant: Merchant, name: str) -> HttpR
     )
 
 
+def _transit(connection: Connection) -> dict[str, Any] | None:
+    """For a linked FreeAgent connection, the categories its journals may
+    reach a bank account through and the one chosen ("" for none); None
+    for any other connection."""
+    if connection.platform_key != "freeagent" or connection.status != Connection.Status.LINKED:
+        return None
+    return {
+        "chosen": str((connection.settings or {}).get("transit_category") or ""),
+        "categories": setup.freeagent_transit_categories(connection=connection),
+    }
+
+
 def _organisation(connection: Connection) -> str:
     """What a linked connection posts to, as its platform named it when
     chosen: "Organisation: Double Ltd" (Xero), "Company: Double Café Ltd"
@@ -642,6 +655,12 @@ def _organisation(connection: Connection) -> str:
         return ""
     if connection.platform_key == "quickbooks":
         return _("Company: %(name)s") % {"name": name}
+    if connection.platform_key == "sage":
+        return _("Business: %(name)s") % {"name": name}
+    if connection.platform_key == "myob":
+        return _("Company file: %(name)s") % {"name": name}
+    if connection.platform_key == "exact":
+        return _("Administration: %(name)s") % {"name": name}
     return _("Organisation: %(name)s") % {"name": name}
 
 
@@ -1735,6 +1754,19 @@ def oauth_callback(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                 },
             ),
         )
+    if done_.connection.status != Connection.Status.LINKED:
+        # Consent given, yet the grant reaches nothing to book into (a Sage
+        # login without a business, MYOB without a company file, Exact
+        # without an administration): an empty picker would be a dead end.
+        detail = _(
+            "%(platform)s gave access to nothing to post to: no organisation, business, company file or location. Create one in %(platform)s (or ask its owner to invite you), then connect again."
+        ) % {"platform": NAMES.get(connection.platform_key, connection.platform_key)}
+        return render(
+            request,
+            "setup_flow/problem.html",
+            _context(request, merchant, side, {"detail": detail}),
+            status=400,
+        )
     return redirect("setup_flow:stage", side)
 
 
@@ -1816,19 +1848,55 @@ def sumup_code(request: HttpRequest, merchant: Merchant, connection_id: str) -> 
     connection = connection_get(merchant=merchant, connection_id=connection_id)
     if connection is None or connection.platform_key != "sumup":
         raise Http404
+    return _setting_post(
+        request,
+        connection,
+        setup.sumup_merchant_code_set,
+        "merchant_code",
+        _(
+            "SumUp merchant code: enter it as your SumUp dashboard shows it, letters and digits (e.g. MH4H92C7)."
+        ),
+    )
+
+
+def _setting_post(
+    request: HttpRequest,
+    connection: Connection,
+    apply: Callable[..., object],
+    name: str,
+    refusal: str,
+) -> HttpResponse:
+    """Apply the setting the merchant typed or chose for `connection` in
+    the form field `name`: `apply(connection=..., <name>=value)`; a
+    ConfigurationError puts `refusal` in the flash, nothing kept. Then back
+    to the connection's stage."""
     try:
-        setup.sumup_merchant_code_set(
-            connection=connection, merchant_code=request.POST.get("merchant_code", "")
-        )
+        apply(connection=connection, **{name: request.POST.get(name, "")})
     except ConfigurationError:
-        session.put(
-            request,
-            "flash",
-            _(
-                "SumUp merchant code: enter it as your SumUp dashboard shows it, letters and digits (e.g. MH4H92C7)."
-            ),
-        )
+        session.put(request, "flash", refusal)
     return redirect("setup_flow:stage", connection.source_type)
+
+
+@require_POST
+@merchant_required
+def freeagent_transit(request: HttpRequest, merchant: Merchant, connection_id: str) -> HttpResponse:
+    """The FreeAgent category a journal passes through to reach a bank
+    account (a payout in the journal format), chosen by the merchant among
+    the company's categories; then back to the accounting stage."""
+    connection = connection_get(merchant=merchant, connection_id=connection_id)
+    if (
+        connection is None
+        or connection.platform_key != "freeagent"
+        or connection.status != Connection.Status.LINKED
+    ):
+        raise Http404
+    return _setting_post(
+        request,
+        connection,
+        setup.freeagent_transit_category_set,
+        "transit_category",
+        _("Transit category: choose one of your FreeAgent categories from the list."),
+    )
 
 
 @require_POST

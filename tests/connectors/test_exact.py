@@ -689,7 +689,13 @@ def test_the_setup_flow_connects_exact_and_asks_which_administration(
         assert "Administration 499156" in body and "Administration 2001" in body
         assert books.settings == {"host": "be"}  # the merchant's country
         options = organisation_choose(client, books, "499156")
-        assert books.settings == {"host": "be", "division": 499156}
+        assert books.settings == {
+            "host": "be",
+            "division": 499156,
+            "division_name": "Administration 499156",
+        }
+        page = client.get("/setup/stage/accounting").content.decode()
+        assert "Administration: Administration 499156" in page  # which one it posts to
         assert books.credentials["access_token"] == exact.token
         # The options come from that administration: G/L accounts by code.
         assert "Omzet" in [a["name"] for a in options]

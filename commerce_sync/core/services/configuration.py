@@ -576,7 +576,63 @@ def sync_configuration_check(
     else:
         options = accounting_options_get(connection=connection)
         problems.extend(_target_problems(cleaned, options, connection.platform_key))
+        problems.extend(_freeagent_transit_problems(cleaned, connection))
+        problems.extend(_sage_currency_problems(merchant, connection))
     return CheckOutcome(problems, warnings, parsed_schedule, cleaned)
+
+
+def _sage_currency_problems(merchant: Merchant, connection: Connection) -> list[Problem]:
+    """Sage Accounting is written in the business's base currency only
+    (`connectors.sage.adapter`): a business keeping its books in another
+    currency than the merchant's sales would refuse every document at each
+    sync, so it is a problem now. The base currency is read live and kept
+    `OPTIONS_CACHE_SECONDS` (per connection and its last change)."""
+    if connection.platform_key != "sage":
+        return []
+    key = f"sage-base-currency:{connection.pk}:{connection.updated_at.timestamp()}"
+    base = cache.get(key)
+    if base is None:
+        base = connection_target(connection=connection).base_currency()  # type: ignore[attr-defined]
+        cache.set(key, base, OPTIONS_CACHE_SECONDS)
+    if not base or base == merchant.currency:
+        return []
+    return [
+        Problem(
+            "configuration",
+            f"This Sage Accounting business keeps its books in {base} and the sales are in "
+            f"{merchant.currency}: connect a business whose base currency is {merchant.currency}",
+            "BaseCurrencyMismatch",
+        )
+    ]
+
+
+def _freeagent_transit_problems(
+    document: Mapping[str, Any], connection: Connection
+) -> list[Problem]:
+    """A FreeAgent journal set cannot name a bank account: in the journal
+    format a line on one (the payout, or a bank account chosen as a clearing
+    account) reaches it through the connection's `transit_category`
+    (`connectors.freeagent.translate`). Without one, each such selection is
+    a problem now rather than a refused document at every sync."""
+    if connection.platform_key != "freeagent" or (connection.settings or {}).get(
+        "transit_category"
+    ):
+        return []
+    settings = document.get("mapSettings")
+    if isinstance(settings, Mapping) and settings.get("outputFormat") == INVOICE:
+        return []
+    from connectors.freeagent.translate import is_bank
+
+    return [
+        Problem(
+            where,
+            f"Account {selected} is a FreeAgent bank account: a journal reaches it through a "
+            "transit category; choose one on the accounting software page",
+            "TransitCategoryMissing",
+        )
+        for where, kind, selected in _selections(document)
+        if kind == "account" and is_bank(selected)
+    ]
 
 
 def sync_configuration_set(

@@ -329,11 +329,25 @@ CREDENTIAL_SHAPES["myob"] = (_TOKENS,)
 # tokens belong to one merchant in one region (`connectors.context.CloverSettings`);
 # SumUp's API paths name the merchant (`merchant_code`, `connectors.context.SumUpSettings`);
 # Exact's tokens reach administrations on one country's host (`division`, `host`:
-# `connectors.context.ExactSettings`). Checked in this order, each with those before it.
+# `connectors.context.ExactSettings`); Sage's tokens reach every business of the login and
+# MYOB's every company file, so the one booked into is named (`business_id`,
+# `company_file`: `SageSettings`, `MyobSettings`); without it the connection would be
+# Linked yet unable to build its target. Checked in this order, each with those before it.
 AUTHORIZATION_SETTINGS: dict[str, tuple[str, ...]] = {
     "clover": ("merchant_id", "region"),
     "sumup": ("merchant_code",),
     "exact": ("division", "host"),
+    "sage": ("business_id",),
+    "myob": ("company_file",),
+}
+
+
+# Non-secret keys a platform's authorization body may carry, each kept in the
+# connection's settings when sent: FreeAgent's `transit_category` (a nominal
+# code, digits), through which its journals reach a bank account
+# (`connectors.context.FreeAgentSettings`).
+AUTHORIZATION_OPTIONAL_SETTINGS: dict[str, tuple[str, ...]] = {
+    "freeagent": ("transit_category",),
 }
 
 
@@ -414,8 +428,12 @@ def connection_authorization_update(
         if not isinstance(value, str):
             raise ValidationError({key: "Each credential is a string."})
     named = AUTHORIZATION_SETTINGS.get(connection.platform_key, ())
-    chosen = {key: credentials[key] for key in named if key in credentials}
-    credentials = {k: v for k, v in credentials.items() if k not in named}
+    optional = AUTHORIZATION_OPTIONAL_SETTINGS.get(connection.platform_key, ())
+    chosen = {key: credentials[key] for key in (*named, *optional) if key in credentials}
+    credentials = {k: v for k, v in credentials.items() if k not in chosen}
+    for key in optional:
+        if key in chosen and not chosen[key].strip().isdigit():
+            raise ValidationError({key: "A nominal code, digits only (e.g. 750)."})
     credentials_check(platform_key=connection.platform_key, credentials=credentials)
     row = Connection.objects.select_for_update().get(pk=connection.pk)
     if row.status == Connection.Status.UNLINKED:
@@ -439,6 +457,8 @@ def connection_authorization_update(
         except ConfigurationError as error:
             raise ValidationError({"credentials": error.message}) from None
         row.settings = merged
+    if optional and chosen:
+        row.settings = {**(row.settings or {}), **chosen}
     before = row.status
     row.credentials = dict(credentials)
     if row.status in (Connection.Status.PENDING_AUTH, Connection.Status.DEAUTHORIZED):

@@ -1183,7 +1183,11 @@ def _exact_divisions_link(
             connection_link(
                 connection=connection,
                 credentials=credentials,
-                settings={"division": divisions[0].code, "host": host},
+                settings={
+                    "division": divisions[0].code,
+                    "division_name": divisions[0].name,
+                    "host": host,
+                },
                 linked=True,
             )
         )
@@ -1273,7 +1277,7 @@ def oauth_organisation_choose(*, connection: Connection, organisation_id: str) -
         return connection_link(
             connection=connection,
             credentials=dict(connection.credentials or {}),
-            settings={"division": division.code, "host": host},
+            settings={"division": division.code, "division_name": division.name, "host": host},
             linked=True,
         )
     from connectors.xero.oauth import xero_tenant_select, xero_tenants
@@ -1323,10 +1327,14 @@ def _company_name_remember(connection: Connection) -> Connection:
 
 def organisation_name(connection: Connection) -> str:
     """The organisation or company an accounting connection posts to, as its
-    platform names it (Xero's tenant name, QuickBooks' company name), "" when
-    unknown or not applicable."""
+    platform names it (Xero's tenant name, QuickBooks' company name, Sage's
+    business, MYOB's company file, Exact's administration), "" when unknown
+    or not applicable."""
     settings = connection.settings or {}
-    return str(settings.get("tenant_name") or settings.get("company_name") or "")
+    for key in ("tenant_name", "company_name", "business_name", "company_file_name"):
+        if settings.get(key):
+            return str(settings[key])
+    return str(settings.get("division_name") or "")
 
 
 # --- Someone else's stage ----------------------------------------------------------------
@@ -1569,6 +1577,36 @@ def sumup_merchant_code_set(
     code = SumUpSettings.from_json({"merchant_code": merchant_code.strip().upper()}).merchant_code
     return _connection_setting_put(
         connection=connection, key="merchant_code", value=code, actor=actor
+    )
+
+
+def freeagent_transit_categories(*, connection: Connection) -> list[dict[str, str]]:
+    """The active FreeAgent categories (not bank accounts) a linked FreeAgent
+    connection may pass journal lines on a bank account through: [{"id":
+    nominal code, "name"}] as the options list them. Raises what the
+    connector raises when FreeAgent cannot be read."""
+    from connectors.freeagent.translate import is_bank
+
+    return [
+        {"id": a["id"], "name": a["name"]}
+        for a in accounting_options_get(connection=connection).accounts
+        if not is_bank(a["id"]) and a.get("status", "Active") in ("Active", "")
+    ]
+
+
+def freeagent_transit_category_set(
+    *, connection: Connection, transit_category: str, actor: str = MERCHANT
+) -> Connection:
+    """Record the category (a nominal code, e.g. "750") through which a
+    FreeAgent connection's journals reach a bank account (`transit_category`,
+    `connectors.context.FreeAgentSettings`), chosen by the merchant.
+    ConfigurationError when it is not one of the company's active
+    categories; audited `connection.settings_update`."""
+    category = transit_category.strip()
+    if category not in {c["id"] for c in freeagent_transit_categories(connection=connection)}:
+        raise ConfigurationError(f"{category!r} is not an active FreeAgent category")
+    return _connection_setting_put(
+        connection=connection, key="transit_category", value=category, actor=actor
     )
 
 

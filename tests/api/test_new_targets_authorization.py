@@ -1,0 +1,113 @@
+"""Partner API authorisation of the accounting targets of issue 17
+(FreeAgent, Exact Online, MYOB Business, Sage Accounting): a connection
+made Linked through the API can build its target, and a body in the wrong
+shape is a 400 naming the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from commerce_sync.core.models import Connection
+from commerce_sync.core.services import connections as connection_services
+from tests.api.codat_sync_schema import assert_error, partner_api
+from tests.factories import ConnectionFactory
+
+TOKENS = {"access_token": "a", "refresh_token": "r"}
+GUID = "6f8e9c1a-7b2d-4c3e-9f10-112233445566"
+
+
+@pytest.fixture
+def api(client, partner):
+    return partner_api(client, partner)
+
+
+def _pending(merchant, platform_key: str) -> Connection:
+    return ConnectionFactory(
+        merchant=merchant, platform_key=platform_key, status="PendingAuth", credentials={}
+    )
+
+
+def _put(api, connection: Connection, body: dict[str, str]):
+    url = f"/companies/{connection.merchant_id}/connections/{connection.pk}/authorization"
+    return api("put", url, body)
+
+
+@pytest.mark.parametrize(
+    ("platform_key", "settings_body", "setting"),
+    [
+        ("sage", {"business_id": "b1f2"}, ("business_id", "b1f2")),
+        ("myob", {"company_file": GUID}, ("company_file", GUID)),
+    ],
+)
+def test_sage_and_myob_authorizations_keep_their_choice_and_build_a_target(
+    api, merchant, platform_key, settings_body, setting
+):
+    connection = _pending(merchant, platform_key)
+    response = _put(api, connection, {**TOKENS, **settings_body})
+    assert response.status_code == 200, response.content
+    connection.refresh_from_db()
+    assert connection.status == "Linked"
+    assert connection.credentials == TOKENS
+    assert connection.settings[setting[0]] == setting[1]
+    connection_services.connection_target(connection=connection)  # raises if unusable
+
+
+@pytest.mark.parametrize(
+    ("platform_key", "key"), [("sage", "business_id"), ("myob", "company_file")]
+)
+def test_sage_and_myob_tokens_without_their_choice_are_a_400_naming_it(
+    api, merchant, platform_key, key
+):
+    connection = _pending(merchant, platform_key)
+    assert_error(_put(api, connection, TOKENS), 400, field=key)
+    connection.refresh_from_db()
+    assert connection.status == "PendingAuth" and connection.credentials == {}
+
+
+@pytest.mark.parametrize("platform_key", ["freeagent", "exact", "myob", "sage"])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"access_token": "a"}, "refresh_token"),
+        ({**TOKENS, "api_key": "k"}, "api_key"),
+        ({**TOKENS, "expires_at": "tomorrow"}, "expires_at"),
+    ],
+)
+def test_wrong_shapes_are_a_400_naming_the_key(api, merchant, platform_key, body, field):
+    connection = _pending(merchant, platform_key)
+    extra = {
+        "exact": {"division": "499156", "host": "nl"},
+        "myob": {"company_file": GUID},
+        "sage": {"business_id": "b1f2"},
+    }.get(platform_key, {})
+    assert_error(_put(api, connection, {**body, **extra}), 400, field=field)
+    connection.refresh_from_db()
+    assert connection.status == "PendingAuth"
+
+
+def test_the_four_targets_are_listed_with_their_logos(api):
+    rows = {row["key"]: row for row in api("get", "/config/integrations").json()["results"]}
+    names = {"freeagent": "FreeAgent", "exact": "Exact Online", "myob": "MYOB Business"}
+    names["sage"] = "Sage Accounting"
+    for key, name in names.items():
+        assert (rows[key]["name"], rows[key]["sourceType"]) == (name, "Accounting")
+        path = rows[key]["logoUrl"].split("://", 1)[-1].split("/", 1)[1]
+        assert path.endswith(f"static/integrations/{key}.svg")
+
+
+def test_a_freeagent_authorization_may_name_its_transit_category(api, merchant):
+    connection = _pending(merchant, "freeagent")
+    assert_error(
+        _put(api, connection, {**TOKENS, "transit_category": "suspense"}),
+        400,
+        field="transit_category",
+    )
+    connection.refresh_from_db()
+    assert connection.status == "PendingAuth" and "transit_category" not in connection.settings
+    response = _put(api, connection, {**TOKENS, "transit_category": "750"})
+    assert response.status_code == 200, response.content
+    connection.refresh_from_db()
+    assert connection.credentials == TOKENS  # the category is a setting, not a secret
+    assert connection.settings["transit_category"] == "750"
+    target = connection_services.connection_target(connection=connection)
+    assert target.transit_category == "750"
