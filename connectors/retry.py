@@ -418,3 +418,42 @@ class SourceClient:
                 path=path,
                 headers=headers,
             )
+
+
+class ThrottledTargetClient:
+    """What the MYOB and Sage target clients keep: the API's `base_url`
+    (without a trailing slash), the connection's `tokens`, the shared
+    `limiter` and the `limit_key` its slots are counted under, the `timeout`
+    of one request in seconds, the HTTP `session`, and `throttle`: 429s
+    waited out while one call's waits add up to at most `throttle_wait`
+    seconds (`RetryPolicy.throttle`; past that the call goes up as
+    `RateLimited`). `calls` counts HTTP calls made, `throttled` the 429s
+    waited out."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        tokens: TokenSource,
+        limiter: RateLimiter,
+        limit_key: str,
+        timeout: float,
+        session: requests.Session | None,
+        throttle_wait: float,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.tokens = tokens
+        self.limiter = limiter
+        self.limit_key = limit_key
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self.throttle = RetryPolicy.throttle(
+            wait=throttle_wait,
+            attempts=sys.maxsize,
+            budget=throttle_wait,
+            budget_floor=0.1,
+            sleep=sleep,
+        )
+        self.calls = 0
+        self.throttled = 0

@@ -24,7 +24,6 @@ Facts (../shared/reference/README.md "MYOB Business API", myob/sdk-contracts
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -42,7 +41,7 @@ from commerce_sync.errors import (
 )
 from connectors.common import RateLimiter, TokenSource, limited_request
 from connectors.quickbooks.client import dumps
-from connectors.retry import RetryPolicy, bearer_send, retry_after_seconds
+from connectors.retry import ThrottledTargetClient, bearer_send, retry_after_seconds
 
 # 429s are waited out here while the waits of one call add up to at most
 # this many seconds; past that the call goes up as RateLimited.
@@ -51,7 +50,7 @@ PAGE_SIZE = 400  # rows asked for per page ($top); MYOB answers at most 1,000
 API_VERSION = "v2"
 
 
-class MyobClient:
+class MyobClient(ThrottledTargetClient):
     """One company file's API. `calls` counts HTTP calls made; `throttled`
     the 429s waited out."""
 
@@ -68,24 +67,19 @@ class MyobClient:
         throttle_wait: float = THROTTLE_WAIT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.company_file = company_file
-        self.api_key = api_key
-        self.tokens = tokens
-        self.limiter = limiter
-        self.timeout = timeout
-        self.session = session or requests.Session()
-        self.throttle = RetryPolicy.throttle(
-            wait=throttle_wait,
-            attempts=sys.maxsize,
-            budget=throttle_wait,
-            budget_floor=0.1,
+        # MYOB counts calls per API key, whatever the company file.
+        super().__init__(
+            base_url=base_url,
+            tokens=tokens,
+            limiter=limiter,
+            limit_key=f"myob:{api_key}",
+            timeout=timeout,
+            session=session,
+            throttle_wait=throttle_wait,
             sleep=sleep,
         )
-        # MYOB counts calls per API key, whatever the company file.
-        self.limit_key = f"myob:{api_key}"
-        self.calls = 0
-        self.throttled = 0
+        self.company_file = company_file
+        self.api_key = api_key
 
     def __repr__(self) -> str:  # never the token
         return f"MyobClient(company_file={self.company_file!r}, base_url={self.base_url!r})"

@@ -24,7 +24,6 @@ use):
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -42,7 +41,7 @@ from commerce_sync.errors import (
 )
 from connectors.common import RateLimiter, TokenSource, limited_request
 from connectors.quickbooks.client import dumps
-from connectors.retry import RetryPolicy, bearer_send, retry_after_seconds
+from connectors.retry import ThrottledTargetClient, bearer_send, retry_after_seconds
 
 # 429s are waited out here while the waits of one call add up to at most
 # this many seconds; past that the call goes up as RateLimited for the sync
@@ -51,7 +50,7 @@ THROTTLE_WAIT_SECONDS = 5.0
 PAGE_MAX = 200  # items_per_page Sage accepts at most (not verified against Sage's spec)
 
 
-class SageClient:
+class SageClient(ThrottledTargetClient):
     """One business's API. `calls` counts HTTP calls made; `throttled` the
     429s waited out."""
 
@@ -67,22 +66,17 @@ class SageClient:
         throttle_wait: float = THROTTLE_WAIT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.business_id = business_id
-        self.tokens = tokens
-        self.limiter = limiter
-        self.timeout = timeout
-        self.session = session or requests.Session()
-        self.throttle = RetryPolicy.throttle(
-            wait=throttle_wait,
-            attempts=sys.maxsize,
-            budget=throttle_wait,
-            budget_floor=0.1,
+        super().__init__(
+            base_url=base_url,
+            tokens=tokens,
+            limiter=limiter,
+            limit_key=f"sage:{business_id}",
+            timeout=timeout,
+            session=session,
+            throttle_wait=throttle_wait,
             sleep=sleep,
         )
-        self.limit_key = f"sage:{business_id}"
-        self.calls = 0
-        self.throttled = 0
+        self.business_id = business_id
 
     def __repr__(self) -> str:  # never the token
         return f"SageClient(business_id={self.business_id!r}, base_url={self.base_url!r})"
