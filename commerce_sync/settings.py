@@ -580,6 +580,10 @@ SHOPIFY_AUTHORIZE_URL_TEMPLATE = env.str(
 # SITE_URL: the public base URL (https://host) put in links the API hands out
 # (the sync-flow start URL); empty: the host the request came to.
 SITE_URL = env.str("SITE_URL", default="").rstrip("/")
+# Where `make run` serves when SITE_URL is empty (scripts/serve.sh listens on
+# 127.0.0.1:$PORT): links printed by commands (setup_link,
+# support_user_create) use it, so a moved PORT gives working links.
+LOCAL_SITE_URL = f"http://127.0.0.1:{env.int('PORT', default=8000)}"
 # How long a sync-flow start URL's single-use code is valid, in seconds.
 SETUP_LINK_TTL = env.int("SETUP_LINK_TTL", default=30)
 # Merchants created through the API without country/currency/timeZone get the

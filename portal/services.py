@@ -22,7 +22,7 @@ from portal.models import PartnerMembership
 @dataclass(frozen=True)
 class Invitation:
     """A new support user and the one-time link that sets their password
-    (`url` is absolute: SITE_URL, else http://127.0.0.1:8000; it stops working
+    (`url` is absolute: SITE_URL, else http://127.0.0.1:$PORT (8000); it stops working
     once the password is set or after PASSWORD_RESET_TIMEOUT seconds)."""
 
     membership: PartnerMembership
@@ -33,11 +33,11 @@ def set_password_url(*, user: object, base_url: str = "") -> str:
     """The one-time set-password link of `user` (Django's password reset
     token: it dies when the password or last login changes), on SITE_URL,
     else on `base_url` (the portal's own host when a request made it), else
-    http://127.0.0.1:8000."""
+    `LOCAL_SITE_URL` (http://127.0.0.1:$PORT, 8000 by default)."""
     uid = urlsafe_base64_encode(force_bytes(user.pk))  # type: ignore[attr-defined]
     token = default_token_generator.make_token(user)  # type: ignore[arg-type]
     path = reverse("portal:set_password", kwargs={"uidb64": uid, "token": token})
-    base = settings.SITE_URL or base_url.rstrip("/") or "http://127.0.0.1:8000"
+    base = settings.SITE_URL or base_url.rstrip("/") or settings.LOCAL_SITE_URL
     return f"{base}{path}"
 
 

@@ -181,7 +181,7 @@ def test_a_deauthorised_connection_alerts_once_and_relinking_resolves_it(
         connection_mark_deauthorized(connection=connection, reason="Grant revoked")
         connection_mark_deauthorized(connection=connection, reason="Grant revoked")
     assert to(mailoutbox) == [["support@partner.example"], ["owner@cafe.example"]]
-    assert "reconnect sandbox" in mailoutbox[1].subject
+    assert "reconnect Sandbox POS" in mailoutbox[1].subject
     incident = Incident.objects.get(kind=Kind.CONNECTION_DEAUTHORIZED)
     assert incident.key == str(connection.pk)
     # The platform's name, and one full stop after a reason that ends in one.

@@ -192,7 +192,10 @@ def test_reconciliation_by_hand(worlds):
     assert report.unsettled == Decimal("10.50")
 
 
-def test_support_user_create_prints_a_link_that_sets_the_password(worlds, client):
+def test_support_user_create_prints_a_link_that_sets_the_password(worlds, client, settings):
+    # `make run` with PORT=8123 serves there; the printed link must too.
+    settings.SITE_URL = ""
+    settings.LOCAL_SITE_URL = "http://127.0.0.1:8123"
     out = StringIO()
     call_command(
         "support_user_create",
@@ -205,7 +208,8 @@ def test_support_user_create_prints_a_link_that_sets_the_password(worlds, client
         stdout=out,
     )
     url = out.getvalue().strip().splitlines()[-1]
-    path = url.split("127.0.0.1:8000", 1)[1]
+    assert url.startswith("http://127.0.0.1:8123/")
+    path = url.split("127.0.0.1:8123", 1)[1]
     form = client.get(path, follow=True)
     assert form.status_code == 200 and b"new_password1" in form.content
     done = client.post(

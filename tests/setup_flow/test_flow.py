@@ -424,3 +424,20 @@ def test_product_categories_seen_get_accounts_of_their_own(client, partner):
     assert post_sales(client, **{first["name"]: "Income:Sales:Coffee"}).status_code == 302
     again = client.get("/setup/stage/sales").context["categories"]
     assert again[0]["value"] == "Income:Sales:Coffee"
+
+
+def test_setup_link_command_prints_a_link_on_the_port_the_app_serves(settings, client):
+    """`make run` with PORT=8123 serves on 127.0.0.1:8123 (SITE_URL empty):
+    the printed link points there and opens the flow."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.SITE_URL = ""
+    settings.LOCAL_SITE_URL = "http://127.0.0.1:8123"
+    merchant = new_merchant(PartnerFactory())
+    out = StringIO()
+    call_command("setup_link", "--merchant", str(merchant.pk), stdout=out, stderr=StringIO())
+    url = out.getvalue().strip()
+    assert url.startswith("http://127.0.0.1:8123/setup/start/")
+    assert client.get(url.split("127.0.0.1:8123", 1)[1], follow=True).status_code == 200

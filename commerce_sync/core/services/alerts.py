@@ -103,6 +103,8 @@ def _portal_link() -> str:
 
 
 def _facts(incident: Incident) -> dict[str, Any]:
+    from commerce_sync.core.platforms import NAMES
+
     merchant = incident.merchant
     detail = incident.detail or {}
     return {
@@ -111,7 +113,7 @@ def _facts(incident: Incident) -> dict[str, Any]:
         "days": detail.get("failing_days", ""),
         "since": detail.get("failing_since") or incident.opened_at.astimezone(UTC).date(),
         "error": incident.message or _("no error was recorded"),
-        "platform": detail.get("platform", ""),
+        "platform": NAMES.get(detail.get("platform", ""), detail.get("platform", "")),
         "payout": detail.get("payout_id", ""),
         "amount": f"{detail.get('amount', '')} {detail.get('currency', '')}".strip(),
         "residual": f"{detail.get('residual', '')} {detail.get('currency', '')}".strip(),

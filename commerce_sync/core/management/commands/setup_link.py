@@ -25,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--base-url",
             default="",
-            help="the server's root URL (default SITE_URL, else http://127.0.0.1:8000)",
+            help="the server's root URL (default SITE_URL, else http://127.0.0.1:$PORT, 8000)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -39,6 +39,6 @@ class Command(BaseCommand):
             )
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from None
-        base = options["base_url"] or getattr(settings, "SITE_URL", "") or "http://127.0.0.1:8000"
+        base = options["base_url"] or settings.SITE_URL or settings.LOCAL_SITE_URL
         self.stderr.write(f"Valid for {settings.SETUP_LINK_TTL} s, once:")
         self.stdout.write(f"{base.rstrip('/')}/setup/start/{issued.code}")
