@@ -254,6 +254,8 @@ class PartnerScopedAdmin(ReadOnlyModelAdmin):
 
     merchant_path = "merchant"
     partner_column_after = "merchant"
+    # Read-only detail pages name the zone their times are shown in.
+    change_form_template = "portal/readonly_detail.html"
     export_fields: list[str] = ["pk"]
     operator_only_filters: list[Any] = [("merchant__partner", PartnerListFilter)]
     actions = [export_csv]

@@ -44,6 +44,11 @@ def test_times_are_in_the_users_zone_and_labelled(worlds, support_a, client):
     assert f"{tokyo} Asia/Tokyo" in listing
     dashboard = client.get(reverse("portal:index")).content.decode()
     assert "Times on these pages are in Asia/Tokyo" in dashboard
+    # Django's read-only detail pages (push items, connections, audit rows)
+    # name the zone too.
+    item = run.push_items.first()
+    item_page = client.get(reverse("portal:core_pushitem_change", args=[item.pk])).content.decode()
+    assert "Times on this page are in Asia/Tokyo." in item_page
 
 
 def test_a_support_user_picks_their_zone_audited(worlds, support_a, client, django_user_model):
