@@ -34,7 +34,7 @@ from commerce_sync.core.models import (
     SyncRun,
 )
 from commerce_sync.core.services.partners import partner_alerts_set
-from commerce_sync.core.services.payouts import payout_report
+from commerce_sync.core.services.payouts import payout_reports
 from commerce_sync.core.services.syncs import sync_request
 from commerce_sync.errors import ApplicationError
 from commerce_sync.syncs.recovery import push_items_retry_failed
@@ -424,7 +424,7 @@ def sync_run_detail(request: HttpRequest, *, run: SyncRun, context: dict[str, An
             if run.status in (SyncRun.Status.RUNNING, SyncRun.Status.FAILED)
             else 0,
             "config_version": config_version,
-            "reconciliation": payout_report(
+            "reconciliations": payout_reports(
                 merchant=merchant, start=run.period_start, end=run.period_end
             ),
         },

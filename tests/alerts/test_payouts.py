@@ -32,11 +32,15 @@ def synced(db, settings, tmp_path):
     return merchant, run
 
 
+CARD = "Assets:Clearing:Card"
+
+
 def test_each_sandbox_payout_settles_the_previous_days_card_takings(synced):
     merchant, run = synced
     results = payout_residuals(merchant=merchant, start=run.period_start, end=run.period_end)
 
-    assert len(results) == 3  # one payout a day at 06:00
+    assert len(results) == 3  # one payout a day at 06:00 (the online acquirer's are apart)
+    assert {r.clearing_account for r in results} == {CARD}
     opening, *rest = results
     assert opening.opening and opening.residual is None and not opening.flagged
     for result in rest:
@@ -51,7 +55,7 @@ def test_each_sandbox_payout_settles_the_previous_days_card_takings(synced):
 def test_a_payout_short_of_its_settlements_shows_the_residual(synced):
     merchant, run = synced
     # The card terminal's latest payout (the online acquirer's name the
-    # OnlineCard type: another clearing account, not reconciled here).
+    # OnlineCard type: another clearing account, reconciled apart).
     last = (
         SourceRecord.objects.filter(merchant=merchant, kind="transaction", payload__type="Payout")
         .exclude(source_id__endswith="-ONLINE")
@@ -80,3 +84,45 @@ def test_no_payouts_in_the_range_is_an_empty_answer(synced):
         )
         == []
     )
+
+
+def test_online_acquirer_payouts_are_reported_against_their_own_clearing_account(
+    db, settings, tmp_path, admin_client
+):
+    """Six busy sandbox days: the online acquirer pays each day's online
+    card takings less fees two days later (subType PaymentType:OnlineCard).
+    The portal's reports list the card account first (payouts matched one
+    by one), then the online one: its payouts, paid out (positive), with no
+    residual and no alert (they settle on a delay the records do not state)."""
+    from commerce_sync.core.services.payouts import payout_reports
+
+    settings.LEDGER_DIR = str(tmp_path / "ledgers")
+    merchant = demo_seed(days=6, orders_per_day=40, today=TODAY).merchant
+    Connection.objects.filter(merchant=merchant, platform_key="sandbox").update(
+        settings={"orders_per_day": 40, "seed": "payouts-fixture"}
+    )
+    run = sync_run_execute(merchant=merchant, now=NOW)
+    assert run.status_code == 2000
+    card, online = payout_reports(merchant=merchant, start=run.period_start, end=run.period_end)
+    assert (card.clearing_account, card.matched) == (CARD, True)
+    assert [p.payout_id for p in card.payouts] == [
+        p.payout_id
+        for p in payout_residuals(merchant=merchant, start=run.period_start, end=run.period_end)
+    ]
+    assert not any(p.flagged for p in card.payouts)
+    assert (online.clearing_account, online.matched) == ("Assets:Clearing:OnlineCard", False)
+    assert len(online.payouts) >= 2
+    assert all(p.payout_id.endswith("-ONLINE") and p.residual is None for p in online.payouts)
+    online_records = SourceRecord.objects.filter(
+        merchant=merchant, kind="transaction", payload__subType="PaymentType:OnlineCard"
+    )
+    assert {p.payout_id for p in online.payouts} <= set(
+        online_records.values_list("source_id", flat=True)
+    )
+    assert all(p.paid_out > 0 for p in online.payouts) and online.problems == []
+    page = admin_client.get(f"/portal/core/syncrun/{run.pk}/change/").content.decode()
+    assert "Clearing account: Assets:Clearing:Card" in page
+    assert "Clearing account: Assets:Clearing:OnlineCard" in page
+    assert "not matched one by one" in page
+    last = online.payouts[-1]
+    assert f"Payout {last.payout_id}" in page and f"{last.paid_out} GBP paid to the bank" in page

@@ -14,23 +14,31 @@ The figures come from the stored source records (`SourceRecord`, the
 records as read by the syncs), parsed by the mapping engine's own readers,
 so they agree with what was posted:
 
-* the payout's clearing account is the merchant's configured `Card`
-  clearing account (as the engine posts payouts); a payment counts when its
-  type's clearing account is the same one (without a configuration: `Card`
-  payments only); only settled payments count (`Paid`, as the engine);
-  a payout that names another payment type (`subType`
-  "PaymentType:<type>", e.g. the sandbox's online acquirer) whose clearing account
-  is not that one is left out, with the payments it pays (the report covers
-  the card clearing account only);
+* a payout empties the clearing account of the payment type it names
+  (`subType` "PaymentType:<type>", e.g. the sandbox's online acquirer's
+  `OnlineCard`), else the merchant's configured `Card` clearing account (as
+  the engine posts payouts); each clearing account is counted on its own:
+  a payment counts when its type's clearing account is that one (without a
+  configuration: `Card` payments only, in the `Card` account); only settled
+  payments count (`Paid`, as the engine); a `FailedPayout` goes back to the
+  account its `subType` names, else the card one;
+* only the card clearing account's payouts get a residual (and alerts):
+  a card terminal pays out each morning what came in up to that moment.
+  Other accounts' payouts (an online acquirer paying two days later)
+  settle takings on a delay the records do not state, so they are not
+  matched one by one: their report shows each payout and the account's
+  balance after it (what waits), with `residual` None;
 * a fee belongs to the payment (or order) its `transactionSourceRef` names,
   `Card` when that is unknown, as the engine does;
 * a payout settles what was created after the previous payout, up to and
   including its own instant. The first payout ever read has no known start,
   so it is reported with `residual=None` (nothing to compare).
 
-`payout_report` gives the same figures for a sync run's page (the portal's
-payout reconciliation report): the payouts of a period, the clearing
-balance at its start and what waits in clearing after its last payout.
+`payout_reports` gives the same figures for a sync run's page (the portal's
+payout reconciliation report), one report per clearing account that
+payouts empty (the card one always, first): the payouts of a period, the
+clearing balance at its start and what waits in clearing after its last
+payout.
 
 Amounts are `Decimal` in the payout's currency; records in another currency
 are left out and counted in `other_currency`.
@@ -111,6 +119,11 @@ class PayoutReconciliation:
     unreadable: list[str] = field(default_factory=list)
 
     @property
+    def paid_out(self) -> Decimal:
+        """What the payout sent to the bank, positive (`-amount`)."""
+        return -self.amount
+
+    @property
     def flagged(self) -> bool:
         """Whether the payout leaves a residual (not for the opening payout)."""
         return self.residual is not None and self.residual != ZERO
@@ -156,9 +169,13 @@ class PayoutReport:
       after it and waits for the next payout (only the latter when the
       period has no payout);
     * `problems`: sentences naming records left out (unreadable, or in
-      another currency).
+      another currency);
+    * `matched`: whether each payout gets a residual (the card account's
+      report) or only the balance after it (other accounts: see the module
+      docstring).
     """
 
+    matched: bool
     clearing_account: str | None
     currency: str
     payouts: list[PayoutReconciliation] = field(default_factory=list)
@@ -185,27 +202,70 @@ def _zone(merchant: Merchant) -> ZoneInfo:
 def payout_residuals(
     *, merchant: Merchant, start: datetime, end: datetime
 ) -> list[PayoutReconciliation]:
-    """Every payout of `merchant` created in [start, end) (aware datetimes),
-    oldest first, with what it settles and its residual (see the module
-    docstring for the rules). Reads the stored source records: two small
+    """Every payout of the card clearing account of `merchant` created in
+    [start, end) (aware datetimes), oldest first, with what it settles and
+    its residual (see the module docstring for the rules; other accounts'
+    payouts have no residual). Reads the stored source records: two small
     queries to find the payouts and the one before them, then the records
     between the first boundary and the last payout (a day or so each).
     Raises nothing for bad data: unreadable records are listed."""
-    results, _tail = _read(merchant=merchant, start=start, end=end, tail=False)
+    config = _config(merchant)
+    results, _tail = _read(
+        merchant=merchant,
+        start=start,
+        end=end,
+        tail=False,
+        config=config,
+        clearing=_clearing(config, "Card"),
+        names=None,
+    )
     return results
 
 
+def payout_reports(*, merchant: Merchant, start: datetime, end: datetime) -> list[PayoutReport]:
+    """The payout reconciliation of [start, end) (aware datetimes), one
+    `PayoutReport` per clearing account that payouts empty: the card
+    clearing account's first (always there, as the engine posts payouts to
+    it; the same `PayoutReconciliation`s as `payout_residuals`, so a page
+    and the alerts agree on every residual), then each other account a
+    payout has ever named (e.g. an online acquirer's; `matched` False: no
+    residuals, see the module docstring), each with its opening balance and
+    what waits in it after the last payout.
+    Raises nothing for bad data: left-out records are named in `problems`."""
+    config = _config(merchant)
+    return [
+        _report(merchant=merchant, start=start, end=end, config=config, clearing=c, names=n)
+        for c, n in _clearing_groups(merchant, config)
+    ]
+
+
 def payout_report(*, merchant: Merchant, start: datetime, end: datetime) -> PayoutReport:
-    """The payout reconciliation of [start, end) (aware datetimes) as a
-    `PayoutReport`: the same `PayoutReconciliation`s as `payout_residuals`
-    (so a page and the alerts agree on every residual), plus the opening
-    balance and what waits in clearing after the last payout. The same
-    queries as `payout_residuals`, the records read up to `end`. Raises
-    nothing for bad data: left-out records are named in `problems`."""
-    results, tail = _read(merchant=merchant, start=start, end=end, tail=True)
+    """The card clearing account's report of `payout_reports`."""
+    return payout_reports(merchant=merchant, start=start, end=end)[0]
+
+
+def _report(
+    *,
+    merchant: Merchant,
+    start: datetime,
+    end: datetime,
+    config: MappingConfig | None,
+    clearing: str | None,
+    names: frozenset[str] | None,
+) -> PayoutReport:
+    results, tail = _read(
+        merchant=merchant,
+        start=start,
+        end=end,
+        tail=True,
+        config=config,
+        clearing=clearing,
+        names=names,
+    )
     assert tail is not None  # noqa: S101 - asked for
     first = results[0] if results else tail
     report = PayoutReport(
+        matched=names is None,
         clearing_account=tail.clearing_account,
         currency=first.currency,
         payouts=results,
@@ -229,20 +289,60 @@ def payout_report(*, merchant: Merchant, start: datetime, end: datetime) -> Payo
     return report
 
 
+def _clearing_groups(
+    merchant: Merchant, config: MappingConfig | None
+) -> list[tuple[str | None, frozenset[str] | None]]:
+    """The clearing accounts payouts empty, as (account, the `subType`s of
+    the payouts and failed payouts that name it): the card clearing account
+    first, with None for its names (every payout that names no other
+    account), then each other account some stored payout names, by account.
+    Without a configuration only the card one ("Card")."""
+    card = _clearing(config, "Card")
+    others: dict[str, set[str]] = {}
+    for payment_type in PAYMENT_TYPES:
+        account = _clearing(config, payment_type)
+        if account is not None and account != card:
+            others.setdefault(account, set()).add(NAMES_PAYMENT_TYPE + payment_type)
+    named = set(
+        SourceRecord.objects.filter(
+            merchant=merchant,
+            kind=SourceRecord.Kind.TRANSACTION,
+            payload__type=PAYOUT,
+            payload__subType__in=sorted(set().union(*others.values())) if others else [],
+        )
+        .values_list("payload__subType", flat=True)
+        .distinct()
+    )
+    return [(card, None)] + [
+        (account, frozenset(names)) for account, names in sorted(others.items()) if names & named
+    ]
+
+
 def _read(
-    *, merchant: Merchant, start: datetime, end: datetime, tail: bool
+    *,
+    merchant: Merchant,
+    start: datetime,
+    end: datetime,
+    tail: bool,
+    config: MappingConfig | None,
+    clearing: str | None,
+    names: frozenset[str] | None,
 ) -> tuple[list[PayoutReconciliation], PayoutReconciliation | None]:
-    """The payouts in [start, end) reconciled, and with `tail` the movements
-    after the last of them (or after the last payout before `end` when the
-    period has none) up to `end`, gathered in a pseudo-payout of amount 0."""
-    config = _config(merchant)
+    """The payouts of one clearing account (`names`: the `subType`s that
+    name it; None: the card one, every payout naming no other account) in
+    [start, end) reconciled, and with `tail` the movements after the last
+    of them (or after the last payout before `end` when the period has
+    none) up to `end`, gathered in a pseudo-payout of amount 0."""
     all_payouts = SourceRecord.objects.filter(
         merchant=merchant, kind=SourceRecord.Kind.TRANSACTION, payload__type=PAYOUT
     )
-    elsewhere = all_payouts.filter(
-        payload__subType__in=[NAMES_PAYMENT_TYPE + t for t in _other_clearing_types(config)]
-    )
-    transactions = all_payouts.exclude(pk__in=elsewhere.values("pk"))
+    elsewhere = sorted(_other_names(config, clearing))
+    if names is None:
+        transactions = all_payouts.exclude(
+            pk__in=all_payouts.filter(payload__subType__in=elsewhere).values("pk")
+        )
+    else:
+        transactions = all_payouts.filter(payload__subType__in=sorted(names))
     payouts = list(
         transactions.filter(created_date__gte=start, created_date__lt=end).order_by(
             "created_date", "source_id"
@@ -273,19 +373,31 @@ def _read(
         ),
         opening_known=first_start is not None,
         config=config,
+        clearing=clearing,
+        names=names,
+        elsewhere=frozenset(elsewhere),
         tz=tz,
         tail_currency=merchant.currency if tail else None,
         tail_start=end,
     )
 
 
-def _other_clearing_types(config: MappingConfig | None) -> list[str]:
-    """The payment types cleared elsewhere than `Card`'s clearing account: a
-    payout naming one of them (`subType` "PaymentType:<type>", e.g. the
-    sandbox's online acquirer) empties that other account, so it is no
-    payout of the card clearing account reconciled here."""
-    card = _clearing(config, "Card")
-    return sorted(t for t in PAYMENT_TYPES if _clearing(config, t) != card)
+def _other_names(config: MappingConfig | None, clearing: str | None) -> set[str]:
+    """The `subType`s ("PaymentType:<type>") of payment types cleared
+    elsewhere than `clearing`: a payout or failed payout naming one belongs
+    to that other account."""
+    return {NAMES_PAYMENT_TYPE + t for t in PAYMENT_TYPES if _clearing(config, t) != clearing}
+
+
+def _names_this_account(
+    sub_type: object, names: frozenset[str] | None, elsewhere: frozenset[str]
+) -> bool:
+    """Whether a payout or failed payout with this `subType` belongs to the
+    account of `names` (None: the card account, which takes every one not
+    naming another account)."""
+    if names is None:
+        return sub_type not in elsewhere
+    return sub_type in names
 
 
 def _clearing(config: MappingConfig | None, payment_type: str) -> str | None:
@@ -300,11 +412,17 @@ def _reconcile(
     records: Iterable[tuple[str, str, datetime, dict[str, Any]]],
     opening_known: bool,
     config: MappingConfig | None,
+    clearing: str | None,
+    names: frozenset[str] | None,
+    elsewhere: frozenset[str],
     tz: ZoneInfo,
     tail_currency: str | None = None,
     tail_start: datetime | None = None,
 ) -> tuple[list[PayoutReconciliation], PayoutReconciliation | None]:
-    """Split the records between the payouts (pure but for parsing); with
+    """Split the records between the payouts of the `clearing` account
+    (pure but for parsing): the payments of types it clears, their fees,
+    and the failed payouts that name it (`names`, or for the card account,
+    None: every one whose `subType` is not in `elsewhere`); with
     `tail_currency`, what comes after the last payout goes to a trailing
     pseudo-payout (amount 0, in the last payout's currency, else that one)."""
     parsed_payouts: list[Transaction] = []
@@ -312,7 +430,6 @@ def _reconcile(
         tx = parse_record("transaction", payload, tz)
         assert isinstance(tx, Transaction)  # noqa: S101 - kind "transaction" parses to one
         parsed_payouts.append(tx)
-    clearing = _clearing(config, "Card")
     results = [
         PayoutReconciliation(
             payout_id=tx.id,
@@ -362,7 +479,10 @@ def _reconcile(
                 payment_types[payment.id] = payment.type
             if record.payments:
                 payment_types.setdefault(record.id, record.payments[0].type)
-        elif record.type in ("PaymentFee", "PaymentFeeRefund", "FailedPayout"):
+        elif record.type in ("PaymentFee", "PaymentFeeRefund") or (
+            record.type == "FailedPayout"
+            and _names_this_account(payload.get("subType"), names, elsewhere)
+        ):
             fees.append((index, record))
 
     for index, order in orders:
@@ -408,7 +528,7 @@ def _reconcile(
         if result.opening:
             result.balance_after = balance
             continue
-        result.residual = (
+        movement = (
             result.payments
             + result.refunds
             + result.fees
@@ -416,6 +536,8 @@ def _reconcile(
             + result.failed_payouts
             + result.amount
         )
-        balance += result.residual
+        balance += movement
         result.balance_after = balance
+        if names is None:  # the card account's payouts settle up to their own instant
+            result.residual = movement
     return results, tail
