@@ -131,3 +131,27 @@ def test_a_business_in_another_currency_refuses_the_day_before_writing(
         assert [r for r in sage.requests if r[0] == "POST"] == []  # nothing half-posted
         assert sage.books.creates == {}
         assert sage.violations == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_business_whose_subscription_ended_keeps_its_connection(
+    partner: Any, settings: Any
+) -> None:
+    """Sage answers 401 "No active subscription" for an ended trial or
+    subscription: the run ends "Accounting subscription expired" and the
+    connection stays linked (reconnecting would not help; renewing does)."""
+    with SageDouble() as sage:
+        settings.SAGE_API_URL = sage.url
+        settings.SAGE_TOKEN_URL = f"{sage.origin}/token"
+        settings.SAGE_CLIENT_ID, settings.SAGE_CLIENT_SECRET = sage.client
+        merchant = sage_books(partner, "Sage café unpaid", sage)
+        sage.subscription_ended = True
+        run = sync_run_execute(merchant=merchant, now=NOW)
+        assert run is not None and run.status_code == 4260, run and run.messages
+        accounting = merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
+        assert accounting.status == Connection.Status.LINKED
+        assert sage.books.creates == {}
+        sage.subscription_ended = False  # renewed: the next run writes the days
+        again = sync_run_execute(merchant=merchant, now=NOW)
+        assert again is not None and again.status_code == 2000, again and again.messages
+        assert sage.violations == []
