@@ -30,7 +30,10 @@ bodies; "portal" below):
   https://www.withone.ai/knowledge/sage-accounting/conn_mod_def%3A%3AGJ6T4xVjeHY%3A%3AYK6MmG2nRy2TyrWvO4nWnQ;
   the same fields in SDKs generated from Sage's Swagger);
   the transaction types CUSTOMER_RECEIPT, CUSTOMER_REFUND, VENDOR_PAYMENT,
-  VENDOR_REFUND (https://developer.sage.com/accounting/guides/concepts/payments/);
+  VENDOR_REFUND, and a contact payment may be allocated to any number of
+  invoices or credit notes or left unallocated (payment on account)
+  (https://developer.sage.com/accounting/guides/concepts/payments/): a
+  payment whose documents we did not write is sent unallocated;
 * `POST /journals` `{"journal": {...}}`: required `date`, `reference`,
   `journal_lines`, each line `ledger_account_id`, `debit`, `credit`;
   optional `description` and a line's `details` (withone.ai "Create a
