@@ -461,6 +461,9 @@ SAGE_AUTHORIZE_URL = env.str(
     "SAGE_AUTHORIZE_URL", default="https://www.sageone.com/oauth2/auth/central?filter=apiv3.1"
 )
 SAGE_TOKEN_URL = env.str("SAGE_TOKEN_URL", default="https://oauth.accounting.sage.com/token")
+# Revokes a refresh token when the connection is unlinked
+# (developer.sage.com/accounting/guides/authenticating/authentication/).
+SAGE_REVOKE_URL = env.str("SAGE_REVOKE_URL", default="https://oauth.accounting.sage.com/revoke")
 SAGE_CLIENT_ID = env.str("SAGE_CLIENT_ID", default="")
 SAGE_CLIENT_SECRET = env.str("SAGE_CLIENT_SECRET", default="")
 

@@ -15,7 +15,12 @@ contacts by their id or their Sage `reference`.
 
 Only documents in the business's base currency are written; others are
 refused in plain words (by `check_references` before anything is written,
-and by each write), never booked at the wrong amount.
+so the sync refuses the whole day, and by each write), never booked at the
+wrong amount; see `SageTarget._currency_problem`.
+
+Where each Sage fact used here comes from is in the docstrings of
+`connectors.sage.client`, `connectors.sage.oauth`, `connectors.sage.translate`
+and the methods below.
 """
 
 from __future__ import annotations
@@ -115,8 +120,12 @@ class SageTarget:
         }
 
     def base_currency(self) -> str:
-        """The business's base currency (`financial_settings.base_currency`;
-        not verified against Sage's published spec). Read once."""
+        """The business's base currency, an ISO code such as "GBP" ("" when
+        Sage names none): `GET /financial_settings` answers one object whose
+        `base_currency.id` is it (Sage's API portal, "Returns all Financial
+        Settings",
+        https://developer.columbus.sage.com/docs/services/5788e8e1e3907f1e8009e814/operations/getfinancialsettings).
+        Read once."""
         if self._base_currency is None:
             answer = self.client.request("GET", f"{self.client.base_url}/financial_settings")
             self._base_currency = str((answer.get("base_currency") or {}).get("id") or "")
@@ -124,10 +133,24 @@ class SageTarget:
 
     def _currency_problem(self, document: dict[str, Any]) -> str | None:
         """Plain words when the document is not in the base currency: this
-        target writes base-currency documents only (foreign-currency records
-        need Sage's multi-currency feature and exchange rates, not built)."""
+        target writes base-currency documents only. Sage can hold sales
+        invoices, credit notes and contact payments in a foreign currency
+        (`currency_id`, `exchange_rate` on Sage Accounting Plus, the
+        currency following the contact's), but posts journals in the base
+        currency only (Sage's knowledge base, "How to invoice in another
+        currency",
+        https://ca-kb.sage.com/portal/app/portlets/results/viewsolution.jsp?solutionid=250409201323443):
+        a day in another currency is refused whole rather than booked at the
+        wrong amount. A business whose base currency Sage does not name is
+        refused too."""
         base = self.base_currency()
-        if base and document["currency"] != base:
+        if not base:
+            return (
+                "Sage Accounting did not say which currency this business keeps its books in, "
+                f"so {document['currency']} documents cannot be checked against it; nothing "
+                "was written"
+            )
+        if document["currency"] != base:
             return (
                 f"This Sage Accounting business keeps its books in {base}; {document['currency']} "
                 "documents cannot be written to it by this connection"
@@ -165,10 +188,17 @@ class SageTarget:
         return sorted({str(r["id"]) for r in self.client.get_all("currencies")})
 
     def create_account(self, *, account_id: str, name: str, account_type: str) -> AccountOption:
-        """A ledger account with nominal code `account_id` (digits)."""
-        if not account_id.isdigit():
+        """A ledger account with nominal code `account_id` (digits, 1 to
+        99999999). Sage requires `ledger_account_type_id`,
+        `included_in_chart`, `name`, `display_name` and an integer
+        `nominal_code` of at most 99999999 (Sage's API portal, "Creates a
+        Ledger Account",
+        https://developer.columbus.sage.com/docs/services/585005bf00c9d314bc8e1d30/operations/postLedgerAccounts).
+        Raises DocumentRejected for another code."""
+        if not (account_id.isdigit() and 1 <= int(account_id) <= 99_999_999):
             raise DocumentRejected(
-                f"Sage Accounting nominal codes are digits; {account_id!r} cannot be one"
+                f"Sage Accounting nominal codes are whole numbers from 1 to 99999999; "
+                f"{account_id!r} cannot be one"
             )
         created = self.client.create(
             translate.LEDGER_ACCOUNTS,

@@ -3,23 +3,38 @@ refresh after a 401), the business chosen with `X-Business`, the shared
 rate limiter around every call, `$next` paging, decimals kept exact both
 ways, and failures translated into the product's taxonomy.
 
-Facts from ../shared/reference/README.md ("Sage Business Cloud Accounting
-v3.1"): the base URL `https://api.accounting.sage.com/v3.1`; the business is
-selected with the `X-Business` header (without it Sage uses the user's lead
-business, which is why every call here sends it).
+Facts and where they come from (Sage's own pages, read through the search
+corpus on 2026-12-01):
 
-Not verified against Sage's published spec (no machine-readable copy is in
-the reference material; these are what the v3.1 API is publicly known to
-use):
+* the base URL `https://api.accounting.sage.com/v3.1` (../shared/reference/README.md);
+* every request carries `Authorization: Bearer <access token>`; the
+  business is chosen with the optional `X-Business` header, without which
+  Sage answers for the user's lead business, which is why every call here
+  sends it (https://developer.sage.com/accounting/guides/authenticating/authentication/);
+* status codes: 401 (credentials refused), 404, 405, 415, 422 (invalid data),
+  429 (throttled), 500, 503 (retry later)
+  (https://developer.sage.com/accounting/guides/concepts/response_codes/);
+* errors are a list of `{"$severity", "$dataCode", "$message", "$source"}`,
+  and a business whose subscription ended or whose trial expired is answered
+  401 `AuthorizationFailure` "No active subscription. (MSE)": that is a
+  lapsed subscription, not a withdrawn grant, so it is raised as
+  `SubscriptionExpired` (reconnecting would not help)
+  (https://developer.sage.com/accounting/guides/concepts/frequently_raised_errors/);
+* collections take a page size, a page number and the attributes to
+  expose, and dated artefacts a date range (Sage's API portal,
+  https://developer.columbus.sage.com/docs/services/57c9493f00c9d3171caa8dcb/operations/getPurchaseCreditNotes,
+  which shows the parameters' descriptions); their names `items_per_page`,
+  `page`, `attributes`, `from_date`, `to_date` come from a third-party copy
+  of Sage's reference (withone.ai, "List Sales Invoices").
 
-* collections answer `{"$total", "$page", "$next", "$back",
-  "$itemsPerPage", "$items": [...]}`; `$next` is the next page's URL
-  (relative to the API root, or null on the last page); `items_per_page`
-  is at most 200;
-* a write's body is wrapped in the singular resource name
-  (`{"sales_invoice": {...}}`) and the answer is the created resource;
-* errors are a list of `{"$severity", "$dataCode", "$message", "$source"}`;
-* a throttled call is answered 429 with `Retry-After` (seconds).
+Not verified against a Sage page (what v3.1 is publicly known to do):
+collections answer `{"$total", "$page", "$next", "$back",
+"$itemsPerPage", "$items": [...]}` with `$next` the next page's URL
+(relative to the API root, or null on the last page); `items_per_page` is
+at most 200; a write's body is wrapped in the singular resource name
+(`{"sales_invoice": {...}}`, as every request body on Sage's API reference
+shows) and the answer is the created resource; a 429 carries `Retry-After`
+in seconds; 402/403 mean the rights to the business were withdrawn.
 """
 
 from __future__ import annotations
@@ -47,7 +62,7 @@ from connectors.retry import ThrottledTargetClient, bearer_send, retry_after_sec
 # this many seconds; past that the call goes up as RateLimited for the sync
 # engine to schedule.
 THROTTLE_WAIT_SECONDS = 5.0
-PAGE_MAX = 200  # items_per_page Sage accepts at most (not verified against Sage's spec)
+PAGE_MAX = 200  # items_per_page asked for (Sage's maximum is not verified)
 
 
 class SageClient(ThrottledTargetClient):
@@ -112,10 +127,7 @@ class SageClient(ThrottledTargetClient):
             tokens=self.tokens,
             throttle=self.throttle,
             retry_after=lambda r: retry_after_seconds(r.headers.get("Retry-After")),
-            revoked=lambda refused: CredentialsRevoked(
-                "Sage Accounting no longer accepts this connection; reconnect Sage Accounting",
-                detail=error_text(refused),
-            ),
+            revoked=refused_401,
             on_throttle=self._count_throttle,
         )
         if response.status_code >= 400:
@@ -157,6 +169,23 @@ class SageClient(ThrottledTargetClient):
                 f"rights withdrawn): {message}"
             )
         return DocumentRejected(f"Sage Accounting rejected the request: {message}")
+
+
+def refused_401(response: requests.Response) -> Exception:
+    """What a 401 that survived a token refresh means: `SubscriptionExpired`
+    when Sage says the business has no active subscription
+    (`AuthorizationFailure`, "No active subscription"), else
+    `CredentialsRevoked` (the grant was withdrawn: reconnect)."""
+    words = error_text(response)
+    if "no active subscription" in words.lower():
+        return SubscriptionExpired(
+            "Sage Accounting refused access to this business because it has no active "
+            f"subscription (trial ended or subscription cancelled): {words}"
+        )
+    return CredentialsRevoked(
+        "Sage Accounting no longer accepts this connection; reconnect Sage Accounting",
+        detail=words,
+    )
 
 
 def error_text(response: requests.Response) -> str:

@@ -1,21 +1,37 @@
 """Sage Accounting's OAuth 2 parameters and the setup flow's business choice.
 
-Facts (../shared/reference/README.md, "Sage Business Cloud Accounting v3.1"):
+Facts, from Sage's authentication guide
+(https://developer.sage.com/accounting/guides/authenticating/authentication/;
+the part after "Renew an Access Token" was read from a copy of that page
+kept in a public repository, the search corpus's copy of the page itself
+stopping earlier):
 
-* authorise at `https://www.sageone.com/oauth2/auth/central?filter=apiv3.1`,
-  token and refresh at `https://oauth.accounting.sage.com/token`
-  (Sage/sageone_api_csharp_sample, which sends the app's id and secret in
-  the token request's form); the authorisation code lives 60 s and is
-  single-use;
-* access tokens last 5 minutes and refresh tokens rotate on every use and
-  die after 31 days (third-party summaries): the shared token source
-  refreshes under the connection's row lock (`ConnectionTokenSource`), a
-  minute before expiry, so two workers never spend the same refresh token.
+* authorise at `https://www.sageone.com/oauth2/auth/central?filter=apiv3.1`
+  with `client_id`, `response_type=code`, `redirect_uri` and optionally
+  `scope` (`readonly` or `full_access`; we ask for `full_access`), `state`
+  and PKCE `code_challenge` with `code_challenge_method=S256`;
+* the authorisation code is single-use and expires after 60 seconds;
+* token, refresh and code exchange at `https://oauth.accounting.sage.com/token`,
+  a form with `client_id` and `client_secret` in the body
+  (`credentials_in_body`), `grant_type` `authorization_code` or
+  `refresh_token`; the answer has `expires_in` 300 (access tokens last five
+  minutes) and `refresh_token_expires_in` 2678400 (31 days) and each
+  refresh returns a new refresh token: the shared token source refreshes
+  under the connection's row lock (`ConnectionTokenSource`), a minute before
+  expiry, so two workers never spend the same refresh token; `invalid_grant`
+  means the code or refresh token expired, was used or was revoked;
+* revoke at `https://oauth.accounting.sage.com/revoke`, a form with
+  `client_id`, `client_secret` and `token` (the refresh token), answered
+  200 `{"success": "ok"}`; access tokens cannot be revoked and live out
+  their five minutes. Unlinking a Sage connection revokes its refresh token
+  (`commerce_sync.core.services.connections.REVOKERS`, audited as
+  `connection.revoke`; a failed revocation never keeps the tokens: they are
+  forgotten by the unlink first);
+* `GET /businesses` (without `X-Business`) lists the businesses the user
+  can open (https://developer.sage.com/accounting/guides/concepts/multi_business/).
 
-Not verified against Sage's published spec: the scope `full_access`, and
-`GET /businesses` (without `X-Business`) listing the businesses the user
-can open (`{"$items": [{"id", "name"}]}`). No revocation endpoint is in the
-reference material: disconnecting forgets the tokens here only.
+Not verified against a Sage page: the shape of that list's items
+(`{"$items": [{"id", "name"}]}`).
 """
 
 from __future__ import annotations
@@ -42,7 +58,7 @@ def sage_oauth_client(session: Any = None) -> Any:
         name="Sage Accounting",
         authorize_url=settings.SAGE_AUTHORIZE_URL,
         token_url=settings.SAGE_TOKEN_URL,
-        revoke_url="",
+        revoke_url=settings.SAGE_REVOKE_URL,
         client_id=settings.SAGE_CLIENT_ID,
         client_secret=settings.SAGE_CLIENT_SECRET,
         scopes=("full_access",),

@@ -3,10 +3,67 @@ resources, and Sage's records as our options and plain-words problems.
 Pure: no HTTP; what must be looked up in the business comes in through
 `References`.
 
-Resource and field names below are what the v3.1 API is publicly known to
-use; they are NOT verified against Sage's published spec (only the base URL,
-`X-Business` and the OAuth endpoints are in ../shared/reference/README.md).
-Bodies are wrapped in the singular resource name (`{"journal": {...}}`).
+Sage's facts used here, read through the search corpus on 2026-12-01
+(Sage's API portal developer.columbus.sage.com publishes the v3.1 request
+bodies; "portal" below):
+
+* `POST /sales_invoices` `{"sales_invoice": {...}}`: `contact_id`, `date`,
+  `reference`, `notes`, `currency_id`, `exchange_rate`, `invoice_lines`
+  (portal, "Creates a Sales Invoice",
+  https://developer.columbus.sage.com/docs/services/5788e8e1e3907f1e8009e814/operations/postsalesinvoices);
+  required: `contact_id`, `date`, `invoice_lines`, and on each line
+  `description`, `ledger_account_id`, `unit_price` (withone.ai's copy of
+  Sage's reference, "Create a Sales Invoice",
+  https://www.withone.ai/knowledge/sage-accounting/conn_mod_def%3A%3AGJ6UAAbnn4A%3A%3AmVtli29PTU64GBLFMgn8vQ); a line's `tax_amount` is
+  required unless its tax rate is a zero, exempt or no-tax one (the line
+  schema's own description, as generated into Sage SDKs such as
+  SynergiTech/sage-php `docs/Model/PurchaseInvoiceLineItem.md`), so it is
+  always sent;
+* `POST /sales_credit_notes` `{"sales_credit_note": {...}}` likewise with
+  `credit_note_lines` (portal, "Updates a Sales Credit Note",
+  https://developer.columbus.sage.com/docs/services/5788e8e1e3907f1e8009e814/operations/putsalescreditnoteskey);
+* `POST /contact_payments` `{"contact_payment": {...}}`: required
+  `transaction_type_id`, `contact_id`, `bank_account_id`, `date`,
+  `total_amount`; optional `reference`, `currency_id`, `exchange_rate`,
+  `allocated_artefacts` `[{"artefact_id", "amount"}]` (withone.ai "Create a
+  Contact Payment",
+  https://www.withone.ai/knowledge/sage-accounting/conn_mod_def%3A%3AGJ6T4xVjeHY%3A%3AYK6MmG2nRy2TyrWvO4nWnQ;
+  the same fields in SDKs generated from Sage's Swagger);
+  the transaction types CUSTOMER_RECEIPT, CUSTOMER_REFUND, VENDOR_PAYMENT,
+  VENDOR_REFUND, and a contact payment may be allocated to any number of
+  invoices or credit notes or left unallocated (payment on account)
+  (https://developer.sage.com/accounting/guides/concepts/payments/): a
+  payment whose documents we did not write is sent unallocated;
+* `POST /journals` `{"journal": {...}}`: required `date`, `reference`,
+  `journal_lines`, each line `ledger_account_id`, `debit`, `credit`;
+  optional `description` and a line's `details` (withone.ai "Create a
+  Journal",
+  https://www.withone.ai/knowledge/sage-accounting/conn_mod_def%3A%3AGJ6T7wX5aYQ%3A%3AtotS3De8Tn6gZvglzzgK0g;
+  portal "Creates a Opening Balance Journal", the same lines,
+  https://developer.columbus.sage.com/docs/services/57c9489100c9d3171caa8dc8/operations/postopeningbalancejournals);
+  a journal has no currency field (Sage posts journals in the base
+  currency only);
+* ledger accounts: `nominal_code`, `name`, `ledger_account_type.id`,
+  `included_in_chart` (portal, "Creates a Ledger Account",
+  https://developer.columbus.sage.com/docs/services/585005bf00c9d314bc8e1d30/operations/postLedgerAccounts);
+  the type id SALES is Sage's (withone.ai "Get a Ledger Account Type",
+  https://www.withone.ai/knowledge/sage-accounting/conn_mod_def%3A%3AGJ6T8VYuu4k%3A%3Aci60uMMpSw-EHtHkMeOT9w); the other
+  ids in `ACCOUNT_TYPES` follow Sage's categories (Sales, Other income,
+  Direct expenses, Overheads, Bank, Current/Fixed assets, Current
+  liability, Equity: Sage's knowledge base "Ledger account fields",
+  https://gb-kb.sage.com/portal/app/portlets/results/view2.jsp?k2dockey=240701103936670)
+  but are NOT verified as API ids;
+* tax rates: `id` (e.g. GB_STANDARD), `name`, `percentage`, `is_visible`
+  (withone.ai "Get a Tax Rate",
+  https://withone.ai/knowledge/sage-accounting/conn_mod_def%3A%3AGJ6UDDa2qXk%3A%3ApCKK0MvgSzOAEmBYybSD1w);
+* contacts: filtered by `contact_type_id`, with `reference` (withone.ai
+  "List Contacts",
+  https://withone.ai/knowledge/sage-accounting/conn_mod_def%3A%3AGJ6T5bpICow%3A%3AN-sAsddsTR-8v_c4iQaZxA);
+  the type ids CUSTOMER and VENDOR are NOT verified on a Sage page.
+
+Not verified at all: the 25-character limit the double puts on
+`reference`; whether Sage refuses journals on control accounts; which
+artefacts each payment type may be allocated to.
 
 Which Sage resource each document kind becomes:
 
@@ -64,6 +121,8 @@ LIKELY = {
     "transfer": JOURNALS,
 }
 ARTEFACT_LINKS = {"Invoice", "CreditNote", "Bill"}
+# A line's description when the document gives none (Sage requires one).
+LINE_TEXT = {SALES_INVOICES: "Sales", SALES_CREDIT_NOTES: "Refund", PURCHASE_INVOICES: "Purchase"}
 LEDGER_ACCOUNTS = "ledger_accounts"
 TAX_RATES = "tax_rates"
 CONTACTS = "contacts"
@@ -163,8 +222,10 @@ def to_resource(
         for item in document["lineItems"]:
             net = Decimal(item["subTotal"])
             tax = Decimal(item.get("taxAmount") or 0)
+            # Sage requires a line's description: never send an empty one.
+            text = str(item.get("description") or description).strip()
             line: dict[str, Any] = {
-                "description": str(item.get("description") or description)[:200],
+                "description": (text or LINE_TEXT[resource])[:200],
                 "ledger_account_id": refs.ledger_account(item["accountRef"]["id"]),
                 "quantity": Decimal(1),
                 "unit_price": net,

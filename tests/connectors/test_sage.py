@@ -163,6 +163,17 @@ def test_a_request_sage_would_refuse_never_reaches_the_books(sage: SageDouble) -
         "unknown filter": ("GET", "ledger_accounts?from_date=2026-11-02", None, None),
         "update": ("PUT", "journals", {"journal": journal}, None),
         "tax rates cannot be created": ("POST", "tax_rates", {"tax_rate": {}}, None),
+        "journal line without its credit": (
+            "POST",
+            "journals",
+            {
+                "journal": {
+                    **journal,
+                    "journal_lines": [{"ledger_account_id": account, "debit": 10}],
+                }
+            },
+            None,
+        ),
     }
     taken: list[str] = []
     for label, (method, path, body, business) in refused.items():
@@ -176,6 +187,20 @@ def test_a_request_sage_would_refuse_never_reaches_the_books(sage: SageDouble) -
     assert any("must be a debit or a credit" in v for v in taken)
     assert any("sales_invoice.contact_id is required" in v for v in taken)
     assert any("X-Business ''" in v for v in taken)
+    assert any("journal.journal_lines.credit is required" in v for v in taken)
+    # Sage's business rules: a line with a non-zero tax rate needs its tax
+    # amount; a nominal code is 1 to 99999999.
+    sales = sage.books.ledger("4000")["id"]
+    contact = sage.books.rows["contacts"][0]["id"]
+    line = {"description": "Coffee", "ledger_account_id": sales, "unit_price": 10,
+            "tax_rate_id": "OUTPUT2"}  # fmt: skip
+    invoice = {"contact_id": contact, "date": "2026-11-02", "invoice_lines": [line]}
+    untaxed = _raw(sage, "POST", "sales_invoices", {"sales_invoice": invoice})
+    assert untaxed.status_code == 422 and "tax_amount is required" in untaxed.text
+    code = {"ledger_account_type_id": "SALES", "included_in_chart": True, "name": "X",
+            "display_name": "X", "nominal_code": 0}  # fmt: skip
+    zero = _raw(sage, "POST", "ledger_accounts", {"ledger_account": code})
+    assert zero.status_code == 422 and "between 1 and 99999999" in zero.text
     assert sage.books.creates == {}
     # The same journal, well formed, is taken.
     assert _raw(sage, "POST", "journals", {"journal": journal}).status_code == 422  # unbalanced
@@ -210,8 +235,33 @@ def test_create_account_keeps_our_nominal_code(target: SageTarget, sage: SageDou
     created = target.create_account(account_id="4020", name="Tips", account_type="Income")
     assert (created.id, created.type) == ("4020", "Income")
     assert "4020" in {a.id for a in target.list_accounts()}
-    with pytest.raises(DocumentRejected, match="digits"):
-        target.create_account(account_id="SALES", name="x", account_type="Income")
+    for bad in ("SALES", "0", "100000000"):
+        with pytest.raises(DocumentRejected, match="whole numbers from 1 to 99999999"):
+            target.create_account(account_id=bad, name="x", account_type="Income")
+    assert sage.books.creates == {"ledger_accounts": 1}  # nothing Sage would refuse was sent
+
+
+def test_lines_without_any_description_are_still_described(
+    target: SageTarget, sage: SageDouble
+) -> None:
+    """Sage requires each invoice and credit note line's description."""
+    documents = [
+        d for d in _documents("uk-cafe-invoice.json") if d["type"] in ("invoice", "creditNote")
+    ]
+    assert {d["type"] for d in documents} == {"invoice", "creditNote"}
+    for document in documents:
+        document["description"] = ""
+        for item in document["lineItems"]:
+            item["description"] = ""
+    results = target.write_documents([(d["key"], d) for d in documents])
+    assert all(isinstance(v, str) for v in results.values()), results
+    texts = {
+        line["description"]
+        for each in ("sales_invoices", "sales_credit_notes")
+        for record in sage.books.rows[each]
+        for line in record.get("invoice_lines") or record.get("credit_note_lines")
+    }
+    assert texts == {"Sales", "Refund"}
 
 
 # -- writes, exactly once --
@@ -472,6 +522,17 @@ def test_documents_outside_the_base_currency_are_refused_in_plain_words(
     assert sage.books.creates == {}
 
 
+def test_a_business_whose_base_currency_is_not_named_is_refused(sage: SageDouble) -> None:
+    sage.base_currency = ""
+    documents = _documents("uk-cafe-journal.json")
+    target = _target(sage)
+    words = "did not say which currency this business keeps its books in"
+    assert any(words in p for p in target.check_references(documents))
+    results = target.write_documents([(d["key"], d) for d in documents])
+    assert all(isinstance(v, DocumentRejected) and words in str(v) for v in results.values())
+    assert sage.books.creates == {}
+
+
 def test_401_refreshes_once_then_a_second_401_is_a_revoked_grant(sage: SageDouble) -> None:
     tokens = FakeTokens("expired-token", TOKEN)
     assert _target(sage, tokens=tokens).list_accounts()
@@ -488,6 +549,18 @@ def test_forbidden_and_outages(target: SageTarget, sage: SageDouble) -> None:
     sage.fail_next(503, [{"$message": "Maintenance"}])
     with pytest.raises(PlatformUnavailable):
         target.list_accounts()
+
+
+def test_a_business_without_a_subscription_is_not_a_revoked_grant(sage: SageDouble) -> None:
+    """Sage answers 401 "No active subscription" when the trial or the
+    subscription ended: the merchant must renew, not reconnect."""
+    sage.subscription_ended = True
+    tokens = FakeTokens(TOKEN, TOKEN)
+    with pytest.raises(SubscriptionExpired, match=r"no active subscription.*\(MSE\)"):
+        _target(sage, tokens=tokens).list_accounts()
+    assert tokens.refreshes == [TOKEN]  # one refresh, as for any 401
+    sage.subscription_ended = False
+    assert _target(sage).list_accounts()
 
 
 def test_429_is_waited_out_by_retry_after_and_a_long_one_goes_up(
@@ -601,6 +674,7 @@ def _point_at(sage: SageDouble, settings: Any) -> None:
     settings.SAGE_API_URL = sage.url
     settings.SAGE_AUTHORIZE_URL = f"{sage.origin}/oauth2/auth/central?filter=apiv3.1"
     settings.SAGE_TOKEN_URL = f"{sage.origin}/token"
+    settings.SAGE_REVOKE_URL = f"{sage.origin}/revoke"
     settings.SAGE_CLIENT_ID, settings.SAGE_CLIENT_SECRET = sage.client
 
 
@@ -629,9 +703,9 @@ def test_registry_builds_the_target_and_the_platform_is_offered() -> None:
 
 @pytest.mark.django_db
 def test_the_setup_flow_connects_sage_and_asks_which_business(
-    client: Any, partner: Any, settings: Any
+    client: Any, partner: Any, settings: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from commerce_sync.core.models import Connection
+    from commerce_sync.core.models import AuditLog, Connection
     from commerce_sync.core.services.connections import connection_create
     from tests.factories import MerchantFactory
     from tests.setup_flow.helpers import start_path
@@ -664,6 +738,54 @@ def test_the_setup_flow_connects_sage_and_asks_which_business(
         names = [a["name"] for a in slots["sales.accounts.sales"]["options"]]
         assert "Sales 4000" in names
         assert sage.violations == []
+        # The merchant disconnects Sage: the tokens are forgotten here and the
+        # refresh token is revoked at Sage (audited), so it refreshes nothing.
+        refresh = books.credentials["refresh_token"]
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(
+                "/setup/settings",
+                {"action": "revoke", "connection": str(books.pk), "confirm": "yes"},
+            )
+        books.refresh_from_db()
+        assert books.status == Connection.Status.UNLINKED and books.credentials == {}
+        assert sage.revoked == [refresh]
+        audit = AuditLog.objects.get(action="connection.revoke", object_id=str(books.pk))
+        assert (
+            audit.changes == {"platform_key": "sage", "outcome": "ok"} and audit.actor == "merchant"
+        )
+        with pytest.raises(CredentialsRevoked, match="invalid_grant"):
+            sage_oauth_client().refresh(refresh)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("failure", "outcome"),
+    [(503, "PlatformUnavailable"), (401, "CredentialsRevoked"), (None, "ok")],
+)
+def test_a_partner_unlink_revokes_at_sage_and_a_failed_revoke_keeps_no_tokens(
+    settings: Any, django_capture_on_commit_callbacks: Any, failure: int | None, outcome: str
+) -> None:
+    from commerce_sync.core.models import AuditLog, Connection
+    from commerce_sync.core.services.connections import connection_unlink
+    from tests.factories import ConnectionFactory
+
+    with SageDouble() as sage:
+        _point_at(sage, settings)
+        sage.revoke_failure = failure
+        books = ConnectionFactory(
+            accounting=True,
+            platform_key="sage",
+            settings={"business_id": sage.business_id},
+            credentials={"access_token": sage.token, "refresh_token": sage.refresh_token},
+        )
+        with django_capture_on_commit_callbacks(execute=True):
+            connection_unlink(connection=books, actor="partner")
+        books.refresh_from_db()
+        # Whatever Sage answered, the connection is unlinked and its tokens gone.
+        assert books.status == Connection.Status.UNLINKED and books.credentials == {}
+        audit = AuditLog.objects.get(action="connection.revoke", object_id=str(books.pk))
+        assert audit.changes == {"platform_key": "sage", "outcome": outcome}
+        assert sage.revoked == ([] if failure else ["sage-refresh-0001"])
 
 
 @pytest.mark.django_db(transaction=True)

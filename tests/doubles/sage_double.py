@@ -8,23 +8,42 @@ balance. Every request goes through the strict harness
 
 No machine-readable description of v3.1 is in ../shared/reference (README:
 the Swagger file is only on developer.sage.com), so the contract below is
-written by hand. From the README: the base path `/v3.1`, the business chosen
-by `X-Business`, the OAuth token endpoint `/token` taking the app's id and
-secret in the form. Everything else is NOT verified against Sage's
-published spec; it is what the v3.1 API is publicly known to use:
+written by hand from Sage's own pages, read through the search corpus on
+2026-12-01 (the connector's docstrings name the page of each fact):
 
-* resources `journals`, `sales_invoices`, `sales_credit_notes`,
-  `contact_payments`, `ledger_accounts`, `tax_rates`, `contacts`,
-  `bank_accounts`, `currencies`, `businesses`, and `financial_settings`
-  (one object, `base_currency.id`);
-* write bodies wrapped in the singular name (`{"sales_invoice": {...}}`),
-  the fields listed in `SCHEMAS` with their types (dates `YYYY-MM-DD`,
-  amounts JSON numbers), journal lines each a debit or a credit;
-* collections `{"$total", "$page", "$next", "$back", "$itemsPerPage",
-  "$items"}` paged by `page` and `items_per_page` (at most 200), fields
-  picked with `attributes`, dated records filtered by `from_date`/`to_date`;
-* errors `[{"$severity", "$dataCode", "$message", "$source"}]`, 429 with
-  `Retry-After`.
+* base path `/v3.1`, business chosen by `X-Business` (README; Sage's
+  authentication guide); OAuth: `/token` with the app's id and secret in the
+  form, access tokens of 300 s and refresh tokens of 31 days rotating on
+  every use, `/revoke` taking `client_id`, `client_secret`, `token`
+  (developer.sage.com/accounting/guides/authenticating/authentication/);
+* `sales_invoice` requires `contact_id`, `date`, `invoice_lines` and each
+  line `description`, `ledger_account_id`, `unit_price`; a line's
+  `tax_amount` is required unless its tax rate is a zero/exempt/no-tax one;
+  `sales_credit_note` likewise with `credit_note_lines`; the header's
+  `currency_id` (Sage's API portal, developer.columbus.sage.com, "Creates a
+  Sales Invoice", "Updates a Sales Credit Note"; the tax_amount rule is in
+  the line schema's description);
+* `contact_payment` requires `transaction_type_id` (CUSTOMER_RECEIPT,
+  CUSTOMER_REFUND, VENDOR_PAYMENT, VENDOR_REFUND:
+  developer.sage.com/accounting/guides/concepts/payments/), `contact_id`,
+  `bank_account_id`, `date`, `total_amount`; `allocated_artefacts` items
+  are `{artefact_id, amount}`;
+* `journal` requires `date`, `reference`, `journal_lines`, each line
+  `ledger_account_id`, `debit` and `credit`, `details` optional; journals
+  have no currency field (Sage posts them in the base currency only);
+* `ledger_account` requires `ledger_account_type_id`, `included_in_chart`,
+  `name`, `display_name` and `nominal_code` (an integer 1-99999999);
+* `financial_settings` is one object with `base_currency.id`
+  (developer.columbus.sage.com, "Returns all Financial Settings");
+* errors `[{"$severity", "$dataCode", "$message", "$source"}]`; a business
+  without a subscription is answered 401 `AuthorizationFailure` "No active
+  subscription. (MSE)" (developer.sage.com/accounting/guides/concepts/frequently_raised_errors/).
+
+NOT verified against a Sage page (what the v3.1 API is publicly known to
+use): collections `{"$total", "$page", "$next", "$back", "$itemsPerPage",
+"$items"}` with `items_per_page` at most 200; the 25-character limit on
+`reference`; which artefacts each payment type may be allocated to; the
+ledger account type ids other than SALES; 429 with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -105,7 +124,14 @@ SCHEMAS = {
                 }
             ],
         },
-        ("date", "reference", "journal_lines", "journal_lines.ledger_account_id"),
+        (
+            "date",
+            "reference",
+            "journal_lines",
+            "journal_lines.ledger_account_id",
+            "journal_lines.debit",
+            "journal_lines.credit",
+        ),
         {"reference": 25, "description": 200, "details": 200},
     ),
     "sales_invoices": Schema(
@@ -258,7 +284,7 @@ def check_body(resource: str, body: Any) -> list[str]:
     for name in schema.required:
         head, _, tail = name.partition(".")
         values = [inner.get(head)] if not tail else [x.get(tail) for x in inner.get(head) or []]
-        if not values or any(v in (None, "", []) for v in values):
+        if not values or any(v is None or v in ("", []) for v in values):
             found.append(f"{schema.wrapper}.{name} is required")
     if resource == "journals":
         for index, line in enumerate(inner.get("journal_lines") or []):
@@ -409,6 +435,8 @@ class Business:
     def _rules(self, resource: str, record: dict[str, Any]) -> str | None:
         accounts = {r["id"]: r for r in self.rows["ledger_accounts"]}
         if resource == "ledger_accounts":
+            if not 1 <= record["nominal_code"] <= 99999999:
+                return f"Nominal code {record['nominal_code']} is not between 1 and 99999999"
             if any(r["nominal_code"] == record["nominal_code"] for r in accounts.values()):
                 return f"Nominal code {record['nominal_code']} is already in use"
             return None
@@ -418,8 +446,18 @@ class Business:
             account = accounts.get(line.get("ledger_account_id"))
             if account is None or not account["included_in_chart"]:
                 return f"Ledger account {line.get('ledger_account_id')} cannot be used"
-            if line.get("tax_rate_id") and not self._find("tax_rates", line["tax_rate_id"]):
+            rate = self._find("tax_rates", line.get("tax_rate_id"))
+            if line.get("tax_rate_id") and rate is None:
                 return f"Tax rate {line['tax_rate_id']} does not exist"
+            # v3.1 requires a line's tax_amount unless its tax rate is a
+            # zero, exempt or no-tax one (Sage's invoice line schema).
+            if (
+                resource != "journals"
+                and rate is not None
+                and rate["percentage"]
+                and line.get("tax_amount") is None
+            ):
+                return "tax_amount is required for a line with a non-zero tax rate"
             if "total_amount" in line and Decimal(line["net_amount"]) + Decimal(
                 line.get("tax_amount") or 0
             ) != Decimal(line["total_amount"]):
@@ -577,6 +615,9 @@ class SageDouble(LocalServer):
         self.refresh_token = "sage-refresh-0001"
         self.refreshes = 0
         secrets_guard.register(token, self.client[1], self.refresh_token)
+        self.revoked: list[str] = []  # refresh tokens revoked at /revoke
+        self.revoke_failure: int | None = None  # status /revoke answers instead
+        self.subscription_ended = False  # every API call: 401 "No active subscription"
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.scripted: list[tuple[int, Any, dict[str, str]]] = []
         self.lose_next_answer = False
@@ -631,6 +672,21 @@ class SageDouble(LocalServer):
                         "$severity": "error",
                         "$dataCode": "Unauthorized",
                         "$message": "Unauthorized",
+                        "$source": "",
+                    }
+                ],
+                {},
+            )
+        if self.subscription_ended:
+            # Sage's words for a business whose trial or subscription ended
+            # (developer.sage.com/accounting/guides/concepts/frequently_raised_errors/).
+            return (
+                HTTPStatus.UNAUTHORIZED,
+                [
+                    {
+                        "$severity": "error",
+                        "$dataCode": "AuthorizationFailure",
+                        "$message": "No active subscription. (MSE)",
                         "$source": "",
                     }
                 ],
@@ -711,7 +767,7 @@ class SageDouble(LocalServer):
                     return 400, {"error": "invalid_grant"}
                 access = self.token
             elif form.get("grant_type") == "refresh_token":
-                if form.get("refresh_token") != self.refresh_token:
+                if not self.refresh_token or form.get("refresh_token") != self.refresh_token:
                     return 400, {"error": "invalid_grant"}
                 self.refreshes += 1
                 access = f"sage-access-{self.refreshes:04d}"
@@ -728,6 +784,24 @@ class SageDouble(LocalServer):
                 "refresh_token_expires_in": 2678400,
             }
 
+    def oauth_revoke(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """The revoke endpoint (`POST /revoke`, form `client_id`,
+        `client_secret`, `token`: the refresh token): the refresh token can
+        no longer be used; access tokens live out their five minutes
+        (developer.sage.com/accounting/guides/authenticating/authentication/,
+        "Revoke a Refresh Token"). 200 `{"success": "ok"}`."""
+        if self.revoke_failure is not None:
+            return self.revoke_failure, {"error": "server_error"}
+        if (form.get("client_id"), form.get("client_secret")) != self.client:
+            return 401, {"error": "invalid_client"}
+        if not form.get("token") or set(form) - {"client_id", "client_secret", "token"}:
+            return 400, {"error": "invalid_request"}
+        with self._rate_lock:
+            self.revoked.append(form["token"])
+            if form["token"] == self.refresh_token:
+                self.refresh_token = ""  # nothing refreshes any more
+        return 200, {"success": "ok"}
+
     def _oauth(self, handler: JsonHandler, method: str, path: str, query: Any) -> bool:
         if path == "/oauth2/auth/central" and method == "GET":
             serve_page(handler, *self.screen.page(path, {k: v[0] for k, v in query.items()}))
@@ -735,6 +809,10 @@ class SageDouble(LocalServer):
         if path == "/token" and method == "POST":
             form = {k: v[0] for k, v in parse_qs(handler.read_body().decode()).items()}
             handler.reply(*self.oauth_token(form))
+            return True
+        if path == "/revoke" and method == "POST":
+            form = {k: v[0] for k, v in parse_qs(handler.read_body().decode()).items()}
+            handler.reply(*self.oauth_revoke(form))
             return True
         return False
 

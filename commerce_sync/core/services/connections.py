@@ -199,6 +199,12 @@ def _quickbooks_client() -> Any:
     return quickbooks_oauth_client()
 
 
+def _sage_client() -> Any:
+    from connectors.sage.oauth import sage_oauth_client
+
+    return sage_oauth_client()
+
+
 def _stripe_deauthorize(credentials: dict[str, Any]) -> None:
     """A Stripe Connect account is disconnected from the platform; a
     restricted key is the merchant's to delete (nothing to ask Stripe)."""
@@ -214,6 +220,8 @@ def _stripe_deauthorize(credentials: dict[str, Any]) -> None:
 REVOKERS: dict[str, Callable[[dict[str, Any]], None]] = {
     "xero": _oauth_revoke(_xero_client),
     "quickbooks": _oauth_revoke(_quickbooks_client),
+    # Sage revokes the refresh token (`connectors.sage.oauth`).
+    "sage": _oauth_revoke(_sage_client),
     "stripe": _stripe_deauthorize,
 }
 
@@ -257,7 +265,7 @@ def connection_unlink(*, connection: Connection, actor: str) -> Connection:
     credentials and audit it as `connection.unlink`; idempotent.
 
     Once committed, an accounting connection whose platform supports it
-    (`REVOKERS`: Xero, QuickBooks), or a Stripe Connect account, has its
+    (`REVOKERS`: Xero, QuickBooks, Sage), or a Stripe Connect account, has its
     grant revoked on the platform, best effort (see `_revoke_after_unlink`).
     An Unlinked connection is history: the merchant may then create a new
     one of its kind.

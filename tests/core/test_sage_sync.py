@@ -1,0 +1,157 @@
+"""The real sync service writing a café's days into the Sage Accounting
+double: every document once when the business keeps its books in the
+merchant's currency, and nothing at all, with both currencies named, when it
+keeps them in another (Sage posts journals in the base currency only and
+this connector writes base-currency documents only: a foreign amount is never
+booked as a base-currency one)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from commerce_sync.core.models import Connection, Merchant, SyncConfiguration
+from commerce_sync.core.services.demo import DEMO_ACCOUNTS
+from commerce_sync.syncs.runs import sync_run_execute
+from connectors.exact.translate import your_ref
+from tests.core.test_exactly_once import (
+    NOW,
+    assert_synced_exactly_once,
+    expected_documents,
+    merchant_seed,
+)
+from tests.doubles.sage_double import SageDouble
+
+# The demo café's accounts as Sage nominal codes (digits), with the Sage
+# ledger account type each is seeded with.
+CODES = {
+    "Assets:Clearing:Card": ("1010", "CURRENT_ASSETS"),
+    "Assets:Clearing:OnlineCard": ("1020", "CURRENT_ASSETS"),
+    "Assets:Cash:Till": ("1030", "CURRENT_ASSETS"),
+    "Assets:Bank:Current": ("1200", "BANK"),
+    "Liabilities:GiftCards": ("2110", "CURRENT_LIABILITY"),
+    "Liabilities:Tips": ("2120", "CURRENT_LIABILITY"),
+    "Liabilities:VAT:Output": ("2200", "CURRENT_LIABILITY"),
+    "Income:Sales:Coffee": ("4000", "SALES"),
+    "Income:Sales:Food": ("4010", "SALES"),
+    "Income:Sales:Retail": ("4020", "SALES"),
+    "Income:Sales:Other": ("4030", "SALES"),
+    "Income:Sales:Delivery": ("4040", "SALES"),
+    "Income:Sales:Refunds": ("4050", "SALES"),
+    "Expenses:PaymentFees": ("7000", "OVERHEADS"),
+}
+TAX_RATE = "GB_STANDARD"
+ZERO_RATE = "GB_ZERO"
+
+
+def _in_sage_terms(value: Any) -> Any:
+    """The configuration with the demo's account names as nominal codes and
+    its VAT rates as Sage tax rate ids."""
+    rates = {"selectedTaxRateId": TAX_RATE, "selectedDefaultZeroTaxRateId": ZERO_RATE}
+    if isinstance(value, dict):
+        return {k: rates.get(k) or _in_sage_terms(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_in_sage_terms(v) for v in value]
+    return CODES[value][0] if isinstance(value, str) and value in CODES else value
+
+
+def sage_books(partner: Any, name: str, sage: SageDouble) -> Merchant:
+    """A demo café (invoice format, two days, sales in GBP) whose books are
+    the business of `sage`."""
+    assert {a for a, *_ in DEMO_ACCOUNTS} == set(CODES)
+    books = sage.books
+    for account, label, _kind, _rate in DEMO_ACCOUNTS:
+        code, kind = CODES[account]
+        books.seed_account(code, label, kind)
+    books.seed_bank("1200")
+    books.seed_account("1100", "Debtors control", "CURRENT_ASSETS")
+    books.seed_account("2100", "Creditors control", "CURRENT_LIABILITY")
+    books.seed_tax(TAX_RATE, "20", ledger="2200")
+    books.seed_tax(ZERO_RATE, "0", ledger="2200")
+    books.seed_contact("CAFE", "Café till")
+    books.seed_contact("BANK", "Card processor", "VENDOR")
+    merchant = merchant_seed(partner, name, days=2, ledger=False)
+    configuration = SyncConfiguration.objects.get(merchant=merchant)
+    configuration.document = _in_sage_terms(configuration.document)
+    configuration.save(update_fields=["document"])
+    accounting = merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
+    accounting.platform_key = "sage"
+    accounting.settings = {"business_id": sage.business_id}
+    accounting.credentials = {
+        "access_token": sage.token,
+        "refresh_token": sage.refresh_token,
+        "expires_at": "2099-01-01T00:00:00+00:00",
+    }
+    accounting.save()
+    return Merchant.objects.select_related("sync_configuration").get(pk=merchant.pk)
+
+
+def _references(sage: SageDouble) -> Counter[str]:
+    return Counter(
+        str(r.get("reference"))
+        for each in (
+            "journals",
+            "sales_invoices",
+            "sales_credit_notes",
+            "purchase_invoices",
+            "contact_payments",
+        )
+        for r in sage.books.rows[each]
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_writes_each_day_once_into_a_gbp_business(partner: Any, settings: Any) -> None:
+    with SageDouble(base_currency="GBP") as sage:
+        settings.SAGE_API_URL = sage.url
+        merchant = sage_books(partner, "Sage café", sage)
+        expected = expected_documents(merchant, NOW)
+        assert {d["type"] for d in expected.values()} >= {"invoice", "payment", "bill"}
+        assert {d["currency"] for d in expected.values()} == {"GBP"}
+        run = sync_run_execute(merchant=merchant, now=NOW)
+        assert run is not None and run.status_code == 2000, run and run.messages
+        assert _references(sage) == Counter({your_ref(k): 1 for k in expected})
+        assert_synced_exactly_once(merchant, expected)
+        assert sage.violations == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_business_in_another_currency_refuses_the_day_before_writing(
+    partner: Any, settings: Any
+) -> None:
+    with SageDouble(base_currency="EUR") as sage:
+        settings.SAGE_API_URL = sage.url
+        merchant = sage_books(partner, "Sage café abroad", sage)
+        run = sync_run_execute(merchant=merchant, now=NOW)
+        assert run is not None and run.status_code == 4000  # a configuration error
+        words = "This Sage Accounting business keeps its books in EUR; GBP documents cannot"
+        assert any(words in m["message"] for m in run.messages), run.messages
+        assert [r for r in sage.requests if r[0] == "POST"] == []  # nothing half-posted
+        assert sage.books.creates == {}
+        assert sage.violations == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_business_whose_subscription_ended_keeps_its_connection(
+    partner: Any, settings: Any
+) -> None:
+    """Sage answers 401 "No active subscription" for an ended trial or
+    subscription: the run ends "Accounting subscription expired" and the
+    connection stays linked (reconnecting would not help; renewing does)."""
+    with SageDouble() as sage:
+        settings.SAGE_API_URL = sage.url
+        settings.SAGE_TOKEN_URL = f"{sage.origin}/token"
+        settings.SAGE_CLIENT_ID, settings.SAGE_CLIENT_SECRET = sage.client
+        merchant = sage_books(partner, "Sage café unpaid", sage)
+        sage.subscription_ended = True
+        run = sync_run_execute(merchant=merchant, now=NOW)
+        assert run is not None and run.status_code == 4260, run and run.messages
+        accounting = merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
+        assert accounting.status == Connection.Status.LINKED
+        assert sage.books.creates == {}
+        sage.subscription_ended = False  # renewed: the next run writes the days
+        again = sync_run_execute(merchant=merchant, now=NOW)
+        assert again is not None and again.status_code == 2000, again and again.messages
+        assert sage.violations == []
