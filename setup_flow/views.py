@@ -984,7 +984,10 @@ def _stage_fees(request: HttpRequest, merchant: Merchant, name: str) -> HttpResp
 
 
 def _payment_slots(options: setup.FlowOptions) -> list[tuple[str, bool]]:
-    keys = [(setup.payment_account_key(t), True) for t in options.payment_types]
+    keys = [
+        (setup.payment_account_key(t), t not in options.payment_types_optional)
+        for t in options.payment_types
+    ]
     return [*keys, ("payout", True)]
 
 

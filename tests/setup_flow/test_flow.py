@@ -441,3 +441,25 @@ def test_setup_link_command_prints_a_link_on_the_port_the_app_serves(settings, c
     url = out.getvalue().strip()
     assert url.startswith("http://127.0.0.1:8123/setup/start/")
     assert client.get(url.split("127.0.0.1:8123", 1)[1], follow=True).status_code == 200
+
+
+def test_cash_is_offered_before_a_cash_sale_and_optional_until_one(client, partner):
+    """A merchant whose recent sales were all by card still sees Cash on
+    the payments page (optional), so a first cash sale finds its account;
+    Card stays required."""
+    from django.core.cache import cache
+
+    merchant = new_merchant(partner)
+    cache.set(f"setup-flow:payment-types:{merchant.pk}", ["Card"], 600)  # only card seen
+    enter(client, merchant)
+    through_connections(client)
+    standard_set(client)
+    slots = {s["name"]: s for s in client.get("/setup/stage/payments").context["slots"]}
+    assert slots["payments.accounts.card"]["required"]
+    assert "payments.accounts.cash" in slots and not slots["payments.accounts.cash"]["required"]
+    chosen = {name: s["value"] for name, s in slots.items() if name != "payments.accounts.cash"}
+    chosen["payments.accounts.cash"] = ""
+    assert client.post("/setup/stage/payments", chosen).status_code == 302
+    cache.set(f"setup-flow:payment-types:{merchant.pk}", ["Card", "Cash"], 600)  # now seen
+    slots = {s["name"]: s for s in client.get("/setup/stage/payments").context["slots"]}
+    assert slots["payments.accounts.cash"]["required"]

@@ -93,6 +93,11 @@ SALES_SLOTS = (
     ("tax", False),
 )
 FEES_SLOTS = (("paymentFee", True), ("paymentFeeRefund", False))
+# Payment types offered on the payments page even before a sale used them,
+# optional until one does: nearly every merchant takes card and cash, and a
+# first cash sale then finds its clearing account mapped instead of failing
+# the day with MissingPaymentAccount.
+COMMON_PAYMENT_TYPES = ("Card", "Cash")
 # The tax percentages offered for mapping (Codat's visible-account keys).
 TAX_PERCENTAGES = ("0", "5", "10", "20")
 
@@ -206,8 +211,10 @@ def _sales_facts(data: Any) -> SalesFacts:
 class FlowOptions:
     """What the merchant can choose from: `accounts` [{id, name, type,
     status}], `tax_rates` [{id, name, rate}], `customers`/`suppliers` (None
-    when the target cannot list them), the `payment_types` seen in recent
-    data (Codat names: Card, Cash ...), whether the target lets the flow
+    when the target cannot list them), the `payment_types` offered (Codat
+    names: Card, Cash ...: those seen in recent data, plus
+    `COMMON_PAYMENT_TYPES` not seen yet, in `payment_types_optional`),
+    whether the target lets the flow
     create accounts, and the accounting platform's key ("" when none)."""
 
     accounts: list[dict[str, str]] = field(default_factory=list)
@@ -215,6 +222,8 @@ class FlowOptions:
     customers: list[dict[str, str]] | None = None
     suppliers: list[dict[str, str]] | None = None
     payment_types: list[str] = field(default_factory=list)
+    # Listed but not seen (COMMON_PAYMENT_TYPES): mapping them is optional.
+    payment_types_optional: frozenset[str] = frozenset()
     creates_accounts: bool = False
     platform_key: str = ""
     facts: SalesFacts | None = None
@@ -317,12 +326,14 @@ def flow_options(*, merchant: Merchant) -> FlowOptions:
         if connection is not None
         else AccountingOptions()
     )
+    seen = payment_types_recent(merchant=merchant)
     return FlowOptions(
         accounts=options.accounts,
         tax_rates=options.tax_rates,
         customers=options.customers,
         suppliers=options.suppliers,
-        payment_types=payment_types_recent(merchant=merchant),
+        payment_types=sorted(set(seen) | set(COMMON_PAYMENT_TYPES)),
+        payment_types_optional=frozenset(COMMON_PAYMENT_TYPES) - set(seen),
         facts=sales_facts_recent(merchant=merchant),
         creates_accounts=connection is not None and connection.platform_key in CREATES_ACCOUNTS,
         platform_key=connection.platform_key if connection is not None else "",
