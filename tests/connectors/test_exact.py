@@ -29,6 +29,7 @@ from connectors.exact.oauth import (
     exact_divisions,
     exact_oauth_client,
 )
+from connectors.protocols import ACCOUNT_ROLES
 from mapping.preview import preview
 from tests.connectors.bursts import writes_from_workers
 from tests.connectors.crashes import killed_writer_trials, write_under_faults
@@ -527,6 +528,7 @@ def test_the_standard_set_proposes_a_dutch_chart_by_its_gl_types() -> None:
         ]
         assert exact.violations == []
     roles = {a["id"]: a["role"] for a in accounts}
+    assert set(translate.ROLES.values()) | set(roles.values()) - {""} <= ACCOUNT_ROLES
     assert (roles["1500"], roles["1520"], roles["8000"]) == ("salesTax", "purchaseTax", "revenue")
     options = FlowOptions(accounts=accounts, payment_types=["Card", "Cash"], platform_key="exact")
     proposed = {(p.section, p.key): (p.account_id, p.exists) for p in standard_set(options=options)}
