@@ -64,6 +64,33 @@ class AccountOption:
     name: str
     type: str  # Asset, Liability, Equity, Income, Expense
     status: str = "Active"
+    # What the platform itself says the account is for, where it says more
+    # than `type` (Exact's G/L account types): one of ACCOUNT_ROLES, "" when
+    # it says nothing. The setup flow's standard set proposes by it when no
+    # account's name matches (a chart in another language).
+    role: str = ""
+
+
+# AccountOption.role values: cash, bank, card (credit card), paymentServices
+# (a payment provider's account), receivable, payable, salesTax (where sales
+# VAT is booked to pay), purchaseTax (VAT to claim), vat (other VAT),
+# revenue, costOfSales, expense.
+ACCOUNT_ROLES = frozenset(
+    {
+        "cash",
+        "bank",
+        "card",
+        "paymentServices",
+        "receivable",
+        "payable",
+        "salesTax",
+        "purchaseTax",
+        "vat",
+        "revenue",
+        "costOfSales",
+        "expense",
+    }
+)
 
 
 @dataclass(frozen=True)

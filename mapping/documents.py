@@ -50,6 +50,10 @@ class JournalLine:
     net_amount: Decimal  # debit +, credit -
     description: str
     source_refs: list[str]
+    # A sales line's tax, signed as its amount (its tax is also on the tax
+    # account's line): targets whose VAT is reported per taxed line (Exact
+    # Online's VAT codes) carry it there. None on other lines.
+    tax_amount: Decimal | None = None
 
 
 @dataclass(slots=True)
@@ -67,6 +71,7 @@ class JournalEntry:
                 "netAmount": h.money(line.net_amount),
                 "description": line.description,
                 "sourceRefs": line.source_refs,
+                **({"taxAmount": h.money(line.tax_amount)} if line.tax_amount else {}),
             }
             for line in self.lines
         ]

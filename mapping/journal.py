@@ -1,7 +1,9 @@
 """The journal writer: one book -> one balanced journal entry (or none).
 
 Debits are positive, credits negative. Payments debit their clearing
-accounts; sales, refunds and taxes are credited to their accounts; fees move
+accounts; sales, refunds and taxes are credited to their accounts (each
+sales line also states its own tax, `taxAmount`, for targets that report
+VAT per taxed line); fees move
 from clearing to the fee account; payouts from clearing to the bank. What the
 rounding of each line to the currency's minor unit leaves over goes to the
 rounding account, so the entry balances exactly.
@@ -33,14 +35,20 @@ def journal_write(
     currency = group[1]
     lines: list[JournalLine] = []
 
-    def add(account: str | None, amount: Decimal, description: str, refs: list[str]) -> None:
+    def add(
+        account: str | None,
+        amount: Decimal,
+        description: str,
+        refs: list[str],
+        tax: Decimal | None = None,
+    ) -> None:
         if account is not None and amount:
-            lines.append(JournalLine(account, amount, description, refs))
+            lines.append(JournalLine(account, amount, description, refs, tax or None))
 
     for (ptype, clearing, refund), s in book.payments.items():
         add(clearing, s.amount, f"{ptype} {'refunds' if refund else 'payments'}", s.refs)
     for (_refund, _kind, account, _rate, label), s in book.sales.items():
-        add(account, -s.amount, label, s.refs)
+        add(account, -s.amount, label, s.refs, -s.tax)  # its tax rides along (`taxAmount`)
     for (account, label), s in book.taxes.items():
         add(account, -s.amount, label, s.refs)
     if book.fees:
@@ -67,6 +75,8 @@ def journal_write(
             add(clearing, -to_bank, label, [tx_id])
     for line in lines:
         line.net_amount = quantize(line.net_amount, currency)
+        if line.tax_amount is not None:
+            line.tax_amount = quantize(line.tax_amount, currency) or None
         line.source_refs = list(dict.fromkeys(line.source_refs))
     lines = [line for line in lines if line.net_amount]
     residual = sum((line.net_amount for line in lines), ZERO)

@@ -6,8 +6,10 @@ key (see `translate` for where the key is kept). To stay within Exact's 60
 calls a minute, the sync hands this target whole batches
 (`writes_in_batches`): `write_documents` looks up all the keys of a batch
 with a few `or`-filtered reads (`LOOKUP_CHUNK` keys each) and then creates
-only the missing documents, one call each. A merchant-day of ten documents
-costs about fifteen calls, setup reads included.
+only the missing documents, one call each; a sales invoice to be processed
+costs one more call (`PrintedSalesInvoices`), and the payments settling it
+one read of its invoice number. A merchant-day of ten documents costs about
+eighteen calls, setup reads included.
 
 Document ids handed back are "<Entity>:<GUID>" ("GeneralJournalEntry:…",
 "SalesInvoice:…"). Accounts are offered and referenced by their G/L code,
@@ -18,6 +20,7 @@ accepted too and looked up).
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -38,7 +41,7 @@ from mapping.documents import document_account_refs, document_tax_rate_refs
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 GL_FIELDS = "ID,Code,Description,Type,BalanceSide,BalanceType,IsBlocked"
-VAT_FIELDS = "ID,Code,Description,Percentage,IsBlocked,GLToClaim,GLToPay"
+VAT_FIELDS = "ID,Code,Description,Percentage,IsBlocked,GLToClaim,GLToPay,Type,VATTransactionType"
 CRM_FIELDS = "ID,Code,Name,Blocked,IsSales,IsSupplier,Status"
 # Keys looked up per read: ten `Notes eq '<key>'` conditions keep the URL
 # near 1.5 kB, well inside what web servers take.
@@ -77,6 +80,10 @@ class ExactTarget:
         self.sales_journal = sales_journal
         self.cost_centres = cost_centres
         self._written: dict[str, str] = {}
+        # Push key -> Status of its sales invoice as last created or read.
+        self._status: dict[str, int] = {}
+        # Push key -> its sales invoice's InvoiceNumber as last read (None: none yet).
+        self._numbers: dict[str, int | None] = {}
         self._gl: list[dict[str, Any]] | None = None
         self._vat: list[dict[str, Any]] | None = None
         self._crm: list[dict[str, Any]] | None = None
@@ -105,7 +112,8 @@ class ExactTarget:
     # -- reads for the setup flow --
 
     def list_accounts(self) -> list[AccountOption]:
-        """Every G/L account (blocked ones as "Archived"), by code."""
+        """Every G/L account (blocked ones as "Archived"), by code, with the
+        role its G/L type gives (`translate.ROLES`). One read."""
         self._gl = None  # the setup flow wants what is there now
         return [translate.account_option(row) for row in self._gl_rows()]
 
@@ -206,6 +214,12 @@ class ExactTarget:
                 problems.append(
                     f"The administration has no {label} G/L account (type {gl_type}) in Exact Online"
                 )
+        for document in documents:
+            if document["type"] == "journalEntry":
+                try:  # the journal's VAT must be expressible with VAT codes
+                    translate.vat_coded(translate.journal_lines(document, self), document, self)
+                except DocumentRejected as refused:
+                    problems.append(str(refused))
         for location in sorted(locations):
             if not (self.cost_centres or {}).get(location):
                 problems.append(
@@ -223,6 +237,28 @@ class ExactTarget:
                     raise DocumentRejected(f"G/L account {code} is blocked in Exact Online")
                 return str(row["ID"])
         raise DocumentRejected(f"G/L account {code} does not exist in Exact Online")
+
+    def is_vat_account(self, gl_id: str) -> bool:
+        """Whether the G/L account (GUID) is where a VAT code books the VAT
+        to pay (`VATCode.GLToPay`): a journal line on it is VAT."""
+        return any(str(r.get("GLToPay") or "") == gl_id for r in self._vat_rows())
+
+    def sales_vat_code(self, gl_id: str, percent: Decimal) -> str | None:
+        """The code of the VAT code that books sales VAT at `percent` (%, as
+        in "20") to the G/L account `gl_id` (its `GLToPay`): not blocked,
+        excluding VAT (`Type` E; the journal's amounts are net), usable on
+        sales (`VATTransactionType` S or B). The first by code when several
+        fit; None when none does."""
+        fitting = sorted(
+            translate.code_of(row)
+            for row in self._vat_rows()
+            if str(row.get("GLToPay") or "") == gl_id
+            and not row.get("IsBlocked")
+            and str(row.get("Type") or "E") == "E"
+            and str(row.get("VATTransactionType") or "B") in ("S", "B")
+            and Decimal(str(row.get("Percentage") or 0)) * 100 == percent
+        )
+        return fitting[0] if fitting else None
 
     def _vat(self, code: str) -> dict[str, Any]:
         for row in self._vat_rows():
@@ -253,6 +289,15 @@ class ExactTarget:
 
     def supplier(self, ref: str) -> str:
         return self._party(ref, "Supplier")
+
+    def invoice_number(self, key: str) -> int | None:
+        """The InvoiceNumber of the sales invoice written under push key
+        `key` (one read the first time, none after), None when there is no
+        such invoice or it has no number yet."""
+        if key not in self._numbers:
+            self._numbers[key] = None
+            self._find_invoices([key])
+        return self._numbers.get(key)
 
     def _typed(self, gl_type: int, *, raising: bool = True) -> str:
         for row in self._gl_rows():
@@ -306,13 +351,37 @@ class ExactTarget:
             condition = " or ".join(f"YourRef eq {odata_quoted(ref)}" for ref in wanted)
             rows = self.client.get_all(
                 translate.SALES_INVOICES,
-                {"$filter": condition, "$select": "InvoiceID,YourRef,Remarks"},
+                {
+                    "$filter": condition,
+                    "$select": "InvoiceID,YourRef,Remarks,Status,InvoiceNumber",
+                },
             )
             for row in rows:
                 key = wanted.get(str(row.get("YourRef") or ""))
                 if key is not None and row.get("Remarks") == key:
                     found[key] = f"SalesInvoice:{row['InvoiceID']}"
+                    self._status[key] = int(row.get("Status") or translate.OPEN_STATUS)
+                    number = row.get("InvoiceNumber")
+                    self._numbers[key] = int(number) if number else None
         return found
+
+    def _processed(self, key: str, document: dict[str, Any], written: str) -> str:
+        """`written` ("SalesInvoice:<id>"), its invoice processed first when
+        the document wants it and Exact last showed it open: one
+        `PrintedSalesInvoices` create. Raises what that call raises (the
+        invoice then stays open and is processed when the key is tried
+        again)."""
+        if (
+            translate.to_process(document)
+            and self._status.get(key, translate.OPEN_STATUS) == translate.OPEN_STATUS
+        ):
+            invoice_id = written.split(":", 1)[1]
+            self.client.create(
+                translate.PRINTED_SALES_INVOICES, translate.print_request(invoice_id)
+            )
+            self._status[key] = translate.PROCESSED_STATUS
+            self._numbers.pop(key, None)  # numbered by the processing: read it when needed
+        return written
 
     def _find_journals(self, keys: list[str]) -> dict[str, str]:
         """Key -> "GeneralJournalEntry:<EntryID>" of the entries one of
@@ -343,13 +412,15 @@ class ExactTarget:
             found = finder(key)
         if found:
             self._written[key] = found
-            return found
+            return self._processed(key, document, found)
         return self._create(key, document)
 
     def write_documents(self, items: list[tuple[str, dict[str, Any]]]) -> dict[str, Outcome]:
         """Each (key, document) exactly once: the keys Exact already holds
         are looked up in a few reads and answered with their ids; the others
-        are created one call each, in order. Per key: the document id or the
+        are created one call each, in order; a sales invoice to process that
+        is found still open, or just created, is processed (`_processed`).
+        Per key: the document id or the
         error that refused it alone. A transient fault after some creates
         answers the writes done and leaves the rest unanswered (tried again);
         before any, and for credentials or subscription, it is raised."""
@@ -368,6 +439,15 @@ class ExactTarget:
                 for key, found in finder(keys).items():
                     self._written[key] = found
                     results[key] = found
+        for key, document in documents.items():
+            # An invoice there but still open (its processing failed or its
+            # answer was lost after the create): process it now.
+            found = results.get(key)
+            if isinstance(found, str) and translate.is_sales_invoice(document):
+                try:
+                    self._processed(key, document, found)
+                except DocumentRejected as refused:
+                    results[key] = refused
         return create_missing(documents, results, self._create)
 
     def _create(self, key: str, document: dict[str, Any]) -> str:
@@ -382,8 +462,10 @@ class ExactTarget:
         created = self.client.create(path, body)
         if path == translate.SALES_INVOICES:
             written = f"SalesInvoice:{created['InvoiceID']}"
-        else:
-            written = f"GeneralJournalEntry:{created['EntryID']}"
+            self._written[key] = written
+            self._status[key] = int(created.get("Status") or translate.OPEN_STATUS)
+            return self._processed(key, document, written)
+        written = f"GeneralJournalEntry:{created['EntryID']}"
         self._written[key] = written
         return written
 

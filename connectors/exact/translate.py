@@ -11,9 +11,23 @@ Which Exact entity each document kind becomes:
 
 * journalEntry -> `GeneralJournalEntries` on the connection's general
   journal (`ExactSettings.general_journal`): one line per journal line,
-  `AmountFC` positive for a debit and negative for a credit. No VAT code is
-  sent: our journals already carry the tax as lines of their own, and a
-  VATCode would make Exact add VAT lines a second time.
+  `AmountFC` positive for a debit and negative for a credit. VAT goes the
+  way Exact's VAT return sees it (`vat_coded`): our journal's tax line on
+  an account that is a VAT code's "to pay" account (`GLToPay`, the
+  merchant's mapped tax account) is not sent; instead each sales line taxed
+  at a rate (its label ends in "20%") carries the VAT code of that rate
+  paying to that account (`VATCode`) and its share of the tax
+  (`AmountVATFC`), and Exact creates the VAT line itself (SDK
+  `GeneralJournalEntryLine.VATCode`: "VAT Lines will be automatically
+  created if the VATCode is specified"). Each line's VAT is the tax the
+  source charged on it (`taxAmount`, as the till rounded it per sale), or
+  else its net times the rate rounded half away from zero to the cent; what
+  is left between those and the tax line (rounding) goes on the largest
+  line, so the VAT Exact books is exactly the source's, to the cent, rate
+  by rate. A tax line on any other account (a tax that is not Exact VAT,
+  e.g. Quebec's QST) is sent as a plain line. Unverified: that the general
+  journal has VAT enabled ("VATCode can only be used if the general journal
+  has VAT enabled"; Exact's journal settings are not in the material).
 * invoice -> `SalesInvoices` of Type 8020 on the sales journal
   (`ExactSettings.sales_journal`), one `SalesInvoiceLine` per line item with
   its G/L account, `VATCode` and the source's VAT amount (`VATAmountFC`,
@@ -21,14 +35,28 @@ Which Exact entity each document kind becomes:
   day goes in `OrderDate` (and `DueDate`).
 * creditNote -> a `SalesInvoice` of Type 8021 (Exact's "sales credit note"):
   the same lines with Quantity -1, so their amounts and VAT are negative.
+* An invoice or credit note whose status is Submitted (the merchant's
+  `invoiceStatus`; Draft ones stay open for the accountant) is then
+  processed: a `PrintedSalesInvoices` create naming its `InvoiceID`, with
+  no e-mail or postbox message to the customer. A SalesInvoice is created
+  open (Status 20); only processing (Status 50, "done via printing") makes
+  its sales entry, gives it its invoice number and puts its revenue, VAT and
+  receivable in the ledger, where a payment can be matched to it. Exactly
+  once: the adapter processes an invoice only when it has just created it or
+  read it back open, and a processed invoice reads back as 50. Services.cs
+  maps `PrintedSalesInvoice` to that endpoint; its model class is not among
+  the material's sdk-models, so its fields (create only, key `InvoiceID`,
+  `SendEmailToCustomer`, `SendInvoiceToCustomerPostbox`…) come from the same
+  SDK's `SalesInvoice/PrintedSalesInvoice.cs`.
 * payment, billPayment, bill, deposit, transfer -> `GeneralJournalEntries`
   on the general journal. The SDK material has no endpoint for cash or bank
   entries, purchase entries or receipts, and `GeneralJournalEntries` is the
   one write that takes any G/L account:
   - payment: debit the payment's account (bank, cash, clearing), credit the
     division's receivable account (G/L type 20) with the customer on the line
-    (`Account`); a negative payment (money back against a credit note) is the
-    same entry with the signs turned.
+    (`Account`) and, when the payment settles one invoice or credit note,
+    that invoice's number as the line's `OurRef`; a negative payment (money
+    back against a credit note) is the same entry with the signs turned.
   - bill: debit each expense line, debit its VAT to the VAT code's "to
     claim" account (`GLToClaim`), credit the payable account (G/L type 22)
     with the supplier on the line.
@@ -36,9 +64,13 @@ Which Exact entity each document kind becomes:
     the bank account.
   - deposit (fee refunds): debit the bank account, credit each line's account.
   - transfer (payout): debit the receiving account, credit the sending one.
-  Receivable and payable therefore net to zero over a day, but Exact does
-  not match these lines to the invoices they settle (matching is not in the
-  SDK material): the invoices stay open in Exact's receivables list.
+  Receivable and payable therefore net to zero over a day, but the SDK
+  material has no way to match a journal line to the invoice it settles
+  (no matching entity in Services.cs or the models): the invoice and the
+  payment stay unmatched items in Exact's receivables until the accountant
+  matches them; the customer and the invoice number (`OurRef`) on the
+  payment's line make that a single match in Exact. Bills and bill payments
+  are the same on the payable side (no purchase invoice is created).
 
 Where the push key goes (Exact has no idempotency header, and
 `GeneralJournalEntries` can be neither updated nor deleted:
@@ -59,7 +91,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from decimal import Decimal
+import re
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
 from commerce_sync.errors import DocumentRejected
@@ -69,11 +102,16 @@ from connectors.protocols import AccountOption, TaxRateOption
 JOURNAL_ENTRIES = "generaljournalentry/GeneralJournalEntries"
 JOURNAL_LINES = "generaljournalentry/GeneralJournalEntryLines"
 SALES_INVOICES = "salesinvoice/SalesInvoices"
+PRINTED_SALES_INVOICES = "salesinvoice/PrintedSalesInvoices"
 GL_ACCOUNTS = "financial/GLAccounts"
 VAT_CODES = "vat/VATCodes"
 CRM_ACCOUNTS = "crm/Accounts"
 
 INVOICE_TYPE = 8020
+# SalesInvoice.Status: 20 open (changeable, not yet in the ledger), 50
+# processed ("Processing is done via printing"; it cannot be reopened).
+OPEN_STATUS = 20
+PROCESSED_STATUS = 50
 CREDIT_NOTE_TYPE = 8021
 RECEIVABLE_TYPE = 20
 PAYABLE_TYPE = 22
@@ -101,9 +139,15 @@ class References(Protocol):
 
     def gl_account(self, code: str) -> str: ...
 
+    def is_vat_account(self, gl_id: str) -> bool: ...
+
+    def sales_vat_code(self, gl_id: str, percent: Decimal) -> str | None: ...
+
     def vat_claim_account(self, vat_code: str) -> str: ...
 
     def customer(self, ref: str) -> str: ...
+
+    def invoice_number(self, key: str) -> int | None: ...
 
     def supplier(self, ref: str) -> str: ...
 
@@ -135,13 +179,42 @@ def account_type(row: dict[str, Any]) -> str:
     return "Asset" if debit else "Liability"
 
 
+# Exact's G/L account types (SDK `GLAccount.Type`) -> AccountOption.role.
+ROLES = {
+    10: "cash",
+    12: "bank",
+    14: "card",
+    16: "paymentServices",
+    20: "receivable",
+    22: "payable",
+    24: "vat",
+    110: "revenue",
+    111: "costOfSales",
+    120: "expense",
+    121: "expense",
+}
+
+
+def account_role(row: dict[str, Any]) -> str:
+    """AccountOption.role of a GLAccount row, from its G/L type (`ROLES`); a
+    VAT account (type 24) kept on the credit side (`BalanceSide` C) is where
+    sales VAT is owed ("salesTax"), on the debit side VAT to claim
+    ("purchaseTax")."""
+    kind = int(row.get("Type") or 0)
+    if kind == 24:
+        return "salesTax" if str(row.get("BalanceSide") or "") == "C" else "purchaseTax"
+    return ROLES.get(kind, "")
+
+
 def account_option(row: dict[str, Any]) -> AccountOption:
-    """A GLAccount row, identified by its code (what accountants use)."""
+    """A GLAccount row, identified by its code (what accountants use), with
+    the role its G/L type gives (`account_role`)."""
     return AccountOption(
         id=code_of(row),
         name=str(row.get("Description") or code_of(row)),
         type=account_type(row),
         status="Archived" if row.get("IsBlocked") else "Active",
+        role=account_role(row),
     )
 
 
@@ -166,6 +239,22 @@ def is_sales_invoice(document: dict[str, Any]) -> bool:
     return document["type"] in ("invoice", "creditNote")
 
 
+def to_process(document: dict[str, Any]) -> bool:
+    """Whether a document's sales invoice is to be processed in Exact: an
+    invoice or credit note that is not a Draft."""
+    return is_sales_invoice(document) and document.get("status") != "Draft"
+
+
+def print_request(invoice_id: str) -> dict[str, Any]:
+    """The `PrintedSalesInvoices` body that processes one sales invoice and
+    sends nothing to the customer (the till's customer is not to be mailed)."""
+    return {
+        "InvoiceID": invoice_id,
+        "SendEmailToCustomer": False,
+        "SendInvoiceToCustomerPostbox": False,
+    }
+
+
 def to_entity(
     key: str,
     document: dict[str, Any],
@@ -179,13 +268,16 @@ def to_entity(
     document. Raises DocumentRejected for a kind Exact cannot take."""
     if is_sales_invoice(document):
         return SALES_INVOICES, _sales_invoice(key, document, refs, sales_journal, cost_centre)
-    lines = _journal_lines(document, refs)
+    lines = journal_lines(document, refs)
     if not lines:
         raise DocumentRejected(f"A {document['type']} document cannot be written to Exact Online")
+    vat: dict[int, tuple[str, Decimal]] = {}
+    if document["type"] == "journalEntry":
+        lines, vat = vat_coded(lines, document, refs)
     day = odata_date(document["date"])
     description = str(document.get("description") or "")
     body_lines = []
-    for account, amount, text, party in lines:
+    for index, (account, amount, text, party) in enumerate(lines):
         line: dict[str, Any] = {
             "GLAccount": account,
             "AmountFC": amount,
@@ -193,8 +285,14 @@ def to_entity(
             "Description": (text or description)[:60],
             "Notes": key,
         }
+        if index in vat:
+            line["VATCode"], line["AmountVATFC"] = vat[index]
         if party:
             line["Account"] = party
+            if document["type"] == "payment":
+                number = _settled_invoice_number(document, refs)
+                if number:
+                    line["OurRef"] = number
         if cost_centre:
             line["CostCenter"] = cost_centre
         body_lines.append(line)
@@ -209,7 +307,93 @@ def to_entity(
 Line = tuple[str, Decimal, str, str | None]  # G/L account, amount (+debit), text, party
 
 
-def _journal_lines(document: dict[str, Any], refs: References) -> list[Line]:
+# The rate our journal writer puts at the end of a taxed line's label
+# ("Sales 20%", "Sales Drinks 5.5%"; `mapping.taxes.TaxRules.rate`).
+_RATE_LABEL = re.compile(r"(?:^|\s)(\d+(?:\.\d+)?)%$")
+CENT = Decimal("0.01")
+
+
+def vat_share(net: Decimal, percent: Decimal) -> Decimal:
+    """`net` x `percent` %, to the cent, half away from zero (signed as `net`)."""
+    return (net * percent / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def vat_coded(
+    lines: list[Line], document: dict[str, Any], refs: References
+) -> tuple[list[Line], dict[int, tuple[str, Decimal]]]:
+    """A journal's lines with its VAT moved onto the taxed lines: the lines
+    to send (tax lines on a VAT code's "to pay" account left out) and, by
+    index into them, (VAT code, VAT amount signed as the line) of each taxed
+    line. Lines unchanged when the journal has no such tax line.
+
+    Raises DocumentRejected when a VAT account's tax cannot be carried by
+    VAT codes: no taxed line has a VAT code of its rate paying to that
+    account, or the lines' VAT at their rates differs from the tax by more
+    than the source's per-order rounding (half a cent per order) explains."""
+    currency = str(document.get("currency") or "")
+    items = document["journalLines"]  # one per line of `lines`, in order
+    refs_of = [[str(r) for r in (item.get("sourceRefs") or [])] for item in items]
+    taxes: dict[str, Decimal] = {}
+    for account, amount, _text, _party in lines:
+        if refs.is_vat_account(account):
+            taxes[account] = taxes.get(account, Decimal(0)) + amount
+    if not taxes:
+        return lines, {}
+    coded: dict[int, tuple[str, Decimal]] = {}  # index in `lines` -> (code, VAT)
+    for tax_account, tax in taxes.items():
+        bearing: list[tuple[int, str, Decimal]] = []
+        for index, (account, amount, text, _party) in enumerate(lines):
+            found = _RATE_LABEL.search(text.strip())
+            if index in coded or account in taxes or not found or not amount:
+                continue
+            percent = Decimal(found.group(1))
+            code = refs.sales_vat_code(tax_account, percent) if percent else None
+            if code:
+                stated = items[index].get("taxAmount")
+                share = Decimal(str(stated)) if stated else vat_share(amount, percent)
+                bearing.append((index, code, share))
+        if not bearing:
+            raise DocumentRejected(
+                f"The journal's VAT ({tax} {currency}) cannot go on Exact Online's VAT "
+                "return: no VAT code paying to its tax account has the rate of its sales "
+                "lines; add the VAT code in Exact Online (or map the tax to another account)"
+            )
+        residual = tax - sum((share for _i, _c, share in bearing), Decimal(0))
+        orders = {ref for index, _c, _s in bearing for ref in refs_of[index]}
+        allowed = max(CENT, (Decimal("0.005") * len(orders)).quantize(CENT))
+        if abs(residual) > allowed:
+            raise DocumentRejected(
+                f"The journal's VAT ({tax} {currency}) differs by {residual} from its sales "
+                "lines at their rates, more than rounding explains (a discount or charge "
+                "without its rate?): Exact Online's VAT return would be wrong. Post "
+                "discounts net of VAT, or use the invoice format"
+            )
+        largest = max(bearing, key=lambda item: abs(lines[item[0]][1]))[0]
+        for index, code, share in bearing:
+            coded[index] = (code, share + residual if index == largest else share)
+    kept = [i for i, line in enumerate(lines) if line[0] not in taxes]
+    return [lines[i] for i in kept], {
+        new: coded[old] for new, old in enumerate(kept) if old in coded
+    }
+
+
+def _settled_invoice_number(document: dict[str, Any], refs: References) -> int | None:
+    """The Exact invoice number of the one sales invoice or credit note a
+    payment settles (its `links`), for the receivable line's `OurRef`; None
+    when it settles several, or the invoice has no number yet (not
+    processed)."""
+    keys = {
+        str(link["id"])
+        for link in document.get("links") or []
+        if link.get("type") in ("Invoice", "CreditNote")
+    }
+    return refs.invoice_number(keys.pop()) if len(keys) == 1 else None
+
+
+def journal_lines(document: dict[str, Any], refs: References) -> list[Line]:
+    """The (G/L account GUID, amount +debit, text, party GUID) lines of a
+    document written as a general journal entry; [] for a kind that is not
+    one. Raises DocumentRejected for a reference the division lacks."""
     kind = document["type"]
     text = str(document.get("description") or "")
     if kind == "journalEntry":

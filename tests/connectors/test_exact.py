@@ -29,6 +29,7 @@ from connectors.exact.oauth import (
     exact_divisions,
     exact_oauth_client,
 )
+from connectors.protocols import ACCOUNT_ROLES
 from mapping.preview import preview
 from tests.connectors.bursts import writes_from_workers
 from tests.connectors.crashes import killed_writer_trials, write_under_faults
@@ -237,8 +238,30 @@ def test_every_document_kind_is_written_and_found_by_key(
     }
     results = target.write_documents([(d["key"], d) for d in documents])
     assert all(isinstance(v, str) for v in results.values()), results
-    assert exact.books.creates == {"SalesInvoice": 2, "GeneralJournalEntry": len(documents) - 2}
+    assert exact.books.creates == {
+        "SalesInvoice": 2,
+        "PrintedSalesInvoice": 2,  # each processed: in the ledger, numbered
+        "GeneralJournalEntry": len(documents) - 2,
+    }
     invoices = exact.books.rows["salesinvoice/salesinvoices"]
+    assert [(i["Status"], bool(i["InvoiceNumber"])) for i in invoices] == [(50, True)] * 2
+    assert exact.books.sent_to_customer == 0  # nothing mailed to the till's customer
+    # Each payment's receivable line names the customer and the number of
+    # the invoice (or credit note) it settles: one match in Exact.
+    by_key = {i["Remarks"]: i for i in invoices}
+    payments = [d for d in documents if d["type"] == "payment"]
+    assert payments
+    for payment in payments:
+        settled = by_key[payment["links"][0]["id"]]
+        receivable = [
+            line
+            for entry in exact.books.rows["generaljournalentry/generaljournalentries"]
+            for line in entry["GeneralJournalEntryLines"]
+            if line["Notes"] == payment["key"] and line.get("Account")
+        ]
+        assert [(x["Account"], x.get("OurRef")) for x in receivable] == [
+            (settled["OrderedBy"], settled["InvoiceNumber"])
+        ]
     credit = next(i for i in invoices if i["Type"] == 8021)
     assert credit["AmountFC"] == Decimal("-3.30") and credit["VATAmountFC"] == Decimal("-0.55")
     assert {i["OrderDate"] for i in invoices} == {odata_date("2026-11-02")}
@@ -264,6 +287,45 @@ def test_a_lost_answer_is_found_by_key_and_not_written_again(
     written = _target(exact).write_document(key=document["key"], document=document)
     assert written.startswith("GeneralJournalEntry:")
     assert exact.books.creates["GeneralJournalEntry"] == 1
+
+
+@pytest.mark.parametrize("lost", ["invoice", "processing"])
+def test_an_invoice_is_processed_exactly_once_across_a_lost_answer(
+    target: ExactTarget, exact: ExactDouble, lost: str
+) -> None:
+    """An open SalesInvoice is not in Exact's ledger: it is processed
+    (PrintedSalesInvoices) once, whichever answer is lost, and not again."""
+    document = next(d for d in _documents("uk-cafe-invoice.json") if d["type"] == "invoice")
+    assert document["status"] == "Submitted"
+    books = exact.books
+    if lost == "invoice":
+        exact.lose_next_answer = True  # the invoice is created, its answer lost
+    else:  # the invoice is created; processing it meets an outage
+        outage = {"error": {"message": {"value": "Service unavailable"}}}
+        exact.scripted_for["/printedsalesinvoices"] = (503, outage, {})
+    with pytest.raises(PlatformUnavailable):
+        target.write_document(key=document["key"], document=document)
+    invoice = books.rows["salesinvoice/salesinvoices"][0]
+    assert invoice["Status"] == 20 and books.balances() == {}  # open: nothing booked yet
+    # Tried again (the same target, or a fresh one after a crash): found, processed once.
+    retry = target if lost == "processing" else _target(exact)
+    written = retry.write_documents([(document["key"], document)])[document["key"]]
+    assert written == f"SalesInvoice:{invoice['InvoiceID']}"
+    assert (books.creates["SalesInvoice"], books.creates["PrintedSalesInvoice"]) == (1, 1)
+    assert invoice["Status"] == 50 and books.balances()["1300"] > 0
+    # And never again: the processed invoice reads back as processed.
+    _target(exact).write_documents([(document["key"], document)])
+    assert books.creates["PrintedSalesInvoice"] == 1
+
+
+def test_a_draft_invoice_stays_open_for_the_accountant(
+    target: ExactTarget, exact: ExactDouble
+) -> None:
+    document = next(d for d in _documents("uk-cafe-invoice.json") if d["type"] == "invoice")
+    document["status"] = "Draft"
+    target.write_documents([(document["key"], document)])
+    assert exact.books.rows["salesinvoice/salesinvoices"][0]["Status"] == 20
+    assert "PrintedSalesInvoice" not in exact.books.creates
 
 
 FORMATS = {"journal": "JournalEntry", "invoice": "Invoice"}
@@ -336,6 +398,203 @@ def test_every_shared_scenario_gives_its_expected_balances(path: Path) -> None:
                         for line in entry["GeneralJournalEntryLines"]:
                             if line["Notes"] in keys:
                                 assert line["CostCenter"] == centre
+
+
+# -- journal-format VAT on Exact's VAT return --
+
+
+def _seed_dutch(exact: ExactDouble) -> None:
+    """A typical Dutch chart (4-digit codes, Dutch names) with BTW codes
+    paying to 1500 "Te betalen btw"."""
+    books = exact.books
+    books.seed_account("1000", "Kas", 10)
+    books.seed_account("1100", "ING Bank", 12)
+    books.seed_account("1110", "Rabobank", 12)
+    books.seed_account("1150", "Kruisposten", 90)
+    books.seed_account("1190", "Tussenrekening pinbetalingen", 16)
+    books.seed_account("1300", "Debiteuren", 20)
+    books.seed_account("1500", "Te betalen btw", 24, side="C")
+    books.seed_account("1520", "Te vorderen btw", 24)
+    books.seed_account("1600", "Crediteuren", 22, side="C")
+    books.seed_account("0500", "Eigen vermogen", 50, side="C")
+    books.seed_account("4500", "Bankkosten", 121)
+    books.seed_account("4600", "Algemene kosten", 120)
+    books.seed_account("7000", "Inkoopwaarde van de omzet", 111)
+    books.seed_account("8000", "Omzet hoog tarief", 110, side="C")
+    books.seed_account("8010", "Omzet laag tarief", 110, side="C")
+    books.seed_vat("2", "21", to_pay="1500", to_claim="1520")
+    books.seed_vat("1", "9", to_pay="1500", to_claim="1520")
+    books.seed_vat("0", "0", to_pay="1500")
+    books.seed_party("KASSA", "Kassaverkopen")
+
+
+def _dutch_day() -> dict[str, Any]:
+    """A hand-worked journal-format day: six coffees at 0.99 incl. 21 % BTW
+    (net 0.82 + BTW 0.17 each, as the till rounds per sale) and four cakes at
+    2.50 incl. 9 % (net 2.29 + BTW 0.21 each), all paid in cash. Per sale the
+    BTW is 6 x 0.17 = 1.02 and 4 x 0.21 = 0.84, 1.86 in all; at the day's
+    nets Exact would compute 4.92 x 21 % = 1.0332 -> 1.03 and 9.16 x 9 % =
+    0.8244 -> 0.82: both rates a cent off the till's."""
+    coffees = [f"o{n}" for n in range(6)]
+    cakes = [f"c{n}" for n in range(4)]
+    return {
+        "type": "journalEntry",
+        "key": "m1:2026-11-30:journal",
+        "currency": "EUR",
+        "date": "2026-11-30",
+        "group": {"currency": "EUR", "locationId": None},
+        "description": "Daily sales summary 2026-11-30",
+        "journalLines": [
+            {
+                "accountRef": {"id": "1000"},
+                "netAmount": "15.94",
+                "description": "Cash payments",
+                "sourceRefs": coffees + cakes,
+            },
+            {
+                "accountRef": {"id": "8000"},
+                "netAmount": "-4.92",
+                "description": "Sales 21%",
+                "sourceRefs": coffees,
+                "taxAmount": "-1.02",
+            },
+            {
+                "accountRef": {"id": "8010"},
+                "netAmount": "-9.16",
+                "description": "Sales 9%",
+                "sourceRefs": cakes,
+                "taxAmount": "-0.84",
+            },
+            {
+                "accountRef": {"id": "1500"},
+                "netAmount": "-1.86",
+                "description": "Tax",
+                "sourceRefs": coffees + cakes,
+            },
+        ],
+    }
+
+
+@pytest.mark.parametrize("stated", [True, False], ids=["line-tax-stated", "rates-only"])
+def test_journal_vat_reaches_exacts_vat_return_to_the_cent(stated: bool) -> None:
+    with ExactDouble() as exact:
+        _seed_dutch(exact)
+        target = _target(exact)
+        day = _dutch_day()
+        if not stated:  # a journal without its lines' tax: computed, rounding on the largest
+            for line in day["journalLines"]:
+                line.pop("taxAmount", None)
+        assert target.check_references([day]) == []
+        target.write_document(key=day["key"], document=day)
+        assert exact.violations == []
+        sent = next(body for method, _path, body in exact.bodies if method == "POST")
+        lines = sent["GeneralJournalEntryLines"]
+        # No line of our own on the VAT account: Exact makes it from the codes.
+        assert len(lines) == 3
+        assert exact.books.gl("1500")["ID"] not in {x["GLAccount"] for x in lines}
+        high, low = (
+            (Decimal("1.02"), Decimal("0.84")) if stated else (Decimal("1.03"), Decimal("0.83"))
+        )
+        assert [
+            (x["VATCode"], Decimal(str(x["AmountVATFC"]))) for x in lines if "VATCode" in x
+        ] == [
+            ("2", -high),
+            ("1", -low),
+        ]
+        # The VAT return sees each rate's base and the till's BTW, in all to the cent.
+        assert exact.books.vat_return() == {
+            "2": (Decimal("4.92"), high),
+            "1": (Decimal("9.16"), low),
+        }
+        assert exact.books.balances() == {
+            "1000": Decimal("15.94"),
+            "8000": Decimal("-4.92"),
+            "8010": Decimal("-9.16"),
+            "1500": Decimal("-1.86"),
+        }
+
+
+def test_the_standard_set_proposes_a_dutch_chart_by_its_gl_types() -> None:
+    """A Dutch chart names nothing in English: the proposal goes by what
+    Exact says each G/L account is (its Type), not by the words of its name."""
+    from commerce_sync.core.services.merchant_setup import FlowOptions, standard_set
+
+    with ExactDouble() as exact:
+        _seed_dutch(exact)
+        target = _target(exact)
+        accounts = [
+            {"id": a.id, "name": a.name, "type": a.type, "status": a.status, "role": a.role}
+            for a in target.list_accounts()
+        ]
+        assert exact.violations == []
+    roles = {a["id"]: a["role"] for a in accounts}
+    assert set(translate.ROLES.values()) | set(roles.values()) - {""} <= ACCOUNT_ROLES
+    assert (roles["1500"], roles["1520"], roles["8000"]) == ("salesTax", "purchaseTax", "revenue")
+    options = FlowOptions(accounts=accounts, payment_types=["Card", "Cash"], platform_key="exact")
+    proposed = {(p.section, p.key): (p.account_id, p.exists) for p in standard_set(options=options)}
+    assert proposed == {
+        ("sales", "sales"): ("8000", True),  # Omzet hoog tarief: the first revenue account
+        ("sales", "refund"): ("8000", True),
+        ("sales", "tax"): ("1500", True),  # Te betalen btw, not Te vorderen btw
+        ("fees", "paymentFee"): ("4500", True),  # Bankkosten
+        ("payments", "payout"): ("1100", True),  # ING Bank
+        ("payments", "card"): ("1190", True),  # Tussenrekening pinbetalingen (payment services)
+        ("payments", "cash"): ("1000", True),  # Kas
+    }
+
+
+def test_journal_vat_that_its_lines_do_not_explain_is_refused_in_plain_words() -> None:
+    with ExactDouble() as exact:
+        _seed_dutch(exact)
+        target = _target(exact)
+        day = _dutch_day()
+        # 0.20 more BTW than the rates give: not rounding (ten sales, 5 cents at most).
+        day["journalLines"][3]["netAmount"] = "-2.06"
+        day["journalLines"][0]["netAmount"] = "16.14"
+        problems = target.check_references([day])
+        assert len(problems) == 1 and "more than rounding explains" in problems[0]
+        with pytest.raises(DocumentRejected, match="VAT return would be wrong"):
+            target.write_document(key=day["key"], document=day)
+        # A rate with no VAT code paying to the tax account is named too.
+        exact.books.rows["vat/vatcodes"] = [
+            v for v in exact.books.rows["vat/vatcodes"] if v["Code"] != "1"
+        ]
+        day = _dutch_day()
+        target = _target(exact)
+        with pytest.raises(DocumentRejected, match="more than rounding explains"):
+            target.write_document(key=day["key"], document=day)
+        assert exact.books.rows["generaljournalentry/generaljournalentries"] == []
+
+
+def test_the_double_refuses_journal_vat_at_the_wrong_rate_or_sign(exact: ExactDouble) -> None:
+    books = exact.books
+    cash, sales = books.gl("1000")["ID"], books.gl("4000")["ID"]
+    day = "/Date(1764460800000)/"
+
+    def entry(vat: str, code: str = "OUTPUT2") -> int:
+        status, _ = books.create(
+            "generaljournalentry/generaljournalentries",
+            {
+                "JournalCode": "90",
+                "Currency": "GBP",
+                "GeneralJournalEntryLines": [
+                    {"GLAccount": cash, "AmountFC": Decimal("12.00"), "Date": day},
+                    {
+                        "GLAccount": sales,
+                        "AmountFC": Decimal("-10.00"),
+                        "Date": day,
+                        "VATCode": code,
+                        "AmountVATFC": Decimal(vat),
+                    },
+                ],
+            },
+        )
+        return int(status)
+
+    assert entry("-1.00") == 400  # 10 %, not the code's 20 %
+    assert entry("2.00") == 400  # the sign of a debit on a credit line
+    assert entry("-2.00", code="OLD") == 400  # a blocked code
+    assert entry("-2.00") == 201
 
 
 # -- refusals and the connection's troubles, in plain words --
@@ -678,7 +937,8 @@ def test_the_setup_flow_connects_exact_and_asks_which_administration(
 ) -> None:
     from tests.setup_flow.helpers import accounting_consent_and_picker, organisation_choose
 
-    with ExactDouble(divisions=(499156, 2001)) as exact:
+    names = {499156: "Bakkerij De Vries B.V.", 2001: "De Vries Holding B.V."}
+    with ExactDouble(divisions=(499156, 2001), division_names=names) as exact:
         _seed(exact)
         settings.EXACT_BASE_URL = exact.url
         settings.EXACT_CLIENT_ID, settings.EXACT_CLIENT_SECRET = exact.client
@@ -686,16 +946,19 @@ def test_the_setup_flow_connects_exact_and_asks_which_administration(
             client, partner, platform_key="exact", country="BE"
         )
         assert "Allow access to Exact Online?" in screen
-        assert "Administration 499156" in body and "Administration 2001" in body
+        # The picker names each administration as its owner named it in Exact.
+        assert "Bakkerij De Vries B.V." in body and "De Vries Holding B.V." in body
         assert books.settings == {"host": "be"}  # the merchant's country
         options = organisation_choose(client, books, "499156")
         assert books.settings == {
             "host": "be",
             "division": 499156,
-            "division_name": "Administration 499156",
+            "division_name": "Bakkerij De Vries B.V.",
         }
         page = client.get("/setup/stage/accounting").content.decode()
-        assert "Administration: Administration 499156" in page  # which one it posts to
+        # Which one it posts to: the chosen administration's name, not the other's.
+        assert "Administration: Bakkerij De Vries B.V." in page
+        assert "De Vries Holding" not in page
         assert books.credentials["access_token"] == exact.token
         # The options come from that administration: G/L accounts by code.
         assert "Omzet" in [a["name"] for a in options]

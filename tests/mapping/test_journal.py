@@ -73,3 +73,34 @@ def test_rounding_without_a_rounding_or_sales_account_asks_for_the_sales_account
     assert [(i.code, i.message) for i in missing.issues()] == [
         ("MissingSalesAccount", "No sales account has been configured (sales.accounts.sales)")
     ]
+
+
+def test_each_sales_line_states_its_own_tax_beside_the_tax_line():
+    """Targets that put VAT on the taxed lines (Exact Online's VAT codes)
+    need each rate's tax as the till charged it, not recomputed from the
+    day's net: 6 x 0.17 = 1.02 at 21 %, 4 x 0.21 = 0.84 at 9 %."""
+    config = parse_configuration({"sales": {"accounts": accounts(sales="8000", tax="1500")}})
+    book = Book()
+    book.payments[("Cash", "1000", False)] = Sum(Decimal("15.94"), refs=["O-1"])
+    book.sales[(False, "sales", "8000", None, "Sales 21%")] = Sum(
+        Decimal("4.92"), Decimal("1.02"), ["O-1"]
+    )
+    book.sales[(False, "sales", "8010", None, "Sales 9%")] = Sum(
+        Decimal("9.16"), Decimal("0.84"), ["O-1"]
+    )
+    book.sales[(True, "refund", "8050", None, "Refunds untaxed")] = Sum(Decimal("-1"), refs=["O-2"])
+    book.taxes[("1500", "Tax")] = Sum(Decimal("1.86"), refs=["O-1"])
+    book.payments[("Cash", "1000", True)] = Sum(Decimal("-1"), refs=["O-2"])
+    entry = journal_write(
+        (DAY, "EUR", None, ""), book, config=config, missing=MissingMappings(), prefix="m"
+    )
+    assert entry is not None
+    lines = entry.as_json()["journalLines"]
+    assert [(x["accountRef"]["id"], x["netAmount"], x.get("taxAmount")) for x in lines] == [
+        ("1000", "15.94", None),
+        ("1000", "-1.00", None),
+        ("8000", "-4.92", "-1.02"),  # signed as the line: a credit
+        ("8010", "-9.16", "-0.84"),
+        ("8050", "1.00", None),  # untaxed: no tax stated
+        ("1500", "-1.86", None),  # the tax line itself, as before
+    ]

@@ -222,7 +222,14 @@ def accounting_options_get(*, connection: Connection) -> AccountingOptions:
     target = connection_target(connection=connection)
     options = AccountingOptions(
         accounts=[
-            {"id": a.id, "name": a.name, "type": a.type, "status": a.status}
+            {
+                "id": a.id,
+                "name": a.name,
+                "type": a.type,
+                "status": a.status,
+                # What the platform says the account is for (AccountOption.role).
+                **({"role": a.role} if getattr(a, "role", "") else {}),
+            }
             for a in target.list_accounts()
         ],
         tax_rates=[{"id": r.id, "name": r.name, "rate": r.rate} for r in target.list_tax_rates()],

@@ -210,7 +210,8 @@ def _sales_facts(data: Any) -> SalesFacts:
 @dataclass
 class FlowOptions:
     """What the merchant can choose from: `accounts` [{id, name, type,
-    status}], `tax_rates` [{id, name, rate}], `customers`/`suppliers` (None
+    status, and role when the platform gives one (AccountOption.role)}],
+    `tax_rates` [{id, name, rate}], `customers`/`suppliers` (None
     when the target cannot list them), the `payment_types` offered (Codat
     names: Card, Cash ...: those seen in recent data, plus
     `COMMON_PAYMENT_TYPES` not seen yet, in `payment_types_optional`),
@@ -431,6 +432,23 @@ STANDARD_ACCOUNTS: tuple[tuple[str, str, str, Any, str, tuple[str, ...]], ...] =
     ),
 )
 
+# What an account is for, as its platform says (AccountOption.role, e.g.
+# Exact's G/L account types), per slot, best first: the standard set takes
+# the first active account of the first role that has one (lowest id first:
+# the chart's main account, e.g. 8000 before 8010) when no name matches, so a
+# chart in another language (Dutch: Omzet, Kas, Te betalen btw) is proposed
+# too. Slots not listed have no role that fits them.
+SLOT_ROLES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("sales", "sales"): ("revenue",),
+    ("sales", "refund"): ("revenue",),  # refunds reduce the sales they reverse
+    ("sales", "tax"): ("salesTax", "vat"),
+    ("fees", "paymentFee"): ("expense",),
+    ("payments", "payout"): ("bank",),
+    ("payments", "cash"): ("cash",),
+}
+# Money taken by any other payment type waits on a payment provider's account.
+PAYMENT_SLOT_ROLES = ("paymentServices", "card")
+
 # Codat's payment method types (mapping.canonical.PAYMENT_TYPES) as a merchant reads them.
 PAYMENT_TYPE_LABELS: dict[str, Any] = {
     "Cash": pgettext_lazy("payment type", "Cash"),
@@ -517,7 +535,9 @@ def _in(language: str, text: Any) -> str:
 def standard_set(*, options: FlowOptions, language: str = "en-us") -> list[ProposedAccount]:
     """Sensible defaults for every required slot and the common optional
     ones, plus one clearing account per payment type seen: an existing
-    suitable account whose name matches, else (where the target creates
+    suitable account whose name matches, else one whose platform role fits
+    the slot (`SLOT_ROLES`: Exact's G/L types, whatever the chart's
+    language), else (where the target creates
     accounts) a new one to create with the merchant's consent, named in
     `language` (en-us "Card clearing", fr-fr "Compte d'attente Carte"; the
     id, e.g. Assets:Clearing:Card, is the same in every language). Slots
@@ -540,7 +560,8 @@ def standard_set(*, options: FlowOptions, language: str = "en-us") -> list[Propo
         )
     for section, key, new_id, lazy_name, account_type, words in wanted:
         name = _in(language, lazy_name)
-        found = _best_match(options.accounts_for(section, key), new_id, words)
+        candidates = options.accounts_for(section, key)
+        found = _best_match(candidates, new_id, words) or _role_match(candidates, section, key)
         if found is not None:
             proposals.append(
                 ProposedAccount(
@@ -570,6 +591,21 @@ def _best_match(
             for account in candidates:
                 if word in str(account.get(part) or "").lower():
                     return account
+    return None
+
+
+def _role_match(candidates: list[dict[str, str]], section: str, key: str) -> dict[str, str] | None:
+    """The candidate whose platform role (`role`, AccountOption.role) fits
+    the slot (`SLOT_ROLES`; other payment types `PAYMENT_SLOT_ROLES`): the
+    first role that any candidate has, its lowest id; None when none has."""
+    roles = SLOT_ROLES.get(
+        (section, key),
+        PAYMENT_SLOT_ROLES if section == "payments" and key != "prepaidPayment" else (),
+    )
+    for role in roles:
+        fitting = sorted((a for a in candidates if a.get("role") == role), key=lambda a: a["id"])
+        if fitting:
+            return fitting[0]
     return None
 
 
