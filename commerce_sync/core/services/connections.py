@@ -218,6 +218,14 @@ REVOKERS: dict[str, Callable[[dict[str, Any]], None]] = {
 }
 
 
+def connection_grant_revocable(*, connection: Connection) -> bool:
+    """Whether unlinking `connection` also asks its platform to revoke our
+    grant (`REVOKERS`). Platforms that publish no revocation endpoint (e.g.
+    FreeAgent: `connectors.freeagent.oauth`) only have their credentials
+    deleted here; the merchant removes the app in the platform's settings."""
+    return connection.platform_key in REVOKERS
+
+
 def _revoke_after_unlink(
     *,
     connection_id: Any,
@@ -258,7 +266,9 @@ def connection_unlink(*, connection: Connection, actor: str) -> Connection:
 
     Once committed, an accounting connection whose platform supports it
     (`REVOKERS`: Xero, QuickBooks), or a Stripe Connect account, has its
-    grant revoked on the platform, best effort (see `_revoke_after_unlink`).
+    grant revoked on the platform, best effort (see `_revoke_after_unlink`);
+    on the others (`connection_grant_revocable` is False) the deleted
+    credentials are all there is to forget.
     An Unlinked connection is history: the merchant may then create a new
     one of its kind.
     """
