@@ -500,6 +500,95 @@ def test_the_double_works_tax_out_as_freeagent_and_takes_no_item_tax(
     double.violations.clear()  # the refusal above was the point
 
 
+def penny_day() -> tuple[dict[str, Any], list[dict[str, Any]], FreeAgentBooks]:
+    """The UK café's configuration with a day of three card sales of one
+    0.99 item each (net 0.82 + VAT 0.17 as the till rounds each sale), its
+    documents (the mapping makes one Sales 20% line: 2.46 + 0.51) and a
+    company holding their accounts."""
+    scenario, banks = freeagent_scenario("uk-cafe-invoice.json")
+    orders = []
+    for n in range(3):
+        at = f"2026-11-02T1{n}:00:00Z"
+        orders.append(
+            {
+                "id": f"O-{n}",
+                "orderNumber": f"O-{n}",
+                "country": "GB",
+                "currency": "GBP",
+                "createdDate": at,
+                "modifiedDate": at,
+                "closedDate": at,
+                "totalAmount": Decimal("0.99"),
+                "totalTaxAmount": Decimal("0.17"),
+                "totalDiscount": Decimal(0),
+                "totalGratuity": Decimal(0),
+                "totalRefund": Decimal(0),
+                "orderLineItems": [
+                    {
+                        "id": "L1",
+                        "productRef": {"id": "chocolate"},
+                        "quantity": 1,
+                        "unitPrice": Decimal("0.82"),
+                        "taxPercentage": 20,
+                        "totalTaxAmount": Decimal("0.17"),
+                        "totalAmount": Decimal("0.99"),
+                    }
+                ],
+                "serviceCharges": [],
+                "payments": [
+                    {
+                        "id": f"O-{n}-P1",
+                        "type": "Card",
+                        "amount": Decimal("0.99"),
+                        "currency": "GBP",
+                        "status": "Paid",
+                    }
+                ],
+            }
+        )
+    scenario["commerce"] = {key: [] for key in scenario["commerce"]} | {"orders": orders}
+    result = preview(scenario)
+    assert not result.errors, result.errors
+    documents = json.loads(json.dumps([d.as_json() for d in result.documents]))
+    return scenario, documents, company_for(documents, banks)
+
+
+def test_a_sync_run_of_a_day_whose_till_rounds_vat_per_sale_books_it_to_the_penny(
+    partner: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merchant's path: orders -> mapping -> sync run -> FreeAgent. The
+    day's invoice holds the till's VAT (0.51, not FreeAgent's 0.49), the
+    card payment of 2.97 settles it in full, and the books are the day's."""
+    scenario, documents, books = penny_day()
+    [line] = documents[0]["lineItems"]
+    assert (line["subTotal"], line["taxAmount"]) == ("2.46", "0.51")
+
+    def connect(merchant: Any) -> None:
+        ledger = freeagent_connection(merchant)
+        ledger.settings = {"transit_category": TRANSIT}
+        ledger.save(update_fields=["settings"])
+
+    with FreeAgentDouble(books) as double:
+        settings.FREEAGENT_API_URL = double.api_url
+        merchant = scenario_merchant(partner, scenario, monkeypatch, connect)
+        run = sync_run_execute(
+            merchant=merchant,
+            first=date(2026, 11, 2),
+            until=date(2026, 11, 3),
+            now=datetime(2026, 11, 10, 9, 0, tzinfo=UTC),
+        )
+        assert run.status == SyncRun.Status.SUCCEEDED, run.messages
+        [invoice] = double.written("invoices")
+        assert (invoice["sales_tax_value"], invoice["total_value"]) == ("0.51", "2.97")
+        assert invoice["paid_value"] == invoice["total_value"]
+        assert double.books.nonzero_balances() == {
+            "4000": Decimal("-2.46"),
+            "TAX:20": Decimal("-0.51"),
+            "bank:1100": Decimal("2.97"),
+        }
+    assert double.violations == []
+
+
 # -- a day long past, run again ------------------------------------------------------------------
 
 
