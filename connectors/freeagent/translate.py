@@ -29,7 +29,8 @@ bodies; those it lacks are listed in the double with FreeAgent's page):
   transaction explanations (POST /bank_transaction_explanations with
   `bank_account`, which creates the manual bank transaction): `paid_invoice`
   (an invoice, or a credit note for a refund), `paid_bill`,
-  `transfer_bank_account`, or a `category`. The same movement on a category
+  `transfer_bank_account`, or a `category` (a deposit line's with its tax
+  stated, else FreeAgent would apply the category's default rate). The same movement on a category
   (e.g. gift cards as a liability) is a journal set against the debtors or
   creditors control category, since an explanation needs a bank account.
 
@@ -629,9 +630,34 @@ def _deposit(key: str, doc: dict[str, Any], books: Books) -> list[Write]:
             bank_id(account),
             Decimal(str(line["totalAmount"])),
             category=_category(books, line["accountRef"]["id"], "A deposit line"),
+            **explanation_tax(doc, line),
         )
         for index, line in enumerate(lines)
     ]
+
+
+def explanation_tax(doc: dict[str, Any], line: dict[str, Any]) -> dict[str, str]:
+    """The tax fields of an explanation on a category for a deposit line.
+    Always stated: an explanation that names none takes its category's own
+    default rate (Codat's FreeAgent integration reference), which would
+    split VAT out of, say, a fee refund the source books without any. A
+    line with no rate is OUT_OF_SCOPE; with a rate, FreeAgent works the VAT
+    out of the gross (`bill_tax`), so a line whose tax differs is refused.
+    Raises `DocumentRejected`."""
+    rate = _line_rate(line)
+    fields = tax_of(rate)
+    tax = Decimal(str(line.get("taxAmount") or 0))
+    if "sales_tax_rate" in fields:
+        theirs = bill_tax(Decimal(str(line["totalAmount"])), rate)
+        if theirs != tax:
+            raise DocumentRejected(
+                f"The deposit line {line.get('description') or ''!r} of {doc.get('date')} "
+                f"carries tax of {money(tax)}; FreeAgent works {money(theirs)} out of its "
+                f"gross at {rate}%"
+            )
+    elif tax:
+        raise DocumentRejected("; ".join(tax_problems({**doc, "lineItems": [line]})))
+    return fields
 
 
 def _transfer(key: str, doc: dict[str, Any], books: Books) -> list[Write]:

@@ -471,6 +471,27 @@ def test_a_bill_carries_the_source_vat_where_freeagent_would_work_out_another(
     assert double.violations == []
 
 
+def test_a_fee_refund_takes_no_vat_even_where_its_category_defaults_to_20_percent() -> None:
+    """FreeAgent applies a category's own rate to an explanation or bill
+    that names none. The café's fee category defaults to 20 % here: the fee
+    refund (a deposit, explained on the card clearing account) and the fees
+    bill must still post untaxed, as the source has them, so the day's
+    books are the scenario's."""
+    documents, expected, books = scenario_documents("uk-cafe-invoice.json")
+    books.categories["6100"]["auto_sales_tax_rate"] = "20"
+    with FreeAgentDouble(books) as double:
+        results = target_for(double).write_documents([(d["key"], d) for d in documents])
+        assert all(isinstance(v, str) for v in results.values()), results
+        assert_books_match(double, expected)
+        [refund] = [
+            e
+            for e in double.written("bank_transaction_explanations")
+            if e.get("category", "").endswith("/6100")
+        ]
+        assert refund["sales_tax_status"] == "OUT_OF_SCOPE"
+    assert double.violations == []
+
+
 def test_the_double_works_tax_out_as_freeagent_and_takes_no_item_tax(
     double: FreeAgentDouble,
 ) -> None:

@@ -568,6 +568,19 @@ class FreeAgentDouble(HarnessedDouble, LocalServer):
     def stamp(self) -> str:
         return self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
+    def auto_rate(self, part: dict[str, Any], code: str) -> Decimal:
+        """The rate a bill (item) or a categorised explanation is taxed at:
+        its own `sales_tax_rate`; none when it states a status or a manual
+        amount; else its category's default (`auto_sales_tax_rate` here, a
+        percentage): FreeAgent applies the category's rate to what names
+        none (dev.freeagent.com/docs/sales_tax for bills; Codat's FreeAgent
+        integration reference for explanations)."""
+        if "sales_tax_rate" in part:
+            return self.rate(part)
+        if part.get("sales_tax_status") or part.get("manual_sales_tax_amount") not in (None, ""):
+            return Decimal(0)
+        return Decimal(str(self.books.categories[code].get("auto_sales_tax_rate") or 0))
+
     def new_url(self, kind: str) -> str:
         self.next_id += 1
         return self.url(kind, str(self.next_id))
@@ -640,7 +653,7 @@ class FreeAgentDouble(HarnessedDouble, LocalServer):
             if not part.get("category") or part.get("total_value") in (None, ""):
                 raise Refused("A bill needs a category and a total value")
             value = Decimal(part["total_value"])
-            rate = self.rate(part)
+            rate = self.auto_rate(part, self.category(part["category"]))
             # A manual amount wins over a rate (dev.freeagent.com/docs/sales_tax);
             # else the tax is worked out from the gross.
             manual = part.get("manual_sales_tax_amount")
@@ -651,7 +664,7 @@ class FreeAgentDouble(HarnessedDouble, LocalServer):
             )
             self.books.post(self.category(part["category"]), value - tax)
             if tax:
-                where = part.get("sales_tax_rate") or ("manual" if manual else "")
+                where = "manual" if manual else format(rate.normalize(), "f")
                 self.books.post(f"TAX:{where}", tax)
             total += value
         self.books.post(CREDITORS, -total)
@@ -693,7 +706,12 @@ class FreeAgentDouble(HarnessedDouble, LocalServer):
                 raise Refused("A transfer needs two different bank accounts")
             self.books.post(f"bank:{other}", -gross)
         elif explanation.get("category"):
-            self.books.post(self.category(explanation["category"]), -gross)
+            code = self.category(explanation["category"])
+            rate = self.auto_rate(explanation, code)
+            tax = (gross * rate / (100 + rate)).quantize(CENT, rounding=ROUND_HALF_UP)
+            self.books.post(code, -(gross - tax))
+            if tax:
+                self.books.post(f"TAX:{format(rate.normalize(), 'f')}", -tax)
         else:
             raise Refused("An explanation needs a category, an invoice, a bill or a transfer")
         self.books.post(f"bank:{bank}", gross)
