@@ -266,9 +266,7 @@ def connection_unlink(*, connection: Connection, actor: str) -> Connection:
 
     Once committed, an accounting connection whose platform supports it
     (`REVOKERS`: Xero, QuickBooks), or a Stripe Connect account, has its
-    grant revoked on the platform, best effort (see `_revoke_after_unlink`);
-    on the others (`connection_grant_revocable` is False) the deleted
-    credentials are all there is to forget.
+    grant revoked on the platform, best effort (see `_revoke_after_unlink`).
     An Unlinked connection is history: the merchant may then create a new
     one of its kind.
     """
