@@ -46,7 +46,10 @@ from commerce_sync.core.services.configuration import (
     ConfigurationRefused,
     sync_configuration_check,
 )
-from commerce_sync.core.services.connections import connection_unlink
+from commerce_sync.core.services.connections import (
+    connection_grant_revocable,
+    connection_unlink,
+)
 from commerce_sync.core.services.merchant_alerts import (
     AlertSettingsLinkInvalid,
     alert_settings_merchant,
@@ -2038,13 +2041,19 @@ def settings_page(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                         {
                             "connection": connection,
                             "name": NAMES.get(connection.platform_key, connection.platform_key),
+                            "revokes": connection_grant_revocable(connection=connection),
                         },
                     ),
                 )
             connection_unlink(connection=connection, actor=setup.MERCHANT)
+            name = NAMES.get(connection.platform_key, connection.platform_key)
             notice = _(
                 "%(name)s is disconnected. Nothing more is read from or posted to it; what was posted stays. Use Reconnect below to connect it again."
-            ) % {"name": NAMES.get(connection.platform_key, connection.platform_key)}
+            ) % {"name": name}
+            if not connection_grant_revocable(connection=connection):
+                notice += " " + _(
+                    "Our keys for %(name)s are deleted. %(name)s offers no way for us to withdraw its permission, so remove Commerce Sync from the connected apps in %(name)s's settings to end it there too."
+                ) % {"name": name}
         elif action == "edit":
             session.pop(request, "draft")
             return redirect("setup_flow:stage", "sales")

@@ -219,8 +219,11 @@ class ConnectionView(PartnerApiView):
             {"status": serializers.ChoiceField(choices=STATUSES, allow_null=True, required=False)},
         ),
         responses=responses(ConnectionSerializer, 400, 404),
-        description="Only `Unlinked` may be set (null or absent changes nothing). Unlinking an "
-        "accounting connection also revokes its grant on the platform where it can.",
+        description="Only `Unlinked` may be set (null or absent changes nothing). Unlinking "
+        "deletes the stored credentials. It also revokes the grant on the platform where the "
+        "platform publishes a way to (e.g. xero, quickbooks, a Stripe Connect account); "
+        "the others (e.g. freeagent) publish none, so the merchant removes the app in the "
+        "platform's own settings to end the grant there.",
     )
     def patch(self, request: Request, company_id: str, connection_id: str) -> Response:
         connection = _connection(request, company_id, connection_id)

@@ -61,11 +61,14 @@ class FreeAgentTarget:
         self.debtors_category = debtors_category
         self.creditors_category = creditors_category
         self.transit_category = transit_category
-        # Invoices and credit notes are listed by when they changed: a crash
-        # is recovered by the next run, well within this window.
+        # Invoices and credit notes are listed by when they changed: at least
+        # this far back, and back to the business day looked for (`_since`).
         self.lookback = timedelta(days=lookback_days)
         self._urls: dict[str, str] = {}  # marker -> URL of what carries it
         self._listed: dict[tuple[str, str | None, str | None], list[dict[str, Any]]] = {}
+        # The updated_since each listing of invoices or credit notes was made with.
+        self._listed_since: dict[tuple[str, str | None, str | None], str] = {}
+        self._earliest: str | None = None  # the batch's earliest business day
         self._banks: list[AccountOption] | None = None
 
     @property
@@ -280,24 +283,52 @@ class FreeAgentTarget:
 
     # -- finding what was written -----------------------------------------------------
 
+    def _since(self, date: str | None) -> str:
+        """How far back invoices or credit notes are listed (FreeAgent lists
+        them by when they last changed, `updated_since`; it has no filter on
+        their date): the look-back window, stretched back to the day before
+        the earliest business day asked for in this batch (`date`, and the
+        days of the batch's documents), since a day's documents are written
+        on or after that day: a re-run or a backfill of a day long past
+        still finds what it wrote then."""
+        since = datetime.now(UTC) - self.lookback
+        for day in filter(None, (date, self._earliest)):
+            try:
+                start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+            except ValueError:
+                continue
+            since = min(since, start - timedelta(days=1))  # a day's margin: time zones
+        return since.strftime("%Y-%m-%dT%H:%M:%SZ")
+
     def _list_params(self, write: Write, date: str | None) -> dict[str, str]:
-        since = (datetime.now(UTC) - self.lookback).strftime("%Y-%m-%dT%H:%M:%SZ")
         if write.kind == "journal_set":
             return {"tag": TAG} | ({"from_date": date, "to_date": date} if date else {})
         if write.kind in ("invoice", "credit_note"):
-            return {"view": "all", "updated_since": since}
+            return {"view": "all", "updated_since": self._since(date)}
+        since = (datetime.now(UTC) - self.lookback).strftime("%Y-%m-%dT%H:%M:%SZ")
         params = {"from_date": date, "to_date": date} if date else {"updated_since": since}
         if write.kind == "explanation" and write.bank:
             params["bank_account"] = self.url("bank_accounts", write.bank)
         return params
 
+    def _scope(self, write: Write, date: str | None) -> tuple[str, str | None, str | None]:
+        """The listing `write` is looked for in: invoices and credit notes
+        one listing per batch (not per day), the rest per day."""
+        if write.kind in ("invoice", "credit_note"):
+            return (write.kind, None, None)
+        return (write.kind, write.bank, date)
+
     def _rows(self, write: Write, date: str | None) -> list[dict[str, Any]]:
-        scope = (write.kind, write.bank, date)
-        if scope not in self._listed:
+        scope = self._scope(write, date)
+        params = self._list_params(write, date)
+        since = params.get("updated_since")
+        listed_since = self._listed_since.get(scope)
+        stale = since is not None and listed_since is not None and since < listed_since
+        if scope not in self._listed or stale:
             path, collection = LISTS[write.kind]
-            self._listed[scope] = self.client.pages(
-                path, collection, self._list_params(write, date)
-            )
+            self._listed[scope] = self.client.pages(path, collection, params)
+            if since is not None:
+                self._listed_since[scope] = since
         return self._listed[scope]
 
     def _lookup(self, write: Write, date: str | None) -> dict[str, Any] | None:
@@ -362,7 +393,7 @@ class FreeAgentTarget:
             created = self.client.request("POST", write.path, body=write.body)[resource]
             row = created
             self._urls[write.marker] = str(created["url"])
-            self._listed.setdefault((write.kind, write.bank, date), []).append(created)
+            self._listed.setdefault(self._scope(write, date), []).append(created)
         if write.transition and str(row.get("status", "Draft")).lower() == "draft":
             resource_id = self.client.id_of(str(row["url"]))
             self.client.request("PUT", f"{write.path}/{resource_id}/transitions/{write.transition}")
@@ -376,6 +407,9 @@ class FreeAgentTarget:
         document alone; errors of the connection or the platform are raised
         (what was written stays written and is found next time)."""
         self._listed.clear()  # a new batch sees FreeAgent afresh
+        self._listed_since.clear()
+        days = sorted(str(document.get("date") or "") for _, document in items)
+        self._earliest = next((day for day in days if day), None)
         documents = dict(items)
         outcomes: dict[str, Outcome] = {}
 

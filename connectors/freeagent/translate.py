@@ -17,14 +17,20 @@ bodies; those it lacks are listed in the double with FreeAgent's page):
 * invoice / creditNote -> POST /invoices, /credit_notes with items (price
   net, quantity 1, category, sales_tax_rate), then the mark_as_sent
   transition unless the document is a draft. A credit note's items are
-  negative, as FreeAgent keeps them.
+  negative, as FreeAgent keeps them. FreeAgent works each item's tax out
+  itself and takes no tax amount on an item; where the till rounded VAT
+  differently (per sale), a labelled pair of "VAT rounding" items makes
+  FreeAgent's VAT, net and total the source's to the penny
+  (`rounding_items`).
 * bill -> POST /bills, one category and total when its lines share one,
-  else `bill_items`.
+  else `bill_items`; the source's tax as `manual_sales_tax_amount` where
+  FreeAgent's working from the gross would differ.
 * payment / billPayment / deposit / transfer on a bank account -> bank
   transaction explanations (POST /bank_transaction_explanations with
   `bank_account`, which creates the manual bank transaction): `paid_invoice`
   (an invoice, or a credit note for a refund), `paid_bill`,
-  `transfer_bank_account`, or a `category`. The same movement on a category
+  `transfer_bank_account`, or a `category` (a deposit line's with its tax
+  stated, else FreeAgent would apply the category's default rate). The same movement on a category
   (e.g. gift cards as a liability) is a journal set against the debtors or
   creditors control category, since an explanation needs a bank account.
 
@@ -205,32 +211,136 @@ def tax_of(rate_id: str | None) -> dict[str, str]:
 
 
 def freeagent_tax(net: Decimal, rate_id: str | None) -> Decimal:
-    """The tax FreeAgent computes on an item: net x rate, to the penny (half up)."""
+    """The tax FreeAgent computes on an invoice or credit note item: its net
+    (price x quantity, to the penny) x rate, to the penny, half away from
+    zero. FreeAgent rounds each item on its own (its API forum: "FreeAgent
+    rounds the VAT figure per line"), and an item takes a rate or a status,
+    never a tax amount (dev.freeagent.com/docs/invoices)."""
     if not rate_id or rate_id in TAX_STATUSES:
         return Decimal(0)
     return (Decimal(net) * Decimal(rate_id) / 100).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def bill_tax(gross: Decimal, rate_id: str | None) -> Decimal:
+    """The tax FreeAgent works out on a bill (item) from its gross value and
+    rate: gross x rate / (100 + rate), to the penny (dev.freeagent.com/docs/
+    sales_tax: 100.00 gross at 20 % holds 16.67)."""
+    if not rate_id or rate_id in TAX_STATUSES:
+        return Decimal(0)
+    rate = Decimal(rate_id)
+    return (Decimal(gross) * rate / (100 + rate)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _line_rate(line: dict[str, Any]) -> str | None:
+    rate = (line.get("taxRateRef") or {}).get("id")
+    return str(rate) if rate else None
+
+
 def tax_problems(document: dict[str, Any]) -> list[str]:
-    """Lines whose tax differs from what FreeAgent would compute (it takes
-    no tax amount on invoice items, only a rate)."""
+    """The lines whose tax FreeAgent cannot be made to carry, in plain
+    words: tax on a line with no rate (EXEMPT, OUT_OF_SCOPE or none), or on
+    a 0 % rate. A penny's difference between the source's rounding and
+    FreeAgent's is not a problem: `vat_rounding` (invoices, credit notes)
+    and `manual_sales_tax_amount` (bills) carry the source's tax."""
     problems = []
     for line in document.get("lineItems") or []:
         if "subTotal" not in line:
             continue
-        rate = (line.get("taxRateRef") or {}).get("id")
+        rate = _line_rate(line)
         if rate and rate not in TAX_STATUSES and not is_number(rate):
             continue  # not a rate at all: `tax_of` refuses it, in its own words
         ours = Decimal(str(line.get("taxAmount") or 0))
-        theirs = freeagent_tax(Decimal(str(line["subTotal"])), rate)
-        if ours != theirs:
+        if ours and (not rate or rate in TAX_STATUSES or Decimal(rate) == 0):
             problems.append(
-                f"FreeAgent works tax out itself: {rate}% of {money(line['subTotal'])} is "
-                f"{money(theirs)}, but the {document.get('type')} line "
-                f"{line.get('description') or ''!r} of {document.get('date')} carries "
-                f"{money(ours)}"
+                f"The {document.get('type')} line {line.get('description') or ''!r} of "
+                f"{document.get('date')} carries tax of {money(ours)} but its tax rate "
+                f"{rate or '(none)'} takes no tax in FreeAgent; map it to a FreeAgent rate "
+                "such as 20"
             )
     return problems
+
+
+@dataclass(frozen=True)
+class Rounding:
+    """The gap, at one rate, between the tax a document carries and the tax
+    FreeAgent works out item by item: `difference` = ours - FreeAgent's (in
+    the document's own sign), closed by a pair of items on `category`."""
+
+    rate: str
+    category: str
+    difference: Decimal
+
+
+def vat_rounding(document: dict[str, Any]) -> list[Rounding]:
+    """Per percentage rate of an invoice or credit note, where the source's
+    tax (rounded per sale or per line by the till) differs from FreeAgent's
+    per-item computation (`freeagent_tax`); rates that agree are left out."""
+    ours: dict[str, Decimal] = {}
+    theirs: dict[str, Decimal] = {}
+    categories: dict[str, str] = {}
+    for line in document.get("lineItems") or []:
+        rate = _line_rate(line)
+        if not rate or rate in TAX_STATUSES or not is_number(rate) or Decimal(rate) == 0:
+            continue
+        ours[rate] = ours.get(rate, Decimal(0)) + Decimal(str(line.get("taxAmount") or 0))
+        theirs[rate] = theirs.get(rate, Decimal(0)) + freeagent_tax(
+            Decimal(str(line["subTotal"])), rate
+        )
+        categories.setdefault(rate, str(line["accountRef"]["id"]))
+    return [
+        Rounding(rate, categories[rate], ours[rate] - theirs[rate])
+        for rate in ours
+        if ours[rate] != theirs[rate]
+    ]
+
+
+def rounding_items(document: dict[str, Any], books: Books, sign: int) -> list[dict[str, Any]]:
+    """The items that make FreeAgent's tax equal the source's, to the penny,
+    for each `vat_rounding` gap: FreeAgent's invoice items take no tax
+    amount, so a labelled item at the rate whose net is worked out so that
+    FreeAgent's own rounding of it gives exactly the gap (net = gap / rate:
+    0.02 at 20 % is a 0.10 item), and a second labelled item, EXEMPT, taking
+    that net back. Both post to the rate's (first line's) category, so the
+    category's net, the tax and the total are the source's; exempt sales sit
+    with taxable ones in the VAT return's net sales, so its net sales are
+    the source's too. `sign` is -1 on a credit note (negative items).
+    Raises `DocumentRejected` if no item at the rate can carry the gap."""
+    items = []
+    for gap in vat_rounding(document):
+        rate = Decimal(gap.rate)
+        net = (sign * gap.difference * 100 / rate).quantize(CENT, rounding=ROUND_HALF_UP)
+        if freeagent_tax(net, gap.rate) != sign * gap.difference:
+            raise DocumentRejected(
+                f"The {document.get('type')} of {document.get('date')} carries tax at "
+                f"{gap.rate}% that FreeAgent cannot be made to hold ({money(gap.difference)} "
+                "more than it works out); check the rate mapped"
+            )
+        category = _category(books, gap.category, "An invoice line")
+        label = (
+            f"VAT rounding: the till's VAT at {gap.rate}% differs from FreeAgent's "
+            f"line-by-line sum by {money(gap.difference)}"
+        )
+        items.append(
+            {
+                "item_type": "Services",
+                "description": label,
+                "quantity": "1.0",
+                "price": money(net),
+                "category": category,
+                "sales_tax_rate": gap.rate,
+            }
+        )
+        items.append(
+            {
+                "item_type": "Services",
+                "description": "VAT rounding: takes back the net of the line above",
+                "quantity": "1.0",
+                "price": money(-net),
+                "category": category,
+                "sales_tax_status": "EXEMPT",
+            }
+        )
+    return items
 
 
 def is_number(text: str) -> bool:
@@ -337,7 +447,7 @@ def _items(doc: dict[str, Any], books: Books, sign: int) -> list[dict[str, Any]]
             "category": _category(books, line["accountRef"]["id"], "An invoice line"),
         }
         items.append(item | tax_of((line.get("taxRateRef") or {}).get("id")))
-    return items
+    return items + rounding_items(doc, books, sign)
 
 
 def _sales(key: str, doc: dict[str, Any], books: Books, kind: str) -> list[Write]:
@@ -378,18 +488,33 @@ def _credit_note(key: str, doc: dict[str, Any], books: Books) -> list[Write]:
 
 
 def _bill(key: str, doc: dict[str, Any], books: Books) -> list[Write]:
+    """A bill: one category and total when its lines share one (account,
+    rate), else `bill_items`. Each part takes its rate, unless FreeAgent's
+    working from the gross (`bill_tax`) would differ from the tax the
+    source carries: then it takes that tax as `manual_sales_tax_amount`
+    (dev.freeagent.com/docs/sales_tax: bills and bill items may carry a
+    manual amount instead of a rate)."""
+    problems = tax_problems(doc)
+    if problems:
+        raise DocumentRejected("; ".join(problems))
     supplier = (doc.get("supplierRef") or {}).get("id")
     if not supplier:
         raise DocumentRejected("A FreeAgent bill needs a supplier contact")
-    groups: dict[tuple[str, str | None], Decimal] = {}
+    groups: dict[tuple[str, str | None], tuple[Decimal, Decimal]] = {}
     for line in doc["lineItems"]:
-        rate = (line.get("taxRateRef") or {}).get("id")
-        if Decimal(str(line.get("taxAmount") or 0)) != freeagent_tax(
-            Decimal(str(line["subTotal"])), rate
-        ):
-            raise DocumentRejected("; ".join(tax_problems(doc)))
-        group = (line["accountRef"]["id"], rate)
-        groups[group] = groups.get(group, Decimal(0)) + Decimal(str(line["totalAmount"]))
+        group = (line["accountRef"]["id"], _line_rate(line))
+        total, tax = groups.get(group, (Decimal(0), Decimal(0)))
+        groups[group] = (
+            total + Decimal(str(line["totalAmount"])),
+            tax + Decimal(str(line.get("taxAmount") or 0)),
+        )
+
+    def taxed(rate: str | None, total: Decimal, tax: Decimal) -> dict[str, str]:
+        fields = tax_of(rate)
+        if "sales_tax_rate" in fields and bill_tax(total, rate) != tax:
+            return {"manual_sales_tax_amount": money(tax)}
+        return fields
+
     reference = bill_reference(key)
     body: dict[str, Any] = {
         "contact": books.url("contacts", str(supplier)),
@@ -398,9 +523,9 @@ def _bill(key: str, doc: dict[str, Any], books: Books) -> list[Write]:
         "due_on": doc["date"],
     }
     if len(groups) == 1:
-        ((account, rate), total) = next(iter(groups.items()))
+        ((account, rate), (total, tax)) = next(iter(groups.items()))
         body |= {"category": _category(books, account, "A bill"), "total_value": money(total)}
-        body |= tax_of(rate)
+        body |= taxed(rate, total, tax)
     else:
         body["bill_items"] = [
             {
@@ -408,8 +533,8 @@ def _bill(key: str, doc: dict[str, Any], books: Books) -> list[Write]:
                 "total_value": money(total),
                 "description": str(doc.get("description") or "Fees"),
             }
-            | tax_of(rate)
-            for (account, rate), total in groups.items()
+            | taxed(rate, total, tax)
+            for (account, rate), (total, tax) in groups.items()
         ]
     return [Write("bill", "/bills", {"bill": body}, reference)]
 
@@ -505,9 +630,34 @@ def _deposit(key: str, doc: dict[str, Any], books: Books) -> list[Write]:
             bank_id(account),
             Decimal(str(line["totalAmount"])),
             category=_category(books, line["accountRef"]["id"], "A deposit line"),
+            **explanation_tax(doc, line),
         )
         for index, line in enumerate(lines)
     ]
+
+
+def explanation_tax(doc: dict[str, Any], line: dict[str, Any]) -> dict[str, str]:
+    """The tax fields of an explanation on a category for a deposit line.
+    Always stated: an explanation that names none takes its category's own
+    default rate (Codat's FreeAgent integration reference), which would
+    split VAT out of, say, a fee refund the source books without any. A
+    line with no rate is OUT_OF_SCOPE; with a rate, FreeAgent works the VAT
+    out of the gross (`bill_tax`), so a line whose tax differs is refused.
+    Raises `DocumentRejected`."""
+    rate = _line_rate(line)
+    fields = tax_of(rate)
+    tax = Decimal(str(line.get("taxAmount") or 0))
+    if "sales_tax_rate" in fields:
+        theirs = bill_tax(Decimal(str(line["totalAmount"])), rate)
+        if theirs != tax:
+            raise DocumentRejected(
+                f"The deposit line {line.get('description') or ''!r} of {doc.get('date')} "
+                f"carries tax of {money(tax)}; FreeAgent works {money(theirs)} out of its "
+                f"gross at {rate}%"
+            )
+    elif tax:
+        raise DocumentRejected("; ".join(tax_problems({**doc, "lineItems": [line]})))
+    return fields
 
 
 def _transfer(key: str, doc: dict[str, Any], books: Books) -> list[Write]:

@@ -9,7 +9,7 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -301,14 +301,23 @@ def test_check_references_names_what_would_fail(target: FreeAgentTarget) -> None
                 "subTotal": "1.00",
                 "taxAmount": "0.00",
             },
+            {
+                "accountRef": {"id": "001"},
+                "taxRateRef": {"id": "EXEMPT"},
+                "description": "Exempt sales",
+                "subTotal": "5.00",
+                "taxAmount": "0.50",
+            },
         ],
     }
     problems = target.check_references(
         [invoice, _journal([("bank:1", "1.00"), ("bank:7", "-1.00")])]
     )
     assert problems == [
-        "FreeAgent works tax out itself: 20% of 39.51 is 7.90, but the invoice line "
-        "'Sales 20%' of 2026-11-02 carries 7.91",
+        # A penny off FreeAgent's working (7.90) is carried, not refused; tax
+        # on a line whose rate takes none cannot be.
+        "The invoice line 'Exempt sales' of 2026-11-02 carries tax of 0.50 but its tax "
+        "rate EXEMPT takes no tax in FreeAgent; map it to a FreeAgent rate such as 20",
         "Account bank:1 is a FreeAgent bank account; a journal reaches it through a transit "
         "category, and this connection names none (transit_category)",
         "Account bank:7 is a FreeAgent bank account; a journal reaches it through a transit "
@@ -332,6 +341,325 @@ def test_a_refused_document_fails_alone_in_plain_words(
     assert isinstance(error, DocumentRejected)
     assert "Category" in error.message and "999 not found" in error.message
     assert double.books.nonzero_balances() == {"001": Decimal("-5.00"), "901": Decimal("5.00")}
+
+
+# -- tax to the penny ---------------------------------------------------------------------------
+
+
+def _sales(kind: str, key: str, date: str, lines: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """An invoice or credit note as the preview makes it: one line per rate
+    (description, subTotal, taxAmount; all at 20 % on category 001)."""
+    return {
+        "type": kind,
+        "key": key,
+        "currency": "GBP",
+        "date": date,
+        "description": f"Daily sales {date}",
+        "customerRef": {"id": CUSTOMER},
+        "status": "Submitted",
+        "lineItems": [
+            {
+                "accountRef": {"id": "001"},
+                "taxRateRef": {"id": "20"},
+                "description": text,
+                "subTotal": net,
+                "taxAmount": tax,
+                "totalAmount": str(Decimal(net) + Decimal(tax)),
+            }
+            for text, net, tax in lines
+        ],
+    }
+
+
+def test_a_day_whose_till_rounds_vat_per_sale_posts_to_the_penny(
+    target: FreeAgentTarget, double: FreeAgentDouble
+) -> None:
+    """Worked by hand. Three sales of 0.99 including 20 % VAT: the till
+    rounds each sale's VAT (0.99 / 6 = 0.165 -> 0.17), so the day's sales
+    line is net 2.46, VAT 0.51, gross 2.97. FreeAgent works out 20 % of
+    2.46 = 0.492 -> 0.49 and takes no VAT amount on an item: 0.02 apart.
+    One of them refunded: net 0.82, VAT 0.17, where FreeAgent makes 0.164
+    -> 0.16. FreeAgent must still hold the till's VAT, net and totals."""
+    invoice = _sales(
+        "invoice", "m:2026-11-02:invoice", "2026-11-02", [("Sales 20%", "2.46", "0.51")]
+    )
+    note = _sales(
+        "creditNote", "m:2026-11-02:creditNote", "2026-11-02", [("Refunds 20%", "0.82", "0.17")]
+    )
+    assert target.check_references([invoice, note]) == []
+    results = target.write_documents([(invoice["key"], invoice), (note["key"], note)])
+    assert all(isinstance(v, str) for v in results.values()), results
+    [held] = double.written("invoices")
+    assert (held["net_value"], held["sales_tax_value"], held["total_value"]) == (
+        "2.46",
+        "0.51",
+        "2.97",
+    )
+    [credit] = double.written("credit_notes")
+    assert (credit["net_value"], credit["sales_tax_value"], credit["total_value"]) == (
+        "-0.82",
+        "-0.17",
+        "-0.99",
+    )
+    # The gap is carried by a labelled pair: 0.10 at 20 % (VAT 0.02) taken
+    # back by -0.10 exempt, both on the sales category.
+    pair = [i for i in held["invoice_items"] if i["description"].startswith("VAT rounding")]
+    assert [(i["price"], i.get("sales_tax_rate"), i.get("sales_tax_status")) for i in pair] == [
+        ("0.10", "20", None),
+        ("-0.10", None, "EXEMPT"),
+    ]
+    assert "by 0.02" in pair[0]["description"]
+    credit_pair = [i["price"] for i in credit["credit_note_items"][1:]]
+    assert credit_pair == ["-0.05", "0.05"]  # VAT -0.01 more, net unchanged
+    assert double.books.nonzero_balances() == {
+        "001": Decimal("-1.64"),  # 2.46 - 0.82
+        "TAX:20": Decimal("-0.34"),  # 0.51 - 0.17
+        DEBTORS: Decimal("1.98"),  # 2.97 - 0.99
+    }
+    # A run again writes nothing.
+    writes = double.writes
+    assert (
+        FreeAgentTarget(client_for(double)).write_documents(
+            [(invoice["key"], invoice), (note["key"], note)]
+        )
+        == results
+    )
+    assert double.writes == writes
+    assert double.violations == []
+
+
+def test_a_bill_carries_the_source_vat_where_freeagent_would_work_out_another(
+    target: FreeAgentTarget, double: FreeAgentDouble
+) -> None:
+    """FreeAgent works a bill's VAT out of its gross: 2.97 at 20 % holds
+    0.495 -> 0.50, but the fees were charged with 0.51 (three of 0.99,
+    each rounded). The bill takes the 0.51 as its manual amount."""
+    double.books.contacts[SUPPLIER]["status"] = "Active"
+    bill = {
+        "type": "bill",
+        "key": "m:2026-11-02:bill",
+        "currency": "GBP",
+        "date": "2026-11-02",
+        "description": "Payment fees",
+        "supplierRef": {"id": SUPPLIER},
+        "lineItems": [
+            {
+                "accountRef": {"id": "250"},
+                "taxRateRef": {"id": "20"},
+                "description": "Fees",
+                "subTotal": "2.46",
+                "taxAmount": "0.51",
+                "totalAmount": "2.97",
+            }
+        ],
+    }
+    assert target.check_references([bill]) == []
+    result = target.write_documents([(bill["key"], bill)])[bill["key"]]
+    assert isinstance(result, str), result
+    [held] = double.written("bills")
+    assert held["manual_sales_tax_amount"] == "0.51" and "sales_tax_rate" not in held
+    assert double.books.balances["250"] == Decimal("2.46")
+    assert double.books.balances["TAX:manual"] == Decimal("0.51")
+    assert double.books.balances[CREDITORS] == Decimal("-2.97")
+    # Where FreeAgent's working agrees, the bill takes the rate.
+    bill2 = {**bill, "key": "m:2026-11-03:bill", "date": "2026-11-03"}
+    bill2["lineItems"] = [
+        {**bill["lineItems"][0], "subTotal": "2.50", "taxAmount": "0.50", "totalAmount": "3.00"}
+    ]
+    assert isinstance(target.write_documents([(bill2["key"], bill2)])[bill2["key"]], str)
+    assert double.written("bills")[1]["sales_tax_rate"] == "20"
+    assert double.violations == []
+
+
+def test_a_fee_refund_takes_no_vat_even_where_its_category_defaults_to_20_percent() -> None:
+    """FreeAgent applies a category's own rate to an explanation or bill
+    that names none. The café's fee category defaults to 20 % here: the fee
+    refund (a deposit, explained on the card clearing account) and the fees
+    bill must still post untaxed, as the source has them, so the day's
+    books are the scenario's."""
+    documents, expected, books = scenario_documents("uk-cafe-invoice.json")
+    books.categories["6100"]["auto_sales_tax_rate"] = "20"
+    with FreeAgentDouble(books) as double:
+        results = target_for(double).write_documents([(d["key"], d) for d in documents])
+        assert all(isinstance(v, str) for v in results.values()), results
+        assert_books_match(double, expected)
+        [refund] = [
+            e
+            for e in double.written("bank_transaction_explanations")
+            if e.get("category", "").endswith("/6100")
+        ]
+        assert refund["sales_tax_status"] == "OUT_OF_SCOPE"
+    assert double.violations == []
+
+
+def test_the_double_works_tax_out_as_freeagent_and_takes_no_item_tax(
+    double: FreeAgentDouble,
+) -> None:
+    """An invoice item takes a rate, not a VAT amount: an item carrying one
+    is refused, and the double rounds each item as FreeAgent does."""
+    client = client_for(double)
+    item = {
+        "description": "Sales",
+        "quantity": "3.0",
+        "price": "0.82",
+        "category": double.url("categories", "001"),
+        "sales_tax_rate": "20",
+    }
+    body = {
+        "invoice": {
+            "contact": double.url("contacts", CUSTOMER),
+            "dated_on": "2026-11-02",
+            "payment_terms_in_days": 0,
+            "invoice_items": [item | {"sales_tax_value": "0.51"}],
+        }
+    }
+    with pytest.raises(DocumentRejected, match="sales_tax_value is not a field FreeAgent takes"):
+        client.request("POST", "/invoices", body=body)
+    body["invoice"]["invoice_items"] = [item, item]
+    held = client.request("POST", "/invoices", body=body)["invoice"]
+    assert (held["net_value"], held["sales_tax_value"]) == ("4.92", "0.98")  # 2 x (2.46 -> 0.49)
+    double.violations.clear()  # the refusal above was the point
+
+
+def penny_day() -> tuple[dict[str, Any], list[dict[str, Any]], FreeAgentBooks]:
+    """The UK café's configuration with a day of three card sales of one
+    0.99 item each (net 0.82 + VAT 0.17 as the till rounds each sale), its
+    documents (the mapping makes one Sales 20% line: 2.46 + 0.51) and a
+    company holding their accounts."""
+    scenario, banks = freeagent_scenario("uk-cafe-invoice.json")
+    orders = []
+    for n in range(3):
+        at = f"2026-11-02T1{n}:00:00Z"
+        orders.append(
+            {
+                "id": f"O-{n}",
+                "orderNumber": f"O-{n}",
+                "country": "GB",
+                "currency": "GBP",
+                "createdDate": at,
+                "modifiedDate": at,
+                "closedDate": at,
+                "totalAmount": Decimal("0.99"),
+                "totalTaxAmount": Decimal("0.17"),
+                "totalDiscount": Decimal(0),
+                "totalGratuity": Decimal(0),
+                "totalRefund": Decimal(0),
+                "orderLineItems": [
+                    {
+                        "id": "L1",
+                        "productRef": {"id": "chocolate"},
+                        "quantity": 1,
+                        "unitPrice": Decimal("0.82"),
+                        "taxPercentage": 20,
+                        "totalTaxAmount": Decimal("0.17"),
+                        "totalAmount": Decimal("0.99"),
+                    }
+                ],
+                "serviceCharges": [],
+                "payments": [
+                    {
+                        "id": f"O-{n}-P1",
+                        "type": "Card",
+                        "amount": Decimal("0.99"),
+                        "currency": "GBP",
+                        "status": "Paid",
+                    }
+                ],
+            }
+        )
+    scenario["commerce"] = {key: [] for key in scenario["commerce"]} | {"orders": orders}
+    result = preview(scenario)
+    assert not result.errors, result.errors
+    documents = json.loads(json.dumps([d.as_json() for d in result.documents]))
+    return scenario, documents, company_for(documents, banks)
+
+
+def test_a_sync_run_of_a_day_whose_till_rounds_vat_per_sale_books_it_to_the_penny(
+    partner: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merchant's path: orders -> mapping -> sync run -> FreeAgent. The
+    day's invoice holds the till's VAT (0.51, not FreeAgent's 0.49), the
+    card payment of 2.97 settles it in full, and the books are the day's."""
+    scenario, documents, books = penny_day()
+    [line] = documents[0]["lineItems"]
+    assert (line["subTotal"], line["taxAmount"]) == ("2.46", "0.51")
+
+    def connect(merchant: Any) -> None:
+        ledger = freeagent_connection(merchant)
+        ledger.settings = {"transit_category": TRANSIT}
+        ledger.save(update_fields=["settings"])
+
+    with FreeAgentDouble(books) as double:
+        settings.FREEAGENT_API_URL = double.api_url
+        merchant = scenario_merchant(partner, scenario, monkeypatch, connect)
+        run = sync_run_execute(
+            merchant=merchant,
+            first=date(2026, 11, 2),
+            until=date(2026, 11, 3),
+            now=datetime(2026, 11, 10, 9, 0, tzinfo=UTC),
+        )
+        assert run.status == SyncRun.Status.SUCCEEDED, run.messages
+        [invoice] = double.written("invoices")
+        assert (invoice["sales_tax_value"], invoice["total_value"]) == ("0.51", "2.97")
+        assert invoice["paid_value"] == invoice["total_value"]
+        assert double.books.nonzero_balances() == {
+            "4000": Decimal("-2.46"),
+            "TAX:20": Decimal("-0.51"),
+            "bank:1100": Decimal("2.97"),
+        }
+    assert double.violations == []
+
+
+# -- a day long past, run again ------------------------------------------------------------------
+
+
+def test_a_day_long_past_run_again_finds_what_it_wrote_then() -> None:
+    """FreeAgent lists invoices and credit notes by when they last changed
+    (`updated_since`), not by their date. Two days 300 days old, written the
+    morning after each (the double stamps them then), are re-run today as a
+    backfill would: each is found, nothing is written twice, and invoices
+    are listed once for the whole batch, not once per day."""
+    first_day = (datetime.now(UTC) - timedelta(days=300)).date()
+    clock = {"now": datetime.combine(first_day + timedelta(days=1), time(3), tzinfo=UTC)}
+    items: list[tuple[str, dict[str, Any]]] = []
+    with FreeAgentDouble(uk_company(), clock=lambda: clock["now"]) as double:
+        for offset in (0, 1):
+            day = str(first_day + timedelta(days=offset))
+            invoice = _sales("invoice", f"m:{day}:invoice", day, [("Sales 20%", "10.00", "2.00")])
+            note = _sales("creditNote", f"m:{day}:creditNote", day, [("Refunds", "1.00", "0.20")])
+            payment = {
+                "type": "payment",
+                "key": f"m:{day}:payment",
+                "currency": "GBP",
+                "date": day,
+                "description": "Card payments",
+                "customerRef": {"id": CUSTOMER},
+                "accountRef": {"id": "bank:1"},
+                "totalAmount": "12.00",
+                "links": [{"type": "Invoice", "id": invoice["key"], "amount": "12.00"}],
+            }
+            day_items = [(d["key"], d) for d in (invoice, note, payment)]
+            written = FreeAgentTarget(client_for(double)).write_documents(day_items)
+            assert all(isinstance(v, str) for v in written.values()), written
+            items += day_items
+            clock["now"] += timedelta(days=1)
+        results = {
+            key: FreeAgentTarget(client_for(double)).find_document(key=key) for key, _ in items
+        }
+        writes, balances = double.writes, double.books.nonzero_balances()
+        clock["now"] = datetime.now(UTC)  # 300 days on
+        # A fresh adapter finds each by its key (the engine's path after a crash) ...
+        assert {k: FreeAgentTarget(client_for(double)).find_document(key=k) for k in results} == (
+            results
+        )
+        # ... and a backfill of both days in one batch writes nothing.
+        double.requests.clear()
+        assert FreeAgentTarget(client_for(double)).write_documents(items) == results
+        assert double.writes == writes and double.books.nonzero_balances() == balances
+        listings = [p for m, p, _ in double.requests if m == "GET" and p == "/v2/invoices"]
+        assert len(listings) == 1
+        assert len(double.written("invoices")) == 2 and markers_once(double)
+    assert double.violations == []
 
 
 # -- faults, exactly once ---------------------------------------------------------------------

@@ -32,7 +32,9 @@ import re
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from typing import Any
@@ -70,6 +72,7 @@ DOCUMENTED: dict[str, dict[str, str]] = {
     "bill": {
         "sales_tax_rate": f"{_DOCS}/bills",
         "sales_tax_status": f"{_DOCS}/bills",
+        "manual_sales_tax_amount": f"{_DOCS}/sales_tax",
         "bill_items": f"{_DOCS}/bills",
     },
     "bill.bill_items[]": {
@@ -78,6 +81,7 @@ DOCUMENTED: dict[str, dict[str, str]] = {
         "description": f"{_DOCS}/bills",
         "sales_tax_rate": f"{_DOCS}/bills",
         "sales_tax_status": f"{_DOCS}/bills",
+        "manual_sales_tax_amount": f"{_DOCS}/sales_tax",
     },
     "bank_transaction_explanation": {
         "paid_invoice": f"{_DOCS}/bank_transaction_explanations",
@@ -90,7 +94,15 @@ DOCUMENTED: dict[str, dict[str, str]] = {
 }
 # Pagination every list takes (README: at most 100 records a page).
 PAGING = {"page", "per_page"}
-MONEY = {"gross_value", "debit_value", "total_value", "price", "opening_balance", "exchange_rate"}
+MONEY = {
+    "gross_value",
+    "debit_value",
+    "total_value",
+    "price",
+    "opening_balance",
+    "exchange_rate",
+    "manual_sales_tax_amount",
+}
 DATES = {"dated_on", "due_on"}
 URLS = {
     "contact",
@@ -311,9 +323,18 @@ class FreeAgentBooks:
 
 
 class FreeAgentDouble(HarnessedDouble, LocalServer):
-    def __init__(self, books: FreeAgentBooks, *, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        books: FreeAgentBooks,
+        *,
+        delay: float = 0.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.books = books
         self.delay = delay
+        # FreeAgent's time: each invoice or credit note is stamped `updated_at`
+        # when made or changed, and lists filter on it (`updated_since`).
+        self.clock = clock
         self.lock = threading.RLock()
         self.next_id = 100
         self.access_token = "fa-access-0"
@@ -425,6 +446,7 @@ class FreeAgentDouble(HarnessedDouble, LocalServer):
             if document is None:
                 raise Refused("Resource not found", 404)
             document["status"] = "Open"
+            document["updated_at"] = self.stamp()
             return 200, {}, {}
         if request.method != "POST":
             raise Refused("Not supported by this double", 405)
@@ -543,6 +565,22 @@ class FreeAgentDouble(HarnessedDouble, LocalServer):
             raise Refused(f"Sales tax rate {rate} is not one of the company's rates")
         return Decimal(rate)
 
+    def stamp(self) -> str:
+        return self.clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    def auto_rate(self, part: dict[str, Any], code: str) -> Decimal:
+        """The rate a bill (item) or a categorised explanation is taxed at:
+        its own `sales_tax_rate`; none when it states a status or a manual
+        amount; else its category's default (`auto_sales_tax_rate` here, a
+        percentage): FreeAgent applies the category's rate to what names
+        none (dev.freeagent.com/docs/sales_tax for bills; Codat's FreeAgent
+        integration reference for explanations)."""
+        if "sales_tax_rate" in part:
+            return self.rate(part)
+        if part.get("sales_tax_status") or part.get("manual_sales_tax_amount") not in (None, ""):
+            return Decimal(0)
+        return Decimal(str(self.books.categories[code].get("auto_sales_tax_rate") or 0))
+
     def new_url(self, kind: str) -> str:
         self.next_id += 1
         return self.url(kind, str(self.next_id))
@@ -557,27 +595,39 @@ class FreeAgentDouble(HarnessedDouble, LocalServer):
             raise Refused("Journal entries must balance")
         for code, value in moves:
             self.books.post(code, value)
-        row = {**journal, "url": self.new_url("journal_sets")}
+        row = {**journal, "url": self.new_url("journal_sets"), "updated_at": self.stamp()}
         self.books.documents["journal_sets"].append(row)
         return "journal_set", row
 
     def create_sales(self, body: dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
+        """An invoice or credit note, its tax worked out as FreeAgent does:
+        item by item, net = price x quantity to the penny, tax = net x rate
+        to the penny (half away from zero); an item takes a rate or a
+        status, never a tax amount (a `sales_tax_value` sent is refused by
+        the contract: no such item field). The answer carries FreeAgent's
+        net_value, sales_tax_value and total_value."""
         document = body[kind]
         self.contact(document["contact"])
         items = document.get(f"{kind}_items") or []
         if not items:
             raise Refused(f"A {kind.replace('_', ' ')} needs items")
-        moves, gross = [], Decimal(0)
+        moves, net_total, tax_total = [], Decimal(0), Decimal(0)
         for item in items:
-            net = (Decimal(item["price"]) * Decimal(item.get("quantity", "1"))).quantize(CENT)
+            net = (Decimal(item["price"]) * Decimal(item.get("quantity", "1"))).quantize(
+                CENT, rounding=ROUND_HALF_UP
+            )
             rate = self.rate(item)
             tax = (net * rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)
-            if (kind == "credit_note") != (net < 0) and net != 0:
-                raise Refused("Credit note items are negative; invoice items positive")
             moves.append((self.category(item["category"]), -net))
             if tax:
                 moves.append((f"TAX:{item['sales_tax_rate']}", -tax))
-            gross += net + tax
+            net_total += net
+            tax_total += tax
+        # One item alone may be negative (a discount line: FreeAgent's API
+        # forum posts one); the document keeps to its side.
+        if net_total and (kind == "credit_note") != (net_total < 0):
+            raise Refused("A credit note's total is negative; an invoice's positive")
+        gross = net_total + tax_total
         for account, amount in moves:
             self.books.post(account, amount)
         self.books.post(DEBTORS, gross)
@@ -585,9 +635,11 @@ class FreeAgentDouble(HarnessedDouble, LocalServer):
             **document,
             "url": self.new_url(f"{kind}s"),
             "status": "Draft",
+            "net_value": str(net_total),
+            "sales_tax_value": str(tax_total),
             "total_value": str(gross),
             "paid_value": "0.00",
-            "updated_at": "now",
+            "updated_at": self.stamp(),
         }
         self.books.documents[f"{kind}s"].append(row)
         return kind, row
@@ -601,14 +653,28 @@ class FreeAgentDouble(HarnessedDouble, LocalServer):
             if not part.get("category") or part.get("total_value") in (None, ""):
                 raise Refused("A bill needs a category and a total value")
             value = Decimal(part["total_value"])
-            rate = self.rate(part)
-            tax = (value * rate / (100 + rate)).quantize(CENT, rounding=ROUND_HALF_UP)
+            rate = self.auto_rate(part, self.category(part["category"]))
+            # A manual amount wins over a rate (dev.freeagent.com/docs/sales_tax);
+            # else the tax is worked out from the gross.
+            manual = part.get("manual_sales_tax_amount")
+            tax = (
+                Decimal(manual)
+                if manual not in (None, "")
+                else (value * rate / (100 + rate)).quantize(CENT, rounding=ROUND_HALF_UP)
+            )
             self.books.post(self.category(part["category"]), value - tax)
             if tax:
-                self.books.post(f"TAX:{part['sales_tax_rate']}", tax)
+                where = "manual" if manual else format(rate.normalize(), "f")
+                self.books.post(f"TAX:{where}", tax)
             total += value
         self.books.post(CREDITORS, -total)
-        row = {**bill, "url": self.new_url("bills"), "status": "Open", "total_value": str(total)}
+        row = {
+            **bill,
+            "url": self.new_url("bills"),
+            "status": "Open",
+            "total_value": str(total),
+            "updated_at": self.stamp(),
+        }
         self.books.documents["bills"].append(row)
         return "bill", row
 
@@ -627,6 +693,7 @@ class FreeAgentDouble(HarnessedDouble, LocalServer):
                     "An invoice is paid with money in; a credit note refunded with money out"
                 )
             document["paid_value"] = str(Decimal(document["paid_value"]) + gross)
+            document["updated_at"] = self.stamp()
             self.books.post(DEBTORS, -gross)
         elif explanation.get("paid_bill"):
             self.by_url("bills", explanation["paid_bill"])
@@ -639,11 +706,20 @@ class FreeAgentDouble(HarnessedDouble, LocalServer):
                 raise Refused("A transfer needs two different bank accounts")
             self.books.post(f"bank:{other}", -gross)
         elif explanation.get("category"):
-            self.books.post(self.category(explanation["category"]), -gross)
+            code = self.category(explanation["category"])
+            rate = self.auto_rate(explanation, code)
+            tax = (gross * rate / (100 + rate)).quantize(CENT, rounding=ROUND_HALF_UP)
+            self.books.post(code, -(gross - tax))
+            if tax:
+                self.books.post(f"TAX:{format(rate.normalize(), 'f')}", -tax)
         else:
             raise Refused("An explanation needs a category, an invoice, a bill or a transfer")
         self.books.post(f"bank:{bank}", gross)
-        row = {**explanation, "url": self.new_url("bank_transaction_explanations")}
+        row = {
+            **explanation,
+            "url": self.new_url("bank_transaction_explanations"),
+            "updated_at": self.stamp(),
+        }
         self.books.documents["bank_transaction_explanations"].append(row)
         return "bank_transaction_explanation", row
 
@@ -653,7 +729,12 @@ class FreeAgentDouble(HarnessedDouble, LocalServer):
         note = self.by_url("credit_notes", pair["credit_note"])
         if "Draft" in (invoice["status"], note["status"]):
             raise Refused("Only sent invoices and credit notes can be reconciled")
-        row = {**pair, "url": self.new_url("credit_note_reconciliations")}
+        invoice["updated_at"] = note["updated_at"] = self.stamp()
+        row = {
+            **pair,
+            "url": self.new_url("credit_note_reconciliations"),
+            "updated_at": self.stamp(),
+        }
         self.books.documents["credit_note_reconciliations"].append(row)
         return "credit_note_reconciliation", row
 
@@ -698,10 +779,24 @@ def _matches(row: dict[str, Any], query: dict[str, str]) -> bool:
         return False
     if "bank_account" in query and row.get("bank_account") != query["bank_account"]:
         return False
+    if "updated_since" in query:
+        since = _instant(query["updated_since"])
+        if "updated_at" not in row or _instant(row["updated_at"]) < since:
+            return False
     dated = row.get("dated_on", "")
     if "from_date" in query and dated < query["from_date"]:
         return False
     return not ("to_date" in query and dated > query["to_date"])
+
+
+def _instant(text: str) -> datetime:
+    """A date (midnight UTC) or an ISO 8601 timestamp, as FreeAgent takes
+    `updated_since` (the collection's example: "2018-01-01"); else its 400."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise Refused(f"updated_since {text!r} is not a date or time", 400) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:

@@ -61,3 +61,57 @@ def test_freeagent_is_connected_from_the_flow(client, partner, freeagent, raw_cr
     slots = {s["name"]: s for s in client.get("/setup/stage/sales").context["slots"]}
     names = [a["name"] for a in slots["sales.accounts.sales"]["options"]]
     assert "Sales" in names
+
+
+def test_disconnecting_freeagent_forgets_the_tokens_and_says_freeagent_keeps_its_grant(
+    client, partner, freeagent, django_capture_on_commit_callbacks
+):
+    """FreeAgent publishes no revocation endpoint: disconnecting deletes our
+    tokens (nothing is asked of FreeAgent) and tells the merchant, before and
+    after, to remove the app in FreeAgent's settings, not that FreeAgent was
+    asked to forget us."""
+    from commerce_sync.core.models import AuditLog
+
+    merchant = MerchantFactory(partner=partner)
+    connection_create(merchant=merchant, platform_key="sandbox", source_type="commerce")
+    ledger = connection_create(
+        merchant=merchant,
+        platform_key="freeagent",
+        source_type="accounting",
+        credentials={"access_token": "fa-access-0", "refresh_token": "fa-refresh-0"},
+        status=Connection.Status.LINKED,
+    )
+    client.get(start_path(merchant))
+    asked = client.post("/setup/settings", {"action": "revoke", "connection": str(ledger.pk)})
+    text = asked.content.decode()
+    assert "We ask FreeAgent to forget our access" not in text
+    assert "We delete our keys for FreeAgent" in text
+    assert "remove Commerce Sync from the connected apps in FreeAgent" in text
+    calls = len(freeagent.requests)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            "/setup/settings",
+            {"action": "revoke", "connection": str(ledger.pk), "confirm": "yes"},
+        )
+    ledger.refresh_from_db()
+    assert ledger.status == Connection.Status.UNLINKED and ledger.credentials == {}
+    assert len(freeagent.requests) == calls  # nothing to call: FreeAgent has no revocation
+    assert AuditLog.objects.filter(action="connection.unlink", object_id=str(ledger.pk)).exists()
+    page = client.get("/setup/settings").content.decode()
+    assert "Our keys for FreeAgent are deleted" in page
+    assert "FreeAgent offers no way for us to withdraw its permission" in page
+
+
+def test_the_disconnect_page_in_french_says_the_same(client, partner, freeagent):
+    merchant = MerchantFactory(partner=partner)
+    connection_create(merchant=merchant, platform_key="sandbox", source_type="commerce")
+    ledger = connection_create(
+        merchant=merchant,
+        platform_key="freeagent",
+        source_type="accounting",
+        credentials={"access_token": "fa-access-0", "refresh_token": "fa-refresh-0"},
+        status=Connection.Status.LINKED,
+    )
+    client.get(start_path(merchant, locale="fr-fr"))
+    asked = client.post("/setup/settings", {"action": "revoke", "connection": str(ledger.pk)})
+    assert "Nous supprimons nos clés pour FreeAgent" in asked.content.decode()

@@ -226,6 +226,14 @@ REVOKERS: dict[str, Callable[[dict[str, Any]], None]] = {
 }
 
 
+def connection_grant_revocable(*, connection: Connection) -> bool:
+    """Whether unlinking `connection` also asks its platform to revoke our
+    grant (`REVOKERS`). Platforms that publish no revocation endpoint (e.g.
+    FreeAgent: `connectors.freeagent.oauth`) only have their credentials
+    deleted here; the merchant removes the app in the platform's settings."""
+    return connection.platform_key in REVOKERS
+
+
 def _revoke_after_unlink(
     *,
     connection_id: Any,
