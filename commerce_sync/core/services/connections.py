@@ -230,7 +230,11 @@ def connection_grant_revocable(*, connection: Connection) -> bool:
     """Whether unlinking `connection` also asks its platform to revoke our
     grant (`REVOKERS`). Platforms that publish no revocation endpoint (e.g.
     FreeAgent: `connectors.freeagent.oauth`) only have their credentials
-    deleted here; the merchant removes the app in the platform's settings."""
+    deleted here; the merchant removes the app in the platform's settings.
+    Stripe only for a Connect account (a restricted key is the merchant's to
+    delete in Stripe)."""
+    if connection.platform_key == "stripe":
+        return bool((connection.credentials or {}).get("stripe_account"))
     return connection.platform_key in REVOKERS
 
 
