@@ -64,6 +64,7 @@ from typing import Any, Protocol
 
 from commerce_sync.errors import DocumentRejected
 from connectors.exact.client import odata_date
+from connectors.journal_lines import JournalLine, LedgerRefs, journal_lines
 from connectors.protocols import AccountOption, TaxRateOption
 
 JOURNAL_ENTRIES = "generaljournalentry/GeneralJournalEntries"
@@ -185,16 +186,16 @@ def to_entity(
     day = odata_date(document["date"])
     description = str(document.get("description") or "")
     body_lines = []
-    for account, amount, text, party in lines:
+    for entry in lines:
         line: dict[str, Any] = {
-            "GLAccount": account,
-            "AmountFC": amount,
+            "GLAccount": entry.account,
+            "AmountFC": entry.amount,
             "Date": day,
-            "Description": (text or description)[:60],
+            "Description": (entry.description or description)[:60],
             "Notes": key,
         }
-        if party:
-            line["Account"] = party
+        if entry.party:
+            line["Account"] = entry.party
         if cost_centre:
             line["CostCenter"] = cost_centre
         body_lines.append(line)
@@ -206,75 +207,21 @@ def to_entity(
     return JOURNAL_ENTRIES, body
 
 
-Line = tuple[str, Decimal, str, str | None]  # G/L account, amount (+debit), text, party
-
-
-def _journal_lines(document: dict[str, Any], refs: References) -> list[Line]:
-    kind = document["type"]
-    text = str(document.get("description") or "")
-    if kind == "journalEntry":
-        return [
-            (
-                refs.gl_account(line["accountRef"]["id"]),
-                Decimal(line["netAmount"]),
-                str(line.get("description") or text),
-                None,
-            )
-            for line in document["journalLines"]
-        ]
-    if kind == "payment":
-        total = Decimal(document["totalAmount"])
-        customer = refs.customer(document["customerRef"]["id"])
-        return [
-            (refs.gl_account(document["accountRef"]["id"]), total, text, None),
-            (refs.receivable(), -total, text, customer),
-        ]
-    if kind == "billPayment":
-        total = Decimal(document["totalAmount"])
-        supplier = refs.supplier(document["supplierRef"]["id"])
-        return [
-            (refs.payable(), total, text, supplier),
-            (refs.gl_account(document["accountRef"]["id"]), -total, text, None),
-        ]
-    if kind == "bill":
-        supplier = refs.supplier(document["supplierRef"]["id"])
-        lines: list[Line] = []
-        total = Decimal(0)
-        for item in document["lineItems"]:
-            net, tax = Decimal(item["subTotal"]), Decimal(item.get("taxAmount") or 0)
-            lines.append(
-                (refs.gl_account(item["accountRef"]["id"]), net, item["description"], None)
-            )
-            if tax:
-                code = (item.get("taxRateRef") or {}).get("id")
-                if not code:
-                    raise DocumentRejected(
-                        f"Bill line {item['description']!r} has VAT but no VAT code"
-                    )
-                lines.append((refs.vat_claim_account(code), tax, item["description"], None))
-            total += net + tax
-        lines.append((refs.payable(), -total, text, supplier))
-        return lines
-    if kind == "deposit":
-        bank = refs.gl_account(document["accountRef"]["id"])
-        lines = [(bank, Decimal(document["totalAmount"]), text, None)]
-        for item in document["lineItems"]:
-            lines.append(
-                (
-                    refs.gl_account(item["accountRef"]["id"]),
-                    -Decimal(item["totalAmount"]),
-                    item["description"],
-                    None,
-                )
-            )
-        return lines
-    if kind == "transfer":
-        amount = Decimal(document["amount"])
-        return [
-            (refs.gl_account(document["toAccountRef"]["id"]), amount, text, None),
-            (refs.gl_account(document["fromAccountRef"]["id"]), -amount, text, None),
-        ]
-    return []
+def _journal_lines(document: dict[str, Any], refs: References) -> list[JournalLine]:
+    """The lines of a document written as a general journal entry, with the
+    customer on the receivable line and the supplier on the payable one."""
+    return journal_lines(
+        document,
+        LedgerRefs(
+            account=refs.gl_account,
+            receivable=refs.receivable,
+            payable=refs.payable,
+            tax_paid=refs.vat_claim_account,
+            customer=refs.customer,
+            supplier=refs.supplier,
+            tax_word="VAT",
+        ),
+    )
 
 
 def _sales_invoice(
