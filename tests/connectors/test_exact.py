@@ -29,26 +29,20 @@ from connectors.exact.oauth import (
     exact_divisions,
     exact_oauth_client,
 )
-from mapping.preview import preview
+from tests.connectors.accounting_targets import (
+    SCENARIOS,
+    assert_connect_command_links,
+    assert_two_workers_refresh_once,
+)
+from tests.connectors.accounting_targets import scenario_documents as _documents
 from tests.connectors.bursts import writes_from_workers
 from tests.connectors.crashes import killed_writer_trials, write_under_faults
-from tests.connectors.refresh_race import two_workers_list_accounts
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.exact_double import ExactDouble, check, models, services
 from tests.recorded_dates import business_days
 
-SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "exactonline" / "samples"
 TOKEN = "exact-good-token"
-
-
-def _documents(name: str, output: str | None = None) -> list[dict[str, Any]]:
-    scenario = json.loads((SCENARIOS / name).read_text(), parse_float=Decimal)
-    if output:
-        scenario["configuration"].setdefault("mapSettings", {})["outputFormat"] = output
-    result = preview(scenario)
-    assert not result.errors, result.errors
-    return [json.loads(json.dumps(d.as_json())) for d in result.documents]
 
 
 def _seed(exact: ExactDouble) -> None:
@@ -704,60 +698,34 @@ def test_the_setup_flow_connects_exact_and_asks_which_administration(
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: Any) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from tests.factories import ConnectionFactory
-
     with ExactDouble() as exact:
         _seed(exact)
         settings.EXACT_BASE_URL = exact.url
         settings.EXACT_CLIENT_ID, settings.EXACT_CLIENT_SECRET = exact.client
-        books = ConnectionFactory(
-            accounting=True,
-            platform_key="exact",
+        assert_two_workers_refresh_once(
+            exact,
+            "exact",
             settings={"division": exact.division, "host": "nl"},
-            credentials={
-                "access_token": exact.token,
-                "refresh_token": exact.refresh_token,
-                # 10 s left: inside Exact's renewal window.
-                "expires_at": (timezone.now() + timedelta(seconds=10)).isoformat(),
-            },
+            access_token=exact.token,
+            seconds_left=10,  # inside Exact's renewal window
+            rotated=("exact-access-0001", "exact-refresh-0002"),
         )
-        seen = two_workers_list_accounts(books.pk)
-        assert seen == [16, 16]
-        assert exact.refreshes == 1  # one worker refreshed; the other used its token
-        books.refresh_from_db()
-        assert books.credentials["refresh_token"] == exact.refresh_token == "exact-refresh-0002"
-        assert books.credentials["access_token"] == "exact-access-0001"
 
 
 @pytest.mark.django_db
 def test_connect_command_links_exact_without_printing_tokens(
     merchant: Any, capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
-    from django.core.management import call_command
-    from django.core.management.base import CommandError
-
-    from commerce_sync.core.models import Connection
     from commerce_sync.core.services.connections import connection_target
 
-    tokens = tmp_path / "tokens.json"
-    tokens.write_text('{"access_token": "ex-secret-access", "refresh_token": "ex-secret-refresh"}')
-    with pytest.raises(CommandError, match="--division"):
-        call_command("connect", "--merchant", str(merchant.pk), "--platform", "exact",
-                     "--tokens-from", str(tokens))  # fmt: skip
-    with pytest.raises(CommandError, match="--exact-host"):
-        call_command("connect", "--merchant", str(merchant.pk), "--platform", "exact",
-                     "--tokens-from", str(tokens), "--division", "7", "--exact-host", "uk")  # fmt: skip
-    call_command(
-        "connect", "--merchant", str(merchant.pk), "--platform", "exact",
-        "--tokens-from", str(tokens), "--division", "499156", "--exact-host", "co.uk",
-    )  # fmt: skip
-    assert "ex-secret" not in capsys.readouterr().out
-    connection = Connection.objects.get(merchant=merchant, platform_key="exact")
-    assert connection.status == Connection.Status.LINKED
-    assert connection.settings == {"division": 499156, "host": "co.uk"}
+    connection = assert_connect_command_links(
+        merchant,
+        "exact",
+        tmp_path,
+        capsys,
+        refused=[([], "--division"), (["--division", "7", "--exact-host", "uk"], "--exact-host")],
+        options=["--division", "499156", "--exact-host", "co.uk"],
+        settings={"division": 499156, "host": "co.uk"},
+    )
     target = connection_target(connection=connection)
     assert target.client.base_url == "https://start.exactonline.co.uk"  # type: ignore[attr-defined]

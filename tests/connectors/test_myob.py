@@ -22,24 +22,18 @@ from commerce_sync.errors import (
     SubscriptionExpired,
 )
 from connectors.myob import MyobTarget, translate
-from mapping.preview import preview
+from tests.connectors.accounting_targets import (
+    SCENARIOS,
+    assert_connect_command_links,
+    assert_two_workers_refresh_once,
+)
+from tests.connectors.accounting_targets import scenario_documents as _documents
 from tests.connectors.bursts import writes_from_workers
 from tests.connectors.crashes import killed_writer_trials, write_under_faults
-from tests.connectors.refresh_race import two_workers_list_accounts
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.myob_double import API_KEY, TOKEN, MyobDouble, check, properties
 
-SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
 FORMATS = {"journal": "JournalEntry", "invoice": "Invoice"}
-
-
-def _documents(name: str, output: str | None = None) -> list[dict[str, Any]]:
-    scenario = json.loads((SCENARIOS / name).read_text(), parse_float=Decimal)
-    if output:
-        scenario["configuration"].setdefault("mapSettings", {})["outputFormat"] = output
-    result = preview(scenario)
-    assert not result.errors, result.errors
-    return [json.loads(json.dumps(d.as_json())) for d in result.documents]
 
 
 def _seed(myob: MyobDouble) -> None:
@@ -530,56 +524,35 @@ def test_two_workers_stay_under_eight_calls_a_second() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: Any) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from tests.factories import ConnectionFactory
-
     with MyobDouble() as myob:
         _seed(myob)
         settings.MYOB_API_URL = settings.MYOB_OAUTH_URL = myob.url
         settings.MYOB_CLIENT_ID, settings.MYOB_CLIENT_SECRET = myob.client
-        books = ConnectionFactory(
-            accounting=True,
-            platform_key="myob",
+        assert_two_workers_refresh_once(
+            myob,
+            "myob",
             settings={"company_file": myob.company_file},
-            credentials={
-                "access_token": TOKEN,
-                "refresh_token": myob.refresh_token,
-                # 30 s left: inside the 60 s margin MYOB's SDK keeps.
-                "expires_at": (timezone.now() + timedelta(seconds=30)).isoformat(),
-            },
+            access_token=TOKEN,
+            seconds_left=30,  # inside the 60 s margin MYOB's SDK keeps
+            rotated=("myob-access-0001", "myob-refresh-0002"),
         )
-        seen = two_workers_list_accounts(books.pk)
-        assert seen == [16, 16]
-        assert myob.refreshes == 1  # one worker refreshed; the other used its token
-        books.refresh_from_db()
-        assert books.credentials["refresh_token"] == myob.refresh_token == "myob-refresh-0002"
-        assert books.credentials["access_token"] == "myob-access-0001"
 
 
 @pytest.mark.django_db
 def test_connect_command_links_myob_without_printing_tokens(
     merchant: Any, capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
-    from django.core.management import call_command
-    from django.core.management.base import CommandError
-
-    from commerce_sync.core.models import Connection
     from commerce_sync.core.services.connections import connection_target
 
-    tokens = tmp_path / "tokens.json"
-    tokens.write_text('{"access_token": "my-secret-access", "refresh_token": "my-secret-refresh"}')
-    with pytest.raises(CommandError, match="--company-file"):
-        call_command("connect", "--merchant", str(merchant.pk), "--platform", "myob",
-                     "--tokens-from", str(tokens))  # fmt: skip
-    call_command("connect", "--merchant", str(merchant.pk), "--platform", "myob",
-                 "--tokens-from", str(tokens), "--company-file", "cf-42")  # fmt: skip
-    assert "my-secret" not in capsys.readouterr().out
-    connection = Connection.objects.get(merchant=merchant, platform_key="myob")
-    assert connection.status == Connection.Status.LINKED
-    assert connection.settings == {"company_file": "cf-42"}
+    connection = assert_connect_command_links(
+        merchant,
+        "myob",
+        tmp_path,
+        capsys,
+        refused=[([], "--company-file")],
+        options=["--company-file", "cf-42"],
+        settings={"company_file": "cf-42"},
+    )
     target = connection_target(connection=connection)
     assert target.client.company_file == "cf-42"  # type: ignore[attr-defined]
 

@@ -31,14 +31,17 @@ from commerce_sync.errors import (
 from connectors.exact.translate import your_ref
 from connectors.sage import SageTarget
 from connectors.sage.oauth import sage_business_select, sage_businesses, sage_oauth_client
-from mapping.preview import preview
+from tests.connectors.accounting_targets import (
+    SCENARIOS,
+    assert_connect_command_links,
+    assert_two_workers_refresh_once,
+)
+from tests.connectors.accounting_targets import scenario_documents as _documents
 from tests.connectors.bursts import writes_from_workers
-from tests.connectors.refresh_race import two_workers_list_accounts
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.sage_double import SageDouble
 from tests.recorded_dates import business_days
 
-SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
 TOKEN = "sage-good-token"
 BANKS = ("1000", "1100", "1110", "1200")
 WRITTEN = (
@@ -48,15 +51,6 @@ WRITTEN = (
     "purchase_invoices",
     "contact_payments",
 )
-
-
-def _documents(name: str, output: str | None = None) -> list[dict[str, Any]]:
-    scenario = json.loads((SCENARIOS / name).read_text(), parse_float=Decimal)
-    if output:
-        scenario["configuration"].setdefault("mapSettings", {})["outputFormat"] = output
-    result = preview(scenario)
-    assert not result.errors, result.errors
-    return [json.loads(json.dumps(d.as_json())) for d in result.documents]
 
 
 def _seed(sage: SageDouble) -> None:
@@ -668,51 +662,29 @@ def test_the_setup_flow_connects_sage_and_asks_which_business(
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: Any) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from tests.factories import ConnectionFactory
-
     with SageDouble() as sage:
         _seed(sage)
         _point_at(sage, settings)
-        books = ConnectionFactory(
-            accounting=True,
-            platform_key="sage",
+        assert_two_workers_refresh_once(
+            sage,
+            "sage",
             settings={"business_id": sage.business_id},
-            credentials={
-                "access_token": sage.token,
-                "refresh_token": sage.refresh_token,
-                # 30 s left of a 5-minute token: inside the refresh margin.
-                "expires_at": (timezone.now() + timedelta(seconds=30)).isoformat(),
-            },
+            access_token=sage.token,
+            seconds_left=30,  # of a 5-minute token: inside the refresh margin
+            rotated=("sage-access-0001", "sage-refresh-0002"),
         )
-        seen = two_workers_list_accounts(books.pk)
-        assert seen == [16, 16]
-        assert sage.refreshes == 1  # one worker refreshed; the other used its token
-        books.refresh_from_db()
-        assert books.credentials["refresh_token"] == sage.refresh_token == "sage-refresh-0002"
-        assert books.credentials["access_token"] == "sage-access-0001"
 
 
 @pytest.mark.django_db
 def test_connect_command_links_sage_without_printing_tokens(
     merchant: Any, capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
-    from django.core.management import call_command
-    from django.core.management.base import CommandError
-
-    from commerce_sync.core.models import Connection
-
-    tokens = tmp_path / "tokens.json"
-    tokens.write_text('{"access_token": "sg-secret-access", "refresh_token": "sg-secret-refresh"}')
-    with pytest.raises(CommandError, match="--business-id"):
-        call_command("connect", "--merchant", str(merchant.pk), "--platform", "sage",
-                     "--tokens-from", str(tokens))  # fmt: skip
-    call_command("connect", "--merchant", str(merchant.pk), "--platform", "sage",
-                 "--tokens-from", str(tokens), "--business-id", "b42")  # fmt: skip
-    assert "sg-secret" not in capsys.readouterr().out
-    connection = Connection.objects.get(merchant=merchant, platform_key="sage")
-    assert connection.status == Connection.Status.LINKED
-    assert connection.settings == {"business_id": "b42"}
+    assert_connect_command_links(
+        merchant,
+        "sage",
+        tmp_path,
+        capsys,
+        refused=[([], "--business-id")],
+        options=["--business-id", "b42"],
+        settings={"business_id": "b42"},
+    )

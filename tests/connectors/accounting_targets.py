@@ -1,0 +1,110 @@
+"""What the tests of the OAuth accounting targets (Exact Online, MYOB, Sage)
+share (test code): a shared scenario's documents, the `connect` command
+linking a target from a token file, and two workers racing to refresh one
+connection's token."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mapping.preview import preview
+from tests.connectors.refresh_race import two_workers_list_accounts
+
+SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
+
+
+def scenario_documents(name: str, output: str | None = None) -> list[dict[str, Any]]:
+    """The documents `preview_sync` makes of the shared scenario `name`
+    (a file in ../shared/scenarios), as plain JSON (amounts as strings), in
+    the output format `output` ("JournalEntry", "Invoice") or the
+    scenario's own. AssertionError when the preview has errors."""
+    scenario = json.loads((SCENARIOS / name).read_text(), parse_float=Decimal)
+    if output:
+        scenario["configuration"].setdefault("mapSettings", {})["outputFormat"] = output
+    result = preview(scenario)
+    assert not result.errors, result.errors
+    return [json.loads(json.dumps(d.as_json())) for d in result.documents]
+
+
+def assert_connect_command_links(
+    merchant: Any,
+    platform: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    *,
+    refused: Sequence[tuple[Sequence[str], str]],
+    options: Sequence[str],
+    settings: dict[str, Any],
+) -> Any:
+    """Runs `manage.py connect` for `merchant` and `platform` with tokens
+    from a file: each (options, words) of `refused` must fail with a
+    CommandError matching `words`; then `options` must link the connection
+    (status LINKED, `settings` kept) without printing a token. Returns the
+    Connection."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from commerce_sync.core.models import Connection
+
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(
+        '{"access_token": "cmd-secret-access", "refresh_token": "cmd-secret-refresh"}'
+    )
+    command = ["connect", "--merchant", str(merchant.pk), "--platform", platform]
+    command += ["--tokens-from", str(tokens)]
+    for wrong, words in refused:
+        with pytest.raises(CommandError, match=words):
+            call_command(*command, *wrong)
+    call_command(*command, *options)
+    assert "cmd-secret" not in capsys.readouterr().out
+    connection = Connection.objects.get(merchant=merchant, platform_key=platform)
+    assert connection.status == Connection.Status.LINKED
+    assert connection.settings == settings
+    return connection
+
+
+def assert_two_workers_refresh_once(
+    double: Any,
+    platform: str,
+    *,
+    settings: dict[str, Any],
+    access_token: str,
+    seconds_left: int,
+    rotated: tuple[str, str],
+    accounts: int = 16,
+) -> None:
+    """Two workers list the accounts of one `platform` connection (with
+    `settings`) whose token `access_token` has `seconds_left` seconds to
+    run: both must get the `accounts` accounts, the double (its
+    `refreshes` and current `refresh_token`) must see one refresh, and the
+    connection must keep the `rotated` (access token, refresh token).
+    Needs `django_db(transaction=True)`: the workers are threads with their
+    own database connections."""
+    from django.utils import timezone
+
+    from tests.factories import ConnectionFactory
+
+    books = ConnectionFactory(
+        accounting=True,
+        platform_key=platform,
+        settings=settings,
+        credentials={
+            "access_token": access_token,
+            "refresh_token": double.refresh_token,
+            "expires_at": (timezone.now() + timedelta(seconds=seconds_left)).isoformat(),
+        },
+    )
+    seen = two_workers_list_accounts(books.pk)
+    assert seen == [accounts, accounts]
+    assert double.refreshes == 1  # one worker refreshed; the other used its token
+    books.refresh_from_db()
+    access, refresh = rotated
+    assert books.credentials["refresh_token"] == double.refresh_token == refresh
+    assert books.credentials["access_token"] == access
