@@ -1,12 +1,12 @@
 """What the tests of the OAuth accounting targets (Exact Online, MYOB, Sage)
 share (test code): a shared scenario's documents, the `connect` command
-linking a target from a token file, and two workers racing to refresh one
-connection's token."""
+linking a target from a token file, two workers racing to refresh one
+connection's token, and a written day found again by its keys."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from commerce_sync.errors import PlatformUnavailable
 from mapping.preview import preview
 from tests.connectors.refresh_race import two_workers_list_accounts
 
@@ -108,3 +109,49 @@ def assert_two_workers_refresh_once(
     access, refresh = rotated
     assert books.credentials["refresh_token"] == double.refresh_token == refresh
     assert books.credentials["access_token"] == access
+
+
+def posts(double: Any) -> int:
+    """How many POST requests `double` has answered (its `requests` rows
+    are (method, path, headers))."""
+    return sum(1 for request in double.requests if request[0] == "POST")
+
+
+def assert_found_by_key_and_not_written_again(
+    double: Any,
+    make_target: Callable[[], Any],
+    documents: list[dict[str, Any]],
+    results: dict[str, str],
+) -> None:
+    """After a day's `documents` were written (`results`: key -> id): a
+    fresh target (`make_target()`, nothing cached, as after a crash) finds
+    each by its key and nothing for a key never written, and writing the day
+    again returns the same ids without one more POST to `double`."""
+    fresh = make_target()
+    for document in documents:
+        assert fresh.find_document(key=document["key"]) == results[document["key"]]
+    assert fresh.find_document(key="m1:2026-11-02:GBP:-:day:invoice:other") is None
+    before = posts(double)
+    again = make_target().write_documents([(d["key"], d) for d in documents])
+    assert again == results and posts(double) == before
+
+
+def assert_lost_answer_found_by_key(
+    double: Any,
+    make_target: Callable[[], Any],
+    document: dict[str, Any],
+    *,
+    created: str,
+    id_prefix: str,
+) -> None:
+    """The platform makes `document` (one `created` entity in `double.books`)
+    but its answer is lost (`PlatformUnavailable`); a fresh target writing it
+    again finds it by its key (an id starting `id_prefix`) and makes no
+    second one."""
+    double.lose_next_answer = True
+    with pytest.raises(PlatformUnavailable):
+        make_target().write_document(key=document["key"], document=document)
+    assert double.books.creates[created] == 1  # it did happen
+    written = make_target().write_document(key=document["key"], document=document)
+    assert written.startswith(id_prefix)
+    assert double.books.creates[created] == 1

@@ -32,6 +32,8 @@ from connectors.exact.oauth import (
 from tests.connectors.accounting_targets import (
     SCENARIOS,
     assert_connect_command_links,
+    assert_found_by_key_and_not_written_again,
+    assert_lost_answer_found_by_key,
     assert_two_workers_refresh_once,
 )
 from tests.connectors.accounting_targets import scenario_documents as _documents
@@ -236,28 +238,18 @@ def test_every_document_kind_is_written_and_found_by_key(
     credit = next(i for i in invoices if i["Type"] == 8021)
     assert credit["AmountFC"] == Decimal("-3.30") and credit["VATAmountFC"] == Decimal("-0.55")
     assert {i["OrderDate"] for i in invoices} == {odata_date("2026-11-02")}
-    # A fresh target (after a crash, nothing cached) finds each by its key.
-    fresh = _target(exact)
-    for document in documents:
-        assert fresh.find_document(key=document["key"]) == results[document["key"]]
-    assert fresh.find_document(key="m1:2026-11-02:GBP:-:day:invoice:other") is None
-    # Writing the day again writes nothing.
-    writes = len(_writes(exact))
-    again = _target(exact).write_documents([(d["key"], d) for d in documents])
-    assert again == results and len(_writes(exact)) == writes
+    assert_found_by_key_and_not_written_again(exact, lambda: _target(exact), documents, results)
 
 
-def test_a_lost_answer_is_found_by_key_and_not_written_again(
-    target: ExactTarget, exact: ExactDouble
-) -> None:
+def test_a_lost_answer_is_found_by_key_and_not_written_again(exact: ExactDouble) -> None:
     document = _documents("uk-cafe-journal.json")[0]
-    exact.lose_next_answer = True
-    with pytest.raises(PlatformUnavailable):
-        target.write_document(key=document["key"], document=document)
-    assert exact.books.creates["GeneralJournalEntry"] == 1  # it did happen
-    written = _target(exact).write_document(key=document["key"], document=document)
-    assert written.startswith("GeneralJournalEntry:")
-    assert exact.books.creates["GeneralJournalEntry"] == 1
+    assert_lost_answer_found_by_key(
+        exact,
+        lambda: _target(exact),
+        document,
+        created="GeneralJournalEntry",
+        id_prefix="GeneralJournalEntry:",
+    )
 
 
 FORMATS = {"journal": "JournalEntry", "invoice": "Invoice"}

@@ -25,6 +25,8 @@ from connectors.myob import MyobTarget, translate
 from tests.connectors.accounting_targets import (
     SCENARIOS,
     assert_connect_command_links,
+    assert_found_by_key_and_not_written_again,
+    assert_lost_answer_found_by_key,
     assert_two_workers_refresh_once,
 )
 from tests.connectors.accounting_targets import scenario_documents as _documents
@@ -191,28 +193,14 @@ def test_every_document_kind_is_written_and_found_by_key(
     assert sale["CustomerPurchaseOrderNumber"] == translate.purchase_order_number(
         sale["JournalMemo"]
     )
-    # A fresh target (after a crash, nothing cached) finds each by its key.
-    fresh = _target(myob)
-    for document in documents:
-        assert fresh.find_document(key=document["key"]) == results[document["key"]]
-    assert fresh.find_document(key="m1:2026-11-02:GBP:-:day:invoice:other") is None
-    # Writing the day again writes nothing.
-    writes = len(_writes(myob))
-    again = _target(myob).write_documents([(d["key"], d) for d in documents])
-    assert again == results and len(_writes(myob)) == writes
+    assert_found_by_key_and_not_written_again(myob, lambda: _target(myob), documents, results)
 
 
-def test_a_lost_answer_is_found_by_key_and_not_written_again(
-    target: MyobTarget, myob: MyobDouble
-) -> None:
+def test_a_lost_answer_is_found_by_key_and_not_written_again(myob: MyobDouble) -> None:
     document = _documents("uk-cafe-journal.json")[0]
-    myob.lose_next_answer = True
-    with pytest.raises(PlatformUnavailable):
-        target.write_document(key=document["key"], document=document)
-    assert myob.books.creates["GeneralJournal"] == 1  # it did happen
-    written = _target(myob).write_document(key=document["key"], document=document)
-    assert written.startswith("GeneralJournal:")
-    assert myob.books.creates["GeneralJournal"] == 1
+    assert_lost_answer_found_by_key(
+        myob, lambda: _target(myob), document, created="GeneralJournal", id_prefix="GeneralJournal:"
+    )
     row = myob.books.rows["GeneralLedger/GeneralJournal"][0]
     assert row["Memo"] == document["key"]
 

@@ -34,6 +34,8 @@ from connectors.sage.oauth import sage_business_select, sage_businesses, sage_oa
 from tests.connectors.accounting_targets import (
     SCENARIOS,
     assert_connect_command_links,
+    assert_found_by_key_and_not_written_again,
+    assert_lost_answer_found_by_key,
     assert_two_workers_refresh_once,
 )
 from tests.connectors.accounting_targets import scenario_documents as _documents
@@ -253,28 +255,14 @@ def test_every_document_kind_is_written_and_found_by_key(
     )
     assert refund["total_amount"] == Decimal("3.30")
     assert invoice["notes"] == documents[0]["key"]
-    # A fresh target (after a crash, nothing cached) finds each by its key.
-    fresh = _target(sage)
-    for document in documents:
-        assert fresh.find_document(key=document["key"]) == results[document["key"]]
-    assert fresh.find_document(key="m1:2026-11-02:GBP:-:day:invoice:other") is None
-    # Writing the day again writes nothing.
-    writes = len(_writes(sage))
-    again = _target(sage).write_documents([(d["key"], d) for d in documents])
-    assert again == results and len(_writes(sage)) == writes
+    assert_found_by_key_and_not_written_again(sage, lambda: _target(sage), documents, results)
 
 
-def test_a_lost_answer_is_found_by_key_and_not_written_again(
-    target: SageTarget, sage: SageDouble
-) -> None:
+def test_a_lost_answer_is_found_by_key_and_not_written_again(sage: SageDouble) -> None:
     document = _documents("uk-cafe-journal.json")[0]
-    sage.lose_next_answer = True
-    with pytest.raises(PlatformUnavailable):
-        target.write_document(key=document["key"], document=document)
-    assert sage.books.creates["journals"] == 1  # it did happen
-    written = _target(sage).write_document(key=document["key"], document=document)
-    assert written.startswith("Journal:")
-    assert sage.books.creates["journals"] == 1
+    assert_lost_answer_found_by_key(
+        sage, lambda: _target(sage), document, created="journals", id_prefix="Journal:"
+    )
 
 
 def test_a_payment_written_after_a_restart_is_still_allocated_to_its_invoice(
