@@ -155,3 +155,19 @@ def assert_lost_answer_found_by_key(
     written = make_target().write_document(key=document["key"], document=document)
     assert written.startswith(id_prefix)
     assert double.books.creates[created] == 1
+
+
+def payout_transfer(key: str, currency: str) -> dict[str, Any]:
+    """A transfer document (a 10.00 payout from account 1100 to 1200 on
+    2026-11-02, in `currency`) keyed `key`: one small write for burst tests."""
+    return {
+        "type": "transfer",
+        "key": key,
+        "currency": currency,
+        "date": "2026-11-02",
+        "group": {"currency": currency, "locationId": None},
+        "description": "Payout",
+        "fromAccountRef": {"id": "1100"},
+        "toAccountRef": {"id": "1200"},
+        "amount": "10.00",
+    }

@@ -35,6 +35,7 @@ from tests.connectors.accounting_targets import (
     assert_found_by_key_and_not_written_again,
     assert_lost_answer_found_by_key,
     assert_two_workers_refresh_once,
+    payout_transfer,
 )
 from tests.connectors.accounting_targets import scenario_documents as _documents
 from tests.connectors.bursts import writes_from_workers
@@ -547,17 +548,7 @@ CALLS, WINDOW, MARGIN = 20, 0.5, 0.15
 
 
 def _transfer(key: str) -> dict[str, Any]:
-    return {
-        "type": "transfer",
-        "key": key,
-        "currency": "EUR",
-        "date": "2026-11-02",
-        "group": {"currency": "EUR", "locationId": None},
-        "description": "Payout",
-        "fromAccountRef": {"id": "1100"},
-        "toAccountRef": {"id": "1200"},
-        "amount": "10.00",
-    }
+    return payout_transfer(key, "EUR")
 
 
 def _burst(exact: ExactDouble, limits: Any, *, workers: int, writes: int) -> list[Any]:

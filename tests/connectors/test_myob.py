@@ -28,6 +28,7 @@ from tests.connectors.accounting_targets import (
     assert_found_by_key_and_not_written_again,
     assert_lost_answer_found_by_key,
     assert_two_workers_refresh_once,
+    payout_transfer,
 )
 from tests.connectors.accounting_targets import scenario_documents as _documents
 from tests.connectors.bursts import writes_from_workers
@@ -477,17 +478,7 @@ def test_the_setup_flow_connects_myob_and_asks_which_company_file(
 
 
 def _transfer(key: str) -> dict[str, Any]:
-    return {
-        "type": "transfer",
-        "key": key,
-        "currency": "AUD",
-        "date": "2026-11-02",
-        "group": {"currency": "AUD", "locationId": None},
-        "description": "Payout",
-        "fromAccountRef": {"id": "1100"},
-        "toAccountRef": {"id": "1200"},
-        "amount": "10.00",
-    }
+    return payout_transfer(key, "AUD")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -6,10 +6,8 @@ to use, not verified against Sage's published spec)."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import random
-import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -37,9 +35,11 @@ from tests.connectors.accounting_targets import (
     assert_found_by_key_and_not_written_again,
     assert_lost_answer_found_by_key,
     assert_two_workers_refresh_once,
+    payout_transfer,
 )
 from tests.connectors.accounting_targets import scenario_documents as _documents
 from tests.connectors.bursts import writes_from_workers
+from tests.connectors.crashes import killed_writer_trials
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.sage_double import SageDouble
 from tests.recorded_dates import business_days
@@ -326,34 +326,26 @@ def _write_in_child(url: str, business: str, documents: list[dict[str, Any]]) ->
     os._exit(0)
 
 
-TRIALS = int(os.environ.get("CRASH_TRIALS", "6"))
-
-
 def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> None:
     documents = _documents("uk-cafe-invoice.json")
-    context = multiprocessing.get_context("fork")
-    dice = random.Random(5)  # noqa: S311 - a test's dice
-    killed = 0
-    for _ in range(TRIALS):
+
+    def opened() -> SageDouble:
         # 5 ms an answer: the child's day (about 30 calls) takes ~0.2 s.
-        with SageDouble(debtors="1300", creditors="1600", delay=0.005) as sage:
-            _seed(sage)
-            child = context.Process(
-                target=_write_in_child, args=(sage.url, sage.business_id, documents)
-            )
-            child.start()
-            time.sleep(dice.uniform(0.02, 0.2))
-            if child.is_alive():
-                os.kill(child.pid or 0, signal.SIGKILL)
-                killed += 1
-            child.join(10)
-            # The next run: the sync asks for each key, then writes what is missing.
-            recovery = _target(sage)
-            for document in documents:
-                if recovery.find_document(key=document["key"]) is None:
-                    recovery.write_document(key=document["key"], document=document)
-            assert _written_references(sage) == Counter({your_ref(d["key"]): 1 for d in documents})
-            assert sage.violations == []
+        double = SageDouble(debtors="1300", creditors="1600", delay=0.005)
+        _seed(double)
+        return double
+
+    def check(sage: SageDouble) -> None:
+        assert _written_references(sage) == Counter({your_ref(d["key"]): 1 for d in documents})
+        assert sage.violations == []
+
+    killed = killed_writer_trials(
+        opened,
+        lambda sage: (_write_in_child, (sage.url, sage.business_id, documents)),
+        _target,
+        documents,
+        check,
+    )
     assert killed, "no trial killed the writer mid-way; lengthen the day"
 
 
@@ -502,17 +494,7 @@ CALLS, WINDOW, MARGIN = 20, 0.5, 0.15
 
 
 def _transfer(key: str) -> dict[str, Any]:
-    return {
-        "type": "transfer",
-        "key": key,
-        "currency": "GBP",
-        "date": "2026-11-02",
-        "group": {"currency": "GBP", "locationId": None},
-        "description": "Payout",
-        "fromAccountRef": {"id": "1100"},
-        "toAccountRef": {"id": "1200"},
-        "amount": "10.00",
-    }
+    return payout_transfer(key, "GBP")
 
 
 @pytest.mark.django_db(transaction=True)
