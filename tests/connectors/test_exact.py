@@ -4,7 +4,6 @@ is checked against the model classes of Exact's SDK (tests/doubles/exact_double.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -39,7 +38,7 @@ from tests.connectors.accounting_targets import (
 )
 from tests.connectors.accounting_targets import scenario_documents as _documents
 from tests.connectors.bursts import writes_from_workers
-from tests.connectors.crashes import killed_writer_trials, write_under_faults
+from tests.connectors.crashes import killed_writer_trials, write_then_exit, write_under_faults
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.exact_double import ExactDouble, check, models, services
 from tests.recorded_dates import business_days
@@ -611,18 +610,6 @@ def test_under_faults_every_document_is_written_exactly_once(exact: ExactDouble)
     assert _keys_in(exact) == Counter({d["key"]: 1 for d in documents})
 
 
-def _write_in_child(url: str, division: int, documents: list[dict[str, Any]]) -> None:
-    target = ExactTarget(
-        division=division,
-        base_url=url,
-        tokens=FakeTokens(TOKEN, TOKEN),
-        limiter=FakeLimiter(),
-    )
-    for document in documents:
-        target.write_document(key=document["key"], document=document)
-    os._exit(0)
-
-
 def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> None:
     documents = _documents("uk-cafe-invoice.json")
 
@@ -638,7 +625,7 @@ def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> No
 
     killed = killed_writer_trials(
         opened,
-        lambda exact: (_write_in_child, (exact.url, exact.division, documents)),
+        lambda exact: (write_then_exit, (_target, exact, documents)),
         _target,
         documents,
         check,

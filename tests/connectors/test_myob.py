@@ -4,7 +4,6 @@ is checked against MYOB's SDK contract classes (tests/doubles/myob_double.py).""
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -32,7 +31,7 @@ from tests.connectors.accounting_targets import (
 )
 from tests.connectors.accounting_targets import scenario_documents as _documents
 from tests.connectors.bursts import writes_from_workers
-from tests.connectors.crashes import killed_writer_trials, write_under_faults
+from tests.connectors.crashes import killed_writer_trials, write_then_exit, write_under_faults
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.myob_double import API_KEY, TOKEN, MyobDouble, check, properties
 
@@ -336,21 +335,6 @@ def test_under_faults_every_document_is_written_exactly_once(myob: MyobDouble) -
     assert myob.keys_written() == Counter({d["key"]: 1 for d in documents})
 
 
-def _write_in_child(url: str, company_file: str, documents: list[dict[str, Any]]) -> None:
-    target = MyobTarget(
-        company_file=company_file,
-        api_key=API_KEY,
-        base_url=url,
-        tokens=FakeTokens(TOKEN, TOKEN),
-        limiter=FakeLimiter(),
-        receivable_account="1300",
-        payable_account="1600",
-    )
-    for document in documents:
-        target.write_document(key=document["key"], document=document)
-    os._exit(0)
-
-
 def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> None:
     documents = _documents("uk-cafe-invoice.json")
 
@@ -366,7 +350,7 @@ def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> No
 
     killed = killed_writer_trials(
         opened,
-        lambda myob: (_write_in_child, (myob.url, myob.company_file, documents)),
+        lambda myob: (write_then_exit, (_target, myob, documents)),
         _target,
         documents,
         check,

@@ -6,7 +6,6 @@ to use, not verified against Sage's published spec)."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from collections import Counter
@@ -39,7 +38,7 @@ from tests.connectors.accounting_targets import (
 )
 from tests.connectors.accounting_targets import scenario_documents as _documents
 from tests.connectors.bursts import writes_from_workers
-from tests.connectors.crashes import killed_writer_trials
+from tests.connectors.crashes import killed_writer_trials, write_then_exit
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.sage_double import SageDouble
 from tests.recorded_dates import business_days
@@ -312,20 +311,6 @@ def _written_references(sage: SageDouble) -> Counter[str]:
     return Counter(str(r["reference"]) for each in WRITTEN for r in sage.books.rows[each])
 
 
-def _write_in_child(url: str, business: str, documents: list[dict[str, Any]]) -> None:
-    target = SageTarget(
-        business_id=business,
-        base_url=url,
-        tokens=FakeTokens(TOKEN, TOKEN),
-        limiter=FakeLimiter(),
-        debtors_account="1300",
-        creditors_account="1600",
-    )
-    for document in documents:
-        target.write_document(key=document["key"], document=document)
-    os._exit(0)
-
-
 def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> None:
     documents = _documents("uk-cafe-invoice.json")
 
@@ -341,7 +326,7 @@ def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> No
 
     killed = killed_writer_trials(
         opened,
-        lambda sage: (_write_in_child, (sage.url, sage.business_id, documents)),
+        lambda sage: (write_then_exit, (_target, sage, documents)),
         _target,
         documents,
         check,
