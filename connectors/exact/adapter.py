@@ -217,7 +217,9 @@ class ExactTarget:
         for document in documents:
             if document["type"] == "journalEntry":
                 try:  # the journal's VAT must be expressible with VAT codes
-                    translate.vat_coded(translate.journal_lines(document, self), document, self)
+                    translate.vat_coded(
+                        translate.journal_entry_lines(document, self), document, self
+                    )
                 except DocumentRejected as refused:
                     problems.append(str(refused))
         for location in sorted(locations):

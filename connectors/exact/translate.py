@@ -97,6 +97,7 @@ from typing import Any, Protocol
 
 from commerce_sync.errors import DocumentRejected
 from connectors.exact.client import odata_date
+from connectors.journal_lines import JournalLine, LedgerRefs, journal_lines
 from connectors.protocols import AccountOption, TaxRateOption
 
 JOURNAL_ENTRIES = "generaljournalentry/GeneralJournalEntries"
@@ -268,7 +269,7 @@ def to_entity(
     document. Raises DocumentRejected for a kind Exact cannot take."""
     if is_sales_invoice(document):
         return SALES_INVOICES, _sales_invoice(key, document, refs, sales_journal, cost_centre)
-    lines = journal_lines(document, refs)
+    lines = journal_entry_lines(document, refs)
     if not lines:
         raise DocumentRejected(f"A {document['type']} document cannot be written to Exact Online")
     vat: dict[int, tuple[str, Decimal]] = {}
@@ -277,18 +278,18 @@ def to_entity(
     day = odata_date(document["date"])
     description = str(document.get("description") or "")
     body_lines = []
-    for index, (account, amount, text, party) in enumerate(lines):
+    for index, entry in enumerate(lines):
         line: dict[str, Any] = {
-            "GLAccount": account,
-            "AmountFC": amount,
+            "GLAccount": entry.account,
+            "AmountFC": entry.amount,
             "Date": day,
-            "Description": (text or description)[:60],
+            "Description": (entry.description or description)[:60],
             "Notes": key,
         }
         if index in vat:
             line["VATCode"], line["AmountVATFC"] = vat[index]
-        if party:
-            line["Account"] = party
+        if entry.party:
+            line["Account"] = entry.party
             if document["type"] == "payment":
                 number = _settled_invoice_number(document, refs)
                 if number:
@@ -304,9 +305,6 @@ def to_entity(
     return JOURNAL_ENTRIES, body
 
 
-Line = tuple[str, Decimal, str, str | None]  # G/L account, amount (+debit), text, party
-
-
 # The rate our journal writer puts at the end of a taxed line's label
 # ("Sales 20%", "Sales Drinks 5.5%"; `mapping.taxes.TaxRules.rate`).
 _RATE_LABEL = re.compile(r"(?:^|\s)(\d+(?:\.\d+)?)%$")
@@ -319,8 +317,8 @@ def vat_share(net: Decimal, percent: Decimal) -> Decimal:
 
 
 def vat_coded(
-    lines: list[Line], document: dict[str, Any], refs: References
-) -> tuple[list[Line], dict[int, tuple[str, Decimal]]]:
+    lines: list[JournalLine], document: dict[str, Any], refs: References
+) -> tuple[list[JournalLine], dict[int, tuple[str, Decimal]]]:
     """A journal's lines with its VAT moved onto the taxed lines: the lines
     to send (tax lines on a VAT code's "to pay" account left out) and, by
     index into them, (VAT code, VAT amount signed as the line) of each taxed
@@ -334,17 +332,18 @@ def vat_coded(
     items = document["journalLines"]  # one per line of `lines`, in order
     refs_of = [[str(r) for r in (item.get("sourceRefs") or [])] for item in items]
     taxes: dict[str, Decimal] = {}
-    for account, amount, _text, _party in lines:
-        if refs.is_vat_account(account):
-            taxes[account] = taxes.get(account, Decimal(0)) + amount
+    for entry in lines:
+        if refs.is_vat_account(entry.account):
+            taxes[entry.account] = taxes.get(entry.account, Decimal(0)) + entry.amount
     if not taxes:
         return lines, {}
     coded: dict[int, tuple[str, Decimal]] = {}  # index in `lines` -> (code, VAT)
     for tax_account, tax in taxes.items():
         bearing: list[tuple[int, str, Decimal]] = []
-        for index, (account, amount, text, _party) in enumerate(lines):
-            found = _RATE_LABEL.search(text.strip())
-            if index in coded or account in taxes or not found or not amount:
+        for index, entry in enumerate(lines):
+            amount = entry.amount
+            found = _RATE_LABEL.search(entry.description.strip())
+            if index in coded or entry.account in taxes or not found or not amount:
                 continue
             percent = Decimal(found.group(1))
             code = refs.sales_vat_code(tax_account, percent) if percent else None
@@ -368,10 +367,10 @@ def vat_coded(
                 "without its rate?): Exact Online's VAT return would be wrong. Post "
                 "discounts net of VAT, or use the invoice format"
             )
-        largest = max(bearing, key=lambda item: abs(lines[item[0]][1]))[0]
+        largest = max(bearing, key=lambda item: abs(lines[item[0]].amount))[0]
         for index, code, share in bearing:
             coded[index] = (code, share + residual if index == largest else share)
-    kept = [i for i, line in enumerate(lines) if line[0] not in taxes]
+    kept = [i for i, line in enumerate(lines) if line.account not in taxes]
     return [lines[i] for i in kept], {
         new: coded[old] for new, old in enumerate(kept) if old in coded
     }
@@ -390,75 +389,21 @@ def _settled_invoice_number(document: dict[str, Any], refs: References) -> int |
     return refs.invoice_number(keys.pop()) if len(keys) == 1 else None
 
 
-def journal_lines(document: dict[str, Any], refs: References) -> list[Line]:
-    """The (G/L account GUID, amount +debit, text, party GUID) lines of a
-    document written as a general journal entry; [] for a kind that is not
-    one. Raises DocumentRejected for a reference the division lacks."""
-    kind = document["type"]
-    text = str(document.get("description") or "")
-    if kind == "journalEntry":
-        return [
-            (
-                refs.gl_account(line["accountRef"]["id"]),
-                Decimal(line["netAmount"]),
-                str(line.get("description") or text),
-                None,
-            )
-            for line in document["journalLines"]
-        ]
-    if kind == "payment":
-        total = Decimal(document["totalAmount"])
-        customer = refs.customer(document["customerRef"]["id"])
-        return [
-            (refs.gl_account(document["accountRef"]["id"]), total, text, None),
-            (refs.receivable(), -total, text, customer),
-        ]
-    if kind == "billPayment":
-        total = Decimal(document["totalAmount"])
-        supplier = refs.supplier(document["supplierRef"]["id"])
-        return [
-            (refs.payable(), total, text, supplier),
-            (refs.gl_account(document["accountRef"]["id"]), -total, text, None),
-        ]
-    if kind == "bill":
-        supplier = refs.supplier(document["supplierRef"]["id"])
-        lines: list[Line] = []
-        total = Decimal(0)
-        for item in document["lineItems"]:
-            net, tax = Decimal(item["subTotal"]), Decimal(item.get("taxAmount") or 0)
-            lines.append(
-                (refs.gl_account(item["accountRef"]["id"]), net, item["description"], None)
-            )
-            if tax:
-                code = (item.get("taxRateRef") or {}).get("id")
-                if not code:
-                    raise DocumentRejected(
-                        f"Bill line {item['description']!r} has VAT but no VAT code"
-                    )
-                lines.append((refs.vat_claim_account(code), tax, item["description"], None))
-            total += net + tax
-        lines.append((refs.payable(), -total, text, supplier))
-        return lines
-    if kind == "deposit":
-        bank = refs.gl_account(document["accountRef"]["id"])
-        lines = [(bank, Decimal(document["totalAmount"]), text, None)]
-        for item in document["lineItems"]:
-            lines.append(
-                (
-                    refs.gl_account(item["accountRef"]["id"]),
-                    -Decimal(item["totalAmount"]),
-                    item["description"],
-                    None,
-                )
-            )
-        return lines
-    if kind == "transfer":
-        amount = Decimal(document["amount"])
-        return [
-            (refs.gl_account(document["toAccountRef"]["id"]), amount, text, None),
-            (refs.gl_account(document["fromAccountRef"]["id"]), -amount, text, None),
-        ]
-    return []
+def journal_entry_lines(document: dict[str, Any], refs: References) -> list[JournalLine]:
+    """The lines of a document written as a general journal entry, with the
+    customer on the receivable line and the supplier on the payable one."""
+    return journal_lines(
+        document,
+        LedgerRefs(
+            account=refs.gl_account,
+            receivable=refs.receivable,
+            payable=refs.payable,
+            tax_paid=refs.vat_claim_account,
+            customer=refs.customer,
+            supplier=refs.supplier,
+            tax_word="VAT",
+        ),
+    )
 
 
 def _sales_invoice(

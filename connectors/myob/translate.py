@@ -54,6 +54,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from commerce_sync.errors import DocumentRejected
+from connectors.journal_lines import JournalLine, LedgerRefs, journal_lines
 from connectors.protocols import AccountOption, TaxRateOption
 
 GENERAL_JOURNALS = "GeneralLedger/GeneralJournal"
@@ -197,13 +198,13 @@ def to_entity(key: str, document: dict[str, Any], refs: References) -> tuple[str
     description = str(document.get("description") or "")
     body_lines = [
         {
-            "Account": {"UID": account},
-            "Memo": (text or description)[:255],
-            "Amount": abs(amount),
-            "IsCredit": amount < 0,
+            "Account": {"UID": line.account},
+            "Memo": (line.description or description)[:255],
+            "Amount": abs(line.amount),
+            "IsCredit": line.amount < 0,
         }
-        for account, amount, text in lines
-        if amount
+        for line in lines
+        if line.amount
     ]
     body = {
         "DateOccurred": day(document["date"]),
@@ -288,66 +289,16 @@ def _credit_refund(key: str, document: dict[str, Any], refs: References) -> dict
     }
 
 
-Line = tuple[str, Decimal, str]  # account UID, amount (+debit, -credit), words
-
-
-def _journal_lines(document: dict[str, Any], refs: References) -> list[Line]:
-    kind = document["type"]
-    text = str(document.get("description") or "")
-    if kind == "journalEntry":
-        return [
-            (
-                refs.account(line["accountRef"]["id"]),
-                Decimal(line["netAmount"]),
-                str(line.get("description") or text),
-            )
-            for line in document["journalLines"]
-        ]
-    if kind == "payment":  # money back, or a payment not tied to invoices
-        total = Decimal(document["totalAmount"])
-        return [
-            (refs.account(document["accountRef"]["id"]), total, text),
-            (refs.receivable(), -total, text),
-        ]
-    if kind == "billPayment":
-        total = Decimal(document["totalAmount"])
-        return [
-            (refs.payable(), total, text),
-            (refs.account(document["accountRef"]["id"]), -total, text),
-        ]
-    if kind == "bill":
-        lines: list[Line] = []
-        total = Decimal(0)
-        for item in document["lineItems"]:
-            net, tax = Decimal(item["subTotal"]), Decimal(item.get("taxAmount") or 0)
-            lines.append((refs.account(item["accountRef"]["id"]), net, item["description"]))
-            if tax:
-                code = (item.get("taxRateRef") or {}).get("id")
-                if not code:
-                    raise DocumentRejected(
-                        f"Bill line {item['description']!r} has tax but no tax code"
-                    )
-                lines.append((refs.tax_paid_account(code), tax, item["description"]))
-            total += net + tax
-        lines.append((refs.payable(), -total, text))
-        return lines
-    if kind == "deposit":
-        lines = [
-            (refs.account(document["accountRef"]["id"]), Decimal(document["totalAmount"]), text)
-        ]
-        for item in document["lineItems"]:
-            lines.append(
-                (
-                    refs.account(item["accountRef"]["id"]),
-                    -Decimal(item["totalAmount"]),
-                    item["description"],
-                )
-            )
-        return lines
-    if kind == "transfer":
-        amount = Decimal(document["amount"])
-        return [
-            (refs.account(document["toAccountRef"]["id"]), amount, text),
-            (refs.account(document["fromAccountRef"]["id"]), -amount, text),
-        ]
-    return []
+def _journal_lines(document: dict[str, Any], refs: References) -> list[JournalLine]:
+    """The lines of a document written as a general journal; bills and their
+    payments through the connection's payable account, other money back
+    through its receivable account, no cards on the lines."""
+    return journal_lines(
+        document,
+        LedgerRefs(
+            account=refs.account,
+            receivable=refs.receivable,
+            payable=refs.payable,
+            tax_paid=refs.tax_paid_account,
+        ),
+    )

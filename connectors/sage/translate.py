@@ -100,6 +100,8 @@ from typing import Any, Protocol
 
 from commerce_sync.errors import DocumentRejected
 from connectors.exact.translate import your_ref
+from connectors.journal_lines import JournalLine, LedgerRefs
+from connectors.journal_lines import journal_lines as ledger_lines
 from connectors.protocols import AccountOption, TaxRateOption
 
 # (path, body wrapper, id prefix) per resource written.
@@ -274,15 +276,15 @@ def to_resource(
             body["allocated_artefacts"] = allocations
         return resource, body
     lines_out = []
-    for account, amount, text in journal_lines(document, refs):
-        if not amount:
+    for line in journal_lines(document, refs):
+        if not line.amount:
             continue
         lines_out.append(
             {
-                "ledger_account_id": account,
-                "debit": amount if amount > 0 else Decimal(0),
-                "credit": -amount if amount < 0 else Decimal(0),
-                "details": (text or description)[:200],
+                "ledger_account_id": line.account,
+                "debit": line.amount if line.amount > 0 else Decimal(0),
+                "credit": -line.amount if line.amount < 0 else Decimal(0),
+                "details": (line.description or description)[:200],
             }
         )
     if not lines_out:
@@ -297,58 +299,14 @@ def to_resource(
     }
 
 
-Line = tuple[str, Decimal, str]  # ledger account id, amount (+debit), text
-
-
-def journal_lines(document: dict[str, Any], refs: References) -> list[Line]:
-    """The journal lines of a document written as a journal."""
-    kind = document["type"]
-    text = str(document.get("description") or "")
-    if kind == "journalEntry":
-        return [
-            (
-                refs.ledger_account(line["accountRef"]["id"]),
-                Decimal(line["netAmount"]),
-                str(line.get("description") or text),
-            )
-            for line in document["journalLines"]
-        ]
-    if kind == "payment":
-        total = Decimal(document["totalAmount"])
-        return [
-            (refs.ledger_account(document["accountRef"]["id"]), total, text),
-            (refs.debtors(), -total, text),
-        ]
-    if kind == "billPayment":
-        total = Decimal(document["totalAmount"])
-        return [
-            (refs.creditors(), total, text),
-            (refs.ledger_account(document["accountRef"]["id"]), -total, text),
-        ]
-    if kind == "deposit":
-        lines: list[Line] = [
-            (
-                refs.ledger_account(document["accountRef"]["id"]),
-                Decimal(document["totalAmount"]),
-                text,
-            )
-        ]
-        for item in document["lineItems"]:
-            lines.append(
-                (
-                    refs.ledger_account(item["accountRef"]["id"]),
-                    -Decimal(item["totalAmount"]),
-                    item["description"],
-                )
-            )
-        return lines
-    if kind == "transfer":
-        amount = Decimal(document["amount"])
-        return [
-            (refs.ledger_account(document["toAccountRef"]["id"]), amount, text),
-            (refs.ledger_account(document["fromAccountRef"]["id"]), -amount, text),
-        ]
-    return []
+def journal_lines(document: dict[str, Any], refs: References) -> list[JournalLine]:
+    """The journal lines of a document written as a journal: other money
+    in or back through the debtors control account, bill payments through
+    the creditors one; no bills (they are purchase invoices)."""
+    return ledger_lines(
+        document,
+        LedgerRefs(account=refs.ledger_account, receivable=refs.debtors, payable=refs.creditors),
+    )
 
 
 def missing_problems(

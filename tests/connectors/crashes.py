@@ -80,3 +80,16 @@ def killed_writer_trials(
                     recovery.write_document(key=document["key"], document=document)
             check(double)
     return killed
+
+
+def write_then_exit(
+    make_target: Callable[[Any], Any], double: Any, documents: list[dict[str, Any]]
+) -> None:
+    """A forked writer for `killed_writer_trials` (as `child`: `lambda double:
+    (write_then_exit, (make_target, double, documents))`): writes each of
+    `documents` with `make_target(double)`, one at a time, then leaves the
+    child process at once (`os._exit`: no test teardown runs in it)."""
+    target = make_target(double)
+    for document in documents:
+        target.write_document(key=document["key"], document=document)
+    os._exit(0)

@@ -4,7 +4,6 @@ is checked against the model classes of Exact's SDK (tests/doubles/exact_double.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -30,26 +29,23 @@ from connectors.exact.oauth import (
     exact_oauth_client,
 )
 from connectors.protocols import ACCOUNT_ROLES
-from mapping.preview import preview
+from tests.connectors.accounting_targets import (
+    SCENARIOS,
+    assert_connect_command_links,
+    assert_found_by_key_and_not_written_again,
+    assert_lost_answer_found_by_key,
+    assert_two_workers_refresh_once,
+    payout_transfer,
+)
+from tests.connectors.accounting_targets import scenario_documents as _documents
 from tests.connectors.bursts import writes_from_workers
-from tests.connectors.crashes import killed_writer_trials, write_under_faults
-from tests.connectors.refresh_race import two_workers_list_accounts
+from tests.connectors.crashes import killed_writer_trials, write_then_exit, write_under_faults
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.exact_double import ExactDouble, check, models, services
 from tests.recorded_dates import business_days
 
-SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "exactonline" / "samples"
 TOKEN = "exact-good-token"
-
-
-def _documents(name: str, output: str | None = None) -> list[dict[str, Any]]:
-    scenario = json.loads((SCENARIOS / name).read_text(), parse_float=Decimal)
-    if output:
-        scenario["configuration"].setdefault("mapSettings", {})["outputFormat"] = output
-    result = preview(scenario)
-    assert not result.errors, result.errors
-    return [json.loads(json.dumps(d.as_json())) for d in result.documents]
 
 
 def _seed(exact: ExactDouble) -> None:
@@ -265,28 +261,18 @@ def test_every_document_kind_is_written_and_found_by_key(
     credit = next(i for i in invoices if i["Type"] == 8021)
     assert credit["AmountFC"] == Decimal("-3.30") and credit["VATAmountFC"] == Decimal("-0.55")
     assert {i["OrderDate"] for i in invoices} == {odata_date("2026-11-02")}
-    # A fresh target (after a crash, nothing cached) finds each by its key.
-    fresh = _target(exact)
-    for document in documents:
-        assert fresh.find_document(key=document["key"]) == results[document["key"]]
-    assert fresh.find_document(key="m1:2026-11-02:GBP:-:day:invoice:other") is None
-    # Writing the day again writes nothing.
-    writes = len(_writes(exact))
-    again = _target(exact).write_documents([(d["key"], d) for d in documents])
-    assert again == results and len(_writes(exact)) == writes
+    assert_found_by_key_and_not_written_again(exact, lambda: _target(exact), documents, results)
 
 
-def test_a_lost_answer_is_found_by_key_and_not_written_again(
-    target: ExactTarget, exact: ExactDouble
-) -> None:
+def test_a_lost_answer_is_found_by_key_and_not_written_again(exact: ExactDouble) -> None:
     document = _documents("uk-cafe-journal.json")[0]
-    exact.lose_next_answer = True
-    with pytest.raises(PlatformUnavailable):
-        target.write_document(key=document["key"], document=document)
-    assert exact.books.creates["GeneralJournalEntry"] == 1  # it did happen
-    written = _target(exact).write_document(key=document["key"], document=document)
-    assert written.startswith("GeneralJournalEntry:")
-    assert exact.books.creates["GeneralJournalEntry"] == 1
+    assert_lost_answer_found_by_key(
+        exact,
+        lambda: _target(exact),
+        document,
+        created="GeneralJournalEntry",
+        id_prefix="GeneralJournalEntry:",
+    )
 
 
 @pytest.mark.parametrize("lost", ["invoice", "processing"])
@@ -820,17 +806,7 @@ CALLS, WINDOW, MARGIN = 20, 0.5, 0.15
 
 
 def _transfer(key: str) -> dict[str, Any]:
-    return {
-        "type": "transfer",
-        "key": key,
-        "currency": "EUR",
-        "date": "2026-11-02",
-        "group": {"currency": "EUR", "locationId": None},
-        "description": "Payout",
-        "fromAccountRef": {"id": "1100"},
-        "toAccountRef": {"id": "1200"},
-        "amount": "10.00",
-    }
+    return payout_transfer(key, "EUR")
 
 
 def _burst(exact: ExactDouble, limits: Any, *, workers: int, writes: int) -> list[Any]:
@@ -893,18 +869,6 @@ def test_under_faults_every_document_is_written_exactly_once(exact: ExactDouble)
     assert _keys_in(exact) == Counter({d["key"]: 1 for d in documents})
 
 
-def _write_in_child(url: str, division: int, documents: list[dict[str, Any]]) -> None:
-    target = ExactTarget(
-        division=division,
-        base_url=url,
-        tokens=FakeTokens(TOKEN, TOKEN),
-        limiter=FakeLimiter(),
-    )
-    for document in documents:
-        target.write_document(key=document["key"], document=document)
-    os._exit(0)
-
-
 def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> None:
     documents = _documents("uk-cafe-invoice.json")
 
@@ -920,7 +884,7 @@ def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> No
 
     killed = killed_writer_trials(
         opened,
-        lambda exact: (_write_in_child, (exact.url, exact.division, documents)),
+        lambda exact: (write_then_exit, (_target, exact, documents)),
         _target,
         documents,
         check,
@@ -967,60 +931,34 @@ def test_the_setup_flow_connects_exact_and_asks_which_administration(
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: Any) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from tests.factories import ConnectionFactory
-
     with ExactDouble() as exact:
         _seed(exact)
         settings.EXACT_BASE_URL = exact.url
         settings.EXACT_CLIENT_ID, settings.EXACT_CLIENT_SECRET = exact.client
-        books = ConnectionFactory(
-            accounting=True,
-            platform_key="exact",
+        assert_two_workers_refresh_once(
+            exact,
+            "exact",
             settings={"division": exact.division, "host": "nl"},
-            credentials={
-                "access_token": exact.token,
-                "refresh_token": exact.refresh_token,
-                # 10 s left: inside Exact's renewal window.
-                "expires_at": (timezone.now() + timedelta(seconds=10)).isoformat(),
-            },
+            access_token=exact.token,
+            seconds_left=10,  # inside Exact's renewal window
+            rotated=("exact-access-0001", "exact-refresh-0002"),
         )
-        seen = two_workers_list_accounts(books.pk)
-        assert seen == [16, 16]
-        assert exact.refreshes == 1  # one worker refreshed; the other used its token
-        books.refresh_from_db()
-        assert books.credentials["refresh_token"] == exact.refresh_token == "exact-refresh-0002"
-        assert books.credentials["access_token"] == "exact-access-0001"
 
 
 @pytest.mark.django_db
 def test_connect_command_links_exact_without_printing_tokens(
     merchant: Any, capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
-    from django.core.management import call_command
-    from django.core.management.base import CommandError
-
-    from commerce_sync.core.models import Connection
     from commerce_sync.core.services.connections import connection_target
 
-    tokens = tmp_path / "tokens.json"
-    tokens.write_text('{"access_token": "ex-secret-access", "refresh_token": "ex-secret-refresh"}')
-    with pytest.raises(CommandError, match="--division"):
-        call_command("connect", "--merchant", str(merchant.pk), "--platform", "exact",
-                     "--tokens-from", str(tokens))  # fmt: skip
-    with pytest.raises(CommandError, match="--exact-host"):
-        call_command("connect", "--merchant", str(merchant.pk), "--platform", "exact",
-                     "--tokens-from", str(tokens), "--division", "7", "--exact-host", "uk")  # fmt: skip
-    call_command(
-        "connect", "--merchant", str(merchant.pk), "--platform", "exact",
-        "--tokens-from", str(tokens), "--division", "499156", "--exact-host", "co.uk",
-    )  # fmt: skip
-    assert "ex-secret" not in capsys.readouterr().out
-    connection = Connection.objects.get(merchant=merchant, platform_key="exact")
-    assert connection.status == Connection.Status.LINKED
-    assert connection.settings == {"division": 499156, "host": "co.uk"}
+    connection = assert_connect_command_links(
+        merchant,
+        "exact",
+        tmp_path,
+        capsys,
+        refused=[([], "--division"), (["--division", "7", "--exact-host", "uk"], "--exact-host")],
+        options=["--division", "499156", "--exact-host", "co.uk"],
+        settings={"division": 499156, "host": "co.uk"},
+    )
     target = connection_target(connection=connection)
     assert target.client.base_url == "https://start.exactonline.co.uk"  # type: ignore[attr-defined]

@@ -4,7 +4,6 @@ is checked against MYOB's SDK contract classes (tests/doubles/myob_double.py).""
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -22,24 +21,21 @@ from commerce_sync.errors import (
     SubscriptionExpired,
 )
 from connectors.myob import MyobTarget, translate
-from mapping.preview import preview
+from tests.connectors.accounting_targets import (
+    SCENARIOS,
+    assert_connect_command_links,
+    assert_found_by_key_and_not_written_again,
+    assert_lost_answer_found_by_key,
+    assert_two_workers_refresh_once,
+    payout_transfer,
+)
+from tests.connectors.accounting_targets import scenario_documents as _documents
 from tests.connectors.bursts import writes_from_workers
-from tests.connectors.crashes import killed_writer_trials, write_under_faults
-from tests.connectors.refresh_race import two_workers_list_accounts
+from tests.connectors.crashes import killed_writer_trials, write_then_exit, write_under_faults
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.myob_double import API_KEY, TOKEN, MyobDouble, check, properties
 
-SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
 FORMATS = {"journal": "JournalEntry", "invoice": "Invoice"}
-
-
-def _documents(name: str, output: str | None = None) -> list[dict[str, Any]]:
-    scenario = json.loads((SCENARIOS / name).read_text(), parse_float=Decimal)
-    if output:
-        scenario["configuration"].setdefault("mapSettings", {})["outputFormat"] = output
-    result = preview(scenario)
-    assert not result.errors, result.errors
-    return [json.loads(json.dumps(d.as_json())) for d in result.documents]
 
 
 def _seed(myob: MyobDouble) -> None:
@@ -197,28 +193,14 @@ def test_every_document_kind_is_written_and_found_by_key(
     assert sale["CustomerPurchaseOrderNumber"] == translate.purchase_order_number(
         sale["JournalMemo"]
     )
-    # A fresh target (after a crash, nothing cached) finds each by its key.
-    fresh = _target(myob)
-    for document in documents:
-        assert fresh.find_document(key=document["key"]) == results[document["key"]]
-    assert fresh.find_document(key="m1:2026-11-02:GBP:-:day:invoice:other") is None
-    # Writing the day again writes nothing.
-    writes = len(_writes(myob))
-    again = _target(myob).write_documents([(d["key"], d) for d in documents])
-    assert again == results and len(_writes(myob)) == writes
+    assert_found_by_key_and_not_written_again(myob, lambda: _target(myob), documents, results)
 
 
-def test_a_lost_answer_is_found_by_key_and_not_written_again(
-    target: MyobTarget, myob: MyobDouble
-) -> None:
+def test_a_lost_answer_is_found_by_key_and_not_written_again(myob: MyobDouble) -> None:
     document = _documents("uk-cafe-journal.json")[0]
-    myob.lose_next_answer = True
-    with pytest.raises(PlatformUnavailable):
-        target.write_document(key=document["key"], document=document)
-    assert myob.books.creates["GeneralJournal"] == 1  # it did happen
-    written = _target(myob).write_document(key=document["key"], document=document)
-    assert written.startswith("GeneralJournal:")
-    assert myob.books.creates["GeneralJournal"] == 1
+    assert_lost_answer_found_by_key(
+        myob, lambda: _target(myob), document, created="GeneralJournal", id_prefix="GeneralJournal:"
+    )
     row = myob.books.rows["GeneralLedger/GeneralJournal"][0]
     assert row["Memo"] == document["key"]
 
@@ -353,21 +335,6 @@ def test_under_faults_every_document_is_written_exactly_once(myob: MyobDouble) -
     assert myob.keys_written() == Counter({d["key"]: 1 for d in documents})
 
 
-def _write_in_child(url: str, company_file: str, documents: list[dict[str, Any]]) -> None:
-    target = MyobTarget(
-        company_file=company_file,
-        api_key=API_KEY,
-        base_url=url,
-        tokens=FakeTokens(TOKEN, TOKEN),
-        limiter=FakeLimiter(),
-        receivable_account="1300",
-        payable_account="1600",
-    )
-    for document in documents:
-        target.write_document(key=document["key"], document=document)
-    os._exit(0)
-
-
 def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> None:
     documents = _documents("uk-cafe-invoice.json")
 
@@ -383,7 +350,7 @@ def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> No
 
     killed = killed_writer_trials(
         opened,
-        lambda myob: (_write_in_child, (myob.url, myob.company_file, documents)),
+        lambda myob: (write_then_exit, (_target, myob, documents)),
         _target,
         documents,
         check,
@@ -495,17 +462,7 @@ def test_the_setup_flow_connects_myob_and_asks_which_company_file(
 
 
 def _transfer(key: str) -> dict[str, Any]:
-    return {
-        "type": "transfer",
-        "key": key,
-        "currency": "AUD",
-        "date": "2026-11-02",
-        "group": {"currency": "AUD", "locationId": None},
-        "description": "Payout",
-        "fromAccountRef": {"id": "1100"},
-        "toAccountRef": {"id": "1200"},
-        "amount": "10.00",
-    }
+    return payout_transfer(key, "AUD")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -530,56 +487,35 @@ def test_two_workers_stay_under_eight_calls_a_second() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: Any) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from tests.factories import ConnectionFactory
-
     with MyobDouble() as myob:
         _seed(myob)
         settings.MYOB_API_URL = settings.MYOB_OAUTH_URL = myob.url
         settings.MYOB_CLIENT_ID, settings.MYOB_CLIENT_SECRET = myob.client
-        books = ConnectionFactory(
-            accounting=True,
-            platform_key="myob",
+        assert_two_workers_refresh_once(
+            myob,
+            "myob",
             settings={"company_file": myob.company_file},
-            credentials={
-                "access_token": TOKEN,
-                "refresh_token": myob.refresh_token,
-                # 30 s left: inside the 60 s margin MYOB's SDK keeps.
-                "expires_at": (timezone.now() + timedelta(seconds=30)).isoformat(),
-            },
+            access_token=TOKEN,
+            seconds_left=30,  # inside the 60 s margin MYOB's SDK keeps
+            rotated=("myob-access-0001", "myob-refresh-0002"),
         )
-        seen = two_workers_list_accounts(books.pk)
-        assert seen == [16, 16]
-        assert myob.refreshes == 1  # one worker refreshed; the other used its token
-        books.refresh_from_db()
-        assert books.credentials["refresh_token"] == myob.refresh_token == "myob-refresh-0002"
-        assert books.credentials["access_token"] == "myob-access-0001"
 
 
 @pytest.mark.django_db
 def test_connect_command_links_myob_without_printing_tokens(
     merchant: Any, capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
-    from django.core.management import call_command
-    from django.core.management.base import CommandError
-
-    from commerce_sync.core.models import Connection
     from commerce_sync.core.services.connections import connection_target
 
-    tokens = tmp_path / "tokens.json"
-    tokens.write_text('{"access_token": "my-secret-access", "refresh_token": "my-secret-refresh"}')
-    with pytest.raises(CommandError, match="--company-file"):
-        call_command("connect", "--merchant", str(merchant.pk), "--platform", "myob",
-                     "--tokens-from", str(tokens))  # fmt: skip
-    call_command("connect", "--merchant", str(merchant.pk), "--platform", "myob",
-                 "--tokens-from", str(tokens), "--company-file", "cf-42")  # fmt: skip
-    assert "my-secret" not in capsys.readouterr().out
-    connection = Connection.objects.get(merchant=merchant, platform_key="myob")
-    assert connection.status == Connection.Status.LINKED
-    assert connection.settings == {"company_file": "cf-42"}
+    connection = assert_connect_command_links(
+        merchant,
+        "myob",
+        tmp_path,
+        capsys,
+        refused=[([], "--company-file")],
+        options=["--company-file", "cf-42"],
+        settings={"company_file": "cf-42"},
+    )
     target = connection_target(connection=connection)
     assert target.client.company_file == "cf-42"  # type: ignore[attr-defined]
 

@@ -6,10 +6,7 @@ to use, not verified against Sage's published spec)."""
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import random
-import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -31,14 +28,21 @@ from commerce_sync.errors import (
 from connectors.exact.translate import your_ref
 from connectors.sage import SageTarget
 from connectors.sage.oauth import sage_business_select, sage_businesses, sage_oauth_client
-from mapping.preview import preview
+from tests.connectors.accounting_targets import (
+    SCENARIOS,
+    assert_connect_command_links,
+    assert_found_by_key_and_not_written_again,
+    assert_lost_answer_found_by_key,
+    assert_two_workers_refresh_once,
+    payout_transfer,
+)
+from tests.connectors.accounting_targets import scenario_documents as _documents
 from tests.connectors.bursts import writes_from_workers
-from tests.connectors.refresh_race import two_workers_list_accounts
+from tests.connectors.crashes import killed_writer_trials, write_then_exit
 from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.sage_double import SageDouble
 from tests.recorded_dates import business_days
 
-SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
 TOKEN = "sage-good-token"
 BANKS = ("1000", "1100", "1110", "1200")
 WRITTEN = (
@@ -48,15 +52,6 @@ WRITTEN = (
     "purchase_invoices",
     "contact_payments",
 )
-
-
-def _documents(name: str, output: str | None = None) -> list[dict[str, Any]]:
-    scenario = json.loads((SCENARIOS / name).read_text(), parse_float=Decimal)
-    if output:
-        scenario["configuration"].setdefault("mapSettings", {})["outputFormat"] = output
-    result = preview(scenario)
-    assert not result.errors, result.errors
-    return [json.loads(json.dumps(d.as_json())) for d in result.documents]
 
 
 def _seed(sage: SageDouble) -> None:
@@ -309,28 +304,14 @@ def test_every_document_kind_is_written_and_found_by_key(
     )
     assert refund["total_amount"] == Decimal("3.30")
     assert invoice["notes"] == documents[0]["key"]
-    # A fresh target (after a crash, nothing cached) finds each by its key.
-    fresh = _target(sage)
-    for document in documents:
-        assert fresh.find_document(key=document["key"]) == results[document["key"]]
-    assert fresh.find_document(key="m1:2026-11-02:GBP:-:day:invoice:other") is None
-    # Writing the day again writes nothing.
-    writes = len(_writes(sage))
-    again = _target(sage).write_documents([(d["key"], d) for d in documents])
-    assert again == results and len(_writes(sage)) == writes
+    assert_found_by_key_and_not_written_again(sage, lambda: _target(sage), documents, results)
 
 
-def test_a_lost_answer_is_found_by_key_and_not_written_again(
-    target: SageTarget, sage: SageDouble
-) -> None:
+def test_a_lost_answer_is_found_by_key_and_not_written_again(sage: SageDouble) -> None:
     document = _documents("uk-cafe-journal.json")[0]
-    sage.lose_next_answer = True
-    with pytest.raises(PlatformUnavailable):
-        target.write_document(key=document["key"], document=document)
-    assert sage.books.creates["journals"] == 1  # it did happen
-    written = _target(sage).write_document(key=document["key"], document=document)
-    assert written.startswith("Journal:")
-    assert sage.books.creates["journals"] == 1
+    assert_lost_answer_found_by_key(
+        sage, lambda: _target(sage), document, created="journals", id_prefix="Journal:"
+    )
 
 
 def test_a_payment_written_after_a_restart_is_still_allocated_to_its_invoice(
@@ -380,48 +361,26 @@ def _written_references(sage: SageDouble) -> Counter[str]:
     return Counter(str(r["reference"]) for each in WRITTEN for r in sage.books.rows[each])
 
 
-def _write_in_child(url: str, business: str, documents: list[dict[str, Any]]) -> None:
-    target = SageTarget(
-        business_id=business,
-        base_url=url,
-        tokens=FakeTokens(TOKEN, TOKEN),
-        limiter=FakeLimiter(),
-        debtors_account="1300",
-        creditors_account="1600",
-    )
-    for document in documents:
-        target.write_document(key=document["key"], document=document)
-    os._exit(0)
-
-
-TRIALS = int(os.environ.get("CRASH_TRIALS", "6"))
-
-
 def test_a_writer_killed_at_any_moment_leaves_nothing_doubled_or_missing() -> None:
     documents = _documents("uk-cafe-invoice.json")
-    context = multiprocessing.get_context("fork")
-    dice = random.Random(5)  # noqa: S311 - a test's dice
-    killed = 0
-    for _ in range(TRIALS):
+
+    def opened() -> SageDouble:
         # 5 ms an answer: the child's day (about 30 calls) takes ~0.2 s.
-        with SageDouble(debtors="1300", creditors="1600", delay=0.005) as sage:
-            _seed(sage)
-            child = context.Process(
-                target=_write_in_child, args=(sage.url, sage.business_id, documents)
-            )
-            child.start()
-            time.sleep(dice.uniform(0.02, 0.2))
-            if child.is_alive():
-                os.kill(child.pid or 0, signal.SIGKILL)
-                killed += 1
-            child.join(10)
-            # The next run: the sync asks for each key, then writes what is missing.
-            recovery = _target(sage)
-            for document in documents:
-                if recovery.find_document(key=document["key"]) is None:
-                    recovery.write_document(key=document["key"], document=document)
-            assert _written_references(sage) == Counter({your_ref(d["key"]): 1 for d in documents})
-            assert sage.violations == []
+        double = SageDouble(debtors="1300", creditors="1600", delay=0.005)
+        _seed(double)
+        return double
+
+    def check(sage: SageDouble) -> None:
+        assert _written_references(sage) == Counter({your_ref(d["key"]): 1 for d in documents})
+        assert sage.violations == []
+
+    killed = killed_writer_trials(
+        opened,
+        lambda sage: (write_then_exit, (_target, sage, documents)),
+        _target,
+        documents,
+        check,
+    )
     assert killed, "no trial killed the writer mid-way; lengthen the day"
 
 
@@ -593,17 +552,7 @@ CALLS, WINDOW, MARGIN = 20, 0.5, 0.15
 
 
 def _transfer(key: str) -> dict[str, Any]:
-    return {
-        "type": "transfer",
-        "key": key,
-        "currency": "GBP",
-        "date": "2026-11-02",
-        "group": {"currency": "GBP", "locationId": None},
-        "description": "Payout",
-        "fromAccountRef": {"id": "1100"},
-        "toAccountRef": {"id": "1200"},
-        "amount": "10.00",
-    }
+    return payout_transfer(key, "GBP")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -790,51 +739,29 @@ def test_a_partner_unlink_revokes_at_sage_and_a_failed_revoke_keeps_no_tokens(
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_refreshing_at_once_spend_the_refresh_token_once(settings: Any) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from tests.factories import ConnectionFactory
-
     with SageDouble() as sage:
         _seed(sage)
         _point_at(sage, settings)
-        books = ConnectionFactory(
-            accounting=True,
-            platform_key="sage",
+        assert_two_workers_refresh_once(
+            sage,
+            "sage",
             settings={"business_id": sage.business_id},
-            credentials={
-                "access_token": sage.token,
-                "refresh_token": sage.refresh_token,
-                # 30 s left of a 5-minute token: inside the refresh margin.
-                "expires_at": (timezone.now() + timedelta(seconds=30)).isoformat(),
-            },
+            access_token=sage.token,
+            seconds_left=30,  # of a 5-minute token: inside the refresh margin
+            rotated=("sage-access-0001", "sage-refresh-0002"),
         )
-        seen = two_workers_list_accounts(books.pk)
-        assert seen == [16, 16]
-        assert sage.refreshes == 1  # one worker refreshed; the other used its token
-        books.refresh_from_db()
-        assert books.credentials["refresh_token"] == sage.refresh_token == "sage-refresh-0002"
-        assert books.credentials["access_token"] == "sage-access-0001"
 
 
 @pytest.mark.django_db
 def test_connect_command_links_sage_without_printing_tokens(
     merchant: Any, capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
-    from django.core.management import call_command
-    from django.core.management.base import CommandError
-
-    from commerce_sync.core.models import Connection
-
-    tokens = tmp_path / "tokens.json"
-    tokens.write_text('{"access_token": "sg-secret-access", "refresh_token": "sg-secret-refresh"}')
-    with pytest.raises(CommandError, match="--business-id"):
-        call_command("connect", "--merchant", str(merchant.pk), "--platform", "sage",
-                     "--tokens-from", str(tokens))  # fmt: skip
-    call_command("connect", "--merchant", str(merchant.pk), "--platform", "sage",
-                 "--tokens-from", str(tokens), "--business-id", "b42")  # fmt: skip
-    assert "sg-secret" not in capsys.readouterr().out
-    connection = Connection.objects.get(merchant=merchant, platform_key="sage")
-    assert connection.status == Connection.Status.LINKED
-    assert connection.settings == {"business_id": "b42"}
+    assert_connect_command_links(
+        merchant,
+        "sage",
+        tmp_path,
+        capsys,
+        refused=[([], "--business-id")],
+        options=["--business-id", "b42"],
+        settings={"business_id": "b42"},
+    )
