@@ -369,6 +369,29 @@ class ConnectorContext(Generic[S]):
     token_source: Callable[[OAuthClient], TokenSource] = field(repr=False)
 
 
+def myob_company_file_check(value: Any) -> str:
+    """A MYOB company file id as every API URL carries it
+    (`/accountright/{id}/…`): a GUID such as
+    `6f8e9c1a-7b2d-4c3e-9f10-112233445566` (`CompanyFile.Id`, a Guid in the
+    SDK contracts, ../shared/reference/myob/sdk-contracts/CompanyFile.cs),
+    returned stripped and in lower case. Raises ConfigurationError naming
+    what was given when it is empty or not a GUID (a broken URL otherwise)."""
+    text = str(value or "").strip()
+    if not text:
+        raise ConfigurationError("This MYOB connection has no company file chosen")
+    try:
+        parsed = UUID(text)
+    except ValueError:
+        parsed = None
+    if parsed is None or len(text) != 36 or str(parsed) != text.lower():
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise ConfigurationError(
+            f"MYOB company file {shown!r} is not a company file id: MYOB's ids are GUIDs "
+            "like 6f8e9c1a-7b2d-4c3e-9f10-112233445566 (choose the file from the list MYOB gives)"
+        )
+    return str(parsed)
+
+
 @dataclass(frozen=True)
 class MyobSettings:
     """A MYOB Business connection: the company file booked into
@@ -383,11 +406,8 @@ class MyobSettings:
 
     @classmethod
     def from_json(cls, raw: Json) -> MyobSettings:
-        company_file = str(raw.get("company_file") or "")
-        if not company_file:
-            raise ConfigurationError("This MYOB connection has no company file chosen")
         return cls(
-            company_file=company_file,
+            company_file=myob_company_file_check(raw.get("company_file")),
             receivable_account=str(raw.get("receivable_account") or "1-1200"),
             payable_account=str(raw.get("payable_account") or "2-1200"),
         )

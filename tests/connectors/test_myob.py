@@ -31,6 +31,7 @@ from tests.doubles.myob_double import API_KEY, TOKEN, MyobDouble, check, propert
 
 SCENARIOS = Path(__file__).resolve().parents[3] / "shared" / "scenarios"
 FORMATS = {"journal": "JournalEntry", "invoice": "Invoice"}
+CF = "6f8e9c1a-7b2d-4c3e-9f10-112233445566"  # a company file id: MYOB's are GUIDs
 
 
 def _documents(name: str, output: str | None = None) -> list[dict[str, Any]]:
@@ -419,8 +420,11 @@ def test_company_files_are_listed_and_chosen(settings: Any) -> None:
         found = myob_company_files(access_token=TOKEN)
         assert [f.name for f in found] == ["Cafe Books", "Shop Books"]
         assert myob_company_file_select(found, myob.company_file).name == "Cafe Books"
-        with pytest.raises(ConfigurationError, match="not one this authorisation reaches"):
+        with pytest.raises(ConfigurationError, match="'nope' is not a company file id"):
             myob_company_file_select(found, "nope")
+        with pytest.raises(ConfigurationError, match="not one this authorisation reaches"):
+            myob_company_file_select(found, CF)
+        assert myob_company_file_select(found, myob.company_file.upper()).name == "Cafe Books"
         with pytest.raises(CredentialsRevoked):
             myob_company_files(access_token="wrong-token")
         assert myob.violations == []
@@ -435,17 +439,26 @@ def test_registry_builds_the_target(settings: Any) -> None:
 
     settings.MYOB_CLIENT_ID = "myob-app"
     connection = ConnectionFactory(
-        accounting=True, platform_key="myob", settings={"company_file": "cf-1"}
+        accounting=True, platform_key="myob", settings={"company_file": CF}
     )
     target = connection_target(connection=connection)
     assert isinstance(target, MyobTarget) and target.client.limit_key == "myob:myob-app"
     assert target.client.url("GeneralLedger/Account") == (
-        "https://api.myob.com/accountright/cf-1/GeneralLedger/Account"
+        f"https://api.myob.com/accountright/{CF}/GeneralLedger/Account"
     )
     assert (target.receivable_account, target.payable_account) == ("1-1200", "2-1200")
     connection.settings = {}
     with pytest.raises(ConfigurationError, match="no company file"):
         connection_target(connection=connection)
+    # Anything but a GUID would make a broken URL: refused, naming it.
+    for bad in ("cf-1", "../GeneralLedger", CF + "x", "{" + CF + "}"):
+        connection.settings = {"company_file": bad}
+        with pytest.raises(
+            ConfigurationError, match="is not a company file id: MYOB's ids are GUIDs"
+        ):
+            connection_target(connection=connection)
+    connection.settings = {"company_file": CF.upper()}
+    assert connection_target(connection=connection).client.company_file == CF  # type: ignore[attr-defined]
     platform = platform_get("myob")
     assert platform is not None and platform.name == "MYOB Business"
     assert platform.source_type == "Accounting" and platform.needs_authorization
@@ -470,6 +483,14 @@ def test_the_setup_flow_connects_myob_and_asks_which_company_file(
         )
         assert "Allow access to MYOB?" in screen
         assert "Cafe Books" in body and "Shop Books" in body
+        # A tampered picker (not a GUID, or a file the grant does not reach)
+        # is the picker again with its error, nothing linked, no 500.
+        for bad in ("../../GeneralLedger/Account", CF):
+            again = client.post("/setup/organisation", {"organisation": bad})
+            assert again.status_code == 400
+            assert "Choose one of the organisations listed." in again.content.decode()
+            books.refresh_from_db()
+            assert books.status == "PendingAuth" and "company_file" not in books.settings
         options = organisation_choose(client, books, myob.company_file)
         assert books.settings == {
             "company_file": myob.company_file,
@@ -574,14 +595,19 @@ def test_connect_command_links_myob_without_printing_tokens(
     with pytest.raises(CommandError, match="--company-file"):
         call_command("connect", "--merchant", str(merchant.pk), "--platform", "myob",
                      "--tokens-from", str(tokens))  # fmt: skip
-    call_command("connect", "--merchant", str(merchant.pk), "--platform", "myob",
+    with pytest.raises(CommandError, match="--company-file") as refused:
+        call_command("connect", "--merchant", str(merchant.pk), "--platform", "myob",
                  "--tokens-from", str(tokens), "--company-file", "cf-42")  # fmt: skip
+    assert "is not a company file id" in str(refused.value)
+    assert not Connection.objects.filter(merchant=merchant, platform_key="myob").exists()
+    call_command("connect", "--merchant", str(merchant.pk), "--platform", "myob",
+                 "--tokens-from", str(tokens), "--company-file", f" {CF} ")  # fmt: skip
     assert "my-secret" not in capsys.readouterr().out
     connection = Connection.objects.get(merchant=merchant, platform_key="myob")
     assert connection.status == Connection.Status.LINKED
-    assert connection.settings == {"company_file": "cf-42"}
+    assert connection.settings == {"company_file": CF}
     target = connection_target(connection=connection)
-    assert target.client.company_file == "cf-42"  # type: ignore[attr-defined]
+    assert target.client.company_file == CF  # type: ignore[attr-defined]
 
 
 def test_translation_says_where_the_key_is_kept(target: MyobTarget, myob: MyobDouble) -> None:
