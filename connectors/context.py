@@ -340,7 +340,7 @@ class ExactSettings:
             host=host,
             general_journal=str(raw.get("general_journal") or "90"),
             sales_journal=str(raw.get("sales_journal") or "70"),
-            cost_centres=raw.get("cost_centres"),
+            cost_centres=_location_map(raw.get("cost_centres"), "Exact Online cost centres"),
         )
 
 
@@ -403,6 +403,9 @@ class MyobSettings:
     company_file: str
     receivable_account: str = "1-1200"
     payable_account: str = "2-1200"
+    # {location id: the UID of the MYOB category (GeneralLedger/Category) its
+    # invoices and journals carry}; None when locations are not tracked.
+    categories: dict[str, str] | None = None
 
     @classmethod
     def from_json(cls, raw: Json) -> MyobSettings:
@@ -410,4 +413,20 @@ class MyobSettings:
             company_file=myob_company_file_check(raw.get("company_file")),
             receivable_account=str(raw.get("receivable_account") or "1-1200"),
             payable_account=str(raw.get("payable_account") or "2-1200"),
+            categories=_location_map(raw.get("categories"), "MYOB categories"),
         )
+
+
+def _location_map(raw: Any, what: str) -> dict[str, str] | None:
+    """A {location id: value} setting, or None when absent; ConfigurationError
+    when it is not an object of non-empty strings."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) and k and v for k, v in raw.items()
+    ):
+        raise ConfigurationError(
+            f"The {what} of locations must map each location id to a value; "
+            "choose them again on the Locations page"
+        )
+    return dict(raw)
