@@ -340,7 +340,7 @@ class ExactSettings:
             host=host,
             general_journal=str(raw.get("general_journal") or "90"),
             sales_journal=str(raw.get("sales_journal") or "70"),
-            cost_centres=raw.get("cost_centres"),
+            cost_centres=_location_map(raw.get("cost_centres"), "Exact Online cost centres"),
         )
 
 
@@ -369,6 +369,29 @@ class ConnectorContext(Generic[S]):
     token_source: Callable[[OAuthClient], TokenSource] = field(repr=False)
 
 
+def myob_company_file_check(value: Any) -> str:
+    """A MYOB company file id as every API URL carries it
+    (`/accountright/{id}/…`): a GUID such as
+    `6f8e9c1a-7b2d-4c3e-9f10-112233445566` (`CompanyFile.Id`, a Guid in the
+    SDK contracts, ../shared/reference/myob/sdk-contracts/CompanyFile.cs),
+    returned stripped and in lower case. Raises ConfigurationError naming
+    what was given when it is empty or not a GUID (a broken URL otherwise)."""
+    text = str(value or "").strip()
+    if not text:
+        raise ConfigurationError("This MYOB connection has no company file chosen")
+    try:
+        parsed = UUID(text)
+    except ValueError:
+        parsed = None
+    if parsed is None or len(text) != 36 or str(parsed) != text.lower():
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise ConfigurationError(
+            f"MYOB company file {shown!r} is not a company file id: MYOB's ids are GUIDs "
+            "like 6f8e9c1a-7b2d-4c3e-9f10-112233445566 (choose the file from the list MYOB gives)"
+        )
+    return str(parsed)
+
+
 @dataclass(frozen=True)
 class MyobSettings:
     """A MYOB Business connection: the company file booked into
@@ -380,14 +403,30 @@ class MyobSettings:
     company_file: str
     receivable_account: str = "1-1200"
     payable_account: str = "2-1200"
+    # {location id: the UID of the MYOB category (GeneralLedger/Category) its
+    # invoices and journals carry}; None when locations are not tracked.
+    categories: dict[str, str] | None = None
 
     @classmethod
     def from_json(cls, raw: Json) -> MyobSettings:
-        company_file = str(raw.get("company_file") or "")
-        if not company_file:
-            raise ConfigurationError("This MYOB connection has no company file chosen")
         return cls(
-            company_file=company_file,
+            company_file=myob_company_file_check(raw.get("company_file")),
             receivable_account=str(raw.get("receivable_account") or "1-1200"),
             payable_account=str(raw.get("payable_account") or "2-1200"),
+            categories=_location_map(raw.get("categories"), "MYOB categories"),
         )
+
+
+def _location_map(raw: Any, what: str) -> dict[str, str] | None:
+    """A {location id: value} setting, or None when absent; ConfigurationError
+    when it is not an object of non-empty strings."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) and k and v for k, v in raw.items()
+    ):
+        raise ConfigurationError(
+            f"The {what} of locations must map each location id to a value; "
+            "choose them again on the Locations page"
+        )
+    return dict(raw)

@@ -94,6 +94,20 @@ ACCOUNT_ROLES = frozenset(
 
 
 @dataclass(frozen=True)
+class TrackingOption:
+    """Something a location's documents can be posted under, offered in the
+    setup flow's Locations stage: `category_id` and `category` the kind
+    (e.g. MYOB's "Category", Exact Online's "CostCenter"), `option_id` what
+    the connection's settings keep for a location (an id or a code),
+    `option` the name shown to the merchant."""
+
+    category_id: str
+    category: str
+    option_id: str
+    option: str
+
+
+@dataclass(frozen=True)
 class TaxRateOption:
     id: str
     name: str

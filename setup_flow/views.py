@@ -1067,16 +1067,29 @@ def _stage_schedule(request: HttpRequest, merchant: Merchant, name: str) -> Http
 
 # --- Locations ------------------------------------------------------------------------------
 
+# How a tracking kind that is the platform's own (not the merchant's tracking
+# category name) is shown: (platform, kind) -> label.
+TRACKING_KIND_LABELS = {
+    ("myob", "Category"): pgettext_lazy("MYOB location tracking", "Category"),
+    ("exact", "CostCenter"): gettext_lazy("Cost centre"),
+}
+
 
 @require_http_methods(["GET", "POST"])
 @merchant_required
 def locations(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     """The Sales stage's page for the locations the recent sales come from:
     one document per location, and (where the accounting software tracks
-    them: Xero's tracking categories) the tracking option of each."""
+    them: Xero's tracking categories, QuickBooks' departments and classes,
+    MYOB's categories, Exact Online's cost centres) the tracking option of
+    each."""
     draft = _draft(request, merchant)
     document = draft["document"]
     options = _options(merchant)
+
+    def shown(kind: str) -> str:
+        return str(TRACKING_KIND_LABELS.get((options.platform_key or "", kind), kind))
+
     seen = list(options.seen.locations)
     choices = setup.location_tracking_options(merchant=merchant)
     current = setup.location_tracking_get(merchant=merchant)
@@ -1101,7 +1114,7 @@ def locations(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                 if category and not value:
                     errors[f"tracking.{loc}"] = _(
                         "%(location)s: choose its option of %(category)s, or choose no tracking."
-                    ) % {"location": names[loc], "category": category}
+                    ) % {"location": names[loc], "category": shown(category)}
                 elif (
                     category
                     and value
@@ -1110,7 +1123,7 @@ def locations(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                     label = next((c["option"] for c in choices if c["value"] == value), value)
                     errors[f"tracking.{loc}"] = _(
                         "%(location)s: %(option)s is not an option of %(category)s; choose one of its options."
-                    ) % {"location": names[loc], "option": label, "category": category}
+                    ) % {"location": names[loc], "option": label, "category": shown(category)}
             if not errors:
                 setup.location_tracking_set(
                     merchant=merchant, category=category, options=chosen if category else {}
@@ -1147,7 +1160,9 @@ def locations(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                 "tracks": choices is not None,
                 "category": category,
                 "categories": categories,
+                "category_choices": [(c, shown(c)) for c in categories],
                 "grouped": grouped,
+                "grouped_shown": [(shown(name), opts) for name, opts in grouped],
                 "rows": [
                     {
                         "id": "f-tracking-" + loc,

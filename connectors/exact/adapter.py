@@ -36,13 +36,14 @@ from connectors.context import ConnectorContext, ExactSettings
 from connectors.exact import translate
 from connectors.exact.client import THROTTLE_WAIT_SECONDS, ExactClient, odata_quoted
 from connectors.exact.oauth import exact_base_url
-from connectors.protocols import AccountOption, TaxRateOption
+from connectors.protocols import AccountOption, TaxRateOption, TrackingOption
 from mapping.documents import document_account_refs, document_tax_rate_refs
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 GL_FIELDS = "ID,Code,Description,Type,BalanceSide,BalanceType,IsBlocked"
 VAT_FIELDS = "ID,Code,Description,Percentage,IsBlocked,GLToClaim,GLToPay,Type,VATTransactionType"
 CRM_FIELDS = "ID,Code,Name,Blocked,IsSales,IsSupplier,Status"
+COST_CENTRE_FIELDS = "ID,Code,Description,Active"
 # Keys looked up per read: ten `Notes eq '<key>'` conditions keep the URL
 # near 1.5 kB, well inside what web servers take.
 LOOKUP_CHUNK = 10
@@ -144,6 +145,25 @@ class ExactTarget:
     def list_suppliers(self) -> list[dict[str, str]]:
         return self._parties("supplier")
 
+    def list_tracking_options(self) -> list[TrackingOption]:
+        """The active cost centres a location's lines can carry
+        (`hrm/Costcenters`): option_id the cost centre's code (what
+        `ExactSettings.cost_centres` keeps and `CostCenter` on a line
+        names), option "<Code> <Description>"."""
+        return [
+            TrackingOption(
+                translate.COST_CENTRE_KIND,
+                translate.COST_CENTRE_KIND,
+                str(r["Code"]).strip(),
+                f"{str(r['Code']).strip()} {r.get('Description') or ''}".strip(),
+            )
+            for r in self._cost_centre_rows()
+            if r.get("Active", True) and str(r.get("Code") or "").strip()
+        ]
+
+    def _cost_centre_rows(self) -> list[dict[str, Any]]:
+        return self.client.get_all(translate.COST_CENTRES, {"$select": COST_CENTRE_FIELDS})
+
     def list_currencies(self) -> list[str]:
         """The currency codes the division knows (`general/Currencies`)."""
         rows = self.client.get_all("general/Currencies", {"$select": "Code"})
@@ -222,11 +242,25 @@ class ExactTarget:
                     )
                 except DocumentRejected as refused:
                     problems.append(str(refused))
+        centres = (
+            {str(r.get("Code") or "").strip(): r for r in self._cost_centre_rows()}
+            if locations
+            else {}
+        )
         for location in sorted(locations):
-            if not (self.cost_centres or {}).get(location):
+            code = (self.cost_centres or {}).get(location)
+            if not code:
                 problems.append(
-                    f"Location {location} has no Exact Online cost centre; map it in the "
-                    "connection's settings"
+                    f"Location {location} has no Exact Online cost centre; choose one on the "
+                    "Locations page"
+                )
+            elif code not in centres:
+                problems.append(
+                    f"Cost centre {code} of location {location} does not exist in Exact Online"
+                )
+            elif not centres[code].get("Active", True):
+                problems.append(
+                    f"Cost centre {code} of location {location} is inactive in Exact Online"
                 )
         return list(dict.fromkeys(problems))
 
@@ -478,8 +512,8 @@ class ExactTarget:
         found = self.cost_centres.get(str(location))
         if not found:
             raise DocumentRejected(
-                f"Location {location} has no Exact Online cost centre; map it in the "
-                "connection's settings"
+                f"Location {location} has no Exact Online cost centre; choose one on the "
+                "Locations page"
             )
         return str(found)
 

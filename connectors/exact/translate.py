@@ -107,6 +107,10 @@ PRINTED_SALES_INVOICES = "salesinvoice/PrintedSalesInvoices"
 GL_ACCOUNTS = "financial/GLAccounts"
 VAT_CODES = "vat/VATCodes"
 CRM_ACCOUNTS = "crm/Accounts"
+# Cost centres (Services.cs: Costcenter -> HRM/Costcenters; its fields Code,
+# Description, Active as the SDK's HRM/Costcenter.cs declares them).
+COST_CENTRES = "hrm/Costcenters"
+COST_CENTRE_KIND = "CostCenter"  # TrackingOption.category_id, the lines' field
 
 INVOICE_TYPE = 8020
 # SalesInvoice.Status: 20 open (changeable, not yet in the ledger), 50

@@ -33,7 +33,7 @@ from connectors.context import ConnectorContext, MyobSettings
 from connectors.exact.client import odata_quoted
 from connectors.myob import translate
 from connectors.myob.client import THROTTLE_WAIT_SECONDS, MyobClient
-from connectors.protocols import AccountOption, TaxRateOption
+from connectors.protocols import AccountOption, TaxRateOption, TrackingOption
 from mapping.documents import document_account_refs, document_tax_rate_refs
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -65,6 +65,7 @@ class MyobTarget:
         base_url: str,
         receivable_account: str = "1-1200",
         payable_account: str = "2-1200",
+        categories: dict[str, str] | None = None,
         timeout: float = 30.0,
         session: requests.Session | None = None,
         throttle_wait: float | None = None,
@@ -81,6 +82,8 @@ class MyobTarget:
         )
         self.receivable_account = receivable_account
         self.payable_account = payable_account
+        # {location id: category UID}; None: locations are not tracked.
+        self.categories = categories
         self._written: dict[str, str] = {}
         self._accounts: list[dict[str, Any]] | None = None
         self._tax_codes: list[dict[str, Any]] | None = None
@@ -124,12 +127,80 @@ class MyobTarget:
         """Every supplier card (`Contact/Supplier`), shaped as `list_customers`."""
         return [translate.contact_option(r) for r in self.client.get_all(translate.SUPPLIERS)]
 
+    def list_tracking_options(self) -> list[TrackingOption]:
+        """The active categories (`GeneralLedger/Category`) a location's
+        documents can be posted under: option_id the category's UID (what
+        `MyobSettings.categories` keeps), option "<DisplayID> <Name>"."""
+        return [
+            translate.category_option(r)
+            for r in self.client.get_all(translate.CATEGORIES)
+            if r.get("IsActive", True)
+        ]
+
     def create_account(self, *, account_id: str, name: str, account_type: str) -> AccountOption:
-        """Not offered: a MYOB account number must fit the file's numbering
-        (classification digit, header level), which the merchant chooses."""
-        raise DocumentRejected(
-            f"Create account {account_id} ({name}) in MYOB itself, then choose it here"
-        )
+        """A detail account `account_id` in MYOB's numbering ("4-1100": the
+        classification digit, a dash, the four-digit `Number`), of our
+        `account_type` (Asset, Liability, Equity, Income, Expense), which
+        must agree with that digit. Posted to `GeneralLedger/Account` with
+        the `Type` the digit gives (a member of AccountType), `Number`,
+        `Level` one below the header account it falls under (2 to 4: "You
+        can only assign levels 2 to 4 to a new account"), and the file's
+        not-reportable tax code ("N-T", else its first 0 % code) as its
+        default tax code; `Classification` and `ParentAccount` are read
+        only and left to MYOB (SDK contracts, GeneralLedger/Account.cs,
+        Classification.cs, AccountType.cs; MYOB's Account page gives the
+        60-character name limit). Raises DocumentRejected, in plain words,
+        for a malformed number, a type the digit does not allow, a number
+        already used, a name empty or too long, or a file with no tax code
+        to give it; and what MYOB answers."""
+        match = translate.ACCOUNT_NUMBER.match(account_id.strip())
+        if match is None:
+            raise DocumentRejected(
+                f"MYOB account number {account_id!r} is not valid: write it as MYOB does, "
+                "the classification digit, a dash and four digits (e.g. 4-1100)"
+            )
+        digit, number = match.group(1), int(match.group(2))
+        classification, myob_type = translate.NEW_ACCOUNTS[digit]
+        ours = translate.ACCOUNT_TYPES[classification]
+        if account_type != ours:
+            starts = " or ".join(
+                f"{d}-" for d, (c, _) in translate.NEW_ACCOUNTS.items()
+                if translate.ACCOUNT_TYPES[c] == account_type
+            )  # fmt: skip
+            hint = f"; {_a(account_type)} account starts with {starts}" if starts else ""
+            raise DocumentRejected(
+                f"MYOB account {account_id} is {_a(classification)} number ({digit}-…), "
+                f"not {account_type}{hint}"
+            )
+        name = name.strip()
+        if not name or len(name) > translate.ACCOUNT_NAME_MAX:
+            raise DocumentRejected(
+                f"A MYOB account name has 1 to {translate.ACCOUNT_NAME_MAX} characters; "
+                f"{name!r} has {len(name)}"
+            )
+        self._accounts = None
+        rows = self._account_rows()
+        display_id = f"{digit}-{number:04d}"
+        if any(str(r.get("DisplayID") or "") == display_id for r in rows):
+            raise DocumentRejected(f"MYOB account {display_id} already exists")
+        tax = translate.default_account_tax_code(self._tax_rows())
+        if tax is None:
+            raise DocumentRejected(
+                "MYOB needs a tax code on a new account and this company file has none"
+            )
+        body = {
+            "DisplayID": display_id,
+            "Name": name,
+            "Number": number,
+            "Type": myob_type,
+            "Level": translate.new_account_level(display_id, rows),
+            "IsHeader": False,
+            "IsActive": True,
+            "TaxCode": {"UID": str(tax["UID"])},
+        }
+        self.client.create(translate.ACCOUNTS, body)
+        self._accounts = None
+        return AccountOption(id=display_id, name=name, type=ours)
 
     # -- the check before a sync writes anything --
 
@@ -156,7 +227,7 @@ class MyobTarget:
             if document["type"] in ("bill", "billPayment"):
                 accounts.add(self.payable_account)
         self._accounts = self._tax_codes = None
-        problems: list[str] = []
+        problems: list[str] = self._category_problems(documents)
         rows = {str(r.get("DisplayID") or ""): r for r in self._account_rows()}
         for display_id in sorted(accounts):
             row = rows.get(display_id)
@@ -178,6 +249,56 @@ class MyobTarget:
             except DocumentRejected as error:
                 problems.append(str(error))
         return problems
+
+    def _category_problems(self, documents: list[dict[str, Any]]) -> list[str]:
+        """Where locations are tracked: each location whose invoices or
+        journals are written needs a category, and that category must
+        exist and be active in the company file (one read)."""
+        if self.categories is None:
+            return []
+        locations = {
+            str(location)
+            for document in documents
+            if (location := (document.get("group") or {}).get("locationId"))
+            and translate.endpoint_of(document)
+            in (translate.SERVICE_INVOICES, translate.GENERAL_JOURNALS)
+        }
+        if not locations:
+            return []
+        problems = []
+        rows = {str(r.get("UID")): r for r in self.client.get_all(translate.CATEGORIES)}
+        for location in sorted(locations):
+            uid = self.categories.get(location)
+            row = rows.get(str(uid))
+            if not uid:
+                problems.append(
+                    f"Location {location} has no MYOB category; choose one on the Locations page"
+                )
+            elif row is None:
+                problems.append(
+                    f"The MYOB category of location {location} does not exist in MYOB any more; "
+                    "choose another on the Locations page"
+                )
+            elif not row.get("IsActive", True):
+                problems.append(
+                    f"The MYOB category of location {location} ({row.get('DisplayID')}) is "
+                    "inactive in MYOB; make it active there or choose another"
+                )
+        return problems
+
+    def _category(self, document: dict[str, Any]) -> str | None:
+        """The category UID a document of a tracked location carries; None
+        when locations are not tracked or the document has no location.
+        DocumentRejected when its location has none."""
+        location = (document.get("group") or {}).get("locationId")
+        if not location or self.categories is None:
+            return None
+        uid = self.categories.get(str(location))
+        if not uid:
+            raise DocumentRejected(
+                f"Location {location} has no MYOB category; choose one on the Locations page"
+            )
+        return uid
 
     def _tax_differences(self, invoices: list[dict[str, Any]]) -> list[str]:
         """MYOB works an invoice line's tax out itself from its tax code's
@@ -337,12 +458,17 @@ class MyobTarget:
         return create_missing(documents, results, self._create)
 
     def _create(self, key: str, document: dict[str, Any]) -> str:
-        path, body = translate.to_entity(key, document, self)
+        path, body = translate.to_entity(key, document, self, self._category(document))
         uid = self.client.create(path, body)
         prefix = KEY_FIELDS[self._lookup_path(document)][1]
         written = f"{prefix}:{uid}"
         self._written[key] = written
         return written
+
+
+def _a(word: str) -> str:
+    """`word` with its indefinite article ("an Expense", "a Liability")."""
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
 
 
 def myob_limits() -> Any:
@@ -378,4 +504,5 @@ def myob_target_build(context: ConnectorContext[MyobSettings]) -> MyobTarget:
         base_url=settings.MYOB_API_URL,
         receivable_account=myob.receivable_account,
         payable_account=myob.payable_account,
+        categories=myob.categories,
     )

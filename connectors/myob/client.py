@@ -40,6 +40,7 @@ from commerce_sync.errors import (
     SubscriptionExpired,
 )
 from connectors.common import RateLimiter, TokenSource, limited_request
+from connectors.context import myob_company_file_check
 from connectors.quickbooks.client import dumps
 from connectors.retry import ThrottledTargetClient, bearer_send, retry_after_seconds
 
@@ -78,7 +79,8 @@ class MyobClient(ThrottledTargetClient):
             throttle_wait=throttle_wait,
             sleep=sleep,
         )
-        self.company_file = company_file
+        # A GUID or nothing: any other text would make a broken URL.
+        self.company_file = myob_company_file_check(company_file)
         self.api_key = api_key
 
     def __repr__(self) -> str:  # never the token

@@ -31,6 +31,7 @@ from django.conf import settings
 
 from commerce_sync.errors import ConfigurationError, CredentialsRevoked, PlatformUnavailable
 from connectors.common import bearer_request
+from connectors.context import myob_company_file_check
 
 PLATFORM_KEY = "myob"
 REFRESH_MARGIN_SECONDS = 60.0
@@ -82,13 +83,25 @@ def myob_company_files(
     if response.status_code >= 400:
         raise PlatformUnavailable(f"MYOB could not list the company files ({response.status_code})")
     rows = response.json(parse_float=Decimal)
-    return [CompanyFile(str(r["Id"]), str(r.get("Name") or r["Id"])) for r in rows or []]
+    files = []
+    for row in rows or []:
+        name = str(row.get("Name") or row.get("Id"))
+        try:
+            file_id = myob_company_file_check(row.get("Id"))
+        except ConfigurationError:
+            raise PlatformUnavailable(
+                f"MYOB listed the company file {name} without a valid id; try again later"
+            ) from None
+        files.append(CompanyFile(file_id, name))
+    return files
 
 
 def myob_company_file_select(files: list[CompanyFile], file_id: str) -> CompanyFile:
-    """The company file `file_id` among those the grant reaches;
-    ConfigurationError otherwise."""
+    """The company file `file_id` (a GUID, any case) among those the grant
+    reaches; ConfigurationError when it is not a GUID (naming it) or not
+    one of them."""
+    wanted = myob_company_file_check(file_id)
     for each in files:
-        if each.id == file_id.strip():
+        if each.id == wanted:
             return each
     raise ConfigurationError(f"MYOB company file {file_id} is not one this authorisation reaches")

@@ -44,18 +44,28 @@ Where the push key goes (MYOB has no idempotency header), so
   `CustomerPurchaseOrderNumber` (20 characters at most) a digest of it,
   shown to the merchant as the customer's reference;
 * a customer payment or a credit refund: its `Memo` is the key.
+
+Locations: where the connection maps each location to a MYOB category
+(`MyobSettings.categories`, GeneralLedger/Category UIDs), an invoice, credit
+note or general journal of that location carries it as its `Category`
+(a `CategoryLink`, per Sale/Invoice.cs and GeneralLedger/GeneralJournal.cs).
+MYOB keeps the category per transaction, not per line; our documents are
+per location, so that is enough. `Sale/CustomerPayment` and
+`Sale/CreditRefund` have no `Category` in the contracts: a payment belongs
+to the invoice it settles, whose category says the location.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from decimal import Decimal
 from typing import Any, Protocol
 
 from commerce_sync.errors import DocumentRejected
 from connectors.journal_lines import JournalLine, LedgerRefs, journal_lines
-from connectors.protocols import AccountOption, TaxRateOption
+from connectors.protocols import AccountOption, TaxRateOption, TrackingOption
 
 GENERAL_JOURNALS = "GeneralLedger/GeneralJournal"
 SERVICE_INVOICES = "Sale/Invoice/Service"
@@ -66,6 +76,9 @@ TAX_CODES = "GeneralLedger/TaxCode"
 CUSTOMERS = "Contact/Customer"
 SUPPLIERS = "Contact/Supplier"
 CREDIT_REFUNDS = "Sale/CreditRefund"
+CATEGORIES = "GeneralLedger/Category"
+# The kind of tracking MYOB offers a location (TrackingOption.category_id).
+CATEGORY_KIND = "Category"
 PURCHASE_ORDER_MAX = 20
 
 # MYOB's Classification -> our account types.
@@ -79,6 +92,57 @@ ACCOUNT_TYPES = {
     "Expense": "Expense",
     "OtherExpense": "Expense",
 }
+
+
+# A new account's number as MYOB writes it: the classification digit, a
+# dash, the four-digit `Number` (Account.cs: "1-1100"; Classification.cs
+# gives each classification's digit).
+ACCOUNT_NUMBER = re.compile(r"^([1-689])-(\d{4})$")
+ACCOUNT_NAME_MAX = 60  # MYOB's Account page: Name String (60)
+# Classification digit -> (Classification, the AccountType a new account of
+# it gets: AccountType.cs names each type's classification).
+NEW_ACCOUNTS = {
+    "1": ("Asset", "OtherCurrentAsset"),
+    "2": ("Liability", "OtherCurrentLiability"),
+    "3": ("Equity", "Equity"),
+    "4": ("Income", "Income"),
+    "5": ("CostOfSales", "CostOfSales"),
+    "6": ("Expense", "Expense"),
+    "8": ("OtherIncome", "OtherIncome"),
+    "9": ("OtherExpense", "OtherExpense"),
+}
+NOT_REPORTABLE = "N-T"
+
+
+def new_account_level(display_id: str, rows: list[dict[str, Any]]) -> int:
+    """The `Level` of a new detail account: one below the header account it
+    falls under (the last header of its classification numbered before it),
+    2 to 4 (Account.cs: levels 2 to 4 only for a new account; 1 is the
+    classification's own header)."""
+    digit = display_id[0]
+    headers = [
+        r
+        for r in rows
+        if r.get("IsHeader")
+        and str(r.get("DisplayID") or "").startswith(f"{digit}-")
+        and str(r["DisplayID"]) < display_id
+    ]
+    if not headers:
+        return 2
+    parent = max(headers, key=lambda r: str(r["DisplayID"]))
+    return min(max(int(parent.get("Level") or 1) + 1, 2), 4)
+
+
+def default_account_tax_code(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The tax code a new account gets as its default: "N-T" (not
+    reportable) where the file has it, else its first 0 % code, else its
+    first code. Our documents name a tax code on every line, so this only
+    pre-fills MYOB's own forms."""
+    for row in rows:
+        if str(row.get("Code") or "") == NOT_REPORTABLE:
+            return row
+    zero = [r for r in rows if not Decimal(str(r.get("Rate") or 0))]
+    return (zero or rows or [None])[0]
 
 
 class References(Protocol):
@@ -139,6 +203,13 @@ def contact_option(row: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def category_option(row: dict[str, Any]) -> TrackingOption:
+    """A GeneralLedger/Category row as what a location can be posted
+    under: its UID kept, shown as "<DisplayID> <Name>"."""
+    shown = " ".join(str(row.get(k) or "") for k in ("DisplayID", "Name")).strip()
+    return TrackingOption(CATEGORY_KIND, CATEGORY_KIND, str(row["UID"]), shown or str(row["UID"]))
+
+
 def purchase_order_number(key: str) -> str:
     """A deterministic 20-character stand-in for the key (SHA-256, base32)."""
     digest = base64.b32encode(hashlib.sha256(key.encode()).digest()).decode()
@@ -183,11 +254,16 @@ def endpoint_of(document: dict[str, Any]) -> str:
     return GENERAL_JOURNALS
 
 
-def to_entity(key: str, document: dict[str, Any], refs: References) -> tuple[str, dict[str, Any]]:
+def to_entity(
+    key: str, document: dict[str, Any], refs: References, category: str | None = None
+) -> tuple[str, dict[str, Any]]:
     """The endpoint (relative to the company file) and body to create for
-    one document. Raises DocumentRejected for what MYOB cannot take."""
+    one document; `category` the UID of the MYOB category of its location
+    (set on invoices, credit notes and general journals). Raises
+    DocumentRejected for what MYOB cannot take."""
+    tracked = {"Category": {"UID": category}} if category else {}
     if is_invoice(document):
-        return SERVICE_INVOICES, _invoice(key, document, refs)
+        return SERVICE_INVOICES, {**_invoice(key, document, refs), **tracked}
     if is_customer_payment(document):
         return CUSTOMER_PAYMENTS, _customer_payment(key, document, refs)
     if is_credit_refund(document):
@@ -213,6 +289,7 @@ def to_entity(key: str, document: dict[str, Any], refs: References) -> tuple[str
         "GSTReportingMethod": "Purchase" if document["type"] == "bill" else "Sale",
         "Memo": key,
         "Lines": body_lines,
+        **tracked,
     }
     return GENERAL_JOURNALS, body
 

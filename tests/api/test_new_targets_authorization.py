@@ -64,6 +64,25 @@ def test_sage_and_myob_tokens_without_their_choice_are_a_400_naming_it(
     assert connection.status == "PendingAuth" and connection.credentials == {}
 
 
+@pytest.mark.parametrize(
+    "company_file", ["cf-1", "../Sale/Invoice", GUID + "0", GUID.replace("-", ""), " "]
+)
+def test_a_myob_company_file_that_is_not_a_guid_is_a_400_naming_it(api, merchant, company_file):
+    connection = _pending(merchant, "myob")
+    response = _put(api, connection, {**TOKENS, "company_file": company_file})
+    assert_error(response, 400, field="company_file")
+    text = response.content.decode()
+    assert ("no company file chosen" if not company_file.strip() else "ids are GUIDs") in text
+    connection.refresh_from_db()
+    assert connection.status == "PendingAuth" and connection.credentials == {}
+    assert "company_file" not in connection.settings
+    # In capitals and with spaces it is the same GUID: kept as MYOB writes it.
+    response = _put(api, connection, {**TOKENS, "company_file": f" {GUID.upper()} "})
+    assert response.status_code == 200, response.content
+    connection.refresh_from_db()
+    assert connection_services.connection_target(connection=connection).client.company_file == GUID
+
+
 @pytest.mark.parametrize("platform_key", ["freeagent", "exact", "myob", "sage"])
 @pytest.mark.parametrize(
     ("body", "field"),

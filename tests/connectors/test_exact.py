@@ -344,6 +344,8 @@ def test_every_shared_scenario_gives_its_expected_balances(path: Path) -> None:
             _seed(exact)
             _seed_for(exact, documents)
             centres = {location: f"CC-{location}" for location in locations}
+            for centre in centres.values():
+                exact.books.seed_cost_centre(centre)
             target = _target(exact, cost_centres=centres)
             assert target.check_references(documents) == []
             results = target.write_documents([(d["key"], d) for d in documents])
@@ -618,6 +620,36 @@ def test_check_references_names_what_would_fail(target: ExactTarget, exact: Exac
     assert "Location LOC-9 has no Exact Online cost centre" in " ".join(
         located.check_references(documents[:1])
     )
+
+
+def test_cost_centres_are_listed_and_checked_for_the_locations_page(
+    target: ExactTarget, exact: ExactDouble
+) -> None:
+    books = exact.books
+    books.seed_cost_centre("100", "Soho")
+    books.seed_cost_centre("200", "Leeds")
+    books.seed_cost_centre("900", "Closed", active=False)
+    options = target.list_tracking_options()
+    assert [(o.category, o.option_id, o.option) for o in options] == [
+        ("CostCenter", "100", "100 Soho"),
+        ("CostCenter", "200", "200 Leeds"),
+    ]
+    document = _documents("uk-cafe-journal.json")[0]
+    document["group"]["locationId"] = "SOHO"
+    for centres, problem in (
+        ({"SOHO": "100"}, None),
+        ({"SOHO": "300"}, "Cost centre 300 of location SOHO does not exist in Exact Online"),
+        ({"SOHO": "900"}, "Cost centre 900 of location SOHO is inactive in Exact Online"),
+        ({}, "Location SOHO has no Exact Online cost centre; choose one on the Locations page"),
+    ):
+        found = _target(exact, cost_centres=centres).check_references([document])
+        assert found == ([problem] if problem else []), centres
+    # The double refuses a line naming a cost centre the division lacks, as Exact would.
+    with pytest.raises(DocumentRejected, match="cost centre 300 does not exist"):
+        _target(exact, cost_centres={"SOHO": "300"}).write_document(
+            key=document["key"], document=document
+        )
+    assert exact.books.creates == {}
 
 
 def test_401_refreshes_once_then_a_second_401_is_a_revoked_grant(exact: ExactDouble) -> None:

@@ -36,6 +36,7 @@ from tests.connectors.test_quickbooks import FakeLimiter, FakeTokens
 from tests.doubles.myob_double import API_KEY, TOKEN, MyobDouble, check, properties
 
 FORMATS = {"journal": "JournalEntry", "invoice": "Invoice"}
+CF = "6f8e9c1a-7b2d-4c3e-9f10-112233445566"  # a company file id: MYOB's are GUIDs
 
 
 def _seed(myob: MyobDouble) -> None:
@@ -164,9 +165,10 @@ def test_every_call_carries_the_myob_headers_and_goes_through_the_limiter(
     target = _target(myob, limiter=limiter)
     target.list_tax_rates()
     assert limiter.events == [("acquire", f"myob:{API_KEY}"), ("release", f"myob:{API_KEY}")]
-    assert target.create_account  # offered in the protocol, refused in words:
-    with pytest.raises(DocumentRejected, match="Create account 7000"):
+    # A number outside MYOB's numbering is refused in words, before any call.
+    with pytest.raises(DocumentRejected, match="'7000' is not valid: write it as MYOB does"):
         target.create_account(account_id="7000", name="Fees", account_type="Expense")
+    assert len(limiter.events) == 2
 
 
 def test_every_document_kind_is_written_and_found_by_key(
@@ -233,10 +235,13 @@ def test_every_shared_scenario_gives_its_expected_balances(path: Path) -> None:
     assert scenario.get("expected"), f"{path.name} has no expected figures"
     for kind, expected in scenario["expected"].items():
         documents = _documents(path.name, FORMATS[kind])
+        locations = sorted({d["group"]["locationId"] for d in documents} - {None})
         with MyobDouble() as myob:
             _seed(myob)
             _seed_for(myob, documents)
-            target = _target(myob)
+            # Each location under its own MYOB category, as the Locations page sets.
+            categories = {loc: myob.books.seed_category(f"CAT-{loc}", loc) for loc in locations}
+            target = _target(myob, categories=categories if locations else None)
             assert target.check_references(documents) == []
             results = target.write_documents([(d["key"], d) for d in documents])
             assert all(isinstance(v, str) for v in results.values()), results
@@ -258,6 +263,16 @@ def test_every_shared_scenario_gives_its_expected_balances(path: Path) -> None:
                     # The tax of a code lands on its collected/paid account (2200).
                     wanted["2200" if account.startswith("TAX:") else account] += Decimal(amount)
                 assert balances == {k: v for k, v in wanted.items() if v}, (kind, group)
+                # Every invoice and journal of a location carries its category;
+                # payments have none in MYOB (their invoice says the location).
+                location = group.get("locationId")
+                if location:
+                    carried = {p.category for p in myob.books.postings if p.key in keys}
+                    assert carried == {f"CAT-{location}"}, (kind, group, carried)
+            if locations:
+                assert {p.category for p in myob.books.postings} == {
+                    f"CAT-{loc}" for loc in locations
+                }
 
 
 # -- refusals and the connection's troubles, in plain words --
@@ -386,8 +401,11 @@ def test_company_files_are_listed_and_chosen(settings: Any) -> None:
         found = myob_company_files(access_token=TOKEN)
         assert [f.name for f in found] == ["Cafe Books", "Shop Books"]
         assert myob_company_file_select(found, myob.company_file).name == "Cafe Books"
-        with pytest.raises(ConfigurationError, match="not one this authorisation reaches"):
+        with pytest.raises(ConfigurationError, match="'nope' is not a company file id"):
             myob_company_file_select(found, "nope")
+        with pytest.raises(ConfigurationError, match="not one this authorisation reaches"):
+            myob_company_file_select(found, CF)
+        assert myob_company_file_select(found, myob.company_file.upper()).name == "Cafe Books"
         with pytest.raises(CredentialsRevoked):
             myob_company_files(access_token="wrong-token")
         assert myob.violations == []
@@ -402,17 +420,26 @@ def test_registry_builds_the_target(settings: Any) -> None:
 
     settings.MYOB_CLIENT_ID = "myob-app"
     connection = ConnectionFactory(
-        accounting=True, platform_key="myob", settings={"company_file": "cf-1"}
+        accounting=True, platform_key="myob", settings={"company_file": CF}
     )
     target = connection_target(connection=connection)
     assert isinstance(target, MyobTarget) and target.client.limit_key == "myob:myob-app"
     assert target.client.url("GeneralLedger/Account") == (
-        "https://api.myob.com/accountright/cf-1/GeneralLedger/Account"
+        f"https://api.myob.com/accountright/{CF}/GeneralLedger/Account"
     )
     assert (target.receivable_account, target.payable_account) == ("1-1200", "2-1200")
     connection.settings = {}
     with pytest.raises(ConfigurationError, match="no company file"):
         connection_target(connection=connection)
+    # Anything but a GUID would make a broken URL: refused, naming it.
+    for bad in ("cf-1", "../GeneralLedger", CF + "x", "{" + CF + "}"):
+        connection.settings = {"company_file": bad}
+        with pytest.raises(
+            ConfigurationError, match="is not a company file id: MYOB's ids are GUIDs"
+        ):
+            connection_target(connection=connection)
+    connection.settings = {"company_file": CF.upper()}
+    assert connection_target(connection=connection).client.company_file == CF  # type: ignore[attr-defined]
     platform = platform_get("myob")
     assert platform is not None and platform.name == "MYOB Business"
     assert platform.source_type == "Accounting" and platform.needs_authorization
@@ -437,6 +464,14 @@ def test_the_setup_flow_connects_myob_and_asks_which_company_file(
         )
         assert "Allow access to MYOB?" in screen
         assert "Cafe Books" in body and "Shop Books" in body
+        # A tampered picker (not a GUID, or a file the grant does not reach)
+        # is the picker again with its error, nothing linked, no 500.
+        for bad in ("../../GeneralLedger/Account", CF):
+            again = client.post("/setup/organisation", {"organisation": bad})
+            assert again.status_code == 400
+            assert "Choose one of the organisations listed." in again.content.decode()
+            books.refresh_from_db()
+            assert books.status == "PendingAuth" and "company_file" not in books.settings
         options = organisation_choose(client, books, myob.company_file)
         assert books.settings == {
             "company_file": myob.company_file,
@@ -512,12 +547,15 @@ def test_connect_command_links_myob_without_printing_tokens(
         "myob",
         tmp_path,
         capsys,
-        refused=[([], "--company-file")],
-        options=["--company-file", "cf-42"],
-        settings={"company_file": "cf-42"},
+        refused=[
+            ([], "--company-file"),
+            (["--company-file", "cf-42"], "is not a company file id"),
+        ],
+        options=["--company-file", f" {CF} "],
+        settings={"company_file": CF},
     )
     target = connection_target(connection=connection)
-    assert target.client.company_file == "cf-42"  # type: ignore[attr-defined]
+    assert target.client.company_file == CF  # type: ignore[attr-defined]
 
 
 def test_translation_says_where_the_key_is_kept(target: MyobTarget, myob: MyobDouble) -> None:
@@ -570,3 +608,183 @@ def test_a_cash_refund_closes_its_credit_note_exactly_once(
     with pytest.raises(DocumentRejected, match="not an open credit note"):
         _target(myob).write_document(key=refund["key"] + ":again", document=refund)
     assert myob.books.creates["CreditRefund"] == 1
+
+
+# -- locations tracked by MYOB categories (the Locations page) --
+
+
+def _located(documents: list[dict[str, Any]], location: str) -> list[dict[str, Any]]:
+    for document in documents:
+        document["group"]["locationId"] = location
+        document["key"] = document["key"].replace(":-:", f":{location}:")
+        for link in document.get("links") or []:
+            link["id"] = str(link["id"]).replace(":-:", f":{location}:")
+    return documents
+
+
+def test_categories_are_listed_for_the_locations_page(target: MyobTarget, myob: MyobDouble) -> None:
+    soho = myob.books.seed_category("SOHO", "Soho shop")
+    myob.books.seed_category("OLD", "Closed shop", active=False)
+    options = target.list_tracking_options()
+    assert [(o.category, o.option_id, o.option) for o in options] == [
+        ("Category", soho, "SOHO Soho shop")
+    ]
+
+
+def test_a_two_location_invoice_day_puts_each_location_under_its_category(
+    myob: MyobDouble,
+) -> None:
+    books = myob.books
+    categories = {
+        "SOHO": books.seed_category("SOHO", "Soho"),
+        "LEEDS": books.seed_category("LEEDS", "Leeds"),
+    }
+    documents = _located(_documents("uk-cafe-invoice.json"), "SOHO") + _located(
+        _documents("uk-cafe-invoice.json"), "LEEDS"
+    )
+    target = _target(myob, categories=categories)
+    assert target.check_references(documents) == []
+    results = target.write_documents([(d["key"], d) for d in documents])
+    assert all(isinstance(v, str) for v in results.values()), results
+    for location in ("SOHO", "LEEDS"):
+        invoices = [
+            r for r in books.rows["Sale/Invoice/Service"] if f":{location}:" in r["JournalMemo"]
+        ]
+        assert invoices and all(i["Category"] == {"UID": categories[location]} for i in invoices)
+        journals = [
+            r for r in books.rows["GeneralLedger/GeneralJournal"] if f":{location}:" in r["Memo"]
+        ]
+        assert all(j["Category"] == {"UID": categories[location]} for j in journals)
+        # The payments carry none (no Category in CustomerPayment.cs).
+        assert all("Category" not in p for p in books.rows["Sale/CustomerPayment"])
+        tracked = {i["JournalMemo"] for i in invoices} | {j["Memo"] for j in journals}
+        kept = {p.category for p in books.postings if p.key in tracked}
+        assert kept == {location}
+    # Both locations' books are the one-location day's, twice.
+    assert myob.violations == []
+
+
+def test_a_location_without_a_usable_category_is_named_before_writing(
+    myob: MyobDouble,
+) -> None:
+    books = myob.books
+    soho = books.seed_category("SOHO", "Soho")
+    gone = books.seed_category("GONE", "Closed", active=False)
+    documents = _located(_documents("uk-cafe-invoice.json"), "SOHO")
+    leeds = _located(_documents("uk-cafe-invoice.json"), "LEEDS")
+    target = _target(myob, categories={"SOHO": soho})
+    assert target.check_references(documents + leeds) == [
+        "Location LEEDS has no MYOB category; choose one on the Locations page"
+    ]
+    with pytest.raises(DocumentRejected, match="Location LEEDS has no MYOB category"):
+        target.write_document(key=leeds[0]["key"], document=leeds[0])
+    inactive = _target(myob, categories={"SOHO": gone})
+    assert inactive.check_references(documents) == [
+        "The MYOB category of location SOHO (GONE) is inactive in MYOB; "
+        "make it active there or choose another"
+    ]
+    missing = _target(myob, categories={"SOHO": CF})
+    assert "does not exist in MYOB any more" in missing.check_references(documents)[0]
+    assert _writes(myob) == []
+    # Untracked, the same documents go without a category.
+    untracked = _target(myob)
+    assert untracked.check_references(documents) == []
+    # The double refuses a category the file does not have, as MYOB would.
+    url = f"{myob.url}/accountright/{myob.company_file}/GeneralLedger/GeneralJournal"
+    headers = {"Authorization": f"Bearer {TOKEN}", "x-myobapi-key": API_KEY,
+               "x-myobapi-version": "v2"}  # fmt: skip
+    one = books.by_display("1100")["UID"]
+    other = books.by_display("1200")["UID"]
+    body = {
+        "DateOccurred": "2026-11-02T00:00:00",
+        "Memo": "k",
+        "Category": {"UID": CF},
+        "Lines": [
+            {"Account": {"UID": one}, "Amount": 5, "IsCredit": False},
+            {"Account": {"UID": other}, "Amount": 5, "IsCredit": True},
+        ],
+    }
+    assert requests.post(url, json=body, headers=headers, timeout=5).status_code == 400
+    assert books.creates == Counter()
+
+
+# -- creating an account (GeneralLedger/Account, POST) --
+
+
+def test_an_account_is_created_in_myob_numbering(target: MyobTarget, myob: MyobDouble) -> None:
+    books = myob.books
+    books.seed_account("6-0000", "Expenses", "Expense", header=True, level=1)
+    books.seed_account("6-1000", "Card fees", "Expense", header=True, level=2)
+    books.seed_tax("N-T", "0")
+    created = target.create_account(
+        account_id="6-1100", name="Card processing", account_type="Expense"
+    )
+    assert created == translate.AccountOption("6-1100", "Card processing", "Expense")
+    row = books.by_display("6-1100")
+    assert row["Classification"] == "Expense" and row["Type"] == "Expense"
+    assert (row["Number"], row["Level"], row["IsHeader"]) == (1100, 3, False)
+    assert row["ParentAccount"]["DisplayID"] == "6-1000"
+    assert row["TaxCode"]["UID"] == next(
+        t["UID"] for t in books.rows["GeneralLedger/TaxCode"] if t["Code"] == "N-T"
+    )
+    income = target.create_account(account_id="4-1100", name="Sales", account_type="Income")
+    assert income.type == "Income" and books.by_display("4-1100")["Level"] == 2
+    assert {"6-1100", "4-1100"} <= {a.id for a in target.list_accounts()}
+    assert books.creates["Account"] == 2
+    assert myob.violations == []
+
+
+@pytest.mark.parametrize(
+    ("account_id", "name", "account_type", "message"),
+    [
+        ("4100", "Sales", "Income", "write it as MYOB does, the classification digit"),
+        ("7-1100", "Sales", "Income", "write it as MYOB does"),
+        ("4-110", "Sales", "Income", "write it as MYOB does"),
+        (
+            "6-1100",
+            "Sales",
+            "Income",
+            "6-1100 is an Expense number \\(6-…\\), not Income; an "
+            "Income account starts with 4- or 8-",
+        ),
+        ("4-1100", "", "Income", "1 to 60 characters"),
+        ("4-1100", "x" * 61, "Income", "1 to 60 characters"),
+        ("1-1200", "Again", "Asset", "1-1200 already exists"),
+    ],
+)
+def test_an_account_myob_would_refuse_is_refused_in_plain_words(
+    target: MyobTarget,
+    myob: MyobDouble,
+    account_id: str,
+    name: str,
+    account_type: str,
+    message: str,
+) -> None:
+    myob.books.seed_account("1-1200", "Trade debtors")
+    with pytest.raises(DocumentRejected, match=message):
+        target.create_account(account_id=account_id, name=name, account_type=account_type)
+    assert myob.books.creates == Counter()
+
+
+def test_the_double_holds_a_new_account_to_the_contract(myob: MyobDouble) -> None:
+    url = f"{myob.url}/accountright/{myob.company_file}/GeneralLedger/Account"
+    headers = {"Authorization": f"Bearer {TOKEN}", "x-myobapi-key": API_KEY,
+               "x-myobapi-version": "v2"}  # fmt: skip
+    tax = myob.books.rows["GeneralLedger/TaxCode"][0]["UID"]
+    good = {"DisplayID": "4-1100", "Name": "Sales", "Number": 1100, "Type": "Income",
+            "Level": 2, "TaxCode": {"UID": tax}}  # fmt: skip
+    for bad, words in (
+        ({**good, "Classification": "Income"}, "Classification is read only"),
+        ({**good, "ParentAccount": {"UID": tax}}, "ParentAccount is read only"),
+        ({**good, "Level": 1}, "Level 1 is not 2, 3 or 4"),
+        ({**good, "Number": 41100}, "four-digit number"),
+        ({**good, "DisplayID": "6-1100"}, "is not 4-1100"),
+        ({k: v for k, v in good.items() if k != "TaxCode"}, "TaxCode is required"),
+        ({**good, "Type": "Sales"}, "member of AccountType"),
+    ):
+        answer = requests.post(url, json=bad, headers=headers, timeout=5)
+        assert answer.status_code == 400
+        assert any(words in v for v in myob.harness.take()), words
+    assert requests.post(url, json=good, headers=headers, timeout=5).status_code == 201
+    assert myob.books.by_display("4-1100")["Classification"] == "Income"
+    assert myob.books.creates == Counter({"Account": 1})

@@ -127,6 +127,7 @@ def models() -> dict[str, Model]:
             for prop, (kind, nullable) in properties.items():
                 model.properties[prop] = Property(prop, kind, nullable, False)
             found[name] = model
+    found.setdefault("Costcenter", _costcenter())
     return found
 
 
@@ -164,6 +165,31 @@ SUPPLEMENT: dict[str, tuple[str, tuple[bool, bool, bool, bool], dict[str, tuple[
         },
     ),
 }
+
+
+def _costcenter() -> Model:
+    """The cost centre model (`HRM/Costcenters`, which Services.cs maps to
+    `Costcenter`). Its class is not among the models in ../shared/reference;
+    these are its properties as the same SDK declares them
+    (exactonline/exactonline-api-dotnet-client, commit 8ceb6a77,
+    src/ExactOnline.Client.Models/HRM/Costcenter.cs: create, read, update
+    and delete supported; key ID)."""
+    model = Model("Costcenter", "ID", True, True, True, True)
+    for name, kind, nullable, read_only in (
+        ("Active", "bool", True, False),
+        ("Code", "string", True, False),
+        ("Created", "DateTime", True, True),
+        ("Creator", "Guid", True, True),
+        ("CreatorFullName", "string", True, True),
+        ("Description", "string", True, False),
+        ("Division", "Int32", True, True),
+        ("ID", "Guid", False, False),
+        ("Modified", "DateTime", True, True),
+        ("Modifier", "Guid", True, True),
+        ("ModifierFullName", "string", True, True),
+    ):
+        model.properties[name] = Property(name, kind, nullable, read_only)
+    return model
 
 
 @cache
@@ -393,6 +419,13 @@ class Division:
         self.rows["financial/glaccounts"].append(row)
         return str(row["ID"])
 
+    def seed_cost_centre(self, code: str, name: str = "", *, active: bool = True) -> str:
+        """A cost centre (`hrm/costcenters`); its ID."""
+        row = {"ID": _new_id(), "Code": code, "Description": name or f"Cost centre {code}",
+               "Active": active, "Division": self.code}  # fmt: skip
+        self.rows["hrm/costcenters"].append(row)
+        return str(row["ID"])
+
     def gl(self, code: str) -> dict[str, Any]:
         return next(r for r in self.rows["financial/glaccounts"] if r["Code"] == code)
 
@@ -472,6 +505,10 @@ class Division:
                 return f"{where}: VAT code {line['VATCode']} does not exist"
             if code["IsBlocked"]:
                 return f"{where}: VAT code {line['VATCode']} is blocked"
+        if line.get("CostCenter") and not any(
+            c["Code"] == line["CostCenter"] and c["Active"] for c in self.rows["hrm/costcenters"]
+        ):
+            return f"{where}: cost centre {line['CostCenter']} does not exist or is inactive"
         return None
 
     def _vat_code(self, code: str) -> dict[str, Any] | None:

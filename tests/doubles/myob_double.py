@@ -74,6 +74,7 @@ _LIST = re.compile(r"^(?:IList|IEnumerable|List)<(\w+)>$|^(\w+)\[\]$")
 ENDPOINTS = {
     "GeneralLedger/Account": "Account",
     "GeneralLedger/TaxCode": "TaxCode",
+    "GeneralLedger/Category": "Category",
     "GeneralLedger/GeneralJournal": "GeneralJournal",
     "Sale/Invoice": "Invoice",
     "Sale/Invoice/Service": "ServiceInvoice",
@@ -258,13 +259,15 @@ class MyobContract(Contract):
         if "$filter" in request.query:
             problems += _filter(entity, request.query["$filter"][0])[1]
         if request.method == "POST":
-            if not entity or path in ("Sale/Invoice", "GeneralLedger/Account"):
+            if not entity or path in ("Sale/Invoice", "GeneralLedger/Category"):
                 return [*problems, f"this double does not create at {path}"]
             try:
                 body = request.json()
             except ValueError as error:
                 return [*problems, f"body is not JSON: {error}"]
             problems += check(entity, body, "body")
+            if path == "GeneralLedger/Account" and isinstance(body, dict):
+                problems += new_account_problems(body)
         return problems
 
     def response_problems(self, request: Request, status: int, payload: bytes) -> list[str]:
@@ -287,11 +290,76 @@ class MyobContract(Contract):
         return status, dumps(body).encode(), headers
 
 
+@cache
+def classifications() -> tuple[dict[str, str], dict[str, str]]:
+    """(AccountType member -> its Classification, Classification -> its
+    DisplayID digit), read from the doc comments of AccountType.cs ("Has
+    Asset classification") and Classification.cs ("DisplayID of 1-...")."""
+    found = []
+    for name, pattern in (
+        ("AccountType", r"Has (\w+) classification\s*(?:///\s*</summary>\s*)?(\w+)\s*="),
+        ("Classification", r"DisplayID of (\d)-\.\.\.\s*(?:///\s*</summary>\s*)?(\w+)"),
+    ):
+        text = (CONTRACTS / "Version2" / "GeneralLedger" / f"{name}.cs").read_text("utf-8-sig")
+        pairs = re.findall(pattern, text)
+        found.append({b: a for a, b in pairs})
+    return found[0], found[1]
+
+
+# Account.cs marks these read only (Classification: "You change this field by
+# modifying the Type property"; ParentAccount); a balance and the identity are
+# MYOB's own (BaseEntity: UID "NOT required when creating").
+ACCOUNT_READ_ONLY = (
+    "Classification",
+    "ParentAccount",
+    "CurrentBalance",
+    "UID",
+    "URI",
+    "RowVersion",
+)
+
+
+def new_account_problems(body: dict[str, Any]) -> list[str]:
+    """What MYOB would refuse in a new account beyond the property types:
+    read-only fields sent; no Name (60 characters at most, MYOB's Account
+    page), Number (a four-digit number without the classification digit,
+    Account.cs), Type or TaxCode (CData's MYOB driver lists Number, Type and
+    TaxCode as required on insert: a third-party source, taken as the
+    stricter reading); a Level outside 2..4 (Account.cs: "You can only
+    assign levels 2 to 4 to a new account"); a DisplayID that is not the
+    Type's classification digit, a dash and the Number."""
+    problems = [f"body.{k} is read only on an Account" for k in ACCOUNT_READ_ONLY if k in body]
+    name = body.get("Name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 60:
+        problems.append("body.Name is required, 1 to 60 characters")
+    number = body.get("Number")
+    if not isinstance(number, int) or not 0 < number <= 9999:
+        problems.append("body.Number must be the account's four-digit number (1 to 9999)")
+    if not (body.get("TaxCode") or {}).get("UID"):
+        problems.append("body.TaxCode is required on a new account")
+    level = body.get("Level")
+    if level is not None and level not in (2, 3, 4):
+        problems.append(f"body.Level {level} is not 2, 3 or 4 (a new account's levels)")
+    types, digits = classifications()
+    classification = types.get(str(body.get("Type")))
+    if classification is None:
+        problems.append(f"body.Type {body.get('Type')!r} is required, a member of AccountType")
+    elif "DisplayID" in body and isinstance(number, int):
+        wanted = f"{digits[classification]}-{number:04d}"
+        if body["DisplayID"] != wanted:
+            problems.append(
+                f"body.DisplayID {body['DisplayID']!r} is not {wanted} "
+                f"(a {body['Type']} account is {classification}, number {number})"
+            )
+    return problems
+
+
 @dataclass
 class Posting:
     account: str  # DisplayID
     amount: Decimal  # + debit
     key: str
+    category: str | None = None  # the DisplayID of the transaction's Category
 
 
 class Books:
@@ -318,8 +386,56 @@ class Books:
             "IsHeader": flags.get("header", False),
             "CurrentBalance": Decimal(0),
         }
+        if "level" in flags:
+            row["Level"] = flags["level"]
         self.rows["GeneralLedger/Account"].append(row)
         return uid
+
+    def seed_category(self, display_id: str, name: str, *, active: bool = True) -> str:
+        """A category (GeneralLedger/Category: DisplayID, Name, IsActive); its UID."""
+        uid = str(uuid.uuid4())
+        row = {"UID": uid, "DisplayID": display_id, "Name": name, "IsActive": active}
+        self.rows["GeneralLedger/Category"].append(row)
+        return uid
+
+    def _category(self, body: dict[str, Any]) -> tuple[str | None, Any]:
+        """(the DisplayID of the body's Category, or None), or a refusal
+        when the link names no active category of the file."""
+        link = body.get("Category")
+        if link is None:
+            return None, None
+        row = self._by_uid("GeneralLedger/Category", str(link.get("UID")))
+        if row is None or not row["IsActive"]:
+            return None, _error("ValidationError", "The category does not exist or is inactive")
+        return str(row["DisplayID"]), None
+
+    def _new_account(self, body: dict[str, Any]) -> Any:
+        """A detail account, as MYOB files it: its classification from its
+        Type, its parent the last header account of that classification
+        numbered before it; refused when its DisplayID is taken or its tax
+        code does not exist."""
+        types, digits = classifications()
+        classification = types[body["Type"]]
+        display_id = f"{digits[classification]}-{body['Number']:04d}"
+        if any(r["DisplayID"] == display_id for r in self.rows["GeneralLedger/Account"]):
+            return _error("DuplicateAccountNumber", f"Account number {display_id} is in use")
+        if self._by_uid("GeneralLedger/TaxCode", str(body["TaxCode"]["UID"])) is None:
+            return _error("ValidationError", "The tax code does not exist")
+        headers = [r for r in self.rows["GeneralLedger/Account"] if r["IsHeader"]
+                   and r["DisplayID"][:2] == display_id[:2] and r["DisplayID"] < display_id]  # fmt: skip
+        parent = max(headers, key=lambda r: r["DisplayID"]) if headers else None
+        row = {
+            **body,
+            "DisplayID": display_id,
+            "Classification": classification,
+            "CurrentBalance": Decimal(0),
+            "IsHeader": False,
+            "IsActive": body.get("IsActive", True),
+        }
+        if parent is not None:
+            row["ParentAccount"] = {"UID": parent["UID"], "DisplayID": parent["DisplayID"],
+                                    "Name": parent["Name"]}  # fmt: skip
+        return self._keep("GeneralLedger/Account", row, [])
 
     def seed_tax(self, code: str, rate: str, collected: str = "", paid: str = "") -> None:
         row: dict[str, Any] = {"UID": str(uuid.uuid4()), "Code": code, "Description": code}
@@ -363,6 +479,8 @@ class Books:
                 return self._invoice(body)
             if path == "Sale/CreditRefund":
                 return self._refund(body)
+            if path == "GeneralLedger/Account":
+                return self._new_account(body)
             return self._payment(body)
 
     def _account(self, link: Any) -> dict[str, Any] | None:
@@ -373,6 +491,9 @@ class Books:
         return row
 
     def _journal(self, body: dict[str, Any]) -> Any:
+        category, refused = self._category(body)
+        if refused:
+            return refused
         postings = []
         for line in body.get("Lines") or []:
             account = self._account(line.get("Account"))
@@ -380,7 +501,9 @@ class Books:
                 return _error("AccountNotFound", "The account on a journal line is not usable")
             amount = Decimal(line["Amount"])
             sign = -1 if line.get("IsCredit") else 1
-            postings.append(Posting(account["DisplayID"], sign * amount, body.get("Memo") or ""))
+            postings.append(
+                Posting(account["DisplayID"], sign * amount, body.get("Memo") or "", category)
+            )
         if not postings or sum(p.amount for p in postings) != 0:
             return _error("OutOfBalance", "The journal's debits and credits are not equal")
         return self._keep("GeneralLedger/GeneralJournal", body, postings)
@@ -389,6 +512,9 @@ class Books:
         if self._by_uid("Contact/Customer", str((body.get("Customer") or {}).get("UID"))) is None:
             return _error("CustomerNotFound", "The customer does not exist")
         key = body.get("JournalMemo") or ""
+        category, refused = self._category(body)
+        if refused:
+            return refused
         postings, total, tax_total = [], Decimal(0), Decimal(0)
         for line in body.get("Lines") or []:
             account = self._account(line.get("Account"))
@@ -399,16 +525,16 @@ class Books:
                 return _error("ValidationError", "A line's account or tax code is not usable")
             net = Decimal(line["Total"])
             tax = (net * code["Rate"] / 100).quantize(Decimal("0.01"), ROUND_HALF_UP)
-            postings.append(Posting(account["DisplayID"], -net, key))
+            postings.append(Posting(account["DisplayID"], -net, key, category))
             if tax:
                 collected = self._by_uid(
                     "GeneralLedger/Account", str(code["TaxCollectedAccount"]["UID"])
                 )
                 assert collected is not None
-                postings.append(Posting(collected["DisplayID"], -tax, key))
+                postings.append(Posting(collected["DisplayID"], -tax, key, category))
             total += net + tax
             tax_total += tax
-        postings.append(Posting(self.receivable, total, key))
+        postings.append(Posting(self.receivable, total, key, category))
         row = {**body, "Subtotal": total - tax_total, "TotalTax": tax_total,
                "TotalAmount": total, "BalanceDueAmount": total}  # fmt: skip
         _set_status(row)

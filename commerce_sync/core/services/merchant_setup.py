@@ -1466,8 +1466,13 @@ def shared_draft_get(*, merchant: Merchant) -> dict[str, Any]:
 
 # Targets whose connection settings track each location on document lines:
 # Xero by a tracking category's options (`XeroSettings.tracking`, option
-# names), QuickBooks by Department or Class (`QuickBooksSettings.locations`, ids).
-TRACKS_LOCATIONS = frozenset({"xero", "quickbooks"})
+# names), QuickBooks by Department or Class (`QuickBooksSettings.locations`, ids),
+# MYOB by categories (`MyobSettings.categories`, UIDs) and Exact Online by cost
+# centres (`ExactSettings.cost_centres`, codes).
+TRACKS_LOCATIONS = frozenset({"xero", "quickbooks", "myob", "exact"})
+# Targets tracking by one kind only, kept as a flat {location id: value}
+# setting: platform -> (settings key, the kind: TrackingOption.category).
+LOCATION_MAPS = {"myob": ("categories", "Category"), "exact": ("cost_centres", "CostCenter")}
 
 
 def location_tracking_options(*, merchant: Merchant) -> list[dict[str, str]] | None:
@@ -1476,7 +1481,8 @@ def location_tracking_options(*, merchant: Merchant) -> list[dict[str, str]] | N
     Xero's tracking categories, QuickBooks' departments and classes):
     [{category_id, category, option_id, option, value}] (active options,
     cached for the flow; `value` is what the connection's settings hold:
-    the option's name for Xero, its Id for QuickBooks); None where it does
+    the option's name for Xero, its Id for QuickBooks, the category's UID
+    for MYOB, the cost centre's code for Exact Online); None where it does
     not. Raises what the connector raises (TransientError: try again)."""
     connection = accounting_connection(merchant=merchant)
     if connection is None or connection.platform_key not in TRACKS_LOCATIONS:
@@ -1492,7 +1498,7 @@ def location_tracking_options(*, merchant: Merchant) -> list[dict[str, str]] | N
             "category": o.category,
             "option_id": o.option_id,
             "option": o.option,
-            "value": o.option_id if connection.platform_key == "quickbooks" else o.option,
+            "value": o.option if connection.platform_key == "xero" else o.option_id,
         }
         for o in target.list_tracking_options()  # type: ignore[attr-defined]
     ]
@@ -1508,6 +1514,10 @@ def location_tracking_get(*, merchant: Merchant) -> dict[str, Any]:
     if connection is None:
         return {}
     settings = connection.settings or {}
+    if connection.platform_key in LOCATION_MAPS:
+        key, kind = LOCATION_MAPS[connection.platform_key]
+        mapped = settings.get(key)
+        return {"category": kind, "options": dict(mapped)} if isinstance(mapped, Mapping) else {}
     if connection.platform_key == "quickbooks":
         locations = settings.get("locations")
         if not isinstance(locations, Mapping):
@@ -1521,12 +1531,14 @@ def location_tracking_set(
     *, merchant: Merchant, category: str, options: Mapping[str, str], actor: str = MERCHANT
 ) -> dict[str, Any]:
     """Post each location's documents with a tracking option: `category` a
-    tracking category ("" stops tracking: Xero's category name, or
-    QuickBooks' "Department" or "Class"), `options` {location id: value}
+    tracking category ("" stops tracking: Xero's category name,
+    QuickBooks' "Department" or "Class", MYOB's "Category", Exact Online's
+    "CostCenter"), `options` {location id: value}
     (see `location_tracking_options`; locations left out are refused by
     the sync when they sell, naming them). Saved on the connection's
     settings (`XeroSettings.tracking` {"category", "options"},
-    `QuickBooksSettings.locations` {"by", "map"}), audited
+    `QuickBooksSettings.locations` {"by", "map"}, `MyobSettings.categories`
+    and `ExactSettings.cost_centres` {location id: value}), audited
     `connection.settings_update`. ValueError (its message for the merchant)
     for a category or option the software does not have; PermissionError
     where tracking is not offered."""
@@ -1551,6 +1563,9 @@ def location_tracking_set(
             if quickbooks
             else {"category": category, "options": chosen}
         )
+    if connection.platform_key in LOCATION_MAPS:
+        key = LOCATION_MAPS[connection.platform_key][0]
+        value = chosen if category else None
     with transaction.atomic():
         row = Connection.objects.select_for_update().get(pk=connection.pk)
         settings = dict(row.settings or {})

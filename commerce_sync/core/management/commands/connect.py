@@ -37,6 +37,8 @@ from django.utils import timezone
 from commerce_sync.core.management.commands._merchants import merchant_from_option
 from commerce_sync.core.models import Connection
 from commerce_sync.core.services.connections import connection_create
+from commerce_sync.errors import ConfigurationError
+from connectors.context import myob_company_file_check
 
 Credentials = dict[str, Any]
 Settings = dict[str, Any]
@@ -138,6 +140,10 @@ def _myob(options: dict[str, Any]) -> tuple[Credentials, Settings]:
     company_file = (options.get("company_file") or "").strip()
     if not company_file:
         raise CommandError("MYOB needs --company-file (the company file's id, a GUID)")
+    try:
+        company_file = myob_company_file_check(company_file)
+    except ConfigurationError as error:
+        raise CommandError(f"--company-file: {error.message}") from None
     return _tokens(options), {"company_file": company_file}
 
 
