@@ -18,18 +18,22 @@ TODAY = date(2026, 11, 10)
 NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def synced(db, settings, tmp_path):
+def _synced_cafe(settings, tmp_path, *, days, orders_per_day):
     settings.LEDGER_DIR = str(tmp_path / "ledgers")
-    merchant = demo_seed(days=3, orders_per_day=12, today=TODAY).merchant
+    merchant = demo_seed(days=days, orders_per_day=orders_per_day, today=TODAY).merchant
     # The same generated days every run (the figures below assume a payout
     # each morning, which a café drawn from a random id need not have).
     Connection.objects.filter(merchant=merchant, platform_key="sandbox").update(
-        settings={"orders_per_day": 12, "seed": "payouts-fixture"}
+        settings={"orders_per_day": orders_per_day, "seed": "payouts-fixture"}
     )
     run = sync_run_execute(merchant=merchant, now=NOW)
     assert run.status_code == 2000
     return merchant, run
+
+
+@pytest.fixture
+def synced(db, settings, tmp_path):
+    return _synced_cafe(settings, tmp_path, days=3, orders_per_day=12)
 
 
 CARD = "Assets:Clearing:Card"
@@ -96,13 +100,7 @@ def test_online_acquirer_payouts_are_reported_against_their_own_clearing_account
     residual and no alert (they settle on a delay the records do not state)."""
     from commerce_sync.core.services.payouts import payout_reports
 
-    settings.LEDGER_DIR = str(tmp_path / "ledgers")
-    merchant = demo_seed(days=6, orders_per_day=40, today=TODAY).merchant
-    Connection.objects.filter(merchant=merchant, platform_key="sandbox").update(
-        settings={"orders_per_day": 40, "seed": "payouts-fixture"}
-    )
-    run = sync_run_execute(merchant=merchant, now=NOW)
-    assert run.status_code == 2000
+    merchant, run = _synced_cafe(settings, tmp_path, days=6, orders_per_day=40)
     card, online = payout_reports(merchant=merchant, start=run.period_start, end=run.period_end)
     assert (card.clearing_account, card.matched) == (CARD, True)
     assert [p.payout_id for p in card.payouts] == [
