@@ -137,14 +137,16 @@ def push_items_write(
     the target refuses access altogether."""
     retry = retry or PUSH_RETRY
     tally = _Tally()
-    if target.writes_in_batches and len(items) > 1:
-        _write_batched(items, target, trace, retry, tally)
-    else:
-        _write_one_by_one(items, target, trace, retry, tally)
-    counts = trace.counters.setdefault("push_items", {})
-    counts.update(written=tally.written, found_in_target=tally.found, failed=tally.failed)
-    api_calls = trace.counters.setdefault("api_calls", {})
-    api_calls[target.platform_key] = api_calls.get(target.platform_key, 0) + tally.calls
+    try:
+        if target.writes_in_batches and len(items) > 1:
+            _write_batched(items, target, trace, retry, tally)
+        else:
+            _write_one_by_one(items, target, trace, retry, tally)
+    finally:  # a run stopped by the target still says what it wrote
+        counts = trace.counters.setdefault("push_items", {})
+        counts.update(written=tally.written, found_in_target=tally.found, failed=tally.failed)
+        api_calls = trace.counters.setdefault("api_calls", {})
+        api_calls[target.platform_key] = api_calls.get(target.platform_key, 0) + tally.calls
     return tally.failed
 
 
@@ -220,6 +222,7 @@ def _write_one_by_one(
             continue
         except (CredentialsRevoked, SubscriptionExpired) as error:
             push_item_transition(item=item, to=PushItem.Status.FAILED, last_error=error.message)
+            tally.failed += 1
             raise
         except ApplicationError as error:
             _fail(item, error.message, trace, type(error).__name__)
@@ -268,8 +271,19 @@ def _write_batched(
             retry.sleep(pause)
             continue
         except (CredentialsRevoked, SubscriptionExpired) as error:
+            # What the batch wrote before the refusal is in the target: pushed.
             for item in remaining:
-                push_item_transition(item=item, to=PushItem.Status.FAILED, last_error=error.message)
+                target_id = error.settled.get(item.key)
+                if target_id is not None:
+                    push_item_transition(
+                        item=item, to=PushItem.Status.PUSHED, target_id=target_id, last_error=""
+                    )
+                    tally.written += 1
+                else:
+                    push_item_transition(
+                        item=item, to=PushItem.Status.FAILED, last_error=error.message
+                    )
+                    tally.failed += 1
             raise
         again = []
         for item in remaining:

@@ -429,9 +429,11 @@ def _work(run: SyncRun, merchant: Merchant, trace: RunTrace, retry: RetryPolicy 
         items = push_items_create(
             run=run, merchant=merchant, documents=documents, records=posted, trace=trace
         )
-        with deauthorizes(accounting):
-            failed = push_items_write(items=items, target=target, trace=trace, retry=retry)
-    run.data_pushed = trace.counters.get("push_items", {}).get("written", 0) > 0
+        try:
+            with deauthorizes(accounting):
+                failed = push_items_write(items=items, target=target, trace=trace, retry=retry)
+        finally:  # also when the target stopped the run after some writes
+            run.data_pushed = trace.counters.get("push_items", {}).get("written", 0) > 0
     if failed:
         return Code.DATA_WRITE_ERROR
     return Code.SUCCESS if run.data_pushed else Code.SUCCESS_NO_DATA
