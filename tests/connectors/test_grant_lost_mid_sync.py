@@ -12,13 +12,16 @@ are); the grant's troubles are made the same way for all four by
 * Revoked: the user removes the app after some documents are written; the
   next call answers 401 and the refresh `invalid_grant`. The run ends 4040
   in plain words, the connection is Deauthorized (audited, alerted,
-  webhooked), nothing is written twice; the merchant connects again through
-  the consent screen and the next run writes exactly the rest.
+  webhooked), nothing is written twice; the merchant connects again in the
+  setup flow (Reconnect, the platform's consent screen) and the next run
+  writes exactly the rest, once.
 * Expired: the token's lifetime runs out mid-run (the clock moves on, the
   platform forgets the token) and the run refreshes it once, before the
   call, under the row lock; or the platform refuses it early (a 401) and the
   run refreshes it once and goes on. Exact renews a token only in its last
-  30 s (README facts), so a token with more left is kept.
+  30 s (third-party facts in the reference README), so one with more left
+  is kept. Lifetimes are the doubles' (FreeAgent 1 h, Exact 10 min, MYOB
+  20 min, Sage 5 min).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -41,11 +44,6 @@ from django.utils import timezone
 from commerce_sync.api.syncs import company_sync_status
 from commerce_sync.core.models import AuditLog, Connection, Incident, SyncRun
 from commerce_sync.core.services.connections import connection_create
-from commerce_sync.core.services.merchant_setup import (
-    oauth_begin,
-    oauth_finish,
-    oauth_organisation_choose,
-)
 from commerce_sync.syncs.runs import sync_run_execute
 from commerce_sync.webhooks.models import WebhookEndpoint, WebhookEvent
 from connectors.oauth import OAuthClient
@@ -58,11 +56,11 @@ from tests.doubles.exact_double import ExactDouble
 from tests.doubles.freeagent_double import FreeAgentDouble
 from tests.doubles.myob_double import MyobDouble
 from tests.doubles.sage_double import SageDouble
+from tests.setup_flow.helpers import start_path
 
 SCENARIO = "uk-cafe-invoice.json"
 FIRST, UNTIL = date(2026, 11, 2), date(2026, 11, 3)
 NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
-REDIRECT = "https://sync.example/setup/callback"
 DIVISIONS = itertools.count(330001)  # the shared limiter counts 60 calls a minute each
 
 
@@ -394,27 +392,23 @@ def books(
         yield Books(rig, double, merchant, made[0], documents, scenario)
 
 
-def reconnect(books: Books) -> Connection:
-    """The merchant connects the platform again through its consent screen:
-    `oauth_begin`, allow, `oauth_finish` (and the organisation chosen where
-    the platform asks), as the setup flow does."""
-    start = oauth_begin(connection=books.connection, redirect_uri=REDIRECT)
-    back = requests.get(start.url, params={"decision": "allow"}, allow_redirects=False, timeout=5)
-    assert back.status_code == 302, back.text
-    params = {k: v[0] for k, v in parse_qs(urlsplit(back.headers["Location"]).query).items()}
-    done = oauth_finish(
-        connection=books.connection,
-        params=params,
-        expected_state=start.state,
-        code_verifier=start.code_verifier,
-        redirect_uri=REDIRECT,
+def reconnect(client: Any, books: Books) -> Connection:
+    """The merchant connects the platform again in the setup flow: its link,
+    Reconnect, Connect, the platform's consent screen allowed, the callback."""
+    connection = books.connection
+    client.get(start_path(books.merchant))
+    again = client.post(f"/setup/reconnect/{connection.pk}", {"next": "/setup/settings"})
+    assert again.status_code == 302, again.content
+    start = client.get(f"/setup/connect/{connection.pk}")
+    assert start.status_code == 302, start.content
+    allowed = requests.get(
+        start["Location"], params={"decision": "allow"}, allow_redirects=False, timeout=5
     )
-    connection = done.connection
-    if done.organisations:  # the one the books are in
-        chosen = str(books.rig.connection_settings(books.double).get("company_file") or "")
-        chosen = chosen or str(books.rig.connection_settings(books.double).get("business_id"))
-        connection = oauth_organisation_choose(connection=connection, organisation_id=chosen)
-    connection.refresh_from_db()
+    assert allowed.status_code == 302, allowed.text
+    back = urlsplit(allowed.headers["Location"])
+    done = client.get(f"{back.path}?{back.query}")
+    assert done.status_code == 302 and done["Location"] == "/setup/stage/accounting"
+    connection.refresh_from_db()  # one organisation in each double: linked to it at once
     return connection
 
 
@@ -438,7 +432,7 @@ def refreshes(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
 @pytest.mark.parametrize("writes", [1, 3])
 @pytest.mark.parametrize("books", RIGS, ids=lambda r: r.platform_key, indirect=True)
 def test_a_grant_revoked_mid_day_stops_the_run_and_a_reconnect_writes_the_rest_once(
-    books: Books, writes: int
+    books: Books, writes: int, client: Any
 ) -> None:
     rig, double, merchant = books.rig, books.double, books.merchant
     WebhookEndpoint.objects.create(partner=merchant.partner, url="https://partner.example/hook")
@@ -484,8 +478,8 @@ def test_a_grant_revoked_mid_day_stops_the_run_and_a_reconnect_writes_the_rest_o
     stopped = books.sync()
     assert stopped.status_code == 4000 and rig.keys(double) == held
 
-    # The merchant connects again: new tokens through the consent screen.
-    connection = reconnect(books)
+    # The merchant connects again in the setup flow: new tokens through the consent screen.
+    connection = reconnect(client, books)
     assert connection.status == Connection.Status.LINKED
     assert connection.credentials["refresh_token"] == rig.tokens(double)[1]
     incident.refresh_from_db()
