@@ -43,6 +43,7 @@ from django.utils import timezone
 
 from commerce_sync.api.syncs import company_sync_status
 from commerce_sync.core.models import AuditLog, Connection, Incident, SyncRun
+from commerce_sync.core.platforms import NAMES
 from commerce_sync.core.services.connections import connection_create
 from commerce_sync.syncs.runs import sync_run_execute
 from commerce_sync.webhooks.models import WebhookEndpoint, WebhookEvent
@@ -477,6 +478,11 @@ def test_a_grant_revoked_mid_day_stops_the_run_and_a_reconnect_writes_the_rest_o
     # No run writes through a deauthorised connection.
     stopped = books.sync()
     assert stopped.status_code == 4000 and rig.keys(double) == held
+    named = NAMES[rig.platform_key]
+    assert stopped.messages[-1]["message"].endswith(
+        f"no linked accounting connection: {named} no longer accepts its authorisation; "
+        f"the merchant needs to connect {named} again"
+    )
 
     # The merchant connects again in the setup flow: new tokens through the consent screen.
     connection = reconnect(client, books)
