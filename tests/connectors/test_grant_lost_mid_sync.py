@@ -45,6 +45,7 @@ from commerce_sync.api.syncs import company_sync_status
 from commerce_sync.core.models import AuditLog, Connection, Incident, SyncRun
 from commerce_sync.core.platforms import NAMES
 from commerce_sync.core.services.connections import connection_create
+from commerce_sync.syncs.recovery import push_items_retry_failed
 from commerce_sync.syncs.runs import sync_run_execute
 from commerce_sync.webhooks.models import WebhookEndpoint, WebhookEvent
 from connectors.oauth import OAuthClient
@@ -62,6 +63,7 @@ from tests.setup_flow.helpers import start_path
 SCENARIO = "uk-cafe-invoice.json"
 FIRST, UNTIL = date(2026, 11, 2), date(2026, 11, 3)
 NOW = datetime(2026, 11, 10, 9, 0, tzinfo=UTC)
+GRANTS = itertools.count(1)  # FreeAgent's tokens of each new consent
 DIVISIONS = itertools.count(330001)  # the shared limiter counts 60 calls a minute each
 
 
@@ -275,7 +277,8 @@ def platform_revokes_grant(double: Any) -> None:
     refresh token is refused (`invalid_grant`). A new consent gets new ones."""
     platform_forgets_tokens(double)
     if isinstance(double, FreeAgentDouble):
-        double.access_token, double.refresh_token = "fa-access-again", "fa-refresh-again"
+        again = next(GRANTS)
+        double.access_token, double.refresh_token = f"fa-access-g{again}", f"fa-refresh-g{again}"
         secrets_guard.register(double.access_token, double.refresh_token)
     else:
         double.refresh_token = f"{double.refresh_token}-granted-again"
@@ -569,3 +572,43 @@ def test_a_token_refused_early_mid_day_is_renewed_once_and_the_run_completes(
     assert len(refreshes) == 1 and traffic.statuses.count(401) == 1
     connection = Connection.objects.get(pk=books.connection.pk)
     assert connection.credentials["refresh_token"] == books.rig.tokens(double)[1]
+
+
+# -- the failed items retried alone (portal button, API, CLI) ---------------------------------
+
+
+@pytest.mark.parametrize("books", RIGS, ids=lambda r: r.platform_key, indirect=True)
+def test_a_retry_of_the_failed_items_meets_a_revoked_grant_like_a_run_then_writes_the_rest(
+    books: Books, client: Any
+) -> None:
+    """The merchant reconnected, but the grant is gone again when the failed
+    items are retried: the retry ends 4040 and the connection is
+    Deauthorized (alerted) as a run would make it; reconnected once more,
+    the retry writes exactly the rest."""
+    rig, double, merchant = books.rig, books.double, books.merchant
+    after_writes(double, {3: lambda: platform_revokes_grant(double)})
+    run = books.sync()
+    assert run.status_code == 4040
+    reconnect(client, books)
+    platform_revokes_grant(double)  # gone again before the retry
+
+    push_items_retry_failed(run=run)
+
+    run.refresh_from_db()
+    assert run.status == SyncRun.Status.FAILED and run.status_code == 4040
+    assert f"connect {rig.name} again" in run.messages[-1]["message"]
+    connection = Connection.objects.get(pk=books.connection.pk)
+    assert connection.status == Connection.Status.DEAUTHORIZED
+    assert Incident.objects.filter(
+        merchant=merchant, kind=Incident.Kind.CONNECTION_DEAUTHORIZED, resolved_at=None
+    ).exists()
+    assert len(rig.keys(double)) == 3
+
+    reconnect(client, books)
+    push_items_retry_failed(run=run)
+
+    run.refresh_from_db()
+    assert run.status == SyncRun.Status.SUCCEEDED and run.status_code == 2000, run.messages
+    assert run.data_pushed
+    books.assert_every_document_once()
+    assert not merchant.push_items.exclude(status="pushed").exists()
