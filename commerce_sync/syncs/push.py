@@ -133,8 +133,10 @@ def push_items_write(
     `PUSH_RETRY` (tests pass one whose `sleep` records instead of sleeping).
     Adds written / found_in_target / failed to `trace.counters["push_items"]`
     and the calls made to `trace.counters["api_calls"][target.platform_key]`.
-    Raises CredentialsRevoked or SubscriptionExpired (the item failed) when
-    the target refuses access altogether."""
+    Raises CredentialsRevoked or SubscriptionExpired when the target
+    refuses access altogether: the item being written failed (in a batch,
+    those the error's `settled` names as already written are pushed, the
+    rest failed); the counters are added all the same."""
     retry = retry or PUSH_RETRY
     tally = _Tally()
     try:
