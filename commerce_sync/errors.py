@@ -72,6 +72,11 @@ class ApplicationError(Exception):
         super().__init__(message)
         self.message = message
         self.detail = detail  # kept for support, never shown to a merchant
+        # A whole-target refusal (CredentialsRevoked, SubscriptionExpired)
+        # raised part-way through a batch: the documents of that batch
+        # already in the target, key -> their id there (`connectors.batching`
+        # notes them), which the sync records as pushed.
+        self.settled: dict[str, str] = {}
 
 
 class ConfigurationError(ApplicationError):

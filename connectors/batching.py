@@ -32,6 +32,17 @@ def document_links(document: dict[str, Any]) -> list[str]:
     return [str(link["id"]) for link in document.get("links") or []]
 
 
+def settled_before(error: ApplicationError, results: dict[str, Outcome]) -> None:
+    """Note in `error.settled` (revoked credentials or an ended
+    subscription, raised part-way through a batch) the documents of
+    `results` already in the target (key -> id), so the sync records them
+    as pushed rather than failed; what an inner call noted is kept."""
+    error.settled = {
+        **{key: outcome for key, outcome in results.items() if isinstance(outcome, str)},
+        **error.settled,
+    }
+
+
 def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     """`items` in consecutive slices of at most `size` (the last may be shorter)."""
     for start in range(0, len(items), size):
@@ -59,7 +70,11 @@ def waves_write(
             for key in pending:
                 results[key] = DocumentRejected("The documents link to each other in a cycle")
             break
-        results.update(write_wave(ready))
+        try:
+            results.update(write_wave(ready))
+        except (CredentialsRevoked, SubscriptionExpired) as error:
+            settled_before(error, results)
+            raise
         pending = [key for key in pending if key not in results]
     return results
 
@@ -83,7 +98,8 @@ def create_missing(
         try:
             results[key] = create(key, document)
             created += 1
-        except (CredentialsRevoked, SubscriptionExpired):
+        except (CredentialsRevoked, SubscriptionExpired) as error:
+            settled_before(error, results)
             raise
         except ApplicationError as error:
             if error.transient and not created:
@@ -116,7 +132,8 @@ class SingleWrites:
         for key, document in items:
             try:
                 results[key] = self.write_document(key=key, document=document)
-            except (CredentialsRevoked, SubscriptionExpired):
+            except (CredentialsRevoked, SubscriptionExpired) as error:
+                settled_before(error, results)
                 raise
             except ApplicationError as error:
                 if error.transient:

@@ -133,18 +133,22 @@ def push_items_write(
     `PUSH_RETRY` (tests pass one whose `sleep` records instead of sleeping).
     Adds written / found_in_target / failed to `trace.counters["push_items"]`
     and the calls made to `trace.counters["api_calls"][target.platform_key]`.
-    Raises CredentialsRevoked or SubscriptionExpired (the item failed) when
-    the target refuses access altogether."""
+    Raises CredentialsRevoked or SubscriptionExpired when the target
+    refuses access altogether: the item being written failed (in a batch,
+    those the error's `settled` names as already written are pushed, the
+    rest failed); the counters are added all the same."""
     retry = retry or PUSH_RETRY
     tally = _Tally()
-    if target.writes_in_batches and len(items) > 1:
-        _write_batched(items, target, trace, retry, tally)
-    else:
-        _write_one_by_one(items, target, trace, retry, tally)
-    counts = trace.counters.setdefault("push_items", {})
-    counts.update(written=tally.written, found_in_target=tally.found, failed=tally.failed)
-    api_calls = trace.counters.setdefault("api_calls", {})
-    api_calls[target.platform_key] = api_calls.get(target.platform_key, 0) + tally.calls
+    try:
+        if target.writes_in_batches and len(items) > 1:
+            _write_batched(items, target, trace, retry, tally)
+        else:
+            _write_one_by_one(items, target, trace, retry, tally)
+    finally:  # a run stopped by the target still says what it wrote
+        counts = trace.counters.setdefault("push_items", {})
+        counts.update(written=tally.written, found_in_target=tally.found, failed=tally.failed)
+        api_calls = trace.counters.setdefault("api_calls", {})
+        api_calls[target.platform_key] = api_calls.get(target.platform_key, 0) + tally.calls
     return tally.failed
 
 
@@ -220,6 +224,7 @@ def _write_one_by_one(
             continue
         except (CredentialsRevoked, SubscriptionExpired) as error:
             push_item_transition(item=item, to=PushItem.Status.FAILED, last_error=error.message)
+            tally.failed += 1
             raise
         except ApplicationError as error:
             _fail(item, error.message, trace, type(error).__name__)
@@ -268,8 +273,19 @@ def _write_batched(
             retry.sleep(pause)
             continue
         except (CredentialsRevoked, SubscriptionExpired) as error:
+            # What the batch wrote before the refusal is in the target: pushed.
             for item in remaining:
-                push_item_transition(item=item, to=PushItem.Status.FAILED, last_error=error.message)
+                target_id = error.settled.get(item.key)
+                if target_id is not None:
+                    push_item_transition(
+                        item=item, to=PushItem.Status.PUSHED, target_id=target_id, last_error=""
+                    )
+                    tally.written += 1
+                else:
+                    push_item_transition(
+                        item=item, to=PushItem.Status.FAILED, last_error=error.message
+                    )
+                    tally.failed += 1
             raise
         again = []
         for item in remaining:

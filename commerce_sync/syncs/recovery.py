@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from commerce_sync.core.models import Connection, PushItem, SyncRun
 from commerce_sync.core.services.audit import SYSTEM, audit_log_write
-from commerce_sync.core.services.connections import connection_target
+from commerce_sync.core.services.connections import connection_target, deauthorizes
 from commerce_sync.errors import ApplicationError, DuplicateSync
 from commerce_sync.syncs.locks import merchant_lock
 from commerce_sync.syncs.push import push_items_write
@@ -33,8 +33,10 @@ def push_items_retry_failed(
     created up to the run's end). Returns `run`, updated; unchanged when
     there is nothing to write. `retry` overrides `push.PUSH_RETRY`.
 
-    Raises DuplicateSync when a sync of the merchant is running, and
-    ConfigurationError when no accounting connection is linked."""
+    A revoked grant met on the way marks the connection Deauthorized (as a
+    run does) and ends the run 4040. Raises DuplicateSync when a sync of the
+    merchant is running, and ConfigurationError when no accounting
+    connection is linked."""
     merchant = run.merchant
     with merchant_lock(merchant) as acquired:
         if not acquired:
@@ -59,7 +61,9 @@ def push_items_retry_failed(
         refused: ApplicationError | None = None
         with trace.phase("retry"):
             try:
-                failed = push_items_write(items=items, target=target, trace=trace, retry=retry)
+                # A revoked grant deauthorises the connection here as in a run.
+                with deauthorizes(accounting):
+                    failed = push_items_write(items=items, target=target, trace=trace, retry=retry)
             except ApplicationError as error:  # the target refused them all: end failed, say why
                 trace.say("error", type(error).__name__, error.message)
                 refused = error

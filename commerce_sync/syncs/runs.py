@@ -285,14 +285,31 @@ def sync_runs_abandon_interrupted(
 
 def connection_linked(*, merchant: Merchant, source_type: str) -> Connection:
     """The merchant's oldest linked connection of `source_type` ("commerce"
-    or "accounting"); raises ConfigurationError when there is none."""
+    or "accounting"); raises ConfigurationError when there is none, naming
+    the platform to connect again when its connection was deauthorised."""
     found = (
         merchant.connections.filter(source_type=source_type, status=Connection.Status.LINKED)
         .order_by("created_at")
         .first()
     )
     if found is None:
-        raise ConfigurationError(f"The merchant has no linked {source_type} connection")
+        message = f"The merchant has no linked {source_type} connection"
+        cut = (
+            merchant.connections.filter(
+                source_type=source_type, status=Connection.Status.DEAUTHORIZED
+            )
+            .order_by("-updated_at")
+            .first()
+        )
+        if cut is not None:
+            from commerce_sync.core.platforms import NAMES
+
+            name = NAMES.get(cut.platform_key, cut.platform_key)
+            message += (
+                f": {name} no longer accepts its authorisation; "
+                f"the merchant needs to connect {name} again"
+            )
+        raise ConfigurationError(message)
     return found
 
 
@@ -429,9 +446,11 @@ def _work(run: SyncRun, merchant: Merchant, trace: RunTrace, retry: RetryPolicy 
         items = push_items_create(
             run=run, merchant=merchant, documents=documents, records=posted, trace=trace
         )
-        with deauthorizes(accounting):
-            failed = push_items_write(items=items, target=target, trace=trace, retry=retry)
-    run.data_pushed = trace.counters.get("push_items", {}).get("written", 0) > 0
+        try:
+            with deauthorizes(accounting):
+                failed = push_items_write(items=items, target=target, trace=trace, retry=retry)
+        finally:  # also when the target stopped the run after some writes
+            run.data_pushed = trace.counters.get("push_items", {}).get("written", 0) > 0
     if failed:
         return Code.DATA_WRITE_ERROR
     return Code.SUCCESS if run.data_pushed else Code.SUCCESS_NO_DATA

@@ -197,6 +197,22 @@ def test_a_deauthorised_connection_alerts_once_and_relinking_resolves_it(
     assert incident.resolved_at is not None
 
 
+def test_a_deauthorised_connection_linked_again_through_the_consent_screen_resolves_it(demo):
+    """The merchant reconnects in the setup flow (`connection_link`, the OAuth
+    callback's path), not through the partner API: the incident ends too."""
+    from commerce_sync.core.services.merchant_setup import connection_link
+
+    connection = demo.connections.get(source_type="commerce")
+    connection_mark_deauthorized(connection=connection, reason="Grant revoked")
+    incident = Incident.objects.get(kind=Incident.Kind.CONNECTION_DEAUTHORIZED)
+    connection_link(connection=connection, credentials={"token": "t"}, settings={}, linked=False)
+    incident.refresh_from_db()
+    assert incident.resolved_at is None  # an organisation is still to be chosen
+    connection_link(connection=connection, credentials={"token": "t"}, settings={}, linked=True)
+    incident.refresh_from_db()
+    assert incident.resolved_at is not None
+
+
 def test_a_payout_residual_is_alerted_once_and_resolved_when_it_reconciles(
     demo, mailoutbox, django_capture_on_commit_callbacks
 ):

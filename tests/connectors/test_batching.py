@@ -12,7 +12,13 @@ from commerce_sync.errors import (
     DocumentRejected,
     PlatformUnavailable,
 )
-from connectors.batching import SingleWrites, chunked, document_links, waves_write
+from connectors.batching import (
+    SingleWrites,
+    chunked,
+    create_missing,
+    document_links,
+    waves_write,
+)
 from mapping.documents import document_account_refs, document_tax_rate_refs
 
 
@@ -105,6 +111,35 @@ def test_single_writes_answer_per_key_and_raise_what_concerns_every_document() -
     for error in (PlatformUnavailable("down"), CredentialsRevoked("revoked")):
         with pytest.raises(type(error)):
             _OneAtATime({"b": error}).write_documents([("a", {}), ("b", {})])
+
+
+def test_a_grant_lost_part_way_names_what_the_batch_already_wrote() -> None:
+    """Revoked credentials after some writes: the error carries the ids of
+    the documents already in the target (found or written, earlier waves
+    and this one), and none of the rest."""
+    revoked = CredentialsRevoked("gone")
+
+    def create(key: str, document: dict[str, Any]) -> str:
+        if key == "inv-3":
+            raise revoked
+        return f"id-{key}"
+
+    documents = {k: _doc("invoice") for k in ("inv-1", "inv-2", "inv-3", "inv-4")}
+    with pytest.raises(CredentialsRevoked) as raised:
+        create_missing(documents, {"inv-1": "found-1"}, create)
+    assert raised.value.settled == {"inv-1": "found-1", "inv-2": "id-inv-2"}
+
+    class Ledger(SingleWrites):
+        def write_document(self, *, key: str, document: dict[str, Any]) -> str:
+            return create(key, document)
+
+    revoked.settled = {}
+    linked = {**documents, "pay-1": _doc("payment", "inv-1")}
+    with pytest.raises(CredentialsRevoked) as raised:
+        waves_write(
+            linked, {}, lambda keys: Ledger().write_documents([(k, linked[k]) for k in keys])
+        )
+    assert raised.value.settled == {"inv-1": "id-inv-1", "inv-2": "id-inv-2"}
 
 
 def test_references_are_collected_from_the_document_and_its_lines() -> None:

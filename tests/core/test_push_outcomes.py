@@ -332,6 +332,29 @@ def test_a_batch_that_loses_its_grant_fails_every_item_left_and_stops_the_run():
 
 
 @pytest.mark.django_db
+def test_a_batch_that_loses_its_grant_part_way_records_what_it_wrote_as_pushed():
+    """The target wrote the first document, then the grant was revoked: the
+    refusal names what is already in the books (`settled`), which is pushed
+    with its id; the rest fail and the counters say so although the call raised."""
+    items = make_items(3)
+    target = Batched([])
+    written = target.write_document(key=items[0].key, document=items[0].payload)
+    revoked = CredentialsRevoked("Sage Accounting refused the refresh")
+    revoked.settled = {items[0].key: written}
+    target.rounds = [revoked]
+    trace = RunTrace()
+    with pytest.raises(CredentialsRevoked):
+        push_items_write(items=items, target=target, trace=trace, retry=policy([]))
+    assert state(items) == [
+        ("pushed", written, "", 1),
+        ("failed", "", "Sage Accounting refused the refresh", 1),
+        ("failed", "", "Sage Accounting refused the refresh", 1),
+    ]
+    assert trace.counters["push_items"] == {"written": 1, "found_in_target": 0, "failed": 2}
+    assert trace.counters["api_calls"] == {"memory": 1}
+
+
+@pytest.mark.django_db
 def test_a_lone_item_goes_one_by_one_even_to_a_batching_target():
     """One item sent before: looked up, then written, as the one-by-one path
     does (the report counts both calls), not sent as a batch of one."""

@@ -31,6 +31,7 @@ from django.utils.translation import pgettext_lazy
 
 from commerce_sync.core.models import Connection, Merchant, SyncConfiguration, SyncRun
 from commerce_sync.core.selectors import payment_types_seen
+from commerce_sync.core.services.alerts import alerts_after_connection_linked
 from commerce_sync.core.services.audit import audit_log_write
 from commerce_sync.core.services.configuration import (
     PAYMENT_TYPES_WINDOW,
@@ -1062,7 +1063,8 @@ def connection_link(
     """Store `credentials` (encrypted, never audited) and merge `settings`
     (non-secret: tenant, realm) into `connection`; Linked when `linked`,
     else left PendingAuth until an organisation is chosen. Audited
-    `connection.authorize` naming the keys only."""
+    `connection.authorize` naming the keys only; a Deauthorized connection
+    linked again ends its deauthorisation incident (the merchant reconnected)."""
     row = Connection.objects.select_for_update().get(pk=connection.pk)
     before = row.status
     row.credentials = dict(credentials)
@@ -1082,6 +1084,8 @@ def connection_link(
             "to": row.status,
         },
     )
+    if before == Connection.Status.DEAUTHORIZED and row.status == Connection.Status.LINKED:
+        alerts_after_connection_linked(connection=row)
     return row
 
 
