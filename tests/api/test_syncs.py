@@ -305,6 +305,9 @@ def test_reads_take_the_same_queries_for_3_runs_or_300(
 ):
     settings.LEDGER_DIR = str(tmp_path / "ledgers")
     settings.RATE_LIMIT_REDIS_URL = ""
+    expected = READ_QUERIES[path]
+    if "config" in path and not settings.CACHES["default"]["BACKEND"].endswith("DatabaseCache"):
+        expected -= 1  # the options' cache row is in Redis (REDIS_URL set), not a query
     # A configured company (get-configuration reads its ledger's options).
     small = demo_seed(days=1, orders_per_day=1, today=timezone.localdate()).merchant
     partner = small.partner
@@ -314,7 +317,7 @@ def test_reads_take_the_same_queries_for_3_runs_or_300(
     small_run, large_run = _runs(small, 3), _runs(large, 300)
     small_path = path.format(id=small.pk, run=small_run.pk)
     api.get(small_path)  # the key is looked up once, the options read once
-    with django_assert_num_queries(READ_QUERIES[path]):
+    with django_assert_num_queries(expected):
         response = api.get(small_path)
     assert response.status_code == 200
     large_path = path.format(id=large.pk, run=large_run.pk)
@@ -323,7 +326,7 @@ def test_reads_take_the_same_queries_for_3_runs_or_300(
         _runs(small, 300)
         large_path = small_path
     api.get(large_path)
-    with django_assert_num_queries(READ_QUERIES[path]):
+    with django_assert_num_queries(expected):
         response = api.get(large_path)
     assert response.status_code == 200
     if path.endswith("list/status"):
