@@ -244,6 +244,20 @@ class FreeAgentSettings:
         )
 
 
+MAX_BUSINESS_ID = 100
+
+
+def business_id_sendable(value: str) -> bool:
+    """Whether `value` can be sent as Sage's `X-Business` header as it is:
+    1 to MAX_BUSINESS_ID ASCII letters, digits, `-`, `_` or `.` (Sage's
+    business ids are opaque tokens it lists; none holds a space)."""
+    return (
+        0 < len(value) <= MAX_BUSINESS_ID
+        and value.isascii()
+        and all(c.isalnum() or c in "-_." for c in value)
+    )
+
+
 @dataclass(frozen=True)
 class SageSettings:
     """A Sage Accounting connection: the business booked into
@@ -262,6 +276,14 @@ class SageSettings:
         business = str(raw.get("business_id") or "")
         if not business:
             raise ConfigurationError("This Sage Accounting connection has no business chosen")
+        if not business_id_sendable(business):
+            # It travels as the X-Business header of every call: a space, a
+            # line break or a control character would make each call fail
+            # (or smuggle a header) long after the connection was accepted.
+            raise ConfigurationError(
+                "A Sage Accounting business id is the id Sage lists for the business: "
+                f"1 to {MAX_BUSINESS_ID} letters, digits or - _ . characters, no spaces"
+            )
         return cls(
             business_id=business,
             business_name=str(raw.get("business_name") or ""),
