@@ -1525,6 +1525,24 @@ def _preview_of(request: HttpRequest, merchant: Merchant) -> dict[str, Any]:
                 else "",
             }
         )
+    if not errors:
+        # What the accounting software itself would refuse (a control account
+        # the company file lacks, a tax code gone): said now, not by the
+        # first sync after "Your sync is set up".
+        try:
+            refused = setup.setup_preview_references(merchant=merchant, documents=documents)
+        except ApplicationError:  # unreadable just now: the sync checks again
+            refused = []
+        for problem in refused:
+            errors.append(
+                {
+                    "message": _(
+                        "Your accounting software would refuse yesterday's documents: %(problem)s. Fix it there (or choose another account), then preview again."
+                    )
+                    % {"problem": problem},
+                    "stage_url": "",
+                }
+            )
     return {
         "day": result.day,
         "orders": result.orders,
