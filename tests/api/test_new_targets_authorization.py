@@ -143,3 +143,29 @@ def test_a_freeagent_transit_category_is_kept_as_freeagent_names_it(api, merchan
         assert response.status_code == 200, response.content
         assert connection.settings["transit_category"] == kept
         assert connection_services.connection_target(connection=connection).transit_category == kept
+
+
+def test_options_behind_a_refused_grant_say_to_authorise_again(api, merchant, settings):
+    # Tokens FreeAgent does not know (or no longer honours): get-configuration
+    # still answers, and its warning says what to do, once, in one sentence
+    # each (not "... connect FreeAgent again.. try again shortly").
+    from tests.connectors.test_freeagent import uk_company
+    from tests.doubles.freeagent_double import FreeAgentDouble
+
+    with FreeAgentDouble(uk_company()) as double:
+        settings.FREEAGENT_API_URL = double.api_url
+        connection = ConnectionFactory(
+            merchant=merchant,
+            platform_key="freeagent",
+            status="PendingAuth",
+            credentials={},
+            accounting=True,
+        )
+        expired = {**TOKENS, "expires_at": "2020-01-01T00:00:00Z"}
+        assert _put(api, connection, expired).status_code == 200
+        body = api("get", f"/config/companies/{merchant.pk}/sync/commerce").json()
+    (warning,) = body["warnings"]
+    assert warning["validatorName"] == "OptionsUnavailable"
+    message = warning["message"]
+    assert "FreeAgent no longer accepts" in message and ".." not in message
+    assert "authorised again" in message and "try again shortly" not in message
