@@ -343,14 +343,19 @@ class ExactSettings:
 
     @classmethod
     def from_json(cls, raw: Json) -> ExactSettings:
-        try:
-            division = int(raw.get("division") or 0)
-        except (TypeError, ValueError):
-            division = 0
-        if division <= 0:
+        text = str(raw.get("division") or "").strip()
+        if not text or text == "0":
             raise ConfigurationError(
                 "This Exact Online connection has no administration (division) chosen"
             )
+        # Exact's models type Division as Int32 (the SDK's model classes);
+        # int() would also take "+12" or other scripts' digits ("١٢٣" is 123).
+        if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= 2**31 - 1:
+            raise ConfigurationError(
+                "An Exact Online administration (division) is its number as Exact lists it, "
+                f"e.g. 499156; {text[:40]!r} is not one"
+            )
+        division = int(text)
         host = str(raw.get("host") or "nl")
         if host not in EXACT_HOSTS.values():
             raise ConfigurationError(

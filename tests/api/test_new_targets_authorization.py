@@ -169,3 +169,15 @@ def test_options_behind_a_refused_grant_say_to_authorise_again(api, merchant, se
     message = warning["message"]
     assert "FreeAgent no longer accepts" in message and ".." not in message
     assert "authorised again" in message and "try again shortly" not in message
+
+
+@pytest.mark.parametrize("division", ["\u0661\u0662\u0663", "+12", "12.0", "abc", "2147483648"])
+def test_an_exact_division_that_is_not_exacts_number_is_a_400(api, merchant, division):
+    # int() reads "١٢٣" as 123 and "+12" as 12: the connection would post to
+    # an administration nobody chose. Exact's Division is an Int32.
+    connection = _pending(merchant, "exact")
+    body = {**TOKENS, "division": division, "host": "nl"}
+    error = assert_error(_put(api, connection, body), 400, field="division")
+    assert "as Exact lists it" in str(error)
+    connection.refresh_from_db()
+    assert connection.status == "PendingAuth" and "division" not in connection.settings
