@@ -244,6 +244,20 @@ class FreeAgentSettings:
         )
 
 
+MAX_BUSINESS_ID = 100
+
+
+def business_id_sendable(value: str) -> bool:
+    """Whether `value` can be sent as Sage's `X-Business` header as it is:
+    1 to MAX_BUSINESS_ID ASCII letters, digits, `-`, `_` or `.` (Sage's
+    business ids are opaque tokens it lists; none holds a space)."""
+    return (
+        0 < len(value) <= MAX_BUSINESS_ID
+        and value.isascii()
+        and all(c.isalnum() or c in "-_." for c in value)
+    )
+
+
 @dataclass(frozen=True)
 class SageSettings:
     """A Sage Accounting connection: the business booked into
@@ -262,6 +276,14 @@ class SageSettings:
         business = str(raw.get("business_id") or "")
         if not business:
             raise ConfigurationError("This Sage Accounting connection has no business chosen")
+        if not business_id_sendable(business):
+            # It travels as the X-Business header of every call: a space, a
+            # line break or a control character would make each call fail
+            # (or smuggle a header) long after the connection was accepted.
+            raise ConfigurationError(
+                "A Sage Accounting business id is the id Sage lists for the business: "
+                f"1 to {MAX_BUSINESS_ID} letters, digits or - _ . characters, no spaces"
+            )
         return cls(
             business_id=business,
             business_name=str(raw.get("business_name") or ""),
@@ -321,14 +343,19 @@ class ExactSettings:
 
     @classmethod
     def from_json(cls, raw: Json) -> ExactSettings:
-        try:
-            division = int(raw.get("division") or 0)
-        except (TypeError, ValueError):
-            division = 0
-        if division <= 0:
+        text = str(raw.get("division") or "").strip()
+        if not text or text == "0":
             raise ConfigurationError(
                 "This Exact Online connection has no administration (division) chosen"
             )
+        # Exact's models type Division as Int32 (the SDK's model classes);
+        # int() would also take "+12" or other scripts' digits ("١٢٣" is 123).
+        if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= 2**31 - 1:
+            raise ConfigurationError(
+                "An Exact Online administration (division) is its number as Exact lists it, "
+                f"e.g. 499156; {text[:40]!r} is not one"
+            )
+        division = int(text)
         host = str(raw.get("host") or "nl")
         if host not in EXACT_HOSTS.values():
             raise ConfigurationError(

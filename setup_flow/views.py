@@ -1546,6 +1546,24 @@ def _preview_of(request: HttpRequest, merchant: Merchant) -> dict[str, Any]:
                 else "",
             }
         )
+    if not errors:
+        # What the accounting software itself would refuse (a control account
+        # the company file lacks, a tax code gone): said now, not by the
+        # first sync after "Your sync is set up".
+        try:
+            refused = setup.setup_preview_references(merchant=merchant, documents=documents)
+        except ApplicationError:  # unreadable just now: the sync checks again
+            refused = []
+        for problem in refused:
+            errors.append(
+                {
+                    "message": _(
+                        "Your accounting software would refuse yesterday's documents: %(problem)s. Fix it there (or choose another account), then preview again."
+                    )
+                    % {"problem": problem},
+                    "stage_url": "",
+                }
+            )
     return {
         "day": result.day,
         "orders": result.orders,
@@ -1711,10 +1729,54 @@ def oauth_start(request: HttpRequest, merchant: Merchant, connection_id: str) ->
     return HttpResponseRedirect(begun.url)
 
 
+def _organisation_picker(
+    request: HttpRequest,
+    merchant: Merchant,
+    connection: Connection,
+    organisations: list[setup.Organisation],
+    *,
+    error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    """The page where the merchant chooses among the books (or business
+    locations) a consent reached: Xero organisation, Exact administration,
+    Sage business, MYOB company file, Lightspeed location."""
+    locations = connection.platform_key == "lightspeed-k"
+    extra: dict[str, Any] = {"organisations": organisations, "locations": locations}
+    if error:
+        extra["error"] = error
+    return render(
+        request,
+        "setup_flow/organisation.html",
+        _context(request, merchant, connection.source_type, extra),
+        status=status,
+    )
+
+
+def _organisation_pending(request: HttpRequest, merchant: Merchant) -> Connection | None:
+    """The connection whose books the merchant has still to choose (its
+    consent given, the picker shown), or None."""
+    chosen = session.get(request, "organisation_connection") or ""
+    return connection_get(merchant=merchant, connection_id=chosen) if chosen else None
+
+
 @require_GET
 @merchant_required
 def oauth_callback(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     pending = session.pop(request, "oauth") or {}
+    waiting = None if pending else _organisation_pending(request, merchant)
+    same_answer = constant_time_compare(
+        str(request.GET.get("state") or ""), str(session.get(request, "organisation_state") or "")
+    )
+    if waiting is not None and same_answer and not request.GET.get("error"):
+        # The picker's own address (the same answer, its state), loaded
+        # again: the language switched on it, the page reloaded, or Back from
+        # the stage. The code is not exchanged again (it is spent); the
+        # choice is still to make: show the picker again.
+        listed = session.get(request, "organisations") or []
+        return _organisation_picker(
+            request, merchant, waiting, [setup.Organisation(i, n) for i, n in listed]
+        )
     connection = (
         connection_get(merchant=merchant, connection_id=pending.get("connection", ""))
         if pending
@@ -1761,20 +1823,8 @@ def oauth_callback(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     if done_.organisations:
         session.put(request, "organisation_connection", str(connection.pk))
         session.put(request, "organisations", [[o.id, o.name] for o in done_.organisations])
-        return render(
-            request,
-            "setup_flow/organisation.html",
-            _context(
-                request,
-                merchant,
-                side,
-                {
-                    "organisations": done_.organisations,
-                    # A sales platform's choices are its business locations.
-                    "locations": connection.platform_key == "lightspeed-k",
-                },
-            ),
-        )
+        session.put(request, "organisation_state", pending["state"])
+        return _organisation_picker(request, merchant, connection, list(done_.organisations))
     if done_.connection.status != Connection.Status.LINKED:
         # Consent given, yet the grant reaches nothing to book into (a Sage
         # login without a business, MYOB without a company file, Exact
@@ -1794,10 +1844,13 @@ def oauth_callback(request: HttpRequest, merchant: Merchant) -> HttpResponse:
 @require_POST
 @merchant_required
 def organisation(request: HttpRequest, merchant: Merchant) -> HttpResponse:
-    connection = connection_get(
-        merchant=merchant, connection_id=session.get(request, "organisation_connection") or ""
-    )
+    connection = _organisation_pending(request, merchant)
     if connection is None:
+        # Nothing left to choose: the form sent twice (a double click) after
+        # the first choice was saved. The saved choice stands; on to its stage.
+        done_side = session.get(request, "organisation_done")
+        if done_side in (Connection.SourceType.COMMERCE, Connection.SourceType.ACCOUNTING):
+            return redirect("setup_flow:stage", done_side)
         raise Http404
     try:
         setup.oauth_organisation_choose(
@@ -1806,25 +1859,20 @@ def organisation(request: HttpRequest, merchant: Merchant) -> HttpResponse:
     except ConfigurationError:  # not one the grant reaches (a tampered form)
         listed = session.get(request, "organisations") or []
         locations = connection.platform_key == "lightspeed-k"
-        return render(
+        return _organisation_picker(
             request,
-            "setup_flow/organisation.html",
-            _context(
-                request,
-                merchant,
-                connection.source_type,
-                {
-                    "organisations": [setup.Organisation(i, n) for i, n in listed],
-                    "locations": locations,
-                    "error": _("Choose one of the business locations listed.")
-                    if locations
-                    else _("Choose one of the organisations listed."),
-                },
-            ),
+            merchant,
+            connection,
+            [setup.Organisation(i, n) for i, n in listed],
+            error=_("Choose one of the business locations listed.")
+            if locations
+            else _("Choose one of the organisations listed."),
             status=400,
         )
     session.pop(request, "organisation_connection")
     session.pop(request, "organisations")
+    session.pop(request, "organisation_state")
+    session.put(request, "organisation_done", connection.source_type)
     return redirect("setup_flow:stage", connection.source_type)
 
 

@@ -41,7 +41,7 @@ from commerce_sync.core.services.configuration import (
     configuration_with_options,
     sync_configuration_set,
 )
-from commerce_sync.errors import ApplicationError
+from commerce_sync.errors import ApplicationError, CredentialsRevoked
 
 log = logging.getLogger(__name__)
 TAGS = ["Advanced controls"]
@@ -119,8 +119,16 @@ def _live_options(merchant: Merchant) -> tuple[AccountingOptions | None, list[Pr
         return None, [
             Problem("configuration", "No accounting software is linked: no options", "NoOptions")
         ]
+    advice = "The options are missing; try again shortly."
     try:
         return accounting_options_get(connection=connection), []
+    except CredentialsRevoked as error:
+        # Trying again will not help: the grant itself is refused.
+        message = error.message
+        advice = (
+            "The options are missing until the connection is authorised again "
+            "(the merchant's setup flow, or update-connection-authorization)."
+        )
     except ApplicationError as error:
         message = error.message
     except Exception:  # a connector bug must not break reading the configuration
@@ -129,8 +137,8 @@ def _live_options(merchant: Merchant) -> tuple[AccountingOptions | None, list[Pr
     return None, [
         Problem(
             "configuration",
-            f"The accounting software ({connection.platform_key}) could not be read: {message}. "
-            "The options are missing; try again shortly.",
+            f"The accounting software ({connection.platform_key}) could not be read: "
+            f"{message.rstrip('. ')}. {advice}",
             "OptionsUnavailable",
         )
     ]

@@ -130,3 +130,73 @@ def test_a_freeagent_authorization_may_name_its_transit_category(api, merchant):
     assert connection.settings["transit_category"] == "750"
     target = connection_services.connection_target(connection=connection)
     assert target.transit_category == "750"
+
+
+@pytest.mark.parametrize(
+    "business_id",
+    ["b1\r\nX-Injected: 1", "   ", "b 1", "x" * 101, "bé1", "b1\t"],
+    ids=["line-break", "blank", "space", "too-long", "non-ascii", "tab"],
+)
+def test_a_sage_business_id_that_cannot_travel_as_a_header_is_a_400(api, merchant, business_id):
+    # It is sent as X-Business on every call: accepted, the connection would
+    # be Linked and every sync would then fail (or smuggle a header).
+    connection = _pending(merchant, "sage")
+    assert_error(
+        _put(api, connection, {**TOKENS, "business_id": business_id}), 400, field="business_id"
+    )
+    connection.refresh_from_db()
+    assert connection.status == "PendingAuth" and "business_id" not in connection.settings
+
+
+@pytest.mark.parametrize(("sent", "kept"), [(" 750 ", "750"), ("\u0667\u0665\u0660", None)])
+def test_a_freeagent_transit_category_is_kept_as_freeagent_names_it(api, merchant, sent, kept):
+    # " 750 " is category 750 (kept without its spaces); Arabic-Indic digits
+    # pass str.isdigit() yet name no FreeAgent category.
+    connection = _pending(merchant, "freeagent")
+    response = _put(api, connection, {**TOKENS, "transit_category": sent})
+    connection.refresh_from_db()
+    if kept is None:
+        assert_error(response, 400, field="transit_category")
+        assert "transit_category" not in connection.settings
+    else:
+        assert response.status_code == 200, response.content
+        assert connection.settings["transit_category"] == kept
+        assert connection_services.connection_target(connection=connection).transit_category == kept
+
+
+def test_options_behind_a_refused_grant_say_to_authorise_again(api, merchant, settings):
+    # Tokens FreeAgent does not know (or no longer honours): get-configuration
+    # still answers, and its warning says what to do, once, in one sentence
+    # each (not "... connect FreeAgent again.. try again shortly").
+    from tests.connectors.test_freeagent import uk_company
+    from tests.doubles.freeagent_double import FreeAgentDouble
+
+    with FreeAgentDouble(uk_company()) as double:
+        settings.FREEAGENT_API_URL = double.api_url
+        connection = ConnectionFactory(
+            merchant=merchant,
+            platform_key="freeagent",
+            status="PendingAuth",
+            credentials={},
+            accounting=True,
+        )
+        expired = {**TOKENS, "expires_at": "2020-01-01T00:00:00Z"}
+        assert _put(api, connection, expired).status_code == 200
+        body = api("get", f"/config/companies/{merchant.pk}/sync/commerce").json()
+    (warning,) = body["warnings"]
+    assert warning["validatorName"] == "OptionsUnavailable"
+    message = warning["message"]
+    assert "FreeAgent no longer accepts" in message and ".." not in message
+    assert "authorised again" in message and "try again shortly" not in message
+
+
+@pytest.mark.parametrize("division", ["\u0661\u0662\u0663", "+12", "12.0", "abc", "2147483648"])
+def test_an_exact_division_that_is_not_exacts_number_is_a_400(api, merchant, division):
+    # int() reads "١٢٣" as 123 and "+12" as 12: the connection would post to
+    # an administration nobody chose. Exact's Division is an Int32.
+    connection = _pending(merchant, "exact")
+    body = {**TOKENS, "division": division, "host": "nl"}
+    error = assert_error(_put(api, connection, body), 400, field="division")
+    assert "as Exact lists it" in str(error)
+    connection.refresh_from_db()
+    assert connection.status == "PendingAuth" and "division" not in connection.settings

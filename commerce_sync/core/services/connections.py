@@ -452,8 +452,13 @@ def connection_authorization_update(
     chosen = {key: credentials[key] for key in (*named, *optional) if key in credentials}
     credentials = {k: v for k, v in credentials.items() if k not in chosen}
     for key in optional:
-        if key in chosen and not chosen[key].strip().isdigit():
-            raise ValidationError({key: "A nominal code, digits only (e.g. 750)."})
+        if key not in chosen:
+            continue
+        # Kept as sent, it is the category's id in every later call: spaces
+        # or digits of another script would name no FreeAgent category.
+        chosen[key] = chosen[key].strip()
+        if not (chosen[key].isascii() and chosen[key].isdigit()):
+            raise ValidationError({key: "A nominal code, digits 0-9 only (e.g. 750)."})
     credentials_check(platform_key=connection.platform_key, credentials=credentials)
     row = Connection.objects.select_for_update().get(pk=connection.pk)
     if row.status == Connection.Status.UNLINKED:

@@ -718,6 +718,24 @@ class Preview:
     orders: int
 
 
+def setup_preview_references(*, merchant: Merchant, documents: list[dict[str, Any]]) -> list[str]:
+    """What the merchant's linked accounting software would refuse in the
+    preview's `documents` (Codat-shaped JSON, as a sync builds them): the
+    target's own `check_references` (accounts missing or inactive, tax
+    codes, customers, the control accounts a platform books refunds and
+    bills through), each in plain English naming the platform. [] when no
+    accounting software is linked or there is nothing to post. Reads only;
+    raises what the connector raises when it cannot be read."""
+    if not documents:
+        return []
+    books = merchant.connections.filter(
+        source_type=Connection.SourceType.ACCOUNTING, status=Connection.Status.LINKED
+    ).first()
+    if books is None:
+        return []
+    return list(connection_target(connection=books).check_references(documents))
+
+
 def setup_preview(
     *, merchant: Merchant, document: Mapping[str, Any], sync_hour: int, time_zone: str, day: date
 ) -> Preview:
