@@ -218,6 +218,48 @@ class SageTarget:
 
     # -- the check before a sync writes anything --
 
+    def advisories(self, documents: list[dict[str, Any]]) -> list[str]:
+        """Plain words, one per account, for payments (and bill payments)
+        that settle our invoices, credit notes or bills but go to a ledger
+        account that is not one of the business's bank accounts. Sage takes
+        a contact payment, the only record it allocates to an invoice, into
+        a bank account only (`bank_account_id` is required), so such a
+        payment is a journal on the debtors (creditors) control account: the
+        accounts balance, but Sage's own help says a journal to Trade Debtors
+        is not reflected on the Aged Debtors report ("Control account
+        warnings when posting journals",
+        https://help.sbc.sage.com/en-ie/accounting/adjustments/accounting-journal-warning-control-accounts.html),
+        so the documents stay outstanding there where a Xero merchant's are
+        paid. [] when every such payment goes to a bank account. One read
+        (bank accounts) and the chart, both cached."""
+        sides = {
+            "payment": ("debtors", "Aged Debtors", "invoices and credit notes"),
+            "billPayment": ("creditors", "Aged Creditors", "bills"),
+        }
+        settling = [d for d in documents if d.get("type") in sides and (d.get("links") or [])]
+        if not settling:
+            return []
+        banks, ledger = self._banks(), self._ledger()
+        seen: dict[tuple[str, str], None] = {}
+        for document in settling:
+            code = str(document["accountRef"]["id"])
+            if str((ledger.get(code) or {}).get("id")) not in banks:
+                seen[(document["type"], code)] = None
+        advice = []
+        for kind, code in seen:
+            control, report, what = sides[kind]
+            name = (ledger.get(code) or {}).get("name")
+            label = f"{code} ({name})" if name else code
+            advice.append(
+                f"Payments to ledger account {label} are posted as journals on the {control} "
+                f"control account, because Sage Accounting allocates payments only from a bank "
+                f"account: the {what} they settle stay outstanding on Sage's {report} report, "
+                "although the accounts balance. To have them marked paid, choose a Sage bank "
+                "account for that payment type (a clearing account can be a bank account of "
+                "type Cash in hand or Other)"
+            )
+        return advice
+
     def check_references(self, documents: list[dict[str, Any]]) -> list[str]:
         """What in the business would make these documents fail, in plain
         words: missing or hidden ledger accounts and tax rates, missing

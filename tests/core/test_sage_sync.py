@@ -155,3 +155,55 @@ def test_a_business_whose_subscription_ended_keeps_its_connection(
         again = sync_run_execute(merchant=merchant, now=NOW)
         assert again is not None and again.status_code == 2000, again and again.messages
         assert sage.violations == []
+
+
+def _outstanding(sage: SageDouble) -> dict[str, Any]:
+    """Reference -> what Sage still shows owed, per sales invoice and credit note."""
+    books = sage.books
+    rows = books.rows["sales_invoices"] + books.rows["sales_credit_notes"]
+    return {r["reference"]: books.outstanding(r) for r in rows}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payments_off_the_bank_leave_invoices_open_and_the_run_says_so(
+    partner: Any, settings: Any
+) -> None:
+    """A Xero merchant's till invoices end the day paid. In Sage a payment
+    into a ledger account that is not a bank account cannot be allocated
+    (it is a journal on the debtors control account): the run must say so,
+    naming the account, rather than leave every day's invoice outstanding
+    on Sage's Aged Debtors without a word."""
+    with SageDouble(base_currency="GBP") as sage:
+        settings.SAGE_API_URL = sage.url
+        merchant = sage_books(partner, "Sage café with clearing accounts", sage)
+        run = sync_run_execute(merchant=merchant, now=NOW)
+        assert run is not None and run.status_code == 2000, run and run.messages
+        open_now = _outstanding(sage)
+        assert open_now and all(amount > 0 for amount in open_now.values()), open_now
+        advice = [m["message"] for m in run.messages if m["code"] == "TargetAdvisory"]
+        assert advice and all(m.startswith("Payments to ledger account") for m in advice)
+        named = " ".join(advice)
+        for code in ("1010", "1030", "2110"):  # card and cash clearing, gift cards
+            assert f"ledger account {code} (" in named, named
+        assert "Aged Debtors" in named and "bank account" in named
+        assert sage.violations == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payments_into_bank_accounts_close_the_days_invoices_without_advice(
+    partner: Any, settings: Any
+) -> None:
+    """The same café with its clearing accounts (and gift cards, as Sage
+    would need) as Sage bank accounts: every invoice and credit note ends
+    the run fully allocated, as a Xero merchant's, and nothing is advised."""
+    with SageDouble(base_currency="GBP") as sage:
+        settings.SAGE_API_URL = sage.url
+        merchant = sage_books(partner, "Sage café banking its clearing", sage)
+        for code in ("1010", "1020", "1030", "2110"):
+            sage.books.seed_bank(code)
+        run = sync_run_execute(merchant=merchant, now=NOW)
+        assert run is not None and run.status_code == 2000, run and run.messages
+        open_now = _outstanding(sage)
+        assert open_now and set(open_now.values()) == {0}, open_now
+        assert [m for m in run.messages if m["code"] == "TargetAdvisory"] == []
+        assert sage.violations == []
