@@ -217,6 +217,38 @@ class FreeAgentTarget:
 
     # -- the check before a sync writes anything ----------------------------------------
 
+    def advisories(self, documents: list[dict[str, Any]]) -> list[str]:
+        """Plain words, one per category, for payments (and bill payments)
+        that settle our invoices, credit notes or bills but are made on a
+        category rather than a bank account. FreeAgent marks an invoice or
+        bill paid only through a bank transaction explanation (`paid_invoice`,
+        `paid_bill`), which needs a bank account; such a payment is a journal
+        set on the debtors (creditors) control category instead, so the
+        accounts balance but the documents it settles stay open in FreeAgent
+        (in part or whole) where a Xero merchant's are paid. [] when every
+        such payment is on a bank account. No calls."""
+        sides = {
+            "payment": (self.debtors_category, "invoices and credit notes"),
+            "billPayment": (self.creditors_category, "bills"),
+        }
+        seen: dict[tuple[str, str], None] = {}
+        for document in documents:
+            account = str((document.get("accountRef") or {}).get("id") or "")
+            settles = document.get("type") in sides and document.get("links")
+            if settles and account and not translate.is_bank(account):
+                seen[(document["type"], account)] = None
+        advice = []
+        for kind, account in seen:
+            control, what = sides[kind]
+            advice.append(
+                f"Payments on category {account} are posted as journal sets on control category "
+                f"{control}, because FreeAgent marks a document paid only from a bank account: "
+                f"the {what} they settle stay open in FreeAgent for that part, although the "
+                "accounts balance. To have them marked paid, choose a FreeAgent bank account "
+                "for that payment type"
+            )
+        return advice
+
     def check_references(self, documents: list[dict[str, Any]]) -> list[str]:
         """What in the company would make these documents fail, in plain
         words: missing categories or bank accounts (and the control

@@ -931,6 +931,13 @@ def test_a_sync_run_books_the_day_once_even_when_an_answer_is_lost(
         assert len(double.written("credit_notes")) == 1
         assert_books_match(double, expected)
         assert markers_once(double)
+        # The gift-card redemption (category 2300) cannot mark its share of
+        # the invoice paid in FreeAgent, unlike Xero: the run says so.
+        [invoice] = double.written("invoices")
+        assert Decimal(invoice["paid_value"]) == Decimal("92.20")  # of 100.60
+        advice = [m["message"] for m in run.messages if m["code"] == "TargetAdvisory"]
+        assert len(advice) == 1 and advice[0].startswith("Payments on category 2300 "), advice
+        assert "stay open in FreeAgent" in advice[0]
         items = list(run.push_items.all())
         assert len(items) == len(documents)
         assert all(i.status == PushItem.Status.PUSHED and i.target_id for i in items)
