@@ -36,6 +36,10 @@ Which MYOB entity each document kind becomes:
   back through its receivable account: the purchase entities are not built
   here, so those lines are not matched to a card.
 
+Currency: nothing carries `ForeignCurrency`; every amount is the company
+file's own money, and `MyobTarget` refuses a document in any currency but
+the merchant's (see `MyobTarget._currency_problem`).
+
 Where the push key goes (MYOB has no idempotency header), so
 `find_document` finds a document after a crash with one `$filter` read:
 
