@@ -36,6 +36,13 @@ bodies; those it lacks are listed in the double with FreeAgent's page):
   the invoice or bill it settles then stays open in FreeAgent for that part
   (the run says so: `FreeAgentTarget.advisories`).
 
+Currency: invoices, credit notes and bills carry `currency` (FreeAgent
+converts them); journal sets and explanations have none in the collection's
+bodies (the company's, or the bank account's, currency), so
+`FreeAgentTarget` refuses those documents in any currency but the company's
+(explanations on a bank account kept in that currency would be right, but
+the collection shows no bank account currency to check: refused too).
+
 The push key. FreeAgent has no idempotency key; each document carries ours
 in text FreeAgent keeps and lists back: "[key]" at the end of a journal
 set's or an explanation's description, of an invoice's or credit note's
