@@ -28,7 +28,7 @@ from commerce_sync.errors import (
     DocumentRejected,
 )
 from connectors.batching import chunked, create_missing
-from connectors.common import RateLimiter, TokenSource
+from connectors.common import RateLimiter, TokenSource, credit_applied_advice
 from connectors.context import ConnectorContext, MyobSettings
 from connectors.exact.client import odata_quoted
 from connectors.myob import translate
@@ -207,6 +207,14 @@ class MyobTarget:
         return AccountOption(id=display_id, name=name, type=ours)
 
     # -- the check before a sync writes anything --
+
+    def advisories(self, documents: list[dict[str, Any]]) -> list[str]:
+        """Plain words for what MYOB will hold differently from a Xero
+        merchant's books: a credit note applied to the day's invoices (an
+        exchange) is written as a negative sale but not settled against
+        them (`Sale/CreditSettlement` is not written), so both keep that
+        amount open in MYOB. No calls."""
+        return credit_applied_advice(documents, "MYOB", "Settle Returns & Credits")
 
     def check_references(self, documents: list[dict[str, Any]]) -> list[str]:
         """What in the company file would make these documents fail, in

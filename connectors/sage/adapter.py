@@ -39,7 +39,7 @@ from commerce_sync.errors import (
     SubscriptionExpired,
 )
 from connectors.batching import create_missing
-from connectors.common import RateLimiter, TokenSource
+from connectors.common import RateLimiter, TokenSource, credit_applied_advice
 from connectors.context import ConnectorContext, SageSettings
 from connectors.exact.translate import your_ref
 from connectors.protocols import AccountOption, TaxRateOption
@@ -236,16 +236,16 @@ class SageTarget:
             "payment": ("debtors", "Aged Debtors", "invoices and credit notes"),
             "billPayment": ("creditors", "Aged Creditors", "bills"),
         }
+        advice = credit_applied_advice(documents, "Sage Accounting", "a customer allocation")
         settling = [d for d in documents if d.get("type") in sides and (d.get("links") or [])]
         if not settling:
-            return []
+            return advice
         banks, ledger = self._banks(), self._ledger()
         seen: dict[tuple[str, str], None] = {}
         for document in settling:
             code = str(document["accountRef"]["id"])
             if str((ledger.get(code) or {}).get("id")) not in banks:
                 seen[(document["type"], code)] = None
-        advice = []
         for kind, code in seen:
             control, report, what = sides[kind]
             name = (ledger.get(code) or {}).get("name")
