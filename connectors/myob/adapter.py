@@ -28,7 +28,7 @@ from commerce_sync.errors import (
     DocumentRejected,
 )
 from connectors.batching import chunked, create_missing
-from connectors.common import RateLimiter, TokenSource, credit_applied_advice
+from connectors.common import RateLimiter, TokenSource
 from connectors.context import ConnectorContext, MyobSettings
 from connectors.exact.client import odata_quoted
 from connectors.myob import translate
@@ -48,6 +48,7 @@ KEY_FIELDS = {
     translate.INVOICES: ("JournalMemo", "Invoice"),
     translate.CUSTOMER_PAYMENTS: ("Memo", "CustomerPayment"),
     translate.CREDIT_REFUNDS: ("Memo", "CreditRefund"),
+    translate.CREDIT_SETTLEMENTS: ("Memo", "CreditSettlement"),
 }
 
 
@@ -207,14 +208,6 @@ class MyobTarget:
         return AccountOption(id=display_id, name=name, type=ours)
 
     # -- the check before a sync writes anything --
-
-    def advisories(self, documents: list[dict[str, Any]]) -> list[str]:
-        """Plain words for what MYOB will hold differently from a Xero
-        merchant's books: a credit note applied to the day's invoices (an
-        exchange) is written as a negative sale but not settled against
-        them (`Sale/CreditSettlement` is not written), so both keep that
-        amount open in MYOB. No calls."""
-        return credit_applied_advice(documents, "MYOB", "Settle Returns & Credits")
 
     def check_references(self, documents: list[dict[str, Any]]) -> list[str]:
         """What in the company file would make these documents fail, in
@@ -450,6 +443,7 @@ class MyobTarget:
             found = self._find_many(self._lookup_path(document), [key]).get(key)
         if found:
             self._written[key] = found
+            self.complete_document(key=key, document=document, target_id=found)
             return found
         return self._create(key, document)
 
@@ -470,7 +464,26 @@ class MyobTarget:
             for key, found in self._find_many(path, keys).items():
                 self._written[key] = found
                 results[key] = found
+                try:  # what a crash may have cut short after it
+                    self.complete_document(key=key, document=documents[key], target_id=found)
+                except DocumentRejected as error:
+                    results[key] = error
         return create_missing(documents, results, self._create)
+
+    def complete_document(self, *, key: str, document: dict[str, Any], target_id: str) -> None:
+        """A credit note applied to the day's invoices, found written
+        (`target_id`, "Invoice:<UID>"): its credit settlement is looked up
+        by its Memo and made only when missing. Nothing for other documents."""
+        if not translate.applied_to_invoices(document):
+            return
+        memo = key + translate.SETTLEMENT_SUFFIX
+        if self._find_many(translate.CREDIT_SETTLEMENTS, [memo]):
+            return
+        self._settle(key, document, target_id.split(":", 1)[1])
+
+    def _settle(self, key: str, document: dict[str, Any], credit_note: str) -> None:
+        body = translate.credit_settlement(key, document, self, credit_note)
+        self.client.create(translate.CREDIT_SETTLEMENTS, body)
 
     def _currency_problem(self, document: dict[str, Any]) -> str | None:
         """Plain words when `document` is not in the company file's own
@@ -501,6 +514,8 @@ class MyobTarget:
         prefix = KEY_FIELDS[self._lookup_path(document)][1]
         written = f"{prefix}:{uid}"
         self._written[key] = written
+        if translate.applied_to_invoices(document):
+            self._settle(key, document, uid)
         return written
 
 

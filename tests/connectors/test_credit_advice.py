@@ -1,9 +1,9 @@
 """An exchange in invoice format (a credit note applied to the day's
-invoice, tests/mapping/scenarios/exchange-credit-note-invoice.json) in Sage
-Accounting and MYOB: Xero allocates the credit note
-(tests/connectors/test_credit_allocations.py) and closes both; these
-connectors write the credit note without applying it, so both stay open by
-the applied amount there, and the merchant is told so, with the amount."""
+invoice, tests/mapping/scenarios/exchange-credit-note-invoice.json): Xero
+allocates the credit note (tests/connectors/test_credit_allocations.py) and
+closes both. MYOB settles it the same way (`Sale/CreditSettlement`); Sage
+Accounting's connector writes it unapplied, so both stay open by the
+applied amount there, and the merchant is told so, with the amount."""
 
 from __future__ import annotations
 
@@ -35,7 +35,11 @@ def test_sage_says_the_applied_credit_stays_outstanding() -> None:
         assert sage.violations == []
 
 
-def test_myob_says_the_applied_credit_stays_open() -> None:
+def test_myob_settles_the_credit_note_against_the_days_invoice_once() -> None:
+    """As Xero allocates it: a `Sale/CreditSettlement` closes the credit
+    note and the invoice (the cash refund pays the rest of the credit);
+    written again, or after a crash between the credit note and its
+    settlement, nothing is settled twice."""
     documents, _ = exchange_documents(customer="CUST-POS")
     with MyobDouble() as myob:
         test_myob._seed(myob)
@@ -44,8 +48,36 @@ def test_myob_says_the_applied_credit_stays_open() -> None:
         results = target.write_documents([(d["key"], d) for d in documents])
         assert all(isinstance(v, str) for v in results.values()), results
         sales = myob.books.rows["Sale/Invoice/Service"]
-        assert sorted(s["BalanceDueAmount"] for s in sales) == [Decimal("-30.00"), Decimal("30.00")]
-        [advice] = target.advisories(documents)
-        assert advice.startswith(f"{WORDS} MYOB without that application")
-        assert target.advisories([d for d in documents if d["type"] != "creditNote"]) == []
+        assert [s["BalanceDueAmount"] for s in sales] == [0, 0]
+        assert {s["Status"] for s in sales} == {"Closed"}
+        [settlement] = myob.books.rows["Sale/CreditSettlement"]
+        assert settlement["CreditAmount"] == Decimal("30.00")
+        assert not hasattr(target, "advisories")  # nothing left to tell
+        # The whole day again, by a fresh adapter: nothing new.
+        again = test_myob._target(myob).write_documents([(d["key"], d) for d in documents])
+        assert again == results and myob.books.creates["CreditSettlement"] == 1
+        assert myob.violations == []
+
+
+def test_myob_completes_a_settlement_a_crash_cut_short() -> None:
+    documents, _ = exchange_documents(customer="CUST-POS")
+    invoice, credit = documents[0], documents[1]
+    assert credit["type"] == "creditNote"
+    with MyobDouble() as myob:
+        test_myob._seed(myob)
+        myob.books.seed_tax("ZERO", "0")
+        target = test_myob._target(myob)
+        target.write_documents([(invoice["key"], invoice)])
+        # The credit note reached MYOB; the settlement after it did not.
+        body = test_myob.translate.to_entity(credit["key"], credit, target, None)
+        target.client.create(*body)
+        assert myob.books.creates["CreditSettlement"] == 0
+        fresh = test_myob._target(myob)
+        found = fresh.find_document(key=credit["key"])
+        assert found is not None
+        fresh.complete_document(key=credit["key"], document=credit, target_id=found)
+        fresh.complete_document(key=credit["key"], document=credit, target_id=found)
+        assert myob.books.creates["CreditSettlement"] == 1
+        sales = myob.books.rows["Sale/Invoice/Service"]
+        assert [s["BalanceDueAmount"] for s in sales] == [Decimal("36.00"), Decimal("-6.00")]
         assert myob.violations == []
