@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -52,6 +53,33 @@ LEDGER_FIELDS = "nominal_code,name,ledger_account_type,included_in_chart"
 TAX_FIELDS = "name,percentage,is_visible"
 CONTACT_FIELDS = "name,reference"
 Outcome = str | ApplicationError
+
+
+def journal_vat_advice(documents: list[dict[str, Any]]) -> list[str]:
+    """Plain words (one message, or []) when journal entries carry VAT
+    (lines with a `taxAmount`): this connector writes their tax line as a
+    plain journal line, and Sage's own help says a journal to VAT on Sales
+    reaches the VAT return only when "include on VAT return" is chosen on it
+    ("Control account warnings when posting journals",
+    https://help.sbc.sage.com/en-ie/accounting/adjustments/accounting-journal-warning-control-accounts.html);
+    the v3.1 field for that is not verified here, so it is not sent."""
+    vat: dict[str, Decimal] = {}
+    for document in documents:
+        if document.get("type") != "journalEntry":
+            continue
+        currency = str(document.get("currency") or "")
+        for line in document.get("journalLines") or []:
+            amount = Decimal(str(line.get("taxAmount") or 0))
+            vat[currency] = vat.get(currency, Decimal(0)) - amount
+    money = ", ".join(f"{v} {k}".strip() for k, v in sorted(vat.items()) if v)
+    if not money:
+        return []
+    return [
+        f"The day's journals carry VAT ({money}) as plain journal lines: Sage Accounting puts "
+        'a journal\'s VAT on the VAT return only when "include on VAT return" is chosen on '
+        "it, which this connection does not set. Check those journals before filing, or "
+        "choose the invoice format, whose VAT Sage reports itself"
+    ]
 
 
 class SageTarget:
@@ -237,6 +265,7 @@ class SageTarget:
             "billPayment": ("creditors", "Aged Creditors", "bills"),
         }
         advice = credit_applied_advice(documents, "Sage Accounting", "a customer allocation")
+        advice += journal_vat_advice(documents)
         settling = [d for d in documents if d.get("type") in sides and (d.get("links") or [])]
         if not settling:
             return advice

@@ -81,3 +81,19 @@ def test_myob_completes_a_settlement_a_crash_cut_short() -> None:
         sales = myob.books.rows["Sale/Invoice/Service"]
         assert [s["BalanceDueAmount"] for s in sales] == [Decimal("36.00"), Decimal("-6.00")]
         assert myob.violations == []
+
+
+def test_sage_says_journal_vat_needs_including_on_the_vat_return() -> None:
+    """In the journal format the day's VAT is a journal line on the VAT
+    account; Sage reports a journal's VAT only when it is marked for the VAT
+    return, so the merchant is told the day's VAT to check, to the penny."""
+    journals = test_sage._documents("uk-cafe-journal.json")
+    with SageDouble(debtors="1300", creditors="1600") as sage:
+        test_sage._seed(sage)
+        target = test_sage._target(sage)
+        [advice] = target.advisories(journals)
+        assert advice.startswith("The day's journals carry VAT (8.15 GBP) as plain journal")
+        assert "include on VAT return" in advice
+        invoices = test_sage._documents("uk-cafe-invoice.json")
+        assert [a for a in target.advisories(invoices) if "journals carry VAT" in a] == []
+        assert sage.violations == []
