@@ -124,3 +124,69 @@ def test_a_sync_books_each_day_once_into_myob_and_closes_its_invoices(
         assert rerun(merchant) is None or myob.keys_written() == once(expected)
         assert [r for r in myob.requests if r[0] == "POST"] == writes
         assert myob.violations == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edited_past_order_adds_only_the_difference_in_myob(
+    partner: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An order of the 7th synced at 10.00 + 2.00 VAT, then edited to
+    15.00 + 3.00: the next run writes the adjustment alone (the 7th's
+    documents stay as they are, none written twice), and MYOB ends with the
+    order's new amounts, its invoices closed."""
+    from datetime import UTC, date, datetime
+
+    from connectors import registry
+    from tests.core.test_sync import EditableSource, order
+
+    with MyobDouble() as myob:
+        settings.MYOB_API_URL = myob.url
+        settings.MYOB_CLIENT_ID = API_KEY
+        merchant = myob_books(partner, "MYOB café edited", myob)
+        source = EditableSource({"orders": [order("E-1", "2026-11-07T10:00:00Z", "10.00", "2.00")]})
+        monkeypatch.setitem(registry.COMMERCE_SOURCES, "editable", lambda connection: source)
+        Connection.objects.filter(merchant=merchant, source_type="commerce").update(
+            platform_key="editable"
+        )
+        first = sync_run_execute(
+            merchant=merchant,
+            first=date(2026, 11, 7),
+            until=date(2026, 11, 8),
+            now=datetime(2026, 11, 8, 9, tzinfo=UTC),
+        )
+        assert first is not None and first.status_code == 2000, first and first.messages
+        written = dict(myob.keys_written())
+        before = myob.books.balances()
+        source.records["orders"][0] = order("E-1", "2026-11-07T10:00:00Z", "15.00", "3.00")
+        source.records["orders"][0]["modifiedDate"] = "2026-11-08T12:00:00Z"
+
+        class Widened(EditableSource):  # a real connector asks by modifiedDate too
+            def read_period(self, *, start: Any, end: Any) -> Any:
+                return super().read_period(start=datetime(2026, 11, 7, tzinfo=UTC), end=end)
+
+        monkeypatch.setitem(
+            registry.COMMERCE_SOURCES, "editable", lambda connection: Widened(source.records)
+        )
+        second = sync_run_execute(
+            merchant=merchant,
+            first=date(2026, 11, 8),
+            until=date(2026, 11, 9),
+            now=datetime(2026, 11, 9, 9, tzinfo=UTC),
+        )
+        assert second is not None and second.status_code == 2000, second and second.messages
+        assert second.counters["records"]["edited"] == 1
+        now_written = myob.keys_written()
+        assert all(now_written[k] == 1 for k in now_written), now_written
+        assert {k: now_written[k] for k in written} == written  # the 7th's untouched
+        new = set(now_written) - set(written)
+        assert new and all("adjust" in k or ":2026-11-08:" in k for k in new), new
+        after = myob.books.balances()
+        moved = {k: after.get(k, Decimal(0)) - before.get(k, Decimal(0)) for k in after}
+        assert {k: v for k, v in moved.items() if v} == {
+            "1-1110": Decimal("6.00"),  # card clearing: 18.00 now, 12.00 then
+            "4-1030": Decimal("-5.00"),
+            "2-1310": Decimal("-1.00"),
+        }, moved
+        invoices = myob.books.rows["Sale/Invoice/Service"]
+        assert all(i["BalanceDueAmount"] == 0 for i in invoices)
+        assert myob.violations == []
