@@ -238,3 +238,30 @@ def json_object(
     if not isinstance(body, dict):
         raise DataProcessingError(f"{platform} sent no JSON object for {path}")
     return body
+
+
+def credit_applied_advice(documents: list[dict[str, Any]], platform: str, how: str) -> list[str]:
+    """Plain words (one message, or []) for credit notes among `documents`
+    that are applied to the day's invoices (an exchange: their `links` name
+    an Invoice and the amount applied) on a platform whose connector writes
+    the credit note but not that application: there the credit note and the
+    invoice each keep the applied amount outstanding (the accounts balance)
+    until the merchant applies it in `platform` by `how`."""
+    applied: dict[str, Decimal] = {}
+    for document in documents:
+        if document.get("type") != "creditNote":
+            continue
+        for link in document.get("links") or []:
+            if link.get("type") == "Invoice":
+                currency = str(document.get("currency") or "")
+                amount = Decimal(str(link.get("amount") or 0))
+                applied[currency] = applied.get(currency, Decimal(0)) + amount
+    money = ", ".join(f"{v} {k}".strip() for k, v in sorted(applied.items()) if v)
+    if not money:
+        return []
+    return [
+        f"Credit notes applied to the day's invoices ({money} in all) are written to "
+        f"{platform} without that application: the credit notes and those invoices stay "
+        f"outstanding there by that amount, although the accounts balance. Apply each credit "
+        f"note to its invoice in {platform} ({how})"
+    ]

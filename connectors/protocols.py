@@ -116,7 +116,12 @@ class TaxRateOption:
 
 class AccountingTarget(Protocol):
     """Where documents are written. Targets that take one document per call
-    get the batch methods from `connectors.batching.SingleWrites`."""
+    get the batch methods from `connectors.batching.SingleWrites`.
+
+    Optional: `advisories(documents) -> list[str]`, plain words for what the
+    target will hold differently from the merchant's other books (say an
+    invoice its payments cannot mark paid there); the sync shows each as a
+    warning of the run before writing. Absent: nothing to say."""
 
     platform_key: str
     # True when `write_documents` writes several documents per call (Xero,

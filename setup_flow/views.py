@@ -2172,7 +2172,10 @@ def settings_page(request: HttpRequest, merchant: Merchant) -> HttpResponse:
                 if m.get("code") in drafts.KNOWN_CODES
                 else str(m.get("message", ""))
                 for m in (run.messages or [])
-                if m.get("level") == "error"
+                # Errors, and what the books will hold differently from
+                # another platform's (a target's advisories, e.g. invoices
+                # left outstanding): the merchant must see both.
+                if m.get("level") == "error" or m.get("code") == "TargetAdvisory"
             ][:3],
             "advice": _run_advice(run),
         }

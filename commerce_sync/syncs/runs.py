@@ -477,3 +477,8 @@ def _validate_against_target(
         problems.extend(target.check_references(documents))
     if problems:
         raise ConfigurationError("; ".join(problems))
+    # What the target will write differently from the merchant's other books
+    # (e.g. an invoice its payments cannot close there): said, never silent.
+    advise = getattr(target, "advisories", None)
+    for message in advise(documents) if advise else []:
+        trace.say("warning", "TargetAdvisory", message)

@@ -187,6 +187,27 @@ class ExactTarget:
 
     # -- the check before a sync writes anything --
 
+    def advisories(self, documents: list[dict[str, Any]]) -> list[str]:
+        """Plain words, when payments settle our invoices, credit notes or
+        bills, for what Exact will hold differently from a Xero merchant's
+        books: each payment is a general journal entry on the receivable
+        (payable) account with the customer (supplier) and, for one invoice,
+        its number as `OurRef`; the SDK material has no way to match it to
+        the invoice (see `connectors.exact.translate`), so both stay open
+        items until matched in Exact, though the accounts balance. No calls."""
+        kinds = {d.get("type") for d in documents if d.get("links")}
+        found = [
+            w for k, w in (("payment", "receivables"), ("billPayment", "payables")) if k in kinds
+        ]
+        if not found:
+            return []
+        return [
+            f"Exact Online: the day's payments are booked as general journal entries on the "
+            f"{' and '.join(found)} account with the customer or supplier and the invoice "
+            "number, but are not matched to their invoices or credit notes: both stay open "
+            "items in Exact, although the accounts balance, until matched there"
+        ]
+
     def check_references(self, documents: list[dict[str, Any]]) -> list[str]:
         """What in the division would make these documents fail, in plain
         words: missing or blocked G/L accounts, VAT codes, customers and

@@ -68,7 +68,7 @@ Which Exact entity each document kind becomes:
   material has no way to match a journal line to the invoice it settles
   (no matching entity in Services.cs or the models): the invoice and the
   payment stay unmatched items in Exact's receivables until the accountant
-  matches them; the customer and the invoice number (`OurRef`) on the
+  matches them (the run says so: `ExactTarget.advisories`); the customer and the invoice number (`OurRef`) on the
   payment's line make that a single match in Exact. Bills and bill payments
   are the same on the payable side (no purchase invoice is created).
 

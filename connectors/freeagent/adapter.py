@@ -42,6 +42,15 @@ LISTS = {
 # FreeAgent's UK VAT rates, offered when the company lists no sales tax periods.
 UK_VAT_RATES = (Decimal(20), Decimal(5), Decimal(0))
 LINK_KINDS = {"Invoice": "invoice", "CreditNote": "credit_note", "Bill": "bill"}
+# Documents FreeAgent keeps in their own currency (it converts them).
+NATIVE_CONVERTED = ("invoice", "creditNote", "bill")
+KIND_WORDS = {
+    "journalEntry": "journal entry",
+    "payment": "payment",
+    "billPayment": "bill payment",
+    "deposit": "deposit",
+    "transfer": "transfer",
+}
 
 
 class FreeAgentTarget:
@@ -60,6 +69,7 @@ class FreeAgentTarget:
         self.client = client
         self.debtors_category = debtors_category
         self.creditors_category = creditors_category
+        self._base_currency: str | None = None
         self.transit_category = transit_category
         # Invoices and credit notes are listed by when they changed: at least
         # this far back, and back to the business day looked for (`_since`).
@@ -150,7 +160,38 @@ class FreeAgentTarget:
         ]
 
     def base_currency(self) -> str:
+        """The company's native currency, an ISO code (GET /company)."""
         return str(self.client.request("GET", "/company")["company"]["currency"])
+
+    def _native_currency(self) -> str:
+        """`base_currency`, read once per target."""
+        if self._base_currency is None:
+            self._base_currency = self.base_currency()
+        return self._base_currency
+
+    def _native_only(self, documents: list[dict[str, Any]]) -> dict[str, list[str]]:
+        """Currency -> the kinds (in words) of `documents` FreeAgent would
+        book in its native currency although they are in that other one:
+        journal sets and bank transaction explanations have no currency of
+        their own (a journal set is in the company's currency, an
+        explanation in its bank account's; the Postman collection's bodies
+        carry none), while invoices, credit notes and bills carry
+        `currency` and FreeAgent converts them. One read of the company (cached)
+        when there is any such document."""
+        foreign = [
+            d for d in documents if d.get("type") not in NATIVE_CONVERTED and d.get("currency")
+        ]
+        if not foreign:
+            return {}
+        base = self._native_currency()
+        found: dict[str, list[str]] = {}
+        for document in foreign:
+            if document["currency"] != base:
+                words = KIND_WORDS.get(document["type"], str(document["type"]))
+                kinds = found.setdefault(str(document["currency"]), [])
+                if words not in kinds:
+                    kinds.append(words)
+        return found
 
     def list_currencies(self) -> list[str]:
         """The company's native currency (FreeAgent invoices in others at
@@ -217,6 +258,38 @@ class FreeAgentTarget:
 
     # -- the check before a sync writes anything ----------------------------------------
 
+    def advisories(self, documents: list[dict[str, Any]]) -> list[str]:
+        """Plain words, one per category, for payments (and bill payments)
+        that settle our invoices, credit notes or bills but are made on a
+        category rather than a bank account. FreeAgent marks an invoice or
+        bill paid only through a bank transaction explanation (`paid_invoice`,
+        `paid_bill`), which needs a bank account; such a payment is a journal
+        set on the debtors (creditors) control category instead, so the
+        accounts balance but the documents it settles stay open in FreeAgent
+        (in part or whole) where a Xero merchant's are paid. [] when every
+        such payment is on a bank account. No calls."""
+        sides = {
+            "payment": (self.debtors_category, "invoices and credit notes"),
+            "billPayment": (self.creditors_category, "bills"),
+        }
+        seen: dict[tuple[str, str], None] = {}
+        for document in documents:
+            account = str((document.get("accountRef") or {}).get("id") or "")
+            settles = document.get("type") in sides and document.get("links")
+            if settles and account and not translate.is_bank(account):
+                seen[(document["type"], account)] = None
+        advice = []
+        for kind, account in seen:
+            control, what = sides[kind]
+            advice.append(
+                f"Payments on category {account} are posted as journal sets on control category "
+                f"{control}, because FreeAgent marks a document paid only from a bank account: "
+                f"the {what} they settle stay open in FreeAgent for that part, although the "
+                "accounts balance. To have them marked paid, choose a FreeAgent bank account "
+                "for that payment type"
+            )
+        return advice
+
     def check_references(self, documents: list[dict[str, Any]]) -> list[str]:
         """What in the company would make these documents fail, in plain
         words: missing categories or bank accounts (and the control
@@ -224,7 +297,12 @@ class FreeAgentTarget:
         tax rates FreeAgent does not take or would work out differently,
         journals posting to bank accounts. A few calls whatever the number
         of documents."""
-        problems: list[str] = []
+        problems: list[str] = [
+            f"FreeAgent keeps journals and bank transactions in {self._native_currency()}: the "
+            f"day's {currency} {', '.join(kinds)} cannot be written (they would be booked as "
+            f"{self._native_currency()}); nothing in {currency} of those kinds was written"
+            for currency, kinds in self._native_only(documents).items()
+        ]
         accounts: set[str] = set()
         contacts: set[str] = set()
         for document in documents:
@@ -381,6 +459,13 @@ class FreeAgentTarget:
         invoices it links (`_reconcile`). Returns the first part's URL.
         Raises `DocumentRejected` (this document), or the connection's and
         platform's errors."""
+        if self._native_only([document]):
+            base = self._native_currency()
+            raise DocumentRejected(
+                f"FreeAgent keeps journals and bank transactions in {base}: a "
+                f"{document['currency']} {KIND_WORDS.get(document['type'], document['type'])} "
+                f"cannot be written (it would be booked as {base})"
+            )
         writes = translate.to_writes(key, document, self)
         urls = [self._write_once(write, str(document["date"])) for write in writes]
         self._reconcile(document, urls[0])

@@ -32,7 +32,16 @@ bodies; those it lacks are listed in the double with FreeAgent's page):
   `transfer_bank_account`, or a `category` (a deposit line's with its tax
   stated, else FreeAgent would apply the category's default rate). The same movement on a category
   (e.g. gift cards as a liability) is a journal set against the debtors or
-  creditors control category, since an explanation needs a bank account.
+  creditors control category, since an explanation needs a bank account;
+  the invoice or bill it settles then stays open in FreeAgent for that part
+  (the run says so: `FreeAgentTarget.advisories`).
+
+Currency: invoices, credit notes and bills carry `currency` (FreeAgent
+converts them); journal sets and explanations have none in the collection's
+bodies (the company's, or the bank account's, currency), so
+`FreeAgentTarget` refuses those documents in any currency but the company's
+(explanations on a bank account kept in that currency would be right, but
+the collection shows no bank account currency to check: refused too).
 
 The push key. FreeAgent has no idempotency key; each document carries ours
 in text FreeAgent keeps and lists back: "[key]" at the end of a journal

@@ -48,6 +48,7 @@ KEY_FIELDS = {
     translate.INVOICES: ("JournalMemo", "Invoice"),
     translate.CUSTOMER_PAYMENTS: ("Memo", "CustomerPayment"),
     translate.CREDIT_REFUNDS: ("Memo", "CreditRefund"),
+    translate.CREDIT_SETTLEMENTS: ("Memo", "CreditSettlement"),
 }
 
 
@@ -66,6 +67,7 @@ class MyobTarget:
         receivable_account: str = "1-1200",
         payable_account: str = "2-1200",
         categories: dict[str, str] | None = None,
+        currency: str | None = None,
         timeout: float = 30.0,
         session: requests.Session | None = None,
         throttle_wait: float | None = None,
@@ -84,6 +86,9 @@ class MyobTarget:
         self.payable_account = payable_account
         # {location id: category UID}; None: locations are not tracked.
         self.categories = categories
+        # The company file's own (local) currency, an ISO code: the
+        # merchant's home currency. None: not checked (direct use in tests).
+        self.currency = currency
         self._written: dict[str, str] = {}
         self._accounts: list[dict[str, Any]] | None = None
         self._tax_codes: list[dict[str, Any]] | None = None
@@ -227,7 +232,10 @@ class MyobTarget:
             if document["type"] in ("bill", "billPayment"):
                 accounts.add(self.payable_account)
         self._accounts = self._tax_codes = None
-        problems: list[str] = self._category_problems(documents)
+        problems: list[str] = list(
+            dict.fromkeys(filter(None, (self._currency_problem(d) for d in documents)))
+        )
+        problems += self._category_problems(documents)
         rows = {str(r.get("DisplayID") or ""): r for r in self._account_rows()}
         for display_id in sorted(accounts):
             row = rows.get(display_id)
@@ -435,6 +443,7 @@ class MyobTarget:
             found = self._find_many(self._lookup_path(document), [key]).get(key)
         if found:
             self._written[key] = found
+            self.complete_document(key=key, document=document, target_id=found)
             return found
         return self._create(key, document)
 
@@ -455,14 +464,58 @@ class MyobTarget:
             for key, found in self._find_many(path, keys).items():
                 self._written[key] = found
                 results[key] = found
+                try:  # what a crash may have cut short after it
+                    self.complete_document(key=key, document=documents[key], target_id=found)
+                except DocumentRejected as error:
+                    results[key] = error
         return create_missing(documents, results, self._create)
 
+    def complete_document(self, *, key: str, document: dict[str, Any], target_id: str) -> None:
+        """A credit note applied to the day's invoices, found written
+        (`target_id`, "Invoice:<UID>"): its credit settlement is looked up
+        by its Memo and made only when missing. Nothing for other documents."""
+        if not translate.applied_to_invoices(document):
+            return
+        memo = key + translate.SETTLEMENT_SUFFIX
+        if self._find_many(translate.CREDIT_SETTLEMENTS, [memo]):
+            return
+        self._settle(key, document, target_id.split(":", 1)[1])
+
+    def _settle(self, key: str, document: dict[str, Any], credit_note: str) -> None:
+        body = translate.credit_settlement(key, document, self, credit_note)
+        self.client.create(translate.CREDIT_SETTLEMENTS, body)
+
+    def _currency_problem(self, document: dict[str, Any]) -> str | None:
+        """Plain words when `document` is not in the company file's own
+        currency. The MYOB contracts can carry a foreign currency
+        (`ForeignCurrency` and `CurrencyExchangeRate` on Sale/Invoice,
+        CustomerPayment, CreditRefund and GeneralLedger/GeneralJournal,
+        ../shared/reference/myob/sdk-contracts/Version2), but this connector
+        writes local amounts only and the contracts give no way to read the
+        company file's local currency: it is taken to be the merchant's home
+        currency, and a day in any other is refused whole rather than booked
+        as that many units of local money. None when it matches or when no
+        currency was given."""
+        found = str(document.get("currency") or "")
+        if self.currency is None or not found or found == self.currency:
+            return None
+        return (
+            f"MYOB: the day's {found} documents cannot be written: this connection writes "
+            f"amounts in {self.currency} (the company file's own currency) only, and would "
+            f"book {found} amounts as {self.currency}; nothing in {found} was written"
+        )
+
     def _create(self, key: str, document: dict[str, Any]) -> str:
+        problem = self._currency_problem(document)
+        if problem:
+            raise DocumentRejected(problem)
         path, body = translate.to_entity(key, document, self, self._category(document))
         uid = self.client.create(path, body)
         prefix = KEY_FIELDS[self._lookup_path(document)][1]
         written = f"{prefix}:{uid}"
         self._written[key] = written
+        if translate.applied_to_invoices(document):
+            self._settle(key, document, uid)
         return written
 
 
@@ -505,4 +558,5 @@ def myob_target_build(context: ConnectorContext[MyobSettings]) -> MyobTarget:
         receivable_account=myob.receivable_account,
         payable_account=myob.payable_account,
         categories=myob.categories,
+        currency=context.currency,
     )

@@ -22,6 +22,10 @@ Which MYOB entity each document kind becomes:
 * payment (money in, every link an invoice) -> `Sale/CustomerPayment`
   deposited to the payment's account and applied to the invoices it links
   (found by their keys).
+* a credit note applied to the day's invoices (an exchange: its links
+  name them) is, once written, settled against them by a
+  `Sale/CreditSettlement` (no money moving), which closes both as Xero's
+  allocation does; its Memo is the credit note's key + "#settle".
 * a refund (money out, one link: the credit note it pays back) ->
   `Sale/CreditRefund` paid from the payment's account against the credit
   note (found by its key), which closes the credit note in MYOB. Neither
@@ -35,6 +39,10 @@ Which MYOB entity each document kind becomes:
   their payments go through the connection's payable account, other money
   back through its receivable account: the purchase entities are not built
   here, so those lines are not matched to a card.
+
+Currency: nothing carries `ForeignCurrency`; every amount is the company
+file's own money, and `MyobTarget` refuses a document in any currency but
+the merchant's (see `MyobTarget._currency_problem`).
 
 Where the push key goes (MYOB has no idempotency header), so
 `find_document` finds a document after a crash with one `$filter` read:
@@ -76,6 +84,8 @@ TAX_CODES = "GeneralLedger/TaxCode"
 CUSTOMERS = "Contact/Customer"
 SUPPLIERS = "Contact/Supplier"
 CREDIT_REFUNDS = "Sale/CreditRefund"
+CREDIT_SETTLEMENTS = "Sale/CreditSettlement"
+SETTLEMENT_SUFFIX = "#settle"  # a credit settlement's Memo: its credit note's key + this
 CATEGORIES = "GeneralLedger/Category"
 # The kind of tracking MYOB offers a location (TrackingOption.category_id).
 CATEGORY_KIND = "Category"
@@ -363,6 +373,49 @@ def _credit_refund(key: str, document: dict[str, Any], refs: References) -> dict
         "Date": day(document["date"]),
         "Amount": -Decimal(document["totalAmount"]),
         "Memo": key,
+    }
+
+
+def applied_to_invoices(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The links of a credit note applied to the day's invoices (an
+    exchange: type Invoice, amount applied > 0); [] for anything else."""
+    if document.get("type") != "creditNote":
+        return []
+    return [
+        link
+        for link in document.get("links") or []
+        if link.get("type") == "Invoice" and Decimal(str(link.get("amount") or 0)) > 0
+    ]
+
+
+def credit_settlement(
+    key: str, document: dict[str, Any], refs: References, credit_note: str
+) -> dict[str, Any]:
+    """A `Sale/CreditSettlement` applying credit note `credit_note` (its
+    UID; `key` its push key) to the invoices its links name, no money
+    moving (SDK contracts, Version2/Sale/CreditSettlement.cs and
+    CreditSettlementLine.cs: `CreditFromInvoice`, `Customer`, `Date`,
+    `CreditAmount`, `Memo`, `Lines` of `Type` Invoice, `Sale`,
+    `AmountApplied`). Its Memo is the key plus `SETTLEMENT_SUFFIX`.
+    DocumentRejected when an invoice is not in MYOB yet."""
+    lines = []
+    for link in applied_to_invoices(document):
+        invoice = refs.invoice(str(link["id"]))
+        if invoice is None:
+            raise DocumentRejected(
+                f"The invoice this credit note is applied to ({link['id']}) is not in MYOB yet; "
+                "it is written first, so try the sync again"
+            )
+        lines.append(
+            {"Type": "Invoice", "Sale": {"UID": invoice}, "AmountApplied": Decimal(link["amount"])}
+        )
+    return {
+        "CreditFromInvoice": {"UID": credit_note},
+        "Customer": {"UID": refs.customer(document["customerRef"]["id"])},
+        "Date": day(document["date"]),
+        "CreditAmount": sum((line["AmountApplied"] for line in lines), Decimal(0)),
+        "Memo": key + SETTLEMENT_SUFFIX,
+        "Lines": lines,
     }
 
 

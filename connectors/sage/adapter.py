@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -39,7 +40,7 @@ from commerce_sync.errors import (
     SubscriptionExpired,
 )
 from connectors.batching import create_missing
-from connectors.common import RateLimiter, TokenSource
+from connectors.common import RateLimiter, TokenSource, credit_applied_advice
 from connectors.context import ConnectorContext, SageSettings
 from connectors.exact.translate import your_ref
 from connectors.protocols import AccountOption, TaxRateOption
@@ -52,6 +53,33 @@ LEDGER_FIELDS = "nominal_code,name,ledger_account_type,included_in_chart"
 TAX_FIELDS = "name,percentage,is_visible"
 CONTACT_FIELDS = "name,reference"
 Outcome = str | ApplicationError
+
+
+def journal_vat_advice(documents: list[dict[str, Any]]) -> list[str]:
+    """Plain words (one message, or []) when journal entries carry VAT
+    (lines with a `taxAmount`): this connector writes their tax line as a
+    plain journal line, and Sage's own help says a journal to VAT on Sales
+    reaches the VAT return only when "include on VAT return" is chosen on it
+    ("Control account warnings when posting journals",
+    https://help.sbc.sage.com/en-ie/accounting/adjustments/accounting-journal-warning-control-accounts.html);
+    the v3.1 field for that is not verified here, so it is not sent."""
+    vat: dict[str, Decimal] = {}
+    for document in documents:
+        if document.get("type") != "journalEntry":
+            continue
+        currency = str(document.get("currency") or "")
+        for line in document.get("journalLines") or []:
+            amount = Decimal(str(line.get("taxAmount") or 0))
+            vat[currency] = vat.get(currency, Decimal(0)) - amount
+    money = ", ".join(f"{v} {k}".strip() for k, v in sorted(vat.items()) if v)
+    if not money:
+        return []
+    return [
+        f"The day's journals carry VAT ({money}) as plain journal lines: Sage Accounting puts "
+        'a journal\'s VAT on the VAT return only when "include on VAT return" is chosen on '
+        "it, which this connection does not set. Check those journals before filing, or "
+        "choose the invoice format, whose VAT Sage reports itself"
+    ]
 
 
 class SageTarget:
@@ -217,6 +245,49 @@ class SageTarget:
         return translate.account_option(created)
 
     # -- the check before a sync writes anything --
+
+    def advisories(self, documents: list[dict[str, Any]]) -> list[str]:
+        """Plain words, one per account, for payments (and bill payments)
+        that settle our invoices, credit notes or bills but go to a ledger
+        account that is not one of the business's bank accounts. Sage takes
+        a contact payment, the only record it allocates to an invoice, into
+        a bank account only (`bank_account_id` is required), so such a
+        payment is a journal on the debtors (creditors) control account: the
+        accounts balance, but Sage's own help says a journal to Trade Debtors
+        is not reflected on the Aged Debtors report ("Control account
+        warnings when posting journals",
+        https://help.sbc.sage.com/en-ie/accounting/adjustments/accounting-journal-warning-control-accounts.html),
+        so the documents stay outstanding there where a Xero merchant's are
+        paid. [] when every such payment goes to a bank account. One read
+        (bank accounts) and the chart, both cached."""
+        sides = {
+            "payment": ("debtors", "Aged Debtors", "invoices and credit notes"),
+            "billPayment": ("creditors", "Aged Creditors", "bills"),
+        }
+        advice = credit_applied_advice(documents, "Sage Accounting", "a customer allocation")
+        advice += journal_vat_advice(documents)
+        settling = [d for d in documents if d.get("type") in sides and (d.get("links") or [])]
+        if not settling:
+            return advice
+        banks, ledger = self._banks(), self._ledger()
+        seen: dict[tuple[str, str], None] = {}
+        for document in settling:
+            code = str(document["accountRef"]["id"])
+            if str((ledger.get(code) or {}).get("id")) not in banks:
+                seen[(document["type"], code)] = None
+        for kind, code in seen:
+            control, report, what = sides[kind]
+            name = (ledger.get(code) or {}).get("name")
+            label = f"{code} ({name})" if name else code
+            advice.append(
+                f"Payments to ledger account {label} are posted as journals on the {control} "
+                f"control account, because Sage Accounting allocates payments only from a bank "
+                f"account: the {what} they settle stay outstanding on Sage's {report} report, "
+                "although the accounts balance. To have them marked paid, choose a Sage bank "
+                "account for that payment type (a clearing account can be a bank account of "
+                "type Cash in hand or Other)"
+            )
+        return advice
 
     def check_references(self, documents: list[dict[str, Any]]) -> list[str]:
         """What in the business would make these documents fail, in plain

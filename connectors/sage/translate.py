@@ -79,8 +79,10 @@ Which Sage resource each document kind becomes:
   account that is not a bank account (a clearing or gift-card liability
   account) becomes a journal against the debtors or creditors control
   account (`SageSettings.debtors_account`, `creditors_account`); it is then
-  not allocated in Sage, and Sage may refuse journals on control accounts
-  (not verified), in which case the item fails in Sage's words.
+  not allocated in Sage, so the invoices it settles stay outstanding on
+  Sage's aged reports (the run says so: `SageTarget.advisories`), and Sage
+  may refuse journals on control accounts (not verified), in which case the
+  item fails in Sage's words.
 * journalEntry, deposit, transfer -> `journals`, each line `debit` or
   `credit` (never both): a fee refund debits the bank and credits each
   line's account; a payout debits the receiving account and credits the

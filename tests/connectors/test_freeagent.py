@@ -96,7 +96,9 @@ def scenario_documents(
     result = preview(scenario)
     assert not result.errors, result.errors
     documents = json.loads(json.dumps([d.as_json() for d in result.documents]))
-    return documents, expected_balances(scenario, banks), company_for(documents, banks)
+    books = company_for(documents, banks)
+    books.currency = scenario["currency"]  # the merchant's company keeps its currency
+    return documents, expected_balances(scenario, banks), books
 
 
 def expected_balances(scenario: dict[str, Any], banks: set[str]) -> dict[str, str]:
@@ -202,6 +204,46 @@ def test_every_shared_scenario_lands_with_its_expected_balances(name: str) -> No
         again = target_for(double).write_documents([(d["key"], d) for d in documents])
         assert again == results and double.writes == writes
         assert_books_match(double, expected)
+    assert double.violations == []
+
+
+def test_money_freeagent_would_book_as_native_is_refused_in_another_currency() -> None:
+    """Journal sets and bank explanations carry no currency in FreeAgent
+    (they are in the company's own, or the bank account's): a EUR journal
+    day written as is would land as that many pounds. It is named before
+    writing and refused with no call; invoices, credit notes and bills carry
+    their currency (FreeAgent converts them) and still go in."""
+    documents, _, books = scenario_documents("uk-cafe-invoice.json")
+    journals, _, journal_books = scenario_documents("uk-cafe-journal.json")
+    books.categories.update(journal_books.categories)
+
+    def euro(document: dict[str, Any]) -> dict[str, Any]:
+        moved = json.loads(json.dumps(document))
+        moved["currency"] = moved["group"]["currency"] = "EUR"
+        moved["key"] += ":eur"
+        return moved
+
+    journal = euro(journals[0])
+    invoice = euro(next(d for d in documents if d["type"] == "invoice"))
+    card = euro(next(d for d in documents if d["key"].endswith("payment:Card:sale")))
+    with FreeAgentDouble(books) as double:
+        target = target_for(double)
+        assert target.check_references([journals[0]]) == []
+        problems = target.check_references([journal, invoice, card])
+        assert problems == [
+            "FreeAgent keeps journals and bank transactions in GBP: the day's EUR journal "
+            "entry, payment cannot be written (they would be booked as GBP); nothing in EUR "
+            "of those kinds was written"
+        ]
+        results = target.write_documents([(d["key"], d) for d in (invoice, journal, card)])
+        assert isinstance(results[invoice["key"]], str)
+        [written] = double.written("invoices")
+        assert written["currency"] == "EUR"
+        for refused in (journal, card):
+            outcome = results[refused["key"]]
+            assert isinstance(outcome, DocumentRejected) and "booked as GBP" in outcome.message
+        assert double.written("journal_sets") == []
+        assert double.written("bank_transaction_explanations") == []
     assert double.violations == []
 
 
@@ -931,6 +973,13 @@ def test_a_sync_run_books_the_day_once_even_when_an_answer_is_lost(
         assert len(double.written("credit_notes")) == 1
         assert_books_match(double, expected)
         assert markers_once(double)
+        # The gift-card redemption (category 2300) cannot mark its share of
+        # the invoice paid in FreeAgent, unlike Xero: the run says so.
+        [invoice] = double.written("invoices")
+        assert Decimal(invoice["paid_value"]) == Decimal("92.20")  # of 100.60
+        advice = [m["message"] for m in run.messages if m["code"] == "TargetAdvisory"]
+        assert len(advice) == 1 and advice[0].startswith("Payments on category 2300 "), advice
+        assert "stay open in FreeAgent" in advice[0]
         items = list(run.push_items.all())
         assert len(items) == len(documents)
         assert all(i.status == PushItem.Status.PUSHED and i.target_id for i in items)

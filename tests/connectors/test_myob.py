@@ -411,6 +411,40 @@ def test_company_files_are_listed_and_chosen(settings: Any) -> None:
         assert myob.violations == []
 
 
+def _in_currency(document: dict[str, Any], currency: str) -> dict[str, Any]:
+    moved = json.loads(json.dumps(document))
+    moved["currency"] = moved["group"]["currency"] = currency
+    return moved
+
+
+def test_a_day_in_another_currency_is_refused_not_booked_as_local_money(
+    myob: MyobDouble,
+) -> None:
+    """This connector writes no `ForeignCurrency`: a EUR day written as is
+    would land as that many GBP. It is named before writing and refused
+    alone, with nothing sent to MYOB; the home-currency day still goes in."""
+    documents = _documents("uk-cafe-invoice.json")
+    invoice = next(d for d in documents if d["type"] == "invoice")
+    journal = _documents("uk-cafe-journal.json")[0]
+    euro = _in_currency({**invoice, "key": invoice["key"] + ":eur"}, "EUR")
+    target = _target(myob, currency="GBP")
+    assert target.check_references([invoice, journal]) == []
+    problems = target.check_references([invoice, euro, journal])
+    assert problems == [
+        "MYOB: the day's EUR documents cannot be written: this connection writes amounts in "
+        "GBP (the company file's own currency) only, and would book EUR amounts as GBP; "
+        "nothing in EUR was written"
+    ]
+    before = len(_writes(myob))
+    results = target.write_documents([(euro["key"], euro), (journal["key"], journal)])
+    refused = results[euro["key"]]
+    assert isinstance(refused, DocumentRejected) and "EUR" in refused.message
+    assert isinstance(results[journal["key"]], str)
+    assert len(_writes(myob)) - before == 1  # the GBP journal only
+    with pytest.raises(DocumentRejected, match="would book EUR amounts as GBP"):
+        target.write_document(key=euro["key"], document=euro)
+
+
 @pytest.mark.django_db
 def test_registry_builds_the_target(settings: Any) -> None:
     from commerce_sync.core.platforms import platform_get
@@ -428,6 +462,7 @@ def test_registry_builds_the_target(settings: Any) -> None:
         f"https://api.myob.com/accountright/{CF}/GeneralLedger/Account"
     )
     assert (target.receivable_account, target.payable_account) == ("1-1200", "2-1200")
+    assert target.currency == connection.merchant.currency  # the company file's money
     connection.settings = {}
     with pytest.raises(ConfigurationError, match="no company file"):
         connection_target(connection=connection)

@@ -76,6 +76,11 @@ def test_a_sync_writes_each_day_once_into_exact(partner: Any, settings: Any) -> 
         run = sync_run_execute(merchant=merchant, now=NOW)
         assert run is not None and run.status_code == 2000, run and run.status_message
         assert _keys_in(exact) == once(expected)
+        # Payments are journal entries Exact does not match to the invoices
+        # (unlike a Xero merchant's paid invoices): the run says so.
+        advice = [m["message"] for m in run.messages if m["code"] == "TargetAdvisory"]
+        assert len(advice) == 1 and advice[0].startswith("Exact Online: the day's payments")
+        assert "receivables and payables" in advice[0] and "open items" in advice[0]
         assert_synced_exactly_once(merchant, expected)
         writes = [r for r in exact.requests if r[0] == "POST"]
         invoices = sum(1 for d in expected.values() if d["type"] in ("invoice", "creditNote"))

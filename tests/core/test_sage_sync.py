@@ -8,6 +8,7 @@ booked as a base-currency one)."""
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -154,4 +155,120 @@ def test_a_business_whose_subscription_ended_keeps_its_connection(
         sage.subscription_ended = False  # renewed: the next run writes the days
         again = sync_run_execute(merchant=merchant, now=NOW)
         assert again is not None and again.status_code == 2000, again and again.messages
+        assert sage.violations == []
+
+
+def _outstanding(sage: SageDouble) -> dict[str, Any]:
+    """Reference -> what Sage still shows owed, per sales invoice and credit note."""
+    books = sage.books
+    rows = books.rows["sales_invoices"] + books.rows["sales_credit_notes"]
+    return {r["reference"]: books.outstanding(r) for r in rows}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payments_off_the_bank_leave_invoices_open_and_the_run_says_so(
+    partner: Any, settings: Any
+) -> None:
+    """A Xero merchant's till invoices end the day paid. In Sage a payment
+    into a ledger account that is not a bank account cannot be allocated
+    (it is a journal on the debtors control account): the run must say so,
+    naming the account, rather than leave every day's invoice outstanding
+    on Sage's Aged Debtors without a word."""
+    with SageDouble(base_currency="GBP") as sage:
+        settings.SAGE_API_URL = sage.url
+        merchant = sage_books(partner, "Sage café with clearing accounts", sage)
+        run = sync_run_execute(merchant=merchant, now=NOW)
+        assert run is not None and run.status_code == 2000, run and run.messages
+        open_now = _outstanding(sage)
+        assert open_now and all(amount > 0 for amount in open_now.values()), open_now
+        advice = [m["message"] for m in run.messages if m["code"] == "TargetAdvisory"]
+        assert advice and all(m.startswith("Payments to ledger account") for m in advice)
+        named = " ".join(advice)
+        for code in ("1010", "1030", "2110"):  # card and cash clearing, gift cards
+            assert f"ledger account {code} (" in named, named
+        assert "Aged Debtors" in named and "bank account" in named
+        assert sage.violations == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_payments_into_bank_accounts_close_the_days_invoices_without_advice(
+    partner: Any, settings: Any
+) -> None:
+    """The same café with its clearing accounts (and gift cards, as Sage
+    would need) as Sage bank accounts: every invoice and credit note ends
+    the run fully allocated, as a Xero merchant's, and nothing is advised."""
+    with SageDouble(base_currency="GBP") as sage:
+        settings.SAGE_API_URL = sage.url
+        merchant = sage_books(partner, "Sage café banking its clearing", sage)
+        for code in ("1010", "1020", "1030", "2110"):
+            sage.books.seed_bank(code)
+        run = sync_run_execute(merchant=merchant, now=NOW)
+        assert run is not None and run.status_code == 2000, run and run.messages
+        open_now = _outstanding(sage)
+        assert open_now and set(open_now.values()) == {0}, open_now
+        assert [m for m in run.messages if m["code"] == "TargetAdvisory"] == []
+        assert sage.violations == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_edited_past_order_adds_only_the_difference_in_sage(
+    partner: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An order of the 7th synced at 10.00 + 2.00 VAT, then edited to
+    15.00 + 3.00: the next run writes the adjustment alone, none of the
+    7th's records twice, and Sage's books move by the difference only."""
+    from datetime import UTC, date, datetime
+
+    from connectors import registry
+    from tests.core.test_sync import EditableSource, order
+
+    with SageDouble(base_currency="GBP") as sage:
+        settings.SAGE_API_URL = sage.url
+        merchant = sage_books(partner, "Sage café edited", sage)
+        for code in ("1010", "1030"):  # clearing accounts as Sage bank accounts
+            sage.books.seed_bank(code)
+        source = EditableSource({"orders": [order("E-1", "2026-11-07T10:00:00Z", "10.00", "2.00")]})
+        monkeypatch.setitem(registry.COMMERCE_SOURCES, "editable", lambda connection: source)
+        Connection.objects.filter(merchant=merchant, source_type="commerce").update(
+            platform_key="editable"
+        )
+        first = sync_run_execute(
+            merchant=merchant,
+            first=date(2026, 11, 7),
+            until=date(2026, 11, 8),
+            now=datetime(2026, 11, 8, 9, tzinfo=UTC),
+        )
+        assert first is not None and first.status_code == 2000, first and first.messages
+        written = _references(sage)
+        before = sage.books.balances()
+        source.records["orders"][0] = order("E-1", "2026-11-07T10:00:00Z", "15.00", "3.00")
+        source.records["orders"][0]["modifiedDate"] = "2026-11-08T12:00:00Z"
+
+        class Widened(EditableSource):  # a real connector asks by modifiedDate too
+            def read_period(self, *, start: Any, end: Any) -> Any:
+                return super().read_period(start=datetime(2026, 11, 7, tzinfo=UTC), end=end)
+
+        monkeypatch.setitem(
+            registry.COMMERCE_SOURCES, "editable", lambda connection: Widened(source.records)
+        )
+        second = sync_run_execute(
+            merchant=merchant,
+            first=date(2026, 11, 8),
+            until=date(2026, 11, 9),
+            now=datetime(2026, 11, 9, 9, tzinfo=UTC),
+        )
+        assert second is not None and second.status_code == 2000, second and second.messages
+        assert second.counters["records"]["edited"] == 1
+        now_written = _references(sage)
+        assert set(now_written.values()) == {1}, now_written
+        assert {k: now_written[k] for k in written} == written
+        after = sage.books.balances()
+        moved = {k: after.get(k, Decimal(0)) - before.get(k, Decimal(0)) for k in after}
+        assert {k: v for k, v in moved.items() if v} == {
+            "1010": Decimal("6.00"),
+            "4030": Decimal("-5.00"),
+            "2200": Decimal("-1.00"),
+        }, moved
+        rows = sage.books.rows["sales_invoices"] + sage.books.rows["sales_credit_notes"]
+        assert rows and all(sage.books.outstanding(r) == 0 for r in rows)
         assert sage.violations == []

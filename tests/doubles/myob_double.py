@@ -10,7 +10,7 @@ handles it:
 * the endpoint must be one the double knows (README: `GeneralLedger/
   Account`, `GeneralLedger/TaxCode`, `GeneralLedger/GeneralJournal`,
   `Sale/Invoice`, `Sale/Invoice/Service`, `Sale/CustomerPayment`,
-  `Sale/CreditRefund`;
+  `Sale/CreditRefund`, `Sale/CreditSettlement`;
   `Contact/Customer` and `Contact/Supplier` have no contract class in the
   material and are answered unchecked, in the shape of MYOB's published
   Contact resource: `CompanyName`, `IsIndividual`, `DisplayID`, `IsActive`);
@@ -80,6 +80,7 @@ ENDPOINTS = {
     "Sale/Invoice/Service": "ServiceInvoice",
     "Sale/CustomerPayment": "CustomerPayment",
     "Sale/CreditRefund": "CreditRefund",
+    "Sale/CreditSettlement": "CreditSettlement",
     "Contact/Customer": "",  # no contract class in the material
     "Contact/Supplier": "",  # nor here
 }
@@ -479,6 +480,8 @@ class Books:
                 return self._invoice(body)
             if path == "Sale/CreditRefund":
                 return self._refund(body)
+            if path == "Sale/CreditSettlement":
+                return self._settlement(body)
             if path == "GeneralLedger/Account":
                 return self._new_account(body)
             return self._payment(body)
@@ -586,6 +589,40 @@ class Books:
         key = body.get("Memo") or ""
         postings = [Posting(bank["DisplayID"], -amount, key), Posting(self.receivable, amount, key)]
         return self._keep("Sale/CreditRefund", body, postings)
+
+    def _settlement(self, body: dict[str, Any]) -> Any:
+        """A credit note's credit applied to open invoices of its customer,
+        no money moving: the credit left and each invoice's balance due
+        shrink by the amounts applied (no postings: the receivable nets)."""
+        credit = self._by_uid(
+            "Sale/Invoice/Service", str((body.get("CreditFromInvoice") or {}).get("UID"))
+        )
+        if credit is None or credit["BalanceDueAmount"] >= 0:
+            return _error("ValidationError", "The credit settled from is not an open credit note")
+        customer = str((body.get("Customer") or {}).get("UID"))
+        if customer != credit["Customer"]["UID"]:
+            return _error("ValidationError", "The settlement's customer is not the credit note's")
+        lines = body.get("Lines") or []
+        applied = sum((Decimal(line["AmountApplied"]) for line in lines), Decimal(0))
+        if not lines or applied != Decimal(body["CreditAmount"]):
+            return _error("ValidationError", "The amounts applied do not add up to the credit")
+        if applied > -credit["BalanceDueAmount"]:
+            return _error("ValidationError", "More is applied than the credit note has left")
+        sales = []
+        for line in lines:
+            sale = self._by_uid("Sale/Invoice/Service", str((line.get("Sale") or {}).get("UID")))
+            amount = Decimal(line["AmountApplied"])
+            if line.get("Type") != "Invoice" or sale is None or sale["BalanceDueAmount"] < amount:
+                return _error("ValidationError", "A line's invoice is not open for that amount")
+            if sale["Customer"]["UID"] != customer or amount <= 0:
+                return _error("ValidationError", "A line's invoice is another customer's")
+            sales.append((sale, amount))
+        for sale, amount in sales:
+            sale["BalanceDueAmount"] -= amount
+            _set_status(sale)
+        credit["BalanceDueAmount"] += applied
+        _set_status(credit)
+        return self._keep("Sale/CreditSettlement", body, [])
 
     def _keep(self, path: str, row: dict[str, Any], postings: list[Posting]) -> tuple[str, str]:
         uid = str(uuid.uuid4())

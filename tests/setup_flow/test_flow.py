@@ -336,6 +336,30 @@ def test_a_failed_sync_is_retried_from_the_settings_page(client, partner, settin
     assert "The failed sync was retried." in client.get("/setup/settings").content.decode()
 
 
+def test_what_the_books_will_hold_differently_is_shown_with_the_run(client, partner, settings):
+    """A target's advisory (say Sage leaving invoices outstanding because the
+    payments go to a non-bank account) is a warning of a run that
+    succeeded: the merchant sees it beside the run, not only support."""
+    from datetime import UTC, date, datetime
+
+    from commerce_sync.core.services.demo import demo_seed
+    from commerce_sync.syncs.runs import sync_run_execute
+
+    seed = demo_seed(days=1, orders_per_day=5, today=date(2026, 11, 10))
+    run = sync_run_execute(merchant=seed.merchant, now=datetime(2026, 11, 10, 9, tzinfo=UTC))
+    advice = "Payments to ledger account 1010 (Card clearing) are posted as journals"
+    SyncRun.objects.filter(pk=run.pk).update(
+        messages=[
+            {"level": "warning", "code": "TargetAdvisory", "message": advice},
+            {"level": "warning", "code": "LateRecord", "message": "an internal note"},
+        ]
+    )
+    enter(client, seed.merchant)
+    page = client.get("/setup/settings").content.decode()
+    assert advice in page
+    assert "an internal note" not in page
+
+
 def test_an_accountant_invited_to_one_stage_sees_only_that_stage(client, partner, mailoutbox):
     import re
 
