@@ -17,7 +17,7 @@ their UID or their card's DisplayID.
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import requests
@@ -311,27 +311,23 @@ class MyobTarget:
     def _tax_differences(self, invoices: list[dict[str, Any]]) -> list[str]:
         """MYOB works an invoice line's tax out itself from its tax code's
         rate (a service line has no tax amount to send); where that differs
-        from the tax the sales carried, the invoice would book another
-        figure, so it is named here before anything is written. MYOB's
-        rounding is taken as half up to the cent (an assumption: the
-        material does not say)."""
-        rates = {
-            str(r.get("Code") or ""): Decimal(str(r.get("Rate") or 0)) for r in self._tax_rows()
-        }
+        from the tax the sales carried, `translate.rounding_lines` adds a
+        labelled pair of lines, which needs a rate above 0 % and the file's
+        untaxed code: what would stop it is named here before anything is
+        written."""
         problems = []
+        codes = {str(r.get("Code") or "") for r in self._tax_rows()}
         for document in invoices:
-            for item in document["lineItems"]:
-                code = (item.get("taxRateRef") or {}).get("id")
-                if code not in rates:
-                    continue
-                net, tax = Decimal(item["subTotal"]), Decimal(item.get("taxAmount") or 0)
-                worked = (net * rates[code] / 100).quantize(CENT, ROUND_HALF_UP)
-                if worked != tax:
-                    problems.append(
-                        f"Line {item.get('description')!r} of {document['key']}: MYOB works out "
-                        f"tax {worked} at {code}'s {rates[code].normalize():f}%, the sales "
-                        f"carried {tax}; check the tax code mapped to this rate"
-                    )
+            if any(
+                str((i.get("taxRateRef") or {}).get("id")) not in codes
+                for i in document["lineItems"]
+            ):
+                continue  # the missing code is named by the reference checks
+            sign = Decimal(-1) if document["type"] == "creditNote" else Decimal(1)
+            try:
+                translate.rounding_lines(document, self, sign)
+            except DocumentRejected as refused:
+                problems.append(f"{document['key']}: {refused}")
         return problems
 
     # -- what the translation looks up (translate.References) --
@@ -352,6 +348,17 @@ class MyobTarget:
 
     def tax_code(self, code: str) -> str:
         return str(self._tax_row(code)["UID"])
+
+    def tax_rate(self, code: str) -> Decimal:
+        """The code's rate as a percentage (MYOB keeps 10.0 for 10 %)."""
+        return Decimal(str(self._tax_row(code).get("Rate") or 0))
+
+    def untaxed_tax_code(self) -> str | None:
+        """The UID of the file's not-reportable code (N-T), else its first
+        0 % code, for the second of a pair of tax rounding lines."""
+        zero = [r for r in self._tax_rows() if not Decimal(str(r.get("Rate") or 0))]
+        row = translate.default_account_tax_code(zero) if zero else None
+        return str(row["UID"]) if row else None
 
     def tax_paid_account(self, code: str) -> str:
         account = (self._tax_row(code).get("TaxPaidAccount") or {}).get("UID")

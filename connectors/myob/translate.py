@@ -15,8 +15,13 @@ Which MYOB entity each document kind becomes:
 
 * invoice -> `Sale/Invoice/Service`, one transaction line per line item
   with its account, tax code and net `Total` (`IsTaxInclusive` false);
-  MYOB works the tax out from the code's rate (`MyobTarget.check_references`
-  names any line where that would differ from the tax the sales carried).
+  MYOB works each line's tax out from the code's rate (half up, per line).
+  Where the sales carried another figure (a till rounds per sale), a
+  labelled pair of "Tax rounding" lines per tax code makes MYOB's tax equal
+  the source's to the cent: one at that code whose net MYOB's rounding
+  turns into exactly the missing tax, one taking the same net back at the
+  file's not-reportable code (`rounding_lines`); net sales, tax and total
+  all match the day's. Tax on a 0 % code is refused.
 * creditNote -> `Sale/Invoice/Service` with negative line totals (MYOB
   keeps a customer credit as a sale with a negative balance).
 * payment (money in, every link an invoice) -> `Sale/CustomerPayment`
@@ -68,7 +73,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
 from commerce_sync.errors import DocumentRejected
@@ -163,6 +168,10 @@ class References(Protocol):
     def tax_code(self, code: str) -> str: ...
 
     def tax_paid_account(self, code: str) -> str: ...
+
+    def tax_rate(self, code: str) -> Decimal: ...
+
+    def untaxed_tax_code(self) -> str | None: ...
 
     def customer(self, ref: str) -> str: ...
 
@@ -304,6 +313,78 @@ def to_entity(
     return GENERAL_JOURNALS, body
 
 
+CENT = Decimal("0.01")
+
+
+def worked_tax(net: Decimal, rate: Decimal) -> Decimal:
+    """The tax MYOB works out for a line of `net` at `rate` % (half up to
+    the cent; the material does not state MYOB's rounding)."""
+    return (net * rate / 100).quantize(CENT, ROUND_HALF_UP)
+
+
+def rounding_net(gap: Decimal, rate: Decimal) -> Decimal:
+    """The smallest net (in cents) whose `worked_tax` at `rate` % (> 0) is
+    exactly `gap`: a 0.01 gap at 20 % is 0.05."""
+    net = (gap * 100 / rate).quantize(CENT, ROUND_HALF_UP)
+    for step in range(200):
+        for candidate in (net + step * CENT, net - step * CENT):
+            if worked_tax(candidate, rate) == gap:
+                return candidate
+    raise DocumentRejected(f"No MYOB line at {rate}% carries a tax of {gap}")  # pragma: no cover
+
+
+def rounding_lines(
+    document: dict[str, Any], refs: References, sign: Decimal
+) -> list[dict[str, Any]]:
+    """For each tax code whose lines' tax (as the sales carried it) differs
+    from what MYOB works out line by line, two labelled lines on the first
+    such line's account: net n at that code (MYOB's tax on it is the gap)
+    and -n at the not-reportable code. Raises DocumentRejected for tax on a
+    0 % code, or a file with no untaxed code to balance the pair."""
+    gaps: dict[str, tuple[Decimal, str]] = {}
+    for item in document["lineItems"]:
+        code = str((item.get("taxRateRef") or {}).get("id"))
+        rate = refs.tax_rate(code)
+        net, tax = Decimal(item["subTotal"]), Decimal(item.get("taxAmount") or 0)
+        gap, account = gaps.get(code, (Decimal(0), item["accountRef"]["id"]))
+        gaps[code] = (gap + tax - worked_tax(net, rate), account)
+    lines: list[dict[str, Any]] = []
+    for code, (gap, account) in gaps.items():
+        if not gap:
+            continue
+        rate = refs.tax_rate(code)
+        if not rate:
+            raise DocumentRejected(
+                f"Lines at tax code {code} (0 %) carry tax {gap}; map that rate to a "
+                "MYOB tax code with its percentage"
+            )
+        untaxed = refs.untaxed_tax_code()
+        if untaxed is None:
+            raise DocumentRejected(
+                "MYOB works tax out per line and the sales rounded it otherwise; the "
+                "company file needs a 0 % tax code (N-T) for the rounding lines"
+            )
+        net = rounding_net(gap, rate)
+        words = f"Tax rounding at {code}: the sales' tax differs by {gap} from MYOB's per line"
+        lines += [
+            {
+                "Type": "Transaction",
+                "Description": words[:255],
+                "Account": {"UID": refs.account(account)},
+                "Total": sign * net,
+                "TaxCode": {"UID": refs.tax_code(code)},
+            },
+            {
+                "Type": "Transaction",
+                "Description": "Tax rounding: takes back the net of the line above",
+                "Account": {"UID": refs.account(account)},
+                "Total": -sign * net,
+                "TaxCode": {"UID": untaxed},
+            },
+        ]
+    return lines
+
+
 def _invoice(key: str, document: dict[str, Any], refs: References) -> dict[str, Any]:
     sign = Decimal(-1) if document["type"] == "creditNote" else Decimal(1)
     lines = []
@@ -329,7 +410,7 @@ def _invoice(key: str, document: dict[str, Any], refs: References) -> dict[str, 
         "JournalMemo": key,
         "Comment": str(document.get("description") or "")[:255],
         "IsTaxInclusive": False,
-        "Lines": lines,
+        "Lines": lines + rounding_lines(document, refs, sign),
     }
 
 

@@ -293,13 +293,37 @@ def test_check_references_names_what_would_fail(target: MyobTarget, myob: MyobDo
         "Customer CUST-OLD is inactive in MYOB",
     ]
     assert _writes(myob) == []
-    # MYOB works the tax out itself: a line whose tax it would not reproduce is named.
+    # Tax on a 0 % code cannot be carried by MYOB's per-line working.
     document = _documents("uk-cafe-invoice.json")[0]
-    document["lineItems"][0]["taxAmount"] = "7.91"
-    assert target.check_references([document]) == [
-        "Line 'Sales 20%' of preview:2026-11-02:GBP:-:day:invoice: MYOB works out tax 7.90 "
-        "at OUTPUT2's 20%, the sales carried 7.91; check the tax code mapped to this rate"
+    zero = next(i for i in document["lineItems"] if i["taxRateRef"]["id"] != "OUTPUT2")
+    zero["taxAmount"] = "0.07"
+    problems = target.check_references([document])
+    assert len(problems) == 1 and "carry tax 0.07" in problems[0], problems
+
+
+def test_a_till_that_rounds_tax_per_sale_books_its_own_tax_to_the_cent(
+    target: MyobTarget, myob: MyobDouble
+) -> None:
+    """MYOB works each line's tax out itself (20 % of 39.49 is 7.90); the
+    till rounded per sale and carried 7.91. A labelled pair of lines (0.05
+    at OUTPUT2, whose tax MYOB makes 0.01, and -0.05 untaxed) makes MYOB's
+    tax, net and total the sales' own, and the invoice is paid in full."""
+    documents = _documents("uk-cafe-invoice.json")
+    invoice = documents[0]
+    line = next(i for i in invoice["lineItems"] if i["taxRateRef"]["id"] == "OUTPUT2")
+    worked = (Decimal(line["subTotal"]) * Decimal("0.20")).quantize(Decimal("0.01"))
+    line["taxAmount"] = str(worked + Decimal("0.01"))
+    tax = sum(Decimal(i.get("taxAmount") or 0) for i in invoice["lineItems"])
+    total = sum(Decimal(i["subTotal"]) for i in invoice["lineItems"]) + tax
+    assert target.check_references([invoice]) == []
+    outcome = target.write_documents([(invoice["key"], invoice)])
+    assert not isinstance(outcome[invoice["key"]], Exception), outcome
+    (row,) = [
+        r for r in myob.books.rows["Sale/Invoice/Service"] if r["JournalMemo"] == invoice["key"]
     ]
+    assert (row["TotalTax"], row["TotalAmount"]) == (tax, total)
+    pair = [ln for ln in row["Lines"] if "rounding" in ln["Description"].lower()]
+    assert [ln["Total"] for ln in pair] == [Decimal("0.05"), Decimal("-0.05")]
 
 
 def test_myob_words_reach_the_merchant(target: MyobTarget, myob: MyobDouble) -> None:

@@ -34,6 +34,8 @@ def _exact(name: str, output: str) -> Any:
         test_exact._seed_for(double, documents)
         locations = {d["group"]["locationId"] for d in documents if d["group"]["locationId"]}
         centres = {location: f"CC-{location}" for location in locations}
+        for centre in centres.values():
+            double.books.seed_cost_centre(centre)
         yield documents, double, lambda: test_exact._target(double, cost_centres=centres)
 
 
