@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 from django.db import connections
 
-from commerce_sync.core.models import Connection, Merchant
+from commerce_sync.core.models import Merchant
 from commerce_sync.core.services.demo import DEMO_ACCOUNTS
 from commerce_sync.syncs.runs import sync_run_execute
 from tests.connectors.test_exact import _keys_in
+from tests.core.target_sync import link_target, sync_exactly_once
 from tests.core.test_exactly_once import (
     NOW,
     assert_synced_exactly_once,
@@ -49,15 +50,7 @@ def exact_books(partner: Any, name: str, exact: ExactDouble) -> Merchant:
     books.seed_party("CAFE", "Café till")
     books.seed_party("BANK", "Card processor", customer=False)
     merchant = merchant_seed(partner, name, days=2, ledger=False)
-    accounting = merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
-    accounting.platform_key = "exact"
-    accounting.settings = {"division": exact.division, "host": "nl"}
-    accounting.credentials = {
-        "access_token": exact.token,
-        "refresh_token": exact.refresh_token,
-        "expires_at": "2099-01-01T00:00:00+00:00",
-    }
-    accounting.save()
+    link_target(merchant, "exact", {"division": exact.division, "host": "nl"}, exact)
     return merchant
 
 
@@ -73,15 +66,12 @@ def test_a_sync_writes_each_day_once_into_exact(partner: Any, settings: Any) -> 
             "bill",
             "billPayment",
         }
-        run = sync_run_execute(merchant=merchant, now=NOW)
-        assert run is not None and run.status_code == 2000, run and run.status_message
-        assert _keys_in(exact) == once(expected)
+        run = sync_exactly_once(merchant, expected, lambda: _keys_in(exact))
         # Payments are journal entries Exact does not match to the invoices
         # (unlike a Xero merchant's paid invoices): the run says so.
         advice = [m["message"] for m in run.messages if m["code"] == "TargetAdvisory"]
         assert len(advice) == 1 and advice[0].startswith("Exact Online: the day's payments")
         assert "receivables and payables" in advice[0] and "open items" in advice[0]
-        assert_synced_exactly_once(merchant, expected)
         writes = [r for r in exact.requests if r[0] == "POST"]
         invoices = sum(1 for d in expected.values() if d["type"] in ("invoice", "creditNote"))
         # One create per document; per invoice or credit note one processing

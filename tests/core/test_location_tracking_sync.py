@@ -9,18 +9,12 @@ from typing import Any
 
 import pytest
 
-from commerce_sync.core.models import Connection, Merchant, SyncConfiguration
+from commerce_sync.core.models import Merchant, SyncConfiguration
 from commerce_sync.core.services.demo import DEMO_ACCOUNTS
-from commerce_sync.syncs.runs import sync_run_execute
 from tests.connectors.test_exact import _keys_in
+from tests.core.target_sync import add_target_settings, link_target, sync_exactly_once
 from tests.core.test_exact_sync import exact_books
-from tests.core.test_exactly_once import (
-    NOW,
-    assert_synced_exactly_once,
-    expected_documents,
-    merchant_seed,
-    once,
-)
+from tests.core.test_exactly_once import NOW, expected_documents, merchant_seed
 from tests.doubles.exact_double import ExactDouble
 from tests.doubles.myob_double import MyobDouble
 
@@ -50,19 +44,14 @@ def test_each_exact_line_of_a_location_carries_its_cost_centre(partner: Any, set
         merchant = exact_books(partner, "Exact located café", exact)
         exact.books.seed_cost_centre("100", "Main street")
         merchant = _by_location(merchant)
-        accounting = merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
-        accounting.settings = {**accounting.settings, "cost_centres": {LOCATION: "100"}}
-        accounting.save()
+        add_target_settings(merchant, cost_centres={LOCATION: "100"})
         expected = expected_documents(merchant, NOW)
         located = {k for k, d in expected.items() if d["group"]["locationId"] == LOCATION}
         assert located and {d["type"] for k, d in expected.items() if k in located} >= {
             "invoice",
             "payment",
         }
-        run = sync_run_execute(merchant=merchant, now=NOW)
-        assert run is not None and run.status_code == 2000, run and run.messages
-        assert _keys_in(exact) == once(expected)
-        assert_synced_exactly_once(merchant, expected)
+        sync_exactly_once(merchant, expected, lambda: _keys_in(exact))
         # (key, cost centre) of every line written: the location's lines carry
         # its cost centre, the rest (fees, payouts: no location) none.
         lines = [
@@ -102,15 +91,7 @@ def myob_books(partner: Any, name: str, myob: MyobDouble) -> Merchant:
     document["sales"]["newTaxRates"] = {"selectedDefaultZeroTaxRateId": "ZERO"}
     config.document = document
     config.save(update_fields=["document"])
-    accounting = merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
-    accounting.platform_key = "myob"
-    accounting.settings = {"company_file": myob.company_file}
-    accounting.credentials = {
-        "access_token": myob.token,
-        "refresh_token": myob.refresh_token,
-        "expires_at": "2099-01-01T00:00:00+00:00",
-    }
-    accounting.save()
+    link_target(merchant, "myob", {"company_file": myob.company_file}, myob)
     return merchant
 
 
@@ -124,16 +105,11 @@ def test_each_myob_invoice_and_journal_of_a_location_carries_its_category(
         merchant = myob_books(partner, "MYOB located café", myob)
         category = myob.books.seed_category("MAIN", "Main street")
         merchant = _by_location(merchant)
-        accounting = merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
-        accounting.settings = {**accounting.settings, "categories": {LOCATION: category}}
-        accounting.save()
+        add_target_settings(merchant, categories={LOCATION: category})
         expected = expected_documents(merchant, NOW)
         located = {k for k, d in expected.items() if d["group"]["locationId"] == LOCATION}
         assert located
-        run = sync_run_execute(merchant=merchant, now=NOW)
-        assert run is not None and run.status_code == 2000, run and run.messages
-        assert myob.keys_written() == once(expected)
-        assert_synced_exactly_once(merchant, expected)
+        sync_exactly_once(merchant, expected, myob.keys_written)
         rows = myob.books.rows
         # (key, category) of every invoice and journal: the location's carry
         # its category, the rest (fees, payouts: no location) none.

@@ -11,17 +11,15 @@ from typing import Any
 
 import pytest
 
-from commerce_sync.core.models import Connection, Merchant, SyncConfiguration
+from commerce_sync.core.models import Merchant, SyncConfiguration
 from commerce_sync.core.services.demo import DEMO_ACCOUNTS
-from commerce_sync.syncs.runs import sync_run_execute
-from tests.core.test_exactly_once import (
-    NOW,
-    assert_synced_exactly_once,
-    expected_documents,
-    merchant_seed,
-    once,
-    rerun,
+from tests.core.target_sync import (
+    edit_it_and_sync_the_8th,
+    link_target,
+    sync_an_order_of_the_7th,
+    sync_exactly_once,
 )
+from tests.core.test_exactly_once import NOW, expected_documents, merchant_seed, once, rerun
 from tests.doubles.myob_double import API_KEY, MyobDouble
 
 # The demo café's accounts as MYOB DisplayIDs, with their classification.
@@ -74,15 +72,7 @@ def myob_books(partner: Any, name: str, myob: MyobDouble) -> Merchant:
     assert set(rates) == {"20", "5"}  # the sandbox's two VAT rates, each its own code
     rates["5"] = {"selectedTaxRateId": REDUCED_CODE}
     configuration.save(update_fields=["document"])
-    accounting = merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
-    accounting.platform_key = "myob"
-    accounting.settings = {"company_file": myob.company_file}
-    accounting.credentials = {
-        "access_token": myob.token,
-        "refresh_token": myob.refresh_token,
-        "expires_at": "2099-01-01T00:00:00+00:00",
-    }
-    accounting.save()
+    link_target(merchant, "myob", {"company_file": myob.company_file}, myob)
     return Merchant.objects.select_related("sync_configuration").get(pk=merchant.pk)
 
 
@@ -96,10 +86,7 @@ def test_a_sync_books_each_day_once_into_myob_and_closes_its_invoices(
         merchant = myob_books(partner, "MYOB café", myob)
         expected = expected_documents(merchant, NOW)
         assert {d["type"] for d in expected.values()} >= {"invoice", "payment", "bill"}
-        run = sync_run_execute(merchant=merchant, now=NOW)
-        assert run is not None and run.status_code == 2000, run and run.messages
-        assert myob.keys_written() == once(expected)
-        assert_synced_exactly_once(merchant, expected)
+        sync_exactly_once(merchant, expected, myob.keys_written)
         # The books: debtors and creditors settle, nothing is left owing.
         balances = myob.books.balances()
         assert balances.get("1-1200", Decimal(0)) == 0, balances
@@ -134,47 +121,14 @@ def test_an_edited_past_order_adds_only_the_difference_in_myob(
     15.00 + 3.00: the next run writes the adjustment alone (the 7th's
     documents stay as they are, none written twice), and MYOB ends with the
     order's new amounts, its invoices closed."""
-    from datetime import UTC, date, datetime
-
-    from connectors import registry
-    from tests.core.test_sync import EditableSource, order
-
     with MyobDouble() as myob:
         settings.MYOB_API_URL = myob.url
         settings.MYOB_CLIENT_ID = API_KEY
         merchant = myob_books(partner, "MYOB café edited", myob)
-        source = EditableSource({"orders": [order("E-1", "2026-11-07T10:00:00Z", "10.00", "2.00")]})
-        monkeypatch.setitem(registry.COMMERCE_SOURCES, "editable", lambda connection: source)
-        Connection.objects.filter(merchant=merchant, source_type="commerce").update(
-            platform_key="editable"
-        )
-        first = sync_run_execute(
-            merchant=merchant,
-            first=date(2026, 11, 7),
-            until=date(2026, 11, 8),
-            now=datetime(2026, 11, 8, 9, tzinfo=UTC),
-        )
-        assert first is not None and first.status_code == 2000, first and first.messages
+        source = sync_an_order_of_the_7th(merchant, monkeypatch)
         written = dict(myob.keys_written())
         before = myob.books.balances()
-        source.records["orders"][0] = order("E-1", "2026-11-07T10:00:00Z", "15.00", "3.00")
-        source.records["orders"][0]["modifiedDate"] = "2026-11-08T12:00:00Z"
-
-        class Widened(EditableSource):  # a real connector asks by modifiedDate too
-            def read_period(self, *, start: Any, end: Any) -> Any:
-                return super().read_period(start=datetime(2026, 11, 7, tzinfo=UTC), end=end)
-
-        monkeypatch.setitem(
-            registry.COMMERCE_SOURCES, "editable", lambda connection: Widened(source.records)
-        )
-        second = sync_run_execute(
-            merchant=merchant,
-            first=date(2026, 11, 8),
-            until=date(2026, 11, 9),
-            now=datetime(2026, 11, 9, 9, tzinfo=UTC),
-        )
-        assert second is not None and second.status_code == 2000, second and second.messages
-        assert second.counters["records"]["edited"] == 1
+        edit_it_and_sync_the_8th(merchant, source, monkeypatch)
         now_written = myob.keys_written()
         assert all(now_written[k] == 1 for k in now_written), now_written
         assert {k: now_written[k] for k in written} == written  # the 7th's untouched

@@ -17,12 +17,13 @@ from commerce_sync.core.models import Connection, Merchant, SyncConfiguration
 from commerce_sync.core.services.demo import DEMO_ACCOUNTS
 from commerce_sync.syncs.runs import sync_run_execute
 from connectors.exact.translate import your_ref
-from tests.core.test_exactly_once import (
-    NOW,
-    assert_synced_exactly_once,
-    expected_documents,
-    merchant_seed,
+from tests.core.target_sync import (
+    edit_it_and_sync_the_8th,
+    link_target,
+    sync_an_order_of_the_7th,
+    sync_exactly_once,
 )
+from tests.core.test_exactly_once import NOW, expected_documents, merchant_seed
 from tests.doubles.sage_double import SageDouble
 
 # The demo café's accounts as Sage nominal codes (digits), with the Sage
@@ -77,15 +78,7 @@ def sage_books(partner: Any, name: str, sage: SageDouble) -> Merchant:
     configuration = SyncConfiguration.objects.get(merchant=merchant)
     configuration.document = _in_sage_terms(configuration.document)
     configuration.save(update_fields=["document"])
-    accounting = merchant.connections.get(source_type=Connection.SourceType.ACCOUNTING)
-    accounting.platform_key = "sage"
-    accounting.settings = {"business_id": sage.business_id}
-    accounting.credentials = {
-        "access_token": sage.token,
-        "refresh_token": sage.refresh_token,
-        "expires_at": "2099-01-01T00:00:00+00:00",
-    }
-    accounting.save()
+    link_target(merchant, "sage", {"business_id": sage.business_id}, sage)
     return Merchant.objects.select_related("sync_configuration").get(pk=merchant.pk)
 
 
@@ -111,10 +104,8 @@ def test_a_sync_writes_each_day_once_into_a_gbp_business(partner: Any, settings:
         expected = expected_documents(merchant, NOW)
         assert {d["type"] for d in expected.values()} >= {"invoice", "payment", "bill"}
         assert {d["currency"] for d in expected.values()} == {"GBP"}
-        run = sync_run_execute(merchant=merchant, now=NOW)
-        assert run is not None and run.status_code == 2000, run and run.messages
-        assert _references(sage) == Counter({your_ref(k): 1 for k in expected})
-        assert_synced_exactly_once(merchant, expected)
+        wanted = Counter({your_ref(k): 1 for k in expected})
+        sync_exactly_once(merchant, expected, lambda: _references(sage), wanted)
         assert sage.violations == []
 
 
@@ -217,48 +208,15 @@ def test_an_edited_past_order_adds_only_the_difference_in_sage(
     """An order of the 7th synced at 10.00 + 2.00 VAT, then edited to
     15.00 + 3.00: the next run writes the adjustment alone, none of the
     7th's records twice, and Sage's books move by the difference only."""
-    from datetime import UTC, date, datetime
-
-    from connectors import registry
-    from tests.core.test_sync import EditableSource, order
-
     with SageDouble(base_currency="GBP") as sage:
         settings.SAGE_API_URL = sage.url
         merchant = sage_books(partner, "Sage café edited", sage)
         for code in ("1010", "1030"):  # clearing accounts as Sage bank accounts
             sage.books.seed_bank(code)
-        source = EditableSource({"orders": [order("E-1", "2026-11-07T10:00:00Z", "10.00", "2.00")]})
-        monkeypatch.setitem(registry.COMMERCE_SOURCES, "editable", lambda connection: source)
-        Connection.objects.filter(merchant=merchant, source_type="commerce").update(
-            platform_key="editable"
-        )
-        first = sync_run_execute(
-            merchant=merchant,
-            first=date(2026, 11, 7),
-            until=date(2026, 11, 8),
-            now=datetime(2026, 11, 8, 9, tzinfo=UTC),
-        )
-        assert first is not None and first.status_code == 2000, first and first.messages
+        source = sync_an_order_of_the_7th(merchant, monkeypatch)
         written = _references(sage)
         before = sage.books.balances()
-        source.records["orders"][0] = order("E-1", "2026-11-07T10:00:00Z", "15.00", "3.00")
-        source.records["orders"][0]["modifiedDate"] = "2026-11-08T12:00:00Z"
-
-        class Widened(EditableSource):  # a real connector asks by modifiedDate too
-            def read_period(self, *, start: Any, end: Any) -> Any:
-                return super().read_period(start=datetime(2026, 11, 7, tzinfo=UTC), end=end)
-
-        monkeypatch.setitem(
-            registry.COMMERCE_SOURCES, "editable", lambda connection: Widened(source.records)
-        )
-        second = sync_run_execute(
-            merchant=merchant,
-            first=date(2026, 11, 8),
-            until=date(2026, 11, 9),
-            now=datetime(2026, 11, 9, 9, tzinfo=UTC),
-        )
-        assert second is not None and second.status_code == 2000, second and second.messages
-        assert second.counters["records"]["edited"] == 1
+        edit_it_and_sync_the_8th(merchant, source, monkeypatch)
         now_written = _references(sage)
         assert set(now_written.values()) == {1}, now_written
         assert {k: now_written[k] for k in written} == written
